@@ -1,0 +1,9 @@
+//! berth: a daemonless, single-binary OCI container runtime.
+#![allow(dead_code)]
+
+mod cgroups;
+mod seccomp;
+mod spec;
+mod sys;
+
+fn main() {}
