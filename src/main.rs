@@ -1,9 +1,53 @@
 //! berth: a daemonless, single-binary OCI container runtime.
-#![allow(dead_code)]
 
 mod cgroups;
+mod cli;
+mod commands;
+mod error;
+mod logging;
+mod namespaces;
+mod process;
+mod rootfs;
+mod runtime;
 mod seccomp;
+mod security;
 mod spec;
+mod state;
 mod sys;
 
-fn main() {}
+use std::path::PathBuf;
+
+use clap::Parser;
+
+fn main() {
+    let cli = match cli::Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    let format = match cli.log_format {
+        cli::LogFormat::Text => logging::Format::Text,
+        cli::LogFormat::Json => logging::Format::Json,
+    };
+    logging::init(cli.log.clone(), format, cli.debug);
+    let globals = runtime::Globals {
+        root: cli.root.as_ref().map(PathBuf::from).unwrap_or_else(state::default_root),
+        systemd_cgroup: cli.systemd_cgroup,
+    };
+    let code = match commands::oci::dispatch(&globals, cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            // The one place an error is reported: the cause chain joined by ": ".
+            let msg = format!("{e:#}");
+            logging::error(&msg);
+            if cli.log.is_some() {
+                eprintln!("{msg}");
+            }
+            1
+        }
+    };
+    std::process::exit(code);
+}

@@ -1,1 +1,316 @@
-//! placeholder
+//! The only module with `unsafe`: thin wrappers over syscalls that nix does not cover
+//! (clone3, openat2, close_range, pidfd_*, keyctl, terminal ioctls, setdomainname).
+//! Every wrapper returns `nix::Result` so callers keep errno for their messages.
+
+use std::ffi::CStr;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+
+/// What clone3 returned: in the parent the child's pid and pidfd, in the child nothing.
+pub(crate) enum Forked {
+    Parent { pid: i32, pidfd: OwnedFd },
+    Child,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// fork(2)-like clone3 with namespace flags, CLONE_PIDFD, and optionally CLONE_INTO_CGROUP.
+/// The caller must be single-threaded (berth's OCI paths are): the child is a copy of this
+/// process that continues after the call, as with fork.
+pub(crate) fn clone3(flags: u64, cgroup_fd: Option<RawFd>) -> nix::Result<Forked> {
+    let mut pidfd: RawFd = -1;
+    let mut args = CloneArgs {
+        flags: flags | libc::CLONE_PIDFD as u64,
+        pidfd: &mut pidfd as *mut RawFd as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        ..Default::default()
+    };
+    if let Some(fd) = cgroup_fd {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = fd as u64;
+    }
+    // SAFETY: clone3 with a null stack behaves as fork: the child gets a copy of the
+    // address space. `args` and `pidfd` outlive the call; the kernel writes the pidfd
+    // into `pidfd` in the parent only.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    match ret {
+        -1 => Err(Errno::last()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent {
+            pid: pid as i32,
+            // SAFETY: the kernel just created this fd for us and nothing else owns it.
+            pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) },
+        }),
+    }
+}
+
+pub(crate) const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+pub(crate) const CLONE_NEWTIME: u64 = 0x80;
+
+pub(crate) const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+pub(crate) const RESOLVE_IN_ROOT: u64 = 0x10;
+
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+/// openat2(2): used with RESOLVE_IN_ROOT so that every path from a bundle is resolved as if
+/// `dirfd` were "/", symlinks and ".." included.
+pub(crate) fn openat2(dirfd: BorrowedFd, path: &CStr, flags: i32, mode: u32, resolve: u64) -> nix::Result<OwnedFd> {
+    let how = OpenHow {
+        flags: (flags | libc::O_CLOEXEC) as u64,
+        mode: mode as u64,
+        resolve,
+    };
+    loop {
+        // SAFETY: `how` and `path` are valid for the duration of the call.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                dirfd.as_raw_fd(),
+                path.as_ptr(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            )
+        };
+        if ret >= 0 {
+            // SAFETY: a fresh fd returned by the kernel.
+            return Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) });
+        }
+        // EAGAIN: a concurrent rename raced the lookup; the kernel asks us to retry.
+        match Errno::last() {
+            Errno::EAGAIN | Errno::EINTR => continue,
+            e => return Err(e),
+        }
+    }
+}
+
+pub(crate) const CLOSE_RANGE_CLOEXEC: u32 = 1 << 2;
+
+/// close_range(2), used with CLOSE_RANGE_CLOEXEC so fds vanish at execve.
+pub(crate) fn close_range(first: u32, last: u32, flags: u32) -> nix::Result<()> {
+    // SAFETY: plain syscall on integers; marking fds close-on-exec cannot break memory safety.
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, first, last, flags) };
+    Errno::result(ret).map(drop)
+}
+
+/// pidfd_open(2): a handle that keeps naming this process even if the pid is reused.
+pub(crate) fn pidfd_open(pid: i32) -> nix::Result<OwnedFd> {
+    // SAFETY: plain syscall on integers.
+    let ret = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    Errno::result(ret).map(|fd| {
+        // SAFETY: a fresh fd returned by the kernel.
+        unsafe { OwnedFd::from_raw_fd(fd as RawFd) }
+    })
+}
+
+/// pidfd_send_signal(2).
+pub(crate) fn pidfd_send_signal(pidfd: BorrowedFd, sig: i32) -> nix::Result<()> {
+    // SAFETY: a null siginfo is allowed and means "as kill(2)".
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// keyctl(KEYCTL_JOIN_SESSION_KEYRING, name): a private session keyring per container,
+/// so that containers do not share the host's keys.
+pub(crate) fn join_session_keyring(name: &CStr) -> nix::Result<()> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_int = 1;
+    // SAFETY: name is a valid NUL-terminated string for the duration of the call.
+    let ret = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    Errno::result(ret).map(drop)
+}
+
+/// setdomainname(2) (nix has no wrapper).
+pub(crate) fn setdomainname(name: &str) -> nix::Result<()> {
+    // SAFETY: the pointer and length describe `name`'s bytes for the duration of the call.
+    let ret = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
+    Errno::result(ret).map(drop)
+}
+
+/// TIOCSWINSZ on a terminal.
+pub(crate) fn set_winsize(fd: BorrowedFd, rows: u16, cols: u16) -> nix::Result<()> {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads one winsize struct that lives for the call.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+    Errno::result(ret).map(drop)
+}
+
+/// TIOCGWINSZ on a terminal.
+pub(crate) fn get_winsize(fd: BorrowedFd) -> nix::Result<(u16, u16)> {
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one winsize struct into memory we own.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) };
+    Errno::result(ret).map(|_| (ws.ws_row, ws.ws_col))
+}
+
+/// TIOCSCTTY: make the terminal on `fd` our controlling terminal (after setsid).
+pub(crate) fn set_controlling_tty(fd: BorrowedFd) -> nix::Result<()> {
+    // SAFETY: TIOCSCTTY takes an int argument, no memory.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSCTTY, 0) };
+    Errno::result(ret).map(drop)
+}
+
+/// TIOCGPTPEER: open the pty's peer through the master, without a path lookup in a
+/// mount namespace the container controls.
+pub(crate) fn open_pty_peer(master: BorrowedFd) -> nix::Result<OwnedFd> {
+    // SAFETY: TIOCGPTPEER takes open flags and returns a new fd.
+    let ret = unsafe {
+        libc::ioctl(
+            master.as_raw_fd(),
+            libc::TIOCGPTPEER,
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    };
+    Errno::result(ret).map(|fd| {
+        // SAFETY: a fresh fd returned by the kernel.
+        unsafe { OwnedFd::from_raw_fd(fd) }
+    })
+}
+
+/// Restores every signal's disposition to default and unblocks all signals; used by the
+/// container init before exec so it starts with a clean slate.
+pub(crate) fn reset_signals() {
+    for sig in 1..libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: installing SIG_DFL is always sound; errors for invalid numbers are ignored.
+        unsafe {
+            libc::signal(sig, libc::SIG_DFL);
+        }
+    }
+    let _ = nix::sys::signal::sigprocmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&nix::sys::signal::SigSet::empty()),
+        None,
+    );
+}
+
+/// _exit(2) without running Rust or libc atexit handlers: used by forked children that must
+/// never unwind into the parent's code.
+pub(crate) fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit never returns and touches no Rust state.
+    unsafe { libc::_exit(code) }
+}
+
+pub(crate) const OPEN_TREE_CLONE: u32 = 1;
+pub(crate) const MOVE_MOUNT_F_EMPTY_PATH: u32 = 0x04;
+pub(crate) const MOVE_MOUNT_T_EMPTY_PATH: u32 = 0x40;
+pub(crate) const MOUNT_ATTR_RDONLY: u64 = 0x01;
+pub(crate) const MOUNT_ATTR_NOSUID: u64 = 0x02;
+pub(crate) const MOUNT_ATTR_NODEV: u64 = 0x04;
+pub(crate) const MOUNT_ATTR_NOEXEC: u64 = 0x08;
+
+/// open_tree(2): a detached copy of the mount at `dirfd`/`path` (bind source by fd).
+pub(crate) fn open_tree(dirfd: BorrowedFd, path: &CStr, flags: u32) -> nix::Result<OwnedFd> {
+    // SAFETY: path is a valid C string for the call; the kernel returns a new fd.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            dirfd.as_raw_fd(),
+            path.as_ptr(),
+            flags | libc::O_CLOEXEC as u32,
+        )
+    };
+    Errno::result(ret).map(|fd| {
+        // SAFETY: a fresh fd returned by the kernel.
+        unsafe { OwnedFd::from_raw_fd(fd as RawFd) }
+    })
+}
+
+/// move_mount(2) from one fd onto another, both by empty path: no path lookup at all, so a
+/// container-controlled symlink cannot redirect where the mount lands.
+pub(crate) fn move_mount_fd(from: BorrowedFd, to: BorrowedFd) -> nix::Result<()> {
+    let empty = c"";
+    // SAFETY: both paths are the static empty C string; fds are borrowed for the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            from.as_raw_fd(),
+            empty.as_ptr(),
+            to.as_raw_fd(),
+            empty.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// mount_setattr(2) on the mount `fd` refers to (AT_EMPTY_PATH), optionally recursive.
+pub(crate) fn mount_setattr(fd: BorrowedFd, recursive: bool, set: u64, clr: u64, propagation: u64) -> nix::Result<()> {
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: clr,
+        propagation,
+        userns_fd: 0,
+    };
+    let flags = libc::AT_EMPTY_PATH | if recursive { libc::AT_RECURSIVE } else { 0 };
+    // SAFETY: `attr` lives for the call and its size is passed; path is the empty C string.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// Takes ownership of an fd the kernel just gave us (SCM_RIGHTS): nothing else refers to it.
+pub(crate) fn adopt_fd(fd: RawFd) -> OwnedFd {
+    // SAFETY: callers pass only fds freshly received from the kernel that no other owner holds.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}

@@ -1,0 +1,276 @@
+//! Where a container's cgroups live and their lifecycle: detect the layout (v1, v2, hybrid)
+//! from mountinfo, create the directories (recording exactly which ones berth made), place
+//! the init, and remove them at delete with bounded EBUSY retries.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::state::CgroupRecord;
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CgroupError {
+    #[error("cgroupsPath {0:?}: the systemd cgroup driver is not available (use a path like /berth/<id>)")]
+    Systemd(String),
+    #[error("cgroupsPath {path:?}: {msg}")]
+    BadPath { path: String, msg: String },
+    #[error("{}: {}", path.display(), msg)]
+    Io { path: PathBuf, msg: String },
+    #[error("cgroup {}: {msg}", path.display())]
+    NotUsable { path: PathBuf, msg: String },
+}
+
+fn io_err(path: &Path, e: io::Error) -> CgroupError {
+    CgroupError::Io { path: path.to_path_buf(), msg: crate::error::errno_text(&e) }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Hierarchy {
+    V1 { mountpoint: PathBuf, controllers: Vec<String> },
+    Unified,
+}
+
+/// The hierarchies mounted on this host, with our own cgroup in each.
+#[derive(Debug, Default)]
+pub(crate) struct Layout {
+    pub(crate) v1: Vec<(PathBuf, Vec<String>, String)>,
+    pub(crate) unified: Option<(PathBuf, String)>,
+}
+
+impl Layout {
+    pub(crate) fn detect() -> Layout {
+        let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let own = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+        Self::parse(&mountinfo, &own)
+    }
+
+    pub(crate) fn parse(mountinfo: &str, own_cgroup: &str) -> Layout {
+        let own_for = |key: &str| -> String {
+            own_cgroup
+                .lines()
+                .filter_map(|l| {
+                    let mut it = l.splitn(3, ':');
+                    let (_, ctrls, path) = (it.next()?, it.next()?, it.next()?);
+                    Some((ctrls, path))
+                })
+                .find(|(c, _)| *c == key)
+                .map(|(_, p)| p.to_string())
+                .unwrap_or_else(|| "/".into())
+        };
+        let mut layout = Layout::default();
+        for line in mountinfo.lines() {
+            let Some((pre, post)) = line.split_once(" - ") else { continue };
+            let pre: Vec<&str> = pre.split(' ').collect();
+            let post: Vec<&str> = post.split(' ').collect();
+            if pre.len() < 5 || post.len() < 3 {
+                continue;
+            }
+            let mountpoint = PathBuf::from(pre[4]);
+            match post[0] {
+                "cgroup2" if layout.unified.is_none() => layout.unified = Some((mountpoint, own_for(""))),
+                "cgroup" => {
+                    let ctrls: Vec<String> = post[2]
+                        .split(',')
+                        .filter(|o| {
+                            !matches!(*o, "rw" | "ro" | "nosuid" | "nodev" | "noexec" | "relatime" | "clone_children" | "xattr" | "noprefix")
+                                && !o.starts_with("release_agent=")
+                        })
+                        .map(String::from)
+                        .collect();
+                    if ctrls.is_empty() || layout.v1.iter().any(|(_, c, _)| *c == ctrls) {
+                        continue;
+                    }
+                    let own = own_for(&ctrls.join(","));
+                    layout.v1.push((mountpoint, ctrls, own));
+                }
+                _ => {}
+            }
+        }
+        layout
+    }
+
+    pub(crate) fn is_v2(&self) -> bool {
+        self.v1.is_empty() && self.unified.is_some()
+    }
+}
+
+/// Resolves `cgroupsPath` into one directory per hierarchy (absolute paths are taken as
+/// they are under each hierarchy root; relative ones are under berth's own cgroup, as runc).
+pub(crate) fn plan(layout: &Layout, cgroups_path: Option<&Path>, id: &str) -> Result<Vec<(Hierarchy, PathBuf)>, CgroupError> {
+    let raw = cgroups_path.map(|p| p.to_string_lossy().into_owned()).unwrap_or_else(|| id.to_string());
+    if !raw.starts_with('/') && raw.matches(':').count() == 2 {
+        return Err(CgroupError::Systemd(raw));
+    }
+    let p = Path::new(&raw);
+    if p.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+        return Err(CgroupError::BadPath { path: raw, msg: "must not contain \"..\"".into() });
+    }
+    if raw.trim_matches('/').is_empty() {
+        return Err(CgroupError::BadPath { path: raw, msg: "must name a cgroup below the root".into() });
+    }
+    let join = |mount: &Path, own: &str| -> PathBuf {
+        let rel = raw.trim_start_matches('/');
+        if raw.starts_with('/') {
+            mount.join(rel)
+        } else {
+            mount.join(own.trim_start_matches('/')).join(rel)
+        }
+    };
+    let mut out = Vec::new();
+    for (mp, ctrls, own) in &layout.v1 {
+        out.push((Hierarchy::V1 { mountpoint: mp.clone(), controllers: ctrls.clone() }, join(mp, own)));
+    }
+    if let Some((mp, own)) = &layout.unified {
+        out.push((Hierarchy::Unified, join(mp, own)));
+    }
+    Ok(out)
+}
+
+/// The directories that do not exist yet, shallowest first: exactly what create will make
+/// and delete will remove.
+pub(crate) fn record(dirs: &[(Hierarchy, PathBuf)]) -> CgroupRecord {
+    let mut created = Vec::new();
+    let mut freezer = None;
+    let mut unified = None;
+    for (h, dir) in dirs {
+        let mut missing: Vec<PathBuf> = dir.ancestors().take_while(|a| !a.exists()).map(Path::to_path_buf).collect();
+        missing.reverse();
+        created.extend(missing);
+        match h {
+            Hierarchy::V1 { controllers, .. } if controllers.iter().any(|c| c == "freezer") => freezer = Some(dir.clone()),
+            Hierarchy::Unified => unified = Some(dir.clone()),
+            _ => {}
+        }
+    }
+    CgroupRecord { created, paths: dirs.iter().map(|(_, d)| d.clone()).collect(), freezer, unified }
+}
+
+/// mkdir every directory; new v1 cpuset directories inherit cpus and mems from their
+/// parent, or no task could join them.
+pub(crate) fn create(rec: &CgroupRecord) -> Result<(), CgroupError> {
+    for dir in &rec.created {
+        match fs::create_dir(dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(io_err(dir, e)),
+        }
+        if dir.join("cpuset.cpus").exists() && !dir.join("cgroup.subtree_control").exists() {
+            for f in ["cpuset.cpus", "cpuset.mems"] {
+                let cur = fs::read_to_string(dir.join(f)).unwrap_or_default();
+                if cur.trim().is_empty() {
+                    let parent = dir.parent().map(|p| p.join(f)).unwrap_or_default();
+                    let v = fs::read_to_string(&parent).map_err(|e| io_err(&parent, e))?;
+                    fs::write(dir.join(f), v.trim()).map_err(|e| io_err(&dir.join(f), e))?;
+                }
+            }
+        }
+    }
+    for dir in &rec.paths {
+        if has_processes(dir) {
+            return Err(CgroupError::NotUsable { path: dir.clone(), msg: "already has processes".into() });
+        }
+    }
+    if is_frozen(rec) {
+        return Err(CgroupError::NotUsable {
+            path: rec.freezer.clone().or(rec.unified.clone()).unwrap_or_default(),
+            msg: "is frozen".into(),
+        });
+    }
+    Ok(())
+}
+
+fn has_processes(dir: &Path) -> bool {
+    fs::read_to_string(dir.join("cgroup.procs")).is_ok_and(|s| !s.trim().is_empty())
+}
+
+/// Moves `pid` into every hierarchy (before it runs any container code).
+pub(crate) fn join(rec: &CgroupRecord, pid: i32) -> Result<(), CgroupError> {
+    let s = pid.to_string();
+    for dir in &rec.paths {
+        let f = dir.join("cgroup.procs");
+        fs::write(&f, &s).map_err(|e| io_err(&f, e))?;
+    }
+    Ok(())
+}
+
+/// Every pid in the container's cgroup.
+pub(crate) fn pids(rec: &CgroupRecord) -> Vec<i32> {
+    let dir = rec.unified.as_ref().filter(|_| rec.freezer.is_none()).or(rec.freezer.as_ref()).or(rec.paths.first());
+    dir.and_then(|d| fs::read_to_string(d.join("cgroup.procs")).ok())
+        .map(|s| s.lines().filter_map(|l| l.trim().parse().ok()).collect())
+        .unwrap_or_default()
+}
+
+pub(crate) fn is_frozen(rec: &CgroupRecord) -> bool {
+    if let Some(f) = &rec.freezer {
+        return fs::read_to_string(f.join("freezer.state")).is_ok_and(|s| s.trim() == "FROZEN");
+    }
+    if let Some(u) = &rec.unified {
+        return fs::read_to_string(u.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1");
+    }
+    false
+}
+
+/// Removes the directories berth created, deepest first. A cgroup whose last process is
+/// still exiting answers EBUSY for a moment: retry a bounded number of times.
+pub(crate) fn remove(rec: &CgroupRecord) -> Result<(), CgroupError> {
+    let mut dirs = rec.created.clone();
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+    for dir in dirs {
+        let mut delay = Duration::from_millis(1);
+        let mut tries = 0;
+        loop {
+            match fs::remove_dir(&dir) {
+                Ok(()) => break,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => break,
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < 12 => {
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(Duration::from_millis(100));
+                    tries += 1;
+                }
+                // Another container may still use a shared parent we created.
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) && !rec.paths.contains(&dir) => break,
+                Err(e) => return Err(io_err(&dir, e)),
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MOUNTINFO: &str = "\
+30 25 0:26 / /sys/fs/cgroup ro,nosuid,nodev,noexec shared:9 - tmpfs tmpfs ro,mode=755
+31 30 0:27 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime shared:10 - cgroup2 cgroup2 rw,nsdelegate
+32 30 0:28 / /sys/fs/cgroup/systemd rw,nosuid shared:11 - cgroup cgroup rw,xattr,name=systemd
+35 30 0:31 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid shared:15 - cgroup cgroup rw,cpu,cpuacct
+36 30 0:32 / /sys/fs/cgroup/memory rw,nosuid shared:16 - cgroup cgroup rw,memory
+";
+    const OWN: &str = "4:memory:/user/x\n3:cpu,cpuacct:/\n1:name=systemd:/\n0::/u\n";
+
+    #[test]
+    fn parses_hybrid_layout() {
+        let l = Layout::parse(MOUNTINFO, OWN);
+        assert_eq!(l.v1.len(), 3);
+        assert_eq!(l.v1[1].1, vec!["cpu", "cpuacct"]);
+        assert_eq!(l.v1[2].2, "/user/x");
+        assert_eq!(l.unified, Some((PathBuf::from("/sys/fs/cgroup/unified"), "/u".into())));
+        assert!(!l.is_v2());
+    }
+
+    #[test]
+    fn plans_absolute_relative_and_rejects_bad() {
+        let l = Layout::parse(MOUNTINFO, OWN);
+        let abs = plan(&l, Some(Path::new("/a/b")), "id").unwrap();
+        assert_eq!(abs[2].1, PathBuf::from("/sys/fs/cgroup/memory/a/b"));
+        let rel = plan(&l, None, "id").unwrap();
+        assert_eq!(rel[2].1, PathBuf::from("/sys/fs/cgroup/memory/user/x/id"));
+        assert_eq!(rel[3].1, PathBuf::from("/sys/fs/cgroup/unified/u/id"));
+        assert!(matches!(plan(&l, Some(Path::new("system.slice:berth:x")), "id"), Err(CgroupError::Systemd(_))));
+        assert!(plan(&l, Some(Path::new("/a/../../etc")), "id").is_err());
+        assert!(plan(&l, Some(Path::new("/")), "id").is_err());
+    }
+}

@@ -1,0 +1,91 @@
+//! The runc-compatible subcommands, with runc's flag names and defaults.
+
+use clap::{Args, Subcommand, ValueEnum};
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum Command {
+    /// create a container
+    Create(CreateArgs),
+    /// executes the user defined process in a created container
+    Start { id: String },
+    /// output the state of a container
+    State { id: String },
+    /// kill sends the specified signal (default: SIGTERM) to the container's init process
+    Kill {
+        /// send the specified signal to all processes inside the container
+        #[arg(short, long)]
+        all: bool,
+        id: String,
+        signal: Option<String>,
+    },
+    /// delete any resources held by the container often used with detached container
+    Delete {
+        /// forcibly deletes the container if it is still running (uses SIGKILL)
+        #[arg(short, long)]
+        force: bool,
+        id: String,
+    },
+    /// create and run a container
+    Run(RunArgs),
+    /// lists containers started by berth with the given root
+    List {
+        /// display only container IDs
+        #[arg(short, long)]
+        quiet: bool,
+        /// select one of: table or json
+        #[arg(short, long, value_enum, default_value = "table")]
+        format: ListFormat,
+    },
+    /// create a new specification file
+    Spec {
+        /// path to the root of the bundle directory
+        #[arg(short, long, default_value = "")]
+        bundle: String,
+        /// generate a configuration for a rootless container
+        #[arg(long)]
+        rootless: bool,
+    },
+    /// show the enabled features
+    Features,
+}
+
+#[derive(Args, Debug, Clone)]
+pub(crate) struct CreateArgs {
+    /// path to the root of the bundle directory, defaults to the current directory
+    #[arg(short, long, default_value = "")]
+    pub(crate) bundle: String,
+    /// path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal
+    #[arg(long = "console-socket")]
+    pub(crate) console_socket: Option<String>,
+    /// specify the file to write the process id to
+    #[arg(long = "pid-file")]
+    pub(crate) pid_file: Option<String>,
+    /// do not use pivot root to jail process inside rootfs
+    #[arg(long = "no-pivot")]
+    pub(crate) no_pivot: bool,
+    /// do not create a new session keyring for the container
+    #[arg(long = "no-new-keyring")]
+    pub(crate) no_new_keyring: bool,
+    /// pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total)
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub(crate) preserve_fds: u32,
+    pub(crate) id: String,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct RunArgs {
+    #[command(flatten)]
+    pub(crate) create: CreateArgs,
+    /// detach from the container's process
+    #[arg(short, long)]
+    pub(crate) detach: bool,
+    /// do not delete the container after it exits
+    #[arg(long)]
+    pub(crate) keep: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ListFormat {
+    Table,
+    Json,
+}

@@ -1,0 +1,3 @@
+//! Command glue: CLI args -> runtime call -> output.
+
+pub(crate) mod oci;

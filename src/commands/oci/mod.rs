@@ -1,0 +1,100 @@
+//! The runc-compatible commands. Each returns the process exit code.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use crate::cli::oci::{Command, CreateArgs, ListFormat};
+use crate::runtime::create::CreateOpts;
+use crate::runtime::{ops, Globals};
+
+fn opts(a: &CreateArgs) -> CreateOpts {
+    CreateOpts {
+        id: a.id.clone(),
+        bundle: PathBuf::from(&a.bundle),
+        console_socket: a.console_socket.as_ref().map(PathBuf::from),
+        pid_file: a.pid_file.as_ref().map(PathBuf::from),
+        no_pivot: a.no_pivot,
+        no_new_keyring: a.no_new_keyring,
+        preserve_fds: a.preserve_fds,
+        internal_console: false,
+    }
+}
+
+fn print_json(v: &serde_json::Value) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, v)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+pub(crate) fn dispatch(g: &Globals, cmd: Command) -> Result<i32> {
+    match cmd {
+        Command::Create(a) => {
+            crate::runtime::create::create(g, &opts(&a))?;
+            Ok(0)
+        }
+        Command::Run(a) => {
+            let mut o = opts(&a.create);
+            crate::runtime::run::run(g, &mut o, a.detach, a.keep)
+        }
+        Command::Start { id } => ops::start(g, &id).map(|_| 0),
+        Command::State { id } => {
+            print_json(&ops::state(g, &id)?)?;
+            Ok(0)
+        }
+        Command::Kill { all, id, signal } => {
+            let sig = ops::parse_signal(signal.as_deref().unwrap_or("SIGTERM"))?;
+            ops::kill(g, &id, sig, all).map(|_| 0)
+        }
+        Command::Delete { force, id } => ops::delete(g, &id, force).map(|_| 0),
+        Command::List { quiet, format } => list(g, quiet, format).map(|_| 0),
+        Command::Spec { bundle, rootless } => {
+            let dir = if bundle.is_empty() { PathBuf::from(".") } else { PathBuf::from(bundle) };
+            let _ = (dir, rootless); anyhow::bail!("TODO-merge-specdef");
+            Ok(0)
+        }
+        Command::Features => {
+            anyhow::bail!("TODO-merge-specdef");
+            Ok(0)
+        }
+    }
+}
+
+fn list(g: &Globals, quiet: bool, format: ListFormat) -> Result<()> {
+    let all = ops::list(g)?;
+    let mut out = std::io::stdout().lock();
+    if quiet {
+        for c in &all {
+            writeln!(out, "{}", c["id"].as_str().unwrap_or(""))?;
+        }
+        return Ok(());
+    }
+    if format == ListFormat::Json {
+        serde_json::to_writer(&mut out, &all)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    let rows: Vec<[String; 6]> = std::iter::once(["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from))
+        .chain(all.iter().map(|c| {
+            let s = |k: &str| c[k].as_str().map(String::from).unwrap_or_else(|| c[k].to_string());
+            [s("id"), s("pid"), s("status"), s("bundle"), s("created"), s("owner")]
+        }))
+        .collect();
+    let mut widths = [0usize; 6];
+    for r in &rows {
+        for (w, cell) in widths.iter_mut().zip(r) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    for r in &rows {
+        let line: Vec<String> = r.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        writeln!(out, "{}", line.join("   ").trim_end())?;
+    }
+    if all.is_empty() && rows.len() == 1 {
+        return Ok(());
+    }
+    Ok(())
+}
+

@@ -1,0 +1,87 @@
+//! The parent <-> child protocol over a SOCK_SEQPACKET pair: ONE table of messages.
+//! Children never log; they report failures as `Error` and exit.
+
+use std::os::fd::{AsFd, OwnedFd};
+
+use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize, Debug, PartialEq, Eq)]
+pub(crate) enum Msg {
+    /// parent -> child: cgroups joined (and maps written on the fast path); go on.
+    Go,
+    /// child -> parent: I have unshared a user namespace; write my id maps.
+    MapsRequest,
+    /// parent -> child: maps written.
+    MapsDone,
+    /// child -> parent: the container init is this (grandchild) pid.
+    Pid(i32),
+    /// child -> parent: set up, blocked on the exec fifo.
+    Ready,
+    /// child -> parent: setup failed at `stage`.
+    Error { stage: String, errno: i32, message: String },
+}
+
+pub(crate) struct Channel(OwnedFd);
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ChannelError {
+    #[error("sync socket: {0}")]
+    Sys(nix::errno::Errno),
+    #[error("container init exited before reporting")]
+    Closed,
+    #[error("sync socket: bad message: {0}")]
+    Decode(serde_json::Error),
+}
+
+impl Channel {
+    pub(crate) fn pair() -> nix::Result<(Channel, Channel)> {
+        let (a, b) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)?;
+        Ok((Channel(a), Channel(b)))
+    }
+
+    pub(crate) fn send(&self, m: &Msg) -> Result<(), ChannelError> {
+        let data = serde_json::to_vec(m).expect("message serializes");
+        loop {
+            match send(std::os::fd::AsRawFd::as_raw_fd(&self.0), &data, MsgFlags::MSG_NOSIGNAL) {
+                Ok(_) => return Ok(()),
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(nix::errno::Errno::EPIPE) | Err(nix::errno::Errno::ECONNRESET) => return Err(ChannelError::Closed),
+                Err(e) => return Err(ChannelError::Sys(e)),
+            }
+        }
+    }
+
+    pub(crate) fn recv(&self) -> Result<Msg, ChannelError> {
+        let mut buf = vec![0u8; 65536];
+        loop {
+            match recv(std::os::fd::AsRawFd::as_raw_fd(&self.0), &mut buf, MsgFlags::empty()) {
+                Ok(0) => return Err(ChannelError::Closed),
+                Ok(n) => return serde_json::from_slice(&buf[..n]).map_err(ChannelError::Decode),
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(nix::errno::Errno::ECONNRESET) => return Err(ChannelError::Closed),
+                Err(e) => return Err(ChannelError::Sys(e)),
+            }
+        }
+    }
+
+    pub(crate) fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrip_and_close() {
+        let (a, b) = Channel::pair().unwrap();
+        a.send(&Msg::Pid(42)).unwrap();
+        a.send(&Msg::Error { stage: "mounts".into(), errno: 2, message: "x".into() }).unwrap();
+        assert_eq!(b.recv().unwrap(), Msg::Pid(42));
+        assert!(matches!(b.recv().unwrap(), Msg::Error { errno: 2, .. }));
+        drop(a);
+        assert!(matches!(b.recv(), Err(ChannelError::Closed)));
+    }
+}

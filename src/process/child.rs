@@ -1,0 +1,389 @@
+//! The container init: a flat, ordered list of setup steps run in the cloned child. It
+//! never logs; any failure goes back to the parent as one `Error` message and the child
+//! exits.
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::mount::{mount, MsFlags};
+use nix::sched::{setns, unshare, CloneFlags};
+use nix::sys::stat::Mode;
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use super::channel::{Channel, Msg};
+use crate::cgroups::manager::Hierarchy;
+use crate::rootfs::{self, resolve};
+use crate::sys;
+
+/// Everything the init needs, prepared by the parent before clone (the child is a copy of
+/// the parent's memory, so nothing is serialised).
+pub(crate) struct InitCtx<'a> {
+    pub(crate) spec: &'a Spec,
+    pub(crate) id: &'a str,
+    pub(crate) rootfs: &'a Path,
+    pub(crate) bundle: &'a Path,
+    pub(crate) new_ns: CloneFlags,
+    pub(crate) joins: &'a [(LinuxNamespaceType, OwnedFd)],
+    /// Namespaces the child unshares itself (slow path), and whether it must fork again
+    /// to enter a new or joined PID namespace.
+    pub(crate) unshare: CloneFlags,
+    pub(crate) fork_again: bool,
+    pub(crate) fifo: Option<&'a OwnedFd>,
+    pub(crate) console: Option<&'a OwnedFd>,
+    pub(crate) cgroups: &'a [(Hierarchy, PathBuf)],
+    pub(crate) no_pivot: bool,
+    pub(crate) no_new_keyring: bool,
+    /// Highest fd number that reaches the container (2 + preserved + LISTEN_FDS).
+    pub(crate) last_kept_fd: u32,
+    pub(crate) extra_env: Vec<String>,
+}
+
+/// A failed step: where, errno, and the message the user sees.
+pub(crate) struct StepError {
+    stage: &'static str,
+    errno: i32,
+    message: String,
+}
+
+fn step<T, E: std::fmt::Display>(stage: &'static str, r: Result<T, E>) -> Result<T, StepError> {
+    r.map_err(|e| StepError { stage, errno: 0, message: e.to_string() })
+}
+
+fn sys_step<T>(stage: &'static str, what: &str, r: nix::Result<T>) -> Result<T, StepError> {
+    r.map_err(|e| StepError { stage, errno: e as i32, message: format!("{what}: {}", crate::error::errno_desc(e)) })
+}
+
+/// Entry point in the cloned child. Never returns.
+pub(crate) fn run(ctx: &InitCtx, chan: &Channel) -> ! {
+    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| init(ctx, chan)));
+    let err = match res {
+        Ok(Ok(never)) => match never {},
+        Ok(Err(e)) => e,
+        Err(_) => StepError { stage: "init", errno: 0, message: "container init panicked".into() },
+    };
+    let _ = chan.send(&Msg::Error { stage: err.stage.into(), errno: err.errno, message: err.message });
+    sys::exit_now(1)
+}
+
+enum Never {}
+
+fn expect(chan: &Channel, want: Msg) -> Result<(), StepError> {
+    match step("sync", chan.recv())? {
+        m if m == want => Ok(()),
+        m => Err(StepError { stage: "sync", errno: 0, message: format!("unexpected message {m:?}") }),
+    }
+}
+
+fn init(ctx: &InitCtx, chan: &Channel) -> Result<Never, StepError> {
+    let spec = ctx.spec;
+    let process = spec.process().as_ref().expect("validated");
+    let linux = spec.linux().as_ref();
+    // Die with the parent until we are ready; keep our memory out of reach of ptrace and
+    // /proc/<pid>/mem until exec (the container's processes could otherwise see berth's).
+    let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+    let _ = nix::sys::prctl::set_dumpable(false);
+    expect(chan, Msg::Go)?;
+
+    for (t, fd) in ctx.joins {
+        sys_step("namespaces", &format!("setns {}", crate::namespaces::kernel_name(*t)), setns(fd.as_fd(), crate::namespaces::flag(*t)))?;
+    }
+    if ctx.unshare.contains(CloneFlags::CLONE_NEWUSER) {
+        sys_step("namespaces", "unshare user", unshare(CloneFlags::CLONE_NEWUSER))?;
+        step("sync", chan.send(&Msg::MapsRequest))?;
+        expect(chan, Msg::MapsDone)?;
+    }
+    let rest = ctx.unshare - CloneFlags::CLONE_NEWUSER;
+    if !rest.is_empty() {
+        sys_step("namespaces", "unshare", unshare(rest))?;
+    }
+    if ctx.fork_again {
+        match sys_step("namespaces", "clone into pid namespace", sys::clone3(libc::CLONE_PARENT as u64, None))? {
+            sys::Forked::Parent { pid, .. } => {
+                let _ = chan.send(&Msg::Pid(pid));
+                sys::exit_now(0);
+            }
+            sys::Forked::Child => {
+                let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+            }
+        }
+    }
+    sys_step("init", "setsid", nix::unistd::setsid())?;
+    let in_userns = ctx.new_ns.contains(CloneFlags::CLONE_NEWUSER) || ctx.unshare.contains(CloneFlags::CLONE_NEWUSER);
+    if in_userns {
+        sys_step("user", "setresgid(0)", nix::unistd::setresgid(0.into(), 0.into(), 0.into()))?;
+        sys_step("user", "setresuid(0)", nix::unistd::setresuid(0.into(), 0.into(), 0.into()))?;
+    }
+    if !ctx.no_new_keyring {
+        let name = CString::new(format!("_ses.{}", ctx.id)).expect("ids have no NUL");
+        match sys::join_session_keyring(&name) {
+            Ok(()) | Err(Errno::ENOSYS) | Err(Errno::EDQUOT) | Err(Errno::EACCES) => {}
+            Err(e) => return sys_step("init", "join session keyring", Err(e)),
+        }
+    }
+    if let Some(adj) = process.oom_score_adj() {
+        step(
+            "init",
+            std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+                .map_err(|e| format!("process.oomScoreAdj {adj}: {}", crate::error::errno_text(&e))),
+        )?;
+    }
+
+    let new_mnt = ctx.new_ns.contains(CloneFlags::CLONE_NEWNS) || ctx.unshare.contains(CloneFlags::CLONE_NEWNS);
+    if new_mnt {
+        prepare_rootfs(ctx, in_userns)?;
+    }
+    if process.terminal() == Some(true) {
+        if let Some(sock) = ctx.console {
+            setup_console(ctx, sock, new_mnt)?;
+        }
+    }
+    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        sys_step("hostname", "sethostname", nix::unistd::sethostname(h))?;
+    }
+    if let Some(d) = spec.domainname().as_deref().filter(|h| !h.is_empty()) {
+        sys_step("hostname", "setdomainname", sys::setdomainname(d))?;
+    }
+    if let Some(sysctl) = linux.and_then(|l| l.sysctl().as_ref()) {
+        write_sysctls(sysctl)?;
+    }
+    if new_mnt {
+        if let Some(l) = linux {
+            step("readonlyPaths", rootfs::paths::readonly(l.readonly_paths().as_deref().unwrap_or(&[])))?;
+            step("maskedPaths", rootfs::paths::mask(l.masked_paths().as_deref().unwrap_or(&[])))?;
+        }
+        if spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
+            step("root.readonly", rootfs::paths::readonly_root())?;
+        }
+    }
+    if let Some(rl) = process.rlimits() {
+        step("rlimits", crate::security::rlimits::apply(rl))?;
+    }
+
+    // Only stdio, preserved fds and LISTEN_FDS reach the container; every fd berth holds
+    // (and any the caller leaked to us) is closed at exec.
+    sys_step("fds", "close_range", sys::close_range(ctx.last_kept_fd + 1, u32::MAX, sys::CLOSE_RANGE_CLOEXEC))?;
+
+    let caps = process.capabilities().as_ref();
+    step("capabilities", crate::security::caps::drop_bounding(caps))?;
+    sys_step("user", "PR_SET_KEEPCAPS", nix::sys::prctl::set_keepcaps(true))?;
+    let user = process.user();
+    let (uid, gid) = (user.uid(), user.gid());
+    let setgroups_allowed = !in_userns || std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "allow");
+    if setgroups_allowed {
+        let groups: Vec<nix::unistd::Gid> = user.additional_gids().iter().flatten().map(|g| (*g).into()).collect();
+        sys_step("user", "setgroups", nix::unistd::setgroups(&groups))?;
+    } else if user.additional_gids().as_ref().is_some_and(|g| !g.is_empty()) {
+        return Err(StepError { stage: "user", errno: 0, message: "process.user.additionalGids: setgroups is denied in this user namespace".into() });
+    }
+    sys_step("user", &format!("setresgid({gid})"), nix::unistd::setresgid(gid.into(), gid.into(), gid.into()))?;
+    sys_step("user", &format!("setresuid({uid})"), nix::unistd::setresuid(uid.into(), uid.into(), uid.into()))?;
+    sys_step("user", "PR_SET_KEEPCAPS", nix::sys::prctl::set_keepcaps(false))?;
+    step("capabilities", crate::security::caps::apply(caps))?;
+
+    nix::sys::stat::umask(Mode::from_bits_truncate(user.umask().unwrap_or(0o022)));
+    let cwd = process.cwd();
+    // Created here, after the uid switch would be too late for root-owned parents; runc
+    // creates it during rootfs setup, so do the same check of the result now: the cwd must
+    // be a directory inside the container's root (CVE-2024-21626).
+    sys_step("cwd", &format!("chdir {}", cwd.display()), nix::unistd::chdir(cwd))?;
+    match nix::unistd::getcwd() {
+        Ok(p) if p.is_absolute() && !p.to_string_lossy().starts_with("(unreachable)") => {}
+        _ => return Err(StepError { stage: "cwd", errno: 0, message: format!("process.cwd {}: not inside the container root", cwd.display()) }),
+    }
+
+    let mut env: Vec<String> = process.env().clone().unwrap_or_default();
+    env.extend(ctx.extra_env.iter().cloned());
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", home_of(uid)));
+    }
+    let args = process.args().as_ref().expect("validated");
+    let path = step("exec", super::exec::lookup(&args[0], &env))?;
+    let argv: Vec<CString> = args.iter().map(|a| CString::new(a.as_bytes()).unwrap_or_default()).collect();
+    let envp: Vec<CString> = env.iter().map(|a| CString::new(a.as_bytes()).unwrap_or_default()).collect();
+
+    if process.no_new_privileges() == Some(true) {
+        sys_step("noNewPrivileges", "prctl", nix::sys::prctl::set_no_new_privs())?;
+    }
+
+    let _ = nix::sys::prctl::set_pdeathsig(None);
+    step("sync", chan.send(&Msg::Ready))?;
+    if let Some(fifo) = ctx.fifo {
+        wait_fifo(fifo)?;
+    }
+    sys::reset_signals();
+    let e = nix::unistd::execve(&path, &argv, &envp).unwrap_err();
+    // The parent may be gone by now (create exited): say it on the container's stderr.
+    eprintln!("berth: exec {:?}: {}", args[0], crate::error::errno_desc(e));
+    sys::exit_now(if e == Errno::ENOENT { 127 } else { 126 })
+}
+
+/// Blocks until `start` writes its byte into the exec fifo (opened O_NONBLOCK by the
+/// parent so that `start` can tell a live init from a dead one with ENXIO).
+fn wait_fifo(fifo: &OwnedFd) -> Result<(), StepError> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    loop {
+        let mut fds = [PollFd::new(fifo.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(Errno::EINTR) => continue,
+            Err(e) => return sys_step("start", "poll exec fifo", Err(e)),
+        }
+        let mut b = [0u8; 1];
+        match nix::unistd::read(fifo, &mut b) {
+            Ok(1) => return Ok(()),
+            Err(Errno::EAGAIN) | Err(Errno::EINTR) => continue,
+            // A writer came and went without releasing us: not a start.
+            _ => sys::exit_now(1),
+        }
+    }
+}
+
+fn home_of(uid: u32) -> String {
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|p| {
+            p.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() >= 6 && f[2].parse() == Ok(uid)).then(|| f[5].to_string())
+            })
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "/".into())
+}
+
+fn prepare_rootfs(ctx: &InitCtx, in_userns: bool) -> Result<(), StepError> {
+    let spec = ctx.spec;
+    let linux = spec.linux().as_ref();
+    let prop = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
+        None | Some("") => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        Some("shared") => MsFlags::MS_SHARED,
+        Some("rshared") => MsFlags::MS_SHARED | MsFlags::MS_REC,
+        Some("slave") => MsFlags::MS_SLAVE,
+        Some("rslave") => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        Some("private") => MsFlags::MS_PRIVATE,
+        Some("rprivate") => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+        Some("unbindable") => MsFlags::MS_UNBINDABLE,
+        Some("runbindable") => MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
+        Some(other) => return Err(StepError { stage: "rootfs", errno: 0, message: format!("linux.rootfsPropagation: unknown value {other:?}") }),
+    };
+    // Our mounts must not leak back to the host: everything slave (or what the config says)
+    // and the rootfs' parent private, since pivot_root refuses shared parents.
+    sys_step("rootfs", "set root propagation", mount(None::<&str>, "/", None::<&str>, prop, None::<&str>))?;
+    if prop.contains(MsFlags::MS_SHARED) {
+        if let Some(parent) = parent_mount(ctx.rootfs) {
+            sys_step("rootfs", "make rootfs parent private", mount(None::<&str>, &parent, None::<&str>, MsFlags::MS_PRIVATE, None::<&str>))?;
+        }
+    }
+    sys_step("rootfs", "bind rootfs", mount(Some(ctx.rootfs), ctx.rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>))?;
+    let root = sys_step("rootfs", "open rootfs", nix::fcntl::open(ctx.rootfs, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()))?;
+    let mctx = rootfs::mounts::MountCtx {
+        root: root.as_fd(),
+        bundle: ctx.bundle,
+        cgroups: ctx.cgroups,
+        new_cgroupns: ctx.new_ns.contains(CloneFlags::CLONE_NEWCGROUP) || ctx.unshare.contains(CloneFlags::CLONE_NEWCGROUP),
+    };
+    let mounts = spec.mounts().clone().unwrap_or_default();
+    step("mounts", rootfs::mounts::mount_all(&mctx, &mounts))?;
+
+    let dev_bound = mounts.iter().any(|m| {
+        resolve::clean(m.destination()) == Path::new("dev")
+            && m.options().iter().flatten().any(|o| o == "bind" || o == "rbind")
+    });
+    if !dev_bound {
+        let mut devices = rootfs::dev::default_devices();
+        for d in linux.and_then(|l| l.devices().as_ref()).into_iter().flatten() {
+            let dev = step("devices", rootfs::dev::from_spec(d))?;
+            devices.retain(|x| x.path != dev.path);
+            devices.push(dev);
+        }
+        for d in &devices {
+            step("devices", rootfs::dev::create(root.as_fd(), d, in_userns))?;
+        }
+        step("devices", rootfs::dev::symlinks(root.as_fd()))?;
+    }
+    let cwd = ctx.spec.process().as_ref().expect("validated").cwd();
+    sys_step("cwd", &format!("creating process.cwd {}", cwd.display()), resolve::mkdir_all_in_root(root.as_fd(), cwd, 0o755))?;
+    drop(root);
+    if ctx.no_pivot {
+        step("rootfs", rootfs::pivot::move_root(ctx.rootfs))?;
+    } else {
+        step("rootfs", rootfs::pivot::pivot(ctx.rootfs))?;
+    }
+    if prop.contains(MsFlags::MS_SHARED) {
+        sys_step("rootfs", "set rootfsPropagation", mount(None::<&str>, "/", None::<&str>, prop, None::<&str>))?;
+    }
+    Ok(())
+}
+
+/// The mount point that contains `path` (longest matching mountinfo entry).
+fn parent_mount(path: &Path) -> Option<PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    info.lines()
+        .filter_map(|l| l.split(' ').nth(4).map(PathBuf::from))
+        .filter(|mp| path.starts_with(mp))
+        .max_by_key(|mp| mp.as_os_str().len())
+}
+
+/// A pty opened in the container's devpts; the master goes to the console socket (the
+/// caller's side of the terminal), the peer becomes our stdio and /dev/console.
+fn setup_console(ctx: &InitCtx, sock: &OwnedFd, new_mnt: bool) -> Result<(), StepError> {
+    let master = sys_step("console", "open /dev/ptmx", nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC))?;
+    sys_step("console", "unlockpt", nix::pty::unlockpt(&master))?;
+    let peer = sys_step("console", "open pty peer", sys::open_pty_peer(master.as_fd()))?;
+    if let Some(size) = ctx.spec.process().as_ref().and_then(|p| p.console_size()) {
+        sys_step("console", "set console size", sys::set_winsize(peer.as_fd(), size.height() as u16, size.width() as u16))?;
+    }
+    let iov = [std::io::IoSlice::new(b"/dev/ptmx")];
+    let fds = [master.as_raw_fd()];
+    let cmsg = [nix::sys::socket::ControlMessage::ScmRights(&fds)];
+    sys_step(
+        "console",
+        "send pty master to the console socket",
+        nix::sys::socket::sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsg, nix::sys::socket::MsgFlags::empty(), None),
+    )?;
+    drop(master);
+    if new_mnt {
+        let root = sys_step("console", "open /", nix::fcntl::open("/", OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()))?;
+        let target = sys_step("console", "create /dev/console", resolve::create_file_in_root(root.as_fd(), Path::new("/dev/console")))?;
+        let tree = sys_step("console", "clone pty", sys::open_tree(peer.as_fd(), c"", sys::OPEN_TREE_CLONE | libc::AT_EMPTY_PATH as u32))?;
+        sys_step("console", "mount /dev/console", sys::move_mount_fd(tree.as_fd(), target.as_fd()))?;
+    }
+    sys_step("console", "dup pty to stdin", nix::unistd::dup2_stdin(&peer))?;
+    sys_step("console", "dup pty to stdout", nix::unistd::dup2_stdout(&peer))?;
+    sys_step("console", "dup pty to stderr", nix::unistd::dup2_stderr(&peer))?;
+    let stdin = std::io::stdin();
+    sys_step("console", "set controlling terminal", sys::set_controlling_tty(stdin.as_fd()))
+}
+
+/// Writes linux.sysctl through a verified procfs: the file must be on a real proc
+/// filesystem, so a container cannot redirect the write (CVE-2025-52881).
+fn write_sysctls(sysctl: &std::collections::HashMap<String, String>) -> Result<(), StepError> {
+    let mut keys: Vec<&String> = sysctl.keys().collect();
+    keys.sort();
+    let procsys = sys_step(
+        "sysctl",
+        "open /proc/sys",
+        nix::fcntl::open("/proc/sys", OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW, Mode::empty()),
+    )?;
+    for k in keys {
+        let rel = k.replace('.', "/");
+        let field = format!("linux.sysctl.{k}");
+        let fd = crate::sys::openat2(
+            procsys.as_fd(),
+            &CString::new(rel).unwrap_or_default(),
+            (OFlag::O_WRONLY | OFlag::O_TRUNC).bits(),
+            0,
+            crate::sys::RESOLVE_NO_MAGICLINKS | 0x04, /* RESOLVE_NO_SYMLINKS */
+        )
+        .map_err(|e| StepError { stage: "sysctl", errno: e as i32, message: format!("{field}: {}", crate::error::errno_desc(e)) })?;
+        let st = sys_step("sysctl", &field, nix::sys::statfs::fstatfs(fd.as_fd()))?;
+        if st.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
+            return Err(StepError { stage: "sysctl", errno: 0, message: format!("{field}: /proc/sys is not procfs") });
+        }
+        sys_step("sysctl", &field, nix::unistd::write(&fd, sysctl[k].as_bytes()).map(drop))?;
+    }
+    Ok(())
+}

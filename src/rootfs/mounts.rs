@@ -1,0 +1,296 @@
+//! Mounting the config's `mounts` inside the rootfs. Destinations are resolved in the root
+//! (resolve.rs) and mounted through the resolved fd, never by re-walking a path.
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::mount::{mount, MsFlags};
+use nix::sys::stat::Mode;
+use oci_spec::runtime::Mount;
+
+use super::resolve::{create_file_in_root, mkdir_all_in_root, open_in_root, proc_fd_path};
+use super::RootfsError;
+use crate::cgroups::manager::Hierarchy;
+use crate::spec::mountopts::{parse_mount_options, ParsedMountOptions};
+
+fn err(i: usize, m: &Mount, what: &str, e: Errno) -> RootfsError {
+    RootfsError::Mount {
+        index: i,
+        destination: m.destination().clone(),
+        msg: format!("{what}: {}", crate::error::errno_desc(e)),
+    }
+}
+
+fn flags(bits: u64) -> MsFlags {
+    MsFlags::from_bits_truncate(bits as libc::c_ulong)
+}
+
+pub(crate) struct MountCtx<'a> {
+    pub(crate) root: BorrowedFd<'a>,
+    pub(crate) bundle: &'a Path,
+    pub(crate) cgroups: &'a [(Hierarchy, PathBuf)],
+    pub(crate) new_cgroupns: bool,
+}
+
+pub(crate) fn mount_all(ctx: &MountCtx, mounts: &[Mount]) -> Result<(), RootfsError> {
+    for (i, m) in mounts.iter().enumerate() {
+        mount_one(ctx, i, m)?;
+    }
+    Ok(())
+}
+
+fn mount_one(ctx: &MountCtx, i: usize, m: &Mount) -> Result<(), RootfsError> {
+    let opts = parse_mount_options(m.options().as_deref().unwrap_or(&[]));
+    let typ = m.typ().as_deref().unwrap_or("");
+    let is_bind = opts.flags & libc::MS_BIND as u64 != 0 || typ == "bind";
+    let dest = m.destination();
+    if typ == "cgroup" || typ == "cgroup2" {
+        return mount_cgroup(ctx, i, m, &opts);
+    }
+    let source = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
+    if is_bind {
+        let src = if source.is_absolute() { source } else { ctx.bundle.join(source) };
+        let meta = std::fs::metadata(&src).map_err(|e| RootfsError::Mount {
+            index: i,
+            destination: dest.clone(),
+            msg: format!("source {}: {}", src.display(), crate::error::errno_text(&e)),
+        })?;
+        let target = if meta.is_dir() {
+            mkdir_all_in_root(ctx.root, dest, 0o755)
+        } else {
+            create_file_in_root(ctx.root, dest)
+        }
+        .map_err(|e| err(i, m, "creating destination", e))?;
+        bind(&src, target.as_fd(), &opts).map_err(|e| err(i, m, "bind mount", e))?;
+        return Ok(());
+    }
+    let target = mkdir_all_in_root(ctx.root, dest, 0o755).map_err(|e| err(i, m, "creating destination", e))?;
+    let data = opts.data.join(",");
+    let mflags = opts.flags & !opts.clear;
+    let tpath = proc_fd_path(target.as_fd());
+    // tmpcopyup: the fd we hold still names the directory under the new tmpfs, so its
+    // contents can be copied up after mounting over it.
+    let under = if opts.tmpcopyup && typ == "tmpfs" {
+        Some(open_in_root(ctx.root, dest, OFlag::O_RDONLY | OFlag::O_DIRECTORY).map_err(|e| err(i, m, "tmpcopyup", e))?)
+    } else {
+        None
+    };
+    let res = mount(
+        Some(source.as_path()),
+        &tpath,
+        Some(typ),
+        flags(mflags),
+        if data.is_empty() { None } else { Some(data.as_str()) },
+    );
+    match res {
+        Ok(()) => {}
+        // mqueue and sysfs can be refused when the namespace is not ours (rootless with a
+        // host network namespace): fall back to a read-only bind of the host's, as runc.
+        Err(Errno::EPERM) if typ == "sysfs" || typ == "mqueue" => {
+            let host = if typ == "sysfs" { "/sys" } else { "/dev/mqueue" };
+            let o = ParsedMountOptions { flags: mflags | libc::MS_REC as u64, ..opts.clone() };
+            bind(Path::new(host), target.as_fd(), &o).map_err(|e| err(i, m, "mount", e))?;
+            return Ok(());
+        }
+        Err(e) => return Err(err(i, m, &format!("mount {typ}"), e)),
+    }
+    let mounted = open_in_root(ctx.root, dest, OFlag::O_PATH | OFlag::O_DIRECTORY).map_err(|e| err(i, m, "reopen", e))?;
+    if typ == "proc" || typ == "sysfs" {
+        verify_fs(mounted.as_fd(), typ).map_err(|e| err(i, m, "verify", e))?;
+    }
+    if let Some(under) = under {
+        let top = open_in_root(ctx.root, dest, OFlag::O_RDONLY | OFlag::O_DIRECTORY).map_err(|e| err(i, m, "tmpcopyup", e))?;
+        copy_tree(under.as_fd(), top.as_fd()).map_err(|e| err(i, m, "tmpcopyup", e))?;
+    }
+    propagate(mounted.as_fd(), &opts).map_err(|e| err(i, m, "propagation", e))
+}
+
+/// procfs and sysfs must really be what they claim: a container that made its /proc a
+/// symlink or another filesystem could redirect writes runc-style runtimes make there
+/// (CVE-2019-16884, CVE-2023-27561).
+fn verify_fs(fd: BorrowedFd, typ: &str) -> nix::Result<()> {
+    let st = nix::sys::statfs::fstatfs(fd)?;
+    let want = if typ == "proc" { nix::sys::statfs::PROC_SUPER_MAGIC } else { nix::sys::statfs::SYSFS_MAGIC };
+    if st.filesystem_type() == want {
+        Ok(())
+    } else {
+        Err(Errno::EXDEV)
+    }
+}
+
+fn propagate(target: BorrowedFd<'_>, opts: &ParsedMountOptions) -> nix::Result<()> {
+    let p = proc_fd_path(target);
+    for prop in &opts.propagation {
+        mount(None::<&str>, &p, None::<&str>, flags(*prop), None::<&str>)?;
+    }
+    Ok(())
+}
+
+/// MS_* flags that have a MOUNT_ATTR_* equivalent: (MS flag, attribute).
+const ATTRS: &[(u64, u64)] = &[
+    (libc::MS_RDONLY, 0x01),
+    (libc::MS_NOSUID, 0x02),
+    (libc::MS_NODEV, 0x04),
+    (libc::MS_NOEXEC, 0x08),
+    (libc::MS_NOATIME, 0x10),
+    (libc::MS_STRICTATIME, 0x20),
+    (libc::MS_NODIRATIME, 0x80),
+];
+
+/// Bind `src` onto `target` with the new mount API: the tree is cloned, given its flags
+/// while still detached (no remount through a path), then attached by fd. An rbind's
+/// flags apply to the whole tree, as "rro" would (runc only changes the top mount; a
+/// read-only volume with writable submounts is a surprise, not a feature).
+pub(crate) fn bind(src: &Path, target: BorrowedFd, opts: &ParsedMountOptions) -> nix::Result<()> {
+    let recursive = opts.flags & libc::MS_REC as u64 != 0;
+    let csrc = CString::new(src.as_os_str().as_encoded_bytes()).map_err(|_| Errno::EINVAL)?;
+    let mut tflags = crate::sys::OPEN_TREE_CLONE;
+    if recursive {
+        tflags |= libc::AT_RECURSIVE as u32;
+    }
+    let cwd = nix::fcntl::open(".", OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())?;
+    let tree = crate::sys::open_tree(cwd.as_fd(), &csrc, tflags)?;
+    let (mut set, mut clr) = (0u64, 0u64);
+    let want = opts.flags & !opts.clear;
+    for (ms, attr) in ATTRS {
+        if want & ms != 0 {
+            set |= attr;
+        } else if opts.clear & ms != 0 {
+            clr |= attr;
+        }
+    }
+    if want & libc::MS_RELATIME as u64 != 0 {
+        clr |= 0x70;
+    } else if set & 0x30 != 0 {
+        clr |= 0x70;
+    }
+    set |= opts.rec_attr_set;
+    clr |= opts.rec_attr_clr;
+    if set != 0 || clr != 0 {
+        crate::sys::mount_setattr(tree.as_fd(), recursive || opts.rec_attr_set | opts.rec_attr_clr != 0, set, clr, 0)?;
+    }
+    crate::sys::move_mount_fd(tree.as_fd(), target)?;
+    for prop in &opts.propagation {
+        let rec = prop & libc::MS_REC as u64 != 0;
+        crate::sys::mount_setattr(tree.as_fd(), rec, 0, 0, prop & !(libc::MS_REC as u64))?;
+    }
+    Ok(())
+}
+
+/// The `cgroup` mount type. cgroup v2 with a private cgroup namespace gets a real cgroup2
+/// mount; otherwise (v1, hybrid, host cgroupns) the container's own cgroup directories are
+/// bind-mounted read-only, one per hierarchy, under a tmpfs, as runc does.
+fn mount_cgroup(ctx: &MountCtx, i: usize, m: &Mount, opts: &ParsedMountOptions) -> Result<(), RootfsError> {
+    let dest = m.destination();
+    let target = mkdir_all_in_root(ctx.root, dest, 0o755).map_err(|e| err(i, m, "creating destination", e))?;
+    let ro = (opts.flags & !opts.clear) & libc::MS_RDONLY as u64 != 0;
+    let base = opts.flags & !opts.clear & !(libc::MS_RDONLY as u64 | libc::MS_BIND as u64 | libc::MS_REC as u64);
+    let only_v2 = ctx.cgroups.len() == 1 && matches!(ctx.cgroups[0].0, Hierarchy::Unified);
+    if only_v2 {
+        let tpath = proc_fd_path(target.as_fd());
+        if ctx.new_cgroupns {
+            mount(Some("cgroup2"), &tpath, Some("cgroup2"), flags(base | (opts.flags & !opts.clear & libc::MS_RDONLY as u64)), None::<&str>)
+                .map_err(|e| err(i, m, "mount cgroup2", e))?;
+        } else {
+            let o = ParsedMountOptions { flags: base | libc::MS_REC as u64 | if ro { libc::MS_RDONLY as u64 } else { 0 }, clear: 0, propagation: vec![], ..opts.clone() };
+            bind(&ctx.cgroups[0].1, target.as_fd(), &o).map_err(|e| err(i, m, "bind cgroup", e))?;
+        }
+        return Ok(());
+    }
+    let tpath = proc_fd_path(target.as_fd());
+    mount(Some("tmpfs"), &tpath, Some("tmpfs"), flags(base), Some("mode=755"))
+        .map_err(|e| err(i, m, "mount cgroup tmpfs", e))?;
+    for (h, dir) in ctx.cgroups {
+        let name = match h {
+            Hierarchy::V1 { mountpoint, .. } => mountpoint.file_name().map(|n| n.to_os_string()).unwrap_or_default(),
+            Hierarchy::Unified => "unified".into(),
+        };
+        let sub = dest.join(&name);
+        let t = mkdir_all_in_root(ctx.root, &sub, 0o755).map_err(|e| err(i, m, "creating cgroup dir", e))?;
+        let o = ParsedMountOptions {
+            flags: base | libc::MS_REC as u64 | if ro { libc::MS_RDONLY as u64 } else { 0 },
+            clear: 0,
+            propagation: vec![],
+            data: vec![],
+            ..opts.clone()
+        };
+        bind(dir, t.as_fd(), &o).map_err(|e| err(i, m, &format!("bind cgroup {}", dir.display()), e))?;
+        // Comounted v1 controllers (cpu,cpuacct) are also reachable under each name.
+        if let Hierarchy::V1 { controllers, .. } = h {
+            if controllers.len() > 1 {
+                let dirfd = mkdir_all_in_root(ctx.root, dest, 0o755).map_err(|e| err(i, m, "cgroup symlink", e))?;
+                for c in controllers {
+                    if c.as_str() != name.to_string_lossy() {
+                        let _ = nix::unistd::symlinkat(name.as_os_str(), dirfd.as_fd(), c.as_str());
+                    }
+                }
+            }
+        }
+    }
+    if ro {
+        let top = open_in_root(ctx.root, dest, OFlag::O_PATH | OFlag::O_DIRECTORY).map_err(|e| err(i, m, "reopen", e))?;
+        mount(
+            None::<&str>,
+            &proc_fd_path(top.as_fd()),
+            None::<&str>,
+            flags(libc::MS_REMOUNT as u64 | libc::MS_RDONLY as u64 | base),
+            None::<&str>,
+        )
+        .map_err(|e| err(i, m, "remount cgroup tmpfs read-only", e))?;
+    }
+    Ok(())
+}
+
+/// Copies a directory tree (contents, modes, owners, symlinks) for tmpcopyup.
+fn copy_tree(from: BorrowedFd, to: BorrowedFd) -> nix::Result<()> {
+    use nix::dir::Dir;
+    use nix::sys::stat::{fstatat, SFlag};
+    use nix::fcntl::AtFlags;
+    let mut dir = Dir::openat(from, c".", OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())?;
+    let names: Vec<CString> = dir
+        .iter()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_owned())
+        .filter(|n| n.as_bytes() != b"." && n.as_bytes() != b"..")
+        .collect();
+    for name in names {
+        let st = fstatat(from, name.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW)?;
+        let mode = Mode::from_bits_truncate(st.st_mode & 0o7777);
+        let kind = SFlag::from_bits_truncate(st.st_mode & libc::S_IFMT);
+        if kind == SFlag::S_IFDIR {
+            nix::sys::stat::mkdirat(to, name.as_c_str(), mode)?;
+            let s = nix::fcntl::openat(from, name.as_c_str(), OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())?;
+            let d = nix::fcntl::openat(to, name.as_c_str(), OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())?;
+            copy_tree(s.as_fd(), d.as_fd())?;
+        } else if kind == SFlag::S_IFLNK {
+            let t = nix::fcntl::readlinkat(from, name.as_c_str())?;
+            nix::unistd::symlinkat(t.as_os_str(), to, name.as_c_str())?;
+        } else if kind == SFlag::S_IFREG {
+            let s = nix::fcntl::openat(from, name.as_c_str(), OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())?;
+            let d = nix::fcntl::openat(to, name.as_c_str(), OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_CLOEXEC, mode)?;
+            let mut sf = std::fs::File::from(s);
+            let mut df = std::fs::File::from(d);
+            std::io::copy(&mut sf, &mut df).map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+        } else {
+            continue;
+        }
+        let _ = nix::unistd::fchownat(
+            to,
+            name.as_c_str(),
+            Some(nix::unistd::Uid::from_raw(st.st_uid)),
+            Some(nix::unistd::Gid::from_raw(st.st_gid)),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        );
+        if kind != SFlag::S_IFLNK {
+            let _ = nix::sys::stat::fchmodat(to, name.as_c_str(), mode, nix::sys::stat::FchmodatFlags::FollowSymlink);
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn owned_path(fd: &OwnedFd) -> PathBuf {
+    proc_fd_path(fd.as_fd())
+}

@@ -1,0 +1,275 @@
+//! `create` (and the first half of `run`): validate, claim the id, write state, make the
+//! cgroup, clone the init into its namespaces and serve its requests until it is ready.
+
+use std::fs;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use nix::fcntl::OFlag;
+use nix::sched::CloneFlags;
+use nix::sys::stat::Mode;
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use super::Globals;
+use crate::cgroups::manager;
+use crate::process::channel::{Channel, ChannelError, Msg};
+use crate::process::child::{self, InitCtx};
+use crate::state::{self, ContainerDir, Record};
+use crate::sys;
+
+pub(crate) struct CreateOpts {
+    pub(crate) id: String,
+    pub(crate) bundle: PathBuf,
+    pub(crate) console_socket: Option<PathBuf>,
+    pub(crate) pid_file: Option<PathBuf>,
+    pub(crate) no_pivot: bool,
+    pub(crate) no_new_keyring: bool,
+    pub(crate) preserve_fds: u32,
+    /// Foreground run with a terminal and no console socket: berth holds the pty itself.
+    pub(crate) internal_console: bool,
+}
+
+pub(crate) struct Created {
+    pub(crate) dir: ContainerDir,
+    pub(crate) rec: Record,
+    pub(crate) pid: i32,
+    pub(crate) pidfd: OwnedFd,
+    pub(crate) pty_master: Option<OwnedFd>,
+    pub(crate) spec: Spec,
+}
+
+/// Undoes a half-made container on any error: kills the child, removes the cgroups and
+/// the state dir. Disarmed once the container is created.
+struct Cleanup<'a> {
+    dir: &'a ContainerDir,
+    cgroups: Option<state::CgroupRecord>,
+    child: Option<(i32, OwnedFd)>,
+    armed: bool,
+}
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if let Some((pid, fd)) = self.child.take() {
+            let _ = sys::pidfd_send_signal(fd.as_fd(), libc::SIGKILL);
+            let _ = waitpid(Pid::from_raw(pid), None);
+        }
+        if let Some(cg) = &self.cgroups {
+            // Processes outside a new pid namespace (a fork of a failed init) may linger.
+            for p in manager::pids(cg) {
+                let _ = nix::sys::signal::kill(Pid::from_raw(p), nix::sys::signal::Signal::SIGKILL);
+            }
+            let _ = manager::remove(cg);
+        }
+        let _ = self.dir.remove();
+    }
+}
+
+pub(crate) fn absolute(p: &Path) -> Result<PathBuf> {
+    if p.is_absolute() {
+        return Ok(p.to_path_buf());
+    }
+    let cwd = std::env::current_dir().context("getcwd")?;
+    Ok(if p.as_os_str().is_empty() { cwd } else { cwd.join(p) })
+}
+
+fn owner_name() -> String {
+    let uid = nix::unistd::geteuid();
+    nix::unistd::User::from_uid(uid).ok().flatten().map(|u| u.name).unwrap_or_else(|| uid.to_string())
+}
+
+/// LISTEN_FDS from systemd socket activation: those fds follow stdio into the container.
+fn listen_fds() -> u32 {
+    std::env::var("LISTEN_FDS").ok().and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+fn write_id_maps(pid: i32, spec: &Spec) -> Result<()> {
+    let linux = spec.linux().as_ref().expect("validated with user namespace");
+    let fmt = |m: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| -> String {
+        m.iter().flatten().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect()
+    };
+    for (file, data, field) in [
+        ("uid_map", fmt(linux.uid_mappings()), "linux.uidMappings"),
+        ("gid_map", fmt(linux.gid_mappings()), "linux.gidMappings"),
+    ] {
+        let p = format!("/proc/{pid}/{file}");
+        fs::write(&p, data.as_bytes()).map_err(|e| anyhow!("{field}: writing {p}: {}", crate::error::errno_text(&e)))?;
+    }
+    Ok(())
+}
+
+pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
+    let dir = ContainerDir::new(&g.root, &o.id)?;
+    let bundle = absolute(&o.bundle)?;
+    let spec = crate::spec::load(&bundle)?;
+    let rootfs = crate::spec::rootfs_path(&spec, &bundle)?;
+    let process = spec.process().as_ref().expect("validated");
+    let terminal = process.terminal() == Some(true);
+    if terminal && o.console_socket.is_none() && !o.internal_console {
+        bail!("cannot allocate tty if berth will detach without setting console socket");
+    }
+    if !terminal && o.console_socket.is_some() {
+        bail!("cannot use console socket if berth will not detach or allocate tty");
+    }
+    for cap in crate::security::caps::unraisable_ambient(process.capabilities().as_ref()) {
+        crate::logging::debug(&format!("process.capabilities.ambient: cannot raise {cap}: it is not both permitted and inheritable"));
+    }
+    let ns = crate::namespaces::plan(&spec)?;
+    let layout = manager::Layout::detect();
+    let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
+    if g.systemd_cgroup {
+        bail!("--systemd-cgroup: the systemd cgroup driver is not available");
+    }
+    let cg_dirs = manager::plan(&layout, cgroups_path.as_deref(), &o.id)?;
+
+    dir.claim()?;
+    let mut cleanup = Cleanup { dir: &dir, cgroups: None, child: None, armed: true };
+    let me = std::process::id() as i32;
+    let mut rec = Record {
+        id: o.id.clone(),
+        bundle: bundle.clone(),
+        rootfs: rootfs.clone(),
+        creator_pid: me,
+        creator_start_time: state::process_start_time(me).unwrap_or(0),
+        boot_id: state::boot_id(),
+        created: crate::logging::rfc3339(std::time::SystemTime::now()),
+        owner: owner_name(),
+        annotations: spec.annotations().clone().unwrap_or_default().into_iter().collect(),
+        cgroup: manager::record(&cg_dirs),
+        oci_version: spec.version().clone(),
+        hooks: spec.hooks().as_ref().and_then(|h| serde_json::to_value(h).ok()),
+        ..Default::default()
+    };
+    // Written before any kernel object exists, so a crash leaves enough for delete.
+    dir.save(&rec)?;
+    cleanup.cgroups = Some(rec.cgroup.clone());
+    manager::create(&rec.cgroup)?;
+
+    let fifo_path = dir.fifo();
+    nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622)).with_context(|| format!("mkfifo {}", fifo_path.display()))?;
+    let fifo = nix::fcntl::open(&fifo_path, OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty())
+        .with_context(|| format!("open {}", fifo_path.display()))?;
+
+    let (console, console_peer) = if !terminal {
+        (None, None)
+    } else if let Some(path) = &o.console_socket {
+        let s = UnixStream::connect(path).map_err(|e| anyhow!("--console-socket {}: {}", path.display(), crate::error::errno_text(&e)))?;
+        (Some(OwnedFd::from(s)), None)
+    } else {
+        let (a, b) = UnixStream::pair().context("console socketpair")?;
+        (Some(OwnedFd::from(a)), Some(b))
+    };
+
+    let joins_user_or_pid = ns.join.iter().any(|(t, _)| matches!(t, LinuxNamespaceType::User | LinuxNamespaceType::Pid));
+    let new_time = ns.new.contains(crate::namespaces::flag(LinuxNamespaceType::Time));
+    let slow = !ns.join.is_empty() || new_time;
+    let (clone_flags, unshare, fork_again) = if slow {
+        let fork_again = joins_user_or_pid || ns.new.contains(CloneFlags::CLONE_NEWPID) || new_time;
+        (CloneFlags::empty(), ns.new, fork_again)
+    } else {
+        (ns.new, CloneFlags::empty(), false)
+    };
+    let new_user = ns.new.contains(CloneFlags::CLONE_NEWUSER);
+    let lfds = listen_fds();
+    let mut extra_env = Vec::new();
+    if lfds > 0 {
+        extra_env.push(format!("LISTEN_FDS={lfds}"));
+        extra_env.push("LISTEN_PID=1".into());
+    }
+    let ctx = InitCtx {
+        spec: &spec,
+        id: &o.id,
+        rootfs: &rootfs,
+        bundle: &bundle,
+        new_ns: clone_flags,
+        joins: &ns.join,
+        unshare,
+        fork_again,
+        fifo: Some(&fifo),
+        console: console.as_ref(),
+        cgroups: &cg_dirs,
+        no_pivot: o.no_pivot,
+        no_new_keyring: o.no_new_keyring,
+        last_kept_fd: 2 + o.preserve_fds + lfds,
+        extra_env,
+    };
+
+    let (parent_chan, child_chan) = Channel::pair().context("sync socketpair")?;
+    let forked = sys::clone3(clone_flags.bits() as u64, None).map_err(|e| anyhow!("clone: {}", crate::error::errno_desc(e)))?;
+    let (mut pid, mut pidfd) = match forked {
+        sys::Forked::Child => {
+            drop(parent_chan);
+            child::run(&ctx, &child_chan)
+        }
+        sys::Forked::Parent { pid, pidfd } => (pid, pidfd),
+    };
+    drop(child_chan);
+    drop(console);
+    let child_pid = pid;
+    cleanup.child = Some((pid, pidfd.try_clone().context("dup pidfd")?));
+
+    manager::join(&rec.cgroup, pid)?;
+    if new_user && !slow {
+        write_id_maps(pid, &spec)?;
+    }
+    send(&parent_chan, &Msg::Go, pid)?;
+    loop {
+        match parent_chan.recv() {
+            Ok(Msg::MapsRequest) => {
+                write_id_maps(child_pid, &spec)?;
+                send(&parent_chan, &Msg::MapsDone, pid)?;
+            }
+            Ok(Msg::Pid(gc)) => {
+                // The intermediate child exits once it has forked the init (CLONE_PARENT
+                // made the init our child too).
+                let _ = waitpid(Pid::from_raw(child_pid), None);
+                pid = gc;
+                pidfd = sys::pidfd_open(gc).map_err(|e| anyhow!("pidfd_open {gc}: {}", crate::error::errno_desc(e)))?;
+                cleanup.child = Some((pid, pidfd.try_clone().context("dup pidfd")?));
+            }
+            Ok(Msg::Ready) => break,
+            Ok(Msg::Error { message, .. }) => bail!("{message}"),
+            Ok(m) => bail!("unexpected message from container init: {m:?}"),
+            Err(ChannelError::Closed) => bail!("container init exited before reporting: {}", exit_text(pid)),
+            Err(e) => return Err(e.into()),
+        }
+    }
+
+    let pty_master = match console_peer {
+        Some(peer) => Some(super::tty::recv_master(&peer)?),
+        None => None,
+    };
+    rec.pid = pid;
+    rec.start_time = state::process_start_time(pid).unwrap_or(0);
+    dir.save(&rec)?;
+    if let Some(p) = &o.pid_file {
+        let p = absolute(p)?;
+        state::write_atomic(&p, pid.to_string().as_bytes(), 0o644).map_err(|e| anyhow!("--pid-file: {e}"))?;
+    }
+    cleanup.armed = false;
+    drop(cleanup);
+    Ok(Created { dir, rec, pid, pidfd, pty_master, spec })
+}
+
+fn send(chan: &Channel, m: &Msg, pid: i32) -> Result<()> {
+    match chan.send(m) {
+        Ok(()) => Ok(()),
+        Err(ChannelError::Closed) => bail!("container init exited before reporting: {}", exit_text(pid)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn exit_text(pid: i32) -> String {
+    use nix::sys::wait::WaitStatus;
+    match waitpid(Pid::from_raw(pid), None) {
+        Ok(WaitStatus::Exited(_, c)) => format!("exit status {c}"),
+        Ok(WaitStatus::Signaled(_, s, _)) => format!("killed by {s}"),
+        _ => "unknown status".into(),
+    }
+}

@@ -1,0 +1,15 @@
+//! The lifecycle engine behind the OCI commands.
+
+pub(crate) mod create;
+pub(crate) mod ops;
+pub(crate) mod run;
+pub(crate) mod tty;
+
+use std::path::PathBuf;
+
+/// Global options every command gets (runc's global flags).
+#[derive(Clone, Debug)]
+pub(crate) struct Globals {
+    pub(crate) root: PathBuf,
+    pub(crate) systemd_cgroup: bool,
+}

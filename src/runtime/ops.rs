@@ -1,0 +1,190 @@
+//! start, state, kill, delete, list: short operations on an existing container, each under
+//! the container's flock, each deriving the status afresh.
+
+use std::fs;
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Result};
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
+
+use super::Globals;
+use crate::cgroups::manager;
+use crate::state::{ContainerDir, Record, StateError, Status};
+use crate::sys;
+
+pub(crate) fn open(g: &Globals, id: &str) -> Result<(ContainerDir, nix::fcntl::Flock<fs::File>, Record)> {
+    let dir = ContainerDir::new(&g.root, id)?;
+    let lock = dir.lock()?;
+    let rec = dir.load()?;
+    Ok((dir, lock, rec))
+}
+
+/// Releases a created container's init through the exec fifo.
+pub(crate) fn release(dir: &ContainerDir) -> Result<()> {
+    let fifo = dir.fifo();
+    let fd = match nix::fcntl::open(&fifo, OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty()) {
+        Ok(fd) => fd,
+        // No reader: the init that should be blocked on the fifo is gone.
+        Err(Errno::ENXIO) | Err(Errno::ENOENT) => bail!("cannot start a container that has stopped"),
+        Err(e) => bail!("open {}: {}", fifo.display(), crate::error::errno_desc(e)),
+    };
+    nix::unistd::write(&fd, b"0").map_err(|e| anyhow!("write {}: {}", fifo.display(), crate::error::errno_desc(e)))?;
+    let _ = fs::remove_file(&fifo);
+    Ok(())
+}
+
+pub(crate) fn start(g: &Globals, id: &str) -> Result<()> {
+    let (dir, _lock, rec) = open(g, id)?;
+    match dir.status(&rec) {
+        Status::Created => release(&dir),
+        Status::Stopped => bail!("cannot start a container that has stopped"),
+        Status::Running => bail!("cannot start an already running container"),
+        Status::Paused => bail!("cannot start a paused container"),
+        Status::Creating => bail!("cannot start a container that is still being created"),
+    }
+}
+
+pub(crate) fn state(g: &Globals, id: &str) -> Result<serde_json::Value> {
+    let dir = ContainerDir::new(&g.root, id)?;
+    let rec = dir.load()?;
+    Ok(crate::state::oci_state(&rec, dir.status(&rec)))
+}
+
+/// A signal by name (KILL, SIGKILL, sigkill) or number.
+pub(crate) fn parse_signal(s: &str) -> Result<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        if (1..=64).contains(&n) {
+            return Ok(n);
+        }
+        bail!("invalid signal: {s}");
+    }
+    let up = s.to_ascii_uppercase();
+    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
+    if let Some(rt) = name.strip_prefix("SIGRTMIN") {
+        let off: i32 = if rt.is_empty() { 0 } else { rt.trim_start_matches('+').parse().map_err(|_| anyhow!("invalid signal: {s}"))? };
+        return Ok(libc::SIGRTMIN() + off);
+    }
+    name.parse::<nix::sys::signal::Signal>().map(|s| s as i32).map_err(|_| anyhow!("invalid signal: {s}"))
+}
+
+pub(crate) fn kill(g: &Globals, id: &str, sig: i32, all: bool) -> Result<()> {
+    let (dir, _lock, rec) = open(g, id)?;
+    let status = dir.status(&rec);
+    if status == Status::Stopped || status == Status::Creating {
+        bail!("container not running");
+    }
+    if all {
+        signal_all(&rec, sig);
+        return Ok(());
+    }
+    signal_init(&rec, sig)
+}
+
+fn signal_init(rec: &Record, sig: i32) -> Result<()> {
+    let fd = sys::pidfd_open(rec.pid).map_err(|_| anyhow!("container not running"))?;
+    // The pid could have been reused between the status check and pidfd_open.
+    if crate::state::process_start_time(rec.pid) != Some(rec.start_time) {
+        bail!("container not running");
+    }
+    sys::pidfd_send_signal(fd.as_fd(), sig).map_err(|e| match e {
+        Errno::ESRCH => anyhow!("container not running"),
+        e => anyhow!("kill: {}", crate::error::errno_desc(e)),
+    })
+}
+
+/// Every process in the container's cgroup, frozen first so none can fork away.
+fn signal_all(rec: &Record, sig: i32) {
+    let freezer = rec.cgroup.freezer.as_ref().map(|f| f.join("freezer.state"));
+    let was_frozen = manager::is_frozen(&rec.cgroup);
+    if let (Some(f), false) = (&freezer, was_frozen) {
+        let _ = fs::write(f, "FROZEN");
+    }
+    for p in manager::pids(&rec.cgroup) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), nix::sys::signal::Signal::try_from(sig).ok());
+    }
+    if let Some(f) = &freezer {
+        if !was_frozen || sig == libc::SIGKILL {
+            let _ = fs::write(f, "THAWED");
+        }
+    }
+}
+
+/// Waits for the init to be gone (it is usually not our child: poll its pidfd).
+fn wait_gone(rec: &Record, timeout: Duration) -> bool {
+    let Ok(fd) = sys::pidfd_open(rec.pid) else { return true };
+    if crate::state::process_start_time(rec.pid) != Some(rec.start_time) {
+        return true;
+    }
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ms = left.as_millis().min(i32::MAX as u128) as i32;
+        let mut fds = [nix::poll::PollFd::new(fd.as_fd(), nix::poll::PollFlags::POLLIN)];
+        match nix::poll::poll(&mut fds, nix::poll::PollTimeout::try_from(ms).unwrap_or(nix::poll::PollTimeout::ZERO)) {
+            Ok(n) if n > 0 => return true,
+            Ok(_) => return false,
+            Err(Errno::EINTR) => continue,
+            Err(_) => return !crate::state::process_running(rec.pid),
+        }
+    }
+}
+
+pub(crate) fn delete(g: &Globals, id: &str, force: bool) -> Result<()> {
+    let (dir, _lock, rec) = match open(g, id) {
+        Ok(x) => x,
+        Err(e) if force && e.downcast_ref::<StateError>().is_some_and(|s| matches!(s, StateError::NotExist)) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let status = dir.status(&rec);
+    match status {
+        Status::Stopped | Status::Created => {}
+        Status::Running | Status::Paused | Status::Creating if !force => {
+            bail!("cannot delete container {id} that is not stopped: {}", status.as_str())
+        }
+        _ => {}
+    }
+    destroy(&dir, &rec, status)
+}
+
+/// Kills whatever is left and removes every trace: processes, cgroups, state dir.
+pub(crate) fn destroy(dir: &ContainerDir, rec: &Record, status: Status) -> Result<()> {
+    if status != Status::Stopped && rec.pid > 0 {
+        signal_all(rec, libc::SIGKILL);
+        let _ = signal_init(rec, libc::SIGKILL);
+        if !wait_gone(rec, Duration::from_secs(10)) {
+            bail!("container init (pid {}) did not exit after SIGKILL", rec.pid);
+        }
+    }
+    // Without a pid namespace, processes can outlive the init.
+    for _ in 0..3 {
+        let left = manager::pids(&rec.cgroup);
+        if left.is_empty() {
+            break;
+        }
+        signal_all(rec, libc::SIGKILL);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    manager::remove(&rec.cgroup)?;
+    dir.remove()?;
+    Ok(())
+}
+
+pub(crate) fn list(g: &Globals) -> Result<Vec<serde_json::Value>> {
+    let mut out = Vec::new();
+    let entries = match fs::read_dir(&g.root) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => bail!("{}: {}", g.root.display(), crate::error::errno_text(&e)),
+    };
+    let mut names: Vec<String> = entries.filter_map(|e| e.ok()).filter_map(|e| e.file_name().into_string().ok()).collect();
+    names.sort();
+    for id in names {
+        let Ok(dir) = ContainerDir::new(&g.root, &id) else { continue };
+        let Ok(rec) = dir.load() else { continue };
+        out.push(crate::state::oci_state(&rec, dir.status(&rec)));
+    }
+    Ok(out)
+}

@@ -1,0 +1,113 @@
+//! `run`: create + start in one process. In the foreground berth stays the init's parent,
+//! is a subreaper, forwards every signal but SIGCHLD, and exits with the container's status.
+
+use std::os::fd::AsFd;
+
+use anyhow::Result;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use super::create::{create, CreateOpts};
+use super::ops;
+use super::Globals;
+use crate::state::Status;
+
+/// Signals berth handles itself; the synchronous ones stay default so a berth bug still
+/// crashes visibly.
+fn forwarded() -> SigSet {
+    let mut s = SigSet::all();
+    for sig in [Signal::SIGSEGV, Signal::SIGBUS, Signal::SIGILL, Signal::SIGFPE, Signal::SIGTRAP, Signal::SIGSYS, Signal::SIGKILL, Signal::SIGSTOP] {
+        s.remove(sig);
+    }
+    s
+}
+
+pub(crate) fn run(g: &Globals, o: &mut CreateOpts, detach: bool, keep: bool) -> Result<i32> {
+    if detach {
+        let c = create(g, o)?;
+        ops::release(&c.dir)?;
+        return Ok(0);
+    }
+    let _ = nix::sys::prctl::set_child_subreaper(true);
+    let mask = forwarded();
+    // Blocked before clone so that no SIGCHLD or forwarded signal can be lost.
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None)?;
+    o.internal_console = o.console_socket.is_none();
+    let c = create(g, o)?;
+    let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)?;
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    let _raw = c.pty_master.as_ref().filter(|_| nix::unistd::isatty(stdin.as_fd()).unwrap_or(false)).map(|m| {
+        super::tty::copy_winsize(stdin.as_fd(), m.as_fd());
+        super::tty::RawGuard::new(stdin.as_fd())
+    });
+    let start = ops::release(&c.dir);
+    if let Err(e) = start {
+        let _ = ops::destroy(&c.dir, &c.rec, Status::Created);
+        return Err(e);
+    }
+
+    let mut stdin_open = c.pty_master.is_some();
+    let mut master_open = c.pty_master.is_some();
+    let code = 'outer: loop {
+        let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+        if let Some(m) = c.pty_master.as_ref().filter(|_| master_open) {
+            fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
+        }
+        let stdin_idx = fds.len();
+        if stdin_open {
+            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+        }
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+        let ready = |i: usize| fds.get(i).and_then(|f| f.revents()).is_some_and(|r| !r.is_empty());
+        let (sig_ready, master_ready, stdin_ready) = (ready(0), master_open && ready(1), stdin_open && ready(stdin_idx));
+        drop(fds);
+        if let (true, Some(m)) = (master_ready, c.pty_master.as_ref()) {
+            master_open = super::tty::pump(m.as_fd(), stdout.as_fd());
+        }
+        if let (true, Some(m)) = (stdin_ready, c.pty_master.as_ref()) {
+            stdin_open = super::tty::pump(stdin.as_fd(), m.as_fd());
+        }
+        if !sig_ready {
+            continue;
+        }
+        while let Ok(Some(info)) = sfd.read_signal() {
+            let signo = info.ssi_signo as i32;
+            if signo == libc::SIGCHLD {
+                loop {
+                    match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                        Ok(WaitStatus::Exited(p, code)) if p.as_raw() == c.pid => break 'outer code,
+                        Ok(WaitStatus::Signaled(p, s, _)) if p.as_raw() == c.pid => break 'outer 128 + s as i32,
+                        Ok(WaitStatus::StillAlive) | Err(_) => break,
+                        Ok(_) => continue,
+                    }
+                }
+            } else if signo == libc::SIGWINCH && c.pty_master.is_some() {
+                super::tty::copy_winsize(stdin.as_fd(), c.pty_master.as_ref().expect("checked").as_fd());
+            } else {
+                let _ = crate::sys::pidfd_send_signal(c.pidfd.as_fd(), signo);
+            }
+        }
+    };
+    if let Some(m) = &c.pty_master {
+        // Output the init wrote just before exiting is still in the pty.
+        let _ = nix::fcntl::fcntl(m, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK));
+        while super::tty::pump(m.as_fd(), stdout.as_fd()) {
+            let mut probe = [PollFd::new(m.as_fd(), PollFlags::POLLIN)];
+            if poll(&mut probe, PollTimeout::ZERO).unwrap_or(0) == 0 {
+                break;
+            }
+        }
+    }
+    if !keep {
+        ops::destroy(&c.dir, &c.rec, Status::Stopped)?;
+    }
+    Ok(code)
+}

@@ -1,0 +1,5 @@
+//! Process security settings applied by the init just before exec: capabilities, rlimits,
+//! user and groups.
+
+pub(crate) mod caps;
+pub(crate) mod rlimits;

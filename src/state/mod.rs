@@ -1,0 +1,316 @@
+//! Container state on disk: `<root>/<id>/state.json` (atomic JSON), `exec.fifo`, and a flock
+//! on the container dir for every mutation. Status is derived from the init's identity
+//! (pid + start time + boot id), never trusted from the file.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StateError {
+    #[error("invalid container id {0:?}: must match [A-Za-z0-9_+-][A-Za-z0-9_+.-]* and be at most 1024 characters")]
+    InvalidId(String),
+    #[error("container with given ID already exists")]
+    Exists,
+    #[error("container does not exist")]
+    NotExist,
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{path}: corrupt state: {source}")]
+    Corrupt { path: PathBuf, source: serde_json::Error },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StateError + '_ {
+    move |source| StateError::Io { path: path.to_path_buf(), source }
+}
+
+/// Rejects ids that could escape the root or confuse callers, before any filesystem access.
+pub(crate) fn validate_id(id: &str) -> Result<(), StateError> {
+    let ok_first = |c: char| c.is_ascii_alphanumeric() || "_+-".contains(c);
+    let ok_rest = |c: char| c.is_ascii_alphanumeric() || "_+.-".contains(c);
+    let mut chars = id.chars();
+    let valid = id.len() <= 1024
+        && chars.next().is_some_and(ok_first)
+        && chars.all(ok_rest);
+    if valid {
+        Ok(())
+    } else {
+        Err(StateError::InvalidId(id.to_string()))
+    }
+}
+
+/// Default state root: /run/berth for real root, $XDG_RUNTIME_DIR/berth otherwise.
+pub(crate) fn default_root() -> PathBuf {
+    let euid = nix::unistd::geteuid();
+    if euid.is_root() && !in_user_namespace() {
+        return PathBuf::from("/run/berth");
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(d) if !d.is_empty() => Path::new(&d).join("berth"),
+        _ => PathBuf::from(format!("/run/user/{}/berth", euid.as_raw())),
+    }
+}
+
+fn in_user_namespace() -> bool {
+    fs::read_to_string("/proc/self/uid_map")
+        .map(|m| m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
+        .unwrap_or(false)
+}
+
+/// The identity of a process that survives pid reuse: start time in clock ticks since boot.
+pub(crate) fn process_start_time(pid: i32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // comm may contain spaces and parentheses: fields start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split(' ').nth(19)?.parse().ok()
+}
+
+/// Alive and not a zombie.
+pub(crate) fn process_running(pid: i32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rfind(')').map(|i| s.as_bytes().get(i + 2).copied()))
+        .flatten()
+        .is_some_and(|state| state != b'Z' && state != b'X')
+}
+
+pub(crate) fn boot_id() -> String {
+    fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, Default)]
+pub(crate) struct CgroupRecord {
+    /// Every cgroup directory berth created for this container, deepest last; delete removes
+    /// exactly these, never a directory it did not create.
+    #[serde(default)]
+    pub(crate) created: Vec<PathBuf>,
+    /// Directories holding the container's processes (one per hierarchy).
+    #[serde(default)]
+    pub(crate) paths: Vec<PathBuf>,
+    /// The freezer directory (v1) or cgroup2 directory used for pause/kill --all.
+    #[serde(default)]
+    pub(crate) freezer: Option<PathBuf>,
+    #[serde(default)]
+    pub(crate) unified: Option<PathBuf>,
+}
+
+/// What is kept in state.json: the OCI state fields plus what delete needs to clean up.
+#[derive(Serialize, Deserialize, Debug, Clone, Default)]
+pub(crate) struct Record {
+    pub(crate) id: String,
+    pub(crate) bundle: PathBuf,
+    pub(crate) rootfs: PathBuf,
+    /// 0 until the init has reported ready.
+    pub(crate) pid: i32,
+    pub(crate) start_time: u64,
+    pub(crate) boot_id: String,
+    /// The berth process creating the container, so a crashed create can be told apart.
+    pub(crate) creator_pid: i32,
+    pub(crate) creator_start_time: u64,
+    pub(crate) created: String,
+    pub(crate) owner: String,
+    #[serde(default)]
+    pub(crate) annotations: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub(crate) cgroup: CgroupRecord,
+    #[serde(default)]
+    pub(crate) oci_version: String,
+    /// The config's hooks, kept so that delete can run poststop without the bundle.
+    #[serde(default)]
+    pub(crate) hooks: Option<serde_json::Value>,
+    #[serde(default)]
+    pub(crate) paused: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Status {
+    Creating,
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl Status {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
+/// A container's directory under the state root.
+pub(crate) struct ContainerDir {
+    pub(crate) path: PathBuf,
+}
+
+impl ContainerDir {
+    pub(crate) fn new(root: &Path, id: &str) -> Result<Self, StateError> {
+        validate_id(id)?;
+        Ok(Self { path: root.join(id) })
+    }
+
+    /// mkdir claims the id: exactly one of concurrent creators wins.
+    pub(crate) fn claim(&self) -> Result<(), StateError> {
+        let root = self.path.parent().unwrap_or(Path::new("/"));
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o711)
+            .create(root)
+            .map_err(io_err(root))?;
+        match fs::DirBuilder::new().mode(0o711).create(&self.path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(StateError::Exists),
+            Err(e) => Err(io_err(&self.path)(e)),
+        }
+    }
+
+    pub(crate) fn exists(&self) -> bool {
+        self.path.join("state.json").exists()
+    }
+
+    /// An exclusive flock on the container dir, released when the returned file is dropped.
+    pub(crate) fn lock(&self) -> Result<nix::fcntl::Flock<File>, StateError> {
+        let f = File::open(&self.path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => StateError::NotExist,
+            _ => io_err(&self.path)(e),
+        })?;
+        nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| io_err(&self.path)(e.into()))
+    }
+
+    pub(crate) fn fifo(&self) -> PathBuf {
+        self.path.join("exec.fifo")
+    }
+
+    pub(crate) fn load(&self) -> Result<Record, StateError> {
+        let p = self.path.join("state.json");
+        let data = match fs::read(&p) {
+            Ok(d) => d,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(StateError::NotExist),
+            Err(e) => return Err(io_err(&p)(e)),
+        };
+        serde_json::from_slice(&data).map_err(|source| StateError::Corrupt { path: p, source })
+    }
+
+    pub(crate) fn save(&self, rec: &Record) -> Result<(), StateError> {
+        let data = serde_json::to_vec(rec).expect("state serializes");
+        write_atomic(&self.path.join("state.json"), &data, 0o600)
+    }
+
+    pub(crate) fn remove(&self) -> Result<(), StateError> {
+        match fs::remove_dir_all(&self.path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err(&self.path)(e)),
+        }
+    }
+
+    /// The derived status: never trust what the file says about liveness.
+    pub(crate) fn status(&self, rec: &Record) -> Status {
+        if rec.pid == 0 {
+            let creator_alive = rec.creator_pid > 0
+                && process_running(rec.creator_pid)
+                && process_start_time(rec.creator_pid) == Some(rec.creator_start_time);
+            return if creator_alive { Status::Creating } else { Status::Stopped };
+        }
+        if rec.boot_id != boot_id()
+            || !process_running(rec.pid)
+            || process_start_time(rec.pid) != Some(rec.start_time)
+        {
+            return Status::Stopped;
+        }
+        if self.fifo().exists() {
+            return Status::Created;
+        }
+        if crate::cgroups::manager::is_frozen(&rec.cgroup) {
+            return Status::Paused;
+        }
+        Status::Running
+    }
+}
+
+/// temp + fsync + rename, so readers never see a half-written file.
+pub(crate) fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), StateError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.map_err(io_err(path))
+}
+
+/// The OCI state document (plus runc's extras) as `state` prints it.
+pub(crate) fn oci_state(rec: &Record, status: Status) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "ociVersion": if rec.oci_version.is_empty() { "1.2.1" } else { &rec.oci_version },
+        "id": rec.id,
+        "pid": if status == Status::Stopped { 0 } else { rec.pid },
+        "status": status.as_str(),
+        "bundle": rec.bundle,
+        "rootfs": rec.rootfs,
+        "created": rec.created,
+        "owner": rec.owner,
+    });
+    if !rec.annotations.is_empty() {
+        v["annotations"] = serde_json::to_value(&rec.annotations).unwrap_or_default();
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        for ok in ["a", "abc-1_2+3.4", "_x", "+", "A".repeat(1024).as_str()] {
+            assert!(validate_id(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "..", ".a", "a/b", "a b", "a\0b", "é", "A".repeat(1025).as_str(), "-"[..0].as_ref()] {
+            assert!(validate_id(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn own_process_identity() {
+        let me = std::process::id() as i32;
+        assert!(process_running(me));
+        assert!(process_start_time(me).is_some());
+        assert!(!process_running(i32::MAX));
+    }
+
+    #[test]
+    fn claim_is_exclusive_and_atomic_save_roundtrips() {
+        let root = std::env::temp_dir().join(format!("berth-state-test-{}", std::process::id()));
+        let d = ContainerDir::new(&root, "c1").unwrap();
+        d.claim().unwrap();
+        assert!(matches!(d.claim(), Err(StateError::Exists)));
+        let rec = Record { id: "c1".into(), pid: 42, ..Default::default() };
+        d.save(&rec).unwrap();
+        assert_eq!(d.load().unwrap().pid, 42);
+        d.remove().unwrap();
+        assert!(matches!(d.load(), Err(StateError::NotExist)));
+        fs::remove_dir_all(&root).unwrap();
+    }
+}
