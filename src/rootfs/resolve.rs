@@ -126,6 +126,7 @@ mod tests {
     fn symlinks_stay_inside_root() {
         let d = tmp("sym");
         fs::create_dir_all(d.join("outside")).unwrap();
+        fs::create_dir_all(d.join("root/outside")).unwrap();
         symlink("/outside-target", d.join("root/abs")).unwrap();
         symlink("../../../outside", d.join("root/rel")).unwrap();
         let root = rootfd(&d);
