@@ -1,0 +1,38 @@
+# berth — see README.md
+CARGO ?= cargo
+TESTINIT_TARGET := x86_64-unknown-linux-gnu
+
+.PHONY: all build release demo deps test unit lint fmt clean
+
+all: build
+
+deps:
+	@command -v busybox >/dev/null 2>&1 && busybox --list >/dev/null 2>&1 && [ -x /bin/busybox ] || { \
+	  echo "installing busybox-static"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static; }
+
+build:
+	$(CARGO) build
+
+release:
+	$(CARGO) build --release -p berth
+
+# Builds berth, makes a busybox bundle and runs a container from it.
+demo: deps release
+	./tools/demo.sh
+
+# Every test: unit tests, then the integration tests against the built binary.
+test: deps
+	$(CARGO) test --workspace -- --test-threads=4
+
+unit:
+	$(CARGO) test --bin berth
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+clean:
+	$(CARGO) clean

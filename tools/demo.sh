@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Makes a busybox bundle in a temp dir and runs a container from it with berth.
+set -euo pipefail
+BERTH=${BERTH:-$(dirname "$0")/../target/release/berth}
+BUSYBOX=${BUSYBOX:-/bin/busybox}
+dir=$(mktemp -d /tmp/berth-demo.XXXXXX)
+root=$(mktemp -d /tmp/berth-demo-state.XXXXXX)
+trap 'rm -rf "$dir" "$root"' EXIT
+mkdir -p "$dir/rootfs/bin"
+cp "$BUSYBOX" "$dir/rootfs/bin/busybox"
+for app in sh echo cat hostname id ls ps sleep uname; do ln -s busybox "$dir/rootfs/bin/$app"; done
+"$BERTH" spec --bundle "$dir"
+# The default spec wants a terminal and runs sh; the demo prints what the container sees.
+python3 - "$dir/config.json" <<'PY'
+import json, sys
+p = sys.argv[1]; c = json.load(open(p))
+c["process"]["terminal"] = False
+c["process"]["args"] = ["sh", "-c", "echo \"hello from $(hostname), pid $$, $(id)\"; echo mounts:; cat /proc/mounts | cut -d' ' -f2,3 | head -12; ps"]
+json.dump(c, open(p, "w"), indent=2)
+PY
+echo "+ berth --root $root run --bundle $dir demo"
+"$BERTH" --root "$root" run --bundle "$dir" "demo-$$"
