@@ -99,6 +99,23 @@ fn init(ctx: &InitCtx, chan: &Channel) -> Result<Never, StepError> {
     if !rest.is_empty() {
         sys_step("namespaces", "unshare", unshare(rest))?;
     }
+    if rest.contains(crate::namespaces::flag(LinuxNamespaceType::Time)) {
+        // Offsets can only be written before any process enters the namespace: now,
+        // before the fork below.
+        let offsets = linux.and_then(|l| l.time_offsets().as_ref());
+        let text: String = offsets
+            .into_iter()
+            .flatten()
+            .map(|(clock, o)| format!("{clock} {} {}\n", o.secs().unwrap_or(0), o.nanosecs().unwrap_or(0)))
+            .collect();
+        if !text.is_empty() {
+            step(
+                "namespaces",
+                std::fs::write("/proc/self/timens_offsets", text)
+                    .map_err(|e| format!("linux.timeOffsets: writing /proc/self/timens_offsets: {}", crate::error::errno_text(&e))),
+            )?;
+        }
+    }
     if ctx.fork_again {
         match sys_step("namespaces", "clone into pid namespace", sys::clone3(libc::CLONE_PARENT as u64, None))? {
             sys::Forked::Parent { pid, .. } => {
@@ -134,6 +151,11 @@ fn init(ctx: &InitCtx, chan: &Channel) -> Result<Never, StepError> {
     let new_mnt = ctx.new_ns.contains(CloneFlags::CLONE_NEWNS) || ctx.unshare.contains(CloneFlags::CLONE_NEWNS);
     if new_mnt {
         prepare_rootfs(ctx, in_userns)?;
+    } else {
+        // Without a mount namespace of its own, nothing may be mounted (it would land on
+        // the host): the container only gets its rootfs as its root directory.
+        sys_step("rootfs", &format!("chroot {}", ctx.rootfs.display()), nix::unistd::chroot(ctx.rootfs))?;
+        sys_step("rootfs", "chdir /", nix::unistd::chdir("/"))?;
     }
     if process.terminal() == Some(true) {
         if let Some(sock) = ctx.console {

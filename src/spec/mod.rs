@@ -212,6 +212,19 @@ fn validate(spec: &Spec) -> Result<(), SpecError> {
                 check_sysctl(k, spec)?;
             }
         }
+        if let Some(offsets) = linux.time_offsets() {
+            if !offsets.is_empty() && !new_namespace(spec, LinuxNamespaceType::Time) {
+                return Err(field("linux.timeOffsets", "time offsets need a new time namespace"));
+            }
+            for (clock, off) in offsets {
+                if clock != "monotonic" && clock != "boottime" {
+                    return Err(field(format!("linux.timeOffsets.{clock}"), "unknown clock (monotonic or boottime)"));
+                }
+                if off.nanosecs().unwrap_or(0) >= 1_000_000_000 {
+                    return Err(field(format!("linux.timeOffsets.{clock}.nanosecs"), "must be below 1000000000"));
+                }
+            }
+        }
         let userns = namespace(spec, LinuxNamespaceType::User).is_some();
         let has_maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
             || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
@@ -220,6 +233,17 @@ fn validate(spec: &Spec) -> Result<(), SpecError> {
         }
         if new_namespace(spec, LinuxNamespaceType::User) && !has_maps {
             return Err(field("linux.uidMappings", "a new user namespace needs uid and gid mappings"));
+        }
+    }
+    if !new_namespace(spec, LinuxNamespaceType::Mount) {
+        let l = spec.linux().as_ref();
+        let restricted = l.and_then(|l| l.masked_paths().as_ref()).is_some_and(|p| !p.is_empty())
+            || l.and_then(|l| l.readonly_paths().as_ref()).is_some_and(|p| !p.is_empty());
+        if restricted {
+            return Err(field("linux.maskedPaths", "unable to restrict sys entries without a private MNT namespace"));
+        }
+        if spec.mounts().as_ref().is_some_and(|m| !m.is_empty()) {
+            return Err(field("mounts", "mounts need a private mount namespace (add {\"type\": \"mount\"} to linux.namespaces)"));
         }
     }
     if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !new_namespace(spec, LinuxNamespaceType::Uts) {

@@ -37,7 +37,8 @@ pub(crate) fn clone3(flags: u64, cgroup_fd: Option<RawFd>) -> nix::Result<Forked
     let mut args = CloneArgs {
         flags: flags | libc::CLONE_PIDFD as u64,
         pidfd: &mut pidfd as *mut RawFd as u64,
-        exit_signal: libc::SIGCHLD as u64,
+        // With CLONE_PARENT the kernel wants 0 and gives the child our own exit signal.
+        exit_signal: if flags & libc::CLONE_PARENT as u64 != 0 { 0 } else { libc::SIGCHLD as u64 },
         ..Default::default()
     };
     if let Some(fd) = cgroup_fd {
