@@ -27,6 +27,8 @@ pub(crate) enum Command {
     },
     /// create and run a container
     Run(RunArgs),
+    /// execute new process inside the container
+    Exec(ExecArgs),
     /// lists containers started by berth with the given root
     List {
         /// display only container IDs
@@ -88,4 +90,59 @@ pub(crate) struct RunArgs {
 pub(crate) enum ListFormat {
     Table,
     Json,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct ExecArgs {
+    /// path to the process.json
+    #[arg(short, long)]
+    pub(crate) process: Option<String>,
+    /// allocate a pseudo-TTY
+    #[arg(short, long)]
+    pub(crate) tty: bool,
+    /// path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal
+    #[arg(long = "console-socket")]
+    pub(crate) console_socket: Option<String>,
+    /// detach from the container's process
+    #[arg(short, long)]
+    pub(crate) detach: bool,
+    /// specify the file to write the process id to
+    #[arg(long = "pid-file")]
+    pub(crate) pid_file: Option<String>,
+    /// set environment variables
+    #[arg(short, long)]
+    pub(crate) env: Vec<String>,
+    /// current working directory in the container
+    #[arg(long)]
+    pub(crate) cwd: Option<String>,
+    /// UID (format: <uid>[:<gid>])
+    #[arg(short, long)]
+    pub(crate) user: Option<String>,
+    /// additional gids
+    #[arg(short = 'g', long = "additional-gids")]
+    pub(crate) additional_gids: Vec<u32>,
+    /// add a capability to the bounding set for the process
+    #[arg(short, long)]
+    pub(crate) cap: Vec<String>,
+    /// set the no new privileges value for the process
+    #[arg(long = "no-new-privs")]
+    pub(crate) no_new_privs: bool,
+    /// pass N additional file descriptors to the container
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub(crate) preserve_fds: u32,
+    /// set the apparmor profile for the process (ignored when AppArmor is not enabled)
+    #[arg(long)]
+    pub(crate) apparmor: Option<String>,
+    /// set the asm process label for the process commonly used with selinux
+    #[arg(long = "process-label")]
+    pub(crate) process_label: Option<String>,
+    /// ignored, for runc compatibility
+    #[arg(long = "ignore-paused", hide = true)]
+    pub(crate) ignore_paused: bool,
+    /// ignored, for runc compatibility
+    #[arg(long = "cgroup", hide = true)]
+    pub(crate) cgroup: Vec<String>,
+    pub(crate) id: String,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub(crate) command: Vec<String>,
 }

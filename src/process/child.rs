@@ -68,7 +68,7 @@ pub(crate) fn run(ctx: &InitCtx, chan: &Channel) -> ! {
     sys::exit_now(1)
 }
 
-enum Never {}
+pub(crate) enum Never {}
 
 fn expect(chan: &Channel, want: Msg) -> Result<(), StepError> {
     match step("sync", chan.recv())? {
@@ -117,15 +117,7 @@ fn init(ctx: &InitCtx, chan: &Channel) -> Result<Never, StepError> {
         }
     }
     if ctx.fork_again {
-        match sys_step("namespaces", "clone into pid namespace", sys::clone3(libc::CLONE_PARENT as u64, None))? {
-            sys::Forked::Parent { pid, .. } => {
-                let _ = chan.send(&Msg::Pid(pid));
-                sys::exit_now(0);
-            }
-            sys::Forked::Child => {
-                let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
-            }
-        }
+        fork_into_pidns(chan)?;
     }
     sys_step("init", "setsid", nix::unistd::setsid())?;
     let in_userns = ctx.new_ns.contains(CloneFlags::CLONE_NEWUSER) || ctx.unshare.contains(CloneFlags::CLONE_NEWUSER);
@@ -180,13 +172,108 @@ fn init(ctx: &InitCtx, chan: &Channel) -> Result<Never, StepError> {
             step("root.readonly", rootfs::paths::readonly_root())?;
         }
     }
+    let fin = Finalize { process, in_userns, last_kept_fd: ctx.last_kept_fd, extra_env: &ctx.extra_env, fifo: ctx.fifo };
+    finalize(&fin, chan)
+}
+
+/// setns/unshare of a PID (or time) namespace only applies to children: fork once more,
+/// as a sibling (CLONE_PARENT) so that the parent waits for the real process; the
+/// intermediate reports the pid and exits.
+fn fork_into_pidns(chan: &Channel) -> Result<(), StepError> {
+    match sys_step("namespaces", "clone into pid namespace", sys::clone3(libc::CLONE_PARENT as u64, None))? {
+        sys::Forked::Parent { pid, .. } => {
+            let _ = chan.send(&Msg::Pid(pid));
+            sys::exit_now(0);
+        }
+        sys::Forked::Child => {
+            let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+            Ok(())
+        }
+    }
+}
+
+/// Everything `exec` needs in the child.
+pub(crate) struct ExecCtx<'a> {
+    pub(crate) process: &'a oci_spec::runtime::Process,
+    pub(crate) init_pidfd: &'a OwnedFd,
+    pub(crate) ns: CloneFlags,
+    /// cgroup.procs files of the container, joined before entering its namespaces.
+    pub(crate) cgroup_procs: &'a [PathBuf],
+    pub(crate) console: Option<&'a OwnedFd>,
+    pub(crate) last_kept_fd: u32,
+}
+
+/// Entry point of the `exec` child. Never returns.
+pub(crate) fn run_exec(ctx: &ExecCtx, chan: &Channel) -> ! {
+    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| exec_steps(ctx, chan)));
+    let err = match res {
+        Ok(Ok(never)) => match never {},
+        Ok(Err(e)) => e,
+        Err(_) => StepError { stage: "exec", errno: 0, message: "exec child panicked".into() },
+    };
+    let _ = chan.send(&Msg::Error { stage: err.stage.into(), errno: err.errno, message: err.message });
+    sys::exit_now(1)
+}
+
+fn exec_steps(ctx: &ExecCtx, chan: &Channel) -> Result<Never, StepError> {
+    let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+    let _ = nix::sys::prctl::set_dumpable(false);
+    let me = std::process::id().to_string();
+    for f in ctx.cgroup_procs {
+        join_cgroup(f, &me)?;
+    }
+    // One setns on the init's pidfd enters every namespace at once, user namespace first.
+    sys_step("namespaces", "setns into the container", setns(ctx.init_pidfd.as_fd(), ctx.ns))?;
+    let time = crate::namespaces::flag(LinuxNamespaceType::Time);
+    if ctx.ns.contains(CloneFlags::CLONE_NEWPID) || ctx.ns.contains(time) {
+        fork_into_pidns(chan)?;
+    }
+    sys_step("exec", "setsid", nix::unistd::setsid())?;
+    let in_userns = ctx.ns.contains(CloneFlags::CLONE_NEWUSER);
+    if ctx.process.terminal() == Some(true) {
+        if let Some(sock) = ctx.console {
+            setup_console_for(ctx.process, sock, false)?;
+        }
+    }
+    let fin = Finalize { process: ctx.process, in_userns, last_kept_fd: ctx.last_kept_fd, extra_env: &[], fifo: None };
+    finalize(&fin, chan)
+}
+
+/// Joins a cgroup; a v2 cgroup with controllers enabled for its children refuses new
+/// members (EBUSY), so the process goes into a leaf below it, as runc does.
+fn join_cgroup(procs: &Path, pid: &str) -> Result<(), StepError> {
+    match std::fs::write(procs, pid) {
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+            let dir = procs.parent().unwrap_or(Path::new("/")).join("berth-exec");
+            let _ = std::fs::create_dir(&dir);
+            std::fs::write(dir.join("cgroup.procs"), pid)
+                .map_err(|e| StepError { stage: "cgroup", errno: 0, message: format!("{}: {}", dir.display(), crate::error::errno_text(&e)) })
+        }
+        Err(e) => Err(StepError { stage: "cgroup", errno: 0, message: format!("{}: {}", procs.display(), crate::error::errno_text(&e)) }),
+    }
+}
+
+/// What the last steps need: shared by the container init and by `exec`.
+pub(crate) struct Finalize<'a> {
+    pub(crate) process: &'a oci_spec::runtime::Process,
+    pub(crate) in_userns: bool,
+    pub(crate) last_kept_fd: u32,
+    pub(crate) extra_env: &'a [String],
+    pub(crate) fifo: Option<&'a OwnedFd>,
+}
+
+/// rlimits, fds, capabilities, user, cwd, exec lookup, no_new_privs, Ready, (fifo), exec.
+pub(crate) fn finalize(f: &Finalize, chan: &Channel) -> Result<Never, StepError> {
+    let process = f.process;
+    let in_userns = f.in_userns;
     if let Some(rl) = process.rlimits() {
         step("rlimits", crate::security::rlimits::apply(rl))?;
     }
 
     // Only stdio, preserved fds and LISTEN_FDS reach the container; every fd berth holds
     // (and any the caller leaked to us) is closed at exec.
-    sys_step("fds", "close_range", sys::close_range(ctx.last_kept_fd + 1, u32::MAX, sys::CLOSE_RANGE_CLOEXEC))?;
+    sys_step("fds", "close_range", sys::close_range(f.last_kept_fd + 1, u32::MAX, sys::CLOSE_RANGE_CLOEXEC))?;
 
     let caps = process.capabilities().as_ref();
     step("capabilities", crate::security::caps::drop_bounding(caps))?;
@@ -217,7 +304,7 @@ fn init(ctx: &InitCtx, chan: &Channel) -> Result<Never, StepError> {
     }
 
     let mut env: Vec<String> = process.env().clone().unwrap_or_default();
-    env.extend(ctx.extra_env.iter().cloned());
+    env.extend(f.extra_env.iter().cloned());
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", home_of(uid)));
     }
@@ -232,7 +319,7 @@ fn init(ctx: &InitCtx, chan: &Channel) -> Result<Never, StepError> {
 
     let _ = nix::sys::prctl::set_pdeathsig(None);
     step("sync", chan.send(&Msg::Ready))?;
-    if let Some(fifo) = ctx.fifo {
+    if let Some(fifo) = f.fifo {
         wait_fifo(fifo)?;
     }
     sys::reset_signals();
@@ -352,10 +439,14 @@ fn parent_mount(path: &Path) -> Option<PathBuf> {
 /// A pty opened in the container's devpts; the master goes to the console socket (the
 /// caller's side of the terminal), the peer becomes our stdio and /dev/console.
 fn setup_console(ctx: &InitCtx, sock: &OwnedFd, new_mnt: bool) -> Result<(), StepError> {
+    setup_console_for(ctx.spec.process().as_ref().expect("validated"), sock, new_mnt)
+}
+
+fn setup_console_for(process: &oci_spec::runtime::Process, sock: &OwnedFd, new_mnt: bool) -> Result<(), StepError> {
     let master = sys_step("console", "open /dev/ptmx", nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC))?;
     sys_step("console", "unlockpt", nix::pty::unlockpt(&master))?;
     let peer = sys_step("console", "open pty peer", sys::open_pty_peer(master.as_fd()))?;
-    if let Some(size) = ctx.spec.process().as_ref().and_then(|p| p.console_size()) {
+    if let Some(size) = process.console_size() {
         sys_step("console", "set console size", sys::set_winsize(peer.as_fd(), size.height() as u16, size.width() as u16))?;
     }
     let iov = [std::io::IoSlice::new(b"/dev/ptmx")];

@@ -148,6 +148,8 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
     };
     // Written before any kernel object exists, so a crash leaves enough for delete.
     dir.save(&rec)?;
+    // exec builds its process from the config as it was at create, not as it is now.
+    state::write_atomic(&dir.path.join("config.json"), &serde_json::to_vec(&spec).context("encode config")?, 0o600)?;
     cleanup.cgroups = Some(rec.cgroup.clone());
     manager::create(&rec.cgroup)?;
 

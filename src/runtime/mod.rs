@@ -1,6 +1,7 @@
 //! The lifecycle engine behind the OCI commands.
 
 pub(crate) mod create;
+pub(crate) mod exec;
 pub(crate) mod ops;
 pub(crate) mod run;
 pub(crate) mod tty;

@@ -1,7 +1,7 @@
 //! `run`: create + start in one process. In the foreground berth stays the init's parent,
 //! is a subreaper, forwards every signal but SIGCHLD, and exits with the container's status.
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 
 use anyhow::Result;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -32,14 +32,11 @@ pub(crate) fn run(g: &Globals, o: &mut CreateOpts, detach: bool, keep: bool) -> 
         return Ok(0);
     }
     let _ = nix::sys::prctl::set_child_subreaper(true);
-    let mask = forwarded();
     // Blocked before clone so that no SIGCHLD or forwarded signal can be lost.
-    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None)?;
+    let sfd = block_forwarded()?;
     o.internal_console = o.console_socket.is_none();
     let c = create(g, o)?;
-    let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)?;
     let stdin = std::io::stdin();
-    let stdout = std::io::stdout();
     let _raw = c.pty_master.as_ref().filter(|_| nix::unistd::isatty(stdin.as_fd()).unwrap_or(false)).map(|m| {
         super::tty::copy_winsize(stdin.as_fd(), m.as_fd());
         super::tty::RawGuard::new(stdin.as_fd())
@@ -50,11 +47,31 @@ pub(crate) fn run(g: &Globals, o: &mut CreateOpts, detach: bool, keep: bool) -> 
         return Err(e);
     }
 
-    let mut stdin_open = c.pty_master.is_some();
-    let mut master_open = c.pty_master.is_some();
+    let code = supervise(c.pid, &c.pidfd, c.pty_master.as_ref(), &sfd)?;
+    if !keep {
+        ops::destroy(&c.dir, &c.rec, Status::Stopped)?;
+    }
+    Ok(code)
+}
+
+/// Blocks signals that berth forwards; call before clone so none is lost.
+pub(crate) fn block_forwarded() -> Result<SignalFd> {
+    let mask = forwarded();
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None)?;
+    Ok(SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)?)
+}
+
+/// Waits for `pid` (our child) while copying terminal bytes and forwarding signals;
+/// returns its exit code (128+signal when killed). Other children are reaped on the way
+/// (berth is a subreaper).
+pub(crate) fn supervise(pid: i32, pidfd: &OwnedFd, pty: Option<&OwnedFd>, sfd: &SignalFd) -> Result<i32> {
+    let mut stdin_open = pty.is_some();
+    let mut master_open = pty.is_some();
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
     let code = 'outer: loop {
         let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
-        if let Some(m) = c.pty_master.as_ref().filter(|_| master_open) {
+        if let Some(m) = pty.filter(|_| master_open) {
             fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
         }
         let stdin_idx = fds.len();
@@ -69,10 +86,10 @@ pub(crate) fn run(g: &Globals, o: &mut CreateOpts, detach: bool, keep: bool) -> 
         let ready = |i: usize| fds.get(i).and_then(|f| f.revents()).is_some_and(|r| !r.is_empty());
         let (sig_ready, master_ready, stdin_ready) = (ready(0), master_open && ready(1), stdin_open && ready(stdin_idx));
         drop(fds);
-        if let (true, Some(m)) = (master_ready, c.pty_master.as_ref()) {
+        if let (true, Some(m)) = (master_ready, pty) {
             master_open = super::tty::pump(m.as_fd(), stdout.as_fd());
         }
-        if let (true, Some(m)) = (stdin_ready, c.pty_master.as_ref()) {
+        if let (true, Some(m)) = (stdin_ready, pty) {
             stdin_open = super::tty::pump(stdin.as_fd(), m.as_fd());
         }
         if !sig_ready {
@@ -83,20 +100,20 @@ pub(crate) fn run(g: &Globals, o: &mut CreateOpts, detach: bool, keep: bool) -> 
             if signo == libc::SIGCHLD {
                 loop {
                     match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-                        Ok(WaitStatus::Exited(p, code)) if p.as_raw() == c.pid => break 'outer code,
-                        Ok(WaitStatus::Signaled(p, s, _)) if p.as_raw() == c.pid => break 'outer 128 + s as i32,
+                        Ok(WaitStatus::Exited(p, code)) if p.as_raw() == pid => break 'outer code,
+                        Ok(WaitStatus::Signaled(p, s, _)) if p.as_raw() == pid => break 'outer 128 + s as i32,
                         Ok(WaitStatus::StillAlive) | Err(_) => break,
                         Ok(_) => continue,
                     }
                 }
-            } else if signo == libc::SIGWINCH && c.pty_master.is_some() {
-                super::tty::copy_winsize(stdin.as_fd(), c.pty_master.as_ref().expect("checked").as_fd());
+            } else if signo == libc::SIGWINCH && pty.is_some() {
+                super::tty::copy_winsize(stdin.as_fd(), pty.expect("checked").as_fd());
             } else {
-                let _ = crate::sys::pidfd_send_signal(c.pidfd.as_fd(), signo);
+                let _ = crate::sys::pidfd_send_signal(pidfd.as_fd(), signo);
             }
         }
     };
-    if let Some(m) = &c.pty_master {
+    if let Some(m) = &pty {
         // Output the init wrote just before exiting is still in the pty.
         let _ = nix::fcntl::fcntl(m, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK));
         while super::tty::pump(m.as_fd(), stdout.as_fd()) {
@@ -105,9 +122,6 @@ pub(crate) fn run(g: &Globals, o: &mut CreateOpts, detach: bool, keep: bool) -> 
                 break;
             }
         }
-    }
-    if !keep {
-        ops::destroy(&c.dir, &c.rec, Status::Stopped)?;
     }
     Ok(code)
 }

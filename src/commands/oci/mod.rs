@@ -39,6 +39,25 @@ pub(crate) fn dispatch(g: &Globals, cmd: Command) -> Result<i32> {
             let mut o = opts(&a.create);
             crate::runtime::run::run(g, &mut o, a.detach, a.keep)
         }
+        Command::Exec(a) => {
+            let o = crate::runtime::exec::ExecOpts {
+                id: a.id,
+                process_file: a.process.map(PathBuf::from),
+                args: a.command,
+                tty: a.tty,
+                console_socket: a.console_socket.map(PathBuf::from),
+                detach: a.detach,
+                pid_file: a.pid_file.map(PathBuf::from),
+                env: a.env,
+                cwd: a.cwd,
+                user: a.user,
+                additional_gids: a.additional_gids,
+                caps: a.cap,
+                no_new_privs: a.no_new_privs,
+                preserve_fds: a.preserve_fds,
+            };
+            crate::runtime::exec::exec(g, &o)
+        }
         Command::Start { id } => ops::start(g, &id).map(|_| 0),
         Command::State { id } => {
             print_json(&ops::state(g, &id)?)?;
