@@ -274,3 +274,61 @@ mod tests {
         assert!(plan(&l, Some(Path::new("/")), "id").is_err());
     }
 }
+
+/// Freezes or thaws the container (v1 freezer.state, v2 cgroup.freeze) and waits, boundedly,
+/// for the kernel to report the new state.
+pub(crate) fn set_frozen(rec: &CgroupRecord, frozen: bool) -> Result<(), CgroupError> {
+    let (file, value, done): (PathBuf, &str, Box<dyn Fn() -> bool>) = if let Some(f) = &rec.freezer {
+        let state = f.join("freezer.state");
+        let s2 = state.clone();
+        let want = if frozen { "FROZEN" } else { "THAWED" };
+        (state, want, Box::new(move || fs::read_to_string(&s2).is_ok_and(|s| s.trim() == want)))
+    } else if let Some(u) = &rec.unified {
+        let events = u.join("cgroup.events");
+        let want = if frozen { "frozen 1" } else { "frozen 0" };
+        (u.join("cgroup.freeze"), if frozen { "1" } else { "0" }, Box::new(move || {
+            fs::read_to_string(&events).is_ok_and(|s| s.lines().any(|l| l.trim() == want))
+        }))
+    } else {
+        return Err(CgroupError::NotUsable { path: PathBuf::from("/sys/fs/cgroup"), msg: "no freezer available".into() });
+    };
+    let mut delay = Duration::from_micros(100);
+    for attempt in 0..1000 {
+        // v1 can stay in FREEZING while a task is in an uninterruptible sleep; writing
+        // again retries the freeze.
+        if attempt % 10 == 0 {
+            fs::write(&file, value).map_err(|e| io_err(&file, e))?;
+        }
+        if done() {
+            return Ok(());
+        }
+        std::thread::sleep(delay);
+        delay = (delay * 2).min(Duration::from_millis(10));
+    }
+    if frozen {
+        let _ = fs::write(&file, if rec.freezer.is_some() { "THAWED" } else { "0" });
+    }
+    Err(CgroupError::NotUsable { path: file, msg: format!("did not reach state {value}") })
+}
+
+/// Kills every process: cgroup.kill where the kernel has it (v2), else freeze, signal
+/// every pid, thaw (v1), so nothing can fork away in between.
+pub(crate) fn kill_all(rec: &CgroupRecord, sig: i32) {
+    if sig == libc::SIGKILL && rec.freezer.is_none() {
+        if let Some(u) = &rec.unified {
+            if fs::write(u.join("cgroup.kill"), "1").is_ok() {
+                return;
+            }
+        }
+    }
+    let was_frozen = is_frozen(rec);
+    let froze = !was_frozen && set_frozen(rec, true).is_ok();
+    for p in pids(rec) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), nix::sys::signal::Signal::try_from(sig).ok());
+    }
+    // A killed container is thawed so the signal is delivered; a paused one stays paused
+    // for other signals, as runc.
+    if froze || (was_frozen && sig == libc::SIGKILL) {
+        let _ = set_frozen(rec, false);
+    }
+}

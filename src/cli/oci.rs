@@ -49,6 +49,20 @@ pub(crate) enum Command {
     },
     /// show the enabled features
     Features,
+    /// pause suspends all processes inside the container
+    Pause { id: String },
+    /// resumes all processes that have been previously paused
+    Resume { id: String },
+    /// ps displays the processes running inside a container
+    Ps {
+        /// select one of: table or json
+        #[arg(short, long, value_enum, default_value = "table")]
+        format: ListFormat,
+        id: String,
+        /// arguments passed to ps(1) (default -ef)
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
 }
 
 #[derive(Args, Debug, Clone)]

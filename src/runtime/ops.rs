@@ -95,21 +95,8 @@ fn signal_init(rec: &Record, sig: i32) -> Result<()> {
     })
 }
 
-/// Every process in the container's cgroup, frozen first so none can fork away.
 fn signal_all(rec: &Record, sig: i32) {
-    let freezer = rec.cgroup.freezer.as_ref().map(|f| f.join("freezer.state"));
-    let was_frozen = manager::is_frozen(&rec.cgroup);
-    if let (Some(f), false) = (&freezer, was_frozen) {
-        let _ = fs::write(f, "FROZEN");
-    }
-    for p in manager::pids(&rec.cgroup) {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), nix::sys::signal::Signal::try_from(sig).ok());
-    }
-    if let Some(f) = &freezer {
-        if !was_frozen || sig == libc::SIGKILL {
-            let _ = fs::write(f, "THAWED");
-        }
-    }
+    manager::kill_all(&rec.cgroup, sig)
 }
 
 /// Waits for the init to be gone (it is usually not our child: poll its pidfd).
@@ -187,4 +174,33 @@ pub(crate) fn list(g: &Globals) -> Result<Vec<serde_json::Value>> {
         out.push(crate::state::oci_state(&rec, dir.status(&rec)));
     }
     Ok(out)
+}
+
+pub(crate) fn pause(g: &Globals, id: &str) -> Result<()> {
+    let (dir, _lock, rec) = open(g, id)?;
+    match dir.status(&rec) {
+        Status::Running => Ok(manager::set_frozen(&rec.cgroup, true)?),
+        Status::Paused => bail!("container already paused"),
+        _ => bail!("container not running"),
+    }
+}
+
+pub(crate) fn resume(g: &Globals, id: &str) -> Result<()> {
+    let (dir, _lock, rec) = open(g, id)?;
+    match dir.status(&rec) {
+        Status::Paused => Ok(manager::set_frozen(&rec.cgroup, false)?),
+        _ => bail!("container not paused"),
+    }
+}
+
+/// The host pids of every process in the container.
+pub(crate) fn pids(g: &Globals, id: &str) -> Result<Vec<i32>> {
+    let dir = ContainerDir::new(&g.root, id)?;
+    let rec = dir.load()?;
+    if dir.status(&rec) == Status::Stopped {
+        bail!("container not running");
+    }
+    let mut p = manager::pids(&rec.cgroup);
+    p.sort_unstable();
+    Ok(p)
 }

@@ -58,6 +58,9 @@ pub(crate) fn dispatch(g: &Globals, cmd: Command) -> Result<i32> {
             };
             crate::runtime::exec::exec(g, &o)
         }
+        Command::Pause { id } => ops::pause(g, &id).map(|_| 0),
+        Command::Resume { id } => ops::resume(g, &id).map(|_| 0),
+        Command::Ps { format, id, ps_args } => ps(g, &id, format, &ps_args).map(|_| 0),
         Command::Start { id } => ops::start(g, &id).map(|_| 0),
         Command::State { id } => {
             print_json(&ops::state(g, &id)?)?;
@@ -117,3 +120,34 @@ fn list(g: &Globals, quiet: bool, format: ListFormat) -> Result<()> {
     Ok(())
 }
 
+
+/// As runc: JSON is the array of host pids; the table is ps(1)'s output (default `-ef`)
+/// filtered to the container's processes.
+fn ps(g: &Globals, id: &str, format: ListFormat, args: &[String]) -> Result<()> {
+    let pids = ops::pids(g, id)?;
+    let mut out = std::io::stdout().lock();
+    if format == ListFormat::Json {
+        serde_json::to_writer(&mut out, &pids)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    let args: Vec<String> = if args.is_empty() { vec!["-ef".into()] } else { args.to_vec() };
+    let res = std::process::Command::new("ps").args(&args).output().map_err(|e| anyhow::anyhow!("ps: {e}"))?;
+    if !res.status.success() {
+        anyhow::bail!("ps {}: {}", args.join(" "), String::from_utf8_lossy(&res.stderr).trim());
+    }
+    let text = String::from_utf8_lossy(&res.stdout);
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or("");
+    let col = header
+        .split_whitespace()
+        .position(|h| h == "PID")
+        .ok_or_else(|| anyhow::anyhow!("ps {}: no PID column in the output", args.join(" ")))?;
+    writeln!(out, "{header}")?;
+    for l in lines {
+        if l.split_whitespace().nth(col).and_then(|p| p.parse::<i32>().ok()).is_some_and(|p| pids.contains(&p)) {
+            writeln!(out, "{l}")?;
+        }
+    }
+    Ok(())
+}
