@@ -107,7 +107,7 @@ fn write_id_maps(pid: i32, spec: &Spec) -> Result<()> {
 pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
     let dir = ContainerDir::new(&g.root, &o.id)?;
     let bundle = absolute(&o.bundle)?;
-    let spec = crate::spec::load(&bundle)?;
+    let mut spec = crate::spec::load(&bundle)?;
     let rootfs = crate::spec::rootfs_path(&spec, &bundle)?;
     let process = spec.process().as_ref().expect("validated");
     let terminal = process.terminal() == Some(true);
@@ -130,6 +130,14 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
 
     dir.claim()?;
     let mut cleanup = Cleanup { dir: &dir, cgroups: None, child: None, armed: true };
+    let notify = super::notify::host_socket();
+    let mut extra_env = Vec::new();
+    if notify.is_some() {
+        let mut mounts = spec.mounts().clone().unwrap_or_default();
+        mounts.push(super::notify::mount(&dir.path)?);
+        spec.set_mounts(Some(mounts));
+        extra_env.push(format!("NOTIFY_SOCKET={}", super::notify::CONTAINER_SOCKET));
+    }
     let me = std::process::id() as i32;
     let mut rec = Record {
         id: o.id.clone(),
@@ -144,6 +152,7 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
         cgroup: manager::record(&cg_dirs),
         oci_version: spec.version().clone(),
         hooks: spec.hooks().as_ref().and_then(|h| serde_json::to_value(h).ok()),
+        notify_socket: notify,
         ..Default::default()
     };
     // Written before any kernel object exists, so a crash leaves enough for delete.
@@ -179,7 +188,6 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
     };
     let new_user = ns.new.contains(CloneFlags::CLONE_NEWUSER);
     let lfds = listen_fds();
-    let mut extra_env = Vec::new();
     if lfds > 0 {
         extra_env.push(format!("LISTEN_FDS={lfds}"));
         extra_env.push("LISTEN_PID=1".into());

@@ -2,6 +2,7 @@
 
 pub(crate) mod create;
 pub(crate) mod exec;
+pub(crate) mod notify;
 pub(crate) mod ops;
 pub(crate) mod run;
 pub(crate) mod tty;

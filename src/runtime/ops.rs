@@ -36,10 +36,19 @@ pub(crate) fn release(dir: &ContainerDir) -> Result<()> {
     Ok(())
 }
 
+/// Releases the init, and with NOTIFY_SOCKET waits for its READY=1 to forward it.
+pub(crate) fn start_created(dir: &ContainerDir, rec: &Record) -> Result<()> {
+    let Some(host) = &rec.notify_socket else { return release(dir) };
+    let sock = super::notify::listen(&dir.path)?;
+    let pidfd = sys::pidfd_open(rec.pid).map_err(|_| anyhow!("cannot start a container that has stopped"))?;
+    release(dir)?;
+    super::notify::wait_and_forward(&sock, &pidfd, rec.pid, host)
+}
+
 pub(crate) fn start(g: &Globals, id: &str) -> Result<()> {
     let (dir, _lock, rec) = open(g, id)?;
     match dir.status(&rec) {
-        Status::Created => release(&dir),
+        Status::Created => start_created(&dir, &rec),
         Status::Stopped => bail!("cannot start a container that has stopped"),
         Status::Running => bail!("cannot start an already running container"),
         Status::Paused => bail!("cannot start a paused container"),

@@ -28,7 +28,7 @@ fn forwarded() -> SigSet {
 pub(crate) fn run(g: &Globals, o: &mut CreateOpts, detach: bool, keep: bool) -> Result<i32> {
     if detach {
         let c = create(g, o)?;
-        ops::release(&c.dir)?;
+        ops::start_created(&c.dir, &c.rec)?;
         return Ok(0);
     }
     let _ = nix::sys::prctl::set_child_subreaper(true);
@@ -41,7 +41,7 @@ pub(crate) fn run(g: &Globals, o: &mut CreateOpts, detach: bool, keep: bool) -> 
         super::tty::copy_winsize(stdin.as_fd(), m.as_fd());
         super::tty::RawGuard::new(stdin.as_fd())
     });
-    let start = ops::release(&c.dir);
+    let start = ops::start_created(&c.dir, &c.rec);
     if let Err(e) = start {
         let _ = ops::destroy(&c.dir, &c.rec, Status::Created);
         return Err(e);

@@ -123,8 +123,9 @@ pub(crate) struct Record {
     /// The config's hooks, kept so that delete can run poststop without the bundle.
     #[serde(default)]
     pub(crate) hooks: Option<serde_json::Value>,
+    /// The caller's NOTIFY_SOCKET, where start forwards the container's READY=1.
     #[serde(default)]
-    pub(crate) paused: bool,
+    pub(crate) notify_socket: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
