@@ -4,6 +4,7 @@ mod cgroups;
 mod cli;
 mod commands;
 mod error;
+mod exeseal;
 mod logging;
 mod namespaces;
 mod process;

@@ -177,6 +177,10 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
         (Some(OwnedFd::from(a)), Some(b))
     };
 
+    if ns.join.iter().any(|(t, _)| *t == LinuxNamespaceType::Pid) {
+        // Our init will be visible to the processes already in that pid namespace.
+        crate::exeseal::ensure_sealed()?;
+    }
     let joins_user_or_pid = ns.join.iter().any(|(t, _)| matches!(t, LinuxNamespaceType::User | LinuxNamespaceType::Pid));
     let new_time = ns.new.contains(crate::namespaces::flag(LinuxNamespaceType::Time));
     let slow = !ns.join.is_empty() || new_time;
