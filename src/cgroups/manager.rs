@@ -224,13 +224,13 @@ pub(crate) fn remove(rec: &CgroupRecord) -> Result<(), CgroupError> {
             match fs::remove_dir(&dir) {
                 Ok(()) => break,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => break,
+                // A parent we created may still hold another container's cgroup: leave it.
+                Err(_) if !rec.paths.contains(&dir) => break,
                 Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < 12 => {
                     std::thread::sleep(delay);
                     delay = (delay * 2).min(Duration::from_millis(100));
                     tries += 1;
                 }
-                // Another container may still use a shared parent we created.
-                Err(e) if e.raw_os_error() == Some(libc::EBUSY) && !rec.paths.contains(&dir) => break,
                 Err(e) => return Err(io_err(&dir, e)),
             }
         }

@@ -10,10 +10,10 @@ use serde_json::Value;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum SpecError {
-    #[error("{path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
-    #[error("{path}: invalid JSON: {source}")]
-    Json { path: PathBuf, source: serde_json::Error },
+    #[error("{}: {}", path.display(), crate::error::errno_text(err))]
+    Read { path: PathBuf, err: std::io::Error },
+    #[error("{}: invalid JSON: {err}", path.display())]
+    Json { path: PathBuf, err: serde_json::Error },
     #[error("{field}: {msg}")]
     Field { field: String, msg: String },
 }
@@ -25,8 +25,8 @@ fn field(field: impl Into<String>, msg: impl Into<String>) -> SpecError {
 /// Reads and validates `<bundle>/config.json`.
 pub(crate) fn load(bundle: &Path) -> Result<Spec, SpecError> {
     let path = bundle.join("config.json");
-    let data = std::fs::read(&path).map_err(|source| SpecError::Read { path: path.clone(), source })?;
-    let mut raw: Value = serde_json::from_slice(&data).map_err(|source| SpecError::Json { path: path.clone(), source })?;
+    let data = std::fs::read(&path).map_err(|err| SpecError::Read { path: path.clone(), err })?;
+    let mut raw: Value = serde_json::from_slice(&data).map_err(|err| SpecError::Json { path: path.clone(), err })?;
     prepass(&mut raw)?;
     let spec: Spec = serde_json::from_value(raw).map_err(|e| field("config.json", e.to_string()))?;
     validate(&spec)?;

@@ -17,14 +17,14 @@ pub(crate) enum StateError {
     Exists,
     #[error("container does not exist")]
     NotExist,
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
-    #[error("{path}: corrupt state: {source}")]
-    Corrupt { path: PathBuf, source: serde_json::Error },
+    #[error("{}: {}", path.display(), crate::error::errno_text(err))]
+    Io { path: PathBuf, err: io::Error },
+    #[error("{}: corrupt state: {err}", path.display())]
+    Corrupt { path: PathBuf, err: serde_json::Error },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StateError + '_ {
-    move |source| StateError::Io { path: path.to_path_buf(), source }
+    move |err| StateError::Io { path: path.to_path_buf(), err }
 }
 
 /// Rejects ids that could escape the root or confuse callers, before any filesystem access.
@@ -199,7 +199,7 @@ impl ContainerDir {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(StateError::NotExist),
             Err(e) => return Err(io_err(&p)(e)),
         };
-        serde_json::from_slice(&data).map_err(|source| StateError::Corrupt { path: p, source })
+        serde_json::from_slice(&data).map_err(|err| StateError::Corrupt { path: p, err })
     }
 
     pub(crate) fn save(&self, rec: &Record) -> Result<(), StateError> {
