@@ -15,6 +15,7 @@ mod security;
 mod spec;
 mod state;
 mod sys;
+mod testpoint;
 
 use std::path::PathBuf;
 

@@ -39,6 +39,9 @@ pub(crate) struct InitCtx<'a> {
     /// Highest fd number that reaches the container (2 + preserved + LISTEN_FDS).
     pub(crate) last_kept_fd: u32,
     pub(crate) extra_env: Vec<String>,
+    /// The parent's flock on the container dir: our copy must go at once, or the lock
+    /// would outlive the parent and block start/delete until exec.
+    pub(crate) lock_fd: Option<std::os::fd::RawFd>,
 }
 
 /// A failed step: where, errno, and the message the user sees.
@@ -78,6 +81,9 @@ fn expect(chan: &Channel, want: Msg) -> Result<(), StepError> {
 }
 
 fn init(ctx: &InitCtx, chan: &Channel) -> Result<Never, StepError> {
+    if let Some(fd) = ctx.lock_fd {
+        let _ = nix::unistd::close(fd);
+    }
     let spec = ctx.spec;
     let process = spec.process().as_ref().expect("validated");
     let linux = spec.linux().as_ref();

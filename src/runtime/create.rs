@@ -129,6 +129,10 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
     let cg_dirs = manager::plan(&layout, cgroups_path.as_deref(), &o.id)?;
 
     dir.claim()?;
+    // Held for the whole create: delete --force of a half-made container waits for us (or
+    // for our death) instead of racing us.
+    let lock = dir.lock()?;
+    crate::testpoint::hit("claimed");
     let mut cleanup = Cleanup { dir: &dir, cgroups: None, child: None, armed: true };
     let notify = super::notify::host_socket();
     let mut extra_env = Vec::new();
@@ -157,10 +161,12 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
     };
     // Written before any kernel object exists, so a crash leaves enough for delete.
     dir.save(&rec)?;
+    crate::testpoint::hit("state-written");
     // exec builds its process from the config as it was at create, not as it is now.
     state::write_atomic(&dir.path.join("config.json"), &serde_json::to_vec(&spec).context("encode config")?, 0o600)?;
     cleanup.cgroups = Some(rec.cgroup.clone());
     manager::create(&rec.cgroup)?;
+    crate::testpoint::hit("cgroup-created");
 
     let fifo_path = dir.fifo();
     nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622)).with_context(|| format!("mkfifo {}", fifo_path.display()))?;
@@ -212,6 +218,7 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
         no_new_keyring: o.no_new_keyring,
         last_kept_fd: 2 + o.preserve_fds + lfds,
         extra_env,
+        lock_fd: Some(std::os::fd::AsRawFd::as_raw_fd(&*lock)),
     };
 
     let (parent_chan, child_chan) = Channel::pair().context("sync socketpair")?;
@@ -225,6 +232,7 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
     };
     drop(child_chan);
     drop(console);
+    crate::testpoint::hit("cloned");
     let child_pid = pid;
     cleanup.child = Some((pid, pidfd.try_clone().context("dup pidfd")?));
 
@@ -255,6 +263,7 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
         }
     }
 
+    crate::testpoint::hit("ready");
     let pty_master = match console_peer {
         Some(peer) => Some(super::tty::recv_master(&peer)?),
         None => None,
@@ -266,8 +275,10 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
         let p = absolute(p)?;
         state::write_atomic(&p, pid.to_string().as_bytes(), 0o644).map_err(|e| anyhow!("--pid-file: {e}"))?;
     }
+    crate::testpoint::hit("saved");
     cleanup.armed = false;
     drop(cleanup);
+    drop(lock);
     Ok(Created { dir, rec, pid, pidfd, pty_master, spec })
 }
 

@@ -129,11 +129,23 @@ fn wait_gone(rec: &Record, timeout: Duration) -> bool {
 }
 
 pub(crate) fn delete(g: &Globals, id: &str, force: bool) -> Result<()> {
-    let (dir, _lock, rec) = match open(g, id) {
-        Ok(x) => x,
-        Err(e) if force && e.downcast_ref::<StateError>().is_some_and(|s| matches!(s, StateError::NotExist)) => return Ok(()),
-        Err(e) => return Err(e),
+    let dir = ContainerDir::new(&g.root, id)?;
+    let lock = match dir.lock() {
+        Ok(l) => l,
+        Err(StateError::NotExist) if force => return Ok(()),
+        Err(e) => return Err(e.into()),
     };
+    let rec = match dir.load() {
+        Ok(r) => r,
+        // A create killed right after claiming the id left an empty dir; we hold its lock,
+        // so no create is still working on it.
+        Err(StateError::NotExist) if force => {
+            dir.remove()?;
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let _lock = lock;
     let status = dir.status(&rec);
     match status {
         Status::Stopped | Status::Created => {}
