@@ -1,2 +1,3 @@
 //! placeholder
 pub(crate) mod manager;
+pub(crate) mod stats;

@@ -49,6 +49,16 @@ pub(crate) enum Command {
     },
     /// show the enabled features
     Features,
+    /// display container events such as OOM notifications and cpu, memory, and IO usage statistics
+    Events {
+        /// the interval between stats reports
+        #[arg(long, default_value = "5s")]
+        interval: String,
+        /// display the container's stats then exit
+        #[arg(long)]
+        stats: bool,
+        id: String,
+    },
     /// pause suspends all processes inside the container
     Pause { id: String },
     /// resumes all processes that have been previously paused

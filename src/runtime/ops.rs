@@ -225,3 +225,40 @@ pub(crate) fn pids(g: &Globals, id: &str) -> Result<Vec<i32>> {
     p.sort_unstable();
     Ok(p)
 }
+
+/// `events`: one stats record with `--stats`, else a stream of stats every `interval` and
+/// an "oom" record whenever the kernel OOM-kills in the container, until it stops.
+pub(crate) fn events(
+    g: &Globals,
+    id: &str,
+    once: bool,
+    interval: Duration,
+    emit: &mut dyn FnMut(&serde_json::Value) -> Result<()>,
+) -> Result<()> {
+    let dir = ContainerDir::new(&g.root, id)?;
+    let rec = dir.load()?;
+    if dir.status(&rec) == Status::Stopped {
+        bail!("container not running");
+    }
+    let record = |rec: &Record| serde_json::json!({"type": "stats", "id": id, "data": crate::cgroups::stats::stats(&rec.cgroup)});
+    if once {
+        return emit(&record(&rec));
+    }
+    let mut ooms = crate::cgroups::stats::oom_kills(&rec.cgroup);
+    let mut next = Instant::now();
+    loop {
+        if dir.status(&rec) == Status::Stopped {
+            return Ok(());
+        }
+        let now_ooms = crate::cgroups::stats::oom_kills(&rec.cgroup);
+        if now_ooms > ooms {
+            ooms = now_ooms;
+            emit(&serde_json::json!({"type": "oom", "id": id}))?;
+        }
+        if Instant::now() >= next {
+            emit(&record(&rec))?;
+            next = Instant::now() + interval;
+        }
+        std::thread::sleep(interval.min(Duration::from_millis(100)));
+    }
+}

@@ -1,0 +1,129 @@
+//! Resource usage read back from the container's cgroups, in the shape of runc's
+//! `events --stats` data, for v1 and v2.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+use crate::state::CgroupRecord;
+
+fn read(p: &Path) -> Option<String> {
+    fs::read_to_string(p).ok().map(|s| s.trim().to_string())
+}
+
+fn num(p: &Path) -> u64 {
+    read(p).and_then(|s| if s == "max" { Some(u64::MAX) } else { s.parse().ok() }).unwrap_or(0)
+}
+
+/// "key value" lines (memory.stat, cpu.stat, memory.events).
+pub(crate) fn flat_keyed(p: &Path) -> BTreeMap<String, u64> {
+    read(p)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            Some((it.next()?.to_string(), it.next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The directory of a v1 controller (its hierarchy's mountpoint name contains it).
+pub(crate) fn v1_dir(rec: &CgroupRecord, controller: &str) -> Option<PathBuf> {
+    rec.paths.iter().find(|p| {
+        p.components().nth(4).is_some_and(|c| c.as_os_str().to_string_lossy().split(',').any(|n| n == controller))
+            && p.starts_with("/sys/fs/cgroup")
+    })
+    .cloned()
+    .or_else(|| rec.paths.iter().find(|p| p.join(format!("{controller}.stat")).exists() || p.join(format!("{controller}.usage")).exists()).cloned())
+}
+
+fn is_v1(rec: &CgroupRecord) -> bool {
+    rec.freezer.is_some()
+}
+
+pub(crate) fn stats(rec: &CgroupRecord) -> Value {
+    if is_v1(rec) {
+        let mem = v1_dir(rec, "memory");
+        let cpu = v1_dir(rec, "cpuacct");
+        let pids = v1_dir(rec, "pids");
+        let m = |f: &str| mem.as_ref().map(|d| num(&d.join(f))).unwrap_or(0);
+        let percpu: Vec<u64> = cpu
+            .as_ref()
+            .and_then(|d| read(&d.join("cpuacct.usage_percpu")))
+            .map(|s| s.split_whitespace().filter_map(|x| x.parse().ok()).collect())
+            .unwrap_or_default();
+        let cpustat = cpu.as_ref().map(|d| flat_keyed(&d.join("cpuacct.stat"))).unwrap_or_default();
+        // cpuacct.stat is in USER_HZ ticks; runc reports nanoseconds.
+        let tick = 10_000_000u64;
+        json!({
+            "cpu": {"usage": {
+                "total": cpu.as_ref().map(|d| num(&d.join("cpuacct.usage"))).unwrap_or(0),
+                "percpu": percpu,
+                "kernel": cpustat.get("system").copied().unwrap_or(0) * tick,
+                "user": cpustat.get("user").copied().unwrap_or(0) * tick,
+            }, "throttling": {}},
+            "memory": {
+                "usage": {"limit": m("memory.limit_in_bytes"), "usage": m("memory.usage_in_bytes"), "max": m("memory.max_usage_in_bytes"), "failcnt": m("memory.failcnt")},
+                "swap": {"limit": m("memory.memsw.limit_in_bytes"), "usage": m("memory.memsw.usage_in_bytes"), "max": m("memory.memsw.max_usage_in_bytes"), "failcnt": m("memory.memsw.failcnt")},
+                "raw": mem.as_ref().map(|d| flat_keyed(&d.join("memory.stat"))).unwrap_or_default(),
+            },
+            "pids": {"current": pids.as_ref().map(|d| num(&d.join("pids.current"))).unwrap_or(0), "limit": pids.as_ref().map(|d| num(&d.join("pids.max"))).unwrap_or(0)},
+            "blkio": {},
+            "hugetlb": {},
+        })
+    } else {
+        let Some(d) = rec.unified.as_ref() else { return json!({}) };
+        let cpu = flat_keyed(&d.join("cpu.stat"));
+        let g = |k: &str| cpu.get(k).copied().unwrap_or(0) * 1000;
+        json!({
+            "cpu": {"usage": {"total": g("usage_usec"), "kernel": g("system_usec"), "user": g("user_usec")},
+                    "throttling": {"periods": cpu.get("nr_periods"), "throttled_periods": cpu.get("nr_throttled"), "throttled_time": g("throttled_usec")}},
+            "memory": {
+                "usage": {"limit": num(&d.join("memory.max")), "usage": num(&d.join("memory.current")), "max": num(&d.join("memory.peak"))},
+                "swap": {"limit": num(&d.join("memory.swap.max")), "usage": num(&d.join("memory.swap.current"))},
+                "raw": flat_keyed(&d.join("memory.stat")),
+            },
+            "pids": {"current": num(&d.join("pids.current")), "limit": num(&d.join("pids.max"))},
+            "blkio": {},
+            "hugetlb": {},
+        })
+    }
+}
+
+/// The OOM-kill counter (v1 memory.oom_control "oom_kill", v2 memory.events "oom_kill").
+pub(crate) fn oom_kills(rec: &CgroupRecord) -> u64 {
+    if is_v1(rec) {
+        v1_dir(rec, "memory").map(|d| flat_keyed(&d.join("memory.oom_control")).get("oom_kill").copied().unwrap_or(0)).unwrap_or(0)
+    } else {
+        rec.unified.as_ref().map(|d| flat_keyed(&d.join("memory.events")).get("oom_kill").copied().unwrap_or(0)).unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v2_stats_from_a_fake_tree() {
+        let d = std::env::temp_dir().join(format!("berth-stats-{}", std::process::id()));
+        fs::create_dir_all(&d).unwrap();
+        fs::write(d.join("cpu.stat"), "usage_usec 1500\nuser_usec 1000\nsystem_usec 500\nnr_periods 0\nnr_throttled 0\nthrottled_usec 0\n").unwrap();
+        fs::write(d.join("memory.current"), "4096\n").unwrap();
+        fs::write(d.join("memory.max"), "max\n").unwrap();
+        fs::write(d.join("memory.stat"), "anon 100\nfile 200\n").unwrap();
+        fs::write(d.join("memory.events"), "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n").unwrap();
+        fs::write(d.join("pids.current"), "3\n").unwrap();
+        fs::write(d.join("pids.max"), "64\n").unwrap();
+        let rec = CgroupRecord { unified: Some(d.clone()), paths: vec![d.clone()], ..Default::default() };
+        let s = stats(&rec);
+        assert_eq!(s["cpu"]["usage"]["total"], 1_500_000);
+        assert_eq!(s["memory"]["usage"]["usage"], 4096);
+        assert_eq!(s["memory"]["usage"]["limit"], u64::MAX);
+        assert_eq!(s["memory"]["raw"]["file"], 200);
+        assert_eq!(s["pids"]["current"], 3);
+        assert_eq!(oom_kills(&rec), 1);
+        fs::remove_dir_all(&d).unwrap();
+    }
+}
