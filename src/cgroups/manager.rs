@@ -16,13 +16,19 @@ pub(crate) enum CgroupError {
     #[error("cgroupsPath {path:?}: {msg}")]
     BadPath { path: String, msg: String },
     #[error("{}: {}", path.display(), msg)]
-    Io { path: PathBuf, msg: String },
+    Io { path: PathBuf, msg: String, perm: bool },
     #[error("cgroup {}: {msg}", path.display())]
     NotUsable { path: PathBuf, msg: String },
 }
 
 fn io_err(path: &Path, e: io::Error) -> CgroupError {
-    CgroupError::Io { path: path.to_path_buf(), msg: crate::error::errno_text(&e) }
+    CgroupError::Io { path: path.to_path_buf(), msg: crate::error::errno_text(&e), perm: matches!(e.raw_os_error(), Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::EROFS)) }
+}
+
+impl CgroupError {
+    pub(crate) fn is_permission(&self) -> bool {
+        matches!(self, CgroupError::Io { perm: true, .. })
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -91,15 +91,37 @@ fn listen_fds() -> u32 {
 
 fn write_id_maps(pid: i32, spec: &Spec) -> Result<()> {
     let linux = spec.linux().as_ref().expect("validated with user namespace");
-    let fmt = |m: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| -> String {
-        m.iter().flatten().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect()
+    let fmt = |m: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| -> Vec<[u32; 3]> {
+        m.iter().flatten().map(|m| [m.container_id(), m.host_id(), m.size()]).collect()
     };
-    for (file, data, field) in [
-        ("uid_map", fmt(linux.uid_mappings()), "linux.uidMappings"),
-        ("gid_map", fmt(linux.gid_mappings()), "linux.gidMappings"),
+    let root = nix::unistd::geteuid().is_root();
+    for (file, tool, maps, field) in [
+        ("uid_map", "newuidmap", fmt(linux.uid_mappings()), "linux.uidMappings"),
+        ("gid_map", "newgidmap", fmt(linux.gid_mappings()), "linux.gidMappings"),
     ] {
         let p = format!("/proc/{pid}/{file}");
-        fs::write(&p, data.as_bytes()).map_err(|e| anyhow!("{field}: writing {p}: {}", crate::error::errno_text(&e)))?;
+        let text: String = maps.iter().map(|[c, h, n]| format!("{c} {h} {n}\n")).collect();
+        if !root && file == "gid_map" && maps.len() == 1 && maps[0][2] == 1 {
+            // An unprivileged single mapping of our own gid is only allowed with
+            // setgroups denied (user_namespaces(7)).
+            let _ = fs::write(format!("/proc/{pid}/setgroups"), "deny");
+        }
+        let direct = fs::write(&p, text.as_bytes());
+        let Err(e) = direct else { continue };
+        if root || e.raw_os_error() != Some(libc::EPERM) {
+            bail!("{field}: writing {p}: {}", crate::error::errno_text(&e));
+        }
+        // Unprivileged multi-range maps (from /etc/subuid, /etc/subgid) go through the
+        // setuid helpers from Debian's uidmap package.
+        let mut cmd = std::process::Command::new(tool);
+        cmd.arg(pid.to_string());
+        for m in &maps {
+            cmd.args(m.iter().map(|x| x.to_string()));
+        }
+        let out = cmd.output().map_err(|e| anyhow!("{field}: {tool}: {}", crate::error::errno_text(&e)))?;
+        if !out.status.success() {
+            bail!("{field}: {tool}: {}", String::from_utf8_lossy(&out.stderr).trim());
+        }
     }
     Ok(())
 }
@@ -126,7 +148,13 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
     if g.systemd_cgroup {
         bail!("--systemd-cgroup: the systemd cgroup driver is not available");
     }
-    let cg_dirs = manager::plan(&layout, cgroups_path.as_deref(), &o.id)?;
+    let rootless = !nix::unistd::geteuid().is_root() || crate::state::in_user_namespace();
+    let mut cg_dirs = manager::plan(&layout, cgroups_path.as_deref(), &o.id)?;
+    if rootless && !layout.is_v2() {
+        // cgroup v1 is never delegated to unprivileged users.
+        crate::logging::warn("rootless on cgroup v1: running without resource limits");
+        cg_dirs.clear();
+    }
 
     dir.claim()?;
     // Held for the whole create: delete --force of a half-made container waits for us (or
@@ -165,7 +193,17 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
     // exec builds its process from the config as it was at create, not as it is now.
     state::write_atomic(&dir.path.join("config.json"), &serde_json::to_vec(&spec).context("encode config")?, 0o600)?;
     cleanup.cgroups = Some(rec.cgroup.clone());
-    manager::create(&rec.cgroup)?;
+    if let Err(e) = manager::create(&rec.cgroup) {
+        // Rootless without a delegated cgroup: run without limits, as runc does.
+        if !rootless || !e.is_permission() {
+            return Err(e.into());
+        }
+        crate::logging::warn(&format!("rootless: cgroups are not writable ({e}); running without resource limits"));
+        let _ = manager::remove(&rec.cgroup);
+        rec.cgroup = Default::default();
+        cleanup.cgroups = None;
+        dir.save(&rec)?;
+    }
     crate::testpoint::hit("cgroup-created");
 
     let fifo_path = dir.fifo();
@@ -213,7 +251,7 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
         fork_again,
         fifo: Some(&fifo),
         console: console.as_ref(),
-        cgroups: &cg_dirs,
+        cgroups: if rec.cgroup.paths.is_empty() { &[] } else { &cg_dirs },
         no_pivot: o.no_pivot,
         no_new_keyring: o.no_new_keyring,
         last_kept_fd: 2 + o.preserve_fds + lfds,

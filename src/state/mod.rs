@@ -54,7 +54,7 @@ pub(crate) fn default_root() -> PathBuf {
     }
 }
 
-fn in_user_namespace() -> bool {
+pub(crate) fn in_user_namespace() -> bool {
     fs::read_to_string("/proc/self/uid_map")
         .map(|m| m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
         .unwrap_or(false)
