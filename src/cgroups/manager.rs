@@ -194,6 +194,10 @@ fn has_processes(dir: &Path) -> bool {
 pub(crate) fn join(rec: &CgroupRecord, pid: i32) -> Result<(), CgroupError> {
     let s = pid.to_string();
     for dir in &rec.paths {
+        // Already there when it was cloned into it (a write would be a no-op migration).
+        if rec.unified.as_ref() == Some(dir) && in_cgroup(pid, dir) {
+            continue;
+        }
         let f = dir.join("cgroup.procs");
         fs::write(&f, &s).map_err(|e| io_err(&f, e))?;
     }
@@ -337,4 +341,11 @@ pub(crate) fn kill_all(rec: &CgroupRecord, sig: i32) {
     if froze || (was_frozen && sig == libc::SIGKILL) {
         let _ = set_frozen(rec, false);
     }
+}
+
+/// Whether `pid`'s cgroup2 membership is `dir`.
+fn in_cgroup(pid: i32, dir: &Path) -> bool {
+    let Ok(own) = fs::read_to_string(format!("/proc/{pid}/cgroup")) else { return false };
+    let Some(rel) = own.lines().find_map(|l| l.strip_prefix("0::")) else { return false };
+    dir.to_string_lossy().ends_with(rel.trim()) && rel.trim() != "/"
 }

@@ -260,7 +260,19 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
     };
 
     let (parent_chan, child_chan) = Channel::pair().context("sync socketpair")?;
-    let forked = sys::clone3(clone_flags.bits() as u64, None).map_err(|e| anyhow!("clone: {}", crate::error::errno_desc(e)))?;
+    // On cgroup v2 (and the unified part of hybrid) the init is born in its cgroup:
+    // CLONE_INTO_CGROUP avoids a migration, and with it the global cgroup write lock.
+    let cg_fd = rec.cgroup.unified.as_ref().and_then(|u| {
+        nix::fcntl::open(u, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).ok()
+    });
+    let raw_cg = cg_fd.as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
+    let forked = match sys::clone3(clone_flags.bits() as u64, raw_cg) {
+        Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOSYS | nix::errno::Errno::E2BIG) if raw_cg.is_some() => {
+            sys::clone3(clone_flags.bits() as u64, None)
+        }
+        other => other,
+    }
+    .map_err(|e| anyhow!("clone: {}", crate::error::errno_desc(e)))?;
     let (mut pid, mut pidfd) = match forked {
         sys::Forked::Child => {
             drop(parent_chan);
@@ -275,6 +287,7 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
     cleanup.child = Some((pid, pidfd.try_clone().context("dup pidfd")?));
 
     manager::join(&rec.cgroup, pid)?;
+    drop(cg_fd);
     if new_user && !slow {
         write_id_maps(pid, &spec)?;
     }
