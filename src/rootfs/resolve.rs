@@ -46,6 +46,11 @@ pub(crate) fn open_in_root(root: BorrowedFd, path: &Path, flags: OFlag) -> nix::
 /// mkdir -p inside `root`; returns an O_PATH fd of the final directory.
 pub(crate) fn mkdir_all_in_root(root: BorrowedFd, path: &Path, mode: u32) -> nix::Result<OwnedFd> {
     let rel = clean(path);
+    // Most destinations already exist: one lookup instead of one per component.
+    match open_in_root(root, &rel, OFlag::O_PATH | OFlag::O_DIRECTORY) {
+        Err(Errno::ENOENT) => {}
+        other => return other,
+    }
     let mut cur = PathBuf::new();
     let mut fd = open_in_root(root, &cur, OFlag::O_PATH | OFlag::O_DIRECTORY)?;
     for comp in rel.components() {
