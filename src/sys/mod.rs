@@ -7,6 +7,8 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 
+pub(crate) mod seccomp;
+
 /// What clone3 returned: in the parent the child's pid and pidfd, in the child nothing.
 pub(crate) enum Forked {
     Parent { pid: i32, pidfd: OwnedFd },
