@@ -16,6 +16,11 @@ pub(crate) enum Msg {
     MapsDone,
     /// child -> parent: the container init is this (grandchild) pid.
     Pid(i32),
+    /// child -> parent: seccomp listener loaded as this fd number; fetch it (pidfd_getfd)
+    /// and hand it to the listener socket.
+    SeccompFd(i32),
+    /// parent -> child: the listener has it.
+    SeccompDone,
     /// child -> parent: set up, blocked on the exec fifo.
     Ready,
     /// child -> parent: setup failed at `stage`.

@@ -42,6 +42,7 @@ pub(crate) struct InitCtx<'a> {
     /// The parent's flock on the container dir: our copy must go at once, or the lock
     /// would outlive the parent and block start/delete until exec.
     pub(crate) lock_fd: Option<std::os::fd::RawFd>,
+    pub(crate) seccomp: Option<&'a crate::seccomp::Filter>,
 }
 
 /// A failed step: where, errno, and the message the user sees.
@@ -178,7 +179,7 @@ fn init(ctx: &InitCtx, chan: &Channel) -> Result<Never, StepError> {
             step("root.readonly", rootfs::paths::readonly_root())?;
         }
     }
-    let fin = Finalize { process, in_userns, last_kept_fd: ctx.last_kept_fd, extra_env: &ctx.extra_env, fifo: ctx.fifo };
+    let fin = Finalize { process, in_userns, last_kept_fd: ctx.last_kept_fd, extra_env: &ctx.extra_env, fifo: ctx.fifo, seccomp: ctx.seccomp };
     finalize(&fin, chan)
 }
 
@@ -207,6 +208,7 @@ pub(crate) struct ExecCtx<'a> {
     pub(crate) cgroup_procs: &'a [PathBuf],
     pub(crate) console: Option<&'a OwnedFd>,
     pub(crate) last_kept_fd: u32,
+    pub(crate) seccomp: Option<&'a crate::seccomp::Filter>,
 }
 
 /// Entry point of the `exec` child. Never returns.
@@ -241,7 +243,7 @@ fn exec_steps(ctx: &ExecCtx, chan: &Channel) -> Result<Never, StepError> {
             setup_console_for(ctx.process, sock, false)?;
         }
     }
-    let fin = Finalize { process: ctx.process, in_userns, last_kept_fd: ctx.last_kept_fd, extra_env: &[], fifo: None };
+    let fin = Finalize { process: ctx.process, in_userns, last_kept_fd: ctx.last_kept_fd, extra_env: &[], fifo: None, seccomp: ctx.seccomp };
     finalize(&fin, chan)
 }
 
@@ -267,6 +269,7 @@ pub(crate) struct Finalize<'a> {
     pub(crate) last_kept_fd: u32,
     pub(crate) extra_env: &'a [String],
     pub(crate) fifo: Option<&'a OwnedFd>,
+    pub(crate) seccomp: Option<&'a crate::seccomp::Filter>,
 }
 
 /// rlimits, fds, capabilities, user, cwd, exec lookup, no_new_privs, Ready, (fifo), exec.
@@ -281,6 +284,15 @@ pub(crate) fn finalize(f: &Finalize, chan: &Channel) -> Result<Never, StepError>
     // (and any the caller leaked to us) is closed at exec.
     sys_step("fds", "close_range", sys::close_range(f.last_kept_fd + 1, u32::MAX, sys::CLOSE_RANGE_CLOEXEC))?;
 
+    let nnp = process.no_new_privileges() == Some(true);
+    // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while we still
+    // have every capability. With it, load it last, so that the filter does not have to
+    // allow berth's own setup syscalls.
+    if !nnp {
+        if let Some(filter) = f.seccomp {
+            load_seccomp(filter, chan)?;
+        }
+    }
     let caps = process.capabilities().as_ref();
     step("capabilities", crate::security::caps::drop_bounding(caps))?;
     sys_step("user", "PR_SET_KEEPCAPS", nix::sys::prctl::set_keepcaps(true))?;
@@ -319,8 +331,11 @@ pub(crate) fn finalize(f: &Finalize, chan: &Channel) -> Result<Never, StepError>
     let argv: Vec<CString> = args.iter().map(|a| CString::new(a.as_bytes()).unwrap_or_default()).collect();
     let envp: Vec<CString> = env.iter().map(|a| CString::new(a.as_bytes()).unwrap_or_default()).collect();
 
-    if process.no_new_privileges() == Some(true) {
+    if nnp {
         sys_step("noNewPrivileges", "prctl", nix::sys::prctl::set_no_new_privs())?;
+        if let Some(filter) = f.seccomp {
+            load_seccomp(filter, chan)?;
+        }
     }
 
     let _ = nix::sys::prctl::set_pdeathsig(None);
@@ -333,6 +348,26 @@ pub(crate) fn finalize(f: &Finalize, chan: &Channel) -> Result<Never, StepError>
     // The parent may be gone by now (create exited): say it on the container's stderr.
     eprintln!("berth: exec {:?}: {}", args[0], crate::error::errno_desc(e));
     sys::exit_now(if e == Errno::ENOENT { 127 } else { 126 })
+}
+
+/// Loads the filter; a notify listener goes to the parent (which hands it to the
+/// listener socket) before any notified syscall can happen.
+fn load_seccomp(filter: &crate::seccomp::Filter, chan: &Channel) -> Result<(), StepError> {
+    let listener = step("seccomp", crate::seccomp::load(filter).map_err(|e| {
+        let mut msg = e.to_string();
+        let mut src = std::error::Error::source(&e);
+        while let Some(s) = src {
+            msg.push_str(&format!(": {s}"));
+            src = s.source();
+        }
+        msg
+    }))?;
+    if let Some(fd) = listener {
+        step("seccomp", chan.send(&Msg::SeccompFd(fd.as_raw_fd())))?;
+        expect(chan, Msg::SeccompDone)?;
+        drop(fd);
+    }
+    Ok(())
 }
 
 /// Blocks until `start` writes its byte into the exec fifo (opened O_NONBLOCK by the

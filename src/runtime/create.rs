@@ -142,6 +142,7 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
     for cap in crate::security::caps::unraisable_ambient(process.capabilities().as_ref()) {
         crate::logging::debug(&format!("process.capabilities.ambient: cannot raise {cap}: it is not both permitted and inheritable"));
     }
+    let seccomp = compile_seccomp(&spec)?;
     let ns = crate::namespaces::plan(&spec)?;
     let layout = manager::Layout::detect();
     let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
@@ -257,6 +258,7 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
         last_kept_fd: 2 + o.preserve_fds + lfds,
         extra_env,
         lock_fd: Some(std::os::fd::AsRawFd::as_raw_fd(&*lock)),
+        seccomp: seccomp.as_ref(),
     };
 
     let (parent_chan, child_chan) = Channel::pair().context("sync socketpair")?;
@@ -306,6 +308,12 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
                 pidfd = sys::pidfd_open(gc).map_err(|e| anyhow!("pidfd_open {gc}: {}", crate::error::errno_desc(e)))?;
                 cleanup.child = Some((pid, pidfd.try_clone().context("dup pidfd")?));
             }
+            Ok(Msg::SeccompFd(n)) => {
+                let mut st = rec.clone();
+                st.pid = pid;
+                hand_listener(&spec, &pidfd, n, &crate::state::oci_state(&st, crate::state::Status::Creating))?;
+                send(&parent_chan, &Msg::SeccompDone, pid)?;
+            }
             Ok(Msg::Ready) => break,
             Ok(Msg::Error { message, .. }) => bail!("{message}"),
             Ok(m) => bail!("unexpected message from container init: {m:?}"),
@@ -348,4 +356,40 @@ fn exit_text(pid: i32) -> String {
         Ok(WaitStatus::Signaled(_, s, _)) => format!("killed by {s}"),
         _ => "unknown status".into(),
     }
+}
+
+/// Compiled in the parent, before any process exists, so profile errors come first.
+pub(crate) fn compile_seccomp(spec: &Spec) -> Result<Option<crate::seccomp::Filter>> {
+    let Some(sc) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else { return Ok(None) };
+    let filter = crate::seccomp::compile(sc)?;
+    if !filter.skipped.is_empty() {
+        crate::logging::debug(&format!("linux.seccomp: skipping unknown syscalls {}", filter.skipped.join(", ")));
+    }
+    if filter.has_notify && sc.listener_path().is_none() {
+        bail!("linux.seccomp.listenerPath: required when a rule uses SCMP_ACT_NOTIFY");
+    }
+    Ok(Some(filter))
+}
+
+/// Fetches the init's seccomp listener (fd `n`) and sends it to `listenerPath` with the
+/// container process state, as runtime-spec describes.
+pub(crate) fn hand_listener(spec: &Spec, pidfd: &OwnedFd, n: i32, state: &serde_json::Value) -> Result<()> {
+    let sc = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()).expect("filter came from the config");
+    let path = sc.listener_path().as_ref().expect("checked at compile");
+    let fd = sys::pidfd_getfd(pidfd.as_fd(), n).map_err(|e| anyhow!("seccomp listener: pidfd_getfd: {}", crate::error::errno_desc(e)))?;
+    let msg = serde_json::json!({
+        "ociVersion": spec.version(),
+        "fds": ["seccompFd"],
+        "pid": state["pid"],
+        "metadata": sc.listener_metadata().clone().unwrap_or_default(),
+        "state": state,
+    });
+    let sock = UnixStream::connect(path).map_err(|e| anyhow!("linux.seccomp.listenerPath {}: {}", path.display(), crate::error::errno_text(&e)))?;
+    let data = serde_json::to_vec(&msg)?;
+    let iov = [std::io::IoSlice::new(&data)];
+    let fds = [std::os::fd::AsRawFd::as_raw_fd(&fd)];
+    let cmsg = [nix::sys::socket::ControlMessage::ScmRights(&fds)];
+    nix::sys::socket::sendmsg::<()>(std::os::fd::AsRawFd::as_raw_fd(&sock), &iov, &cmsg, nix::sys::socket::MsgFlags::empty(), None)
+        .map_err(|e| anyhow!("linux.seccomp.listenerPath {}: {}", path.display(), crate::error::errno_desc(e)))?;
+    Ok(())
 }

@@ -152,7 +152,9 @@ pub(crate) fn exec(g: &Globals, o: &ExecOpts) -> Result<i32> {
     };
     let cgroup_procs: Vec<PathBuf> = rec.cgroup.paths.iter().map(|d| d.join("cgroup.procs")).collect();
     let lfds: u32 = std::env::var("LISTEN_FDS").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let seccomp = super::create::compile_seccomp(&spec)?;
     let ctx = ExecCtx {
+        seccomp: seccomp.as_ref(),
         process: &process,
         init_pidfd: &init_pidfd,
         ns,
@@ -185,6 +187,13 @@ pub(crate) fn exec(g: &Globals, o: &ExecOpts) -> Result<i32> {
                 let _ = waitpid(Pid::from_raw(first), None);
                 pid = gc;
                 pidfd = sys::pidfd_open(gc).map_err(|e| anyhow!("pidfd_open {gc}: {}", crate::error::errno_desc(e)))?;
+            }
+            Ok(Msg::SeccompFd(n)) => {
+                let st = serde_json::json!({"ociVersion": spec.version(), "id": rec.id, "status": "running", "pid": pid, "bundle": rec.bundle});
+                if let Err(e) = super::create::hand_listener(&spec, &pidfd, n, &st).and_then(|_| Ok(parent_chan.send(&Msg::SeccompDone)?)) {
+                    fail(pid, &pidfd);
+                    return Err(e);
+                }
             }
             Ok(Msg::Ready) => break,
             Ok(Msg::Error { message, .. }) => {

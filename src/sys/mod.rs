@@ -317,3 +317,14 @@ pub(crate) fn adopt_fd(fd: RawFd) -> OwnedFd {
     // SAFETY: callers pass only fds freshly received from the kernel that no other owner holds.
     unsafe { OwnedFd::from_raw_fd(fd) }
 }
+
+/// pidfd_getfd(2): a copy of fd `target` of the process behind `pidfd` (the seccomp
+/// listener of the init, fetched by the parent).
+pub(crate) fn pidfd_getfd(pidfd: BorrowedFd, target: RawFd) -> nix::Result<OwnedFd> {
+    // SAFETY: plain syscall on integers; the kernel returns a new fd we own.
+    let ret = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), target, 0) };
+    Errno::result(ret).map(|fd| {
+        // SAFETY: a fresh fd returned by the kernel.
+        unsafe { OwnedFd::from_raw_fd(fd as RawFd) }
+    })
+}
