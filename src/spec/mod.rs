@@ -2,6 +2,8 @@
 //! seccomp architectures are dropped with a warning, as runc does), then oci-spec, then
 //! validation that names the offending field.
 
+pub(crate) mod default;
+pub(crate) mod features;
 pub(crate) mod mountopts;
 use std::path::{Path, PathBuf};
 

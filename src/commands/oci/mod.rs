@@ -85,11 +85,11 @@ pub(crate) fn dispatch(g: &Globals, cmd: Command) -> Result<i32> {
         Command::List { quiet, format } => list(g, quiet, format).map(|_| 0),
         Command::Spec { bundle, rootless } => {
             let dir = if bundle.is_empty() { PathBuf::from(".") } else { PathBuf::from(bundle) };
-            let _ = (dir, rootless); anyhow::bail!("TODO-merge-specdef");
+            crate::spec::default::write_spec(&dir, rootless)?;
             Ok(0)
         }
         Command::Features => {
-            anyhow::bail!("TODO-merge-specdef");
+            print_json(&crate::spec::features::features_json())?;
             Ok(0)
         }
     }
