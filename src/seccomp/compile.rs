@@ -57,8 +57,16 @@ enum Target {
 
 #[derive(Debug)]
 enum Item {
-    Stmt { code: u16, k: u32 },
-    Jump { code: u16, k: u32, jt: Target, jf: Target },
+    Stmt {
+        code: u16,
+        k: u32,
+    },
+    Jump {
+        code: u16,
+        k: u32,
+        jt: Target,
+        jf: Target,
+    },
     Ja(Label),
     Bind(Label),
 }
@@ -183,7 +191,11 @@ impl Asm {
                     let jt_slot = p + 1;
                     let jf_slot = p + 1 + usize::from(jt_far);
                     let jt_off = if jt_far { 0 } else { jt_t - p - 1 };
-                    let jf_off = if jf_far { jf_slot - p - 1 } else { jf_t - p - 1 };
+                    let jf_off = if jf_far {
+                        jf_slot - p - 1
+                    } else {
+                        jf_t - p - 1
+                    };
                     out.push(libc::sock_filter {
                         code,
                         jt: jt_off as u8,
@@ -251,7 +263,11 @@ fn emit_cond(a: &mut Asm, c: &Cond, wide: bool, fail: Label) {
             a.jump(BPF_JGT_K, vh, To(ok), Next);
             a.jump(BPF_JEQ_K, vh, Next, fail);
             a.ld(arg_lo(c.index));
-            let code = if c.op == CmpOp::Gt { BPF_JGT_K } else { BPF_JGE_K };
+            let code = if c.op == CmpOp::Gt {
+                BPF_JGT_K
+            } else {
+                BPF_JGE_K
+            };
             a.jump(code, vl, Next, fail);
         }
         CmpOp::Lt | CmpOp::Le => {
@@ -259,7 +275,11 @@ fn emit_cond(a: &mut Asm, c: &Cond, wide: bool, fail: Label) {
             a.jump(BPF_JEQ_K, vh, Next, fail);
             a.ld(arg_lo(c.index));
             // Lt fails on lo >= v, Le on lo > v.
-            let code = if c.op == CmpOp::Lt { BPF_JGE_K } else { BPF_JGT_K };
+            let code = if c.op == CmpOp::Lt {
+                BPF_JGE_K
+            } else {
+                BPF_JGT_K
+            };
             a.jump(code, vl, fail, Next);
         }
         CmpOp::MaskedEq { mask } => {

@@ -23,7 +23,9 @@ pub(crate) enum CmpOp {
     Ge,
     Gt,
     /// `(arg & mask) == value`
-    MaskedEq { mask: u64 },
+    MaskedEq {
+        mask: u64,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -266,7 +268,10 @@ pub(crate) fn plan(s: &LinuxSeccomp) -> Result<Plan, SeccompError> {
                     continue;
                 };
                 known = true;
-                let entry = plan.syscalls.entry(nr).or_insert(Decision::Rules(Vec::new()));
+                let entry = plan
+                    .syscalls
+                    .entry(nr)
+                    .or_insert(Decision::Rules(Vec::new()));
                 match entry {
                     Decision::Always { ret: prev, origin } if rules[0].conds.is_empty() => {
                         if *prev != ret {

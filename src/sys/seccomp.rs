@@ -15,7 +15,8 @@ pub(crate) fn set_mode_filter(
     program: &[libc::sock_filter],
     flags: u32,
 ) -> io::Result<Option<OwnedFd>> {
-    let len = u16::try_from(program.len()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let len =
+        u16::try_from(program.len()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
     let prog = libc::sock_fprog {
         len,
         // The kernel only reads through this pointer; the field is `*mut`

@@ -92,7 +92,10 @@ mod tests {
             nrs.sort_unstable();
             nrs.dedup();
             assert_eq!(nrs.len(), t.len(), "{abi:?} has duplicate numbers");
-            assert_eq!(nrs.last().copied().map(|n| n | abi.bias()), Some(abi.max_number()));
+            assert_eq!(
+                nrs.last().copied().map(|n| n | abi.bias()),
+                Some(abi.max_number())
+            );
         }
     }
 
@@ -116,7 +119,13 @@ mod tests {
     #[test]
     fn agrees_with_libc_on_x86_64() {
         assert_eq!(Abi::X86_64.number("getcwd"), Some(libc::SYS_getcwd as u32));
-        assert_eq!(Abi::X86_64.number("seccomp"), Some(libc::SYS_seccomp as u32));
-        assert_eq!(Abi::X86_64.number("pidfd_getfd"), Some(libc::SYS_pidfd_getfd as u32));
+        assert_eq!(
+            Abi::X86_64.number("seccomp"),
+            Some(libc::SYS_seccomp as u32)
+        );
+        assert_eq!(
+            Abi::X86_64.number("pidfd_getfd"),
+            Some(libc::SYS_pidfd_getfd as u32)
+        );
     }
 }
