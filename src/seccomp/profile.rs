@@ -273,18 +273,12 @@ pub(crate) fn plan(s: &LinuxSeccomp) -> Result<Plan, SeccompError> {
                     .entry(nr)
                     .or_insert(Decision::Rules(Vec::new()));
                 match entry {
-                    Decision::Always { ret: prev, origin } if rules[0].conds.is_empty() => {
-                        if *prev != ret {
-                            return Err(invalid(
-                                format!("{field}.names"),
-                                format!(
-                                    "{name:?} already has another action in linux.seccomp.syscalls[{origin}]"
-                                ),
-                            ));
-                        }
-                    }
-                    // An unconditional rule covers every argument value, as
-                    // in libseccomp, whatever order the entries come in.
+                    // The first unconditional rule for a syscall stays, as in
+                    // libseccomp (which runc and crun use): podman's default
+                    // profile lists setns, clone… both in its allow list and in
+                    // a later errno list, and expects the allow to hold. An
+                    // unconditional rule also covers every argument value,
+                    // whatever order the entries come in.
                     Decision::Always { .. } => {}
                     Decision::Rules(_) if rules[0].conds.is_empty() => {
                         *entry = Decision::Always { ret, origin: i };
