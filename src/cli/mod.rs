@@ -7,7 +7,7 @@ use clap::{Parser, ValueEnum};
 #[derive(Parser, Debug)]
 #[command(
     name = "berth",
-    version = concat!(env!("CARGO_PKG_VERSION"), "\nspec: ", "1.2.1"),
+    version = concat!("version ", env!("CARGO_PKG_VERSION"), "\nspec: 1.2.1"),
     about = "berth: a daemonless OCI container runtime (runc-compatible)",
     disable_help_subcommand = true
 )]

@@ -1,0 +1,324 @@
+//! Integration test harness: bundles in temp dirs, the runtime under test with a private
+//! `--root`, and a leak audit after every test. `BERTH_TEST_RUNTIME=/usr/sbin/runc` runs
+//! the same tests against runc, to tell a test bug from a runtime bug.
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+static SUBREAPER: Once = Once::new();
+
+pub const APPLETS: &[&str] = &[
+    "sh", "true", "false", "cat", "echo", "sleep", "ls", "id", "hostname", "env", "pwd", "mount", "ps", "stat", "grep",
+    "touch", "mkdir", "kill", "stty", "tty", "readlink", "head", "wc", "umask", "ulimit", "test", "cut", "tr", "uname",
+    "nc", "mknod", "rm", "dd", "unshare", "chroot", "ln", "printf", "sysctl", "ip", "ifconfig", "df", "find", "sed",
+];
+
+pub fn runtime() -> PathBuf {
+    std::env::var_os("BERTH_TEST_RUNTIME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_berth")))
+}
+
+pub fn is_runc() -> bool {
+    runtime().file_name().is_some_and(|n| n.to_string_lossy().contains("runc"))
+}
+
+/// Detached inits (create, run -d) are reparented to the nearest subreaper: make it us, and
+/// reap them by pid (never waitpid(-1): other tests' children are ours too).
+pub fn subreaper() {
+    SUBREAPER.call_once(|| {
+        nix::sys::prctl::set_child_subreaper(true).expect("PR_SET_CHILD_SUBREAPER");
+    });
+}
+
+pub fn reap(pid: i32) {
+    if pid > 0 {
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), Some(nix::sys::wait::WaitPidFlag::WNOHANG));
+    }
+}
+
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Out {
+    pub fn ok(&self) -> &Self {
+        assert_eq!(self.code, 0, "expected success, stderr: {}\nstdout: {}", self.stderr, self.stdout);
+        self
+    }
+    pub fn fails_with(&self, phrase: &str) -> &Self {
+        assert_ne!(self.code, 0, "expected failure with {phrase:?}, got success; stdout: {}", self.stdout);
+        assert!(self.stderr.contains(phrase), "expected {phrase:?} in stderr: {}", self.stderr);
+        self
+    }
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+    }
+}
+
+/// Runs a command with a deadline: no test may hang. Output goes to files, not pipes: a
+/// detached container init inherits them and would keep a pipe open forever.
+pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> Out {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let n = N.fetch_add(1, Ordering::SeqCst);
+    let base = std::env::temp_dir().join(format!("berth-it-out-{}-{n}", std::process::id()));
+    let (po, pe) = (base.with_extension("out"), base.with_extension("err"));
+    cmd.stdout(std::fs::File::create(&po).unwrap()).stderr(std::fs::File::create(&pe).unwrap());
+    cmd.stdin(Stdio::null());
+    let mut child = cmd.spawn().expect("spawn");
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("timed out after {timeout:?}: {cmd:?}");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    use std::os::unix::process::ExitStatusExt;
+    let code = status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+    let read = |p: &Path| {
+        let mut s = String::new();
+        let _ = std::fs::File::open(p).and_then(|mut f| f.read_to_string(&mut s));
+        let _ = std::fs::remove_file(p);
+        s
+    };
+    Out { code, stdout: read(&po), stderr: read(&pe) }
+}
+
+/// One test's world: a temp dir with bundles, a private state root, the ids it made.
+pub struct Ctx {
+    pub dir: PathBuf,
+    pub root: PathBuf,
+    pub name: String,
+    ids: std::cell::RefCell<Vec<String>>,
+    pids: std::cell::RefCell<Vec<i32>>,
+    mounts_before: usize,
+}
+
+fn mount_lines_with(s: &str) -> usize {
+    std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default().lines().filter(|l| l.contains(s)).count()
+}
+
+impl Ctx {
+    pub fn new(name: &str) -> Ctx {
+        subreaper();
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("berth-it-{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let root = dir.join("state");
+        let name = format!("{name}-{}-{n}", std::process::id());
+        let mounts_before = mount_lines_with(dir.to_str().unwrap());
+        Ctx { dir, root, name, ids: Default::default(), pids: Default::default(), mounts_before }
+    }
+
+    /// A unique container id (also used as its cgroup leaf).
+    pub fn id(&self, suffix: &str) -> String {
+        let id = format!("{}-{suffix}", self.name);
+        self.ids.borrow_mut().push(id.clone());
+        id
+    }
+
+    pub fn cgroup_path(&self, id: &str) -> String {
+        format!("/berth-it-{}/{id}", self.name)
+    }
+
+    /// A busybox bundle with the runtime's default config, adjusted for tests.
+    pub fn bundle(&self, name: &str, args: &[&str]) -> Bundle {
+        let b = self.dir.join(name);
+        let rootfs = b.join("rootfs");
+        for d in ["bin", "etc", "tmp"] {
+            std::fs::create_dir_all(rootfs.join(d)).unwrap();
+        }
+        std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("/bin/busybox (busybox-static)");
+        for a in APPLETS {
+            let _ = symlink("busybox", rootfs.join("bin").join(a));
+        }
+        std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n").unwrap();
+        std::fs::write(rootfs.join("etc/group"), "root:x:0:\n").unwrap();
+        let mut config = default_config();
+        config["process"]["args"] = json!(args);
+        Bundle { dir: b, config }
+    }
+
+    /// The runtime with this test's root.
+    pub fn rt(&self, args: &[&str]) -> Out {
+        self.rt_env(args, &[])
+    }
+
+    pub fn rt_env(&self, args: &[&str], env: &[(&str, &str)]) -> Out {
+        let mut c = Command::new(runtime());
+        c.arg("--root").arg(&self.root).args(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        run_with_timeout(&mut c, Duration::from_secs(30))
+    }
+
+    pub fn state(&self, id: &str) -> Value {
+        self.rt(&["state", id]).ok().json()
+    }
+
+    pub fn status(&self, id: &str) -> String {
+        self.state(id)["status"].as_str().unwrap_or("").to_string()
+    }
+
+    /// Creates a container from the bundle and remembers its init for reaping.
+    pub fn create(&self, b: &Bundle, id: &str) -> i32 {
+        b.write();
+        self.rt(&["create", "--bundle", b.dir.to_str().unwrap(), id]).ok();
+        let pid = self.state(id)["pid"].as_i64().unwrap() as i32;
+        self.pids.borrow_mut().push(pid);
+        pid
+    }
+
+    pub fn run(&self, b: &Bundle, id: &str) -> Out {
+        b.write();
+        self.rt(&["run", "--bundle", b.dir.to_str().unwrap(), id])
+    }
+
+    pub fn track_pid(&self, pid: i32) {
+        self.pids.borrow_mut().push(pid);
+    }
+
+    /// Waits until the container's status is `want` (bounded).
+    pub fn wait_status(&self, id: &str, want: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let out = self.rt(&["state", id]);
+            if out.code == 0 && out.json()["status"] == want {
+                return;
+            }
+            for p in self.pids.borrow().iter() {
+                reap(*p);
+            }
+            assert!(Instant::now() < deadline, "{id} never reached {want}: {}", out.stdout);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Deletes what the test made and checks nothing is left behind.
+    pub fn finish(self) {
+        for id in self.ids.borrow().iter() {
+            let _ = self.rt(&["delete", "--force", id]);
+        }
+        for p in self.pids.borrow().iter() {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            loop {
+                reap(*p);
+                if !Path::new(&format!("/proc/{p}")).exists() || Instant::now() > deadline {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        self.audit();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+
+    /// No state dir, no process, no cgroup dir, no new mount.
+    pub fn audit(&self) {
+        let left: Vec<_> = std::fs::read_dir(&self.root).map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect()).unwrap_or_default();
+        assert!(left.is_empty(), "state left behind in {}: {left:?}", self.root.display());
+        for p in self.pids.borrow().iter() {
+            assert!(!Path::new(&format!("/proc/{p}")).exists(), "process {p} left behind");
+        }
+        for ctrl in std::fs::read_dir("/sys/fs/cgroup").unwrap().filter_map(|e| e.ok()) {
+            let d = ctrl.path().join(format!("berth-it-{}", self.name));
+            for id in self.ids.borrow().iter() {
+                assert!(!d.join(id).exists(), "cgroup left behind: {}", d.join(id).display());
+            }
+            let _ = std::fs::remove_dir(&d);
+        }
+        let mounts = mount_lines_with(self.dir.to_str().unwrap());
+        assert_eq!(mounts, self.mounts_before, "mounts left behind under {}", self.dir.display());
+    }
+}
+
+pub struct Bundle {
+    pub dir: PathBuf,
+    pub config: Value,
+}
+
+impl Bundle {
+    pub fn write(&self) {
+        std::fs::write(self.dir.join("config.json"), serde_json::to_vec_pretty(&self.config).unwrap()).unwrap();
+    }
+    pub fn path(&self) -> &str {
+        self.dir.to_str().unwrap()
+    }
+    pub fn rootfs(&self) -> PathBuf {
+        self.dir.join("rootfs")
+    }
+}
+
+/// runc's `spec` defaults, with a terminal off and a per-test cgroup (set by callers).
+pub fn default_config() -> Value {
+    let caps = json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+    json!({
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": false,
+            "user": {"uid": 0, "gid": 0},
+            "args": ["sh"],
+            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
+            "cwd": "/",
+            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+            "noNewPrivileges": true
+        },
+        "root": {"path": "rootfs", "readonly": true},
+        "hostname": "testbox",
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}
+        ],
+        "linux": {
+            "resources": {"devices": [{"allow": false, "access": "rwm"}]},
+            "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}],
+            "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
+            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+        }
+    })
+}
+
+impl Ctx {
+    /// A bundle whose cgroup is this test's own.
+    pub fn bundle_for(&self, id: &str, args: &[&str]) -> Bundle {
+        let mut b = self.bundle(id, args);
+        b.config["linux"]["cgroupsPath"] = json!(self.cgroup_path(id));
+        b
+    }
+
+    /// Runs `args` in a fresh container and returns its output (must exit 0).
+    pub fn probe(&self, suffix: &str, args: &[&str], tweak: impl FnOnce(&mut Value)) -> String {
+        let id = self.id(suffix);
+        let mut b = self.bundle_for(&id, args);
+        tweak(&mut b.config);
+        let out = self.run(&b, &id);
+        assert_eq!(out.code, 0, "container failed: {}\n{}", out.stderr, out.stdout);
+        out.stdout
+    }
+}
+
+pub fn output_of(cmd: &mut Command) -> Output {
+    cmd.output().expect("spawn")
+}
