@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 mod cgroups;
+mod hooks;
 mod seccomp;
 mod spec;
 mod sys;
