@@ -105,6 +105,7 @@ const SECCOMP_FLAGS: &[(&str, (u32, u32))] = &[
     ("SECCOMP_FILTER_FLAG_TSYNC", (3, 17)),
     ("SECCOMP_FILTER_FLAG_LOG", (4, 14)),
     ("SECCOMP_FILTER_FLAG_SPEC_ALLOW", (4, 17)),
+    ("SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", (5, 19)),
 ];
 
 /// "6.1.0-18-amd64" -> (6, 1).
@@ -117,7 +118,7 @@ fn parse_release(release: &str) -> Option<(u32, u32)> {
 
 /// Supported flags judged from the running kernel's release: probing with seccomp(2)
 /// would need `unsafe` here, and the release answers the same question for these flags.
-/// An unreadable release reports every known flag (every supported kernel has them).
+/// An unreadable release reports every known flag rather than guessing a subset.
 fn supported_seccomp_flags(release: Option<(u32, u32)>) -> Vec<&'static str> {
     SECCOMP_FLAGS
         .iter()
@@ -245,14 +246,15 @@ mod tests {
         assert_eq!(parse_release("6.1.0-18-amd64\n"), Some((6, 1)));
         assert_eq!(parse_release("4.14.336"), Some((4, 14)));
         assert_eq!(parse_release("garbage"), None);
-        assert_eq!(supported_seccomp_flags(Some((6, 1))).len(), 3);
+        assert_eq!(supported_seccomp_flags(Some((6, 1))).len(), 4);
+        assert_eq!(supported_seccomp_flags(Some((5, 10))).len(), 3);
         assert_eq!(
             supported_seccomp_flags(Some((4, 15))),
             vec!["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG"]
         );
-        assert_eq!(supported_seccomp_flags(None).len(), 3);
+        assert_eq!(supported_seccomp_flags(None).len(), 4);
         let v = document(Some((3, 18)));
-        assert_eq!(strings(&v["linux"]["seccomp"]["knownFlags"]).len(), 3);
+        assert_eq!(strings(&v["linux"]["seccomp"]["knownFlags"]).len(), 4);
         assert_eq!(
             strings(&v["linux"]["seccomp"]["supportedFlags"]),
             vec!["SECCOMP_FILTER_FLAG_TSYNC"]
