@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod error;
 mod exeseal;
+mod hooks;
 mod logging;
 mod namespaces;
 mod process;
