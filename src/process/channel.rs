@@ -21,6 +21,11 @@ pub(crate) enum Msg {
     SeccompFd(i32),
     /// parent -> child: the listener has it.
     SeccompDone,
+    /// child -> parent: namespaces and mounts are ready, before pivot_root: run the
+    /// prestart and createRuntime hooks now.
+    Hooks,
+    /// parent -> child: hooks done; the state JSON the child's own hooks get.
+    HooksDone(String),
     /// child -> parent: set up, blocked on the exec fifo.
     Ready,
     /// child -> parent: setup failed at `stage`.

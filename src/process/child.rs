@@ -149,8 +149,9 @@ fn init(ctx: &InitCtx, chan: &Channel) -> Result<Never, StepError> {
 
     let new_mnt = ctx.new_ns.contains(CloneFlags::CLONE_NEWNS) || ctx.unshare.contains(CloneFlags::CLONE_NEWNS);
     if new_mnt {
-        prepare_rootfs(ctx, in_userns)?;
+        prepare_rootfs(ctx, chan, in_userns)?;
     } else {
+        run_create_hooks(ctx, chan)?;
         // Without a mount namespace of its own, nothing may be mounted (it would land on
         // the host): the container only gets its rootfs as its root directory.
         sys_step("rootfs", &format!("chroot {}", ctx.rootfs.display()), nix::unistd::chroot(ctx.rootfs))?;
@@ -179,7 +180,8 @@ fn init(ctx: &InitCtx, chan: &Channel) -> Result<Never, StepError> {
             step("root.readonly", rootfs::paths::readonly_root())?;
         }
     }
-    let fin = Finalize { process, in_userns, last_kept_fd: ctx.last_kept_fd, extra_env: &ctx.extra_env, fifo: ctx.fifo, seccomp: ctx.seccomp };
+    let start_hooks = spec.hooks().as_ref().and_then(|h| h.start_container().as_deref());
+    let fin = Finalize { process, in_userns, last_kept_fd: ctx.last_kept_fd, extra_env: &ctx.extra_env, fifo: ctx.fifo, seccomp: ctx.seccomp, start_hooks };
     finalize(&fin, chan)
 }
 
@@ -243,7 +245,7 @@ fn exec_steps(ctx: &ExecCtx, chan: &Channel) -> Result<Never, StepError> {
             setup_console_for(ctx.process, sock, false)?;
         }
     }
-    let fin = Finalize { process: ctx.process, in_userns, last_kept_fd: ctx.last_kept_fd, extra_env: &[], fifo: None, seccomp: ctx.seccomp };
+    let fin = Finalize { process: ctx.process, in_userns, last_kept_fd: ctx.last_kept_fd, extra_env: &[], fifo: None, seccomp: ctx.seccomp, start_hooks: None };
     finalize(&fin, chan)
 }
 
@@ -270,6 +272,7 @@ pub(crate) struct Finalize<'a> {
     pub(crate) extra_env: &'a [String],
     pub(crate) fifo: Option<&'a OwnedFd>,
     pub(crate) seccomp: Option<&'a crate::seccomp::Filter>,
+    pub(crate) start_hooks: Option<&'a [oci_spec::runtime::Hook]>,
 }
 
 /// rlimits, fds, capabilities, user, cwd, exec lookup, no_new_privs, Ready, (fifo), exec.
@@ -342,6 +345,15 @@ pub(crate) fn finalize(f: &Finalize, chan: &Channel) -> Result<Never, StepError>
     step("sync", chan.send(&Msg::Ready))?;
     if let Some(fifo) = f.fifo {
         wait_fifo(fifo)?;
+        if let Some(h) = f.start_hooks.filter(|h| !h.is_empty()) {
+            // The parent is gone: a failing startContainer hook can only be told on the
+            // container's stderr, and the container does not start.
+            let state = STATE_FOR_HOOKS.with(|s| s.borrow().clone()).unwrap_or_default().replace("\"creating\"", "\"created\"");
+            if let Err(e) = crate::hooks::run_hooks(h, state.as_bytes(), "startContainer") {
+                eprintln!("berth: {e}");
+                sys::exit_now(1);
+            }
+        }
     }
     sys::reset_signals();
     let e = nix::unistd::execve(&path, &argv, &envp).unwrap_err();
@@ -404,7 +416,34 @@ fn home_of(uid: u32) -> String {
         .unwrap_or_else(|| "/".into())
 }
 
-fn prepare_rootfs(ctx: &InitCtx, in_userns: bool) -> Result<(), StepError> {
+/// prestart/createRuntime run in the runtime's namespaces (by the parent),
+/// createContainer here, in the container's mount namespace before pivot_root.
+fn run_create_hooks(ctx: &InitCtx, chan: &Channel) -> Result<(), StepError> {
+    let Some(hooks) = ctx.spec.hooks().as_ref() else { return Ok(()) };
+    let has = |h: &Option<Vec<oci_spec::runtime::Hook>>| h.as_ref().is_some_and(|v| !v.is_empty());
+    #[allow(deprecated)]
+    let parent_hooks = has(hooks.prestart()) || has(hooks.create_runtime());
+    if !parent_hooks && !has(hooks.create_container()) && !has(hooks.start_container()) {
+        return Ok(());
+    }
+    step("hooks", chan.send(&Msg::Hooks))?;
+    let state = match step("hooks", chan.recv())? {
+        Msg::HooksDone(s) => s,
+        m => return Err(StepError { stage: "hooks", errno: 0, message: format!("unexpected message {m:?}") }),
+    };
+    if let Some(h) = hooks.create_container() {
+        step("createContainer hooks", crate::hooks::run_hooks(h, state.as_bytes(), "createContainer"))?;
+    }
+    STATE_FOR_HOOKS.with(|s| *s.borrow_mut() = Some(state));
+    Ok(())
+}
+
+thread_local! {
+    /// The state JSON the parent sent, kept for the startContainer hooks after start.
+    static STATE_FOR_HOOKS: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+fn prepare_rootfs(ctx: &InitCtx, chan: &Channel, in_userns: bool) -> Result<(), StepError> {
     let spec = ctx.spec;
     let linux = spec.linux().as_ref();
     let prop = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
@@ -457,6 +496,7 @@ fn prepare_rootfs(ctx: &InitCtx, in_userns: bool) -> Result<(), StepError> {
     let cwd = ctx.spec.process().as_ref().expect("validated").cwd();
     sys_step("cwd", &format!("creating process.cwd {}", cwd.display()), resolve::mkdir_all_in_root(root.as_fd(), cwd, 0o755))?;
     drop(root);
+    run_create_hooks(ctx, chan)?;
     if ctx.no_pivot {
         step("rootfs", rootfs::pivot::move_root(ctx.rootfs))?;
     } else {

@@ -49,6 +49,9 @@ struct Cleanup<'a> {
     cgroups: Option<state::CgroupRecord>,
     child: Option<(i32, OwnedFd)>,
     armed: bool,
+    /// A failed create still runs poststop (runtime-spec: "the container is destroyed").
+    poststop: Option<Vec<oci_spec::runtime::Hook>>,
+    state: String,
 }
 
 impl Drop for Cleanup<'_> {
@@ -59,6 +62,11 @@ impl Drop for Cleanup<'_> {
         if let Some((pid, fd)) = self.child.take() {
             let _ = sys::pidfd_send_signal(fd.as_fd(), libc::SIGKILL);
             let _ = waitpid(Pid::from_raw(pid), None);
+        }
+        if let Some(hooks) = self.poststop.take() {
+            for w in crate::hooks::run_hooks_warn(&hooks, self.state.as_bytes(), "poststop") {
+                crate::logging::warn(&w);
+            }
         }
         if let Some(cg) = &self.cgroups {
             // Processes outside a new pid namespace (a fork of a failed init) may linger.
@@ -162,7 +170,7 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
     // for our death) instead of racing us.
     let lock = dir.lock()?;
     crate::testpoint::hit("claimed");
-    let mut cleanup = Cleanup { dir: &dir, cgroups: None, child: None, armed: true };
+    let mut cleanup = Cleanup { dir: &dir, cgroups: None, child: None, armed: true, poststop: None, state: String::new() };
     let notify = super::notify::host_socket();
     let mut extra_env = Vec::new();
     if notify.is_some() {
@@ -190,6 +198,8 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
     };
     // Written before any kernel object exists, so a crash leaves enough for delete.
     dir.save(&rec)?;
+    cleanup.poststop = spec.hooks().as_ref().and_then(|h| h.poststop().clone());
+    cleanup.state = crate::state::oci_state(&rec, crate::state::Status::Stopped).to_string();
     crate::testpoint::hit("state-written");
     // exec builds its process from the config as it was at create, not as it is now.
     state::write_atomic(&dir.path.join("config.json"), &serde_json::to_vec(&spec).context("encode config")?, 0o600)?;
@@ -313,6 +323,20 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
                 st.pid = pid;
                 hand_listener(&spec, &pidfd, n, &crate::state::oci_state(&st, crate::state::Status::Creating))?;
                 send(&parent_chan, &Msg::SeccompDone, pid)?;
+            }
+            Ok(Msg::Hooks) => {
+                let mut st = rec.clone();
+                st.pid = pid;
+                let state = crate::state::oci_state(&st, crate::state::Status::Creating).to_string();
+                if let Some(h) = spec.hooks() {
+                    #[allow(deprecated)]
+                    for (kind, list) in [("prestart", h.prestart()), ("createRuntime", h.create_runtime())] {
+                        if let Some(list) = list {
+                            crate::hooks::run_hooks(list, state.as_bytes(), kind)?;
+                        }
+                    }
+                }
+                send(&parent_chan, &Msg::HooksDone(state), pid)?;
             }
             Ok(Msg::Ready) => break,
             Ok(Msg::Error { message, .. }) => bail!("{message}"),

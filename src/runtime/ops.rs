@@ -38,11 +38,27 @@ pub(crate) fn release(dir: &ContainerDir) -> Result<()> {
 
 /// Releases the init, and with NOTIFY_SOCKET waits for its READY=1 to forward it.
 pub(crate) fn start_created(dir: &ContainerDir, rec: &Record) -> Result<()> {
-    let Some(host) = &rec.notify_socket else { return release(dir) };
-    let sock = super::notify::listen(&dir.path)?;
-    let pidfd = sys::pidfd_open(rec.pid).map_err(|_| anyhow!("cannot start a container that has stopped"))?;
-    release(dir)?;
-    super::notify::wait_and_forward(&sock, &pidfd, rec.pid, host)
+    match &rec.notify_socket {
+        None => release(dir)?,
+        Some(host) => {
+            let sock = super::notify::listen(&dir.path)?;
+            let pidfd = sys::pidfd_open(rec.pid).map_err(|_| anyhow!("cannot start a container that has stopped"))?;
+            release(dir)?;
+            super::notify::wait_and_forward(&sock, &pidfd, rec.pid, host)?;
+        }
+    }
+    run_hooks_warn(rec, "poststart", Status::Running);
+    Ok(())
+}
+
+/// poststart and poststop failures are warnings: the rest still run (runtime-spec).
+fn run_hooks_warn(rec: &Record, kind: &str, status: Status) {
+    let Some(hooks) = rec.hooks.as_ref().and_then(|h| h.get(kind)).cloned() else { return };
+    let Ok(list) = serde_json::from_value::<Vec<oci_spec::runtime::Hook>>(hooks) else { return };
+    let state = crate::state::oci_state(rec, status).to_string();
+    for w in crate::hooks::run_hooks_warn(&list, state.as_bytes(), kind) {
+        crate::logging::warn(&w);
+    }
 }
 
 pub(crate) fn start(g: &Globals, id: &str) -> Result<()> {
@@ -177,6 +193,7 @@ pub(crate) fn destroy(dir: &ContainerDir, rec: &Record, status: Status) -> Resul
     }
     manager::remove(&rec.cgroup)?;
     dir.remove()?;
+    run_hooks_warn(rec, "poststop", Status::Stopped);
     Ok(())
 }
 
