@@ -31,11 +31,15 @@ pub(crate) fn is_sealed() -> bool {
 /// environment. Returns only on failure.
 pub(crate) fn reexec_sealed() -> Result<std::convert::Infallible> {
     let mut src = File::open("/proc/self/exe").context("open /proc/self/exe")?;
-    let fd = memfd_create(c"berth", MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING)
-        .map_err(|e| anyhow!("memfd_create: {}", crate::error::errno_desc(e)))?;
+    let fd = memfd_create(
+        c"berth",
+        MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING,
+    )
+    .map_err(|e| anyhow!("memfd_create: {}", crate::error::errno_desc(e)))?;
     let mut dst = File::from(fd);
     std::io::copy(&mut src, &mut dst).context("copying berth into a sealed memfd")?;
-    fcntl(dst.as_fd(), FcntlArg::F_ADD_SEALS(SEALS)).map_err(|e| anyhow!("sealing memfd: {}", crate::error::errno_desc(e)))?;
+    fcntl(dst.as_fd(), FcntlArg::F_ADD_SEALS(SEALS))
+        .map_err(|e| anyhow!("sealing memfd: {}", crate::error::errno_desc(e)))?;
     let args: Vec<CString> = std::env::args_os()
         .map(|a| CString::new(a.into_encoded_bytes()).unwrap_or_default())
         .collect();
@@ -48,7 +52,10 @@ pub(crate) fn reexec_sealed() -> Result<std::convert::Infallible> {
         })
         .collect();
     let e = nix::unistd::fexecve(dst.as_fd(), &args, &env).unwrap_err();
-    Err(anyhow!("re-executing from a sealed copy: {}", crate::error::errno_desc(e)))
+    Err(anyhow!(
+        "re-executing from a sealed copy: {}",
+        crate::error::errno_desc(e)
+    ))
 }
 
 /// Makes sure this process runs from a sealed binary before it enters a container.

@@ -21,7 +21,11 @@ struct Logger {
 static LOGGER: OnceLock<Logger> = OnceLock::new();
 
 pub(crate) fn init(path: Option<String>, format: Format, debug: bool) {
-    let _ = LOGGER.set(Logger { path, format, debug });
+    let _ = LOGGER.set(Logger {
+        path,
+        format,
+        debug,
+    });
 }
 
 pub(crate) fn debug_enabled() -> bool {

@@ -37,7 +37,11 @@ fn main() {
     };
     logging::init(cli.log.clone(), format, cli.debug);
     let globals = runtime::Globals {
-        root: cli.root.as_ref().map(PathBuf::from).unwrap_or_else(state::default_root),
+        root: cli
+            .root
+            .as_ref()
+            .map(PathBuf::from)
+            .unwrap_or_else(state::default_root),
         systemd_cgroup: cli.systemd_cgroup,
     };
     let code = match commands::oci::dispatch(&globals, cli.command) {

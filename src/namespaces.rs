@@ -11,7 +11,11 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum NsError {
     #[error("linux.namespaces: {typ} namespace path {}: {msg}", path.display())]
-    Path { typ: &'static str, path: PathBuf, msg: String },
+    Path {
+        typ: &'static str,
+        path: PathBuf,
+        msg: String,
+    },
 }
 
 pub(crate) fn flag(t: LinuxNamespaceType) -> CloneFlags {
@@ -23,7 +27,9 @@ pub(crate) fn flag(t: LinuxNamespaceType) -> CloneFlags {
         LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
         LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
         LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
-        LinuxNamespaceType::Time => CloneFlags::from_bits_retain(crate::sys::CLONE_NEWTIME as libc::c_int),
+        LinuxNamespaceType::Time => {
+            CloneFlags::from_bits_retain(crate::sys::CLONE_NEWTIME as libc::c_int)
+        }
     }
 }
 
@@ -52,7 +58,11 @@ pub(crate) struct NsPlan {
 pub(crate) fn plan(spec: &Spec) -> Result<NsPlan, NsError> {
     let mut new = CloneFlags::empty();
     let mut join = Vec::new();
-    let list = spec.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default();
+    let list = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default();
     for ns in &list {
         match ns.path() {
             None => new |= flag(ns.typ()),
@@ -70,15 +80,23 @@ pub(crate) fn plan(spec: &Spec) -> Result<NsPlan, NsError> {
 
 fn open_ns(t: LinuxNamespaceType, path: &Path) -> Result<OwnedFd, NsError> {
     let typ = kernel_name(t);
-    let e = |msg: String| NsError::Path { typ, path: path.to_path_buf(), msg };
-    let fd = nix::fcntl::open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()).map_err(|x| e(crate::error::errno_desc(x)))?;
+    let e = |msg: String| NsError::Path {
+        typ,
+        path: path.to_path_buf(),
+        msg,
+    };
+    let fd = nix::fcntl::open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|x| e(crate::error::errno_desc(x)))?;
     const NSFS_MAGIC: i64 = 0x6e73_6673;
     let st = nix::sys::statfs::fstatfs(fd.as_fd()).map_err(|x| e(crate::error::errno_desc(x)))?;
     if st.filesystem_type().0 as i64 != NSFS_MAGIC {
         return Err(e("not a namespace file".into()));
     }
-    let link = std::fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd)))
-        .map_err(|x| e(crate::error::errno_text(&x)))?;
+    let link = std::fs::read_link(format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&fd)
+    ))
+    .map_err(|x| e(crate::error::errno_text(&x)))?;
     let link = link.to_string_lossy();
     let actual = link.split(':').next().unwrap_or("");
     if actual != typ {

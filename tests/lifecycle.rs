@@ -11,7 +11,15 @@ fn create_start_state_kill_delete() {
     let b = c.bundle_for(&id, &["sleep", "30"]);
     b.write();
     let pidfile = c.dir.join("init.pid");
-    c.rt(&["create", "--bundle", b.path(), "--pid-file", pidfile.to_str().unwrap(), &id]).ok();
+    c.rt(&[
+        "create",
+        "--bundle",
+        b.path(),
+        "--pid-file",
+        pidfile.to_str().unwrap(),
+        &id,
+    ])
+    .ok();
     let st = c.state(&id);
     let pid = st["pid"].as_i64().unwrap() as i32;
     c.track_pid(pid);
@@ -19,22 +27,32 @@ fn create_start_state_kill_delete() {
     assert_eq!(st["id"], json!(id));
     assert_eq!(st["bundle"], json!(b.path()));
     assert!(st["ociVersion"].is_string());
-    assert_eq!(std::fs::read_to_string(&pidfile).unwrap().trim(), pid.to_string());
+    assert_eq!(
+        std::fs::read_to_string(&pidfile).unwrap().trim(),
+        pid.to_string()
+    );
     if !is_runc() {
         assert_eq!(st["rootfs"], json!(b.rootfs().to_str().unwrap()));
         assert!(st["created"].as_str().unwrap().ends_with('Z'));
         assert_eq!(st["owner"], "root");
     }
     // The init must not run the user's program before start: it is blocked.
-    assert!(std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap().contains("berth") || is_runc());
+    assert!(
+        std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+            .unwrap()
+            .contains("berth")
+            || is_runc()
+    );
     c.rt(&["start", &id]).ok();
     c.wait_status(&id, "running");
     c.rt(&["start", &id]).fails_with("");
     c.rt(&["delete", &id]).fails_with("not stopped");
     c.rt(&["kill", &id, "KILL"]).ok();
     c.wait_status(&id, "stopped");
-    c.rt(&["kill", &id, "TERM"]).fails_with("container not running");
-    c.rt(&["start", &id]).fails_with("cannot start a container that has stopped");
+    c.rt(&["kill", &id, "TERM"])
+        .fails_with("container not running");
+    c.rt(&["start", &id])
+        .fails_with("cannot start a container that has stopped");
     c.rt(&["delete", &id]).ok();
     c.rt(&["state", &id]).fails_with("does not exist");
     c.finish();
@@ -57,11 +75,23 @@ fn run_foreground_exit_codes() {
 fn run_prints_the_container_output_and_passes_stdin() {
     let c = Ctx::new("stdio");
     let id = c.id("a");
-    let b = c.bundle_for(&id, &["sh", "-c", "echo out; echo err >&2; read x; echo got $x"]);
+    let b = c.bundle_for(
+        &id,
+        &["sh", "-c", "echo out; echo err >&2; read x; echo got $x"],
+    );
     b.write();
     let mut cmd = std::process::Command::new(runtime());
-    cmd.args(["--root", c.root.to_str().unwrap(), "run", "--bundle", b.path(), &id]);
-    cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    cmd.args([
+        "--root",
+        c.root.to_str().unwrap(),
+        "run",
+        "--bundle",
+        b.path(),
+        &id,
+    ]);
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     use std::io::Write;
     child.stdin.take().unwrap().write_all(b"hello\n").unwrap();
@@ -98,14 +128,24 @@ fn kill_by_name_number_and_all() {
     let c = Ctx::new("kill");
     for (i, sig) in ["SIGUSR1", "USR1", "10"].iter().enumerate() {
         let id = c.id(&format!("k{i}"));
-        let b = c.bundle_for(&id, &["sh", "-c", "trap 'echo usr1 > /tmp/got; exit 3' USR1; while true; do sleep 0.05; done"]);
+        let b = c.bundle_for(
+            &id,
+            &[
+                "sh",
+                "-c",
+                "trap 'echo usr1 > /tmp/got; exit 3' USR1; while true; do sleep 0.05; done",
+            ],
+        );
         let mut b = b;
         b.config["root"]["readonly"] = json!(false);
         c.create(&b, &id);
         c.rt(&["start", &id]).ok();
         c.rt(&["kill", &id, sig]).ok();
         c.wait_status(&id, "stopped");
-        assert_eq!(std::fs::read_to_string(b.rootfs().join("tmp/got")).unwrap(), "usr1\n");
+        assert_eq!(
+            std::fs::read_to_string(b.rootfs().join("tmp/got")).unwrap(),
+            "usr1\n"
+        );
         c.rt(&["delete", &id]).ok();
     }
     // --all reaches processes that are not the init.
@@ -138,7 +178,8 @@ fn duplicate_id_is_refused_and_nothing_is_touched() {
     let id = c.id("x");
     let b = c.bundle_for(&id, &["sleep", "30"]);
     let pid = c.create(&b, &id);
-    c.rt(&["create", "--bundle", b.path(), &id]).fails_with("container with given ID already exists");
+    c.rt(&["create", "--bundle", b.path(), &id])
+        .fails_with("container with given ID already exists");
     assert_eq!(c.state(&id)["pid"], json!(pid));
     assert_eq!(c.status(&id), "created");
     c.finish();
@@ -148,7 +189,14 @@ fn duplicate_id_is_refused_and_nothing_is_touched() {
 fn json_log_has_exactly_one_error_line() {
     let c = Ctx::new("log");
     let log = c.dir.join("log.json");
-    let out = c.rt(&["--log", log.to_str().unwrap(), "--log-format", "json", "state", "nosuchcontainer"]);
+    let out = c.rt(&[
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "state",
+        "nosuchcontainer",
+    ]);
     assert_ne!(out.code, 0);
     let text = std::fs::read_to_string(&log).unwrap();
     let errors: Vec<serde_json::Value> = text
@@ -157,13 +205,23 @@ fn json_log_has_exactly_one_error_line() {
         .filter(|v| v["level"] == "error")
         .collect();
     assert_eq!(errors.len(), 1, "{text}");
-    assert!(errors[0]["msg"].as_str().unwrap().contains("does not exist"));
+    assert!(errors[0]["msg"]
+        .as_str()
+        .unwrap()
+        .contains("does not exist"));
     assert!(errors[0]["time"].is_string());
     // --flag=value works as well as --flag value.
     let log2 = c.dir.join("log2.json");
-    let out = c.rt(&[&format!("--log={}", log2.display()), "--log-format=json", "state", "nosuchcontainer"]);
+    let out = c.rt(&[
+        &format!("--log={}", log2.display()),
+        "--log-format=json",
+        "state",
+        "nosuchcontainer",
+    ]);
     assert_ne!(out.code, 0);
-    assert!(std::fs::read_to_string(&log2).unwrap().contains("\"level\":\"error\""));
+    assert!(std::fs::read_to_string(&log2)
+        .unwrap()
+        .contains("\"level\":\"error\""));
     c.finish();
 }
 
@@ -173,20 +231,32 @@ fn spec_features_and_version() {
     let d = c.dir.join("specb");
     std::fs::create_dir_all(&d).unwrap();
     c.rt(&["spec", "--bundle", d.to_str().unwrap()]).ok();
-    let spec: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("config.json")).unwrap()).unwrap();
+    let spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("config.json")).unwrap()).unwrap();
     assert_eq!(spec["root"]["path"], "rootfs");
     assert_eq!(spec["process"]["args"], json!(["sh"]));
-    c.rt(&["spec", "--bundle", d.to_str().unwrap()]).fails_with("exists");
+    c.rt(&["spec", "--bundle", d.to_str().unwrap()])
+        .fails_with("exists");
     let r = c.dir.join("specr");
     std::fs::create_dir_all(&r).unwrap();
-    c.rt(&["spec", "--rootless", "--bundle", r.to_str().unwrap()]).ok();
-    let spec: serde_json::Value = serde_json::from_slice(&std::fs::read(r.join("config.json")).unwrap()).unwrap();
-    assert!(spec["linux"]["namespaces"].as_array().unwrap().iter().any(|n| n["type"] == "user"));
+    c.rt(&["spec", "--rootless", "--bundle", r.to_str().unwrap()])
+        .ok();
+    let spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(r.join("config.json")).unwrap()).unwrap();
+    assert!(spec["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|n| n["type"] == "user"));
     assert_eq!(spec["linux"]["uidMappings"][0]["containerID"], 0);
     let f = c.rt(&["features"]).ok().json();
     assert_eq!(f["ociVersionMin"], "1.0.0");
     assert!(f["ociVersionMax"].as_str().unwrap().starts_with("1."));
-    assert!(f["linux"]["namespaces"].as_array().unwrap().iter().any(|n| n == "pid"));
+    assert!(f["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|n| n == "pid"));
     let v = c.rt(&["--version"]).ok().stdout.clone();
     assert!(v.contains("version") && v.contains("spec"), "{v}");
     c.finish();
@@ -212,13 +282,25 @@ fn run_exits_128_plus_signal() {
         let mut b = c.bundle_for(&id, &["sleep", "30"]);
         if !pidns {
             // A pid namespace's init ignores SIGTERM without a handler.
-            let ns: Vec<serde_json::Value> =
-                b.config["linux"]["namespaces"].as_array().unwrap().iter().filter(|n| n["type"] != "pid").cloned().collect();
+            let ns: Vec<serde_json::Value> = b.config["linux"]["namespaces"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|n| n["type"] != "pid")
+                .cloned()
+                .collect();
             b.config["linux"]["namespaces"] = json!(ns);
         }
         b.write();
         let mut cmd = std::process::Command::new(runtime());
-        cmd.args(["--root", c.root.to_str().unwrap(), "run", "--bundle", b.path(), &id]);
+        cmd.args([
+            "--root",
+            c.root.to_str().unwrap(),
+            "run",
+            "--bundle",
+            b.path(),
+            &id,
+        ]);
         let mut child = cmd.spawn().unwrap();
         c.wait_status(&id, "running");
         c.rt(&["kill", &id, sig]).ok();
@@ -227,7 +309,10 @@ fn run_exits_128_plus_signal() {
             if let Some(s) = child.try_wait().unwrap() {
                 break s;
             }
-            assert!(std::time::Instant::now() < deadline, "run did not exit after {sig}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "run did not exit after {sig}"
+            );
             std::thread::sleep(std::time::Duration::from_millis(10));
         };
         assert_eq!(status.code(), Some(want), "{sig}");
@@ -241,21 +326,42 @@ fn run_exits_128_plus_signal() {
 fn run_forwards_signals() {
     let c = Ctx::new("fwd");
     let id = c.id("f");
-    let b = c.bundle_for(&id, &["sh", "-c", "trap 'exit 42' USR1; while true; do sleep 0.05; done"]);
+    let b = c.bundle_for(
+        &id,
+        &[
+            "sh",
+            "-c",
+            "trap 'exit 42' USR1; while true; do sleep 0.05; done",
+        ],
+    );
     b.write();
     let mut child = std::process::Command::new(runtime())
-        .args(["--root", c.root.to_str().unwrap(), "run", "--bundle", b.path(), &id])
+        .args([
+            "--root",
+            c.root.to_str().unwrap(),
+            "run",
+            "--bundle",
+            b.path(),
+            &id,
+        ])
         .spawn()
         .unwrap();
     c.wait_status(&id, "running");
     std::thread::sleep(std::time::Duration::from_millis(100));
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGUSR1).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGUSR1,
+    )
+    .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
-        assert!(std::time::Instant::now() < deadline, "run did not exit after USR1");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "run did not exit after USR1"
+        );
         std::thread::sleep(std::time::Duration::from_millis(10));
     };
     assert_eq!(status.code(), Some(42));

@@ -16,13 +16,24 @@ pub(crate) enum CgroupError {
     #[error("cgroupsPath {path:?}: {msg}")]
     BadPath { path: String, msg: String },
     #[error("{}: {}", path.display(), msg)]
-    Io { path: PathBuf, msg: String, perm: bool },
+    Io {
+        path: PathBuf,
+        msg: String,
+        perm: bool,
+    },
     #[error("cgroup {}: {msg}", path.display())]
     NotUsable { path: PathBuf, msg: String },
 }
 
 fn io_err(path: &Path, e: io::Error) -> CgroupError {
-    CgroupError::Io { path: path.to_path_buf(), msg: crate::error::errno_text(&e), perm: matches!(e.raw_os_error(), Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::EROFS)) }
+    CgroupError::Io {
+        path: path.to_path_buf(),
+        msg: crate::error::errno_text(&e),
+        perm: matches!(
+            e.raw_os_error(),
+            Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::EROFS)
+        ),
+    }
 }
 
 impl CgroupError {
@@ -33,7 +44,10 @@ impl CgroupError {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Hierarchy {
-    V1 { mountpoint: PathBuf, controllers: Vec<String> },
+    V1 {
+        mountpoint: PathBuf,
+        controllers: Vec<String>,
+    },
     Unified,
 }
 
@@ -66,7 +80,9 @@ impl Layout {
         };
         let mut layout = Layout::default();
         for line in mountinfo.lines() {
-            let Some((pre, post)) = line.split_once(" - ") else { continue };
+            let Some((pre, post)) = line.split_once(" - ") else {
+                continue;
+            };
             let pre: Vec<&str> = pre.split(' ').collect();
             let post: Vec<&str> = post.split(' ').collect();
             if pre.len() < 5 || post.len() < 3 {
@@ -74,13 +90,24 @@ impl Layout {
             }
             let mountpoint = PathBuf::from(pre[4]);
             match post[0] {
-                "cgroup2" if layout.unified.is_none() => layout.unified = Some((mountpoint, own_for(""))),
+                "cgroup2" if layout.unified.is_none() => {
+                    layout.unified = Some((mountpoint, own_for("")))
+                }
                 "cgroup" => {
                     let ctrls: Vec<String> = post[2]
                         .split(',')
                         .filter(|o| {
-                            !matches!(*o, "rw" | "ro" | "nosuid" | "nodev" | "noexec" | "relatime" | "clone_children" | "xattr" | "noprefix")
-                                && !o.starts_with("release_agent=")
+                            !matches!(
+                                *o,
+                                "rw" | "ro"
+                                    | "nosuid"
+                                    | "nodev"
+                                    | "noexec"
+                                    | "relatime"
+                                    | "clone_children"
+                                    | "xattr"
+                                    | "noprefix"
+                            ) && !o.starts_with("release_agent=")
                         })
                         .map(String::from)
                         .collect();
@@ -103,17 +130,31 @@ impl Layout {
 
 /// Resolves `cgroupsPath` into one directory per hierarchy (absolute paths are taken as
 /// they are under each hierarchy root; relative ones are under berth's own cgroup, as runc).
-pub(crate) fn plan(layout: &Layout, cgroups_path: Option<&Path>, id: &str) -> Result<Vec<(Hierarchy, PathBuf)>, CgroupError> {
-    let raw = cgroups_path.map(|p| p.to_string_lossy().into_owned()).unwrap_or_else(|| id.to_string());
+pub(crate) fn plan(
+    layout: &Layout,
+    cgroups_path: Option<&Path>,
+    id: &str,
+) -> Result<Vec<(Hierarchy, PathBuf)>, CgroupError> {
+    let raw = cgroups_path
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|| id.to_string());
     if !raw.starts_with('/') && raw.matches(':').count() == 2 {
         return Err(CgroupError::Systemd(raw));
     }
     let p = Path::new(&raw);
-    if p.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
-        return Err(CgroupError::BadPath { path: raw, msg: "must not contain \"..\"".into() });
+    if p.components()
+        .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return Err(CgroupError::BadPath {
+            path: raw,
+            msg: "must not contain \"..\"".into(),
+        });
     }
     if raw.trim_matches('/').is_empty() {
-        return Err(CgroupError::BadPath { path: raw, msg: "must name a cgroup below the root".into() });
+        return Err(CgroupError::BadPath {
+            path: raw,
+            msg: "must name a cgroup below the root".into(),
+        });
     }
     let join = |mount: &Path, own: &str| -> PathBuf {
         let rel = raw.trim_start_matches('/');
@@ -125,7 +166,13 @@ pub(crate) fn plan(layout: &Layout, cgroups_path: Option<&Path>, id: &str) -> Re
     };
     let mut out = Vec::new();
     for (mp, ctrls, own) in &layout.v1 {
-        out.push((Hierarchy::V1 { mountpoint: mp.clone(), controllers: ctrls.clone() }, join(mp, own)));
+        out.push((
+            Hierarchy::V1 {
+                mountpoint: mp.clone(),
+                controllers: ctrls.clone(),
+            },
+            join(mp, own),
+        ));
     }
     if let Some((mp, own)) = &layout.unified {
         out.push((Hierarchy::Unified, join(mp, own)));
@@ -140,16 +187,27 @@ pub(crate) fn record(dirs: &[(Hierarchy, PathBuf)]) -> CgroupRecord {
     let mut freezer = None;
     let mut unified = None;
     for (h, dir) in dirs {
-        let mut missing: Vec<PathBuf> = dir.ancestors().take_while(|a| !a.exists()).map(Path::to_path_buf).collect();
+        let mut missing: Vec<PathBuf> = dir
+            .ancestors()
+            .take_while(|a| !a.exists())
+            .map(Path::to_path_buf)
+            .collect();
         missing.reverse();
         created.extend(missing);
         match h {
-            Hierarchy::V1 { controllers, .. } if controllers.iter().any(|c| c == "freezer") => freezer = Some(dir.clone()),
+            Hierarchy::V1 { controllers, .. } if controllers.iter().any(|c| c == "freezer") => {
+                freezer = Some(dir.clone())
+            }
             Hierarchy::Unified => unified = Some(dir.clone()),
             _ => {}
         }
     }
-    CgroupRecord { created, paths: dirs.iter().map(|(_, d)| d.clone()).collect(), freezer, unified }
+    CgroupRecord {
+        created,
+        paths: dirs.iter().map(|(_, d)| d.clone()).collect(),
+        freezer,
+        unified,
+    }
 }
 
 /// mkdir every directory; new v1 cpuset directories inherit cpus and mems from their
@@ -174,12 +232,19 @@ pub(crate) fn create(rec: &CgroupRecord) -> Result<(), CgroupError> {
     }
     for dir in &rec.paths {
         if has_processes(dir) {
-            return Err(CgroupError::NotUsable { path: dir.clone(), msg: "already has processes".into() });
+            return Err(CgroupError::NotUsable {
+                path: dir.clone(),
+                msg: "already has processes".into(),
+            });
         }
     }
     if is_frozen(rec) {
         return Err(CgroupError::NotUsable {
-            path: rec.freezer.clone().or(rec.unified.clone()).unwrap_or_default(),
+            path: rec
+                .freezer
+                .clone()
+                .or(rec.unified.clone())
+                .unwrap_or_default(),
             msg: "is frozen".into(),
         });
     }
@@ -206,7 +271,12 @@ pub(crate) fn join(rec: &CgroupRecord, pid: i32) -> Result<(), CgroupError> {
 
 /// Every pid in the container's cgroup.
 pub(crate) fn pids(rec: &CgroupRecord) -> Vec<i32> {
-    let dir = rec.unified.as_ref().filter(|_| rec.freezer.is_none()).or(rec.freezer.as_ref()).or(rec.paths.first());
+    let dir = rec
+        .unified
+        .as_ref()
+        .filter(|_| rec.freezer.is_none())
+        .or(rec.freezer.as_ref())
+        .or(rec.paths.first());
     dir.and_then(|d| fs::read_to_string(d.join("cgroup.procs")).ok())
         .map(|s| s.lines().filter_map(|l| l.trim().parse().ok()).collect())
         .unwrap_or_default()
@@ -267,7 +337,10 @@ mod tests {
         assert_eq!(l.v1.len(), 3);
         assert_eq!(l.v1[1].1, vec!["cpu", "cpuacct"]);
         assert_eq!(l.v1[2].2, "/user/x");
-        assert_eq!(l.unified, Some((PathBuf::from("/sys/fs/cgroup/unified"), "/u".into())));
+        assert_eq!(
+            l.unified,
+            Some((PathBuf::from("/sys/fs/cgroup/unified"), "/u".into()))
+        );
         assert!(!l.is_v2());
     }
 
@@ -279,7 +352,10 @@ mod tests {
         let rel = plan(&l, None, "id").unwrap();
         assert_eq!(rel[2].1, PathBuf::from("/sys/fs/cgroup/memory/user/x/id"));
         assert_eq!(rel[3].1, PathBuf::from("/sys/fs/cgroup/unified/u/id"));
-        assert!(matches!(plan(&l, Some(Path::new("system.slice:berth:x")), "id"), Err(CgroupError::Systemd(_))));
+        assert!(matches!(
+            plan(&l, Some(Path::new("system.slice:berth:x")), "id"),
+            Err(CgroupError::Systemd(_))
+        ));
         assert!(plan(&l, Some(Path::new("/a/../../etc")), "id").is_err());
         assert!(plan(&l, Some(Path::new("/")), "id").is_err());
     }
@@ -288,19 +364,31 @@ mod tests {
 /// Freezes or thaws the container (v1 freezer.state, v2 cgroup.freeze) and waits, boundedly,
 /// for the kernel to report the new state.
 pub(crate) fn set_frozen(rec: &CgroupRecord, frozen: bool) -> Result<(), CgroupError> {
-    let (file, value, done): (PathBuf, &str, Box<dyn Fn() -> bool>) = if let Some(f) = &rec.freezer {
+    let (file, value, done): (PathBuf, &str, Box<dyn Fn() -> bool>) = if let Some(f) = &rec.freezer
+    {
         let state = f.join("freezer.state");
         let s2 = state.clone();
         let want = if frozen { "FROZEN" } else { "THAWED" };
-        (state, want, Box::new(move || fs::read_to_string(&s2).is_ok_and(|s| s.trim() == want)))
+        (
+            state,
+            want,
+            Box::new(move || fs::read_to_string(&s2).is_ok_and(|s| s.trim() == want)),
+        )
     } else if let Some(u) = &rec.unified {
         let events = u.join("cgroup.events");
         let want = if frozen { "frozen 1" } else { "frozen 0" };
-        (u.join("cgroup.freeze"), if frozen { "1" } else { "0" }, Box::new(move || {
-            fs::read_to_string(&events).is_ok_and(|s| s.lines().any(|l| l.trim() == want))
-        }))
+        (
+            u.join("cgroup.freeze"),
+            if frozen { "1" } else { "0" },
+            Box::new(move || {
+                fs::read_to_string(&events).is_ok_and(|s| s.lines().any(|l| l.trim() == want))
+            }),
+        )
     } else {
-        return Err(CgroupError::NotUsable { path: PathBuf::from("/sys/fs/cgroup"), msg: "no freezer available".into() });
+        return Err(CgroupError::NotUsable {
+            path: PathBuf::from("/sys/fs/cgroup"),
+            msg: "no freezer available".into(),
+        });
     };
     let mut delay = Duration::from_micros(100);
     for attempt in 0..1000 {
@@ -318,7 +406,10 @@ pub(crate) fn set_frozen(rec: &CgroupRecord, frozen: bool) -> Result<(), CgroupE
     if frozen {
         let _ = fs::write(&file, if rec.freezer.is_some() { "THAWED" } else { "0" });
     }
-    Err(CgroupError::NotUsable { path: file, msg: format!("did not reach state {value}") })
+    Err(CgroupError::NotUsable {
+        path: file,
+        msg: format!("did not reach state {value}"),
+    })
 }
 
 /// Kills every process: cgroup.kill where the kernel has it (v2), else freeze, signal
@@ -334,7 +425,10 @@ pub(crate) fn kill_all(rec: &CgroupRecord, sig: i32) {
     let was_frozen = is_frozen(rec);
     let froze = !was_frozen && set_frozen(rec, true).is_ok();
     for p in pids(rec) {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), nix::sys::signal::Signal::try_from(sig).ok());
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(p),
+            nix::sys::signal::Signal::try_from(sig).ok(),
+        );
     }
     // A killed container is thawed so the signal is delivered; a paused one stays paused
     // for other signals, as runc.
@@ -345,7 +439,11 @@ pub(crate) fn kill_all(rec: &CgroupRecord, sig: i32) {
 
 /// Whether `pid`'s cgroup2 membership is `dir`.
 fn in_cgroup(pid: i32, dir: &Path) -> bool {
-    let Ok(own) = fs::read_to_string(format!("/proc/{pid}/cgroup")) else { return false };
-    let Some(rel) = own.lines().find_map(|l| l.strip_prefix("0::")) else { return false };
+    let Ok(own) = fs::read_to_string(format!("/proc/{pid}/cgroup")) else {
+        return false;
+    };
+    let Some(rel) = own.lines().find_map(|l| l.strip_prefix("0::")) else {
+        return false;
+    };
     dir.to_string_lossy().ends_with(rel.trim()) && rel.trim() != "/"
 }

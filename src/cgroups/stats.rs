@@ -14,7 +14,15 @@ fn read(p: &Path) -> Option<String> {
 }
 
 fn num(p: &Path) -> u64 {
-    read(p).and_then(|s| if s == "max" { Some(u64::MAX) } else { s.parse().ok() }).unwrap_or(0)
+    read(p)
+        .and_then(|s| {
+            if s == "max" {
+                Some(u64::MAX)
+            } else {
+                s.parse().ok()
+            }
+        })
+        .unwrap_or(0)
 }
 
 /// "key value" lines (memory.stat, cpu.stat, memory.events).
@@ -31,12 +39,26 @@ pub(crate) fn flat_keyed(p: &Path) -> BTreeMap<String, u64> {
 
 /// The directory of a v1 controller (its hierarchy's mountpoint name contains it).
 pub(crate) fn v1_dir(rec: &CgroupRecord, controller: &str) -> Option<PathBuf> {
-    rec.paths.iter().find(|p| {
-        p.components().nth(4).is_some_and(|c| c.as_os_str().to_string_lossy().split(',').any(|n| n == controller))
-            && p.starts_with("/sys/fs/cgroup")
-    })
-    .cloned()
-    .or_else(|| rec.paths.iter().find(|p| p.join(format!("{controller}.stat")).exists() || p.join(format!("{controller}.usage")).exists()).cloned())
+    rec.paths
+        .iter()
+        .find(|p| {
+            p.components().nth(4).is_some_and(|c| {
+                c.as_os_str()
+                    .to_string_lossy()
+                    .split(',')
+                    .any(|n| n == controller)
+            }) && p.starts_with("/sys/fs/cgroup")
+        })
+        .cloned()
+        .or_else(|| {
+            rec.paths
+                .iter()
+                .find(|p| {
+                    p.join(format!("{controller}.stat")).exists()
+                        || p.join(format!("{controller}.usage")).exists()
+                })
+                .cloned()
+        })
 }
 
 fn is_v1(rec: &CgroupRecord) -> bool {
@@ -52,9 +74,16 @@ pub(crate) fn stats(rec: &CgroupRecord) -> Value {
         let percpu: Vec<u64> = cpu
             .as_ref()
             .and_then(|d| read(&d.join("cpuacct.usage_percpu")))
-            .map(|s| s.split_whitespace().filter_map(|x| x.parse().ok()).collect())
+            .map(|s| {
+                s.split_whitespace()
+                    .filter_map(|x| x.parse().ok())
+                    .collect()
+            })
             .unwrap_or_default();
-        let cpustat = cpu.as_ref().map(|d| flat_keyed(&d.join("cpuacct.stat"))).unwrap_or_default();
+        let cpustat = cpu
+            .as_ref()
+            .map(|d| flat_keyed(&d.join("cpuacct.stat")))
+            .unwrap_or_default();
         // cpuacct.stat is in USER_HZ ticks; runc reports nanoseconds.
         let tick = 10_000_000u64;
         json!({
@@ -74,7 +103,9 @@ pub(crate) fn stats(rec: &CgroupRecord) -> Value {
             "hugetlb": {},
         })
     } else {
-        let Some(d) = rec.unified.as_ref() else { return json!({}) };
+        let Some(d) = rec.unified.as_ref() else {
+            return json!({});
+        };
         let cpu = flat_keyed(&d.join("cpu.stat"));
         let g = |k: &str| cpu.get(k).copied().unwrap_or(0) * 1000;
         json!({
@@ -95,9 +126,24 @@ pub(crate) fn stats(rec: &CgroupRecord) -> Value {
 /// The OOM-kill counter (v1 memory.oom_control "oom_kill", v2 memory.events "oom_kill").
 pub(crate) fn oom_kills(rec: &CgroupRecord) -> u64 {
     if is_v1(rec) {
-        v1_dir(rec, "memory").map(|d| flat_keyed(&d.join("memory.oom_control")).get("oom_kill").copied().unwrap_or(0)).unwrap_or(0)
+        v1_dir(rec, "memory")
+            .map(|d| {
+                flat_keyed(&d.join("memory.oom_control"))
+                    .get("oom_kill")
+                    .copied()
+                    .unwrap_or(0)
+            })
+            .unwrap_or(0)
     } else {
-        rec.unified.as_ref().map(|d| flat_keyed(&d.join("memory.events")).get("oom_kill").copied().unwrap_or(0)).unwrap_or(0)
+        rec.unified
+            .as_ref()
+            .map(|d| {
+                flat_keyed(&d.join("memory.events"))
+                    .get("oom_kill")
+                    .copied()
+                    .unwrap_or(0)
+            })
+            .unwrap_or(0)
     }
 }
 
@@ -113,10 +159,18 @@ mod tests {
         fs::write(d.join("memory.current"), "4096\n").unwrap();
         fs::write(d.join("memory.max"), "max\n").unwrap();
         fs::write(d.join("memory.stat"), "anon 100\nfile 200\n").unwrap();
-        fs::write(d.join("memory.events"), "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n").unwrap();
+        fs::write(
+            d.join("memory.events"),
+            "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n",
+        )
+        .unwrap();
         fs::write(d.join("pids.current"), "3\n").unwrap();
         fs::write(d.join("pids.max"), "64\n").unwrap();
-        let rec = CgroupRecord { unified: Some(d.clone()), paths: vec![d.clone()], ..Default::default() };
+        let rec = CgroupRecord {
+            unified: Some(d.clone()),
+            paths: vec![d.clone()],
+            ..Default::default()
+        };
         let s = stats(&rec);
         assert_eq!(s["cpu"]["usage"]["total"], 1_500_000);
         assert_eq!(s["memory"]["usage"]["usage"], 4096);

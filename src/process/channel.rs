@@ -29,7 +29,11 @@ pub(crate) enum Msg {
     /// child -> parent: set up, blocked on the exec fifo.
     Ready,
     /// child -> parent: setup failed at `stage`.
-    Error { stage: String, errno: i32, message: String },
+    Error {
+        stage: String,
+        errno: i32,
+        message: String,
+    },
 }
 
 pub(crate) struct Channel(OwnedFd);
@@ -46,17 +50,28 @@ pub(crate) enum ChannelError {
 
 impl Channel {
     pub(crate) fn pair() -> nix::Result<(Channel, Channel)> {
-        let (a, b) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)?;
+        let (a, b) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )?;
         Ok((Channel(a), Channel(b)))
     }
 
     pub(crate) fn send(&self, m: &Msg) -> Result<(), ChannelError> {
         let data = serde_json::to_vec(m).expect("message serializes");
         loop {
-            match send(std::os::fd::AsRawFd::as_raw_fd(&self.0), &data, MsgFlags::MSG_NOSIGNAL) {
+            match send(
+                std::os::fd::AsRawFd::as_raw_fd(&self.0),
+                &data,
+                MsgFlags::MSG_NOSIGNAL,
+            ) {
                 Ok(_) => return Ok(()),
                 Err(nix::errno::Errno::EINTR) => continue,
-                Err(nix::errno::Errno::EPIPE) | Err(nix::errno::Errno::ECONNRESET) => return Err(ChannelError::Closed),
+                Err(nix::errno::Errno::EPIPE) | Err(nix::errno::Errno::ECONNRESET) => {
+                    return Err(ChannelError::Closed)
+                }
                 Err(e) => return Err(ChannelError::Sys(e)),
             }
         }
@@ -65,7 +80,11 @@ impl Channel {
     pub(crate) fn recv(&self) -> Result<Msg, ChannelError> {
         let mut buf = vec![0u8; 65536];
         loop {
-            match recv(std::os::fd::AsRawFd::as_raw_fd(&self.0), &mut buf, MsgFlags::empty()) {
+            match recv(
+                std::os::fd::AsRawFd::as_raw_fd(&self.0),
+                &mut buf,
+                MsgFlags::empty(),
+            ) {
                 Ok(0) => return Err(ChannelError::Closed),
                 Ok(n) => return serde_json::from_slice(&buf[..n]).map_err(ChannelError::Decode),
                 Err(nix::errno::Errno::EINTR) => continue,
@@ -88,7 +107,12 @@ mod tests {
     fn roundtrip_and_close() {
         let (a, b) = Channel::pair().unwrap();
         a.send(&Msg::Pid(42)).unwrap();
-        a.send(&Msg::Error { stage: "mounts".into(), errno: 2, message: "x".into() }).unwrap();
+        a.send(&Msg::Error {
+            stage: "mounts".into(),
+            errno: 2,
+            message: "x".into(),
+        })
+        .unwrap();
         assert_eq!(b.recv().unwrap(), Msg::Pid(42));
         assert!(matches!(b.recv().unwrap(), Msg::Error { errno: 2, .. }));
         drop(a);

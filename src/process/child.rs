@@ -53,11 +53,19 @@ pub(crate) struct StepError {
 }
 
 fn step<T, E: std::fmt::Display>(stage: &'static str, r: Result<T, E>) -> Result<T, StepError> {
-    r.map_err(|e| StepError { stage, errno: 0, message: e.to_string() })
+    r.map_err(|e| StepError {
+        stage,
+        errno: 0,
+        message: e.to_string(),
+    })
 }
 
 fn sys_step<T>(stage: &'static str, what: &str, r: nix::Result<T>) -> Result<T, StepError> {
-    r.map_err(|e| StepError { stage, errno: e as i32, message: format!("{what}: {}", crate::error::errno_desc(e)) })
+    r.map_err(|e| StepError {
+        stage,
+        errno: e as i32,
+        message: format!("{what}: {}", crate::error::errno_desc(e)),
+    })
 }
 
 /// Entry point in the cloned child. Never returns.
@@ -66,9 +74,17 @@ pub(crate) fn run(ctx: &InitCtx, chan: &Channel) -> ! {
     let err = match res {
         Ok(Ok(never)) => match never {},
         Ok(Err(e)) => e,
-        Err(_) => StepError { stage: "init", errno: 0, message: "container init panicked".into() },
+        Err(_) => StepError {
+            stage: "init",
+            errno: 0,
+            message: "container init panicked".into(),
+        },
     };
-    let _ = chan.send(&Msg::Error { stage: err.stage.into(), errno: err.errno, message: err.message });
+    let _ = chan.send(&Msg::Error {
+        stage: err.stage.into(),
+        errno: err.errno,
+        message: err.message,
+    });
     sys::exit_now(1)
 }
 
@@ -77,7 +93,11 @@ pub(crate) enum Never {}
 fn expect(chan: &Channel, want: Msg) -> Result<(), StepError> {
     match step("sync", chan.recv())? {
         m if m == want => Ok(()),
-        m => Err(StepError { stage: "sync", errno: 0, message: format!("unexpected message {m:?}") }),
+        m => Err(StepError {
+            stage: "sync",
+            errno: 0,
+            message: format!("unexpected message {m:?}"),
+        }),
     }
 }
 
@@ -95,10 +115,18 @@ fn init(ctx: &InitCtx, chan: &Channel) -> Result<Never, StepError> {
     expect(chan, Msg::Go)?;
 
     for (t, fd) in ctx.joins {
-        sys_step("namespaces", &format!("setns {}", crate::namespaces::kernel_name(*t)), setns(fd.as_fd(), crate::namespaces::flag(*t)))?;
+        sys_step(
+            "namespaces",
+            &format!("setns {}", crate::namespaces::kernel_name(*t)),
+            setns(fd.as_fd(), crate::namespaces::flag(*t)),
+        )?;
     }
     if ctx.unshare.contains(CloneFlags::CLONE_NEWUSER) {
-        sys_step("namespaces", "unshare user", unshare(CloneFlags::CLONE_NEWUSER))?;
+        sys_step(
+            "namespaces",
+            "unshare user",
+            unshare(CloneFlags::CLONE_NEWUSER),
+        )?;
         step("sync", chan.send(&Msg::MapsRequest))?;
         expect(chan, Msg::MapsDone)?;
     }
@@ -113,13 +141,23 @@ fn init(ctx: &InitCtx, chan: &Channel) -> Result<Never, StepError> {
         let text: String = offsets
             .into_iter()
             .flatten()
-            .map(|(clock, o)| format!("{clock} {} {}\n", o.secs().unwrap_or(0), o.nanosecs().unwrap_or(0)))
+            .map(|(clock, o)| {
+                format!(
+                    "{clock} {} {}\n",
+                    o.secs().unwrap_or(0),
+                    o.nanosecs().unwrap_or(0)
+                )
+            })
             .collect();
         if !text.is_empty() {
             step(
                 "namespaces",
-                std::fs::write("/proc/self/timens_offsets", text)
-                    .map_err(|e| format!("linux.timeOffsets: writing /proc/self/timens_offsets: {}", crate::error::errno_text(&e))),
+                std::fs::write("/proc/self/timens_offsets", text).map_err(|e| {
+                    format!(
+                        "linux.timeOffsets: writing /proc/self/timens_offsets: {}",
+                        crate::error::errno_text(&e)
+                    )
+                }),
             )?;
         }
     }
@@ -127,10 +165,19 @@ fn init(ctx: &InitCtx, chan: &Channel) -> Result<Never, StepError> {
         fork_into_pidns(chan)?;
     }
     sys_step("init", "setsid", nix::unistd::setsid())?;
-    let in_userns = ctx.new_ns.contains(CloneFlags::CLONE_NEWUSER) || ctx.unshare.contains(CloneFlags::CLONE_NEWUSER);
+    let in_userns = ctx.new_ns.contains(CloneFlags::CLONE_NEWUSER)
+        || ctx.unshare.contains(CloneFlags::CLONE_NEWUSER);
     if in_userns {
-        sys_step("user", "setresgid(0)", nix::unistd::setresgid(0.into(), 0.into(), 0.into()))?;
-        sys_step("user", "setresuid(0)", nix::unistd::setresuid(0.into(), 0.into(), 0.into()))?;
+        sys_step(
+            "user",
+            "setresgid(0)",
+            nix::unistd::setresgid(0.into(), 0.into(), 0.into()),
+        )?;
+        sys_step(
+            "user",
+            "setresuid(0)",
+            nix::unistd::setresuid(0.into(), 0.into(), 0.into()),
+        )?;
     }
     if !ctx.no_new_keyring {
         let name = CString::new(format!("_ses.{}", ctx.id)).expect("ids have no NUL");
@@ -142,19 +189,28 @@ fn init(ctx: &InitCtx, chan: &Channel) -> Result<Never, StepError> {
     if let Some(adj) = process.oom_score_adj() {
         step(
             "init",
-            std::fs::write("/proc/self/oom_score_adj", adj.to_string())
-                .map_err(|e| format!("process.oomScoreAdj {adj}: {}", crate::error::errno_text(&e))),
+            std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| {
+                format!(
+                    "process.oomScoreAdj {adj}: {}",
+                    crate::error::errno_text(&e)
+                )
+            }),
         )?;
     }
 
-    let new_mnt = ctx.new_ns.contains(CloneFlags::CLONE_NEWNS) || ctx.unshare.contains(CloneFlags::CLONE_NEWNS);
+    let new_mnt = ctx.new_ns.contains(CloneFlags::CLONE_NEWNS)
+        || ctx.unshare.contains(CloneFlags::CLONE_NEWNS);
     if new_mnt {
         prepare_rootfs(ctx, chan, in_userns)?;
     } else {
         run_create_hooks(ctx, chan)?;
         // Without a mount namespace of its own, nothing may be mounted (it would land on
         // the host): the container only gets its rootfs as its root directory.
-        sys_step("rootfs", &format!("chroot {}", ctx.rootfs.display()), nix::unistd::chroot(ctx.rootfs))?;
+        sys_step(
+            "rootfs",
+            &format!("chroot {}", ctx.rootfs.display()),
+            nix::unistd::chroot(ctx.rootfs),
+        )?;
         sys_step("rootfs", "chdir /", nix::unistd::chdir("/"))?;
     }
     if process.terminal() == Some(true) {
@@ -173,15 +229,32 @@ fn init(ctx: &InitCtx, chan: &Channel) -> Result<Never, StepError> {
     }
     if new_mnt {
         if let Some(l) = linux {
-            step("readonlyPaths", rootfs::paths::readonly(l.readonly_paths().as_deref().unwrap_or(&[])))?;
-            step("maskedPaths", rootfs::paths::mask(l.masked_paths().as_deref().unwrap_or(&[])))?;
+            step(
+                "readonlyPaths",
+                rootfs::paths::readonly(l.readonly_paths().as_deref().unwrap_or(&[])),
+            )?;
+            step(
+                "maskedPaths",
+                rootfs::paths::mask(l.masked_paths().as_deref().unwrap_or(&[])),
+            )?;
         }
         if spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
             step("root.readonly", rootfs::paths::readonly_root())?;
         }
     }
-    let start_hooks = spec.hooks().as_ref().and_then(|h| h.start_container().as_deref());
-    let fin = Finalize { process, in_userns, last_kept_fd: ctx.last_kept_fd, extra_env: &ctx.extra_env, fifo: ctx.fifo, seccomp: ctx.seccomp, start_hooks };
+    let start_hooks = spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.start_container().as_deref());
+    let fin = Finalize {
+        process,
+        in_userns,
+        last_kept_fd: ctx.last_kept_fd,
+        extra_env: &ctx.extra_env,
+        fifo: ctx.fifo,
+        seccomp: ctx.seccomp,
+        start_hooks,
+    };
     finalize(&fin, chan)
 }
 
@@ -189,7 +262,11 @@ fn init(ctx: &InitCtx, chan: &Channel) -> Result<Never, StepError> {
 /// as a sibling (CLONE_PARENT) so that the parent waits for the real process; the
 /// intermediate reports the pid and exits.
 fn fork_into_pidns(chan: &Channel) -> Result<(), StepError> {
-    match sys_step("namespaces", "clone into pid namespace", sys::clone3(libc::CLONE_PARENT as u64, None))? {
+    match sys_step(
+        "namespaces",
+        "clone into pid namespace",
+        sys::clone3(libc::CLONE_PARENT as u64, None),
+    )? {
         sys::Forked::Parent { pid, .. } => {
             let _ = chan.send(&Msg::Pid(pid));
             sys::exit_now(0);
@@ -219,9 +296,17 @@ pub(crate) fn run_exec(ctx: &ExecCtx, chan: &Channel) -> ! {
     let err = match res {
         Ok(Ok(never)) => match never {},
         Ok(Err(e)) => e,
-        Err(_) => StepError { stage: "exec", errno: 0, message: "exec child panicked".into() },
+        Err(_) => StepError {
+            stage: "exec",
+            errno: 0,
+            message: "exec child panicked".into(),
+        },
     };
-    let _ = chan.send(&Msg::Error { stage: err.stage.into(), errno: err.errno, message: err.message });
+    let _ = chan.send(&Msg::Error {
+        stage: err.stage.into(),
+        errno: err.errno,
+        message: err.message,
+    });
     sys::exit_now(1)
 }
 
@@ -233,7 +318,11 @@ fn exec_steps(ctx: &ExecCtx, chan: &Channel) -> Result<Never, StepError> {
         join_cgroup(f, &me)?;
     }
     // One setns on the init's pidfd enters every namespace at once, user namespace first.
-    sys_step("namespaces", "setns into the container", setns(ctx.init_pidfd.as_fd(), ctx.ns))?;
+    sys_step(
+        "namespaces",
+        "setns into the container",
+        setns(ctx.init_pidfd.as_fd(), ctx.ns),
+    )?;
     let time = crate::namespaces::flag(LinuxNamespaceType::Time);
     if ctx.ns.contains(CloneFlags::CLONE_NEWPID) || ctx.ns.contains(time) {
         fork_into_pidns(chan)?;
@@ -245,7 +334,15 @@ fn exec_steps(ctx: &ExecCtx, chan: &Channel) -> Result<Never, StepError> {
             setup_console_for(ctx.process, sock, false)?;
         }
     }
-    let fin = Finalize { process: ctx.process, in_userns, last_kept_fd: ctx.last_kept_fd, extra_env: &[], fifo: None, seccomp: ctx.seccomp, start_hooks: None };
+    let fin = Finalize {
+        process: ctx.process,
+        in_userns,
+        last_kept_fd: ctx.last_kept_fd,
+        extra_env: &[],
+        fifo: None,
+        seccomp: ctx.seccomp,
+        start_hooks: None,
+    };
     finalize(&fin, chan)
 }
 
@@ -257,10 +354,17 @@ fn join_cgroup(procs: &Path, pid: &str) -> Result<(), StepError> {
         Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
             let dir = procs.parent().unwrap_or(Path::new("/")).join("berth-exec");
             let _ = std::fs::create_dir(&dir);
-            std::fs::write(dir.join("cgroup.procs"), pid)
-                .map_err(|e| StepError { stage: "cgroup", errno: 0, message: format!("{}: {}", dir.display(), crate::error::errno_text(&e)) })
+            std::fs::write(dir.join("cgroup.procs"), pid).map_err(|e| StepError {
+                stage: "cgroup",
+                errno: 0,
+                message: format!("{}: {}", dir.display(), crate::error::errno_text(&e)),
+            })
         }
-        Err(e) => Err(StepError { stage: "cgroup", errno: 0, message: format!("{}: {}", procs.display(), crate::error::errno_text(&e)) }),
+        Err(e) => Err(StepError {
+            stage: "cgroup",
+            errno: 0,
+            message: format!("{}: {}", procs.display(), crate::error::errno_text(&e)),
+        }),
     }
 }
 
@@ -285,7 +389,11 @@ pub(crate) fn finalize(f: &Finalize, chan: &Channel) -> Result<Never, StepError>
 
     // Only stdio, preserved fds and LISTEN_FDS reach the container; every fd berth holds
     // (and any the caller leaked to us) is closed at exec.
-    sys_step("fds", "close_range", sys::close_range(f.last_kept_fd + 1, u32::MAX, sys::CLOSE_RANGE_CLOEXEC))?;
+    sys_step(
+        "fds",
+        "close_range",
+        sys::close_range(f.last_kept_fd + 1, u32::MAX, sys::CLOSE_RANGE_CLOEXEC),
+    )?;
 
     let nnp = process.no_new_privileges() == Some(true);
     // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while we still
@@ -298,19 +406,50 @@ pub(crate) fn finalize(f: &Finalize, chan: &Channel) -> Result<Never, StepError>
     }
     let caps = process.capabilities().as_ref();
     step("capabilities", crate::security::caps::drop_bounding(caps))?;
-    sys_step("user", "PR_SET_KEEPCAPS", nix::sys::prctl::set_keepcaps(true))?;
+    sys_step(
+        "user",
+        "PR_SET_KEEPCAPS",
+        nix::sys::prctl::set_keepcaps(true),
+    )?;
     let user = process.user();
     let (uid, gid) = (user.uid(), user.gid());
-    let setgroups_allowed = !in_userns || std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "allow");
+    let setgroups_allowed = !in_userns
+        || std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "allow");
     if setgroups_allowed {
-        let groups: Vec<nix::unistd::Gid> = user.additional_gids().iter().flatten().map(|g| (*g).into()).collect();
+        let groups: Vec<nix::unistd::Gid> = user
+            .additional_gids()
+            .iter()
+            .flatten()
+            .map(|g| (*g).into())
+            .collect();
         sys_step("user", "setgroups", nix::unistd::setgroups(&groups))?;
-    } else if user.additional_gids().as_ref().is_some_and(|g| !g.is_empty()) {
-        return Err(StepError { stage: "user", errno: 0, message: "process.user.additionalGids: setgroups is denied in this user namespace".into() });
+    } else if user
+        .additional_gids()
+        .as_ref()
+        .is_some_and(|g| !g.is_empty())
+    {
+        return Err(StepError {
+            stage: "user",
+            errno: 0,
+            message: "process.user.additionalGids: setgroups is denied in this user namespace"
+                .into(),
+        });
     }
-    sys_step("user", &format!("setresgid({gid})"), nix::unistd::setresgid(gid.into(), gid.into(), gid.into()))?;
-    sys_step("user", &format!("setresuid({uid})"), nix::unistd::setresuid(uid.into(), uid.into(), uid.into()))?;
-    sys_step("user", "PR_SET_KEEPCAPS", nix::sys::prctl::set_keepcaps(false))?;
+    sys_step(
+        "user",
+        &format!("setresgid({gid})"),
+        nix::unistd::setresgid(gid.into(), gid.into(), gid.into()),
+    )?;
+    sys_step(
+        "user",
+        &format!("setresuid({uid})"),
+        nix::unistd::setresuid(uid.into(), uid.into(), uid.into()),
+    )?;
+    sys_step(
+        "user",
+        "PR_SET_KEEPCAPS",
+        nix::sys::prctl::set_keepcaps(false),
+    )?;
     step("capabilities", crate::security::caps::apply(caps))?;
 
     nix::sys::stat::umask(Mode::from_bits_truncate(user.umask().unwrap_or(0o022)));
@@ -318,10 +457,23 @@ pub(crate) fn finalize(f: &Finalize, chan: &Channel) -> Result<Never, StepError>
     // Created here, after the uid switch would be too late for root-owned parents; runc
     // creates it during rootfs setup, so do the same check of the result now: the cwd must
     // be a directory inside the container's root (CVE-2024-21626).
-    sys_step("cwd", &format!("chdir {}", cwd.display()), nix::unistd::chdir(cwd))?;
+    sys_step(
+        "cwd",
+        &format!("chdir {}", cwd.display()),
+        nix::unistd::chdir(cwd),
+    )?;
     match nix::unistd::getcwd() {
         Ok(p) if p.is_absolute() && !p.to_string_lossy().starts_with("(unreachable)") => {}
-        _ => return Err(StepError { stage: "cwd", errno: 0, message: format!("process.cwd {}: not inside the container root", cwd.display()) }),
+        _ => {
+            return Err(StepError {
+                stage: "cwd",
+                errno: 0,
+                message: format!(
+                    "process.cwd {}: not inside the container root",
+                    cwd.display()
+                ),
+            })
+        }
     }
 
     let mut env: Vec<String> = process.env().clone().unwrap_or_default();
@@ -331,11 +483,21 @@ pub(crate) fn finalize(f: &Finalize, chan: &Channel) -> Result<Never, StepError>
     }
     let args = process.args().as_ref().expect("validated");
     let path = step("exec", super::exec::lookup(&args[0], &env))?;
-    let argv: Vec<CString> = args.iter().map(|a| CString::new(a.as_bytes()).unwrap_or_default()).collect();
-    let envp: Vec<CString> = env.iter().map(|a| CString::new(a.as_bytes()).unwrap_or_default()).collect();
+    let argv: Vec<CString> = args
+        .iter()
+        .map(|a| CString::new(a.as_bytes()).unwrap_or_default())
+        .collect();
+    let envp: Vec<CString> = env
+        .iter()
+        .map(|a| CString::new(a.as_bytes()).unwrap_or_default())
+        .collect();
 
     if nnp {
-        sys_step("noNewPrivileges", "prctl", nix::sys::prctl::set_no_new_privs())?;
+        sys_step(
+            "noNewPrivileges",
+            "prctl",
+            nix::sys::prctl::set_no_new_privs(),
+        )?;
         if let Some(filter) = f.seccomp {
             load_seccomp(filter, chan)?;
         }
@@ -348,7 +510,10 @@ pub(crate) fn finalize(f: &Finalize, chan: &Channel) -> Result<Never, StepError>
         if let Some(h) = f.start_hooks.filter(|h| !h.is_empty()) {
             // The parent is gone: a failing startContainer hook can only be told on the
             // container's stderr, and the container does not start.
-            let state = STATE_FOR_HOOKS.with(|s| s.borrow().clone()).unwrap_or_default().replace("\"creating\"", "\"created\"");
+            let state = STATE_FOR_HOOKS
+                .with(|s| s.borrow().clone())
+                .unwrap_or_default()
+                .replace("\"creating\"", "\"created\"");
             if let Err(e) = crate::hooks::run_hooks(h, state.as_bytes(), "startContainer") {
                 eprintln!("berth: {e}");
                 sys::exit_now(1);
@@ -365,15 +530,18 @@ pub(crate) fn finalize(f: &Finalize, chan: &Channel) -> Result<Never, StepError>
 /// Loads the filter; a notify listener goes to the parent (which hands it to the
 /// listener socket) before any notified syscall can happen.
 fn load_seccomp(filter: &crate::seccomp::Filter, chan: &Channel) -> Result<(), StepError> {
-    let listener = step("seccomp", crate::seccomp::load(filter).map_err(|e| {
-        let mut msg = e.to_string();
-        let mut src = std::error::Error::source(&e);
-        while let Some(s) = src {
-            msg.push_str(&format!(": {s}"));
-            src = s.source();
-        }
-        msg
-    }))?;
+    let listener = step(
+        "seccomp",
+        crate::seccomp::load(filter).map_err(|e| {
+            let mut msg = e.to_string();
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                msg.push_str(&format!(": {s}"));
+                src = s.source();
+            }
+            msg
+        }),
+    )?;
     if let Some(fd) = listener {
         step("seccomp", chan.send(&Msg::SeccompFd(fd.as_raw_fd())))?;
         expect(chan, Msg::SeccompDone)?;
@@ -419,7 +587,9 @@ fn home_of(uid: u32) -> String {
 /// prestart/createRuntime run in the runtime's namespaces (by the parent),
 /// createContainer here, in the container's mount namespace before pivot_root.
 fn run_create_hooks(ctx: &InitCtx, chan: &Channel) -> Result<(), StepError> {
-    let Some(hooks) = ctx.spec.hooks().as_ref() else { return Ok(()) };
+    let Some(hooks) = ctx.spec.hooks().as_ref() else {
+        return Ok(());
+    };
     let has = |h: &Option<Vec<oci_spec::runtime::Hook>>| h.as_ref().is_some_and(|v| !v.is_empty());
     #[allow(deprecated)]
     let parent_hooks = has(hooks.prestart()) || has(hooks.create_runtime());
@@ -429,10 +599,19 @@ fn run_create_hooks(ctx: &InitCtx, chan: &Channel) -> Result<(), StepError> {
     step("hooks", chan.send(&Msg::Hooks))?;
     let state = match step("hooks", chan.recv())? {
         Msg::HooksDone(s) => s,
-        m => return Err(StepError { stage: "hooks", errno: 0, message: format!("unexpected message {m:?}") }),
+        m => {
+            return Err(StepError {
+                stage: "hooks",
+                errno: 0,
+                message: format!("unexpected message {m:?}"),
+            })
+        }
     };
     if let Some(h) = hooks.create_container() {
-        step("createContainer hooks", crate::hooks::run_hooks(h, state.as_bytes(), "createContainer"))?;
+        step(
+            "createContainer hooks",
+            crate::hooks::run_hooks(h, state.as_bytes(), "createContainer"),
+        )?;
     }
     STATE_FOR_HOOKS.with(|s| *s.borrow_mut() = Some(state));
     Ok(())
@@ -456,34 +635,80 @@ fn prepare_rootfs(ctx: &InitCtx, chan: &Channel, in_userns: bool) -> Result<(), 
         Some("rprivate") => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
         Some("unbindable") => MsFlags::MS_UNBINDABLE,
         Some("runbindable") => MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
-        Some(other) => return Err(StepError { stage: "rootfs", errno: 0, message: format!("linux.rootfsPropagation: unknown value {other:?}") }),
+        Some(other) => {
+            return Err(StepError {
+                stage: "rootfs",
+                errno: 0,
+                message: format!("linux.rootfsPropagation: unknown value {other:?}"),
+            })
+        }
     };
     // Our mounts must not leak back to the host: everything slave (or what the config says)
     // and the rootfs' parent private, since pivot_root refuses shared parents.
-    sys_step("rootfs", "set root propagation", mount(None::<&str>, "/", None::<&str>, prop, None::<&str>))?;
+    sys_step(
+        "rootfs",
+        "set root propagation",
+        mount(None::<&str>, "/", None::<&str>, prop, None::<&str>),
+    )?;
     if prop.contains(MsFlags::MS_SHARED) {
         if let Some(parent) = parent_mount(ctx.rootfs) {
-            sys_step("rootfs", "make rootfs parent private", mount(None::<&str>, &parent, None::<&str>, MsFlags::MS_PRIVATE, None::<&str>))?;
+            sys_step(
+                "rootfs",
+                "make rootfs parent private",
+                mount(
+                    None::<&str>,
+                    &parent,
+                    None::<&str>,
+                    MsFlags::MS_PRIVATE,
+                    None::<&str>,
+                ),
+            )?;
         }
     }
-    sys_step("rootfs", "bind rootfs", mount(Some(ctx.rootfs), ctx.rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>))?;
-    let root = sys_step("rootfs", "open rootfs", nix::fcntl::open(ctx.rootfs, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()))?;
+    sys_step(
+        "rootfs",
+        "bind rootfs",
+        mount(
+            Some(ctx.rootfs),
+            ctx.rootfs,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        ),
+    )?;
+    let root = sys_step(
+        "rootfs",
+        "open rootfs",
+        nix::fcntl::open(
+            ctx.rootfs,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ),
+    )?;
     let mctx = rootfs::mounts::MountCtx {
         root: root.as_fd(),
         bundle: ctx.bundle,
         cgroups: ctx.cgroups,
-        new_cgroupns: ctx.new_ns.contains(CloneFlags::CLONE_NEWCGROUP) || ctx.unshare.contains(CloneFlags::CLONE_NEWCGROUP),
+        new_cgroupns: ctx.new_ns.contains(CloneFlags::CLONE_NEWCGROUP)
+            || ctx.unshare.contains(CloneFlags::CLONE_NEWCGROUP),
     };
     let mounts = spec.mounts().clone().unwrap_or_default();
     step("mounts", rootfs::mounts::mount_all(&mctx, &mounts))?;
 
     let dev_bound = mounts.iter().any(|m| {
         resolve::clean(m.destination()) == Path::new("dev")
-            && m.options().iter().flatten().any(|o| o == "bind" || o == "rbind")
+            && m.options()
+                .iter()
+                .flatten()
+                .any(|o| o == "bind" || o == "rbind")
     });
     if !dev_bound {
         let mut devices = rootfs::dev::default_devices();
-        for d in linux.and_then(|l| l.devices().as_ref()).into_iter().flatten() {
+        for d in linux
+            .and_then(|l| l.devices().as_ref())
+            .into_iter()
+            .flatten()
+        {
             let dev = step("devices", rootfs::dev::from_spec(d))?;
             devices.retain(|x| x.path != dev.path);
             devices.push(dev);
@@ -494,7 +719,11 @@ fn prepare_rootfs(ctx: &InitCtx, chan: &Channel, in_userns: bool) -> Result<(), 
         step("devices", rootfs::dev::symlinks(root.as_fd()))?;
     }
     let cwd = ctx.spec.process().as_ref().expect("validated").cwd();
-    sys_step("cwd", &format!("creating process.cwd {}", cwd.display()), resolve::mkdir_all_in_root(root.as_fd(), cwd, 0o755))?;
+    sys_step(
+        "cwd",
+        &format!("creating process.cwd {}", cwd.display()),
+        resolve::mkdir_all_in_root(root.as_fd(), cwd, 0o755),
+    )?;
     drop(root);
     run_create_hooks(ctx, chan)?;
     if ctx.no_pivot {
@@ -503,7 +732,11 @@ fn prepare_rootfs(ctx: &InitCtx, chan: &Channel, in_userns: bool) -> Result<(), 
         step("rootfs", rootfs::pivot::pivot(ctx.rootfs))?;
     }
     if prop.contains(MsFlags::MS_SHARED) {
-        sys_step("rootfs", "set rootfsPropagation", mount(None::<&str>, "/", None::<&str>, prop, None::<&str>))?;
+        sys_step(
+            "rootfs",
+            "set rootfsPropagation",
+            mount(None::<&str>, "/", None::<&str>, prop, None::<&str>),
+        )?;
     }
     Ok(())
 }
@@ -520,15 +753,35 @@ fn parent_mount(path: &Path) -> Option<PathBuf> {
 /// A pty opened in the container's devpts; the master goes to the console socket (the
 /// caller's side of the terminal), the peer becomes our stdio and /dev/console.
 fn setup_console(ctx: &InitCtx, sock: &OwnedFd, new_mnt: bool) -> Result<(), StepError> {
-    setup_console_for(ctx.spec.process().as_ref().expect("validated"), sock, new_mnt)
+    setup_console_for(
+        ctx.spec.process().as_ref().expect("validated"),
+        sock,
+        new_mnt,
+    )
 }
 
-fn setup_console_for(process: &oci_spec::runtime::Process, sock: &OwnedFd, new_mnt: bool) -> Result<(), StepError> {
-    let master = sys_step("console", "open /dev/ptmx", nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC))?;
+fn setup_console_for(
+    process: &oci_spec::runtime::Process,
+    sock: &OwnedFd,
+    new_mnt: bool,
+) -> Result<(), StepError> {
+    let master = sys_step(
+        "console",
+        "open /dev/ptmx",
+        nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC),
+    )?;
     sys_step("console", "unlockpt", nix::pty::unlockpt(&master))?;
-    let peer = sys_step("console", "open pty peer", sys::open_pty_peer(master.as_fd()))?;
+    let peer = sys_step(
+        "console",
+        "open pty peer",
+        sys::open_pty_peer(master.as_fd()),
+    )?;
     if let Some(size) = process.console_size() {
-        sys_step("console", "set console size", sys::set_winsize(peer.as_fd(), size.height() as u16, size.width() as u16))?;
+        sys_step(
+            "console",
+            "set console size",
+            sys::set_winsize(peer.as_fd(), size.height() as u16, size.width() as u16),
+        )?;
     }
     let iov = [std::io::IoSlice::new(b"/dev/ptmx")];
     let fds = [master.as_raw_fd()];
@@ -536,20 +789,66 @@ fn setup_console_for(process: &oci_spec::runtime::Process, sock: &OwnedFd, new_m
     sys_step(
         "console",
         "send pty master to the console socket",
-        nix::sys::socket::sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsg, nix::sys::socket::MsgFlags::empty(), None),
+        nix::sys::socket::sendmsg::<()>(
+            sock.as_raw_fd(),
+            &iov,
+            &cmsg,
+            nix::sys::socket::MsgFlags::empty(),
+            None,
+        ),
     )?;
     drop(master);
     if new_mnt {
-        let root = sys_step("console", "open /", nix::fcntl::open("/", OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()))?;
-        let target = sys_step("console", "create /dev/console", resolve::create_file_in_root(root.as_fd(), Path::new("/dev/console")))?;
-        let tree = sys_step("console", "clone pty", sys::open_tree(peer.as_fd(), c"", sys::OPEN_TREE_CLONE | libc::AT_EMPTY_PATH as u32))?;
-        sys_step("console", "mount /dev/console", sys::move_mount_fd(tree.as_fd(), target.as_fd()))?;
+        let root = sys_step(
+            "console",
+            "open /",
+            nix::fcntl::open(
+                "/",
+                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            ),
+        )?;
+        let target = sys_step(
+            "console",
+            "create /dev/console",
+            resolve::create_file_in_root(root.as_fd(), Path::new("/dev/console")),
+        )?;
+        let tree = sys_step(
+            "console",
+            "clone pty",
+            sys::open_tree(
+                peer.as_fd(),
+                c"",
+                sys::OPEN_TREE_CLONE | libc::AT_EMPTY_PATH as u32,
+            ),
+        )?;
+        sys_step(
+            "console",
+            "mount /dev/console",
+            sys::move_mount_fd(tree.as_fd(), target.as_fd()),
+        )?;
     }
-    sys_step("console", "dup pty to stdin", nix::unistd::dup2_stdin(&peer))?;
-    sys_step("console", "dup pty to stdout", nix::unistd::dup2_stdout(&peer))?;
-    sys_step("console", "dup pty to stderr", nix::unistd::dup2_stderr(&peer))?;
+    sys_step(
+        "console",
+        "dup pty to stdin",
+        nix::unistd::dup2_stdin(&peer),
+    )?;
+    sys_step(
+        "console",
+        "dup pty to stdout",
+        nix::unistd::dup2_stdout(&peer),
+    )?;
+    sys_step(
+        "console",
+        "dup pty to stderr",
+        nix::unistd::dup2_stderr(&peer),
+    )?;
     let stdin = std::io::stdin();
-    sys_step("console", "set controlling terminal", sys::set_controlling_tty(stdin.as_fd()))
+    sys_step(
+        "console",
+        "set controlling terminal",
+        sys::set_controlling_tty(stdin.as_fd()),
+    )
 }
 
 /// Writes linux.sysctl through a verified procfs: the file must be on a real proc
@@ -560,7 +859,11 @@ fn write_sysctls(sysctl: &std::collections::HashMap<String, String>) -> Result<(
     let procsys = sys_step(
         "sysctl",
         "open /proc/sys",
-        nix::fcntl::open("/proc/sys", OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW, Mode::empty()),
+        nix::fcntl::open(
+            "/proc/sys",
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
+            Mode::empty(),
+        ),
     )?;
     for k in keys {
         let rel = k.replace('.', "/");
@@ -572,12 +875,24 @@ fn write_sysctls(sysctl: &std::collections::HashMap<String, String>) -> Result<(
             0,
             crate::sys::RESOLVE_NO_MAGICLINKS | 0x04, /* RESOLVE_NO_SYMLINKS */
         )
-        .map_err(|e| StepError { stage: "sysctl", errno: e as i32, message: format!("{field}: {}", crate::error::errno_desc(e)) })?;
+        .map_err(|e| StepError {
+            stage: "sysctl",
+            errno: e as i32,
+            message: format!("{field}: {}", crate::error::errno_desc(e)),
+        })?;
         let st = sys_step("sysctl", &field, nix::sys::statfs::fstatfs(fd.as_fd()))?;
         if st.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
-            return Err(StepError { stage: "sysctl", errno: 0, message: format!("{field}: /proc/sys is not procfs") });
+            return Err(StepError {
+                stage: "sysctl",
+                errno: 0,
+                message: format!("{field}: /proc/sys is not procfs"),
+            });
         }
-        sys_step("sysctl", &field, nix::unistd::write(&fd, sysctl[k].as_bytes()).map(drop))?;
+        sys_step(
+            "sysctl",
+            &field,
+            nix::unistd::write(&fd, sysctl[k].as_bytes()).map(drop),
+        )?;
     }
     Ok(())
 }

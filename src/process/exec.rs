@@ -7,10 +7,12 @@ use std::path::{Path, PathBuf};
 
 use nix::unistd::{access, AccessFlags};
 
-pub(crate) const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub(crate) const DEFAULT_PATH: &str =
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 fn check(p: &Path) -> Result<(), String> {
-    let meta = std::fs::metadata(p).map_err(|e| format!("stat {}: {}", p.display(), crate::error::errno_text(&e)))?;
+    let meta = std::fs::metadata(p)
+        .map_err(|e| format!("stat {}: {}", p.display(), crate::error::errno_text(&e)))?;
     if meta.is_dir() {
         return Err("is a directory".into());
     }
@@ -29,8 +31,11 @@ pub(crate) fn lookup(arg0: &str, env: &[String]) -> Result<CString, String> {
             .find_map(|e| e.strip_prefix("PATH="))
             .unwrap_or(DEFAULT_PATH);
         let mut denied = None;
-        let found = search.split(':').filter(|d| !d.is_empty()).map(|d| Path::new(d).join(arg0)).find(|p| {
-            match check(p) {
+        let found = search
+            .split(':')
+            .filter(|d| !d.is_empty())
+            .map(|d| Path::new(d).join(arg0))
+            .find(|p| match check(p) {
                 Ok(()) => true,
                 Err(e) => {
                     if e == "permission denied" && denied.is_none() {
@@ -38,12 +43,20 @@ pub(crate) fn lookup(arg0: &str, env: &[String]) -> Result<CString, String> {
                     }
                     false
                 }
-            }
-        });
+            });
         match (found, denied) {
             (Some(p), _) => p,
-            (None, Some(p)) => return Err(format!("exec: {:?}: permission denied", p.display().to_string())),
-            (None, None) => return Err(format!("exec: {arg0:?}: executable file not found in $PATH")),
+            (None, Some(p)) => {
+                return Err(format!(
+                    "exec: {:?}: permission denied",
+                    p.display().to_string()
+                ))
+            }
+            (None, None) => {
+                return Err(format!(
+                    "exec: {arg0:?}: executable file not found in $PATH"
+                ))
+            }
         }
     };
     CString::new(path.as_os_str().as_bytes()).map_err(|_| format!("exec: {arg0:?}: invalid path"))

@@ -24,18 +24,25 @@ pub(crate) struct Device {
 
 /// The devices every container gets (runtime-spec "Default Devices").
 pub(crate) fn default_devices() -> Vec<Device> {
-    [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)]
-        .into_iter()
-        .map(|(n, major, minor)| Device {
-            path: PathBuf::from("/dev").join(n),
-            kind: SFlag::S_IFCHR,
-            major,
-            minor,
-            mode: 0o666,
-            uid: 0,
-            gid: 0,
-        })
-        .collect()
+    [
+        ("null", 1, 3),
+        ("zero", 1, 5),
+        ("full", 1, 7),
+        ("random", 1, 8),
+        ("urandom", 1, 9),
+        ("tty", 5, 0),
+    ]
+    .into_iter()
+    .map(|(n, major, minor)| Device {
+        path: PathBuf::from("/dev").join(n),
+        kind: SFlag::S_IFCHR,
+        major,
+        minor,
+        mode: 0o666,
+        uid: 0,
+        gid: 0,
+    })
+    .collect()
 }
 
 pub(crate) fn from_spec(d: &oci_spec::runtime::LinuxDevice) -> Result<Device, RootfsError> {
@@ -44,7 +51,13 @@ pub(crate) fn from_spec(d: &oci_spec::runtime::LinuxDevice) -> Result<Device, Ro
         T::C | T::U => SFlag::S_IFCHR,
         T::B => SFlag::S_IFBLK,
         T::P => SFlag::S_IFIFO,
-        T::A => return Err(path_err("linux.devices: type 'a' is not a device node", d.path().clone(), Errno::EINVAL)),
+        T::A => {
+            return Err(path_err(
+                "linux.devices: type 'a' is not a device node",
+                d.path().clone(),
+                Errno::EINVAL,
+            ))
+        }
     };
     Ok(Device {
         path: d.path().clone(),
@@ -62,36 +75,78 @@ pub(crate) fn from_spec(d: &oci_spec::runtime::LinuxDevice) -> Result<Device, Ro
 pub(crate) fn create(root: BorrowedFd, d: &Device, bind: bool) -> Result<(), RootfsError> {
     let rel = super::resolve::clean(&d.path);
     if !rel.starts_with("dev") {
-        return Err(path_err("linux.devices: device path must be under /dev", d.path.clone(), Errno::EINVAL));
+        return Err(path_err(
+            "linux.devices: device path must be under /dev",
+            d.path.clone(),
+            Errno::EINVAL,
+        ));
     }
     let parent = rel.parent().unwrap_or(Path::new("dev"));
-    let name = rel.file_name().ok_or_else(|| path_err("device", d.path.clone(), Errno::EINVAL))?;
-    let dir = mkdir_all_in_root(root, parent, 0o755).map_err(|e| path_err("creating parent of device", d.path.clone(), e))?;
-    let dir = crate::sys::openat2(dir.as_fd(), c".", (OFlag::O_RDONLY | OFlag::O_DIRECTORY).bits(), 0, 0)
-        .map_err(|e| path_err("opening parent of device", d.path.clone(), e))?;
+    let name = rel
+        .file_name()
+        .ok_or_else(|| path_err("device", d.path.clone(), Errno::EINVAL))?;
+    let dir = mkdir_all_in_root(root, parent, 0o755)
+        .map_err(|e| path_err("creating parent of device", d.path.clone(), e))?;
+    let dir = crate::sys::openat2(
+        dir.as_fd(),
+        c".",
+        (OFlag::O_RDONLY | OFlag::O_DIRECTORY).bits(),
+        0,
+        0,
+    )
+    .map_err(|e| path_err("opening parent of device", d.path.clone(), e))?;
     if bind {
-        let target = create_file_in_root(root, &d.path).map_err(|e| path_err("creating device mount point", d.path.clone(), e))?;
+        let target = create_file_in_root(root, &d.path)
+            .map_err(|e| path_err("creating device mount point", d.path.clone(), e))?;
         let opts = crate::spec::mountopts::parse_mount_options(&["bind".to_string()]);
-        return super::mounts::bind(&d.path, target.as_fd(), &opts).map_err(|e| path_err("bind-mounting device", d.path.clone(), e));
+        return super::mounts::bind(&d.path, target.as_fd(), &opts)
+            .map_err(|e| path_err("bind-mounting device", d.path.clone(), e));
     }
     match unlinkat(dir.as_fd(), name, UnlinkatFlags::NoRemoveDir) {
         Ok(()) | Err(Errno::ENOENT) => {}
         Err(e) => return Err(path_err("replacing device", d.path.clone(), e)),
     }
-    mknodat(dir.as_fd(), name, d.kind, Mode::from_bits_truncate(d.mode), makedev(d.major, d.minor))
-        .map_err(|e| path_err("mknod", d.path.clone(), e))?;
+    mknodat(
+        dir.as_fd(),
+        name,
+        d.kind,
+        Mode::from_bits_truncate(d.mode),
+        makedev(d.major, d.minor),
+    )
+    .map_err(|e| path_err("mknod", d.path.clone(), e))?;
     // mknod applies the umask; the config's mode is what the container must see.
-    nix::sys::stat::fchmodat(dir.as_fd(), name, Mode::from_bits_truncate(d.mode), nix::sys::stat::FchmodatFlags::NoFollowSymlink)
-        .or_else(|e| if e == Errno::EOPNOTSUPP { Ok(()) } else { Err(e) })
-        .map_err(|e| path_err("chmod device", d.path.clone(), e))?;
-    fchownat(dir.as_fd(), name, Some(Uid::from_raw(d.uid)), Some(Gid::from_raw(d.gid)), AtFlags::AT_SYMLINK_NOFOLLOW)
-        .map_err(|e| path_err("chown device", d.path.clone(), e))
+    nix::sys::stat::fchmodat(
+        dir.as_fd(),
+        name,
+        Mode::from_bits_truncate(d.mode),
+        nix::sys::stat::FchmodatFlags::NoFollowSymlink,
+    )
+    .or_else(|e| {
+        if e == Errno::EOPNOTSUPP {
+            Ok(())
+        } else {
+            Err(e)
+        }
+    })
+    .map_err(|e| path_err("chmod device", d.path.clone(), e))?;
+    fchownat(
+        dir.as_fd(),
+        name,
+        Some(Uid::from_raw(d.uid)),
+        Some(Gid::from_raw(d.gid)),
+        AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .map_err(|e| path_err("chown device", d.path.clone(), e))
 }
 
 /// /dev/fd, /dev/std{in,out,err}, /dev/core and /dev/ptmx -> pts/ptmx.
 pub(crate) fn symlinks(root: BorrowedFd) -> Result<(), RootfsError> {
-    let dev = open_in_root(root, Path::new("/dev"), OFlag::O_RDONLY | OFlag::O_DIRECTORY)
-        .map_err(|e| path_err("opening", "/dev", e))?;
+    let dev = open_in_root(
+        root,
+        Path::new("/dev"),
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY,
+    )
+    .map_err(|e| path_err("opening", "/dev", e))?;
     let mut links = vec![
         ("/proc/self/fd", "fd"),
         ("/proc/self/fd/0", "stdin"),

@@ -52,7 +52,11 @@ fn mount_one(ctx: &MountCtx, i: usize, m: &Mount) -> Result<(), RootfsError> {
     }
     let source = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
     if is_bind {
-        let src = if source.is_absolute() { source } else { ctx.bundle.join(source) };
+        let src = if source.is_absolute() {
+            source
+        } else {
+            ctx.bundle.join(source)
+        };
         let meta = std::fs::metadata(&src).map_err(|e| RootfsError::Mount {
             index: i,
             destination: dest.clone(),
@@ -67,14 +71,18 @@ fn mount_one(ctx: &MountCtx, i: usize, m: &Mount) -> Result<(), RootfsError> {
         bind(&src, target.as_fd(), &opts).map_err(|e| err(i, m, "bind mount", e))?;
         return Ok(());
     }
-    let target = mkdir_all_in_root(ctx.root, dest, 0o755).map_err(|e| err(i, m, "creating destination", e))?;
+    let target = mkdir_all_in_root(ctx.root, dest, 0o755)
+        .map_err(|e| err(i, m, "creating destination", e))?;
     let data = opts.data.join(",");
     let mflags = opts.flags & !opts.clear;
     let tpath = proc_fd_path(target.as_fd());
     // tmpcopyup: the fd we hold still names the directory under the new tmpfs, so its
     // contents can be copied up after mounting over it.
     let under = if opts.tmpcopyup && typ == "tmpfs" {
-        Some(open_in_root(ctx.root, dest, OFlag::O_RDONLY | OFlag::O_DIRECTORY).map_err(|e| err(i, m, "tmpcopyup", e))?)
+        Some(
+            open_in_root(ctx.root, dest, OFlag::O_RDONLY | OFlag::O_DIRECTORY)
+                .map_err(|e| err(i, m, "tmpcopyup", e))?,
+        )
     } else {
         None
     };
@@ -83,26 +91,39 @@ fn mount_one(ctx: &MountCtx, i: usize, m: &Mount) -> Result<(), RootfsError> {
         &tpath,
         Some(typ),
         flags(mflags),
-        if data.is_empty() { None } else { Some(data.as_str()) },
+        if data.is_empty() {
+            None
+        } else {
+            Some(data.as_str())
+        },
     );
     match res {
         Ok(()) => {}
         // mqueue and sysfs can be refused when the namespace is not ours (rootless with a
         // host network namespace): fall back to a read-only bind of the host's, as runc.
         Err(Errno::EPERM) if typ == "sysfs" || typ == "mqueue" => {
-            let host = if typ == "sysfs" { "/sys" } else { "/dev/mqueue" };
-            let o = ParsedMountOptions { flags: mflags | libc::MS_REC as u64, ..opts.clone() };
+            let host = if typ == "sysfs" {
+                "/sys"
+            } else {
+                "/dev/mqueue"
+            };
+            let o = ParsedMountOptions {
+                flags: mflags | libc::MS_REC as u64,
+                ..opts.clone()
+            };
             bind(Path::new(host), target.as_fd(), &o).map_err(|e| err(i, m, "mount", e))?;
             return Ok(());
         }
         Err(e) => return Err(err(i, m, &format!("mount {typ}"), e)),
     }
-    let mounted = open_in_root(ctx.root, dest, OFlag::O_PATH | OFlag::O_DIRECTORY).map_err(|e| err(i, m, "reopen", e))?;
+    let mounted = open_in_root(ctx.root, dest, OFlag::O_PATH | OFlag::O_DIRECTORY)
+        .map_err(|e| err(i, m, "reopen", e))?;
     if typ == "proc" || typ == "sysfs" {
         verify_fs(mounted.as_fd(), typ).map_err(|e| err(i, m, "verify", e))?;
     }
     if let Some(under) = under {
-        let top = open_in_root(ctx.root, dest, OFlag::O_RDONLY | OFlag::O_DIRECTORY).map_err(|e| err(i, m, "tmpcopyup", e))?;
+        let top = open_in_root(ctx.root, dest, OFlag::O_RDONLY | OFlag::O_DIRECTORY)
+            .map_err(|e| err(i, m, "tmpcopyup", e))?;
         copy_tree(under.as_fd(), top.as_fd()).map_err(|e| err(i, m, "tmpcopyup", e))?;
     }
     propagate(mounted.as_fd(), &opts).map_err(|e| err(i, m, "propagation", e))
@@ -113,7 +134,11 @@ fn mount_one(ctx: &MountCtx, i: usize, m: &Mount) -> Result<(), RootfsError> {
 /// (CVE-2019-16884, CVE-2023-27561).
 fn verify_fs(fd: BorrowedFd, typ: &str) -> nix::Result<()> {
     let st = nix::sys::statfs::fstatfs(fd)?;
-    let want = if typ == "proc" { nix::sys::statfs::PROC_SUPER_MAGIC } else { nix::sys::statfs::SYSFS_MAGIC };
+    let want = if typ == "proc" {
+        nix::sys::statfs::PROC_SUPER_MAGIC
+    } else {
+        nix::sys::statfs::SYSFS_MAGIC
+    };
     if st.filesystem_type() == want {
         Ok(())
     } else {
@@ -170,7 +195,13 @@ pub(crate) fn bind(src: &Path, target: BorrowedFd, opts: &ParsedMountOptions) ->
     set |= opts.rec_attr_set;
     clr |= opts.rec_attr_clr;
     if set != 0 || clr != 0 {
-        crate::sys::mount_setattr(tree.as_fd(), recursive || opts.rec_attr_set | opts.rec_attr_clr != 0, set, clr, 0)?;
+        crate::sys::mount_setattr(
+            tree.as_fd(),
+            recursive || opts.rec_attr_set | opts.rec_attr_clr != 0,
+            set,
+            clr,
+            0,
+        )?;
     }
     crate::sys::move_mount_fd(tree.as_fd(), target)?;
     for prop in &opts.propagation {
@@ -183,33 +214,62 @@ pub(crate) fn bind(src: &Path, target: BorrowedFd, opts: &ParsedMountOptions) ->
 /// The `cgroup` mount type. cgroup v2 with a private cgroup namespace gets a real cgroup2
 /// mount; otherwise (v1, hybrid, host cgroupns) the container's own cgroup directories are
 /// bind-mounted read-only, one per hierarchy, under a tmpfs, as runc does.
-fn mount_cgroup(ctx: &MountCtx, i: usize, m: &Mount, opts: &ParsedMountOptions) -> Result<(), RootfsError> {
+fn mount_cgroup(
+    ctx: &MountCtx,
+    i: usize,
+    m: &Mount,
+    opts: &ParsedMountOptions,
+) -> Result<(), RootfsError> {
     let dest = m.destination();
-    let target = mkdir_all_in_root(ctx.root, dest, 0o755).map_err(|e| err(i, m, "creating destination", e))?;
+    let target = mkdir_all_in_root(ctx.root, dest, 0o755)
+        .map_err(|e| err(i, m, "creating destination", e))?;
     let ro = (opts.flags & !opts.clear) & libc::MS_RDONLY as u64 != 0;
-    let base = opts.flags & !opts.clear & !(libc::MS_RDONLY as u64 | libc::MS_BIND as u64 | libc::MS_REC as u64);
+    let base = opts.flags
+        & !opts.clear
+        & !(libc::MS_RDONLY as u64 | libc::MS_BIND as u64 | libc::MS_REC as u64);
     let only_v2 = ctx.cgroups.len() == 1 && matches!(ctx.cgroups[0].0, Hierarchy::Unified);
     if only_v2 {
         let tpath = proc_fd_path(target.as_fd());
         if ctx.new_cgroupns {
-            mount(Some("cgroup2"), &tpath, Some("cgroup2"), flags(base | (opts.flags & !opts.clear & libc::MS_RDONLY as u64)), None::<&str>)
-                .map_err(|e| err(i, m, "mount cgroup2", e))?;
+            mount(
+                Some("cgroup2"),
+                &tpath,
+                Some("cgroup2"),
+                flags(base | (opts.flags & !opts.clear & libc::MS_RDONLY as u64)),
+                None::<&str>,
+            )
+            .map_err(|e| err(i, m, "mount cgroup2", e))?;
         } else {
-            let o = ParsedMountOptions { flags: base | libc::MS_REC as u64 | if ro { libc::MS_RDONLY as u64 } else { 0 }, clear: 0, propagation: vec![], ..opts.clone() };
+            let o = ParsedMountOptions {
+                flags: base | libc::MS_REC as u64 | if ro { libc::MS_RDONLY as u64 } else { 0 },
+                clear: 0,
+                propagation: vec![],
+                ..opts.clone()
+            };
             bind(&ctx.cgroups[0].1, target.as_fd(), &o).map_err(|e| err(i, m, "bind cgroup", e))?;
         }
         return Ok(());
     }
     let tpath = proc_fd_path(target.as_fd());
-    mount(Some("tmpfs"), &tpath, Some("tmpfs"), flags(base), Some("mode=755"))
-        .map_err(|e| err(i, m, "mount cgroup tmpfs", e))?;
+    mount(
+        Some("tmpfs"),
+        &tpath,
+        Some("tmpfs"),
+        flags(base),
+        Some("mode=755"),
+    )
+    .map_err(|e| err(i, m, "mount cgroup tmpfs", e))?;
     for (h, dir) in ctx.cgroups {
         let name = match h {
-            Hierarchy::V1 { mountpoint, .. } => mountpoint.file_name().map(|n| n.to_os_string()).unwrap_or_default(),
+            Hierarchy::V1 { mountpoint, .. } => mountpoint
+                .file_name()
+                .map(|n| n.to_os_string())
+                .unwrap_or_default(),
             Hierarchy::Unified => "unified".into(),
         };
         let sub = dest.join(&name);
-        let t = mkdir_all_in_root(ctx.root, &sub, 0o755).map_err(|e| err(i, m, "creating cgroup dir", e))?;
+        let t = mkdir_all_in_root(ctx.root, &sub, 0o755)
+            .map_err(|e| err(i, m, "creating cgroup dir", e))?;
         let o = ParsedMountOptions {
             flags: base | libc::MS_REC as u64 | if ro { libc::MS_RDONLY as u64 } else { 0 },
             clear: 0,
@@ -217,11 +277,13 @@ fn mount_cgroup(ctx: &MountCtx, i: usize, m: &Mount, opts: &ParsedMountOptions) 
             data: vec![],
             ..opts.clone()
         };
-        bind(dir, t.as_fd(), &o).map_err(|e| err(i, m, &format!("bind cgroup {}", dir.display()), e))?;
+        bind(dir, t.as_fd(), &o)
+            .map_err(|e| err(i, m, &format!("bind cgroup {}", dir.display()), e))?;
         // Comounted v1 controllers (cpu,cpuacct) are also reachable under each name.
         if let Hierarchy::V1 { controllers, .. } = h {
             if controllers.len() > 1 {
-                let dirfd = mkdir_all_in_root(ctx.root, dest, 0o755).map_err(|e| err(i, m, "cgroup symlink", e))?;
+                let dirfd = mkdir_all_in_root(ctx.root, dest, 0o755)
+                    .map_err(|e| err(i, m, "cgroup symlink", e))?;
                 for c in controllers {
                     if c.as_str() != name.to_string_lossy() {
                         let _ = nix::unistd::symlinkat(name.as_os_str(), dirfd.as_fd(), c.as_str());
@@ -231,7 +293,8 @@ fn mount_cgroup(ctx: &MountCtx, i: usize, m: &Mount, opts: &ParsedMountOptions) 
         }
     }
     if ro {
-        let top = open_in_root(ctx.root, dest, OFlag::O_PATH | OFlag::O_DIRECTORY).map_err(|e| err(i, m, "reopen", e))?;
+        let top = open_in_root(ctx.root, dest, OFlag::O_PATH | OFlag::O_DIRECTORY)
+            .map_err(|e| err(i, m, "reopen", e))?;
         mount(
             None::<&str>,
             &proc_fd_path(top.as_fd()),
@@ -247,9 +310,14 @@ fn mount_cgroup(ctx: &MountCtx, i: usize, m: &Mount, opts: &ParsedMountOptions) 
 /// Copies a directory tree (contents, modes, owners, symlinks) for tmpcopyup.
 fn copy_tree(from: BorrowedFd, to: BorrowedFd) -> nix::Result<()> {
     use nix::dir::Dir;
-    use nix::sys::stat::{fstatat, SFlag};
     use nix::fcntl::AtFlags;
-    let mut dir = Dir::openat(from, c".", OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())?;
+    use nix::sys::stat::{fstatat, SFlag};
+    let mut dir = Dir::openat(
+        from,
+        c".",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
     let names: Vec<CString> = dir
         .iter()
         .filter_map(|e| e.ok())
@@ -262,18 +330,39 @@ fn copy_tree(from: BorrowedFd, to: BorrowedFd) -> nix::Result<()> {
         let kind = SFlag::from_bits_truncate(st.st_mode & libc::S_IFMT);
         if kind == SFlag::S_IFDIR {
             nix::sys::stat::mkdirat(to, name.as_c_str(), mode)?;
-            let s = nix::fcntl::openat(from, name.as_c_str(), OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())?;
-            let d = nix::fcntl::openat(to, name.as_c_str(), OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())?;
+            let s = nix::fcntl::openat(
+                from,
+                name.as_c_str(),
+                OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )?;
+            let d = nix::fcntl::openat(
+                to,
+                name.as_c_str(),
+                OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )?;
             copy_tree(s.as_fd(), d.as_fd())?;
         } else if kind == SFlag::S_IFLNK {
             let t = nix::fcntl::readlinkat(from, name.as_c_str())?;
             nix::unistd::symlinkat(t.as_os_str(), to, name.as_c_str())?;
         } else if kind == SFlag::S_IFREG {
-            let s = nix::fcntl::openat(from, name.as_c_str(), OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())?;
-            let d = nix::fcntl::openat(to, name.as_c_str(), OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_CLOEXEC, mode)?;
+            let s = nix::fcntl::openat(
+                from,
+                name.as_c_str(),
+                OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )?;
+            let d = nix::fcntl::openat(
+                to,
+                name.as_c_str(),
+                OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_CLOEXEC,
+                mode,
+            )?;
             let mut sf = std::fs::File::from(s);
             let mut df = std::fs::File::from(d);
-            std::io::copy(&mut sf, &mut df).map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+            std::io::copy(&mut sf, &mut df)
+                .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
         } else {
             continue;
         }
@@ -285,7 +374,12 @@ fn copy_tree(from: BorrowedFd, to: BorrowedFd) -> nix::Result<()> {
             AtFlags::AT_SYMLINK_NOFOLLOW,
         );
         if kind != SFlag::S_IFLNK {
-            let _ = nix::sys::stat::fchmodat(to, name.as_c_str(), mode, nix::sys::stat::FchmodatFlags::FollowSymlink);
+            let _ = nix::sys::stat::fchmodat(
+                to,
+                name.as_c_str(),
+                mode,
+                nix::sys::stat::FchmodatFlags::FollowSymlink,
+            );
         }
     }
     Ok(())

@@ -14,20 +14,34 @@ use super::resolve::open_in_root;
 use super::{path_err, RootfsError};
 use crate::sys;
 
-const TREE_FLAGS: u32 = sys::OPEN_TREE_CLONE | libc::AT_EMPTY_PATH as u32 | libc::AT_RECURSIVE as u32;
+const TREE_FLAGS: u32 =
+    sys::OPEN_TREE_CLONE | libc::AT_EMPTY_PATH as u32 | libc::AT_RECURSIVE as u32;
 
 fn root() -> Result<OwnedFd, RootfsError> {
-    nix::fcntl::open("/", OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| path_err("opening", "/", e))
+    nix::fcntl::open(
+        "/",
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| path_err("opening", "/", e))
 }
 
 /// The container's /dev/null, refused unless it is the real null device.
 fn verified_devnull(root: &OwnedFd) -> Result<OwnedFd, RootfsError> {
-    let fd = open_in_root(root.as_fd(), Path::new("/dev/null"), OFlag::O_PATH | OFlag::O_NOFOLLOW)
-        .map_err(|e| path_err("opening", "/dev/null", e))?;
+    let fd = open_in_root(
+        root.as_fd(),
+        Path::new("/dev/null"),
+        OFlag::O_PATH | OFlag::O_NOFOLLOW,
+    )
+    .map_err(|e| path_err("opening", "/dev/null", e))?;
     let st = fstat(&fd).map_err(|e| path_err("stat", "/dev/null", e))?;
     let is_chr = SFlag::from_bits_truncate(st.st_mode & libc::S_IFMT) == SFlag::S_IFCHR;
     if !is_chr || major(st.st_rdev) != 1 || minor(st.st_rdev) != 3 {
-        return Err(path_err("refusing to mask with", "/dev/null (not the 1:3 character device)", Errno::EPERM));
+        return Err(path_err(
+            "refusing to mask with",
+            "/dev/null (not the 1:3 character device)",
+            Errno::EPERM,
+        ));
     }
     Ok(fd)
 }
@@ -47,17 +61,36 @@ pub(crate) fn mask(paths: &[String]) -> Result<(), RootfsError> {
         let st = fstat(&target).map_err(|e| path_err("masking", p.as_str(), e))?;
         if SFlag::from_bits_truncate(st.st_mode & libc::S_IFMT) == SFlag::S_IFDIR {
             let fdpath = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&target));
-            let res = mount(Some("tmpfs"), fdpath.as_str(), Some("tmpfs"), MsFlags::MS_RDONLY, Some("size=0"))
-                .or_else(|_| mount(Some("tmpfs"), p.as_str(), Some("tmpfs"), MsFlags::MS_RDONLY, Some("size=0")));
+            let res = mount(
+                Some("tmpfs"),
+                fdpath.as_str(),
+                Some("tmpfs"),
+                MsFlags::MS_RDONLY,
+                Some("size=0"),
+            )
+            .or_else(|_| {
+                mount(
+                    Some("tmpfs"),
+                    p.as_str(),
+                    Some("tmpfs"),
+                    MsFlags::MS_RDONLY,
+                    Some("size=0"),
+                )
+            });
             res.map_err(|e| path_err("masking", p.as_str(), e))?;
         } else {
             if devnull.is_none() {
                 devnull = Some(verified_devnull(&root)?);
             }
             let null = devnull.as_ref().expect("set above");
-            let tree = sys::open_tree(null.as_fd(), c"", sys::OPEN_TREE_CLONE | libc::AT_EMPTY_PATH as u32)
+            let tree = sys::open_tree(
+                null.as_fd(),
+                c"",
+                sys::OPEN_TREE_CLONE | libc::AT_EMPTY_PATH as u32,
+            )
+            .map_err(|e| path_err("masking", p.as_str(), e))?;
+            sys::move_mount_fd(tree.as_fd(), target.as_fd())
                 .map_err(|e| path_err("masking", p.as_str(), e))?;
-            sys::move_mount_fd(tree.as_fd(), target.as_fd()).map_err(|e| path_err("masking", p.as_str(), e))?;
         }
     }
     Ok(())
@@ -74,22 +107,32 @@ pub(crate) fn readonly(paths: &[String]) -> Result<(), RootfsError> {
             Err(Errno::ENOENT) => continue,
             Err(e) => return Err(path_err("making read-only", p.as_str(), e)),
         };
-        let tree = sys::open_tree(target.as_fd(), c"", TREE_FLAGS).map_err(|e| path_err("making read-only", p.as_str(), e))?;
-        sys::mount_setattr(tree.as_fd(), true, sys::MOUNT_ATTR_RDONLY, 0, 0).map_err(|e| path_err("making read-only", p.as_str(), e))?;
-        sys::move_mount_fd(tree.as_fd(), target.as_fd()).map_err(|e| path_err("making read-only", p.as_str(), e))?;
+        let tree = sys::open_tree(target.as_fd(), c"", TREE_FLAGS)
+            .map_err(|e| path_err("making read-only", p.as_str(), e))?;
+        sys::mount_setattr(tree.as_fd(), true, sys::MOUNT_ATTR_RDONLY, 0, 0)
+            .map_err(|e| path_err("making read-only", p.as_str(), e))?;
+        sys::move_mount_fd(tree.as_fd(), target.as_fd())
+            .map_err(|e| path_err("making read-only", p.as_str(), e))?;
     }
     Ok(())
 }
 
 /// root.readonly: remount / read-only, keeping the flags the kernel may have locked.
 pub(crate) fn readonly_root() -> Result<(), RootfsError> {
-    let locked = nix::sys::statvfs::statvfs("/").map(|s| s.flags()).map_err(|e| path_err("statvfs", "/", e))?;
+    let locked = nix::sys::statvfs::statvfs("/")
+        .map(|s| s.flags())
+        .map_err(|e| path_err("statvfs", "/", e))?;
     let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
     use nix::sys::statvfs::FsFlags;
-    for (f, m) in [(FsFlags::ST_NOSUID, MsFlags::MS_NOSUID), (FsFlags::ST_NODEV, MsFlags::MS_NODEV), (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC)] {
+    for (f, m) in [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+    ] {
         if locked.contains(f) {
             flags |= m;
         }
     }
-    mount(None::<&str>, "/", None::<&str>, flags, None::<&str>).map_err(|e| path_err("remounting read-only", "/", e))
+    mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
+        .map_err(|e| path_err("remounting read-only", "/", e))
 }

@@ -39,7 +39,11 @@ fn cstr(p: &Path) -> CString {
 /// Opens `path` inside `root`.
 pub(crate) fn open_in_root(root: BorrowedFd, path: &Path, flags: OFlag) -> nix::Result<OwnedFd> {
     let rel = clean(path);
-    let rel = if rel.as_os_str().is_empty() { PathBuf::from(".") } else { rel };
+    let rel = if rel.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        rel
+    };
     sys::openat2(root, &cstr(&rel), flags.bits(), 0, RESOLVE)
 }
 
@@ -60,7 +64,11 @@ pub(crate) fn mkdir_all_in_root(root: BorrowedFd, path: &Path, mode: u32) -> nix
             Err(Errno::ENOENT) => {
                 // The parent fd was itself resolved in the root, so creating the entry
                 // relative to it cannot land outside.
-                match nix::sys::stat::mkdirat(fd.as_fd(), comp.as_os_str(), Mode::from_bits_truncate(mode)) {
+                match nix::sys::stat::mkdirat(
+                    fd.as_fd(),
+                    comp.as_os_str(),
+                    Mode::from_bits_truncate(mode),
+                ) {
                     Ok(()) | Err(Errno::EEXIST) => {}
                     Err(e) => return Err(e),
                 }
@@ -84,7 +92,13 @@ pub(crate) fn create_file_in_root(root: BorrowedFd, path: &Path) -> nix::Result<
     let parent = rel.parent().unwrap_or(Path::new(""));
     let name = rel.file_name().ok_or(Errno::EINVAL)?;
     let dir = mkdir_all_in_root(root, parent, 0o755)?;
-    let dir = sys::openat2(dir.as_fd(), c".", (OFlag::O_DIRECTORY | OFlag::O_RDONLY).bits(), 0, 0)?;
+    let dir = sys::openat2(
+        dir.as_fd(),
+        c".",
+        (OFlag::O_DIRECTORY | OFlag::O_RDONLY).bits(),
+        0,
+        0,
+    )?;
     match nix::fcntl::openat(
         dir.as_fd(),
         name,
@@ -118,7 +132,12 @@ mod tests {
     }
 
     fn rootfd(d: &Path) -> OwnedFd {
-        nix::fcntl::open(&d.join("root"), OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).unwrap()
+        nix::fcntl::open(
+            &d.join("root"),
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -136,7 +155,10 @@ mod tests {
         symlink("../../../outside", d.join("root/rel")).unwrap();
         let root = rootfd(&d);
         // A dangling symlink is refused rather than followed by a create.
-        assert_eq!(mkdir_all_in_root(root.as_fd(), Path::new("/abs/x"), 0o755).unwrap_err(), Errno::ENOENT);
+        assert_eq!(
+            mkdir_all_in_root(root.as_fd(), Path::new("/abs/x"), 0o755).unwrap_err(),
+            Errno::ENOENT
+        );
         fs::create_dir(d.join("root/outside-target")).unwrap();
         mkdir_all_in_root(root.as_fd(), Path::new("/abs/x"), 0o755).unwrap();
         mkdir_all_in_root(root.as_fd(), Path::new("/rel/y"), 0o755).unwrap();

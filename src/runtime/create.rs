@@ -84,31 +84,61 @@ pub(crate) fn absolute(p: &Path) -> Result<PathBuf> {
         return Ok(p.to_path_buf());
     }
     let cwd = std::env::current_dir().context("getcwd")?;
-    Ok(if p.as_os_str().is_empty() { cwd } else { cwd.join(p) })
+    Ok(if p.as_os_str().is_empty() {
+        cwd
+    } else {
+        cwd.join(p)
+    })
 }
 
 fn owner_name() -> String {
     let uid = nix::unistd::geteuid();
-    nix::unistd::User::from_uid(uid).ok().flatten().map(|u| u.name).unwrap_or_else(|| uid.to_string())
+    nix::unistd::User::from_uid(uid)
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| uid.to_string())
 }
 
 /// LISTEN_FDS from systemd socket activation: those fds follow stdio into the container.
 fn listen_fds() -> u32 {
-    std::env::var("LISTEN_FDS").ok().and_then(|v| v.parse().ok()).unwrap_or(0)
+    std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 fn write_id_maps(pid: i32, spec: &Spec) -> Result<()> {
-    let linux = spec.linux().as_ref().expect("validated with user namespace");
+    let linux = spec
+        .linux()
+        .as_ref()
+        .expect("validated with user namespace");
     let fmt = |m: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| -> Vec<[u32; 3]> {
-        m.iter().flatten().map(|m| [m.container_id(), m.host_id(), m.size()]).collect()
+        m.iter()
+            .flatten()
+            .map(|m| [m.container_id(), m.host_id(), m.size()])
+            .collect()
     };
     let root = nix::unistd::geteuid().is_root();
     for (file, tool, maps, field) in [
-        ("uid_map", "newuidmap", fmt(linux.uid_mappings()), "linux.uidMappings"),
-        ("gid_map", "newgidmap", fmt(linux.gid_mappings()), "linux.gidMappings"),
+        (
+            "uid_map",
+            "newuidmap",
+            fmt(linux.uid_mappings()),
+            "linux.uidMappings",
+        ),
+        (
+            "gid_map",
+            "newgidmap",
+            fmt(linux.gid_mappings()),
+            "linux.gidMappings",
+        ),
     ] {
         let p = format!("/proc/{pid}/{file}");
-        let text: String = maps.iter().map(|[c, h, n]| format!("{c} {h} {n}\n")).collect();
+        let text: String = maps
+            .iter()
+            .map(|[c, h, n]| format!("{c} {h} {n}\n"))
+            .collect();
         if !root && file == "gid_map" && maps.len() == 1 && maps[0][2] == 1 {
             // An unprivileged single mapping of our own gid is only allowed with
             // setgroups denied (user_namespaces(7)).
@@ -126,9 +156,14 @@ fn write_id_maps(pid: i32, spec: &Spec) -> Result<()> {
         for m in &maps {
             cmd.args(m.iter().map(|x| x.to_string()));
         }
-        let out = cmd.output().map_err(|e| anyhow!("{field}: {tool}: {}", crate::error::errno_text(&e)))?;
+        let out = cmd
+            .output()
+            .map_err(|e| anyhow!("{field}: {tool}: {}", crate::error::errno_text(&e)))?;
         if !out.status.success() {
-            bail!("{field}: {tool}: {}", String::from_utf8_lossy(&out.stderr).trim());
+            bail!(
+                "{field}: {tool}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
         }
     }
     Ok(())
@@ -170,7 +205,14 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
     // for our death) instead of racing us.
     let lock = dir.lock()?;
     crate::testpoint::hit("claimed");
-    let mut cleanup = Cleanup { dir: &dir, cgroups: None, child: None, armed: true, poststop: None, state: String::new() };
+    let mut cleanup = Cleanup {
+        dir: &dir,
+        cgroups: None,
+        child: None,
+        armed: true,
+        poststop: None,
+        state: String::new(),
+    };
     let notify = super::notify::host_socket();
     let mut extra_env = Vec::new();
     if notify.is_some() {
@@ -189,10 +231,18 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
         boot_id: state::boot_id(),
         created: crate::logging::rfc3339(std::time::SystemTime::now()),
         owner: owner_name(),
-        annotations: spec.annotations().clone().unwrap_or_default().into_iter().collect(),
+        annotations: spec
+            .annotations()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
         cgroup: manager::record(&cg_dirs),
         oci_version: spec.version().clone(),
-        hooks: spec.hooks().as_ref().and_then(|h| serde_json::to_value(h).ok()),
+        hooks: spec
+            .hooks()
+            .as_ref()
+            .and_then(|h| serde_json::to_value(h).ok()),
         notify_socket: notify,
         ..Default::default()
     };
@@ -202,14 +252,20 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
     cleanup.state = crate::state::oci_state(&rec, crate::state::Status::Stopped).to_string();
     crate::testpoint::hit("state-written");
     // exec builds its process from the config as it was at create, not as it is now.
-    state::write_atomic(&dir.path.join("config.json"), &serde_json::to_vec(&spec).context("encode config")?, 0o600)?;
+    state::write_atomic(
+        &dir.path.join("config.json"),
+        &serde_json::to_vec(&spec).context("encode config")?,
+        0o600,
+    )?;
     cleanup.cgroups = Some(rec.cgroup.clone());
     if let Err(e) = manager::create(&rec.cgroup) {
         // Rootless without a delegated cgroup: run without limits, as runc does.
         if !rootless || !e.is_permission() {
             return Err(e.into());
         }
-        crate::logging::warn(&format!("rootless: cgroups are not writable ({e}); running without resource limits"));
+        crate::logging::warn(&format!(
+            "rootless: cgroups are not writable ({e}); running without resource limits"
+        ));
         let _ = manager::remove(&rec.cgroup);
         rec.cgroup = Default::default();
         cleanup.cgroups = None;
@@ -218,14 +274,25 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
     crate::testpoint::hit("cgroup-created");
 
     let fifo_path = dir.fifo();
-    nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622)).with_context(|| format!("mkfifo {}", fifo_path.display()))?;
-    let fifo = nix::fcntl::open(&fifo_path, OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty())
-        .with_context(|| format!("open {}", fifo_path.display()))?;
+    nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622))
+        .with_context(|| format!("mkfifo {}", fifo_path.display()))?;
+    let fifo = nix::fcntl::open(
+        &fifo_path,
+        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .with_context(|| format!("open {}", fifo_path.display()))?;
 
     let (console, console_peer) = if !terminal {
         (None, None)
     } else if let Some(path) = &o.console_socket {
-        let s = UnixStream::connect(path).map_err(|e| anyhow!("--console-socket {}: {}", path.display(), crate::error::errno_text(&e)))?;
+        let s = UnixStream::connect(path).map_err(|e| {
+            anyhow!(
+                "--console-socket {}: {}",
+                path.display(),
+                crate::error::errno_text(&e)
+            )
+        })?;
         (Some(OwnedFd::from(s)), None)
     } else {
         let (a, b) = UnixStream::pair().context("console socketpair")?;
@@ -236,8 +303,13 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
         // Our init will be visible to the processes already in that pid namespace.
         crate::exeseal::ensure_sealed()?;
     }
-    let joins_user_or_pid = ns.join.iter().any(|(t, _)| matches!(t, LinuxNamespaceType::User | LinuxNamespaceType::Pid));
-    let new_time = ns.new.contains(crate::namespaces::flag(LinuxNamespaceType::Time));
+    let joins_user_or_pid = ns
+        .join
+        .iter()
+        .any(|(t, _)| matches!(t, LinuxNamespaceType::User | LinuxNamespaceType::Pid));
+    let new_time = ns
+        .new
+        .contains(crate::namespaces::flag(LinuxNamespaceType::Time));
     let slow = !ns.join.is_empty() || new_time;
     let (clone_flags, unshare, fork_again) = if slow {
         let fork_again = joins_user_or_pid || ns.new.contains(CloneFlags::CLONE_NEWPID) || new_time;
@@ -262,7 +334,11 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
         fork_again,
         fifo: Some(&fifo),
         console: console.as_ref(),
-        cgroups: if rec.cgroup.paths.is_empty() { &[] } else { &cg_dirs },
+        cgroups: if rec.cgroup.paths.is_empty() {
+            &[]
+        } else {
+            &cg_dirs
+        },
         no_pivot: o.no_pivot,
         no_new_keyring: o.no_new_keyring,
         last_kept_fd: 2 + o.preserve_fds + lfds,
@@ -275,16 +351,22 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
     // On cgroup v2 (and the unified part of hybrid) the init is born in its cgroup:
     // CLONE_INTO_CGROUP avoids a migration, and with it the global cgroup write lock.
     let cg_fd = rec.cgroup.unified.as_ref().and_then(|u| {
-        nix::fcntl::open(u, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).ok()
+        nix::fcntl::open(
+            u,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .ok()
     });
     let raw_cg = cg_fd.as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
-    let forked = match sys::clone3(clone_flags.bits() as u64, raw_cg) {
-        Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOSYS | nix::errno::Errno::E2BIG) if raw_cg.is_some() => {
-            sys::clone3(clone_flags.bits() as u64, None)
+    let forked =
+        match sys::clone3(clone_flags.bits() as u64, raw_cg) {
+            Err(
+                nix::errno::Errno::EINVAL | nix::errno::Errno::ENOSYS | nix::errno::Errno::E2BIG,
+            ) if raw_cg.is_some() => sys::clone3(clone_flags.bits() as u64, None),
+            other => other,
         }
-        other => other,
-    }
-    .map_err(|e| anyhow!("clone: {}", crate::error::errno_desc(e)))?;
+        .map_err(|e| anyhow!("clone: {}", crate::error::errno_desc(e)))?;
     let (mut pid, mut pidfd) = match forked {
         sys::Forked::Child => {
             drop(parent_chan);
@@ -315,22 +397,32 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
                 // made the init our child too).
                 let _ = waitpid(Pid::from_raw(child_pid), None);
                 pid = gc;
-                pidfd = sys::pidfd_open(gc).map_err(|e| anyhow!("pidfd_open {gc}: {}", crate::error::errno_desc(e)))?;
+                pidfd = sys::pidfd_open(gc)
+                    .map_err(|e| anyhow!("pidfd_open {gc}: {}", crate::error::errno_desc(e)))?;
                 cleanup.child = Some((pid, pidfd.try_clone().context("dup pidfd")?));
             }
             Ok(Msg::SeccompFd(n)) => {
                 let mut st = rec.clone();
                 st.pid = pid;
-                hand_listener(&spec, &pidfd, n, &crate::state::oci_state(&st, crate::state::Status::Creating))?;
+                hand_listener(
+                    &spec,
+                    &pidfd,
+                    n,
+                    &crate::state::oci_state(&st, crate::state::Status::Creating),
+                )?;
                 send(&parent_chan, &Msg::SeccompDone, pid)?;
             }
             Ok(Msg::Hooks) => {
                 let mut st = rec.clone();
                 st.pid = pid;
-                let state = crate::state::oci_state(&st, crate::state::Status::Creating).to_string();
+                let state =
+                    crate::state::oci_state(&st, crate::state::Status::Creating).to_string();
                 if let Some(h) = spec.hooks() {
                     #[allow(deprecated)]
-                    for (kind, list) in [("prestart", h.prestart()), ("createRuntime", h.create_runtime())] {
+                    for (kind, list) in [
+                        ("prestart", h.prestart()),
+                        ("createRuntime", h.create_runtime()),
+                    ] {
                         if let Some(list) = list {
                             crate::hooks::run_hooks(list, state.as_bytes(), kind)?;
                         }
@@ -341,7 +433,9 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
             Ok(Msg::Ready) => break,
             Ok(Msg::Error { message, .. }) => bail!("{message}"),
             Ok(m) => bail!("unexpected message from container init: {m:?}"),
-            Err(ChannelError::Closed) => bail!("container init exited before reporting: {}", exit_text(pid)),
+            Err(ChannelError::Closed) => {
+                bail!("container init exited before reporting: {}", exit_text(pid))
+            }
             Err(e) => return Err(e.into()),
         }
     }
@@ -356,19 +450,29 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
     dir.save(&rec)?;
     if let Some(p) = &o.pid_file {
         let p = absolute(p)?;
-        state::write_atomic(&p, pid.to_string().as_bytes(), 0o644).map_err(|e| anyhow!("--pid-file: {e}"))?;
+        state::write_atomic(&p, pid.to_string().as_bytes(), 0o644)
+            .map_err(|e| anyhow!("--pid-file: {e}"))?;
     }
     crate::testpoint::hit("saved");
     cleanup.armed = false;
     drop(cleanup);
     drop(lock);
-    Ok(Created { dir, rec, pid, pidfd, pty_master, spec })
+    Ok(Created {
+        dir,
+        rec,
+        pid,
+        pidfd,
+        pty_master,
+        spec,
+    })
 }
 
 fn send(chan: &Channel, m: &Msg, pid: i32) -> Result<()> {
     match chan.send(m) {
         Ok(()) => Ok(()),
-        Err(ChannelError::Closed) => bail!("container init exited before reporting: {}", exit_text(pid)),
+        Err(ChannelError::Closed) => {
+            bail!("container init exited before reporting: {}", exit_text(pid))
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -384,10 +488,15 @@ fn exit_text(pid: i32) -> String {
 
 /// Compiled in the parent, before any process exists, so profile errors come first.
 pub(crate) fn compile_seccomp(spec: &Spec) -> Result<Option<crate::seccomp::Filter>> {
-    let Some(sc) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else { return Ok(None) };
+    let Some(sc) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
+        return Ok(None);
+    };
     let filter = crate::seccomp::compile(sc)?;
     if !filter.skipped.is_empty() {
-        crate::logging::debug(&format!("linux.seccomp: skipping unknown syscalls {}", filter.skipped.join(", ")));
+        crate::logging::debug(&format!(
+            "linux.seccomp: skipping unknown syscalls {}",
+            filter.skipped.join(", ")
+        ));
     }
     if filter.has_notify && sc.listener_path().is_none() {
         bail!("linux.seccomp.listenerPath: required when a rule uses SCMP_ACT_NOTIFY");
@@ -397,10 +506,24 @@ pub(crate) fn compile_seccomp(spec: &Spec) -> Result<Option<crate::seccomp::Filt
 
 /// Fetches the init's seccomp listener (fd `n`) and sends it to `listenerPath` with the
 /// container process state, as runtime-spec describes.
-pub(crate) fn hand_listener(spec: &Spec, pidfd: &OwnedFd, n: i32, state: &serde_json::Value) -> Result<()> {
-    let sc = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()).expect("filter came from the config");
+pub(crate) fn hand_listener(
+    spec: &Spec,
+    pidfd: &OwnedFd,
+    n: i32,
+    state: &serde_json::Value,
+) -> Result<()> {
+    let sc = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+        .expect("filter came from the config");
     let path = sc.listener_path().as_ref().expect("checked at compile");
-    let fd = sys::pidfd_getfd(pidfd.as_fd(), n).map_err(|e| anyhow!("seccomp listener: pidfd_getfd: {}", crate::error::errno_desc(e)))?;
+    let fd = sys::pidfd_getfd(pidfd.as_fd(), n).map_err(|e| {
+        anyhow!(
+            "seccomp listener: pidfd_getfd: {}",
+            crate::error::errno_desc(e)
+        )
+    })?;
     let msg = serde_json::json!({
         "ociVersion": spec.version(),
         "fds": ["seccompFd"],
@@ -408,12 +531,30 @@ pub(crate) fn hand_listener(spec: &Spec, pidfd: &OwnedFd, n: i32, state: &serde_
         "metadata": sc.listener_metadata().clone().unwrap_or_default(),
         "state": state,
     });
-    let sock = UnixStream::connect(path).map_err(|e| anyhow!("linux.seccomp.listenerPath {}: {}", path.display(), crate::error::errno_text(&e)))?;
+    let sock = UnixStream::connect(path).map_err(|e| {
+        anyhow!(
+            "linux.seccomp.listenerPath {}: {}",
+            path.display(),
+            crate::error::errno_text(&e)
+        )
+    })?;
     let data = serde_json::to_vec(&msg)?;
     let iov = [std::io::IoSlice::new(&data)];
     let fds = [std::os::fd::AsRawFd::as_raw_fd(&fd)];
     let cmsg = [nix::sys::socket::ControlMessage::ScmRights(&fds)];
-    nix::sys::socket::sendmsg::<()>(std::os::fd::AsRawFd::as_raw_fd(&sock), &iov, &cmsg, nix::sys::socket::MsgFlags::empty(), None)
-        .map_err(|e| anyhow!("linux.seccomp.listenerPath {}: {}", path.display(), crate::error::errno_desc(e)))?;
+    nix::sys::socket::sendmsg::<()>(
+        std::os::fd::AsRawFd::as_raw_fd(&sock),
+        &iov,
+        &cmsg,
+        nix::sys::socket::MsgFlags::empty(),
+        None,
+    )
+    .map_err(|e| {
+        anyhow!(
+            "linux.seccomp.listenerPath {}: {}",
+            path.display(),
+            crate::error::errno_desc(e)
+        )
+    })?;
     Ok(())
 }

@@ -42,12 +42,20 @@ fn build_process(spec: &Spec, o: &ExecOpts) -> Result<Process> {
     if let Some(f) = &o.process_file {
         let data = if f.as_os_str() == "-" {
             let mut v = Vec::new();
-            std::io::Read::read_to_end(&mut std::io::stdin(), &mut v).context("--process -: reading stdin")?;
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut v)
+                .context("--process -: reading stdin")?;
             v
         } else {
-            std::fs::read(f).map_err(|e| anyhow!("--process {}: {}", f.display(), crate::error::errno_text(&e)))?
+            std::fs::read(f).map_err(|e| {
+                anyhow!(
+                    "--process {}: {}",
+                    f.display(),
+                    crate::error::errno_text(&e)
+                )
+            })?
         };
-        let p: Process = serde_json::from_slice(&data).map_err(|e| anyhow!("--process {}: {e}", f.display()))?;
+        let p: Process =
+            serde_json::from_slice(&data).map_err(|e| anyhow!("--process {}: {e}", f.display()))?;
         if p.args().as_ref().is_none_or(|a| a.is_empty()) {
             bail!("--process {}: process.args must not be empty", f.display());
         }
@@ -76,9 +84,15 @@ fn build_process(spec: &Spec, o: &ExecOpts) -> Result<Process> {
             None => (u.as_str(), None),
         };
         let mut user = p.user().clone();
-        user.set_uid(uid.parse().map_err(|_| anyhow!("--user {u:?}: uid must be numeric"))?);
+        user.set_uid(
+            uid.parse()
+                .map_err(|_| anyhow!("--user {u:?}: uid must be numeric"))?,
+        );
         if let Some(g) = gid {
-            user.set_gid(g.parse().map_err(|_| anyhow!("--user {u:?}: gid must be numeric"))?);
+            user.set_gid(
+                g.parse()
+                    .map_err(|_| anyhow!("--user {u:?}: gid must be numeric"))?,
+            );
         }
         p.set_user(user);
     }
@@ -94,8 +108,16 @@ fn build_process(spec: &Spec, o: &ExecOpts) -> Result<Process> {
         let mut caps = p.capabilities().clone().unwrap_or_default();
         for name in &o.caps {
             let c: oci_spec::runtime::Capability =
-                serde_json::from_value(serde_json::Value::String(name.clone())).map_err(|_| anyhow!("--cap {name}: unknown capability"))?;
-            for set in [caps.bounding().clone(), caps.effective().clone(), caps.permitted().clone()].iter_mut().enumerate() {
+                serde_json::from_value(serde_json::Value::String(name.clone()))
+                    .map_err(|_| anyhow!("--cap {name}: unknown capability"))?;
+            for set in [
+                caps.bounding().clone(),
+                caps.effective().clone(),
+                caps.permitted().clone(),
+            ]
+            .iter_mut()
+            .enumerate()
+            {
                 let mut s = set.1.clone().unwrap_or_default();
                 s.insert(c);
                 match set.0 {
@@ -121,9 +143,12 @@ pub(crate) fn exec(g: &Globals, o: &ExecOpts) -> Result<i32> {
         Status::Running => {}
         Status::Stopped => bail!("cannot exec in a stopped container"),
         Status::Paused => bail!("cannot exec in a paused container"),
-        Status::Created | Status::Creating => bail!("cannot exec in a container that has not been started"),
+        Status::Created | Status::Creating => {
+            bail!("cannot exec in a container that has not been started")
+        }
     }
-    let data = std::fs::read(dir.path.join("config.json")).context("reading the container's config")?;
+    let data =
+        std::fs::read(dir.path.join("config.json")).context("reading the container's config")?;
     let spec: Spec = serde_json::from_slice(&data).context("decoding the container's config")?;
     let process = build_process(&spec, o)?;
     let terminal = process.terminal() == Some(true);
@@ -133,25 +158,45 @@ pub(crate) fn exec(g: &Globals, o: &ExecOpts) -> Result<i32> {
     if !terminal && o.console_socket.is_some() {
         bail!("cannot use console socket if berth will not detach or allocate tty");
     }
-    let init_pidfd = sys::pidfd_open(rec.pid).map_err(|_| anyhow!("cannot exec in a stopped container"))?;
+    let init_pidfd =
+        sys::pidfd_open(rec.pid).map_err(|_| anyhow!("cannot exec in a stopped container"))?;
     if crate::state::process_start_time(rec.pid) != Some(rec.start_time) {
         bail!("cannot exec in a stopped container");
     }
     let mut ns = CloneFlags::empty();
-    for n in spec.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default() {
+    for n in spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default()
+    {
         ns |= crate::namespaces::flag(n.typ());
     }
     let (console, console_peer) = if !terminal {
         (None, None)
     } else if let Some(path) = &o.console_socket {
-        let s = UnixStream::connect(path).map_err(|e| anyhow!("--console-socket {}: {}", path.display(), crate::error::errno_text(&e)))?;
+        let s = UnixStream::connect(path).map_err(|e| {
+            anyhow!(
+                "--console-socket {}: {}",
+                path.display(),
+                crate::error::errno_text(&e)
+            )
+        })?;
         (Some(OwnedFd::from(s)), None)
     } else {
         let (a, b) = UnixStream::pair().context("console socketpair")?;
         (Some(OwnedFd::from(a)), Some(b))
     };
-    let cgroup_procs: Vec<PathBuf> = rec.cgroup.paths.iter().map(|d| d.join("cgroup.procs")).collect();
-    let lfds: u32 = std::env::var("LISTEN_FDS").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let cgroup_procs: Vec<PathBuf> = rec
+        .cgroup
+        .paths
+        .iter()
+        .map(|d| d.join("cgroup.procs"))
+        .collect();
+    let lfds: u32 = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let seccomp = super::create::compile_seccomp(&spec)?;
     let ctx = ExecCtx {
         seccomp: seccomp.as_ref(),
@@ -165,9 +210,15 @@ pub(crate) fn exec(g: &Globals, o: &ExecOpts) -> Result<i32> {
     if !o.detach {
         let _ = nix::sys::prctl::set_child_subreaper(true);
     }
-    let sfd = if o.detach { None } else { Some(super::run::block_forwarded()?) };
+    let sfd = if o.detach {
+        None
+    } else {
+        Some(super::run::block_forwarded()?)
+    };
     let (parent_chan, child_chan) = Channel::pair().context("sync socketpair")?;
-    let (mut pid, mut pidfd) = match sys::clone3(0, None).map_err(|e| anyhow!("clone: {}", crate::error::errno_desc(e)))? {
+    let (mut pid, mut pidfd) = match sys::clone3(0, None)
+        .map_err(|e| anyhow!("clone: {}", crate::error::errno_desc(e)))?
+    {
         sys::Forked::Child => {
             drop(parent_chan);
             child::run_exec(&ctx, &child_chan)
@@ -186,11 +237,14 @@ pub(crate) fn exec(g: &Globals, o: &ExecOpts) -> Result<i32> {
             Ok(Msg::Pid(gc)) => {
                 let _ = waitpid(Pid::from_raw(first), None);
                 pid = gc;
-                pidfd = sys::pidfd_open(gc).map_err(|e| anyhow!("pidfd_open {gc}: {}", crate::error::errno_desc(e)))?;
+                pidfd = sys::pidfd_open(gc)
+                    .map_err(|e| anyhow!("pidfd_open {gc}: {}", crate::error::errno_desc(e)))?;
             }
             Ok(Msg::SeccompFd(n)) => {
                 let st = serde_json::json!({"ociVersion": spec.version(), "id": rec.id, "status": "running", "pid": pid, "bundle": rec.bundle});
-                if let Err(e) = super::create::hand_listener(&spec, &pidfd, n, &st).and_then(|_| Ok(parent_chan.send(&Msg::SeccompDone)?)) {
+                if let Err(e) = super::create::hand_listener(&spec, &pidfd, n, &st)
+                    .and_then(|_| Ok(parent_chan.send(&Msg::SeccompDone)?))
+                {
                     fail(pid, &pidfd);
                     return Err(e);
                 }
@@ -216,7 +270,8 @@ pub(crate) fn exec(g: &Globals, o: &ExecOpts) -> Result<i32> {
     }
     if let Some(p) = &o.pid_file {
         let p = super::create::absolute(p)?;
-        crate::state::write_atomic(&p, pid.to_string().as_bytes(), 0o644).map_err(|e| anyhow!("--pid-file: {e}"))?;
+        crate::state::write_atomic(&p, pid.to_string().as_bytes(), 0o644)
+            .map_err(|e| anyhow!("--pid-file: {e}"))?;
     }
     let Some(sfd) = sfd else { return Ok(0) };
     let master = match console_peer {
@@ -224,9 +279,12 @@ pub(crate) fn exec(g: &Globals, o: &ExecOpts) -> Result<i32> {
         None => None,
     };
     let stdin = std::io::stdin();
-    let _raw = master.as_ref().filter(|_| nix::unistd::isatty(stdin.as_fd()).unwrap_or(false)).map(|m| {
-        super::tty::copy_winsize(stdin.as_fd(), m.as_fd());
-        super::tty::RawGuard::new(stdin.as_fd())
-    });
+    let _raw = master
+        .as_ref()
+        .filter(|_| nix::unistd::isatty(stdin.as_fd()).unwrap_or(false))
+        .map(|m| {
+            super::tty::copy_winsize(stdin.as_fd(), m.as_fd());
+            super::tty::RawGuard::new(stdin.as_fd())
+        });
     super::run::supervise(pid, &pidfd, master.as_ref(), &sfd)
 }

@@ -13,7 +13,9 @@ pub(crate) const CONTAINER_DIR: &str = "/run/notify";
 pub(crate) const CONTAINER_SOCKET: &str = "/run/notify/notify.sock";
 
 pub(crate) fn host_socket() -> Option<String> {
-    std::env::var("NOTIFY_SOCKET").ok().filter(|s| !s.is_empty())
+    std::env::var("NOTIFY_SOCKET")
+        .ok()
+        .filter(|s| !s.is_empty())
 }
 
 pub(crate) fn state_dir(container_dir: &Path) -> PathBuf {
@@ -30,7 +32,11 @@ pub(crate) fn mount(container_dir: &Path) -> Result<oci_spec::runtime::Mount> {
         .destination(CONTAINER_DIR)
         .typ("bind")
         .source(dir)
-        .options(["bind", "nosuid", "nodev", "noexec", "ro"].map(String::from).to_vec())
+        .options(
+            ["bind", "nosuid", "nodev", "noexec", "ro"]
+                .map(String::from)
+                .to_vec(),
+        )
         .build()
         .map_err(|e| anyhow!("notify mount: {e}"))
 }
@@ -40,16 +46,30 @@ pub(crate) fn mount(container_dir: &Path) -> Result<oci_spec::runtime::Mount> {
 pub(crate) fn listen(container_dir: &Path) -> Result<UnixDatagram> {
     let path = state_dir(container_dir).join("notify.sock");
     let _ = std::fs::remove_file(&path);
-    let sock = UnixDatagram::bind(&path).map_err(|e| anyhow!("notify socket {}: {}", path.display(), crate::error::errno_text(&e)))?;
+    let sock = UnixDatagram::bind(&path).map_err(|e| {
+        anyhow!(
+            "notify socket {}: {}",
+            path.display(),
+            crate::error::errno_text(&e)
+        )
+    })?;
     std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o777))?;
     Ok(sock)
 }
 
 /// Waits for READY=1 (or the init's exit) and forwards readiness to the caller.
-pub(crate) fn wait_and_forward(sock: &UnixDatagram, pidfd: &impl AsFd, pid: i32, host: &str) -> Result<()> {
+pub(crate) fn wait_and_forward(
+    sock: &UnixDatagram,
+    pidfd: &impl AsFd,
+    pid: i32,
+    host: &str,
+) -> Result<()> {
     let mut buf = vec![0u8; 4096];
     loop {
-        let mut fds = [PollFd::new(sock.as_fd(), PollFlags::POLLIN), PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+        let mut fds = [
+            PollFd::new(sock.as_fd(), PollFlags::POLLIN),
+            PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
+        ];
         match poll(&mut fds, PollTimeout::NONE) {
             Ok(_) => {}
             Err(nix::errno::Errno::EINTR) => continue,
@@ -78,5 +98,6 @@ fn send(host: &str, msg: &str) -> Result<()> {
     } else {
         out.send_to(msg.as_bytes(), host)
     };
-    res.map(drop).map_err(|e| anyhow!("NOTIFY_SOCKET {host}: {}", crate::error::errno_text(&e)))
+    res.map(drop)
+        .map_err(|e| anyhow!("NOTIFY_SOCKET {host}: {}", crate::error::errno_text(&e)))
 }

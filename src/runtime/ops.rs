@@ -15,7 +15,10 @@ use crate::cgroups::manager;
 use crate::state::{ContainerDir, Record, StateError, Status};
 use crate::sys;
 
-pub(crate) fn open(g: &Globals, id: &str) -> Result<(ContainerDir, nix::fcntl::Flock<fs::File>, Record)> {
+pub(crate) fn open(
+    g: &Globals,
+    id: &str,
+) -> Result<(ContainerDir, nix::fcntl::Flock<fs::File>, Record)> {
     let dir = ContainerDir::new(&g.root, id)?;
     let lock = dir.lock()?;
     let rec = dir.load()?;
@@ -25,13 +28,20 @@ pub(crate) fn open(g: &Globals, id: &str) -> Result<(ContainerDir, nix::fcntl::F
 /// Releases a created container's init through the exec fifo.
 pub(crate) fn release(dir: &ContainerDir) -> Result<()> {
     let fifo = dir.fifo();
-    let fd = match nix::fcntl::open(&fifo, OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty()) {
+    let fd = match nix::fcntl::open(
+        &fifo,
+        OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    ) {
         Ok(fd) => fd,
         // No reader: the init that should be blocked on the fifo is gone.
-        Err(Errno::ENXIO) | Err(Errno::ENOENT) => bail!("cannot start a container that has stopped"),
+        Err(Errno::ENXIO) | Err(Errno::ENOENT) => {
+            bail!("cannot start a container that has stopped")
+        }
         Err(e) => bail!("open {}: {}", fifo.display(), crate::error::errno_desc(e)),
     };
-    nix::unistd::write(&fd, b"0").map_err(|e| anyhow!("write {}: {}", fifo.display(), crate::error::errno_desc(e)))?;
+    nix::unistd::write(&fd, b"0")
+        .map_err(|e| anyhow!("write {}: {}", fifo.display(), crate::error::errno_desc(e)))?;
     let _ = fs::remove_file(&fifo);
     Ok(())
 }
@@ -42,7 +52,8 @@ pub(crate) fn start_created(dir: &ContainerDir, rec: &Record) -> Result<()> {
         None => release(dir)?,
         Some(host) => {
             let sock = super::notify::listen(&dir.path)?;
-            let pidfd = sys::pidfd_open(rec.pid).map_err(|_| anyhow!("cannot start a container that has stopped"))?;
+            let pidfd = sys::pidfd_open(rec.pid)
+                .map_err(|_| anyhow!("cannot start a container that has stopped"))?;
             release(dir)?;
             super::notify::wait_and_forward(&sock, &pidfd, rec.pid, host)?;
         }
@@ -53,8 +64,12 @@ pub(crate) fn start_created(dir: &ContainerDir, rec: &Record) -> Result<()> {
 
 /// poststart and poststop failures are warnings: the rest still run (runtime-spec).
 fn run_hooks_warn(rec: &Record, kind: &str, status: Status) {
-    let Some(hooks) = rec.hooks.as_ref().and_then(|h| h.get(kind)).cloned() else { return };
-    let Ok(list) = serde_json::from_value::<Vec<oci_spec::runtime::Hook>>(hooks) else { return };
+    let Some(hooks) = rec.hooks.as_ref().and_then(|h| h.get(kind)).cloned() else {
+        return;
+    };
+    let Ok(list) = serde_json::from_value::<Vec<oci_spec::runtime::Hook>>(hooks) else {
+        return;
+    };
     let state = crate::state::oci_state(rec, status).to_string();
     for w in crate::hooks::run_hooks_warn(&list, state.as_bytes(), kind) {
         crate::logging::warn(&w);
@@ -87,12 +102,24 @@ pub(crate) fn parse_signal(s: &str) -> Result<i32> {
         bail!("invalid signal: {s}");
     }
     let up = s.to_ascii_uppercase();
-    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
     if let Some(rt) = name.strip_prefix("SIGRTMIN") {
-        let off: i32 = if rt.is_empty() { 0 } else { rt.trim_start_matches('+').parse().map_err(|_| anyhow!("invalid signal: {s}"))? };
+        let off: i32 = if rt.is_empty() {
+            0
+        } else {
+            rt.trim_start_matches('+')
+                .parse()
+                .map_err(|_| anyhow!("invalid signal: {s}"))?
+        };
         return Ok(libc::SIGRTMIN() + off);
     }
-    name.parse::<nix::sys::signal::Signal>().map(|s| s as i32).map_err(|_| anyhow!("invalid signal: {s}"))
+    name.parse::<nix::sys::signal::Signal>()
+        .map(|s| s as i32)
+        .map_err(|_| anyhow!("invalid signal: {s}"))
 }
 
 pub(crate) fn kill(g: &Globals, id: &str, sig: i32, all: bool) -> Result<()> {
@@ -126,7 +153,9 @@ fn signal_all(rec: &Record, sig: i32) {
 
 /// Waits for the init to be gone (it is usually not our child: poll its pidfd).
 fn wait_gone(rec: &Record, timeout: Duration) -> bool {
-    let Ok(fd) = sys::pidfd_open(rec.pid) else { return true };
+    let Ok(fd) = sys::pidfd_open(rec.pid) else {
+        return true;
+    };
     if crate::state::process_start_time(rec.pid) != Some(rec.start_time) {
         return true;
     }
@@ -134,8 +163,14 @@ fn wait_gone(rec: &Record, timeout: Duration) -> bool {
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         let ms = left.as_millis().min(i32::MAX as u128) as i32;
-        let mut fds = [nix::poll::PollFd::new(fd.as_fd(), nix::poll::PollFlags::POLLIN)];
-        match nix::poll::poll(&mut fds, nix::poll::PollTimeout::try_from(ms).unwrap_or(nix::poll::PollTimeout::ZERO)) {
+        let mut fds = [nix::poll::PollFd::new(
+            fd.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        match nix::poll::poll(
+            &mut fds,
+            nix::poll::PollTimeout::try_from(ms).unwrap_or(nix::poll::PollTimeout::ZERO),
+        ) {
             Ok(n) if n > 0 => return true,
             Ok(_) => return false,
             Err(Errno::EINTR) => continue,
@@ -166,7 +201,10 @@ pub(crate) fn delete(g: &Globals, id: &str, force: bool) -> Result<()> {
     match status {
         Status::Stopped | Status::Created => {}
         Status::Running | Status::Paused | Status::Creating if !force => {
-            bail!("cannot delete container {id} that is not stopped: {}", status.as_str())
+            bail!(
+                "cannot delete container {id} that is not stopped: {}",
+                status.as_str()
+            )
         }
         _ => {}
     }
@@ -179,7 +217,10 @@ pub(crate) fn destroy(dir: &ContainerDir, rec: &Record, status: Status) -> Resul
         signal_all(rec, libc::SIGKILL);
         let _ = signal_init(rec, libc::SIGKILL);
         if !wait_gone(rec, Duration::from_secs(10)) {
-            bail!("container init (pid {}) did not exit after SIGKILL", rec.pid);
+            bail!(
+                "container init (pid {}) did not exit after SIGKILL",
+                rec.pid
+            );
         }
     }
     // Without a pid namespace, processes can outlive the init.
@@ -204,10 +245,15 @@ pub(crate) fn list(g: &Globals) -> Result<Vec<serde_json::Value>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
         Err(e) => bail!("{}: {}", g.root.display(), crate::error::errno_text(&e)),
     };
-    let mut names: Vec<String> = entries.filter_map(|e| e.ok()).filter_map(|e| e.file_name().into_string().ok()).collect();
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
     names.sort();
     for id in names {
-        let Ok(dir) = ContainerDir::new(&g.root, &id) else { continue };
+        let Ok(dir) = ContainerDir::new(&g.root, &id) else {
+            continue;
+        };
         let Ok(rec) = dir.load() else { continue };
         out.push(crate::state::oci_state(&rec, dir.status(&rec)));
     }

@@ -19,7 +19,16 @@ use crate::state::Status;
 /// crashes visibly.
 fn forwarded() -> SigSet {
     let mut s = SigSet::all();
-    for sig in [Signal::SIGSEGV, Signal::SIGBUS, Signal::SIGILL, Signal::SIGFPE, Signal::SIGTRAP, Signal::SIGSYS, Signal::SIGKILL, Signal::SIGSTOP] {
+    for sig in [
+        Signal::SIGSEGV,
+        Signal::SIGBUS,
+        Signal::SIGILL,
+        Signal::SIGFPE,
+        Signal::SIGTRAP,
+        Signal::SIGSYS,
+        Signal::SIGKILL,
+        Signal::SIGSTOP,
+    ] {
         s.remove(sig);
     }
     s
@@ -37,10 +46,14 @@ pub(crate) fn run(g: &Globals, o: &mut CreateOpts, detach: bool, keep: bool) -> 
     o.internal_console = o.console_socket.is_none();
     let c = create(g, o)?;
     let stdin = std::io::stdin();
-    let _raw = c.pty_master.as_ref().filter(|_| nix::unistd::isatty(stdin.as_fd()).unwrap_or(false)).map(|m| {
-        super::tty::copy_winsize(stdin.as_fd(), m.as_fd());
-        super::tty::RawGuard::new(stdin.as_fd())
-    });
+    let _raw = c
+        .pty_master
+        .as_ref()
+        .filter(|_| nix::unistd::isatty(stdin.as_fd()).unwrap_or(false))
+        .map(|m| {
+            super::tty::copy_winsize(stdin.as_fd(), m.as_fd());
+            super::tty::RawGuard::new(stdin.as_fd())
+        });
     let start = ops::start_created(&c.dir, &c.rec);
     if let Err(e) = start {
         let _ = ops::destroy(&c.dir, &c.rec, Status::Created);
@@ -58,13 +71,21 @@ pub(crate) fn run(g: &Globals, o: &mut CreateOpts, detach: bool, keep: bool) -> 
 pub(crate) fn block_forwarded() -> Result<SignalFd> {
     let mask = forwarded();
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None)?;
-    Ok(SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)?)
+    Ok(SignalFd::with_flags(
+        &mask,
+        SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
+    )?)
 }
 
 /// Waits for `pid` (our child) while copying terminal bytes and forwarding signals;
 /// returns its exit code (128+signal when killed). Other children are reaped on the way
 /// (berth is a subreaper).
-pub(crate) fn supervise(pid: i32, pidfd: &OwnedFd, pty: Option<&OwnedFd>, sfd: &SignalFd) -> Result<i32> {
+pub(crate) fn supervise(
+    pid: i32,
+    pidfd: &OwnedFd,
+    pty: Option<&OwnedFd>,
+    sfd: &SignalFd,
+) -> Result<i32> {
     let mut stdin_open = pty.is_some();
     let mut master_open = pty.is_some();
     let stdin = std::io::stdin();
@@ -83,8 +104,16 @@ pub(crate) fn supervise(pid: i32, pidfd: &OwnedFd, pty: Option<&OwnedFd>, sfd: &
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(e.into()),
         }
-        let ready = |i: usize| fds.get(i).and_then(|f| f.revents()).is_some_and(|r| !r.is_empty());
-        let (sig_ready, master_ready, stdin_ready) = (ready(0), master_open && ready(1), stdin_open && ready(stdin_idx));
+        let ready = |i: usize| {
+            fds.get(i)
+                .and_then(|f| f.revents())
+                .is_some_and(|r| !r.is_empty())
+        };
+        let (sig_ready, master_ready, stdin_ready) = (
+            ready(0),
+            master_open && ready(1),
+            stdin_open && ready(stdin_idx),
+        );
         drop(fds);
         if let (true, Some(m)) = (master_ready, pty) {
             master_open = super::tty::pump(m.as_fd(), stdout.as_fd());
@@ -101,7 +130,9 @@ pub(crate) fn supervise(pid: i32, pidfd: &OwnedFd, pty: Option<&OwnedFd>, sfd: &
                 loop {
                     match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
                         Ok(WaitStatus::Exited(p, code)) if p.as_raw() == pid => break 'outer code,
-                        Ok(WaitStatus::Signaled(p, s, _)) if p.as_raw() == pid => break 'outer 128 + s as i32,
+                        Ok(WaitStatus::Signaled(p, s, _)) if p.as_raw() == pid => {
+                            break 'outer 128 + s as i32
+                        }
                         Ok(WaitStatus::StillAlive) | Err(_) => break,
                         Ok(_) => continue,
                     }
@@ -115,7 +146,10 @@ pub(crate) fn supervise(pid: i32, pidfd: &OwnedFd, pty: Option<&OwnedFd>, sfd: &
     };
     if let Some(m) = &pty {
         // Output the init wrote just before exiting is still in the pty.
-        let _ = nix::fcntl::fcntl(m, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK));
+        let _ = nix::fcntl::fcntl(
+            m,
+            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+        );
         while super::tty::pump(m.as_fd(), stdout.as_fd()) {
             let mut probe = [PollFd::new(m.as_fd(), PollFlags::POLLIN)];
             if poll(&mut probe, PollTimeout::ZERO).unwrap_or(0) == 0 {

@@ -13,8 +13,13 @@ pub(crate) fn recv_master(sock: &UnixStream) -> Result<OwnedFd> {
     let mut buf = [0u8; 4096];
     let mut iov = [std::io::IoSliceMut::new(&mut buf)];
     let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
-        .map_err(|e| anyhow!("console socket: {}", crate::error::errno_desc(e)))?;
+    let msg = recvmsg::<()>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(|e| anyhow!("console socket: {}", crate::error::errno_desc(e)))?;
     for c in msg.cmsgs().map_err(|e| anyhow!("console socket: {e}"))? {
         if let ControlMessageOwned::ScmRights(fds) = c {
             if let Some(&fd) = fds.first() {
@@ -82,4 +87,3 @@ pub(crate) fn pump(from: BorrowedFd, to: BorrowedFd) -> bool {
         Err(_) => false,
     }
 }
-

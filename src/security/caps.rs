@@ -30,7 +30,12 @@ pub(crate) fn drop_bounding(c: Option<&LinuxCapabilities>) -> Result<(), CapsErr
             Ok(()) => {}
             // Capabilities newer than the running kernel cannot be dropped and need not be.
             Err(_) if !caps::runtime::thread_all_supported().contains(&cap) => {}
-            Err(e) => return Err(CapsError { set: "bounding", msg: e.to_string() }),
+            Err(e) => {
+                return Err(CapsError {
+                    set: "bounding",
+                    msg: e.to_string(),
+                })
+            }
         }
     }
     Ok(())
@@ -41,25 +46,45 @@ pub(crate) fn drop_bounding(c: Option<&LinuxCapabilities>) -> Result<(), CapsErr
 pub(crate) fn apply(c: Option<&LinuxCapabilities>) -> Result<(), CapsError> {
     let supported = caps::runtime::thread_all_supported();
     let get = |l: &Option<oci_spec::runtime::Capabilities>| -> CapsHashSet {
-        convert(l).into_iter().filter(|c| supported.contains(c)).collect()
+        convert(l)
+            .into_iter()
+            .filter(|c| supported.contains(c))
+            .collect()
     };
     let (eff, perm, inh, amb) = match c {
-        Some(c) => (get(c.effective()), get(c.permitted()), get(c.inheritable()), get(c.ambient())),
+        Some(c) => (
+            get(c.effective()),
+            get(c.permitted()),
+            get(c.inheritable()),
+            get(c.ambient()),
+        ),
         None => Default::default(),
     };
     let set = |s: CapSet, v: &CapsHashSet, name: &'static str| {
-        caps::set(None, s, v).map_err(|e| CapsError { set: name, msg: e.to_string() })
+        caps::set(None, s, v).map_err(|e| CapsError {
+            set: name,
+            msg: e.to_string(),
+        })
     };
     // Each capset must keep effective within permitted: narrow effective first, then
     // permitted, then inheritable (which may only draw from permitted).
     set(CapSet::Effective, &eff, "effective")?;
     set(CapSet::Permitted, &perm, "permitted")?;
     set(CapSet::Inheritable, &inh, "inheritable")?;
-    caps::clear(None, CapSet::Ambient).map_err(|e| CapsError { set: "ambient", msg: e.to_string() })?;
+    caps::clear(None, CapSet::Ambient).map_err(|e| CapsError {
+        set: "ambient",
+        msg: e.to_string(),
+    })?;
     // The kernel only raises ambient caps that are permitted and inheritable; the parent
     // warned about the others (unraisable_ambient), as runc does.
-    for cap in amb.into_iter().filter(|c| perm.contains(c) && inh.contains(c)) {
-        caps::raise(None, CapSet::Ambient, cap).map_err(|e| CapsError { set: "ambient", msg: format!("{cap}: {e}") })?;
+    for cap in amb
+        .into_iter()
+        .filter(|c| perm.contains(c) && inh.contains(c))
+    {
+        caps::raise(None, CapSet::Ambient, cap).map_err(|e| CapsError {
+            set: "ambient",
+            msg: format!("{cap}: {e}"),
+        })?;
     }
     Ok(())
 }

@@ -46,13 +46,21 @@ pub(crate) fn name(r: &PosixRlimit) -> String {
 pub(crate) fn apply(limits: &[PosixRlimit]) -> Result<(), RlimitError> {
     for r in limits {
         let name = name(r);
-        let err = |msg: String| RlimitError { name: name.clone(), soft: r.soft(), hard: r.hard(), msg };
+        let err = |msg: String| RlimitError {
+            name: name.clone(),
+            soft: r.soft(),
+            hard: r.hard(),
+            msg,
+        };
         let res = resource(&name).ok_or_else(|| err("unknown rlimit".into()))?;
         let ret = nix::sys::resource::setrlimit(res, r.soft(), r.hard());
         if let Err(e) = ret {
             let hint = if e == Errno::EPERM {
                 let (_, cur_hard) = nix::sys::resource::getrlimit(res).unwrap_or((0, 0));
-                format!("{} (the hard limit is {cur_hard} and berth cannot raise it)", crate::error::errno_desc(e))
+                format!(
+                    "{} (the hard limit is {cur_hard} and berth cannot raise it)",
+                    crate::error::errno_desc(e)
+                )
             } else {
                 crate::error::errno_desc(e)
             };

@@ -15,22 +15,35 @@ pub(crate) enum SpecError {
     #[error("{}: {}", path.display(), crate::error::errno_text(err))]
     Read { path: PathBuf, err: std::io::Error },
     #[error("{}: invalid JSON: {err}", path.display())]
-    Json { path: PathBuf, err: serde_json::Error },
+    Json {
+        path: PathBuf,
+        err: serde_json::Error,
+    },
     #[error("{field}: {msg}")]
     Field { field: String, msg: String },
 }
 
 fn field(field: impl Into<String>, msg: impl Into<String>) -> SpecError {
-    SpecError::Field { field: field.into(), msg: msg.into() }
+    SpecError::Field {
+        field: field.into(),
+        msg: msg.into(),
+    }
 }
 
 /// Reads and validates `<bundle>/config.json`.
 pub(crate) fn load(bundle: &Path) -> Result<Spec, SpecError> {
     let path = bundle.join("config.json");
-    let data = std::fs::read(&path).map_err(|err| SpecError::Read { path: path.clone(), err })?;
-    let mut raw: Value = serde_json::from_slice(&data).map_err(|err| SpecError::Json { path: path.clone(), err })?;
+    let data = std::fs::read(&path).map_err(|err| SpecError::Read {
+        path: path.clone(),
+        err,
+    })?;
+    let mut raw: Value = serde_json::from_slice(&data).map_err(|err| SpecError::Json {
+        path: path.clone(),
+        err,
+    })?;
     prepass(&mut raw)?;
-    let spec: Spec = serde_json::from_value(raw).map_err(|e| field("config.json", e.to_string()))?;
+    let spec: Spec =
+        serde_json::from_value(raw).map_err(|e| field("config.json", e.to_string()))?;
     validate(&spec)?;
     Ok(spec)
 }
@@ -50,20 +63,38 @@ fn kind(v: &Value) -> &'static str {
 /// and drops what runc tolerates.
 fn prepass(raw: &mut Value) -> Result<(), SpecError> {
     let Value::Object(top) = raw else {
-        return Err(field("config.json", format!("must be a JSON object, not {}", kind(raw))));
+        return Err(field(
+            "config.json",
+            format!("must be a JSON object, not {}", kind(raw)),
+        ));
     };
     match top.get("ociVersion") {
         Some(Value::String(v)) => check_oci_version(v)?,
-        Some(other) => return Err(field("ociVersion", format!("must be a string, not {}", kind(other)))),
+        Some(other) => {
+            return Err(field(
+                "ociVersion",
+                format!("must be a string, not {}", kind(other)),
+            ))
+        }
         None => return Err(field("ociVersion", "missing")),
     }
     match top.get("root") {
         Some(Value::Object(r)) => match r.get("path") {
             Some(Value::String(p)) if !p.is_empty() => {}
             Some(Value::String(_)) | None => return Err(field("root.path", "missing or empty")),
-            Some(other) => return Err(field("root.path", format!("must be a string, not {}", kind(other)))),
+            Some(other) => {
+                return Err(field(
+                    "root.path",
+                    format!("must be a string, not {}", kind(other)),
+                ))
+            }
         },
-        Some(other) => return Err(field("root", format!("must be an object, not {}", kind(other)))),
+        Some(other) => {
+            return Err(field(
+                "root",
+                format!("must be an object, not {}", kind(other)),
+            ))
+        }
         None => return Err(field("root.path", "missing")),
     }
     match top.get("process") {
@@ -74,19 +105,36 @@ fn prepass(raw: &mut Value) -> Result<(), SpecError> {
                 }
             }
             Some(Value::Array(_)) | None => return Err(field("process.args", "must not be empty")),
-            Some(other) => return Err(field("process.args", format!("must be an array, not {}", kind(other)))),
+            Some(other) => {
+                return Err(field(
+                    "process.args",
+                    format!("must be an array, not {}", kind(other)),
+                ))
+            }
         },
-        Some(other) => return Err(field("process", format!("must be an object, not {}", kind(other)))),
+        Some(other) => {
+            return Err(field(
+                "process",
+                format!("must be an object, not {}", kind(other)),
+            ))
+        }
         None => return Err(field("process", "missing")),
     }
-    if let Some(caps) = top.get_mut("process").and_then(|p| p.get_mut("capabilities")) {
+    if let Some(caps) = top
+        .get_mut("process")
+        .and_then(|p| p.get_mut("capabilities"))
+    {
         if let Value::Object(sets) = caps {
             for (set, list) in sets.iter_mut() {
                 if let Value::Array(names) = list {
                     names.retain(|n| {
-                        let known = serde_json::from_value::<oci_spec::runtime::Capability>(n.clone()).is_ok();
+                        let known =
+                            serde_json::from_value::<oci_spec::runtime::Capability>(n.clone())
+                                .is_ok();
                         if !known {
-                            crate::logging::warn(&format!("process.capabilities.{set}: ignoring unknown capability {n}"));
+                            crate::logging::warn(&format!(
+                                "process.capabilities.{set}: ignoring unknown capability {n}"
+                            ));
                         }
                         known
                     });
@@ -96,12 +144,18 @@ fn prepass(raw: &mut Value) -> Result<(), SpecError> {
     }
     if let Some(ns) = top.get("linux").and_then(|l| l.get("namespaces")) {
         let Value::Array(list) = ns else {
-            return Err(field("linux.namespaces", format!("must be an array, not {}", kind(ns))));
+            return Err(field(
+                "linux.namespaces",
+                format!("must be an array, not {}", kind(ns)),
+            ));
         };
         for (i, n) in list.iter().enumerate() {
             let t = n.get("type").cloned().unwrap_or(Value::Null);
             if serde_json::from_value::<LinuxNamespaceType>(t.clone()).is_err() {
-                return Err(field(format!("linux.namespaces[{i}].type"), format!("unknown namespace type {t}")));
+                return Err(field(
+                    format!("linux.namespaces[{i}].type"),
+                    format!("unknown namespace type {t}"),
+                ));
             }
         }
     }
@@ -113,7 +167,9 @@ fn prepass(raw: &mut Value) -> Result<(), SpecError> {
         archs.retain(|a| {
             let known = serde_json::from_value::<oci_spec::runtime::Arch>(a.clone()).is_ok();
             if !known {
-                crate::logging::warn(&format!("linux.seccomp.architectures: ignoring unknown architecture {a}"));
+                crate::logging::warn(&format!(
+                    "linux.seccomp.architectures: ignoring unknown architecture {a}"
+                ));
             }
             known
         });
@@ -128,7 +184,10 @@ fn check_oci_version(v: &str) -> Result<(), SpecError> {
     let nums: Option<Vec<u64>> = parts.iter().map(|p| p.parse().ok()).collect();
     match nums.as_deref() {
         Some([1, 0..=3, _]) => Ok(()),
-        Some([_, _, _]) => Err(field("ociVersion", format!("unsupported version {v:?} (berth supports 1.0.0 to 1.3.x)"))),
+        Some([_, _, _]) => Err(field(
+            "ociVersion",
+            format!("unsupported version {v:?} (berth supports 1.0.0 to 1.3.x)"),
+        )),
         _ => Err(field("ociVersion", format!("invalid version {v:?}"))),
     }
 }
@@ -137,8 +196,14 @@ fn check_oci_version(v: &str) -> Result<(), SpecError> {
 fn check_sysctl(key: &str, spec: &Spec) -> Result<(), SpecError> {
     let has_new = |t: LinuxNamespaceType| new_namespace(spec, t);
     const IPC: &[&str] = &[
-        "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
-        "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced",
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
     ];
     let f = format!("linux.sysctl.{key}");
     if key.contains("..") || key.starts_with('/') || key.starts_with('.') {
@@ -185,24 +250,36 @@ pub(crate) fn namespace(spec: &Spec, t: LinuxNamespaceType) -> Option<Option<Pat
 }
 
 fn validate(spec: &Spec) -> Result<(), SpecError> {
-    let process = spec.process().as_ref().ok_or_else(|| field("process", "missing"))?;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| field("process", "missing"))?;
     if process.args().as_ref().is_none_or(|a| a.is_empty()) {
         return Err(field("process.args", "must not be empty"));
     }
     if let Some(cwd) = Some(process.cwd()) {
         if !cwd.is_absolute() {
-            return Err(field("process.cwd", format!("{} is not an absolute path", cwd.display())));
+            return Err(field(
+                "process.cwd",
+                format!("{} is not an absolute path", cwd.display()),
+            ));
         }
     }
     if let Some(linux) = spec.linux() {
         if let Some(nss) = linux.namespaces() {
             for (i, n) in nss.iter().enumerate() {
                 if nss[..i].iter().any(|m| m.typ() == n.typ()) {
-                    return Err(field(format!("linux.namespaces[{i}]"), format!("duplicate namespace type {:?}", n.typ())));
+                    return Err(field(
+                        format!("linux.namespaces[{i}]"),
+                        format!("duplicate namespace type {:?}", n.typ()),
+                    ));
                 }
                 if let Some(p) = n.path() {
                     if !p.is_absolute() {
-                        return Err(field(format!("linux.namespaces[{i}].path"), format!("{} is not an absolute path", p.display())));
+                        return Err(field(
+                            format!("linux.namespaces[{i}].path"),
+                            format!("{} is not an absolute path", p.display()),
+                        ));
                     }
                 }
             }
@@ -216,14 +293,23 @@ fn validate(spec: &Spec) -> Result<(), SpecError> {
         }
         if let Some(offsets) = linux.time_offsets() {
             if !offsets.is_empty() && !new_namespace(spec, LinuxNamespaceType::Time) {
-                return Err(field("linux.timeOffsets", "time offsets need a new time namespace"));
+                return Err(field(
+                    "linux.timeOffsets",
+                    "time offsets need a new time namespace",
+                ));
             }
             for (clock, off) in offsets {
                 if clock != "monotonic" && clock != "boottime" {
-                    return Err(field(format!("linux.timeOffsets.{clock}"), "unknown clock (monotonic or boottime)"));
+                    return Err(field(
+                        format!("linux.timeOffsets.{clock}"),
+                        "unknown clock (monotonic or boottime)",
+                    ));
                 }
                 if off.nanosecs().unwrap_or(0) >= 1_000_000_000 {
-                    return Err(field(format!("linux.timeOffsets.{clock}.nanosecs"), "must be below 1000000000"));
+                    return Err(field(
+                        format!("linux.timeOffsets.{clock}.nanosecs"),
+                        "must be below 1000000000",
+                    ));
                 }
             }
         }
@@ -231,35 +317,61 @@ fn validate(spec: &Spec) -> Result<(), SpecError> {
         let has_maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
             || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
         if has_maps && !userns {
-            return Err(field("linux.uidMappings", "user namespace mappings given without a user namespace"));
+            return Err(field(
+                "linux.uidMappings",
+                "user namespace mappings given without a user namespace",
+            ));
         }
         if new_namespace(spec, LinuxNamespaceType::User) && !has_maps {
-            return Err(field("linux.uidMappings", "a new user namespace needs uid and gid mappings"));
+            return Err(field(
+                "linux.uidMappings",
+                "a new user namespace needs uid and gid mappings",
+            ));
         }
     }
     if !new_namespace(spec, LinuxNamespaceType::Mount) {
         let l = spec.linux().as_ref();
-        let restricted = l.and_then(|l| l.masked_paths().as_ref()).is_some_and(|p| !p.is_empty())
-            || l.and_then(|l| l.readonly_paths().as_ref()).is_some_and(|p| !p.is_empty());
+        let restricted = l
+            .and_then(|l| l.masked_paths().as_ref())
+            .is_some_and(|p| !p.is_empty())
+            || l.and_then(|l| l.readonly_paths().as_ref())
+                .is_some_and(|p| !p.is_empty());
         if restricted {
-            return Err(field("linux.maskedPaths", "unable to restrict sys entries without a private MNT namespace"));
+            return Err(field(
+                "linux.maskedPaths",
+                "unable to restrict sys entries without a private MNT namespace",
+            ));
         }
         if spec.mounts().as_ref().is_some_and(|m| !m.is_empty()) {
             return Err(field("mounts", "mounts need a private mount namespace (add {\"type\": \"mount\"} to linux.namespaces)"));
         }
     }
-    if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !new_namespace(spec, LinuxNamespaceType::Uts) {
-        return Err(field("hostname", "unable to set hostname without a private UTS namespace"));
+    if spec.hostname().as_ref().is_some_and(|h| !h.is_empty())
+        && !new_namespace(spec, LinuxNamespaceType::Uts)
+    {
+        return Err(field(
+            "hostname",
+            "unable to set hostname without a private UTS namespace",
+        ));
     }
-    if spec.domainname().as_ref().is_some_and(|h| !h.is_empty()) && !new_namespace(spec, LinuxNamespaceType::Uts) {
-        return Err(field("domainname", "unable to set domainname without a private UTS namespace"));
+    if spec.domainname().as_ref().is_some_and(|h| !h.is_empty())
+        && !new_namespace(spec, LinuxNamespaceType::Uts)
+    {
+        return Err(field(
+            "domainname",
+            "unable to set domainname without a private UTS namespace",
+        ));
     }
     if let Some(rl) = process.rlimits() {
         for r in rl {
             if r.soft() > r.hard() {
                 return Err(field(
                     format!("process.rlimits.{:?}", r.typ()),
-                    format!("soft limit {} is greater than hard limit {}", r.soft(), r.hard()),
+                    format!(
+                        "soft limit {} is greater than hard limit {}",
+                        r.soft(),
+                        r.hard()
+                    ),
                 ));
             }
         }
@@ -267,7 +379,10 @@ fn validate(spec: &Spec) -> Result<(), SpecError> {
     if let Some(mounts) = spec.mounts() {
         for (i, m) in mounts.iter().enumerate() {
             if m.destination().as_os_str().is_empty() {
-                return Err(field(format!("mounts[{i}].destination"), "must not be empty"));
+                return Err(field(
+                    format!("mounts[{i}].destination"),
+                    "must not be empty",
+                ));
             }
         }
     }
@@ -276,12 +391,21 @@ fn validate(spec: &Spec) -> Result<(), SpecError> {
 
 /// The rootfs path: root.path, relative to the bundle unless absolute; must be a directory.
 pub(crate) fn rootfs_path(spec: &Spec, bundle: &Path) -> Result<PathBuf, SpecError> {
-    let root = spec.root().as_ref().ok_or_else(|| field("root.path", "missing"))?;
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| field("root.path", "missing"))?;
     let p = bundle.join(root.path());
     match std::fs::metadata(&p) {
         Ok(m) if m.is_dir() => Ok(p),
-        Ok(_) => Err(field("root.path", format!("{}: not a directory", p.display()))),
-        Err(e) => Err(field("root.path", format!("{}: {}", p.display(), crate::error::errno_text(&e)))),
+        Ok(_) => Err(field(
+            "root.path",
+            format!("{}: not a directory", p.display()),
+        )),
+        Err(e) => Err(field(
+            "root.path",
+            format!("{}: {}", p.display(), crate::error::errno_text(&e)),
+        )),
     }
 }
 
@@ -369,9 +493,16 @@ mod tests {
     #[test]
     fn unknown_caps_dropped() {
         let mut v = base();
-        v["process"]["capabilities"] = serde_json::json!({"bounding": ["CAP_KILL", "CAP_NOT_A_THING"]});
+        v["process"]["capabilities"] =
+            serde_json::json!({"bounding": ["CAP_KILL", "CAP_NOT_A_THING"]});
         let s = check(v).unwrap();
-        let caps = s.process().as_ref().unwrap().capabilities().as_ref().unwrap();
+        let caps = s
+            .process()
+            .as_ref()
+            .unwrap()
+            .capabilities()
+            .as_ref()
+            .unwrap();
         assert_eq!(caps.bounding().as_ref().unwrap().len(), 1);
     }
 
@@ -386,7 +517,8 @@ mod tests {
     #[test]
     fn rlimit_soft_above_hard() {
         let mut v = base();
-        v["process"]["rlimits"] = serde_json::json!([{"type": "RLIMIT_NOFILE", "soft": 10, "hard": 5}]);
+        v["process"]["rlimits"] =
+            serde_json::json!([{"type": "RLIMIT_NOFILE", "soft": 10, "hard": 5}]);
         assert!(err(v).contains("soft limit 10 is greater than hard limit 5"));
     }
 }

@@ -20,11 +20,17 @@ pub(crate) enum StateError {
     #[error("{}: {}", path.display(), crate::error::errno_text(err))]
     Io { path: PathBuf, err: io::Error },
     #[error("{}: corrupt state: {err}", path.display())]
-    Corrupt { path: PathBuf, err: serde_json::Error },
+    Corrupt {
+        path: PathBuf,
+        err: serde_json::Error,
+    },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StateError + '_ {
-    move |err| StateError::Io { path: path.to_path_buf(), err }
+    move |err| StateError::Io {
+        path: path.to_path_buf(),
+        err,
+    }
 }
 
 /// Rejects ids that could escape the root or confuse callers, before any filesystem access.
@@ -32,9 +38,7 @@ pub(crate) fn validate_id(id: &str) -> Result<(), StateError> {
     let ok_first = |c: char| c.is_ascii_alphanumeric() || "_+-".contains(c);
     let ok_rest = |c: char| c.is_ascii_alphanumeric() || "_+.-".contains(c);
     let mut chars = id.chars();
-    let valid = id.len() <= 1024
-        && chars.next().is_some_and(ok_first)
-        && chars.all(ok_rest);
+    let valid = id.len() <= 1024 && chars.next().is_some_and(ok_first) && chars.all(ok_rest);
     if valid {
         Ok(())
     } else {
@@ -157,7 +161,9 @@ pub(crate) struct ContainerDir {
 impl ContainerDir {
     pub(crate) fn new(root: &Path, id: &str) -> Result<Self, StateError> {
         validate_id(id)?;
-        Ok(Self { path: root.join(id) })
+        Ok(Self {
+            path: root.join(id),
+        })
     }
 
     /// mkdir claims the id: exactly one of concurrent creators wins.
@@ -185,7 +191,8 @@ impl ContainerDir {
             io::ErrorKind::NotFound => StateError::NotExist,
             _ => io_err(&self.path)(e),
         })?;
-        nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| io_err(&self.path)(e.into()))
+        nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| io_err(&self.path)(e.into()))
     }
 
     pub(crate) fn fifo(&self) -> PathBuf {
@@ -221,7 +228,11 @@ impl ContainerDir {
             let creator_alive = rec.creator_pid > 0
                 && process_running(rec.creator_pid)
                 && process_start_time(rec.creator_pid) == Some(rec.creator_start_time);
-            return if creator_alive { Status::Creating } else { Status::Stopped };
+            return if creator_alive {
+                Status::Creating
+            } else {
+                Status::Stopped
+            };
         }
         if rec.boot_id != boot_id()
             || !process_running(rec.pid)
@@ -242,7 +253,10 @@ impl ContainerDir {
 /// temp + fsync + rename, so readers never see a half-written file.
 pub(crate) fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), StateError> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
         let mut f = fs::OpenOptions::new()
@@ -288,7 +302,17 @@ mod tests {
         for ok in ["a", "abc-1_2+3.4", "_x", "+", "A".repeat(1024).as_str()] {
             assert!(validate_id(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "..", ".a", "a/b", "a b", "a\0b", "é", "A".repeat(1025).as_str(), "-"[..0].as_ref()] {
+        for bad in [
+            "",
+            "..",
+            ".a",
+            "a/b",
+            "a b",
+            "a\0b",
+            "é",
+            "A".repeat(1025).as_str(),
+            "-"[..0].as_ref(),
+        ] {
             assert!(validate_id(bad).is_err(), "{bad:?}");
         }
     }
@@ -307,7 +331,11 @@ mod tests {
         let d = ContainerDir::new(&root, "c1").unwrap();
         d.claim().unwrap();
         assert!(matches!(d.claim(), Err(StateError::Exists)));
-        let rec = Record { id: "c1".into(), pid: 42, ..Default::default() };
+        let rec = Record {
+            id: "c1".into(),
+            pid: 42,
+            ..Default::default()
+        };
         d.save(&rec).unwrap();
         assert_eq!(d.load().unwrap().pid, 42);
         d.remove().unwrap();

@@ -40,7 +40,11 @@ pub(crate) fn clone3(flags: u64, cgroup_fd: Option<RawFd>) -> nix::Result<Forked
         flags: flags | libc::CLONE_PIDFD as u64,
         pidfd: &mut pidfd as *mut RawFd as u64,
         // With CLONE_PARENT the kernel wants 0 and gives the child our own exit signal.
-        exit_signal: if flags & libc::CLONE_PARENT as u64 != 0 { 0 } else { libc::SIGCHLD as u64 },
+        exit_signal: if flags & libc::CLONE_PARENT as u64 != 0 {
+            0
+        } else {
+            libc::SIGCHLD as u64
+        },
         ..Default::default()
     };
     if let Some(fd) = cgroup_fd {
@@ -83,7 +87,13 @@ struct OpenHow {
 
 /// openat2(2): used with RESOLVE_IN_ROOT so that every path from a bundle is resolved as if
 /// `dirfd` were "/", symlinks and ".." included.
-pub(crate) fn openat2(dirfd: BorrowedFd, path: &CStr, flags: i32, mode: u32, resolve: u64) -> nix::Result<OwnedFd> {
+pub(crate) fn openat2(
+    dirfd: BorrowedFd,
+    path: &CStr,
+    flags: i32,
+    mode: u32,
+    resolve: u64,
+) -> nix::Result<OwnedFd> {
     let how = OpenHow {
         flags: (flags | libc::O_CLOEXEC) as u64,
         mode: mode as u64,
@@ -151,7 +161,8 @@ pub(crate) fn pidfd_send_signal(pidfd: BorrowedFd, sig: i32) -> nix::Result<()> 
 pub(crate) fn join_session_keyring(name: &CStr) -> nix::Result<()> {
     const KEYCTL_JOIN_SESSION_KEYRING: libc::c_int = 1;
     // SAFETY: name is a valid NUL-terminated string for the duration of the call.
-    let ret = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    let ret =
+        unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
     Errno::result(ret).map(drop)
 }
 
@@ -290,7 +301,13 @@ struct MountAttr {
 }
 
 /// mount_setattr(2) on the mount `fd` refers to (AT_EMPTY_PATH), optionally recursive.
-pub(crate) fn mount_setattr(fd: BorrowedFd, recursive: bool, set: u64, clr: u64, propagation: u64) -> nix::Result<()> {
+pub(crate) fn mount_setattr(
+    fd: BorrowedFd,
+    recursive: bool,
+    set: u64,
+    clr: u64,
+    propagation: u64,
+) -> nix::Result<()> {
     let attr = MountAttr {
         attr_set: set,
         attr_clr: clr,

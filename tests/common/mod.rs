@@ -17,17 +17,22 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 static SUBREAPER: Once = Once::new();
 
 pub const APPLETS: &[&str] = &[
-    "sh", "true", "false", "cat", "echo", "sleep", "ls", "id", "hostname", "env", "pwd", "mount", "ps", "stat", "grep",
-    "touch", "mkdir", "kill", "stty", "tty", "readlink", "head", "wc", "umask", "ulimit", "test", "cut", "tr", "uname",
-    "nc", "mknod", "rm", "dd", "unshare", "chroot", "ln", "printf", "sysctl", "ip", "ifconfig", "df", "find", "sed",
+    "sh", "true", "false", "cat", "echo", "sleep", "ls", "id", "hostname", "env", "pwd", "mount",
+    "ps", "stat", "grep", "touch", "mkdir", "kill", "stty", "tty", "readlink", "head", "wc",
+    "umask", "ulimit", "test", "cut", "tr", "uname", "nc", "mknod", "rm", "dd", "unshare",
+    "chroot", "ln", "printf", "sysctl", "ip", "ifconfig", "df", "find", "sed",
 ];
 
 pub fn runtime() -> PathBuf {
-    std::env::var_os("BERTH_TEST_RUNTIME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_berth")))
+    std::env::var_os("BERTH_TEST_RUNTIME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_berth")))
 }
 
 pub fn is_runc() -> bool {
-    runtime().file_name().is_some_and(|n| n.to_string_lossy().contains("runc"))
+    runtime()
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().contains("runc"))
 }
 
 /// Detached inits (create, run -d) are reparented to the nearest subreaper: make it us, and
@@ -40,7 +45,10 @@ pub fn subreaper() {
 
 pub fn reap(pid: i32) {
     if pid > 0 {
-        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), Some(nix::sys::wait::WaitPidFlag::WNOHANG));
+        let _ = nix::sys::wait::waitpid(
+            nix::unistd::Pid::from_raw(pid),
+            Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+        );
     }
 }
 
@@ -52,16 +60,29 @@ pub struct Out {
 
 impl Out {
     pub fn ok(&self) -> &Self {
-        assert_eq!(self.code, 0, "expected success, stderr: {}\nstdout: {}", self.stderr, self.stdout);
+        assert_eq!(
+            self.code, 0,
+            "expected success, stderr: {}\nstdout: {}",
+            self.stderr, self.stdout
+        );
         self
     }
     pub fn fails_with(&self, phrase: &str) -> &Self {
-        assert_ne!(self.code, 0, "expected failure with {phrase:?}, got success; stdout: {}", self.stdout);
-        assert!(self.stderr.contains(phrase), "expected {phrase:?} in stderr: {}", self.stderr);
+        assert_ne!(
+            self.code, 0,
+            "expected failure with {phrase:?}, got success; stdout: {}",
+            self.stdout
+        );
+        assert!(
+            self.stderr.contains(phrase),
+            "expected {phrase:?} in stderr: {}",
+            self.stderr
+        );
         self
     }
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
     }
 }
 
@@ -72,7 +93,8 @@ pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> Out {
     let n = N.fetch_add(1, Ordering::SeqCst);
     let base = std::env::temp_dir().join(format!("berth-it-out-{}-{n}", std::process::id()));
     let (po, pe) = (base.with_extension("out"), base.with_extension("err"));
-    cmd.stdout(std::fs::File::create(&po).unwrap()).stderr(std::fs::File::create(&pe).unwrap());
+    cmd.stdout(std::fs::File::create(&po).unwrap())
+        .stderr(std::fs::File::create(&pe).unwrap());
     cmd.stdin(Stdio::null());
     let mut child = cmd.spawn().expect("spawn");
     let deadline = Instant::now() + timeout;
@@ -88,14 +110,20 @@ pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> Out {
         std::thread::sleep(Duration::from_millis(2));
     };
     use std::os::unix::process::ExitStatusExt;
-    let code = status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+    let code = status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
     let read = |p: &Path| {
         let mut s = String::new();
         let _ = std::fs::File::open(p).and_then(|mut f| f.read_to_string(&mut s));
         let _ = std::fs::remove_file(p);
         s
     };
-    Out { code, stdout: read(&po), stderr: read(&pe) }
+    Out {
+        code,
+        stdout: read(&po),
+        stderr: read(&pe),
+    }
 }
 
 /// One test's world: a temp dir with bundles, a private state root, the ids it made.
@@ -109,7 +137,11 @@ pub struct Ctx {
 }
 
 fn mount_lines_with(s: &str) -> usize {
-    std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default().lines().filter(|l| l.contains(s)).count()
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(s))
+        .count()
 }
 
 impl Ctx {
@@ -122,7 +154,14 @@ impl Ctx {
         let root = dir.join("state");
         let name = format!("{name}-{}-{n}", std::process::id());
         let mounts_before = mount_lines_with(dir.to_str().unwrap());
-        Ctx { dir, root, name, ids: Default::default(), pids: Default::default(), mounts_before }
+        Ctx {
+            dir,
+            root,
+            name,
+            ids: Default::default(),
+            pids: Default::default(),
+            mounts_before,
+        }
     }
 
     /// A unique container id (also used as its cgroup leaf).
@@ -143,11 +182,16 @@ impl Ctx {
         for d in ["bin", "etc", "tmp"] {
             std::fs::create_dir_all(rootfs.join(d)).unwrap();
         }
-        std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("/bin/busybox (busybox-static)");
+        std::fs::copy("/bin/busybox", rootfs.join("bin/busybox"))
+            .expect("/bin/busybox (busybox-static)");
         for a in APPLETS {
             let _ = symlink("busybox", rootfs.join("bin").join(a));
         }
-        std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n").unwrap();
+        std::fs::write(
+            rootfs.join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+        )
+        .unwrap();
         std::fs::write(rootfs.join("etc/group"), "root:x:0:\n").unwrap();
         let mut config = default_config();
         config["process"]["args"] = json!(args);
@@ -179,7 +223,8 @@ impl Ctx {
     /// Creates a container from the bundle and remembers its init for reaping.
     pub fn create(&self, b: &Bundle, id: &str) -> i32 {
         b.write();
-        self.rt(&["create", "--bundle", b.dir.to_str().unwrap(), id]).ok();
+        self.rt(&["create", "--bundle", b.dir.to_str().unwrap(), id])
+            .ok();
         let pid = self.state(id)["pid"].as_i64().unwrap() as i32;
         self.pids.borrow_mut().push(pid);
         pid
@@ -205,7 +250,11 @@ impl Ctx {
             for p in self.pids.borrow().iter() {
                 reap(*p);
             }
-            assert!(Instant::now() < deadline, "{id} never reached {want}: {}", out.stdout);
+            assert!(
+                Instant::now() < deadline,
+                "{id} never reached {want}: {}",
+                out.stdout
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -231,20 +280,41 @@ impl Ctx {
 
     /// No state dir, no process, no cgroup dir, no new mount.
     pub fn audit(&self) {
-        let left: Vec<_> = std::fs::read_dir(&self.root).map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect()).unwrap_or_default();
-        assert!(left.is_empty(), "state left behind in {}: {left:?}", self.root.display());
+        let left: Vec<_> = std::fs::read_dir(&self.root)
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(
+            left.is_empty(),
+            "state left behind in {}: {left:?}",
+            self.root.display()
+        );
         for p in self.pids.borrow().iter() {
-            assert!(!Path::new(&format!("/proc/{p}")).exists(), "process {p} left behind");
+            assert!(
+                !Path::new(&format!("/proc/{p}")).exists(),
+                "process {p} left behind"
+            );
         }
-        for ctrl in std::fs::read_dir("/sys/fs/cgroup").unwrap().filter_map(|e| e.ok()) {
+        for ctrl in std::fs::read_dir("/sys/fs/cgroup")
+            .unwrap()
+            .filter_map(|e| e.ok())
+        {
             let d = ctrl.path().join(format!("berth-it-{}", self.name));
             for id in self.ids.borrow().iter() {
-                assert!(!d.join(id).exists(), "cgroup left behind: {}", d.join(id).display());
+                assert!(
+                    !d.join(id).exists(),
+                    "cgroup left behind: {}",
+                    d.join(id).display()
+                );
             }
             let _ = std::fs::remove_dir(&d);
         }
         let mounts = mount_lines_with(self.dir.to_str().unwrap());
-        assert_eq!(mounts, self.mounts_before, "mounts left behind under {}", self.dir.display());
+        assert_eq!(
+            mounts,
+            self.mounts_before,
+            "mounts left behind under {}",
+            self.dir.display()
+        );
     }
 }
 
@@ -255,7 +325,11 @@ pub struct Bundle {
 
 impl Bundle {
     pub fn write(&self) {
-        std::fs::write(self.dir.join("config.json"), serde_json::to_vec_pretty(&self.config).unwrap()).unwrap();
+        std::fs::write(
+            self.dir.join("config.json"),
+            serde_json::to_vec_pretty(&self.config).unwrap(),
+        )
+        .unwrap();
     }
     pub fn path(&self) -> &str {
         self.dir.to_str().unwrap()
@@ -314,7 +388,11 @@ impl Ctx {
         let mut b = self.bundle_for(&id, args);
         tweak(&mut b.config);
         let out = self.run(&b, &id);
-        assert_eq!(out.code, 0, "container failed: {}\n{}", out.stderr, out.stdout);
+        assert_eq!(
+            out.code, 0,
+            "container failed: {}\n{}",
+            out.stderr, out.stdout
+        );
         out.stdout
     }
 }

@@ -58,7 +58,11 @@ pub(crate) fn dispatch(g: &Globals, cmd: Command) -> Result<i32> {
             };
             crate::runtime::exec::exec(g, &o)
         }
-        Command::Events { interval, stats, id } => {
+        Command::Events {
+            interval,
+            stats,
+            id,
+        } => {
             let every = parse_duration(&interval)?;
             ops::events(g, &id, stats, every, &mut |v| {
                 let mut out = std::io::stdout().lock();
@@ -71,7 +75,11 @@ pub(crate) fn dispatch(g: &Globals, cmd: Command) -> Result<i32> {
         }
         Command::Pause { id } => ops::pause(g, &id).map(|_| 0),
         Command::Resume { id } => ops::resume(g, &id).map(|_| 0),
-        Command::Ps { format, id, ps_args } => ps(g, &id, format, &ps_args).map(|_| 0),
+        Command::Ps {
+            format,
+            id,
+            ps_args,
+        } => ps(g, &id, format, &ps_args).map(|_| 0),
         Command::Start { id } => ops::start(g, &id).map(|_| 0),
         Command::State { id } => {
             print_json(&ops::state(g, &id)?)?;
@@ -84,7 +92,11 @@ pub(crate) fn dispatch(g: &Globals, cmd: Command) -> Result<i32> {
         Command::Delete { force, id } => ops::delete(g, &id, force).map(|_| 0),
         Command::List { quiet, format } => list(g, quiet, format).map(|_| 0),
         Command::Spec { bundle, rootless } => {
-            let dir = if bundle.is_empty() { PathBuf::from(".") } else { PathBuf::from(bundle) };
+            let dir = if bundle.is_empty() {
+                PathBuf::from(".")
+            } else {
+                PathBuf::from(bundle)
+            };
             crate::spec::default::write_spec(&dir, rootless)?;
             Ok(0)
         }
@@ -109,12 +121,24 @@ fn list(g: &Globals, quiet: bool, format: ListFormat) -> Result<()> {
         writeln!(out)?;
         return Ok(());
     }
-    let rows: Vec<[String; 6]> = std::iter::once(["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from))
-        .chain(all.iter().map(|c| {
-            let s = |k: &str| c[k].as_str().map(String::from).unwrap_or_else(|| c[k].to_string());
-            [s("id"), s("pid"), s("status"), s("bundle"), s("created"), s("owner")]
-        }))
-        .collect();
+    let rows: Vec<[String; 6]> =
+        std::iter::once(["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from))
+            .chain(all.iter().map(|c| {
+                let s = |k: &str| {
+                    c[k].as_str()
+                        .map(String::from)
+                        .unwrap_or_else(|| c[k].to_string())
+                };
+                [
+                    s("id"),
+                    s("pid"),
+                    s("status"),
+                    s("bundle"),
+                    s("created"),
+                    s("owner"),
+                ]
+            }))
+            .collect();
     let mut widths = [0usize; 6];
     for r in &rows {
         for (w, cell) in widths.iter_mut().zip(r) {
@@ -122,7 +146,11 @@ fn list(g: &Globals, quiet: bool, format: ListFormat) -> Result<()> {
         }
     }
     for r in &rows {
-        let line: Vec<String> = r.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let line: Vec<String> = r
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
         writeln!(out, "{}", line.join("   ").trim_end())?;
     }
     if all.is_empty() && rows.len() == 1 {
@@ -130,7 +158,6 @@ fn list(g: &Globals, quiet: bool, format: ListFormat) -> Result<()> {
     }
     Ok(())
 }
-
 
 /// As runc: JSON is the array of host pids; the table is ps(1)'s output (default `-ef`)
 /// filtered to the container's processes.
@@ -142,10 +169,21 @@ fn ps(g: &Globals, id: &str, format: ListFormat, args: &[String]) -> Result<()> 
         writeln!(out)?;
         return Ok(());
     }
-    let args: Vec<String> = if args.is_empty() { vec!["-ef".into()] } else { args.to_vec() };
-    let res = std::process::Command::new("ps").args(&args).output().map_err(|e| anyhow::anyhow!("ps: {e}"))?;
+    let args: Vec<String> = if args.is_empty() {
+        vec!["-ef".into()]
+    } else {
+        args.to_vec()
+    };
+    let res = std::process::Command::new("ps")
+        .args(&args)
+        .output()
+        .map_err(|e| anyhow::anyhow!("ps: {e}"))?;
     if !res.status.success() {
-        anyhow::bail!("ps {}: {}", args.join(" "), String::from_utf8_lossy(&res.stderr).trim());
+        anyhow::bail!(
+            "ps {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&res.stderr).trim()
+        );
     }
     let text = String::from_utf8_lossy(&res.stdout);
     let mut lines = text.lines();
@@ -156,7 +194,11 @@ fn ps(g: &Globals, id: &str, format: ListFormat, args: &[String]) -> Result<()> 
         .ok_or_else(|| anyhow::anyhow!("ps {}: no PID column in the output", args.join(" ")))?;
     writeln!(out, "{header}")?;
     for l in lines {
-        if l.split_whitespace().nth(col).and_then(|p| p.parse::<i32>().ok()).is_some_and(|p| pids.contains(&p)) {
+        if l.split_whitespace()
+            .nth(col)
+            .and_then(|p| p.parse::<i32>().ok())
+            .is_some_and(|p| pids.contains(&p))
+        {
             writeln!(out, "{l}")?;
         }
     }
@@ -165,8 +207,13 @@ fn ps(g: &Globals, id: &str, format: ListFormat, args: &[String]) -> Result<()> 
 
 /// Go-style durations as runc takes them: "5s", "100ms", "1m", "1.5s".
 fn parse_duration(s: &str) -> Result<std::time::Duration> {
-    let (num, unit) = s.find(|c: char| c.is_ascii_alphabetic()).map(|i| s.split_at(i)).unwrap_or((s, "s"));
-    let n: f64 = num.parse().map_err(|_| anyhow::anyhow!("--interval {s:?}: invalid duration"))?;
+    let (num, unit) = s
+        .find(|c: char| c.is_ascii_alphabetic())
+        .map(|i| s.split_at(i))
+        .unwrap_or((s, "s"));
+    let n: f64 = num
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--interval {s:?}: invalid duration"))?;
     let secs = match unit {
         "ns" => n / 1e9,
         "us" | "µs" => n / 1e6,
