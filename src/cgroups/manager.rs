@@ -318,49 +318,6 @@ pub(crate) fn remove(rec: &CgroupRecord) -> Result<(), CgroupError> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const MOUNTINFO: &str = "\
-30 25 0:26 / /sys/fs/cgroup ro,nosuid,nodev,noexec shared:9 - tmpfs tmpfs ro,mode=755
-31 30 0:27 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime shared:10 - cgroup2 cgroup2 rw,nsdelegate
-32 30 0:28 / /sys/fs/cgroup/systemd rw,nosuid shared:11 - cgroup cgroup rw,xattr,name=systemd
-35 30 0:31 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid shared:15 - cgroup cgroup rw,cpu,cpuacct
-36 30 0:32 / /sys/fs/cgroup/memory rw,nosuid shared:16 - cgroup cgroup rw,memory
-";
-    const OWN: &str = "4:memory:/user/x\n3:cpu,cpuacct:/\n1:name=systemd:/\n0::/u\n";
-
-    #[test]
-    fn parses_hybrid_layout() {
-        let l = Layout::parse(MOUNTINFO, OWN);
-        assert_eq!(l.v1.len(), 3);
-        assert_eq!(l.v1[1].1, vec!["cpu", "cpuacct"]);
-        assert_eq!(l.v1[2].2, "/user/x");
-        assert_eq!(
-            l.unified,
-            Some((PathBuf::from("/sys/fs/cgroup/unified"), "/u".into()))
-        );
-        assert!(!l.is_v2());
-    }
-
-    #[test]
-    fn plans_absolute_relative_and_rejects_bad() {
-        let l = Layout::parse(MOUNTINFO, OWN);
-        let abs = plan(&l, Some(Path::new("/a/b")), "id").unwrap();
-        assert_eq!(abs[2].1, PathBuf::from("/sys/fs/cgroup/memory/a/b"));
-        let rel = plan(&l, None, "id").unwrap();
-        assert_eq!(rel[2].1, PathBuf::from("/sys/fs/cgroup/memory/user/x/id"));
-        assert_eq!(rel[3].1, PathBuf::from("/sys/fs/cgroup/unified/u/id"));
-        assert!(matches!(
-            plan(&l, Some(Path::new("system.slice:berth:x")), "id"),
-            Err(CgroupError::Systemd(_))
-        ));
-        assert!(plan(&l, Some(Path::new("/a/../../etc")), "id").is_err());
-        assert!(plan(&l, Some(Path::new("/")), "id").is_err());
-    }
-}
-
 /// Freezes or thaws the container (v1 freezer.state, v2 cgroup.freeze) and waits, boundedly,
 /// for the kernel to report the new state.
 pub(crate) fn set_frozen(rec: &CgroupRecord, frozen: bool) -> Result<(), CgroupError> {
@@ -446,4 +403,47 @@ fn in_cgroup(pid: i32, dir: &Path) -> bool {
         return false;
     };
     dir.to_string_lossy().ends_with(rel.trim()) && rel.trim() != "/"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MOUNTINFO: &str = "\
+30 25 0:26 / /sys/fs/cgroup ro,nosuid,nodev,noexec shared:9 - tmpfs tmpfs ro,mode=755
+31 30 0:27 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime shared:10 - cgroup2 cgroup2 rw,nsdelegate
+32 30 0:28 / /sys/fs/cgroup/systemd rw,nosuid shared:11 - cgroup cgroup rw,xattr,name=systemd
+35 30 0:31 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid shared:15 - cgroup cgroup rw,cpu,cpuacct
+36 30 0:32 / /sys/fs/cgroup/memory rw,nosuid shared:16 - cgroup cgroup rw,memory
+";
+    const OWN: &str = "4:memory:/user/x\n3:cpu,cpuacct:/\n1:name=systemd:/\n0::/u\n";
+
+    #[test]
+    fn parses_hybrid_layout() {
+        let l = Layout::parse(MOUNTINFO, OWN);
+        assert_eq!(l.v1.len(), 3);
+        assert_eq!(l.v1[1].1, vec!["cpu", "cpuacct"]);
+        assert_eq!(l.v1[2].2, "/user/x");
+        assert_eq!(
+            l.unified,
+            Some((PathBuf::from("/sys/fs/cgroup/unified"), "/u".into()))
+        );
+        assert!(!l.is_v2());
+    }
+
+    #[test]
+    fn plans_absolute_relative_and_rejects_bad() {
+        let l = Layout::parse(MOUNTINFO, OWN);
+        let abs = plan(&l, Some(Path::new("/a/b")), "id").unwrap();
+        assert_eq!(abs[2].1, PathBuf::from("/sys/fs/cgroup/memory/a/b"));
+        let rel = plan(&l, None, "id").unwrap();
+        assert_eq!(rel[2].1, PathBuf::from("/sys/fs/cgroup/memory/user/x/id"));
+        assert_eq!(rel[3].1, PathBuf::from("/sys/fs/cgroup/unified/u/id"));
+        assert!(matches!(
+            plan(&l, Some(Path::new("system.slice:berth:x")), "id"),
+            Err(CgroupError::Systemd(_))
+        ));
+        assert!(plan(&l, Some(Path::new("/a/../../etc")), "id").is_err());
+        assert!(plan(&l, Some(Path::new("/")), "id").is_err());
+    }
 }

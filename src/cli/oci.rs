@@ -28,7 +28,7 @@ pub(crate) enum Command {
     /// create and run a container
     Run(RunArgs),
     /// execute new process inside the container
-    Exec(ExecArgs),
+    Exec(Box<ExecArgs>),
     /// lists containers started by berth with the given root
     List {
         /// display only container IDs

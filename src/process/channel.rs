@@ -1,7 +1,7 @@
 //! The parent <-> child protocol over a SOCK_SEQPACKET pair: ONE table of messages.
 //! Children never log; they report failures as `Error` and exit.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 
 use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
 use serde::{Deserialize, Serialize};
@@ -92,10 +92,6 @@ impl Channel {
                 Err(e) => return Err(ChannelError::Sys(e)),
             }
         }
-    }
-
-    pub(crate) fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        self.0.as_fd()
     }
 }
 

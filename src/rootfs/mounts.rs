@@ -2,7 +2,7 @@
 //! (resolve.rs) and mounted through the resolved fd, never by re-walking a path.
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -45,7 +45,7 @@ pub(crate) fn mount_all(ctx: &MountCtx, mounts: &[Mount]) -> Result<(), RootfsEr
 fn mount_one(ctx: &MountCtx, i: usize, m: &Mount) -> Result<(), RootfsError> {
     let opts = parse_mount_options(m.options().as_deref().unwrap_or(&[]));
     let typ = m.typ().as_deref().unwrap_or("");
-    let is_bind = opts.flags & libc::MS_BIND as u64 != 0 || typ == "bind";
+    let is_bind = opts.flags & libc::MS_BIND != 0 || typ == "bind";
     let dest = m.destination();
     if typ == "cgroup" || typ == "cgroup2" {
         return mount_cgroup(ctx, i, m, &opts);
@@ -108,7 +108,7 @@ fn mount_one(ctx: &MountCtx, i: usize, m: &Mount) -> Result<(), RootfsError> {
                 "/dev/mqueue"
             };
             let o = ParsedMountOptions {
-                flags: mflags | libc::MS_REC as u64,
+                flags: mflags | libc::MS_REC,
                 ..opts.clone()
             };
             bind(Path::new(host), target.as_fd(), &o).map_err(|e| err(i, m, "mount", e))?;
@@ -170,7 +170,7 @@ const ATTRS: &[(u64, u64)] = &[
 /// flags apply to the whole tree, as "rro" would (runc only changes the top mount; a
 /// read-only volume with writable submounts is a surprise, not a feature).
 pub(crate) fn bind(src: &Path, target: BorrowedFd, opts: &ParsedMountOptions) -> nix::Result<()> {
-    let recursive = opts.flags & libc::MS_REC as u64 != 0;
+    let recursive = opts.flags & libc::MS_REC != 0;
     let csrc = CString::new(src.as_os_str().as_encoded_bytes()).map_err(|_| Errno::EINVAL)?;
     let mut tflags = crate::sys::OPEN_TREE_CLONE;
     if recursive {
@@ -187,9 +187,8 @@ pub(crate) fn bind(src: &Path, target: BorrowedFd, opts: &ParsedMountOptions) ->
             clr |= attr;
         }
     }
-    if want & libc::MS_RELATIME as u64 != 0 {
-        clr |= 0x70;
-    } else if set & 0x30 != 0 {
+    // The atime modes are one field (MOUNT_ATTR__ATIME): setting any of them replaces it.
+    if want & libc::MS_RELATIME != 0 || set & 0x30 != 0 {
         clr |= 0x70;
     }
     set |= opts.rec_attr_set;
@@ -205,8 +204,8 @@ pub(crate) fn bind(src: &Path, target: BorrowedFd, opts: &ParsedMountOptions) ->
     }
     crate::sys::move_mount_fd(tree.as_fd(), target)?;
     for prop in &opts.propagation {
-        let rec = prop & libc::MS_REC as u64 != 0;
-        crate::sys::mount_setattr(tree.as_fd(), rec, 0, 0, prop & !(libc::MS_REC as u64))?;
+        let rec = prop & libc::MS_REC != 0;
+        crate::sys::mount_setattr(tree.as_fd(), rec, 0, 0, prop & !libc::MS_REC)?;
     }
     Ok(())
 }
@@ -223,10 +222,8 @@ fn mount_cgroup(
     let dest = m.destination();
     let target = mkdir_all_in_root(ctx.root, dest, 0o755)
         .map_err(|e| err(i, m, "creating destination", e))?;
-    let ro = (opts.flags & !opts.clear) & libc::MS_RDONLY as u64 != 0;
-    let base = opts.flags
-        & !opts.clear
-        & !(libc::MS_RDONLY as u64 | libc::MS_BIND as u64 | libc::MS_REC as u64);
+    let ro = (opts.flags & !opts.clear) & libc::MS_RDONLY != 0;
+    let base = opts.flags & !opts.clear & !(libc::MS_RDONLY | libc::MS_BIND | libc::MS_REC);
     let only_v2 = ctx.cgroups.len() == 1 && matches!(ctx.cgroups[0].0, Hierarchy::Unified);
     if only_v2 {
         let tpath = proc_fd_path(target.as_fd());
@@ -235,13 +232,13 @@ fn mount_cgroup(
                 Some("cgroup2"),
                 &tpath,
                 Some("cgroup2"),
-                flags(base | (opts.flags & !opts.clear & libc::MS_RDONLY as u64)),
+                flags(base | (opts.flags & !opts.clear & libc::MS_RDONLY)),
                 None::<&str>,
             )
             .map_err(|e| err(i, m, "mount cgroup2", e))?;
         } else {
             let o = ParsedMountOptions {
-                flags: base | libc::MS_REC as u64 | if ro { libc::MS_RDONLY as u64 } else { 0 },
+                flags: base | libc::MS_REC | if ro { libc::MS_RDONLY } else { 0 },
                 clear: 0,
                 propagation: vec![],
                 ..opts.clone()
@@ -271,7 +268,7 @@ fn mount_cgroup(
         let t = mkdir_all_in_root(ctx.root, &sub, 0o755)
             .map_err(|e| err(i, m, "creating cgroup dir", e))?;
         let o = ParsedMountOptions {
-            flags: base | libc::MS_REC as u64 | if ro { libc::MS_RDONLY as u64 } else { 0 },
+            flags: base | libc::MS_REC | if ro { libc::MS_RDONLY } else { 0 },
             clear: 0,
             propagation: vec![],
             data: vec![],
@@ -299,7 +296,7 @@ fn mount_cgroup(
             None::<&str>,
             &proc_fd_path(top.as_fd()),
             None::<&str>,
-            flags(libc::MS_REMOUNT as u64 | libc::MS_RDONLY as u64 | base),
+            flags(libc::MS_REMOUNT | libc::MS_RDONLY | base),
             None::<&str>,
         )
         .map_err(|e| err(i, m, "remount cgroup tmpfs read-only", e))?;
@@ -383,8 +380,4 @@ fn copy_tree(from: BorrowedFd, to: BorrowedFd) -> nix::Result<()> {
         }
     }
     Ok(())
-}
-
-pub(crate) fn owned_path(fd: &OwnedFd) -> PathBuf {
-    proc_fd_path(fd.as_fd())
 }

@@ -39,7 +39,6 @@ pub(crate) struct Created {
     pub(crate) pid: i32,
     pub(crate) pidfd: OwnedFd,
     pub(crate) pty_master: Option<OwnedFd>,
-    pub(crate) spec: Spec,
 }
 
 /// Undoes a half-made container on any error: kills the child, removes the cgroups and
@@ -463,7 +462,6 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
         pid,
         pidfd,
         pty_master,
-        spec,
     })
 }
 

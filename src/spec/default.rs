@@ -7,7 +7,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use serde_json::Value;
 
 /// The runtime-spec version the starter file claims.
 pub(crate) const SPEC_VERSION: &str = "1.2.0";
@@ -340,10 +339,11 @@ fn this_host() -> Host {
     }
 }
 
+#[cfg(test)]
 /// The starter spec as JSON (keys sorted; use [`write_spec`] for runc's layout).
-pub(crate) fn default_spec(rootless: bool) -> Value {
+pub(crate) fn default_spec(rootless: bool) -> serde_json::Value {
     // The structs above hold only strings, numbers and bools: encoding cannot fail.
-    serde_json::to_value(starter(rootless, this_host())).unwrap_or(Value::Null)
+    serde_json::to_value(starter(rootless, this_host())).unwrap_or(serde_json::Value::Null)
 }
 
 /// Writes `<bundle>/config.json`, refusing to replace an existing one (as runc).
@@ -393,7 +393,7 @@ mod tests {
         egid: 1001,
     };
 
-    fn value(rootless: bool, host: Host) -> Value {
+    fn value(rootless: bool, host: Host) -> serde_json::Value {
         serde_json::to_value(starter(rootless, host)).unwrap()
     }
 

@@ -51,6 +51,7 @@ pub(crate) const KNOWN_CAPS: &[&str] = &[
     "CAP_CHECKPOINT_RESTORE",
 ];
 
+#[cfg(test)]
 /// The capability number of a name from [`KNOWN_CAPS`].
 pub(crate) fn cap_number(name: &str) -> Option<u32> {
     KNOWN_CAPS

@@ -120,25 +120,22 @@ fn prepass(raw: &mut Value) -> Result<(), SpecError> {
         }
         None => return Err(field("process", "missing")),
     }
-    if let Some(caps) = top
+    if let Some(Value::Object(sets)) = top
         .get_mut("process")
         .and_then(|p| p.get_mut("capabilities"))
     {
-        if let Value::Object(sets) = caps {
-            for (set, list) in sets.iter_mut() {
-                if let Value::Array(names) = list {
-                    names.retain(|n| {
-                        let known =
-                            serde_json::from_value::<oci_spec::runtime::Capability>(n.clone())
-                                .is_ok();
-                        if !known {
-                            crate::logging::warn(&format!(
-                                "process.capabilities.{set}: ignoring unknown capability {n}"
-                            ));
-                        }
-                        known
-                    });
-                }
+        for (set, list) in sets.iter_mut() {
+            if let Value::Array(names) = list {
+                names.retain(|n| {
+                    let known =
+                        serde_json::from_value::<oci_spec::runtime::Capability>(n.clone()).is_ok();
+                    if !known {
+                        crate::logging::warn(&format!(
+                            "process.capabilities.{set}: ignoring unknown capability {n}"
+                        ));
+                    }
+                    known
+                });
             }
         }
     }

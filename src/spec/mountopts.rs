@@ -129,6 +129,7 @@ pub(crate) struct ParsedMountOptions {
     pub(crate) ridmap: bool,
 }
 
+#[cfg(test)]
 impl ParsedMountOptions {
     /// The filesystem data string for mount(2).
     pub(crate) fn data_string(&self) -> String {

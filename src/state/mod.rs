@@ -181,10 +181,6 @@ impl ContainerDir {
         }
     }
 
-    pub(crate) fn exists(&self) -> bool {
-        self.path.join("state.json").exists()
-    }
-
     /// An exclusive flock on the container dir, released when the returned file is dropped.
     pub(crate) fn lock(&self) -> Result<nix::fcntl::Flock<File>, StateError> {
         let f = File::open(&self.path).map_err(|e| match e.kind() {

@@ -253,9 +253,6 @@ pub(crate) const OPEN_TREE_CLONE: u32 = 1;
 pub(crate) const MOVE_MOUNT_F_EMPTY_PATH: u32 = 0x04;
 pub(crate) const MOVE_MOUNT_T_EMPTY_PATH: u32 = 0x40;
 pub(crate) const MOUNT_ATTR_RDONLY: u64 = 0x01;
-pub(crate) const MOUNT_ATTR_NOSUID: u64 = 0x02;
-pub(crate) const MOUNT_ATTR_NODEV: u64 = 0x04;
-pub(crate) const MOUNT_ATTR_NOEXEC: u64 = 0x08;
 
 /// open_tree(2): a detached copy of the mount at `dirfd`/`path` (bind source by fd).
 pub(crate) fn open_tree(dirfd: BorrowedFd, path: &CStr, flags: u32) -> nix::Result<OwnedFd> {

@@ -45,6 +45,7 @@ pub(crate) fn set_mode_filter(
     Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }))
 }
 
+#[cfg(test)]
 /// Whether the running kernel knows the filter return `action`
 /// (`SECCOMP_RET_*`, data bits ignored), via `SECCOMP_GET_ACTION_AVAIL`.
 pub(crate) fn action_available(action: u32) -> bool {
