@@ -400,3 +400,52 @@ impl Ctx {
 pub fn output_of(cmd: &mut Command) -> Output {
     cmd.output().expect("spawn")
 }
+
+/// A console socket as conmon or runc's recvtty: accepts one connection, takes the pty
+/// master sent with SCM_RIGHTS and collects what the container writes until `until`
+/// appears or the pty closes. Optionally writes `input` to the terminal first.
+pub fn console_socket(
+    path: &Path,
+    until: &'static str,
+    input: Option<&'static str>,
+) -> std::thread::JoinHandle<String> {
+    use std::io::{Read, Write};
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
+    std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 256];
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let msg = nix::sys::socket::recvmsg::<()>(
+            conn.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            nix::sys::socket::MsgFlags::MSG_CMSG_CLOEXEC,
+        )
+        .unwrap();
+        let raw = msg
+            .cmsgs()
+            .unwrap()
+            .find_map(|c| match c {
+                nix::sys::socket::ControlMessageOwned::ScmRights(f) => f.first().copied(),
+                _ => None,
+            })
+            .expect("pty master received");
+        // SAFETY: SCM_RIGHTS just installed `raw` in this process and nothing else owns
+        // it. Reopening it through /proc/self/fd would open a new pty instead.
+        let mut f = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(raw) });
+        if let Some(input) = input {
+            f.write_all(input.as_bytes()).unwrap();
+        }
+        let mut out = String::new();
+        let mut chunk = [0u8; 1024];
+        while !out.contains(until) {
+            match f.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => out.push_str(&String::from_utf8_lossy(&chunk[..n])),
+            }
+        }
+        out
+    })
+}
