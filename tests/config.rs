@@ -342,3 +342,63 @@ fn no_pivot_and_time_namespace() {
     assert!(up > host_up + 86000.0, "uptime {up} vs host {host_up}");
     c.finish();
 }
+
+#[test]
+fn testinit_sees_the_configured_process() {
+    let c = Ctx::new("probe");
+    let v = c.probe_json("p", &[], |v| {
+        v["process"]["user"] = json!({"uid": 0, "gid": 0, "additionalGids": [4], "umask": 18});
+        v["process"]["cwd"] = json!("/tmp");
+        v["process"]["env"] = json!(["PATH=/bin", "A=1"]);
+        v["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 100, "hard": 200}]);
+        let caps = json!(["CAP_NET_RAW", "CAP_KILL"]);
+        v["process"]["capabilities"] = json!({"bounding": caps, "effective": caps,
+            "permitted": caps, "inheritable": caps, "ambient": ["CAP_NET_RAW"]});
+        v["domainname"] = json!("probe.test");
+    });
+    assert_eq!(v["pid"], 1);
+    assert_eq!(v["hostname"], "testbox");
+    if !is_runc() {
+        assert_eq!(v["domainname"], "probe.test");
+    }
+    assert_eq!(v["uid"], json!([0, 0, 0, 0]));
+    assert_eq!(v["groups"], json!([4]));
+    assert_eq!(v["umask"], "0022");
+    assert_eq!(v["cwd"], "/tmp");
+    // HOME is added from /etc/passwd when the config has none, as runc.
+    assert_eq!(v["env"], json!(["PATH=/bin", "A=1", "HOME=/root"]));
+    assert_eq!(v["rlimits"]["RLIMIT_NOFILE"], json!([100, 200]));
+    // CAP_KILL (5) and CAP_NET_RAW (13) = 0x2020.
+    for set in ["effective", "permitted", "bounding", "inheritable"] {
+        assert_eq!(v["caps"][set], "0000000000002020", "{set}");
+    }
+    assert_eq!(v["caps"]["ambient"], "0000000000002000");
+    assert_eq!(v["no_new_privs"], "1");
+    assert_eq!(v["seccomp"], "0");
+    assert_eq!(
+        v["fds"].as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["0", "1", "2"],
+        "{}",
+        v["fds"]
+    );
+    let mounts: Vec<&str> = v["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .collect();
+    for dest in [
+        "/proc",
+        "/dev",
+        "/dev/pts",
+        "/dev/shm",
+        "/dev/mqueue",
+        "/sys",
+    ] {
+        assert!(
+            mounts.iter().any(|m| m.split(' ').nth(4) == Some(dest)),
+            "{dest} not mounted: {mounts:?}"
+        );
+    }
+    c.finish();
+}

@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 static SUBREAPER: Once = Once::new();
+static TESTINIT: Once = Once::new();
 
 pub const APPLETS: &[&str] = &[
     "sh", "true", "false", "cat", "echo", "sleep", "ls", "id", "hostname", "env", "pwd", "mount",
@@ -193,6 +194,7 @@ impl Ctx {
         )
         .unwrap();
         std::fs::write(rootfs.join("etc/group"), "root:x:0:\n").unwrap();
+        std::fs::copy(testinit(), rootfs.join("bin/testinit")).unwrap();
         let mut config = default_config();
         config["process"]["args"] = json!(args);
         Bundle { dir: b, config }
@@ -394,6 +396,38 @@ impl Ctx {
             out.stderr, out.stdout
         );
         out.stdout
+    }
+}
+
+/// The static testinit probe (tools/testinit), built once per test binary in its own
+/// target dir so that it does not wait on the cargo lock of the running `cargo test`.
+pub fn testinit() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let target = root.join("target/testinit");
+    TESTINIT.call_once(|| {
+        let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(root)
+            .env("CARGO_TARGET_DIR", &target)
+            .args(["rustc", "-q", "-p", "testinit", "--release", "--"])
+            .args(["-C", "target-feature=+crt-static"])
+            .output()
+            .expect("cargo");
+        assert!(
+            out.status.success(),
+            "building testinit: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+    target.join("release/testinit")
+}
+
+impl Ctx {
+    /// Runs testinit (with `args` after it) in a fresh container and parses its JSON.
+    pub fn probe_json(&self, suffix: &str, args: &[&str], tweak: impl FnOnce(&mut Value)) -> Value {
+        let mut argv = vec!["/bin/testinit"];
+        argv.extend_from_slice(args);
+        let out = self.probe(suffix, &argv, tweak);
+        serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("testinit output: {e}: {out}"))
     }
 }
 
