@@ -156,6 +156,17 @@ fn prepass(raw: &mut Value) -> Result<(), SpecError> {
             }
         }
     }
+    if let Some(Value::Array(list)) = top.get("process").and_then(|p| p.get("rlimits")) {
+        for (i, r) in list.iter().enumerate() {
+            let t = r.get("type").cloned().unwrap_or(Value::Null);
+            if serde_json::from_value::<oci_spec::runtime::PosixRlimitType>(t.clone()).is_err() {
+                return Err(field(
+                    format!("process.rlimits[{i}].type"),
+                    format!("unknown rlimit type {t}"),
+                ));
+            }
+        }
+    }
     if let Some(Value::Array(archs)) = top
         .get_mut("linux")
         .and_then(|l| l.get_mut("seccomp"))

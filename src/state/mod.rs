@@ -42,7 +42,10 @@ pub(crate) fn validate_id(id: &str) -> Result<(), StateError> {
     if valid {
         Ok(())
     } else {
-        Err(StateError::InvalidId(id.to_string()))
+        // A hostile id can be huge: the message quotes only its start.
+        let shown: String = id.chars().take(64).collect();
+        let more = if shown.len() < id.len() { "..." } else { "" };
+        Err(StateError::InvalidId(format!("{shown}{more}")))
     }
 }
 

@@ -296,6 +296,23 @@ impl Ctx {
                 "process {p} left behind"
             );
         }
+        // Processes we never learnt the pid of (a failed create): anything rooted in or
+        // working under this test's dir is ours.
+        let dir = self.dir.to_string_lossy().into_owned();
+        for e in std::fs::read_dir("/proc").unwrap().filter_map(|e| e.ok()) {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            for link in ["root", "cwd"] {
+                if let Ok(t) = std::fs::read_link(e.path().join(link)) {
+                    assert!(
+                        !t.starts_with(&dir),
+                        "process {pid} left behind ({link} {})",
+                        t.display()
+                    );
+                }
+            }
+        }
         for ctrl in std::fs::read_dir("/sys/fs/cgroup")
             .unwrap()
             .filter_map(|e| e.ok())
