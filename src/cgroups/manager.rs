@@ -23,6 +23,8 @@ pub(crate) enum CgroupError {
     },
     #[error("cgroup {}: {msg}", path.display())]
     NotUsable { path: PathBuf, msg: String },
+    #[error("{0}")]
+    Invalid(String),
 }
 
 fn io_err(path: &Path, e: io::Error) -> CgroupError {
@@ -186,6 +188,7 @@ pub(crate) fn record(dirs: &[(Hierarchy, PathBuf)]) -> CgroupRecord {
     let mut created = Vec::new();
     let mut freezer = None;
     let mut unified = None;
+    let mut v1 = std::collections::BTreeMap::new();
     for (h, dir) in dirs {
         let mut missing: Vec<PathBuf> = dir
             .ancestors()
@@ -194,6 +197,11 @@ pub(crate) fn record(dirs: &[(Hierarchy, PathBuf)]) -> CgroupRecord {
             .collect();
         missing.reverse();
         created.extend(missing);
+        if let Hierarchy::V1 { controllers, .. } = h {
+            for c in controllers {
+                v1.insert(c.clone(), dir.clone());
+            }
+        }
         match h {
             Hierarchy::V1 { controllers, .. } if controllers.iter().any(|c| c == "freezer") => {
                 freezer = Some(dir.clone())
@@ -207,6 +215,7 @@ pub(crate) fn record(dirs: &[(Hierarchy, PathBuf)]) -> CgroupRecord {
         paths: dirs.iter().map(|(_, d)| d.clone()).collect(),
         freezer,
         unified,
+        v1,
     }
 }
 
@@ -265,6 +274,36 @@ pub(crate) fn join(rec: &CgroupRecord, pid: i32) -> Result<(), CgroupError> {
         }
         let f = dir.join("cgroup.procs");
         fs::write(&f, &s).map_err(|e| io_err(&f, e))?;
+    }
+    Ok(())
+}
+
+/// Writes the device rules: v1 `devices.allow/deny` lines in order, or on a pure cgroup v2
+/// host an eBPF device program. On hybrid hosts the v1 controller is the one enforced.
+/// Unprivileged callers cannot do either and get the host's own restrictions.
+pub(crate) fn apply_devices(
+    rec: &CgroupRecord,
+    config: &[oci_spec::runtime::LinuxDeviceCgroup],
+    rootless: bool,
+) -> Result<(), CgroupError> {
+    if rootless {
+        return Ok(());
+    }
+    let rules = super::devices::rules(config).map_err(|e| CgroupError::Invalid(e.to_string()))?;
+    if let Some(dir) = rec.v1.get("devices") {
+        for (file, line) in super::devices::v1_lines(&rules) {
+            let f = dir.join(file);
+            fs::write(&f, &line).map_err(|e| CgroupError::Io {
+                path: f.clone(),
+                msg: format!("writing {line:?}: {}", crate::error::errno_text(&e)),
+                perm: false,
+            })?;
+        }
+    } else if let (Some(dir), true) = (&rec.unified, rec.v1.is_empty()) {
+        super::devices::attach_v2(dir, &rules).map_err(|msg| CgroupError::NotUsable {
+            path: dir.clone(),
+            msg,
+        })?;
     }
     Ok(())
 }

@@ -39,6 +39,9 @@ pub(crate) fn flat_keyed(p: &Path) -> BTreeMap<String, u64> {
 
 /// The directory of a v1 controller (its hierarchy's mountpoint name contains it).
 pub(crate) fn v1_dir(rec: &CgroupRecord, controller: &str) -> Option<PathBuf> {
+    if let Some(d) = rec.v1.get(controller) {
+        return Some(d.clone());
+    }
     rec.paths
         .iter()
         .find(|p| {

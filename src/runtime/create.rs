@@ -270,6 +270,15 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
         cleanup.cgroups = None;
         dir.save(&rec)?;
     }
+    if !rec.cgroup.paths.is_empty() {
+        let devices = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.resources().as_ref())
+            .and_then(|r| r.devices().clone())
+            .unwrap_or_default();
+        manager::apply_devices(&rec.cgroup, &devices, rootless)?;
+    }
     crate::testpoint::hit("cgroup-created");
 
     let fifo_path = dir.fifo();

@@ -104,6 +104,9 @@ pub(crate) struct CgroupRecord {
     pub(crate) freezer: Option<PathBuf>,
     #[serde(default)]
     pub(crate) unified: Option<PathBuf>,
+    /// v1 controller name -> the container's directory in that controller's hierarchy.
+    #[serde(default)]
+    pub(crate) v1: std::collections::BTreeMap<String, PathBuf>,
 }
 
 /// What is kept in state.json: the OCI state fields plus what delete needs to clean up.

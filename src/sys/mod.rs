@@ -342,3 +342,89 @@ pub(crate) fn pidfd_getfd(pidfd: BorrowedFd, target: RawFd) -> nix::Result<Owned
         unsafe { OwnedFd::from_raw_fd(fd as RawFd) }
     })
 }
+
+const BPF_PROG_LOAD: libc::c_long = 5;
+const BPF_PROG_ATTACH: libc::c_long = 8;
+const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
+const BPF_CGROUP_DEVICE: u32 = 6;
+const BPF_F_ALLOW_MULTI: u32 = 2;
+
+/// The BPF_PROG_LOAD part of `union bpf_attr` up to `expected_attach_type`.
+#[repr(C)]
+#[derive(Default)]
+struct BpfProgLoad {
+    prog_type: u32,
+    insn_cnt: u32,
+    insns: u64,
+    license: u64,
+    log_level: u32,
+    log_size: u32,
+    log_buf: u64,
+    kern_version: u32,
+    prog_flags: u32,
+    prog_name: [u8; 16],
+    prog_ifindex: u32,
+    expected_attach_type: u32,
+}
+
+/// The BPF_PROG_ATTACH part of `union bpf_attr`.
+#[repr(C)]
+struct BpfProgAttach {
+    target_fd: u32,
+    attach_bpf_fd: u32,
+    attach_type: u32,
+    attach_flags: u32,
+    replace_bpf_fd: u32,
+}
+
+/// Loads a BPF_PROG_TYPE_CGROUP_DEVICE program (`insns` are encoded eBPF instructions).
+pub(crate) fn bpf_load_device_prog(insns: &[u64]) -> nix::Result<OwnedFd> {
+    let license = c"Apache-2.0";
+    let mut name = [0u8; 16];
+    name[..9].copy_from_slice(b"berth_dev");
+    let attr = BpfProgLoad {
+        prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
+        insn_cnt: u32::try_from(insns.len()).map_err(|_| Errno::E2BIG)?,
+        insns: insns.as_ptr() as u64,
+        license: license.as_ptr() as u64,
+        prog_name: name,
+        expected_attach_type: BPF_CGROUP_DEVICE,
+        ..Default::default()
+    };
+    // SAFETY: `attr` is a valid bpf_attr prefix of the size passed; the pointers in it
+    // (instructions, license) outlive the call and the kernel only reads them.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_PROG_LOAD,
+            &attr as *const BpfProgLoad,
+            std::mem::size_of::<BpfProgLoad>(),
+        )
+    };
+    Errno::result(ret).map(|fd| {
+        // SAFETY: a fresh fd returned by the kernel.
+        unsafe { OwnedFd::from_raw_fd(fd as RawFd) }
+    })
+}
+
+/// Attaches a device program to the cgroup2 directory `cgroup` (multi-attach, so that
+/// programs of parent cgroups keep applying too).
+pub(crate) fn bpf_attach_device_prog(cgroup: BorrowedFd, prog: BorrowedFd) -> nix::Result<()> {
+    let attr = BpfProgAttach {
+        target_fd: cgroup.as_raw_fd() as u32,
+        attach_bpf_fd: prog.as_raw_fd() as u32,
+        attach_type: BPF_CGROUP_DEVICE,
+        attach_flags: BPF_F_ALLOW_MULTI,
+        replace_bpf_fd: 0,
+    };
+    // SAFETY: `attr` is a valid bpf_attr prefix of the size passed, read by the kernel.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_PROG_ATTACH,
+            &attr as *const BpfProgAttach,
+            std::mem::size_of::<BpfProgAttach>(),
+        )
+    };
+    Errno::result(ret).map(drop)
+}
