@@ -32,3 +32,170 @@ fn device_rules_are_enforced() {
     assert!(out.contains("open-ok"), "{out}");
     c.finish();
 }
+
+fn cg_file(c: &Ctx, id: &str, ctrl: &str, file: &str) -> String {
+    std::fs::read_to_string(format!("/sys/fs/cgroup/{ctrl}{}/{file}", c.cgroup_path(id)))
+        .unwrap_or_else(|e| panic!("{ctrl}/{file}: {e}"))
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn limits_are_in_place_before_the_init_runs() {
+    let c = Ctx::new("limits");
+    let out = c.probe(
+        "l",
+        &[
+            "sh",
+            "-c",
+            "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max \
+             /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.shares",
+        ],
+        |v| {
+            v["linux"]["resources"]["memory"] = json!({"limit": 67108864});
+            v["linux"]["resources"]["pids"] = json!({"limit": 32});
+            v["linux"]["resources"]["cpu"] =
+                json!({"quota": 20000, "period": 100000, "shares": 512});
+        },
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines, ["67108864", "32", "20000", "512"], "{out}");
+    c.finish();
+}
+
+#[test]
+fn memory_limit_oom_kills_with_137() {
+    let c = Ctx::new("oom");
+    let id = c.id("o");
+    let mut b = c.bundle_for(
+        &id,
+        &["dd", "if=/dev/zero", "of=/dev/null", "bs=200M", "count=1"],
+    );
+    b.config["linux"]["resources"]["memory"] = json!({"limit": 67108864, "swap": 67108864});
+    let out = c.run(&b, &id);
+    assert_eq!(out.code, 137, "{}", out.stderr);
+    c.finish();
+}
+
+#[test]
+fn pids_limit_stops_a_fork_bomb() {
+    let c = Ctx::new("pids");
+    let id = c.id("p");
+    // busybox sh gives up at the first failed fork; the sleeps die with the init.
+    let script = "i=0; while [ $i -lt 40 ]; do sleep 30 & i=$((i+1)); done; echo all-forked";
+    let mut b = c.bundle_for(&id, &["sh", "-c", script]);
+    b.config["linux"]["resources"]["pids"] = json!({"limit": 10});
+    let out = c.run(&b, &id);
+    assert!(
+        out.stderr.contains("can't fork") && !out.stdout.contains("all-forked"),
+        "forks were not refused: {out:?}"
+    );
+    c.finish();
+}
+
+#[test]
+fn unmounted_controller_is_a_clear_error() {
+    let c = Ctx::new("noctrl");
+    let id = c.id("n");
+    let mut b = c.bundle_for(&id, &["true"]);
+    b.config["linux"]["resources"]["network"] = json!({"classID": 1048577});
+    b.write();
+    let out = c.rt(&["create", "--bundle", b.path(), &id]);
+    assert_ne!(out.code, 0);
+    if !is_runc() && !std::path::Path::new("/sys/fs/cgroup/net_cls").exists() {
+        assert!(
+            out.stderr
+                .contains("linux.resources.network: the net_cls cgroup controller is not mounted"),
+            "{}",
+            out.stderr
+        );
+    }
+    c.audit();
+    c.finish();
+}
+
+#[test]
+fn update_pause_resume_ps_events() {
+    let c = Ctx::new("upd");
+    let id = c.id("u");
+    let mut b = c.bundle_for(&id, &["sleep", "60"]);
+    b.config["linux"]["resources"]["memory"] = json!({"limit": 67108864});
+    b.config["linux"]["resources"]["pids"] = json!({"limit": 32});
+    let pid = c.create(&b, &id);
+    c.rt(&["start", &id]).ok();
+    c.wait_status(&id, "running");
+
+    c.rt(&[
+        "update",
+        "--memory",
+        "128m",
+        "--memory-swap",
+        "-1",
+        "--pids-limit",
+        "20",
+        "--cpu-quota",
+        "30000",
+        "--cpu-period",
+        "100000",
+        "--cpu-share",
+        "256",
+        &id,
+    ])
+    .ok();
+    assert_eq!(
+        cg_file(&c, &id, "memory", "memory.limit_in_bytes"),
+        "134217728"
+    );
+    assert_eq!(cg_file(&c, &id, "pids", "pids.max"), "20");
+    assert_eq!(cg_file(&c, &id, "cpu", "cpu.cfs_quota_us"), "30000");
+    assert_eq!(cg_file(&c, &id, "cpu", "cpu.shares"), "256");
+    // --resources from a file, merged with what is in force.
+    let res = c.dir.join("res.json");
+    std::fs::write(
+        &res,
+        r#"{"pids": {"limit": 12}, "memory": {"limit": 100663296}}"#,
+    )
+    .unwrap();
+    c.rt(&["update", "--resources", res.to_str().unwrap(), &id])
+        .ok();
+    assert_eq!(cg_file(&c, &id, "pids", "pids.max"), "12");
+    assert_eq!(
+        cg_file(&c, &id, "memory", "memory.limit_in_bytes"),
+        "100663296"
+    );
+    assert_eq!(cg_file(&c, &id, "cpu", "cpu.cfs_quota_us"), "30000");
+    // A bad value is refused with the flag named, and changes nothing.
+    let out = c.rt(&["update", "--memory", "lots", &id]);
+    assert_ne!(out.code, 0);
+    if !is_runc() {
+        assert!(
+            out.stderr.contains("--memory: invalid size"),
+            "{}",
+            out.stderr
+        );
+    }
+
+    c.rt(&["pause", &id]).ok();
+    assert_eq!(c.status(&id), "paused");
+    assert_eq!(cg_file(&c, &id, "freezer", "freezer.state"), "FROZEN");
+    c.rt(&["resume", &id]).ok();
+    assert_eq!(c.status(&id), "running");
+    assert_eq!(cg_file(&c, &id, "freezer", "freezer.state"), "THAWED");
+
+    let ps = c.rt(&["ps", "--format", "json", &id]).ok().json();
+    assert_eq!(ps, json!([pid]));
+    let ev = c.rt(&["events", "--stats", &id]).ok().json();
+    assert_eq!(ev["type"], "stats");
+    assert_eq!(ev["data"]["pids"]["current"], 1);
+    assert!(
+        ev["data"]["memory"]["usage"]["limit"].as_u64() == Some(100663296),
+        "{ev}"
+    );
+
+    c.rt(&["kill", &id, "KILL"]).ok();
+    c.wait_status(&id, "stopped");
+    let out = c.rt(&["update", "--pids-limit", "5", &id]);
+    assert_ne!(out.code, 0, "update of a stopped container");
+    c.rt(&["delete", &id]).ok();
+    c.finish();
+}

@@ -278,6 +278,106 @@ pub(crate) fn join(rec: &CgroupRecord, pid: i32) -> Result<(), CgroupError> {
     Ok(())
 }
 
+/// Makes every controller the hierarchy offers available to `dir`: cgroup v2 only hands
+/// a controller to a child when each ancestor lists it in `cgroup.subtree_control`.
+fn enable_controllers(dir: &Path) {
+    let Some(root) = dir.ancestors().find(|a| {
+        a.parent()
+            .is_some_and(|p| !p.join("cgroup.controllers").exists())
+    }) else {
+        return;
+    };
+    let chain: Vec<&Path> = dir
+        .ancestors()
+        .skip(1)
+        .take_while(|a| a.starts_with(root))
+        .collect();
+    for parent in chain.into_iter().rev() {
+        let have = fs::read_to_string(parent.join("cgroup.controllers")).unwrap_or_default();
+        let on = fs::read_to_string(parent.join("cgroup.subtree_control")).unwrap_or_default();
+        for c in have.split_whitespace() {
+            if !on.split_whitespace().any(|o| o == c) {
+                // One at a time: a controller the parent cannot delegate (threaded, or
+                // processes in an inner node) must not block the others.
+                let _ = fs::write(parent.join("cgroup.subtree_control"), format!("+{c}"));
+            }
+        }
+    }
+}
+
+/// Writes `linux.resources` (devices aside) into the container's cgroups: v1 files where
+/// v1 controllers are mounted, else the cgroup2 files. On hybrid hosts a controller that
+/// only the cgroup2 mount has (hugetlb here) is written there.
+pub(crate) fn apply_resources(
+    rec: &CgroupRecord,
+    r: &oci_spec::runtime::LinuxResources,
+) -> Result<(), CgroupError> {
+    use super::resources as res;
+    let invalid = |e: res::ResourceError| CgroupError::Invalid(e.to_string());
+    if rec.v1.is_empty() {
+        let Some(dir) = &rec.unified else {
+            return Ok(());
+        };
+        let writes = res::v2_writes(r, dir.join("io.bfq.weight").exists()).map_err(invalid)?;
+        if !writes.is_empty() {
+            enable_controllers(dir);
+            res::apply_v2(&writes, dir).map_err(invalid)?;
+        }
+        return Ok(());
+    }
+    let mut writes = res::v1_writes(r).map_err(invalid)?;
+    let unified_hugetlb = !rec.v1.contains_key("hugetlb")
+        && rec.unified.as_ref().is_some_and(|u| {
+            u.parent()
+                .and_then(|p| fs::read_to_string(p.join("cgroup.controllers")).ok())
+                .is_some_and(|c| c.split_whitespace().any(|c| c == "hugetlb"))
+        });
+    if unified_hugetlb {
+        let (huge, rest): (Vec<_>, Vec<_>) =
+            writes.into_iter().partition(|w| w.controller == "hugetlb");
+        writes = rest;
+        if let (Some(dir), false) = (&rec.unified, huge.is_empty()) {
+            let v2: Vec<res::Write> = huge
+                .into_iter()
+                .map(|w| res::Write {
+                    controller: "",
+                    file: w.file.replace(".limit_in_bytes", ".max"),
+                    value: if w.value == "-1" {
+                        "max".into()
+                    } else {
+                        w.value
+                    },
+                })
+                .collect();
+            enable_controllers(dir);
+            res::apply_v2(&v2, dir).map_err(invalid)?;
+        }
+    }
+    res::apply_v1(&writes, &|c| rec.v1.get(c).cloned()).map_err(invalid)
+}
+
+/// `update`: the same writes on a live container. On v2 a memory limit below what the
+/// container uses is refused when `checkBeforeUpdate` asks for it.
+pub(crate) fn update_resources(
+    rec: &CgroupRecord,
+    r: &oci_spec::runtime::LinuxResources,
+) -> Result<(), CgroupError> {
+    if let (true, Some(dir), Some(m)) = (rec.v1.is_empty(), &rec.unified, r.memory()) {
+        if m.check_before_update() == Some(true) {
+            let used: i64 = fs::read_to_string(dir.join("memory.current"))
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or(0);
+            if let Some(limit) = m.limit().filter(|l| *l > 0 && *l < used) {
+                return Err(CgroupError::Invalid(format!(
+                    "linux.resources.memory.limit: {limit} is below the current usage {used}"
+                )));
+            }
+        }
+    }
+    apply_resources(rec, r)
+}
+
 /// Writes the device rules: v1 `devices.allow/deny` lines in order, or on a pure cgroup v2
 /// host an eBPF device program. On hybrid hosts the v1 controller is the one enforced.
 /// Unprivileged callers cannot do either and get the host's own restrictions.

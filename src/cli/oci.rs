@@ -59,6 +59,8 @@ pub(crate) enum Command {
         stats: bool,
         id: String,
     },
+    /// update container resource constraints
+    Update(Box<UpdateArgs>),
     /// pause suspends all processes inside the container
     Pause { id: String },
     /// resumes all processes that have been previously paused
@@ -169,4 +171,52 @@ pub(crate) struct ExecArgs {
     pub(crate) id: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub(crate) command: Vec<String>,
+}
+
+/// runc's `update` flags. Memory sizes take runc's suffixes (k, m, g; -1 = unlimited).
+#[derive(Args, Debug, Default)]
+pub(crate) struct UpdateArgs {
+    /// path to the file containing the resources to update or '-' to read from the standard input
+    #[arg(short, long)]
+    pub(crate) resources: Option<String>,
+    /// Specifies per cgroup weight, range is from 10 to 1000
+    #[arg(long = "blkio-weight")]
+    pub(crate) blkio_weight: Option<u16>,
+    /// CPU CFS period to be used for hardcapping (in usecs). 0 to use system default
+    #[arg(long = "cpu-period")]
+    pub(crate) cpu_period: Option<u64>,
+    /// CPU CFS hardcap limit (in usecs). Allowed cpu time in a given period
+    #[arg(long = "cpu-quota")]
+    pub(crate) cpu_quota: Option<i64>,
+    /// CPU hardcap burst limit (in usecs). Allowed accumulated cpu time additionally for burst a given period
+    #[arg(long = "cpu-burst")]
+    pub(crate) cpu_burst: Option<u64>,
+    /// CPU shares (relative weight vs. other containers)
+    #[arg(long = "cpu-share", visible_alias = "cpu-shares")]
+    pub(crate) cpu_shares: Option<u64>,
+    /// CPU realtime period to be used for hardcapping (in usecs). 0 to use system default
+    #[arg(long = "cpu-rt-period")]
+    pub(crate) cpu_rt_period: Option<u64>,
+    /// CPU realtime hardcap limit (in usecs). Allowed cpu time in a given period
+    #[arg(long = "cpu-rt-runtime")]
+    pub(crate) cpu_rt_runtime: Option<i64>,
+    /// CPU(s) to use
+    #[arg(long = "cpuset-cpus")]
+    pub(crate) cpuset_cpus: Option<String>,
+    /// Memory node(s) to use
+    #[arg(long = "cpuset-mems")]
+    pub(crate) cpuset_mems: Option<String>,
+    /// Memory limit (in bytes)
+    #[arg(long, allow_hyphen_values = true)]
+    pub(crate) memory: Option<String>,
+    /// Memory reservation or soft_limit (in bytes)
+    #[arg(long = "memory-reservation", allow_hyphen_values = true)]
+    pub(crate) memory_reservation: Option<String>,
+    /// Total memory usage (memory + swap); set '-1' to enable unlimited swap
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    pub(crate) memory_swap: Option<String>,
+    /// Maximum number of pids allowed in the container
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub(crate) pids_limit: Option<i64>,
+    pub(crate) id: String,
 }

@@ -271,13 +271,18 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
         dir.save(&rec)?;
     }
     if !rec.cgroup.paths.is_empty() {
-        let devices = spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.resources().as_ref())
-            .and_then(|r| r.devices().clone())
-            .unwrap_or_default();
+        // Limits are in place before the init exists, let alone runs.
+        let resources = spec.linux().as_ref().and_then(|l| l.resources().clone());
+        let resources = resources.unwrap_or_default();
+        let devices = resources.devices().clone().unwrap_or_default();
         manager::apply_devices(&rec.cgroup, &devices, rootless)?;
+        if let Err(e) = manager::apply_resources(&rec.cgroup, &resources) {
+            // Rootless with a partly delegated cgroup: the same rule as for creating it.
+            if !rootless || !e.is_permission() {
+                return Err(e.into());
+            }
+            crate::logging::warn(&format!("rootless: {e}; running without resource limits"));
+        }
     }
     crate::testpoint::hit("cgroup-created");
 

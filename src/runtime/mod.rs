@@ -6,6 +6,7 @@ pub(crate) mod notify;
 pub(crate) mod ops;
 pub(crate) mod run;
 pub(crate) mod tty;
+pub(crate) mod update;
 
 use std::path::PathBuf;
 

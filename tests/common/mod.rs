@@ -53,6 +53,7 @@ pub fn reap(pid: i32) {
     }
 }
 
+#[derive(Debug)]
 pub struct Out {
     pub code: i32,
     pub stdout: String,
@@ -296,13 +297,19 @@ impl Ctx {
                 "process {p} left behind"
             );
         }
-        // Processes we never learnt the pid of (a failed create): anything rooted in or
-        // working under this test's dir is ours.
+        // Processes we never learnt the pid of (a failed create): anything in this test's
+        // cgroups, or rooted or working under its dir, is ours.
         let dir = self.dir.to_string_lossy().into_owned();
         for e in std::fs::read_dir("/proc").unwrap().filter_map(|e| e.ok()) {
             let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
                 continue;
             };
+            let cg = std::fs::read_to_string(e.path().join("cgroup")).unwrap_or_default();
+            assert!(
+                !cg.contains(&format!("/berth-it-{}/", self.name)),
+                "process {pid} left behind in the test's cgroup"
+            );
+            // Before pivot_root, a process's root still names the bundle.
             for link in ["root", "cwd"] {
                 if let Ok(t) = std::fs::read_link(e.path().join(link)) {
                     assert!(

@@ -73,6 +73,7 @@ pub(crate) fn dispatch(g: &Globals, cmd: Command) -> Result<i32> {
             })
             .map(|_| 0)
         }
+        Command::Update(a) => crate::runtime::update::update(g, &a).map(|_| 0),
         Command::Pause { id } => ops::pause(g, &id).map(|_| 0),
         Command::Resume { id } => ops::resume(g, &id).map(|_| 0),
         Command::Ps {
