@@ -199,3 +199,104 @@ fn update_pause_resume_ps_events() {
     c.rt(&["delete", &id]).ok();
     c.finish();
 }
+
+/// A pure cgroup v2 host, seen from a private mount namespace where the v1 hierarchies are
+/// gone and the cgroup2 hierarchy is mounted at /sys/fs/cgroup: freeze, kill and the eBPF
+/// device program are then berth's only means, as on most users' machines.
+#[test]
+fn pure_v2_view() {
+    if !std::path::Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists()
+        && !std::path::Path::new("/sys/fs/cgroup/cgroup.procs").exists()
+    {
+        return;
+    }
+    let c = Ctx::new("v2view");
+    let setup = "set -e; for m in $(awk '$5 ~ \"^/sys/fs/cgroup/\" {print $5}' /proc/self/mountinfo | sort -r); do umount $m; done; \
+        if ! grep -q ' /sys/fs/cgroup cgroup2 ' /proc/mounts; then umount /sys/fs/cgroup 2>/dev/null || true; mount -t cgroup2 none /sys/fs/cgroup; fi; \
+        echo ready; exec sleep 600";
+    let mut holder = std::process::Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", setup])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "ready");
+    let hp = holder.id().to_string();
+    let rt = |args: &[&str]| {
+        let mut cmd = std::process::Command::new("nsenter");
+        cmd.args(["-t", &hp, "-m", "--"]).arg(runtime());
+        cmd.arg("--root").arg(&c.root).args(args);
+        run_with_timeout(&mut cmd, std::time::Duration::from_secs(30))
+    };
+    let id = c.id("c");
+    let outdir = c.dir.join("out");
+    std::fs::create_dir_all(&outdir).unwrap();
+    let mut b = c.bundle_for(&id, &["sh", "-c", "mknod /dev/k c 10 229; (true </dev/k) 2>/dev/null && echo open-ok >/out/r || echo open-denied >/out/r; sleep 60"]);
+    with_mknod(&mut b.config);
+    b.config["mounts"].as_array_mut().unwrap().push(json!({"destination": "/out", "type": "bind", "source": outdir, "options": ["rbind", "rw"]}));
+    b.write();
+    let out = rt(&["create", "--bundle", b.path(), &id]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let state: serde_json::Value = serde_json::from_str(&rt(&["state", &id]).stdout).unwrap();
+    c.track_pid(state["pid"].as_i64().unwrap() as i32);
+    rt(&["start", &id]).ok();
+    let v2dir = format!("/sys/fs/cgroup/unified{}", c.cgroup_path(&id));
+    // The init runs in the cgroup2 directory, alone.
+    let procs = std::fs::read_to_string(format!("{v2dir}/cgroup.procs")).unwrap();
+    assert_eq!(procs.trim(), state["pid"].to_string());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !outdir.join("r").exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // Only the eBPF device program stands between the container and /dev/fuse here.
+    assert_eq!(
+        std::fs::read_to_string(outdir.join("r")).unwrap().trim(),
+        "open-denied"
+    );
+    if !is_runc() {
+        rt(&["pause", &id]).ok();
+        assert_eq!(
+            std::fs::read_to_string(format!("{v2dir}/cgroup.freeze"))
+                .unwrap()
+                .trim(),
+            "1"
+        );
+        let st: serde_json::Value = serde_json::from_str(&rt(&["state", &id]).stdout).unwrap();
+        assert_eq!(st["status"], "paused");
+        rt(&["resume", &id]).ok();
+        assert_eq!(
+            std::fs::read_to_string(format!("{v2dir}/cgroup.freeze"))
+                .unwrap()
+                .trim(),
+            "0"
+        );
+        let ev: serde_json::Value =
+            serde_json::from_str(&rt(&["events", "--stats", &id]).stdout).unwrap();
+        assert_eq!(ev["type"], "stats");
+        rt(&["kill", "--all", &id, "KILL"]).ok();
+    } else {
+        rt(&["kill", &id, "KILL"]).ok();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let st: serde_json::Value = serde_json::from_str(&rt(&["state", &id]).stdout).unwrap();
+        if st["status"] == "stopped" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not stopped: {st}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    rt(&["delete", &id]).ok();
+    assert!(
+        !std::path::Path::new(&v2dir).exists(),
+        "{v2dir} left behind"
+    );
+    let _ = holder.kill();
+    let _ = holder.wait();
+    c.finish();
+}

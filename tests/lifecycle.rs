@@ -133,13 +133,16 @@ fn kill_by_name_number_and_all() {
             &[
                 "sh",
                 "-c",
-                "trap 'echo usr1 > /tmp/got; exit 3' USR1; while true; do sleep 0.05; done",
+                "trap 'echo usr1 > /tmp/got; exit 3' USR1; touch /tmp/ready; while true; do sleep 0.05; done",
             ],
         );
         let mut b = b;
         b.config["root"]["readonly"] = json!(false);
         c.create(&b, &id);
         c.rt(&["start", &id]).ok();
+        // A pid-namespace init drops signals it has no handler for, so the
+        // signal must not be sent before the trap is in place.
+        c.wait_file(&b.rootfs().join("tmp/ready"));
         c.rt(&["kill", &id, sig]).ok();
         c.wait_status(&id, "stopped");
         assert_eq!(
@@ -331,9 +334,11 @@ fn run_forwards_signals() {
         &[
             "sh",
             "-c",
-            "trap 'exit 42' USR1; while true; do sleep 0.05; done",
+            "trap 'exit 42' USR1; touch /tmp/ready; while true; do sleep 0.05; done",
         ],
     );
+    let mut b = b;
+    b.config["root"]["readonly"] = json!(false);
     b.write();
     let mut child = std::process::Command::new(runtime())
         .args([
@@ -346,8 +351,7 @@ fn run_forwards_signals() {
         ])
         .spawn()
         .unwrap();
-    c.wait_status(&id, "running");
-    std::thread::sleep(std::time::Duration::from_millis(100));
+    c.wait_file(&b.rootfs().join("tmp/ready"));
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGUSR1,

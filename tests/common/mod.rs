@@ -262,6 +262,20 @@ impl Ctx {
         }
     }
 
+    /// Waits (bounded) until `path` exists: how a container says it got
+    /// somewhere, e.g. that a signal trap is in place.
+    pub fn wait_file(&self, path: &Path) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !path.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "{} never appeared",
+                path.display()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// Deletes what the test made and checks nothing is left behind.
     pub fn finish(self) {
         for id in self.ids.borrow().iter() {
@@ -341,6 +355,35 @@ impl Ctx {
             "mounts left behind under {}",
             self.dir.display()
         );
+    }
+}
+
+/// A failed test still cleans up after itself: the machine is shared, and a
+/// panicking test must not leave containers, cgroups or state behind.
+impl Drop for Ctx {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        for id in self.ids.borrow().iter() {
+            let _ = self.rt(&["delete", "--force", id]);
+        }
+        for p in self.pids.borrow().iter() {
+            let _ = Command::new("kill").args(["-9", &p.to_string()]).status();
+            reap(*p);
+        }
+        for ctrl in std::fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok())
+        {
+            let d = ctrl.path().join(format!("berth-it-{}", self.name));
+            for id in self.ids.borrow().iter() {
+                let _ = std::fs::remove_dir(d.join(id));
+            }
+            let _ = std::fs::remove_dir(&d);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
