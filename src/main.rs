@@ -44,16 +44,27 @@ fn main() {
             .unwrap_or_else(state::default_root),
         systemd_cgroup: cli.systemd_cgroup,
     };
+    // runc ends a failed exec with 255 (and "exec failed: "), leaving 1..=254 to the
+    // process's own exit status.
+    let is_exec = matches!(cli.command, cli::oci::Command::Exec(_));
     let code = match commands::oci::dispatch(&globals, cli.command) {
         Ok(code) => code,
         Err(e) => {
             // The one place an error is reported: the cause chain joined by ": ".
-            let msg = format!("{e:#}");
+            let msg = if is_exec {
+                format!("exec failed: {e:#}")
+            } else {
+                format!("{e:#}")
+            };
             logging::error(&msg);
             if cli.log.is_some() {
                 eprintln!("{msg}");
             }
-            1
+            if is_exec {
+                255
+            } else {
+                1
+            }
         }
     };
     std::process::exit(code);

@@ -162,8 +162,8 @@ pub(crate) struct ExecArgs {
     /// set the asm process label for the process commonly used with selinux
     #[arg(long = "process-label")]
     pub(crate) process_label: Option<String>,
-    /// ignored, for runc compatibility
-    #[arg(long = "ignore-paused", hide = true)]
+    /// allow exec in a paused container (the process starts frozen)
+    #[arg(long = "ignore-paused")]
     pub(crate) ignore_paused: bool,
     /// ignored, for runc compatibility
     #[arg(long = "cgroup", hide = true)]

@@ -13,8 +13,9 @@ pub(crate) const DEFAULT_PATH: &str =
 fn check(p: &Path) -> Result<(), String> {
     let meta = std::fs::metadata(p)
         .map_err(|e| format!("stat {}: {}", p.display(), crate::error::errno_text(&e)))?;
+    // execve answers EACCES for a directory; runc says so too.
     if meta.is_dir() {
-        return Err("is a directory".into());
+        return Err("permission denied".into());
     }
     access(p, AccessFlags::X_OK).map_err(|_| "permission denied".to_string())
 }

@@ -34,6 +34,9 @@ pub(crate) struct ExecOpts {
     pub(crate) caps: Vec<String>,
     pub(crate) no_new_privs: bool,
     pub(crate) preserve_fds: u32,
+    pub(crate) apparmor: Option<String>,
+    pub(crate) process_label: Option<String>,
+    pub(crate) ignore_paused: bool,
 }
 
 /// The process to run: `--process` as given, or the config's process with the flags applied
@@ -77,6 +80,12 @@ fn build_process(spec: &Spec, o: &ExecOpts) -> Result<Process> {
     p.set_env(Some(env));
     if let Some(cwd) = &o.cwd {
         p.set_cwd(PathBuf::from(cwd));
+    }
+    if o.apparmor.is_some() {
+        p.set_apparmor_profile(o.apparmor.clone());
+    }
+    if o.process_label.is_some() {
+        p.set_selinux_label(o.process_label.clone());
     }
     if let Some(u) = &o.user {
         let (uid, gid) = match u.split_once(':') {
@@ -142,7 +151,10 @@ pub(crate) fn exec(g: &Globals, o: &ExecOpts) -> Result<i32> {
     match dir.status(&rec) {
         Status::Running => {}
         Status::Stopped => bail!("cannot exec in a stopped container"),
-        Status::Paused => bail!("cannot exec in a paused container"),
+        Status::Paused if o.ignore_paused => {}
+        Status::Paused => {
+            bail!("cannot exec in a paused container (use --ignore-paused to override)")
+        }
         Status::Created | Status::Creating => {
             bail!("cannot exec in a container that has not been started")
         }

@@ -91,6 +91,14 @@ impl Out {
 /// Runs a command with a deadline: no test may hang. Output goes to files, not pipes: a
 /// detached container init inherits them and would keep a pipe open forever.
 pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> Out {
+    run_reaping(cmd, timeout, &[])
+}
+
+/// As [`run_with_timeout`], reaping `pids` (our children by subreaping) meanwhile: a pid
+/// namespace's init cannot finish exiting while a process of its namespace that is our
+/// child is an unreaped zombie, so a runtime waiting for it would wait for us (conmon and
+/// containerd's shim reap the same way).
+pub fn run_reaping(cmd: &mut Command, timeout: Duration, pids: &[i32]) -> Out {
     static N: AtomicUsize = AtomicUsize::new(0);
     let n = N.fetch_add(1, Ordering::SeqCst);
     let base = std::env::temp_dir().join(format!("berth-it-out-{}-{n}", std::process::id()));
@@ -103,6 +111,9 @@ pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> Out {
     let status = loop {
         if let Some(st) = child.try_wait().unwrap() {
             break st;
+        }
+        for p in pids {
+            reap(*p);
         }
         if Instant::now() > deadline {
             let _ = child.kill();
@@ -212,7 +223,8 @@ impl Ctx {
         for (k, v) in env {
             c.env(k, v);
         }
-        run_with_timeout(&mut c, Duration::from_secs(30))
+        let pids = self.pids.borrow().clone();
+        run_reaping(&mut c, Duration::from_secs(30), &pids)
     }
 
     pub fn state(&self, id: &str) -> Value {

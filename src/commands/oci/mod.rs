@@ -55,6 +55,9 @@ pub(crate) fn dispatch(g: &Globals, cmd: Command) -> Result<i32> {
                 caps: a.cap,
                 no_new_privs: a.no_new_privs,
                 preserve_fds: a.preserve_fds,
+                apparmor: a.apparmor,
+                process_label: a.process_label,
+                ignore_paused: a.ignore_paused,
             };
             crate::runtime::exec::exec(g, &o)
         }

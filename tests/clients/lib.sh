@@ -1,0 +1,96 @@
+# Shared helpers for the client suite. Sourced by run.sh and by every scenario subshell.
+# shellcheck shell=bash
+
+# Every client call goes through a hard timeout (default 60 s, TMO overrides).
+t() { timeout --foreground -k 5 "${TMO:-60}" "$@"; }
+
+say() { printf '%s\n' "$*" >&2; }
+
+fail() { say "ASSERT: $*"; return 1; }
+
+# expect_eq WHAT GOT WANT
+expect_eq() {
+  [ "$2" = "$3" ] || fail "$1: expected '$3', got '$2'"
+}
+
+# expect_has WHAT HAYSTACK NEEDLE (fixed string)
+expect_has() {
+  case "$2" in *"$3"*) return 0 ;; esac
+  fail "$1: expected to contain '$3', got '$2'"
+}
+
+# expect_not_has WHAT HAYSTACK NEEDLE
+expect_not_has() {
+  case "$2" in *"$3"*) fail "$1: expected not to contain '$3', got '$2'" ;; esac
+  return 0
+}
+
+# expect_rc WANT CMD...  — runs CMD, prints its output to the log, checks its exit code.
+# The output is left in $OUT for further checks.
+expect_rc() {
+  local want=$1 rc=0; shift
+  OUT=$("$@" 2>&1) || rc=$?
+  printf '%s\n' "$OUT" | sed 's/^/  | /' >&2
+  [ "$rc" = "$want" ] || fail "exit code of '$*': expected $want, got $rc"
+}
+
+# run_out CMD... — runs CMD (must exit 0), its stdout (stderr goes to the log) in $OUT.
+run_out() {
+  local rc=0
+  OUT=$("$@") || rc=$?
+  printf '%s\n' "$OUT" | sed 's/^/  > /' >&2
+  [ "$rc" = 0 ] || fail "'$*' exited $rc"
+}
+
+# wait_for SECONDS CMD... — polls CMD every 0.2 s until it succeeds.
+wait_for() {
+  local secs=$1 i=0; shift
+  while ! "$@" >/dev/null 2>&1; do
+    i=$((i + 1))
+    [ "$i" -lt $((secs * 5)) ] || { fail "timed out after ${secs}s waiting for: $*"; return 1; }
+    sleep 0.2
+  done
+}
+
+# Cap bitmask helpers: capmask NAME... -> 16-hex-digit mask as /proc/PID/status prints it.
+capbit() {
+  case $1 in
+    CHOWN) echo 0 ;; DAC_OVERRIDE) echo 1 ;; DAC_READ_SEARCH) echo 2 ;; FOWNER) echo 3 ;;
+    FSETID) echo 4 ;; KILL) echo 5 ;; SETGID) echo 6 ;; SETUID) echo 7 ;; SETPCAP) echo 8 ;;
+    LINUX_IMMUTABLE) echo 9 ;; NET_BIND_SERVICE) echo 10 ;; NET_BROADCAST) echo 11 ;;
+    NET_ADMIN) echo 12 ;; NET_RAW) echo 13 ;; IPC_LOCK) echo 14 ;; IPC_OWNER) echo 15 ;;
+    SYS_MODULE) echo 16 ;; SYS_RAWIO) echo 17 ;; SYS_CHROOT) echo 18 ;; SYS_PTRACE) echo 19 ;;
+    SYS_PACCT) echo 20 ;; SYS_ADMIN) echo 21 ;; SYS_BOOT) echo 22 ;; SYS_NICE) echo 23 ;;
+    SYS_RESOURCE) echo 24 ;; SYS_TIME) echo 25 ;; SYS_TTY_CONFIG) echo 26 ;; MKNOD) echo 27 ;;
+    LEASE) echo 28 ;; AUDIT_WRITE) echo 29 ;; AUDIT_CONTROL) echo 30 ;; SETFCAP) echo 31 ;;
+    *) echo "unknown cap $1" >&2; return 1 ;;
+  esac
+}
+capmask() {
+  local m=0 c
+  for c in "$@"; do m=$((m | (1 << $(capbit "$c")))); done
+  printf '%016x\n' "$m"
+}
+
+# Scenario bookkeeping (run.sh owns PASSED/FAILED/FAILS).
+# scenario NAME FUNC [ARGS...] — runs FUNC in a subshell with errexit, logs to $T/logs/NAME.log.
+scenario() {
+  local name=$1 fn=$2 rc=0 t0 t1 log
+  shift 2
+  if [ -n "${ONLY:-}" ] && ! printf '%s' "$name" | grep -Eq -- "$ONLY"; then return 0; fi
+  log="$T/logs/$name.log"
+  t0=$(date +%s)
+  # Not in an && / || / if context, or errexit would be ignored inside.
+  ( set -eE -o pipefail; "$fn" "$@" ) >"$log" 2>&1 </dev/null
+  rc=$?
+  t1=$(date +%s)
+  if [ "$rc" = 0 ]; then
+    PASSED=$((PASSED + 1))
+    printf 'PASS %-40s (%ss)\n' "$name" "$((t1 - t0))"
+  else
+    FAILED=$((FAILED + 1))
+    FAILS+=("$name")
+    printf 'FAIL %-40s (%ss, exit %s)\n' "$name" "$((t1 - t0))" "$rc"
+    grep -v '^  > ' "$log" | tail -n 12 | sed 's/^/     /'
+  fi
+}

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Client test suite: podman (rootful and rootless) and containerd, with berth as the OCI runtime.
+#
+#   tests/clients/run.sh                       # berth (target/debug/berth, or $BERTH)
+#   CLIENT_RUNTIME=/usr/sbin/runc tests/clients/run.sh   # the same scenarios against runc (control)
+#
+# Variables: CLIENT_RUNTIME (runtime binary), SUITES (default "podman rootless containerd"),
+# ONLY (regex on scenario names), KEEP=1 (keep the temp dir), NO_INSTALL=1 (skip apt-get).
+# Prints one PASS/FAIL line per scenario and "N passed, M failed" at the end; exits 1 if any failed.
+set -uo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+
+[ "$(id -u)" = 0 ] || { echo "run.sh: must run as root (podman rootful, containerd, useradd)" >&2; exit 2; }
+
+# PID 1 on some machines does not reap orphans (conmon, shims and their children are orphaned on
+# purpose): make this shell a child subreaper so it reaps them itself.
+if [ -z "${CLIENTS_SUBREAPER:-}" ] && command -v python3 >/dev/null 2>&1; then
+  export CLIENTS_SUBREAPER=1
+  exec python3 -c 'import ctypes,os,sys
+ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+os.execvp("bash", ["bash"] + sys.argv[1:])' "$0" "$@"
+fi
+
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
+
+install_deps() {
+  local pkgs="podman conmon containerd runc busybox-static tmux uidmap catatonit slirp4netns iptables passwd"
+  local missing="" p
+  for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+  [ -z "$missing" ] && return 0
+  if [ -n "${NO_INSTALL:-}" ]; then say "missing packages:$missing (NO_INSTALL set)"; return 1; fi
+  say "installing:$missing"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+}
+install_deps || { echo "run.sh: could not install the client packages" >&2; exit 2; }
+
+RT=${CLIENT_RUNTIME:-${BERTH:-$REPO/target/debug/berth}}
+RT=$(readlink -f "$RT" 2>/dev/null || echo "$RT")
+[ -x "$RT" ] || { echo "run.sh: runtime '$RT' not found (build berth, or set CLIENT_RUNTIME)" >&2; exit 2; }
+SUITES=${SUITES:-podman rootless containerd}
+
+T=$(mktemp -d /tmp/berth-clients.XXXXXX)
+chmod 755 "$T"
+mkdir -p "$T/logs" "$T/bin"
+export T RT
+
+PASSED=0 FAILED=0
+FAILS=()
+CLEANUPS=()
+at_exit() { CLEANUPS+=("$*"); }
+
+finish() {
+  local i
+  for ((i = ${#CLEANUPS[@]} - 1; i >= 0; i--)); do eval "${CLEANUPS[$i]}" >/dev/null 2>&1 || true; done
+  # Anything still mounted under $T (vfs storage, shm of containers) goes before the rm.
+  grep -o " $T[^ ]*" /proc/self/mountinfo 2>/dev/null | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
+  if [ -n "${KEEP:-}" ]; then say "kept $T"; else rm -rf "$T"; fi
+}
+trap finish EXIT
+trap 'exit 130' INT TERM
+
+echo "client suite: runtime $RT ($("$RT" --version 2>/dev/null | head -n 1))"
+echo "temp dir: $T"
+
+# --- the busybox image rootfs, shared by every suite ---------------------------------------------
+build_rootfs() {
+  local r=$T/rootfs a
+  mkdir -p "$r/bin" "$r/etc" "$r/tmp" "$r/root" "$r/www" "$r/proc" "$r/sys" "$r/dev" "$r/run" "$r/var/tmp" "$r/data"
+  cp /bin/busybox "$r/bin/busybox"
+  for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -s busybox "$r/bin/$a"; done
+  printf 'root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:user:/tmp:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n' >"$r/etc/passwd"
+  printf 'root:x:0:\nuser:x:1000:\nnobody:x:65534:\n' >"$r/etc/group"
+  echo 'hello from httpd' >"$r/www/index.html"
+  printf '#!/bin/sh\necho should not run\n' >"$r/bin/noexec"
+  chmod 0644 "$r/bin/noexec"
+  chmod 1777 "$r/tmp" "$r/var/tmp"
+}
+build_rootfs
+
+for s in $SUITES; do
+  # shellcheck source=/dev/null
+  . "$HERE/$s.sh"
+  echo "== suite $s"
+  "suite_$s"
+done
+
+echo
+if [ "$FAILED" -gt 0 ]; then echo "failed: ${FAILS[*]}"; fi
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" = 0 ]
