@@ -187,8 +187,14 @@ fn exec_exit_codes_and_runc_phrases() {
     }
     let bad = c.dir.join("bad.json");
     std::fs::write(&bad, "{not json").unwrap();
+    // runc does not name the file; berth does.
+    let phrase = if is_runc() {
+        "invalid character"
+    } else {
+        "bad.json"
+    };
     c.rt(&["exec", "--process", bad.to_str().unwrap(), &id])
-        .fails_with("bad.json");
+        .fails_with(phrase);
     c.rt(&["exec", &id]).fails_with("");
 
     c.rt(&["pause", &id]).ok();
