@@ -38,6 +38,8 @@ pub(crate) enum Msg {
 
 pub(crate) struct Channel(OwnedFd);
 
+const CHUNK: usize = 32 * 1024;
+
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ChannelError {
     #[error("sync socket: {0}")]
@@ -59,12 +61,31 @@ impl Channel {
         Ok((Channel(a), Channel(b)))
     }
 
+    /// One message, in packets of at most `CHUNK` bytes: a seqpacket message must fit the
+    /// socket buffer, and the state JSON (annotations included) can be larger. Each packet
+    /// starts with a byte saying whether more follow.
     pub(crate) fn send(&self, m: &Msg) -> Result<(), ChannelError> {
         let data = serde_json::to_vec(m).expect("message serializes");
+        let mut chunks = data.chunks(CHUNK).peekable();
+        let mut packet = Vec::with_capacity(CHUNK + 1);
+        loop {
+            let chunk = chunks.next().unwrap_or(&[]);
+            let more = chunks.peek().is_some();
+            packet.clear();
+            packet.push(u8::from(more));
+            packet.extend_from_slice(chunk);
+            self.send_packet(&packet)?;
+            if !more {
+                return Ok(());
+            }
+        }
+    }
+
+    fn send_packet(&self, packet: &[u8]) -> Result<(), ChannelError> {
         loop {
             match send(
                 std::os::fd::AsRawFd::as_raw_fd(&self.0),
-                &data,
+                packet,
                 MsgFlags::MSG_NOSIGNAL,
             ) {
                 Ok(_) => return Ok(()),
@@ -78,7 +99,8 @@ impl Channel {
     }
 
     pub(crate) fn recv(&self) -> Result<Msg, ChannelError> {
-        let mut buf = vec![0u8; 65536];
+        let mut buf = vec![0u8; CHUNK + 1];
+        let mut data = Vec::new();
         loop {
             match recv(
                 std::os::fd::AsRawFd::as_raw_fd(&self.0),
@@ -86,7 +108,12 @@ impl Channel {
                 MsgFlags::empty(),
             ) {
                 Ok(0) => return Err(ChannelError::Closed),
-                Ok(n) => return serde_json::from_slice(&buf[..n]).map_err(ChannelError::Decode),
+                Ok(n) => {
+                    data.extend_from_slice(&buf[1..n]);
+                    if buf[0] == 0 {
+                        return serde_json::from_slice(&data).map_err(ChannelError::Decode);
+                    }
+                }
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(nix::errno::Errno::ECONNRESET) => return Err(ChannelError::Closed),
                 Err(e) => return Err(ChannelError::Sys(e)),
@@ -113,5 +140,14 @@ mod tests {
         assert!(matches!(b.recv().unwrap(), Msg::Error { errno: 2, .. }));
         drop(a);
         assert!(matches!(b.recv(), Err(ChannelError::Closed)));
+    }
+
+    #[test]
+    fn messages_larger_than_a_socket_buffer() {
+        let (a, b) = Channel::pair().unwrap();
+        let big = "x".repeat(1 << 20);
+        let sender = std::thread::spawn(move || a.send(&Msg::HooksDone(big)).unwrap());
+        assert_eq!(b.recv().unwrap(), Msg::HooksDone("x".repeat(1 << 20)));
+        sender.join().unwrap();
     }
 }

@@ -32,6 +32,8 @@ pub(crate) struct InitCtx<'a> {
     pub(crate) unshare: CloneFlags,
     pub(crate) fork_again: bool,
     pub(crate) fifo: Option<&'a OwnedFd>,
+    /// The state dir (O_PATH), when startContainer hooks must report to `start`.
+    pub(crate) state_dir: Option<&'a OwnedFd>,
     pub(crate) console: Option<&'a OwnedFd>,
     pub(crate) cgroups: &'a [(Hierarchy, PathBuf)],
     pub(crate) no_pivot: bool,
@@ -252,6 +254,7 @@ fn init(ctx: &InitCtx, chan: &Channel) -> Result<Never, StepError> {
         last_kept_fd: ctx.last_kept_fd,
         extra_env: &ctx.extra_env,
         fifo: ctx.fifo,
+        state_dir: ctx.state_dir,
         seccomp: ctx.seccomp,
         start_hooks,
     };
@@ -340,6 +343,7 @@ fn exec_steps(ctx: &ExecCtx, chan: &Channel) -> Result<Never, StepError> {
         last_kept_fd: ctx.last_kept_fd,
         extra_env: &[],
         fifo: None,
+        state_dir: None,
         seccomp: ctx.seccomp,
         start_hooks: None,
     };
@@ -375,6 +379,7 @@ pub(crate) struct Finalize<'a> {
     pub(crate) last_kept_fd: u32,
     pub(crate) extra_env: &'a [String],
     pub(crate) fifo: Option<&'a OwnedFd>,
+    pub(crate) state_dir: Option<&'a OwnedFd>,
     pub(crate) seccomp: Option<&'a crate::seccomp::Filter>,
     pub(crate) start_hooks: Option<&'a [oci_spec::runtime::Hook]>,
 }
@@ -508,14 +513,29 @@ pub(crate) fn finalize(f: &Finalize, chan: &Channel) -> Result<Never, StepError>
     if let Some(fifo) = f.fifo {
         wait_fifo(fifo)?;
         if let Some(h) = f.start_hooks.filter(|h| !h.is_empty()) {
-            // The parent is gone: a failing startContainer hook can only be told on the
-            // container's stderr, and the container does not start.
+            // `start` holds the start fifo open for reading until we exec (close-on-exec
+            // ends it) or write why we did not. Without a reader (start was killed), the
+            // container's stderr is all there is.
+            let reply = f.state_dir.and_then(|d| {
+                nix::fcntl::openat(
+                    d,
+                    crate::state::START_FIFO,
+                    OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
+                .ok()
+            });
             let state = STATE_FOR_HOOKS
                 .with(|s| s.borrow().clone())
                 .unwrap_or_default()
                 .replace("\"creating\"", "\"created\"");
             if let Err(e) = crate::hooks::run_hooks(h, state.as_bytes(), "startContainer") {
-                eprintln!("berth: {e}");
+                match reply {
+                    Some(r) => {
+                        let _ = nix::unistd::write(&r, e.to_string().as_bytes());
+                    }
+                    None => eprintln!("berth: {e}"),
+                }
                 sys::exit_now(1);
             }
         }

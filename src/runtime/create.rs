@@ -295,6 +295,26 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
         Mode::empty(),
     )
     .with_context(|| format!("open {}", fifo_path.display()))?;
+    let has_start_hooks = spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.start_container().as_ref())
+        .is_some_and(|h| !h.is_empty());
+    let state_dir = if has_start_hooks {
+        let p = dir.start_fifo();
+        nix::unistd::mkfifo(&p, Mode::from_bits_truncate(0o600))
+            .with_context(|| format!("mkfifo {}", p.display()))?;
+        Some(
+            nix::fcntl::open(
+                &dir.path,
+                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .with_context(|| format!("open {}", dir.path.display()))?,
+        )
+    } else {
+        None
+    };
 
     let (console, console_peer) = if !terminal {
         (None, None)
@@ -346,6 +366,7 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
         unshare,
         fork_again,
         fifo: Some(&fifo),
+        state_dir: state_dir.as_ref(),
         console: console.as_ref(),
         cgroups: if rec.cgroup.paths.is_empty() {
             &[]

@@ -48,6 +48,22 @@ pub(crate) fn release(dir: &ContainerDir) -> Result<()> {
 
 /// Releases the init, and with NOTIFY_SOCKET waits for its READY=1 to forward it.
 pub(crate) fn start_created(dir: &ContainerDir, rec: &Record) -> Result<()> {
+    // With startContainer hooks, start answers for them (runtime-spec: a failure is an
+    // error of start), so it waits until the init has exec'd or said why it has not.
+    let hook_reply = if dir.start_fifo().exists() {
+        let p = dir.start_fifo();
+        let fd = nix::fcntl::open(
+            &p,
+            OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| anyhow!("open {}: {}", p.display(), crate::error::errno_desc(e)))?;
+        let pidfd = sys::pidfd_open(rec.pid)
+            .map_err(|_| anyhow!("cannot start a container that has stopped"))?;
+        Some((fd, pidfd))
+    } else {
+        None
+    };
     match &rec.notify_socket {
         None => release(dir)?,
         Some(host) => {
@@ -58,8 +74,70 @@ pub(crate) fn start_created(dir: &ContainerDir, rec: &Record) -> Result<()> {
             super::notify::wait_and_forward(&sock, &pidfd, rec.pid, host)?;
         }
     }
+    if let Some((fd, pidfd)) = hook_reply {
+        let r = wait_start_hooks(&fd, &pidfd);
+        let _ = fs::remove_file(dir.start_fifo());
+        r?;
+    }
     run_hooks_warn(rec, "poststart", Status::Running);
     Ok(())
+}
+
+/// Waits for the init to exec (its write end of the start fifo closes empty) or to
+/// report a startContainer hook failure (it writes the error, then exits).
+fn wait_start_hooks(fifo: &std::os::fd::OwnedFd, pidfd: &std::os::fd::OwnedFd) -> Result<()> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let mut msg = Vec::new();
+    let mut init_gone = false;
+    loop {
+        let mut buf = [0u8; 4096];
+        loop {
+            match nix::unistd::read(fifo, &mut buf) {
+                Ok(0) => {
+                    // EOF: no writer. Before the init opened it, that means nothing yet,
+                    // unless the init is gone.
+                    if !msg.is_empty() {
+                        bail!("{}", String::from_utf8_lossy(&msg).trim());
+                    }
+                    break;
+                }
+                Ok(n) => msg.extend_from_slice(&buf[..n]),
+                Err(Errno::EAGAIN) => break,
+                Err(Errno::EINTR) => continue,
+                Err(e) => bail!("reading the start fifo: {}", crate::error::errno_desc(e)),
+            }
+        }
+        if init_gone {
+            if msg.is_empty() {
+                bail!("container init exited before running its process");
+            }
+            bail!("{}", String::from_utf8_lossy(&msg).trim());
+        }
+        let mut fds = [
+            PollFd::new(fifo.as_fd(), PollFlags::POLLIN),
+            PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(e) => bail!("poll: {}", crate::error::errno_desc(e)),
+        }
+        let hup = fds[0]
+            .revents()
+            .is_some_and(|r| r.contains(PollFlags::POLLHUP));
+        let readable = fds[0]
+            .revents()
+            .is_some_and(|r| r.contains(PollFlags::POLLIN));
+        if hup && !readable && msg.is_empty() {
+            // The init opened it and closed it at exec without a word: started.
+            return Ok(());
+        }
+        if fds[1]
+            .revents()
+            .is_some_and(|r| r.contains(PollFlags::POLLIN))
+        {
+            init_gone = true;
+        }
+    }
 }
 
 /// poststart and poststop failures are warnings: the rest still run (runtime-spec).

@@ -164,6 +164,8 @@ pub(crate) struct ContainerDir {
     pub(crate) path: PathBuf,
 }
 
+pub(crate) const START_FIFO: &str = "start.fifo";
+
 impl ContainerDir {
     pub(crate) fn new(root: &Path, id: &str) -> Result<Self, StateError> {
         validate_id(id)?;
@@ -199,6 +201,12 @@ impl ContainerDir {
 
     pub(crate) fn fifo(&self) -> PathBuf {
         self.path.join("exec.fifo")
+    }
+
+    /// Where the init tells `start` that a startContainer hook failed (see
+    /// `ops::start_created`).
+    pub(crate) fn start_fifo(&self) -> PathBuf {
+        self.path.join(START_FIFO)
     }
 
     pub(crate) fn load(&self) -> Result<Record, StateError> {
