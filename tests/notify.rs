@@ -1,0 +1,106 @@
+//! NOTIFY_SOCKET: a fake systemd listener gets READY=1 and MAINPID from start and run.
+
+mod common;
+use common::*;
+use std::os::unix::net::UnixDatagram;
+use std::time::{Duration, Instant};
+
+fn listener(c: &Ctx, name: &str) -> (UnixDatagram, String) {
+    let path = c.dir.join(name);
+    let sock = UnixDatagram::bind(&path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    (sock, path.to_string_lossy().into_owned())
+}
+
+fn recv(sock: &UnixDatagram) -> String {
+    let mut buf = [0u8; 4096];
+    let n = sock.recv(&mut buf).expect("a message on the notify socket");
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+/// Waits a little, reports where its socket is mounted and how, then says it is ready.
+const READY_LATER: &str = "sleep 0.5; echo $NOTIFY_SOCKET > /tmp/sock; \
+     grep ' /run/notify ' /proc/self/mounts > /tmp/mount; \
+     /bin/testinit notify READY=1 >/dev/null; sleep 1000";
+
+#[test]
+fn start_waits_for_ready_and_forwards_ready_and_mainpid() {
+    let c = Ctx::new("notify");
+    let id = c.id("n");
+    let (sock, path) = listener(&c, "host-notify.sock");
+    let mut b = c.bundle_for(&id, &["sh", "-c", READY_LATER]);
+    b.config["root"]["readonly"] = serde_json::json!(false);
+    b.write();
+    let env = [("NOTIFY_SOCKET", path.as_str())];
+    let t = Instant::now();
+    c.rt_env(&["create", "--bundle", b.path(), &id], &env).ok();
+    assert!(t.elapsed() < Duration::from_secs(2), "create blocked");
+    let pid = c.state(&id)["pid"].as_i64().unwrap();
+    c.track_pid(pid as i32);
+    // Nothing is forwarded before the container says so.
+    sock.set_nonblocking(true).unwrap();
+    assert!(sock.recv(&mut [0u8; 16]).is_err());
+    sock.set_nonblocking(false).unwrap();
+
+    let t = Instant::now();
+    c.rt_env(&["start", &id], &env).ok();
+    assert!(
+        t.elapsed() >= Duration::from_millis(450),
+        "start returned before READY=1 ({:?})",
+        t.elapsed()
+    );
+    let msg = recv(&sock);
+    assert!(msg.lines().any(|l| l == "READY=1"), "{msg:?}");
+    assert!(
+        msg.lines().any(|l| l == format!("MAINPID={pid}")),
+        "{msg:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(b.rootfs().join("tmp/sock"))
+            .unwrap()
+            .trim(),
+        "/run/notify/notify.sock"
+    );
+    let mount = std::fs::read_to_string(b.rootfs().join("tmp/mount")).unwrap();
+    assert!(mount.contains(" ro,") || mount.contains(" ro "), "{mount}");
+    c.finish();
+}
+
+#[test]
+fn foreground_run_forwards_readiness_and_a_dead_init_does_not_hang_start() {
+    let c = Ctx::new("notifyrun");
+    let id = c.id("r");
+    let (sock, path) = listener(&c, "host-notify.sock");
+    let mut b = c.bundle_for(
+        &id,
+        &[
+            "sh",
+            "-c",
+            "/bin/testinit notify READY=1 >/dev/null; echo served",
+        ],
+    );
+    b.write();
+    let out = c.rt_env(
+        &["run", "--bundle", b.path(), &id],
+        &[("NOTIFY_SOCKET", &path)],
+    );
+    out.ok();
+    assert!(out.stdout.contains("served"), "{}", out.stdout);
+    assert!(recv(&sock).contains("READY=1"));
+
+    // The init exits without ever saying READY=1: start returns, nothing forwarded.
+    let id = c.id("never");
+    b = c.bundle_for(&id, &["true"]);
+    b.write();
+    let env = [("NOTIFY_SOCKET", path.as_str())];
+    c.rt_env(&["create", "--bundle", b.path(), &id], &env).ok();
+    c.track_pid(c.state(&id)["pid"].as_i64().unwrap() as i32);
+    c.rt_env(&["start", &id], &env);
+    sock.set_nonblocking(true).unwrap();
+    assert!(
+        sock.recv(&mut [0u8; 64]).is_err(),
+        "READY forwarded for nothing"
+    );
+    c.finish();
+}
