@@ -34,6 +34,8 @@ pub(crate) struct InitCtx<'a> {
     pub(crate) fifo: Option<&'a OwnedFd>,
     /// The state dir (O_PATH), when startContainer hooks must report to `start`.
     pub(crate) state_dir: Option<&'a OwnedFd>,
+    /// Idmapped mounts made by the parent (see rootfs::idmap).
+    pub(crate) premade: &'a [(usize, OwnedFd)],
     pub(crate) console: Option<&'a OwnedFd>,
     pub(crate) cgroups: &'a [(Hierarchy, PathBuf)],
     pub(crate) no_pivot: bool,
@@ -711,6 +713,7 @@ fn prepare_rootfs(ctx: &InitCtx, chan: &Channel, in_userns: bool) -> Result<(), 
         cgroups: ctx.cgroups,
         new_cgroupns: ctx.new_ns.contains(CloneFlags::CLONE_NEWCGROUP)
             || ctx.unshare.contains(CloneFlags::CLONE_NEWCGROUP),
+        premade: ctx.premade,
     };
     let mounts = spec.mounts().clone().unwrap_or_default();
     step("mounts", rootfs::mounts::mount_all(&mctx, &mounts))?;

@@ -1,6 +1,7 @@
 //! The container's filesystem view: mounts, /dev, pivot_root, masked and read-only paths.
 
 pub(crate) mod dev;
+pub(crate) mod idmap;
 pub(crate) mod mounts;
 pub(crate) mod paths;
 pub(crate) mod pivot;

@@ -33,6 +33,8 @@ pub(crate) struct MountCtx<'a> {
     pub(crate) bundle: &'a Path,
     pub(crate) cgroups: &'a [(Hierarchy, PathBuf)],
     pub(crate) new_cgroupns: bool,
+    /// Idmapped trees the parent made (by mount index), attached instead of a bind.
+    pub(crate) premade: &'a [(usize, std::os::fd::OwnedFd)],
 }
 
 pub(crate) fn mount_all(ctx: &MountCtx, mounts: &[Mount]) -> Result<(), RootfsError> {
@@ -68,7 +70,11 @@ fn mount_one(ctx: &MountCtx, i: usize, m: &Mount) -> Result<(), RootfsError> {
             create_file_in_root(ctx.root, dest)
         }
         .map_err(|e| err(i, m, "creating destination", e))?;
-        bind(&src, target.as_fd(), &opts).map_err(|e| err(i, m, "bind mount", e))?;
+        match ctx.premade.iter().find(|(j, _)| *j == i) {
+            Some((_, tree)) => attach(tree.as_fd(), target.as_fd(), &opts),
+            None => bind(&src, target.as_fd(), &opts),
+        }
+        .map_err(|e| err(i, m, "bind mount", e))?;
         return Ok(());
     }
     let target = mkdir_all_in_root(ctx.root, dest, 0o755)
@@ -178,6 +184,13 @@ pub(crate) fn bind(src: &Path, target: BorrowedFd, opts: &ParsedMountOptions) ->
     }
     let cwd = nix::fcntl::open(".", OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())?;
     let tree = crate::sys::open_tree(cwd.as_fd(), &csrc, tflags)?;
+    attach(tree.as_fd(), target, opts)
+}
+
+/// Gives the detached `tree` the bind's flags, attaches it onto `target`, then applies
+/// propagation.
+fn attach(tree: BorrowedFd, target: BorrowedFd, opts: &ParsedMountOptions) -> nix::Result<()> {
+    let recursive = opts.flags & libc::MS_REC != 0;
     let (mut set, mut clr) = (0u64, 0u64);
     let want = opts.flags & !opts.clear;
     for (ms, attr) in ATTRS {

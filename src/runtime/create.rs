@@ -295,6 +295,7 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
         Mode::empty(),
     )
     .with_context(|| format!("open {}", fifo_path.display()))?;
+    let premade = crate::rootfs::idmap::prepare(&spec, &bundle).map_err(|e| anyhow!(e))?;
     let has_start_hooks = spec
         .hooks()
         .as_ref()
@@ -367,6 +368,7 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
         fork_again,
         fifo: Some(&fifo),
         state_dir: state_dir.as_ref(),
+        premade: &premade,
         console: console.as_ref(),
         cgroups: if rec.cgroup.paths.is_empty() {
             &[]

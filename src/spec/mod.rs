@@ -200,6 +200,47 @@ fn check_oci_version(v: &str) -> Result<(), SpecError> {
     }
 }
 
+/// The kernel refuses empty and overlapping ranges with a bare EINVAL on the map write;
+/// say which entry is wrong instead.
+pub(crate) fn check_id_maps(
+    name: &str,
+    maps: Option<&[oci_spec::runtime::LinuxIdMapping]>,
+) -> Result<(), SpecError> {
+    let maps = maps.unwrap_or_default();
+    for (i, m) in maps.iter().enumerate() {
+        if m.size() == 0 {
+            return Err(field(
+                format!("{name}[{i}].size"),
+                "must be greater than zero",
+            ));
+        }
+        for (side, start) in [("containerID", m.container_id()), ("hostID", m.host_id())] {
+            if start.checked_add(m.size()).is_none() {
+                return Err(field(
+                    format!("{name}[{i}]"),
+                    format!("{side} range overflows"),
+                ));
+            }
+        }
+        for (j, o) in maps.iter().enumerate().take(i) {
+            let overlap = |a: u32, b: u32| a < b + o.size() && b < a + m.size();
+            if overlap(m.container_id(), o.container_id()) {
+                return Err(field(
+                    format!("{name}[{i}]"),
+                    format!("containerID range overlaps {name}[{j}]"),
+                ));
+            }
+            if overlap(m.host_id(), o.host_id()) {
+                return Err(field(
+                    format!("{name}[{i}]"),
+                    format!("hostID range overlaps {name}[{j}]"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Namespaced sysctls only, as runc allows them.
 fn check_sysctl(key: &str, spec: &Spec) -> Result<(), SpecError> {
     let has_new = |t: LinuxNamespaceType| new_namespace(spec, t);
@@ -330,6 +371,8 @@ fn validate(spec: &Spec) -> Result<(), SpecError> {
                 "user namespace mappings given without a user namespace",
             ));
         }
+        check_id_maps("linux.uidMappings", linux.uid_mappings().as_deref())?;
+        check_id_maps("linux.gidMappings", linux.gid_mappings().as_deref())?;
         if new_namespace(spec, LinuxNamespaceType::User) && !has_maps {
             return Err(field(
                 "linux.uidMappings",
@@ -448,6 +491,48 @@ mod tests {
             let mut v = base();
             v["ociVersion"] = ver.into();
             check(v).unwrap();
+        }
+    }
+
+    #[test]
+    fn id_maps_must_be_non_empty_and_disjoint() {
+        let with = |uid: Value| {
+            let mut v = base();
+            v["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(serde_json::json!({"type": "user"}));
+            v["linux"]["uidMappings"] = uid;
+            v["linux"]["gidMappings"] =
+                serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
+            v
+        };
+        let m =
+            |c: u32, h: u32, n: u32| serde_json::json!({"containerID": c, "hostID": h, "size": n});
+        check(with(serde_json::json!([
+            m(0, 100000, 1000),
+            m(1000, 200000, 1000)
+        ])))
+        .unwrap();
+        for (maps, want) in [
+            (
+                serde_json::json!([m(0, 1000, 0)]),
+                "linux.uidMappings[0].size: must be greater than zero",
+            ),
+            (
+                serde_json::json!([m(0, 100000, 1000), m(999, 300000, 5)]),
+                "linux.uidMappings[1]: containerID range overlaps linux.uidMappings[0]",
+            ),
+            (
+                serde_json::json!([m(0, 100000, 1000), m(1000, 100500, 5)]),
+                "linux.uidMappings[1]: hostID range overlaps linux.uidMappings[0]",
+            ),
+            (
+                serde_json::json!([m(4294967295, 0, 2)]),
+                "linux.uidMappings[0]: containerID range overflows",
+            ),
+        ] {
+            assert_eq!(err(with(maps)), want);
         }
     }
 

@@ -305,12 +305,39 @@ pub(crate) fn mount_setattr(
     clr: u64,
     propagation: u64,
 ) -> nix::Result<()> {
-    let attr = MountAttr {
-        attr_set: set,
-        attr_clr: clr,
-        propagation,
-        userns_fd: 0,
-    };
+    mount_setattr_raw(
+        fd,
+        recursive,
+        MountAttr {
+            attr_set: set,
+            attr_clr: clr,
+            propagation,
+            userns_fd: 0,
+        },
+    )
+}
+
+pub(crate) const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+
+/// Makes the detached mount `fd` idmapped through the user namespace `userns`.
+pub(crate) fn mount_setattr_idmap(
+    fd: BorrowedFd,
+    recursive: bool,
+    userns: BorrowedFd,
+) -> nix::Result<()> {
+    mount_setattr_raw(
+        fd,
+        recursive,
+        MountAttr {
+            attr_set: MOUNT_ATTR_IDMAP,
+            attr_clr: 0,
+            propagation: 0,
+            userns_fd: userns.as_raw_fd() as u64,
+        },
+    )
+}
+
+fn mount_setattr_raw(fd: BorrowedFd, recursive: bool, attr: MountAttr) -> nix::Result<()> {
     let flags = libc::AT_EMPTY_PATH | if recursive { libc::AT_RECURSIVE } else { 0 };
     // SAFETY: `attr` lives for the call and its size is passed; path is the empty C string.
     let ret = unsafe {

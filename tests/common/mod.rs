@@ -192,7 +192,8 @@ impl Ctx {
     pub fn bundle(&self, name: &str, args: &[&str]) -> Bundle {
         let b = self.dir.join(name);
         let rootfs = b.join("rootfs");
-        for d in ["bin", "etc", "tmp"] {
+        // Mountpoints exist up front: root in a user namespace may not own the rootfs.
+        for d in ["bin", "etc", "tmp", "proc", "dev", "sys", "vol"] {
             std::fs::create_dir_all(rootfs.join(d)).unwrap();
         }
         std::fs::copy("/bin/busybox", rootfs.join("bin/busybox"))
