@@ -420,8 +420,9 @@ pub(crate) fn finalize(f: &Finalize, chan: &Channel) -> Result<Never, StepError>
     )?;
     let user = process.user();
     let (uid, gid) = (user.uid(), user.gid());
-    let setgroups_allowed = !in_userns
-        || std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "allow");
+    // Denied in our own user namespace, or in the one we were run in (`unshare -r`).
+    let setgroups_allowed =
+        std::fs::read_to_string("/proc/self/setgroups").map_or(!in_userns, |s| s.trim() == "allow");
     if setgroups_allowed {
         let groups: Vec<nix::unistd::Gid> = user
             .additional_gids()
@@ -726,6 +727,14 @@ fn prepare_rootfs(ctx: &InitCtx, chan: &Channel, in_userns: bool) -> Result<(), 
                 .any(|o| o == "bind" || o == "rbind")
     });
     if !dev_bound {
+        // mknod needs the initial user namespace: in any other (ours, joined, or the
+        // one podman rootless runs us in) the host's nodes are bind-mounted.
+        let bind_devices = in_userns
+            || ctx
+                .joins
+                .iter()
+                .any(|(t, _)| *t == LinuxNamespaceType::User)
+            || crate::state::in_user_namespace();
         let mut devices = rootfs::dev::default_devices();
         for d in linux
             .and_then(|l| l.devices().as_ref())
@@ -737,7 +746,10 @@ fn prepare_rootfs(ctx: &InitCtx, chan: &Channel, in_userns: bool) -> Result<(), 
             devices.push(dev);
         }
         for d in &devices {
-            step("devices", rootfs::dev::create(root.as_fd(), d, in_userns))?;
+            step(
+                "devices",
+                rootfs::dev::create(root.as_fd(), d, bind_devices),
+            )?;
         }
         step("devices", rootfs::dev::symlinks(root.as_fd()))?;
     }

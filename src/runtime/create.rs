@@ -145,7 +145,9 @@ fn write_id_maps(pid: i32, spec: &Spec) -> Result<()> {
         }
         let direct = fs::write(&p, text.as_bytes());
         let Err(e) = direct else { continue };
-        if root || e.raw_os_error() != Some(libc::EPERM) {
+        // EPERM for a map the kernel will not take from us, EACCES once the helper has
+        // written the uid map (the file then belongs to the namespace's root).
+        if root || !matches!(e.raw_os_error(), Some(libc::EPERM) | Some(libc::EACCES)) {
             bail!("{field}: writing {p}: {}", crate::error::errno_text(&e));
         }
         // Unprivileged multi-range maps (from /etc/subuid, /etc/subgid) go through the
