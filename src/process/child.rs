@@ -267,6 +267,9 @@ fn init(ctx: &InitCtx, chan: &Channel) -> Result<Never, StepError> {
 /// as a sibling (CLONE_PARENT) so that the parent waits for the real process; the
 /// intermediate reports the pid and exits.
 fn fork_into_pidns(chan: &Channel) -> Result<(), StepError> {
+    // The new process must not speak on the channel before we have sent its pid, or the
+    // parent would take our pid for the container's: it waits for us to exit (EOF).
+    let (rd, wr) = sys_step("namespaces", "pipe", nix::unistd::pipe2(OFlag::O_CLOEXEC))?;
     match sys_step(
         "namespaces",
         "clone into pid namespace",
@@ -274,10 +277,18 @@ fn fork_into_pidns(chan: &Channel) -> Result<(), StepError> {
     )? {
         sys::Forked::Parent { pid, .. } => {
             let _ = chan.send(&Msg::Pid(pid));
+            drop(wr);
             sys::exit_now(0);
         }
         sys::Forked::Child => {
             let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+            drop(wr);
+            loop {
+                match nix::unistd::read(&rd, &mut [0u8; 1]) {
+                    Err(Errno::EINTR) => continue,
+                    _ => break,
+                }
+            }
             Ok(())
         }
     }
