@@ -2,7 +2,7 @@
 CARGO ?= cargo
 TESTINIT_TARGET := x86_64-unknown-linux-gnu
 
-.PHONY: all build release demo deps test unit lint fmt clean
+.PHONY: all build release demo deps test unit lint fmt clean bench
 
 all: build
 
@@ -23,6 +23,10 @@ demo: deps release
 # Every test: unit tests, then the integration tests against the built binary.
 test: deps
 	$(CARGO) test --workspace -- --test-threads=4
+
+# berth, crun and runc side by side (never part of the tests); rewrites BENCHMARKS.md.
+bench:
+	./tools/bench/bench.sh
 
 unit:
 	$(CARGO) test --bin berth

@@ -1,0 +1,320 @@
+#!/usr/bin/env python3
+"""make bench: berth, crun and runc side by side, interleaved, with the same config.json.
+
+Run by tools/bench/bench.sh (which installs the peers and builds berth). Every timed command
+goes through the same static launcher (nsexec) so that crun can run in a private mount
+namespace where /sys/fs/cgroup/unified is unmounted (crun refuses this machine's hybrid
+layout) while berth and runc pay the same launcher cost in the host's namespace.
+
+We are a subreaper: containers that outlive the command that made them (create, run -d)
+are reaped here, never left to a PID 1 that does not reap.
+"""
+import argparse
+import ctypes
+import datetime
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+PR_SET_CHILD_SUBREAPER = 36
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+
+
+def sh(*args, **kw):
+    return subprocess.run(args, check=True, **kw)
+
+
+def reap():
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+class Bench:
+    def __init__(self, berth, rounds, runs, work):
+        self.rounds, self.runs, self.work = rounds, runs, work
+        self.bin = {"berth": berth, "crun": shutil.which("crun"), "runc": shutil.which("runc")}
+        self.nsexec = os.path.join(work, "nsexec")
+        self.floor = os.path.join(work, "floor")
+        for name in ("nsexec", "floor"):
+            sh("gcc", "-O2", "-static", "-o", os.path.join(work, name), os.path.join(HERE, name + ".c"))
+        self.holder = subprocess.Popen(
+            ["unshare", "-m", "--propagation", "private", "sh", "-c",
+             "umount /sys/fs/cgroup/unified 2>/dev/null; echo ready; exec sleep 100000"],
+            stdout=subprocess.PIPE)
+        assert self.holder.stdout.readline().strip() == b"ready"
+        self.ns = {"crun": f"/proc/{self.holder.pid}/ns/mnt"}
+        self.host_ns = f"/proc/{os.getpid()}/ns/mnt"
+        self.roots = {rt: os.path.join(work, "root-" + rt) for rt in self.bin}
+        self.bundle = self.make_bundle("bundle", net=True)
+        self.bundle_nonet = self.make_bundle("bundle-nonet", net=False)
+        self.bundle_sleep = self.make_bundle("bundle-sleep", net=True, args=["sleep", "100000"])
+        self.seq = 0
+
+    def close(self):
+        # Whatever an interrupted run left: every container in our roots goes.
+        for rt in self.bin:
+            if os.path.isdir(self.roots[rt]):
+                ls = subprocess.run(self.cmd(rt, "list", "-q"), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                for i in ls.stdout.decode().split():
+                    subprocess.run(self.cmd(rt, "delete", "--force", i), stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+                    reap()
+        self.holder.kill()
+        self.holder.wait()
+
+    def make_bundle(self, name, net, args=("/bin/true",)):
+        b = os.path.join(self.work, name)
+        rootfs = os.path.join(b, "rootfs")
+        os.makedirs(os.path.join(rootfs, "bin"))
+        for d in ("proc", "dev", "sys", "tmp", "etc"):
+            os.makedirs(os.path.join(rootfs, d))
+        shutil.copy("/bin/busybox", os.path.join(rootfs, "bin/busybox"))
+        for a in ("true", "sh", "sleep"):
+            os.symlink("busybox", os.path.join(rootfs, "bin", a))
+        sh(self.bin["berth"], "spec", "--bundle", b)
+        with open(os.path.join(b, "config.json")) as f:
+            cfg = json.load(f)
+        cfg["ociVersion"] = "1.0.2"  # crun 1.8 (Debian 12) knows no later version
+        cfg["process"]["terminal"] = False
+        cfg["process"]["args"] = list(args)
+        # The same limits for everyone: the cgroup work is part of the job.
+        cfg["linux"]["resources"]["memory"] = {"limit": 256 << 20}
+        cfg["linux"]["resources"]["pids"] = {"limit": 128}
+        if not net:
+            cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"] if n["type"] != "network"]
+        with open(os.path.join(b, "config.json"), "w") as f:
+            json.dump(cfg, f)
+        return b
+
+    def cmd(self, rt, *args):
+        ns = self.ns.get(rt, self.host_ns)
+        return [self.nsexec, ns, self.bin[rt], "--root", self.roots[rt], *args]
+
+    def cid(self, rt):
+        self.seq += 1
+        return f"berth-bench-{os.getpid()}-{rt}-{self.seq}"
+
+    @staticmethod
+    def timed(argv, cwd=None):
+        # stderr to a file, not a pipe: a created container's init holds it open.
+        with tempfile.TemporaryFile() as err:
+            t = time.perf_counter_ns()
+            p = subprocess.run(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=err)
+            dt = (time.perf_counter_ns() - t) / 1e6
+            if p.returncode != 0:
+                err.seek(0)
+                raise SystemExit(f"bench: {' '.join(argv)} failed ({p.returncode}): {err.read().decode().strip()}")
+        return dt
+
+    def interleaved(self, name, one, targets):
+        """`one(target)` returns ms for one sample; rounds x runs, targets alternating."""
+        samples = {t: [] for t in targets}
+        for t in targets:  # warm-up: page cache, first cgroup creation
+            for _ in range(3):
+                one(t)
+                reap()
+        for _ in range(self.rounds):
+            for _ in range(self.runs):
+                for t in targets:
+                    samples[t].append(one(t))
+                reap()
+        med = {t: statistics.median(v) for t, v in samples.items()}
+        print(f"  {name:<28}" + "  ".join(f"{t} {med[t]:8.2f} ms" for t in targets), flush=True)
+        return med
+
+    def run_once(self, rt, bundle):
+        if rt == "floor":
+            flags = [] if bundle == self.bundle else ["-N"]
+            return self.timed([self.nsexec, self.host_ns, self.floor, *flags, os.path.join(bundle, "rootfs")])
+        return self.timed(self.cmd(rt, "run", "--bundle", bundle, self.cid(rt)))
+
+    def split(self, rt):
+        i = self.cid(rt)
+        c = self.timed(self.cmd(rt, "create", "--bundle", self.bundle, i))
+        s = self.timed(self.cmd(rt, "start", i))
+        # The init exits at once; delete when the runtime says it has stopped.
+        for _ in range(500):
+            st = subprocess.run(self.cmd(rt, "state", i), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            if b'"stopped"' in st.stdout:
+                break
+            reap()
+            time.sleep(0.001)
+        d = self.timed(self.cmd(rt, "delete", i))
+        return c, s, d
+
+    def sequence(self, rt, n=100):
+        t = time.perf_counter_ns()
+        for _ in range(n):
+            argv = (self.cmd(rt, "run", "--bundle", self.bundle, self.cid(rt)) if rt != "floor"
+                    else [self.nsexec, self.host_ns, self.floor, os.path.join(self.bundle, "rootfs")])
+            subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+        return (time.perf_counter_ns() - t) / 1e6
+
+    def parallel(self, rt, n=10):
+        t = time.perf_counter_ns()
+        procs = [subprocess.Popen(
+            self.cmd(rt, "run", "--bundle", self.bundle, self.cid(rt)) if rt != "floor"
+            else [self.nsexec, self.host_ns, self.floor, os.path.join(self.bundle, "rootfs")],
+            stdout=subprocess.DEVNULL) for _ in range(n)]
+        for p in procs:
+            if p.wait() != 0:
+                raise SystemExit(f"bench: parallel run on {rt} failed")
+        return (time.perf_counter_ns() - t) / 1e6
+
+    def peak_rss_kib(self, rt):
+        p = subprocess.Popen(self.cmd(rt, "run", "--bundle", self.bundle, self.cid(rt)), stdout=subprocess.DEVNULL)
+        _, status, ru = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        return ru.ru_maxrss
+
+    def exec_bench(self, targets):
+        ids, pids = {}, {}
+        for rt in targets:
+            if rt == "floor":
+                pf = os.path.join(self.work, "floor.pid")
+                sh(self.nsexec, self.host_ns, self.floor, "-d", pf, os.path.join(self.bundle_sleep, "rootfs"),
+                   "/bin/sleep", "100000")
+                pids[rt] = int(open(pf).read())
+                continue
+            ids[rt] = self.cid(rt)
+            sh(*self.cmd(rt, "run", "-d", "--bundle", self.bundle_sleep, ids[rt]), stdout=subprocess.DEVNULL)
+        try:
+            def one(rt):
+                if rt == "floor":
+                    return self.timed([self.nsexec, self.host_ns, self.floor, "-e", str(pids[rt])])
+                return self.timed(self.cmd(rt, "exec", ids[rt], "/bin/true"))
+            return self.interleaved("exec /bin/true", one, targets)
+        finally:
+            for rt, i in ids.items():
+                subprocess.run(self.cmd(rt, "delete", "--force", i), stdout=subprocess.DEVNULL)
+            for p in pids.values():
+                os.kill(p, signal.SIGKILL)
+            time.sleep(0.1)
+            reap()
+
+
+def hyperfine_run(b, rt):
+    out = os.path.join(b.work, f"hf-{rt}.json")
+    sh("hyperfine", "-N", "--warmup", "5", "--runs", str(b.rounds * b.runs), "--export-json", out, "--style", "none",
+       " ".join(b.cmd(rt, "run", "--bundle", b.bundle, f"berth-bench-hf-{rt}")),
+       stdout=subprocess.DEVNULL)
+    reap()
+    with open(out) as f:
+        return statistics.median(json.load(f)["results"][0]["times"]) * 1000
+
+
+def fmt_ratio(x, y):
+    return f"{x / y:.2f}×" if y else "–"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--berth", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--quick", action="store_true", help="fewer samples (a smoke run)")
+    a = ap.parse_args()
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise SystemExit("bench: PR_SET_CHILD_SUBREAPER failed")
+    rounds, runs = (1, 5) if a.quick else (5, 20)
+    work = tempfile.mkdtemp(prefix="berth-bench-")
+    b = Bench(a.berth, rounds, runs, work)
+    rts = ["berth", "crun", "runc"]
+    rows = []
+    try:
+        print(f"bench: {rounds} rounds x {runs} runs, interleaved; crun runs in a private mount namespace "
+              "without /sys/fs/cgroup/unified (it refuses the hybrid layout)", flush=True)
+        m = b.interleaved("run /bin/true", lambda t: b.run_once(t, b.bundle), rts + ["floor"])
+        rows.append(("`run` /bin/true (new netns)", m))
+        m = b.interleaved("run /bin/true, no netns", lambda t: b.run_once(t, b.bundle_nonet), rts + ["floor"])
+        rows.append(("`run` /bin/true (host netns)", m))
+        parts = {rt: ([], [], []) for rt in rts}
+        for _ in range(rounds * runs // 2 or 1):
+            for rt in rts:
+                for lst, v in zip(parts[rt], b.split(rt)):
+                    lst.append(v)
+            reap()
+        for k, name in enumerate(("`create`", "`start`", "`delete`")):
+            rows.append((name, {rt: statistics.median(parts[rt][k]) for rt in rts}))
+        rows.append(("create+start+delete", {rt: sum(statistics.median(parts[rt][k]) for k in range(3)) for rt in rts}))
+        seq = {t: [] for t in rts + ["floor"]}
+        par = {t: [] for t in rts + ["floor"]}
+        for _ in range(1 if a.quick else 3):
+            for t in rts + ["floor"]:
+                seq[t].append(b.sequence(t))
+                reap()
+                par[t].append(b.parallel(t))
+                reap()
+        rows.append(("100 `run` in sequence (total)", {t: statistics.median(v) for t, v in seq.items()}))
+        rows.append(("10 `run` in parallel (total)", {t: statistics.median(v) for t, v in par.items()}))
+        print("  100 sequential / 10 parallel: " + ", ".join(
+            f"{t} {statistics.median(seq[t]):.0f}/{statistics.median(par[t]):.0f} ms" for t in seq), flush=True)
+        rows.append(("`exec` /bin/true", b.exec_bench(rts + ["floor"])))
+        hf = {rt: hyperfine_run(b, rt) for rt in rts}
+        rows.append(("`run` via hyperfine -N (cross-check)", hf))
+        rss = {rt: max(b.peak_rss_kib(rt) for _ in range(3)) for rt in rts}
+        reap()
+    finally:
+        b.close()
+        for rt in rts:
+            shutil.rmtree(b.roots[rt], ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+    size = {"berth": os.path.getsize(a.berth), "crun": os.path.getsize(b.bin["crun"]),
+            "runc": os.path.getsize(b.bin["runc"])}
+    ver = {rt: subprocess.run([b.bin[rt], "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+           for rt in rts}
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Generated by `make bench` on {datetime.date.today().isoformat()}: one run, all figures from it.",
+        f"Machine: {cpu}, {os.cpu_count()} CPUs, kernel {platform.release()}, cgroup v1 hybrid layout.",
+        f"Peers: {ver['crun']}, {ver['runc']}; berth: {ver['berth']}.",
+        "",
+        f"Medians of {rounds} rounds × {runs} runs, runtimes interleaved run by run, after warm-up. Same",
+        "bundle and config.json for all (berth's `spec`: pid, ipc, uts, mount, network namespaces,",
+        "masked and read-only paths, devices, a cgroup with memory and pids limits, `/bin/true` from",
+        "busybox). Every command goes through the same static launcher (`tools/bench/nsexec.c`):",
+        "**crun runs in a private mount namespace where /sys/fs/cgroup/unified is unmounted**, because",
+        "it refuses this machine's hybrid cgroup layout; berth and runc run in the host's. `floor` is",
+        "`tools/bench/floor.c`: clone into the same namespaces, pivot_root, exec `/bin/true` — no",
+        "cgroup, no /proc, /dev or state, the least any runtime must do.",
+        "",
+        "| measure | berth | crun | runc | floor | berth/crun | berth/runc |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, m in rows:
+        cell = lambda t: f"{m[t]:.2f} ms" if t in m else "–"
+        lines.append(f"| {name} | {cell('berth')} | {cell('crun')} | {cell('runc')} | {cell('floor')} | "
+                     f"{fmt_ratio(m['berth'], m['crun'])} | {fmt_ratio(m['berth'], m['runc'])} |")
+    lines.append(f"| peak RSS of `run` (KiB, incl. children) | {rss['berth']} | {rss['crun']} | {rss['runc']} | – | "
+                 f"{fmt_ratio(rss['berth'], rss['crun'])} | {fmt_ratio(rss['berth'], rss['runc'])} |")
+    lines.append(f"| binary size | {size['berth'] / 1e6:.2f} MB | {size['crun'] / 1e6:.2f} MB | "
+                 f"{size['runc'] / 1e6:.2f} MB | – | {fmt_ratio(size['berth'], size['crun'])} | "
+                 f"{fmt_ratio(size['berth'], size['runc'])} |")
+    lines.append("")
+    notes = os.path.join(HERE, "NOTES.md")
+    if os.path.exists(notes):
+        lines.append(open(notes).read().rstrip())
+        lines.append("")
+    with open(a.out, "w") as f:
+        f.write("\n".join(lines))
+    print(f"bench: wrote {a.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# make bench: berth, crun and runc side by side; regenerates BENCHMARKS.md.
+#
+#   tools/bench/bench.sh [--quick]        (as root)
+#
+# Installs what is missing (Debian: runc crun hyperfine busybox-static gcc libc6-dev),
+# builds the berth release binary, then runs tools/bench/bench.py, which builds the
+# bundles, measures, cleans up (containers, cgroups, temp dirs) and writes BENCHMARKS.md.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+cd "$repo"
+
+if [ "$(id -u)" != 0 ]; then
+	echo "bench.sh: must run as root (containers, namespaces, cgroups)" >&2
+	exit 1
+fi
+
+need=()
+for tool in runc crun hyperfine gcc python3 unshare; do
+	command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
+done
+need=("${need[@]/unshare/util-linux}")
+# The rootfs gets a copy of /bin/busybox: it must be the static one.
+case "$(ldd /bin/busybox 2>&1)" in
+*"not a dynamic"* | *statically*) ;;
+*) need+=(busybox-static) ;;
+esac
+# floor.c and nsexec.c are linked statically: libc.a comes with libc6-dev.
+compgen -G '/usr/lib/*/libc.a' >/dev/null || need+=(libc6-dev)
+if [ ${#need[@]} -gt 0 ]; then
+	echo "bench: installing ${need[*]}"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+CARGO=${CARGO:-cargo}
+"$CARGO" build --release -q -p berth
+target_dir=$("$CARGO" metadata --format-version 1 --no-deps |
+	python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+exec python3 "$here/bench.py" --berth "$target_dir/release/berth" --out "$repo/BENCHMARKS.md" "$@"
