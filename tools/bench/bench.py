@@ -57,7 +57,8 @@ class Bench:
         assert self.holder.stdout.readline().strip() == b"ready"
         self.ns = {"crun": f"/proc/{self.holder.pid}/ns/mnt"}
         self.host_ns = f"/proc/{os.getpid()}/ns/mnt"
-        self.roots = {rt: os.path.join(work, "root-" + rt) for rt in self.bin}
+        # State where it lives in real use: /run is a tmpfs.
+        self.roots = {rt: f"/run/berth-bench-{os.getpid()}/{rt}" for rt in self.bin}
         self.bundle = self.make_bundle("bundle", net=True)
         self.bundle_nonet = self.make_bundle("bundle-nonet", net=False)
         self.bundle_sleep = self.make_bundle("bundle-sleep", net=True, args=["sleep", "100000"])
@@ -175,10 +176,9 @@ class Bench:
         return (time.perf_counter_ns() - t) / 1e6
 
     def peak_rss_kib(self, rt):
-        p = subprocess.Popen(self.cmd(rt, "run", "--bundle", self.bundle, self.cid(rt)), stdout=subprocess.DEVNULL)
-        _, status, ru = os.wait4(p.pid, 0)
-        p.returncode = os.waitstatus_to_exitcode(status)
-        return ru.ru_maxrss
+        argv = self.cmd(rt, "run", "--bundle", self.bundle, self.cid(rt))
+        out = subprocess.run([argv[0], "-r", *argv[1:]], check=True, stdout=subprocess.PIPE)
+        return int(out.stdout.split()[-1])
 
     def exec_bench(self, targets):
         ids, pids = {}, {}
@@ -269,8 +269,7 @@ def main():
         reap()
     finally:
         b.close()
-        for rt in rts:
-            shutil.rmtree(b.roots[rt], ignore_errors=True)
+        shutil.rmtree(f"/run/berth-bench-{os.getpid()}", ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
 
     size = {"berth": os.path.getsize(a.berth), "crun": os.path.getsize(b.bin["crun"]),
