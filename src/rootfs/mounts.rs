@@ -77,6 +77,10 @@ fn mount_one(ctx: &MountCtx, i: usize, m: &Mount) -> Result<(), RootfsError> {
         .map_err(|e| err(i, m, "bind mount", e))?;
         return Ok(());
     }
+    if typ == "proc" || typ == "sysfs" {
+        refuse_symlink(ctx.root, dest)
+            .map_err(|e| err(i, m, "refusing a symlinked destination", e))?;
+    }
     let target = mkdir_all_in_root(ctx.root, dest, 0o755)
         .map_err(|e| err(i, m, "creating destination", e))?;
     let data = opts.data.join(",");
@@ -133,6 +137,23 @@ fn mount_one(ctx: &MountCtx, i: usize, m: &Mount) -> Result<(), RootfsError> {
         copy_tree(under.as_fd(), top.as_fd()).map_err(|e| err(i, m, "tmpcopyup", e))?;
     }
     propagate(mounted.as_fd(), &opts).map_err(|e| err(i, m, "propagation", e))
+}
+
+/// A /proc or /sys the image made a symlink is refused, as runc does (CVE-2019-16884):
+/// following it would put procfs or sysfs where the image chose, with the masked and
+/// read-only paths then applied to the wrong place.
+fn refuse_symlink(root: BorrowedFd, dest: &Path) -> nix::Result<()> {
+    match open_in_root(root, dest, OFlag::O_PATH | OFlag::O_NOFOLLOW) {
+        Ok(fd) => {
+            let st = nix::sys::stat::fstat(&fd)?;
+            if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
+                return Err(Errno::ELOOP);
+            }
+            Ok(())
+        }
+        Err(Errno::ENOENT) => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// procfs and sysfs must really be what they claim: a container that made its /proc a

@@ -1,0 +1,248 @@
+//! The attack battery: what a hostile image or caller tries, each case followed by the
+//! leak audit. Every case would fail on a runtime without the defence it names.
+
+mod common;
+use common::*;
+use serde_json::json;
+use std::os::unix::fs::{symlink, MetadataExt};
+use std::path::Path;
+use std::time::Duration;
+
+/// The runtime with `root`, from any thread (Ctx is single-threaded).
+fn rt_at(root: &Path, args: &[&str]) -> Out {
+    run_with_timeout(
+        std::process::Command::new(runtime())
+            .arg("--root")
+            .arg(root)
+            .args(args),
+        Duration::from_secs(60),
+    )
+}
+
+/// CVE-2019-16884 class: an image whose /proc or /sys is a symlink is refused.
+#[test]
+fn symlinked_proc_and_sys_are_refused() {
+    let c = Ctx::new("symproc");
+    for (dir, target) in [
+        ("proc", "/etc"),
+        ("proc", "tmp"),
+        ("sys", "/tmp"),
+        ("sys", "../../tmp"),
+    ] {
+        let id = c.id(&format!("{dir}{}", target.len()));
+        let b = c.bundle_for(&id, &["true"]);
+        let p = b.rootfs().join(dir);
+        std::fs::remove_dir(&p).unwrap();
+        symlink(target, &p).unwrap();
+        b.write();
+        let out = c.rt(&["create", "--bundle", b.path(), &id]);
+        out.fails_with(&format!("/{dir}"));
+        assert!(out.stderr.contains("symlink"), "{}", out.stderr);
+        c.rt(&["state", &id]).fails_with("does not exist");
+        c.audit();
+    }
+    c.finish();
+}
+
+/// CVE-2021-30465 / CVE-2024-45310 class: mount destinations through `..` and through
+/// symlinks (absolute and relative) land inside the rootfs, never on the host.
+#[test]
+fn mount_destinations_never_escape_the_rootfs() {
+    let c = Ctx::new("escape");
+    let vol = c.dir.join("vol");
+    std::fs::create_dir_all(&vol).unwrap();
+    std::fs::write(vol.join("marker"), "inside").unwrap();
+    // Unique names under the host's /tmp: a vulnerable runtime would create them there.
+    let tag = format!("berth-escape-{}", std::process::id());
+    let id = c.id("e");
+    let mut b = c.bundle_for(
+        &id,
+        &[
+            "sh",
+            "-c",
+            &format!("cat /tmp/{tag}-dd/marker /tmp/{tag}-abs/marker /tmp/{tag}-rel/marker"),
+        ],
+    );
+    // /etc/abs -> /tmp (absolute: resolved in the rootfs), /etc/rel -> ../tmp.
+    symlink("/tmp", b.rootfs().join("etc/abs")).unwrap();
+    symlink("../tmp", b.rootfs().join("etc/rel")).unwrap();
+    let v = vol.to_str().unwrap();
+    for dest in [
+        format!("/../../../../../../tmp/{tag}-dd"),
+        format!("/etc/abs/{tag}-abs"),
+        format!("/etc/rel/{tag}-rel"),
+    ] {
+        b.config["mounts"].as_array_mut().unwrap().push(
+            json!({"destination": dest, "type": "bind", "source": v, "options": ["rbind", "ro"]}),
+        );
+    }
+    b.config["root"]["readonly"] = json!(false);
+    let out = c.run(&b, &id);
+    out.ok();
+    assert_eq!(out.stdout, "insideinsideinside");
+    for suffix in ["dd", "abs", "rel"] {
+        let host = Path::new("/tmp").join(format!("{tag}-{suffix}"));
+        assert!(!host.exists(), "a mount escaped to {}", host.display());
+        assert!(b.rootfs().join(format!("tmp/{tag}-{suffix}")).is_dir());
+    }
+    // Through a dangling absolute symlink: refused, nothing made on either side.
+    let id = c.id("dangling");
+    let mut b = c.bundle_for(&id, &["true"]);
+    let host_target = c.dir.join("host-target");
+    symlink(&host_target, b.rootfs().join("etc/dangling")).unwrap();
+    b.config["mounts"].as_array_mut().unwrap().push(
+        json!({"destination": "/etc/dangling/sub", "type": "bind", "source": v, "options": ["rbind"]}),
+    );
+    b.write();
+    c.rt(&["create", "--bundle", b.path(), &id])
+        .fails_with("/etc/dangling/sub");
+    assert!(!host_target.exists());
+    c.rt(&["state", &id]).fails_with("does not exist");
+    c.finish();
+}
+
+/// CVE-2024-21626 class: fds the caller leaks never reach the container.
+#[test]
+fn fds_leaked_by_the_caller_are_closed() {
+    let c = Ctx::new("leakfd");
+    let id = c.id("l");
+    let b = c.bundle_for(&id, &["/bin/testinit"]);
+    b.write();
+    let script = format!(
+        "exec 5</etc/hostname 7<{}; exec {} --root {} run --bundle {} {id}",
+        b.dir.display(),
+        runtime().display(),
+        c.root.display(),
+        b.path()
+    );
+    let out = run_with_timeout(
+        std::process::Command::new("sh").args(["-c", &script]),
+        Duration::from_secs(30),
+    );
+    out.ok();
+    let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    let mut fds: Vec<&String> = v["fds"].as_object().unwrap().keys().collect();
+    fds.sort();
+    assert_eq!(fds, ["0", "1", "2"], "{}", v["fds"]);
+    c.finish();
+}
+
+/// Ten creates of one id at once: exactly one wins, the others fail cleanly.
+#[test]
+fn parallel_creates_of_one_id() {
+    let c = Ctx::new("race");
+    let id = c.id("same");
+    let b = c.bundle_for(&id, &["sleep", "1000"]);
+    b.write();
+    let (root, bundle) = (c.root.clone(), b.path().to_string());
+    let outs: Vec<Out> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..10)
+            .map(|_| s.spawn(|| rt_at(&root, &["create", "--bundle", &bundle, &id])))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let winners = outs.iter().filter(|o| o.code == 0).count();
+    assert_eq!(winners, 1, "{outs:#?}");
+    for o in outs.iter().filter(|o| o.code != 0) {
+        assert!(o.stderr.contains("already exists"), "{}", o.stderr);
+    }
+    let pid = c.state(&id)["pid"].as_i64().unwrap() as i32;
+    c.track_pid(pid);
+    // Exactly one init in the container's cgroup.
+    let procs = c.rt(&["ps", "--format", "json", &id]).ok().json();
+    assert_eq!(procs, json!([pid]));
+    c.finish();
+}
+
+/// Host settings a container must not reach; each write puts back the current value,
+/// so even a runtime that let it through would change nothing.
+fn harmless_writes() -> String {
+    let thp = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .find(|w| w.starts_with('['))
+                .map(|w| w.trim_matches(|c| c == '[' || c == ']').to_string())
+        });
+    let rl = std::fs::read_to_string("/proc/sys/kernel/printk_ratelimit").unwrap();
+    let mut s = format!(
+        "if echo {} > /proc/sys/kernel/printk_ratelimit; then echo WROTE-proc-sys; fi; ",
+        rl.trim()
+    );
+    if let Some(t) = thp {
+        s += &format!(
+            "if echo {t} > /sys/kernel/mm/transparent_hugepage/enabled; then echo WROTE-sys; fi; "
+        );
+    }
+    s
+}
+
+/// Escapes from inside under the default config: mount, unshare, mknod, a block device
+/// read, writes to /proc/sys and /sys all fail.
+#[test]
+fn escapes_from_inside_fail() {
+    let c = Ctx::new("inside");
+    let disk = std::fs::read_dir("/sys/block")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| !n.starts_with("loop") && !n.starts_with("zram") && !n.starts_with("ram"))
+        .map(|n| std::fs::metadata(format!("/dev/{n}")).unwrap().rdev());
+    let (maj, min) = disk
+        .map(|r| (nix::sys::stat::major(r), nix::sys::stat::minor(r)))
+        .unwrap_or((7, 0));
+    let script = format!(
+        "mkdir -p /tmp/m; \
+         if mount -t tmpfs none /tmp/m 2>/dev/null; then echo MOUNTED; fi; \
+         if unshare -m true 2>/dev/null; then echo UNSHARED; fi; \
+         if mknod /tmp/blk b {maj} {min} 2>/dev/null; then echo MKNOD; fi; \
+         if head -c 1 /tmp/blk >/dev/null 2>&1; then echo READ-BLOCK; fi; \
+         {} \
+         if cat /proc/kcore | head -c 1 | grep -q .; then echo KCORE; fi; \
+         echo done",
+        harmless_writes()
+    );
+    let run = |suffix: &str, caps: &[&str]| {
+        c.probe(suffix, &["sh", "-c", &script], |v| {
+            v["root"]["readonly"] = json!(false);
+            if !caps.is_empty() {
+                for set in ["bounding", "effective", "permitted"] {
+                    let list = v["process"]["capabilities"][set].as_array_mut().unwrap();
+                    list.extend(caps.iter().map(|c| json!(c)));
+                }
+            }
+        })
+    };
+    let out = run("default", &[]);
+    assert_eq!(
+        out.trim(),
+        "done",
+        "an escape worked under the default config"
+    );
+    // With CAP_MKNOD the node can be made, but the device cgroup still refuses reading.
+    let out = run("mknod", &["CAP_MKNOD"]);
+    assert_eq!(out.trim(), "MKNOD\ndone", "{out}");
+    c.finish();
+}
+
+/// Many immediate exits: never a hang, never a leak.
+#[test]
+fn a_thousand_immediate_exits() {
+    let c = Ctx::new("thousand");
+    let b = c.bundle("shared", &["true"]);
+    b.write();
+    let (root, bundle, name) = (c.root.clone(), b.path().to_string(), c.name.clone());
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let (root, bundle, name) = (&root, &bundle, &name);
+            s.spawn(move || {
+                for i in 0..250 {
+                    let id = format!("{name}-t{t}-{i}");
+                    let out = rt_at(root, &["run", "--bundle", bundle, &id]);
+                    assert_eq!(out.code, 0, "{id}: {}", out.stderr);
+                }
+            });
+        }
+    });
+    c.finish();
+}
