@@ -283,12 +283,7 @@ fn fork_into_pidns(chan: &Channel) -> Result<(), StepError> {
         sys::Forked::Child => {
             let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
             drop(wr);
-            loop {
-                match nix::unistd::read(&rd, &mut [0u8; 1]) {
-                    Err(Errno::EINTR) => continue,
-                    _ => break,
-                }
-            }
+            while let Err(Errno::EINTR) = nix::unistd::read(&rd, &mut [0u8; 1]) {}
             Ok(())
         }
     }
