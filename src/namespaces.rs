@@ -33,6 +33,17 @@ pub(crate) fn flag(t: LinuxNamespaceType) -> CloneFlags {
     }
 }
 
+const ALL: [LinuxNamespaceType; 8] = [
+    LinuxNamespaceType::Mount,
+    LinuxNamespaceType::Cgroup,
+    LinuxNamespaceType::Uts,
+    LinuxNamespaceType::Ipc,
+    LinuxNamespaceType::User,
+    LinuxNamespaceType::Pid,
+    LinuxNamespaceType::Network,
+    LinuxNamespaceType::Time,
+];
+
 /// The name the kernel uses in /proc/<pid>/ns links ("net:[4026531840]").
 pub(crate) fn kernel_name(t: LinuxNamespaceType) -> &'static str {
     match t {
@@ -92,15 +103,13 @@ fn open_ns(t: LinuxNamespaceType, path: &Path) -> Result<OwnedFd, NsError> {
     if st.filesystem_type().0 as i64 != NSFS_MAGIC {
         return Err(e("not a namespace file".into()));
     }
-    let link = std::fs::read_link(format!(
-        "/proc/self/fd/{}",
-        std::os::fd::AsRawFd::as_raw_fd(&fd)
-    ))
-    .map_err(|x| e(crate::error::errno_text(&x)))?;
-    let link = link.to_string_lossy();
-    let actual = link.split(':').next().unwrap_or("");
-    if actual != typ {
-        return Err(e(format!("is a {actual} namespace, not {typ}")));
+    let actual = crate::sys::ns_type(fd.as_fd()).map_err(|x| e(crate::error::errno_desc(x)))?;
+    if actual != flag(t).bits() {
+        let name = ALL
+            .iter()
+            .find(|n| flag(**n).bits() == actual)
+            .map_or("another", |n| kernel_name(*n));
+        return Err(e(format!("is a {name} namespace, not {typ}")));
     }
     Ok(fd)
 }

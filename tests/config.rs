@@ -402,3 +402,31 @@ fn testinit_sees_the_configured_process() {
     }
     c.finish();
 }
+
+/// Joining a namespace bind-mounted outside /proc (as `ip netns` and podman's
+/// /run/netns/<name> are): its type comes from the namespace, not the path's name.
+#[test]
+fn join_a_bind_mounted_network_namespace() {
+    let c = Ctx::new("netnsfile");
+    let file = c.dir.join("netns-file");
+    std::fs::write(&file, "").unwrap();
+    let out = output_of(
+        std::process::Command::new("unshare")
+            .arg(format!("--net={}", file.display()))
+            .arg("true"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&file).unwrap());
+    let f = file.to_str().unwrap().to_string();
+    let seen = c.probe("join", &["readlink", "/proc/self/ns/net"], |v| {
+        v["linux"]["namespaces"] =
+            json!([{"type": "pid"}, {"type": "mount"}, {"type": "uts"}, {"type": "network", "path": f}]);
+    });
+    nix::mount::umount2(&file, nix::mount::MntFlags::MNT_DETACH).unwrap();
+    assert_eq!(seen.trim(), format!("net:[{ino}]"));
+    c.finish();
+}

@@ -353,6 +353,15 @@ fn mount_setattr_raw(fd: BorrowedFd, recursive: bool, attr: MountAttr) -> nix::R
     Errno::result(ret).map(drop)
 }
 
+/// The CLONE_NEW* type of a namespace fd (ioctl NS_GET_NSTYPE). Unlike the /proc/self/fd
+/// link text, this also works for a namespace bind-mounted elsewhere (/run/netns/x).
+pub(crate) fn ns_type(fd: BorrowedFd) -> nix::Result<i32> {
+    const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
+    // SAFETY: NS_GET_NSTYPE takes no argument and only returns an int.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE) };
+    Errno::result(ret)
+}
+
 /// Takes ownership of an fd the kernel just gave us (SCM_RIGHTS): nothing else refers to it.
 pub(crate) fn adopt_fd(fd: RawFd) -> OwnedFd {
     // SAFETY: callers pass only fds freshly received from the kernel that no other owner holds.
