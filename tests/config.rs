@@ -26,6 +26,10 @@ fn namespaces_new_and_inherited() {
     assert_eq!(lines[1], "testbox");
     assert_ne!(lines[2], host_net.to_str().unwrap());
     assert_eq!(lines[3..], ["lo"]);
+    // In a new network namespace lo is up (runc and crun do the same), so loopback works.
+    let out = c.probe("lo", &["cat", "/sys/class/net/lo/flags"], |_| {});
+    let flags = u32::from_str_radix(out.trim().trim_start_matches("0x"), 16).unwrap();
+    assert_eq!(flags & 1, 1, "lo is down: flags {out}");
     // Not listed = inherited (a mount namespace is still needed for the rootfs).
     let out = c.probe(
         "inh",

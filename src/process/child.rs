@@ -202,6 +202,11 @@ fn init(ctx: &InitCtx, chan: &Channel) -> Result<Never, StepError> {
         )?;
     }
 
+    if ctx.new_ns.contains(CloneFlags::CLONE_NEWNET)
+        || ctx.unshare.contains(CloneFlags::CLONE_NEWNET)
+    {
+        sys_step("network", "bring up lo", sys::loopback_up())?;
+    }
     let new_mnt = ctx.new_ns.contains(CloneFlags::CLONE_NEWNS)
         || ctx.unshare.contains(CloneFlags::CLONE_NEWNS);
     if new_mnt {

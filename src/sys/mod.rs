@@ -353,6 +353,31 @@ fn mount_setattr_raw(fd: BorrowedFd, recursive: bool, attr: MountAttr) -> nix::R
     Errno::result(ret).map(drop)
 }
 
+/// Brings up `lo` in the current network namespace (SIOCGIFFLAGS/SIOCSIFFLAGS on an
+/// AF_INET datagram socket), as runc and crun do for a new network namespace.
+pub(crate) fn loopback_up() -> nix::Result<()> {
+    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+    let sock = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    // SAFETY: ifreq is plain old data; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: `req` is a valid ifreq that lives for both calls; the kernel reads the name
+    // and reads or writes only ifr_flags.
+    unsafe {
+        Errno::result(libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req))?;
+        req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        Errno::result(libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req))?;
+    }
+    Ok(())
+}
+
 /// The CLONE_NEW* type of a namespace fd (ioctl NS_GET_NSTYPE). Unlike the /proc/self/fd
 /// link text, this also works for a namespace bind-mounted elsewhere (/run/netns/x).
 pub(crate) fn ns_type(fd: BorrowedFd) -> nix::Result<i32> {
