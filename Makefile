@@ -2,7 +2,7 @@
 CARGO ?= cargo
 TESTINIT_TARGET := x86_64-unknown-linux-gnu
 
-.PHONY: all build release demo deps test unit lint fmt clean bench
+.PHONY: all build release demo deps test test-clients unit lint fmt clean bench
 
 all: build
 
@@ -23,6 +23,11 @@ demo: deps release
 # Every test: unit tests, then the integration tests against the built binary.
 test: deps
 	$(CARGO) test --workspace -- --test-threads=4
+
+# podman (with conmon) and containerd (ctr + shim) driving berth; installs them from Debian.
+# CLIENT_RUNTIME=/usr/sbin/runc runs the same scenarios against runc as a control.
+test-clients: deps build
+	./tests/clients/run.sh
 
 # berth, crun and runc side by side (never part of the tests); rewrites BENCHMARKS.md.
 bench:

@@ -1,0 +1,199 @@
+# containerd scenarios (ctr + containerd-shim-runc-v2 with BinaryName = the runtime).
+# Sourced by run.sh; uses $T, $RT and lib.sh.
+# shellcheck shell=bash
+
+# containerd 1.6 puts shim sockets under /run/containerd/s whatever its --state says: it
+# runs in a private mount namespace (held by a sleeping process) with a tmpfs there, its
+# own root, state and socket, so nothing it makes is visible to (or clashes with) the host's.
+CD=""
+cd_setup() {
+  CD=$T/containerd
+  mkdir -p "$CD/root" "$CD/state" "$CD/image"
+  cat >"$CD/config.toml" <<TOML
+version = 2
+root = "$CD/root"
+state = "$CD/state"
+[grpc]
+  address = "$CD/containerd.sock"
+[plugins."io.containerd.runtime.v1.linux"]
+  runtime = "$RT"
+[plugins."io.containerd.grpc.v1.cri"]
+  disable_apparmor = true
+TOML
+  unshare -m --propagation private sh -c "mount -t tmpfs tmpfs /run/containerd 2>/dev/null || { mkdir -p /run/containerd && mount -t tmpfs tmpfs /run/containerd; }; echo ready; exec sleep 100000" >"$CD/holder.out" &
+  CD_HOLDER=$!
+  at_exit "cd_teardown"
+  wait_for 10 grep -q ready "$CD/holder.out"
+  nsenter -t "$CD_HOLDER" -m containerd --config "$CD/config.toml" >"$T/logs/containerd.log" 2>&1 &
+  CD_PID=$!
+  wait_for 20 test -S "$CD/containerd.sock"
+  oci_image "$CD/image/bb.tar"
+  c images import --base-name localhost/bb "$CD/image/bb.tar" >"$T/logs/ctr-import.log" 2>&1
+}
+
+cd_teardown() {
+  local id
+  for id in $(c tasks ls -q 2>/dev/null); do c tasks kill -s KILL "$id"; done
+  sleep 0.5
+  for id in $(c containers ls -q 2>/dev/null); do c tasks rm -f "$id"; c containers rm "$id"; done
+  kill "$CD_PID"
+  wait "$CD_PID"
+  kill "$CD_HOLDER"
+}
+
+# ctr in the private mount namespace (the shim's socket path lives there).
+c() { t nsenter -t "$CD_HOLDER" -m ctr --address "$CD/containerd.sock" "$@"; }
+crun_() { c run --runc-binary "$RT" "$@"; }
+
+# An OCI image layout of the busybox rootfs, made offline: one gzip layer, a config, a
+# manifest and an index, as `ctr images import` takes it.
+oci_image() {
+  python3 - "$T/rootfs" "$1" <<'PY'
+import gzip, hashlib, io, json, os, sys, tarfile
+rootfs, out = sys.argv[1], sys.argv[2]
+raw = io.BytesIO()
+with tarfile.open(fileobj=raw, mode="w") as tf:
+    tf.add(rootfs, arcname=".")
+diff_id = "sha256:" + hashlib.sha256(raw.getvalue()).hexdigest()
+layer = gzip.compress(raw.getvalue(), mtime=0)
+blobs = {}
+def blob(data):
+    d = hashlib.sha256(data).hexdigest()
+    blobs[d] = data
+    return {"digest": "sha256:" + d, "size": len(data)}
+config = json.dumps({"architecture": "amd64", "os": "linux",
+    "config": {"Env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], "Cmd": ["sh"]},
+    "rootfs": {"type": "layers", "diff_ids": [diff_id]}}).encode()
+manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+    "config": dict(blob(config), mediaType="application/vnd.oci.image.config.v1+json"),
+    "layers": [dict(blob(layer), mediaType="application/vnd.oci.image.layer.v1.tar+gzip")]}).encode()
+index = {"schemaVersion": 2, "manifests": [dict(blob(manifest), mediaType="application/vnd.oci.image.manifest.v1+json",
+    annotations={"org.opencontainers.image.ref.name": "latest"})]}
+with tarfile.open(out, "w") as tf:
+    def add(name, data):
+        ti = tarfile.TarInfo(name); ti.size = len(data); tf.addfile(ti, io.BytesIO(data))
+    add("oci-layout", b'{"imageLayoutVersion": "1.0.0"}')
+    add("index.json", json.dumps(index).encode())
+    for d, data in blobs.items():
+        add("blobs/sha256/" + d, data)
+PY
+}
+
+IMG=localhost/bb:latest
+
+d_exit() {
+  expect_rc 0 crun_ --rm "$IMG" d-exit0 true
+  expect_rc 7 crun_ --rm "$IMG" d-exit7 sh -c 'exit 7'
+}
+d_not_found() {
+  local rc=0
+  OUT=$(crun_ --rm "$IMG" d-nf /no/such/binary 2>&1) || rc=$?
+  [ "$rc" != 0 ] || fail "a missing binary ran"
+  expect_has "error" "$OUT" "no such file or directory"
+}
+d_env_cwd() {
+  run_out crun_ --rm --env FOO=bar --cwd /www "$IMG" d-env sh -c 'echo $FOO $(pwd)'
+  expect_eq "env and cwd" "$OUT" "bar /www"
+}
+d_stdin() {
+  # ctr does not close the container's stdin at EOF: read one line.
+  OUT=$(echo via-stdin | c run --runc-binary "$RT" --rm "$IMG" d-stdin sh -c 'read l; echo "got $l"')
+  expect_eq stdin "$OUT" "got via-stdin"
+}
+d_tty() {
+  OUT=$(script -qec "timeout 20 nsenter -t $CD_HOLDER -m ctr --address $CD/containerd.sock run --runc-binary $RT --rm -t $IMG d-tty sh -c 'tty; stty size'" /dev/null </dev/null)
+  expect_has "tty" "$OUT" "/dev/pts/"
+}
+d_detach_exec() {
+  run_out crun_ -d "$IMG" d-svc sleep 1000
+  wait_for 10 sh -c "nsenter -t $CD_HOLDER -m ctr --address $CD/containerd.sock tasks ls | grep -q 'd-svc.*RUNNING'"
+  expect_rc 5 c tasks exec --exec-id e1 d-svc sh -c 'exit 5'
+  run_out c tasks exec --exec-id e2 --cwd /www --user 1000 d-svc sh -c 'echo $(id -u) $(pwd)'
+  expect_eq "exec user and cwd" "$OUT" "1000 /www"
+  OUT=$(script -qec "timeout 20 nsenter -t $CD_HOLDER -m ctr --address $CD/containerd.sock tasks exec -t --exec-id e3 d-svc tty" /dev/null </dev/null)
+  expect_has "exec tty" "$OUT" "/dev/pts/"
+  local init
+  init=$(c tasks ls | awk '$1 == "d-svc" {print $2}')
+  run_out c tasks ps d-svc
+  printf '%s\n' "$OUT" | grep -Eq "^$init( |$)" || fail "tasks ps does not list the init $init"
+  run_out c tasks pause d-svc
+  run_out c tasks ls
+  expect_has "paused" "$OUT" PAUSED
+  run_out c tasks resume d-svc
+  run_out c tasks metrics d-svc
+  c tasks kill -a -s KILL d-svc
+  wait_for 10 sh -c "nsenter -t $CD_HOLDER -m ctr --address $CD/containerd.sock tasks ls | grep -q 'd-svc.*STOPPED'"
+  run_out c tasks rm -f d-svc
+  run_out c containers rm d-svc
+}
+d_signal() {
+  run_out crun_ -d "$IMG" d-sig sh -c "trap 'exit 9' USR1; while true; do sleep 0.1; done"
+  sleep 0.5
+  run_out c tasks kill -s SIGUSR1 d-sig
+  wait_for 10 sh -c "nsenter -t $CD_HOLDER -m ctr --address $CD/containerd.sock tasks ls | grep -q 'd-sig.*STOPPED'"
+  run_out c tasks rm -f d-sig
+  run_out c containers rm d-sig
+}
+# The limits as the host's cgroup files show them (ctr's spec mounts no cgroupfs inside).
+task_cgroup_file() {
+  local id=$1 ctrl=$2 file=$3 pid rel
+  pid=$(c tasks ls | awk -v id="$id" '$1 == id {print $2}')
+  rel=$(awk -F: -v c="$ctrl" '$2 == c || ($2 == "" && c == "") {print $3}' "/proc/$pid/cgroup")
+  cat "/sys/fs/cgroup/$ctrl/$rel/$file" 2>/dev/null || cat "/sys/fs/cgroup/$rel/$file"
+}
+d_limits() {
+  run_out crun_ -d --memory-limit 67108864 --cpu-quota 50000 --cpu-period 100000 "$IMG" d-lim sleep 1000
+  wait_for 10 sh -c "nsenter -t $CD_HOLDER -m ctr --address $CD/containerd.sock tasks ls | grep -q 'd-lim.*RUNNING'"
+  if [ -d /sys/fs/cgroup/memory ]; then
+    expect_eq "memory limit" "$(task_cgroup_file d-lim memory memory.limit_in_bytes)" 67108864
+    expect_eq "cpu quota" "$(task_cgroup_file d-lim cpu,cpuacct cpu.cfs_quota_us 2>/dev/null || task_cgroup_file d-lim cpu cpu.cfs_quota_us)" 50000
+  else
+    expect_eq "memory.max" "$(task_cgroup_file d-lim "" memory.max)" 67108864
+    expect_eq "cpu.max" "$(task_cgroup_file d-lim "" cpu.max)" "50000 100000"
+  fi
+  c tasks kill -s KILL d-lim
+  wait_for 10 sh -c "nsenter -t $CD_HOLDER -m ctr --address $CD/containerd.sock tasks ls | grep -q 'd-lim.*STOPPED'"
+  run_out c tasks rm -f d-lim
+  run_out c containers rm d-lim
+}
+d_privileged_readonly() {
+  run_out crun_ --rm --privileged "$IMG" d-priv sh -c 'grep CapEff /proc/self/status'
+  expect_has "privileged caps" "$OUT" "000001ff"
+  local rc=0
+  OUT=$(crun_ --rm --read-only "$IMG" d-ro touch /newfile 2>&1) || rc=$?
+  [ "$rc" != 0 ] || fail "--read-only rootfs was writable"
+}
+d_no_pivot() {
+  run_out crun_ --rm --no-pivot "$IMG" d-np sh -c 'echo pivot-free'
+  expect_eq "no-pivot" "$OUT" pivot-free
+}
+d_with_netns() {
+  local ns=$T/containerd/netns
+  touch "$ns"
+  nsenter -t "$CD_HOLDER" -m unshare --net="$ns" true
+  run_out crun_ --rm --with-ns "network:$ns" "$IMG" d-ns readlink /proc/self/ns/net
+  local want
+  want="net:[$(nsenter -t "$CD_HOLDER" -m stat -L -c %i "$ns")]"
+  nsenter -t "$CD_HOLDER" -m umount "$ns"
+  expect_eq "joined netns" "$OUT" "$want"
+}
+d_uidmap() {
+  run_out crun_ --rm --uidmap 0:100000:65536 --gidmap 0:100000:65536 "$IMG" d-um sh -c 'cat /proc/self/uid_map'
+  expect_has "uid map" "$(echo $OUT)" "0 100000 65536"
+}
+
+suite_containerd() {
+  cd_setup || { echo "FAIL containerd-setup"; tail -n 20 "$T/logs/containerd.log" "$T/logs/ctr-import.log"; FAILED=$((FAILED + 1)); FAILS+=(containerd-setup); return; }
+  scenario ctr-run-exit-codes d_exit
+  scenario ctr-run-not-found d_not_found
+  scenario ctr-run-env-cwd d_env_cwd
+  scenario ctr-run-stdin d_stdin
+  scenario ctr-run-tty d_tty
+  scenario ctr-detach-exec-ps-pause-kill-rm d_detach_exec
+  scenario ctr-kill-signal d_signal
+  scenario ctr-memory-cpu-limits d_limits
+  scenario ctr-privileged-read-only d_privileged_readonly
+  scenario ctr-no-pivot d_no_pivot
+  scenario ctr-with-ns-network d_with_netns
+  scenario ctr-uidmap d_uidmap
+}
