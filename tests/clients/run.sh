@@ -4,7 +4,7 @@
 #   tests/clients/run.sh                       # berth (target/debug/berth, or $BERTH)
 #   CLIENT_RUNTIME=/usr/sbin/runc tests/clients/run.sh   # the same scenarios against runc (control)
 #
-# Variables: CLIENT_RUNTIME (runtime binary), SUITES (default "podman containerd"),
+# Variables: CLIENT_RUNTIME (runtime binary), SUITES (default "podman rootless containerd"),
 # ONLY (regex on scenario names), KEEP=1 (keep the temp dir), NO_INSTALL=1 (skip apt-get).
 # Prints one PASS/FAIL line per scenario and "N passed, M failed" at the end; exits 1 if any failed.
 set -uo pipefail
@@ -40,7 +40,7 @@ install_deps || { echo "run.sh: could not install the client packages" >&2; exit
 RT=${CLIENT_RUNTIME:-${BERTH:-$REPO/target/debug/berth}}
 RT=$(readlink -f "$RT" 2>/dev/null || echo "$RT")
 [ -x "$RT" ] || { echo "run.sh: runtime '$RT' not found (build berth, or set CLIENT_RUNTIME)" >&2; exit 2; }
-SUITES=${SUITES:-podman containerd}
+SUITES=${SUITES:-podman rootless containerd}
 
 T=$(mktemp -d /tmp/berth-clients.XXXXXX)
 chmod 755 "$T"

@@ -1,0 +1,99 @@
+# podman rootless scenarios: a user made here (useradd, with /etc/subuid and /etc/subgid
+# ranges), its own containers.conf, storage and XDG_RUNTIME_DIR under $T.
+# Sourced by run.sh; uses $T, $RT and lib.sh.
+# shellcheck shell=bash
+
+RL_USER=""
+rl_setup() {
+  RL_USER=berthcl$$
+  useradd -m -d "$T/rlhome" -s /bin/sh "$RL_USER"
+  at_exit "rl_teardown"
+  RL_UID=$(id -u "$RL_USER")
+  mkdir -p "$T/rlxdg" "$T/rlbin"
+  cp "$RT" "$T/rlbin/runtime"
+  chmod 755 "$T/rlbin" "$T/rlbin/runtime"
+  chown "$RL_USER": "$T/rlxdg"
+  chmod 700 "$T/rlxdg"
+  mkdir -p "$T/rlhome/.config/containers"
+  cat >"$T/rlhome/.config/containers/containers.conf" <<CONF
+[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+runtime = "testrt"
+runtime_supports_json = ["testrt"]
+[engine.runtimes]
+testrt = ["$T/rlbin/runtime"]
+CONF
+  cat >"$T/rlhome/.config/containers/storage.conf" <<CONF
+[storage]
+driver = "vfs"
+graphroot = "$T/rlhome/storage"
+runroot = "$T/rlxdg/containers"
+CONF
+  mkdir -p "$T/rlhome/vol"
+  chown -R "$RL_USER": "$T/rlhome"
+  tar -C "$T/rootfs" -c . >"$T/rlhome/bb.tar"
+  chown "$RL_USER": "$T/rlhome/bb.tar"
+  rp import --change 'ENV=PATH=/usr/sbin:/usr/bin:/sbin:/bin' "$T/rlhome/bb.tar" localhost/bb >"$T/logs/rootless-import.log" 2>&1
+}
+
+rl_teardown() {
+  TMO=60 rp rm -a -f -t 0
+  TMO=60 rp system reset -f
+  # podman's rootless pause process and conmons run as the user: stop them by pid.
+  local p
+  for p in $(ps -o pid= -u "$RL_USER" 2>/dev/null); do kill -9 "$p"; done
+  userdel "$RL_USER"
+}
+
+# podman as the user, from a clean login-like environment.
+rp() {
+  t setpriv --reuid "$RL_USER" --regid "$RL_USER" --init-groups \
+    env -i HOME="$T/rlhome" XDG_RUNTIME_DIR="$T/rlxdg" PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+    sh -c 'cd "$HOME" && exec podman "$@"' podman "$@"
+}
+
+r_run() {
+  run_out rp run --rm --network none bb sh -c 'id -u; echo hello'
+  expect_eq "run" "$OUT" "0
+hello"
+  expect_rc 7 rp run --rm --network none bb sh -c 'exit 7'
+}
+r_uidmap() {
+  run_out rp run --rm --network none bb cat /proc/self/uid_map
+  local first
+  first=$(printf '%s\n' "$OUT" | head -n 1 | awk '{print $1, $2, $3}')
+  expect_eq "uid 0 is the user" "$first" "0 $RL_UID 1"
+  [ "$(printf '%s\n' "$OUT" | wc -l)" -ge 2 ] || fail "no subuid range mapped: $OUT"
+}
+r_detach_exec_logs_kill_rm() {
+  run_out rp run -d --network none --name rsvc bb sh -c 'echo started; trap "exit 3" USR1; while true; do sleep 0.1; done'
+  wait_for 10 sh -c "$(declare -f t rp); RL_USER=$RL_USER T=$T; rp logs rsvc | grep -q started"
+  run_out rp exec rsvc sh -c 'id -u; echo $$'
+  expect_has "exec" "$OUT" "0"
+  expect_rc 4 rp exec rsvc sh -c 'exit 4'
+  run_out rp kill -s USR1 rsvc
+  wait_for 10 sh -c "$(declare -f t rp); RL_USER=$RL_USER T=$T; rp ps -a --format '{{.Names}} {{.Status}}' | grep -q 'rsvc Exited (3)'"
+  run_out rp rm rsvc
+}
+r_volume_ownership() {
+  run_out rp run --rm --network none -v "$T/rlhome/vol:/vol" bb sh -c 'touch /vol/f && stat -c %u /vol/f'
+  expect_eq "owner inside" "$OUT" 0
+  expect_eq "owner on the host" "$(stat -c %u "$T/rlhome/vol/f")" "$RL_UID"
+}
+r_tty() {
+  local out
+  out=$(script -qec "$(declare -f t rp); RL_USER=$RL_USER T=$T; rp run --rm -it --network none bb sh -c 'tty; stty size'" /dev/null </dev/null)
+  expect_has "tty" "$out" "/dev/pts/"
+}
+
+suite_rootless() {
+  rl_setup || { echo "FAIL rootless-setup"; tail -n 20 "$T/logs/rootless-import.log"; FAILED=$((FAILED + 1)); FAILS+=(rootless-setup); return; }
+  scenario rootless-run-exit-code r_run
+  scenario rootless-uid-map r_uidmap
+  scenario rootless-detach-exec-logs-kill-rm r_detach_exec_logs_kill_rm
+  scenario rootless-volume-ownership r_volume_ownership
+  scenario rootless-run-it r_tty
+}
