@@ -164,6 +164,11 @@ p_init() {
   expect_has "pid 1" "$OUT" "/run/podman-init --"
   expect_not_has "sh is not pid 1" "$OUT" "me=1"
 }
+p_uidmap() {
+  run_out pm run --rm --network none --uidmap 0:100000:65536 --gidmap 0:100000:65536 bb sh -c 'cat /proc/self/uid_map; id -u'
+  expect_eq "uid map" "$(printf '%s\n' "$OUT" | head -n 1 | awk '{print $1, $2, $3}')" "0 100000 65536"
+  expect_eq "uid inside" "$(printf '%s\n' "$OUT" | tail -n 1)" 0
+}
 p_ulimit() {
   run_out pm run --rm --network none --ulimit nofile=100:100 --ulimit nproc=4096:4096 bb sh -c 'ulimit -n; ulimit -Hn'
   expect_eq "nofile soft/hard" "$(echo $OUT)" "100 100"
@@ -383,6 +388,7 @@ suite_podman() {
   scenario podman-run-read-only p_read_only
   scenario podman-run-tmpfs p_tmpfs
   scenario podman-run-init p_init
+  scenario podman-run-uidmap p_uidmap
   scenario podman-run-ulimit p_ulimit
   scenario podman-run-volume-rw p_volume_rw
   scenario podman-run-volume-ro p_volume_ro
