@@ -244,20 +244,13 @@ fn pure_v2_view() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     let state: serde_json::Value = serde_json::from_str(&rt(&["state", &id]).stdout).unwrap();
     c.track_pid(state["pid"].as_i64().unwrap() as i32);
-    rt(&["start", &id]).ok();
     let v2dir = format!("/sys/fs/cgroup/unified{}", c.cgroup_path(&id));
-    // The init runs in the cgroup2 directory, alone.
+    // Before start the init sits in the cgroup2 directory, alone (after start its shell forks).
     let procs = std::fs::read_to_string(format!("{v2dir}/cgroup.procs")).unwrap();
     assert_eq!(procs.trim(), state["pid"].to_string());
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !outdir.join("r").exists() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    rt(&["start", &id]).ok();
     // Only the eBPF device program stands between the container and /dev/fuse here.
-    assert_eq!(
-        std::fs::read_to_string(outdir.join("r")).unwrap().trim(),
-        "open-denied"
-    );
+    assert_eq!(c.wait_line(&outdir.join("r")), "open-denied");
     if !is_runc() {
         rt(&["pause", &id]).ok();
         assert_eq!(

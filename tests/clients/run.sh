@@ -23,6 +23,11 @@ ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
 os.execvp("bash", ["bash"] + sys.argv[1:])' "$0" "$@"
 fi
 
+# script(1) runs its command with $SHELL (dash when unset, as under CI): dash does not exec the
+# last command, so a `timeout` there moves itself out of the pty's foreground process group and
+# a client putting the terminal in raw mode stops on SIGTTOU. The scenarios are bash anyway.
+export SHELL=/bin/bash
+
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
 

@@ -289,6 +289,24 @@ impl Ctx {
         }
     }
 
+    /// Waits until a container wrote a whole line to `path` and returns it trimmed: a shell's
+    /// `echo x >file` creates the file before it writes, so existence alone is a race.
+    pub fn wait_line(&self, path: &Path) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            if text.ends_with('\n') {
+                return text.trim().to_string();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} never got a line (has {text:?})",
+                path.display()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// Deletes what the test made and checks nothing is left behind.
     pub fn finish(self) {
         for id in self.ids.borrow().iter() {
