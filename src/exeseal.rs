@@ -1,35 +1,62 @@
 //! CVE-2019-5736: a container process that can open /proc/<pid>/exe of a berth process
-//! inside its namespaces could overwrite the host's berth binary. berth's children mark
-//! themselves non-dumpable first thing, which keeps container processes without
-//! CAP_SYS_PTRACE away; commands whose process becomes visible inside an EXISTING pid
-//! namespace (exec, and create joining a pid namespace) additionally run from a sealed
-//! in-memory copy of the binary, so there is nothing on the host to write through.
-//! Commands that never enter a container (state, kill, delete, list…) never pay for it.
+//! inside its namespaces (a startContainer hook, a process of a container whose pid
+//! namespace `create` or `exec` joins) could reopen it for writing once berth exits and
+//! overwrite the host's berth binary. So create, run and exec run from a copy that
+//! cannot be written: first choice a read-only clone of the binary's own mount
+//! (open_tree and mount_setattr, no copy, as runc 1.2 does), else (no CAP_SYS_ADMIN over
+//! our mount namespace: rootless) a sealed in-memory copy. Children also mark themselves
+//! non-dumpable first thing. Commands that never enter a container (state, kill,
+//! delete, list…) never pay for it.
 
 use std::ffi::CString;
 use std::fs::File;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use nix::fcntl::{fcntl, FcntlArg, SealFlag};
 use nix::sys::memfd::{memfd_create, MFdFlags};
+use nix::sys::statvfs::{fstatvfs, FsFlags};
 
 const SEALS: SealFlag = SealFlag::F_SEAL_SEAL
     .union(SealFlag::F_SEAL_SHRINK)
     .union(SealFlag::F_SEAL_GROW)
     .union(SealFlag::F_SEAL_WRITE);
 
-/// True when we already run from a sealed copy.
+/// Set across the re-exec so that a copy that still does not look sealed fails instead
+/// of re-executing forever.
+const REEXEC_MARK: &str = "_BERTH_EXE_SEALED";
+
+/// True when the running binary cannot be written through /proc/self/exe: a sealed
+/// memfd, or a file on a read-only mount (our clone, or a read-only /usr).
 pub(crate) fn is_sealed() -> bool {
-    File::open("/proc/self/exe")
-        .ok()
-        .and_then(|f| fcntl(f.as_fd(), FcntlArg::F_GET_SEALS).ok())
-        .is_some_and(|s| SealFlag::from_bits_truncate(s).contains(SEALS))
+    let Ok(f) = File::open("/proc/self/exe") else {
+        return false;
+    };
+    if fcntl(f.as_fd(), FcntlArg::F_GET_SEALS)
+        .is_ok_and(|s| SealFlag::from_bits_truncate(s).contains(SEALS))
+    {
+        return true;
+    }
+    fstatvfs(&f).is_ok_and(|st| st.flags().contains(FsFlags::ST_RDONLY))
 }
 
-/// Re-executes berth from a sealed memfd copy of itself, with the same arguments and
-/// environment. Returns only on failure.
-pub(crate) fn reexec_sealed() -> Result<std::convert::Infallible> {
+/// A read-only, detached bind mount of our own binary, as an O_PATH fd to exec.
+fn readonly_clone() -> nix::Result<OwnedFd> {
+    let exe = nix::fcntl::open(
+        "/proc/self/exe",
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    let tree = crate::sys::open_tree(
+        exe.as_fd(),
+        c"",
+        crate::sys::OPEN_TREE_CLONE | libc::AT_EMPTY_PATH as u32,
+    )?;
+    crate::sys::mount_setattr(tree.as_fd(), false, crate::sys::MOUNT_ATTR_RDONLY, 0, 0)?;
+    Ok(tree)
+}
+
+fn sealed_memfd() -> Result<OwnedFd> {
     let mut src = File::open("/proc/self/exe").context("open /proc/self/exe")?;
     let fd = memfd_create(
         c"berth",
@@ -40,10 +67,15 @@ pub(crate) fn reexec_sealed() -> Result<std::convert::Infallible> {
     std::io::copy(&mut src, &mut dst).context("copying berth into a sealed memfd")?;
     fcntl(dst.as_fd(), FcntlArg::F_ADD_SEALS(SEALS))
         .map_err(|e| anyhow!("sealing memfd: {}", crate::error::errno_desc(e)))?;
+    Ok(OwnedFd::from(dst))
+}
+
+fn reexec(exe: BorrowedFd) -> Result<std::convert::Infallible> {
     let args: Vec<CString> = std::env::args_os()
         .map(|a| CString::new(a.into_encoded_bytes()).unwrap_or_default())
         .collect();
-    let env: Vec<CString> = std::env::vars_os()
+    let mut env: Vec<CString> = std::env::vars_os()
+        .filter(|(k, _)| k != REEXEC_MARK)
         .map(|(k, v)| {
             let mut b = k.into_encoded_bytes();
             b.push(b'=');
@@ -51,19 +83,32 @@ pub(crate) fn reexec_sealed() -> Result<std::convert::Infallible> {
             CString::new(b).unwrap_or_default()
         })
         .collect();
-    let e = nix::unistd::fexecve(dst.as_fd(), &args, &env).unwrap_err();
+    env.push(CString::new(format!("{REEXEC_MARK}=1")).unwrap_or_default());
+    let e = nix::unistd::fexecve(exe, &args, &env).unwrap_err();
     Err(anyhow!(
         "re-executing from a sealed copy: {}",
         crate::error::errno_desc(e)
     ))
 }
 
-/// Makes sure this process runs from a sealed binary before it enters a container.
+/// Makes sure this process runs from a binary that cannot be written before it enters
+/// a container. Re-executes (same arguments and environment) at most once.
 pub(crate) fn ensure_sealed() -> Result<()> {
+    let reexeced = std::env::var_os(REEXEC_MARK).is_some();
+    if reexeced {
+        // Not for the container's or the hooks' environment.
+        std::env::remove_var(REEXEC_MARK);
+    }
     if is_sealed() {
         return Ok(());
     }
-    reexec_sealed().map(|_| ())
+    if reexeced {
+        bail!("re-executed from a sealed copy of berth, but /proc/self/exe is still writable");
+    }
+    match readonly_clone() {
+        Ok(tree) => reexec(tree.as_fd()).map(drop),
+        Err(_) => reexec(sealed_memfd()?.as_fd()).map(drop),
+    }
 }
 
 #[cfg(test)]

@@ -246,3 +246,149 @@ fn a_thousand_immediate_exits() {
     });
     c.finish();
 }
+
+/// CVE-2019-5736: a process inside the container that opens /proc/<pid>/exe of a runtime
+/// process there, and reopens it for writing once that process is gone, must not reach
+/// the runtime binary on the host. Runs a copy of the runtime so that a vulnerable one
+/// overwrites the copy, never the build.
+#[test]
+fn runtime_binary_cannot_be_overwritten_through_proc_exe() {
+    use std::os::fd::AsRawFd;
+    let c = Ctx::new("exe");
+    let copy = c.dir.join("runtime-copy");
+    std::fs::copy(runtime(), &copy).unwrap();
+    let original = std::fs::read(&copy).unwrap();
+    let rtc = |args: &[&str]| {
+        run_with_timeout(
+            std::process::Command::new(&copy)
+                .arg("--root")
+                .arg(&c.root)
+                .args(args),
+            Duration::from_secs(60),
+        )
+    };
+    // What the attacker does with a handle once the runtime process has gone.
+    let try_overwrite = |exe: &std::fs::File| {
+        let path = format!("/proc/self/fd/{}", exe.as_raw_fd());
+        match std::fs::OpenOptions::new().write(true).open(&path) {
+            Ok(mut f) => {
+                use std::io::Write;
+                let _ = f.write_all(b"#!/bin/sh\necho pwned\n");
+                panic!("the runtime binary was opened for writing through /proc/<pid>/exe");
+            }
+            Err(e) => e,
+        }
+    };
+
+    // The init of a created container: what a startContainer hook would see as pid 1.
+    let id = c.id("c");
+    let b = c.bundle_for(&id, &["sleep", "1000"]);
+    b.write();
+    let out = rtc(&["create", "--bundle", b.path(), &id]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let pid = c.state(&id)["pid"].as_i64().unwrap() as i32;
+    c.track_pid(pid);
+    let exe = std::fs::File::open(format!("/proc/{pid}/exe")).unwrap();
+    rtc(&["start", &id]).ok();
+    let e = try_overwrite(&exe);
+    assert_ne!(e.raw_os_error(), Some(libc::ETXTBSY), "{e}: still mapped");
+    drop(exe);
+
+    // A foreground exec: berth's exec child, visible in the container, is its fork.
+    if !is_runc() {
+        let mut child = std::process::Command::new(&copy)
+            .arg("--root")
+            .arg(&c.root)
+            .args(["exec", &id, "sleep", "1"])
+            .spawn()
+            .unwrap();
+        let procs = format!("/sys/fs/cgroup/pids{}/cgroup.procs", c.cgroup_path(&id));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::fs::read_to_string(&procs)
+            .unwrap_or_default()
+            .lines()
+            .count()
+            < 2
+        {
+            assert!(std::time::Instant::now() < deadline, "exec never ran");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let exe = std::fs::File::open(format!("/proc/{}/exe", child.id())).unwrap();
+        assert!(child.wait().unwrap().success());
+        let e = try_overwrite(&exe);
+        assert_ne!(e.raw_os_error(), Some(libc::ETXTBSY), "{e}: still mapped");
+    }
+    assert!(
+        std::fs::read(&copy).unwrap() == original,
+        "the runtime copy changed"
+    );
+    c.finish();
+}
+
+/// CVE-2025-52565 and CVE-2025-31133 class: an image whose /dev/console and /dev/null are
+/// symlinks (here with no /dev tmpfs, so the image's /dev is used) gets real nodes; the
+/// pty and the null device are never mounted over whatever the symlinks named.
+#[test]
+fn symlinked_dev_console_and_null_are_replaced_not_followed() {
+    let c = Ctx::new("devswap");
+    let check = "stat -c '%F %t' /dev/console /dev/null; \
+                 stat -c '%F' /etc/target-console /etc/target-null; cat /etc/target-console; echo done";
+    for userns in [false, true] {
+        let id = c.id(if userns { "u" } else { "r" });
+        let mut b = c.bundle_for(&id, &["sh", "-c", check]);
+        b.config["process"]["terminal"] = json!(true);
+        b.config["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|m| m["destination"] != "/dev");
+        b.config["root"]["readonly"] = json!(false);
+        if userns {
+            // Devices are bind-mounted from the host inside a user namespace.
+            b.config["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "user"}));
+            let m = json!([{"containerID": 0, "hostID": 0, "size": 65536}]);
+            b.config["linux"]["uidMappings"] = m.clone();
+            b.config["linux"]["gidMappings"] = m;
+        }
+        b.write();
+        let dev = b.rootfs().join("dev");
+        std::fs::create_dir_all(&dev).unwrap();
+        std::fs::write(b.rootfs().join("etc/target-console"), "image file\n").unwrap();
+        std::fs::write(b.rootfs().join("etc/target-null"), "image file\n").unwrap();
+        symlink("/etc/target-console", dev.join("console")).unwrap();
+        symlink("../etc/target-null", dev.join("null")).unwrap();
+        let sock = c.dir.join(format!("console-{id}.sock"));
+        let accept = console_socket(&sock, "done", None);
+        let out = c.rt(&[
+            "create",
+            "--bundle",
+            b.path(),
+            "--console-socket",
+            sock.to_str().unwrap(),
+            &id,
+        ]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        c.track_pid(c.state(&id)["pid"].as_i64().unwrap() as i32);
+        c.rt(&["start", &id]).ok();
+        let seen = accept.join().unwrap();
+        let lines: Vec<&str> = seen.lines().map(|l| l.trim()).collect();
+        // pty major 136, null 1.
+        assert!(lines.contains(&"character special file 88"), "{seen}");
+        assert!(lines.contains(&"character special file 1"), "{seen}");
+        assert_eq!(
+            lines.iter().filter(|l| **l == "regular file").count(),
+            2,
+            "a symlink target was mounted over: {seen}"
+        );
+        assert!(lines.contains(&"image file"), "{seen}");
+        c.wait_status(&id, "stopped");
+        assert_eq!(
+            std::fs::read_to_string(b.rootfs().join("etc/target-console")).unwrap(),
+            "image file\n"
+        );
+        c.rt(&["delete", &id]).ok();
+    }
+    c.finish();
+}

@@ -857,7 +857,7 @@ fn setup_console_for(
         let target = sys_step(
             "console",
             "create /dev/console",
-            resolve::create_file_in_root(root.as_fd(), Path::new("/dev/console")),
+            resolve::fresh_file_in_root(root.as_fd(), Path::new("/dev/console")),
         )?;
         let tree = sys_step(
             "console",

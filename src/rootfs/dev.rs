@@ -9,7 +9,7 @@ use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::{makedev, mknodat, Mode, SFlag};
 use nix::unistd::{fchownat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
 
-use super::resolve::{create_file_in_root, mkdir_all_in_root, open_in_root};
+use super::resolve::{fresh_file_in_root, mkdir_all_in_root, open_in_root};
 use super::{path_err, RootfsError};
 
 pub(crate) struct Device {
@@ -96,7 +96,7 @@ pub(crate) fn create(root: BorrowedFd, d: &Device, bind: bool) -> Result<(), Roo
     )
     .map_err(|e| path_err("opening parent of device", d.path.clone(), e))?;
     if bind {
-        let target = create_file_in_root(root, &d.path)
+        let target = fresh_file_in_root(root, &d.path)
             .map_err(|e| path_err("creating device mount point", d.path.clone(), e))?;
         let opts = crate::spec::mountopts::parse_mount_options(&["bind".to_string()]);
         return super::mounts::bind(&d.path, target.as_fd(), &opts)

@@ -111,6 +111,33 @@ pub(crate) fn create_file_in_root(root: BorrowedFd, path: &Path) -> nix::Result<
     open_in_root(root, &rel, OFlag::O_PATH)
 }
 
+/// Replaces whatever non-directory sits at `path` inside `root` (an image's symlink, a
+/// stale node) with a new empty regular file and returns an fd of exactly that file: a
+/// mount target that no symlink planted in the image can redirect (CVE-2025-52565).
+pub(crate) fn fresh_file_in_root(root: BorrowedFd, path: &Path) -> nix::Result<OwnedFd> {
+    let rel = clean(path);
+    let parent = rel.parent().unwrap_or(Path::new(""));
+    let name = rel.file_name().ok_or(Errno::EINVAL)?;
+    let dir = mkdir_all_in_root(root, parent, 0o755)?;
+    let dir = sys::openat2(
+        dir.as_fd(),
+        c".",
+        (OFlag::O_DIRECTORY | OFlag::O_RDONLY).bits(),
+        0,
+        0,
+    )?;
+    match nix::unistd::unlinkat(dir.as_fd(), name, nix::unistd::UnlinkatFlags::NoRemoveDir) {
+        Ok(()) | Err(Errno::ENOENT) => {}
+        Err(e) => return Err(e),
+    }
+    nix::fcntl::openat(
+        dir.as_fd(),
+        name,
+        OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o644),
+    )
+}
+
 /// The `/proc/self/fd/N` path of an fd, for the old mount API (the kernel follows the
 /// magic link to the exact dentry we resolved, not to whatever the path says now).
 pub(crate) fn proc_fd_path(fd: BorrowedFd) -> PathBuf {

@@ -335,10 +335,6 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
         (Some(OwnedFd::from(a)), Some(b))
     };
 
-    if ns.join.iter().any(|(t, _)| *t == LinuxNamespaceType::Pid) {
-        // Our init will be visible to the processes already in that pid namespace.
-        crate::exeseal::ensure_sealed()?;
-    }
     let joins_user_or_pid = ns
         .join
         .iter()

@@ -520,8 +520,11 @@ mod tests {
 
     #[test]
     fn write_into_missing_bundle_names_the_path() {
-        let dir = scratch_dir("missing").join("nope");
-        let err = write_spec(&dir, true).unwrap_err().to_string();
+        let scratch = scratch_dir("missing");
+        let err = write_spec(&scratch.join("nope"), true)
+            .unwrap_err()
+            .to_string();
+        std::fs::remove_dir_all(&scratch).unwrap();
         assert!(
             err.ends_with("/nope/config.json: no such file or directory"),
             "{err}"

@@ -414,6 +414,18 @@ impl Drop for Ctx {
             }
             let _ = std::fs::remove_dir(&d);
         }
+        // Mounts a test made itself under its directory (a bind-mounted namespace file).
+        let dir = self.dir.to_string_lossy().to_string();
+        let mut mine: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+            .filter(|m| m.starts_with(&dir))
+            .collect();
+        mine.reverse();
+        for m in mine {
+            let _ = nix::mount::umount2(m.as_str(), nix::mount::MntFlags::MNT_DETACH);
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -30,6 +30,10 @@ fn print_json(v: &serde_json::Value) -> Result<()> {
 }
 
 pub(crate) fn dispatch(g: &Globals, cmd: Command) -> Result<i32> {
+    if matches!(cmd, Command::Create(_) | Command::Run(_) | Command::Exec(_)) {
+        // Before anything is made: this may re-execute the whole command.
+        crate::exeseal::ensure_sealed()?;
+    }
     match cmd {
         Command::Create(a) => {
             crate::runtime::create::create(g, &opts(&a))?;
