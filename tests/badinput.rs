@@ -9,8 +9,10 @@ use serde_json::{json, Value};
 /// before any cleanup could hide a leak.
 fn refused(c: &Ctx, b: &Bundle, id: &str, phrase: &str) {
     let out = c.rt(&["create", "--bundle", b.path(), id]);
-    // runc 1.1 accepts an invalid ociVersion: berth deliberately refuses it.
-    if is_runc() && out.code == 0 && id.contains("version") {
+    // runc 1.1 accepts an invalid ociVersion and any size of config.json: berth
+    // deliberately refuses them.
+    if is_runc() && out.code == 0 && (id.contains("version") || id.contains("huge")) {
+        c.track_pid(c.state(id)["pid"].as_i64().unwrap_or(0) as i32);
         c.rt(&["delete", "--force", id]);
         return;
     }
@@ -57,6 +59,26 @@ fn broken_config_files() {
         std::fs::write(b.dir.join("config.json"), text).unwrap();
         refused(&c, &b, &id, phrase);
     }
+    // 100000 nested arrays would overflow a recursive parser's stack.
+    let (b, id) = with(&c, "deep", |_| {});
+    let text = std::fs::read_to_string(b.dir.join("config.json")).unwrap();
+    let deep = format!(
+        "{}, \"annotations\": {{\"x\": {}{}}}}}",
+        text.trim_end().strip_suffix('}').unwrap(),
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    std::fs::write(b.dir.join("config.json"), deep).unwrap();
+    refused(
+        &c,
+        &b,
+        &id,
+        "config.json: invalid JSON: recursion limit exceeded",
+    );
+    let (b, id) = with(&c, "huge", |v| {
+        v["annotations"] = json!({"big": "x".repeat(33 << 20)});
+    });
+    refused(&c, &b, &id, "config.json: too large (over 32 MiB)");
     let (b, id) = with(&c, "nofile", |_| {});
     std::fs::remove_file(b.dir.join("config.json")).unwrap();
     refused(&c, &b, &id, "config.json: no such file or directory");
@@ -136,6 +158,49 @@ fn missing_and_invalid_fields() {
                     json!([{"type": "RLIMIT_NOFILE", "soft": 1u64 << 40, "hard": 1u64 << 40}])
             },
             "process.rlimits.RLIMIT_NOFILE",
+        ),
+        (
+            "struid",
+            |v| v["process"]["user"]["uid"] = json!("0"),
+            "process.user.uid: invalid type: string",
+        ),
+        (
+            "neguid",
+            |v| v["process"]["user"]["uid"] = json!(-1),
+            "process.user.uid: invalid value: integer `-1`, expected u32",
+        ),
+        (
+            "biggid",
+            |v| v["process"]["user"]["gid"] = json!(1u64 << 32),
+            "process.user.gid: invalid value",
+        ),
+        (
+            "maxgid",
+            |v| v["process"]["user"]["additionalGids"] = json!([5, 4294967295u32]),
+            "process.user.additionalGids[1]: 4294967295 is not a valid gid",
+        ),
+        (
+            "mountsobj",
+            |v| v["mounts"] = json!({"a": 1}),
+            "mounts: invalid type: map, expected a sequence",
+        ),
+        (
+            "mountopt",
+            |v| v["mounts"][1]["options"] = json!("nosuid"),
+            "mounts[1].options: invalid type: string",
+        ),
+        (
+            "oom",
+            |v| v["process"]["oomScoreAdj"] = json!(5000),
+            "process.oomScoreAdj: 5000 is outside -1000..1000",
+        ),
+        (
+            "softhard",
+            |v| {
+                v["process"]["rlimits"] =
+                    json!([{"type": "RLIMIT_NOFILE", "soft": 2048, "hard": 1024}])
+            },
+            "process.rlimits.RLIMIT_NOFILE: soft limit 2048 is greater than hard limit 1024",
         ),
         (
             "cwd",

@@ -4,10 +4,12 @@
 
 pub(crate) mod default;
 pub(crate) mod features;
+mod jsonpath;
 pub(crate) mod mountopts;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use serde::Deserialize;
 use serde_json::Value;
 
 #[derive(Debug, thiserror::Error)]
@@ -33,19 +35,64 @@ fn field(field: impl Into<String>, msg: impl Into<String>) -> SpecError {
 /// Reads and validates `<bundle>/config.json`.
 pub(crate) fn load(bundle: &Path) -> Result<Spec, SpecError> {
     let path = bundle.join("config.json");
-    let data = std::fs::read(&path).map_err(|err| SpecError::Read {
-        path: path.clone(),
-        err,
-    })?;
+    let data = read_capped(&path)?;
     let mut raw: Value = serde_json::from_slice(&data).map_err(|err| SpecError::Json {
         path: path.clone(),
         err,
     })?;
     prepass(&mut raw)?;
-    let spec: Spec =
-        serde_json::from_value(raw).map_err(|e| field("config.json", e.to_string()))?;
+    let spec = Spec::deserialize(&raw).map_err(|_| typed_error(&raw))?;
     validate(&spec)?;
     Ok(spec)
+}
+
+/// config.json is read whole and copied into the state; past this it is refused rather
+/// than slowly parsed (Kubernetes caps all of a pod's annotations at 256 KiB).
+const MAX_CONFIG: u64 = 32 << 20;
+
+fn read_capped(path: &Path) -> Result<Vec<u8>, SpecError> {
+    use std::io::Read;
+    let read_err = |err| SpecError::Read {
+        path: path.to_path_buf(),
+        err,
+    };
+    let f = std::fs::File::open(path).map_err(read_err)?;
+    let mut data = Vec::new();
+    f.take(MAX_CONFIG + 1)
+        .read_to_end(&mut data)
+        .map_err(read_err)?;
+    if data.len() as u64 > MAX_CONFIG {
+        return Err(field(
+            path.display().to_string(),
+            format!("too large (over {} MiB)", MAX_CONFIG >> 20),
+        ));
+    }
+    Ok(data)
+}
+
+/// The error for a document that is valid JSON but not a valid spec, naming the field:
+/// parsed again from text only on this path, for serde_json's error column.
+fn typed_error(raw: &Value) -> SpecError {
+    let text = serde_json::to_string(raw).unwrap_or_default();
+    match serde_json::from_str::<Spec>(&text) {
+        Ok(_) => field("config.json", "invalid"),
+        Err(e) => {
+            let msg = e.to_string();
+            let msg = msg
+                .rfind(" at line ")
+                .map_or(msg.as_str(), |i| &msg[..i])
+                .to_string();
+            let path = jsonpath::path_at(&text, e.column());
+            field(
+                if path.is_empty() {
+                    "config.json".to_string()
+                } else {
+                    path
+                },
+                msg,
+            )
+        }
+    }
 }
 
 fn kind(v: &Value) -> &'static str {
@@ -306,6 +353,32 @@ fn validate(spec: &Spec) -> Result<(), SpecError> {
     if process.args().as_ref().is_none_or(|a| a.is_empty()) {
         return Err(field("process.args", "must not be empty"));
     }
+    if let Some(adj) = process.oom_score_adj() {
+        if !(-1000..=1000).contains(&adj) {
+            return Err(field(
+                "process.oomScoreAdj",
+                format!("{adj} is outside -1000..1000"),
+            ));
+        }
+    }
+    // (uid_t)-1 means "unchanged" to setresuid and is refused by setgroups.
+    let user = process.user();
+    if user.uid() == u32::MAX {
+        return Err(field("process.user.uid", "4294967295 is not a valid uid"));
+    }
+    if user.gid() == u32::MAX {
+        return Err(field("process.user.gid", "4294967295 is not a valid gid"));
+    }
+    if let Some(i) = user
+        .additional_gids()
+        .as_ref()
+        .and_then(|g| g.iter().position(|g| *g == u32::MAX))
+    {
+        return Err(field(
+            format!("process.user.additionalGids[{i}]"),
+            "4294967295 is not a valid gid",
+        ));
+    }
     if let Some(cwd) = Some(process.cwd()) {
         if !cwd.is_absolute() {
             return Err(field(
@@ -416,8 +489,12 @@ fn validate(spec: &Spec) -> Result<(), SpecError> {
     if let Some(rl) = process.rlimits() {
         for r in rl {
             if r.soft() > r.hard() {
+                let name = serde_json::to_value(r.typ())
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default();
                 return Err(field(
-                    format!("process.rlimits.{:?}", r.typ()),
+                    format!("process.rlimits.{name}"),
                     format!(
                         "soft limit {} is greater than hard limit {}",
                         r.soft(),
