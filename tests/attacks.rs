@@ -392,3 +392,38 @@ fn symlinked_dev_console_and_null_are_replaced_not_followed() {
     }
     c.finish();
 }
+
+/// CVE-2025-52881 class: a procfs file mounted over the sysctl berth writes (here the
+/// host's kernel/hostname over net/ipv4/ip_forward) must not receive the value: the write
+/// is refused because its path crosses a mount.
+#[test]
+fn sysctl_write_through_an_overmounted_procfs_file_is_refused() {
+    let c = Ctx::new("sysctlredir");
+    let id = c.id("s");
+    let mut b = c.bundle_for(&id, &["hostname"]);
+    b.config["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/proc/sys/net/ipv4/ip_forward",
+        "type": "bind",
+        "source": "/proc/sys/kernel/hostname",
+        "options": ["bind"]
+    }));
+    b.config["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "pwned"});
+    b.write();
+    let out = c.rt(&["run", "--bundle", b.path(), &id]);
+    assert!(
+        !out.stdout.contains("pwned"),
+        "the write was redirected: {}",
+        out.stdout
+    );
+    assert_ne!(out.code, 0, "{}", out.stdout);
+    if !is_runc() {
+        assert!(
+            out.stderr.contains("linux.sysctl.net.ipv4.ip_forward")
+                && out.stderr.contains("crosses a mount"),
+            "{}",
+            out.stderr
+        );
+    }
+    c.audit();
+    c.finish();
+}

@@ -413,6 +413,13 @@ pub(crate) fn finalize(f: &Finalize, chan: &Channel) -> Result<Never, StepError>
         sys::close_range(f.last_kept_fd + 1, u32::MAX, sys::CLOSE_RANGE_CLOEXEC),
     )?;
 
+    let lsm = crate::security::lsm::plan(
+        &crate::security::lsm::HOST,
+        process.apparmor_profile().as_deref(),
+        process.selinux_label().as_deref(),
+    );
+    step("lsm", crate::security::lsm::apply(&lsm))?;
+
     let nnp = process.no_new_privileges() == Some(true);
     // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while we still
     // have every capability. With it, load it last, so that the filter does not have to
@@ -897,48 +904,23 @@ fn setup_console_for(
     )
 }
 
-/// Writes linux.sysctl through a verified procfs: the file must be on a real proc
-/// filesystem, so a container cannot redirect the write (CVE-2025-52881).
+/// Writes linux.sysctl through a verified procfs (CVE-2025-52881): see security::procfs.
 fn write_sysctls(sysctl: &std::collections::HashMap<String, String>) -> Result<(), StepError> {
+    use crate::security::procfs;
     let mut keys: Vec<&String> = sysctl.keys().collect();
     keys.sort();
-    let procsys = sys_step(
-        "sysctl",
-        "open /proc/sys",
-        nix::fcntl::open(
-            "/proc/sys",
-            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
-            Mode::empty(),
-        ),
-    )?;
+    let root = step("sysctl", procfs::root())?;
     for k in keys {
-        let rel = k.replace('.', "/");
-        let field = format!("linux.sysctl.{k}");
-        let fd = crate::sys::openat2(
-            procsys.as_fd(),
-            &CString::new(rel).unwrap_or_default(),
-            (OFlag::O_WRONLY | OFlag::O_TRUNC).bits(),
-            0,
-            crate::sys::RESOLVE_NO_MAGICLINKS | 0x04, /* RESOLVE_NO_SYMLINKS */
+        procfs::write(
+            &root,
+            &format!("sys/{}", k.replace('.', "/")),
+            sysctl[k].as_bytes(),
         )
         .map_err(|e| StepError {
             stage: "sysctl",
-            errno: e as i32,
-            message: format!("{field}: {}", crate::error::errno_desc(e)),
+            errno: 0,
+            message: format!("linux.sysctl.{k}: {e}"),
         })?;
-        let st = sys_step("sysctl", &field, nix::sys::statfs::fstatfs(fd.as_fd()))?;
-        if st.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
-            return Err(StepError {
-                stage: "sysctl",
-                errno: 0,
-                message: format!("{field}: /proc/sys is not procfs"),
-            });
-        }
-        sys_step(
-            "sysctl",
-            &field,
-            nix::unistd::write(&fd, sysctl[k].as_bytes()).map(drop),
-        )?;
     }
     Ok(())
 }

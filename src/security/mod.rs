@@ -2,4 +2,6 @@
 //! user and groups.
 
 pub(crate) mod caps;
+pub(crate) mod lsm;
+pub(crate) mod procfs;
 pub(crate) mod rlimits;
