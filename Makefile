@@ -2,7 +2,7 @@
 CARGO ?= cargo
 TESTINIT_TARGET := x86_64-unknown-linux-gnu
 
-.PHONY: all build release demo deps test test-clients unit lint fmt clean bench
+.PHONY: all build release demo deps test test-clients unit lint fmt clean bench fuzz
 
 all: build
 
@@ -33,8 +33,13 @@ test-clients: deps build
 bench:
 	./tools/bench/bench.sh
 
+# cargo fuzz over the config loader, seccomp compiler, sync-socket decoder and path
+# resolver, FUZZ_SECONDS (default 60) each; installs cargo-fuzz if missing.
+fuzz:
+	./tools/fuzz.sh
+
 unit:
-	$(CARGO) test --bin berth
+	$(CARGO) test --lib
 
 lint:
 	$(CARGO) fmt --all -- --check

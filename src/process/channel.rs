@@ -61,6 +61,11 @@ impl Channel {
         Ok((Channel(a), Channel(b)))
     }
 
+    /// The socket, for the fuzz target that writes raw packets.
+    pub(crate) fn raw(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsRawFd::as_raw_fd(&self.0)
+    }
+
     /// One message, in packets of at most `CHUNK` bytes: a seqpacket message must fit the
     /// socket buffer, and the state JSON (annotations included) can be larger. Each packet
     /// starts with a byte saying whether more follow.

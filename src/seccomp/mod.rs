@@ -9,8 +9,7 @@ mod load;
 mod profile;
 mod syscalls;
 
-#[cfg(test)]
-mod interp;
+pub(crate) mod interp;
 #[cfg(test)]
 mod tests;
 

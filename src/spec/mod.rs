@@ -4,7 +4,7 @@
 
 pub(crate) mod default;
 pub(crate) mod features;
-mod jsonpath;
+pub(crate) mod jsonpath;
 pub(crate) mod mountopts;
 use std::path::{Path, PathBuf};
 
@@ -36,8 +36,13 @@ fn field(field: impl Into<String>, msg: impl Into<String>) -> SpecError {
 pub(crate) fn load(bundle: &Path) -> Result<Spec, SpecError> {
     let path = bundle.join("config.json");
     let data = read_capped(&path)?;
-    let mut raw: Value = serde_json::from_slice(&data).map_err(|err| SpecError::Json {
-        path: path.clone(),
+    parse(&data, &path)
+}
+
+/// config.json's bytes (read from `path`) -> a validated spec.
+pub(crate) fn parse(data: &[u8], path: &Path) -> Result<Spec, SpecError> {
+    let mut raw: Value = serde_json::from_slice(data).map_err(|err| SpecError::Json {
+        path: path.to_path_buf(),
         err,
     })?;
     prepass(&mut raw)?;

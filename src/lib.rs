@@ -1,0 +1,76 @@
+//! berth: a daemonless, single-binary OCI container runtime. The binary is `src/main.rs`;
+//! this library exists so that the fuzz targets (fuzz/) can reach internal parsers
+//! through [`fuzzing`]. Nothing else is public.
+
+mod cgroups;
+mod cli;
+mod commands;
+mod error;
+mod exeseal;
+mod hooks;
+mod logging;
+mod namespaces;
+mod process;
+mod rootfs;
+mod runtime;
+mod seccomp;
+mod security;
+mod spec;
+mod state;
+mod sys;
+mod testpoint;
+
+pub mod fuzzing;
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// The whole command line: parse, dispatch, report the one error, exit.
+pub fn main() {
+    let cli = match cli::Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    let format = match cli.log_format {
+        cli::LogFormat::Text => logging::Format::Text,
+        cli::LogFormat::Json => logging::Format::Json,
+    };
+    logging::init(cli.log.clone(), format, cli.debug);
+    let globals = runtime::Globals {
+        root: cli
+            .root
+            .as_ref()
+            .map(PathBuf::from)
+            .unwrap_or_else(state::default_root),
+        systemd_cgroup: cli.systemd_cgroup,
+    };
+    // runc ends a failed exec with 255 (and "exec failed: "), leaving 1..=254 to the
+    // process's own exit status.
+    let is_exec = matches!(cli.command, cli::oci::Command::Exec(_));
+    let code = match commands::oci::dispatch(&globals, cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            // The one place an error is reported: the cause chain joined by ": ".
+            let msg = if is_exec {
+                format!("exec failed: {e:#}")
+            } else {
+                format!("{e:#}")
+            };
+            logging::error(&msg);
+            if cli.log.is_some() {
+                eprintln!("{msg}");
+            }
+            if is_exec {
+                255
+            } else {
+                1
+            }
+        }
+    };
+    std::process::exit(code);
+}
