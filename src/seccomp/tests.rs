@@ -667,3 +667,125 @@ fn first_unconditional_rule_wins_like_libseccomp() {
     assert_eq!(call(&f, Abi::X86_64, "setns", &[]), libc::SECCOMP_RET_ALLOW);
     assert_eq!(call(&f, Abi::X86_64, "read", &[]), libc::SECCOMP_RET_ALLOW);
 }
+
+/// seccompiler as an independent oracle: for profiles inside its model (one match action,
+/// default ALLOW, x86_64, AND-ed conditions on distinct arguments), its program and ours
+/// must return the same action for every probe. Our emitter exists because seccompiler's
+/// model stops there (one action per filter, one arch, no NOTIFY; DESIGN.md §5).
+#[test]
+fn agrees_with_seccompiler_where_their_models_overlap() {
+    use seccompiler::{
+        BpfProgram, SeccompAction, SeccompCmpArgLen as Len, SeccompCmpOp as Op, SeccompCondition,
+        SeccompFilter, SeccompRule, TargetArch,
+    };
+    use std::collections::BTreeMap;
+
+    // (OCI op, seccompiler op for (value, valueTwo))
+    let ops: [(&str, fn(u64, u64) -> (Op, u64)); 7] = [
+        ("SCMP_CMP_EQ", |v, _| (Op::Eq, v)),
+        ("SCMP_CMP_NE", |v, _| (Op::Ne, v)),
+        ("SCMP_CMP_LT", |v, _| (Op::Lt, v)),
+        ("SCMP_CMP_LE", |v, _| (Op::Le, v)),
+        ("SCMP_CMP_GT", |v, _| (Op::Gt, v)),
+        ("SCMP_CMP_GE", |v, _| (Op::Ge, v)),
+        ("SCMP_CMP_MASKED_EQ", |v, v2| (Op::MaskedEq(v), v2)),
+    ];
+    // Where they differ on purpose: seccompiler masks the expected value too, so
+    // (arg & mask) == (value & mask); libseccomp (so runc) and berth compare with the value
+    // as given, which never matches when it has bits outside the mask. Probes keep
+    // valueTwo inside the mask for MASKED_EQ.
+    let values = [
+        0u64,
+        1,
+        0x7fff_ffff,
+        0x8000_0000,
+        0xffff_ffff,
+        1 << 32,
+        (1 << 32) | 5,
+        u64::MAX,
+    ];
+    let abi = Abi::X86_64;
+    let names = ["mkdir", "personality", "clone", "socket", "ioctl"];
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for round in 0..40 {
+        let mut oci_rules = Vec::new();
+        let mut oracle: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
+        for (k, name) in names.iter().enumerate() {
+            let conds = (next() % 3) as usize; // 0 = unconditional
+            if (round + k) % 4 == 3 {
+                continue; // not listed: the default action
+            }
+            let mut args = Vec::new();
+            let mut sc = Vec::new();
+            for a in 0..conds {
+                let (opname, mk) = ops[(next() % ops.len() as u64) as usize];
+                let v = values[(next() % values.len() as u64) as usize];
+                let mut v2 = values[(next() % values.len() as u64) as usize];
+                if opname == "SCMP_CMP_MASKED_EQ" {
+                    v2 &= v;
+                }
+                args.push(
+                    serde_json::json!({"index": a, "value": v, "valueTwo": v2, "op": opname}),
+                );
+                let (op, val) = mk(v, v2);
+                sc.push(SeccompCondition::new(a as u8, Len::Qword, op, val).unwrap());
+            }
+            oci_rules.push(serde_json::json!({
+                "names": [name], "action": "SCMP_ACT_ERRNO", "errnoRet": 1, "args": args
+            }));
+            let rules = if sc.is_empty() {
+                vec![]
+            } else {
+                vec![SeccompRule::new(sc).unwrap()]
+            };
+            oracle.insert(i64::from(nr(abi, name)), rules);
+        }
+        let profile = serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64"],
+            "syscalls": oci_rules,
+        });
+        let ours = build(&profile.to_string());
+        let theirs: BpfProgram = SeccompFilter::new(
+            oracle,
+            SeccompAction::Allow,
+            SeccompAction::Errno(1),
+            TargetArch::x86_64,
+        )
+        .unwrap()
+        .try_into()
+        .unwrap();
+        let theirs: Vec<libc::sock_filter> = theirs
+            .iter()
+            .map(|i| libc::sock_filter {
+                code: i.code,
+                jt: i.jt,
+                jf: i.jf,
+                k: i.k,
+            })
+            .collect();
+        interp::check(&theirs);
+        for name in names.iter().chain(&["read", "getpid"]) {
+            for a0 in values {
+                for a1 in [0u64, 0x8000_0000, u64::MAX] {
+                    let d = Data {
+                        nr: nr(abi, name),
+                        arch: AUDIT_ARCH_X86_64,
+                        args: [a0, a1, 0, 0, 0, 0],
+                    };
+                    assert_eq!(
+                        interp::run(&ours.program, &d),
+                        interp::run(&theirs, &d),
+                        "round {round}, {name}({a0:#x}, {a1:#x}), profile {profile}"
+                    );
+                }
+            }
+        }
+    }
+}
