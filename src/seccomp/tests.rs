@@ -680,8 +680,9 @@ fn agrees_with_seccompiler_where_their_models_overlap() {
     };
     use std::collections::BTreeMap;
 
-    // (OCI op, seccompiler op for (value, valueTwo))
-    let ops: [(&str, fn(u64, u64) -> (Op, u64)); 7] = [
+    // (OCI op, seccompiler op and value for (value, valueTwo))
+    type ToOracle = fn(u64, u64) -> (Op, u64);
+    let ops: [(&str, ToOracle); 7] = [
         ("SCMP_CMP_EQ", |v, _| (Op::Eq, v)),
         ("SCMP_CMP_NE", |v, _| (Op::Ne, v)),
         ("SCMP_CMP_LT", |v, _| (Op::Lt, v)),
