@@ -46,6 +46,8 @@ pub(crate) struct InitCtx<'a> {
     /// The parent's flock on the container dir: our copy must go at once, or the lock
     /// would outlive the parent and block start/delete until exec.
     pub(crate) lock_fd: Option<std::os::fd::RawFd>,
+    /// v1 `tasks` files to write "0" to before anything else (see cgroups::manager).
+    pub(crate) cgroup_tasks: &'a [OwnedFd],
     pub(crate) seccomp: Option<&'a crate::seccomp::Filter>,
 }
 
@@ -106,6 +108,13 @@ fn expect(chan: &Channel, want: Msg) -> Result<(), StepError> {
 }
 
 fn init(ctx: &InitCtx, chan: &Channel) -> Result<Never, StepError> {
+    for fd in ctx.cgroup_tasks {
+        sys_step(
+            "cgroup",
+            "joining the container's v1 cgroups",
+            nix::unistd::write(fd, b"0").map(drop),
+        )?;
+    }
     if let Some(fd) = ctx.lock_fd {
         let _ = nix::unistd::close(fd);
     }
@@ -366,7 +375,14 @@ fn exec_steps(ctx: &ExecCtx, chan: &Channel) -> Result<Never, StepError> {
 /// Joins a cgroup; a v2 cgroup with controllers enabled for its children refuses new
 /// members (EBUSY), so the process goes into a leaf below it, as runc does.
 fn join_cgroup(procs: &Path, pid: &str) -> Result<(), StepError> {
-    match std::fs::write(procs, pid) {
+    // v1: move this (single) thread by itself, without the global write lock.
+    let tasks = procs.with_file_name("tasks");
+    let (file, what) = if tasks.exists() {
+        (tasks.as_path(), "0")
+    } else {
+        (procs, pid)
+    };
+    match std::fs::write(file, what) {
         Ok(()) => Ok(()),
         Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
             let dir = procs.parent().unwrap_or(Path::new("/")).join("berth-exec");

@@ -355,6 +355,7 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
         extra_env.push(format!("LISTEN_FDS={lfds}"));
         extra_env.push("LISTEN_PID=1".into());
     }
+    let cgroup_tasks = manager::open_v1_tasks(&rec.cgroup)?;
     let ctx = InitCtx {
         spec: &spec,
         id: &o.id,
@@ -378,6 +379,7 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
         last_kept_fd: 2 + o.preserve_fds + lfds,
         extra_env,
         lock_fd: Some(std::os::fd::AsRawFd::as_raw_fd(&*lock)),
+        cgroup_tasks: &cgroup_tasks,
         seccomp: seccomp.as_ref(),
     };
 
@@ -414,7 +416,8 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
     let child_pid = pid;
     cleanup.child = Some((pid, pidfd.try_clone().context("dup pidfd")?));
 
-    manager::join(&rec.cgroup, pid)?;
+    manager::join(&rec.cgroup, pid, true)?;
+    drop(cgroup_tasks);
     drop(cg_fd);
     if new_user && !slow {
         write_id_maps(pid, &spec)?;
