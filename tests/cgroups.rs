@@ -293,3 +293,66 @@ fn pure_v2_view() {
     let _ = holder.wait();
     c.finish();
 }
+
+/// `events` streams an "oom" record when the kernel OOM-kills a process of the container
+/// (here a child of the init, which lives on), as runc's events do.
+#[test]
+fn events_report_oom_kills() {
+    use std::io::BufRead;
+    let c = Ctx::new("oomev");
+    let id = c.id("e");
+    let ready = "/tmp/oom-armed";
+    let script = format!(
+        "while [ ! -e {ready} ]; do sleep 0.05; done; \
+         dd if=/dev/zero of=/dev/null bs=200M count=1; sleep 30"
+    );
+    let mut b = c.bundle_for(&id, &["sh", "-c", &script]);
+    b.config["linux"]["resources"]["memory"] = json!({"limit": 67108864, "swap": 67108864});
+    b.config["root"]["readonly"] = json!(false);
+    let pid = c.create(&b, &id);
+    c.rt(&["start", &id]).ok();
+    let mut ev = std::process::Command::new(runtime())
+        .arg("--root")
+        .arg(&c.root)
+        .args(["events", "--interval", "100ms", &id])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = std::io::BufReader::new(ev.stdout.take().unwrap()).lines();
+    // Armed only once the stream runs, so the OOM cannot come before it.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    std::fs::write(b.rootfs().join(ready.trim_start_matches('/')), "").unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in lines.map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let mut seen = Vec::new();
+    let got = loop {
+        match rx.recv_timeout(std::time::Duration::from_millis(200)) {
+            Ok(l) => {
+                let v: serde_json::Value = serde_json::from_str(&l).unwrap();
+                if v["type"] == "oom" {
+                    assert_eq!(v["id"], id.as_str());
+                    break true;
+                }
+                seen.push(l);
+            }
+            Err(_) if std::time::Instant::now() > deadline => break false,
+            Err(_) => {}
+        }
+    };
+    // The init survived its child's OOM kill.
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+    c.rt(&["kill", &id, "KILL"]).ok();
+    let _ = ev.kill();
+    let _ = ev.wait();
+    c.wait_status(&id, "stopped");
+    c.rt(&["delete", &id]).ok();
+    assert!(got, "no oom event in {seen:?}");
+    c.finish();
+}
