@@ -427,3 +427,81 @@ fn sysctl_write_through_an_overmounted_procfs_file_is_refused() {
     c.audit();
     c.finish();
 }
+
+/// CVE-2024-21626 itself: a cwd of /proc/self/fd/N, where N is a directory fd the caller
+/// (or berth) holds on the host, must never leave the process working outside the rootfs.
+#[test]
+fn cwd_through_a_leaked_fd_never_lands_on_the_host() {
+    let c = Ctx::new("leakcwd");
+    for n in ["7", "3", "4", "5"] {
+        let id = c.id(&format!("c{n}"));
+        let mut b = c.bundle_for(&id, &["sh", "-c", "pwd; ls /proc/self/cwd/ | head -3"]);
+        b.config["process"]["cwd"] = json!(format!("/proc/self/fd/{n}"));
+        b.write();
+        let script = format!(
+            "exec 7</; exec {} --root {} run --bundle {} {id}",
+            runtime().display(),
+            c.root.display(),
+            b.path()
+        );
+        let out = run_with_timeout(
+            std::process::Command::new("sh").args(["-c", &script]),
+            Duration::from_secs(30),
+        );
+        // Refused, or a cwd inside the container: never the host's / (which has /work).
+        assert!(
+            out.code != 0 || !out.stdout.contains("work"),
+            "fd {n}: the container saw the host: {}",
+            out.stdout
+        );
+        c.audit();
+    }
+    c.finish();
+}
+
+/// An image whose /dev is a symlink out of the rootfs, and a masked path that is a symlink
+/// climbing out: both resolve inside the rootfs, nothing is made or masked on the host.
+#[test]
+fn symlinked_dev_and_masked_path_stay_in_the_rootfs() {
+    let c = Ctx::new("symdev");
+    let outside = c.dir.join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("secret"), "host file\n").unwrap();
+    let id = c.id("d");
+    let mut b = c.bundle_for(
+        &id,
+        &["sh", "-c", "cat /etc/hidden; stat -c %t,%T /dev/null"],
+    );
+    b.config["linux"]["maskedPaths"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("/etc/hidden"));
+    b.write();
+    let rootfs = b.rootfs();
+    std::fs::remove_dir_all(rootfs.join("dev")).ok();
+    symlink(&outside, rootfs.join("dev")).unwrap();
+    // From the rootfs: ../../outside/secret is the host file if followed on the host.
+    std::fs::write(rootfs.join("etc/passwd-copy"), "image file\n").unwrap();
+    symlink(
+        "../../../../../../../../etc/passwd-copy",
+        rootfs.join("etc/hidden"),
+    )
+    .unwrap();
+    let out = c.rt(&["run", "--bundle", b.path(), &id]);
+    // Nothing was created or mounted in the host directory the symlink names.
+    let names: Vec<_> = std::fs::read_dir(&outside)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names, ["secret"], "{}", out.stderr);
+    assert_eq!(
+        std::fs::read_to_string(outside.join("secret")).unwrap(),
+        "host file\n"
+    );
+    if out.code == 0 {
+        // Masked: the file the symlink names inside the rootfs reads empty.
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        assert_eq!(lines, ["1,3"], "{}", out.stdout);
+    }
+    c.finish();
+}
