@@ -80,6 +80,24 @@ pub(crate) fn mkdir_all_in_root(root: BorrowedFd, path: &Path, mode: u32) -> nix
     Ok(fd)
 }
 
+/// The parent directory of `rel` (created if missing) opened for *at calls, and the last
+/// component's name.
+fn parent_in_root<'p>(
+    root: BorrowedFd,
+    rel: &'p Path,
+) -> nix::Result<(OwnedFd, &'p std::ffi::OsStr)> {
+    let name = rel.file_name().ok_or(Errno::EINVAL)?;
+    let dir = mkdir_all_in_root(root, rel.parent().unwrap_or(Path::new("")), 0o755)?;
+    let dir = sys::openat2(
+        dir.as_fd(),
+        c".",
+        (OFlag::O_DIRECTORY | OFlag::O_RDONLY).bits(),
+        0,
+        0,
+    )?;
+    Ok((dir, name))
+}
+
 /// Creates an empty regular file (and its parents) inside `root` if nothing is there yet;
 /// returns an O_PATH fd of whatever is there (a mount target for a file bind).
 pub(crate) fn create_file_in_root(root: BorrowedFd, path: &Path) -> nix::Result<OwnedFd> {
@@ -89,16 +107,7 @@ pub(crate) fn create_file_in_root(root: BorrowedFd, path: &Path) -> nix::Result<
         Err(Errno::ENOENT) => {}
         Err(e) => return Err(e),
     }
-    let parent = rel.parent().unwrap_or(Path::new(""));
-    let name = rel.file_name().ok_or(Errno::EINVAL)?;
-    let dir = mkdir_all_in_root(root, parent, 0o755)?;
-    let dir = sys::openat2(
-        dir.as_fd(),
-        c".",
-        (OFlag::O_DIRECTORY | OFlag::O_RDONLY).bits(),
-        0,
-        0,
-    )?;
+    let (dir, name) = parent_in_root(root, &rel)?;
     match nix::fcntl::openat(
         dir.as_fd(),
         name,
@@ -116,16 +125,7 @@ pub(crate) fn create_file_in_root(root: BorrowedFd, path: &Path) -> nix::Result<
 /// mount target that no symlink planted in the image can redirect (CVE-2025-52565).
 pub(crate) fn fresh_file_in_root(root: BorrowedFd, path: &Path) -> nix::Result<OwnedFd> {
     let rel = clean(path);
-    let parent = rel.parent().unwrap_or(Path::new(""));
-    let name = rel.file_name().ok_or(Errno::EINVAL)?;
-    let dir = mkdir_all_in_root(root, parent, 0o755)?;
-    let dir = sys::openat2(
-        dir.as_fd(),
-        c".",
-        (OFlag::O_DIRECTORY | OFlag::O_RDONLY).bits(),
-        0,
-        0,
-    )?;
+    let (dir, name) = parent_in_root(root, &rel)?;
     match nix::unistd::unlinkat(dir.as_fd(), name, nix::unistd::UnlinkatFlags::NoRemoveDir) {
         Ok(()) | Err(Errno::ENOENT) => {}
         Err(e) => return Err(e),
