@@ -359,16 +359,7 @@ fn symlinked_dev_console_and_null_are_replaced_not_followed() {
         std::fs::write(b.rootfs().join("etc/target-null"), "image file\n").unwrap();
         symlink("/etc/target-console", dev.join("console")).unwrap();
         symlink("../etc/target-null", dev.join("null")).unwrap();
-        let sock = c.dir.join(format!("console-{id}.sock"));
-        let accept = console_socket(&sock, "done", None);
-        let out = c.rt(&[
-            "create",
-            "--bundle",
-            b.path(),
-            "--console-socket",
-            sock.to_str().unwrap(),
-            &id,
-        ]);
+        let (out, accept) = c.create_with_console(&b, &id, "done");
         assert_eq!(out.code, 0, "{}", out.stderr);
         c.track_pid(c.state(&id)["pid"].as_i64().unwrap() as i32);
         c.rt(&["start", &id]).ok();

@@ -295,17 +295,8 @@ fn terminal_through_console_socket() {
     b.config["process"]["terminal"] = json!(true);
     b.config["process"]["consoleSize"] = json!({"height": 30, "width": 100});
     b.write();
-    let sock = c.dir.join("console.sock");
-    let accept = console_socket(&sock, "done", None);
-    c.rt(&[
-        "create",
-        "--bundle",
-        b.path(),
-        "--console-socket",
-        sock.to_str().unwrap(),
-        &id,
-    ])
-    .ok();
+    let (out, accept) = c.create_with_console(&b, &id, "done");
+    out.ok();
     c.track_pid(c.state(&id)["pid"].as_i64().unwrap() as i32);
     c.rt(&["start", &id]).ok();
     let out = accept.join().unwrap();

@@ -228,6 +228,27 @@ impl Ctx {
         run_reaping(&mut c, Duration::from_secs(30), &pids)
     }
 
+    /// `create` with a terminal: the pty master goes to a listener at `<dir>/<id>.sock`,
+    /// whose thread returns what the container printed up to `until`.
+    pub fn create_with_console(
+        &self,
+        b: &Bundle,
+        id: &str,
+        until: &'static str,
+    ) -> (Out, std::thread::JoinHandle<String>) {
+        let sock = self.dir.join(format!("{id}.sock"));
+        let accept = console_socket(&sock, until, None);
+        let out = self.rt(&[
+            "create",
+            "--bundle",
+            b.path(),
+            "--console-socket",
+            sock.to_str().unwrap(),
+            id,
+        ]);
+        (out, accept)
+    }
+
     pub fn state(&self, id: &str) -> Value {
         self.rt(&["state", id]).ok().json()
     }
