@@ -4,7 +4,7 @@
 mod common;
 use common::*;
 use serde_json::{json, Value};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 
 fn seccomp(default: &str, rules: Value) -> Value {
     json!({"defaultAction": default, "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
@@ -48,33 +48,14 @@ fn seccomp_errno_and_kill_rules() {
 /// the listener answers the container's mkdir with EPERM.
 #[test]
 fn seccomp_notify_listener_answers_a_request() {
-    use std::io::IoSliceMut;
     let c = Ctx::new("notifysc");
     let sock = c.dir.join("listener.sock");
     let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
     let agent = std::thread::spawn(move || {
         let (conn, _) = listener.accept().unwrap();
-        let mut buf = vec![0u8; 65536];
-        let mut iov = [IoSliceMut::new(&mut buf)];
-        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-        let msg = nix::sys::socket::recvmsg::<()>(
-            conn.as_raw_fd(),
-            &mut iov,
-            Some(&mut space),
-            nix::sys::socket::MsgFlags::MSG_CMSG_CLOEXEC,
-        )
-        .unwrap();
-        let raw = msg
-            .cmsgs()
-            .unwrap()
-            .find_map(|m| match m {
-                nix::sys::socket::ControlMessageOwned::ScmRights(f) => f.first().copied(),
-                _ => None,
-            })
-            .expect("the listener fd");
-        let n = msg.bytes;
-        // SAFETY: SCM_RIGHTS just installed `raw` here; nothing else owns it.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let (buf, fd) = recv_with_fd(&conn);
+        let raw = fd.as_raw_fd();
+        let n = buf.len();
         let state: Value = serde_json::from_slice(&buf[..n]).unwrap();
         let link = std::fs::read_link(format!("/proc/self/fd/{raw}")).unwrap();
         // One request: answer it with EPERM.

@@ -566,6 +566,34 @@ pub fn output_of(cmd: &mut Command) -> Output {
     cmd.output().expect("spawn")
 }
 
+/// One message from `conn` with the fd it carries (SCM_RIGHTS): a console socket's pty
+/// master, a seccomp listener. Returns the payload and the fd.
+pub fn recv_with_fd(conn: &std::os::unix::net::UnixStream) -> (Vec<u8>, std::os::fd::OwnedFd) {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let mut buf = vec![0u8; 65536];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = nix::sys::socket::recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        nix::sys::socket::MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .unwrap();
+    let raw = msg
+        .cmsgs()
+        .unwrap()
+        .find_map(|c| match c {
+            nix::sys::socket::ControlMessageOwned::ScmRights(f) => f.first().copied(),
+            _ => None,
+        })
+        .expect("an fd with the message");
+    let n = msg.bytes;
+    buf.truncate(n);
+    // SAFETY: SCM_RIGHTS just installed `raw` in this process and nothing else owns it.
+    (buf, unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
 /// A console socket as conmon or runc's recvtty: accepts one connection, takes the pty
 /// master sent with SCM_RIGHTS and collects what the container writes until `until`
 /// appears or the pty closes. Optionally writes `input` to the terminal first.
@@ -575,31 +603,11 @@ pub fn console_socket(
     input: Option<&'static str>,
 ) -> std::thread::JoinHandle<String> {
     use std::io::{Read, Write};
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
     let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
     std::thread::spawn(move || {
         let (conn, _) = listener.accept().unwrap();
-        let mut buf = [0u8; 256];
-        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-        let msg = nix::sys::socket::recvmsg::<()>(
-            conn.as_raw_fd(),
-            &mut iov,
-            Some(&mut space),
-            nix::sys::socket::MsgFlags::MSG_CMSG_CLOEXEC,
-        )
-        .unwrap();
-        let raw = msg
-            .cmsgs()
-            .unwrap()
-            .find_map(|c| match c {
-                nix::sys::socket::ControlMessageOwned::ScmRights(f) => f.first().copied(),
-                _ => None,
-            })
-            .expect("pty master received");
-        // SAFETY: SCM_RIGHTS just installed `raw` in this process and nothing else owns
-        // it. Reopening it through /proc/self/fd would open a new pty instead.
-        let mut f = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(raw) });
+        // Reopening the master through /proc/self/fd would open a new pty instead.
+        let mut f = std::fs::File::from(recv_with_fd(&conn).1);
         if let Some(input) = input {
             f.write_all(input.as_bytes()).unwrap();
         }
