@@ -101,8 +101,7 @@ d_stdin() {
   expect_eq stdin "$OUT" "got via-stdin"
 }
 d_tty() {
-  OUT=$(script -qec "timeout --foreground -k 5 20 nsenter -t $CD_HOLDER -m ctr --address $CD/containerd.sock run --runc-binary $RT --rm -t $IMG d-tty sh -c 'tty; stty size'" /dev/null </dev/null)
-  expect_has "tty" "$OUT" "/dev/pts/"
+  tty_shell ctrit "timeout --foreground -k 5 30 nsenter -t $CD_HOLDER -m ctr --address $CD/containerd.sock run --runc-binary $RT --rm -t $IMG d-tty sh"
 }
 d_detach_exec() {
   run_out crun_ -d "$IMG" d-svc sleep 1000
@@ -110,8 +109,7 @@ d_detach_exec() {
   expect_rc 5 c tasks exec --exec-id e1 d-svc sh -c 'exit 5'
   run_out c tasks exec --exec-id e2 --cwd /www --user 1000 d-svc sh -c 'echo $(id -u) $(pwd)'
   expect_eq "exec user and cwd" "$OUT" "1000 /www"
-  OUT=$(script -qec "timeout --foreground -k 5 20 nsenter -t $CD_HOLDER -m ctr --address $CD/containerd.sock tasks exec -t --exec-id e3 d-svc tty" /dev/null </dev/null)
-  expect_has "exec tty" "$OUT" "/dev/pts/"
+  tty_shell ctrexecit "timeout --foreground -k 5 30 nsenter -t $CD_HOLDER -m ctr --address $CD/containerd.sock tasks exec -t --exec-id e3 d-svc sh"
   local init
   init=$(c tasks ls | awk '$1 == "d-svc" {print $2}')
   run_out c tasks ps d-svc

@@ -52,6 +52,39 @@ wait_for() {
   done
 }
 
+# --- terminals: tmux gives a client a real tty with a known window size ---------------------------
+# (script(1) with stdin at EOF races the client: podman -it sometimes sees the EOF first and
+# prints nothing, with runc as with berth.)
+tm() { t tmux -S "$T/tmux.sock" "$@"; }
+# pane_wait SESSION TEXT SECS — waits until the pane shows TEXT
+pane_wait() {
+  local i=0
+  while ! tm capture-pane -p -t "$1" | grep -qF -- "$2"; do
+    i=$((i + 1))
+    if [ "$i" -ge $(($3 * 5)) ]; then
+      say "pane $1:"; tm capture-pane -p -t "$1" | sed '/^$/d; s/^/  | /' >&2
+      fail "timed out waiting for '$2' on the tty"; return 1
+    fi
+    sleep 0.2
+  done
+}
+# tty_shell SESSION CMD — runs CMD (an interactive client starting `sh` in a container) on a
+# 100x30 terminal, checks the shell sees that terminal, leaves it with `exit 5`, and checks CMD
+# exits 5.
+tty_shell() {
+  local s=$1 pane
+  tm new-session -d -s "$s" -x 100 -y 30 "$2; echo client-exited-\$?; sleep 30"
+  pane_wait "$s" '/ #' 20
+  tm send-keys -t "$s" 'stty size; tty; echo ma""rker' Enter
+  pane_wait "$s" marker 10
+  pane=$(tm capture-pane -p -t "$s"); printf '%s\n' "$pane" | sed '/^$/d; s/^/  | /' >&2
+  expect_has "stty size" "$pane" "30 100"
+  expect_has "tty" "$pane" "/dev/pts/"
+  tm send-keys -t "$s" 'exit 5' Enter
+  pane_wait "$s" client-exited-5 15
+  tm kill-session -t "$s"
+}
+
 # Cap bitmask helpers: capmask NAME... -> 16-hex-digit mask as /proc/PID/status prints it.
 capbit() {
   case $1 in

@@ -30,7 +30,6 @@ SH
 podman_teardown() {
   TMO=60 t "$T/bin/pm" rm -a -f -t 0
   TMO=60 t "$T/bin/pm" pod rm -a -f -t 0
-  [ -n "${TMUX_SOCK:-}" ] && tmux -S "$TMUX_SOCK" kill-server
   TMO=60 t "$T/bin/pm" system reset -f
 }
 
@@ -301,45 +300,11 @@ p_limit_cpus() {
   pm rm -f -t 0 lim-cpu >/dev/null
 }
 
-# --- terminals (tmux gives podman a real tty) ------------------------------------------------------
-TMUX_SOCK=$T/tmux.sock
-tm() { t tmux -S "$TMUX_SOCK" "$@"; }
-# pane_wait SESSION TEXT SECS — waits until the pane shows TEXT
-pane_wait() {
-  local i=0
-  while ! tm capture-pane -p -t "$1" | grep -qF -- "$2"; do
-    i=$((i + 1))
-    if [ "$i" -ge $(($3 * 5)) ]; then
-      say "pane $1:"; tm capture-pane -p -t "$1" | sed '/^$/d; s/^/  | /' >&2
-      fail "timed out waiting for '$2' on the tty"; return 1
-    fi
-    sleep 0.2
-  done
-}
-p_run_tty() {
-  tm new-session -d -s runit -x 100 -y 30 "$T/bin/pm run -it --rm --name tty1 --network none bb sh; echo podman-exited-\$?; sleep 30"
-  pane_wait runit '/ #' 20
-  tm send-keys -t runit 'stty size; tty; echo ma""rker' Enter
-  pane_wait runit marker 10
-  local pane; pane=$(tm capture-pane -p -t runit); printf '%s\n' "$pane" | sed '/^$/d; s/^/  | /' >&2
-  expect_has "stty size" "$pane" "30 100"
-  expect_has "tty" "$pane" "/dev/pts/0"
-  tm send-keys -t runit 'exit 5' Enter
-  pane_wait runit podman-exited-5 15
-  tm kill-session -t runit
-}
+# --- terminals ----------------------------------------------------------------------------------
+p_run_tty() { tty_shell runit "$T/bin/pm run -it --rm --name tty1 --network none bb sh"; }
 p_exec_tty() {
   run_out pm run -d --name ttysvc --network none bb sleep 1000
-  tm new-session -d -s execit -x 100 -y 30 "$T/bin/pm exec -it ttysvc sh; echo exec-exited-\$?; sleep 30"
-  pane_wait execit '/ #' 20
-  tm send-keys -t execit 'stty size; tty; echo ma""rker' Enter
-  pane_wait execit marker 10
-  local pane; pane=$(tm capture-pane -p -t execit); printf '%s\n' "$pane" | sed '/^$/d; s/^/  | /' >&2
-  expect_has "stty size" "$pane" "30 100"
-  expect_has "tty" "$pane" "/dev/pts/"
-  tm send-keys -t execit 'exit 4' Enter
-  pane_wait execit exec-exited-4 15
-  tm kill-session -t execit
+  tty_shell execit "$T/bin/pm exec -it ttysvc sh"
   pm rm -f -t 0 ttysvc >/dev/null
 }
 

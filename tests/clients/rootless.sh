@@ -32,6 +32,14 @@ driver = "vfs"
 graphroot = "$T/rlhome/storage"
 runroot = "$T/rlxdg/containers"
 CONF
+  # podman as the user, from a clean login-like environment.
+  cat >"$T/bin/rp" <<SH
+#!/bin/sh
+exec setpriv --reuid $RL_USER --regid $RL_USER --init-groups \\
+  env -i HOME=$T/rlhome XDG_RUNTIME_DIR=$T/rlxdg PATH=/usr/sbin:/usr/bin:/sbin:/bin \\
+  sh -c 'cd "\$HOME" && exec podman "\$@"' podman "\$@"
+SH
+  chmod +x "$T/bin/rp"
   mkdir -p "$T/rlhome/vol"
   chown -R "$RL_USER": "$T/rlhome"
   tar -C "$T/rootfs" -c . >"$T/rlhome/bb.tar"
@@ -48,12 +56,7 @@ rl_teardown() {
   userdel "$RL_USER"
 }
 
-# podman as the user, from a clean login-like environment.
-rp() {
-  t setpriv --reuid "$RL_USER" --regid "$RL_USER" --init-groups \
-    env -i HOME="$T/rlhome" XDG_RUNTIME_DIR="$T/rlxdg" PATH=/usr/sbin:/usr/bin:/sbin:/bin \
-    sh -c 'cd "$HOME" && exec podman "$@"' podman "$@"
-}
+rp() { t "$T/bin/rp" "$@"; }
 
 r_run() {
   run_out rp run --rm --network none bb sh -c 'id -u; echo hello'
@@ -70,12 +73,12 @@ r_uidmap() {
 }
 r_detach_exec_logs_kill_rm() {
   run_out rp run -d --network none --name rsvc bb sh -c 'echo started; trap "exit 3" USR1; while true; do sleep 0.1; done'
-  wait_for 10 sh -c "$(declare -f t rp); RL_USER=$RL_USER T=$T; rp logs rsvc | grep -q started"
+  wait_for 10 sh -c "$T/bin/rp logs rsvc | grep -q started"
   run_out rp exec rsvc sh -c 'id -u; echo $$'
   expect_has "exec" "$OUT" "0"
   expect_rc 4 rp exec rsvc sh -c 'exit 4'
   run_out rp kill -s USR1 rsvc
-  wait_for 10 sh -c "$(declare -f t rp); RL_USER=$RL_USER T=$T; rp ps -a --format '{{.Names}} {{.Status}}' | grep -q 'rsvc Exited (3)'"
+  wait_for 10 sh -c "$T/bin/rp ps -a --format '{{.Names}} {{.Status}}' | grep -q 'rsvc Exited (3)'"
   run_out rp rm rsvc
 }
 r_volume_ownership() {
@@ -83,11 +86,7 @@ r_volume_ownership() {
   expect_eq "owner inside" "$OUT" 0
   expect_eq "owner on the host" "$(stat -c %u "$T/rlhome/vol/f")" "$RL_UID"
 }
-r_tty() {
-  local out
-  out=$(script -qec "$(declare -f t rp); RL_USER=$RL_USER T=$T; rp run --rm -it --network none bb sh -c 'tty; stty size'" /dev/null </dev/null)
-  expect_has "tty" "$out" "/dev/pts/"
-}
+r_tty() { tty_shell rlit "$T/bin/rp run -it --rm --network none bb sh"; }
 
 suite_rootless() {
   rl_setup || { echo "FAIL rootless-setup"; tail -n 20 "$T/logs/rootless-import.log"; FAILED=$((FAILED + 1)); FAILS+=(rootless-setup); return; }

@@ -23,9 +23,9 @@ ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
 os.execvp("bash", ["bash"] + sys.argv[1:])' "$0" "$@"
 fi
 
-# script(1) runs its command with $SHELL (dash when unset, as under CI): dash does not exec the
-# last command, so a `timeout` there moves itself out of the pty's foreground process group and
-# a client putting the terminal in raw mode stops on SIGTTOU. The scenarios are bash anyway.
+# tmux runs the terminal scenarios' commands with $SHELL (dash when unset, as under CI). A plain
+# `timeout` moves itself out of the tty's foreground process group, where a client putting the
+# terminal in raw mode stops on SIGTTOU: the scenarios use `timeout --foreground`, in bash.
 export SHELL=/bin/bash
 
 # shellcheck source=lib.sh
@@ -59,6 +59,7 @@ at_exit() { CLEANUPS+=("$*"); }
 
 finish() {
   local i
+  [ -S "$T/tmux.sock" ] && tmux -S "$T/tmux.sock" kill-server >/dev/null 2>&1
   for ((i = ${#CLEANUPS[@]} - 1; i >= 0; i--)); do eval "${CLEANUPS[$i]}" >/dev/null 2>&1 || true; done
   # Anything still mounted under $T (vfs storage, shm of containers) goes before the rm.
   grep -o " $T[^ ]*" /proc/self/mountinfo 2>/dev/null | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
