@@ -19,6 +19,7 @@ mod spec;
 mod state;
 mod sys;
 mod testpoint;
+mod timeline;
 
 pub mod fuzzing;
 
@@ -28,6 +29,7 @@ use clap::Parser;
 
 /// The whole command line: parse, dispatch, report the one error, exit.
 pub fn main() {
+    timeline::mark("exec");
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -36,6 +38,7 @@ pub fn main() {
             std::process::exit(code);
         }
     };
+    timeline::mark("parse-args");
     let format = match cli.log_format {
         cli::LogFormat::Text => logging::Format::Text,
         cli::LogFormat::Json => logging::Format::Json,

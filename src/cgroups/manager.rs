@@ -220,15 +220,18 @@ pub(crate) fn record(dirs: &[(Hierarchy, PathBuf)]) -> CgroupRecord {
 }
 
 /// mkdir every directory; new v1 cpuset directories inherit cpus and mems from their
-/// parent, or no task could join them.
+/// parent, or no task could join them. A directory that already existed must be usable:
+/// no processes, not frozen (one that mkdir just made is empty and thawed).
 pub(crate) fn create(rec: &CgroupRecord) -> Result<(), CgroupError> {
+    let mut made = Vec::new();
+    let cpuset = rec.v1.get("cpuset");
     for dir in &rec.created {
         match fs::create_dir(dir) {
-            Ok(()) => {}
+            Ok(()) => made.push(dir),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(io_err(dir, e)),
         }
-        if dir.join("cpuset.cpus").exists() && !dir.join("cgroup.subtree_control").exists() {
+        if cpuset.is_some_and(|c| c.starts_with(dir)) {
             for f in ["cpuset.cpus", "cpuset.mems"] {
                 let cur = fs::read_to_string(dir.join(f)).unwrap_or_default();
                 if cur.trim().is_empty() {
@@ -239,7 +242,7 @@ pub(crate) fn create(rec: &CgroupRecord) -> Result<(), CgroupError> {
             }
         }
     }
-    for dir in &rec.paths {
+    for dir in rec.paths.iter().filter(|d| !made.contains(d)) {
         if has_processes(dir) {
             return Err(CgroupError::NotUsable {
                 path: dir.clone(),
@@ -247,7 +250,8 @@ pub(crate) fn create(rec: &CgroupRecord) -> Result<(), CgroupError> {
             });
         }
     }
-    if is_frozen(rec) {
+    let fresh = |d: &Option<PathBuf>| d.as_ref().is_none_or(|d| made.contains(&d));
+    if !(fresh(&rec.freezer) && fresh(&rec.unified)) && is_frozen(rec) {
         return Err(CgroupError::NotUsable {
             path: rec
                 .freezer
@@ -270,7 +274,9 @@ fn has_processes(dir: &Path) -> bool {
 /// here, 11-20 ms for the parent writing the child's pid to seven v1 cgroup.procs files,
 /// 0.1 ms for the child's own writes. The init is single-threaded, so the thread is the
 /// whole process.
-pub(crate) fn open_v1_tasks(rec: &CgroupRecord) -> Result<Vec<std::os::fd::OwnedFd>, CgroupError> {
+pub(crate) fn open_v1_tasks(
+    rec: &CgroupRecord,
+) -> Result<Vec<(PathBuf, std::os::fd::OwnedFd)>, CgroupError> {
     let mut fds = Vec::new();
     for dir in rec
         .paths
@@ -278,28 +284,28 @@ pub(crate) fn open_v1_tasks(rec: &CgroupRecord) -> Result<Vec<std::os::fd::Owned
         .filter(|d| rec.unified.as_ref() != Some(*d))
     {
         let f = dir.join("tasks");
-        if !f.exists() {
-            continue;
+        match fs::OpenOptions::new().write(true).open(&f) {
+            Ok(fd) => fds.push((dir.clone(), std::os::fd::OwnedFd::from(fd))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(&f, e)),
         }
-        let fd = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&f)
-            .map_err(|e| io_err(&f, e))?;
-        fds.push(std::os::fd::OwnedFd::from(fd));
     }
     Ok(fds)
 }
 
 /// Moves `pid` into every hierarchy (before it runs any container code), but for the v1
-/// ones whose `tasks` the init writes itself (`self_joined`).
-pub(crate) fn join(rec: &CgroupRecord, pid: i32, self_joined: bool) -> Result<(), CgroupError> {
+/// ones whose `tasks` the init writes itself (`self_joined`) and the cgroup2 directory it
+/// was cloned into (`in_unified`).
+pub(crate) fn join(
+    rec: &CgroupRecord,
+    pid: i32,
+    self_joined: &[&Path],
+    in_unified: bool,
+) -> Result<(), CgroupError> {
     let s = pid.to_string();
     for dir in &rec.paths {
-        if self_joined && rec.unified.as_ref() != Some(dir) && dir.join("tasks").exists() {
-            continue;
-        }
-        // Already there when it was cloned into it (a write would be a no-op migration).
-        if rec.unified.as_ref() == Some(dir) && in_cgroup(pid, dir) {
+        let unified = rec.unified.as_ref() == Some(dir);
+        if (unified && in_unified) || self_joined.contains(&dir.as_path()) {
             continue;
         }
         let f = dir.join("cgroup.procs");
@@ -357,6 +363,7 @@ pub(crate) fn apply_resources(
     }
     let mut writes = res::v1_writes(r).map_err(invalid)?;
     let unified_hugetlb = !rec.v1.contains_key("hugetlb")
+        && writes.iter().any(|w| w.controller == "hugetlb")
         && rec.unified.as_ref().is_some_and(|u| {
             u.parent()
                 .and_then(|p| fs::read_to_string(p.join("cgroup.controllers")).ok())
@@ -421,13 +428,24 @@ pub(crate) fn apply_devices(
     }
     let rules = super::devices::rules(config).map_err(|e| CgroupError::Invalid(e.to_string()))?;
     if let Some(dir) = rec.v1.get("devices") {
+        // Each write(2) is one rule: a file is opened once for all its lines.
+        let mut open: Vec<(&str, fs::File)> = Vec::new();
         for (file, line) in super::devices::v1_lines(&rules) {
             let f = dir.join(file);
-            fs::write(&f, &line).map_err(|e| CgroupError::Io {
+            let err = |e: io::Error| CgroupError::Io {
                 path: f.clone(),
                 msg: format!("writing {line:?}: {}", crate::error::errno_text(&e)),
                 perm: false,
-            })?;
+            };
+            let fd = match open.iter().position(|(n, _)| *n == file) {
+                Some(i) => &mut open[i].1,
+                None => {
+                    let fd = fs::OpenOptions::new().write(true).open(&f).map_err(err)?;
+                    open.push((file, fd));
+                    &mut open.last_mut().expect("just pushed").1
+                }
+            };
+            io::Write::write_all(fd, line.as_bytes()).map_err(err)?;
         }
     } else if let (Some(dir), true) = (&rec.unified, rec.v1.is_empty()) {
         super::devices::attach_v2(dir, &rules).map_err(|msg| CgroupError::NotUsable {
@@ -561,17 +579,6 @@ pub(crate) fn kill_all(rec: &CgroupRecord, sig: i32) {
     if froze || (was_frozen && sig == libc::SIGKILL) {
         let _ = set_frozen(rec, false);
     }
-}
-
-/// Whether `pid`'s cgroup2 membership is `dir`.
-fn in_cgroup(pid: i32, dir: &Path) -> bool {
-    let Ok(own) = fs::read_to_string(format!("/proc/{pid}/cgroup")) else {
-        return false;
-    };
-    let Some(rel) = own.lines().find_map(|l| l.strip_prefix("0::")) else {
-        return false;
-    };
-    dir.to_string_lossy().ends_with(rel.trim()) && rel.trim() != "/"
 }
 
 #[cfg(test)]

@@ -47,7 +47,7 @@ pub(crate) struct InitCtx<'a> {
     /// would outlive the parent and block start/delete until exec.
     pub(crate) lock_fd: Option<std::os::fd::RawFd>,
     /// v1 `tasks` files to write "0" to before anything else (see cgroups::manager).
-    pub(crate) cgroup_tasks: &'a [OwnedFd],
+    pub(crate) cgroup_tasks: &'a [&'a OwnedFd],
     pub(crate) seccomp: Option<&'a crate::seccomp::Filter>,
 }
 
@@ -108,6 +108,7 @@ fn expect(chan: &Channel, want: Msg) -> Result<(), StepError> {
 }
 
 fn init(ctx: &InitCtx, chan: &Channel) -> Result<Never, StepError> {
+    crate::timeline::mark("init:clone");
     for fd in ctx.cgroup_tasks {
         sys_step(
             "cgroup",
@@ -127,6 +128,7 @@ fn init(ctx: &InitCtx, chan: &Channel) -> Result<Never, StepError> {
     let _ = nix::sys::prctl::set_dumpable(false);
     expect(chan, Msg::Go)?;
 
+    crate::timeline::mark("init:wait-go");
     for (t, fd) in ctx.joins {
         sys_step(
             "namespaces",
@@ -178,6 +180,7 @@ fn init(ctx: &InitCtx, chan: &Channel) -> Result<Never, StepError> {
         fork_into_pidns(chan)?;
     }
     sys_step("init", "setsid", nix::unistd::setsid())?;
+    crate::timeline::mark("init:namespaces");
     let in_userns = ctx.new_ns.contains(CloneFlags::CLONE_NEWUSER)
         || ctx.unshare.contains(CloneFlags::CLONE_NEWUSER);
     if in_userns {
@@ -215,6 +218,7 @@ fn init(ctx: &InitCtx, chan: &Channel) -> Result<Never, StepError> {
         || ctx.unshare.contains(CloneFlags::CLONE_NEWNET)
     {
         sys_step("network", "bring up lo", sys::loopback_up())?;
+        crate::timeline::mark("init:loopback");
     }
     let new_mnt = ctx.new_ns.contains(CloneFlags::CLONE_NEWNS)
         || ctx.unshare.contains(CloneFlags::CLONE_NEWNS);
@@ -264,6 +268,7 @@ fn init(ctx: &InitCtx, chan: &Channel) -> Result<Never, StepError> {
         .hooks()
         .as_ref()
         .and_then(|h| h.start_container().as_deref());
+    crate::timeline::mark("init:masked-readonly-paths");
     let fin = Finalize {
         process,
         in_userns,
@@ -428,6 +433,7 @@ pub(crate) fn finalize(f: &Finalize, chan: &Channel) -> Result<Never, StepError>
         "close_range",
         sys::close_range(f.last_kept_fd + 1, u32::MAX, sys::CLOSE_RANGE_CLOEXEC),
     )?;
+    crate::timeline::mark("init:rlimits-fds");
 
     let lsm = crate::security::lsm::plan(
         &crate::security::lsm::HOST,
@@ -493,6 +499,7 @@ pub(crate) fn finalize(f: &Finalize, chan: &Channel) -> Result<Never, StepError>
         nix::sys::prctl::set_keepcaps(false),
     )?;
     step("capabilities", crate::security::caps::apply(caps))?;
+    crate::timeline::mark("init:user-caps");
 
     nix::sys::stat::umask(Mode::from_bits_truncate(user.umask().unwrap_or(0o022)));
     let cwd = process.cwd();
@@ -525,6 +532,7 @@ pub(crate) fn finalize(f: &Finalize, chan: &Channel) -> Result<Never, StepError>
     }
     let args = process.args().as_ref().expect("validated");
     let path = step("exec", super::exec::lookup(&args[0], &env))?;
+    crate::timeline::mark("init:cwd-env-lookup");
     let argv: Vec<CString> = args
         .iter()
         .map(|a| CString::new(a.as_bytes()).unwrap_or_default())
@@ -547,6 +555,7 @@ pub(crate) fn finalize(f: &Finalize, chan: &Channel) -> Result<Never, StepError>
 
     let _ = nix::sys::prctl::set_pdeathsig(None);
     step("sync", chan.send(&Msg::Ready))?;
+    crate::timeline::mark("init:ready");
     if let Some(fifo) = f.fifo {
         wait_fifo(fifo)?;
         if let Some(h) = f.start_hooks.filter(|h| !h.is_empty()) {
@@ -578,6 +587,7 @@ pub(crate) fn finalize(f: &Finalize, chan: &Channel) -> Result<Never, StepError>
         }
     }
     sys::reset_signals();
+    crate::timeline::mark("init:wait-start");
     let e = nix::unistd::execve(&path, &argv, &envp).unwrap_err();
     // The parent may be gone by now (create exited): say it on the container's stderr.
     eprintln!("berth: exec {:?}: {}", args[0], crate::error::errno_desc(e));
@@ -752,6 +762,7 @@ fn prepare_rootfs(ctx: &InitCtx, chan: &Channel, in_userns: bool) -> Result<(), 
     };
     let mounts = spec.mounts().clone().unwrap_or_default();
     step("mounts", rootfs::mounts::mount_all(&mctx, &mounts))?;
+    crate::timeline::mark("init:mounts");
 
     let dev_bound = mounts.iter().any(|m| {
         resolve::clean(m.destination()) == Path::new("dev")
@@ -786,6 +797,7 @@ fn prepare_rootfs(ctx: &InitCtx, chan: &Channel, in_userns: bool) -> Result<(), 
             )?;
         }
         step("devices", rootfs::dev::symlinks(root.as_fd()))?;
+        crate::timeline::mark("init:devices");
     }
     let cwd = ctx.spec.process().as_ref().expect("validated").cwd();
     sys_step(
@@ -799,6 +811,7 @@ fn prepare_rootfs(ctx: &InitCtx, chan: &Channel, in_userns: bool) -> Result<(), 
         step("rootfs", rootfs::pivot::move_root(ctx.rootfs))?;
     } else {
         step("rootfs", rootfs::pivot::pivot(ctx.rootfs))?;
+        crate::timeline::mark("init:pivot-root");
     }
     if prop.contains(MsFlags::MS_SHARED) {
         sys_step(

@@ -90,15 +90,6 @@ pub(crate) fn absolute(p: &Path) -> Result<PathBuf> {
     })
 }
 
-fn owner_name() -> String {
-    let uid = nix::unistd::geteuid();
-    nix::unistd::User::from_uid(uid)
-        .ok()
-        .flatten()
-        .map(|u| u.name)
-        .unwrap_or_else(|| uid.to_string())
-}
-
 /// LISTEN_FDS from systemd socket activation: those fds follow stdio into the container.
 fn listen_fds() -> u32 {
     std::env::var("LISTEN_FDS")
@@ -174,6 +165,7 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
     let dir = ContainerDir::new(&g.root, &o.id)?;
     let bundle = absolute(&o.bundle)?;
     let mut spec = crate::spec::load(&bundle)?;
+    crate::timeline::mark("load-config");
     let rootfs = crate::spec::rootfs_path(&spec, &bundle)?;
     let process = spec.process().as_ref().expect("validated");
     let terminal = process.terminal() == Some(true);
@@ -187,6 +179,7 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
         crate::logging::debug(&format!("process.capabilities.ambient: cannot raise {cap}: it is not both permitted and inheritable"));
     }
     let seccomp = compile_seccomp(&spec)?;
+    crate::timeline::mark("compile-seccomp");
     let ns = crate::namespaces::plan(&spec)?;
     let layout = manager::Layout::detect();
     let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
@@ -195,6 +188,7 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
     }
     let rootless = !nix::unistd::geteuid().is_root() || crate::state::in_user_namespace();
     let mut cg_dirs = manager::plan(&layout, cgroups_path.as_deref(), &o.id)?;
+    crate::timeline::mark("plan-cgroups");
     if rootless && !layout.is_v2() {
         // cgroup v1 is never delegated to unprivileged users.
         crate::logging::warn("rootless on cgroup v1: running without resource limits");
@@ -205,6 +199,7 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
     // Held for the whole create: delete --force of a half-made container waits for us (or
     // for our death) instead of racing us.
     let lock = dir.lock()?;
+    crate::timeline::mark("claim-id");
     crate::testpoint::hit("claimed");
     let mut cleanup = Cleanup {
         dir: &dir,
@@ -231,7 +226,6 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
         creator_start_time: state::process_start_time(me).unwrap_or(0),
         boot_id: state::boot_id(),
         created: crate::logging::rfc3339(std::time::SystemTime::now()),
-        owner: owner_name(),
         annotations: spec
             .annotations()
             .clone()
@@ -249,6 +243,7 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
     };
     // Written before any kernel object exists, so a crash leaves enough for delete.
     dir.save(&rec)?;
+    crate::timeline::mark("write-state");
     cleanup.poststop = spec.hooks().as_ref().and_then(|h| h.poststop().clone());
     cleanup.state = crate::state::oci_state(&rec, crate::state::Status::Stopped).to_string();
     crate::testpoint::hit("state-written");
@@ -259,6 +254,7 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
         0o600,
     )?;
     cleanup.cgroups = Some(rec.cgroup.clone());
+    crate::timeline::mark("copy-config");
     if let Err(e) = manager::create(&rec.cgroup) {
         // Rootless without a delegated cgroup: run without limits, as runc does.
         if !rootless || !e.is_permission() {
@@ -287,6 +283,7 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
         }
     }
     crate::testpoint::hit("cgroup-created");
+    crate::timeline::mark("create-cgroups");
 
     let fifo_path = dir.fifo();
     nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622))
@@ -356,6 +353,7 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
         extra_env.push("LISTEN_PID=1".into());
     }
     let cgroup_tasks = manager::open_v1_tasks(&rec.cgroup)?;
+    let task_fds: Vec<&OwnedFd> = cgroup_tasks.iter().map(|(_, fd)| fd).collect();
     let ctx = InitCtx {
         spec: &spec,
         id: &o.id,
@@ -379,11 +377,12 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
         last_kept_fd: 2 + o.preserve_fds + lfds,
         extra_env,
         lock_fd: Some(std::os::fd::AsRawFd::as_raw_fd(&*lock)),
-        cgroup_tasks: &cgroup_tasks,
+        cgroup_tasks: &task_fds,
         seccomp: seccomp.as_ref(),
     };
 
     let (parent_chan, child_chan) = Channel::pair().context("sync socketpair")?;
+    crate::timeline::mark("prepare-clone");
     // On cgroup v2 (and the unified part of hybrid) the init is born in its cgroup:
     // CLONE_INTO_CGROUP avoids a migration, and with it the global cgroup write lock.
     let cg_fd = rec.cgroup.unified.as_ref().and_then(|u| {
@@ -395,14 +394,17 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
         .ok()
     });
     let raw_cg = cg_fd.as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
-    let forked =
-        match sys::clone3(clone_flags.bits() as u64, raw_cg) {
-            Err(
-                nix::errno::Errno::EINVAL | nix::errno::Errno::ENOSYS | nix::errno::Errno::E2BIG,
-            ) if raw_cg.is_some() => sys::clone3(clone_flags.bits() as u64, None),
-            other => other,
+    let mut in_unified = raw_cg.is_some();
+    let forked = match sys::clone3(clone_flags.bits() as u64, raw_cg) {
+        Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOSYS | nix::errno::Errno::E2BIG)
+            if raw_cg.is_some() =>
+        {
+            in_unified = false;
+            sys::clone3(clone_flags.bits() as u64, None)
         }
-        .map_err(|e| anyhow!("clone: {}", crate::error::errno_desc(e)))?;
+        other => other,
+    }
+    .map_err(|e| anyhow!("clone: {}", crate::error::errno_desc(e)))?;
     let (mut pid, mut pidfd) = match forked {
         sys::Forked::Child => {
             drop(parent_chan);
@@ -413,16 +415,20 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
     drop(child_chan);
     drop(console);
     crate::testpoint::hit("cloned");
+    crate::timeline::mark("clone");
     let child_pid = pid;
     cleanup.child = Some((pid, pidfd.try_clone().context("dup pidfd")?));
 
-    manager::join(&rec.cgroup, pid, true)?;
+    let self_joined: Vec<&Path> = cgroup_tasks.iter().map(|(d, _)| d.as_path()).collect();
+    manager::join(&rec.cgroup, pid, &self_joined, in_unified)?;
+    drop(task_fds);
     drop(cgroup_tasks);
     drop(cg_fd);
     if new_user && !slow {
         write_id_maps(pid, &spec)?;
     }
     send(&parent_chan, &Msg::Go, pid)?;
+    crate::timeline::mark("join-cgroups");
     loop {
         match parent_chan.recv() {
             Ok(Msg::MapsRequest) => {
@@ -478,6 +484,7 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
     }
 
     crate::testpoint::hit("ready");
+    crate::timeline::mark("wait-init");
     let pty_master = match console_peer {
         Some(peer) => Some(super::tty::recv_master(&peer)?),
         None => None,
@@ -491,6 +498,7 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
             .map_err(|e| anyhow!("--pid-file: {e}"))?;
     }
     crate::testpoint::hit("saved");
+    crate::timeline::mark("write-state");
     cleanup.armed = false;
     drop(cleanup);
     drop(lock);

@@ -168,7 +168,18 @@ pub(crate) fn start(g: &Globals, id: &str) -> Result<()> {
 pub(crate) fn state(g: &Globals, id: &str) -> Result<serde_json::Value> {
     let dir = ContainerDir::new(&g.root, id)?;
     let rec = dir.load()?;
-    Ok(crate::state::oci_state(&rec, dir.status(&rec)))
+    Ok(with_owner(
+        crate::state::oci_state(&rec, dir.status(&rec)),
+        &dir,
+    ))
+}
+
+/// runc's `owner`: the user owning the container's state directory.
+fn with_owner(mut v: serde_json::Value, dir: &ContainerDir) -> serde_json::Value {
+    use std::os::unix::fs::MetadataExt;
+    let uid = fs::metadata(&dir.path).map_or(0, |m| m.uid());
+    v["owner"] = crate::state::user_name(uid).into();
+    v
 }
 
 /// A signal by name (KILL, SIGKILL, sigkill) or number.
@@ -333,7 +344,10 @@ pub(crate) fn list(g: &Globals) -> Result<Vec<serde_json::Value>> {
             continue;
         };
         let Ok(rec) = dir.load() else { continue };
-        out.push(crate::state::oci_state(&rec, dir.status(&rec)));
+        out.push(with_owner(
+            crate::state::oci_state(&rec, dir.status(&rec)),
+            &dir,
+        ));
     }
     Ok(out)
 }

@@ -55,14 +55,17 @@ pub(crate) fn run(g: &Globals, o: &mut CreateOpts, detach: bool, keep: bool) -> 
             super::tty::RawGuard::new(stdin.as_fd())
         });
     let start = ops::start_created(&c.dir, &c.rec);
+    crate::timeline::mark("start");
     if let Err(e) = start {
         let _ = ops::destroy(&c.dir, &c.rec, Status::Created);
         return Err(e);
     }
 
     let code = supervise(c.pid, &c.pidfd, c.pty_master.as_ref(), &sfd)?;
+    crate::timeline::mark("wait-exit");
     if !keep {
         ops::destroy(&c.dir, &c.rec, Status::Stopped)?;
+        crate::timeline::mark("delete");
     }
     Ok(code)
 }

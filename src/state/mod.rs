@@ -123,7 +123,6 @@ pub(crate) struct Record {
     pub(crate) creator_pid: i32,
     pub(crate) creator_start_time: u64,
     pub(crate) created: String,
-    pub(crate) owner: String,
     #[serde(default)]
     pub(crate) annotations: std::collections::BTreeMap<String, String>,
     #[serde(default)]
@@ -286,7 +285,23 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), St
     result.map_err(io_err(path))
 }
 
-/// The OCI state document (plus runc's extras) as `state` prints it.
+/// The name /etc/passwd gives `uid`, or the number: read directly, as runc's (Go) user
+/// lookup does, so that no NSS module is loaded into the static binary.
+pub(crate) fn user_name(uid: u32) -> String {
+    fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|p| {
+            p.lines().find_map(|l| {
+                let mut f = l.split(':');
+                let name = f.next()?;
+                (f.nth(1)?.parse() == Ok(uid)).then(|| name.to_string())
+            })
+        })
+        .unwrap_or_else(|| uid.to_string())
+}
+
+/// The OCI state document (plus runc's extras) as hooks receive it; `state` and `list` add
+/// the owner.
 pub(crate) fn oci_state(rec: &Record, status: Status) -> serde_json::Value {
     let mut v = serde_json::json!({
         "ociVersion": if rec.oci_version.is_empty() { "1.2.1" } else { &rec.oci_version },
@@ -296,7 +311,6 @@ pub(crate) fn oci_state(rec: &Record, status: Status) -> serde_json::Value {
         "bundle": rec.bundle,
         "rootfs": rec.rootfs,
         "created": rec.created,
-        "owner": rec.owner,
     });
     if !rec.annotations.is_empty() {
         v["annotations"] = serde_json::to_value(&rec.annotations).unwrap_or_default();

@@ -4,8 +4,9 @@
 #   tools/bench/bench.sh [--quick]        (as root)
 #
 # Installs what is missing (Debian: runc crun hyperfine busybox-static gcc libc6-dev),
-# builds the berth release binary, then runs tools/bench/bench.py, which builds the
-# bundles, measures, cleans up (containers, cgroups, temp dirs) and writes BENCHMARKS.md.
+# builds the berth release binary (unless BERTH names one), then runs tools/bench/bench.py,
+# which builds the bundles, measures, cleans up (containers, cgroups, temp dirs) and writes
+# BENCHMARKS.md.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -35,8 +36,9 @@ if [ ${#need[@]} -gt 0 ]; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-CARGO=${CARGO:-cargo}
-"$CARGO" build --release -q -p berth
-target_dir=$("$CARGO" metadata --format-version 1 --no-deps |
-	python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
-exec python3 "$here/bench.py" --berth "$target_dir/release/berth" --out "$repo/BENCHMARKS.md" "$@"
+# The release binary as `make release` builds it (static, see the Makefile).
+if [ -z "${BERTH:-}" ]; then
+	make -C "$repo" -s release
+	BERTH=$repo/target/x86_64-unknown-linux-gnu/release/berth
+fi
+exec python3 "$here/bench.py" --berth "$BERTH" --out "$repo/BENCHMARKS.md" "$@"

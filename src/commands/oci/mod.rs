@@ -33,6 +33,7 @@ pub(crate) fn dispatch(g: &Globals, cmd: Command) -> Result<i32> {
     if matches!(cmd, Command::Create(_) | Command::Run(_) | Command::Exec(_)) {
         // Before anything is made: this may re-execute the whole command.
         crate::exeseal::ensure_sealed()?;
+        crate::timeline::mark("check-sealed");
     }
     match cmd {
         Command::Create(a) => {
