@@ -25,6 +25,8 @@ const SEALS: SealFlag = SealFlag::F_SEAL_SEAL
 /// Set across the re-exec so that a copy that still does not look sealed fails instead
 /// of re-executing forever.
 const REEXEC_MARK: &str = "_BERTH_EXE_SEALED";
+/// Whether the mark was there when this process started (read once: the mark is removed).
+static REEXECED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
 
 /// True when the running binary cannot be written through /proc/self/exe: a sealed
 /// memfd, or a file on a read-only mount (our clone, or a read-only /usr).
@@ -94,11 +96,14 @@ fn reexec(exe: BorrowedFd) -> Result<std::convert::Infallible> {
 /// Makes sure this process runs from a binary that cannot be written before it enters
 /// a container. Re-executes (same arguments and environment) at most once.
 pub(crate) fn ensure_sealed() -> Result<()> {
-    let reexeced = std::env::var_os(REEXEC_MARK).is_some();
-    if reexeced {
-        // Not for the container's or the hooks' environment.
-        std::env::remove_var(REEXEC_MARK);
-    }
+    let reexeced = *REEXECED.get_or_init(|| {
+        let set = std::env::var_os(REEXEC_MARK).is_some();
+        if set {
+            // Not for the container's or the hooks' environment.
+            std::env::remove_var(REEXEC_MARK);
+        }
+        set
+    });
     if is_sealed() {
         return Ok(());
     }
@@ -111,10 +116,52 @@ pub(crate) fn ensure_sealed() -> Result<()> {
     }
 }
 
+/// Whether the raw command line runs `create`, `run` or `exec`: checked before the
+/// arguments are parsed so that the re-execution does not pay for a parse it throws away.
+/// Global flags taking a value are skipped with it; anything unexpected answers false
+/// and leaves the decision to the check after parsing.
+pub(crate) fn wants_early_seal(args: &[std::ffi::OsString]) -> bool {
+    let mut it = args.iter().skip(1);
+    while let Some(a) = it.next() {
+        let Some(a) = a.to_str() else { return false };
+        match a {
+            "create" | "run" | "exec" => return true,
+            "--root" | "--log" | "--log-format" | "--criu" => {
+                it.next();
+            }
+            "--debug" | "--systemd-cgroup" => {}
+            _ if a.starts_with("--") && a.contains('=') => {}
+            _ => return false,
+        }
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn test_binary_is_not_sealed() {
         assert!(!super::is_sealed());
+    }
+
+    #[test]
+    fn early_seal_finds_the_subcommand_past_global_flags() {
+        let w = |s: &str| {
+            let v: Vec<std::ffi::OsString> = s.split(' ').map(Into::into).collect();
+            super::wants_early_seal(&v)
+        };
+        assert!(w("berth run -b x c1"));
+        assert!(w(
+            "berth --root /run/x --log l --log-format json --debug exec c1 true"
+        ));
+        assert!(w("berth --root=/r --systemd-cgroup create c1"));
+        // A flag value that looks like a subcommand is skipped with its flag.
+        assert!(!w("berth --root run list"));
+        assert!(!w("berth list"));
+        assert!(!w("berth state run"));
+        // Unknown shapes leave the decision to the parsed command line.
+        assert!(!w("berth --rootless run c1"));
+        assert!(!w("berth -x run"));
+        assert!(!w("berth"));
     }
 }

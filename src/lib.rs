@@ -30,6 +30,10 @@ use clap::Parser;
 /// The whole command line: parse, dispatch, report the one error, exit.
 pub fn main() {
     timeline::mark("exec");
+    if exeseal::wants_early_seal(&std::env::args_os().collect::<Vec<_>>()) {
+        // On failure the check after parsing reports it, with logging set up.
+        let _ = exeseal::ensure_sealed();
+    }
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -146,11 +146,20 @@ fn mounts_and_options() {
 #[test]
 fn masked_and_readonly_paths() {
     let c = Ctx::new("mask");
-    let out = c.probe("m", &["sh", "-c", "cat /proc/kcore | wc -c; ls /sys/firmware | wc -l; echo 1 > /proc/sys/kernel/domainname 2>/dev/null || echo sys-ro"], |_| {});
+    // Several masked directories (they share one empty tmpfs): each empty and read-only.
+    let out = c.probe("m", &["sh", "-c", "cat /proc/kcore | wc -c; ls /sys/firmware | wc -l; echo 1 > /proc/sys/kernel/domainname 2>/dev/null || echo sys-ro; \
+        for d in /sys/kernel /sys/class; do ls $d | wc -l; mkdir $d/x 2>/dev/null || echo $d-ro; done"], |v| {
+        v["linux"]["maskedPaths"].as_array_mut().unwrap().extend([json!("/sys/kernel"), json!("/sys/class")]);
+    });
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines[0].trim(), "0");
-    assert_eq!(lines[1].trim(), "0");
-    assert_eq!(lines[2], "sys-ro");
+    assert_eq!(lines[0].trim(), "0", "{out}");
+    assert_eq!(lines[1].trim(), "0", "{out}");
+    assert_eq!(lines[2], "sys-ro", "{out}");
+    assert_eq!(
+        lines[3..],
+        ["0", "/sys/kernel-ro", "0", "/sys/class-ro"],
+        "{out}"
+    );
     c.finish();
 }
 

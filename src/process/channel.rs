@@ -61,6 +61,22 @@ impl Channel {
         Ok((Channel(a), Channel(b)))
     }
 
+    /// Whether the other end is closed (its process died), without blocking.
+    pub(crate) fn peer_gone(&self) -> bool {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        // A closed peer sets both shutdown bits on our side of the pair: POLLHUP, which
+        // poll reports without being asked.
+        let mut fds = [PollFd::new(
+            std::os::fd::AsFd::as_fd(&self.0),
+            PollFlags::empty(),
+        )];
+        poll(&mut fds, PollTimeout::ZERO).is_ok_and(|_| {
+            fds[0]
+                .revents()
+                .is_some_and(|r| r.contains(PollFlags::POLLHUP))
+        })
+    }
+
     /// The socket, for the fuzz target that writes raw packets.
     pub(crate) fn raw(&self) -> std::os::fd::RawFd {
         std::os::fd::AsRawFd::as_raw_fd(&self.0)
@@ -154,5 +170,15 @@ mod tests {
         let sender = std::thread::spawn(move || a.send(&Msg::HooksDone(big)).unwrap());
         assert_eq!(b.recv().unwrap(), Msg::HooksDone("x".repeat(1 << 20)));
         sender.join().unwrap();
+    }
+
+    #[test]
+    fn peer_gone_only_once_the_other_end_is_closed() {
+        let (a, b) = Channel::pair().unwrap();
+        assert!(!b.peer_gone());
+        a.send(&Msg::Go).unwrap();
+        assert!(!b.peer_gone(), "a pending message is not a hangup");
+        drop(a);
+        assert!(b.peer_gone());
     }
 }

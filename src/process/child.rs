@@ -49,6 +49,9 @@ pub(crate) struct InitCtx<'a> {
     /// v1 `tasks` files to write "0" to before anything else (see cgroups::manager).
     pub(crate) cgroup_tasks: &'a [&'a OwnedFd],
     pub(crate) seccomp: Option<&'a crate::seccomp::Filter>,
+    /// Whether the parent has work to do before we go on (a cgroup to put us in, id maps
+    /// to write): then we wait for its Go. Otherwise we only check it is still there.
+    pub(crate) wait_go: bool,
 }
 
 /// A failed step: where, errno, and the message the user sees.
@@ -126,7 +129,13 @@ fn init(ctx: &InitCtx, chan: &Channel) -> Result<Never, StepError> {
     // /proc/<pid>/mem until exec (the container's processes could otherwise see berth's).
     let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
     let _ = nix::sys::prctl::set_dumpable(false);
-    expect(chan, Msg::Go)?;
+    if ctx.wait_go {
+        expect(chan, Msg::Go)?;
+    } else if chan.peer_gone() {
+        // The parent died before the death signal was armed (getppid() cannot tell in a
+        // new PID namespace): nobody will use us.
+        sys::exit_now(1);
+    }
 
     crate::timeline::mark("init:wait-go");
     for (t, fd) in ctx.joins {

@@ -203,8 +203,7 @@ pub(crate) fn bind(src: &Path, target: BorrowedFd, opts: &ParsedMountOptions) ->
     if recursive {
         tflags |= libc::AT_RECURSIVE as u32;
     }
-    let cwd = nix::fcntl::open(".", OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())?;
-    let tree = crate::sys::open_tree(cwd.as_fd(), &csrc, tflags)?;
+    let tree = crate::sys::open_tree(nix::fcntl::AT_FDCWD, &csrc, tflags)?;
     attach(tree.as_fd(), target, opts)
 }
 
@@ -290,6 +289,10 @@ fn mount_cgroup(
         Some("mode=755"),
     )
     .map_err(|e| err(i, m, "mount cgroup tmpfs", e))?;
+    // The tmpfs is ours and empty: its directories are made relative to its root, with
+    // nothing of the image's in the way.
+    let top = open_in_root(ctx.root, dest, OFlag::O_PATH | OFlag::O_DIRECTORY)
+        .map_err(|e| err(i, m, "reopen", e))?;
     for (h, dir) in ctx.cgroups {
         let name = match h {
             Hierarchy::V1 { mountpoint, .. } => mountpoint
@@ -298,9 +301,20 @@ fn mount_cgroup(
                 .unwrap_or_default(),
             Hierarchy::Unified => "unified".into(),
         };
-        let sub = dest.join(&name);
-        let t = mkdir_all_in_root(ctx.root, &sub, 0o755)
-            .map_err(|e| err(i, m, "creating cgroup dir", e))?;
+        let t = nix::sys::stat::mkdirat(
+            top.as_fd(),
+            name.as_os_str(),
+            Mode::from_bits_truncate(0o755),
+        )
+        .and_then(|()| {
+            nix::fcntl::openat(
+                top.as_fd(),
+                name.as_os_str(),
+                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+        })
+        .map_err(|e| err(i, m, "creating cgroup dir", e))?;
         let o = ParsedMountOptions {
             flags: base | libc::MS_REC | if ro { libc::MS_RDONLY } else { 0 },
             clear: 0,
@@ -312,20 +326,15 @@ fn mount_cgroup(
             .map_err(|e| err(i, m, &format!("bind cgroup {}", dir.display()), e))?;
         // Comounted v1 controllers (cpu,cpuacct) are also reachable under each name.
         if let Hierarchy::V1 { controllers, .. } = h {
-            if controllers.len() > 1 {
-                let dirfd = mkdir_all_in_root(ctx.root, dest, 0o755)
-                    .map_err(|e| err(i, m, "cgroup symlink", e))?;
-                for c in controllers {
-                    if c.as_str() != name.to_string_lossy() {
-                        let _ = nix::unistd::symlinkat(name.as_os_str(), dirfd.as_fd(), c.as_str());
-                    }
-                }
+            for c in controllers
+                .iter()
+                .filter(|c| c.as_str() != name.to_string_lossy())
+            {
+                let _ = nix::unistd::symlinkat(name.as_os_str(), top.as_fd(), c.as_str());
             }
         }
     }
     if ro {
-        let top = open_in_root(ctx.root, dest, OFlag::O_PATH | OFlag::O_DIRECTORY)
-            .map_err(|e| err(i, m, "reopen", e))?;
         mount(
             None::<&str>,
             &proc_fd_path(top.as_fd()),

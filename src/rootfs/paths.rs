@@ -52,6 +52,9 @@ pub(crate) fn mask(paths: &[String]) -> Result<(), RootfsError> {
     }
     let root = root()?;
     let mut devnull = None;
+    // Masked directories get clones of one detached, empty, read-only tmpfs: one
+    // superblock for all, and no path through /proc to mount by.
+    let mut empty = None;
     for p in paths {
         let target = match open_in_root(root.as_fd(), Path::new(p), OFlag::O_PATH) {
             Ok(fd) => fd,
@@ -59,39 +62,33 @@ pub(crate) fn mask(paths: &[String]) -> Result<(), RootfsError> {
             Err(e) => return Err(path_err("masking", p.as_str(), e)),
         };
         let st = fstat(&target).map_err(|e| path_err("masking", p.as_str(), e))?;
-        if SFlag::from_bits_truncate(st.st_mode & libc::S_IFMT) == SFlag::S_IFDIR {
-            let fdpath = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&target));
-            let res = mount(
-                Some("tmpfs"),
-                fdpath.as_str(),
-                Some("tmpfs"),
-                MsFlags::MS_RDONLY,
-                Some("size=0"),
-            )
-            .or_else(|_| {
-                mount(
-                    Some("tmpfs"),
-                    p.as_str(),
-                    Some("tmpfs"),
-                    MsFlags::MS_RDONLY,
-                    Some("size=0"),
-                )
-            });
-            res.map_err(|e| path_err("masking", p.as_str(), e))?;
+        let source = if SFlag::from_bits_truncate(st.st_mode & libc::S_IFMT) == SFlag::S_IFDIR {
+            match &empty {
+                Some(e) => e,
+                None => {
+                    // The first goes on as it is; the others are clones of it once it is
+                    // attached (older kernels clone only attached mounts).
+                    let e = sys::empty_readonly_tmpfs()
+                        .and_then(|e| sys::move_mount_fd(e.as_fd(), target.as_fd()).map(|()| e))
+                        .map_err(|e| path_err("masking", p.as_str(), e))?;
+                    empty = Some(e);
+                    continue;
+                }
+            }
         } else {
             if devnull.is_none() {
                 devnull = Some(verified_devnull(&root)?);
             }
-            let null = devnull.as_ref().expect("set above");
-            let tree = sys::open_tree(
-                null.as_fd(),
-                c"",
-                sys::OPEN_TREE_CLONE | libc::AT_EMPTY_PATH as u32,
-            )
+            devnull.as_ref().expect("set above")
+        };
+        let tree = sys::open_tree(
+            source.as_fd(),
+            c"",
+            sys::OPEN_TREE_CLONE | libc::AT_EMPTY_PATH as u32,
+        )
+        .map_err(|e| path_err("masking", p.as_str(), e))?;
+        sys::move_mount_fd(tree.as_fd(), target.as_fd())
             .map_err(|e| path_err("masking", p.as_str(), e))?;
-            sys::move_mount_fd(tree.as_fd(), target.as_fd())
-                .map_err(|e| path_err("masking", p.as_str(), e))?;
-        }
     }
     Ok(())
 }

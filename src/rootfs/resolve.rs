@@ -50,34 +50,24 @@ pub(crate) fn open_in_root(root: BorrowedFd, path: &Path, flags: OFlag) -> nix::
 /// mkdir -p inside `root`; returns an O_PATH fd of the final directory.
 pub(crate) fn mkdir_all_in_root(root: BorrowedFd, path: &Path, mode: u32) -> nix::Result<OwnedFd> {
     let rel = clean(path);
-    // Most destinations already exist: one lookup instead of one per component.
+    // Most destinations already exist: one lookup instead of one per component; a missing
+    // one usually lacks only its last component (parent found in one more lookup).
     match open_in_root(root, &rel, OFlag::O_PATH | OFlag::O_DIRECTORY) {
         Err(Errno::ENOENT) => {}
         other => return other,
     }
-    let mut cur = PathBuf::new();
-    let mut fd = open_in_root(root, &cur, OFlag::O_PATH | OFlag::O_DIRECTORY)?;
-    for comp in rel.components() {
-        cur.push(comp);
-        match open_in_root(root, &cur, OFlag::O_PATH | OFlag::O_DIRECTORY) {
-            Ok(next) => fd = next,
-            Err(Errno::ENOENT) => {
-                // The parent fd was itself resolved in the root, so creating the entry
-                // relative to it cannot land outside.
-                match nix::sys::stat::mkdirat(
-                    fd.as_fd(),
-                    comp.as_os_str(),
-                    Mode::from_bits_truncate(mode),
-                ) {
-                    Ok(()) | Err(Errno::EEXIST) => {}
-                    Err(e) => return Err(e),
-                }
-                fd = open_in_root(root, &cur, OFlag::O_PATH | OFlag::O_DIRECTORY)?;
-            }
-            Err(e) => return Err(e),
-        }
+    let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
+        return Err(Errno::ENOENT);
+    };
+    let dir = mkdir_all_in_root(root, parent, mode)?;
+    // The parent fd was itself resolved in the root, so creating the entry relative to it
+    // cannot land outside. EEXIST with the lookup above failing is a dangling symlink:
+    // the lookup below fails the same way, and nothing is created through it.
+    match nix::sys::stat::mkdirat(dir.as_fd(), name, Mode::from_bits_truncate(mode)) {
+        Ok(()) | Err(Errno::EEXIST) => {}
+        Err(e) => return Err(e),
     }
-    Ok(fd)
+    open_in_root(root, &rel, OFlag::O_PATH | OFlag::O_DIRECTORY)
 }
 
 /// The parent directory of `rel` (created if missing) opened for *at calls, and the last

@@ -247,14 +247,7 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
     cleanup.poststop = spec.hooks().as_ref().and_then(|h| h.poststop().clone());
     cleanup.state = crate::state::oci_state(&rec, crate::state::Status::Stopped).to_string();
     crate::testpoint::hit("state-written");
-    // exec builds its process from the config as it was at create, not as it is now.
-    state::write_atomic(
-        &dir.path.join("config.json"),
-        &serde_json::to_vec(&spec).context("encode config")?,
-        0o600,
-    )?;
     cleanup.cgroups = Some(rec.cgroup.clone());
-    crate::timeline::mark("copy-config");
     if let Err(e) = manager::create(&rec.cgroup) {
         // Rootless without a delegated cgroup: run without limits, as runc does.
         if !rootless || !e.is_permission() {
@@ -379,9 +372,17 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
         lock_fd: Some(std::os::fd::AsRawFd::as_raw_fd(&*lock)),
         cgroup_tasks: &task_fds,
         seccomp: seccomp.as_ref(),
+        // Cloned into the unified cgroup, every v1 one joined by the init itself, no id
+        // maps to write: the parent has nothing to do before the init goes on.
+        wait_go: slow
+            || new_user
+            || rec.cgroup.paths.iter().any(|d| {
+                rec.cgroup.unified.as_ref() != Some(d) && !cgroup_tasks.iter().any(|(t, _)| t == d)
+            }),
     };
 
     let (parent_chan, child_chan) = Channel::pair().context("sync socketpair")?;
+    let mut ctx = ctx;
     crate::timeline::mark("prepare-clone");
     // On cgroup v2 (and the unified part of hybrid) the init is born in its cgroup:
     // CLONE_INTO_CGROUP avoids a migration, and with it the global cgroup write lock.
@@ -399,7 +400,9 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
         Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOSYS | nix::errno::Errno::E2BIG)
             if raw_cg.is_some() =>
         {
+            // The parent then moves the init into the unified cgroup before its Go.
             in_unified = false;
+            ctx.wait_go = true;
             sys::clone3(clone_flags.bits() as u64, None)
         }
         other => other,
@@ -412,6 +415,8 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
         }
         sys::Forked::Parent { pid, pidfd } => (pid, pidfd),
     };
+    let wait_go = ctx.wait_go;
+    drop(ctx);
     drop(child_chan);
     drop(console);
     crate::testpoint::hit("cloned");
@@ -427,8 +432,18 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
     if new_user && !slow {
         write_id_maps(pid, &spec)?;
     }
-    send(&parent_chan, &Msg::Go, pid)?;
+    if wait_go {
+        send(&parent_chan, &Msg::Go, pid)?;
+    }
     crate::timeline::mark("join-cgroups");
+    // While the init sets itself up. exec builds its process from the config as it was at
+    // create, not as it is now.
+    state::write_atomic(
+        &dir.path.join("config.json"),
+        &serde_json::to_vec(&spec).context("encode config")?,
+        0o600,
+    )?;
+    crate::timeline::mark("copy-config");
     loop {
         match parent_chan.recv() {
             Ok(Msg::MapsRequest) => {

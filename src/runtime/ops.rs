@@ -321,8 +321,11 @@ pub(crate) fn destroy(dir: &ContainerDir, rec: &Record, status: Status) -> Resul
         signal_all(rec, libc::SIGKILL);
         std::thread::sleep(Duration::from_millis(10));
     }
+    crate::timeline::mark("delete:check-empty");
     manager::remove(&rec.cgroup)?;
+    crate::timeline::mark("delete:cgroups");
     dir.remove()?;
+    crate::timeline::mark("delete:state");
     run_hooks_warn(rec, "poststop", Status::Stopped);
     Ok(())
 }

@@ -271,6 +271,54 @@ pub(crate) fn open_tree(dirfd: BorrowedFd, path: &CStr, flags: u32) -> nix::Resu
     })
 }
 
+/// A detached, empty, read-only tmpfs (fsopen, fsconfig, fsmount): a mount that exists
+/// nowhere until moved onto a target by fd, made without any path in the container.
+pub(crate) fn empty_readonly_tmpfs() -> nix::Result<OwnedFd> {
+    const FSOPEN_CLOEXEC: u32 = 1;
+    const FSCONFIG_SET_STRING: u32 = 1;
+    const FSCONFIG_CMD_CREATE: u32 = 6;
+    const FSMOUNT_CLOEXEC: u32 = 1;
+    // SAFETY: the name is a static C string; the kernel returns a new fd.
+    let fs = Errno::result(unsafe {
+        libc::syscall(libc::SYS_fsopen, c"tmpfs".as_ptr(), FSOPEN_CLOEXEC)
+    })?;
+    // SAFETY: a fresh fd returned by the kernel.
+    let fs = unsafe { OwnedFd::from_raw_fd(fs as RawFd) };
+    // SAFETY: key and value are static C strings; the fd is borrowed for the call.
+    Errno::result(unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            FSCONFIG_SET_STRING,
+            c"size".as_ptr(),
+            c"0".as_ptr(),
+            0,
+        )
+    })?;
+    // SAFETY: no pointers; the fd is borrowed for the call.
+    Errno::result(unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            FSCONFIG_CMD_CREATE,
+            std::ptr::null::<libc::c_char>(),
+            std::ptr::null::<libc::c_void>(),
+            0,
+        )
+    })?;
+    // SAFETY: no pointers; the fd is borrowed for the call; the kernel returns a new fd.
+    let m = Errno::result(unsafe {
+        libc::syscall(
+            libc::SYS_fsmount,
+            fs.as_raw_fd(),
+            FSMOUNT_CLOEXEC,
+            MOUNT_ATTR_RDONLY,
+        )
+    })?;
+    // SAFETY: a fresh fd returned by the kernel.
+    Ok(unsafe { OwnedFd::from_raw_fd(m as RawFd) })
+}
+
 /// move_mount(2) from one fd onto another, both by empty path: no path lookup at all, so a
 /// container-controlled symlink cannot redirect where the mount lands.
 pub(crate) fn move_mount_fd(from: BorrowedFd, to: BorrowedFd) -> nix::Result<()> {
