@@ -119,6 +119,7 @@ fn init(ctx: &InitCtx, chan: &Channel) -> Result<Never, StepError> {
             nix::unistd::write(fd, b"0").map(drop),
         )?;
     }
+    crate::timeline::mark("init:join-cgroups");
     if let Some(fd) = ctx.lock_fd {
         let _ = nix::unistd::close(fd);
     }
@@ -136,7 +137,6 @@ fn init(ctx: &InitCtx, chan: &Channel) -> Result<Never, StepError> {
         // new PID namespace): nobody will use us.
         sys::exit_now(1);
     }
-
     crate::timeline::mark("init:wait-go");
     for (t, fd) in ctx.joins {
         sys_step(

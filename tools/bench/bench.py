@@ -50,6 +50,12 @@ class Bench:
         self.floor = os.path.join(work, "floor")
         for name in ("nsexec", "floor"):
             sh("gcc", "-O2", "-static", "-o", os.path.join(work, name), os.path.join(HERE, name + ".c"))
+        # State where it lives in real use: /run is a tmpfs on most distributions (not on
+        # every VM: this one's /run is on the root disk). Mounted before the holder's mount
+        # namespace is made, so crun's state is on it too.
+        self.state_root = f"/run/berth-bench-{os.getpid()}"
+        os.makedirs(self.state_root)
+        sh("mount", "-t", "tmpfs", "-o", "mode=0700", "tmpfs", self.state_root)
         self.holder = subprocess.Popen(
             ["unshare", "-m", "--propagation", "private", "sh", "-c",
              "umount /sys/fs/cgroup/unified 2>/dev/null; echo ready; exec sleep 100000"],
@@ -57,8 +63,7 @@ class Bench:
         assert self.holder.stdout.readline().strip() == b"ready"
         self.ns = {"crun": f"/proc/{self.holder.pid}/ns/mnt"}
         self.host_ns = f"/proc/{os.getpid()}/ns/mnt"
-        # State where it lives in real use: /run is a tmpfs.
-        self.roots = {rt: f"/run/berth-bench-{os.getpid()}/{rt}" for rt in self.bin}
+        self.roots = {rt: f"{self.state_root}/{rt}" for rt in self.bin}
         self.bundle = self.make_bundle("bundle", net=True)
         self.bundle_nonet = self.make_bundle("bundle-nonet", net=False)
         self.bundle_sleep = self.make_bundle("bundle-sleep", net=True, args=["sleep", "100000"])
@@ -75,6 +80,8 @@ class Bench:
                     reap()
         self.holder.kill()
         self.holder.wait()
+        subprocess.run(["umount", self.state_root])
+        os.rmdir(self.state_root)
 
     def make_bundle(self, name, net, args=("/bin/true",)):
         b = os.path.join(self.work, name)
@@ -206,6 +213,68 @@ class Bench:
             reap()
 
 
+# What each BERTH_TIMELINE phase covers (src/timeline.rs); "init:" phases are the container's
+# init, the others the berth process.
+PHASES = {
+    "exec": "re-exec of berth from its sealed read-only mount (the first exec is before the marks)",
+    "parse-args": "command line parsed",
+    "check-sealed": "check that /proc/self/exe is read-only",
+    "load-config": "config.json read, parsed, validated",
+    "compile-seccomp": "seccomp profile compiled (none in this config)",
+    "plan-cgroups": "cgroup layout from /proc/self/mountinfo, paths planned",
+    "claim-id": "state directory claimed and locked",
+    "write-state": "state.json written",
+    "create-cgroups": "cgroup directories made, limits and device rules written",
+    "prepare-clone": "exec fifo, v1 `tasks` fds, sync socket",
+    "init:clone": "clone3 into the new namespaces (and the unified cgroup)",
+    "clone": "clone3 returns in the parent",
+    "init:join-cgroups": "init moves itself into the v1 cgroups",
+    "join-cgroups": "parent: nothing left to join",
+    "copy-config": "parent: config copy for exec, while the init works",
+    "init:wait-go": "init: parent checked alive",
+    "init:namespaces": "init: setsid, session keyring",
+    "init:loopback": "init: lo up",
+    "init:mounts": "init: config mounts (proc, dev, sys, cgroup view...)",
+    "init:devices": "init: device nodes and /dev symlinks",
+    "init:pivot-root": "init: pivot_root, old root detached",
+    "init:masked-readonly-paths": "init: masked and read-only paths",
+    "init:rlimits-fds": "init: rlimits, fds closed",
+    "init:user-caps": "init: bounding set, user, capabilities",
+    "init:cwd-env-lookup": "init: cwd, environment, executable lookup",
+    "init:ready": "init: Ready sent",
+    "wait-init": "parent receives Ready",
+    "write-state#2": "state.json with the init's pid",
+    "init:wait-start": "init: released through the exec fifo",
+    "start": "parent: start done",
+    "wait-exit": "init execs /bin/true, it exits, namespaces torn down, parent reaps",
+    "delete:check-empty": "cgroup checked empty",
+    "delete:cgroups": "cgroup directories removed",
+    "delete:state": "state directory removed",
+    "delete": "delete done",
+}
+
+
+def timeline(b, n):
+    """Medians of each BERTH_TIMELINE phase over n runs, in the order they happen."""
+    phases, totals = {}, []
+    for _ in range(n):
+        cid = b.cid("berth")
+        env = dict(os.environ, BERTH_TIMELINE="1")
+        p = subprocess.run(b.cmd("berth", "run", "--bundle", b.bundle, cid), env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=True)
+        marks = sorted((float(f[2]), f[3]) for f in (l.split() for l in p.stderr.decode().splitlines())
+                       if len(f) == 4 and f[0] == "berth-timeline")
+        seen = {}
+        for (t0, _), (t1, name) in zip(marks, marks[1:]):
+            seen[name] = seen.get(name, 0) + 1
+            key = name if seen[name] == 1 else f"{name}#{seen[name]}"
+            phases.setdefault(key, []).append((t1 - t0) * 1000)
+        totals.append((marks[-1][0] - marks[0][0]) * 1000)
+        reap()
+    rows = [(k, statistics.median(v)) for k, v in phases.items()]
+    return rows, statistics.median(totals)
+
+
 def hyperfine_run(b, rt):
     out = os.path.join(b.work, f"hf-{rt}.json")
     sh("hyperfine", "-N", "--warmup", "5", "--runs", str(b.rounds * b.runs), "--export-json", out, "--style", "none",
@@ -267,9 +336,9 @@ def main():
         rows.append(("`run` via hyperfine -N (cross-check)", hf))
         rss = {rt: max(b.peak_rss_kib(rt) for _ in range(3)) for rt in rts}
         reap()
+        tl_rows, tl_total = timeline(b, rounds * runs)
     finally:
         b.close()
-        shutil.rmtree(f"/run/berth-bench-{os.getpid()}", ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
 
     size = {"berth": os.path.getsize(a.berth), "crun": os.path.getsize(b.bin["crun"]),
@@ -291,7 +360,8 @@ def main():
         "**crun runs in a private mount namespace where /sys/fs/cgroup/unified is unmounted**, because",
         "it refuses this machine's hybrid cgroup layout; berth and runc run in the host's. `floor` is",
         "`tools/bench/floor.c`: clone into the same namespaces, pivot_root, exec `/bin/true` — no",
-        "cgroup, no /proc, /dev or state, the least any runtime must do.",
+        "cgroup, no /proc, /dev or state, the least any runtime must do. State roots are on a tmpfs",
+        "mounted for the run (as /run is on most distributions; this VM's /run is on disk).",
         "",
         "| measure | berth | crun | runc | floor | berth/crun | berth/runc |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -305,6 +375,20 @@ def main():
     lines.append(f"| binary size | {size['berth'] / 1e6:.2f} MB | {size['crun'] / 1e6:.2f} MB | "
                  f"{size['runc'] / 1e6:.2f} MB | – | {fmt_ratio(size['berth'], size['crun'])} | "
                  f"{fmt_ratio(size['berth'], size['runc'])} |")
+    lines += [
+        "",
+        "## One berth `run`, phase by phase",
+        "",
+        f"`BERTH_TIMELINE=1` (src/timeline.rs) marks the end of each phase in the berth process and in",
+        f"the container's init; medians of {rounds * runs} runs of the bundle above, in the order the phases",
+        "end. The first exec of berth and its final exit are outside the marks; `exec` is the",
+        f"re-exec. Median from first to last mark: {tl_total:.2f} ms.",
+        "",
+        "| phase | ms | what |",
+        "|---|---:|---|",
+    ]
+    for k, v in tl_rows:
+        lines.append(f"| `{k}` | {v:.3f} | {PHASES.get(k, PHASES.get(k.split('#')[0], ''))} |")
     lines.append("")
     notes = os.path.join(HERE, "NOTES.md")
     if os.path.exists(notes):
