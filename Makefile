@@ -21,6 +21,8 @@ build:
 	$(CARGO) build
 
 release:
+	@ls /usr/lib/*/libc.a >/dev/null 2>&1 || { \
+	  echo "installing libc6-dev (libc.a, for the static binary)"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libc6-dev; }
 	RUSTFLAGS="$(RELEASE_RUSTFLAGS)" $(CARGO) build --release -p berth --target $(RELEASE_TARGET)
 
 # Builds berth, makes a busybox bundle and runs a container from it.
