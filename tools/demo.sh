@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes a busybox bundle in a temp dir and runs a container from it with berth.
 set -euo pipefail
-BERTH=${BERTH:-$(dirname "$0")/../target/x86_64-unknown-linux-gnu/release/berth}
+BERTH=${BERTH:-$(dirname "$0")/../target/berth}
 BUSYBOX=${BUSYBOX:-/bin/busybox}
 dir=$(mktemp -d /tmp/berth-demo.XXXXXX)
 root=$(mktemp -d /tmp/berth-demo-state.XXXXXX)

@@ -419,9 +419,9 @@ pub(crate) fn loopback_up() -> nix::Result<()> {
     // SAFETY: `req` is a valid ifreq that lives for both calls; the kernel reads the name
     // and reads or writes only ifr_flags.
     unsafe {
-        Errno::result(libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req))?;
+        Errno::result(libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS as libc::Ioctl, &mut req))?;
         req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
-        Errno::result(libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req))?;
+        Errno::result(libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS as libc::Ioctl, &req))?;
     }
     Ok(())
 }
@@ -431,7 +431,7 @@ pub(crate) fn loopback_up() -> nix::Result<()> {
 pub(crate) fn ns_type(fd: BorrowedFd) -> nix::Result<i32> {
     const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
     // SAFETY: NS_GET_NSTYPE takes no argument and only returns an int.
-    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE) };
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE as libc::Ioctl) };
     Errno::result(ret)
 }
 

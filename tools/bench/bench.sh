@@ -39,6 +39,6 @@ fi
 # The release binary as `make release` builds it (static, see the Makefile).
 if [ -z "${BERTH:-}" ]; then
 	make -C "$repo" -s release
-	BERTH=$repo/target/x86_64-unknown-linux-gnu/release/berth
+	BERTH=$repo/target/berth
 fi
 exec python3 "$here/bench.py" --berth "$BERTH" --out "$repo/BENCHMARKS.md" "$@"
