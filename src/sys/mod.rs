@@ -419,9 +419,17 @@ pub(crate) fn loopback_up() -> nix::Result<()> {
     // SAFETY: `req` is a valid ifreq that lives for both calls; the kernel reads the name
     // and reads or writes only ifr_flags.
     unsafe {
-        Errno::result(libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS as libc::Ioctl, &mut req))?;
+        Errno::result(libc::ioctl(
+            sock.as_raw_fd(),
+            libc::SIOCGIFFLAGS as libc::Ioctl,
+            &mut req,
+        ))?;
         req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
-        Errno::result(libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS as libc::Ioctl, &req))?;
+        Errno::result(libc::ioctl(
+            sock.as_raw_fd(),
+            libc::SIOCSIFFLAGS as libc::Ioctl,
+            &req,
+        ))?;
     }
     Ok(())
 }
