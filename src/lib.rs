@@ -1,6 +1,7 @@
 //! berth: a daemonless, single-binary OCI container runtime. The binary is `src/main.rs`;
 //! this library exists so that the fuzz targets (fuzz/) can reach internal parsers
-//! through [`fuzzing`]. Nothing else is public.
+//! through [`fuzzing`], and so that the binary can name its allocator ([`Arena`]). Nothing
+//! else is public.
 
 mod cgroups;
 mod cli;
@@ -22,6 +23,9 @@ mod testpoint;
 mod timeline;
 
 pub mod fuzzing;
+
+/// The binary's global allocator (see src/sys/arena.rs); the fuzz targets keep the system's.
+pub use sys::arena::Arena;
 
 use std::path::PathBuf;
 

@@ -1,5 +1,6 @@
 //! The only module with `unsafe`: thin wrappers over syscalls that nix does not cover
-//! (clone3, openat2, close_range, pidfd_*, keyctl, terminal ioctls, setdomainname).
+//! (clone3, openat2, close_range, pidfd_*, keyctl, terminal ioctls, setdomainname), the
+//! seccomp loader, and the binary's global allocator (`arena`).
 //! Every wrapper returns `nix::Result` so callers keep errno for their messages.
 
 use std::ffi::CStr;
@@ -7,6 +8,7 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 
+pub(crate) mod arena;
 pub(crate) mod seccomp;
 
 /// What clone3 returned: in the parent the child's pid and pidfd, in the child nothing.
