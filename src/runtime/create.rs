@@ -347,7 +347,7 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
     }
     let cgroup_tasks = manager::open_v1_tasks(&rec.cgroup)?;
     let task_fds: Vec<&OwnedFd> = cgroup_tasks.iter().map(|(_, fd)| fd).collect();
-    let ctx = InitCtx {
+    let mut ctx = InitCtx {
         spec: &spec,
         id: &o.id,
         rootfs: &rootfs,
@@ -382,7 +382,6 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
     };
 
     let (parent_chan, child_chan) = Channel::pair().context("sync socketpair")?;
-    let mut ctx = ctx;
     crate::timeline::mark("prepare-clone");
     // On cgroup v2 (and the unified part of hybrid) the init is born in its cgroup:
     // CLONE_INTO_CGROUP avoids a migration, and with it the global cgroup write lock.
@@ -396,11 +395,12 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
     });
     let raw_cg = cg_fd.as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
     let mut in_unified = raw_cg.is_some();
+    // Not cloned into it: the parent moves the init into the unified cgroup before its Go.
+    ctx.wait_go |= rec.cgroup.unified.is_some() && !in_unified;
     let forked = match sys::clone3(clone_flags.bits() as u64, raw_cg) {
         Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOSYS | nix::errno::Errno::E2BIG)
             if raw_cg.is_some() =>
         {
-            // The parent then moves the init into the unified cgroup before its Go.
             in_unified = false;
             ctx.wait_go = true;
             sys::clone3(clone_flags.bits() as u64, None)
