@@ -371,3 +371,73 @@ fn run_forwards_signals() {
     assert_eq!(status.code(), Some(42));
     c.finish();
 }
+
+/// BERTH_TIMELINE=1 prints one mark per phase, from berth and from the container's init, in
+/// time order; without it nothing of the kind reaches stderr.
+#[test]
+fn timeline_marks_only_when_asked() {
+    if is_runc() {
+        return;
+    }
+    let c = Ctx::new("timeline");
+    let id = c.id("t");
+    let b = c.bundle_for(&id, &["true"]);
+    b.write();
+    let out = c.rt_env(
+        &["run", "--bundle", b.path(), &id],
+        &[("BERTH_TIMELINE", "1")],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let marks: Vec<(i32, f64, String)> = out
+        .stderr
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            (f.len() == 4 && f[0] == "berth-timeline").then(|| {
+                (
+                    f[1].parse().unwrap(),
+                    f[2].parse().unwrap(),
+                    f[3].to_string(),
+                )
+            })
+        })
+        .collect();
+    let names: Vec<&str> = marks.iter().map(|m| m.2.as_str()).collect();
+    for want in [
+        "parse-args",
+        "load-config",
+        "create-cgroups",
+        "clone",
+        "init:mounts",
+        "init:ready",
+        "wait-exit",
+        "delete",
+    ] {
+        assert!(names.contains(&want), "no {want} mark in {names:?}");
+    }
+    // The init's marks come from pid 1 (its own PID namespace), the others from berth.
+    assert!(
+        marks
+            .iter()
+            .filter(|m| m.2.starts_with("init:"))
+            .all(|m| m.0 == 1),
+        "{marks:?}"
+    );
+    assert!(
+        marks
+            .iter()
+            .filter(|m| !m.2.starts_with("init:"))
+            .all(|m| m.0 > 1),
+        "{marks:?}"
+    );
+    // Each process's marks are in the order its phases run.
+    let berth: Vec<f64> = marks.iter().filter(|m| m.0 > 1).map(|m| m.1).collect();
+    assert!(berth.windows(2).all(|w| w[0] <= w[1]), "{marks:?}");
+
+    let id2 = c.id("q");
+    let b2 = c.bundle_for(&id2, &["true"]);
+    let quiet = c.run(&b2, &id2);
+    assert_eq!(quiet.code, 0, "{}", quiet.stderr);
+    assert!(!quiet.stderr.contains("berth-timeline"), "{}", quiet.stderr);
+    c.finish();
+}
