@@ -290,6 +290,18 @@ fn runtime_binary_cannot_be_overwritten_through_proc_exe() {
     c.track_pid(pid);
     let exe = std::fs::File::open(format!("/proc/{pid}/exe")).unwrap();
     rtc(&["start", &id]).ok();
+    // `start` returns once the init is released, not once it has executed the command
+    // (runc's too): until then the binary is still mapped and a write open says ETXTBSY
+    // whatever the defence.
+    let comm = format!("/proc/{pid}/comm");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(&comm).unwrap_or_default().trim() != "sleep" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the init never ran sleep"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
     let e = try_overwrite(&exe);
     assert_ne!(e.raw_os_error(), Some(libc::ETXTBSY), "{e}: still mapped");
     drop(exe);
