@@ -144,13 +144,54 @@ fn a_failing_setup_hook_destroys_the_container_and_poststop_still_runs() {
         assert!(marker.exists(), "{kind} failed but poststop did not run");
         c.audit();
     }
-    // startContainer fails at start: the container is destroyed too.
-    let id = c.id("startContainer");
-    let mut b = c.bundle_for(&id, &["sleep", "1000"]);
-    b.config["hooks"] = failing("startContainer", "exit 4", None);
-    c.create(&b, &id);
-    c.rt(&["start", &id]).fails_with("startContainer");
-    c.wait_status(&id, "stopped");
+    // startContainer fails at start (and at a detached run): the container is destroyed
+    // too, and poststop runs.
+    for detached_run in [false, true] {
+        let _ = std::fs::remove_file(&marker);
+        let id = c.id(if detached_run {
+            "run-startContainer"
+        } else {
+            "startContainer"
+        });
+        let mut b = c.bundle_for(&id, &["sleep", "1000"]);
+        let mut hooks = failing("startContainer", "exit 4", None);
+        hooks["poststop"] = json!([{"path": "/bin/sh",
+            "args": ["sh", "-c", format!("cat >/dev/null; touch {}", marker.display())]}]);
+        b.config["hooks"] = hooks;
+        if detached_run {
+            b.write();
+            let pid_file = c.dir.join("run.pid");
+            c.rt(&[
+                "run",
+                "-d",
+                "--pid-file",
+                pid_file.to_str().unwrap(),
+                "--bundle",
+                b.path(),
+                &id,
+            ])
+            .fails_with("startContainer");
+            // Written at create, before the start failed: the init to reap.
+            c.track_pid(
+                std::fs::read_to_string(&pid_file)
+                    .unwrap()
+                    .trim()
+                    .parse()
+                    .unwrap(),
+            );
+        } else {
+            c.create(&b, &id);
+            c.rt(&["start", &id]).fails_with("startContainer");
+        }
+        c.rt(&["state", &id]).fails_with("does not exist");
+        assert!(
+            marker.exists(),
+            "startContainer failed but poststop did not run"
+        );
+        c.reap_tracked();
+        c.rt(&["delete", "--force", &id]).ok();
+        c.audit();
+    }
     c.finish();
 }
 

@@ -46,8 +46,35 @@ pub(crate) fn release(dir: &ContainerDir) -> Result<()> {
     Ok(())
 }
 
-/// Releases the init, and with NOTIFY_SOCKET waits for its READY=1 to forward it.
-pub(crate) fn start_created(dir: &ContainerDir, rec: &Record) -> Result<()> {
+/// Releases the init, and with NOTIFY_SOCKET waits for its READY=1 to forward it. A
+/// failing startContainer hook destroys the container (runtime-spec: stop it and go on
+/// with the destroy and poststop steps); `destroy_on_error` (run, as runc's) does so for
+/// any failure.
+pub(crate) fn start_created(
+    dir: &ContainerDir,
+    rec: &Record,
+    destroy_on_error: bool,
+) -> Result<()> {
+    match release_and_wait(dir, rec) {
+        Ok(()) => {
+            run_hooks_warn(rec, "poststart", Status::Running);
+            Ok(())
+        }
+        Err((hook_failed, e)) => {
+            if hook_failed || destroy_on_error {
+                let status = dir.status(rec);
+                if let Err(d) = destroy(dir, rec, status) {
+                    return Err(e.context(format!("destroying the container: {d:#}")));
+                }
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The error says whether a startContainer hook failed.
+fn release_and_wait(dir: &ContainerDir, rec: &Record) -> Result<(), (bool, anyhow::Error)> {
+    let plain = |e: anyhow::Error| (false, e);
     // With startContainer hooks, start answers for them (runtime-spec: a failure is an
     // error of start), so it waits until the init has exec'd or said why it has not.
     let hook_reply = if dir.start_fifo().exists() {
@@ -57,29 +84,34 @@ pub(crate) fn start_created(dir: &ContainerDir, rec: &Record) -> Result<()> {
             OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
             Mode::empty(),
         )
-        .map_err(|e| anyhow!("open {}: {}", p.display(), crate::error::errno_desc(e)))?;
+        .map_err(|e| {
+            plain(anyhow!(
+                "open {}: {}",
+                p.display(),
+                crate::error::errno_desc(e)
+            ))
+        })?;
         let pidfd = sys::pidfd_open(rec.pid)
-            .map_err(|_| anyhow!("cannot start a container that has stopped"))?;
+            .map_err(|_| plain(anyhow!("cannot start a container that has stopped")))?;
         Some((fd, pidfd))
     } else {
         None
     };
     match &rec.notify_socket {
-        None => release(dir)?,
+        None => release(dir).map_err(plain)?,
         Some(host) => {
-            let sock = super::notify::listen(&dir.path)?;
+            let sock = super::notify::listen(&dir.path).map_err(plain)?;
             let pidfd = sys::pidfd_open(rec.pid)
-                .map_err(|_| anyhow!("cannot start a container that has stopped"))?;
-            release(dir)?;
-            super::notify::wait_and_forward(&sock, &pidfd, rec.pid, host)?;
+                .map_err(|_| plain(anyhow!("cannot start a container that has stopped")))?;
+            release(dir).map_err(plain)?;
+            super::notify::wait_and_forward(&sock, &pidfd, rec.pid, host).map_err(plain)?;
         }
     }
     if let Some((fd, pidfd)) = hook_reply {
         let r = wait_start_hooks(&fd, &pidfd);
         let _ = fs::remove_file(dir.start_fifo());
-        r?;
+        r.map_err(|e| (true, e))?;
     }
-    run_hooks_warn(rec, "poststart", Status::Running);
     Ok(())
 }
 
@@ -157,7 +189,7 @@ fn run_hooks_warn(rec: &Record, kind: &str, status: Status) {
 pub(crate) fn start(g: &Globals, id: &str) -> Result<()> {
     let (dir, _lock, rec) = open(g, id)?;
     match dir.status(&rec) {
-        Status::Created => start_created(&dir, &rec),
+        Status::Created => start_created(&dir, &rec, false),
         Status::Stopped => bail!("cannot start a container that has stopped"),
         Status::Running => bail!("cannot start an already running container"),
         Status::Paused => bail!("cannot start a paused container"),

@@ -37,7 +37,7 @@ fn forwarded() -> SigSet {
 pub(crate) fn run(g: &Globals, o: &mut CreateOpts, detach: bool, keep: bool) -> Result<i32> {
     if detach {
         let c = create(g, o)?;
-        ops::start_created(&c.dir, &c.rec)?;
+        ops::start_created(&c.dir, &c.rec, true)?;
         return Ok(0);
     }
     let _ = nix::sys::prctl::set_child_subreaper(true);
@@ -54,12 +54,8 @@ pub(crate) fn run(g: &Globals, o: &mut CreateOpts, detach: bool, keep: bool) -> 
             super::tty::copy_winsize(stdin.as_fd(), m.as_fd());
             super::tty::RawGuard::new(stdin.as_fd())
         });
-    let start = ops::start_created(&c.dir, &c.rec);
+    ops::start_created(&c.dir, &c.rec, true)?;
     crate::timeline::mark("start");
-    if let Err(e) = start {
-        let _ = ops::destroy(&c.dir, &c.rec, Status::Created);
-        return Err(e);
-    }
 
     let code = supervise(c.pid, &c.pidfd, c.pty_master.as_ref(), &sfd)?;
     crate::timeline::mark("wait-exit");

@@ -273,6 +273,8 @@ impl Ctx {
     }
 
     pub fn track_pid(&self, pid: i32) {
+        // A pid of 0 would make the cleanup's `kill -9` signal our own process group.
+        assert!(pid > 0, "tracking pid {pid}");
         self.pids.borrow_mut().push(pid);
     }
 
@@ -328,11 +330,8 @@ impl Ctx {
         }
     }
 
-    /// Deletes what the test made and checks nothing is left behind.
-    pub fn finish(self) {
-        for id in self.ids.borrow().iter() {
-            let _ = self.rt(&["delete", "--force", id]);
-        }
+    /// Reaps every tracked init that has exited or is exiting (bounded wait each).
+    pub fn reap_tracked(&self) {
         for p in self.pids.borrow().iter() {
             let deadline = Instant::now() + Duration::from_secs(5);
             loop {
@@ -343,6 +342,14 @@ impl Ctx {
                 std::thread::sleep(Duration::from_millis(5));
             }
         }
+    }
+
+    /// Deletes what the test made and checks nothing is left behind.
+    pub fn finish(self) {
+        for id in self.ids.borrow().iter() {
+            let _ = self.rt(&["delete", "--force", id]);
+        }
+        self.reap_tracked();
         self.audit();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
@@ -420,7 +427,7 @@ impl Drop for Ctx {
         for id in self.ids.borrow().iter() {
             let _ = self.rt(&["delete", "--force", id]);
         }
-        for p in self.pids.borrow().iter() {
+        for p in self.pids.borrow().iter().filter(|p| **p > 0) {
             let _ = Command::new("kill").args(["-9", &p.to_string()]).status();
             reap(*p);
         }
