@@ -434,3 +434,107 @@ fn join_a_bind_mounted_network_namespace() {
     assert_eq!(seen.trim(), format!("net:[{ino}]"));
     c.finish();
 }
+
+/// Mount flags the kernel enforces, per-mount and rootfs propagation, and the namespaces
+/// the other tests leave out (cgroup, ipc, none listed at all).
+#[test]
+fn mount_flags_propagation_and_more_namespaces() {
+    let c = Ctx::new("mntflags");
+    // noexec: a copy of busybox on the noexec tmpfs cannot run; the same copy on an
+    // exec tmpfs can. strictatime: no relatime/noatime in the mount's options.
+    let script = "cp /bin/busybox /noexec/true; cp /bin/busybox /exec/true; \
+        /noexec/true 2>/dev/null && echo noexec-ran || echo noexec-refused; \
+        /exec/true && echo exec-ran; \
+        awk '$5 == \"/sa\" {print \"sa \" $6}' /proc/self/mountinfo; \
+        awk '$5 == \"/shared\" {print \"shared-mnt \" $7}' /proc/self/mountinfo; \
+        awk '$5 == \"/unbind\" {print \"unbind-mnt \" $7}' /proc/self/mountinfo; \
+        touch /sys/fs/cgroup/x 2>/dev/null || echo cgroup-ro";
+    let host = c.dir.join("prop");
+    std::fs::create_dir_all(&host).unwrap();
+    let out = c.probe("flags", &["sh", "-c", script], |v| {
+        let m = v["mounts"].as_array_mut().unwrap();
+        m.push(json!({"destination": "/noexec", "type": "tmpfs", "source": "tmpfs", "options": ["noexec"]}));
+        m.push(json!({"destination": "/exec", "type": "tmpfs", "source": "tmpfs", "options": ["exec"]}));
+        m.push(json!({"destination": "/sa", "type": "tmpfs", "source": "tmpfs", "options": ["strictatime"]}));
+        m.push(json!({"destination": "/shared", "type": "bind", "source": host, "options": ["rbind", "rshared"]}));
+        m.push(json!({"destination": "/unbind", "type": "bind", "source": host, "options": ["rbind", "runbindable"]}));
+    });
+    assert!(
+        out.contains("noexec-refused") && out.contains("exec-ran"),
+        "{out}"
+    );
+    let sa = out
+        .lines()
+        .find(|l| l.starts_with("sa "))
+        .expect("/sa mounted");
+    assert!(!sa.contains("relatime") && !sa.contains("noatime"), "{sa}");
+    let shared = out
+        .lines()
+        .find(|l| l.starts_with("shared-mnt "))
+        .expect("/shared");
+    assert!(shared.contains("shared:"), "{shared}");
+    let unbind = out
+        .lines()
+        .find(|l| l.starts_with("unbind-mnt "))
+        .expect("/unbind");
+    assert!(unbind.contains("unbindable"), "{unbind}");
+    assert!(out.contains("cgroup-ro"), "{out}");
+
+    // rootfsPropagation applies to the container's / (mountinfo optional fields).
+    for (prop, want) in [("unbindable", "unbindable"), ("shared", "shared:")] {
+        let out = c.probe(
+            &format!("rootprop-{prop}"),
+            &[
+                "sh",
+                "-c",
+                "awk '$5 == \"/\" {print $7}' /proc/self/mountinfo",
+            ],
+            |v| v["linux"]["rootfsPropagation"] = json!(prop),
+        );
+        assert!(out.contains(want), "rootfsPropagation {prop}: {out}");
+    }
+
+    // A new cgroup namespace roots the container at its own cgroup; ipc differs from ours.
+    let host_ipc = std::fs::read_link("/proc/self/ns/ipc").unwrap();
+    let host_cg = std::fs::read_link("/proc/self/ns/cgroup").unwrap();
+    let out = c.probe(
+        "cgns",
+        &[
+            "sh",
+            "-c",
+            "readlink /proc/self/ns/ipc; readlink /proc/self/ns/cgroup; cat /proc/self/cgroup",
+        ],
+        |v| {
+            v["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "cgroup"}))
+        },
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_ne!(lines[0], host_ipc.to_str().unwrap());
+    assert_ne!(lines[1], host_cg.to_str().unwrap());
+    for l in &lines[2..] {
+        assert!(l.ends_with(":/"), "not rooted at its cgroup: {out}");
+    }
+
+    // No namespaces listed at all: every one is the host's. Without a mount namespace
+    // there is no /proc to read them from (mounts would land on the host: none are asked
+    // for), so the shell's pid and the hostname tell.
+    let out = c.probe("nons", &["sh", "-c", "echo $$; hostname"], |v| {
+        v["linux"]["namespaces"] = json!([]);
+        v.as_object_mut().unwrap().remove("hostname");
+        v["mounts"] = json!([]);
+        v["linux"]["maskedPaths"] = json!([]);
+        v["linux"]["readonlyPaths"] = json!([]);
+    });
+    let lines: Vec<&str> = out.lines().collect();
+    let pid: i32 = lines[0].parse().unwrap();
+    assert!(pid > 1, "a new pid namespace: {out}");
+    assert_eq!(
+        lines[1],
+        nix::unistd::gethostname().unwrap().to_str().unwrap(),
+        "{out}"
+    );
+    c.finish();
+}

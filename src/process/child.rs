@@ -720,11 +720,18 @@ fn prepare_rootfs(ctx: &InitCtx, chan: &Channel, in_userns: bool) -> Result<(), 
         }
     };
     // Our mounts must not leak back to the host: everything slave (or what the config says)
-    // and the rootfs' parent private, since pivot_root refuses shared parents.
+    // and the rootfs' parent private, since pivot_root refuses shared parents. An
+    // unbindable root could not be bound onto itself: it is applied after pivot_root, like
+    // shared (runc fails such a config with EINVAL).
+    let early = if prop.contains(MsFlags::MS_UNBINDABLE) {
+        MsFlags::MS_SLAVE | MsFlags::MS_REC
+    } else {
+        prop
+    };
     sys_step(
         "rootfs",
         "set root propagation",
-        mount(None::<&str>, "/", None::<&str>, prop, None::<&str>),
+        mount(None::<&str>, "/", None::<&str>, early, None::<&str>),
     )?;
     if prop.contains(MsFlags::MS_SHARED) {
         if let Some(parent) = parent_mount(ctx.rootfs) {
@@ -822,7 +829,7 @@ fn prepare_rootfs(ctx: &InitCtx, chan: &Channel, in_userns: bool) -> Result<(), 
         step("rootfs", rootfs::pivot::pivot(ctx.rootfs))?;
         crate::timeline::mark("init:pivot-root");
     }
-    if prop.contains(MsFlags::MS_SHARED) {
+    if prop.intersects(MsFlags::MS_SHARED | MsFlags::MS_UNBINDABLE) {
         sys_step(
             "rootfs",
             "set rootfsPropagation",

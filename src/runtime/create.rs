@@ -333,12 +333,18 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
         .new
         .contains(crate::namespaces::flag(LinuxNamespaceType::Time));
     let slow = !ns.join.is_empty() || new_time;
-    let (clone_flags, unshare, fork_again) = if slow {
+    let (mut clone_flags, mut unshare, fork_again) = if slow {
         let fork_again = joins_user_or_pid || ns.new.contains(CloneFlags::CLONE_NEWPID) || new_time;
         (CloneFlags::empty(), ns.new, fork_again)
     } else {
         (ns.new, CloneFlags::empty(), false)
     };
+    // A cgroup namespace is rooted where its creator stands: the init unshares it only
+    // once it is in the container's cgroups (it joins the v1 ones after the clone).
+    if clone_flags.contains(CloneFlags::CLONE_NEWCGROUP) {
+        clone_flags.remove(CloneFlags::CLONE_NEWCGROUP);
+        unshare.insert(CloneFlags::CLONE_NEWCGROUP);
+    }
     let new_user = ns.new.contains(CloneFlags::CLONE_NEWUSER);
     let lfds = listen_fds();
     if lfds > 0 {
