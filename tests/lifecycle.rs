@@ -441,3 +441,48 @@ fn timeline_marks_only_when_asked() {
     assert!(!quiet.stderr.contains("berth-timeline"), "{}", quiet.stderr);
     c.finish();
 }
+
+/// The status comes from the process, not from what state.json says: a recorded pid that
+/// now names another process (reuse: same pid, other start time) or a record from another
+/// boot means stopped, and kill never reaches that other process.
+#[test]
+fn status_is_derived_never_trusted() {
+    if is_runc() {
+        return; // berth's state.json layout
+    }
+    let c = Ctx::new("derived");
+    let id = c.id("c");
+    let b = c.bundle_for(&id, &["sleep", "1000"]);
+    c.create(&b, &id);
+    c.rt(&["start", &id]).ok();
+    assert_eq!(c.status(&id), "running");
+    // A bystander that must survive: stands in for a process that reused the pid.
+    let mut bystander = std::process::Command::new("sleep")
+        .arg("1000")
+        .spawn()
+        .unwrap();
+    let state_file = c.root.join(&id).join("state.json");
+    let original = std::fs::read_to_string(&state_file).unwrap();
+    let mut rec: serde_json::Value = serde_json::from_str(&original).unwrap();
+    rec["pid"] = serde_json::json!(bystander.id());
+    std::fs::write(&state_file, rec.to_string()).unwrap();
+    assert_eq!(c.status(&id), "stopped");
+    c.rt(&["kill", &id, "KILL"])
+        .fails_with("container not running");
+    assert!(
+        bystander.try_wait().unwrap().is_none(),
+        "kill reached a process that is not the container's"
+    );
+    // Our init, but the record says another boot.
+    let mut rec: serde_json::Value = serde_json::from_str(&original).unwrap();
+    rec["boot_id"] = serde_json::json!("00000000-0000-0000-0000-000000000000");
+    std::fs::write(&state_file, rec.to_string()).unwrap();
+    assert_eq!(c.status(&id), "stopped");
+    // Put right, it is running again, and goes away as usual.
+    std::fs::write(&state_file, &original).unwrap();
+    assert_eq!(c.status(&id), "running");
+    c.rt(&["delete", "--force", &id]).ok();
+    bystander.kill().unwrap();
+    bystander.wait().unwrap();
+    c.finish();
+}
