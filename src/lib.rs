@@ -59,6 +59,11 @@ pub fn main() {
             .map(PathBuf::from)
             .unwrap_or_else(state::default_root),
         systemd_cgroup: cli.systemd_cgroup,
+        rootless: match cli.rootless.as_deref() {
+            Some("true") => Some(true),
+            Some("false") => Some(false),
+            _ => None,
+        },
     };
     // runc ends a failed exec with 255 (and "exec failed: "), leaving 1..=254 to the
     // process's own exit status.

@@ -486,3 +486,50 @@ fn status_is_derived_never_trusted() {
     bystander.wait().unwrap();
     c.finish();
 }
+
+/// --debug adds debug records (here: an ambient capability that cannot be raised), none
+/// without it; --systemd-cgroup is a clear error that leaves nothing; --rootless takes
+/// runc's values and no other.
+#[test]
+fn global_debug_systemd_cgroup_and_rootless_flags() {
+    if is_runc() {
+        return; // runc's debug output and systemd driver differ by design
+    }
+    let c = Ctx::new("globals");
+    for debug in [false, true] {
+        let id = c.id(if debug { "dbg" } else { "nodbg" });
+        let mut b = c.bundle_for(&id, &["true"]);
+        b.config["process"]["capabilities"]["ambient"] = json!(["CAP_SYS_ADMIN"]);
+        b.config["process"]["capabilities"]["inheritable"] = json!([]);
+        b.write();
+        let log = c.dir.join(format!("{id}.log"));
+        let mut args = vec!["--log", log.to_str().unwrap(), "--log-format", "json"];
+        if debug {
+            args.push("--debug");
+        }
+        args.extend(["run", "--bundle", b.path(), &id]);
+        c.rt(&args).ok();
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let debug_lines = text
+            .lines()
+            .filter(|l| l.contains("\"level\":\"debug\"") && l.contains("CAP_SYS_ADMIN"))
+            .count();
+        assert_eq!(debug_lines, usize::from(debug), "--debug {debug}: {text}");
+    }
+    let id = c.id("systemd");
+    let b = c.bundle_for(&id, &["true"]);
+    b.write();
+    c.rt(&["--systemd-cgroup", "create", "--bundle", b.path(), &id])
+        .fails_with("systemd cgroup driver is not available");
+    c.rt(&["state", &id]).fails_with("does not exist");
+    c.audit();
+    c.rt(&["--rootless", "maybe", "list"])
+        .fails_with("--rootless");
+    let id = c.id("rootless-true");
+    let b = c.bundle_for(&id, &["true"]);
+    b.write();
+    c.rt(&["--rootless=true", "run", "--bundle", b.path(), &id])
+        .ok();
+    c.rt(&["--rootless", "false", "list"]).ok();
+    c.finish();
+}

@@ -28,7 +28,8 @@ pub(crate) struct Cli {
     #[arg(long = "systemd-cgroup")]
     pub(crate) systemd_cgroup: bool,
     /// ignore cgroup permission errors ("true", "false", or "auto")
-    #[arg(long, value_name = "VALUE", num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, value_name = "VALUE", num_args = 0..=1, default_missing_value = "true",
+          value_parser = ["true", "false", "auto"])]
     pub(crate) rootless: Option<String>,
     /// accepted for runc compatibility (criu is not used)
     #[arg(long, hide = true)]

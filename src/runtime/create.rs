@@ -187,9 +187,11 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
         bail!("--systemd-cgroup: the systemd cgroup driver is not available");
     }
     let rootless = !nix::unistd::geteuid().is_root() || crate::state::in_user_namespace();
+    // runc's --rootless: whether cgroup permission errors are ignored (auto: when rootless).
+    let ignore_cgroup_eperm = g.rootless.unwrap_or(rootless);
     let mut cg_dirs = manager::plan(&layout, cgroups_path.as_deref(), &o.id)?;
     crate::timeline::mark("plan-cgroups");
-    if rootless && !layout.is_v2() {
+    if rootless && !layout.is_v2() && g.rootless != Some(false) {
         // cgroup v1 is never delegated to unprivileged users.
         crate::logging::warn("rootless on cgroup v1: running without resource limits");
         cg_dirs.clear();
@@ -250,7 +252,7 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
     cleanup.cgroups = Some(rec.cgroup.clone());
     if let Err(e) = manager::create(&rec.cgroup) {
         // Rootless without a delegated cgroup: run without limits, as runc does.
-        if !rootless || !e.is_permission() {
+        if !ignore_cgroup_eperm || !e.is_permission() {
             return Err(e.into());
         }
         crate::logging::warn(&format!(
@@ -269,7 +271,7 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
         manager::apply_devices(&rec.cgroup, &devices, rootless)?;
         if let Err(e) = manager::apply_resources(&rec.cgroup, &resources) {
             // Rootless with a partly delegated cgroup: the same rule as for creating it.
-            if !rootless || !e.is_permission() {
+            if !ignore_cgroup_eperm || !e.is_permission() {
                 return Err(e.into());
             }
             crate::logging::warn(&format!("rootless: {e}; running without resource limits"));

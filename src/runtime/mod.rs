@@ -15,4 +15,7 @@ use std::path::PathBuf;
 pub(crate) struct Globals {
     pub(crate) root: PathBuf,
     pub(crate) systemd_cgroup: bool,
+    /// `--rootless true|false`: whether cgroup permission errors are ignored; None (auto)
+    /// decides from who we are.
+    pub(crate) rootless: Option<bool>,
 }
