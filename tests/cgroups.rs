@@ -200,39 +200,65 @@ fn update_pause_resume_ps_events() {
     c.finish();
 }
 
+/// A private mount namespace where the v1 hierarchies are gone and the cgroup2 hierarchy
+/// is mounted at /sys/fs/cgroup: a pure cgroup v2 host, as most users have.
+struct V2View {
+    holder: std::process::Child,
+}
+
+impl V2View {
+    fn available() -> bool {
+        std::path::Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists()
+            || std::path::Path::new("/sys/fs/cgroup/cgroup.procs").exists()
+    }
+
+    fn new() -> V2View {
+        let setup = "set -e; for m in $(awk '$5 ~ \"^/sys/fs/cgroup/\" {print $5}' /proc/self/mountinfo | sort -r); do umount $m; done; \
+            if ! grep -q ' /sys/fs/cgroup cgroup2 ' /proc/mounts; then umount /sys/fs/cgroup 2>/dev/null || true; mount -t cgroup2 none /sys/fs/cgroup; fi; \
+            echo ready; exec sleep 600";
+        let mut holder = std::process::Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c", setup])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        assert_eq!(line.trim(), "ready");
+        V2View { holder }
+    }
+
+    /// The runtime, run in the view.
+    fn rt(&self, c: &Ctx, args: &[&str]) -> Out {
+        let mut cmd = std::process::Command::new("nsenter");
+        cmd.args(["-t", &self.holder.id().to_string(), "-m", "--"])
+            .arg(runtime());
+        cmd.arg("--root").arg(&c.root).args(args);
+        run_with_timeout(&mut cmd, std::time::Duration::from_secs(30))
+    }
+}
+
+impl Drop for V2View {
+    fn drop(&mut self) {
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+    }
+}
+
 /// A pure cgroup v2 host, seen from a private mount namespace where the v1 hierarchies are
 /// gone and the cgroup2 hierarchy is mounted at /sys/fs/cgroup: freeze, kill and the eBPF
 /// device program are then berth's only means, as on most users' machines.
 #[test]
 fn pure_v2_view() {
-    if !std::path::Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists()
-        && !std::path::Path::new("/sys/fs/cgroup/cgroup.procs").exists()
-    {
+    if !V2View::available() {
         return;
     }
     let c = Ctx::new("v2view");
-    let setup = "set -e; for m in $(awk '$5 ~ \"^/sys/fs/cgroup/\" {print $5}' /proc/self/mountinfo | sort -r); do umount $m; done; \
-        if ! grep -q ' /sys/fs/cgroup cgroup2 ' /proc/mounts; then umount /sys/fs/cgroup 2>/dev/null || true; mount -t cgroup2 none /sys/fs/cgroup; fi; \
-        echo ready; exec sleep 600";
-    let mut holder = std::process::Command::new("unshare")
-        .args(["-m", "--propagation", "private", "sh", "-c", setup])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    assert_eq!(line.trim(), "ready");
-    let hp = holder.id().to_string();
-    let rt = |args: &[&str]| {
-        let mut cmd = std::process::Command::new("nsenter");
-        cmd.args(["-t", &hp, "-m", "--"]).arg(runtime());
-        cmd.arg("--root").arg(&c.root).args(args);
-        run_with_timeout(&mut cmd, std::time::Duration::from_secs(30))
-    };
+    let view = V2View::new();
+    let rt = |args: &[&str]| view.rt(&c, args);
     let id = c.id("c");
     let outdir = c.dir.join("out");
     std::fs::create_dir_all(&outdir).unwrap();
@@ -289,8 +315,62 @@ fn pure_v2_view() {
         !std::path::Path::new(&v2dir).exists(),
         "{v2dir} left behind"
     );
-    let _ = holder.kill();
-    let _ = holder.wait();
+    drop(view);
+    c.finish();
+}
+
+/// `exec` into a container whose cgroup has controllers enabled for its children (the
+/// container moved its init to a child and wrote `cgroup.subtree_control`, as systemd or
+/// docker-in-docker do) lands in a `berth-exec` leaf; delete removes that leaf and the
+/// container's own child before the container's cgroup.
+#[test]
+fn delete_removes_the_exec_leaf_below_a_subtree_control_cgroup() {
+    if !V2View::available() {
+        return;
+    }
+    let c = Ctx::new("v2exec");
+    let view = V2View::new();
+    let rt = |args: &[&str]| view.rt(&c, args);
+    let id = c.id("c");
+    let mut b = c.bundle_for(&id, &["sleep", "60"]);
+    // A hugetlb limit makes the runtime enable hugetlb down to the container's cgroup.
+    b.config["linux"]["resources"]["hugepageLimits"] =
+        json!([{"pageSize": "2MB", "limit": 4194304}]);
+    b.write();
+    let out = rt(&["create", "--bundle", b.path(), &id]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let state: serde_json::Value = serde_json::from_str(&rt(&["state", &id]).stdout).unwrap();
+    let pid = state["pid"].as_i64().unwrap() as i32;
+    c.track_pid(pid);
+    rt(&["start", &id]).ok();
+    let v2dir = format!("/sys/fs/cgroup/unified{}", c.cgroup_path(&id));
+    std::fs::create_dir(format!("{v2dir}/init")).unwrap();
+    std::fs::write(format!("{v2dir}/init/cgroup.procs"), pid.to_string()).unwrap();
+    std::fs::write(format!("{v2dir}/cgroup.subtree_control"), "+hugetlb").unwrap();
+    let out = rt(&["exec", &id, "cat", "/proc/self/cgroup"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    if !is_runc() {
+        assert!(out.stdout.contains("/berth-exec"), "{}", out.stdout);
+    }
+    rt(&["kill", &id, "KILL"]).ok();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        !s.rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z')
+    }) {
+        assert!(std::time::Instant::now() < deadline, "init not killed");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = rt(&["delete", &id]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        !std::path::Path::new(&v2dir).exists(),
+        "{v2dir} left behind"
+    );
+    drop(view);
     c.finish();
 }
 

@@ -479,30 +479,58 @@ pub(crate) fn is_frozen(rec: &CgroupRecord) -> bool {
     false
 }
 
-/// Removes the directories berth created, deepest first. A cgroup whose last process is
-/// still exiting answers EBUSY for a moment: retry a bounded number of times.
+/// The sub-cgroup `exec` makes when the container's cgroup refuses new members (a v2
+/// cgroup with controllers enabled in its `cgroup.subtree_control`).
+pub(crate) const EXEC_LEAF: &str = "berth-exec";
+
+/// Removes the directories berth created, deepest first. Below a container cgroup berth
+/// created, every child goes first, depth-first (what the container or `exec` made
+/// there); below one it did not create, only berth's own [`EXEC_LEAF`]. A cgroup whose
+/// last process is still exiting answers EBUSY for a moment: retry a bounded number of
+/// times.
 pub(crate) fn remove(rec: &CgroupRecord) -> Result<(), CgroupError> {
     let mut dirs = rec.created.clone();
     dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+    for dir in rec.paths.iter().filter(|d| !rec.created.contains(d)) {
+        remove_tree(&dir.join(EXEC_LEAF))?;
+    }
     for dir in dirs {
-        let mut delay = Duration::from_millis(1);
-        let mut tries = 0;
-        loop {
-            match fs::remove_dir(&dir) {
-                Ok(()) => break,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => break,
-                // A parent we created may still hold another container's cgroup: leave it.
-                Err(_) if !rec.paths.contains(&dir) => break,
-                Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < 12 => {
-                    std::thread::sleep(delay);
-                    delay = (delay * 2).min(Duration::from_millis(100));
-                    tries += 1;
-                }
-                Err(e) => return Err(io_err(&dir, e)),
-            }
+        if rec.paths.contains(&dir) {
+            remove_tree(&dir)?;
+            continue;
         }
+        // A parent we created may still hold another container's cgroup: leave it.
+        let _ = fs::remove_dir(&dir);
     }
     Ok(())
+}
+
+/// Removes `dir` and every cgroup below it, children first.
+fn remove_tree(dir: &Path) -> Result<(), CgroupError> {
+    let children = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_err(dir, e)),
+    };
+    for e in children.filter_map(Result::ok) {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            remove_tree(&e.path())?;
+        }
+    }
+    let mut delay = Duration::from_millis(1);
+    let mut tries = 0;
+    loop {
+        match fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < 12 => {
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(Duration::from_millis(100));
+                tries += 1;
+            }
+            Err(e) => return Err(io_err(dir, e)),
+        }
+    }
 }
 
 /// Freezes or thaws the container (v1 freezer.state, v2 cgroup.freeze) and waits, boundedly,
@@ -621,5 +649,36 @@ mod tests {
         ));
         assert!(plan(&l, Some(Path::new("/a/../../etc")), "id").is_err());
         assert!(plan(&l, Some(Path::new("/")), "id").is_err());
+    }
+
+    /// Below a container cgroup berth made, every child goes (depth-first); a parent it
+    /// made that still holds another container stays; below a container cgroup it did
+    /// not make, only the exec leaf goes.
+    #[test]
+    fn remove_takes_children_of_created_cgroups_only() {
+        let t = std::env::temp_dir().join(format!("berth-rmcg-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&t);
+        let (parent, leaf, other) = (t.join("p"), t.join("p/c"), t.join("p/other"));
+        let pre = t.join("pre");
+        for d in [
+            leaf.join(EXEC_LEAF),
+            leaf.join("init/deeper"),
+            other.clone(),
+            pre.join(EXEC_LEAF),
+            pre.join("theirs"),
+        ] {
+            fs::create_dir_all(d).unwrap();
+        }
+        let rec = CgroupRecord {
+            created: vec![parent.clone(), leaf.clone()],
+            paths: vec![leaf.clone(), pre.clone()],
+            ..Default::default()
+        };
+        remove(&rec).unwrap();
+        assert!(!leaf.exists());
+        assert!(other.exists() && parent.exists());
+        assert!(!pre.join(EXEC_LEAF).exists());
+        assert!(pre.join("theirs").exists());
+        fs::remove_dir_all(&t).unwrap();
     }
 }
