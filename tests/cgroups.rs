@@ -436,3 +436,107 @@ fn events_report_oom_kills() {
     assert!(got, "no oom event in {seen:?}");
     c.finish();
 }
+
+/// Bad `linux.resources` values: one clear line naming the field, a non-zero exit, and no
+/// cgroup or state left behind.
+#[test]
+fn bad_resources_are_refused_naming_the_field() {
+    let c = Ctx::new("badres");
+    let cases: Vec<(&str, serde_json::Value, &str)> = vec![
+        (
+            "cpus",
+            json!({"cpu": {"cpus": "0,1000"}}),
+            "linux.resources.cpu.cpus: ",
+        ),
+        (
+            "cpusyn",
+            json!({"cpu": {"cpus": "0-x"}}),
+            "linux.resources.cpu.cpus: ",
+        ),
+        (
+            "mems",
+            json!({"cpu": {"mems": "7"}}),
+            "linux.resources.cpu.mems: ",
+        ),
+        (
+            "pidsneg",
+            json!({"pids": {"limit": -5}}),
+            "linux.resources.pids.limit: ",
+        ),
+        (
+            "memneg",
+            json!({"memory": {"limit": -2}}),
+            "linux.resources.memory.limit: ",
+        ),
+        (
+            "pidsbig",
+            json!({"pids": {"limit": 9223372036854775808u64}}),
+            "pids.limit",
+        ),
+        (
+            "shares",
+            json!({"cpu": {"shares": 18446744073709551616.0}}),
+            "cpu.shares",
+        ),
+        (
+            "hugeneg",
+            json!({"hugepageLimits": [{"pageSize": "2MB", "limit": -3}]}),
+            "linux.resources.hugepageLimits.limit: ",
+        ),
+        (
+            "unified",
+            json!({"unified": {"foo.bar": "1"}}),
+            "linux.resources.unified.foo.bar: ",
+        ),
+        (
+            "unesc",
+            json!({"unified": {"../cgroup.procs": "1"}}),
+            "linux.resources.unified.../cgroup.procs: ",
+        ),
+    ];
+    for (name, res, want) in cases {
+        let id = c.id(name);
+        let mut b = c.bundle_for(&id, &["true"]);
+        b.config["linux"]["resources"] = res;
+        b.write();
+        let out = c.rt(&["create", "--bundle", b.path(), &id]);
+        assert_ne!(out.code, 0, "{name}");
+        if !is_runc() {
+            assert!(out.stderr.contains(want), "{name}: {}", out.stderr);
+            assert_eq!(
+                out.stderr.trim().lines().count(),
+                1,
+                "{name}: {}",
+                out.stderr
+            );
+        }
+        c.audit();
+    }
+    c.finish();
+}
+
+/// On cgroup v2 a `unified` key must name an interface file of the container's cgroup.
+#[test]
+fn unknown_unified_key_is_refused_on_v2() {
+    if !V2View::available() {
+        return;
+    }
+    let c = Ctx::new("v2unified");
+    let view = V2View::new();
+    for (name, key) in [("foo", "foo.bar"), ("esc", "../cgroup.procs")] {
+        let id = c.id(name);
+        let mut b = c.bundle_for(&id, &["true"]);
+        b.config["linux"]["resources"]["unified"] = json!({ key: "1" });
+        b.write();
+        let out = view.rt(&c, &["create", "--bundle", b.path(), &id]);
+        assert_ne!(out.code, 0, "{name}");
+        if !is_runc() {
+            let want = format!("linux.resources.unified.{key}: ");
+            assert!(out.stderr.contains(&want), "{name}: {}", out.stderr);
+            assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+        }
+        c.audit();
+    }
+    drop(view);
+    c.finish();
+}

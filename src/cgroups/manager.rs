@@ -350,6 +350,7 @@ pub(crate) fn apply_resources(
 ) -> Result<(), CgroupError> {
     use super::resources as res;
     let invalid = |e: res::ResourceError| CgroupError::Invalid(e.to_string());
+    check_cpuset(rec, r).map_err(invalid)?;
     if rec.v1.is_empty() {
         let Some(dir) = &rec.unified else {
             return Ok(());
@@ -357,6 +358,15 @@ pub(crate) fn apply_resources(
         let writes = res::v2_writes(r, dir.join("io.bfq.weight").exists()).map_err(invalid)?;
         if !writes.is_empty() {
             enable_controllers(dir);
+            // A key must name an interface file this cgroup has (with its controllers
+            // enabled): one it lacks is a config error, not a failed write.
+            let mut keys: Vec<_> = r.unified().iter().flat_map(|u| u.keys()).collect();
+            keys.sort();
+            if let Some(k) = keys.into_iter().find(|k| !dir.join(k).is_file()) {
+                return Err(CgroupError::Invalid(format!(
+                    "linux.resources.unified.{k}: no such interface file in this cgroup"
+                )));
+            }
             res::apply_v2(&writes, dir).map_err(invalid)?;
         }
         return Ok(());
@@ -391,6 +401,37 @@ pub(crate) fn apply_resources(
         }
     }
     res::apply_v1(&writes, &|c| rec.v1.get(c).cloned()).map_err(invalid)
+}
+
+/// `cpu.cpus` and `cpu.mems` against what the parent offers: on v1 the parent's
+/// `cpuset.cpus` / `cpuset.mems`, on v2 its `cpuset.cpus.effective` / `.mems.effective`.
+fn check_cpuset(
+    rec: &CgroupRecord,
+    r: &oci_spec::runtime::LinuxResources,
+) -> Result<(), super::resources::ResourceError> {
+    let Some(cpu) = r.cpu() else { return Ok(()) };
+    let (dir, v1) = match (rec.v1.get("cpuset"), &rec.unified) {
+        (Some(d), _) => (d, true),
+        (None, Some(u)) if rec.v1.is_empty() => (u, false),
+        _ => return Ok(()),
+    };
+    let parent = dir.parent().unwrap_or(dir);
+    for (field, want, kind) in [
+        ("cpu.cpus", cpu.cpus(), "cpus"),
+        ("cpu.mems", cpu.mems(), "mems"),
+    ] {
+        let Some(want) = want.as_deref().filter(|s| !s.is_empty()) else {
+            continue;
+        };
+        let file = if v1 {
+            format!("cpuset.{kind}")
+        } else {
+            format!("cpuset.{kind}.effective")
+        };
+        let avail = fs::read_to_string(parent.join(file)).ok();
+        super::resources::check_cpuset(field, want, avail.as_deref())?;
+    }
+    Ok(())
 }
 
 /// `update`: the same writes on a live container. On v2 a memory limit below what the
