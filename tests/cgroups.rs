@@ -540,3 +540,94 @@ fn unknown_unified_key_is_refused_on_v2() {
     drop(view);
     c.finish();
 }
+
+/// `create` refuses a cgroup that already has processes or is frozen, and leaves that
+/// cgroup (which it did not create) in place; an empty pre-existing cgroup is used and
+/// survives `delete`.
+#[test]
+fn create_refuses_busy_or_frozen_cgroups_and_keeps_what_it_did_not_make() {
+    let c = Ctx::new("precg");
+    let pre = |id: &str, ctrl: &str| {
+        let d = std::path::PathBuf::from(format!("/sys/fs/cgroup/{ctrl}{}", c.cgroup_path(id)));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    };
+    let try_create = |id: &str| {
+        let mut b = c.bundle_for(id, &["sleep", "60"]);
+        b.write();
+        let out = c.rt(&["create", "--bundle", b.path(), id]);
+        if out.code == 0 {
+            c.rt(&["delete", "--force", id]);
+        }
+        out
+    };
+
+    // Processes: a sleep of the test's own in the container's pids cgroup.
+    let id = c.id("busy");
+    let busy = pre(&id, "pids");
+    let mut sleep = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .unwrap();
+    std::fs::write(busy.join("cgroup.procs"), sleep.id().to_string()).unwrap();
+    let out = try_create(&id);
+    let _ = sleep.kill();
+    let _ = sleep.wait();
+    assert_ne!(out.code, 0, "created in a cgroup with processes");
+    if !is_runc() {
+        assert!(
+            out.stderr.contains("already has processes"),
+            "{}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains(busy.to_str().unwrap()),
+            "{}",
+            out.stderr
+        );
+    }
+    assert!(busy.exists(), "the pre-existing cgroup was removed");
+    assert!(
+        !std::path::Path::new(&format!("/sys/fs/cgroup/memory{}", c.cgroup_path(&id))).exists(),
+        "the cgroups berth made were left"
+    );
+    std::fs::remove_dir(&busy).unwrap();
+
+    // Frozen: a v1 freezer cgroup set FROZEN before the create.
+    let id = c.id("frozen");
+    let frozen = pre(&id, "freezer");
+    std::fs::write(frozen.join("freezer.state"), "FROZEN").unwrap();
+    let out = try_create(&id);
+    assert_ne!(out.code, 0, "created in a frozen cgroup");
+    if !is_runc() {
+        assert!(out.stderr.contains("is frozen"), "{}", out.stderr);
+    }
+    assert!(
+        frozen.exists(),
+        "the pre-existing frozen cgroup was removed"
+    );
+    std::fs::write(frozen.join("freezer.state"), "THAWED").unwrap();
+    std::fs::remove_dir(&frozen).unwrap();
+    c.audit();
+
+    // Empty: used, and still there after delete.
+    let id = c.id("empty");
+    let empty = pre(&id, "memory");
+    let b = c.bundle_for(&id, &["sleep", "60"]);
+    let pid = c.create(&b, &id);
+    let procs = std::fs::read_to_string(empty.join("cgroup.procs")).unwrap();
+    assert_eq!(procs.trim(), pid.to_string());
+    c.rt(&["kill", &id, "KILL"]).ok();
+    c.wait_status(&id, "stopped");
+    c.rt(&["delete", &id]).ok();
+    assert!(
+        empty.exists(),
+        "delete removed a cgroup berth did not create"
+    );
+    assert!(
+        !std::path::Path::new(&format!("/sys/fs/cgroup/pids{}", c.cgroup_path(&id))).exists(),
+        "delete left the cgroups berth made"
+    );
+    std::fs::remove_dir(&empty).unwrap();
+    c.finish();
+}
