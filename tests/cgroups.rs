@@ -633,8 +633,9 @@ fn create_refuses_busy_or_frozen_cgroups_and_keeps_what_it_did_not_make() {
     c.rt(&["kill", &id, "KILL"]).ok();
     c.wait_status(&id, "stopped");
     c.rt(&["delete", &id]).ok();
+    // runc 1.1 removes it (a deliberate difference, README).
     assert!(
-        empty.exists(),
+        empty.exists() || is_runc(),
         "delete removed a cgroup berth did not create"
     );
     assert!(
