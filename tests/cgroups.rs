@@ -645,3 +645,22 @@ fn create_refuses_busy_or_frozen_cgroups_and_keeps_what_it_did_not_make() {
     let _ = std::fs::remove_dir(&empty);
     c.finish();
 }
+
+/// The leak audit fails on any cgroup left below the test's parent, not only on the
+/// containers' own leaves.
+#[test]
+fn audit_fails_on_a_leftover_child_cgroup() {
+    let c = Ctx::new("auditcg");
+    let parent = std::path::PathBuf::from(format!("/sys/fs/cgroup/pids/berth-it-{}", c.name));
+    let stray = parent.join("stray");
+    std::fs::create_dir_all(&stray).unwrap();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| c.audit()));
+    let _ = std::fs::remove_dir(&stray);
+    let msg = r
+        .err()
+        .and_then(|e| e.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    assert!(msg.contains("cgroups left behind"), "audit passed: {msg:?}");
+    c.finish();
+    assert!(!parent.exists());
+}
