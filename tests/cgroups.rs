@@ -556,7 +556,7 @@ fn create_refuses_busy_or_frozen_cgroups_and_keeps_what_it_did_not_make() {
         d
     };
     let try_create = |id: &str| {
-        let mut b = c.bundle_for(id, &["sleep", "60"]);
+        let b = c.bundle_for(id, &["sleep", "60"]);
         b.write();
         let out = c.rt(&["create", "--bundle", b.path(), id]);
         if out.code == 0 {
