@@ -722,4 +722,42 @@ mod tests {
         assert!(pre.join("theirs").exists());
         fs::remove_dir_all(&t).unwrap();
     }
+
+    /// Hybrid: hugetlb is only on the cgroup2 mount, so its limits go to the unified
+    /// directory in v2 form (`.max`, "max"), the rest to the v1 directories.
+    #[test]
+    fn hybrid_routes_hugetlb_to_the_unified_cgroup() {
+        let t = std::env::temp_dir().join(format!("berth-hybridcg-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&t);
+        let (pids, uni) = (t.join("pids/c"), t.join("unified/c"));
+        fs::create_dir_all(&pids).unwrap();
+        fs::create_dir_all(&uni).unwrap();
+        fs::write(t.join("unified/cgroup.controllers"), "hugetlb\n").unwrap();
+        fs::write(uni.join("cgroup.controllers"), "hugetlb\n").unwrap();
+        for f in ["hugetlb.2MB.max", "hugetlb.1GB.max"] {
+            fs::write(uni.join(f), "").unwrap();
+        }
+        fs::write(pids.join("pids.max"), "").unwrap();
+        let rec = CgroupRecord {
+            paths: vec![pids.clone(), uni.clone()],
+            unified: Some(uni.clone()),
+            v1: [("pids".to_string(), pids.clone())].into_iter().collect(),
+            ..Default::default()
+        };
+        let r: oci_spec::runtime::LinuxResources = serde_json::from_value(serde_json::json!({
+            "pids": {"limit": 9},
+            "hugepageLimits": [{"pageSize": "2MB", "limit": 4194304},
+                               {"pageSize": "1GB", "limit": -1}]
+        }))
+        .unwrap();
+        apply_resources(&rec, &r).unwrap();
+        let read = |p: PathBuf| fs::read_to_string(p).unwrap();
+        assert_eq!(read(uni.join("hugetlb.2MB.max")), "4194304");
+        assert_eq!(read(uni.join("hugetlb.1GB.max")), "max");
+        assert_eq!(read(pids.join("pids.max")), "9");
+        assert!(!pids.join("hugetlb.2MB.limit_in_bytes").exists());
+        // The controller was enabled for the container's cgroup.
+        assert_eq!(read(t.join("unified/cgroup.subtree_control")), "+hugetlb");
+        fs::remove_dir_all(&t).unwrap();
+    }
 }

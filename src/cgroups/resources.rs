@@ -872,6 +872,64 @@ mod tests {
         assert!(e.starts_with("linux.resources.memory.swap: "), "{e}");
     }
 
+    /// The rest of the v2 writer against a fake cgroup2 directory: each file ends with
+    /// the last value written to it (the kernel takes each write as one rule).
+    #[test]
+    fn apply_the_rest_to_a_fake_v2_tree() {
+        let root = std::env::temp_dir().join(format!("berth-fakecg2-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        let files = [
+            "memory.low",
+            "cpu.idle",
+            "cpu.max.burst",
+            "cpuset.cpus",
+            "cpuset.mems",
+            "io.weight",
+            "io.max",
+            "hugetlb.2MB.max",
+            "hugetlb.1GB.max",
+            "rdma.max",
+            "memory.high",
+        ];
+        for f in files {
+            std::fs::write(root.join(f), "").unwrap();
+        }
+        let r = res(json!({
+            "memory": {"reservation": 4096},
+            "cpu": {"idle": 1, "burst": 5000, "cpus": "0-1", "mems": "0"},
+            "blockIO": {"weight": 1000,
+                        "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1048576}],
+                        "throttleWriteIOPSDevice": [{"major": 8, "minor": 16, "rate": 100}]},
+            "hugepageLimits": [{"pageSize": "2MB", "limit": 4194304},
+                               {"pageSize": "1GB", "limit": -1}],
+            "rdma": {"mlx5_1": {"hcaHandles": 3, "hcaObjects": 10000}},
+            "unified": {"memory.high": "50000000"}
+        }));
+        apply_v2(&v2_writes(&r, false).unwrap(), &root).unwrap();
+        let read = |f: &str| std::fs::read_to_string(root.join(f)).unwrap();
+        for (f, want) in [
+            ("memory.low", "4096"),
+            ("cpu.idle", "1"),
+            ("cpu.max.burst", "5000"),
+            ("cpuset.cpus", "0-1"),
+            ("cpuset.mems", "0"),
+            ("io.weight", "10000"),
+            ("io.max", "8:16 wiops=100"),
+            ("hugetlb.2MB.max", "4194304"),
+            ("hugetlb.1GB.max", "max"),
+            ("rdma.max", "mlx5_1 hca_handle=3 hca_object=10000"),
+            ("memory.high", "50000000"),
+        ] {
+            assert_eq!(read(f), want, "{f}");
+        }
+        // A unified key is written as is, even where berth has its own field for it.
+        let r = res(json!({"unified": {"cpu.idle": "0"}}));
+        apply_v2(&v2_writes(&r, false).unwrap(), &root).unwrap();
+        assert_eq!(read("cpu.idle"), "0");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
     /// Against a fake cgroupfs tree: every file written, and a missing controller named.
     #[test]
     fn apply_to_a_fake_tree() {
