@@ -200,39 +200,65 @@ fn update_pause_resume_ps_events() {
     c.finish();
 }
 
+/// A private mount namespace where the v1 hierarchies are gone and the cgroup2 hierarchy
+/// is mounted at /sys/fs/cgroup: a pure cgroup v2 host, as most users have.
+struct V2View {
+    holder: std::process::Child,
+}
+
+impl V2View {
+    fn available() -> bool {
+        std::path::Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists()
+            || std::path::Path::new("/sys/fs/cgroup/cgroup.procs").exists()
+    }
+
+    fn new() -> V2View {
+        let setup = "set -e; for m in $(awk '$5 ~ \"^/sys/fs/cgroup/\" {print $5}' /proc/self/mountinfo | sort -r); do umount $m; done; \
+            if ! grep -q ' /sys/fs/cgroup cgroup2 ' /proc/mounts; then umount /sys/fs/cgroup 2>/dev/null || true; mount -t cgroup2 none /sys/fs/cgroup; fi; \
+            echo ready; exec sleep 600";
+        let mut holder = std::process::Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c", setup])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        assert_eq!(line.trim(), "ready");
+        V2View { holder }
+    }
+
+    /// The runtime, run in the view.
+    fn rt(&self, c: &Ctx, args: &[&str]) -> Out {
+        let mut cmd = std::process::Command::new("nsenter");
+        cmd.args(["-t", &self.holder.id().to_string(), "-m", "--"])
+            .arg(runtime());
+        cmd.arg("--root").arg(&c.root).args(args);
+        run_with_timeout(&mut cmd, std::time::Duration::from_secs(30))
+    }
+}
+
+impl Drop for V2View {
+    fn drop(&mut self) {
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+    }
+}
+
 /// A pure cgroup v2 host, seen from a private mount namespace where the v1 hierarchies are
 /// gone and the cgroup2 hierarchy is mounted at /sys/fs/cgroup: freeze, kill and the eBPF
 /// device program are then berth's only means, as on most users' machines.
 #[test]
 fn pure_v2_view() {
-    if !std::path::Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists()
-        && !std::path::Path::new("/sys/fs/cgroup/cgroup.procs").exists()
-    {
+    if !V2View::available() {
         return;
     }
     let c = Ctx::new("v2view");
-    let setup = "set -e; for m in $(awk '$5 ~ \"^/sys/fs/cgroup/\" {print $5}' /proc/self/mountinfo | sort -r); do umount $m; done; \
-        if ! grep -q ' /sys/fs/cgroup cgroup2 ' /proc/mounts; then umount /sys/fs/cgroup 2>/dev/null || true; mount -t cgroup2 none /sys/fs/cgroup; fi; \
-        echo ready; exec sleep 600";
-    let mut holder = std::process::Command::new("unshare")
-        .args(["-m", "--propagation", "private", "sh", "-c", setup])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    assert_eq!(line.trim(), "ready");
-    let hp = holder.id().to_string();
-    let rt = |args: &[&str]| {
-        let mut cmd = std::process::Command::new("nsenter");
-        cmd.args(["-t", &hp, "-m", "--"]).arg(runtime());
-        cmd.arg("--root").arg(&c.root).args(args);
-        run_with_timeout(&mut cmd, std::time::Duration::from_secs(30))
-    };
+    let view = V2View::new();
+    let rt = |args: &[&str]| view.rt(&c, args);
     let id = c.id("c");
     let outdir = c.dir.join("out");
     std::fs::create_dir_all(&outdir).unwrap();
@@ -289,8 +315,62 @@ fn pure_v2_view() {
         !std::path::Path::new(&v2dir).exists(),
         "{v2dir} left behind"
     );
-    let _ = holder.kill();
-    let _ = holder.wait();
+    drop(view);
+    c.finish();
+}
+
+/// `exec` into a container whose cgroup has controllers enabled for its children (the
+/// container moved its init to a child and wrote `cgroup.subtree_control`, as systemd or
+/// docker-in-docker do) lands in a `berth-exec` leaf; delete removes that leaf and the
+/// container's own child before the container's cgroup.
+#[test]
+fn delete_removes_the_exec_leaf_below_a_subtree_control_cgroup() {
+    if !V2View::available() {
+        return;
+    }
+    let c = Ctx::new("v2exec");
+    let view = V2View::new();
+    let rt = |args: &[&str]| view.rt(&c, args);
+    let id = c.id("c");
+    let mut b = c.bundle_for(&id, &["sleep", "60"]);
+    // A hugetlb limit makes the runtime enable hugetlb down to the container's cgroup.
+    b.config["linux"]["resources"]["hugepageLimits"] =
+        json!([{"pageSize": "2MB", "limit": 4194304}]);
+    b.write();
+    let out = rt(&["create", "--bundle", b.path(), &id]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let state: serde_json::Value = serde_json::from_str(&rt(&["state", &id]).stdout).unwrap();
+    let pid = state["pid"].as_i64().unwrap() as i32;
+    c.track_pid(pid);
+    rt(&["start", &id]).ok();
+    let v2dir = format!("/sys/fs/cgroup/unified{}", c.cgroup_path(&id));
+    std::fs::create_dir(format!("{v2dir}/init")).unwrap();
+    std::fs::write(format!("{v2dir}/init/cgroup.procs"), pid.to_string()).unwrap();
+    std::fs::write(format!("{v2dir}/cgroup.subtree_control"), "+hugetlb").unwrap();
+    let out = rt(&["exec", &id, "cat", "/proc/self/cgroup"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    if !is_runc() {
+        assert!(out.stdout.contains("/berth-exec"), "{}", out.stdout);
+    }
+    rt(&["kill", &id, "KILL"]).ok();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        !s.rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z')
+    }) {
+        assert!(std::time::Instant::now() < deadline, "init not killed");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = rt(&["delete", &id]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        !std::path::Path::new(&v2dir).exists(),
+        "{v2dir} left behind"
+    );
+    drop(view);
     c.finish();
 }
 
@@ -355,4 +435,232 @@ fn events_report_oom_kills() {
     c.rt(&["delete", &id]).ok();
     assert!(got, "no oom event in {seen:?}");
     c.finish();
+}
+
+/// Bad `linux.resources` values: one clear line naming the field, a non-zero exit, and no
+/// cgroup or state left behind.
+#[test]
+fn bad_resources_are_refused_naming_the_field() {
+    let c = Ctx::new("badres");
+    let cases: Vec<(&str, serde_json::Value, &str)> = vec![
+        (
+            "cpus",
+            json!({"cpu": {"cpus": "0,1000"}}),
+            "linux.resources.cpu.cpus: ",
+        ),
+        (
+            "cpusyn",
+            json!({"cpu": {"cpus": "0-x"}}),
+            "linux.resources.cpu.cpus: ",
+        ),
+        (
+            "mems",
+            json!({"cpu": {"mems": "7"}}),
+            "linux.resources.cpu.mems: ",
+        ),
+        (
+            "pidsneg",
+            json!({"pids": {"limit": -5}}),
+            "linux.resources.pids.limit: ",
+        ),
+        (
+            "memneg",
+            json!({"memory": {"limit": -2}}),
+            "linux.resources.memory.limit: ",
+        ),
+        (
+            "pidsbig",
+            json!({"pids": {"limit": 9223372036854775808u64}}),
+            "pids.limit",
+        ),
+        (
+            "shares",
+            json!({"cpu": {"shares": 18446744073709551616.0}}),
+            "cpu.shares",
+        ),
+        (
+            "hugeneg",
+            json!({"hugepageLimits": [{"pageSize": "2MB", "limit": -3}]}),
+            "linux.resources.hugepageLimits.limit: ",
+        ),
+        (
+            "unified",
+            json!({"unified": {"foo.bar": "1"}}),
+            "linux.resources.unified.foo.bar: ",
+        ),
+        (
+            "unesc",
+            json!({"unified": {"../cgroup.procs": "1"}}),
+            "linux.resources.unified.../cgroup.procs: ",
+        ),
+    ];
+    for (name, res, want) in cases {
+        if is_runc() && name == "pidsneg" {
+            continue; // runc makes it max (a deliberate difference, README)
+        }
+        let id = c.id(name);
+        let mut b = c.bundle_for(&id, &["true"]);
+        b.config["linux"]["resources"] = res;
+        b.write();
+        let out = c.rt(&["create", "--bundle", b.path(), &id]);
+        assert_ne!(out.code, 0, "{name}");
+        if !is_runc() {
+            assert!(out.stderr.contains(want), "{name}: {}", out.stderr);
+            assert_eq!(
+                out.stderr.trim().lines().count(),
+                1,
+                "{name}: {}",
+                out.stderr
+            );
+        }
+        c.audit();
+    }
+    c.finish();
+}
+
+/// On cgroup v2 a `unified` key must name an interface file of the container's cgroup.
+#[test]
+fn unknown_unified_key_is_refused_on_v2() {
+    if !V2View::available() {
+        return;
+    }
+    let c = Ctx::new("v2unified");
+    let view = V2View::new();
+    for (name, key) in [("foo", "foo.bar"), ("esc", "../cgroup.procs")] {
+        let id = c.id(name);
+        let mut b = c.bundle_for(&id, &["true"]);
+        b.config["linux"]["resources"]["unified"] = json!({ key: "1" });
+        b.write();
+        let out = view.rt(&c, &["create", "--bundle", b.path(), &id]);
+        assert_ne!(out.code, 0, "{name}");
+        if !is_runc() {
+            let want = format!("linux.resources.unified.{key}: ");
+            assert!(out.stderr.contains(&want), "{name}: {}", out.stderr);
+            assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+        }
+        c.audit();
+    }
+    drop(view);
+    c.finish();
+}
+
+/// `create` refuses a cgroup that already has processes or is frozen, and leaves that
+/// cgroup (which it did not create) in place; an empty pre-existing cgroup is used and
+/// survives `delete`.
+#[test]
+fn create_refuses_busy_or_frozen_cgroups_and_keeps_what_it_did_not_make() {
+    let c = Ctx::new("precg");
+    let pre = |id: &str, ctrl: &str| {
+        let d = std::path::PathBuf::from(format!("/sys/fs/cgroup/{ctrl}{}", c.cgroup_path(id)));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    };
+    let try_create = |id: &str| {
+        let b = c.bundle_for(id, &["sleep", "60"]);
+        b.write();
+        let out = c.rt(&["create", "--bundle", b.path(), id]);
+        if out.code == 0 {
+            let pid = c.state(id)["pid"].as_i64().unwrap() as i32;
+            c.rt(&["delete", "--force", id]);
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            while std::path::Path::new(&format!("/proc/{pid}")).exists()
+                && std::time::Instant::now() < deadline
+            {
+                reap(pid);
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }
+        out
+    };
+
+    // Processes: a sleep of the test's own in the container's pids cgroup.
+    let id = c.id("busy");
+    let busy = pre(&id, "pids");
+    let mut sleep = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .unwrap();
+    std::fs::write(busy.join("cgroup.procs"), sleep.id().to_string()).unwrap();
+    let out = try_create(&id);
+    let _ = sleep.kill();
+    let _ = sleep.wait();
+    // runc 1.1 creates the container there (a deliberate difference, README).
+    if !is_runc() {
+        assert_ne!(out.code, 0, "created in a cgroup with processes");
+        assert!(
+            out.stderr.contains("already has processes"),
+            "{}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains(busy.to_str().unwrap()),
+            "{}",
+            out.stderr
+        );
+    }
+    assert!(busy.exists(), "the pre-existing cgroup was removed");
+    assert!(
+        !std::path::Path::new(&format!("/sys/fs/cgroup/memory{}", c.cgroup_path(&id))).exists(),
+        "the cgroups berth made were left"
+    );
+    std::fs::remove_dir(&busy).unwrap();
+
+    // Frozen: a v1 freezer cgroup set FROZEN before the create (runc 1.1 creates the
+    // container there, frozen: a deliberate difference, README).
+    if !is_runc() {
+        let id = c.id("frozen");
+        let frozen = pre(&id, "freezer");
+        std::fs::write(frozen.join("freezer.state"), "FROZEN").unwrap();
+        let out = try_create(&id);
+        assert_ne!(out.code, 0, "created in a frozen cgroup");
+        assert!(out.stderr.contains("is frozen"), "{}", out.stderr);
+        assert!(
+            frozen.exists(),
+            "the pre-existing frozen cgroup was removed"
+        );
+        std::fs::write(frozen.join("freezer.state"), "THAWED").unwrap();
+        std::fs::remove_dir(&frozen).unwrap();
+    }
+    c.audit();
+
+    // Empty: used, and still there after delete.
+    let id = c.id("empty");
+    let empty = pre(&id, "memory");
+    let b = c.bundle_for(&id, &["sleep", "60"]);
+    let pid = c.create(&b, &id);
+    let procs = std::fs::read_to_string(empty.join("cgroup.procs")).unwrap();
+    assert_eq!(procs.trim(), pid.to_string());
+    c.rt(&["kill", &id, "KILL"]).ok();
+    c.wait_status(&id, "stopped");
+    c.rt(&["delete", &id]).ok();
+    // runc 1.1 removes it (a deliberate difference, README).
+    assert!(
+        empty.exists() || is_runc(),
+        "delete removed a cgroup berth did not create"
+    );
+    assert!(
+        !std::path::Path::new(&format!("/sys/fs/cgroup/pids{}", c.cgroup_path(&id))).exists(),
+        "delete left the cgroups berth made"
+    );
+    let _ = std::fs::remove_dir(&empty);
+    c.finish();
+}
+
+/// The leak audit fails on any cgroup left below the test's parent, not only on the
+/// containers' own leaves.
+#[test]
+fn audit_fails_on_a_leftover_child_cgroup() {
+    let c = Ctx::new("auditcg");
+    let parent = std::path::PathBuf::from(format!("/sys/fs/cgroup/pids/berth-it-{}", c.name));
+    let stray = parent.join("stray");
+    std::fs::create_dir_all(&stray).unwrap();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| c.audit()));
+    let _ = std::fs::remove_dir(&stray);
+    let msg = r
+        .err()
+        .and_then(|e| e.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    assert!(msg.contains("cgroups left behind"), "audit passed: {msg:?}");
+    c.finish();
+    assert!(!parent.exists());
 }

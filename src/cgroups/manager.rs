@@ -350,6 +350,7 @@ pub(crate) fn apply_resources(
 ) -> Result<(), CgroupError> {
     use super::resources as res;
     let invalid = |e: res::ResourceError| CgroupError::Invalid(e.to_string());
+    check_cpuset(rec, r).map_err(invalid)?;
     if rec.v1.is_empty() {
         let Some(dir) = &rec.unified else {
             return Ok(());
@@ -357,6 +358,15 @@ pub(crate) fn apply_resources(
         let writes = res::v2_writes(r, dir.join("io.bfq.weight").exists()).map_err(invalid)?;
         if !writes.is_empty() {
             enable_controllers(dir);
+            // A key must name an interface file this cgroup has (with its controllers
+            // enabled): one it lacks is a config error, not a failed write.
+            let mut keys: Vec<_> = r.unified().iter().flat_map(|u| u.keys()).collect();
+            keys.sort();
+            if let Some(k) = keys.into_iter().find(|k| !dir.join(k).is_file()) {
+                return Err(CgroupError::Invalid(format!(
+                    "linux.resources.unified.{k}: no such interface file in this cgroup"
+                )));
+            }
             res::apply_v2(&writes, dir).map_err(invalid)?;
         }
         return Ok(());
@@ -391,6 +401,37 @@ pub(crate) fn apply_resources(
         }
     }
     res::apply_v1(&writes, &|c| rec.v1.get(c).cloned()).map_err(invalid)
+}
+
+/// `cpu.cpus` and `cpu.mems` against what the parent offers: on v1 the parent's
+/// `cpuset.cpus` / `cpuset.mems`, on v2 its `cpuset.cpus.effective` / `.mems.effective`.
+fn check_cpuset(
+    rec: &CgroupRecord,
+    r: &oci_spec::runtime::LinuxResources,
+) -> Result<(), super::resources::ResourceError> {
+    let Some(cpu) = r.cpu() else { return Ok(()) };
+    let (dir, v1) = match (rec.v1.get("cpuset"), &rec.unified) {
+        (Some(d), _) => (d, true),
+        (None, Some(u)) if rec.v1.is_empty() => (u, false),
+        _ => return Ok(()),
+    };
+    let parent = dir.parent().unwrap_or(dir);
+    for (field, want, kind) in [
+        ("cpu.cpus", cpu.cpus(), "cpus"),
+        ("cpu.mems", cpu.mems(), "mems"),
+    ] {
+        let Some(want) = want.as_deref().filter(|s| !s.is_empty()) else {
+            continue;
+        };
+        let file = if v1 {
+            format!("cpuset.{kind}")
+        } else {
+            format!("cpuset.{kind}.effective")
+        };
+        let avail = fs::read_to_string(parent.join(file)).ok();
+        super::resources::check_cpuset(field, want, avail.as_deref())?;
+    }
+    Ok(())
 }
 
 /// `update`: the same writes on a live container. On v2 a memory limit below what the
@@ -479,30 +520,58 @@ pub(crate) fn is_frozen(rec: &CgroupRecord) -> bool {
     false
 }
 
-/// Removes the directories berth created, deepest first. A cgroup whose last process is
-/// still exiting answers EBUSY for a moment: retry a bounded number of times.
+/// The sub-cgroup `exec` makes when the container's cgroup refuses new members (a v2
+/// cgroup with controllers enabled in its `cgroup.subtree_control`).
+pub(crate) const EXEC_LEAF: &str = "berth-exec";
+
+/// Removes the directories berth created, deepest first. Below a container cgroup berth
+/// created, every child goes first, depth-first (what the container or `exec` made
+/// there); below one it did not create, only berth's own [`EXEC_LEAF`]. A cgroup whose
+/// last process is still exiting answers EBUSY for a moment: retry a bounded number of
+/// times.
 pub(crate) fn remove(rec: &CgroupRecord) -> Result<(), CgroupError> {
     let mut dirs = rec.created.clone();
     dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+    for dir in rec.paths.iter().filter(|d| !rec.created.contains(d)) {
+        remove_tree(&dir.join(EXEC_LEAF))?;
+    }
     for dir in dirs {
-        let mut delay = Duration::from_millis(1);
-        let mut tries = 0;
-        loop {
-            match fs::remove_dir(&dir) {
-                Ok(()) => break,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => break,
-                // A parent we created may still hold another container's cgroup: leave it.
-                Err(_) if !rec.paths.contains(&dir) => break,
-                Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < 12 => {
-                    std::thread::sleep(delay);
-                    delay = (delay * 2).min(Duration::from_millis(100));
-                    tries += 1;
-                }
-                Err(e) => return Err(io_err(&dir, e)),
-            }
+        if rec.paths.contains(&dir) {
+            remove_tree(&dir)?;
+            continue;
         }
+        // A parent we created may still hold another container's cgroup: leave it.
+        let _ = fs::remove_dir(&dir);
     }
     Ok(())
+}
+
+/// Removes `dir` and every cgroup below it, children first.
+fn remove_tree(dir: &Path) -> Result<(), CgroupError> {
+    let children = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_err(dir, e)),
+    };
+    for e in children.filter_map(Result::ok) {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            remove_tree(&e.path())?;
+        }
+    }
+    let mut delay = Duration::from_millis(1);
+    let mut tries = 0;
+    loop {
+        match fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < 12 => {
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(Duration::from_millis(100));
+                tries += 1;
+            }
+            Err(e) => return Err(io_err(dir, e)),
+        }
+    }
 }
 
 /// Freezes or thaws the container (v1 freezer.state, v2 cgroup.freeze) and waits, boundedly,
@@ -621,5 +690,74 @@ mod tests {
         ));
         assert!(plan(&l, Some(Path::new("/a/../../etc")), "id").is_err());
         assert!(plan(&l, Some(Path::new("/")), "id").is_err());
+    }
+
+    /// Below a container cgroup berth made, every child goes (depth-first); a parent it
+    /// made that still holds another container stays; below a container cgroup it did
+    /// not make, only the exec leaf goes.
+    #[test]
+    fn remove_takes_children_of_created_cgroups_only() {
+        let t = std::env::temp_dir().join(format!("berth-rmcg-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&t);
+        let (parent, leaf, other) = (t.join("p"), t.join("p/c"), t.join("p/other"));
+        let pre = t.join("pre");
+        for d in [
+            leaf.join(EXEC_LEAF),
+            leaf.join("init/deeper"),
+            other.clone(),
+            pre.join(EXEC_LEAF),
+            pre.join("theirs"),
+        ] {
+            fs::create_dir_all(d).unwrap();
+        }
+        let rec = CgroupRecord {
+            created: vec![parent.clone(), leaf.clone()],
+            paths: vec![leaf.clone(), pre.clone()],
+            ..Default::default()
+        };
+        remove(&rec).unwrap();
+        assert!(!leaf.exists());
+        assert!(other.exists() && parent.exists());
+        assert!(!pre.join(EXEC_LEAF).exists());
+        assert!(pre.join("theirs").exists());
+        fs::remove_dir_all(&t).unwrap();
+    }
+
+    /// Hybrid: hugetlb is only on the cgroup2 mount, so its limits go to the unified
+    /// directory in v2 form (`.max`, "max"), the rest to the v1 directories.
+    #[test]
+    fn hybrid_routes_hugetlb_to_the_unified_cgroup() {
+        let t = std::env::temp_dir().join(format!("berth-hybridcg-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&t);
+        let (pids, uni) = (t.join("pids/c"), t.join("unified/c"));
+        fs::create_dir_all(&pids).unwrap();
+        fs::create_dir_all(&uni).unwrap();
+        fs::write(t.join("unified/cgroup.controllers"), "hugetlb\n").unwrap();
+        fs::write(uni.join("cgroup.controllers"), "hugetlb\n").unwrap();
+        for f in ["hugetlb.2MB.max", "hugetlb.1GB.max"] {
+            fs::write(uni.join(f), "").unwrap();
+        }
+        fs::write(pids.join("pids.max"), "").unwrap();
+        let rec = CgroupRecord {
+            paths: vec![pids.clone(), uni.clone()],
+            unified: Some(uni.clone()),
+            v1: [("pids".to_string(), pids.clone())].into_iter().collect(),
+            ..Default::default()
+        };
+        let r: oci_spec::runtime::LinuxResources = serde_json::from_value(serde_json::json!({
+            "pids": {"limit": 9},
+            "hugepageLimits": [{"pageSize": "2MB", "limit": 4194304},
+                               {"pageSize": "1GB", "limit": -1}]
+        }))
+        .unwrap();
+        apply_resources(&rec, &r).unwrap();
+        let read = |p: PathBuf| fs::read_to_string(p).unwrap();
+        assert_eq!(read(uni.join("hugetlb.2MB.max")), "4194304");
+        assert_eq!(read(uni.join("hugetlb.1GB.max")), "max");
+        assert_eq!(read(pids.join("pids.max")), "9");
+        assert!(!pids.join("hugetlb.2MB.limit_in_bytes").exists());
+        // The controller was enabled for the container's cgroup.
+        assert_eq!(read(t.join("unified/cgroup.subtree_control")), "+hugetlb");
+        fs::remove_dir_all(&t).unwrap();
     }
 }

@@ -95,6 +95,7 @@ fn check_memory(r: &LinuxResources) -> Result<(), ResourceError> {
         }
     }
     for (field, v) in [
+        ("memory.kernelTCP", m.kernel_tcp()),
         ("memory.limit", m.limit()),
         ("memory.reservation", m.reservation()),
         ("memory.swap", m.swap()),
@@ -106,6 +107,90 @@ fn check_memory(r: &LinuxResources) -> Result<(), ResourceError> {
                     format!("{n} is not a size (use -1 for no limit)"),
                 ));
             }
+        }
+    }
+    Ok(())
+}
+
+/// Counts where -1 is "no limit" and any other negative value is a mistake (runc turns a
+/// negative pids limit into max silently; berth refuses it).
+fn check_values(r: &LinuxResources) -> Result<(), ResourceError> {
+    check_memory(r)?;
+    if let Some(n) = r.pids().map(|p| p.limit()).filter(|n| *n < -1) {
+        return Err(bad(
+            "pids.limit",
+            format!("{n} is not a number of tasks (use -1 or 0 for no limit)"),
+        ));
+    }
+    for h in r.hugepage_limits().as_deref().unwrap_or(&[]) {
+        if h.limit() < -1 {
+            return Err(bad(
+                "hugepageLimits.limit",
+                format!("{} is not a size (use -1 for no limit)", h.limit()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A kernel cpu or memory-node list ("0-3,5") as sorted, merged inclusive ranges.
+fn parse_list(s: &str) -> Option<Vec<(u32, u32)>> {
+    let mut out: Vec<(u32, u32)> = Vec::new();
+    for part in s.trim().split(',') {
+        let (a, b) = match part.split_once('-') {
+            Some((a, b)) => (a.parse().ok()?, b.parse().ok()?),
+            None => {
+                let n = part.parse().ok()?;
+                (n, n)
+            }
+        };
+        if a > b {
+            return None;
+        }
+        out.push((a, b));
+    }
+    out.sort_unstable();
+    let mut merged: Vec<(u32, u32)> = Vec::new();
+    for (a, b) in out {
+        match merged.last_mut() {
+            Some(last) if a <= last.1.saturating_add(1) => last.1 = last.1.max(b),
+            _ => merged.push((a, b)),
+        }
+    }
+    Some(merged)
+}
+
+/// `cpu.cpus` / `cpu.mems` must be a list the parent cgroup offers (`avail`, its
+/// effective set; not checked when it is unknown).
+pub(crate) fn check_cpuset(
+    field: &str,
+    want: &str,
+    avail: Option<&str>,
+) -> Result<(), ResourceError> {
+    let Some(ranges) = parse_list(want) else {
+        return Err(bad(field, format!("{want:?} is not a list like 0-3,5")));
+    };
+    let Some(have) = avail
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .and_then(parse_list)
+    else {
+        return Ok(());
+    };
+    for (a, b) in ranges {
+        if !have.iter().any(|(x, y)| *x <= a && b <= *y) {
+            let r = if a == b {
+                a.to_string()
+            } else {
+                format!("{a}-{b}")
+            };
+            return Err(bad(
+                field,
+                format!(
+                    "{r} is not available (the parent cgroup has {})",
+                    avail.unwrap_or("").trim()
+                ),
+            ));
         }
     }
     Ok(())
@@ -163,7 +248,7 @@ fn rdma_value(r: &oci_spec::runtime::LinuxRdma) -> String {
 
 /// The writes for a v1 hierarchy, in the order they must happen.
 pub(crate) fn v1_writes(r: &LinuxResources) -> Result<Vec<Write>, ResourceError> {
-    check_memory(r)?;
+    check_values(r)?;
     let mut out = Vec::new();
     if let Some(m) = r.memory() {
         if let Some(n) = m.limit() {
@@ -274,8 +359,16 @@ pub(crate) fn v1_writes(r: &LinuxResources) -> Result<Vec<Write>, ResourceError>
             out.push(w("rdma", "rdma.max", format!("{dev} {}", rdma_value(l))));
         }
     }
-    if r.unified().as_ref().is_some_and(|u| !u.is_empty()) {
-        return Err(bad("unified", "needs cgroup v2 (this host uses cgroup v1)"));
+    if let Some(u) = r.unified().as_ref().filter(|u| !u.is_empty()) {
+        let mut keys: Vec<_> = u.keys().collect();
+        keys.sort();
+        for k in &keys {
+            check_unified_key(k)?;
+        }
+        return Err(bad(
+            &format!("unified.{}", keys[0]),
+            "needs cgroup v2 (this host uses cgroup v1)",
+        ));
     }
     Ok(out)
 }
@@ -319,7 +412,7 @@ fn v2_swap(limit: Option<i64>, swap: i64) -> Result<Option<String>, ResourceErro
 /// The writes for a cgroup2 directory. `bfq` says whether io.bfq.weight exists (then the
 /// blkio weight is written as is, as runc).
 pub(crate) fn v2_writes(r: &LinuxResources, bfq: bool) -> Result<Vec<Write>, ResourceError> {
-    check_memory(r)?;
+    check_values(r)?;
     let mut out = Vec::new();
     if let Some(m) = r.memory() {
         if let Some(s) = m.swap() {
@@ -624,6 +717,64 @@ mod tests {
     }
 
     #[test]
+    fn cpuset_lists_are_checked_against_the_parent() {
+        assert!(check_cpuset("cpu.cpus", "0-1", Some("0-1\n")).is_ok());
+        assert!(check_cpuset("cpu.cpus", "1,0", Some("0,1")).is_ok());
+        assert!(check_cpuset("cpu.cpus", "2-5", Some("0-3,4-7")).is_ok());
+        assert!(check_cpuset("cpu.cpus", "9999", None).is_ok());
+        let e = check_cpuset("cpu.cpus", "0,4", Some("0-3")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "linux.resources.cpu.cpus: 4 is not available (the parent cgroup has 0-3)"
+        );
+        let e = check_cpuset("cpu.mems", "0-x", Some("0")).unwrap_err();
+        assert!(e
+            .to_string()
+            .starts_with("linux.resources.cpu.mems: \"0-x\" is not a list"));
+        for bad in ["", "3-1", "1,,2", "-1", "4294967296"] {
+            assert!(
+                check_cpuset("cpu.cpus", bad, Some("0-3")).is_err(),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn negative_counts_other_than_minus_one_are_refused() {
+        for (v, field) in [
+            (json!({"pids": {"limit": -2}}), "pids.limit"),
+            (json!({"memory": {"kernelTCP": -7}}), "memory.kernelTCP"),
+            (
+                json!({"hugepageLimits": [{"pageSize": "2MB", "limit": -3}]}),
+                "hugepageLimits.limit",
+            ),
+        ] {
+            let r = res(v);
+            for e in [
+                v1_writes(&r).unwrap_err(),
+                v2_writes(&r, false).unwrap_err(),
+            ] {
+                assert!(
+                    e.to_string()
+                        .starts_with(&format!("linux.resources.{field}: ")),
+                    "{e}"
+                );
+            }
+        }
+        let r = res(json!({"pids": {"limit": -1}}));
+        assert_eq!(
+            pairs(&v1_writes(&r).unwrap()),
+            [("pids", "pids.max", "max")]
+        );
+        // On v1 a unified key is named in the error (after the escape check).
+        let r = res(json!({"unified": {"memory.high": "1"}}));
+        assert_eq!(
+            v1_writes(&r).unwrap_err().to_string(),
+            "linux.resources.unified.memory.high: needs cgroup v2 (this host uses cgroup v1)"
+        );
+    }
+
+    #[test]
     fn conversions_match_runc() {
         assert_eq!(shares_to_weight(2), 1);
         assert_eq!(shares_to_weight(1024), 39);
@@ -694,7 +845,7 @@ mod tests {
         }
         let e = err(json!({"unified": {"memory.high": "1"}}), false);
         assert!(
-            e.starts_with("linux.resources.unified: needs cgroup v2"),
+            e.starts_with("linux.resources.unified.memory.high: needs cgroup v2"),
             "{e}"
         );
         for k in [
@@ -719,6 +870,64 @@ mod tests {
         assert!(e.starts_with("linux.resources.network: "), "{e}");
         let e = err(json!({"memory": {"swap": 5}}), true);
         assert!(e.starts_with("linux.resources.memory.swap: "), "{e}");
+    }
+
+    /// The rest of the v2 writer against a fake cgroup2 directory: each file ends with
+    /// the last value written to it (the kernel takes each write as one rule).
+    #[test]
+    fn apply_the_rest_to_a_fake_v2_tree() {
+        let root = std::env::temp_dir().join(format!("berth-fakecg2-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        let files = [
+            "memory.low",
+            "cpu.idle",
+            "cpu.max.burst",
+            "cpuset.cpus",
+            "cpuset.mems",
+            "io.weight",
+            "io.max",
+            "hugetlb.2MB.max",
+            "hugetlb.1GB.max",
+            "rdma.max",
+            "memory.high",
+        ];
+        for f in files {
+            std::fs::write(root.join(f), "").unwrap();
+        }
+        let r = res(json!({
+            "memory": {"reservation": 4096},
+            "cpu": {"idle": 1, "burst": 5000, "cpus": "0-1", "mems": "0"},
+            "blockIO": {"weight": 1000,
+                        "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1048576}],
+                        "throttleWriteIOPSDevice": [{"major": 8, "minor": 16, "rate": 100}]},
+            "hugepageLimits": [{"pageSize": "2MB", "limit": 4194304},
+                               {"pageSize": "1GB", "limit": -1}],
+            "rdma": {"mlx5_1": {"hcaHandles": 3, "hcaObjects": 10000}},
+            "unified": {"memory.high": "50000000"}
+        }));
+        apply_v2(&v2_writes(&r, false).unwrap(), &root).unwrap();
+        let read = |f: &str| std::fs::read_to_string(root.join(f)).unwrap();
+        for (f, want) in [
+            ("memory.low", "4096"),
+            ("cpu.idle", "1"),
+            ("cpu.max.burst", "5000"),
+            ("cpuset.cpus", "0-1"),
+            ("cpuset.mems", "0"),
+            ("io.weight", "10000"),
+            ("io.max", "8:16 wiops=100"),
+            ("hugetlb.2MB.max", "4194304"),
+            ("hugetlb.1GB.max", "max"),
+            ("rdma.max", "mlx5_1 hca_handle=3 hca_object=10000"),
+            ("memory.high", "50000000"),
+        ] {
+            assert_eq!(read(f), want, "{f}");
+        }
+        // A unified key is written as is, even where berth has its own field for it.
+        let r = res(json!({"unified": {"cpu.idle": "0"}}));
+        apply_v2(&v2_writes(&r, false).unwrap(), &root).unwrap();
+        assert_eq!(read("cpu.idle"), "0");
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     /// Against a fake cgroupfs tree: every file written, and a missing controller named.

@@ -399,7 +399,10 @@ fn join_cgroup(procs: &Path, pid: &str) -> Result<(), StepError> {
     match std::fs::write(file, what) {
         Ok(()) => Ok(()),
         Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
-            let dir = procs.parent().unwrap_or(Path::new("/")).join("berth-exec");
+            let dir = procs
+                .parent()
+                .unwrap_or(Path::new("/"))
+                .join(crate::cgroups::manager::EXEC_LEAF);
             let _ = std::fs::create_dir(&dir);
             std::fs::write(dir.join("cgroup.procs"), pid).map_err(|e| StepError {
                 stage: "cgroup",

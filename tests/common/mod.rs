@@ -405,6 +405,16 @@ impl Ctx {
                     d.join(id).display()
                 );
             }
+            // The parent is the harness's (it may have been made for the test's own
+            // cgroupsPath); anything below it was made by the runtime or the container.
+            let left: Vec<_> = std::fs::read_dir(&d)
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.path())
+                .collect();
+            assert!(left.is_empty(), "cgroups left behind: {left:?}");
             let _ = std::fs::remove_dir(&d);
         }
         let mounts = mount_lines_with(self.dir.to_str().unwrap());
@@ -436,11 +446,8 @@ impl Drop for Ctx {
             .flatten()
             .filter_map(|e| e.ok())
         {
-            let d = ctrl.path().join(format!("berth-it-{}", self.name));
-            for id in self.ids.borrow().iter() {
-                let _ = std::fs::remove_dir(d.join(id));
-            }
-            let _ = std::fs::remove_dir(&d);
+            // Children first: whatever the test or the runtime made below its parent.
+            remove_cgroup_tree(&ctrl.path().join(format!("berth-it-{}", self.name)));
         }
         // Mounts a test made itself under its directory (a bind-mounted namespace file).
         let dir = self.dir.to_string_lossy().to_string();
@@ -456,6 +463,20 @@ impl Drop for Ctx {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Removes a cgroup directory and every cgroup below it, children first.
+pub fn remove_cgroup_tree(d: &Path) {
+    for e in std::fs::read_dir(d)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+    {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            remove_cgroup_tree(&e.path());
+        }
+    }
+    let _ = std::fs::remove_dir(d);
 }
 
 pub struct Bundle {
