@@ -664,3 +664,97 @@ fn audit_fails_on_a_leftover_child_cgroup() {
     c.finish();
     assert!(!parent.exists());
 }
+
+/// runc's other update flags and stdin resources, pause of a created container (runc
+/// allows it: the status is paused, then created again), and ps in table form with
+/// arguments passed to ps(1).
+#[test]
+fn update_flags_stdin_pause_created_and_ps_table() {
+    let c = Ctx::new("upd2");
+    let id = c.id("u");
+    let mut b = c.bundle_for(&id, &["sleep", "60"]);
+    b.config["linux"]["resources"]["memory"] = json!({"limit": 67108864});
+    let pid = c.create(&b, &id);
+
+    c.rt(&["pause", &id]).ok();
+    assert_eq!(c.status(&id), "paused");
+    assert_eq!(cg_file(&c, &id, "freezer", "freezer.state"), "FROZEN");
+    c.rt(&["start", &id]).fails_with("paused");
+    c.rt(&["resume", &id]).ok();
+    assert_eq!(c.status(&id), "created");
+    c.rt(&["start", &id]).ok();
+    c.wait_status(&id, "running");
+
+    c.rt(&[
+        "update",
+        "--memory-reservation",
+        "32m",
+        "--cpuset-cpus",
+        "0",
+        "--cpuset-mems",
+        "0",
+        // runc spells it --cpu-share; berth takes both.
+        if is_runc() {
+            "--cpu-share"
+        } else {
+            "--cpu-shares"
+        },
+        "512",
+        &id,
+    ])
+    .ok();
+    assert_eq!(
+        cg_file(&c, &id, "memory", "memory.soft_limit_in_bytes"),
+        "33554432"
+    );
+    assert_eq!(cg_file(&c, &id, "cpuset", "cpuset.cpus"), "0");
+    assert_eq!(cg_file(&c, &id, "cpuset", "cpuset.mems"), "0");
+    assert_eq!(cg_file(&c, &id, "cpu", "cpu.shares"), "512");
+    // `--resources -` reads the JSON from stdin.
+    let mut child = std::process::Command::new(runtime())
+        .arg("--root")
+        .arg(&c.root)
+        .args(["update", "--resources", "-", &id])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin
+            .write_all(br#"{"memory": {"limit": 83886080}, "pids": {"limit": 7}}"#)
+            .unwrap();
+    }
+    assert!(child.wait().unwrap().success());
+    assert_eq!(
+        cg_file(&c, &id, "memory", "memory.limit_in_bytes"),
+        "83886080"
+    );
+    assert_eq!(cg_file(&c, &id, "pids", "pids.max"), "7");
+
+    // Table: ps(1)'s header and the init's line; extra arguments go to ps(1).
+    let table = c.rt(&["ps", &id]).ok().stdout.clone();
+    assert!(table.lines().next().unwrap().contains("PID"), "{table}");
+    assert!(
+        table
+            .lines()
+            .skip(1)
+            .any(|l| l.split_whitespace().any(|w| w == pid.to_string())),
+        "{table}"
+    );
+    let custom = c.rt(&["ps", &id, "-o", "pid,comm"]).ok().stdout.clone();
+    let rows: Vec<Vec<&str>> = custom
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows[0], ["PID", "COMMAND"], "{custom}");
+    assert_eq!(
+        rows[1..],
+        [vec![pid.to_string().as_str(), "sleep"]],
+        "{custom}"
+    );
+
+    c.rt(&["kill", &id, "KILL"]).ok();
+    c.wait_status(&id, "stopped");
+    c.finish();
+}

@@ -390,7 +390,7 @@ pub(crate) fn list(g: &Globals) -> Result<Vec<serde_json::Value>> {
 pub(crate) fn pause(g: &Globals, id: &str) -> Result<()> {
     let (dir, _lock, rec) = open(g, id)?;
     match dir.status(&rec) {
-        Status::Running => Ok(manager::set_frozen(&rec.cgroup, true)?),
+        Status::Running | Status::Created => Ok(manager::set_frozen(&rec.cgroup, true)?),
         Status::Paused => bail!("container already paused"),
         _ => bail!("container not running"),
     }

@@ -249,11 +249,12 @@ impl ContainerDir {
         {
             return Status::Stopped;
         }
-        if self.fifo().exists() {
-            return Status::Created;
-        }
+        // Frozen first, as runc: a created container can be paused too.
         if crate::cgroups::manager::is_frozen(&rec.cgroup) {
             return Status::Paused;
+        }
+        if self.fifo().exists() {
+            return Status::Created;
         }
         Status::Running
     }
