@@ -332,3 +332,62 @@ fn foreground_exec_forwards_signals() {
     assert_eq!(status.code(), Some(42));
     c.finish();
 }
+
+/// An exec'd process gets the container's seccomp filter, the rlimits of its process
+/// spec, and no_new_privs only when the config or --no-new-privs asks.
+#[test]
+fn exec_applies_seccomp_rlimits_and_no_new_privs() {
+    let c = Ctx::new("execsec");
+    let id = c.id("s");
+    let mut b = c.bundle_for(&id, &["sleep", "1000"]);
+    b.config["root"]["readonly"] = json!(false);
+    b.config["process"]["noNewPrivileges"] = json!(false);
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]
+    });
+    c.create(&b, &id);
+    c.rt(&["start", &id]).ok();
+    let script = "grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status; \
+                  mkdir /made 2>&1; echo mkdir=$?; ulimit -n";
+    let out = c.rt(&["exec", &id, "sh", "-c", script]).ok().stdout.clone();
+    assert!(out.contains("Seccomp:\t2"), "{out}");
+    assert!(out.contains("NoNewPrivs:\t0"), "{out}");
+    assert!(
+        out.contains("Permission denied") && out.contains("mkdir=1"),
+        "{out}"
+    );
+    let out = c
+        .rt(&[
+            "exec",
+            "--no-new-privs",
+            &id,
+            "grep",
+            "NoNewPrivs:",
+            "/proc/self/status",
+        ])
+        .ok()
+        .stdout
+        .clone();
+    assert!(out.contains("NoNewPrivs:\t1"), "{out}");
+    // rlimits from a process spec (under this machine's hard limit).
+    let (_, hard) =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
+    let soft = 333.min(hard);
+    let process = c.dir.join("process.json");
+    let mut p = b.config["process"].clone();
+    p["args"] = json!(["sh", "-c", "ulimit -n; ulimit -Hn"]);
+    p["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": soft, "hard": hard}]);
+    std::fs::write(&process, p.to_string()).unwrap();
+    let out = c
+        .rt(&["exec", "--process", process.to_str().unwrap(), &id])
+        .ok()
+        .stdout
+        .clone();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], soft.to_string(), "{out}");
+    c.rt(&["kill", &id, "KILL"]).ok();
+    c.wait_status(&id, "stopped");
+    c.finish();
+}
