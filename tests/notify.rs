@@ -81,13 +81,27 @@ fn foreground_run_forwards_readiness_and_a_dead_init_does_not_hang_start() {
         ],
     );
     b.write();
+    let pid_file = c.dir.join("run.pid");
     let out = c.rt_env(
-        &["run", "--bundle", b.path(), &id],
+        &[
+            "run",
+            "--pid-file",
+            pid_file.to_str().unwrap(),
+            "--bundle",
+            b.path(),
+            &id,
+        ],
         &[("NOTIFY_SOCKET", &path)],
     );
     out.ok();
     assert!(out.stdout.contains("served"), "{}", out.stdout);
-    assert!(recv(&sock).contains("READY=1"));
+    let msg = recv(&sock);
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    assert!(msg.lines().any(|l| l == "READY=1"), "{msg:?}");
+    assert!(
+        msg.lines().any(|l| l == format!("MAINPID={}", pid.trim())),
+        "{msg:?}"
+    );
 
     // The init exits without ever saying READY=1: start returns, nothing forwarded.
     let id = c.id("never");
