@@ -141,6 +141,31 @@ fn idmapped_mounts() {
         }));
     });
     assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["5000", "6000"]);
+
+    // A submount of the volume: `idmap` maps only the top mount, `ridmap` the submounts too.
+    let sub = vol.join("sub");
+    std::fs::create_dir_all(&sub).unwrap();
+    nix::mount::mount(
+        Some("tmpfs"),
+        &sub,
+        Some("tmpfs"),
+        nix::mount::MsFlags::empty(),
+        Some("size=64k"),
+    )
+    .unwrap();
+    std::fs::write(sub.join("subfile"), "s").unwrap();
+    let mut seen = Vec::new();
+    for opt in ["idmap", "ridmap"] {
+        let out = c.probe(opt, &["stat", "-c", "%u", "/vol/sub/subfile"], |v| {
+            v["mounts"].as_array_mut().unwrap().push(json!({
+                "destination": "/vol", "type": "bind", "source": vol_s, "options": ["rbind", opt],
+                "uidMappings": [map(0, 5000, 1)], "gidMappings": [map(0, 5000, 1)]
+            }));
+        });
+        seen.push(out.trim().to_string());
+    }
+    nix::mount::umount2(&sub, nix::mount::MntFlags::MNT_DETACH).unwrap();
+    assert_eq!(seen, ["0", "5000"], "idmap, ridmap on a submount");
     c.finish();
 }
 
