@@ -31,14 +31,34 @@ TOML
   c images import --base-name localhost/bb "$CD/image/bb.tar" >"$T/logs/ctr-import.log" 2>&1
 }
 
+# shim_pids — the containerd-shim processes of this suite's containerd (found by its socket).
+shim_pids() {
+  local f
+  for f in /proc/[0-9]*/cmdline; do
+    tr '\0' ' ' 2>/dev/null <"$f" | grep -q "^[^ ]*containerd-shim.* -address $CD/containerd.sock" &&
+      { f=${f#/proc/}; echo "${f%/cmdline}"; }
+  done
+  true
+}
+
+# cd_teardown — removes every task and container, stops containerd and the namespace holder, and
+# checks the shims ended (any left is killed by pid, and the teardown fails). Run as the suite's
+# last scenario (ctr-cleanup) and again at exit (a no-op then).
 cd_teardown() {
-  local id
-  for id in $(c tasks ls -q 2>/dev/null); do c tasks kill -s KILL "$id"; done
+  [ -n "$CD" ] && ! pid_gone "$CD_PID" || { kill "$CD_HOLDER" 2>/dev/null; return 0; }
+  local id p shims left=""
+  shims=$(shim_pids)
+  say "shims: $(echo $shims)"
+  for id in $(c tasks ls -q 2>/dev/null); do c tasks kill -s KILL "$id" || true; done
   sleep 0.5
-  for id in $(c containers ls -q 2>/dev/null); do c tasks rm -f "$id"; c containers rm "$id"; done
-  kill "$CD_PID"
-  wait "$CD_PID"
-  kill "$CD_HOLDER"
+  for id in $(c containers ls -q 2>/dev/null); do c tasks rm -f "$id" || true; c containers rm "$id" || true; done
+  kill "$CD_PID" 2>/dev/null || true
+  for p in $CD_PID $shims; do
+    wait_for 10 pid_gone "$p" 2>/dev/null || { left="$left $p"; kill -9 "$p" 2>/dev/null || true; }
+  done
+  kill "$CD_HOLDER" 2>/dev/null || true
+  [ -z "$left" ] || { fail "containerd or shims still running after the teardown (killed):$left"; return 1; }
+  [ -z "$(shim_pids)" ] || { fail "shims left: $(shim_pids | tr '\n' ' ')"; return 1; }
 }
 
 # ctr in the private mount namespace (the shim's socket path lives there).
@@ -237,4 +257,5 @@ suite_containerd() {
   scenario ctr-no-pivot d_no_pivot
   scenario ctr-with-ns-network d_with_netns
   scenario ctr-uidmap d_uidmap
+  scenario ctr-cleanup cd_teardown
 }
