@@ -173,6 +173,8 @@ d_rm_force_running() {
   run_out crun_ -d "$IMG" d-rmf sleep 1000
   wait_for 10 sh -c "nsenter -t $CD_HOLDER -m ctr --address $CD/containerd.sock tasks ls | grep -q 'd-rmf.*RUNNING'"
   local init; init=$(c tasks ls | awk '$1 == "d-rmf" {print $2}')
+  # (also checks that shim_pids, which ctr-cleanup relies on, finds the running shim)
+  [ -n "$(shim_pids)" ] || fail "no shim found for the running task"
   run_out c tasks rm -f d-rmf
   expect_eq "task after tasks rm -f" "$(task_status d-rmf)" ""
   wait_for 10 pid_gone "$init"
