@@ -31,14 +31,34 @@ TOML
   c images import --base-name localhost/bb "$CD/image/bb.tar" >"$T/logs/ctr-import.log" 2>&1
 }
 
+# shim_pids — the containerd-shim processes of this suite's containerd (found by its socket).
+shim_pids() {
+  local f
+  for f in /proc/[0-9]*/cmdline; do
+    tr '\0' ' ' 2>/dev/null <"$f" | grep -q "^[^ ]*containerd-shim.* -address $CD/containerd.sock" &&
+      { f=${f#/proc/}; echo "${f%/cmdline}"; }
+  done
+  true
+}
+
+# cd_teardown — removes every task and container, stops containerd and the namespace holder, and
+# checks the shims ended (any left is killed by pid, and the teardown fails). Run as the suite's
+# last scenario (ctr-cleanup) and again at exit (a no-op then).
 cd_teardown() {
-  local id
-  for id in $(c tasks ls -q 2>/dev/null); do c tasks kill -s KILL "$id"; done
+  [ -n "$CD" ] && ! pid_gone "$CD_PID" || { kill "$CD_HOLDER" 2>/dev/null; return 0; }
+  local id p shims left=""
+  shims=$(shim_pids)
+  say "shims: $(echo $shims)"
+  for id in $(c tasks ls -q 2>/dev/null); do c tasks kill -s KILL "$id" || true; done
   sleep 0.5
-  for id in $(c containers ls -q 2>/dev/null); do c tasks rm -f "$id"; c containers rm "$id"; done
-  kill "$CD_PID"
-  wait "$CD_PID"
-  kill "$CD_HOLDER"
+  for id in $(c containers ls -q 2>/dev/null); do c tasks rm -f "$id" || true; c containers rm "$id" || true; done
+  kill "$CD_PID" 2>/dev/null || true
+  for p in $CD_PID $shims; do
+    wait_for 10 pid_gone "$p" 2>/dev/null || { left="$left $p"; kill -9 "$p" 2>/dev/null || true; }
+  done
+  kill "$CD_HOLDER" 2>/dev/null || true
+  [ -z "$left" ] || { fail "containerd or shims still running after the teardown (killed):$left"; return 1; }
+  [ -z "$(shim_pids)" ] || { fail "shims left: $(shim_pids | tr '\n' ' ')"; return 1; }
 }
 
 # ctr in the private mount namespace (the shim's socket path lives there).
@@ -101,7 +121,7 @@ d_stdin() {
   expect_eq stdin "$OUT" "got via-stdin"
 }
 d_tty() {
-  tty_shell ctrit "timeout --foreground -k 5 30 nsenter -t $CD_HOLDER -m ctr --address $CD/containerd.sock run --runc-binary $RT --rm -t $IMG d-tty sh"
+  tty_shell ctrit "nsenter -t $CD_HOLDER -m ctr --address $CD/containerd.sock run --runc-binary $RT --rm -t $IMG d-tty sh"
 }
 d_detach_exec() {
   run_out crun_ -d "$IMG" d-svc sleep 1000
@@ -109,28 +129,68 @@ d_detach_exec() {
   expect_rc 5 c tasks exec --exec-id e1 d-svc sh -c 'exit 5'
   run_out c tasks exec --exec-id e2 --cwd /www --user 1000 d-svc sh -c 'echo $(id -u) $(pwd)'
   expect_eq "exec user and cwd" "$OUT" "1000 /www"
-  tty_shell ctrexecit "timeout --foreground -k 5 30 nsenter -t $CD_HOLDER -m ctr --address $CD/containerd.sock tasks exec -t --exec-id e3 d-svc sh"
+  tty_shell ctrexecit "nsenter -t $CD_HOLDER -m ctr --address $CD/containerd.sock tasks exec -t --exec-id e3 d-svc sh"
+  run_out c tasks exec --exec-id e4 d-svc $FD_LIST
+  expect_fds "tasks exec" "$OUT"
   local init
   init=$(c tasks ls | awk '$1 == "d-svc" {print $2}')
   run_out c tasks ps d-svc
   printf '%s\n' "$OUT" | grep -Eq "^$init( |$)" || fail "tasks ps does not list the init $init"
   run_out c tasks pause d-svc
-  run_out c tasks ls
-  expect_has "paused" "$OUT" PAUSED
+  expect_eq "status after pause" "$(task_status d-svc)" PAUSED
   run_out c tasks resume d-svc
+  expect_eq "status after resume" "$(task_status d-svc)" RUNNING
   run_out c tasks metrics d-svc
-  c tasks kill -a -s KILL d-svc
+  printf '%s\n' "$OUT" | grep -Eq '^(memory\.usage_in_bytes|memory\.current) +[1-9][0-9]*' || fail "metrics: no memory usage"
+  printf '%s\n' "$OUT" | grep -Eq '^pids\.current +[1-9][0-9]*' || fail "metrics: no pids.current"
+  # kill -a reaches every process: an exec'd sleep dies of TERM, which the init (pid 1 of its
+  # namespace, no handler) ignores; then KILL ends both.
+  run_out c tasks exec --detach --exec-id e5 d-svc sleep 1000
+  local execpid=""
+  wait_for 10 sh -c "nsenter -t $CD_HOLDER -m ctr --address $CD/containerd.sock tasks ps d-svc | awk 'NR > 1 && \$1 != $init' | grep -q ."
+  execpid=$(c tasks ps d-svc | awk -v i="$init" 'NR > 1 && $1 != i {print $1}' | head -n 1)
+  say "init $init, exec'd sleep $execpid"
+  run_out c tasks kill -a -s TERM d-svc
+  wait_for 10 pid_gone "$execpid"
+  expect_eq "status after kill -a TERM (the init ignores it)" "$(task_status d-svc)" RUNNING
+  run_out c tasks exec --detach --exec-id e6 d-svc sleep 1000
+  wait_for 10 sh -c "nsenter -t $CD_HOLDER -m ctr --address $CD/containerd.sock tasks ps d-svc | awk 'NR > 1 && \$1 != $init' | grep -q ."
+  execpid=$(c tasks ps d-svc | awk -v i="$init" 'NR > 1 && $1 != i {print $1}' | head -n 1)
+  run_out c tasks kill -a -s KILL d-svc
   wait_for 10 sh -c "nsenter -t $CD_HOLDER -m ctr --address $CD/containerd.sock tasks ls | grep -q 'd-svc.*STOPPED'"
+  wait_for 10 pid_gone "$init"
+  wait_for 10 pid_gone "$execpid"
   run_out c tasks rm -f d-svc
   run_out c containers rm d-svc
 }
+# task_status ID — the STATUS column of `ctr tasks ls` (empty when there is no task).
+task_status() { c tasks ls | awk -v id="$1" '$1 == id {print $3}'; }
+d_run_fds() {
+  run_out crun_ --rm "$IMG" d-fds $FD_LIST
+  expect_fds "ctr run" "$OUT"
+}
+d_rm_force_running() {
+  run_out crun_ -d "$IMG" d-rmf sleep 1000
+  wait_for 10 sh -c "nsenter -t $CD_HOLDER -m ctr --address $CD/containerd.sock tasks ls | grep -q 'd-rmf.*RUNNING'"
+  local init; init=$(c tasks ls | awk '$1 == "d-rmf" {print $2}')
+  # (also checks that shim_pids, which ctr-cleanup relies on, finds the running shim)
+  [ -n "$(shim_pids)" ] || fail "no shim found for the running task"
+  run_out c tasks rm -f d-rmf
+  expect_eq "task after tasks rm -f" "$(task_status d-rmf)" ""
+  wait_for 10 pid_gone "$init"
+  run_out c containers rm d-rmf
+}
 d_signal() {
-  run_out crun_ -d "$IMG" d-sig sh -c "trap 'exit 9' USR1; while true; do sleep 0.1; done"
-  sleep 0.5
+  # ctr run in the foreground returns the container's exit code: the USR1 handler's 9.
+  local pid rc=0 out=$T/containerd/d-sig.out
+  c run --runc-binary "$RT" --rm "$IMG" d-sig sh -c "trap 'echo got-usr1; exit 9' USR1; echo ready; while true; do sleep 0.1; done" >"$out" 2>&1 </dev/null &
+  pid=$!
+  wait_for 10 grep -q ready "$out"
   run_out c tasks kill -s SIGUSR1 d-sig
-  wait_for 10 sh -c "nsenter -t $CD_HOLDER -m ctr --address $CD/containerd.sock tasks ls | grep -q 'd-sig.*STOPPED'"
-  run_out c tasks rm -f d-sig
-  run_out c containers rm d-sig
+  wait "$pid" || rc=$?
+  sed 's/^/  | /' "$out" >&2
+  expect_eq "exit code (USR1 handler)" "$rc" 9
+  expect_has "handler ran" "$(cat "$out")" got-usr1
 }
 # The limits as the host's cgroup files show them (ctr's spec mounts no cgroupfs inside).
 task_cgroup_file() {
@@ -155,11 +215,14 @@ d_limits() {
   run_out c containers rm d-lim
 }
 d_privileged_readonly() {
+  local host_bnd
+  host_bnd=$(awk '/^CapBnd/ {print $2}' /proc/self/status)
   run_out crun_ --rm --privileged "$IMG" d-priv sh -c 'grep CapEff /proc/self/status'
-  expect_has "privileged caps" "$OUT" "000001ff"
-  local rc=0
-  OUT=$(crun_ --rm --read-only "$IMG" d-ro touch /newfile 2>&1) || rc=$?
-  [ "$rc" != 0 ] || fail "--read-only rootfs was writable"
+  expect_eq "privileged CapEff (the host's bounding set)" "$OUT" "CapEff:	$host_bnd"
+  run_out crun_ --rm --read-only "$IMG" d-ro sh -c 'echo started; touch /newfile 2>&1; echo "touch-rc=$?"; touch /tmp/x 2>&1; true'
+  expect_has "container started" "$OUT" started
+  expect_has "write to /" "$OUT" "Read-only file system"
+  expect_has "touch / failed" "$OUT" "touch-rc=1"
 }
 d_no_pivot() {
   run_out crun_ --rm --no-pivot "$IMG" d-np sh -c 'echo pivot-free'
@@ -189,9 +252,12 @@ suite_containerd() {
   scenario ctr-run-tty d_tty
   scenario ctr-detach-exec-ps-pause-kill-rm d_detach_exec
   scenario ctr-kill-signal d_signal
+  scenario ctr-run-fds d_run_fds
+  scenario ctr-tasks-rm-force-running d_rm_force_running
   scenario ctr-memory-cpu-limits d_limits
   scenario ctr-privileged-read-only d_privileged_readonly
   scenario ctr-no-pivot d_no_pivot
   scenario ctr-with-ns-network d_with_netns
   scenario ctr-uidmap d_uidmap
+  scenario ctr-cleanup cd_teardown
 }

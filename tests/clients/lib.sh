@@ -70,10 +70,11 @@ pane_wait() {
 }
 # tty_shell SESSION CMD — runs CMD (an interactive client starting `sh` in a container) on a
 # 100x30 terminal, checks the shell sees that terminal, leaves it with `exit 5`, and checks CMD
-# exits 5.
+# exits 5. CMD is bounded by `timeout --foreground -k` (TTY_TMO seconds, default 30): a client
+# hanging on the tty is killed and prints client-exited-124 (or 137), not client-exited-5.
 tty_shell() {
   local s=$1 pane
-  tm new-session -d -s "$s" -x 100 -y 30 "$2; echo client-exited-\$?; sleep 30"
+  tm new-session -d -s "$s" -x 100 -y 30 "timeout --foreground -k 5 ${TTY_TMO:-30} $2; echo client-exited-\$?; sleep 30"
   pane_wait "$s" '/ #' 20
   tm send-keys -t "$s" 'stty size; tty; echo ma""rker' Enter
   pane_wait "$s" marker 10
@@ -83,6 +84,32 @@ tty_shell() {
   tm send-keys -t "$s" 'exit 5' Enter
   pane_wait "$s" client-exited-5 15
   tm kill-session -t "$s"
+}
+
+# --- file descriptors reaching the container -------------------------------------------------------
+# FD_LIST is run in the container (busybox): `ls -l /proc/self/fd`. fds_of turns its output into
+# the sorted fd numbers, leaving out the one ls opened to read the directory: busybox closes it
+# before it reads the links, so it is listed with no "-> target" (or, another ls, as a link to
+# /proc/<its pid>/fd). Only one such entry is left out; any further one is kept.
+FD_LIST='ls -l /proc/self/fd'
+fds_of() {
+  printf '%s\n' "$1" | awk '
+    $1 ~ /^l/ { link = 0
+      for (i = 2; i < NF; i++) if ($i == "->") { link = 1
+        if ($(i + 1) ~ /^\/proc\/[0-9]+\/fd$/ && !own++) break
+        print $(i - 1); break }
+      if (!link) { if (own++) print $NF } }' | sort -n | tr '\n' ' ' | sed 's/ $//'
+}
+# expect_fds WHAT LS_OUTPUT [WANT] — only fds WANT (default "0 1 2") are open.
+expect_fds() {
+  local got; got=$(fds_of "$2")
+  [ -n "$got" ] || { fail "$1: no fd listed (not ls -l output?): $2"; return 1; }
+  expect_eq "$1: open fds (besides ls's own)" "$got" "${3:-0 1 2}"
+}
+
+# pid_gone PID — no such process, or only a zombie left.
+pid_gone() {
+  [ ! -e "/proc/$1" ] || grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null || [ ! -e "/proc/$1" ]
 }
 
 # Cap bitmask helpers: capmask NAME... -> 16-hex-digit mask as /proc/PID/status prints it.

@@ -47,13 +47,23 @@ SH
   rp import --change 'ENV=PATH=/usr/sbin:/usr/bin:/sbin:/bin' "$T/rlhome/bb.tar" localhost/bb >"$T/logs/rootless-import.log" 2>&1
 }
 
+# rl_teardown — removes the user's containers, storage and the user itself; fails if the user
+# is left. Run as the suite's last scenario (rootless-cleanup) and again at exit (a no-op then).
 rl_teardown() {
-  TMO=60 rp rm -a -f -t 0
-  TMO=60 rp system reset -f
-  # podman's rootless pause process and conmons run as the user: stop them by pid.
-  local p
-  for p in $(ps -o pid= -u "$RL_USER" 2>/dev/null); do kill -9 "$p"; done
-  userdel "$RL_USER"
+  [ -n "$RL_USER" ] && id "$RL_USER" >/dev/null 2>&1 || return 0
+  TMO=60 rp rm -a -f -t 0 >/dev/null 2>&1 || true
+  TMO=60 rp system reset -f >/dev/null 2>&1 || true
+  # podman's rootless pause process and conmons run as the user: stop them by pid, and wait
+  # for them to be gone (userdel refuses a user with processes).
+  local p i
+  for p in $(ps -o pid= -u "$RL_USER" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
+  for i in $(seq 50); do
+    [ -z "$(ps -o pid= -u "$RL_USER" 2>/dev/null)" ] && break
+    sleep 0.2
+  done
+  userdel "$RL_USER" || { fail "userdel $RL_USER failed (processes: $(ps -o pid=,stat=,comm= -u "$RL_USER" | tr '\n' ' '))"; return 1; }
+  ! id "$RL_USER" >/dev/null 2>&1 || { fail "user $RL_USER still exists"; return 1; }
+  ! grep -q "^$RL_USER:" /etc/subuid /etc/subgid || { fail "subuid/subgid entries of $RL_USER left"; return 1; }
 }
 
 rp() { t "$T/bin/rp" "$@"; }
@@ -74,12 +84,16 @@ r_uidmap() {
 r_detach_exec_logs_kill_rm() {
   run_out rp run -d --network none --name rsvc bb sh -c 'echo started; trap "exit 3" USR1; while true; do sleep 0.1; done'
   wait_for 10 sh -c "$T/bin/rp logs rsvc | grep -q started"
-  run_out rp exec rsvc sh -c 'id -u; echo $$'
-  expect_has "exec" "$OUT" "0"
+  run_out rp exec rsvc id -u
+  expect_eq "exec uid" "$OUT" 0
+  run_out rp exec -u 1000 rsvc id -u
+  expect_eq "exec -u 1000 uid" "$OUT" 1000
   expect_rc 4 rp exec rsvc sh -c 'exit 4'
   run_out rp kill -s USR1 rsvc
   wait_for 10 sh -c "$T/bin/rp ps -a --format '{{.Names}} {{.Status}}' | grep -q 'rsvc Exited (3)'"
   run_out rp rm rsvc
+  run_out rp ps -a --format '{{.Names}}'
+  ! printf '%s\n' "$OUT" | grep -qx rsvc || fail "rsvc still listed by ps -a after rm"
 }
 r_volume_ownership() {
   run_out rp run --rm --network none -v "$T/rlhome/vol:/vol" bb sh -c 'touch /vol/f && stat -c %u /vol/f'
@@ -95,4 +109,5 @@ suite_rootless() {
   scenario rootless-detach-exec-logs-kill-rm r_detach_exec_logs_kill_rm
   scenario rootless-volume-ownership r_volume_ownership
   scenario rootless-run-it r_tty
+  scenario rootless-cleanup rl_teardown
 }

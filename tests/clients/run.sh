@@ -83,8 +83,24 @@ build_rootfs() {
   printf '#!/bin/sh\necho should not run\n' >"$r/bin/noexec"
   chmod 0644 "$r/bin/noexec"
   chmod 1777 "$r/tmp" "$r/var/tmp"
+  # /bin/sysprobe: a syscall no busybox applet makes, to see a seccomp filter act.
+  # personality(ADDR_NO_RANDOMIZE) needs no privilege, and podman's default profile allows
+  # personality only for a few other values: ENOSYS (its default errno) under it, success without.
+  cat >"$T/sysprobe.c" <<'C'
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+int main(void) {
+  long r = syscall(SYS_personality, 0x0040000UL);
+  printf("personality(ADDR_NO_RANDOMIZE): %s\n", r < 0 ? strerror(errno) : "ok");
+  return 0;
 }
-build_rootfs
+C
+  cc -static -Os -o "$r/bin/sysprobe" "$T/sysprobe.c" || { echo "run.sh: cannot build sysprobe (cc -static)" >&2; return 1; }
+}
+build_rootfs || exit 2
 
 for s in $SUITES; do
   # shellcheck source=/dev/null
