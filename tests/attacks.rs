@@ -178,7 +178,8 @@ fn harmless_writes() -> String {
 }
 
 /// Escapes from inside under the default config: mount, unshare, mknod, a block device
-/// read, writes to /proc/sys and /sys all fail.
+/// read, writes to /proc/sys and /sys all fail; under the Docker-like default seccomp
+/// profile, user namespaces (`unshare -U`, `unshare -Ur`) too.
 #[test]
 fn escapes_from_inside_fail() {
     let c = Ctx::new("inside");
@@ -195,6 +196,8 @@ fn escapes_from_inside_fail() {
         "mkdir -p /tmp/m; \
          if mount -t tmpfs none /tmp/m 2>/dev/null; then echo MOUNTED; fi; \
          if unshare -m true 2>/dev/null; then echo UNSHARED; fi; \
+         if unshare -U true 2>/dev/null; then echo USERNS; fi; \
+         if unshare -Ur true 2>/dev/null; then echo USERNS-ROOT; fi; \
          if mknod /tmp/blk b {maj} {min} 2>/dev/null; then echo MKNOD; fi; \
          if head -c 1 /tmp/blk >/dev/null 2>&1; then echo READ-BLOCK; fi; \
          {} \
@@ -202,9 +205,14 @@ fn escapes_from_inside_fail() {
          echo done",
         harmless_writes()
     );
-    let run = |suffix: &str, caps: &[&str]| {
+    let profile: serde_json::Value =
+        serde_json::from_str(include_str!("../src/seccomp/testdata/default.json")).unwrap();
+    let run = |suffix: &str, caps: &[&str], seccomp: bool| {
         c.probe(suffix, &["sh", "-c", &script], |v| {
             v["root"]["readonly"] = json!(false);
+            if seccomp {
+                v["linux"]["seccomp"] = profile.clone();
+            }
             if !caps.is_empty() {
                 for set in ["bounding", "effective", "permitted"] {
                     let list = v["process"]["capabilities"][set].as_array_mut().unwrap();
@@ -213,15 +221,31 @@ fn escapes_from_inside_fail() {
             }
         })
     };
-    let out = run("default", &[]);
+    // Without seccomp a plain `unshare -U` may work, as on any Linux host (runc's too): a
+    // user namespace of its own gives no power over the host's resources. The rest fails.
+    let no_userns = |out: &str| {
+        out.lines()
+            .filter(|l| *l != "USERNS")
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let out = run("default", &[], false);
     assert_eq!(
-        out.trim(),
+        no_userns(&out),
         "done",
         "an escape worked under the default config"
     );
+    // Under the Docker-like default profile (the test fixture): everything fails, user
+    // namespaces included (unshare is not allowed, clone only without namespace flags).
+    let out = run("seccomp", &[], true);
+    assert_eq!(
+        out.trim(),
+        "done",
+        "an escape worked under the default profile"
+    );
     // With CAP_MKNOD the node can be made, but the device cgroup still refuses reading.
-    let out = run("mknod", &["CAP_MKNOD"]);
-    assert_eq!(out.trim(), "MKNOD\ndone", "{out}");
+    let out = run("mknod", &["CAP_MKNOD"], false);
+    assert_eq!(no_userns(&out), "MKNOD\ndone", "{out}");
     c.finish();
 }
 
