@@ -44,6 +44,38 @@ fn seccomp_errno_and_kill_rules() {
     c.finish();
 }
 
+/// noNewPrivileges false with a profile: the filter is loaded while the init still holds
+/// CAP_SYS_ADMIN (no no_new_privs needed), so the container runs with NoNewPrivs 0, a
+/// filter in place, and its errno rule in effect, without CAP_SYS_ADMIN of its own.
+#[test]
+fn seccomp_without_no_new_privileges() {
+    let c = Ctx::new("seccompnnp");
+    let out = c.probe(
+        "nnp0",
+        &[
+            "sh",
+            "-c",
+            "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status; mkdir /tmp/x 2>&1; echo rc=$?",
+        ],
+        |v| {
+            v["root"]["readonly"] = json!(false);
+            v["process"]["noNewPrivileges"] = json!(false);
+            v["linux"]["seccomp"] = seccomp(
+                "SCMP_ACT_ALLOW",
+                json!([{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]),
+            );
+        },
+    );
+    assert!(out.contains("NoNewPrivs:\t0"), "{out}");
+    assert!(out.contains("Seccomp:\t2"), "{out}");
+    assert!(
+        out.contains("Permission denied"),
+        "errno 13 expected: {out}"
+    );
+    assert!(out.contains("rc=1"), "{out}");
+    c.finish();
+}
+
 /// SCMP_ACT_NOTIFY: the listener fd reaches listenerPath with the state and metadata, and
 /// the listener answers the container's mkdir with EPERM.
 #[test]
