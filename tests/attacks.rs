@@ -178,7 +178,8 @@ fn harmless_writes() -> String {
 }
 
 /// Escapes from inside under the default config: mount, unshare, mknod, a block device
-/// read, writes to /proc/sys and /sys all fail.
+/// read, writes to /proc/sys and /sys all fail; under the Docker-like default seccomp
+/// profile, user namespaces (`unshare -U`, `unshare -Ur`) too.
 #[test]
 fn escapes_from_inside_fail() {
     let c = Ctx::new("inside");
@@ -195,6 +196,8 @@ fn escapes_from_inside_fail() {
         "mkdir -p /tmp/m; \
          if mount -t tmpfs none /tmp/m 2>/dev/null; then echo MOUNTED; fi; \
          if unshare -m true 2>/dev/null; then echo UNSHARED; fi; \
+         if unshare -U true 2>/dev/null; then echo USERNS; fi; \
+         if unshare -Ur true 2>/dev/null; then echo USERNS-ROOT; fi; \
          if mknod /tmp/blk b {maj} {min} 2>/dev/null; then echo MKNOD; fi; \
          if head -c 1 /tmp/blk >/dev/null 2>&1; then echo READ-BLOCK; fi; \
          {} \
@@ -202,9 +205,14 @@ fn escapes_from_inside_fail() {
          echo done",
         harmless_writes()
     );
-    let run = |suffix: &str, caps: &[&str]| {
+    let profile: serde_json::Value =
+        serde_json::from_str(include_str!("../src/seccomp/testdata/default.json")).unwrap();
+    let run = |suffix: &str, caps: &[&str], seccomp: bool| {
         c.probe(suffix, &["sh", "-c", &script], |v| {
             v["root"]["readonly"] = json!(false);
+            if seccomp {
+                v["linux"]["seccomp"] = profile.clone();
+            }
             if !caps.is_empty() {
                 for set in ["bounding", "effective", "permitted"] {
                     let list = v["process"]["capabilities"][set].as_array_mut().unwrap();
@@ -213,15 +221,31 @@ fn escapes_from_inside_fail() {
             }
         })
     };
-    let out = run("default", &[]);
+    // Without seccomp a plain `unshare -U` may work, as on any Linux host (runc's too): a
+    // user namespace of its own gives no power over the host's resources. The rest fails.
+    let no_userns = |out: &str| {
+        out.lines()
+            .filter(|l| *l != "USERNS")
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let out = run("default", &[], false);
     assert_eq!(
-        out.trim(),
+        no_userns(&out),
         "done",
         "an escape worked under the default config"
     );
+    // Under the Docker-like default profile (the test fixture): everything fails, user
+    // namespaces included (unshare is not allowed, clone only without namespace flags).
+    let out = run("seccomp", &[], true);
+    assert_eq!(
+        out.trim(),
+        "done",
+        "an escape worked under the default profile"
+    );
     // With CAP_MKNOD the node can be made, but the device cgroup still refuses reading.
-    let out = run("mknod", &["CAP_MKNOD"]);
-    assert_eq!(out.trim(), "MKNOD\ndone", "{out}");
+    let out = run("mknod", &["CAP_MKNOD"], false);
+    assert_eq!(no_userns(&out), "MKNOD\ndone", "{out}");
     c.finish();
 }
 
@@ -397,8 +421,9 @@ fn symlinked_dev_console_and_null_are_replaced_not_followed() {
 }
 
 /// CVE-2025-52881 class: a procfs file mounted over the sysctl berth writes (here the
-/// host's kernel/hostname over net/ipv4/ip_forward) must not receive the value: the write
-/// is refused because its path crosses a mount.
+/// host's kernel/hostname over net/ipv4/ip_forward) must not receive the value. The mount
+/// itself is now refused (inside /proc, not allow-listed, as runc's checkProcMount); the
+/// sysctl write's own check (its path crossing a mount) stays behind it as a second wall.
 #[test]
 fn sysctl_write_through_an_overmounted_procfs_file_is_refused() {
     let c = Ctx::new("sysctlredir");
@@ -421,8 +446,8 @@ fn sysctl_write_through_an_overmounted_procfs_file_is_refused() {
     assert_ne!(out.code, 0, "{}", out.stdout);
     if !is_runc() {
         assert!(
-            out.stderr.contains("linux.sysctl.net.ipv4.ip_forward")
-                && out.stderr.contains("crosses a mount"),
+            out.stderr.contains("(/proc/sys/net/ipv4/ip_forward)")
+                && out.stderr.contains("inside /proc"),
             "{}",
             out.stderr
         );
@@ -519,5 +544,111 @@ fn symlinked_dev_and_masked_path_stay_in_the_rootfs() {
         std::fs::read_to_string(b.rootfs().join("etc/image-file")).unwrap(),
         "image file\n"
     );
+    c.finish();
+}
+
+/// CVE-2019-16884 / CVE-2023-27561 class, as runc's checkProcMount: a mount whose
+/// destination is /proc (or /sys) but is not procfs (sysfs), or that lands under /proc
+/// outside the lxcfs allow-list, directly or through a symlink, is refused by index and
+/// destination; the allow-listed files and a bind of the host's sysfs still work.
+#[test]
+fn mounts_over_proc_and_sys_are_refused() {
+    let c = Ctx::new("procmnt");
+    let vol = c.dir.join("vol");
+    std::fs::create_dir_all(&vol).unwrap();
+    let file = c.dir.join("fake-uptime");
+    std::fs::write(&file, "42.00 42.00\n").unwrap();
+    let v = vol.to_str().unwrap();
+    let f = file.to_str().unwrap();
+    let tmpfs = |d: &str| json!({"destination": d, "type": "tmpfs", "source": "tmpfs"});
+    let bind = |d: &str, s: &str| json!({"destination": d, "type": "bind", "source": s, "options": ["rbind"]});
+    // (case, mount, symlink in the rootfs, phrase berth says, runc refuses it too)
+    let cases = [
+        ("tmpfs-proc", tmpfs("/proc"), None, "not of type proc", true),
+        (
+            "bind-proc",
+            bind("/proc", v),
+            None,
+            "not of type proc",
+            true,
+        ),
+        ("tmpfs-sys", tmpfs("/sys"), None, "not of type sysfs", false),
+        (
+            "attr",
+            bind("/proc/self/attr", v),
+            None,
+            "inside /proc",
+            true,
+        ),
+        (
+            "sysrq",
+            bind("/proc/sysrq-trigger", f),
+            None,
+            "inside /proc",
+            true,
+        ),
+        (
+            "tmpfs-procsys",
+            tmpfs("/proc/sys"),
+            None,
+            "inside /proc",
+            false,
+        ),
+        (
+            "link-attr",
+            bind("/evil", v),
+            Some(("evil", "/proc/self/attr")),
+            "inside /proc",
+            true,
+        ),
+        (
+            "link-proc",
+            tmpfs("/evil"),
+            Some(("evil", "../proc")),
+            "not of type proc",
+            true,
+        ),
+    ];
+    for (name, mount, link, phrase, runc_refuses) in cases {
+        if is_runc() && !runc_refuses {
+            continue;
+        }
+        let id = c.id(name);
+        let mut b = c.bundle_for(&id, &["true"]);
+        let mounts = b.config["mounts"].as_array_mut().unwrap();
+        let index = mounts.len();
+        let dest = mount["destination"].as_str().unwrap().to_string();
+        mounts.push(mount);
+        if let Some((at, to)) = link {
+            symlink(to, b.rootfs().join(at)).unwrap();
+        }
+        b.write();
+        let out = c.rt(&["create", "--bundle", b.path(), &id]);
+        assert_ne!(out.code, 0, "{name}: accepted");
+        if !is_runc() {
+            out.fails_with(&format!("mounts[{index}] ({dest})"))
+                .fails_with(phrase);
+        }
+        c.rt(&["state", &id]).fails_with("does not exist");
+        c.audit();
+    }
+    // What podman, containerd and lxcfs do stays allowed: an allow-listed /proc file, a
+    // bind of the host's /sys over /sys (rootless with the host's network namespace).
+    let id = c.id("allowed");
+    let mut b = c.bundle_for(
+        &id,
+        &[
+            "sh",
+            "-c",
+            "cat /proc/uptime; ls /sys/kernel >/dev/null && echo SYS",
+        ],
+    );
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    mounts.retain(|m| m["destination"] != "/sys" && m["destination"] != "/sys/fs/cgroup");
+    mounts.push(json!({"destination": "/sys", "type": "bind", "source": "/sys", "options": ["rbind", "ro", "nosuid", "nodev", "noexec"]}));
+    mounts.push(json!({"destination": "/proc/uptime", "type": "bind", "source": f, "options": ["bind", "ro"]}));
+    let out = c.run(&b, &id);
+    out.ok();
+    assert_eq!(out.stdout, "42.00 42.00\nSYS\n");
     c.finish();
 }

@@ -344,6 +344,23 @@ fn no_pivot_and_time_namespace() {
     });
     let up: f64 = out.split_whitespace().next().unwrap().parse().unwrap();
     assert!(up > host_up + 86000.0, "uptime {up} vs host {host_up}");
+    // The monotonic offset, seen by clock_gettime(CLOCK_MONOTONIC) in the container.
+    let host_mono = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .unwrap()
+        .tv_sec();
+    let v = c.probe_json("mono", &[], |v| {
+        v["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "time"}));
+        v["linux"]["timeOffsets"] =
+            json!({"boottime": {"secs": 86400}, "monotonic": {"secs": 3600}});
+    });
+    let mono = v["monotonic"].as_i64().unwrap();
+    assert!(
+        (host_mono + 3590..host_mono + 3700).contains(&mono),
+        "monotonic {mono} vs host {host_mono}"
+    );
     c.finish();
 }
 

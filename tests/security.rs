@@ -44,6 +44,38 @@ fn seccomp_errno_and_kill_rules() {
     c.finish();
 }
 
+/// noNewPrivileges false with a profile: the filter is loaded while the init still holds
+/// CAP_SYS_ADMIN (no no_new_privs needed), so the container runs with NoNewPrivs 0, a
+/// filter in place, and its errno rule in effect, without CAP_SYS_ADMIN of its own.
+#[test]
+fn seccomp_without_no_new_privileges() {
+    let c = Ctx::new("seccompnnp");
+    let out = c.probe(
+        "nnp0",
+        &[
+            "sh",
+            "-c",
+            "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status; mkdir /tmp/x 2>&1; echo rc=$?",
+        ],
+        |v| {
+            v["root"]["readonly"] = json!(false);
+            v["process"]["noNewPrivileges"] = json!(false);
+            v["linux"]["seccomp"] = seccomp(
+                "SCMP_ACT_ALLOW",
+                json!([{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]),
+            );
+        },
+    );
+    assert!(out.contains("NoNewPrivs:\t0"), "{out}");
+    assert!(out.contains("Seccomp:\t2"), "{out}");
+    assert!(
+        out.contains("Permission denied"),
+        "errno 13 expected: {out}"
+    );
+    assert!(out.contains("rc=1"), "{out}");
+    c.finish();
+}
+
 /// SCMP_ACT_NOTIFY: the listener fd reaches listenerPath with the state and metadata, and
 /// the listener answers the container's mkdir with EPERM.
 #[test]
@@ -145,5 +177,56 @@ fn capabilities_sets_and_unknown_names() {
     let out = c.run(&b, &id);
     out.ok();
     assert!(out.stderr.contains("CAP_FROM_THE_FUTURE"), "{}", out.stderr);
+    c.finish();
+}
+
+/// The init is non-dumpable until it execs, so that nothing of its uid without
+/// CAP_SYS_PTRACE can ptrace it or read its memory, environ or fds while it still holds
+/// berth's state. Observed from a createRuntime hook running as root without
+/// CAP_SYS_PTRACE: the same uid as the init, so on a dumpable init the read would succeed
+/// (ptrace_may_access checks dumpability only after the uid match). After exec the
+/// container's process is dumpable again: the same read succeeds. (Checks the property,
+/// not one mechanism: turning child.rs's set_dumpable(false) into true alone does not make
+/// it fail, something later in the init's setup also leaves it non-dumpable.)
+#[test]
+fn init_is_not_dumpable_until_exec() {
+    let c = Ctx::new("dumpable");
+    let log = c.dir.join("log");
+    std::fs::create_dir_all(&log).unwrap();
+    let l = log.to_str().unwrap();
+    let read_environ = |pid: &str| {
+        format!(
+            "setpriv --bounding-set=-sys_ptrace --inh-caps=-all -- \
+             sh -c 'cat /proc/{pid}/environ >/dev/null 2>&1 && echo READ || echo DENIED'"
+        )
+    };
+    let observer = json!({"path": "/bin/sh", "args": ["sh", "-c", format!(
+        "pid=$(grep -o '\"pid\": *[0-9]*' | grep -o '[0-9]*$'); {} > {l}/createRuntime",
+        read_environ("$pid"))]});
+    let id = c.id("d");
+    let mut b = c.bundle_for(&id, &["sleep", "30"]);
+    b.config["hooks"] = json!({"createRuntime": [observer]});
+    let pid = c.create(&b, &id);
+    let seen = std::fs::read_to_string(log.join("createRuntime")).unwrap();
+    assert_eq!(seen.trim(), "DENIED", "the init was dumpable before exec");
+    c.rt(&["start", &id]).ok();
+    // Once the init has exec'd `sleep`, the same observer reads its environ.
+    let mut after = String::new();
+    for _ in 0..100 {
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if comm.trim() == "sleep" {
+            after = output_of(
+                std::process::Command::new("sh").args(["-c", &read_environ(&pid.to_string())]),
+            )
+            .stdout
+            .iter()
+            .map(|&b| b as char)
+            .collect();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(after.trim(), "READ");
+    c.rt(&["delete", "-f", &id]).ok();
     c.finish();
 }

@@ -87,14 +87,8 @@ pub(crate) fn create(root: BorrowedFd, d: &Device, bind: bool) -> Result<(), Roo
         .ok_or_else(|| path_err("device", d.path.clone(), Errno::EINVAL))?;
     let dir = mkdir_all_in_root(root, parent, 0o755)
         .map_err(|e| path_err("creating parent of device", d.path.clone(), e))?;
-    let dir = crate::sys::openat2(
-        dir.as_fd(),
-        c".",
-        (OFlag::O_RDONLY | OFlag::O_DIRECTORY).bits(),
-        0,
-        0,
-    )
-    .map_err(|e| path_err("opening parent of device", d.path.clone(), e))?;
+    let dir = super::resolve::reopen_dir(dir.as_fd())
+        .map_err(|e| path_err("opening parent of device", d.path.clone(), e))?;
     if bind {
         let target = fresh_file_in_root(root, &d.path)
             .map_err(|e| path_err("creating device mount point", d.path.clone(), e))?;

@@ -49,16 +49,20 @@ fn mount_one(ctx: &MountCtx, i: usize, m: &Mount) -> Result<(), RootfsError> {
     let typ = m.typ().as_deref().unwrap_or("");
     let is_bind = opts.flags & libc::MS_BIND != 0 || typ == "bind";
     let dest = m.destination();
+    let source = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
+    let src = if is_bind && !source.is_absolute() {
+        ctx.bundle.join(&source)
+    } else {
+        source.clone()
+    };
+    // Lexically first, so that nothing is created under /proc for a refused mount; again
+    // on the resolved target below, which catches a destination through a symlink.
+    check_proc_sys(&super::resolve::clean(dest), typ, is_bind, &src)
+        .map_err(|msg| refused(i, m, msg))?;
     if typ == "cgroup" || typ == "cgroup2" {
         return mount_cgroup(ctx, i, m, &opts);
     }
-    let source = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
     if is_bind {
-        let src = if source.is_absolute() {
-            source
-        } else {
-            ctx.bundle.join(source)
-        };
         let meta = std::fs::metadata(&src).map_err(|e| RootfsError::Mount {
             index: i,
             destination: dest.clone(),
@@ -70,6 +74,8 @@ fn mount_one(ctx: &MountCtx, i: usize, m: &Mount) -> Result<(), RootfsError> {
             create_file_in_root(ctx.root, dest)
         }
         .map_err(|e| err(i, m, "creating destination", e))?;
+        check_resolved(ctx.root, target.as_fd(), dest, typ, is_bind, &src)
+            .map_err(|msg| refused(i, m, msg))?;
         match ctx.premade.iter().find(|(j, _)| *j == i) {
             Some((_, tree)) => attach(tree.as_fd(), target.as_fd(), &opts),
             None => bind(&src, target.as_fd(), &opts),
@@ -83,6 +89,8 @@ fn mount_one(ctx: &MountCtx, i: usize, m: &Mount) -> Result<(), RootfsError> {
     }
     let target = mkdir_all_in_root(ctx.root, dest, 0o755)
         .map_err(|e| err(i, m, "creating destination", e))?;
+    check_resolved(ctx.root, target.as_fd(), dest, typ, is_bind, &src)
+        .map_err(|msg| refused(i, m, msg))?;
     let data = opts.data.join(",");
     let mflags = opts.flags & !opts.clear;
     let tpath = proc_fd_path(target.as_fd());
@@ -137,6 +145,100 @@ fn mount_one(ctx: &MountCtx, i: usize, m: &Mount) -> Result<(), RootfsError> {
         copy_tree(under.as_fd(), top.as_fd()).map_err(|e| err(i, m, "tmpcopyup", e))?;
     }
     propagate(mounted.as_fd(), &opts).map_err(|e| err(i, m, "propagation", e))
+}
+
+fn refused(i: usize, m: &Mount, msg: String) -> RootfsError {
+    RootfsError::Mount {
+        index: i,
+        destination: m.destination().clone(),
+        msg,
+    }
+}
+
+/// The /proc files a mount may cover, as runc's checkProcMount allows: those lxcfs
+/// emulates.
+const PROC_ALLOWED: &[&str] = &[
+    "proc/cpuinfo",
+    "proc/diskstats",
+    "proc/meminfo",
+    "proc/stat",
+    "proc/swaps",
+    "proc/uptime",
+    "proc/loadavg",
+    "proc/slabinfo",
+    "proc/net/dev",
+    "proc/sys/kernel/ns_last_pid",
+];
+
+/// Whether `path` (on the host) is on a filesystem with this magic.
+fn is_fs(path: &Path, magic: nix::sys::statfs::FsType) -> bool {
+    nix::sys::statfs::statfs(path).is_ok_and(|st| st.filesystem_type() == magic)
+}
+
+/// runc's checkProcMount, for a destination `rel` relative to the root (no leading "/"):
+/// only procfs at /proc (a proc mount, or a bind of a procfs source), and under /proc
+/// only the allow-listed files (CVE-2019-16884, CVE-2023-27561: anything else over
+/// /proc/self/attr, /proc/sys, ... would turn the LSM and sysctl writes berth makes later
+/// into writes to a file of the image's choosing). /sys itself likewise takes only sysfs
+/// (runc does not check it); under /sys anything goes, as runc (/sys/fs/cgroup, ...).
+fn check_proc_sys(rel: &Path, typ: &str, is_bind: bool, src: &Path) -> Result<(), String> {
+    use nix::sys::statfs::{PROC_SUPER_MAGIC, SYSFS_MAGIC};
+    let shown = Path::new("/").join(rel);
+    for (top, fstype, magic) in [
+        ("proc", "proc", PROC_SUPER_MAGIC),
+        ("sys", "sysfs", SYSFS_MAGIC),
+    ] {
+        if rel == Path::new(top) {
+            let ok = if is_bind {
+                is_fs(src, magic)
+            } else {
+                typ == fstype
+            };
+            if !ok {
+                return Err(format!(
+                    "{} cannot be mounted because it is not of type {fstype}",
+                    shown.display()
+                ));
+            }
+            return Ok(());
+        }
+    }
+    if rel.starts_with("proc") && !PROC_ALLOWED.iter().any(|a| rel == Path::new(a)) {
+        return Err(format!(
+            "{} cannot be mounted because it is inside /proc",
+            shown.display()
+        ));
+    }
+    Ok(())
+}
+
+/// check_proc_sys on where `target` really is: its path under the root, read back from
+/// the fd the mount will go onto.
+fn check_resolved(
+    root: BorrowedFd,
+    target: BorrowedFd,
+    dest: &Path,
+    typ: &str,
+    is_bind: bool,
+    src: &Path,
+) -> Result<(), String> {
+    let link = |fd: BorrowedFd| {
+        std::fs::read_link(proc_fd_path(fd)).map_err(|e| {
+            format!(
+                "reading back the resolved destination: {}",
+                crate::error::errno_text(&e)
+            )
+        })
+    };
+    let (root_path, target_path) = (link(root)?, link(target)?);
+    let rel = target_path
+        .strip_prefix(&root_path)
+        .map_err(|_| format!("resolves to {}, outside the rootfs", target_path.display()))?;
+    if rel == super::resolve::clean(dest) {
+        return Ok(()); // checked as written already
+    }
+    check_proc_sys(rel, typ, is_bind, src)
+        .map_err(|msg| format!("resolves to /{}: {msg}", rel.display()))
 }
 
 /// A /proc or /sys the image made a symlink is refused, as runc does (CVE-2019-16884):

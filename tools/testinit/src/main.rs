@@ -126,7 +126,7 @@ fn probe() -> String {
             "\"groups\":{},\"umask\":{},\"cwd\":{},\"env\":{},",
             "\"caps\":{{\"inheritable\":{},\"permitted\":{},\"effective\":{},\"bounding\":{},\"ambient\":{}}},",
             "\"rlimits\":{},\"seccomp\":{},\"no_new_privs\":{},\"oom_score_adj\":{},",
-            "\"mounts\":{},\"cgroup\":{},\"fds\":{}}}"
+            "\"mounts\":{},\"cgroup\":{},\"fds\":{},\"monotonic\":{}}}"
         ),
         std::process::id(),
         esc(read("/proc/sys/kernel/hostname").trim()),
@@ -150,7 +150,19 @@ fn probe() -> String {
         mounts,
         cgroup,
         fds(),
+        monotonic(),
     )
+}
+
+/// CLOCK_MONOTONIC in whole seconds (a time namespace's offset shows here).
+fn monotonic() -> i64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec
 }
 
 fn main() {
