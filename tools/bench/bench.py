@@ -375,6 +375,19 @@ def main():
     lines.append(f"| binary size | {size['berth'] / 1e6:.2f} MB | {size['crun'] / 1e6:.2f} MB | "
                  f"{size['runc'] / 1e6:.2f} MB | – | {fmt_ratio(size['berth'], size['crun'])} | "
                  f"{fmt_ratio(size['berth'], size['runc'])} |")
+    by_name = dict(rows)
+    targets = [
+        ("`run` ≤ 0.5× crun", by_name["`run` /bin/true (new netns)"], 0.5),
+        ("100 in sequence ≤ 0.5× crun", by_name["100 `run` in sequence (total)"], 0.5),
+        ("10 in parallel ≤ 0.5× crun", by_name["10 `run` in parallel (total)"], 0.5),
+        ("`exec` ≤ 0.7× crun", by_name["`exec` /bin/true"], 0.7),
+    ]
+    lines += ["", "Targets in this run:", ""]
+    for what, m, limit in targets:
+        ratio = m["berth"] / m["crun"]
+        lines.append(f"- {what}: {ratio:.2f}×, {'met' if ratio <= limit else 'not met'}")
+    mb = size["berth"] / 1e6
+    lines.append(f"- binary ≤ 5 MB: {mb:.2f} MB, {'met' if mb <= 5 else 'not met'}")
     lines += [
         "",
         "## One berth `run`, phase by phase",
