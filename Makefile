@@ -11,9 +11,12 @@ MUSL_TARGET := x86_64-unknown-linux-musl
 GNU_TARGET := x86_64-unknown-linux-gnu
 RELEASE_RUSTFLAGS := -C target-feature=+crt-static -C relocation-model=static
 BERTH_RELEASE := $(CURDIR)/target/berth
+# The runc face: the same binary under a name ending in -runc (a symlink beside it).
+BERTH_RUNC_RELEASE := $(CURDIR)/target/berth-runc
 export BERTH_RELEASE
+PREFIX ?= /usr/local
 
-.PHONY: all build release demo deps test test-release test-clients unit lint fmt clean bench fuzz
+.PHONY: all build release install demo deps test test-release test-clients unit lint fmt clean bench fuzz
 
 all: build
 
@@ -23,6 +26,7 @@ deps:
 
 build:
 	$(CARGO) build
+	ln -sfn berth target/debug/berth-runc
 
 release:
 	@if rustup target list --installed 2>/dev/null | grep -qx $(MUSL_TARGET) || \
@@ -32,15 +36,22 @@ release:
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libc6-dev; }; fi; \
 	echo "release: static berth for $$t"; \
 	RUSTFLAGS="$(RELEASE_RUSTFLAGS)" $(CARGO) build --release -p berth --target $$t && \
-	cp target/$$t/release/berth $(BERTH_RELEASE).tmp && mv $(BERTH_RELEASE).tmp $(BERTH_RELEASE)
+	cp target/$$t/release/berth $(BERTH_RELEASE).tmp && mv $(BERTH_RELEASE).tmp $(BERTH_RELEASE) && \
+	ln -sfn berth $(BERTH_RUNC_RELEASE)
+
+# berth and its runc face (berth-runc, a symlink) into $(PREFIX)/bin.
+install: release
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BERTH_RELEASE) $(DESTDIR)$(PREFIX)/bin/berth
+	ln -sfn berth $(DESTDIR)$(PREFIX)/bin/berth-runc
 
 # The integration tests against the release binary (what users run). The crash test needs
 # the checkpoints only debug builds have.
 test-release: deps release
-	BERTH_TEST_RUNTIME=$(BERTH_RELEASE) $(CARGO) test --workspace --tests -- --test-threads=4 \
+	BERTH_TEST_RUNTIME=$(BERTH_RUNC_RELEASE) $(CARGO) test --workspace --tests -- --test-threads=4 \
 	  --skip kill_9_at_every_stage_of_create
 
-# Builds berth, makes a busybox bundle and runs a container from it.
+# Builds berth and runs a container with it, offline.
 demo: deps release
 	BERTH=$(BERTH_RELEASE) ./tools/demo.sh
 
@@ -55,7 +66,7 @@ test-clients: deps build
 
 # berth, crun and runc side by side (never part of the tests); rewrites BENCHMARKS.md.
 bench: release
-	BERTH=$(BERTH_RELEASE) ./tools/bench/bench.sh
+	BERTH=$(BERTH_RUNC_RELEASE) ./tools/bench/bench.sh
 
 # cargo fuzz over the config loader, seccomp compiler, sync-socket decoder and path
 # resolver, FUZZ_SECONDS (default 60) each; installs cargo-fuzz if missing.

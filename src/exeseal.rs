@@ -116,20 +116,48 @@ pub(crate) fn ensure_sealed() -> Result<()> {
     }
 }
 
-/// Whether the raw command line runs `create`, `run` or `exec`: checked before the
-/// arguments are parsed so that the re-execution does not pay for a parse it throws away.
-/// Global flags taking a value are skipped with it; anything unexpected answers false
-/// and leaves the decision to the check after parsing.
+/// Whether the raw command line enters a container: the runc face's `create`, `run` and
+/// `exec`; the people face's `run` and `exec` (the CLI is then the container's parent)
+/// and the hidden `monitor`. Checked before the arguments are parsed so that the
+/// re-execution does not pay for a parse it throws away. Global flags taking a value are
+/// skipped with it; anything unexpected answers false and leaves the decision to the
+/// check after parsing.
 pub(crate) fn wants_early_seal(args: &[std::ffi::OsString]) -> bool {
-    let mut it = args.iter().skip(1);
+    let base = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or("");
+    let mut it = args.iter().skip(1).map(|a| a.to_str()).peekable();
+    let mut runc = base == "runc" || base.ends_with("-runc");
+    if !runc && it.peek() == Some(&Some("oci")) {
+        it.next();
+        runc = true;
+    }
+    let (enters, valued, plain): (&[&str], &[&str], &[&str]) = if runc {
+        (
+            &["create", "run", "exec"],
+            &["--root", "--log", "--log-format", "--criu"],
+            &["--debug", "--systemd-cgroup"],
+        )
+    } else {
+        (
+            &["run", "exec", "monitor"],
+            &["--root", "--runroot", "--log-level", "--cgroup-manager"],
+            &[],
+        )
+    };
     while let Some(a) = it.next() {
-        let Some(a) = a.to_str() else { return false };
+        let Some(a) = a else { return false };
         match a {
-            "create" | "run" | "exec" => return true,
-            "--root" | "--log" | "--log-format" | "--criu" => {
+            _ if enters.contains(&a) => return true,
+            "container" if !runc => {
+                return matches!(it.next(), Some(Some("run" | "exec")));
+            }
+            _ if valued.contains(&a) => {
                 it.next();
             }
-            "--debug" | "--systemd-cgroup" => {}
+            _ if plain.contains(&a) => {}
             _ if a.starts_with("--") && a.contains('=') => {}
             _ => return false,
         }
@@ -150,18 +178,27 @@ mod tests {
             let v: Vec<std::ffi::OsString> = s.split(' ').map(Into::into).collect();
             super::wants_early_seal(&v)
         };
-        assert!(w("berth run -b x c1"));
+        assert!(w("berth-runc run -b x c1"));
         assert!(w(
-            "berth --root /run/x --log l --log-format json --debug exec c1 true"
+            "/x/berth-runc --root /run/x --log l --log-format json --debug exec c1 true"
         ));
-        assert!(w("berth --root=/r --systemd-cgroup create c1"));
+        assert!(w("runc --root=/r --systemd-cgroup create c1"));
+        assert!(w("berth oci --root=/r create c1"));
         // A flag value that looks like a subcommand is skipped with its flag.
-        assert!(!w("berth --root run list"));
-        assert!(!w("berth list"));
-        assert!(!w("berth state run"));
+        assert!(!w("berth-runc --root run list"));
+        assert!(!w("berth oci list"));
+        assert!(!w("berth-runc state run"));
         // Unknown shapes leave the decision to the parsed command line.
-        assert!(!w("berth --rootless run c1"));
-        assert!(!w("berth -x run"));
+        assert!(!w("berth-runc --rootless run c1"));
+        assert!(!w("berth-runc -x run"));
+        assert!(!w("berth-runc"));
+        // The people face: its own globals, and `create` makes no process.
+        assert!(w("berth --root /r --runroot /rr run -d img"));
+        assert!(w("berth container exec c1 true"));
+        assert!(w("berth monitor abc"));
+        assert!(!w("berth create img"));
+        assert!(!w("berth container ls"));
+        assert!(!w("berth ps run"));
         assert!(!w("berth"));
     }
 }

@@ -30,23 +30,60 @@ pub mod fuzzing;
 /// The binary's global allocator (see src/sys/arena.rs); the fuzz targets keep the system's.
 pub use sys::arena::Arena;
 
-use std::path::PathBuf;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 
-/// The whole command line: parse, dispatch, report the one error, exit.
+/// Which command language a process speaks, decided before any parsing.
+#[derive(Debug, PartialEq, Eq)]
+enum Face {
+    /// runc's CLI: invoked as `runc`/`*-runc`, or as `berth oci ...` (the args then
+    /// start with the name clap shows, `berth oci`).
+    Runc(Vec<OsString>),
+    /// Docker's language, at the top level.
+    People(Vec<OsString>),
+}
+
+fn choose_face(mut args: Vec<OsString>) -> Face {
+    let base = args
+        .first()
+        .and_then(|a| Path::new(a).file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or("");
+    if base == "runc" || base.ends_with("-runc") {
+        return Face::Runc(args);
+    }
+    if args.get(1).is_some_and(|a| a == "oci") {
+        args.splice(0..2, [OsString::from("berth oci")]);
+        return Face::Runc(args);
+    }
+    Face::People(args)
+}
+
+/// The whole command line: choose the face, parse, dispatch, report the one error, exit.
 pub fn main() {
     timeline::mark("exec");
-    if exeseal::wants_early_seal(&std::env::args_os().collect::<Vec<_>>()) {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let face = choose_face(args.clone());
+    if exeseal::wants_early_seal(&args) {
         // On failure the check after parsing reports it, with logging set up.
         let _ = exeseal::ensure_sealed();
     }
-    let cli = match cli::Cli::try_parse() {
+    let code = match face {
+        Face::Runc(args) => oci_main(args),
+        Face::People(args) => people_main(args),
+    };
+    std::process::exit(code);
+}
+
+fn oci_main(args: Vec<OsString>) -> i32 {
+    let cli = match cli::Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { 1 } else { 0 };
             let _ = e.print();
-            std::process::exit(code);
+            return code;
         }
     };
     timeline::mark("parse-args");
@@ -71,7 +108,7 @@ pub fn main() {
     // runc ends a failed exec with 255 (and "exec failed: "), leaving 1..=254 to the
     // process's own exit status.
     let is_exec = matches!(cli.command, cli::oci::Command::Exec(_));
-    let code = match commands::oci::dispatch(&globals, cli.command) {
+    match commands::oci::dispatch(&globals, cli.command) {
         Ok(code) => code,
         Err(e) => {
             // The one place an error is reported: the cause chain joined by ": ".
@@ -90,6 +127,100 @@ pub fn main() {
                 1
             }
         }
+    }
+}
+
+fn people_main(args: Vec<OsString>) -> i32 {
+    let matches = match cli::front::FrontCli::command().try_get_matches_from(args) {
+        Ok(m) => m,
+        // Docker exits 125 on a usage error of run/create/exec, and Podman on every one.
+        Err(e) => {
+            let code = if e.use_stderr() { 125 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
     };
-    std::process::exit(code);
+    let mut name = Vec::new();
+    let mut m = &matches;
+    while let Some((sub, next)) = m.subcommand() {
+        name.push(sub);
+        m = next;
+    }
+    let name = name.join(" ");
+    let cli = match cli::front::FrontCli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return 125;
+        }
+    };
+    timeline::mark("parse-args");
+    let debug = matches!(cli.log_level.as_str(), "debug" | "trace");
+    logging::init(None, logging::Format::People, debug);
+    if cli.version {
+        println!("berth version {}", env!("CARGO_PKG_VERSION"));
+        return 0;
+    }
+    let Some(command) = cli.command else {
+        let _ = cli::front::FrontCli::command().print_help();
+        return 0;
+    };
+    let manager = match cli.cgroup_manager.as_deref() {
+        Some("systemd") => front::CgroupManager::Systemd,
+        _ => front::CgroupManager::Cgroupfs,
+    };
+    let globals = front::Globals::new(
+        cli.root.map(PathBuf::from),
+        cli.runroot.map(PathBuf::from),
+        manager,
+    );
+    let class = if commands::front::fails_with_125(&command) {
+        125
+    } else {
+        1
+    };
+    match commands::front::dispatch(&globals, command, &name) {
+        Ok(code) => code,
+        Err(e) => {
+            let code = e
+                .chain()
+                .find_map(|c| c.downcast_ref::<front::Exit>())
+                .map_or(class, |x| x.code);
+            let msg = format!("{e:#}");
+            if !msg.is_empty() {
+                logging::error(&msg);
+            }
+            code
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn face(s: &str) -> Face {
+        choose_face(s.split(' ').map(OsString::from).collect())
+    }
+
+    #[test]
+    fn the_face_comes_from_the_name_then_the_first_word() {
+        assert!(matches!(face("/usr/bin/berth-runc list"), Face::Runc(a) if a.len() == 2));
+        assert!(matches!(face("runc --root /x list"), Face::Runc(_)));
+        assert!(matches!(face("/x/berth ps -a"), Face::People(_)));
+        // Nothing is guessed from the arguments: a runc command at the top level is
+        // the people face's (which then says what it knows).
+        assert!(matches!(face("berth state c1"), Face::People(_)));
+        assert!(matches!(face("berth-runc-not runc"), Face::People(_)));
+        assert_eq!(
+            face("/usr/bin/berth oci --root /x list"),
+            Face::Runc(
+                ["berth oci", "--root", "/x", "list"]
+                    .map(OsString::from)
+                    .to_vec()
+            )
+        );
+        // Only the first word: a later `oci` is an argument.
+        assert!(matches!(face("berth run oci"), Face::People(_)));
+    }
 }

@@ -10,6 +10,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub(crate) enum Format {
     Text,
     Json,
+    /// The people face: `Error: ...` and `WARNING: ...` on stderr, as Docker's CLI.
+    People,
 }
 
 struct Logger {
@@ -71,6 +73,10 @@ fn render(level: &str, msg: &str, time: &str, format: Format) -> String {
             let v = serde_json::json!({ "level": level, "msg": msg, "time": time });
             format!("{v}\n")
         }
+        Format::People => match level {
+            "error" => format!("Error: {msg}\n"),
+            l => format!("{}: {msg}\n", l.to_uppercase()),
+        },
         Format::Text => format!(
             "time=\"{time}\" level={level} msg={}\n",
             serde_json::Value::String(msg.to_string())
@@ -129,6 +135,15 @@ mod tests {
         assert_eq!(v["msg"], "container \"x\" does not exist");
         assert_eq!(v["time"], "T");
         assert!(line.ends_with('\n') && line.matches('\n').count() == 1);
+    }
+
+    #[test]
+    fn people_records_read_as_docker_prints_them() {
+        assert_eq!(
+            render("error", "No such container: x", "T", Format::People),
+            "Error: No such container: x\n"
+        );
+        assert_eq!(render("warning", "w", "T", Format::People), "WARNING: w\n");
     }
 
     #[test]

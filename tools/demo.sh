@@ -2,6 +2,8 @@
 # Makes a busybox bundle in a temp dir and runs a container from it with berth.
 set -euo pipefail
 BERTH=${BERTH:-$(dirname "$0")/../target/berth}
+# The runc face of the same binary (berth-runc is a link to it).
+RUNC_FACE=("$BERTH" oci)
 BUSYBOX=${BUSYBOX:-/bin/busybox}
 dir=$(mktemp -d /tmp/berth-demo.XXXXXX)
 root=$(mktemp -d /tmp/berth-demo-state.XXXXXX)
@@ -9,7 +11,7 @@ trap 'rm -rf "$dir" "$root"' EXIT
 mkdir -p "$dir/rootfs/bin"
 cp "$BUSYBOX" "$dir/rootfs/bin/busybox"
 for app in sh echo cat hostname id ls ps sleep uname; do ln -s busybox "$dir/rootfs/bin/$app"; done
-"$BERTH" spec --bundle "$dir"
+"${RUNC_FACE[@]}" spec --bundle "$dir"
 # The default spec wants a terminal and runs sh; the demo prints what the container sees.
 python3 - "$dir/config.json" <<'PY'
 import json, sys
@@ -18,5 +20,5 @@ c["process"]["terminal"] = False
 c["process"]["args"] = ["sh", "-c", "echo \"hello from $(hostname), pid $$, $(id)\"; echo mounts:; cat /proc/mounts | cut -d' ' -f2,3 | head -12; ps"]
 json.dump(c, open(p, "w"), indent=2)
 PY
-echo "+ berth --root $root run --bundle $dir demo"
-"$BERTH" --root "$root" run --bundle "$dir" "demo-$$"
+echo "+ berth oci --root $root run --bundle $dir demo"
+"${RUNC_FACE[@]}" --root "$root" run --bundle "$dir" "demo-$$"

@@ -1,5 +1,7 @@
-//! clap definitions only. Global flags come before the subcommand, as with runc.
+//! clap definitions only: the runc face (`Cli`, runc's globals before the subcommand) and
+//! the people face (`front::FrontCli`).
 
+pub(crate) mod front;
 pub(crate) mod oci;
 
 use clap::{Parser, ValueEnum};

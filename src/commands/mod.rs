@@ -1,3 +1,4 @@
 //! Command glue: CLI args -> runtime call -> output.
 
+pub(crate) mod front;
 pub(crate) mod oci;

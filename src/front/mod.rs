@@ -3,3 +3,95 @@
 //! monitor, logs, volumes, networks, build. Nothing here is reached by the runc face.
 
 pub(crate) mod digest;
+
+use std::path::{Path, PathBuf};
+
+/// The people face's globals (Podman's): where durable storage and runtime state live.
+#[derive(Clone, Debug)]
+pub(crate) struct Globals {
+    /// Durable storage: images, container records, volumes, networks.
+    pub(crate) root: PathBuf,
+    /// Runtime state: what a reboot must forget (monitors, sockets, the runtime's records).
+    pub(crate) runroot: PathBuf,
+    pub(crate) cgroup_manager: CgroupManager,
+    /// Not root in the initial user namespace: containers get a user namespace of their own.
+    pub(crate) rootless: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CgroupManager {
+    Cgroupfs,
+    Systemd,
+}
+
+impl Globals {
+    pub(crate) fn new(
+        root: Option<PathBuf>,
+        runroot: Option<PathBuf>,
+        cgroup_manager: CgroupManager,
+    ) -> Globals {
+        let rootless = !nix::unistd::geteuid().is_root() || crate::state::in_user_namespace();
+        Globals {
+            root: root.unwrap_or_else(|| default_root(rootless)),
+            runroot: runroot.unwrap_or_else(|| default_runroot(rootless)),
+            cgroup_manager,
+            rootless,
+        }
+    }
+
+    /// The runtime's own records of this face's containers live inside the runroot, so
+    /// `berth-runc list` never shows them and neither face can remove the other's.
+    pub(crate) fn runtime(&self) -> crate::runtime::Globals {
+        crate::runtime::Globals {
+            root: self.runroot.join("runtime"),
+            systemd_cgroup: self.cgroup_manager == CgroupManager::Systemd,
+            rootless: None,
+        }
+    }
+}
+
+/// `/var/lib/berth`, or `${XDG_DATA_HOME:-~/.local/share}/berth` rootless (Podman's rule).
+fn default_root(rootless: bool) -> PathBuf {
+    if !rootless {
+        return PathBuf::from("/var/lib/berth");
+    }
+    if let Some(d) = std::env::var_os("XDG_DATA_HOME").filter(|d| Path::new(d).is_absolute()) {
+        return Path::new(&d).join("berth");
+    }
+    home_dir().join(".local/share/berth")
+}
+
+/// `/run/berth`, or `$XDG_RUNTIME_DIR/berth` rootless (`/run/user/UID/berth` without it).
+fn default_runroot(rootless: bool) -> PathBuf {
+    if !rootless {
+        return PathBuf::from("/run/berth");
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| Path::new(d).is_absolute()) {
+        Some(d) => Path::new(&d).join("berth"),
+        None => PathBuf::from(format!(
+            "/run/user/{}/berth",
+            nix::unistd::geteuid().as_raw()
+        )),
+    }
+}
+
+fn home_dir() -> PathBuf {
+    if let Some(h) = std::env::var_os("HOME").filter(|h| Path::new(h).is_absolute()) {
+        return PathBuf::from(h);
+    }
+    nix::unistd::User::from_uid(nix::unistd::geteuid())
+        .ok()
+        .flatten()
+        .map(|u| u.dir)
+        .unwrap_or_else(|| PathBuf::from("/"))
+}
+
+/// An error that decides the people face's exit status itself (Docker's 125/126/127 for
+/// `run`/`exec`, 1 for `container exists` of a missing container, ...). main prints the
+/// message once and exits with `code`; an empty message prints nothing.
+#[derive(Debug, thiserror::Error)]
+#[error("{msg}")]
+pub(crate) struct Exit {
+    pub(crate) code: i32,
+    pub(crate) msg: String,
+}

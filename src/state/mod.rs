@@ -49,15 +49,17 @@ pub(crate) fn validate_id(id: &str) -> Result<(), StateError> {
     }
 }
 
-/// Default state root: /run/berth for real root, $XDG_RUNTIME_DIR/berth otherwise.
+/// The runc face's default state root: /run/berth-runc for real root (beside runc's
+/// /run/runc and crun's /run/crun), $XDG_RUNTIME_DIR/berth-runc otherwise. The people
+/// face keeps its containers' runtime records in its own runroot.
 pub(crate) fn default_root() -> PathBuf {
     let euid = nix::unistd::geteuid();
     if euid.is_root() && !in_user_namespace() {
-        return PathBuf::from("/run/berth");
+        return PathBuf::from("/run/berth-runc");
     }
     match std::env::var_os("XDG_RUNTIME_DIR") {
-        Some(d) if !d.is_empty() => Path::new(&d).join("berth"),
-        _ => PathBuf::from(format!("/run/user/{}/berth", euid.as_raw())),
+        Some(d) if !d.is_empty() => Path::new(&d).join("berth-runc"),
+        _ => PathBuf::from(format!("/run/user/{}/berth-runc", euid.as_raw())),
     }
 }
 

@@ -10,8 +10,11 @@ rl_setup() {
   at_exit "rl_teardown"
   RL_UID=$(id -u "$RL_USER")
   mkdir -p "$T/rlxdg" "$T/rlbin"
-  cp "$RT" "$T/rlbin/runtime"
-  chmod 755 "$T/rlbin" "$T/rlbin/runtime"
+  # A copy the user can execute, under the runtime's own name: berth answers as runc only
+  # when its name is runc or ends in -runc.
+  RL_RT=$T/rlbin/$(basename "$RT")
+  cp "$RT" "$RL_RT"
+  chmod 755 "$T/rlbin" "$RL_RT"
   chown "$RL_USER": "$T/rlxdg"
   chmod 700 "$T/rlxdg"
   mkdir -p "$T/rlhome/.config/containers"
@@ -24,7 +27,7 @@ events_logger = "file"
 runtime = "testrt"
 runtime_supports_json = ["testrt"]
 [engine.runtimes]
-testrt = ["$T/rlbin/runtime"]
+testrt = ["$RL_RT"]
 CONF
   cat >"$T/rlhome/.config/containers/storage.conf" <<CONF
 [storage]

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Client test suite: podman (rootful and rootless) and containerd, with berth as the OCI runtime.
 #
-#   tests/clients/run.sh                       # berth (target/debug/berth, or $BERTH)
+#   tests/clients/run.sh                       # berth (target/debug/berth-runc, or $BERTH_RUNC)
 #   CLIENT_RUNTIME=/usr/sbin/runc tests/clients/run.sh   # the same scenarios against runc (control)
 #
 # Variables: CLIENT_RUNTIME (runtime binary), SUITES (default "podman rootless containerd"),
@@ -42,8 +42,9 @@ install_deps() {
 }
 install_deps || { echo "run.sh: could not install the client packages" >&2; exit 2; }
 
-RT=${CLIENT_RUNTIME:-${BERTH:-$REPO/target/debug/berth}}
-RT=$(readlink -f "$RT" 2>/dev/null || echo "$RT")
+RT=${CLIENT_RUNTIME:-${BERTH_RUNC:-$REPO/target/debug/berth-runc}}
+# Absolute, but not resolved: berth speaks runc's language only under a name like berth-runc.
+case $RT in /*) ;; *) RT=$PWD/$RT ;; esac
 [ -x "$RT" ] || { echo "run.sh: runtime '$RT' not found (build berth, or set CLIENT_RUNTIME)" >&2; exit 2; }
 SUITES=${SUITES:-podman rootless containerd}
 

@@ -24,16 +24,34 @@ pub const APPLETS: &[&str] = &[
     "chroot", "ln", "printf", "sysctl", "ip", "ifconfig", "df", "find", "sed",
 ];
 
+/// The runtime under test: `BERTH_TEST_RUNTIME`, else berth's runc face, `berth-runc` (a
+/// link to the built berth, made here when cargo built berth without it).
 pub fn runtime() -> PathBuf {
-    std::env::var_os("BERTH_TEST_RUNTIME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_berth")))
+    if let Some(p) = std::env::var_os("BERTH_TEST_RUNTIME") {
+        return PathBuf::from(p);
+    }
+    let berth = Path::new(env!("CARGO_BIN_EXE_berth"));
+    let link = berth.with_file_name("berth-runc");
+    if std::fs::read_link(&link).is_err() {
+        // Several test binaries may race here: whoever loses finds the link made.
+        let tmp = berth.with_file_name(format!("berth-runc.{}", std::process::id()));
+        let _ = std::fs::remove_file(&tmp);
+        symlink("berth", &tmp).expect("symlink berth-runc");
+        std::fs::rename(&tmp, &link).expect("rename berth-runc link");
+    }
+    link
 }
 
+/// berth's people face (the built binary under its own name).
+pub fn berth() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_berth"))
+}
+
+/// Whether the runtime under test is the control (runc or crun), not berth.
 pub fn is_runc() -> bool {
-    runtime()
+    !runtime()
         .file_name()
-        .is_some_and(|n| n.to_string_lossy().contains("runc"))
+        .is_some_and(|n| n.to_string_lossy().starts_with("berth"))
 }
 
 /// Detached inits (create, run -d) are reparented to the nearest subreaper: make it us, and

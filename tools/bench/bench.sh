@@ -4,7 +4,7 @@
 #   tools/bench/bench.sh [--quick]        (as root)
 #
 # Installs what is missing (Debian: runc crun hyperfine busybox-static gcc libc6-dev),
-# builds the berth release binary (unless BERTH names one), then runs tools/bench/bench.py,
+# builds the berth release binary (unless BERTH names berth's runc face, berth-runc), then runs tools/bench/bench.py,
 # which builds the bundles, measures, cleans up (containers, cgroups, temp dirs) and writes
 # BENCHMARKS.md.
 set -euo pipefail
@@ -39,6 +39,6 @@ fi
 # The release binary as `make release` builds it (static, see the Makefile).
 if [ -z "${BERTH:-}" ]; then
 	make -C "$repo" -s release
-	BERTH=$repo/target/berth
+	BERTH=$repo/target/berth-runc
 fi
 exec python3 "$here/bench.py" --berth "$BERTH" --out "$repo/BENCHMARKS.md" "$@"
