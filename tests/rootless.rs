@@ -1,6 +1,6 @@
 //! Rootless, as a person at a shell: a real unprivileged user made by the test (useradd,
 //! with its /etc/subuid and /etc/subgid ranges), berth and the bundle copied where that user
-//! can read them, state in $XDG_RUNTIME_DIR/berth. Also uid 0 in a user namespace someone
+//! can read them, state in $XDG_RUNTIME_DIR/berth-runc. Also uid 0 in a user namespace someone
 //! else made (podman rootless), where host mounts are locked.
 
 mod common;
@@ -55,7 +55,7 @@ impl Drop for User {
 
 /// Runs `berth args...` as the user (no --root: the default location is under test).
 fn as_user(u: &User, home: &Path, prefix: &[&str], args: &[&str]) -> Out {
-    let berth = home.join("berth");
+    let berth = home.join("berth-runc");
     let mut cmd = Command::new("setpriv");
     cmd.args([
         "--reuid",
@@ -91,7 +91,7 @@ fn rootless_user_at_a_shell() {
     let u = User::create();
     let home = c.dir.clone();
     std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o755)).unwrap();
-    std::fs::copy(runtime(), home.join("berth")).unwrap();
+    std::fs::copy(runtime(), home.join("berth-runc")).unwrap();
     std::fs::create_dir_all(home.join("xdg")).unwrap();
     let id = c.id("r");
     let b = c.bundle(&id, &["true"]);
@@ -135,11 +135,11 @@ fn rootless_user_at_a_shell() {
         u.uid
     );
 
-    // State lives in $XDG_RUNTIME_DIR/berth; exec works as the user too.
+    // State lives in $XDG_RUNTIME_DIR/berth-runc; exec works as the user too.
     spec["process"]["args"] = json!(["sleep", "1000"]);
     write_config(&b, &spec);
     as_user(&u, &home, &[], &["create", "--bundle", &bundle, &id]).ok();
-    let state_dir: PathBuf = home.join("xdg/berth").join(&id);
+    let state_dir: PathBuf = home.join("xdg/berth-runc").join(&id);
     assert!(state_dir.join("state.json").exists());
     let st: Value =
         serde_json::from_str(&as_user(&u, &home, &[], &["state", &id]).ok().stdout).unwrap();
@@ -169,7 +169,7 @@ fn rootless_user_at_a_shell() {
     assert_eq!(maps.len(), 4, "{}", out.stdout);
     assert_eq!(maps[1], ["1", &su.to_string(), &sn.to_string()]);
     assert_eq!(maps[3], ["1", &sg.to_string(), &gn.to_string()]);
-    assert!(std::fs::read_dir(home.join("xdg/berth"))
+    assert!(std::fs::read_dir(home.join("xdg/berth-runc"))
         .unwrap()
         .next()
         .is_none());
