@@ -16,6 +16,7 @@ mod rootfs;
 mod runtime;
 mod seccomp;
 mod security;
+mod signals;
 mod spec;
 mod state;
 mod sys;

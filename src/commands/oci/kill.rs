@@ -5,7 +5,7 @@ use anyhow::Result;
 use crate::runtime::{ops, Globals};
 
 pub(super) fn run(g: &Globals, id: &str, signal: Option<&str>, all: bool) -> Result<i32> {
-    let sig = ops::parse_signal(signal.unwrap_or("SIGTERM"))?;
+    let sig = crate::signals::parse_signal(signal.unwrap_or("SIGTERM"))?;
     ops::kill(g, id, sig, all)?;
     Ok(0)
 }
