@@ -8,13 +8,12 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context, Result};
 use nix::sched::CloneFlags;
-use nix::sys::wait::waitpid;
-use nix::unistd::Pid;
 use oci_spec::runtime::{Process, Spec};
 
 use super::Globals;
-use crate::process::channel::{Channel, ChannelError, Msg};
+use crate::process::channel::Channel;
 use crate::process::child::{self, ExecCtx};
+use crate::process::parent::{Parent, Ready, Steps};
 use crate::state::{ContainerDir, Record, Status};
 use crate::sys;
 
@@ -180,7 +179,7 @@ pub(crate) fn exec(t: &Target, process: &Process, o: &ExecOpts) -> Result<i32> {
         }
         other => other,
     };
-    let (mut pid, mut pidfd) =
+    let (pid, pidfd) =
         match forked.map_err(|e| anyhow!("clone: {}", crate::error::errno_desc(e)))? {
             sys::Forked::Child => {
                 drop(parent_chan);
@@ -190,47 +189,7 @@ pub(crate) fn exec(t: &Target, process: &Process, o: &ExecOpts) -> Result<i32> {
         };
     drop(child_chan);
     drop(console);
-    let first = pid;
-    let fail = |pid: i32, fd: &OwnedFd| {
-        let _ = sys::pidfd_send_signal(fd.as_fd(), libc::SIGKILL);
-        let _ = waitpid(Pid::from_raw(pid), None);
-    };
-    loop {
-        match parent_chan.recv() {
-            Ok(Msg::Pid(gc)) => {
-                let _ = waitpid(Pid::from_raw(first), None);
-                pid = gc;
-                pidfd = sys::pidfd_open(gc)
-                    .map_err(|e| anyhow!("pidfd_open {gc}: {}", crate::error::errno_desc(e)))?;
-            }
-            Ok(Msg::SeccompFd(n)) => {
-                let st = serde_json::json!({"ociVersion": spec.version(), "id": rec.id, "status": "running", "pid": pid, "bundle": rec.bundle});
-                if let Err(e) = super::create::hand_listener(spec, &pidfd, n, &st)
-                    .and_then(|_| Ok(parent_chan.send(&Msg::SeccompDone)?))
-                {
-                    fail(pid, &pidfd);
-                    return Err(e);
-                }
-            }
-            Ok(Msg::Ready) => break,
-            Ok(Msg::Error { message, .. }) => {
-                fail(pid, &pidfd);
-                if pid != first {
-                    let _ = waitpid(Pid::from_raw(first), None);
-                }
-                bail!("{message}");
-            }
-            Ok(m) => {
-                fail(pid, &pidfd);
-                bail!("unexpected message from exec child: {m:?}");
-            }
-            Err(ChannelError::Closed) => {
-                fail(pid, &pidfd);
-                bail!("exec child exited before reporting");
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
+    let Ready { pid, pidfd } = Parent::new(&parent_chan, ExecSteps { t }, pid, pidfd).serve()?;
     if let Some(p) = &o.pid_file {
         let p = super::create::absolute(p)?;
         crate::state::write_atomic(&p, pid.to_string().as_bytes(), 0o644)
@@ -250,4 +209,20 @@ pub(crate) fn exec(t: &Target, process: &Process, o: &ExecOpts) -> Result<i32> {
             super::tty::RawGuard::new(stdin.as_fd())
         });
     super::run::supervise(pid, &pidfd, master.as_ref(), &sfd)
+}
+
+/// What only exec answers: its seccomp listener goes out with the running container's state.
+struct ExecSteps<'a> {
+    t: &'a Target,
+}
+
+impl Steps for ExecSteps<'_> {
+    const WHO: &'static str = "exec child";
+    type Error = anyhow::Error;
+
+    fn seccomp_listener(&mut self, pid: i32, pidfd: &OwnedFd, fd: i32) -> Result<()> {
+        let (spec, rec) = (&self.t.spec, &self.t.rec);
+        let st = serde_json::json!({"ociVersion": spec.version(), "id": rec.id, "status": "running", "pid": pid, "bundle": rec.bundle});
+        super::create::hand_listener(spec, pidfd, fd, &st)
+    }
 }
