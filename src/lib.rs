@@ -14,6 +14,7 @@ mod exeseal;
 mod hooks;
 mod logging;
 mod namespaces;
+mod passwd;
 mod process;
 mod rootfs;
 mod runtime;

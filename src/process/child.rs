@@ -655,15 +655,11 @@ fn wait_fifo(fifo: &OwnedFd) -> Result<(), StepError> {
     }
 }
 
+/// HOME from the container's /etc/passwd (we are in its root by now), "/" without one.
 fn home_of(uid: u32) -> String {
     std::fs::read_to_string("/etc/passwd")
         .ok()
-        .and_then(|p| {
-            p.lines().find_map(|l| {
-                let f: Vec<&str> = l.split(':').collect();
-                (f.len() >= 6 && f[2].parse() == Ok(uid)).then(|| f[5].to_string())
-            })
-        })
+        .and_then(|text| crate::passwd::by_uid(&text, uid).map(|u| u.home.to_string()))
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "/".into())
 }
