@@ -19,6 +19,8 @@ use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use oci_spec::runtime::Hook;
 
+use crate::error::errno_text;
+
 /// How much of a failing hook's output ends up in the error.
 const OUTPUT_TAIL: usize = 4096;
 
@@ -61,15 +63,6 @@ pub(crate) enum HookError {
         path: PathBuf,
         source: std::io::Error,
     },
-}
-
-/// Lowercase errno text without Rust's "(os error N)": runc's phrases ("no such file or
-/// directory", "permission denied") are what callers match on.
-fn errno_text(e: &std::io::Error) -> String {
-    match e.raw_os_error() {
-        Some(n) => nix::errno::Errno::from_raw(n).desc().to_lowercase(),
-        None => e.to_string(),
-    }
 }
 
 fn with_output(output: &str) -> String {

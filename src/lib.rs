@@ -3,6 +3,9 @@
 //! through [`fuzzing`], and so that the binary can name its allocator ([`Arena`]). Nothing
 //! else is public.
 
+// `unsafe` lives in src/sys alone, each block with its `// SAFETY:` note.
+#![deny(unsafe_code)]
+
 mod cgroups;
 mod cli;
 mod commands;
@@ -14,13 +17,17 @@ mod front;
 mod hooks;
 mod logging;
 mod namespaces;
+mod passwd;
 mod process;
 mod rootfs;
 mod runtime;
 mod seccomp;
 mod security;
+mod signals;
 mod spec;
 mod state;
+#[allow(unsafe_code)]
+#[warn(clippy::undocumented_unsafe_blocks)]
 mod sys;
 mod testpoint;
 mod timeline;

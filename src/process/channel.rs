@@ -24,8 +24,9 @@ pub(crate) enum Msg {
     /// child -> parent: namespaces and mounts are ready, before pivot_root: run the
     /// prestart and createRuntime hooks now.
     Hooks,
-    /// parent -> child: hooks done; the state JSON the child's own hooks get.
-    HooksDone(String),
+    /// parent -> child: hooks done; the container's host pid, for the state the child's
+    /// own hooks get (the rest of it the child has from its copy of the parent's memory).
+    HooksDone { pid: i32 },
     /// child -> parent: set up, blocked on the exec fifo.
     Ready,
     /// child -> parent: setup failed at `stage`.
@@ -83,7 +84,7 @@ impl Channel {
     }
 
     /// One message, in packets of at most `CHUNK` bytes: a seqpacket message must fit the
-    /// socket buffer, and the state JSON (annotations included) can be larger. Each packet
+    /// socket buffer, and an error message (a path, a hook's output) can be larger. Each packet
     /// starts with a byte saying whether more follow.
     pub(crate) fn send(&self, m: &Msg) -> Result<(), ChannelError> {
         let data = serde_json::to_vec(m).expect("message serializes");
@@ -166,9 +167,13 @@ mod tests {
     #[test]
     fn messages_larger_than_a_socket_buffer() {
         let (a, b) = Channel::pair().unwrap();
-        let big = "x".repeat(1 << 20);
-        let sender = std::thread::spawn(move || a.send(&Msg::HooksDone(big)).unwrap());
-        assert_eq!(b.recv().unwrap(), Msg::HooksDone("x".repeat(1 << 20)));
+        let big = || Msg::Error {
+            stage: "mounts".into(),
+            errno: 0,
+            message: "x".repeat(1 << 20),
+        };
+        let sender = std::thread::spawn(move || a.send(&big()).unwrap());
+        assert_eq!(b.recv().unwrap(), big());
         sender.join().unwrap();
     }
 

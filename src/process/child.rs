@@ -16,12 +16,15 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use super::channel::{Channel, Msg};
 use crate::cgroups::manager::Hierarchy;
 use crate::rootfs::{self, resolve};
+use crate::state::{Record, Status};
 use crate::sys;
 
 /// Everything the init needs, prepared by the parent before clone (the child is a copy of
 /// the parent's memory, so nothing is serialised).
 pub(crate) struct InitCtx<'a> {
     pub(crate) spec: &'a Spec,
+    /// The container's state record (pid 0 until the parent sends it with HooksDone).
+    pub(crate) record: &'a Record,
     pub(crate) id: &'a str,
     pub(crate) rootfs: &'a Path,
     pub(crate) bundle: &'a Path,
@@ -231,10 +234,11 @@ fn init(ctx: &InitCtx, chan: &Channel) -> Result<Never, StepError> {
     }
     let new_mnt = ctx.new_ns.contains(CloneFlags::CLONE_NEWNS)
         || ctx.unshare.contains(CloneFlags::CLONE_NEWNS);
-    if new_mnt {
-        prepare_rootfs(ctx, chan, in_userns)?;
+    // Set when the parent ran its hooks: the host pid, for the state our own hooks get.
+    let host_pid = if new_mnt {
+        prepare_rootfs(ctx, chan, in_userns)?
     } else {
-        run_create_hooks(ctx, chan)?;
+        let pid = run_create_hooks(ctx, chan)?;
         // Without a mount namespace of its own, nothing may be mounted (it would land on
         // the host): the container only gets its rootfs as its root directory.
         sys_step(
@@ -243,7 +247,8 @@ fn init(ctx: &InitCtx, chan: &Channel) -> Result<Never, StepError> {
             nix::unistd::chroot(ctx.rootfs),
         )?;
         sys_step("rootfs", "chdir /", nix::unistd::chdir("/"))?;
-    }
+        pid
+    };
     if process.terminal() == Some(true) {
         if let Some(sock) = ctx.console {
             setup_console(ctx, sock, new_mnt)?;
@@ -276,7 +281,10 @@ fn init(ctx: &InitCtx, chan: &Channel) -> Result<Never, StepError> {
     let start_hooks = spec
         .hooks()
         .as_ref()
-        .and_then(|h| h.start_container().as_deref());
+        .and_then(|h| h.start_container().as_deref())
+        .filter(|h| !h.is_empty())
+        .zip(host_pid)
+        .map(|(h, pid)| (h, hook_state(ctx, pid, Status::Created)));
     crate::timeline::mark("init:masked-readonly-paths");
     let fin = Finalize {
         process,
@@ -427,7 +435,8 @@ pub(crate) struct Finalize<'a> {
     pub(crate) fifo: Option<&'a OwnedFd>,
     pub(crate) state_dir: Option<&'a OwnedFd>,
     pub(crate) seccomp: Option<&'a crate::seccomp::Filter>,
-    pub(crate) start_hooks: Option<&'a [oci_spec::runtime::Hook]>,
+    /// startContainer hooks, and the state they read.
+    pub(crate) start_hooks: Option<(&'a [oci_spec::runtime::Hook], Vec<u8>)>,
 }
 
 /// rlimits, fds, capabilities, user, cwd, exec lookup, no_new_privs, Ready, (fifo), exec.
@@ -570,7 +579,7 @@ pub(crate) fn finalize(f: &Finalize, chan: &Channel) -> Result<Never, StepError>
     crate::timeline::mark("init:ready");
     if let Some(fifo) = f.fifo {
         wait_fifo(fifo)?;
-        if let Some(h) = f.start_hooks.filter(|h| !h.is_empty()) {
+        if let Some((h, state)) = &f.start_hooks {
             // `start` holds the start fifo open for reading until we exec (close-on-exec
             // ends it) or write why we did not. Without a reader (start was killed), the
             // container's stderr is all there is.
@@ -583,11 +592,7 @@ pub(crate) fn finalize(f: &Finalize, chan: &Channel) -> Result<Never, StepError>
                 )
                 .ok()
             });
-            let state = STATE_FOR_HOOKS
-                .with(|s| s.borrow().clone())
-                .unwrap_or_default()
-                .replace("\"creating\"", "\"created\"");
-            if let Err(e) = crate::hooks::run_hooks(h, state.as_bytes(), "startContainer") {
+            if let Err(e) = crate::hooks::run_hooks(h, state, "startContainer") {
                 match reply {
                     Some(r) => {
                         let _ = nix::unistd::write(&r, e.to_string().as_bytes());
@@ -650,34 +655,31 @@ fn wait_fifo(fifo: &OwnedFd) -> Result<(), StepError> {
     }
 }
 
+/// HOME from the container's /etc/passwd (we are in its root by now), "/" without one.
 fn home_of(uid: u32) -> String {
     std::fs::read_to_string("/etc/passwd")
         .ok()
-        .and_then(|p| {
-            p.lines().find_map(|l| {
-                let f: Vec<&str> = l.split(':').collect();
-                (f.len() >= 6 && f[2].parse() == Ok(uid)).then(|| f[5].to_string())
-            })
-        })
+        .and_then(|text| crate::passwd::by_uid(&text, uid).map(|u| u.home.to_string()))
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "/".into())
 }
 
 /// prestart/createRuntime run in the runtime's namespaces (by the parent),
-/// createContainer here, in the container's mount namespace before pivot_root.
-fn run_create_hooks(ctx: &InitCtx, chan: &Channel) -> Result<(), StepError> {
+/// createContainer here, in the container's mount namespace before pivot_root. Returns the
+/// container's host pid when the parent was asked (the state of our own hooks needs it).
+fn run_create_hooks(ctx: &InitCtx, chan: &Channel) -> Result<Option<i32>, StepError> {
     let Some(hooks) = ctx.spec.hooks().as_ref() else {
-        return Ok(());
+        return Ok(None);
     };
     let has = |h: &Option<Vec<oci_spec::runtime::Hook>>| h.as_ref().is_some_and(|v| !v.is_empty());
     #[allow(deprecated)]
     let parent_hooks = has(hooks.prestart()) || has(hooks.create_runtime());
     if !parent_hooks && !has(hooks.create_container()) && !has(hooks.start_container()) {
-        return Ok(());
+        return Ok(None);
     }
     step("hooks", chan.send(&Msg::Hooks))?;
-    let state = match step("hooks", chan.recv())? {
-        Msg::HooksDone(s) => s,
+    let pid = match step("hooks", chan.recv())? {
+        Msg::HooksDone { pid } => pid,
         m => {
             return Err(StepError {
                 stage: "hooks",
@@ -689,19 +691,31 @@ fn run_create_hooks(ctx: &InitCtx, chan: &Channel) -> Result<(), StepError> {
     if let Some(h) = hooks.create_container() {
         step(
             "createContainer hooks",
-            crate::hooks::run_hooks(h, state.as_bytes(), "createContainer"),
+            crate::hooks::run_hooks(
+                h,
+                &hook_state(ctx, pid, Status::Creating),
+                "createContainer",
+            ),
         )?;
     }
-    STATE_FOR_HOOKS.with(|s| *s.borrow_mut() = Some(state));
-    Ok(())
+    Ok(Some(pid))
 }
 
-thread_local! {
-    /// The state JSON the parent sent, kept for the startContainer hooks after start.
-    static STATE_FOR_HOOKS: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+/// The OCI state our hooks read: the parent's record as it was at clone (we are a copy of
+/// its memory), with the host pid it sent.
+fn hook_state(ctx: &InitCtx, pid: i32, status: Status) -> Vec<u8> {
+    let mut rec = ctx.record.clone();
+    rec.pid = pid;
+    crate::state::oci_state(&rec, status)
+        .to_string()
+        .into_bytes()
 }
 
-fn prepare_rootfs(ctx: &InitCtx, chan: &Channel, in_userns: bool) -> Result<(), StepError> {
+fn prepare_rootfs(
+    ctx: &InitCtx,
+    chan: &Channel,
+    in_userns: bool,
+) -> Result<Option<i32>, StepError> {
     let spec = ctx.spec;
     let linux = spec.linux().as_ref();
     let prop = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
@@ -825,7 +839,7 @@ fn prepare_rootfs(ctx: &InitCtx, chan: &Channel, in_userns: bool) -> Result<(), 
         resolve::mkdir_all_in_root(root.as_fd(), cwd, 0o755),
     )?;
     drop(root);
-    run_create_hooks(ctx, chan)?;
+    let host_pid = run_create_hooks(ctx, chan)?;
     if ctx.no_pivot {
         step("rootfs", rootfs::pivot::move_root(ctx.rootfs))?;
     } else {
@@ -839,7 +853,7 @@ fn prepare_rootfs(ctx: &InitCtx, chan: &Channel, in_userns: bool) -> Result<(), 
             mount(None::<&str>, "/", None::<&str>, prop, None::<&str>),
         )?;
     }
-    Ok(())
+    Ok(host_pid)
 }
 
 /// The mount point that contains `path` (longest matching mountinfo entry).

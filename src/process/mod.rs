@@ -3,3 +3,4 @@
 pub(crate) mod channel;
 pub(crate) mod child;
 pub(crate) mod exec;
+pub(crate) mod parent;

@@ -66,11 +66,8 @@ pub(crate) fn open_in_root(root: BorrowedFd, path: &Path, flags: OFlag) -> nix::
             rel.clone()
         };
         match sys::openat2(root, &cstr(&p), flags.bits(), 0, RESOLVE) {
-            Err(e @ (Errno::ENOSYS | Errno::EPERM)) => {
-                if !NO_OPENAT2.swap(true, Ordering::Relaxed) {
-                    crate::logging::debug(&format!("openat2: {e}; resolving paths in userspace"));
-                }
-            }
+            // Silently: this runs in the container's init too, which never logs.
+            Err(Errno::ENOSYS | Errno::EPERM) => NO_OPENAT2.store(true, Ordering::Relaxed),
             other => return other,
         }
     }

@@ -16,8 +16,9 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use super::Globals;
 use crate::cgroups::manager;
-use crate::process::channel::{Channel, ChannelError, Msg};
+use crate::process::channel::Channel;
 use crate::process::child::{self, InitCtx};
+use crate::process::parent::{Parent, Ready, Steps};
 use crate::state::{self, ContainerDir, Record};
 use crate::sys;
 
@@ -357,6 +358,7 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
     let task_fds: Vec<&OwnedFd> = cgroup_tasks.iter().map(|(_, fd)| fd).collect();
     let mut ctx = InitCtx {
         spec: &spec,
+        record: &rec,
         id: &o.id,
         rootfs: &rootfs,
         bundle: &bundle,
@@ -416,7 +418,7 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
         other => other,
     }
     .map_err(|e| anyhow!("clone: {}", crate::error::errno_desc(e)))?;
-    let (mut pid, mut pidfd) = match forked {
+    let (pid, pidfd) = match forked {
         sys::Forked::Child => {
             drop(parent_chan);
             child::run(&ctx, &child_chan)
@@ -429,8 +431,12 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
     drop(console);
     crate::testpoint::hit("cloned");
     crate::timeline::mark("clone");
-    let child_pid = pid;
     cleanup.child = Some((pid, pidfd.try_clone().context("dup pidfd")?));
+    let steps = InitSteps {
+        spec: &spec,
+        rec: &rec,
+    };
+    let mut init = Parent::new(&parent_chan, steps, pid, pidfd);
 
     let self_joined: Vec<&Path> = cgroup_tasks.iter().map(|(d, _)| d.as_path()).collect();
     manager::join(&rec.cgroup, pid, &self_joined, in_unified)?;
@@ -441,7 +447,7 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
         write_id_maps(pid, &spec)?;
     }
     if wait_go {
-        send(&parent_chan, &Msg::Go, pid)?;
+        init.go()?;
     }
     crate::timeline::mark("join-cgroups");
     // While the init sets itself up. exec builds its process from the config as it was at
@@ -452,59 +458,8 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
         0o600,
     )?;
     crate::timeline::mark("copy-config");
-    loop {
-        match parent_chan.recv() {
-            Ok(Msg::MapsRequest) => {
-                write_id_maps(child_pid, &spec)?;
-                send(&parent_chan, &Msg::MapsDone, pid)?;
-            }
-            Ok(Msg::Pid(gc)) => {
-                // The intermediate child exits once it has forked the init (CLONE_PARENT
-                // made the init our child too).
-                let _ = waitpid(Pid::from_raw(child_pid), None);
-                pid = gc;
-                pidfd = sys::pidfd_open(gc)
-                    .map_err(|e| anyhow!("pidfd_open {gc}: {}", crate::error::errno_desc(e)))?;
-                cleanup.child = Some((pid, pidfd.try_clone().context("dup pidfd")?));
-            }
-            Ok(Msg::SeccompFd(n)) => {
-                let mut st = rec.clone();
-                st.pid = pid;
-                hand_listener(
-                    &spec,
-                    &pidfd,
-                    n,
-                    &crate::state::oci_state(&st, crate::state::Status::Creating),
-                )?;
-                send(&parent_chan, &Msg::SeccompDone, pid)?;
-            }
-            Ok(Msg::Hooks) => {
-                let mut st = rec.clone();
-                st.pid = pid;
-                let state =
-                    crate::state::oci_state(&st, crate::state::Status::Creating).to_string();
-                if let Some(h) = spec.hooks() {
-                    #[allow(deprecated)]
-                    for (kind, list) in [
-                        ("prestart", h.prestart()),
-                        ("createRuntime", h.create_runtime()),
-                    ] {
-                        if let Some(list) = list {
-                            crate::hooks::run_hooks(list, state.as_bytes(), kind)?;
-                        }
-                    }
-                }
-                send(&parent_chan, &Msg::HooksDone(state), pid)?;
-            }
-            Ok(Msg::Ready) => break,
-            Ok(Msg::Error { message, .. }) => bail!("{message}"),
-            Ok(m) => bail!("unexpected message from container init: {m:?}"),
-            Err(ChannelError::Closed) => {
-                bail!("container init exited before reporting: {}", exit_text(pid))
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
+    let Ready { pid, pidfd } = init.serve()?;
+    cleanup.child = Some((pid, pidfd.try_clone().context("dup pidfd")?));
 
     crate::testpoint::hit("ready");
     crate::timeline::mark("wait-init");
@@ -534,22 +489,49 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
     })
 }
 
-fn send(chan: &Channel, m: &Msg, pid: i32) -> Result<()> {
-    match chan.send(m) {
-        Ok(()) => Ok(()),
-        Err(ChannelError::Closed) => {
-            bail!("container init exited before reporting: {}", exit_text(pid))
-        }
-        Err(e) => Err(e.into()),
+/// The container init's requests that only create answers; process::parent serves the
+/// rest of the protocol.
+struct InitSteps<'a> {
+    spec: &'a Spec,
+    rec: &'a Record,
+}
+
+impl InitSteps<'_> {
+    /// The state hooks and the seccomp listener get while the init sets up.
+    fn state(&self, pid: i32) -> serde_json::Value {
+        let mut st = self.rec.clone();
+        st.pid = pid;
+        state::oci_state(&st, state::Status::Creating)
     }
 }
 
-fn exit_text(pid: i32) -> String {
-    use nix::sys::wait::WaitStatus;
-    match waitpid(Pid::from_raw(pid), None) {
-        Ok(WaitStatus::Exited(_, c)) => format!("exit status {c}"),
-        Ok(WaitStatus::Signaled(_, s, _)) => format!("killed by {s}"),
-        _ => "unknown status".into(),
+impl Steps for InitSteps<'_> {
+    const WHO: &'static str = "container init";
+    type Error = anyhow::Error;
+
+    fn id_maps(&mut self, pid: i32) -> Result<()> {
+        write_id_maps(pid, self.spec)
+    }
+
+    fn seccomp_listener(&mut self, pid: i32, pidfd: &OwnedFd, fd: i32) -> Result<()> {
+        hand_listener(self.spec, pidfd, fd, &self.state(pid))
+    }
+
+    fn hooks(&mut self, pid: i32) -> Result<()> {
+        let Some(h) = self.spec.hooks() else {
+            return Ok(());
+        };
+        let state = self.state(pid).to_string();
+        #[allow(deprecated)]
+        for (kind, list) in [
+            ("prestart", h.prestart()),
+            ("createRuntime", h.create_runtime()),
+        ] {
+            if let Some(list) = list {
+                crate::hooks::run_hooks(list, state.as_bytes(), kind)?;
+            }
+        }
+        Ok(())
     }
 }
 

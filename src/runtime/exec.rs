@@ -8,160 +8,74 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context, Result};
 use nix::sched::CloneFlags;
-use nix::sys::wait::waitpid;
-use nix::unistd::Pid;
 use oci_spec::runtime::{Process, Spec};
 
 use super::Globals;
-use crate::process::channel::{Channel, ChannelError, Msg};
+use crate::process::channel::Channel;
 use crate::process::child::{self, ExecCtx};
-use crate::state::{ContainerDir, Status};
+use crate::process::parent::{Parent, Ready, Steps};
+use crate::state::{ContainerDir, Record, Status};
 use crate::sys;
 
-#[derive(Default)]
+/// What `exec` needs besides the process.
+#[derive(Default, Clone, Debug)]
 pub(crate) struct ExecOpts {
-    pub(crate) id: String,
-    pub(crate) process_file: Option<PathBuf>,
-    pub(crate) args: Vec<String>,
-    pub(crate) tty: bool,
-    pub(crate) console_socket: Option<PathBuf>,
+    /// Return once the process runs, instead of waiting for it and passing on its status.
     pub(crate) detach: bool,
+    /// Where the pty master goes when the process has a terminal.
+    pub(crate) console_socket: Option<PathBuf>,
+    /// Written atomically with the process's host pid.
     pub(crate) pid_file: Option<PathBuf>,
-    pub(crate) env: Vec<String>,
-    pub(crate) cwd: Option<String>,
-    pub(crate) user: Option<String>,
-    pub(crate) additional_gids: Vec<u32>,
-    pub(crate) caps: Vec<String>,
-    pub(crate) no_new_privs: bool,
+    /// Fds 3..3+N (after stdio, before LISTEN_FDS) that reach the process.
     pub(crate) preserve_fds: u32,
-    pub(crate) apparmor: Option<String>,
-    pub(crate) process_label: Option<String>,
-    pub(crate) ignore_paused: bool,
 }
 
-/// The process to run: `--process` as given, or the config's process with the flags applied
-/// (as runc builds it).
-fn build_process(spec: &Spec, o: &ExecOpts) -> Result<Process> {
-    if let Some(f) = &o.process_file {
-        let data = if f.as_os_str() == "-" {
-            let mut v = Vec::new();
-            std::io::Read::read_to_end(&mut std::io::stdin(), &mut v)
-                .context("--process -: reading stdin")?;
-            v
-        } else {
-            std::fs::read(f).map_err(|e| {
-                anyhow!(
-                    "--process {}: {}",
-                    f.display(),
-                    crate::error::errno_text(&e)
-                )
-            })?
+/// A container that takes an exec: started and alive (paused too, when asked), with its
+/// config as it was at create.
+pub(crate) struct Target {
+    rec: Record,
+    spec: Spec,
+}
+
+impl Target {
+    pub(crate) fn open(g: &Globals, id: &str, ignore_paused: bool) -> Result<Target> {
+        let dir = ContainerDir::new(&g.root, id)?;
+        let rec = {
+            let _lock = dir.lock()?;
+            dir.load()?
         };
-        let p: Process =
-            serde_json::from_slice(&data).map_err(|e| anyhow!("--process {}: {e}", f.display()))?;
-        if p.args().as_ref().is_none_or(|a| a.is_empty()) {
-            bail!("--process {}: process.args must not be empty", f.display());
-        }
-        return Ok(p);
-    }
-    if o.args.is_empty() {
-        bail!("exec: a command to run is required (or --process FILE)");
-    }
-    let mut p = spec.process().clone().unwrap_or_default();
-    p.set_args(Some(o.args.clone()));
-    p.set_terminal(Some(o.tty));
-    p.set_console_size(None);
-    let mut env = p.env().clone().unwrap_or_default();
-    for e in &o.env {
-        let key = e.split('=').next().unwrap_or("");
-        env.retain(|x| x.split('=').next() != Some(key));
-        env.push(e.clone());
-    }
-    p.set_env(Some(env));
-    if let Some(cwd) = &o.cwd {
-        p.set_cwd(PathBuf::from(cwd));
-    }
-    if o.apparmor.is_some() {
-        p.set_apparmor_profile(o.apparmor.clone());
-    }
-    if o.process_label.is_some() {
-        p.set_selinux_label(o.process_label.clone());
-    }
-    if let Some(u) = &o.user {
-        let (uid, gid) = match u.split_once(':') {
-            Some((u, g)) => (u, Some(g)),
-            None => (u.as_str(), None),
-        };
-        let mut user = p.user().clone();
-        user.set_uid(
-            uid.parse()
-                .map_err(|_| anyhow!("--user {u:?}: uid must be numeric"))?,
-        );
-        if let Some(g) = gid {
-            user.set_gid(
-                g.parse()
-                    .map_err(|_| anyhow!("--user {u:?}: gid must be numeric"))?,
-            );
-        }
-        p.set_user(user);
-    }
-    if !o.additional_gids.is_empty() {
-        let mut user = p.user().clone();
-        user.set_additional_gids(Some(o.additional_gids.clone()));
-        p.set_user(user);
-    }
-    if o.no_new_privs {
-        p.set_no_new_privileges(Some(true));
-    }
-    if !o.caps.is_empty() {
-        let mut caps = p.capabilities().clone().unwrap_or_default();
-        for name in &o.caps {
-            let c: oci_spec::runtime::Capability =
-                serde_json::from_value(serde_json::Value::String(name.clone()))
-                    .map_err(|_| anyhow!("--cap {name}: unknown capability"))?;
-            for set in [
-                caps.bounding().clone(),
-                caps.effective().clone(),
-                caps.permitted().clone(),
-            ]
-            .iter_mut()
-            .enumerate()
-            {
-                let mut s = set.1.clone().unwrap_or_default();
-                s.insert(c);
-                match set.0 {
-                    0 => caps.set_bounding(Some(s)),
-                    1 => caps.set_effective(Some(s)),
-                    _ => caps.set_permitted(Some(s)),
-                };
+        match dir.status(&rec) {
+            Status::Running => {}
+            Status::Stopped => bail!("cannot exec in a stopped container"),
+            Status::Paused if ignore_paused => {}
+            Status::Paused => {
+                bail!("cannot exec in a paused container (use --ignore-paused to override)")
+            }
+            Status::Created | Status::Creating => {
+                bail!("cannot exec in a container that has not been started")
             }
         }
-        p.set_capabilities(Some(caps));
+        let data = std::fs::read(dir.path.join("config.json"))
+            .context("reading the container's config")?;
+        let spec: Spec =
+            serde_json::from_slice(&data).context("decoding the container's config")?;
+        Ok(Target { rec, spec })
     }
-    Ok(p)
+
+    /// The container's own process (config.json's, as recorded at create): what runc's
+    /// exec flags start from.
+    pub(crate) fn process(&self) -> Process {
+        self.spec.process().clone().unwrap_or_default()
+    }
 }
 
-pub(crate) fn exec(g: &Globals, o: &ExecOpts) -> Result<i32> {
-    let dir = ContainerDir::new(&g.root, &o.id)?;
-    let rec = {
-        let _lock = dir.lock()?;
-        dir.load()?
-    };
-    match dir.status(&rec) {
-        Status::Running => {}
-        Status::Stopped => bail!("cannot exec in a stopped container"),
-        Status::Paused if o.ignore_paused => {}
-        Status::Paused => {
-            bail!("cannot exec in a paused container (use --ignore-paused to override)")
-        }
-        Status::Created | Status::Creating => {
-            bail!("cannot exec in a container that has not been started")
-        }
+/// Runs `process` in the container. Detached: returns 0 once it runs; else waits for it
+/// (forwarding signals and the terminal) and returns its exit code, 128+signal if killed.
+pub(crate) fn exec(t: &Target, process: &Process, o: &ExecOpts) -> Result<i32> {
+    let (rec, spec) = (&t.rec, &t.spec);
+    if process.args().as_ref().is_none_or(|a| a.is_empty()) {
+        bail!("process.args must not be empty");
     }
-    let data =
-        std::fs::read(dir.path.join("config.json")).context("reading the container's config")?;
-    let spec: Spec = serde_json::from_slice(&data).context("decoding the container's config")?;
-    let process = build_process(&spec, o)?;
     let terminal = process.terminal() == Some(true);
     if terminal && o.detach && o.console_socket.is_none() {
         bail!("cannot allocate tty if berth will detach without setting console socket");
@@ -226,10 +140,10 @@ pub(crate) fn exec(g: &Globals, o: &ExecOpts) -> Result<i32> {
         .filter(|p| p.parent() != rec.cgroup.unified.as_deref())
         .cloned()
         .collect();
-    let seccomp = super::create::compile_seccomp(&spec)?;
+    let seccomp = super::create::compile_seccomp(spec)?;
     let mut ctx = ExecCtx {
         seccomp: seccomp.as_ref(),
-        process: &process,
+        process,
         init_pidfd: &init_pidfd,
         ns,
         cgroup_procs: if unified_fd.is_some() {
@@ -265,7 +179,7 @@ pub(crate) fn exec(g: &Globals, o: &ExecOpts) -> Result<i32> {
         }
         other => other,
     };
-    let (mut pid, mut pidfd) =
+    let (pid, pidfd) =
         match forked.map_err(|e| anyhow!("clone: {}", crate::error::errno_desc(e)))? {
             sys::Forked::Child => {
                 drop(parent_chan);
@@ -275,47 +189,7 @@ pub(crate) fn exec(g: &Globals, o: &ExecOpts) -> Result<i32> {
         };
     drop(child_chan);
     drop(console);
-    let first = pid;
-    let fail = |pid: i32, fd: &OwnedFd| {
-        let _ = sys::pidfd_send_signal(fd.as_fd(), libc::SIGKILL);
-        let _ = waitpid(Pid::from_raw(pid), None);
-    };
-    loop {
-        match parent_chan.recv() {
-            Ok(Msg::Pid(gc)) => {
-                let _ = waitpid(Pid::from_raw(first), None);
-                pid = gc;
-                pidfd = sys::pidfd_open(gc)
-                    .map_err(|e| anyhow!("pidfd_open {gc}: {}", crate::error::errno_desc(e)))?;
-            }
-            Ok(Msg::SeccompFd(n)) => {
-                let st = serde_json::json!({"ociVersion": spec.version(), "id": rec.id, "status": "running", "pid": pid, "bundle": rec.bundle});
-                if let Err(e) = super::create::hand_listener(&spec, &pidfd, n, &st)
-                    .and_then(|_| Ok(parent_chan.send(&Msg::SeccompDone)?))
-                {
-                    fail(pid, &pidfd);
-                    return Err(e);
-                }
-            }
-            Ok(Msg::Ready) => break,
-            Ok(Msg::Error { message, .. }) => {
-                fail(pid, &pidfd);
-                if pid != first {
-                    let _ = waitpid(Pid::from_raw(first), None);
-                }
-                bail!("{message}");
-            }
-            Ok(m) => {
-                fail(pid, &pidfd);
-                bail!("unexpected message from exec child: {m:?}");
-            }
-            Err(ChannelError::Closed) => {
-                fail(pid, &pidfd);
-                bail!("exec child exited before reporting");
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
+    let Ready { pid, pidfd } = Parent::new(&parent_chan, ExecSteps { t }, pid, pidfd).serve()?;
     if let Some(p) = &o.pid_file {
         let p = super::create::absolute(p)?;
         crate::state::write_atomic(&p, pid.to_string().as_bytes(), 0o644)
@@ -335,4 +209,20 @@ pub(crate) fn exec(g: &Globals, o: &ExecOpts) -> Result<i32> {
             super::tty::RawGuard::new(stdin.as_fd())
         });
     super::run::supervise(pid, &pidfd, master.as_ref(), &sfd)
+}
+
+/// What only exec answers: its seccomp listener goes out with the running container's state.
+struct ExecSteps<'a> {
+    t: &'a Target,
+}
+
+impl Steps for ExecSteps<'_> {
+    const WHO: &'static str = "exec child";
+    type Error = anyhow::Error;
+
+    fn seccomp_listener(&mut self, pid: i32, pidfd: &OwnedFd, fd: i32) -> Result<()> {
+        let (spec, rec) = (&self.t.spec, &self.t.rec);
+        let st = serde_json::json!({"ociVersion": spec.version(), "id": rec.id, "status": "running", "pid": pid, "bundle": rec.bundle});
+        super::create::hand_listener(spec, pidfd, fd, &st)
+    }
 }

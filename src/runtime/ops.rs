@@ -214,35 +214,6 @@ fn with_owner(mut v: serde_json::Value, dir: &ContainerDir) -> serde_json::Value
     v
 }
 
-/// A signal by name (KILL, SIGKILL, sigkill) or number.
-pub(crate) fn parse_signal(s: &str) -> Result<i32> {
-    if let Ok(n) = s.parse::<i32>() {
-        if (1..=64).contains(&n) {
-            return Ok(n);
-        }
-        bail!("invalid signal: {s}");
-    }
-    let up = s.to_ascii_uppercase();
-    let name = if up.starts_with("SIG") {
-        up
-    } else {
-        format!("SIG{up}")
-    };
-    if let Some(rt) = name.strip_prefix("SIGRTMIN") {
-        let off: i32 = if rt.is_empty() {
-            0
-        } else {
-            rt.trim_start_matches('+')
-                .parse()
-                .map_err(|_| anyhow!("invalid signal: {s}"))?
-        };
-        return Ok(libc::SIGRTMIN() + off);
-    }
-    name.parse::<nix::sys::signal::Signal>()
-        .map(|s| s as i32)
-        .map_err(|_| anyhow!("invalid signal: {s}"))
-}
-
 pub(crate) fn kill(g: &Globals, id: &str, sig: i32, all: bool) -> Result<()> {
     let (dir, _lock, rec) = open(g, id)?;
     let status = dir.status(&rec);

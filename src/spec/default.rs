@@ -40,20 +40,13 @@ pub(crate) enum SpecWriteError {
     // runc's exact words (capital letter included): scripts grep for them.
     #[error("File config.json exists. Remove it first")]
     Exists,
-    #[error("open {}: {}", path.display(), errno_text(source))]
+    #[error("open {}: {}", path.display(), crate::error::errno_text(source))]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
     #[error("encode config.json: {0}")]
     Encode(#[from] serde_json::Error),
-}
-
-fn errno_text(e: &std::io::Error) -> String {
-    match e.raw_os_error() {
-        Some(n) => nix::errno::Errno::from_raw(n).desc().to_lowercase(),
-        None => e.to_string(),
-    }
 }
 
 // Private mirrors of the few spec fields the starter file sets, declared in runc's order:

@@ -288,18 +288,11 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), St
     result.map_err(io_err(path))
 }
 
-/// The name /etc/passwd gives `uid`, or the number: read directly, as runc's (Go) user
-/// lookup does, so that no NSS module is loaded into the static binary.
+/// The name the host's /etc/passwd gives `uid`, or the number.
 pub(crate) fn user_name(uid: u32) -> String {
     fs::read_to_string("/etc/passwd")
         .ok()
-        .and_then(|p| {
-            p.lines().find_map(|l| {
-                let mut f = l.split(':');
-                let name = f.next()?;
-                (f.nth(1)?.parse() == Ok(uid)).then(|| name.to_string())
-            })
-        })
+        .and_then(|text| crate::passwd::by_uid(&text, uid).map(|u| u.name.to_string()))
         .unwrap_or_else(|| uid.to_string())
 }
 

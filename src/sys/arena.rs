@@ -134,7 +134,7 @@ mod tests {
         let a = Arena;
         let start = NEXT.load(Ordering::Relaxed);
         let mut blocks = Vec::new();
-        // SAFETY (test): every block is used with the layout it was allocated with.
+        // SAFETY: (test) every block is used with the layout it was allocated with.
         unsafe {
             for i in 1..200usize {
                 let l = Layout::from_size_align(i * 13, 1 << (i % 7)).unwrap();
@@ -178,7 +178,7 @@ mod tests {
         let _one = SERIAL.lock().unwrap();
         let a = Arena;
         let l = Layout::from_size_align(64, 8).unwrap();
-        // SAFETY (test): blocks are freed with their own layout.
+        // SAFETY: (test) blocks are freed with their own layout.
         unsafe {
             let p = a.alloc(l);
             assert!(in_arena(p));

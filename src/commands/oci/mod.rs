@@ -1,33 +1,27 @@
-//! The runc-compatible commands. Each returns the process exit code.
+//! The runc-compatible commands, one file each: args -> runtime call -> output. Each
+//! returns the process exit code.
+
+mod create;
+mod delete;
+mod events;
+mod exec;
+mod features;
+mod kill;
+mod list;
+mod pause;
+mod ps;
+mod run;
+mod spec;
+mod start;
+mod state;
+mod update;
 
 use std::io::Write;
-use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::cli::oci::{Command, CreateArgs, ListFormat};
-use crate::runtime::create::CreateOpts;
-use crate::runtime::{ops, Globals};
-
-fn opts(a: &CreateArgs) -> CreateOpts {
-    CreateOpts {
-        id: a.id.clone(),
-        bundle: PathBuf::from(&a.bundle),
-        console_socket: a.console_socket.as_ref().map(PathBuf::from),
-        pid_file: a.pid_file.as_ref().map(PathBuf::from),
-        no_pivot: a.no_pivot,
-        no_new_keyring: a.no_new_keyring,
-        preserve_fds: a.preserve_fds,
-        internal_console: false,
-    }
-}
-
-fn print_json(v: &serde_json::Value) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, v)?;
-    writeln!(out)?;
-    Ok(())
-}
+use crate::cli::oci::Command;
+use crate::runtime::Globals;
 
 pub(crate) fn dispatch(g: &Globals, cmd: Command) -> Result<i32> {
     if matches!(cmd, Command::Create(_) | Command::Run(_) | Command::Exec(_)) {
@@ -36,204 +30,36 @@ pub(crate) fn dispatch(g: &Globals, cmd: Command) -> Result<i32> {
         crate::timeline::mark("check-sealed");
     }
     match cmd {
-        Command::Create(a) => {
-            crate::runtime::create::create(g, &opts(&a))?;
-            Ok(0)
-        }
-        Command::Run(a) => {
-            let mut o = opts(&a.create);
-            crate::runtime::run::run(g, &mut o, a.detach, a.keep)
-        }
-        Command::Exec(a) => {
-            let o = crate::runtime::exec::ExecOpts {
-                id: a.id,
-                process_file: a.process.map(PathBuf::from),
-                args: a.command,
-                tty: a.tty,
-                console_socket: a.console_socket.map(PathBuf::from),
-                detach: a.detach,
-                pid_file: a.pid_file.map(PathBuf::from),
-                env: a.env,
-                cwd: a.cwd,
-                user: a.user,
-                additional_gids: a.additional_gids,
-                caps: a.cap,
-                no_new_privs: a.no_new_privs,
-                preserve_fds: a.preserve_fds,
-                apparmor: a.apparmor,
-                process_label: a.process_label,
-                ignore_paused: a.ignore_paused,
-            };
-            crate::runtime::exec::exec(g, &o)
-        }
+        Command::Create(a) => create::run(g, &a),
+        Command::Run(a) => run::run(g, &a),
+        Command::Exec(a) => exec::run(g, *a),
         Command::Events {
             interval,
             stats,
             id,
-        } => {
-            let every = parse_duration(&interval)?;
-            ops::events(g, &id, stats, every, &mut |v| {
-                let mut out = std::io::stdout().lock();
-                serde_json::to_writer(&mut out, v)?;
-                writeln!(out)?;
-                out.flush()?;
-                Ok(())
-            })
-            .map(|_| 0)
-        }
-        Command::Update(a) => crate::runtime::update::update(g, &a).map(|_| 0),
-        Command::Pause { id } => ops::pause(g, &id).map(|_| 0),
-        Command::Resume { id } => ops::resume(g, &id).map(|_| 0),
+        } => events::run(g, &id, stats, &interval),
+        Command::Update(a) => update::run(g, &a),
+        Command::Pause { id } => pause::pause(g, &id),
+        Command::Resume { id } => pause::resume(g, &id),
         Command::Ps {
             format,
             id,
             ps_args,
-        } => ps(g, &id, format, &ps_args).map(|_| 0),
-        Command::Start { id } => ops::start(g, &id).map(|_| 0),
-        Command::State { id } => {
-            print_json(&ops::state(g, &id)?)?;
-            Ok(0)
-        }
-        Command::Kill { all, id, signal } => {
-            let sig = ops::parse_signal(signal.as_deref().unwrap_or("SIGTERM"))?;
-            ops::kill(g, &id, sig, all).map(|_| 0)
-        }
-        Command::Delete { force, id } => ops::delete(g, &id, force).map(|_| 0),
-        Command::List { quiet, format } => list(g, quiet, format).map(|_| 0),
-        Command::Spec { bundle, rootless } => {
-            let dir = if bundle.is_empty() {
-                PathBuf::from(".")
-            } else {
-                PathBuf::from(bundle)
-            };
-            crate::spec::default::write_spec(&dir, rootless)?;
-            Ok(0)
-        }
-        Command::Features => {
-            print_json(&crate::spec::features::features_json())?;
-            Ok(0)
-        }
+        } => ps::run(g, &id, format, &ps_args),
+        Command::Start { id } => start::run(g, &id),
+        Command::State { id } => state::run(g, &id),
+        Command::Kill { all, id, signal } => kill::run(g, &id, signal.as_deref(), all),
+        Command::Delete { force, id } => delete::run(g, &id, force),
+        Command::List { quiet, format } => list::run(g, quiet, format),
+        Command::Spec { bundle, rootless } => spec::run(&bundle, rootless),
+        Command::Features => features::run(),
     }
 }
 
-fn list(g: &Globals, quiet: bool, format: ListFormat) -> Result<()> {
-    let all = ops::list(g)?;
+/// Pretty JSON and a newline on stdout, as runc prints `state` and `features`.
+fn print_json(v: &serde_json::Value) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    if quiet {
-        for c in &all {
-            writeln!(out, "{}", c["id"].as_str().unwrap_or(""))?;
-        }
-        return Ok(());
-    }
-    if format == ListFormat::Json {
-        serde_json::to_writer(&mut out, &all)?;
-        writeln!(out)?;
-        return Ok(());
-    }
-    let rows: Vec<[String; 6]> =
-        std::iter::once(["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from))
-            .chain(all.iter().map(|c| {
-                let s = |k: &str| {
-                    c[k].as_str()
-                        .map(String::from)
-                        .unwrap_or_else(|| c[k].to_string())
-                };
-                [
-                    s("id"),
-                    s("pid"),
-                    s("status"),
-                    s("bundle"),
-                    s("created"),
-                    s("owner"),
-                ]
-            }))
-            .collect();
-    let mut widths = [0usize; 6];
-    for r in &rows {
-        for (w, cell) in widths.iter_mut().zip(r) {
-            *w = (*w).max(cell.len());
-        }
-    }
-    for r in &rows {
-        let line: Vec<String> = r
-            .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        writeln!(out, "{}", line.join("   ").trim_end())?;
-    }
-    if all.is_empty() && rows.len() == 1 {
-        return Ok(());
-    }
+    serde_json::to_writer_pretty(&mut out, v)?;
+    writeln!(out)?;
     Ok(())
-}
-
-/// As runc: JSON is the array of host pids; the table is ps(1)'s output (default `-ef`)
-/// filtered to the container's processes.
-fn ps(g: &Globals, id: &str, format: ListFormat, args: &[String]) -> Result<()> {
-    let pids = ops::pids(g, id)?;
-    let mut out = std::io::stdout().lock();
-    if format == ListFormat::Json {
-        serde_json::to_writer(&mut out, &pids)?;
-        writeln!(out)?;
-        return Ok(());
-    }
-    let args: Vec<String> = if args.is_empty() {
-        vec!["-ef".into()]
-    } else {
-        args.to_vec()
-    };
-    let res = std::process::Command::new("ps")
-        .args(&args)
-        .output()
-        .map_err(|e| anyhow::anyhow!("ps: {e}"))?;
-    if !res.status.success() {
-        anyhow::bail!(
-            "ps {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&res.stderr).trim()
-        );
-    }
-    let text = String::from_utf8_lossy(&res.stdout);
-    let mut lines = text.lines();
-    let header = lines.next().unwrap_or("");
-    let col = header
-        .split_whitespace()
-        .position(|h| h == "PID")
-        .ok_or_else(|| anyhow::anyhow!("ps {}: no PID column in the output", args.join(" ")))?;
-    writeln!(out, "{header}")?;
-    for l in lines {
-        if l.split_whitespace()
-            .nth(col)
-            .and_then(|p| p.parse::<i32>().ok())
-            .is_some_and(|p| pids.contains(&p))
-        {
-            writeln!(out, "{l}")?;
-        }
-    }
-    Ok(())
-}
-
-/// Go-style durations as runc takes them: "5s", "100ms", "1m", "1.5s".
-fn parse_duration(s: &str) -> Result<std::time::Duration> {
-    let (num, unit) = s
-        .find(|c: char| c.is_ascii_alphabetic())
-        .map(|i| s.split_at(i))
-        .unwrap_or((s, "s"));
-    let n: f64 = num
-        .parse()
-        .map_err(|_| anyhow::anyhow!("--interval {s:?}: invalid duration"))?;
-    let secs = match unit {
-        "ns" => n / 1e9,
-        "us" | "µs" => n / 1e6,
-        "ms" => n / 1e3,
-        "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => anyhow::bail!("--interval {s:?}: unknown unit {unit:?}"),
-    };
-    if !(secs > 0.0 && secs.is_finite()) {
-        anyhow::bail!("--interval {s:?}: must be positive");
-    }
-    Ok(std::time::Duration::from_secs_f64(secs))
 }

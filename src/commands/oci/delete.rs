@@ -1,0 +1,10 @@
+//! `delete`: remove a stopped (or, with --force, any) container.
+
+use anyhow::Result;
+
+use crate::runtime::{ops, Globals};
+
+pub(super) fn run(g: &Globals, id: &str, force: bool) -> Result<i32> {
+    ops::delete(g, id, force)?;
+    Ok(0)
+}

@@ -1,0 +1,10 @@
+//! `start`: release a created container's init.
+
+use anyhow::Result;
+
+use crate::runtime::{ops, Globals};
+
+pub(super) fn run(g: &Globals, id: &str) -> Result<i32> {
+    ops::start(g, id)?;
+    Ok(0)
+}
