@@ -15,7 +15,7 @@ use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use super::Globals;
-use crate::cgroups::manager;
+use crate::cgroups::{manager, CgroupError, CgroupRecord, Cgroups, Driver, Hierarchy};
 use crate::process::channel::{Channel, ChannelError, Msg};
 use crate::process::child::{self, InitCtx};
 use crate::state::{self, ContainerDir, Record};
@@ -45,7 +45,7 @@ pub(crate) struct Created {
 /// the state dir. Disarmed once the container is created.
 struct Cleanup<'a> {
     dir: &'a ContainerDir,
-    cgroups: Option<state::CgroupRecord>,
+    cgroups: Option<CgroupRecord>,
     child: Option<(i32, OwnedFd)>,
     armed: bool,
     /// A failed create still runs poststop (runtime-spec: "the container is destroyed").
@@ -181,20 +181,27 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
     let seccomp = compile_seccomp(&spec)?;
     crate::timeline::mark("compile-seccomp");
     let ns = crate::namespaces::plan(&spec)?;
-    let layout = manager::Layout::detect();
+    let layout = crate::cgroups::Layout::detect();
     let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
-    if g.systemd_cgroup {
-        bail!("--systemd-cgroup: the systemd cgroup driver is not available");
-    }
     let rootless = !nix::unistd::geteuid().is_root() || crate::state::in_user_namespace();
     // runc's --rootless: whether cgroup permission errors are ignored (auto: when rootless).
     let ignore_cgroup_eperm = g.rootless.unwrap_or(rootless);
-    let mut cg_dirs = manager::plan(&layout, cgroups_path.as_deref(), &o.id)?;
-    crate::timeline::mark("plan-cgroups");
-    if rootless && !layout.is_v2() && g.rootless != Some(false) {
+    let driver = if g.systemd_cgroup {
+        Driver::Systemd
+    } else if rootless && layout.hierarchy() != Some(Hierarchy::V2) && g.rootless != Some(false) {
         // cgroup v1 is never delegated to unprivileged users.
+        Driver::None
+    } else {
+        Driver::Cgroupfs
+    };
+    let mut cgroups =
+        Cgroups::plan(driver, &layout, cgroups_path.as_deref(), &o.id).map_err(|e| match e {
+            CgroupError::DriverUnavailable(_) => anyhow!("--systemd-cgroup: {e}"),
+            e => e.into(),
+        })?;
+    crate::timeline::mark("plan-cgroups");
+    if cgroups.driver() == Driver::None {
         crate::logging::warn("rootless on cgroup v1: running without resource limits");
-        cg_dirs.clear();
     }
 
     dir.claim()?;
@@ -234,7 +241,7 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
             .unwrap_or_default()
             .into_iter()
             .collect(),
-        cgroup: manager::record(&cg_dirs),
+        cgroup: cgroups.record().clone(),
         oci_version: spec.version().clone(),
         hooks: spec
             .hooks()
@@ -250,32 +257,19 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
     cleanup.state = crate::state::oci_state(&rec, crate::state::Status::Stopped).to_string();
     crate::testpoint::hit("state-written");
     cleanup.cgroups = Some(rec.cgroup.clone());
-    if let Err(e) = manager::create(&rec.cgroup) {
+    let resources = spec.linux().as_ref().and_then(|l| l.resources().clone());
+    for w in cgroups.setup(
+        &resources.unwrap_or_default(),
+        rootless,
+        ignore_cgroup_eperm,
+    )? {
+        crate::logging::warn(&w);
+    }
+    if *cgroups.record() != rec.cgroup {
         // Rootless without a delegated cgroup: run without limits, as runc does.
-        if !ignore_cgroup_eperm || !e.is_permission() {
-            return Err(e.into());
-        }
-        crate::logging::warn(&format!(
-            "rootless: cgroups are not writable ({e}); running without resource limits"
-        ));
-        let _ = manager::remove(&rec.cgroup);
-        rec.cgroup = Default::default();
+        rec.cgroup = cgroups.record().clone();
         cleanup.cgroups = None;
         dir.save(&rec)?;
-    }
-    if !rec.cgroup.paths.is_empty() {
-        // Limits are in place before the init exists, let alone runs.
-        let resources = spec.linux().as_ref().and_then(|l| l.resources().clone());
-        let resources = resources.unwrap_or_default();
-        let devices = resources.devices().clone().unwrap_or_default();
-        manager::apply_devices(&rec.cgroup, &devices, rootless)?;
-        if let Err(e) = manager::apply_resources(&rec.cgroup, &resources) {
-            // Rootless with a partly delegated cgroup: the same rule as for creating it.
-            if !ignore_cgroup_eperm || !e.is_permission() {
-                return Err(e.into());
-            }
-            crate::logging::warn(&format!("rootless: {e}; running without resource limits"));
-        }
     }
     crate::testpoint::hit("cgroup-created");
     crate::timeline::mark("create-cgroups");
@@ -353,9 +347,8 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
         extra_env.push(format!("LISTEN_FDS={lfds}"));
         extra_env.push("LISTEN_PID=1".into());
     }
-    let cgroup_tasks = manager::open_v1_tasks(&rec.cgroup)?;
-    let task_fds: Vec<&OwnedFd> = cgroup_tasks.iter().map(|(_, fd)| fd).collect();
-    let mut ctx = InitCtx {
+    let membership = cgroups.membership()?;
+    let ctx = InitCtx {
         spec: &spec,
         id: &o.id,
         rootfs: &rootfs,
@@ -368,54 +361,24 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
         state_dir: state_dir.as_ref(),
         premade: &premade,
         console: console.as_ref(),
-        cgroups: if rec.cgroup.paths.is_empty() {
-            &[]
-        } else {
-            &cg_dirs
-        },
+        cgroups: cgroups.dirs(),
         no_pivot: o.no_pivot,
         no_new_keyring: o.no_new_keyring,
         last_kept_fd: 2 + o.preserve_fds + lfds,
         extra_env,
         lock_fd: Some(std::os::fd::AsRawFd::as_raw_fd(&*lock)),
-        cgroup_tasks: &task_fds,
+        cgroup: &membership,
         seccomp: seccomp.as_ref(),
-        // Cloned into the unified cgroup, every v1 one joined by the init itself, no id
-        // maps to write: the parent has nothing to do before the init goes on.
-        wait_go: slow
-            || new_user
-            || rec.cgroup.paths.iter().any(|d| {
-                rec.cgroup.unified.as_ref() != Some(d) && !cgroup_tasks.iter().any(|(t, _)| t == d)
-            }),
+        // No id maps to write, no namespace to wait for: unless the cgroups leave the
+        // parent something to do, the init goes on by itself.
+        wait_go: slow || new_user,
     };
 
     let (parent_chan, child_chan) = Channel::pair().context("sync socketpair")?;
     crate::timeline::mark("prepare-clone");
-    // On cgroup v2 (and the unified part of hybrid) the init is born in its cgroup:
-    // CLONE_INTO_CGROUP avoids a migration, and with it the global cgroup write lock.
-    let cg_fd = rec.cgroup.unified.as_ref().and_then(|u| {
-        nix::fcntl::open(
-            u,
-            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .ok()
-    });
-    let raw_cg = cg_fd.as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
-    let mut in_unified = raw_cg.is_some();
-    // Not cloned into it: the parent moves the init into the unified cgroup before its Go.
-    ctx.wait_go |= rec.cgroup.unified.is_some() && !in_unified;
-    let forked = match sys::clone3(clone_flags.bits() as u64, raw_cg) {
-        Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOSYS | nix::errno::Errno::E2BIG)
-            if raw_cg.is_some() =>
-        {
-            in_unified = false;
-            ctx.wait_go = true;
-            sys::clone3(clone_flags.bits() as u64, None)
-        }
-        other => other,
-    }
-    .map_err(|e| anyhow!("clone: {}", crate::error::errno_desc(e)))?;
+    let forked = membership
+        .clone(clone_flags.bits() as u64)
+        .map_err(|e| anyhow!("clone: {}", crate::error::errno_desc(e)))?;
     let (mut pid, mut pidfd) = match forked {
         sys::Forked::Child => {
             drop(parent_chan);
@@ -423,7 +386,7 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
         }
         sys::Forked::Parent { pid, pidfd } => (pid, pidfd),
     };
-    let wait_go = ctx.wait_go;
+    let wait_go = ctx.wait_go || membership.parent_joins();
     drop(ctx);
     drop(child_chan);
     drop(console);
@@ -432,11 +395,7 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
     let child_pid = pid;
     cleanup.child = Some((pid, pidfd.try_clone().context("dup pidfd")?));
 
-    let self_joined: Vec<&Path> = cgroup_tasks.iter().map(|(d, _)| d.as_path()).collect();
-    manager::join(&rec.cgroup, pid, &self_joined, in_unified)?;
-    drop(task_fds);
-    drop(cgroup_tasks);
-    drop(cg_fd);
+    membership.join_parent(pid)?;
     if new_user && !slow {
         write_id_maps(pid, &spec)?;
     }

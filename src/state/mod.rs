@@ -90,25 +90,6 @@ pub(crate) fn boot_id() -> String {
         .unwrap_or_default()
 }
 
-#[derive(Serialize, Deserialize, Debug, Clone, Default)]
-pub(crate) struct CgroupRecord {
-    /// Every cgroup directory berth created for this container, deepest last; delete removes
-    /// exactly these, never a directory it did not create.
-    #[serde(default)]
-    pub(crate) created: Vec<PathBuf>,
-    /// Directories holding the container's processes (one per hierarchy).
-    #[serde(default)]
-    pub(crate) paths: Vec<PathBuf>,
-    /// The freezer directory (v1) or cgroup2 directory used for pause/kill --all.
-    #[serde(default)]
-    pub(crate) freezer: Option<PathBuf>,
-    #[serde(default)]
-    pub(crate) unified: Option<PathBuf>,
-    /// v1 controller name -> the container's directory in that controller's hierarchy.
-    #[serde(default)]
-    pub(crate) v1: std::collections::BTreeMap<String, PathBuf>,
-}
-
 /// What is kept in state.json: the OCI state fields plus what delete needs to clean up.
 #[derive(Serialize, Deserialize, Debug, Clone, Default)]
 pub(crate) struct Record {
@@ -126,7 +107,7 @@ pub(crate) struct Record {
     #[serde(default)]
     pub(crate) annotations: std::collections::BTreeMap<String, String>,
     #[serde(default)]
-    pub(crate) cgroup: CgroupRecord,
+    pub(crate) cgroup: crate::cgroups::CgroupRecord,
     #[serde(default)]
     pub(crate) oci_version: String,
     /// The config's hooks, kept so that delete can run poststop without the bundle.
