@@ -31,6 +31,13 @@ pub(crate) struct CreateOpts {
     pub(crate) preserve_fds: u32,
     /// Foreground run with a terminal and no console socket: berth holds the pty itself.
     pub(crate) internal_console: bool,
+    /// Socket-activated fds (systemd's LISTEN_FDS): fds 3.. of the caller that follow
+    /// stdio into the container, which gets LISTEN_FDS and LISTEN_PID=1.
+    pub(crate) listen_fds: u32,
+    /// The caller's readiness socket (systemd's NOTIFY_SOCKET: a path, or `@name` for an
+    /// abstract one): the container gets a socket of its own, and `start` forwards its
+    /// READY=1 here.
+    pub(crate) notify_socket: Option<String>,
 }
 
 pub(crate) struct Created {
@@ -88,14 +95,6 @@ pub(crate) fn absolute(p: &Path) -> Result<PathBuf> {
     } else {
         cwd.join(p)
     })
-}
-
-/// LISTEN_FDS from systemd socket activation: those fds follow stdio into the container.
-fn listen_fds() -> u32 {
-    std::env::var("LISTEN_FDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 fn write_id_maps(pid: i32, spec: &Spec) -> Result<()> {
@@ -218,7 +217,7 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
         poststop: None,
         state: String::new(),
     };
-    let notify = super::notify::host_socket();
+    let notify = o.notify_socket.clone();
     let mut extra_env = Vec::new();
     if notify.is_some() {
         let mut mounts = spec.mounts().clone().unwrap_or_default();
@@ -342,7 +341,7 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
         unshare.insert(CloneFlags::CLONE_NEWCGROUP);
     }
     let new_user = ns.new.contains(CloneFlags::CLONE_NEWUSER);
-    let lfds = listen_fds();
+    let lfds = o.listen_fds;
     if lfds > 0 {
         extra_env.push(format!("LISTEN_FDS={lfds}"));
         extra_env.push("LISTEN_PID=1".into());

@@ -284,13 +284,8 @@ pub(crate) fn exec(g: &Globals, o: &ExecOpts) -> Result<i32> {
         Some(peer) => Some(super::tty::recv_master(&peer)?),
         None => None,
     };
-    let stdin = std::io::stdin();
-    let _raw = master
-        .as_ref()
-        .filter(|_| nix::unistd::isatty(stdin.as_fd()).unwrap_or(false))
-        .map(|m| {
-            super::tty::copy_winsize(stdin.as_fd(), m.as_fd());
-            super::tty::RawGuard::new(stdin.as_fd())
-        });
-    super::run::supervise(pid, &pidfd, master.as_ref(), &sfd)
+    let (stdin, stdout) = (std::io::stdin(), std::io::stdout());
+    let io = super::run::Stdio::new(stdin.as_fd(), stdout.as_fd());
+    let _raw = io.attach(master.as_ref());
+    super::run::supervise(pid, &pidfd, master.as_ref(), &sfd, io)
 }

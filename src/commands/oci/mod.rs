@@ -1,6 +1,7 @@
 //! The runc-compatible commands. Each returns the process exit code.
 
 use std::io::Write;
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -19,6 +20,10 @@ fn opts(a: &CreateArgs) -> CreateOpts {
         no_new_keyring: a.no_new_keyring,
         preserve_fds: a.preserve_fds,
         internal_console: false,
+        listen_fds: std::env::var("LISTEN_FDS").map_or(0, |v| v.parse().unwrap_or(0)),
+        notify_socket: std::env::var("NOTIFY_SOCKET")
+            .ok()
+            .filter(|s| !s.is_empty()),
     }
 }
 
@@ -42,7 +47,9 @@ pub(crate) fn dispatch(g: &Globals, cmd: Command) -> Result<i32> {
         }
         Command::Run(a) => {
             let mut o = opts(&a.create);
-            crate::runtime::run::run(g, &mut o, a.detach, a.keep)
+            let (stdin, stdout) = (std::io::stdin(), std::io::stdout());
+            let io = crate::runtime::run::Stdio::new(stdin.as_fd(), stdout.as_fd());
+            crate::runtime::run::run(g, &mut o, a.detach, a.keep, io)
         }
         Command::Exec(a) => {
             let o = crate::runtime::exec::ExecOpts {
