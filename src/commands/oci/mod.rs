@@ -7,13 +7,13 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use crate::cli::oci::{Command, CreateArgs, ListFormat};
-use crate::runtime::create::CreateOpts;
+use crate::runtime::create::{CreateOpts, SpecSource};
 use crate::runtime::{ops, Globals};
 
 fn opts(a: &CreateArgs) -> CreateOpts {
     CreateOpts {
         id: a.id.clone(),
-        bundle: PathBuf::from(&a.bundle),
+        source: SpecSource::Bundle(PathBuf::from(&a.bundle)),
         console_socket: a.console_socket.as_ref().map(PathBuf::from),
         pid_file: a.pid_file.as_ref().map(PathBuf::from),
         no_pivot: a.no_pivot,
