@@ -14,6 +14,7 @@ use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
+use super::error::Error;
 use super::Globals;
 use crate::cgroups::{manager, CgroupError, CgroupRecord, Cgroups, Driver, Hierarchy};
 use crate::process::channel::{Channel, ChannelError, Msg};
@@ -76,6 +77,9 @@ pub(crate) struct Created {
     pub(crate) pid: i32,
     pub(crate) pidfd: OwnedFd,
     pub(crate) pty_master: Option<OwnedFd>,
+    /// What the caller should be told though the container was made (rootless: running
+    /// without cgroups or limits).
+    pub(crate) warnings: Vec<String>,
 }
 
 /// Undoes a half-made container on any error: kills the child, removes the cgroups and
@@ -100,9 +104,11 @@ impl Drop for Cleanup<'_> {
             let _ = waitpid(Pid::from_raw(pid), None);
         }
         if let Some(hooks) = self.poststop.take() {
-            for w in crate::hooks::run_hooks_warn(&hooks, self.state.as_bytes(), "poststop") {
-                crate::logging::warn(&w);
-            }
+            super::log_unreturned(&crate::hooks::run_hooks_warn(
+                &hooks,
+                self.state.as_bytes(),
+                "poststop",
+            ));
         }
         if let Some(cg) = &self.cgroups {
             // Processes outside a new pid namespace (a fork of a failed init) may linger.
@@ -190,8 +196,14 @@ fn write_id_maps(pid: i32, spec: &Spec) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
+/// Creates the container: on return its init waits for `start`.
+pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created, Error> {
+    Ok(create_container(g, o)?)
+}
+
+fn create_container(g: &Globals, o: &CreateOpts) -> Result<Created> {
     let dir = ContainerDir::new(&g.root, &o.id)?;
+    let mut warnings = Vec::new();
     let (mut spec, bundle) = o.source.load()?;
     crate::timeline::mark("load-config");
     let rootfs = crate::spec::rootfs_path(&spec, &bundle)?;
@@ -229,7 +241,7 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
         })?;
     crate::timeline::mark("plan-cgroups");
     if cgroups.driver() == Driver::None {
-        crate::logging::warn("rootless on cgroup v1: running without resource limits");
+        warnings.push("rootless on cgroup v1: running without resource limits".to_string());
     }
 
     dir.claim()?;
@@ -286,13 +298,11 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
     crate::testpoint::hit("state-written");
     cleanup.cgroups = Some(rec.cgroup.clone());
     let resources = spec.linux().as_ref().and_then(|l| l.resources().clone());
-    for w in cgroups.setup(
+    warnings.extend(cgroups.setup(
         &resources.unwrap_or_default(),
         rootless,
         ignore_cgroup_eperm,
-    )? {
-        crate::logging::warn(&w);
-    }
+    )?);
     if *cgroups.record() != rec.cgroup {
         // Rootless without a delegated cgroup: run without limits, as runc does.
         rec.cgroup = cgroups.record().clone();
@@ -518,6 +528,7 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
         pid,
         pidfd,
         pty_master,
+        warnings,
     })
 }
 

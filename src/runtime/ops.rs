@@ -5,14 +5,15 @@ use std::fs;
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 
+use super::error::{Error, Result};
 use super::Globals;
 use crate::cgroups::manager;
-use crate::state::{ContainerDir, Record, StateError, Status};
+use crate::state::{ContainerDir, ContainerState, Record, StateError, Status};
 use crate::sys;
 
 pub(crate) fn open(
@@ -26,7 +27,7 @@ pub(crate) fn open(
 }
 
 /// Releases a created container's init through the exec fifo.
-pub(crate) fn release(dir: &ContainerDir) -> Result<()> {
+pub(crate) fn release(dir: &ContainerDir) -> anyhow::Result<()> {
     let fifo = dir.fifo();
     let fd = match nix::fcntl::open(
         &fifo,
@@ -35,9 +36,7 @@ pub(crate) fn release(dir: &ContainerDir) -> Result<()> {
     ) {
         Ok(fd) => fd,
         // No reader: the init that should be blocked on the fifo is gone.
-        Err(Errno::ENXIO) | Err(Errno::ENOENT) => {
-            bail!("cannot start a container that has stopped")
-        }
+        Err(Errno::ENXIO) | Err(Errno::ENOENT) => bail!(Error::Stopped),
         Err(e) => bail!("open {}: {}", fifo.display(), crate::error::errno_desc(e)),
     };
     nix::unistd::write(&fd, b"0")
@@ -49,25 +48,30 @@ pub(crate) fn release(dir: &ContainerDir) -> Result<()> {
 /// Releases the init, and with NOTIFY_SOCKET waits for its READY=1 to forward it. A
 /// failing startContainer hook destroys the container (runtime-spec: stop it and go on
 /// with the destroy and poststop steps); `destroy_on_error` (run, as runc's) does so for
-/// any failure.
+/// any failure. Failing poststart (and poststop) hooks are warnings, added to `warnings`.
 pub(crate) fn start_created(
     dir: &ContainerDir,
     rec: &Record,
     destroy_on_error: bool,
+    warnings: &mut Vec<String>,
 ) -> Result<()> {
     match release_and_wait(dir, rec) {
         Ok(()) => {
-            run_hooks_warn(rec, "poststart", Status::Running);
+            warnings.extend(run_hooks_warn(rec, "poststart", Status::Running));
             Ok(())
         }
         Err((hook_failed, e)) => {
             if hook_failed || destroy_on_error {
                 let status = dir.status(rec);
-                if let Err(d) = destroy(dir, rec, status) {
-                    return Err(e.context(format!("destroying the container: {d:#}")));
+                match destroy(dir, rec, status) {
+                    Ok(w) => warnings.extend(w),
+                    Err(d) => {
+                        let d = anyhow::Error::from(d);
+                        return Err(e.context(format!("destroying the container: {d:#}")).into());
+                    }
                 }
             }
-            Err(e)
+            Err(e.into())
         }
     }
 }
@@ -91,8 +95,7 @@ fn release_and_wait(dir: &ContainerDir, rec: &Record) -> Result<(), (bool, anyho
                 crate::error::errno_desc(e)
             ))
         })?;
-        let pidfd = sys::pidfd_open(rec.pid)
-            .map_err(|_| plain(anyhow!("cannot start a container that has stopped")))?;
+        let pidfd = sys::pidfd_open(rec.pid).map_err(|_| plain(Error::Stopped.into()))?;
         Some((fd, pidfd))
     } else {
         None
@@ -101,8 +104,7 @@ fn release_and_wait(dir: &ContainerDir, rec: &Record) -> Result<(), (bool, anyho
         None => release(dir).map_err(plain)?,
         Some(host) => {
             let sock = super::notify::listen(&dir.path).map_err(plain)?;
-            let pidfd = sys::pidfd_open(rec.pid)
-                .map_err(|_| plain(anyhow!("cannot start a container that has stopped")))?;
+            let pidfd = sys::pidfd_open(rec.pid).map_err(|_| plain(Error::Stopped.into()))?;
             release(dir).map_err(plain)?;
             super::notify::wait_and_forward(&sock, &pidfd, rec.pid, host).map_err(plain)?;
         }
@@ -117,7 +119,10 @@ fn release_and_wait(dir: &ContainerDir, rec: &Record) -> Result<(), (bool, anyho
 
 /// Waits for the init to exec (its write end of the start fifo closes empty) or to
 /// report a startContainer hook failure (it writes the error, then exits).
-fn wait_start_hooks(fifo: &std::os::fd::OwnedFd, pidfd: &std::os::fd::OwnedFd) -> Result<()> {
+fn wait_start_hooks(
+    fifo: &std::os::fd::OwnedFd,
+    pidfd: &std::os::fd::OwnedFd,
+) -> anyhow::Result<()> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     let mut msg = Vec::new();
     let mut init_gone = false;
@@ -173,49 +178,51 @@ fn wait_start_hooks(fifo: &std::os::fd::OwnedFd, pidfd: &std::os::fd::OwnedFd) -
 }
 
 /// poststart and poststop failures are warnings: the rest still run (runtime-spec).
-fn run_hooks_warn(rec: &Record, kind: &str, status: Status) {
+fn run_hooks_warn(rec: &Record, kind: &str, status: Status) -> Vec<String> {
     let Some(hooks) = rec.hooks.as_ref().and_then(|h| h.get(kind)).cloned() else {
-        return;
+        return Vec::new();
     };
     let Ok(list) = serde_json::from_value::<Vec<oci_spec::runtime::Hook>>(hooks) else {
-        return;
+        return Vec::new();
     };
     let state = crate::state::oci_state(rec, status).to_string();
-    for w in crate::hooks::run_hooks_warn(&list, state.as_bytes(), kind) {
-        crate::logging::warn(&w);
-    }
+    crate::hooks::run_hooks_warn(&list, state.as_bytes(), kind)
 }
 
-pub(crate) fn start(g: &Globals, id: &str) -> Result<()> {
+/// Starts a created container; the warnings are those of failing poststart hooks.
+pub(crate) fn start(g: &Globals, id: &str) -> Result<Vec<String>> {
     let (dir, _lock, rec) = open(g, id)?;
-    match dir.status(&rec) {
-        Status::Created => start_created(&dir, &rec, false),
-        Status::Stopped => bail!("cannot start a container that has stopped"),
-        Status::Running => bail!("cannot start an already running container"),
-        Status::Paused => bail!("cannot start a paused container"),
-        Status::Creating => bail!("cannot start a container that is still being created"),
-    }
+    let mut warnings = Vec::new();
+    let r = match dir.status(&rec) {
+        Status::Created => start_created(&dir, &rec, false, &mut warnings),
+        Status::Stopped => Err(Error::Stopped),
+        Status::Running => Err(Error::AlreadyRunning),
+        Status::Paused => Err(Error::StartPaused),
+        Status::Creating => Err(Error::StillCreating),
+    };
+    super::failed_with(r, &warnings)?;
+    Ok(warnings)
 }
 
-pub(crate) fn state(g: &Globals, id: &str) -> Result<serde_json::Value> {
+pub(crate) fn state(g: &Globals, id: &str) -> Result<ContainerState> {
     let dir = ContainerDir::new(&g.root, id)?;
     let rec = dir.load()?;
     Ok(with_owner(
-        crate::state::oci_state(&rec, dir.status(&rec)),
+        ContainerState::new(&rec, dir.status(&rec)),
         &dir,
     ))
 }
 
 /// runc's `owner`: the user owning the container's state directory.
-fn with_owner(mut v: serde_json::Value, dir: &ContainerDir) -> serde_json::Value {
+fn with_owner(mut st: ContainerState, dir: &ContainerDir) -> ContainerState {
     use std::os::unix::fs::MetadataExt;
     let uid = fs::metadata(&dir.path).map_or(0, |m| m.uid());
-    v["owner"] = crate::state::user_name(uid).into();
-    v
+    st.owner = Some(crate::state::user_name(uid));
+    st
 }
 
 /// A signal by name (KILL, SIGKILL, sigkill) or number.
-pub(crate) fn parse_signal(s: &str) -> Result<i32> {
+pub(crate) fn parse_signal(s: &str) -> anyhow::Result<i32> {
     if let Ok(n) = s.parse::<i32>() {
         if (1..=64).contains(&n) {
             return Ok(n);
@@ -247,7 +254,7 @@ pub(crate) fn kill(g: &Globals, id: &str, sig: i32, all: bool) -> Result<()> {
     let (dir, _lock, rec) = open(g, id)?;
     let status = dir.status(&rec);
     if status == Status::Stopped || status == Status::Creating {
-        bail!("container not running");
+        return Err(Error::NotRunning);
     }
     if all {
         signal_all(&rec, sig);
@@ -257,14 +264,14 @@ pub(crate) fn kill(g: &Globals, id: &str, sig: i32, all: bool) -> Result<()> {
 }
 
 fn signal_init(rec: &Record, sig: i32) -> Result<()> {
-    let fd = sys::pidfd_open(rec.pid).map_err(|_| anyhow!("container not running"))?;
+    let fd = sys::pidfd_open(rec.pid).map_err(|_| Error::NotRunning)?;
     // The pid could have been reused between the status check and pidfd_open.
     if crate::state::process_start_time(rec.pid) != Some(rec.start_time) {
-        bail!("container not running");
+        return Err(Error::NotRunning);
     }
     sys::pidfd_send_signal(fd.as_fd(), sig).map_err(|e| match e {
-        Errno::ESRCH => anyhow!("container not running"),
-        e => anyhow!("kill: {}", crate::error::errno_desc(e)),
+        Errno::ESRCH => Error::NotRunning,
+        e => anyhow!("kill: {}", crate::error::errno_desc(e)).into(),
     })
 }
 
@@ -300,11 +307,13 @@ fn wait_gone(rec: &Record, timeout: Duration) -> bool {
     }
 }
 
-pub(crate) fn delete(g: &Globals, id: &str, force: bool) -> Result<()> {
+/// Deletes a stopped (or, with `force`, any) container; the warnings are those of failing
+/// poststop hooks.
+pub(crate) fn delete(g: &Globals, id: &str, force: bool) -> Result<Vec<String>> {
     let dir = ContainerDir::new(&g.root, id)?;
     let lock = match dir.lock() {
         Ok(l) => l,
-        Err(StateError::NotExist) if force => return Ok(()),
+        Err(StateError::NotExist) if force => return Ok(Vec::new()),
         Err(e) => return Err(e.into()),
     };
     let rec = match dir.load() {
@@ -313,7 +322,7 @@ pub(crate) fn delete(g: &Globals, id: &str, force: bool) -> Result<()> {
         // so no create is still working on it.
         Err(StateError::NotExist) if force => {
             dir.remove()?;
-            return Ok(());
+            return Ok(Vec::new());
         }
         Err(e) => return Err(e.into()),
     };
@@ -322,26 +331,28 @@ pub(crate) fn delete(g: &Globals, id: &str, force: bool) -> Result<()> {
     match status {
         Status::Stopped | Status::Created => {}
         Status::Running | Status::Paused | Status::Creating if !force => {
-            bail!(
-                "cannot delete container {id} that is not stopped: {}",
-                status.as_str()
-            )
+            return Err(Error::NotStopped {
+                id: id.to_string(),
+                status,
+            })
         }
         _ => {}
     }
     destroy(&dir, &rec, status)
 }
 
-/// Kills whatever is left and removes every trace: processes, cgroups, state dir.
-pub(crate) fn destroy(dir: &ContainerDir, rec: &Record, status: Status) -> Result<()> {
+/// Kills whatever is left and removes every trace: processes, cgroups, state dir. The
+/// warnings are those of failing poststop hooks.
+pub(crate) fn destroy(dir: &ContainerDir, rec: &Record, status: Status) -> Result<Vec<String>> {
     if status != Status::Stopped && rec.pid > 0 {
         signal_all(rec, libc::SIGKILL);
         let _ = signal_init(rec, libc::SIGKILL);
         if !wait_gone(rec, Duration::from_secs(10)) {
-            bail!(
+            return Err(anyhow!(
                 "container init (pid {}) did not exit after SIGKILL",
                 rec.pid
-            );
+            )
+            .into());
         }
     }
     // Without a pid namespace, processes can outlive the init.
@@ -354,20 +365,21 @@ pub(crate) fn destroy(dir: &ContainerDir, rec: &Record, status: Status) -> Resul
         std::thread::sleep(Duration::from_millis(10));
     }
     crate::timeline::mark("delete:check-empty");
-    manager::remove(&rec.cgroup)?;
+    manager::remove(&rec.cgroup).map_err(anyhow::Error::from)?;
     crate::timeline::mark("delete:cgroups");
     dir.remove()?;
     crate::timeline::mark("delete:state");
-    run_hooks_warn(rec, "poststop", Status::Stopped);
-    Ok(())
+    Ok(run_hooks_warn(rec, "poststop", Status::Stopped))
 }
 
-pub(crate) fn list(g: &Globals) -> Result<Vec<serde_json::Value>> {
+pub(crate) fn list(g: &Globals) -> Result<Vec<ContainerState>> {
     let mut out = Vec::new();
     let entries = match fs::read_dir(&g.root) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => bail!("{}: {}", g.root.display(), crate::error::errno_text(&e)),
+        Err(e) => {
+            return Err(anyhow!("{}: {}", g.root.display(), crate::error::errno_text(&e)).into())
+        }
     };
     let mut names: Vec<String> = entries
         .filter_map(|e| e.ok())
@@ -380,7 +392,7 @@ pub(crate) fn list(g: &Globals) -> Result<Vec<serde_json::Value>> {
         };
         let Ok(rec) = dir.load() else { continue };
         out.push(with_owner(
-            crate::state::oci_state(&rec, dir.status(&rec)),
+            ContainerState::new(&rec, dir.status(&rec)),
             &dir,
         ));
     }
@@ -390,17 +402,19 @@ pub(crate) fn list(g: &Globals) -> Result<Vec<serde_json::Value>> {
 pub(crate) fn pause(g: &Globals, id: &str) -> Result<()> {
     let (dir, _lock, rec) = open(g, id)?;
     match dir.status(&rec) {
-        Status::Running | Status::Created => Ok(manager::set_frozen(&rec.cgroup, true)?),
-        Status::Paused => bail!("container already paused"),
-        _ => bail!("container not running"),
+        Status::Running | Status::Created => {
+            Ok(manager::set_frozen(&rec.cgroup, true).map_err(anyhow::Error::from)?)
+        }
+        Status::Paused => Err(Error::AlreadyPaused),
+        _ => Err(Error::NotRunning),
     }
 }
 
 pub(crate) fn resume(g: &Globals, id: &str) -> Result<()> {
     let (dir, _lock, rec) = open(g, id)?;
     match dir.status(&rec) {
-        Status::Paused => Ok(manager::set_frozen(&rec.cgroup, false)?),
-        _ => bail!("container not paused"),
+        Status::Paused => Ok(manager::set_frozen(&rec.cgroup, false).map_err(anyhow::Error::from)?),
+        _ => Err(Error::NotPaused),
     }
 }
 
@@ -409,7 +423,7 @@ pub(crate) fn pids(g: &Globals, id: &str) -> Result<Vec<i32>> {
     let dir = ContainerDir::new(&g.root, id)?;
     let rec = dir.load()?;
     if dir.status(&rec) == Status::Stopped {
-        bail!("container not running");
+        return Err(Error::NotRunning);
     }
     let mut p = manager::pids(&rec.cgroup);
     p.sort_unstable();
@@ -423,16 +437,16 @@ pub(crate) fn events(
     id: &str,
     once: bool,
     interval: Duration,
-    emit: &mut dyn FnMut(&serde_json::Value) -> Result<()>,
+    emit: &mut dyn FnMut(&serde_json::Value) -> anyhow::Result<()>,
 ) -> Result<()> {
     let dir = ContainerDir::new(&g.root, id)?;
     let rec = dir.load()?;
     if dir.status(&rec) == Status::Stopped {
-        bail!("container not running");
+        return Err(Error::NotRunning);
     }
     let record = |rec: &Record| serde_json::json!({"type": "stats", "id": id, "data": crate::cgroups::stats::stats(&rec.cgroup)});
     if once {
-        return emit(&record(&rec));
+        return Ok(emit(&record(&rec))?);
     }
     let mut ooms = crate::cgroups::stats::oom_kills(&rec.cgroup);
     let mut next = Instant::now();

@@ -10,7 +10,8 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
-use super::create::{create, CreateOpts};
+use super::create::{create, CreateOpts, Created};
+use super::error::Error;
 use super::ops;
 use super::Globals;
 use crate::state::Status;
@@ -67,16 +68,27 @@ impl<'a> Stdio<'a> {
     }
 }
 
+/// create + start, and in the foreground (not `detach`) the container's life: returns
+/// its exit code, deleting it unless `keep`. Warnings go to `warn` as they come: a
+/// foreground run can last as long as the container.
 pub(crate) fn run(
     g: &Globals,
     o: &mut CreateOpts,
     detach: bool,
     keep: bool,
     io: Stdio,
-) -> Result<i32> {
+    warn: &mut dyn FnMut(&str),
+) -> Result<i32, Error> {
+    let start = |c: &Created, warn: &mut dyn FnMut(&str)| {
+        let mut warnings = Vec::new();
+        let r = ops::start_created(&c.dir, &c.rec, true, &mut warnings);
+        warnings.iter().for_each(|w| warn(w));
+        r
+    };
     if detach {
         let c = create(g, o)?;
-        ops::start_created(&c.dir, &c.rec, true)?;
+        c.warnings.iter().for_each(|w| warn(w));
+        start(&c, warn)?;
         return Ok(0);
     }
     let _ = nix::sys::prctl::set_child_subreaper(true);
@@ -84,14 +96,17 @@ pub(crate) fn run(
     let sfd = block_forwarded()?;
     o.internal_console = o.console_socket.is_none();
     let c = create(g, o)?;
+    c.warnings.iter().for_each(|w| warn(w));
     let _raw = io.attach(c.pty_master.as_ref());
-    ops::start_created(&c.dir, &c.rec, true)?;
+    start(&c, warn)?;
     crate::timeline::mark("start");
 
     let code = supervise(c.pid, &c.pidfd, c.pty_master.as_ref(), &sfd, io)?;
     crate::timeline::mark("wait-exit");
     if !keep {
-        ops::destroy(&c.dir, &c.rec, Status::Stopped)?;
+        ops::destroy(&c.dir, &c.rec, Status::Stopped)?
+            .iter()
+            .for_each(|w| warn(w));
         crate::timeline::mark("delete");
     }
     Ok(code)

@@ -118,7 +118,8 @@ pub(crate) struct Record {
     pub(crate) notify_socket: Option<String>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub(crate) enum Status {
     Creating,
     Created,
@@ -135,6 +136,58 @@ impl Status {
             Status::Running => "running",
             Status::Paused => "paused",
             Status::Stopped => "stopped",
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A container's state as `state` and `list` report it: the OCI state plus runc's extras
+/// (rootfs, created, owner). Serialised, it is runc's document; hooks get it without the
+/// owner.
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ContainerState {
+    #[serde(rename = "ociVersion")]
+    pub(crate) oci_version: String,
+    pub(crate) id: String,
+    /// 0 once stopped.
+    pub(crate) pid: i32,
+    pub(crate) status: Status,
+    pub(crate) bundle: PathBuf,
+    pub(crate) rootfs: PathBuf,
+    /// RFC 3339.
+    pub(crate) created: String,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub(crate) annotations: std::collections::BTreeMap<String, String>,
+    /// The user owning the container's state directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) owner: Option<String>,
+}
+
+impl ContainerState {
+    pub(crate) fn new(rec: &Record, status: Status) -> ContainerState {
+        ContainerState {
+            oci_version: if rec.oci_version.is_empty() {
+                "1.2.1".into()
+            } else {
+                rec.oci_version.clone()
+            },
+            id: rec.id.clone(),
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                rec.pid
+            },
+            status,
+            bundle: rec.bundle.clone(),
+            rootfs: rec.rootfs.clone(),
+            created: rec.created.clone(),
+            annotations: rec.annotations.clone(),
+            owner: None,
         }
     }
 }
@@ -282,22 +335,9 @@ pub(crate) fn user_name(uid: u32) -> String {
         .unwrap_or_else(|| uid.to_string())
 }
 
-/// The OCI state document (plus runc's extras) as hooks receive it; `state` and `list` add
-/// the owner.
+/// The OCI state document (plus runc's extras but the owner) as hooks receive it.
 pub(crate) fn oci_state(rec: &Record, status: Status) -> serde_json::Value {
-    let mut v = serde_json::json!({
-        "ociVersion": if rec.oci_version.is_empty() { "1.2.1" } else { &rec.oci_version },
-        "id": rec.id,
-        "pid": if status == Status::Stopped { 0 } else { rec.pid },
-        "status": status.as_str(),
-        "bundle": rec.bundle,
-        "rootfs": rec.rootfs,
-        "created": rec.created,
-    });
-    if !rec.annotations.is_empty() {
-        v["annotations"] = serde_json::to_value(&rec.annotations).unwrap_or_default();
-    }
-    v
+    serde_json::to_value(ContainerState::new(rec, status)).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -322,6 +362,36 @@ mod tests {
         ] {
             assert!(validate_id(bad).is_err(), "{bad:?}");
         }
+    }
+
+    /// Field order and omissions as runc's `state` (annotations only when there are some,
+    /// owner only where state/list add it, pid 0 once stopped).
+    #[test]
+    fn state_document_is_runcs() {
+        let rec = Record {
+            id: "c".into(),
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            pid: 7,
+            created: "2024-01-01T00:00:00Z".into(),
+            annotations: [("k".to_string(), "v".to_string())].into_iter().collect(),
+            ..Default::default()
+        };
+        let mut st = ContainerState::new(&rec, Status::Running);
+        st.owner = Some("root".into());
+        assert_eq!(
+            serde_json::to_string(&st).unwrap(),
+            r#"{"ociVersion":"1.2.1","id":"c","pid":7,"status":"running","bundle":"/b","rootfs":"/b/rootfs","created":"2024-01-01T00:00:00Z","annotations":{"k":"v"},"owner":"root"}"#
+        );
+        let plain = Record {
+            annotations: Default::default(),
+            oci_version: "1.0.2".into(),
+            ..rec
+        };
+        assert_eq!(
+            oci_state(&plain, Status::Stopped).to_string(),
+            r#"{"ociVersion":"1.0.2","id":"c","pid":0,"status":"stopped","bundle":"/b","rootfs":"/b/rootfs","created":"2024-01-01T00:00:00Z"}"#
+        );
     }
 
     #[test]

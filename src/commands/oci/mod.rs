@@ -27,6 +27,14 @@ fn opts(a: &CreateArgs) -> CreateOpts {
     }
 }
 
+/// Warnings of a command that succeeded, logged before it exits 0.
+fn warned(warnings: &[String]) -> i32 {
+    for w in warnings {
+        crate::logging::warn(w);
+    }
+    0
+}
+
 fn print_json(v: &serde_json::Value) -> Result<()> {
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, v)?;
@@ -42,14 +50,17 @@ pub(crate) fn dispatch(g: &Globals, cmd: Command) -> Result<i32> {
     }
     match cmd {
         Command::Create(a) => {
-            crate::runtime::create::create(g, &opts(&a))?;
-            Ok(0)
+            let c = crate::runtime::create::create(g, &opts(&a))?;
+            Ok(warned(&c.warnings))
         }
         Command::Run(a) => {
             let mut o = opts(&a.create);
             let (stdin, stdout) = (std::io::stdin(), std::io::stdout());
             let io = crate::runtime::run::Stdio::new(stdin.as_fd(), stdout.as_fd());
-            crate::runtime::run::run(g, &mut o, a.detach, a.keep, io)
+            let warn = &mut |w: &str| crate::logging::warn(w);
+            Ok(crate::runtime::run::run(
+                g, &mut o, a.detach, a.keep, io, warn,
+            )?)
         }
         Command::Exec(a) => {
             let o = crate::runtime::exec::ExecOpts {
@@ -79,33 +90,33 @@ pub(crate) fn dispatch(g: &Globals, cmd: Command) -> Result<i32> {
             id,
         } => {
             let every = parse_duration(&interval)?;
-            ops::events(g, &id, stats, every, &mut |v| {
+            ops::events(g, &id, stats, every, &mut |v| -> Result<()> {
                 let mut out = std::io::stdout().lock();
                 serde_json::to_writer(&mut out, v)?;
                 writeln!(out)?;
                 out.flush()?;
                 Ok(())
-            })
-            .map(|_| 0)
+            })?;
+            Ok(0)
         }
         Command::Update(a) => crate::runtime::update::update(g, &a).map(|_| 0),
-        Command::Pause { id } => ops::pause(g, &id).map(|_| 0),
-        Command::Resume { id } => ops::resume(g, &id).map(|_| 0),
+        Command::Pause { id } => Ok(ops::pause(g, &id).map(|_| 0)?),
+        Command::Resume { id } => Ok(ops::resume(g, &id).map(|_| 0)?),
         Command::Ps {
             format,
             id,
             ps_args,
         } => ps(g, &id, format, &ps_args).map(|_| 0),
-        Command::Start { id } => ops::start(g, &id).map(|_| 0),
+        Command::Start { id } => Ok(warned(&ops::start(g, &id)?)),
         Command::State { id } => {
-            print_json(&ops::state(g, &id)?)?;
+            print_json(&serde_json::to_value(ops::state(g, &id)?)?)?;
             Ok(0)
         }
         Command::Kill { all, id, signal } => {
             let sig = ops::parse_signal(signal.as_deref().unwrap_or("SIGTERM"))?;
-            ops::kill(g, &id, sig, all).map(|_| 0)
+            Ok(ops::kill(g, &id, sig, all).map(|_| 0)?)
         }
-        Command::Delete { force, id } => ops::delete(g, &id, force).map(|_| 0),
+        Command::Delete { force, id } => Ok(warned(&ops::delete(g, &id, force)?)),
         Command::List { quiet, format } => list(g, quiet, format).map(|_| 0),
         Command::Spec { bundle, rootless } => {
             let dir = if bundle.is_empty() {
@@ -128,7 +139,7 @@ fn list(g: &Globals, quiet: bool, format: ListFormat) -> Result<()> {
     let mut out = std::io::stdout().lock();
     if quiet {
         for c in &all {
-            writeln!(out, "{}", c["id"].as_str().unwrap_or(""))?;
+            writeln!(out, "{}", c.id)?;
         }
         return Ok(());
     }
@@ -140,18 +151,13 @@ fn list(g: &Globals, quiet: bool, format: ListFormat) -> Result<()> {
     let rows: Vec<[String; 6]> =
         std::iter::once(["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from))
             .chain(all.iter().map(|c| {
-                let s = |k: &str| {
-                    c[k].as_str()
-                        .map(String::from)
-                        .unwrap_or_else(|| c[k].to_string())
-                };
                 [
-                    s("id"),
-                    s("pid"),
-                    s("status"),
-                    s("bundle"),
-                    s("created"),
-                    s("owner"),
+                    c.id.clone(),
+                    c.pid.to_string(),
+                    c.status.to_string(),
+                    c.bundle.display().to_string(),
+                    c.created.clone(),
+                    c.owner.clone().unwrap_or_default(),
                 ]
             }))
             .collect();
