@@ -2,7 +2,8 @@
 //! the container's flock, each deriving the status afresh.
 
 use std::fs;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixDatagram;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail};
@@ -45,18 +46,37 @@ pub(crate) fn release(dir: &ContainerDir) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Releases the init, and with NOTIFY_SOCKET waits for its READY=1 to forward it. A
-/// failing startContainer hook destroys the container (runtime-spec: stop it and go on
-/// with the destroy and poststop steps); `destroy_on_error` (run, as runc's) does so for
-/// any failure. Failing poststart (and poststop) hooks are warnings, added to `warnings`.
+/// Releases the init (under the caller's `lock`, if any), then, without the lock, so that
+/// `kill` and `delete --force` can always go on meanwhile, waits for what start answers
+/// for: the container's READY=1 when the caller gave a notify socket (forwarded to it),
+/// the startContainer hooks. A failing startContainer hook destroys the container
+/// (runtime-spec: stop it and go on with the destroy and poststop steps);
+/// `destroy_on_error` (run, as runc's) does so for any failure. A container deleted
+/// while start waited is an error ([`Error::NotExist`]). Failing poststart (and poststop)
+/// hooks are warnings, added to `warnings`.
 pub(crate) fn start_created(
     dir: &ContainerDir,
     rec: &Record,
+    lock: Option<nix::fcntl::Flock<fs::File>>,
     destroy_on_error: bool,
     warnings: &mut Vec<String>,
 ) -> Result<()> {
-    match release_and_wait(dir, rec) {
+    let released = release_created(dir, rec);
+    drop(lock);
+    let outcome = match released {
+        Ok(pending) => pending.wait(dir, rec.pid),
+        Err(e) => Err((false, e)),
+    };
+    // Under the lock, so as not to look while a delete is half done.
+    let lock = dir.lock()?;
+    let now = dir.load()?;
+    if (now.pid, now.start_time) != (rec.pid, rec.start_time) {
+        // Deleted, and the id taken again by another container.
+        return Err(Error::NotExist);
+    }
+    match outcome {
         Ok(()) => {
+            drop(lock);
             warnings.extend(run_hooks_warn(rec, "poststart", Status::Running));
             Ok(())
         }
@@ -76,53 +96,61 @@ pub(crate) fn start_created(
     }
 }
 
-/// The error says whether a startContainer hook failed.
-fn release_and_wait(dir: &ContainerDir, rec: &Record) -> Result<(), (bool, anyhow::Error)> {
-    let plain = |e: anyhow::Error| (false, e);
+/// A released init, and what start still waits on: the start fifo and the init's pidfd
+/// (startContainer hooks), the container's notify socket and the init's pidfd (READY=1).
+struct Pending {
+    hooks: Option<(OwnedFd, OwnedFd)>,
+    notify: Option<(UnixDatagram, OwnedFd, String)>,
+}
+
+/// Everything start will wait on is opened (the notify socket bound) before the init is
+/// released, so that nothing it says is missed.
+fn release_created(dir: &ContainerDir, rec: &Record) -> anyhow::Result<Pending> {
     // With startContainer hooks, start answers for them (runtime-spec: a failure is an
     // error of start), so it waits until the init has exec'd or said why it has not.
-    let hook_reply = if dir.start_fifo().exists() {
+    let hooks = if dir.start_fifo().exists() {
         let p = dir.start_fifo();
         let fd = nix::fcntl::open(
             &p,
             OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
             Mode::empty(),
         )
-        .map_err(|e| {
-            plain(anyhow!(
-                "open {}: {}",
-                p.display(),
-                crate::error::errno_desc(e)
-            ))
-        })?;
-        let pidfd = sys::pidfd_open(rec.pid).map_err(|_| plain(Error::Stopped.into()))?;
+        .map_err(|e| anyhow!("open {}: {}", p.display(), crate::error::errno_desc(e)))?;
+        let pidfd = sys::pidfd_open(rec.pid).map_err(|_| Error::Stopped)?;
         Some((fd, pidfd))
     } else {
         None
     };
-    match &rec.notify_socket {
-        None => release(dir).map_err(plain)?,
+    let notify = match &rec.notify_socket {
+        None => None,
         Some(host) => {
-            let sock = super::notify::listen(&dir.path).map_err(plain)?;
-            let pidfd = sys::pidfd_open(rec.pid).map_err(|_| plain(Error::Stopped.into()))?;
-            release(dir).map_err(plain)?;
-            super::notify::wait_and_forward(&sock, &pidfd, rec.pid, host).map_err(plain)?;
+            let sock = super::notify::listen(&dir.path)?;
+            let pidfd = sys::pidfd_open(rec.pid).map_err(|_| Error::Stopped)?;
+            Some((sock, pidfd, host.clone()))
         }
+    };
+    release(dir)?;
+    Ok(Pending { hooks, notify })
+}
+
+impl Pending {
+    /// The error says whether a startContainer hook failed.
+    fn wait(self, dir: &ContainerDir, pid: i32) -> Result<(), (bool, anyhow::Error)> {
+        if let Some((sock, pidfd, host)) = &self.notify {
+            super::notify::wait_and_forward(sock, pidfd, pid, host).map_err(|e| (false, e))?;
+        }
+        if let Some((fd, pidfd)) = self.hooks {
+            let r = wait_start_hooks(&fd, &pidfd);
+            let _ = fs::remove_file(dir.start_fifo());
+            r.map_err(|e| (true, e))?;
+        }
+        Ok(())
     }
-    if let Some((fd, pidfd)) = hook_reply {
-        let r = wait_start_hooks(&fd, &pidfd);
-        let _ = fs::remove_file(dir.start_fifo());
-        r.map_err(|e| (true, e))?;
-    }
-    Ok(())
 }
 
 /// Waits for the init to exec (its write end of the start fifo closes empty) or to
 /// report a startContainer hook failure (it writes the error, then exits).
-fn wait_start_hooks(
-    fifo: &std::os::fd::OwnedFd,
-    pidfd: &std::os::fd::OwnedFd,
-) -> anyhow::Result<()> {
+fn wait_start_hooks(fifo: &OwnedFd, pidfd: &OwnedFd) -> anyhow::Result<()> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     let mut msg = Vec::new();
     let mut init_gone = false;
@@ -191,10 +219,10 @@ fn run_hooks_warn(rec: &Record, kind: &str, status: Status) -> Vec<String> {
 
 /// Starts a created container; the warnings are those of failing poststart hooks.
 pub(crate) fn start(g: &Globals, id: &str) -> Result<Vec<String>> {
-    let (dir, _lock, rec) = open(g, id)?;
+    let (dir, lock, rec) = open(g, id)?;
     let mut warnings = Vec::new();
     let r = match dir.status(&rec) {
-        Status::Created => start_created(&dir, &rec, false, &mut warnings),
+        Status::Created => start_created(&dir, &rec, Some(lock), false, &mut warnings),
         Status::Stopped => Err(Error::Stopped),
         Status::Running => Err(Error::AlreadyRunning),
         Status::Paused => Err(Error::StartPaused),

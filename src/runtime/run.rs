@@ -81,7 +81,7 @@ pub(crate) fn run(
 ) -> Result<i32, Error> {
     let start = |c: &Created, warn: &mut dyn FnMut(&str)| {
         let mut warnings = Vec::new();
-        let r = ops::start_created(&c.dir, &c.rec, true, &mut warnings);
+        let r = ops::start_created(&c.dir, &c.rec, None, true, &mut warnings);
         warnings.iter().for_each(|w| warn(w));
         r
     };
