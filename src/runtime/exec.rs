@@ -169,11 +169,9 @@ pub(crate) fn exec(g: &Globals, o: &ExecOpts) -> Result<i32> {
     if !terminal && o.console_socket.is_some() {
         bail!("cannot use console socket if berth will not detach or allocate tty");
     }
-    let init_pidfd =
-        sys::pidfd_open(rec.pid).map_err(|_| anyhow!("cannot exec in a stopped container"))?;
-    if crate::state::process_start_time(rec.pid) != Some(rec.start_time) {
-        bail!("cannot exec in a stopped container");
-    }
+    let init_pidfd = rec
+        .init_process()
+        .ok_or_else(|| anyhow!("cannot exec in a stopped container"))?;
     let mut ns = CloneFlags::empty();
     for n in spec
         .linux()

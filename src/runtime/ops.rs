@@ -116,7 +116,7 @@ fn release_created(dir: &ContainerDir, rec: &Record) -> anyhow::Result<Pending> 
             Mode::empty(),
         )
         .map_err(|e| anyhow!("open {}: {}", p.display(), crate::error::errno_desc(e)))?;
-        let pidfd = sys::pidfd_open(rec.pid).map_err(|_| Error::Stopped)?;
+        let pidfd = rec.init_process().ok_or(Error::Stopped)?;
         Some((fd, pidfd))
     } else {
         None
@@ -125,7 +125,7 @@ fn release_created(dir: &ContainerDir, rec: &Record) -> anyhow::Result<Pending> 
         None => None,
         Some(host) => {
             let sock = super::notify::listen(&dir.path)?;
-            let pidfd = sys::pidfd_open(rec.pid).map_err(|_| Error::Stopped)?;
+            let pidfd = rec.init_process().ok_or(Error::Stopped)?;
             Some((sock, pidfd, host.clone()))
         }
     };
@@ -292,11 +292,8 @@ pub(crate) fn kill(g: &Globals, id: &str, sig: i32, all: bool) -> Result<()> {
 }
 
 fn signal_init(rec: &Record, sig: i32) -> Result<()> {
-    let fd = sys::pidfd_open(rec.pid).map_err(|_| Error::NotRunning)?;
-    // The pid could have been reused between the status check and pidfd_open.
-    if crate::state::process_start_time(rec.pid) != Some(rec.start_time) {
-        return Err(Error::NotRunning);
-    }
+    // The pid could have been reused since the status was derived.
+    let fd = rec.init_process().ok_or(Error::NotRunning)?;
     sys::pidfd_send_signal(fd.as_fd(), sig).map_err(|e| match e {
         Errno::ESRCH => Error::NotRunning,
         e => anyhow!("kill: {}", crate::error::errno_desc(e)).into(),
@@ -309,30 +306,8 @@ fn signal_all(rec: &Record, sig: i32) {
 
 /// Waits for the init to be gone (it is usually not our child: poll its pidfd).
 fn wait_gone(rec: &Record, timeout: Duration) -> bool {
-    let Ok(fd) = sys::pidfd_open(rec.pid) else {
-        return true;
-    };
-    if crate::state::process_start_time(rec.pid) != Some(rec.start_time) {
-        return true;
-    }
-    let deadline = Instant::now() + timeout;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let ms = left.as_millis().min(i32::MAX as u128) as i32;
-        let mut fds = [nix::poll::PollFd::new(
-            fd.as_fd(),
-            nix::poll::PollFlags::POLLIN,
-        )];
-        match nix::poll::poll(
-            &mut fds,
-            nix::poll::PollTimeout::try_from(ms).unwrap_or(nix::poll::PollTimeout::ZERO),
-        ) {
-            Ok(n) if n > 0 => return true,
-            Ok(_) => return false,
-            Err(Errno::EINTR) => continue,
-            Err(_) => return !crate::state::process_running(rec.pid),
-        }
-    }
+    rec.init_process()
+        .is_none_or(|fd| crate::state::has_exited(&fd, timeout))
 }
 
 /// Deletes a stopped (or, with `force`, any) container; the warnings are those of failing

@@ -4,8 +4,10 @@
 
 use std::fs::{self, File};
 use std::io::{self, Write};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -75,13 +77,41 @@ pub(crate) fn process_start_time(pid: i32) -> Option<u64> {
     rest.split(' ').nth(19)?.parse().ok()
 }
 
-/// Alive and not a zombie.
-pub(crate) fn process_running(pid: i32) -> bool {
-    fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| s.rfind(')').map(|i| s.as_bytes().get(i + 2).copied()))
-        .flatten()
-        .is_some_and(|state| state != b'Z' && state != b'X')
+/// A pidfd for `pid` if it is still the process that started at `start_time` (pid and
+/// start time are a process's identity across pid reuse). Opened first, then checked: the
+/// pidfd then holds that process, whatever happens to the pid. It may have exited (a
+/// zombie has): see [`has_exited`].
+pub(crate) fn open_same_process(pid: i32, start_time: u64) -> Option<OwnedFd> {
+    if pid <= 0 {
+        return None;
+    }
+    let fd = crate::sys::pidfd_open(pid).ok()?;
+    (process_start_time(pid) == Some(start_time)).then_some(fd)
+}
+
+/// Waits up to `timeout` (zero: only looks) for the process behind `pidfd` to exit;
+/// whether it has (a zombie has).
+pub(crate) fn has_exited(pidfd: &OwnedFd, timeout: Duration) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ms = left.as_millis().min(i32::MAX as u128) as i32;
+        let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+        match poll(
+            &mut fds,
+            PollTimeout::try_from(ms).unwrap_or(PollTimeout::ZERO),
+        ) {
+            Ok(n) => return n > 0,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// `pid` is still the process that started at `start_time`, and has not exited.
+pub(crate) fn same_process_running(pid: i32, start_time: u64) -> bool {
+    open_same_process(pid, start_time).is_some_and(|fd| !has_exited(&fd, Duration::ZERO))
 }
 
 pub(crate) fn boot_id() -> String {
@@ -116,6 +146,17 @@ pub(crate) struct Record {
     /// The caller's NOTIFY_SOCKET, where start forwards the container's READY=1.
     #[serde(default)]
     pub(crate) notify_socket: Option<String>,
+}
+
+impl Record {
+    /// A pidfd for the container's init, if the record's process (pid and start time, this
+    /// boot) still exists; it may have exited.
+    pub(crate) fn init_process(&self) -> Option<OwnedFd> {
+        if self.boot_id != boot_id() {
+            return None;
+        }
+        open_same_process(self.pid, self.start_time)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -268,19 +309,16 @@ impl ContainerDir {
     /// The derived status: never trust what the file says about liveness.
     pub(crate) fn status(&self, rec: &Record) -> Status {
         if rec.pid == 0 {
-            let creator_alive = rec.creator_pid > 0
-                && process_running(rec.creator_pid)
-                && process_start_time(rec.creator_pid) == Some(rec.creator_start_time);
-            return if creator_alive {
+            return if same_process_running(rec.creator_pid, rec.creator_start_time) {
                 Status::Creating
             } else {
                 Status::Stopped
             };
         }
-        if rec.boot_id != boot_id()
-            || !process_running(rec.pid)
-            || process_start_time(rec.pid) != Some(rec.start_time)
-        {
+        let running = rec
+            .init_process()
+            .is_some_and(|fd| !has_exited(&fd, Duration::ZERO));
+        if !running {
             return Status::Stopped;
         }
         // Frozen first, as runc: a created container can be paused too.
@@ -397,9 +435,30 @@ mod tests {
     #[test]
     fn own_process_identity() {
         let me = std::process::id() as i32;
-        assert!(process_running(me));
-        assert!(process_start_time(me).is_some());
-        assert!(!process_running(i32::MAX));
+        let start = process_start_time(me).unwrap();
+        assert!(same_process_running(me, start));
+        assert!(!same_process_running(me, start + 1));
+        assert!(open_same_process(me, start + 1).is_none());
+        assert!(!same_process_running(i32::MAX, start));
+        assert!(!same_process_running(0, 0));
+    }
+
+    /// An exited child is not running though its pid still names it (a zombie), and the
+    /// pidfd taken before sees it go.
+    #[test]
+    fn a_zombie_has_exited() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("1000")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let start = process_start_time(pid).unwrap();
+        let fd = open_same_process(pid, start).unwrap();
+        assert!(!has_exited(&fd, Duration::ZERO));
+        child.kill().unwrap();
+        assert!(has_exited(&fd, Duration::from_secs(10)));
+        assert!(!same_process_running(pid, start));
+        child.wait().unwrap();
     }
 
     #[test]
