@@ -118,3 +118,78 @@ fn foreground_run_forwards_readiness_and_a_dead_init_does_not_hang_start() {
     );
     c.finish();
 }
+
+/// start waits for READY=1 and for startContainer hooks without the container's lock:
+/// while it waits for a container that never says it is ready (or a hook that never
+/// ends), `kill` and `delete --force` from other processes go through (each bounded by
+/// the harness's deadline), and start then fails: the container it was starting is gone.
+#[test]
+fn kill_and_delete_go_through_while_start_waits() {
+    if is_runc() {
+        return; // runc holds its container lock for the whole of start
+    }
+    let c = Ctx::new("notifywait");
+    let (sock, path) = listener(&c, "host-notify.sock");
+    for hook in [false, true] {
+        let id = c.id(if hook { "hook" } else { "ready" });
+        // TERM is ignored: only delete --force ends it.
+        let mut b = c.bundle_for(
+            &id,
+            &["sh", "-c", "trap '' TERM; while :; do sleep 1; done"],
+        );
+        let env: Vec<(&str, &str)> = if hook {
+            b.config["hooks"] = serde_json::json!({"startContainer": [
+                {"path": "/bin/sh", "args": ["sh", "-c", "trap '' TERM; sleep 1000"]}
+            ]});
+            vec![]
+        } else {
+            vec![("NOTIFY_SOCKET", path.as_str())]
+        };
+        b.write();
+        c.rt_env(&["create", "--bundle", b.path(), &id], &env).ok();
+        c.track_pid(c.state(&id)["pid"].as_i64().unwrap() as i32);
+
+        let err = c.dir.join(format!("{id}.err"));
+        let mut start = std::process::Command::new(runtime());
+        start
+            .arg("--root")
+            .arg(&c.root)
+            .args(["start", &id])
+            .envs(env.iter().copied())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&err).unwrap());
+        let mut start = start.spawn().unwrap();
+        // Released: start is waiting.
+        c.wait_status(&id, "running");
+        assert!(start.try_wait().unwrap().is_none(), "start did not wait");
+
+        c.rt(&["kill", &id, "TERM"]).ok();
+        assert_eq!(c.status(&id), "running");
+        c.rt(&["delete", "--force", &id]).ok();
+        c.rt(&["state", &id]).fails_with("does not exist");
+
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(st) = start.try_wait().unwrap() {
+                break st;
+            }
+            if Instant::now() > deadline {
+                let _ = start.kill();
+                let _ = start.wait();
+                panic!("start still waiting after its container was deleted");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let stderr = std::fs::read_to_string(&err).unwrap();
+        assert!(!status.success(), "start succeeded: {stderr}");
+        assert!(stderr.contains("container does not exist"), "{stderr}");
+        c.audit();
+    }
+    sock.set_nonblocking(true).unwrap();
+    assert!(
+        sock.recv(&mut [0u8; 64]).is_err(),
+        "READY forwarded for nothing"
+    );
+    c.finish();
+}

@@ -1,18 +1,23 @@
 //! Where a container's cgroups live and their lifecycle: detect the layout (v1, v2, hybrid)
-//! from mountinfo, create the directories (recording exactly which ones berth made), place
-//! the init, and remove them at delete with bounded EBUSY retries.
+//! from mountinfo, create the directories (recording exactly which ones berth made), and
+//! remove them at delete with bounded EBUSY retries. Placing processes is `membership`'s.
 
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::state::CgroupRecord;
+use super::CgroupRecord;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum CgroupError {
     #[error("cgroupsPath {0:?}: the systemd cgroup driver is not available (use a path like /berth/<id>)")]
     Systemd(String),
+    #[error("the {0} cgroup driver is not available")]
+    DriverUnavailable(&'static str),
+    /// A new process could not join the container's cgroups.
+    #[error("{what}: {msg}")]
+    Join { what: String, msg: String },
     #[error("cgroupsPath {path:?}: {msg}")]
     BadPath { path: String, msg: String },
     #[error("{}: {}", path.display(), msg)]
@@ -27,7 +32,7 @@ pub(crate) enum CgroupError {
     Invalid(String),
 }
 
-fn io_err(path: &Path, e: io::Error) -> CgroupError {
+pub(super) fn io_err(path: &Path, e: io::Error) -> CgroupError {
     CgroupError::Io {
         path: path.to_path_buf(),
         msg: crate::error::errno_text(&e),
@@ -123,10 +128,6 @@ impl Layout {
             }
         }
         layout
-    }
-
-    pub(crate) fn is_v2(&self) -> bool {
-        self.v1.is_empty() && self.unified.is_some()
     }
 }
 
@@ -266,52 +267,6 @@ pub(crate) fn create(rec: &CgroupRecord) -> Result<(), CgroupError> {
 
 fn has_processes(dir: &Path) -> bool {
     fs::read_to_string(dir.join("cgroup.procs")).is_ok_and(|s| !s.trim().is_empty())
-}
-
-/// The `tasks` files of the v1 hierarchies, opened for the new init to write "0" to as
-/// its first act. A thread moving itself through `tasks` skips the global
-/// cgroup_threadgroup_rwsem, whose write side waits for an RCU grace period: measured
-/// here, 11-20 ms for the parent writing the child's pid to seven v1 cgroup.procs files,
-/// 0.1 ms for the child's own writes. The init is single-threaded, so the thread is the
-/// whole process.
-pub(crate) fn open_v1_tasks(
-    rec: &CgroupRecord,
-) -> Result<Vec<(PathBuf, std::os::fd::OwnedFd)>, CgroupError> {
-    let mut fds = Vec::new();
-    for dir in rec
-        .paths
-        .iter()
-        .filter(|d| rec.unified.as_ref() != Some(*d))
-    {
-        let f = dir.join("tasks");
-        match fs::OpenOptions::new().write(true).open(&f) {
-            Ok(fd) => fds.push((dir.clone(), std::os::fd::OwnedFd::from(fd))),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_err(&f, e)),
-        }
-    }
-    Ok(fds)
-}
-
-/// Moves `pid` into every hierarchy (before it runs any container code), but for the v1
-/// ones whose `tasks` the init writes itself (`self_joined`) and the cgroup2 directory it
-/// was cloned into (`in_unified`).
-pub(crate) fn join(
-    rec: &CgroupRecord,
-    pid: i32,
-    self_joined: &[&Path],
-    in_unified: bool,
-) -> Result<(), CgroupError> {
-    let s = pid.to_string();
-    for dir in &rec.paths {
-        let unified = rec.unified.as_ref() == Some(dir);
-        if (unified && in_unified) || self_joined.contains(&dir.as_path()) {
-            continue;
-        }
-        let f = dir.join("cgroup.procs");
-        fs::write(&f, &s).map_err(|e| io_err(&f, e))?;
-    }
-    Ok(())
 }
 
 /// Makes every controller the hierarchy offers available to `dir`: cgroup v2 only hands
@@ -673,7 +628,7 @@ mod tests {
             l.unified,
             Some((PathBuf::from("/sys/fs/cgroup/unified"), "/u".into()))
         );
-        assert!(!l.is_v2());
+        assert_eq!(l.hierarchy(), Some(super::super::Hierarchy::Hybrid));
     }
 
     #[test]

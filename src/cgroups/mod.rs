@@ -1,5 +1,223 @@
-//! cgroups: layout and lifecycle (manager), limits (resources, devices), statistics.
+//! cgroups: a driver (who makes and places the container's cgroups) over the host's
+//! hierarchy (v1, v2 or both). `manager` has the layout and the directory operations,
+//! `membership` how a new process enters the cgroups, `resources` and `devices` the limits
+//! (pure), `stats` what is read back. Imports neither the state, the runtime nor the
+//! process layer: what they need to keep is a [`CgroupRecord`].
+
 pub(crate) mod devices;
 pub(crate) mod manager;
+pub(crate) mod membership;
 pub(crate) mod resources;
 pub(crate) mod stats;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub(crate) use manager::{CgroupError, Layout};
+pub(crate) use membership::Membership;
+
+/// Who makes the container's cgroups and places its processes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Driver {
+    /// berth writes the cgroup filesystems itself.
+    Cgroupfs,
+    /// Through systemd's transient units: not available yet, refused before anything is
+    /// made.
+    Systemd,
+    /// No cgroups at all: the container runs in its creator's (rootless on a host with v1
+    /// controllers, which are never delegated).
+    None,
+}
+
+/// The cgroup hierarchies a host mounts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Hierarchy {
+    /// Per-controller hierarchies only.
+    V1,
+    /// The unified hierarchy only.
+    V2,
+    /// v1 controllers plus a cgroup2 mount (which holds the controllers v1 does not).
+    Hybrid,
+}
+
+/// What the state keeps about a container's cgroups: enough for every later operation,
+/// and for delete to remove exactly what create made.
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct CgroupRecord {
+    /// Every cgroup directory berth created for this container, deepest last; delete removes
+    /// exactly these, never a directory it did not create.
+    #[serde(default)]
+    pub(crate) created: Vec<PathBuf>,
+    /// Directories holding the container's processes (one per hierarchy).
+    #[serde(default)]
+    pub(crate) paths: Vec<PathBuf>,
+    /// The freezer directory (v1) or cgroup2 directory used for pause/kill --all.
+    #[serde(default)]
+    pub(crate) freezer: Option<PathBuf>,
+    #[serde(default)]
+    pub(crate) unified: Option<PathBuf>,
+    /// v1 controller name -> the container's directory in that controller's hierarchy.
+    #[serde(default)]
+    pub(crate) v1: std::collections::BTreeMap<String, PathBuf>,
+}
+
+impl CgroupRecord {
+    /// The container has cgroups of its own (not so with [`Driver::None`], nor when a
+    /// rootless create had to give them up).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.paths.is_empty()
+    }
+}
+
+/// A container's cgroups from plan to limits: decided before the id is claimed, made and
+/// limited before any process exists.
+pub(crate) struct Cgroups {
+    driver: Driver,
+    dirs: Vec<(manager::Hierarchy, PathBuf)>,
+    record: CgroupRecord,
+}
+
+impl Cgroups {
+    /// Resolves `cgroupsPath` for `driver` (absolute paths under each hierarchy root,
+    /// relative ones under berth's own cgroup, as runc). A bad path is refused whatever the
+    /// driver; [`Driver::Systemd`] is refused before the path is looked at.
+    pub(crate) fn plan(
+        driver: Driver,
+        layout: &Layout,
+        cgroups_path: Option<&Path>,
+        id: &str,
+    ) -> Result<Cgroups, CgroupError> {
+        if driver == Driver::Systemd {
+            return Err(CgroupError::DriverUnavailable("systemd"));
+        }
+        let mut dirs = manager::plan(layout, cgroups_path, id)?;
+        if driver == Driver::None {
+            dirs.clear();
+        }
+        Ok(Cgroups {
+            driver,
+            record: manager::record(&dirs),
+            dirs,
+        })
+    }
+
+    pub(crate) fn driver(&self) -> Driver {
+        self.driver
+    }
+
+    pub(crate) fn record(&self) -> &CgroupRecord {
+        &self.record
+    }
+
+    /// One directory per hierarchy, for the container's own /sys/fs/cgroup; none once the
+    /// cgroups were given up.
+    pub(crate) fn dirs(&self) -> &[(manager::Hierarchy, PathBuf)] {
+        if self.record.is_empty() {
+            &[]
+        } else {
+            &self.dirs
+        }
+    }
+
+    /// Makes the directories and writes the limits (devices included). A caller that may
+    /// ignore permission errors (`rootless`: not delegated to us) goes on without cgroups,
+    /// or without limits, and gets the reason back as a warning.
+    pub(crate) fn setup(
+        &mut self,
+        resources: &oci_spec::runtime::LinuxResources,
+        rootless: bool,
+        ignore_eperm: bool,
+    ) -> Result<Vec<String>, CgroupError> {
+        let mut warnings = Vec::new();
+        if self.record.is_empty() {
+            return Ok(warnings);
+        }
+        if let Err(e) = manager::create(&self.record) {
+            if !ignore_eperm || !e.is_permission() {
+                return Err(e);
+            }
+            warnings.push(format!(
+                "rootless: cgroups are not writable ({e}); running without resource limits"
+            ));
+            let _ = manager::remove(&self.record);
+            self.record = CgroupRecord::default();
+            return Ok(warnings);
+        }
+        // Limits are in place before the init exists, let alone runs.
+        let devices = resources.devices().clone().unwrap_or_default();
+        manager::apply_devices(&self.record, &devices, rootless)?;
+        if let Err(e) = manager::apply_resources(&self.record, resources) {
+            // Rootless with a partly delegated cgroup: the same rule as for creating it.
+            if !ignore_eperm || !e.is_permission() {
+                return Err(e);
+            }
+            warnings.push(format!("rootless: {e}; running without resource limits"));
+        }
+        Ok(warnings)
+    }
+
+    /// How the init will enter these cgroups (see [`Membership`]).
+    pub(crate) fn membership(&self) -> Result<Membership, CgroupError> {
+        Membership::for_init(&self.record)
+    }
+}
+
+impl Layout {
+    /// Which hierarchies this host mounts; None without any cgroup filesystem.
+    pub(crate) fn hierarchy(&self) -> Option<Hierarchy> {
+        match (self.v1.is_empty(), self.unified.is_some()) {
+            (true, true) => Some(Hierarchy::V2),
+            (false, true) => Some(Hierarchy::Hybrid),
+            (false, false) => Some(Hierarchy::V1),
+            (true, false) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HYBRID: &str = "\
+31 30 0:27 / /sys/fs/cgroup/unified rw shared:10 - cgroup2 cgroup2 rw
+36 30 0:32 / /sys/fs/cgroup/memory rw shared:16 - cgroup cgroup rw,memory
+";
+
+    #[test]
+    fn hierarchy_of_the_layout() {
+        let v1 = HYBRID.lines().nth(1).unwrap();
+        let v2 = HYBRID.lines().next().unwrap();
+        assert_eq!(
+            Layout::parse(HYBRID, "").hierarchy(),
+            Some(Hierarchy::Hybrid)
+        );
+        assert_eq!(Layout::parse(v1, "").hierarchy(), Some(Hierarchy::V1));
+        assert_eq!(Layout::parse(v2, "").hierarchy(), Some(Hierarchy::V2));
+        assert_eq!(Layout::parse("", "").hierarchy(), None);
+    }
+
+    /// systemd is refused before the path is read; none validates the path and plans
+    /// nothing; cgroupfs plans one directory per hierarchy.
+    #[test]
+    fn drivers_plan() {
+        let l = Layout::parse(HYBRID, "0::/\n");
+        let e = Cgroups::plan(Driver::Systemd, &l, Some(Path::new("/ok")), "id")
+            .err()
+            .unwrap();
+        assert_eq!(e.to_string(), "the systemd cgroup driver is not available");
+        assert!(Cgroups::plan(Driver::None, &l, Some(Path::new("/a/../b")), "id").is_err());
+        let none = Cgroups::plan(Driver::None, &l, None, "id").unwrap();
+        assert!(none.record().is_empty() && none.dirs().is_empty());
+        assert_eq!(none.driver(), Driver::None);
+        let fs = Cgroups::plan(Driver::Cgroupfs, &l, Some(Path::new("/b/c")), "id").unwrap();
+        assert_eq!(
+            fs.record().paths,
+            [
+                PathBuf::from("/sys/fs/cgroup/memory/b/c"),
+                PathBuf::from("/sys/fs/cgroup/unified/b/c")
+            ]
+        );
+        assert_eq!(fs.dirs().len(), 2);
+    }
+}

@@ -49,11 +49,11 @@ pub(crate) struct InitCtx<'a> {
     /// The parent's flock on the container dir: our copy must go at once, or the lock
     /// would outlive the parent and block start/delete until exec.
     pub(crate) lock_fd: Option<std::os::fd::RawFd>,
-    /// v1 `tasks` files to write "0" to before anything else (see cgroups::manager).
-    pub(crate) cgroup_tasks: &'a [&'a OwnedFd],
+    /// How we enter the container's cgroups: our part first of all.
+    pub(crate) cgroup: &'a crate::cgroups::Membership,
     pub(crate) seccomp: Option<&'a crate::seccomp::Filter>,
-    /// Whether the parent has work to do before we go on (a cgroup to put us in, id maps
-    /// to write): then we wait for its Go. Otherwise we only check it is still there.
+    /// Whether the parent has work to do before we go on (id maps to write; the cgroups
+    /// add theirs): then we wait for its Go. Otherwise we only check it is still there.
     pub(crate) wait_go: bool,
 }
 
@@ -115,13 +115,7 @@ fn expect(chan: &Channel, want: Msg) -> Result<(), StepError> {
 
 fn init(ctx: &InitCtx, chan: &Channel) -> Result<Never, StepError> {
     crate::timeline::mark("init:clone");
-    for fd in ctx.cgroup_tasks {
-        sys_step(
-            "cgroup",
-            "joining the container's v1 cgroups",
-            nix::unistd::write(fd, b"0").map(drop),
-        )?;
-    }
+    step("cgroup", ctx.cgroup.join_self())?;
     crate::timeline::mark("init:join-cgroups");
     if let Some(fd) = ctx.lock_fd {
         let _ = nix::unistd::close(fd);
@@ -133,7 +127,7 @@ fn init(ctx: &InitCtx, chan: &Channel) -> Result<Never, StepError> {
     // /proc/<pid>/mem until exec (the container's processes could otherwise see berth's).
     let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
     let _ = nix::sys::prctl::set_dumpable(false);
-    if ctx.wait_go {
+    if ctx.wait_go || ctx.cgroup.parent_joins() {
         expect(chan, Msg::Go)?;
     } else if chan.peer_gone() {
         // The parent died before the death signal was armed (getppid() cannot tell in a
@@ -330,8 +324,8 @@ pub(crate) struct ExecCtx<'a> {
     pub(crate) process: &'a oci_spec::runtime::Process,
     pub(crate) init_pidfd: &'a OwnedFd,
     pub(crate) ns: CloneFlags,
-    /// cgroup.procs files of the container, joined before entering its namespaces.
-    pub(crate) cgroup_procs: &'a [PathBuf],
+    /// The container's cgroups, joined before entering its namespaces.
+    pub(crate) cgroup: &'a crate::cgroups::Membership,
     pub(crate) console: Option<&'a OwnedFd>,
     pub(crate) last_kept_fd: u32,
     pub(crate) seccomp: Option<&'a crate::seccomp::Filter>,
@@ -360,10 +354,7 @@ pub(crate) fn run_exec(ctx: &ExecCtx, chan: &Channel) -> ! {
 fn exec_steps(ctx: &ExecCtx, chan: &Channel) -> Result<Never, StepError> {
     let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
     let _ = nix::sys::prctl::set_dumpable(false);
-    let me = std::process::id().to_string();
-    for f in ctx.cgroup_procs {
-        join_cgroup(f, &me)?;
-    }
+    step("cgroup", ctx.cgroup.join_self())?;
     // One setns on the init's pidfd enters every namespace at once, user namespace first.
     sys_step(
         "namespaces",
@@ -392,38 +383,6 @@ fn exec_steps(ctx: &ExecCtx, chan: &Channel) -> Result<Never, StepError> {
         start_hooks: None,
     };
     finalize(&fin, chan)
-}
-
-/// Joins a cgroup; a v2 cgroup with controllers enabled for its children refuses new
-/// members (EBUSY), so the process goes into a leaf below it, as runc does.
-fn join_cgroup(procs: &Path, pid: &str) -> Result<(), StepError> {
-    // v1: move this (single) thread by itself, without the global write lock.
-    let tasks = procs.with_file_name("tasks");
-    let (file, what) = if tasks.exists() {
-        (tasks.as_path(), "0")
-    } else {
-        (procs, pid)
-    };
-    match std::fs::write(file, what) {
-        Ok(()) => Ok(()),
-        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
-            let dir = procs
-                .parent()
-                .unwrap_or(Path::new("/"))
-                .join(crate::cgroups::manager::EXEC_LEAF);
-            let _ = std::fs::create_dir(&dir);
-            std::fs::write(dir.join("cgroup.procs"), pid).map_err(|e| StepError {
-                stage: "cgroup",
-                errno: 0,
-                message: format!("{}: {}", dir.display(), crate::error::errno_text(&e)),
-            })
-        }
-        Err(e) => Err(StepError {
-            stage: "cgroup",
-            errno: 0,
-            message: format!("{}: {}", procs.display(), crate::error::errno_text(&e)),
-        }),
-    }
 }
 
 /// What the last steps need: shared by the container init and by `exec`.

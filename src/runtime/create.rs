@@ -14,17 +14,48 @@ use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
+use super::error::Error;
 use super::Globals;
-use crate::cgroups::manager;
+use crate::cgroups::{manager, CgroupError, CgroupRecord, Cgroups, Driver, Hierarchy};
 use crate::process::channel::Channel;
 use crate::process::child::{self, InitCtx};
 use crate::process::parent::{Parent, Ready, Steps};
 use crate::state::{self, ContainerDir, Record};
 use crate::sys;
 
+/// Where the container's configuration comes from.
+pub(crate) enum SpecSource {
+    /// `config.json` in this bundle directory.
+    Bundle(PathBuf),
+    /// A spec the caller built. `bundle` anchors a relative `root.path` (and any other
+    /// bundle-relative path) and is the state's `bundle`.
+    // Built by the people face (src/front), which calls create in-process.
+    #[allow(dead_code)]
+    Spec { spec: Box<Spec>, bundle: PathBuf },
+}
+
+impl SpecSource {
+    /// The validated spec and the bundle as an absolute path. A caller's spec goes
+    /// through the same checks as a config.json.
+    fn load(&self) -> Result<(Spec, PathBuf)> {
+        match self {
+            SpecSource::Bundle(b) => {
+                let bundle = absolute(b)?;
+                Ok((crate::spec::load(&bundle)?, bundle))
+            }
+            SpecSource::Spec { spec, bundle } => {
+                let bundle = absolute(bundle)?;
+                let data = serde_json::to_vec(spec).context("encode config")?;
+                let spec = crate::spec::parse(&data, &bundle.join("config.json"))?;
+                Ok((spec, bundle))
+            }
+        }
+    }
+}
+
 pub(crate) struct CreateOpts {
     pub(crate) id: String,
-    pub(crate) bundle: PathBuf,
+    pub(crate) source: SpecSource,
     pub(crate) console_socket: Option<PathBuf>,
     pub(crate) pid_file: Option<PathBuf>,
     pub(crate) no_pivot: bool,
@@ -32,6 +63,13 @@ pub(crate) struct CreateOpts {
     pub(crate) preserve_fds: u32,
     /// Foreground run with a terminal and no console socket: berth holds the pty itself.
     pub(crate) internal_console: bool,
+    /// Socket-activated fds (systemd's LISTEN_FDS): fds 3.. of the caller that follow
+    /// stdio into the container, which gets LISTEN_FDS and LISTEN_PID=1.
+    pub(crate) listen_fds: u32,
+    /// The caller's readiness socket (systemd's NOTIFY_SOCKET: a path, or `@name` for an
+    /// abstract one): the container gets a socket of its own, and `start` forwards its
+    /// READY=1 here.
+    pub(crate) notify_socket: Option<String>,
 }
 
 pub(crate) struct Created {
@@ -40,13 +78,16 @@ pub(crate) struct Created {
     pub(crate) pid: i32,
     pub(crate) pidfd: OwnedFd,
     pub(crate) pty_master: Option<OwnedFd>,
+    /// What the caller should be told though the container was made (rootless: running
+    /// without cgroups or limits).
+    pub(crate) warnings: Vec<String>,
 }
 
 /// Undoes a half-made container on any error: kills the child, removes the cgroups and
 /// the state dir. Disarmed once the container is created.
 struct Cleanup<'a> {
     dir: &'a ContainerDir,
-    cgroups: Option<state::CgroupRecord>,
+    cgroups: Option<CgroupRecord>,
     child: Option<(i32, OwnedFd)>,
     armed: bool,
     /// A failed create still runs poststop (runtime-spec: "the container is destroyed").
@@ -64,9 +105,11 @@ impl Drop for Cleanup<'_> {
             let _ = waitpid(Pid::from_raw(pid), None);
         }
         if let Some(hooks) = self.poststop.take() {
-            for w in crate::hooks::run_hooks_warn(&hooks, self.state.as_bytes(), "poststop") {
-                crate::logging::warn(&w);
-            }
+            super::log_unreturned(&crate::hooks::run_hooks_warn(
+                &hooks,
+                self.state.as_bytes(),
+                "poststop",
+            ));
         }
         if let Some(cg) = &self.cgroups {
             // Processes outside a new pid namespace (a fork of a failed init) may linger.
@@ -89,14 +132,6 @@ pub(crate) fn absolute(p: &Path) -> Result<PathBuf> {
     } else {
         cwd.join(p)
     })
-}
-
-/// LISTEN_FDS from systemd socket activation: those fds follow stdio into the container.
-fn listen_fds() -> u32 {
-    std::env::var("LISTEN_FDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 fn write_id_maps(pid: i32, spec: &Spec) -> Result<()> {
@@ -162,10 +197,15 @@ fn write_id_maps(pid: i32, spec: &Spec) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
+/// Creates the container: on return its init waits for `start`.
+pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created, Error> {
+    Ok(create_container(g, o)?)
+}
+
+fn create_container(g: &Globals, o: &CreateOpts) -> Result<Created> {
     let dir = ContainerDir::new(&g.root, &o.id)?;
-    let bundle = absolute(&o.bundle)?;
-    let mut spec = crate::spec::load(&bundle)?;
+    let mut warnings = Vec::new();
+    let (mut spec, bundle) = o.source.load()?;
     crate::timeline::mark("load-config");
     let rootfs = crate::spec::rootfs_path(&spec, &bundle)?;
     let process = spec.process().as_ref().expect("validated");
@@ -182,20 +222,27 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
     let seccomp = compile_seccomp(&spec)?;
     crate::timeline::mark("compile-seccomp");
     let ns = crate::namespaces::plan(&spec)?;
-    let layout = manager::Layout::detect();
+    let layout = crate::cgroups::Layout::detect();
     let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
-    if g.systemd_cgroup {
-        bail!("--systemd-cgroup: the systemd cgroup driver is not available");
-    }
     let rootless = !nix::unistd::geteuid().is_root() || crate::state::in_user_namespace();
     // runc's --rootless: whether cgroup permission errors are ignored (auto: when rootless).
     let ignore_cgroup_eperm = g.rootless.unwrap_or(rootless);
-    let mut cg_dirs = manager::plan(&layout, cgroups_path.as_deref(), &o.id)?;
-    crate::timeline::mark("plan-cgroups");
-    if rootless && !layout.is_v2() && g.rootless != Some(false) {
+    let driver = if g.systemd_cgroup {
+        Driver::Systemd
+    } else if rootless && layout.hierarchy() != Some(Hierarchy::V2) && g.rootless != Some(false) {
         // cgroup v1 is never delegated to unprivileged users.
-        crate::logging::warn("rootless on cgroup v1: running without resource limits");
-        cg_dirs.clear();
+        Driver::None
+    } else {
+        Driver::Cgroupfs
+    };
+    let mut cgroups =
+        Cgroups::plan(driver, &layout, cgroups_path.as_deref(), &o.id).map_err(|e| match e {
+            CgroupError::DriverUnavailable(_) => anyhow!("--systemd-cgroup: {e}"),
+            e => e.into(),
+        })?;
+    crate::timeline::mark("plan-cgroups");
+    if cgroups.driver() == Driver::None {
+        warnings.push("rootless on cgroup v1: running without resource limits".to_string());
     }
 
     dir.claim()?;
@@ -212,7 +259,7 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
         poststop: None,
         state: String::new(),
     };
-    let notify = super::notify::host_socket();
+    let notify = o.notify_socket.clone();
     let mut extra_env = Vec::new();
     if notify.is_some() {
         let mut mounts = spec.mounts().clone().unwrap_or_default();
@@ -235,7 +282,7 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
             .unwrap_or_default()
             .into_iter()
             .collect(),
-        cgroup: manager::record(&cg_dirs),
+        cgroup: cgroups.record().clone(),
         oci_version: spec.version().clone(),
         hooks: spec
             .hooks()
@@ -251,32 +298,17 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
     cleanup.state = crate::state::oci_state(&rec, crate::state::Status::Stopped).to_string();
     crate::testpoint::hit("state-written");
     cleanup.cgroups = Some(rec.cgroup.clone());
-    if let Err(e) = manager::create(&rec.cgroup) {
+    let resources = spec.linux().as_ref().and_then(|l| l.resources().clone());
+    warnings.extend(cgroups.setup(
+        &resources.unwrap_or_default(),
+        rootless,
+        ignore_cgroup_eperm,
+    )?);
+    if *cgroups.record() != rec.cgroup {
         // Rootless without a delegated cgroup: run without limits, as runc does.
-        if !ignore_cgroup_eperm || !e.is_permission() {
-            return Err(e.into());
-        }
-        crate::logging::warn(&format!(
-            "rootless: cgroups are not writable ({e}); running without resource limits"
-        ));
-        let _ = manager::remove(&rec.cgroup);
-        rec.cgroup = Default::default();
+        rec.cgroup = cgroups.record().clone();
         cleanup.cgroups = None;
         dir.save(&rec)?;
-    }
-    if !rec.cgroup.paths.is_empty() {
-        // Limits are in place before the init exists, let alone runs.
-        let resources = spec.linux().as_ref().and_then(|l| l.resources().clone());
-        let resources = resources.unwrap_or_default();
-        let devices = resources.devices().clone().unwrap_or_default();
-        manager::apply_devices(&rec.cgroup, &devices, rootless)?;
-        if let Err(e) = manager::apply_resources(&rec.cgroup, &resources) {
-            // Rootless with a partly delegated cgroup: the same rule as for creating it.
-            if !ignore_cgroup_eperm || !e.is_permission() {
-                return Err(e.into());
-            }
-            crate::logging::warn(&format!("rootless: {e}; running without resource limits"));
-        }
     }
     crate::testpoint::hit("cgroup-created");
     crate::timeline::mark("create-cgroups");
@@ -349,14 +381,13 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
         unshare.insert(CloneFlags::CLONE_NEWCGROUP);
     }
     let new_user = ns.new.contains(CloneFlags::CLONE_NEWUSER);
-    let lfds = listen_fds();
+    let lfds = o.listen_fds;
     if lfds > 0 {
         extra_env.push(format!("LISTEN_FDS={lfds}"));
         extra_env.push("LISTEN_PID=1".into());
     }
-    let cgroup_tasks = manager::open_v1_tasks(&rec.cgroup)?;
-    let task_fds: Vec<&OwnedFd> = cgroup_tasks.iter().map(|(_, fd)| fd).collect();
-    let mut ctx = InitCtx {
+    let membership = cgroups.membership()?;
+    let ctx = InitCtx {
         spec: &spec,
         record: &rec,
         id: &o.id,
@@ -370,54 +401,24 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
         state_dir: state_dir.as_ref(),
         premade: &premade,
         console: console.as_ref(),
-        cgroups: if rec.cgroup.paths.is_empty() {
-            &[]
-        } else {
-            &cg_dirs
-        },
+        cgroups: cgroups.dirs(),
         no_pivot: o.no_pivot,
         no_new_keyring: o.no_new_keyring,
         last_kept_fd: 2 + o.preserve_fds + lfds,
         extra_env,
         lock_fd: Some(std::os::fd::AsRawFd::as_raw_fd(&*lock)),
-        cgroup_tasks: &task_fds,
+        cgroup: &membership,
         seccomp: seccomp.as_ref(),
-        // Cloned into the unified cgroup, every v1 one joined by the init itself, no id
-        // maps to write: the parent has nothing to do before the init goes on.
-        wait_go: slow
-            || new_user
-            || rec.cgroup.paths.iter().any(|d| {
-                rec.cgroup.unified.as_ref() != Some(d) && !cgroup_tasks.iter().any(|(t, _)| t == d)
-            }),
+        // No id maps to write, no namespace to wait for: unless the cgroups leave the
+        // parent something to do, the init goes on by itself.
+        wait_go: slow || new_user,
     };
 
     let (parent_chan, child_chan) = Channel::pair().context("sync socketpair")?;
     crate::timeline::mark("prepare-clone");
-    // On cgroup v2 (and the unified part of hybrid) the init is born in its cgroup:
-    // CLONE_INTO_CGROUP avoids a migration, and with it the global cgroup write lock.
-    let cg_fd = rec.cgroup.unified.as_ref().and_then(|u| {
-        nix::fcntl::open(
-            u,
-            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .ok()
-    });
-    let raw_cg = cg_fd.as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
-    let mut in_unified = raw_cg.is_some();
-    // Not cloned into it: the parent moves the init into the unified cgroup before its Go.
-    ctx.wait_go |= rec.cgroup.unified.is_some() && !in_unified;
-    let forked = match sys::clone3(clone_flags.bits() as u64, raw_cg) {
-        Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOSYS | nix::errno::Errno::E2BIG)
-            if raw_cg.is_some() =>
-        {
-            in_unified = false;
-            ctx.wait_go = true;
-            sys::clone3(clone_flags.bits() as u64, None)
-        }
-        other => other,
-    }
-    .map_err(|e| anyhow!("clone: {}", crate::error::errno_desc(e)))?;
+    let forked = membership
+        .clone(clone_flags.bits() as u64)
+        .map_err(|e| anyhow!("clone: {}", crate::error::errno_desc(e)))?;
     let (pid, pidfd) = match forked {
         sys::Forked::Child => {
             drop(parent_chan);
@@ -425,7 +426,7 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
         }
         sys::Forked::Parent { pid, pidfd } => (pid, pidfd),
     };
-    let wait_go = ctx.wait_go;
+    let wait_go = ctx.wait_go || membership.parent_joins();
     drop(ctx);
     drop(child_chan);
     drop(console);
@@ -438,11 +439,7 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
     };
     let mut init = Parent::new(&parent_chan, steps, pid, pidfd);
 
-    let self_joined: Vec<&Path> = cgroup_tasks.iter().map(|(d, _)| d.as_path()).collect();
-    manager::join(&rec.cgroup, pid, &self_joined, in_unified)?;
-    drop(task_fds);
-    drop(cgroup_tasks);
-    drop(cg_fd);
+    membership.join_parent(pid)?;
     if new_user && !slow {
         write_id_maps(pid, &spec)?;
     }
@@ -486,6 +483,7 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
         pid,
         pidfd,
         pty_master,
+        warnings,
     })
 }
 
@@ -606,4 +604,53 @@ pub(crate) fn hand_listener(
         )
     })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A caller's spec is checked as a config.json is, and its relative bundle (which
+    /// anchors the rootfs) is made absolute.
+    #[test]
+    fn a_callers_spec_is_validated_and_anchored_as_a_bundle() {
+        let mut spec = Spec::default();
+        let src = SpecSource::Spec {
+            spec: Box::new(spec.clone()),
+            bundle: PathBuf::from("some/bundle"),
+        };
+        let (_, bundle) = src.load().unwrap();
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(bundle, cwd.join("some/bundle"));
+        let dir = std::env::temp_dir().join(format!("berth-specsrc-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("rootfs")).unwrap();
+        let src = SpecSource::Spec {
+            spec: Box::new(spec.clone()),
+            bundle: dir.clone(),
+        };
+        let (loaded, bundle) = src.load().unwrap();
+        assert_eq!(
+            crate::spec::rootfs_path(&loaded, &bundle).unwrap(),
+            dir.join("rootfs")
+        );
+
+        let mut p = spec.process().clone().unwrap();
+        p.set_args(Some(vec![]));
+        spec.set_process(Some(p));
+        std::fs::write(dir.join("config.json"), serde_json::to_vec(&spec).unwrap()).unwrap();
+        let from_file = SpecSource::Bundle(dir.clone()).load().err().unwrap();
+        let in_memory = SpecSource::Spec {
+            spec: Box::new(spec),
+            bundle: dir.clone(),
+        }
+        .load()
+        .err()
+        .unwrap();
+        assert_eq!(format!("{in_memory:#}"), format!("{from_file:#}"));
+        assert!(
+            format!("{in_memory:#}").contains("process.args"),
+            "{in_memory:#}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -83,11 +83,9 @@ pub(crate) fn exec(t: &Target, process: &Process, o: &ExecOpts) -> Result<i32> {
     if !terminal && o.console_socket.is_some() {
         bail!("cannot use console socket if berth will not detach or allocate tty");
     }
-    let init_pidfd =
-        sys::pidfd_open(rec.pid).map_err(|_| anyhow!("cannot exec in a stopped container"))?;
-    if crate::state::process_start_time(rec.pid) != Some(rec.start_time) {
-        bail!("cannot exec in a stopped container");
-    }
+    let init_pidfd = rec
+        .init_process()
+        .ok_or_else(|| anyhow!("cannot exec in a stopped container"))?;
     let mut ns = CloneFlags::empty();
     for n in spec
         .linux()
@@ -112,45 +110,18 @@ pub(crate) fn exec(t: &Target, process: &Process, o: &ExecOpts) -> Result<i32> {
         let (a, b) = UnixStream::pair().context("console socketpair")?;
         (Some(OwnedFd::from(a)), Some(b))
     };
-    let cgroup_procs: Vec<PathBuf> = rec
-        .cgroup
-        .paths
-        .iter()
-        .map(|d| d.join("cgroup.procs"))
-        .collect();
     let lfds: u32 = std::env::var("LISTEN_FDS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    // As for the init: born in the unified cgroup (CLONE_INTO_CGROUP), so that only the v1
-    // hierarchies, joined through `tasks`, are left to the child; a pid written to
-    // cgroup.procs would wait for the global cgroup lock (≈7 ms measured here).
-    let unified_fd = rec.cgroup.unified.as_ref().and_then(|u| {
-        nix::fcntl::open(
-            u,
-            nix::fcntl::OFlag::O_PATH
-                | nix::fcntl::OFlag::O_DIRECTORY
-                | nix::fcntl::OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
-        )
-        .ok()
-    });
-    let v1_procs: Vec<PathBuf> = cgroup_procs
-        .iter()
-        .filter(|p| p.parent() != rec.cgroup.unified.as_deref())
-        .cloned()
-        .collect();
+    let cgroup = crate::cgroups::Membership::for_exec(&rec.cgroup);
     let seccomp = super::create::compile_seccomp(spec)?;
-    let mut ctx = ExecCtx {
+    let ctx = ExecCtx {
         seccomp: seccomp.as_ref(),
         process,
         init_pidfd: &init_pidfd,
         ns,
-        cgroup_procs: if unified_fd.is_some() {
-            &v1_procs
-        } else {
-            &cgroup_procs
-        },
+        cgroup: &cgroup,
         console: console.as_ref(),
         last_kept_fd: 2 + o.preserve_fds + lfds,
     };
@@ -163,22 +134,7 @@ pub(crate) fn exec(t: &Target, process: &Process, o: &ExecOpts) -> Result<i32> {
         Some(super::run::block_forwarded()?)
     };
     let (parent_chan, child_chan) = Channel::pair().context("sync socketpair")?;
-    let raw_cg = unified_fd.as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
-    let forked = match sys::clone3(0, raw_cg) {
-        // No CLONE_INTO_CGROUP here, or a cgroup that takes no direct members (EBUSY: the
-        // child goes to a leaf below it, see join_cgroup).
-        Err(
-            nix::errno::Errno::EINVAL
-            | nix::errno::Errno::ENOSYS
-            | nix::errno::Errno::E2BIG
-            | nix::errno::Errno::EBUSY
-            | nix::errno::Errno::EOPNOTSUPP,
-        ) if raw_cg.is_some() => {
-            ctx.cgroup_procs = &cgroup_procs;
-            sys::clone3(0, None)
-        }
-        other => other,
-    };
+    let forked = cgroup.clone(0);
     let (pid, pidfd) =
         match forked.map_err(|e| anyhow!("clone: {}", crate::error::errno_desc(e)))? {
             sys::Forked::Child => {
@@ -200,15 +156,10 @@ pub(crate) fn exec(t: &Target, process: &Process, o: &ExecOpts) -> Result<i32> {
         Some(peer) => Some(super::tty::recv_master(&peer)?),
         None => None,
     };
-    let stdin = std::io::stdin();
-    let _raw = master
-        .as_ref()
-        .filter(|_| nix::unistd::isatty(stdin.as_fd()).unwrap_or(false))
-        .map(|m| {
-            super::tty::copy_winsize(stdin.as_fd(), m.as_fd());
-            super::tty::RawGuard::new(stdin.as_fd())
-        });
-    super::run::supervise(pid, &pidfd, master.as_ref(), &sfd)
+    let (stdin, stdout) = (std::io::stdin(), std::io::stdout());
+    let io = super::run::Stdio::new(stdin.as_fd(), stdout.as_fd());
+    let _raw = io.attach(master.as_ref());
+    super::run::supervise(pid, &pidfd, master.as_ref(), &sfd, io)
 }
 
 /// What only exec answers: its seccomp listener goes out with the running container's state.

@@ -1,6 +1,8 @@
-//! The lifecycle engine behind the OCI commands.
+//! The lifecycle engine behind the OCI commands, and the library the people face calls:
+//! typed options in, typed results (with their warnings) and [`error::Error`] out.
 
 pub(crate) mod create;
+pub(crate) mod error;
 pub(crate) mod exec;
 pub(crate) mod notify;
 pub(crate) mod ops;
@@ -18,4 +20,21 @@ pub(crate) struct Globals {
     /// `--rootless true|false`: whether cgroup permission errors are ignored; None (auto)
     /// decides from who we are.
     pub(crate) rootless: Option<bool>,
+}
+
+/// A failed operation has no result to carry the warnings gathered on its way (a poststop
+/// hook that failed while a half-made container was destroyed): those are logged here,
+/// before the error goes up for the caller to report.
+pub(crate) fn failed_with<T>(r: error::Result<T>, warnings: &[String]) -> error::Result<T> {
+    if r.is_err() {
+        log_unreturned(warnings);
+    }
+    r
+}
+
+/// See [`failed_with`].
+pub(crate) fn log_unreturned(warnings: &[String]) {
+    for w in warnings {
+        crate::logging::warn(w);
+    }
 }

@@ -1,5 +1,5 @@
-//! systemd's readiness protocol for callers that set NOTIFY_SOCKET: the container gets a
-//! socket of its own (bind-mounted read-only at /run/notify), and `start`/`run` wait for
+//! systemd's readiness protocol for callers that give a notify socket (`CreateOpts`'s
+//! `notify_socket`, NOTIFY_SOCKET to the commands): the container gets a socket of its own (bind-mounted read-only at /run/notify), and `start`/`run` wait for
 //! READY=1 on it, then forward READY=1 and MAINPID=<init host pid> to the caller's socket.
 
 use std::os::fd::AsFd;
@@ -11,12 +11,6 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 pub(crate) const CONTAINER_DIR: &str = "/run/notify";
 pub(crate) const CONTAINER_SOCKET: &str = "/run/notify/notify.sock";
-
-pub(crate) fn host_socket() -> Option<String> {
-    std::env::var("NOTIFY_SOCKET")
-        .ok()
-        .filter(|s| !s.is_empty())
-}
 
 pub(crate) fn state_dir(container_dir: &Path) -> PathBuf {
     container_dir.join("notify")

@@ -2,17 +2,19 @@
 //! the container's flock, each deriving the status afresh.
 
 use std::fs;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixDatagram;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 
+use super::error::{Error, Result};
 use super::Globals;
 use crate::cgroups::manager;
-use crate::state::{ContainerDir, Record, StateError, Status};
+use crate::state::{ContainerDir, ContainerState, Record, StateError, Status};
 use crate::sys;
 
 pub(crate) fn open(
@@ -26,7 +28,7 @@ pub(crate) fn open(
 }
 
 /// Releases a created container's init through the exec fifo.
-pub(crate) fn release(dir: &ContainerDir) -> Result<()> {
+pub(crate) fn release(dir: &ContainerDir) -> anyhow::Result<()> {
     let fifo = dir.fifo();
     let fd = match nix::fcntl::open(
         &fifo,
@@ -35,9 +37,7 @@ pub(crate) fn release(dir: &ContainerDir) -> Result<()> {
     ) {
         Ok(fd) => fd,
         // No reader: the init that should be blocked on the fifo is gone.
-        Err(Errno::ENXIO) | Err(Errno::ENOENT) => {
-            bail!("cannot start a container that has stopped")
-        }
+        Err(Errno::ENXIO) | Err(Errno::ENOENT) => bail!(Error::Stopped),
         Err(e) => bail!("open {}: {}", fifo.display(), crate::error::errno_desc(e)),
     };
     nix::unistd::write(&fd, b"0")
@@ -46,78 +46,111 @@ pub(crate) fn release(dir: &ContainerDir) -> Result<()> {
     Ok(())
 }
 
-/// Releases the init, and with NOTIFY_SOCKET waits for its READY=1 to forward it. A
-/// failing startContainer hook destroys the container (runtime-spec: stop it and go on
-/// with the destroy and poststop steps); `destroy_on_error` (run, as runc's) does so for
-/// any failure.
+/// Releases the init (under the caller's `lock`, if any), then, without the lock, so that
+/// `kill` and `delete --force` can always go on meanwhile, waits for what start answers
+/// for: the container's READY=1 when the caller gave a notify socket (forwarded to it),
+/// the startContainer hooks. A failing startContainer hook destroys the container
+/// (runtime-spec: stop it and go on with the destroy and poststop steps);
+/// `destroy_on_error` (run, as runc's) does so for any failure. A container deleted
+/// while start waited is an error ([`Error::NotExist`]). Failing poststart (and poststop)
+/// hooks are warnings, added to `warnings`.
 pub(crate) fn start_created(
     dir: &ContainerDir,
     rec: &Record,
+    lock: Option<nix::fcntl::Flock<fs::File>>,
     destroy_on_error: bool,
+    warnings: &mut Vec<String>,
 ) -> Result<()> {
-    match release_and_wait(dir, rec) {
+    let released = release_created(dir, rec);
+    drop(lock);
+    let outcome = match released {
+        Ok(pending) => pending.wait(dir, rec.pid),
+        Err(e) => Err((false, e)),
+    };
+    // Under the lock, so as not to look while a delete is half done.
+    let lock = dir.lock()?;
+    let now = dir.load()?;
+    if (now.pid, now.start_time) != (rec.pid, rec.start_time) {
+        // Deleted, and the id taken again by another container.
+        return Err(Error::NotExist);
+    }
+    match outcome {
         Ok(()) => {
-            run_hooks_warn(rec, "poststart", Status::Running);
+            drop(lock);
+            warnings.extend(run_hooks_warn(rec, "poststart", Status::Running));
             Ok(())
         }
         Err((hook_failed, e)) => {
             if hook_failed || destroy_on_error {
                 let status = dir.status(rec);
-                if let Err(d) = destroy(dir, rec, status) {
-                    return Err(e.context(format!("destroying the container: {d:#}")));
+                match destroy(dir, rec, status) {
+                    Ok(w) => warnings.extend(w),
+                    Err(d) => {
+                        let d = anyhow::Error::from(d);
+                        return Err(e.context(format!("destroying the container: {d:#}")).into());
+                    }
                 }
             }
-            Err(e)
+            Err(e.into())
         }
     }
 }
 
-/// The error says whether a startContainer hook failed.
-fn release_and_wait(dir: &ContainerDir, rec: &Record) -> Result<(), (bool, anyhow::Error)> {
-    let plain = |e: anyhow::Error| (false, e);
+/// A released init, and what start still waits on: the start fifo and the init's pidfd
+/// (startContainer hooks), the container's notify socket and the init's pidfd (READY=1).
+struct Pending {
+    hooks: Option<(OwnedFd, OwnedFd)>,
+    notify: Option<(UnixDatagram, OwnedFd, String)>,
+}
+
+/// Everything start will wait on is opened (the notify socket bound) before the init is
+/// released, so that nothing it says is missed.
+fn release_created(dir: &ContainerDir, rec: &Record) -> anyhow::Result<Pending> {
     // With startContainer hooks, start answers for them (runtime-spec: a failure is an
     // error of start), so it waits until the init has exec'd or said why it has not.
-    let hook_reply = if dir.start_fifo().exists() {
+    let hooks = if dir.start_fifo().exists() {
         let p = dir.start_fifo();
         let fd = nix::fcntl::open(
             &p,
             OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
             Mode::empty(),
         )
-        .map_err(|e| {
-            plain(anyhow!(
-                "open {}: {}",
-                p.display(),
-                crate::error::errno_desc(e)
-            ))
-        })?;
-        let pidfd = sys::pidfd_open(rec.pid)
-            .map_err(|_| plain(anyhow!("cannot start a container that has stopped")))?;
+        .map_err(|e| anyhow!("open {}: {}", p.display(), crate::error::errno_desc(e)))?;
+        let pidfd = rec.init_process().ok_or(Error::Stopped)?;
         Some((fd, pidfd))
     } else {
         None
     };
-    match &rec.notify_socket {
-        None => release(dir).map_err(plain)?,
+    let notify = match &rec.notify_socket {
+        None => None,
         Some(host) => {
-            let sock = super::notify::listen(&dir.path).map_err(plain)?;
-            let pidfd = sys::pidfd_open(rec.pid)
-                .map_err(|_| plain(anyhow!("cannot start a container that has stopped")))?;
-            release(dir).map_err(plain)?;
-            super::notify::wait_and_forward(&sock, &pidfd, rec.pid, host).map_err(plain)?;
+            let sock = super::notify::listen(&dir.path)?;
+            let pidfd = rec.init_process().ok_or(Error::Stopped)?;
+            Some((sock, pidfd, host.clone()))
         }
+    };
+    release(dir)?;
+    Ok(Pending { hooks, notify })
+}
+
+impl Pending {
+    /// The error says whether a startContainer hook failed.
+    fn wait(self, dir: &ContainerDir, pid: i32) -> Result<(), (bool, anyhow::Error)> {
+        if let Some((sock, pidfd, host)) = &self.notify {
+            super::notify::wait_and_forward(sock, pidfd, pid, host).map_err(|e| (false, e))?;
+        }
+        if let Some((fd, pidfd)) = self.hooks {
+            let r = wait_start_hooks(&fd, &pidfd);
+            let _ = fs::remove_file(dir.start_fifo());
+            r.map_err(|e| (true, e))?;
+        }
+        Ok(())
     }
-    if let Some((fd, pidfd)) = hook_reply {
-        let r = wait_start_hooks(&fd, &pidfd);
-        let _ = fs::remove_file(dir.start_fifo());
-        r.map_err(|e| (true, e))?;
-    }
-    Ok(())
 }
 
 /// Waits for the init to exec (its write end of the start fifo closes empty) or to
 /// report a startContainer hook failure (it writes the error, then exits).
-fn wait_start_hooks(fifo: &std::os::fd::OwnedFd, pidfd: &std::os::fd::OwnedFd) -> Result<()> {
+fn wait_start_hooks(fifo: &OwnedFd, pidfd: &OwnedFd) -> anyhow::Result<()> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     let mut msg = Vec::new();
     let mut init_gone = false;
@@ -173,52 +206,54 @@ fn wait_start_hooks(fifo: &std::os::fd::OwnedFd, pidfd: &std::os::fd::OwnedFd) -
 }
 
 /// poststart and poststop failures are warnings: the rest still run (runtime-spec).
-fn run_hooks_warn(rec: &Record, kind: &str, status: Status) {
+fn run_hooks_warn(rec: &Record, kind: &str, status: Status) -> Vec<String> {
     let Some(hooks) = rec.hooks.as_ref().and_then(|h| h.get(kind)).cloned() else {
-        return;
+        return Vec::new();
     };
     let Ok(list) = serde_json::from_value::<Vec<oci_spec::runtime::Hook>>(hooks) else {
-        return;
+        return Vec::new();
     };
     let state = crate::state::oci_state(rec, status).to_string();
-    for w in crate::hooks::run_hooks_warn(&list, state.as_bytes(), kind) {
-        crate::logging::warn(&w);
-    }
+    crate::hooks::run_hooks_warn(&list, state.as_bytes(), kind)
 }
 
-pub(crate) fn start(g: &Globals, id: &str) -> Result<()> {
-    let (dir, _lock, rec) = open(g, id)?;
-    match dir.status(&rec) {
-        Status::Created => start_created(&dir, &rec, false),
-        Status::Stopped => bail!("cannot start a container that has stopped"),
-        Status::Running => bail!("cannot start an already running container"),
-        Status::Paused => bail!("cannot start a paused container"),
-        Status::Creating => bail!("cannot start a container that is still being created"),
-    }
+/// Starts a created container; the warnings are those of failing poststart hooks.
+pub(crate) fn start(g: &Globals, id: &str) -> Result<Vec<String>> {
+    let (dir, lock, rec) = open(g, id)?;
+    let mut warnings = Vec::new();
+    let r = match dir.status(&rec) {
+        Status::Created => start_created(&dir, &rec, Some(lock), false, &mut warnings),
+        Status::Stopped => Err(Error::Stopped),
+        Status::Running => Err(Error::AlreadyRunning),
+        Status::Paused => Err(Error::StartPaused),
+        Status::Creating => Err(Error::StillCreating),
+    };
+    super::failed_with(r, &warnings)?;
+    Ok(warnings)
 }
 
-pub(crate) fn state(g: &Globals, id: &str) -> Result<serde_json::Value> {
+pub(crate) fn state(g: &Globals, id: &str) -> Result<ContainerState> {
     let dir = ContainerDir::new(&g.root, id)?;
     let rec = dir.load()?;
     Ok(with_owner(
-        crate::state::oci_state(&rec, dir.status(&rec)),
+        ContainerState::new(&rec, dir.status(&rec)),
         &dir,
     ))
 }
 
 /// runc's `owner`: the user owning the container's state directory.
-fn with_owner(mut v: serde_json::Value, dir: &ContainerDir) -> serde_json::Value {
+fn with_owner(mut st: ContainerState, dir: &ContainerDir) -> ContainerState {
     use std::os::unix::fs::MetadataExt;
     let uid = fs::metadata(&dir.path).map_or(0, |m| m.uid());
-    v["owner"] = crate::state::user_name(uid).into();
-    v
+    st.owner = Some(crate::state::user_name(uid));
+    st
 }
 
 pub(crate) fn kill(g: &Globals, id: &str, sig: i32, all: bool) -> Result<()> {
     let (dir, _lock, rec) = open(g, id)?;
     let status = dir.status(&rec);
     if status == Status::Stopped || status == Status::Creating {
-        bail!("container not running");
+        return Err(Error::NotRunning);
     }
     if all {
         signal_all(&rec, sig);
@@ -228,14 +263,11 @@ pub(crate) fn kill(g: &Globals, id: &str, sig: i32, all: bool) -> Result<()> {
 }
 
 fn signal_init(rec: &Record, sig: i32) -> Result<()> {
-    let fd = sys::pidfd_open(rec.pid).map_err(|_| anyhow!("container not running"))?;
-    // The pid could have been reused between the status check and pidfd_open.
-    if crate::state::process_start_time(rec.pid) != Some(rec.start_time) {
-        bail!("container not running");
-    }
+    // The pid could have been reused since the status was derived.
+    let fd = rec.init_process().ok_or(Error::NotRunning)?;
     sys::pidfd_send_signal(fd.as_fd(), sig).map_err(|e| match e {
-        Errno::ESRCH => anyhow!("container not running"),
-        e => anyhow!("kill: {}", crate::error::errno_desc(e)),
+        Errno::ESRCH => Error::NotRunning,
+        e => anyhow!("kill: {}", crate::error::errno_desc(e)).into(),
     })
 }
 
@@ -245,37 +277,17 @@ fn signal_all(rec: &Record, sig: i32) {
 
 /// Waits for the init to be gone (it is usually not our child: poll its pidfd).
 fn wait_gone(rec: &Record, timeout: Duration) -> bool {
-    let Ok(fd) = sys::pidfd_open(rec.pid) else {
-        return true;
-    };
-    if crate::state::process_start_time(rec.pid) != Some(rec.start_time) {
-        return true;
-    }
-    let deadline = Instant::now() + timeout;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let ms = left.as_millis().min(i32::MAX as u128) as i32;
-        let mut fds = [nix::poll::PollFd::new(
-            fd.as_fd(),
-            nix::poll::PollFlags::POLLIN,
-        )];
-        match nix::poll::poll(
-            &mut fds,
-            nix::poll::PollTimeout::try_from(ms).unwrap_or(nix::poll::PollTimeout::ZERO),
-        ) {
-            Ok(n) if n > 0 => return true,
-            Ok(_) => return false,
-            Err(Errno::EINTR) => continue,
-            Err(_) => return !crate::state::process_running(rec.pid),
-        }
-    }
+    rec.init_process()
+        .is_none_or(|fd| crate::state::has_exited(&fd, timeout))
 }
 
-pub(crate) fn delete(g: &Globals, id: &str, force: bool) -> Result<()> {
+/// Deletes a stopped (or, with `force`, any) container; the warnings are those of failing
+/// poststop hooks.
+pub(crate) fn delete(g: &Globals, id: &str, force: bool) -> Result<Vec<String>> {
     let dir = ContainerDir::new(&g.root, id)?;
     let lock = match dir.lock() {
         Ok(l) => l,
-        Err(StateError::NotExist) if force => return Ok(()),
+        Err(StateError::NotExist) if force => return Ok(Vec::new()),
         Err(e) => return Err(e.into()),
     };
     let rec = match dir.load() {
@@ -284,7 +296,7 @@ pub(crate) fn delete(g: &Globals, id: &str, force: bool) -> Result<()> {
         // so no create is still working on it.
         Err(StateError::NotExist) if force => {
             dir.remove()?;
-            return Ok(());
+            return Ok(Vec::new());
         }
         Err(e) => return Err(e.into()),
     };
@@ -293,26 +305,28 @@ pub(crate) fn delete(g: &Globals, id: &str, force: bool) -> Result<()> {
     match status {
         Status::Stopped | Status::Created => {}
         Status::Running | Status::Paused | Status::Creating if !force => {
-            bail!(
-                "cannot delete container {id} that is not stopped: {}",
-                status.as_str()
-            )
+            return Err(Error::NotStopped {
+                id: id.to_string(),
+                status,
+            })
         }
         _ => {}
     }
     destroy(&dir, &rec, status)
 }
 
-/// Kills whatever is left and removes every trace: processes, cgroups, state dir.
-pub(crate) fn destroy(dir: &ContainerDir, rec: &Record, status: Status) -> Result<()> {
+/// Kills whatever is left and removes every trace: processes, cgroups, state dir. The
+/// warnings are those of failing poststop hooks.
+pub(crate) fn destroy(dir: &ContainerDir, rec: &Record, status: Status) -> Result<Vec<String>> {
     if status != Status::Stopped && rec.pid > 0 {
         signal_all(rec, libc::SIGKILL);
         let _ = signal_init(rec, libc::SIGKILL);
         if !wait_gone(rec, Duration::from_secs(10)) {
-            bail!(
+            return Err(anyhow!(
                 "container init (pid {}) did not exit after SIGKILL",
                 rec.pid
-            );
+            )
+            .into());
         }
     }
     // Without a pid namespace, processes can outlive the init.
@@ -325,20 +339,21 @@ pub(crate) fn destroy(dir: &ContainerDir, rec: &Record, status: Status) -> Resul
         std::thread::sleep(Duration::from_millis(10));
     }
     crate::timeline::mark("delete:check-empty");
-    manager::remove(&rec.cgroup)?;
+    manager::remove(&rec.cgroup).map_err(anyhow::Error::from)?;
     crate::timeline::mark("delete:cgroups");
     dir.remove()?;
     crate::timeline::mark("delete:state");
-    run_hooks_warn(rec, "poststop", Status::Stopped);
-    Ok(())
+    Ok(run_hooks_warn(rec, "poststop", Status::Stopped))
 }
 
-pub(crate) fn list(g: &Globals) -> Result<Vec<serde_json::Value>> {
+pub(crate) fn list(g: &Globals) -> Result<Vec<ContainerState>> {
     let mut out = Vec::new();
     let entries = match fs::read_dir(&g.root) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => bail!("{}: {}", g.root.display(), crate::error::errno_text(&e)),
+        Err(e) => {
+            return Err(anyhow!("{}: {}", g.root.display(), crate::error::errno_text(&e)).into())
+        }
     };
     let mut names: Vec<String> = entries
         .filter_map(|e| e.ok())
@@ -351,7 +366,7 @@ pub(crate) fn list(g: &Globals) -> Result<Vec<serde_json::Value>> {
         };
         let Ok(rec) = dir.load() else { continue };
         out.push(with_owner(
-            crate::state::oci_state(&rec, dir.status(&rec)),
+            ContainerState::new(&rec, dir.status(&rec)),
             &dir,
         ));
     }
@@ -361,17 +376,19 @@ pub(crate) fn list(g: &Globals) -> Result<Vec<serde_json::Value>> {
 pub(crate) fn pause(g: &Globals, id: &str) -> Result<()> {
     let (dir, _lock, rec) = open(g, id)?;
     match dir.status(&rec) {
-        Status::Running | Status::Created => Ok(manager::set_frozen(&rec.cgroup, true)?),
-        Status::Paused => bail!("container already paused"),
-        _ => bail!("container not running"),
+        Status::Running | Status::Created => {
+            Ok(manager::set_frozen(&rec.cgroup, true).map_err(anyhow::Error::from)?)
+        }
+        Status::Paused => Err(Error::AlreadyPaused),
+        _ => Err(Error::NotRunning),
     }
 }
 
 pub(crate) fn resume(g: &Globals, id: &str) -> Result<()> {
     let (dir, _lock, rec) = open(g, id)?;
     match dir.status(&rec) {
-        Status::Paused => Ok(manager::set_frozen(&rec.cgroup, false)?),
-        _ => bail!("container not paused"),
+        Status::Paused => Ok(manager::set_frozen(&rec.cgroup, false).map_err(anyhow::Error::from)?),
+        _ => Err(Error::NotPaused),
     }
 }
 
@@ -380,7 +397,7 @@ pub(crate) fn pids(g: &Globals, id: &str) -> Result<Vec<i32>> {
     let dir = ContainerDir::new(&g.root, id)?;
     let rec = dir.load()?;
     if dir.status(&rec) == Status::Stopped {
-        bail!("container not running");
+        return Err(Error::NotRunning);
     }
     let mut p = manager::pids(&rec.cgroup);
     p.sort_unstable();
@@ -394,16 +411,16 @@ pub(crate) fn events(
     id: &str,
     once: bool,
     interval: Duration,
-    emit: &mut dyn FnMut(&serde_json::Value) -> Result<()>,
+    emit: &mut dyn FnMut(&serde_json::Value) -> anyhow::Result<()>,
 ) -> Result<()> {
     let dir = ContainerDir::new(&g.root, id)?;
     let rec = dir.load()?;
     if dir.status(&rec) == Status::Stopped {
-        bail!("container not running");
+        return Err(Error::NotRunning);
     }
     let record = |rec: &Record| serde_json::json!({"type": "stats", "id": id, "data": crate::cgroups::stats::stats(&rec.cgroup)});
     if once {
-        return emit(&record(&rec));
+        return Ok(emit(&record(&rec))?);
     }
     let mut ooms = crate::cgroups::stats::oom_kills(&rec.cgroup);
     let mut next = Instant::now();

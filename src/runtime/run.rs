@@ -1,7 +1,7 @@
 //! `run`: create + start in one process. In the foreground berth stays the init's parent,
 //! is a subreaper, forwards every signal but SIGCHLD, and exits with the container's status.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use anyhow::Result;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -10,7 +10,8 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
-use super::create::{create, CreateOpts};
+use super::create::{create, CreateOpts, Created};
+use super::error::Error;
 use super::ops;
 use super::Globals;
 use crate::state::Status;
@@ -34,10 +35,60 @@ fn forwarded() -> SigSet {
     s
 }
 
-pub(crate) fn run(g: &Globals, o: &mut CreateOpts, detach: bool, keep: bool) -> Result<i32> {
+/// The caller's side of a foreground container's terminal: where input is read from and
+/// output written to, and the terminal whose window size the container's follows (put in
+/// raw mode while the container owns it). A command passes its own stdin and stdout; a
+/// monitor, a pty or pipes it holds.
+#[derive(Clone, Copy)]
+pub(crate) struct Stdio<'a> {
+    pub(crate) input: BorrowedFd<'a>,
+    pub(crate) output: BorrowedFd<'a>,
+    pub(crate) terminal: Option<BorrowedFd<'a>>,
+}
+
+impl<'a> Stdio<'a> {
+    /// `input` is the terminal too when it is one.
+    pub(crate) fn new(input: BorrowedFd<'a>, output: BorrowedFd<'a>) -> Stdio<'a> {
+        let terminal = nix::unistd::isatty(input).unwrap_or(false).then_some(input);
+        Stdio {
+            input,
+            output,
+            terminal,
+        }
+    }
+
+    /// Gives the container's pty our window size and puts our terminal in raw mode
+    /// until the guard is dropped.
+    pub(crate) fn attach(&self, pty: Option<&OwnedFd>) -> Option<super::tty::RawGuard<'a>> {
+        let (Some(m), Some(t)) = (pty, self.terminal) else {
+            return None;
+        };
+        super::tty::copy_winsize(t, m.as_fd());
+        Some(super::tty::RawGuard::new(t))
+    }
+}
+
+/// create + start, and in the foreground (not `detach`) the container's life: returns
+/// its exit code, deleting it unless `keep`. Warnings go to `warn` as they come: a
+/// foreground run can last as long as the container.
+pub(crate) fn run(
+    g: &Globals,
+    o: &mut CreateOpts,
+    detach: bool,
+    keep: bool,
+    io: Stdio,
+    warn: &mut dyn FnMut(&str),
+) -> Result<i32, Error> {
+    let start = |c: &Created, warn: &mut dyn FnMut(&str)| {
+        let mut warnings = Vec::new();
+        let r = ops::start_created(&c.dir, &c.rec, None, true, &mut warnings);
+        warnings.iter().for_each(|w| warn(w));
+        r
+    };
     if detach {
         let c = create(g, o)?;
-        ops::start_created(&c.dir, &c.rec, true)?;
+        c.warnings.iter().for_each(|w| warn(w));
+        start(&c, warn)?;
         return Ok(0);
     }
     let _ = nix::sys::prctl::set_child_subreaper(true);
@@ -45,22 +96,17 @@ pub(crate) fn run(g: &Globals, o: &mut CreateOpts, detach: bool, keep: bool) -> 
     let sfd = block_forwarded()?;
     o.internal_console = o.console_socket.is_none();
     let c = create(g, o)?;
-    let stdin = std::io::stdin();
-    let _raw = c
-        .pty_master
-        .as_ref()
-        .filter(|_| nix::unistd::isatty(stdin.as_fd()).unwrap_or(false))
-        .map(|m| {
-            super::tty::copy_winsize(stdin.as_fd(), m.as_fd());
-            super::tty::RawGuard::new(stdin.as_fd())
-        });
-    ops::start_created(&c.dir, &c.rec, true)?;
+    c.warnings.iter().for_each(|w| warn(w));
+    let _raw = io.attach(c.pty_master.as_ref());
+    start(&c, warn)?;
     crate::timeline::mark("start");
 
-    let code = supervise(c.pid, &c.pidfd, c.pty_master.as_ref(), &sfd)?;
+    let code = supervise(c.pid, &c.pidfd, c.pty_master.as_ref(), &sfd, io)?;
     crate::timeline::mark("wait-exit");
     if !keep {
-        ops::destroy(&c.dir, &c.rec, Status::Stopped)?;
+        ops::destroy(&c.dir, &c.rec, Status::Stopped)?
+            .iter()
+            .for_each(|w| warn(w));
         crate::timeline::mark("delete");
     }
     Ok(code)
@@ -76,19 +122,18 @@ pub(crate) fn block_forwarded() -> Result<SignalFd> {
     )?)
 }
 
-/// Waits for `pid` (our child) while copying terminal bytes and forwarding signals;
-/// returns its exit code (128+signal when killed). Other children are reaped on the way
-/// (berth is a subreaper).
+/// Waits for `pid` (our child) while copying bytes between its pty and `io` and
+/// forwarding signals; returns its exit code (128+signal when killed). Other children are
+/// reaped on the way (berth is a subreaper).
 pub(crate) fn supervise(
     pid: i32,
     pidfd: &OwnedFd,
     pty: Option<&OwnedFd>,
     sfd: &SignalFd,
+    io: Stdio,
 ) -> Result<i32> {
     let mut stdin_open = pty.is_some();
     let mut master_open = pty.is_some();
-    let stdin = std::io::stdin();
-    let stdout = std::io::stdout();
     let code = 'outer: loop {
         let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
         if let Some(m) = pty.filter(|_| master_open) {
@@ -96,7 +141,7 @@ pub(crate) fn supervise(
         }
         let stdin_idx = fds.len();
         if stdin_open {
-            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+            fds.push(PollFd::new(io.input, PollFlags::POLLIN));
         }
         match poll(&mut fds, PollTimeout::NONE) {
             Ok(_) => {}
@@ -115,10 +160,10 @@ pub(crate) fn supervise(
         );
         drop(fds);
         if let (true, Some(m)) = (master_ready, pty) {
-            master_open = super::tty::pump(m.as_fd(), stdout.as_fd());
+            master_open = super::tty::pump(m.as_fd(), io.output);
         }
         if let (true, Some(m)) = (stdin_ready, pty) {
-            stdin_open = super::tty::pump(stdin.as_fd(), m.as_fd());
+            stdin_open = super::tty::pump(io.input, m.as_fd());
         }
         if !sig_ready {
             continue;
@@ -136,8 +181,8 @@ pub(crate) fn supervise(
                         Ok(_) => continue,
                     }
                 }
-            } else if signo == libc::SIGWINCH && pty.is_some() {
-                super::tty::copy_winsize(stdin.as_fd(), pty.expect("checked").as_fd());
+            } else if let (libc::SIGWINCH, Some(m), Some(t)) = (signo, pty, io.terminal) {
+                super::tty::copy_winsize(t, m.as_fd());
             } else {
                 let _ = crate::sys::pidfd_send_signal(pidfd.as_fd(), signo);
             }
@@ -149,7 +194,7 @@ pub(crate) fn supervise(
             m,
             nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
         );
-        while super::tty::pump(m.as_fd(), stdout.as_fd()) {
+        while super::tty::pump(m.as_fd(), io.output) {
             let mut probe = [PollFd::new(m.as_fd(), PollFlags::POLLIN)];
             if poll(&mut probe, PollTimeout::ZERO).unwrap_or(0) == 0 {
                 break;

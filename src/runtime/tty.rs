@@ -1,7 +1,7 @@
-//! The terminal side of a foreground `run`: receive the pty master the init sends, put our
-//! own terminal in raw mode, and copy bytes both ways.
+//! The terminal side of a foreground `run` or `exec`: receive the pty master the init
+//! sends, put the caller's terminal in raw mode, and copy bytes both ways.
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
 use anyhow::{anyhow, bail, Result};
@@ -35,27 +35,28 @@ fn owned(fd: std::os::fd::RawFd) -> OwnedFd {
     crate::sys::adopt_fd(fd)
 }
 
-/// Raw mode on our stdin while the container owns the terminal; restored on drop.
-pub(crate) struct RawGuard {
+/// Raw mode on the caller's terminal while the container owns it; restored on drop.
+pub(crate) struct RawGuard<'a> {
+    fd: BorrowedFd<'a>,
     saved: Option<Termios>,
 }
 
-impl RawGuard {
-    pub(crate) fn new(fd: BorrowedFd) -> RawGuard {
+impl<'a> RawGuard<'a> {
+    pub(crate) fn new(fd: BorrowedFd<'a>) -> RawGuard<'a> {
         let saved = tcgetattr(fd).ok();
         if let Some(t) = &saved {
             let mut raw = t.clone();
             cfmakeraw(&mut raw);
             let _ = tcsetattr(fd, SetArg::TCSANOW, &raw);
         }
-        RawGuard { saved }
+        RawGuard { fd, saved }
     }
 }
 
-impl Drop for RawGuard {
+impl Drop for RawGuard<'_> {
     fn drop(&mut self) {
         if let Some(t) = &self.saved {
-            let _ = tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, t);
+            let _ = tcsetattr(self.fd, SetArg::TCSANOW, t);
         }
     }
 }

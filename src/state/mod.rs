@@ -4,8 +4,10 @@
 
 use std::fs::{self, File};
 use std::io::{self, Write};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -77,38 +79,47 @@ pub(crate) fn process_start_time(pid: i32) -> Option<u64> {
     rest.split(' ').nth(19)?.parse().ok()
 }
 
-/// Alive and not a zombie.
-pub(crate) fn process_running(pid: i32) -> bool {
-    fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| s.rfind(')').map(|i| s.as_bytes().get(i + 2).copied()))
-        .flatten()
-        .is_some_and(|state| state != b'Z' && state != b'X')
+/// A pidfd for `pid` if it is still the process that started at `start_time` (pid and
+/// start time are a process's identity across pid reuse). Opened first, then checked: the
+/// pidfd then holds that process, whatever happens to the pid. It may have exited (a
+/// zombie has): see [`has_exited`].
+pub(crate) fn open_same_process(pid: i32, start_time: u64) -> Option<OwnedFd> {
+    if pid <= 0 {
+        return None;
+    }
+    let fd = crate::sys::pidfd_open(pid).ok()?;
+    (process_start_time(pid) == Some(start_time)).then_some(fd)
+}
+
+/// Waits up to `timeout` (zero: only looks) for the process behind `pidfd` to exit;
+/// whether it has (a zombie has).
+pub(crate) fn has_exited(pidfd: &OwnedFd, timeout: Duration) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ms = left.as_millis().min(i32::MAX as u128) as i32;
+        let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+        match poll(
+            &mut fds,
+            PollTimeout::try_from(ms).unwrap_or(PollTimeout::ZERO),
+        ) {
+            Ok(n) => return n > 0,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// `pid` is still the process that started at `start_time`, and has not exited.
+pub(crate) fn same_process_running(pid: i32, start_time: u64) -> bool {
+    open_same_process(pid, start_time).is_some_and(|fd| !has_exited(&fd, Duration::ZERO))
 }
 
 pub(crate) fn boot_id() -> String {
     fs::read_to_string("/proc/sys/kernel/random/boot_id")
         .map(|s| s.trim().to_string())
         .unwrap_or_default()
-}
-
-#[derive(Serialize, Deserialize, Debug, Clone, Default)]
-pub(crate) struct CgroupRecord {
-    /// Every cgroup directory berth created for this container, deepest last; delete removes
-    /// exactly these, never a directory it did not create.
-    #[serde(default)]
-    pub(crate) created: Vec<PathBuf>,
-    /// Directories holding the container's processes (one per hierarchy).
-    #[serde(default)]
-    pub(crate) paths: Vec<PathBuf>,
-    /// The freezer directory (v1) or cgroup2 directory used for pause/kill --all.
-    #[serde(default)]
-    pub(crate) freezer: Option<PathBuf>,
-    #[serde(default)]
-    pub(crate) unified: Option<PathBuf>,
-    /// v1 controller name -> the container's directory in that controller's hierarchy.
-    #[serde(default)]
-    pub(crate) v1: std::collections::BTreeMap<String, PathBuf>,
 }
 
 /// What is kept in state.json: the OCI state fields plus what delete needs to clean up.
@@ -128,7 +139,7 @@ pub(crate) struct Record {
     #[serde(default)]
     pub(crate) annotations: std::collections::BTreeMap<String, String>,
     #[serde(default)]
-    pub(crate) cgroup: CgroupRecord,
+    pub(crate) cgroup: crate::cgroups::CgroupRecord,
     #[serde(default)]
     pub(crate) oci_version: String,
     /// The config's hooks, kept so that delete can run poststop without the bundle.
@@ -139,7 +150,19 @@ pub(crate) struct Record {
     pub(crate) notify_socket: Option<String>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+impl Record {
+    /// A pidfd for the container's init, if the record's process (pid and start time, this
+    /// boot) still exists; it may have exited.
+    pub(crate) fn init_process(&self) -> Option<OwnedFd> {
+        if self.boot_id != boot_id() {
+            return None;
+        }
+        open_same_process(self.pid, self.start_time)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub(crate) enum Status {
     Creating,
     Created,
@@ -156,6 +179,58 @@ impl Status {
             Status::Running => "running",
             Status::Paused => "paused",
             Status::Stopped => "stopped",
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A container's state as `state` and `list` report it: the OCI state plus runc's extras
+/// (rootfs, created, owner). Serialised, it is runc's document; hooks get it without the
+/// owner.
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ContainerState {
+    #[serde(rename = "ociVersion")]
+    pub(crate) oci_version: String,
+    pub(crate) id: String,
+    /// 0 once stopped.
+    pub(crate) pid: i32,
+    pub(crate) status: Status,
+    pub(crate) bundle: PathBuf,
+    pub(crate) rootfs: PathBuf,
+    /// RFC 3339.
+    pub(crate) created: String,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub(crate) annotations: std::collections::BTreeMap<String, String>,
+    /// The user owning the container's state directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) owner: Option<String>,
+}
+
+impl ContainerState {
+    pub(crate) fn new(rec: &Record, status: Status) -> ContainerState {
+        ContainerState {
+            oci_version: if rec.oci_version.is_empty() {
+                "1.2.1".into()
+            } else {
+                rec.oci_version.clone()
+            },
+            id: rec.id.clone(),
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                rec.pid
+            },
+            status,
+            bundle: rec.bundle.clone(),
+            rootfs: rec.rootfs.clone(),
+            created: rec.created.clone(),
+            annotations: rec.annotations.clone(),
+            owner: None,
         }
     }
 }
@@ -236,19 +311,16 @@ impl ContainerDir {
     /// The derived status: never trust what the file says about liveness.
     pub(crate) fn status(&self, rec: &Record) -> Status {
         if rec.pid == 0 {
-            let creator_alive = rec.creator_pid > 0
-                && process_running(rec.creator_pid)
-                && process_start_time(rec.creator_pid) == Some(rec.creator_start_time);
-            return if creator_alive {
+            return if same_process_running(rec.creator_pid, rec.creator_start_time) {
                 Status::Creating
             } else {
                 Status::Stopped
             };
         }
-        if rec.boot_id != boot_id()
-            || !process_running(rec.pid)
-            || process_start_time(rec.pid) != Some(rec.start_time)
-        {
+        let running = rec
+            .init_process()
+            .is_some_and(|fd| !has_exited(&fd, Duration::ZERO));
+        if !running {
             return Status::Stopped;
         }
         // Frozen first, as runc: a created container can be paused too.
@@ -296,22 +368,9 @@ pub(crate) fn user_name(uid: u32) -> String {
         .unwrap_or_else(|| uid.to_string())
 }
 
-/// The OCI state document (plus runc's extras) as hooks receive it; `state` and `list` add
-/// the owner.
+/// The OCI state document (plus runc's extras but the owner) as hooks receive it.
 pub(crate) fn oci_state(rec: &Record, status: Status) -> serde_json::Value {
-    let mut v = serde_json::json!({
-        "ociVersion": if rec.oci_version.is_empty() { "1.2.1" } else { &rec.oci_version },
-        "id": rec.id,
-        "pid": if status == Status::Stopped { 0 } else { rec.pid },
-        "status": status.as_str(),
-        "bundle": rec.bundle,
-        "rootfs": rec.rootfs,
-        "created": rec.created,
-    });
-    if !rec.annotations.is_empty() {
-        v["annotations"] = serde_json::to_value(&rec.annotations).unwrap_or_default();
-    }
-    v
+    serde_json::to_value(ContainerState::new(rec, status)).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -338,12 +397,63 @@ mod tests {
         }
     }
 
+    /// Field order and omissions as runc's `state` (annotations only when there are some,
+    /// owner only where state/list add it, pid 0 once stopped).
+    #[test]
+    fn state_document_is_runcs() {
+        let rec = Record {
+            id: "c".into(),
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            pid: 7,
+            created: "2024-01-01T00:00:00Z".into(),
+            annotations: [("k".to_string(), "v".to_string())].into_iter().collect(),
+            ..Default::default()
+        };
+        let mut st = ContainerState::new(&rec, Status::Running);
+        st.owner = Some("root".into());
+        assert_eq!(
+            serde_json::to_string(&st).unwrap(),
+            r#"{"ociVersion":"1.2.1","id":"c","pid":7,"status":"running","bundle":"/b","rootfs":"/b/rootfs","created":"2024-01-01T00:00:00Z","annotations":{"k":"v"},"owner":"root"}"#
+        );
+        let plain = Record {
+            annotations: Default::default(),
+            oci_version: "1.0.2".into(),
+            ..rec
+        };
+        assert_eq!(
+            oci_state(&plain, Status::Stopped).to_string(),
+            r#"{"ociVersion":"1.0.2","id":"c","pid":0,"status":"stopped","bundle":"/b","rootfs":"/b/rootfs","created":"2024-01-01T00:00:00Z"}"#
+        );
+    }
+
     #[test]
     fn own_process_identity() {
         let me = std::process::id() as i32;
-        assert!(process_running(me));
-        assert!(process_start_time(me).is_some());
-        assert!(!process_running(i32::MAX));
+        let start = process_start_time(me).unwrap();
+        assert!(same_process_running(me, start));
+        assert!(!same_process_running(me, start + 1));
+        assert!(open_same_process(me, start + 1).is_none());
+        assert!(!same_process_running(i32::MAX, start));
+        assert!(!same_process_running(0, 0));
+    }
+
+    /// An exited child is not running though its pid still names it (a zombie), and the
+    /// pidfd taken before sees it go.
+    #[test]
+    fn a_zombie_has_exited() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("1000")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let start = process_start_time(pid).unwrap();
+        let fd = open_same_process(pid, start).unwrap();
+        assert!(!has_exited(&fd, Duration::ZERO));
+        child.kill().unwrap();
+        assert!(has_exited(&fd, Duration::from_secs(10)));
+        assert!(!same_process_running(pid, start));
+        child.wait().unwrap();
     }
 
     #[test]

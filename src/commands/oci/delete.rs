@@ -5,6 +5,5 @@ use anyhow::Result;
 use crate::runtime::{ops, Globals};
 
 pub(super) fn run(g: &Globals, id: &str, force: bool) -> Result<i32> {
-    ops::delete(g, id, force)?;
-    Ok(0)
+    Ok(super::warned(&ops::delete(g, id, force)?))
 }

@@ -12,7 +12,7 @@ pub(super) fn run(g: &Globals, quiet: bool, format: ListFormat) -> Result<i32> {
     let mut out = std::io::stdout().lock();
     if quiet {
         for c in &all {
-            writeln!(out, "{}", c["id"].as_str().unwrap_or(""))?;
+            writeln!(out, "{}", c.id)?;
         }
         return Ok(0);
     }
@@ -24,18 +24,13 @@ pub(super) fn run(g: &Globals, quiet: bool, format: ListFormat) -> Result<i32> {
     let rows: Vec<[String; 6]> =
         std::iter::once(["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from))
             .chain(all.iter().map(|c| {
-                let s = |k: &str| {
-                    c[k].as_str()
-                        .map(String::from)
-                        .unwrap_or_else(|| c[k].to_string())
-                };
                 [
-                    s("id"),
-                    s("pid"),
-                    s("status"),
-                    s("bundle"),
-                    s("created"),
-                    s("owner"),
+                    c.id.clone(),
+                    c.pid.to_string(),
+                    c.status.to_string(),
+                    c.bundle.display().to_string(),
+                    c.created.clone(),
+                    c.owner.clone().unwrap_or_default(),
                 ]
             }))
             .collect();

@@ -23,6 +23,14 @@ use anyhow::Result;
 use crate::cli::oci::Command;
 use crate::runtime::Globals;
 
+/// Warnings of a command that succeeded, logged before it exits 0.
+fn warned(warnings: &[String]) -> i32 {
+    for w in warnings {
+        crate::logging::warn(w);
+    }
+    0
+}
+
 pub(crate) fn dispatch(g: &Globals, cmd: Command) -> Result<i32> {
     if matches!(cmd, Command::Create(_) | Command::Run(_) | Command::Exec(_)) {
         // Before anything is made: this may re-execute the whole command.

@@ -5,6 +5,5 @@ use anyhow::Result;
 use crate::runtime::{ops, Globals};
 
 pub(super) fn run(g: &Globals, id: &str) -> Result<i32> {
-    ops::start(g, id)?;
-    Ok(0)
+    Ok(super::warned(&ops::start(g, id)?))
 }
