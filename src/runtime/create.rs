@@ -166,7 +166,9 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
     let bundle = absolute(&o.bundle)?;
     let mut spec = crate::spec::load(&bundle)?;
     crate::timeline::mark("load-config");
-    let rootfs = crate::spec::rootfs_path(&spec, &bundle)?;
+    // Everything the init will do, checked before any kernel object exists.
+    let mut plan = crate::spec::plan::plan(&spec, &bundle)?;
+    let rootfs = plan.rootfs.clone();
     let process = spec.process().as_ref().expect("validated");
     let terminal = process.terminal() == Some(true);
     if terminal && o.console_socket.is_none() && !o.internal_console {
@@ -180,7 +182,7 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
     }
     let seccomp = compile_seccomp(&spec)?;
     crate::timeline::mark("compile-seccomp");
-    let ns = crate::namespaces::plan(&spec)?;
+    let ns = crate::namespaces::plan(&plan)?;
     let layout = manager::Layout::detect();
     let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
     if g.systemd_cgroup {
@@ -215,7 +217,9 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
     let mut extra_env = Vec::new();
     if notify.is_some() {
         let mut mounts = spec.mounts().clone().unwrap_or_default();
-        mounts.push(super::notify::mount(&dir.path)?);
+        let m = super::notify::mount(&dir.path)?;
+        plan.add_mount(&m, &bundle)?;
+        mounts.push(m);
         spec.set_mounts(Some(mounts));
         extra_env.push(format!("NOTIFY_SOCKET={}", super::notify::CONTAINER_SOCKET));
     }
@@ -289,7 +293,7 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
         Mode::empty(),
     )
     .with_context(|| format!("open {}", fifo_path.display()))?;
-    let premade = crate::rootfs::idmap::prepare(&spec, &bundle).map_err(|e| anyhow!(e))?;
+    let premade = crate::rootfs::idmap::prepare(&plan).map_err(|e| anyhow!(e))?;
     let has_start_hooks = spec
         .hooks()
         .as_ref()
@@ -356,10 +360,8 @@ pub(crate) fn create(g: &Globals, o: &CreateOpts) -> Result<Created> {
     let cgroup_tasks = manager::open_v1_tasks(&rec.cgroup)?;
     let task_fds: Vec<&OwnedFd> = cgroup_tasks.iter().map(|(_, fd)| fd).collect();
     let mut ctx = InitCtx {
-        spec: &spec,
+        plan: &plan,
         id: &o.id,
-        rootfs: &rootfs,
-        bundle: &bundle,
         new_ns: clone_flags,
         joins: &ns.join,
         unshare,

@@ -161,8 +161,8 @@ pub(crate) fn exec(g: &Globals, o: &ExecOpts) -> Result<i32> {
     let data =
         std::fs::read(dir.path.join("config.json")).context("reading the container's config")?;
     let spec: Spec = serde_json::from_slice(&data).context("decoding the container's config")?;
-    let process = build_process(&spec, o)?;
-    let terminal = process.terminal() == Some(true);
+    let process = crate::spec::plan::process(&build_process(&spec, o)?)?;
+    let terminal = process.terminal;
     if terminal && o.detach && o.console_socket.is_none() {
         bail!("cannot allocate tty if berth will detach without setting console socket");
     }
