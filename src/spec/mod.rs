@@ -1,6 +1,7 @@
 //! Loading config.json: a forgiving pre-pass on the raw JSON (unknown capabilities and
 //! seccomp architectures are dropped with a warning, as runc does), then oci-spec, then
-//! validation that names the offending field.
+//! validation that names the offending field; `plan` then interprets the whole config into
+//! what the container init does, before any kernel object exists.
 
 pub(crate) mod default;
 pub(crate) mod features;
