@@ -17,10 +17,9 @@ use crate::spec::plan::DevicePlan;
 /// Creates a device node in the rootfs; in a user namespace mknod is not allowed, so the
 /// host's node is bind-mounted instead (as runc).
 pub(crate) fn create(root: BorrowedFd, d: &DevicePlan, bind: bool) -> Result<(), RootfsError> {
-    // Planned under /dev, with a name.
-    let rel = super::resolve::clean(&d.path);
-    let parent = rel.parent().unwrap_or(Path::new("dev"));
-    let name = rel
+    let parent = d.rel.parent().unwrap_or(Path::new("dev"));
+    let name = d
+        .rel
         .file_name()
         .ok_or_else(|| path_err("device", d.path.clone(), Errno::EINVAL))?;
     let dir = mkdir_all_in_root(root, parent, 0o755)

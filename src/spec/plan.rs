@@ -130,7 +130,10 @@ impl IdMapPlan {
 }
 
 pub(crate) struct DevicePlan {
+    /// As written: the host node bound in its place in a user namespace, and messages.
     pub(crate) path: PathBuf,
+    /// Relative to the container's root, under dev/, with a file name.
+    pub(crate) rel: PathBuf,
     pub(crate) kind: SFlag,
     pub(crate) major: u64,
     pub(crate) minor: u64,
@@ -377,13 +380,31 @@ fn cap_mask(list: &Option<oci_spec::runtime::Capabilities>) -> u64 {
         .fold(0, |m, c| m | c.bitmask())
 }
 
+/// The capabilities the running kernel knows, as a mask. They are numbered without gaps
+/// up to its last one, and PR_CAPBSET_READ refuses any index past it: a bisection takes six
+/// prctl calls where asking about each capability would take one per capability.
+fn kernel_caps() -> u64 {
+    let mut all: Vec<caps::Capability> = caps::all().into_iter().collect();
+    all.sort_by_key(|c| c.index());
+    let known = |c: caps::Capability| caps::has_cap(None, caps::CapSet::Bounding, c).is_ok();
+    // all[..lo] are known, all[hi..] are not.
+    let (mut lo, mut hi) = (0, all.len());
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if known(all[mid]) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    all[..lo].iter().fold(0, |m, c| m | c.bitmask())
+}
+
 fn caps_plan(c: Option<&LinuxCapabilities>) -> CapsPlan {
     let Some(c) = c else {
         return CapsPlan::default();
     };
-    let supported = caps::runtime::thread_all_supported()
-        .iter()
-        .fold(0u64, |m, c| m | c.bitmask());
+    let supported = kernel_caps();
     CapsPlan {
         bounding: cap_mask(c.bounding()),
         effective: cap_mask(c.effective()) & supported,
@@ -482,6 +503,7 @@ fn default_devices() -> Vec<DevicePlan> {
     .into_iter()
     .map(|(n, major, minor)| DevicePlan {
         path: PathBuf::from("/dev").join(n),
+        rel: PathBuf::from("dev").join(n),
         kind: SFlag::S_IFCHR,
         major,
         minor,
@@ -515,6 +537,7 @@ fn device(i: usize, d: &oci_spec::runtime::LinuxDevice) -> Result<DevicePlan, Sp
     }
     Ok(DevicePlan {
         path,
+        rel,
         kind,
         major: d.major() as u64,
         minor: d.minor() as u64,
@@ -672,6 +695,11 @@ mod tests {
         assert_eq!(p.devices.len(), 7);
         let null = p.devices.iter().find(|d| d.path == Path::new("/dev/null"));
         assert_eq!(null.unwrap().mode, 0o600);
+        let sda = p.devices.last().unwrap();
+        assert_eq!(
+            (sda.rel.as_path(), sda.kind),
+            (Path::new("dev/sda"), SFlag::S_IFBLK)
+        );
         let mut v = base();
         v["linux"]["devices"] = json!([{"path": "/dev/x", "type": "a"}]);
         assert_eq!(
@@ -722,6 +750,15 @@ mod tests {
         let mut v = base();
         v["process"]["args"] = json!(["sh", "a\u{0}"]);
         assert_eq!(err(v), "process.args[1]: contains a NUL byte");
+    }
+
+    #[test]
+    fn kernel_caps_agree_with_asking_each() {
+        let each = caps::runtime::thread_all_supported()
+            .iter()
+            .fold(0u64, |m, c| m | c.bitmask());
+        assert_eq!(kernel_caps(), each);
+        assert_ne!(each & caps::Capability::CAP_SYS_ADMIN.bitmask(), 0);
     }
 
     #[test]
