@@ -89,6 +89,22 @@ pub(crate) fn run_hooks_warn(hooks: &[Hook], state_json: &[u8], kind: &str) -> V
         .collect()
 }
 
+/// What is wrong with a hook as configured, before anything runs: the field (`path` or
+/// `timeout`) and why. Planning refuses such a config; run_hook still checks hooks that come
+/// from elsewhere (a state record).
+pub(crate) fn invalid(hook: &Hook) -> Option<(&'static str, String)> {
+    if !hook.path().is_absolute() {
+        return Some((
+            "path",
+            format!("{} is not an absolute path", hook.path().display()),
+        ));
+    }
+    match hook.timeout() {
+        Some(t) if t <= 0 => Some(("timeout", format!("must be greater than zero, got {t}"))),
+        _ => None,
+    }
+}
+
 fn run_hook(hook: &Hook, state_json: &[u8], kind: &str) -> Result<(), HookError> {
     let path = hook.path().clone();
     if !path.is_absolute() {

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::OFlag;
 use nix::sched::CloneFlags;
 use nix::sys::stat::Mode;
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use oci_spec::runtime::LinuxNamespaceType;
+
+use crate::spec::plan::Plan;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum NsError {
@@ -66,18 +68,13 @@ pub(crate) struct NsPlan {
     pub(crate) join: Vec<(LinuxNamespaceType, OwnedFd)>,
 }
 
-pub(crate) fn plan(spec: &Spec) -> Result<NsPlan, NsError> {
+pub(crate) fn plan(p: &Plan) -> Result<NsPlan, NsError> {
     let mut new = CloneFlags::empty();
     let mut join = Vec::new();
-    let list = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().clone())
-        .unwrap_or_default();
-    for ns in &list {
-        match ns.path() {
-            None => new |= flag(ns.typ()),
-            Some(p) => join.push((ns.typ(), open_ns(ns.typ(), p)?)),
+    for (t, path) in &p.namespaces {
+        match path {
+            None => new |= flag(*t),
+            Some(path) => join.push((*t, open_ns(*t, path)?)),
         }
     }
     let rank = |t: &LinuxNamespaceType| match t {

@@ -4,6 +4,8 @@
 mod common;
 use common::*;
 use serde_json::{json, Value};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// Creates `b` as `id`, expects failure with `phrase` (berth only) on one line, and audits
 /// before any cleanup could hide a leak.
@@ -234,6 +236,144 @@ fn missing_and_invalid_fields() {
     for (suffix, tweak, phrase) in cases {
         let (b, id) = with(&c, suffix, tweak);
         refused(&c, &b, &id, phrase);
+    }
+    c.finish();
+}
+
+fn proc_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 2..].chars().next()
+}
+
+/// As [`refused`], and proves the refusal came before the id was claimed: with the debug
+/// build's checkpoint knob berth stops itself (SIGSTOP) right after the claim, so a config
+/// that is only refused later stops there instead of exiting.
+fn refused_before_claim(c: &Ctx, b: &Bundle, id: &str, phrase: &str) {
+    if is_runc() {
+        // The knob and the up-front planning are berth's own.
+        return;
+    }
+    let err_path = c.dir.join(format!("{id}.stderr"));
+    let mut child = Command::new(runtime())
+        .arg("--root")
+        .arg(&c.root)
+        .args(["create", "--bundle", b.path(), id])
+        .env("BERTH_TEST_CHECKPOINT", "claimed")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if proc_state(child.id()) == Some('T') || Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            c.rt(&["delete", "--force", id]);
+            panic!("{id}: berth claimed the id before refusing the config");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    assert!(!status.success(), "{id}: create succeeded");
+    let err = std::fs::read_to_string(&err_path).unwrap();
+    let err = err.trim();
+    assert!(err.contains(phrase), "{id}: want {phrase:?} in {err}");
+    assert_eq!(err.lines().count(), 1, "{id}: not one line: {err}");
+    c.audit();
+}
+
+#[test]
+fn bad_plans_fail_before_the_id_is_claimed() {
+    let c = Ctx::new("badplan");
+    type Tweak = fn(&mut Value);
+    let cases: &[(&str, Tweak, &str)] = &[
+        (
+            "mountopt",
+            |v| {
+                v["mounts"].as_array_mut().unwrap().push(
+                    json!({"destination": "/mnt", "type": "tmpfs", "source": "tmpfs", "options": ["idmap"]}),
+                )
+            },
+            "mounts[7] (/mnt): idmap is only supported on bind mounts",
+        ),
+        (
+            "mountnul",
+            |v| {
+                v["mounts"].as_array_mut().unwrap().push(
+                    json!({"destination": "/mnt", "type": "tmpfs", "source": "tmpfs", "options": ["mode=755\u{0}"]}),
+                )
+            },
+            "mounts[7].options[0]: contains a NUL byte",
+        ),
+        (
+            "mountmaps",
+            |v| {
+                v["mounts"].as_array_mut().unwrap().push(
+                    json!({"destination": "/mnt", "type": "bind", "source": "/tmp", "options": ["rbind", "ridmap"]}),
+                )
+            },
+            "mounts[7] (/mnt): an idmapped mount needs uidMappings and gidMappings",
+        ),
+        (
+            "mountproc",
+            |v| {
+                v["mounts"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({"destination": "/proc/sys", "type": "tmpfs", "source": "tmpfs"}))
+            },
+            "mounts[7] (/proc/sys): /proc/sys cannot be mounted because it is inside /proc",
+        ),
+        (
+            "propagation",
+            |v| v["linux"]["rootfsPropagation"] = json!("sideways"),
+            "linux.rootfsPropagation: unknown value",
+        ),
+        (
+            "devtype",
+            |v| v["linux"]["devices"] = json!([{"path": "/dev/everything", "type": "a"}]),
+            "linux.devices[0].type: /dev/everything: type 'a' is not a device node",
+        ),
+        (
+            "devpath",
+            |v| {
+                v["linux"]["devices"] =
+                    json!([{"path": "/etc/null", "type": "c", "major": 1, "minor": 3}])
+            },
+            "linux.devices[0].path: /etc/null: device path must be under /dev",
+        ),
+        (
+            "sysctl",
+            |v| v["linux"]["sysctl"] = json!({"kernel.panic": "1"}),
+            "linux.sysctl.kernel.panic: sysctl is not in a separate kernel namespace",
+        ),
+        (
+            "hookpath",
+            |v| v["hooks"] = json!({"prestart": [{"path": "bin/true"}]}),
+            "hooks.prestart[0].path: bin/true is not an absolute path",
+        ),
+        (
+            "hookpoststop",
+            |v| v["hooks"] = json!({"poststop": [{"path": "/bin/true"}, {"path": ""}]}),
+            "hooks.poststop[1].path:  is not an absolute path",
+        ),
+        (
+            "hooktimeout",
+            |v| v["hooks"] = json!({"createContainer": [{"path": "/bin/true", "timeout": 0}]}),
+            "hooks.createContainer[0].timeout: must be greater than zero, got 0",
+        ),
+        (
+            "argnul",
+            |v| v["process"]["args"] = json!(["sh", "-c\u{0}"]),
+            "process.args[1]: contains a NUL byte",
+        ),
+    ];
+    for (suffix, tweak, phrase) in cases {
+        let (b, id) = with(&c, suffix, tweak);
+        refused_before_claim(&c, &b, &id, phrase);
     }
     c.finish();
 }

@@ -11,23 +11,22 @@ use nix::fcntl::OFlag;
 use nix::mount::{mount, MsFlags};
 use nix::sched::{setns, unshare, CloneFlags};
 use nix::sys::stat::Mode;
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use oci_spec::runtime::LinuxNamespaceType;
 
 use super::channel::{Channel, Msg};
 use crate::cgroups::manager::Hierarchy;
 use crate::rootfs::{self, resolve};
+use crate::spec::plan::{Plan, ProcessPlan};
 use crate::state::{Record, Status};
 use crate::sys;
 
 /// Everything the init needs, prepared by the parent before clone (the child is a copy of
-/// the parent's memory, so nothing is serialised).
+/// the parent's memory, so nothing is serialised). The config reaches it only as `plan`.
 pub(crate) struct InitCtx<'a> {
-    pub(crate) spec: &'a Spec,
+    pub(crate) plan: &'a Plan,
     /// The container's state record (pid 0 until the parent sends it with HooksDone).
     pub(crate) record: &'a Record,
     pub(crate) id: &'a str,
-    pub(crate) rootfs: &'a Path,
-    pub(crate) bundle: &'a Path,
     pub(crate) new_ns: CloneFlags,
     pub(crate) joins: &'a [(LinuxNamespaceType, OwnedFd)],
     /// Namespaces the child unshares itself (slow path), and whether it must fork again
@@ -120,9 +119,8 @@ fn init(ctx: &InitCtx, chan: &Channel) -> Result<Never, StepError> {
     if let Some(fd) = ctx.lock_fd {
         let _ = nix::unistd::close(fd);
     }
-    let spec = ctx.spec;
-    let process = spec.process().as_ref().expect("validated");
-    let linux = spec.linux().as_ref();
+    let plan = ctx.plan;
+    let process = &plan.process;
     // Die with the parent until we are ready; keep our memory out of reach of ptrace and
     // /proc/<pid>/mem until exec (the container's processes could otherwise see berth's).
     let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
@@ -158,22 +156,10 @@ fn init(ctx: &InitCtx, chan: &Channel) -> Result<Never, StepError> {
     if rest.contains(crate::namespaces::flag(LinuxNamespaceType::Time)) {
         // Offsets can only be written before any process enters the namespace: now,
         // before the fork below.
-        let offsets = linux.and_then(|l| l.time_offsets().as_ref());
-        let text: String = offsets
-            .into_iter()
-            .flatten()
-            .map(|(clock, o)| {
-                format!(
-                    "{clock} {} {}\n",
-                    o.secs().unwrap_or(0),
-                    o.nanosecs().unwrap_or(0)
-                )
-            })
-            .collect();
-        if !text.is_empty() {
+        if !plan.time_offsets.is_empty() {
             step(
                 "namespaces",
-                std::fs::write("/proc/self/timens_offsets", text).map_err(|e| {
+                std::fs::write("/proc/self/timens_offsets", &plan.time_offsets).map_err(|e| {
                     format!(
                         "linux.timeOffsets: writing /proc/self/timens_offsets: {}",
                         crate::error::errno_text(&e)
@@ -208,10 +194,10 @@ fn init(ctx: &InitCtx, chan: &Channel) -> Result<Never, StepError> {
             Err(e) => return sys_step("init", "join session keyring", Err(e)),
         }
     }
-    if let Some(adj) = process.oom_score_adj() {
+    if let Some(adj) = &process.oom_score_adj {
         step(
             "init",
-            std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| {
+            std::fs::write("/proc/self/oom_score_adj", adj).map_err(|e| {
                 format!(
                     "process.oomScoreAdj {adj}: {}",
                     crate::error::errno_text(&e)
@@ -237,45 +223,37 @@ fn init(ctx: &InitCtx, chan: &Channel) -> Result<Never, StepError> {
         // the host): the container only gets its rootfs as its root directory.
         sys_step(
             "rootfs",
-            &format!("chroot {}", ctx.rootfs.display()),
-            nix::unistd::chroot(ctx.rootfs),
+            &format!("chroot {}", plan.rootfs.display()),
+            nix::unistd::chroot(&plan.rootfs),
         )?;
         sys_step("rootfs", "chdir /", nix::unistd::chdir("/"))?;
         pid
     };
-    if process.terminal() == Some(true) {
+    if process.terminal {
         if let Some(sock) = ctx.console {
-            setup_console(ctx, sock, new_mnt)?;
+            setup_console(process, sock, new_mnt)?;
         }
     }
-    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+    if let Some(h) = &plan.hostname {
         sys_step("hostname", "sethostname", nix::unistd::sethostname(h))?;
     }
-    if let Some(d) = spec.domainname().as_deref().filter(|h| !h.is_empty()) {
+    if let Some(d) = &plan.domainname {
         sys_step("hostname", "setdomainname", sys::setdomainname(d))?;
     }
-    if let Some(sysctl) = linux.and_then(|l| l.sysctl().as_ref()) {
-        write_sysctls(sysctl)?;
+    if !plan.sysctls.is_empty() {
+        write_sysctls(plan)?;
     }
     if new_mnt {
-        if let Some(l) = linux {
-            step(
-                "readonlyPaths",
-                rootfs::paths::readonly(l.readonly_paths().as_deref().unwrap_or(&[])),
-            )?;
-            step(
-                "maskedPaths",
-                rootfs::paths::mask(l.masked_paths().as_deref().unwrap_or(&[])),
-            )?;
-        }
-        if spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
+        step(
+            "readonlyPaths",
+            rootfs::paths::readonly(&plan.readonly_paths),
+        )?;
+        step("maskedPaths", rootfs::paths::mask(&plan.masked_paths))?;
+        if plan.readonly_root {
             step("root.readonly", rootfs::paths::readonly_root())?;
         }
     }
-    let start_hooks = spec
-        .hooks()
-        .as_ref()
-        .and_then(|h| h.start_container().as_deref())
+    let start_hooks = Some(plan.hooks.start_container.as_slice())
         .filter(|h| !h.is_empty())
         .zip(host_pid)
         .map(|(h, pid)| (h, hook_state(ctx, pid, Status::Created)));
@@ -321,7 +299,7 @@ fn fork_into_pidns(chan: &Channel) -> Result<(), StepError> {
 
 /// Everything `exec` needs in the child.
 pub(crate) struct ExecCtx<'a> {
-    pub(crate) process: &'a oci_spec::runtime::Process,
+    pub(crate) process: &'a ProcessPlan,
     pub(crate) init_pidfd: &'a OwnedFd,
     pub(crate) ns: CloneFlags,
     /// The container's cgroups, joined before entering its namespaces.
@@ -367,9 +345,9 @@ fn exec_steps(ctx: &ExecCtx, chan: &Channel) -> Result<Never, StepError> {
     }
     sys_step("exec", "setsid", nix::unistd::setsid())?;
     let in_userns = ctx.ns.contains(CloneFlags::CLONE_NEWUSER);
-    if ctx.process.terminal() == Some(true) {
+    if ctx.process.terminal {
         if let Some(sock) = ctx.console {
-            setup_console_for(ctx.process, sock, false)?;
+            setup_console(ctx.process, sock, false)?;
         }
     }
     let fin = Finalize {
@@ -387,7 +365,7 @@ fn exec_steps(ctx: &ExecCtx, chan: &Channel) -> Result<Never, StepError> {
 
 /// What the last steps need: shared by the container init and by `exec`.
 pub(crate) struct Finalize<'a> {
-    pub(crate) process: &'a oci_spec::runtime::Process,
+    pub(crate) process: &'a ProcessPlan,
     pub(crate) in_userns: bool,
     pub(crate) last_kept_fd: u32,
     pub(crate) extra_env: &'a [String],
@@ -402,9 +380,7 @@ pub(crate) struct Finalize<'a> {
 pub(crate) fn finalize(f: &Finalize, chan: &Channel) -> Result<Never, StepError> {
     let process = f.process;
     let in_userns = f.in_userns;
-    if let Some(rl) = process.rlimits() {
-        step("rlimits", crate::security::rlimits::apply(rl))?;
-    }
+    step("rlimits", crate::security::rlimits::apply(&process.rlimits))?;
 
     // Only stdio, preserved fds and LISTEN_FDS reach the container; every fd berth holds
     // (and any the caller leaked to us) is closed at exec.
@@ -415,14 +391,9 @@ pub(crate) fn finalize(f: &Finalize, chan: &Channel) -> Result<Never, StepError>
     )?;
     crate::timeline::mark("init:rlimits-fds");
 
-    let lsm = crate::security::lsm::plan(
-        &crate::security::lsm::HOST,
-        process.apparmor_profile().as_deref(),
-        process.selinux_label().as_deref(),
-    );
-    step("lsm", crate::security::lsm::apply(&lsm))?;
+    step("lsm", crate::security::lsm::apply(&process.lsm))?;
 
-    let nnp = process.no_new_privileges() == Some(true);
+    let nnp = process.no_new_privileges;
     // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while we still
     // have every capability. With it, load it last, so that the filter does not have to
     // allow berth's own setup syscalls.
@@ -431,31 +402,24 @@ pub(crate) fn finalize(f: &Finalize, chan: &Channel) -> Result<Never, StepError>
             load_seccomp(filter, chan)?;
         }
     }
-    let caps = process.capabilities().as_ref();
+    let caps = &process.caps;
     step("capabilities", crate::security::caps::drop_bounding(caps))?;
     sys_step(
         "user",
         "PR_SET_KEEPCAPS",
         nix::sys::prctl::set_keepcaps(true),
     )?;
-    let user = process.user();
-    let (uid, gid) = (user.uid(), user.gid());
+    let (uid, gid) = (process.uid, process.gid);
     // Denied in our own user namespace, or in the one we were run in (`unshare -r`).
     let setgroups_allowed =
         std::fs::read_to_string("/proc/self/setgroups").map_or(!in_userns, |s| s.trim() == "allow");
     if setgroups_allowed {
-        let groups: Vec<nix::unistd::Gid> = user
-            .additional_gids()
-            .iter()
-            .flatten()
-            .map(|g| (*g).into())
-            .collect();
-        sys_step("user", "setgroups", nix::unistd::setgroups(&groups))?;
-    } else if user
-        .additional_gids()
-        .as_ref()
-        .is_some_and(|g| !g.is_empty())
-    {
+        sys_step(
+            "user",
+            "setgroups",
+            nix::unistd::setgroups(&process.additional_gids),
+        )?;
+    } else if !process.additional_gids.is_empty() {
         return Err(StepError {
             stage: "user",
             errno: 0,
@@ -481,8 +445,8 @@ pub(crate) fn finalize(f: &Finalize, chan: &Channel) -> Result<Never, StepError>
     step("capabilities", crate::security::caps::apply(caps))?;
     crate::timeline::mark("init:user-caps");
 
-    nix::sys::stat::umask(Mode::from_bits_truncate(user.umask().unwrap_or(0o022)));
-    let cwd = process.cwd();
+    nix::sys::stat::umask(Mode::from_bits_truncate(process.umask));
+    let cwd = &process.cwd;
     // Created here, after the uid switch would be too late for root-owned parents; runc
     // creates it during rootfs setup, so do the same check of the result now: the cwd must
     // be a directory inside the container's root (CVE-2024-21626).
@@ -505,18 +469,13 @@ pub(crate) fn finalize(f: &Finalize, chan: &Channel) -> Result<Never, StepError>
         }
     }
 
-    let mut env: Vec<String> = process.env().clone().unwrap_or_default();
+    let mut env: Vec<String> = process.env.clone();
     env.extend(f.extra_env.iter().cloned());
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", home_of(uid)));
     }
-    let args = process.args().as_ref().expect("validated");
-    let path = step("exec", super::exec::lookup(&args[0], &env))?;
+    let path = step("exec", super::exec::lookup(&process.arg0, &env))?;
     crate::timeline::mark("init:cwd-env-lookup");
-    let argv: Vec<CString> = args
-        .iter()
-        .map(|a| CString::new(a.as_bytes()).unwrap_or_default())
-        .collect();
     let envp: Vec<CString> = env
         .iter()
         .map(|a| CString::new(a.as_bytes()).unwrap_or_default())
@@ -564,9 +523,13 @@ pub(crate) fn finalize(f: &Finalize, chan: &Channel) -> Result<Never, StepError>
     }
     sys::reset_signals();
     crate::timeline::mark("init:wait-start");
-    let e = nix::unistd::execve(&path, &argv, &envp).unwrap_err();
+    let e = nix::unistd::execve(&path, &process.args, &envp).unwrap_err();
     // The parent may be gone by now (create exited): say it on the container's stderr.
-    eprintln!("berth: exec {:?}: {}", args[0], crate::error::errno_desc(e));
+    eprintln!(
+        "berth: exec {:?}: {}",
+        process.arg0,
+        crate::error::errno_desc(e)
+    );
     sys::exit_now(if e == Errno::ENOENT { 127 } else { 126 })
 }
 
@@ -627,13 +590,8 @@ fn home_of(uid: u32) -> String {
 /// createContainer here, in the container's mount namespace before pivot_root. Returns the
 /// container's host pid when the parent was asked (the state of our own hooks needs it).
 fn run_create_hooks(ctx: &InitCtx, chan: &Channel) -> Result<Option<i32>, StepError> {
-    let Some(hooks) = ctx.spec.hooks().as_ref() else {
-        return Ok(None);
-    };
-    let has = |h: &Option<Vec<oci_spec::runtime::Hook>>| h.as_ref().is_some_and(|v| !v.is_empty());
-    #[allow(deprecated)]
-    let parent_hooks = has(hooks.prestart()) || has(hooks.create_runtime());
-    if !parent_hooks && !has(hooks.create_container()) && !has(hooks.start_container()) {
+    let hooks = &ctx.plan.hooks;
+    if !hooks.any() {
         return Ok(None);
     }
     step("hooks", chan.send(&Msg::Hooks))?;
@@ -647,11 +605,11 @@ fn run_create_hooks(ctx: &InitCtx, chan: &Channel) -> Result<Option<i32>, StepEr
             })
         }
     };
-    if let Some(h) = hooks.create_container() {
+    if !hooks.create_container.is_empty() {
         step(
             "createContainer hooks",
             crate::hooks::run_hooks(
-                h,
+                &hooks.create_container,
                 &hook_state(ctx, pid, Status::Creating),
                 "createContainer",
             ),
@@ -675,26 +633,9 @@ fn prepare_rootfs(
     chan: &Channel,
     in_userns: bool,
 ) -> Result<Option<i32>, StepError> {
-    let spec = ctx.spec;
-    let linux = spec.linux().as_ref();
-    let prop = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
-        None | Some("") => MsFlags::MS_SLAVE | MsFlags::MS_REC,
-        Some("shared") => MsFlags::MS_SHARED,
-        Some("rshared") => MsFlags::MS_SHARED | MsFlags::MS_REC,
-        Some("slave") => MsFlags::MS_SLAVE,
-        Some("rslave") => MsFlags::MS_SLAVE | MsFlags::MS_REC,
-        Some("private") => MsFlags::MS_PRIVATE,
-        Some("rprivate") => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
-        Some("unbindable") => MsFlags::MS_UNBINDABLE,
-        Some("runbindable") => MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
-        Some(other) => {
-            return Err(StepError {
-                stage: "rootfs",
-                errno: 0,
-                message: format!("linux.rootfsPropagation: unknown value {other:?}"),
-            })
-        }
-    };
+    let plan = ctx.plan;
+    let rootfs = plan.rootfs.as_path();
+    let prop = plan.rootfs_propagation;
     // Our mounts must not leak back to the host: everything slave (or what the config says)
     // and the rootfs' parent private, since pivot_root refuses shared parents. An
     // unbindable root could not be bound onto itself: it is applied after pivot_root, like
@@ -710,7 +651,7 @@ fn prepare_rootfs(
         mount(None::<&str>, "/", None::<&str>, early, None::<&str>),
     )?;
     if prop.contains(MsFlags::MS_SHARED) {
-        if let Some(parent) = parent_mount(ctx.rootfs) {
+        if let Some(parent) = parent_mount(rootfs) {
             sys_step(
                 "rootfs",
                 "make rootfs parent private",
@@ -728,8 +669,8 @@ fn prepare_rootfs(
         "rootfs",
         "bind rootfs",
         mount(
-            Some(ctx.rootfs),
-            ctx.rootfs,
+            Some(rootfs),
+            rootfs,
             None::<&str>,
             MsFlags::MS_BIND | MsFlags::MS_REC,
             None::<&str>,
@@ -739,31 +680,22 @@ fn prepare_rootfs(
         "rootfs",
         "open rootfs",
         nix::fcntl::open(
-            ctx.rootfs,
+            rootfs,
             OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
             Mode::empty(),
         ),
     )?;
     let mctx = rootfs::mounts::MountCtx {
         root: root.as_fd(),
-        bundle: ctx.bundle,
         cgroups: ctx.cgroups,
         new_cgroupns: ctx.new_ns.contains(CloneFlags::CLONE_NEWCGROUP)
             || ctx.unshare.contains(CloneFlags::CLONE_NEWCGROUP),
         premade: ctx.premade,
     };
-    let mounts = spec.mounts().clone().unwrap_or_default();
-    step("mounts", rootfs::mounts::mount_all(&mctx, &mounts))?;
+    step("mounts", rootfs::mounts::mount_all(&mctx, &plan.mounts))?;
     crate::timeline::mark("init:mounts");
 
-    let dev_bound = mounts.iter().any(|m| {
-        resolve::clean(m.destination()) == Path::new("dev")
-            && m.options()
-                .iter()
-                .flatten()
-                .any(|o| o == "bind" || o == "rbind")
-    });
-    if !dev_bound {
+    if !plan.dev_bound() {
         // mknod needs the initial user namespace: in any other (ours, joined, or the
         // one podman rootless runs us in) the host's nodes are bind-mounted.
         let bind_devices = in_userns
@@ -772,17 +704,7 @@ fn prepare_rootfs(
                 .iter()
                 .any(|(t, _)| *t == LinuxNamespaceType::User)
             || crate::state::in_user_namespace();
-        let mut devices = rootfs::dev::default_devices();
-        for d in linux
-            .and_then(|l| l.devices().as_ref())
-            .into_iter()
-            .flatten()
-        {
-            let dev = step("devices", rootfs::dev::from_spec(d))?;
-            devices.retain(|x| x.path != dev.path);
-            devices.push(dev);
-        }
-        for d in &devices {
+        for d in &plan.devices {
             step(
                 "devices",
                 rootfs::dev::create(root.as_fd(), d, bind_devices),
@@ -791,7 +713,7 @@ fn prepare_rootfs(
         step("devices", rootfs::dev::symlinks(root.as_fd()))?;
         crate::timeline::mark("init:devices");
     }
-    let cwd = ctx.spec.process().as_ref().expect("validated").cwd();
+    let cwd = &plan.process.cwd;
     sys_step(
         "cwd",
         &format!("creating process.cwd {}", cwd.display()),
@@ -800,9 +722,9 @@ fn prepare_rootfs(
     drop(root);
     let host_pid = run_create_hooks(ctx, chan)?;
     if ctx.no_pivot {
-        step("rootfs", rootfs::pivot::move_root(ctx.rootfs))?;
+        step("rootfs", rootfs::pivot::move_root(rootfs))?;
     } else {
-        step("rootfs", rootfs::pivot::pivot(ctx.rootfs))?;
+        step("rootfs", rootfs::pivot::pivot(rootfs))?;
         crate::timeline::mark("init:pivot-root");
     }
     if prop.intersects(MsFlags::MS_SHARED | MsFlags::MS_UNBINDABLE) {
@@ -826,19 +748,7 @@ fn parent_mount(path: &Path) -> Option<PathBuf> {
 
 /// A pty opened in the container's devpts; the master goes to the console socket (the
 /// caller's side of the terminal), the peer becomes our stdio and /dev/console.
-fn setup_console(ctx: &InitCtx, sock: &OwnedFd, new_mnt: bool) -> Result<(), StepError> {
-    setup_console_for(
-        ctx.spec.process().as_ref().expect("validated"),
-        sock,
-        new_mnt,
-    )
-}
-
-fn setup_console_for(
-    process: &oci_spec::runtime::Process,
-    sock: &OwnedFd,
-    new_mnt: bool,
-) -> Result<(), StepError> {
+fn setup_console(process: &ProcessPlan, sock: &OwnedFd, new_mnt: bool) -> Result<(), StepError> {
     let master = sys_step(
         "console",
         "open /dev/ptmx",
@@ -850,11 +760,11 @@ fn setup_console_for(
         "open pty peer",
         sys::open_pty_peer(master.as_fd()),
     )?;
-    if let Some(size) = process.console_size() {
+    if let Some((rows, cols)) = process.console_size {
         sys_step(
             "console",
             "set console size",
-            sys::set_winsize(peer.as_fd(), size.height() as u16, size.width() as u16),
+            sys::set_winsize(peer.as_fd(), rows, cols),
         )?;
     }
     let iov = [std::io::IoSlice::new(b"/dev/ptmx")];
@@ -926,21 +836,14 @@ fn setup_console_for(
 }
 
 /// Writes linux.sysctl through a verified procfs (CVE-2025-52881): see security::procfs.
-fn write_sysctls(sysctl: &std::collections::HashMap<String, String>) -> Result<(), StepError> {
+fn write_sysctls(plan: &Plan) -> Result<(), StepError> {
     use crate::security::procfs;
-    let mut keys: Vec<&String> = sysctl.keys().collect();
-    keys.sort();
     let root = step("sysctl", procfs::root())?;
-    for k in keys {
-        procfs::write(
-            &root,
-            &format!("sys/{}", k.replace('.', "/")),
-            sysctl[k].as_bytes(),
-        )
-        .map_err(|e| StepError {
+    for s in &plan.sysctls {
+        procfs::write(&root, &s.file, s.value.as_bytes()).map_err(|e| StepError {
             stage: "sysctl",
             errno: 0,
-            message: format!("linux.sysctl.{k}: {e}"),
+            message: format!("linux.sysctl.{}: {e}", s.name),
         })?;
     }
     Ok(())

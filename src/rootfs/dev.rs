@@ -1,88 +1,25 @@
-//! /dev inside the container: the default device nodes, `linux.devices`, the stdio and fd
+//! /dev inside the container: the planned device nodes (see spec::plan), the stdio and fd
 //! symlinks, and /dev/ptmx pointing at the container's devpts.
 
 use std::os::fd::{AsFd, BorrowedFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag};
-use nix::sys::stat::{makedev, mknodat, Mode, SFlag};
+use nix::sys::stat::{makedev, mknodat, Mode};
 use nix::unistd::{fchownat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
 
 use super::resolve::{fresh_file_in_root, mkdir_all_in_root, open_in_root};
 use super::{path_err, RootfsError};
-
-pub(crate) struct Device {
-    pub(crate) path: PathBuf,
-    pub(crate) kind: SFlag,
-    pub(crate) major: u64,
-    pub(crate) minor: u64,
-    pub(crate) mode: u32,
-    pub(crate) uid: u32,
-    pub(crate) gid: u32,
-}
-
-/// The devices every container gets (runtime-spec "Default Devices").
-pub(crate) fn default_devices() -> Vec<Device> {
-    [
-        ("null", 1, 3),
-        ("zero", 1, 5),
-        ("full", 1, 7),
-        ("random", 1, 8),
-        ("urandom", 1, 9),
-        ("tty", 5, 0),
-    ]
-    .into_iter()
-    .map(|(n, major, minor)| Device {
-        path: PathBuf::from("/dev").join(n),
-        kind: SFlag::S_IFCHR,
-        major,
-        minor,
-        mode: 0o666,
-        uid: 0,
-        gid: 0,
-    })
-    .collect()
-}
-
-pub(crate) fn from_spec(d: &oci_spec::runtime::LinuxDevice) -> Result<Device, RootfsError> {
-    use oci_spec::runtime::LinuxDeviceType as T;
-    let kind = match d.typ() {
-        T::C | T::U => SFlag::S_IFCHR,
-        T::B => SFlag::S_IFBLK,
-        T::P => SFlag::S_IFIFO,
-        T::A => {
-            return Err(path_err(
-                "linux.devices: type 'a' is not a device node",
-                d.path().clone(),
-                Errno::EINVAL,
-            ))
-        }
-    };
-    Ok(Device {
-        path: d.path().clone(),
-        kind,
-        major: d.major() as u64,
-        minor: d.minor() as u64,
-        mode: d.file_mode().unwrap_or(0o666) & 0o7777,
-        uid: d.uid().unwrap_or(0),
-        gid: d.gid().unwrap_or(0),
-    })
-}
+use crate::spec::mountopts::ParsedMountOptions;
+use crate::spec::plan::DevicePlan;
 
 /// Creates a device node in the rootfs; in a user namespace mknod is not allowed, so the
 /// host's node is bind-mounted instead (as runc).
-pub(crate) fn create(root: BorrowedFd, d: &Device, bind: bool) -> Result<(), RootfsError> {
-    let rel = super::resolve::clean(&d.path);
-    if !rel.starts_with("dev") {
-        return Err(path_err(
-            "linux.devices: device path must be under /dev",
-            d.path.clone(),
-            Errno::EINVAL,
-        ));
-    }
-    let parent = rel.parent().unwrap_or(Path::new("dev"));
-    let name = rel
+pub(crate) fn create(root: BorrowedFd, d: &DevicePlan, bind: bool) -> Result<(), RootfsError> {
+    let parent = d.rel.parent().unwrap_or(Path::new("dev"));
+    let name = d
+        .rel
         .file_name()
         .ok_or_else(|| path_err("device", d.path.clone(), Errno::EINVAL))?;
     let dir = mkdir_all_in_root(root, parent, 0o755)
@@ -92,7 +29,10 @@ pub(crate) fn create(root: BorrowedFd, d: &Device, bind: bool) -> Result<(), Roo
     if bind {
         let target = fresh_file_in_root(root, &d.path)
             .map_err(|e| path_err("creating device mount point", d.path.clone(), e))?;
-        let opts = crate::spec::mountopts::parse_mount_options(&["bind".to_string()]);
+        let opts = ParsedMountOptions {
+            flags: libc::MS_BIND,
+            ..Default::default()
+        };
         return super::mounts::bind(&d.path, target.as_fd(), &opts)
             .map_err(|e| path_err("bind-mounting device", d.path.clone(), e));
     }

@@ -9,17 +9,17 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::mount::{mount, MsFlags};
 use nix::sys::stat::Mode;
-use oci_spec::runtime::Mount;
 
 use super::resolve::{create_file_in_root, mkdir_all_in_root, open_in_root, proc_fd_path};
 use super::RootfsError;
 use crate::cgroups::manager::Hierarchy;
-use crate::spec::mountopts::{parse_mount_options, ParsedMountOptions};
+use crate::spec::mountopts::ParsedMountOptions;
+use crate::spec::plan::{MountKind, MountPlan};
 
-fn err(i: usize, m: &Mount, what: &str, e: Errno) -> RootfsError {
+fn err(m: &MountPlan, what: &str, e: Errno) -> RootfsError {
     RootfsError::Mount {
-        index: i,
-        destination: m.destination().clone(),
+        index: m.index,
+        destination: m.destination.clone(),
         msg: format!("{what}: {}", crate::error::errno_desc(e)),
     }
 }
@@ -30,42 +30,34 @@ fn flags(bits: u64) -> MsFlags {
 
 pub(crate) struct MountCtx<'a> {
     pub(crate) root: BorrowedFd<'a>,
-    pub(crate) bundle: &'a Path,
     pub(crate) cgroups: &'a [(Hierarchy, PathBuf)],
     pub(crate) new_cgroupns: bool,
     /// Idmapped trees the parent made (by mount index), attached instead of a bind.
     pub(crate) premade: &'a [(usize, std::os::fd::OwnedFd)],
 }
 
-pub(crate) fn mount_all(ctx: &MountCtx, mounts: &[Mount]) -> Result<(), RootfsError> {
-    for (i, m) in mounts.iter().enumerate() {
-        mount_one(ctx, i, m)?;
+pub(crate) fn mount_all(ctx: &MountCtx, mounts: &[MountPlan]) -> Result<(), RootfsError> {
+    for m in mounts {
+        mount_one(ctx, m)?;
     }
     Ok(())
 }
 
-fn mount_one(ctx: &MountCtx, i: usize, m: &Mount) -> Result<(), RootfsError> {
-    let opts = parse_mount_options(m.options().as_deref().unwrap_or(&[]));
-    let typ = m.typ().as_deref().unwrap_or("");
-    let is_bind = opts.flags & libc::MS_BIND != 0 || typ == "bind";
-    let dest = m.destination();
-    let source = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
-    let src = if is_bind && !source.is_absolute() {
-        ctx.bundle.join(&source)
-    } else {
-        source.clone()
-    };
-    // Lexically first, so that nothing is created under /proc for a refused mount; again
-    // on the resolved target below, which catches a destination through a symlink.
-    check_proc_sys(&super::resolve::clean(dest), typ, is_bind, &src)
-        .map_err(|msg| refused(i, m, msg))?;
-    if typ == "cgroup" || typ == "cgroup2" {
-        return mount_cgroup(ctx, i, m, &opts);
+fn mount_one(ctx: &MountCtx, m: &MountPlan) -> Result<(), RootfsError> {
+    let opts = &m.opts;
+    let typ = m.fstype.as_str();
+    let is_bind = m.kind == MountKind::Bind;
+    // The destination as written was checked when planning; what it resolves to is checked
+    // below, once it exists.
+    let dest = m.dest.as_path();
+    let src = m.source.as_path();
+    if m.kind == MountKind::Cgroup {
+        return mount_cgroup(ctx, m);
     }
     if is_bind {
-        let meta = std::fs::metadata(&src).map_err(|e| RootfsError::Mount {
-            index: i,
-            destination: dest.clone(),
+        let meta = std::fs::metadata(src).map_err(|e| RootfsError::Mount {
+            index: m.index,
+            destination: m.destination.clone(),
             msg: format!("source {}: {}", src.display(), crate::error::errno_text(&e)),
         })?;
         let target = if meta.is_dir() {
@@ -73,25 +65,24 @@ fn mount_one(ctx: &MountCtx, i: usize, m: &Mount) -> Result<(), RootfsError> {
         } else {
             create_file_in_root(ctx.root, dest)
         }
-        .map_err(|e| err(i, m, "creating destination", e))?;
-        check_resolved(ctx.root, target.as_fd(), dest, typ, is_bind, &src)
-            .map_err(|msg| refused(i, m, msg))?;
-        match ctx.premade.iter().find(|(j, _)| *j == i) {
-            Some((_, tree)) => attach(tree.as_fd(), target.as_fd(), &opts),
-            None => bind(&src, target.as_fd(), &opts),
+        .map_err(|e| err(m, "creating destination", e))?;
+        check_resolved(ctx.root, target.as_fd(), dest, typ, is_bind, src)
+            .map_err(|msg| refused(m, msg))?;
+        match ctx.premade.iter().find(|(j, _)| *j == m.index) {
+            Some((_, tree)) => attach(tree.as_fd(), target.as_fd(), opts),
+            None => bind(src, target.as_fd(), opts),
         }
-        .map_err(|e| err(i, m, "bind mount", e))?;
+        .map_err(|e| err(m, "bind mount", e))?;
         return Ok(());
     }
     if typ == "proc" || typ == "sysfs" {
         refuse_symlink(ctx.root, dest)
-            .map_err(|e| err(i, m, "refusing a symlinked destination", e))?;
+            .map_err(|e| err(m, "refusing a symlinked destination", e))?;
     }
-    let target = mkdir_all_in_root(ctx.root, dest, 0o755)
-        .map_err(|e| err(i, m, "creating destination", e))?;
-    check_resolved(ctx.root, target.as_fd(), dest, typ, is_bind, &src)
-        .map_err(|msg| refused(i, m, msg))?;
-    let data = opts.data.join(",");
+    let target =
+        mkdir_all_in_root(ctx.root, dest, 0o755).map_err(|e| err(m, "creating destination", e))?;
+    check_resolved(ctx.root, target.as_fd(), dest, typ, is_bind, src)
+        .map_err(|msg| refused(m, msg))?;
     let mflags = opts.flags & !opts.clear;
     let tpath = proc_fd_path(target.as_fd());
     // tmpcopyup: the fd we hold still names the directory under the new tmpfs, so its
@@ -99,20 +90,20 @@ fn mount_one(ctx: &MountCtx, i: usize, m: &Mount) -> Result<(), RootfsError> {
     let under = if opts.tmpcopyup && typ == "tmpfs" {
         Some(
             open_in_root(ctx.root, dest, OFlag::O_RDONLY | OFlag::O_DIRECTORY)
-                .map_err(|e| err(i, m, "tmpcopyup", e))?,
+                .map_err(|e| err(m, "tmpcopyup", e))?,
         )
     } else {
         None
     };
     let res = mount(
-        Some(source.as_path()),
+        Some(src),
         &tpath,
         Some(typ),
         flags(mflags),
-        if data.is_empty() {
+        if m.data.is_empty() {
             None
         } else {
-            Some(data.as_str())
+            Some(m.data.as_str())
         },
     );
     match res {
@@ -129,28 +120,28 @@ fn mount_one(ctx: &MountCtx, i: usize, m: &Mount) -> Result<(), RootfsError> {
                 flags: mflags | libc::MS_REC,
                 ..opts.clone()
             };
-            bind(Path::new(host), target.as_fd(), &o).map_err(|e| err(i, m, "mount", e))?;
+            bind(Path::new(host), target.as_fd(), &o).map_err(|e| err(m, "mount", e))?;
             return Ok(());
         }
-        Err(e) => return Err(err(i, m, &format!("mount {typ}"), e)),
+        Err(e) => return Err(err(m, &format!("mount {typ}"), e)),
     }
     let mounted = open_in_root(ctx.root, dest, OFlag::O_PATH | OFlag::O_DIRECTORY)
-        .map_err(|e| err(i, m, "reopen", e))?;
+        .map_err(|e| err(m, "reopen", e))?;
     if typ == "proc" || typ == "sysfs" {
-        verify_fs(mounted.as_fd(), typ).map_err(|e| err(i, m, "verify", e))?;
+        verify_fs(mounted.as_fd(), typ).map_err(|e| err(m, "verify", e))?;
     }
     if let Some(under) = under {
         let top = open_in_root(ctx.root, dest, OFlag::O_RDONLY | OFlag::O_DIRECTORY)
-            .map_err(|e| err(i, m, "tmpcopyup", e))?;
-        copy_tree(under.as_fd(), top.as_fd()).map_err(|e| err(i, m, "tmpcopyup", e))?;
+            .map_err(|e| err(m, "tmpcopyup", e))?;
+        copy_tree(under.as_fd(), top.as_fd()).map_err(|e| err(m, "tmpcopyup", e))?;
     }
-    propagate(mounted.as_fd(), &opts).map_err(|e| err(i, m, "propagation", e))
+    propagate(mounted.as_fd(), opts).map_err(|e| err(m, "propagation", e))
 }
 
-fn refused(i: usize, m: &Mount, msg: String) -> RootfsError {
+fn refused(m: &MountPlan, msg: String) -> RootfsError {
     RootfsError::Mount {
-        index: i,
-        destination: m.destination().clone(),
+        index: m.index,
+        destination: m.destination.clone(),
         msg,
     }
 }
@@ -181,7 +172,12 @@ fn is_fs(path: &Path, magic: nix::sys::statfs::FsType) -> bool {
 /// /proc/self/attr, /proc/sys, ... would turn the LSM and sysctl writes berth makes later
 /// into writes to a file of the image's choosing). /sys itself likewise takes only sysfs
 /// (runc does not check it); under /sys anything goes, as runc (/sys/fs/cgroup, ...).
-fn check_proc_sys(rel: &Path, typ: &str, is_bind: bool, src: &Path) -> Result<(), String> {
+pub(crate) fn check_proc_sys(
+    rel: &Path,
+    typ: &str,
+    is_bind: bool,
+    src: &Path,
+) -> Result<(), String> {
     use nix::sys::statfs::{PROC_SUPER_MAGIC, SYSFS_MAGIC};
     let shown = Path::new("/").join(rel);
     for (top, fstype, magic) in [
@@ -234,8 +230,8 @@ fn check_resolved(
     let rel = target_path
         .strip_prefix(&root_path)
         .map_err(|_| format!("resolves to {}, outside the rootfs", target_path.display()))?;
-    if rel == super::resolve::clean(dest) {
-        return Ok(()); // checked as written already
+    if rel == dest {
+        return Ok(()); // checked as written already (when planning)
     }
     check_proc_sys(rel, typ, is_bind, src)
         .map_err(|msg| format!("resolves to /{}: {msg}", rel.display()))
@@ -348,15 +344,10 @@ fn attach(tree: BorrowedFd, target: BorrowedFd, opts: &ParsedMountOptions) -> ni
 /// The `cgroup` mount type. cgroup v2 with a private cgroup namespace gets a real cgroup2
 /// mount; otherwise (v1, hybrid, host cgroupns) the container's own cgroup directories are
 /// bind-mounted read-only, one per hierarchy, under a tmpfs, as runc does.
-fn mount_cgroup(
-    ctx: &MountCtx,
-    i: usize,
-    m: &Mount,
-    opts: &ParsedMountOptions,
-) -> Result<(), RootfsError> {
-    let dest = m.destination();
-    let target = mkdir_all_in_root(ctx.root, dest, 0o755)
-        .map_err(|e| err(i, m, "creating destination", e))?;
+fn mount_cgroup(ctx: &MountCtx, m: &MountPlan) -> Result<(), RootfsError> {
+    let (dest, opts) = (m.dest.as_path(), &m.opts);
+    let target =
+        mkdir_all_in_root(ctx.root, dest, 0o755).map_err(|e| err(m, "creating destination", e))?;
     let ro = (opts.flags & !opts.clear) & libc::MS_RDONLY != 0;
     let base = opts.flags & !opts.clear & !(libc::MS_RDONLY | libc::MS_BIND | libc::MS_REC);
     let only_v2 = ctx.cgroups.len() == 1 && matches!(ctx.cgroups[0].0, Hierarchy::Unified);
@@ -370,7 +361,7 @@ fn mount_cgroup(
                 flags(base | (opts.flags & !opts.clear & libc::MS_RDONLY)),
                 None::<&str>,
             )
-            .map_err(|e| err(i, m, "mount cgroup2", e))?;
+            .map_err(|e| err(m, "mount cgroup2", e))?;
         } else {
             let o = ParsedMountOptions {
                 flags: base | libc::MS_REC | if ro { libc::MS_RDONLY } else { 0 },
@@ -378,7 +369,7 @@ fn mount_cgroup(
                 propagation: vec![],
                 ..opts.clone()
             };
-            bind(&ctx.cgroups[0].1, target.as_fd(), &o).map_err(|e| err(i, m, "bind cgroup", e))?;
+            bind(&ctx.cgroups[0].1, target.as_fd(), &o).map_err(|e| err(m, "bind cgroup", e))?;
         }
         return Ok(());
     }
@@ -390,11 +381,11 @@ fn mount_cgroup(
         flags(base),
         Some("mode=755"),
     )
-    .map_err(|e| err(i, m, "mount cgroup tmpfs", e))?;
+    .map_err(|e| err(m, "mount cgroup tmpfs", e))?;
     // The tmpfs is ours and empty: its directories are made relative to its root, with
     // nothing of the image's in the way.
     let top = open_in_root(ctx.root, dest, OFlag::O_PATH | OFlag::O_DIRECTORY)
-        .map_err(|e| err(i, m, "reopen", e))?;
+        .map_err(|e| err(m, "reopen", e))?;
     for (h, dir) in ctx.cgroups {
         let name = match h {
             Hierarchy::V1 { mountpoint, .. } => mountpoint
@@ -416,7 +407,7 @@ fn mount_cgroup(
                 Mode::empty(),
             )
         })
-        .map_err(|e| err(i, m, "creating cgroup dir", e))?;
+        .map_err(|e| err(m, "creating cgroup dir", e))?;
         let o = ParsedMountOptions {
             flags: base | libc::MS_REC | if ro { libc::MS_RDONLY } else { 0 },
             clear: 0,
@@ -425,7 +416,7 @@ fn mount_cgroup(
             ..opts.clone()
         };
         bind(dir, t.as_fd(), &o)
-            .map_err(|e| err(i, m, &format!("bind cgroup {}", dir.display()), e))?;
+            .map_err(|e| err(m, &format!("bind cgroup {}", dir.display()), e))?;
         // Comounted v1 controllers (cpu,cpuacct) are also reachable under each name.
         if let Hierarchy::V1 { controllers, .. } = h {
             for c in controllers
@@ -444,7 +435,7 @@ fn mount_cgroup(
             flags(libc::MS_REMOUNT | libc::MS_RDONLY | base),
             None::<&str>,
         )
-        .map_err(|e| err(i, m, "remount cgroup tmpfs read-only", e))?;
+        .map_err(|e| err(m, "remount cgroup tmpfs read-only", e))?;
     }
     Ok(())
 }

@@ -207,7 +207,9 @@ fn create_container(g: &Globals, o: &CreateOpts) -> Result<Created> {
     let mut warnings = Vec::new();
     let (mut spec, bundle) = o.source.load()?;
     crate::timeline::mark("load-config");
-    let rootfs = crate::spec::rootfs_path(&spec, &bundle)?;
+    // Everything the init will do, checked before any kernel object exists.
+    let mut plan = crate::spec::plan::plan(&spec, &bundle)?;
+    let rootfs = plan.rootfs.clone();
     let process = spec.process().as_ref().expect("validated");
     let terminal = process.terminal() == Some(true);
     if terminal && o.console_socket.is_none() && !o.internal_console {
@@ -221,7 +223,7 @@ fn create_container(g: &Globals, o: &CreateOpts) -> Result<Created> {
     }
     let seccomp = compile_seccomp(&spec)?;
     crate::timeline::mark("compile-seccomp");
-    let ns = crate::namespaces::plan(&spec)?;
+    let ns = crate::namespaces::plan(&plan)?;
     let layout = crate::cgroups::Layout::detect();
     let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
     let rootless = !nix::unistd::geteuid().is_root() || crate::state::in_user_namespace();
@@ -263,7 +265,9 @@ fn create_container(g: &Globals, o: &CreateOpts) -> Result<Created> {
     let mut extra_env = Vec::new();
     if notify.is_some() {
         let mut mounts = spec.mounts().clone().unwrap_or_default();
-        mounts.push(super::notify::mount(&dir.path)?);
+        let m = super::notify::mount(&dir.path)?;
+        plan.add_mount(&m, &bundle)?;
+        mounts.push(m);
         spec.set_mounts(Some(mounts));
         extra_env.push(format!("NOTIFY_SOCKET={}", super::notify::CONTAINER_SOCKET));
     }
@@ -322,7 +326,7 @@ fn create_container(g: &Globals, o: &CreateOpts) -> Result<Created> {
         Mode::empty(),
     )
     .with_context(|| format!("open {}", fifo_path.display()))?;
-    let premade = crate::rootfs::idmap::prepare(&spec, &bundle).map_err(|e| anyhow!(e))?;
+    let premade = crate::rootfs::idmap::prepare(&plan).map_err(|e| anyhow!(e))?;
     let has_start_hooks = spec
         .hooks()
         .as_ref()
@@ -388,11 +392,9 @@ fn create_container(g: &Globals, o: &CreateOpts) -> Result<Created> {
     }
     let membership = cgroups.membership()?;
     let ctx = InitCtx {
-        spec: &spec,
+        plan: &plan,
         record: &rec,
         id: &o.id,
-        rootfs: &rootfs,
-        bundle: &bundle,
         new_ns: clone_flags,
         joins: &ns.join,
         unshare,

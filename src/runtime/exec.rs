@@ -76,7 +76,8 @@ pub(crate) fn exec(t: &Target, process: &Process, o: &ExecOpts) -> Result<i32> {
     if process.args().as_ref().is_none_or(|a| a.is_empty()) {
         bail!("process.args must not be empty");
     }
-    let terminal = process.terminal() == Some(true);
+    let process = crate::spec::plan::process(process)?;
+    let terminal = process.terminal;
     if terminal && o.detach && o.console_socket.is_none() {
         bail!("cannot allocate tty if berth will detach without setting console socket");
     }
@@ -118,7 +119,7 @@ pub(crate) fn exec(t: &Target, process: &Process, o: &ExecOpts) -> Result<i32> {
     let seccomp = super::create::compile_seccomp(spec)?;
     let ctx = ExecCtx {
         seccomp: seccomp.as_ref(),
-        process,
+        process: &process,
         init_pidfd: &init_pidfd,
         ns,
         cgroup: &cgroup,

@@ -4,6 +4,8 @@
 use caps::{CapSet, Capability, CapsHashSet};
 use oci_spec::runtime::LinuxCapabilities;
 
+use crate::spec::plan::CapsPlan;
+
 #[derive(Debug, thiserror::Error)]
 #[error("process.capabilities.{set}: {msg}")]
 pub(crate) struct CapsError {
@@ -19,13 +21,20 @@ fn convert(list: &Option<oci_spec::runtime::Capabilities>) -> CapsHashSet {
         .collect()
 }
 
+/// The capabilities in `mask`, in kernel order.
+fn caps_in(mask: u64) -> impl Iterator<Item = Capability> {
+    let mut all: Vec<Capability> = caps::all().into_iter().collect();
+    all.sort_by_key(|c| c.index());
+    all.into_iter().filter(move |c| mask & c.bitmask() != 0)
+}
+
+fn set_of(mask: u64) -> CapsHashSet {
+    caps_in(mask).collect()
+}
+
 /// Drops every capability not in the bounding set (kernel-unknown ones are skipped).
-pub(crate) fn drop_bounding(c: Option<&LinuxCapabilities>) -> Result<(), CapsError> {
-    let keep = c.map(|c| convert(c.bounding())).unwrap_or_default();
-    for cap in caps::all() {
-        if keep.contains(&cap) {
-            continue;
-        }
+pub(crate) fn drop_bounding(c: &CapsPlan) -> Result<(), CapsError> {
+    for cap in caps_in(!c.bounding) {
         match caps::drop(None, CapSet::Bounding, cap) {
             Ok(()) => {}
             // Capabilities newer than the running kernel cannot be dropped and need not be.
@@ -41,46 +50,27 @@ pub(crate) fn drop_bounding(c: Option<&LinuxCapabilities>) -> Result<(), CapsErr
     Ok(())
 }
 
-/// Sets effective, permitted, inheritable and ambient. Inheritable stays empty unless the
-/// config asks (CVE-2022-29162).
-pub(crate) fn apply(c: Option<&LinuxCapabilities>) -> Result<(), CapsError> {
-    let supported = caps::runtime::thread_all_supported();
-    let get = |l: &Option<oci_spec::runtime::Capabilities>| -> CapsHashSet {
-        convert(l)
-            .into_iter()
-            .filter(|c| supported.contains(c))
-            .collect()
-    };
-    let (eff, perm, inh, amb) = match c {
-        Some(c) => (
-            get(c.effective()),
-            get(c.permitted()),
-            get(c.inheritable()),
-            get(c.ambient()),
-        ),
-        None => Default::default(),
-    };
-    let set = |s: CapSet, v: &CapsHashSet, name: &'static str| {
-        caps::set(None, s, v).map_err(|e| CapsError {
+/// Sets effective, permitted, inheritable and ambient (already limited to what the kernel
+/// knows when planned). Inheritable stays empty unless the config asks (CVE-2022-29162).
+pub(crate) fn apply(c: &CapsPlan) -> Result<(), CapsError> {
+    let set = |s: CapSet, mask: u64, name: &'static str| {
+        caps::set(None, s, &set_of(mask)).map_err(|e| CapsError {
             set: name,
             msg: e.to_string(),
         })
     };
     // Each capset must keep effective within permitted: narrow effective first, then
     // permitted, then inheritable (which may only draw from permitted).
-    set(CapSet::Effective, &eff, "effective")?;
-    set(CapSet::Permitted, &perm, "permitted")?;
-    set(CapSet::Inheritable, &inh, "inheritable")?;
+    set(CapSet::Effective, c.effective, "effective")?;
+    set(CapSet::Permitted, c.permitted, "permitted")?;
+    set(CapSet::Inheritable, c.inheritable, "inheritable")?;
     caps::clear(None, CapSet::Ambient).map_err(|e| CapsError {
         set: "ambient",
         msg: e.to_string(),
     })?;
     // The kernel only raises ambient caps that are permitted and inheritable; the parent
     // warned about the others (unraisable_ambient), as runc does.
-    for cap in amb
-        .into_iter()
-        .filter(|c| perm.contains(c) && inh.contains(c))
-    {
+    for cap in caps_in(c.ambient & c.permitted & c.inheritable) {
         caps::raise(None, CapSet::Ambient, cap).map_err(|e| CapsError {
             set: "ambient",
             msg: format!("{cap}: {e}"),

@@ -1,11 +1,13 @@
 //! Loading config.json: a forgiving pre-pass on the raw JSON (unknown capabilities and
 //! seccomp architectures are dropped with a warning, as runc does), then oci-spec, then
-//! validation that names the offending field.
+//! validation that names the offending field; `plan` then interprets the whole config into
+//! what the container init does, before any kernel object exists.
 
 pub(crate) mod default;
 pub(crate) mod features;
 pub(crate) mod jsonpath;
 pub(crate) mod mountopts;
+pub(crate) mod plan;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
@@ -252,37 +254,41 @@ fn check_oci_version(v: &str) -> Result<(), SpecError> {
     }
 }
 
+/// An id map as (containerID, hostID, size) triples.
+pub(crate) fn id_triples(maps: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>) -> Vec<[u32; 3]> {
+    maps.into_iter()
+        .flatten()
+        .map(|m| [m.container_id(), m.host_id(), m.size()])
+        .collect()
+}
+
 /// The kernel refuses empty and overlapping ranges with a bare EINVAL on the map write;
 /// say which entry is wrong instead.
-pub(crate) fn check_id_maps(
-    name: &str,
-    maps: Option<&[oci_spec::runtime::LinuxIdMapping]>,
-) -> Result<(), SpecError> {
-    let maps = maps.unwrap_or_default();
-    for (i, m) in maps.iter().enumerate() {
-        if m.size() == 0 {
+pub(crate) fn check_id_maps(name: &str, maps: &[[u32; 3]]) -> Result<(), SpecError> {
+    for (i, &[ctr, host, size]) in maps.iter().enumerate() {
+        if size == 0 {
             return Err(field(
                 format!("{name}[{i}].size"),
                 "must be greater than zero",
             ));
         }
-        for (side, start) in [("containerID", m.container_id()), ("hostID", m.host_id())] {
-            if start.checked_add(m.size()).is_none() {
+        for (side, start) in [("containerID", ctr), ("hostID", host)] {
+            if start.checked_add(size).is_none() {
                 return Err(field(
                     format!("{name}[{i}]"),
                     format!("{side} range overflows"),
                 ));
             }
         }
-        for (j, o) in maps.iter().enumerate().take(i) {
-            let overlap = |a: u32, b: u32| a < b + o.size() && b < a + m.size();
-            if overlap(m.container_id(), o.container_id()) {
+        for (j, &[octr, ohost, osize]) in maps.iter().enumerate().take(i) {
+            let overlap = |a: u32, b: u32| a < b + osize && b < a + size;
+            if overlap(ctr, octr) {
                 return Err(field(
                     format!("{name}[{i}]"),
                     format!("containerID range overlaps {name}[{j}]"),
                 ));
             }
-            if overlap(m.host_id(), o.host_id()) {
+            if overlap(host, ohost) {
                 return Err(field(
                     format!("{name}[{i}]"),
                     format!("hostID range overlaps {name}[{j}]"),
@@ -449,8 +455,14 @@ fn validate(spec: &Spec) -> Result<(), SpecError> {
                 "user namespace mappings given without a user namespace",
             ));
         }
-        check_id_maps("linux.uidMappings", linux.uid_mappings().as_deref())?;
-        check_id_maps("linux.gidMappings", linux.gid_mappings().as_deref())?;
+        check_id_maps(
+            "linux.uidMappings",
+            &id_triples(linux.uid_mappings().as_ref()),
+        )?;
+        check_id_maps(
+            "linux.gidMappings",
+            &id_triples(linux.gid_mappings().as_ref()),
+        )?;
         if new_namespace(spec, LinuxNamespaceType::User) && !has_maps {
             return Err(field(
                 "linux.uidMappings",
