@@ -4,3 +4,4 @@
 
 pub(crate) mod digest;
 pub(crate) mod format;
+pub(crate) mod units;
