@@ -4,4 +4,5 @@
 
 pub(crate) mod digest;
 pub(crate) mod format;
+pub(crate) mod logs;
 pub(crate) mod units;
