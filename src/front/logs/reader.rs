@@ -383,3 +383,256 @@ fn finish(out: &mut Out, more: bool) -> Result<()> {
     out.end_tail()?;
     out.flush()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::front::logs::writer::LogWriter;
+    use crate::front::logs::{LogOptions, TestDir};
+    use crate::front::units::from_unix;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::Instant;
+
+    fn t(n: u32) -> SystemTime {
+        from_unix(1_704_164_645, n * 1000)
+    }
+
+    /// a@1 (stdout), b@2 (stderr), c@3, d@4 (stdout), in `driver`'s format.
+    fn sample(d: &TestDir, driver: Driver) -> std::path::PathBuf {
+        let p = d.0.join(format!("{}.log", driver.name()));
+        let mut w = LogWriter::new(driver, &p, &LogOptions::default()).unwrap();
+        w.write(Stream::Stdout, b"a\n", t(1)).unwrap();
+        w.write(Stream::Stderr, b"b\n", t(2)).unwrap();
+        w.write(Stream::Stdout, b"c\n", t(3)).unwrap();
+        w.write(Stream::Stdout, b"d\n", t(4)).unwrap();
+        w.close(t(5)).unwrap();
+        p
+    }
+
+    fn read(driver: Driver, p: &Path, opts: ReadOptions) -> (String, String) {
+        let (mut o, mut e) = (Vec::new(), Vec::new());
+        read_logs(driver, p, &opts, &mut o, &mut e, &mut || false).unwrap();
+        (String::from_utf8(o).unwrap(), String::from_utf8(e).unwrap())
+    }
+
+    #[test]
+    fn filters_and_timestamps() {
+        let d = TestDir::new("filters");
+        for driver in [Driver::JsonFile, Driver::K8sFile] {
+            let p = sample(&d, driver);
+            let r = |opts| read(driver, &p, opts);
+            assert_eq!(
+                r(ReadOptions::default()),
+                ("a\nc\nd\n".into(), "b\n".into())
+            );
+            let tail = |n| ReadOptions {
+                tail: Some(n),
+                ..ReadOptions::default()
+            };
+            assert_eq!(r(tail(2)), ("c\nd\n".into(), "".into()));
+            assert_eq!(r(tail(3)), ("c\nd\n".into(), "b\n".into()));
+            assert_eq!(r(tail(0)), ("".into(), "".into()));
+            assert_eq!(r(tail(100)), ("a\nc\nd\n".into(), "b\n".into()));
+            let since = ReadOptions {
+                since: Some(t(2)),
+                ..ReadOptions::default()
+            };
+            assert_eq!(r(since), ("c\nd\n".into(), "b\n".into()));
+            let until = ReadOptions {
+                until: Some(t(2)),
+                ..ReadOptions::default()
+            };
+            assert_eq!(r(until), ("a\n".into(), "b\n".into()));
+            let both = ReadOptions {
+                since: Some(t(2)),
+                until: Some(t(3)),
+                tail: Some(1),
+                ..ReadOptions::default()
+            };
+            assert_eq!(r(both), ("c\n".into(), "".into()));
+            let stamps = ReadOptions {
+                timestamps: true,
+                tail: Some(1),
+                ..ReadOptions::default()
+            };
+            assert_eq!(
+                r(stamps),
+                ("2024-01-02T03:04:05.000004000Z d\n".into(), "".into())
+            );
+        }
+        let e = read_logs(
+            Driver::Journald,
+            &d.0.join("x"),
+            &ReadOptions::default(),
+            &mut Vec::new(),
+            &mut Vec::new(),
+            &mut || false,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "configured logging driver does not support reading"
+        );
+        // No log written yet: nothing to show, no error.
+        assert_eq!(
+            read(
+                Driver::JsonFile,
+                &d.0.join("none-yet.log"),
+                ReadOptions::default()
+            ),
+            ("".into(), "".into())
+        );
+    }
+
+    #[test]
+    fn pieces_are_joined_under_the_first_time() {
+        let d = TestDir::new("join");
+        let p = d.0.join("c.log");
+        let mut w = LogWriter::new(Driver::K8sFile, &p, &LogOptions::default()).unwrap();
+        w.write(Stream::Stdout, b"part1-", t(1)).unwrap();
+        w.write(Stream::Stderr, b"err\n", t(2)).unwrap();
+        w.write(Stream::Stdout, b"part2\n", t(3)).unwrap();
+        w.close(t(4)).unwrap();
+        let opts = ReadOptions {
+            timestamps: true,
+            ..ReadOptions::default()
+        };
+        let (o, e) = read(Driver::K8sFile, &p, opts);
+        assert_eq!(o, "2024-01-02T03:04:05.000001000Z part1-part2\n");
+        assert_eq!(e, "2024-01-02T03:04:05.000002000Z err\n");
+        // A torn last record (a crash mid-write) is skipped.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&p)
+            .unwrap()
+            .write_all(b"{\"log\":")
+            .unwrap();
+        assert_eq!(
+            read(Driver::K8sFile, &p, ReadOptions::default()).0,
+            "part1-part2\n"
+        );
+    }
+
+    #[test]
+    fn tail_parsing() {
+        assert_eq!(parse_tail("5"), Some(5));
+        assert_eq!(parse_tail("0"), Some(0));
+        for all in ["all", "-1", "x", ""] {
+            assert_eq!(parse_tail(all), None, "{all:?}");
+        }
+    }
+
+    /// A writer the test can look at while another thread writes to it.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Shared {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+        fn wait_for(&self, what: &str) {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !self.text().contains(what) {
+                assert!(
+                    Instant::now() < deadline,
+                    "follower never printed {what:?}: {:?}",
+                    self.text()
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+
+    #[test]
+    fn follow_sees_later_writes_across_rotation_and_ends_when_told() {
+        let d = TestDir::new("follow");
+        for driver in [Driver::JsonFile, Driver::K8sFile] {
+            let p = d.0.join(format!("{}.log", driver.name()));
+            let opts = LogOptions {
+                max_size: Some(400),
+                max_file: 1000,
+                ..LogOptions::default()
+            };
+            let mut w = LogWriter::new(driver, &p, &opts).unwrap();
+            w.write(Stream::Stdout, b"before\n", SystemTime::now())
+                .unwrap();
+            let running = Arc::new(AtomicBool::new(true));
+            let (out, err) = (Shared::default(), Shared::default());
+            let follower = {
+                let (running, p) = (running.clone(), p.clone());
+                let (mut out, mut err) = (out.clone(), err.clone());
+                std::thread::spawn(move || {
+                    let opts = ReadOptions {
+                        follow: true,
+                        poll: Duration::from_millis(5),
+                        ..ReadOptions::default()
+                    };
+                    read_logs(driver, &p, &opts, &mut out, &mut err, &mut || {
+                        running.load(Ordering::SeqCst)
+                    })
+                })
+            };
+            out.wait_for("before\n");
+            let mut want = String::from("before\n");
+            for i in 0..60 {
+                let line = format!("line-{i:02}\n");
+                w.write(Stream::Stdout, line.as_bytes(), SystemTime::now())
+                    .unwrap();
+                want.push_str(&line);
+                if i % 7 == 0 {
+                    // Let the follower catch up sometimes, so it sees rotations one by one
+                    // as well as several at once.
+                    out.wait_for(&line);
+                }
+            }
+            w.write(Stream::Stderr, b"to stderr\n", SystemTime::now())
+                .unwrap();
+            // A last line without a newline is shown as soon as the follower has caught up.
+            w.write(Stream::Stdout, b"prompt> ", SystemTime::now())
+                .unwrap();
+            if driver == Driver::K8sFile {
+                out.wait_for("prompt> ");
+            }
+            w.close(SystemTime::now()).unwrap();
+            assert!(numbered(&p, 2).exists(), "the test rotated the log");
+            assert!(!follower.is_finished(), "follows while the container runs");
+            running.store(false, Ordering::SeqCst);
+            follower.join().unwrap().unwrap();
+            want.push_str("prompt> ");
+            assert_eq!(out.text(), want, "{driver:?}");
+            assert_eq!(err.text(), "to stderr\n");
+        }
+    }
+
+    #[test]
+    fn follow_of_a_stopped_container_ends_at_once() {
+        let d = TestDir::new("stopped");
+        let p = sample(&d, Driver::JsonFile);
+        let opts = ReadOptions {
+            follow: true,
+            tail: Some(1),
+            ..ReadOptions::default()
+        };
+        assert_eq!(read(Driver::JsonFile, &p, opts), ("d\n".into(), "".into()));
+        // With --until in the past, following stops too.
+        let (mut o, mut e) = (Vec::new(), Vec::new());
+        let opts = ReadOptions {
+            follow: true,
+            until: Some(t(3)),
+            ..ReadOptions::default()
+        };
+        read_logs(Driver::JsonFile, &p, &opts, &mut o, &mut e, &mut || true).unwrap();
+        assert_eq!((o, e), (b"a\nc\n".to_vec(), b"b\n".to_vec()));
+    }
+}
