@@ -3,6 +3,9 @@
 //! monitor, logs, volumes, networks, build. Nothing here is reached by the runc face.
 
 pub(crate) mod digest;
+pub(crate) mod format;
+pub(crate) mod logs;
+pub(crate) mod units;
 
 use std::path::{Path, PathBuf};
 
