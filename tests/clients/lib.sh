@@ -6,6 +6,25 @@ t() { timeout --foreground -k 5 "${TMO:-60}" "$@"; }
 
 say() { printf '%s\n' "$*" >&2; }
 
+# free_port [N] — a port P on 127.0.0.1 with P..P+N-1 all free at the time of asking.
+free_port() {
+  python3 - "${1:-1}" <<'PY'
+import socket, sys
+n = int(sys.argv[1])
+while True:
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]
+    held = [s]
+    try:
+        for i in range(1, n):
+            t = socket.socket(); t.bind(("127.0.0.1", p + i)); held.append(t)
+    except OSError:
+        continue
+    finally:
+        for h in held: h.close()
+    print(p); break
+PY
+}
+
 fail() { say "ASSERT: $*"; return 1; }
 
 # expect_eq WHAT GOT WANT

@@ -340,7 +340,8 @@ p_exec_tty() {
 
 # --- networking -----------------------------------------------------------------------------------
 p_port_publish() {
-  local port=18080
+  local port
+  port=$(free_port 2)
   run_out pm run -d --name web -p 127.0.0.1:$port:80 bb httpd -f -p 80 -h /www
   wait_for 15 sh -c "busybox wget -qO- http://127.0.0.1:$port/ | grep -q 'hello from httpd'"
   run_out pm exec web sh -c 'ls /sys/class/net'

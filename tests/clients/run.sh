@@ -42,6 +42,16 @@ install_deps() {
 }
 install_deps || { echo "run.sh: could not install the client packages" >&2; exit 2; }
 
+# Every scenario runs in a private network namespace that stands for the host: podman's bridges
+# and firewall rules, published ports and containerd's namespaces never touch the machine's own
+# network, and two runs on one machine (a developer's and CI's) never meet. Packages are
+# installed before, with the host's network.
+if [ -z "${CLIENTS_NETNS:-}" ]; then
+  export CLIENTS_NETNS=1
+  exec unshare --net -- bash "$0" "$@"
+fi
+ip link set lo up
+
 RT=${CLIENT_RUNTIME:-${BERTH_RUNC:-$REPO/target/debug/berth-runc}}
 # Absolute, but not resolved: berth speaks runc's language only under a name like berth-runc.
 case $RT in /*) ;; *) RT=$PWD/$RT ;; esac
