@@ -2,7 +2,10 @@
 //! exactly as podman is a client of runc, but in-process: images, containers and their
 //! monitor, logs, volumes, networks, build. Nothing here is reached by the runc face.
 
+pub(crate) mod containers;
 pub(crate) mod digest;
+pub(crate) mod monitor;
+pub(crate) mod specgen;
 
 use std::path::{Path, PathBuf};
 
