@@ -4,8 +4,10 @@
 
 pub(crate) mod containers;
 pub(crate) mod digest;
+pub(crate) mod format;
 pub(crate) mod monitor;
 pub(crate) mod specgen;
+pub(crate) mod units;
 
 use std::path::{Path, PathBuf};
 
