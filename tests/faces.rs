@@ -63,7 +63,9 @@ fn help_lists_the_people_commands_and_points_at_the_runc_face() {
     }
     assert!(h.stdout.contains("berth-runc"), "{}", h.stdout);
     assert!(
-        !h.stdout.lines().any(|l| l.trim_start().starts_with("monitor")),
+        !h.stdout
+            .lines()
+            .any(|l| l.trim_start().starts_with("monitor")),
         "the monitor command is hidden:\n{}",
         h.stdout
     );

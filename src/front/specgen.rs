@@ -96,31 +96,72 @@ const CAP_SYSCALLS: &[(&str, &[&str])] = &[
     (
         "CAP_SYS_ADMIN",
         &[
-            "bpf", "clone", "clone3", "fanotify_init", "fsconfig", "fsmount", "fsopen",
-            "fspick", "lookup_dcookie", "mount", "mount_setattr", "move_mount",
-            "name_to_handle_at", "open_tree", "perf_event_open", "quotactl", "quotactl_fd",
-            "setdomainname", "sethostname", "setns", "syslog", "umount", "umount2", "unshare",
+            "bpf",
+            "clone",
+            "clone3",
+            "fanotify_init",
+            "fsconfig",
+            "fsmount",
+            "fsopen",
+            "fspick",
+            "lookup_dcookie",
+            "mount",
+            "mount_setattr",
+            "move_mount",
+            "name_to_handle_at",
+            "open_tree",
+            "perf_event_open",
+            "quotactl",
+            "quotactl_fd",
+            "setdomainname",
+            "sethostname",
+            "setns",
+            "syslog",
+            "umount",
+            "umount2",
+            "unshare",
         ],
     ),
     ("CAP_SYS_BOOT", &["reboot"]),
     ("CAP_SYS_CHROOT", &["chroot"]),
-    ("CAP_SYS_MODULE", &["delete_module", "init_module", "finit_module"]),
+    (
+        "CAP_SYS_MODULE",
+        &["delete_module", "init_module", "finit_module"],
+    ),
     ("CAP_SYS_PACCT", &["acct"]),
     (
         "CAP_SYS_PTRACE",
-        &["kcmp", "pidfd_getfd", "process_madvise", "process_vm_readv", "process_vm_writev", "ptrace"],
+        &[
+            "kcmp",
+            "pidfd_getfd",
+            "process_madvise",
+            "process_vm_readv",
+            "process_vm_writev",
+            "ptrace",
+        ],
     ),
     ("CAP_SYS_RAWIO", &["iopl", "ioperm"]),
-    ("CAP_SYS_TIME", &["settimeofday", "stime", "clock_settime", "clock_settime64"]),
+    (
+        "CAP_SYS_TIME",
+        &["settimeofday", "stime", "clock_settime", "clock_settime64"],
+    ),
     ("CAP_SYS_TTY_CONFIG", &["vhangup"]),
-    ("CAP_SYS_NICE", &["get_mempolicy", "mbind", "set_mempolicy", "set_mempolicy_home_node"]),
+    (
+        "CAP_SYS_NICE",
+        &[
+            "get_mempolicy",
+            "mbind",
+            "set_mempolicy",
+            "set_mempolicy_home_node",
+        ],
+    ),
     ("CAP_SYSLOG", &["syslog"]),
     ("CAP_BPF", &["bpf"]),
     ("CAP_PERFMON", &["perf_event_open"]),
 ];
 
 /// Every capability the kernel knows (what --privileged and `--cap-add ALL` give).
-fn all_caps() -> Vec<String> {
+pub(crate) fn all_caps() -> Vec<String> {
     let last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
         .ok()
         .and_then(|s| s.trim().parse::<u32>().ok())
@@ -182,39 +223,12 @@ fn capabilities(a: &RunArgs) -> Result<Vec<String>> {
     Ok(caps)
 }
 
-/// Docker's RAMInBytes: a number with an optional b/k/m/g/t/p unit (binary multiples,
-/// "kb"/"kib" accepted), fractions allowed.
-pub(crate) fn ram_in_bytes(s: &str) -> Result<i64> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num
-        .parse()
-        .ok()
-        .filter(|n: &f64| n.is_finite() && *n >= 0.0)
-        .ok_or_else(|| anyhow!("invalid size: '{s}'"))?;
-    let unit = unit.to_ascii_lowercase();
-    let unit = unit
-        .strip_suffix("ib")
-        .or_else(|| unit.strip_suffix('b').filter(|u| !u.is_empty()))
-        .unwrap_or(&unit);
-    let mult: f64 = match unit {
-        "" | "b" => 1.0,
-        "k" => 1024.0,
-        "m" => 1024.0 * 1024.0,
-        "g" => 1024.0 * 1024.0 * 1024.0,
-        "t" => 1024f64.powi(4),
-        "p" => 1024f64.powi(5),
-        _ => bail!("invalid size: '{s}'"),
-    };
-    Ok((n * mult) as i64)
-}
-
 fn size_flag(v: &Option<String>, flag: &str) -> Result<Option<i64>> {
     v.as_deref()
-        .map(|s| ram_in_bytes(s).map_err(|e| anyhow!("invalid argument {s:?} for \"{flag}\" flag: {e}")))
+        .map(|s| {
+            crate::front::units::ram_in_bytes(s)
+                .map_err(|e| anyhow!("invalid argument {s:?} for \"{flag}\" flag: {e}"))
+        })
         .transpose()
 }
 
@@ -267,10 +281,7 @@ fn env_entry(s: &str, from_file: bool) -> Result<Option<String>> {
 /// ReplaceOrAppendEnvValues).
 fn set_env(env: &mut Vec<String>, entry: &str) {
     let key = entry.split('=').next().unwrap_or(entry);
-    match env
-        .iter_mut()
-        .find(|e| e.split('=').next() == Some(key))
-    {
+    match env.iter_mut().find(|e| e.split('=').next() == Some(key)) {
         Some(e) => *e = entry.to_string(),
         None => env.push(entry.to_string()),
     }
@@ -374,7 +385,12 @@ fn groups(rootfs: &Path) -> Vec<Group> {
                 gid: f.get(2)?.parse().ok()?,
                 members: f
                     .get(3)
-                    .map(|m| m.split(',').filter(|s| !s.is_empty()).map(String::from).collect())
+                    .map(|m| {
+                        m.split(',')
+                            .filter(|s| !s.is_empty())
+                            .map(String::from)
+                            .collect()
+                    })
                     .unwrap_or_default(),
             })
         })
@@ -447,7 +463,9 @@ pub(crate) fn resolve_user(rootfs: &Path, spec: &str, group_add: &[String]) -> R
                 .find(|x| x.name == ga)
                 .map(|x| x.gid)
                 .ok_or_else(|| {
-                    anyhow!("--group-add: unable to find group {ga}: no matching entries in group file")
+                    anyhow!(
+                        "--group-add: unable to find group {ga}: no matching entries in group file"
+                    )
                 })?,
         };
         if !out.sgids.contains(&gid) {
@@ -458,8 +476,21 @@ pub(crate) fn resolve_user(rootfs: &Path, spec: &str, group_add: &[String]) -> R
 }
 
 const ULIMITS: &[&str] = &[
-    "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc",
-    "rss", "rtprio", "rttime", "sigpending", "stack",
+    "core",
+    "cpu",
+    "data",
+    "fsize",
+    "locks",
+    "memlock",
+    "msgqueue",
+    "nice",
+    "nofile",
+    "nproc",
+    "rss",
+    "rtprio",
+    "rttime",
+    "sigpending",
+    "stack",
 ];
 
 /// `--ulimit name=soft[:hard]` -> (RLIMIT_NAME, soft, hard).
@@ -557,7 +588,10 @@ fn seccomp(opt: Option<&str>, caps: &[String], privileged: bool) -> Result<Optio
         None => serde_json::from_str(DEFAULT_SECCOMP).context("the default seccomp profile")?,
         Some(f) => {
             let data = std::fs::read(f).map_err(|e| {
-                anyhow!("--security-opt seccomp={f}: {}", crate::error::errno_text(&e))
+                anyhow!(
+                    "--security-opt seccomp={f}: {}",
+                    crate::error::errno_text(&e)
+                )
             })?;
             serde_json::from_slice(&data)
                 .map_err(|e| anyhow!("--security-opt seccomp={f}: decoding the profile: {e}"))?
@@ -604,8 +638,9 @@ fn seccomp(opt: Option<&str>, caps: &[String], privileged: bool) -> Result<Optio
         {
             continue;
         }
-        if has(&r["excludes"], "caps", &|c: &str| caps.iter().any(|h| h == c))
-            || has(&r["excludes"], "arches", &|a: &str| a == arch)
+        if has(&r["excludes"], "caps", &|c: &str| {
+            caps.iter().any(|h| h == c)
+        }) || has(&r["excludes"], "arches", &|a: &str| a == arch)
         {
             continue;
         }
@@ -656,13 +691,19 @@ fn swap_accounting() -> bool {
 fn network_mode(a: &RunArgs) -> Result<String> {
     match a.network.as_slice() {
         [] => Ok("default".into()),
-        [n] if matches!(n.as_str(), "none" | "host" | "default" | "bridge" | "private") => {
+        [n] if matches!(
+            n.as_str(),
+            "none" | "host" | "default" | "bridge" | "private"
+        ) =>
+        {
             Ok(match n.as_str() {
                 "none" | "host" => n.clone(),
                 _ => "default".into(),
             })
         }
-        [n] => bail!("--network {n}: only none and host are available (user networks are not built yet)"),
+        [n] => bail!(
+            "--network {n}: only none and host are available (user networks are not built yet)"
+        ),
         _ => bail!("--network: one network at most"),
     }
 }
@@ -714,7 +755,8 @@ fn log_config(a: &RunArgs) -> Result<LogConfig> {
             .ok_or_else(|| anyhow!("--log-opt {o}: expected key=value"))?;
         match k {
             "max-size" => {
-                ram_in_bytes(v).map_err(|e| anyhow!("--log-opt max-size: {e}"))?;
+                crate::front::units::from_human_size(v)
+                    .map_err(|e| anyhow!("--log-opt max-size: {e}"))?;
             }
             "max-file" => {
                 v.parse::<u32>()
@@ -955,7 +997,9 @@ pub(crate) fn generate(i: &Input) -> Result<Record> {
                 }
             }
         } else if swap.is_some() {
-            crate::logging::warn("your kernel does not support swap limit capabilities; the swap limit is ignored");
+            crate::logging::warn(
+                "your kernel does not support swap limit capabilities; the swap limit is ignored",
+            );
         }
     }
     if let Some(r) = reservation.filter(|r| *r > 0) {
@@ -973,7 +1017,10 @@ pub(crate) fn generate(i: &Input) -> Result<Record> {
         cpu.insert("shares".into(), json!(s));
     }
     if let Some(c) = a.cpuset_cpus.as_ref().filter(|c| !c.is_empty()) {
-        if !c.chars().all(|x| x.is_ascii_digit() || x == ',' || x == '-') {
+        if !c
+            .chars()
+            .all(|x| x.is_ascii_digit() || x == ',' || x == '-')
+        {
             bail!("--cpuset-cpus {c}: invalid value (e.g. 0-3 or 0,1)");
         }
         cpu.insert("cpus".into(), json!(c));
@@ -1035,7 +1082,8 @@ pub(crate) fn generate(i: &Input) -> Result<Record> {
         // -1 is "unlimited" (RLIM_INFINITY).
         let v = |n: i64| if n < 0 { json!(u64::MAX) } else { json!(n) };
         rlimits.push(json!({"type": t, "soft": v(soft), "hard": v(hard)}));
-        ulimits.push(json!({"Name": u.split('=').next().unwrap_or(""), "Soft": soft, "Hard": hard}));
+        ulimits
+            .push(json!({"Name": u.split('=').next().unwrap_or(""), "Soft": soft, "Hard": hard}));
     }
 
     // Mounts, as Docker's defaults.
@@ -1221,23 +1269,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sizes_as_docker_reads_them() {
-        assert_eq!(ram_in_bytes("64m").unwrap(), 64 << 20);
-        assert_eq!(ram_in_bytes("64MB").unwrap(), 64 << 20);
-        assert_eq!(ram_in_bytes("1g").unwrap(), 1 << 30);
-        assert_eq!(ram_in_bytes("1.5k").unwrap(), 1536);
-        assert_eq!(ram_in_bytes("100").unwrap(), 100);
-        assert_eq!(ram_in_bytes("2KiB").unwrap(), 2048);
-        for bad in ["1x", "", "m", "-1m", "1mm"] {
-            assert!(ram_in_bytes(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
     fn env_rules() {
         std::env::set_var("BERTH_SPECGEN_T", "host");
         let dir = std::env::temp_dir().join(format!("berth-envfile-{}", std::process::id()));
-        std::fs::write(&dir, "# c\n\n  A=1 \nB=\"q\"\nBERTH_SPECGEN_T\nBERTH_SPECGEN_NONE\n").unwrap();
+        std::fs::write(
+            &dir,
+            "# c\n\n  A=1 \nB=\"q\"\nBERTH_SPECGEN_T\nBERTH_SPECGEN_NONE\n",
+        )
+        .unwrap();
         let env = user_env(
             &[dir.to_string_lossy().into_owned()],
             &["A=2".into(), "BERTH_SPECGEN_T".into(), "E=".into()],
@@ -1245,7 +1284,14 @@ mod tests {
         .unwrap();
         assert_eq!(
             env,
-            ["A=1 ", "B=\"q\"", "BERTH_SPECGEN_T=host", "A=2", "BERTH_SPECGEN_T=host", "E="]
+            [
+                "A=1 ",
+                "B=\"q\"",
+                "BERTH_SPECGEN_T=host",
+                "A=2",
+                "BERTH_SPECGEN_T=host",
+                "E="
+            ]
         );
         std::fs::write(&dir, "A B=1\n").unwrap();
         assert!(user_env(&[dir.to_string_lossy().into_owned()], &[]).is_err());
@@ -1278,9 +1324,16 @@ mod tests {
             "root:x:0:0:root:/root:/bin/sh\nweb:x:33:34:web:/var/www:/bin/false\n",
         )
         .unwrap();
-        std::fs::write(d.join("etc/group"), "root:x:0:\nwww:x:34:\nextra:x:50:web,other\n").unwrap();
+        std::fs::write(
+            d.join("etc/group"),
+            "root:x:0:\nwww:x:34:\nextra:x:50:web,other\n",
+        )
+        .unwrap();
         let u = resolve_user(&d, "web", &[]).unwrap();
-        assert_eq!((u.uid, u.gid, u.sgids.clone(), u.home.as_str()), (33, 34, vec![50], "/var/www"));
+        assert_eq!(
+            (u.uid, u.gid, u.sgids.clone(), u.home.as_str()),
+            (33, 34, vec![50], "/var/www")
+        );
         let u = resolve_user(&d, "web:root", &["extra".into(), "7".into()]).unwrap();
         assert_eq!((u.uid, u.gid, u.sgids), (33, 0, vec![50, 7]));
         let u = resolve_user(&d, "1234", &[]).unwrap();
@@ -1293,7 +1346,10 @@ mod tests {
 
     #[test]
     fn ulimits_and_sysctls() {
-        assert_eq!(ulimit("nofile=10:20").unwrap(), ("RLIMIT_NOFILE".into(), 10, 20));
+        assert_eq!(
+            ulimit("nofile=10:20").unwrap(),
+            ("RLIMIT_NOFILE".into(), 10, 20)
+        );
         assert_eq!(ulimit("nproc=5").unwrap(), ("RLIMIT_NPROC".into(), 5, 5));
         assert!(ulimit("nofile=20:10").is_err());
         assert!(ulimit("bogus=1").is_err());

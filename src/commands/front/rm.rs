@@ -4,24 +4,13 @@
 use anyhow::{bail, Result};
 
 use crate::cli::front::RmArgs;
-use crate::front::containers::{is_no_such, lifecycle, Store};
+use crate::front::containers::{lifecycle, Store};
 use crate::front::Globals;
 
 pub(crate) fn rm(g: &Globals, a: &RmArgs) -> Result<i32> {
     let store = Store::new(g);
     let targets = super::targets(&store, &a.containers, &a.cidfile, a.all, false)?;
-    let mut failed = false;
-    for q in targets {
-        match remove(&store, &q, a.force, a.time) {
-            Ok(()) => println!("{q}"),
-            Err(e) if a.ignore && is_no_such(&e) => {}
-            Err(e) => {
-                failed = true;
-                crate::logging::error(&format!("{e:#}"));
-            }
-        }
-    }
-    Ok(if failed { 1 } else { 0 })
+    super::each(&targets, a.ignore, |q| remove(&store, q, a.force, a.time))
 }
 
 /// Removes one container (stopping it first with `force`).

@@ -31,7 +31,8 @@ pub(crate) fn run(g: &Globals, a: &RunArgs) -> Result<i32> {
         e
     };
     if a.detach {
-        monitor::spawn(&store, &id, crate::front::containers::log_level(), None).map_err(cleanup_on_error)?;
+        monitor::spawn(&store, &id, crate::front::containers::log_level(), None)
+            .map_err(cleanup_on_error)?;
         println!("{id}");
         return Ok(0);
     }

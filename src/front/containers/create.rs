@@ -81,7 +81,9 @@ pub(crate) fn create(store: &Store, a: &RunArgs, rootless: bool) -> Result<Recor
                 }
                 return Ok(rec);
             }
-            Err(e) if a.name.is_none() && attempt < 10 && e.to_string().contains("already in use") => {
+            Err(e)
+                if a.name.is_none() && attempt < 10 && e.to_string().contains("already in use") =>
+            {
                 attempt += 1;
             }
             Err(e) => return Err(e),

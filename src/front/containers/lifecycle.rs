@@ -34,7 +34,14 @@ pub(crate) fn stop(store: &Store, c: &Container, sig: i32, timeout: i64) -> Resu
         // A frozen process cannot take its signal.
         let _ = rt::resume(&store.rt, id);
     }
-    match monitor::request(store, id, &Request::Stop { signal: sig, timeout }) {
+    match monitor::request(
+        store,
+        id,
+        &Request::Stop {
+            signal: sig,
+            timeout,
+        },
+    ) {
         Some(s) => monitor::proto::wait_closed(s),
         None => {
             // No monitor answers: the next reconcile finalizes it.

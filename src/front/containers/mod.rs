@@ -552,7 +552,11 @@ impl Store {
         if q.len() == 64 && self.dir(&q).join("config.json").exists() {
             return Ok(q);
         }
-        let mut found: Vec<String> = self.ids().into_iter().filter(|id| id.starts_with(&q)).collect();
+        let mut found: Vec<String> = self
+            .ids()
+            .into_iter()
+            .filter(|id| id.starts_with(&q))
+            .collect();
         match found.len() {
             0 => Err(no_such(&q)),
             1 => Ok(found.remove(0)),
@@ -575,11 +579,15 @@ impl Store {
     }
 
     pub(crate) fn monitor(&self, id: &str) -> Option<MonitorRecord> {
-        read_json(&self.run_dir(id).join("monitor.json")).ok().flatten()
+        read_json(&self.run_dir(id).join("monitor.json"))
+            .ok()
+            .flatten()
     }
 
     pub(crate) fn exit_record(&self, id: &str) -> Option<ExitRecord> {
-        read_json(&self.run_dir(id).join("exit.json")).ok().flatten()
+        read_json(&self.run_dir(id).join("exit.json"))
+            .ok()
+            .flatten()
     }
 
     pub(crate) fn write_monitor(&self, id: &str, m: &MonitorRecord) -> Result<()> {

@@ -208,8 +208,7 @@ pub(crate) fn exec_failure_code(e: &anyhow::Error) -> Option<i32> {
     if !text.contains("exec") {
         return None;
     }
-    if text.contains("executable file not found") || text.contains("no such file or directory")
-    {
+    if text.contains("executable file not found") || text.contains("no such file or directory") {
         Some(127)
     } else if text.contains("permission denied")
         || text.contains("is a directory")

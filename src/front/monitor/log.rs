@@ -59,7 +59,7 @@ impl LogWriter {
         let max_size = cfg
             .config
             .get("max-size")
-            .and_then(|s| crate::front::specgen::ram_in_bytes(s).ok())
+            .and_then(|s| crate::front::units::from_human_size(s).ok())
             .filter(|n| *n > 0)
             .map(|n| n as u64);
         let max_file = cfg
@@ -136,7 +136,7 @@ impl LogWriter {
                 s.push_str(",\"stream\":\"");
                 s.push_str(stream.name());
                 s.push_str("\",\"time\":\"");
-                s.push_str(&go_rfc3339_nano(t));
+                s.push_str(&crate::front::units::rfc3339_nano(t));
                 s.push_str("\"}\n");
                 s.into_bytes()
             }
@@ -144,7 +144,7 @@ impl LogWriter {
                 let body = line.strip_suffix(b"\n").unwrap_or(line);
                 let mut v = format!(
                     "{} {} {} ",
-                    k8s_time(t),
+                    crate::front::units::k8s_timestamp(t),
                     stream.name(),
                     if full { "F" } else { "P" }
                 )
@@ -188,46 +188,97 @@ impl LogWriter {
     }
 }
 
-/// Go's encoding/json string encoding: HTML-escaped (`<`, `>`, `&` as \u003c...), U+2028
-/// and U+2029 escaped, invalid UTF-8 replaced by U+FFFD.
-pub(crate) fn json_string(bytes: &[u8], out: &mut String) {
-    let text = String::from_utf8_lossy(bytes);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '<' => out.push_str("\\u003c"),
-            '>' => out.push_str("\\u003e"),
-            '&' => out.push_str("\\u0026"),
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
+/// Go's encoding/json of the line (HTML-escaped, invalid UTF-8 as U+FFFD), as Docker's.
+fn json_string(bytes: &[u8], out: &mut String) {
+    crate::front::format::go_json_string(&String::from_utf8_lossy(bytes), true, out);
+}
+
+/// One record read back from a log file.
+pub(crate) struct Entry {
+    pub(crate) stream: Stream,
+    pub(crate) time: SystemTime,
+    /// The bytes as the container wrote them (a full line ends with `\n`).
+    pub(crate) bytes: Vec<u8>,
+}
+
+/// The files of a log, oldest first (`log.N`, ..., `log.1`, `log`).
+pub(crate) fn files(path: &Path) -> Vec<PathBuf> {
+    let mut rotated: Vec<(u32, PathBuf)> = Vec::new();
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let base = path
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.filter_map(|e| e.ok()) {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if let Some(k) = n
+                .strip_prefix(&format!("{base}."))
+                .and_then(|k| k.parse().ok())
+            {
+                rotated.push((k, e.path()));
+            }
         }
     }
-    out.push('"');
+    rotated.sort_by_key(|r| std::cmp::Reverse(r.0));
+    let mut out: Vec<PathBuf> = rotated.into_iter().map(|(_, p)| p).collect();
+    out.push(path.to_path_buf());
+    out
 }
 
-/// Go's time.RFC3339Nano in UTC: trailing zeros of the fraction trimmed.
-pub(crate) fn go_rfc3339_nano(t: SystemTime) -> String {
-    let s = crate::front::containers::runtime::rfc3339(t);
-    let (head, frac) = s.split_once('.').unwrap_or((&s, "Z"));
-    let digits = frac.trim_end_matches('Z').trim_end_matches('0');
-    if digits.is_empty() {
-        format!("{head}Z")
-    } else {
-        format!("{head}.{digits}Z")
+/// Parses one record line of a json-file or k8s-file log.
+pub(crate) fn parse_line(line: &[u8], k8s: bool) -> Option<Entry> {
+    if k8s {
+        let mut it = line.splitn(4, |b| *b == b' ');
+        let t = std::str::from_utf8(it.next()?).ok()?;
+        let stream = match it.next()? {
+            b"stdout" => Stream::Stdout,
+            b"stderr" => Stream::Stderr,
+            _ => return None,
+        };
+        let full = it.next()? == b"F";
+        let mut bytes = it.next().unwrap_or_default().to_vec();
+        if full {
+            bytes.push(b'\n');
+        }
+        return Some(Entry {
+            stream,
+            time: crate::front::units::parse_rfc3339(t)?,
+            bytes,
+        });
     }
+    let v: serde_json::Value = serde_json::from_slice(line).ok()?;
+    let stream = match v["stream"].as_str()? {
+        "stdout" => Stream::Stdout,
+        "stderr" => Stream::Stderr,
+        _ => return None,
+    };
+    Some(Entry {
+        stream,
+        time: crate::front::units::parse_rfc3339(v["time"].as_str()?)?,
+        bytes: v["log"].as_str()?.as_bytes().to_vec(),
+    })
 }
 
-/// conmon's k8s-file time: 9 fractional digits and a numeric offset (UTC here).
-fn k8s_time(t: SystemTime) -> String {
-    let s = crate::front::containers::runtime::rfc3339(t);
-    format!("{}+00:00", s.trim_end_matches('Z'))
+/// Reads whole lines from `f` starting at `*pos`; an unfinished last line waits.
+pub(crate) fn read_new(f: &mut File, pos: &mut u64, k8s: bool, out: &mut Vec<Entry>) {
+    use std::io::{Read, Seek, SeekFrom};
+    if f.seek(SeekFrom::Start(*pos)).is_err() {
+        return;
+    }
+    let mut buf = Vec::new();
+    if f.read_to_end(&mut buf).is_err() {
+        return;
+    }
+    let mut start = 0;
+    while let Some(nl) = buf[start..].iter().position(|b| *b == b'\n') {
+        if let Some(e) = parse_line(&buf[start..start + nl], k8s) {
+            out.push(e);
+        }
+        start += nl + 1;
+    }
+    *pos += start as u64;
 }
 
 #[cfg(test)]
@@ -256,12 +307,18 @@ mod tests {
         w.write(Stream::Stdout, &vec![b'x'; MAX_LINE + 3]);
         w.flush();
         let text = std::fs::read_to_string(&p).unwrap();
-        let recs: Vec<serde_json::Value> =
-            text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let recs: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(recs[0]["log"], "err\n");
         assert_eq!(recs[0]["stream"], "stderr");
         assert_eq!(recs[1]["log"], "hello <&>\n");
-        assert!(text.lines().nth(1).unwrap().contains("\\u003c\\u0026\\u003e"));
+        assert!(text
+            .lines()
+            .nth(1)
+            .unwrap()
+            .contains("\\u003c\\u0026\\u003e"));
         assert!(text.lines().nth(1).unwrap().starts_with("{\"log\":"));
         assert_eq!(recs[2]["log"].as_str().unwrap().len(), MAX_LINE);
         assert_eq!(recs[3]["log"].as_str().unwrap().len(), 4 + 3);
@@ -274,8 +331,11 @@ mod tests {
         let d = std::env::temp_dir().join(format!("berth-logr-{}", std::process::id()));
         std::fs::create_dir_all(&d).unwrap();
         let p = d.join("log");
-        let mut w =
-            LogWriter::open(&p, &cfg("k8s-file", &[("max-size", "200"), ("max-file", "3")])).unwrap();
+        let mut w = LogWriter::open(
+            &p,
+            &cfg("k8s-file", &[("max-size", "200"), ("max-file", "3")]),
+        )
+        .unwrap();
         for i in 0..30 {
             w.write(Stream::Stdout, format!("line {i}\n").as_bytes());
         }
@@ -296,15 +356,5 @@ mod tests {
             assert_eq!(n(&w[0]) + 1, n(&w[1]));
         }
         std::fs::remove_dir_all(&d).unwrap();
-    }
-
-    #[test]
-    fn go_time() {
-        let t = SystemTime::UNIX_EPOCH + std::time::Duration::new(1, 120_000_000);
-        assert_eq!(go_rfc3339_nano(t), "1970-01-01T00:00:01.12Z");
-        assert_eq!(
-            go_rfc3339_nano(SystemTime::UNIX_EPOCH),
-            "1970-01-01T00:00:00Z"
-        );
     }
 }

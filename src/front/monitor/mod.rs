@@ -109,7 +109,10 @@ pub(crate) fn spawn(
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     // The write end goes to the monitor by number: not close-on-exec, for this one spawn
     // (the command is single-threaded, so no other exec can inherit it).
-    nix::fcntl::fcntl(&w, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()))?;
+    nix::fcntl::fcntl(
+        &w,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+    )?;
     let mut cmd = std::process::Command::new("/proc/self/exe");
     std::os::unix::process::CommandExt::arg0(&mut cmd, "berth");
     cmd.arg("--root")
@@ -135,12 +138,13 @@ pub(crate) fn spawn(
     let mut attach = attach;
     loop {
         let mut line = String::new();
-        io::BufRead::read_line(&mut reader, &mut line).context("reading the monitor's handshake")?;
+        io::BufRead::read_line(&mut reader, &mut line)
+            .context("reading the monitor's handshake")?;
         if line.is_empty() {
             bail!("the container's monitor exited before reporting");
         }
-        let h: Handshake = serde_json::from_str(&line)
-            .map_err(|e| anyhow!("the monitor's handshake: {e}"))?;
+        let h: Handshake =
+            serde_json::from_str(&line).map_err(|e| anyhow!("the monitor's handshake: {e}"))?;
         match h.phase.as_str() {
             "created" => {
                 if let Some(a) = attach.as_mut() {
@@ -231,13 +235,21 @@ impl<'a> Monitor<'a> {
         wait_attach: bool,
     ) -> Result<Monitor<'a>> {
         // Caller's systemd sockets are not this container's.
-        for v in ["NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"] {
+        for v in [
+            "NOTIFY_SOCKET",
+            "LISTEN_FDS",
+            "LISTEN_PID",
+            "LISTEN_FDNAMES",
+        ] {
             std::env::remove_var(v);
         }
         let lock = store.lock(id)?;
         let c = store.load(id)?;
         if store.monitor_alive(id) {
-            bail!("container {} is already running", crate::front::containers::short(id));
+            bail!(
+                "container {} is already running",
+                crate::front::containers::short(id)
+            );
         }
         if c.state.status == Status::Running || c.state.status == Status::Removing {
             // A dead monitor's leftovers: finalize before starting again.
@@ -263,9 +275,10 @@ impl<'a> Monitor<'a> {
                 boot_id: rt::boot_id(),
             },
         )?;
+        let before = c.state.clone();
         let fail = |e: anyhow::Error| -> anyhow::Error {
             let code = rt::exec_failure_code(&e).unwrap_or(125);
-            let mut st = c.state.clone();
+            let mut st = before.clone();
             if st.status != Status::Exited {
                 st.status = Status::Created;
             }
@@ -281,7 +294,11 @@ impl<'a> Monitor<'a> {
             .map_err(|e| fail(anyhow!("control socket: {}", crate::error::errno_text(&e))))?;
         for (path, text) in crate::front::specgen::etc_files(&c.rec) {
             std::fs::write(&path, text).map_err(|e| {
-                fail(anyhow!("{}: {}", path.display(), crate::error::errno_text(&e)))
+                fail(anyhow!(
+                    "{}: {}",
+                    path.display(),
+                    crate::error::errno_text(&e)
+                ))
             })?;
         }
         let log = LogWriter::open(&c.rec.log_path, &c.rec.host_config.log_config).map_err(fail)?;
@@ -486,7 +503,12 @@ impl<'a> Monitor<'a> {
         let ready: Vec<(u8, PollFlags)> = fds
             .iter()
             .enumerate()
-            .map(|(i, f)| (*kinds.get(i).unwrap_or(&9), f.revents().unwrap_or(PollFlags::empty())))
+            .map(|(i, f)| {
+                (
+                    *kinds.get(i).unwrap_or(&9),
+                    f.revents().unwrap_or(PollFlags::empty()),
+                )
+            })
             .collect();
         drop(fds);
         let mut exited = None;
@@ -538,7 +560,8 @@ impl<'a> Monitor<'a> {
             match signo {
                 libc::SIGCHLD => loop {
                     match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-                        Ok(st @ WaitStatus::Exited(p, _)) | Ok(st @ WaitStatus::Signaled(p, _, _))
+                        Ok(st @ WaitStatus::Exited(p, _))
+                        | Ok(st @ WaitStatus::Signaled(p, _, _))
                             if p.as_raw() == pid =>
                         {
                             exited = Some(st);

@@ -50,8 +50,8 @@ pub(crate) fn take_frames(buf: &mut Vec<u8>) -> Vec<(u8, Vec<u8>)> {
     let mut out = Vec::new();
     let mut off = 0;
     while buf.len() - off >= 5 {
-        let len = u32::from_be_bytes([buf[off + 1], buf[off + 2], buf[off + 3], buf[off + 4]])
-            as usize;
+        let len =
+            u32::from_be_bytes([buf[off + 1], buf[off + 2], buf[off + 3], buf[off + 4]]) as usize;
         if buf.len() - off - 5 < len {
             break;
         }
@@ -166,6 +166,12 @@ mod tests {
         );
         assert!(buf.is_empty());
         let r: Request = serde_json::from_str(r#"{"op":"stop","signal":15,"timeout":10}"#).unwrap();
-        assert!(matches!(r, Request::Stop { signal: 15, timeout: 10 }));
+        assert!(matches!(
+            r,
+            Request::Stop {
+                signal: 15,
+                timeout: 10
+            }
+        ));
     }
 }
