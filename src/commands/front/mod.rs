@@ -160,12 +160,9 @@ pub(crate) fn each(
         }
     }
     if failed {
-        // Every failure is reported already: main prints nothing more.
-        return Err(Exit {
-            code: 1,
-            msg: String::new(),
-        }
-        .into());
+        // Every failure is reported already: main prints nothing more, and exits with the
+        // command's class (125 for start, 1 for the others).
+        return Err(anyhow!(""));
     }
     Ok(0)
 }

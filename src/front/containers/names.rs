@@ -371,11 +371,12 @@ pub(crate) fn generate(retry: u32) -> String {
     }
 }
 
-/// Docker's rule: `[a-zA-Z0-9][a-zA-Z0-9_.-]+` (a leading `/` is accepted and dropped).
+/// `[a-zA-Z0-9][a-zA-Z0-9_.-]*`: Docker's rule, with Podman's one-character names (a
+/// leading `/` is accepted and dropped).
 pub(crate) fn validate(name: &str) -> Result<String> {
     let n = name.strip_prefix('/').unwrap_or(name);
     let mut chars = n.chars();
-    let ok = n.len() >= 2
+    let ok = !n.is_empty()
         && n.len() <= 253
         && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
         && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
@@ -393,7 +394,8 @@ mod tests {
     fn names_follow_dockers_rule() {
         assert_eq!(validate("/web-1").unwrap(), "web-1");
         assert_eq!(validate("a.b_c").unwrap(), "a.b_c");
-        for bad in ["", "a", "-x", "_x", "a b", "a/b", "é1", ".."] {
+        assert_eq!(validate("x").unwrap(), "x");
+        for bad in ["", "-x", "_x", "a b", "a/b", "é1", ".."] {
             assert!(validate(bad).is_err(), "{bad}");
         }
         for i in 0..50 {
