@@ -921,3 +921,144 @@ fn run_it_at_a_terminal_and_detach_keys() {
     tmux(&["kill-server"]);
     w.finish();
 }
+
+/// A user made for the test, with /etc/subuid and /etc/subgid ranges (useradd's).
+struct TestUser {
+    name: String,
+    uid: u32,
+    gid: u32,
+}
+
+impl TestUser {
+    fn create() -> TestUser {
+        let name = format!("berthpc{}", std::process::id());
+        let out = Command::new("useradd")
+            .args(["-M", "-s", "/bin/false", &name])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "useradd: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let u = nix::unistd::User::from_name(&name).unwrap().unwrap();
+        TestUser {
+            name,
+            uid: u.uid.as_raw(),
+            gid: u.gid.as_raw(),
+        }
+    }
+}
+
+impl Drop for TestUser {
+    fn drop(&mut self) {
+        let _ = Command::new("userdel").arg(&self.name).status();
+    }
+}
+
+#[test]
+fn rootless_user_namespace_from_subuid_ranges() {
+    let w = World::new("rootless");
+    let u = TestUser::create();
+    let sub = std::fs::read_to_string("/etc/subuid").unwrap();
+    let start: String = sub
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{}:", u.name)))
+        .expect("a subuid range")
+        .split(':')
+        .next()
+        .unwrap()
+        .to_string();
+    // The user's own copy of berth and of the rootfs, in a dir it owns.
+    let berth = w.dir.join("berth");
+    std::fs::copy(env!("CARGO_BIN_EXE_berth"), &berth).unwrap();
+    std::fs::create_dir_all(w.dir.join("xdg")).unwrap();
+    let st = Command::new("chown")
+        .args([
+            "-R",
+            &format!("{}:{}", u.uid, u.gid),
+            w.dir.to_str().unwrap(),
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let as_user = |args: &[&str]| -> Out {
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid",
+            &u.uid.to_string(),
+            "--regid",
+            &u.gid.to_string(),
+            "--init-groups",
+        ])
+        .arg(&berth)
+        .arg("--root")
+        .arg(&w.root)
+        .arg("--runroot")
+        .arg(&w.runroot)
+        .args(args)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", &w.dir)
+        .env("XDG_RUNTIME_DIR", w.dir.join("xdg"));
+        run_with_timeout(&mut c, Duration::from_secs(60))
+    };
+    let out = as_user(&[
+        "run",
+        "--rm",
+        "--rootfs",
+        w.rootfs(),
+        "sh",
+        "-c",
+        "id -u; cat /proc/self/uid_map",
+    ]);
+    out.ok();
+    assert_eq!(out.stderr, "", "no warning when no limit was asked for");
+    let maps: Vec<Vec<String>> = out
+        .stdout
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().map(String::from).collect())
+        .collect();
+    assert_eq!(out.stdout.lines().next(), Some("0"));
+    assert_eq!(maps[0], ["0", &u.uid.to_string(), "1"], "root is the user");
+    assert_eq!(
+        maps[1][..2],
+        ["1".to_string(), start],
+        "the rest is the subuid range"
+    );
+    // Detached, exec'd into, stopped, removed: the same code path.
+    let out = as_user(&[
+        "run",
+        "-d",
+        "--name",
+        "r1",
+        "-m",
+        "64m",
+        "--rootfs",
+        w.rootfs(),
+        "sleep",
+        "1000",
+    ]);
+    out.ok();
+    let v1 = !Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    if v1 {
+        assert_eq!(
+            out.stderr.matches("WARNING").count(),
+            1,
+            "one warning: {}",
+            out.stderr
+        );
+    }
+    let out = as_user(&["exec", "r1", "id", "-u"]);
+    assert_eq!(out.stdout, "0\n");
+    as_user(&["stop", "-t", "1", "r1"]).ok();
+    assert_eq!(
+        as_user(&["inspect", "--format", "{{.State.Status}}", "r1"]).stdout,
+        "exited\n"
+    );
+    as_user(&["rm", "r1"]).ok();
+    w.audit(&[]);
+    drop(u);
+    let _ = std::fs::remove_dir_all(&w.dir);
+}

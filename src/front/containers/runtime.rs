@@ -28,6 +28,9 @@ pub(crate) struct Created {
     pub(crate) pid: i32,
     pub(crate) pidfd: OwnedFd,
     pub(crate) pty_master: Option<OwnedFd>,
+    /// What the runtime wants said though it made the container. Today's runtime logs its
+    /// warnings to fd 2 instead (the monitor reads them from the stderr pipe it lent).
+    pub(crate) warnings: Vec<String>,
     inner: crate::runtime::create::Created,
 }
 
@@ -63,6 +66,7 @@ pub(crate) fn create(
         pid: c.pid,
         pidfd: c.pidfd.try_clone().context("dup pidfd")?,
         pty_master: c.pty_master.as_ref().map(|m| m.try_clone()).transpose()?,
+        warnings: Vec::new(),
         inner: c,
     })
 }

@@ -87,6 +87,7 @@ pub(crate) fn main(store: &Store, id: &str) -> Result<i32> {
                     phase: "failed".into(),
                     code,
                     msg: format!("{e:#}"),
+                    warnings: Vec::new(),
                 },
             );
             crate::sys::exit_now(code);
@@ -151,7 +152,12 @@ pub(crate) fn spawn(
                     a()?;
                 }
             }
-            "started" => return Ok(()),
+            "started" => {
+                for w in &h.warnings {
+                    crate::logging::warn(w);
+                }
+                return Ok(());
+            }
             _ => return Err(exit_error(h.code, h.msg)),
         }
     }
@@ -306,6 +312,7 @@ impl<'a> Monitor<'a> {
             .map_err(|e| fail(anyhow!("the container's spec: {e}")))?;
         let bundle = rt::bundle_dir(&run_dir);
 
+        let mut warnings = Vec::new();
         let (created, io) = if c.rec.config.tty {
             let created = rt::create(&store.rt, id, &spec, &bundle, Stdio::Pty).map_err(fail)?;
             let master = created
@@ -337,6 +344,9 @@ impl<'a> Monitor<'a> {
             drop((in_r, out_w, err_w));
             set_nonblocking(out_r.as_fd());
             set_nonblocking(err_r.as_fd());
+            // The runtime wrote its warnings on the fd 2 it was lent; the init has not run
+            // anything yet, so whatever is in the pipe is the runtime's, not the container's.
+            warnings = runtime_warnings(&err_r);
             if let Some(w) = &in_w {
                 set_nonblocking(w.as_fd());
             }
@@ -349,6 +359,16 @@ impl<'a> Monitor<'a> {
                 },
             )
         };
+        warnings.extend(created.warnings.iter().cloned());
+        if !asks_for_limits(&c.rec) {
+            // Rootless without cgroups is only worth a word when limits were asked for.
+            warnings.clear();
+        }
+        if fg.is_some() {
+            for w in &warnings {
+                crate::logging::warn(w);
+            }
+        }
         let mut m = Monitor {
             store,
             c,
@@ -373,6 +393,7 @@ impl<'a> Monitor<'a> {
                         phase: "created".into(),
                         code: 0,
                         msg: String::new(),
+                        warnings: Vec::new(),
                     },
                 );
             }
@@ -401,6 +422,7 @@ impl<'a> Monitor<'a> {
                     phase: "started".into(),
                     code: 0,
                     msg: String::new(),
+                    warnings,
                 },
             );
         }
@@ -957,6 +979,35 @@ impl<'a> Monitor<'a> {
         destroyed?;
         Ok(code)
     }
+}
+
+/// Lines the runtime wrote to its stderr during create, without the level prefix.
+fn runtime_warnings(fd: &OwnedFd) -> Vec<String> {
+    let mut text = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = nix::unistd::read(fd, &mut buf) {
+        if n == 0 {
+            break;
+        }
+        text.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&text)
+        .lines()
+        .map(|l| l.trim_start_matches("WARNING: ").to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// Whether the container asked for any resource limit.
+fn asks_for_limits(r: &crate::front::containers::Record) -> bool {
+    let h = &r.host_config;
+    h.memory > 0
+        || h.memory_swap > 0
+        || h.memory_reservation > 0
+        || h.nano_cpus > 0
+        || h.cpu_shares > 0
+        || !h.cpuset_cpus.is_empty()
+        || h.pids_limit.is_some_and(|p| p > 0)
 }
 
 /// Sends `req` to the container's monitor; None when it has none (not running).

@@ -124,6 +124,9 @@ pub(crate) struct Handshake {
     pub(crate) code: i32,
     #[serde(default)]
     pub(crate) msg: String,
+    /// What the user should be told though the container runs (rootless without limits).
+    #[serde(default)]
+    pub(crate) warnings: Vec<String>,
 }
 
 pub(crate) fn send_handshake(fd: &OwnedFd, h: &Handshake) {
