@@ -1062,3 +1062,61 @@ fn rootless_user_namespace_from_subuid_ranges() {
     drop(u);
     let _ = std::fs::remove_dir_all(&w.dir);
 }
+
+/// The libraries a dynamically linked berth needs (a debug build), copied into `rootfs`.
+fn copy_berth_libraries(rootfs: &Path) {
+    let out = Command::new("ldd")
+        .arg(env!("CARGO_BIN_EXE_berth"))
+        .output()
+        .unwrap();
+    for lib in String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter(|w| w.starts_with('/'))
+    {
+        let dst = rootfs.join(lib.trim_start_matches('/'));
+        std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
+        std::fs::copy(lib, &dst).unwrap();
+    }
+}
+
+#[test]
+fn init_is_pid_1_forwards_signals_and_reaps() {
+    let w = World::new("init");
+    copy_berth_libraries(&w.rootfs);
+    let out = w.run(
+        &["--rm", "--init"],
+        &[
+            "sh",
+            "-c",
+            "cat /proc/1/comm; sh -c 'sleep 0.2 & exit 0'; sleep 1; ps -o stat | grep -c Z; exit 4",
+        ],
+    );
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    assert_eq!(
+        out.stdout, "berth-init\n0\n",
+        "PID 1 is berth and the orphan was reaped"
+    );
+    let id = w.run_d(
+        &["--init"],
+        &[
+            "sh",
+            "-c",
+            "trap 'echo term; exit 9' TERM; echo ready; while true; do sleep 0.1; done",
+        ],
+    );
+    w.until("ready", || w.b(&["logs", &id]).stdout.contains("ready"));
+    w.b(&["stop", &id]).ok();
+    assert_eq!(
+        w.inspect(&id)["State"]["ExitCode"],
+        9,
+        "SIGTERM reached the command"
+    );
+    assert_eq!(
+        w.inspect(&id)["Path"],
+        "sh",
+        "inspect shows the command, not the init"
+    );
+    let out = w.run(&["--rm", "--init"], &["nope"]);
+    assert_eq!(out.code, 127, "{}", out.stderr);
+    w.finish();
+}

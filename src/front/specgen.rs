@@ -1142,11 +1142,34 @@ pub(crate) fn generate(i: &Input) -> Result<Record> {
         namespaces.push(json!({"type": "user"}));
     }
 
+    let (process_args, process_env) = if a.init {
+        // berth as PID 1 (see monitor::init), the command handed over in its environment.
+        let mut e = env.clone();
+        e.push(format!(
+            "{}={}",
+            crate::front::monitor::init::ARGV_ENV,
+            serde_json::to_string(&argv).context("encoding the command")?
+        ));
+        mounts.push(
+            json!({"destination": crate::front::monitor::init::PATH, "type": "bind",
+            "source": i.run_dir.join("init"), "options": ["rbind", "ro", "nosuid", "nodev"]}),
+        );
+        (
+            vec![
+                crate::front::monitor::init::PATH.to_string(),
+                "monitor".into(),
+                "init".into(),
+            ],
+            e,
+        )
+    } else {
+        (argv.clone(), env.clone())
+    };
     let mut process = json!({
         "terminal": a.tty,
         "user": {"uid": user.uid, "gid": user.gid},
-        "args": argv,
-        "env": env,
+        "args": process_args,
+        "env": process_env,
         "cwd": cwd,
         "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
         "noNewPrivileges": no_new_privs,

@@ -7,5 +7,8 @@ use crate::front::containers::Store;
 use crate::front::Globals;
 
 pub(crate) fn monitor(g: &Globals, a: &MonitorArgs) -> Result<i32> {
+    if a.id == "init" && crate::front::monitor::init::requested() {
+        return crate::front::monitor::init::main();
+    }
     crate::front::monitor::main(&Store::new(g), &a.id)
 }

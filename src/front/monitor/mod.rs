@@ -12,6 +12,7 @@
 //! with the container's status.
 
 pub(crate) mod client;
+pub(crate) mod init;
 pub(crate) mod log;
 pub(crate) mod proto;
 
@@ -298,6 +299,24 @@ impl<'a> Monitor<'a> {
         };
         let listener = proto::listen(&store.ctl_socket(id))
             .map_err(|e| fail(anyhow!("control socket: {}", crate::error::errno_text(&e))))?;
+        if c.rec.host_config.init {
+            // The container's own copy: whatever a privileged container does to it stays
+            // in it (the host's berth is never mounted in).
+            let dst = run_dir.join("init");
+            std::fs::copy("/proc/self/exe", &dst)
+                .and_then(|_| {
+                    std::fs::set_permissions(
+                        &dst,
+                        std::os::unix::fs::PermissionsExt::from_mode(0o555),
+                    )
+                })
+                .map_err(|e| {
+                    fail(anyhow!(
+                        "--init: copying berth: {}",
+                        crate::error::errno_text(&e)
+                    ))
+                })?;
+        }
         for (path, text) in crate::front::specgen::etc_files(&c.rec) {
             std::fs::write(&path, text).map_err(|e| {
                 fail(anyhow!(
