@@ -1120,3 +1120,133 @@ fn init_is_pid_1_forwards_signals_and_reaps() {
     assert_eq!(out.code, 127, "{}", out.stderr);
     w.finish();
 }
+
+#[test]
+fn foreground_run_is_the_monitor() {
+    let w = World::new("fgmon");
+    // stdin with -i: forwarded, closed at EOF.
+    let mut c = w.cmd(&[
+        "run",
+        "--rm",
+        "-i",
+        "--rootfs",
+        w.rootfs(),
+        "sh",
+        "-c",
+        "cat; echo done",
+    ]);
+    c.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"line one\nline two\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "line one\nline two\ndone\n"
+    );
+    // Without -i, stdin is /dev/null.
+    let mut c = w.cmd(&[
+        "run",
+        "--rm",
+        "--rootfs",
+        w.rootfs(),
+        "sh",
+        "-c",
+        "cat; echo eof",
+    ]);
+    c.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let child = c.spawn().unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "eof\n");
+    // SIGTERM to the foreground run (systemd stopping a unit) runs the stop sequence.
+    let mut c = w.cmd(&[
+        "run",
+        "--name",
+        "unit",
+        "--rootfs",
+        w.rootfs(),
+        "sh",
+        "-c",
+        "trap 'echo stopping; exit 7' TERM; echo up; while true; do sleep 0.1; done",
+    ]);
+    c.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let child = c.spawn().unwrap();
+    w.until("up", || w.b(&["logs", "unit"]).stdout.contains("up"));
+    // Other commands see it running, through the monitor that the foreground run is.
+    assert_eq!(w.status("unit"), "running");
+    assert_eq!(
+        w.monitor_pid(w.inspect("unit")["Id"].as_str().unwrap()),
+        child.id() as i32
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::SIGTERM,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(7));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "up\nstopping\n");
+    // And `stop` from another shell ends a foreground run the same way.
+    let mut c = w.cmd(&[
+        "run",
+        "--name",
+        "unit2",
+        "--rootfs",
+        w.rootfs(),
+        "sleep",
+        "1000",
+    ]);
+    c.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null());
+    let mut child = c.spawn().unwrap();
+    w.until("unit2 runs", || {
+        w.b(&["inspect", "unit2"]).stdout.contains("\"running\"")
+    });
+    w.b(&["stop", "-t", "1", "unit2"]).ok();
+    assert_eq!(child.wait().unwrap().code(), Some(137));
+    w.finish();
+}
+
+#[test]
+fn exec_it_at_a_terminal() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("tmux missing: skipped");
+        return;
+    }
+    let w = World::new("execit");
+    let id = w.run_d(&["--name", "e1"], &["sleep", "1000"]);
+    let sock = w.dir.join("tmux.sock");
+    let tmux = |args: &[&str]| {
+        Command::new("tmux")
+            .arg("-S")
+            .arg(&sock)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    tmux(&["new-session", "-d", "-x", "90", "-y", "25", "sh"]);
+    let screen = || String::from_utf8_lossy(&tmux(&["capture-pane", "-p"]).stdout).into_owned();
+    let berth = format!(
+        "{} --root {} --runroot {}",
+        env!("CARGO_BIN_EXE_berth"),
+        w.root.display(),
+        w.runroot.display()
+    );
+    tmux(&[
+        "send-keys",
+        &format!("{berth} exec -it e1 sh; echo rc=$?"),
+        "Enter",
+    ]);
+    w.until("a prompt", || screen().contains("/ #"));
+    tmux(&["send-keys", "stty size; tty; exit 6", "Enter"]);
+    w.until("the status", || screen().contains("rc=6"));
+    let s = screen();
+    assert!(s.contains("25 90") && s.contains("/dev/pts/"), "{s}");
+    tmux(&["kill-server"]);
+    assert_eq!(w.status(&id), "running");
+    w.finish();
+}
