@@ -51,6 +51,17 @@ pub(crate) fn create(store: &Store, a: &RunArgs, rootless: bool) -> Result<Recor
         }
     }
     let src = source(a)?;
+    if let (true, Some(n)) = (a.replace, &name) {
+        // Podman's --replace: the container holding the name (by name only, never an id
+        // prefix) goes first, stopped.
+        if let Some(old) = store.id_by_name(n) {
+            match super::lifecycle::remove(store, &old, true, None) {
+                Ok(()) => {}
+                Err(e) if super::is_no_such(&e) => {}
+                Err(e) => return Err(e.context(format!("--replace: removing {n}"))),
+            }
+        }
+    }
     let id = new_id();
     // Generated names retry on a clash; a chosen one fails.
     let mut attempt = 0;

@@ -129,3 +129,36 @@ pub(crate) fn wait(store: &Store, q: &str) -> Result<i32> {
         }
     }
 }
+
+/// Removes one container (stopping it first with `force`).
+pub(crate) fn remove(store: &Store, q: &str, force: bool, time: Option<i64>) -> Result<()> {
+    let c = store.get(q)?;
+    let id = c.rec.id.clone();
+    let live = store.derive(&c);
+    if live.is_active() {
+        if !force {
+            bail!(
+                "cannot remove container {q}: container is {}: stop the container before removing or force remove",
+                live.word()
+            );
+        }
+        // rm -t N: a graceful stop first (Podman); plain -f kills.
+        let (sig, t) = match time {
+            Some(t) => (stop_signal(&c), t),
+            None => (libc::SIGKILL, 0),
+        };
+        stop(store, &c, sig, t)?;
+    }
+    let lock = store.lock(&id)?;
+    let c = match store.load(&id) {
+        Ok(c) => c,
+        // Its own --rm took it meanwhile.
+        Err(_) => return Ok(()),
+    };
+    if store.derive(&c).is_active() {
+        bail!("cannot remove container {q}: it was started again meanwhile");
+    }
+    store.reconcile(&c, &lock)?;
+    store.remove_files(&c.rec)?;
+    Ok(())
+}

@@ -443,6 +443,12 @@ impl Store {
         bail!("the container name \"{name}\" is already in use")
     }
 
+    /// The container that holds `name`, if one does.
+    pub(crate) fn id_by_name(&self, name: &str) -> Option<String> {
+        self.name_holder(name)
+            .filter(|id| self.dir(id).join("config.json").exists())
+    }
+
     fn name_holder(&self, name: &str) -> Option<String> {
         let t = fs::read_link(self.names_dir().join(name)).ok()?;
         t.file_name().map(|n| n.to_string_lossy().into_owned())

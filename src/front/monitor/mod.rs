@@ -18,6 +18,7 @@ pub(crate) mod proto;
 
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::process::Stdio as ProcStdio;
@@ -270,7 +271,11 @@ impl<'a> Monitor<'a> {
         let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)?;
 
         let run_dir = store.run_dir(id);
-        std::fs::create_dir_all(&run_dir)
+        // Private: the control socket in it attaches to the container's stdio.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&run_dir)
             .map_err(|e| anyhow!("{}: {}", run_dir.display(), crate::error::errno_text(&e)))?;
         let _ = std::fs::remove_file(run_dir.join("exit.json"));
         let me = std::process::id() as i32;
