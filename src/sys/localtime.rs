@@ -4,7 +4,8 @@
 /// The offset from UTC, in seconds east, of local time at `unix_secs`; 0 when libc cannot
 /// convert the time.
 pub(crate) fn local_utc_offset(unix_secs: i64) -> i32 {
-    let t = unix_secs as libc::time_t;
+    // time_t, inferred: musl's libc crate deprecates naming it while it changes width.
+    let t = unix_secs as _;
     // SAFETY: libc::tm is plain data (integers and a nullable pointer); all-zero is valid.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
     // SAFETY: localtime_r reads `t` and writes only into `tm`, both valid for the call.
