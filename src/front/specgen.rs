@@ -742,33 +742,30 @@ fn refuse_unbuilt(a: &RunArgs) -> Result<()> {
     Ok(())
 }
 
-/// Docker's log drivers that berth writes: json-file (the default), k8s-file, none.
+/// `--log-driver` and `--log-opt`, checked as Docker does (json-file by default).
 fn log_config(a: &RunArgs) -> Result<LogConfig> {
+    use crate::front::logs::{journald::JOURNAL_SOCKET, Driver, LogOptions};
     let kind = a.log_driver.clone().unwrap_or_else(|| "json-file".into());
-    if !matches!(kind.as_str(), "json-file" | "k8s-file" | "none") {
-        bail!("--log-driver {kind}: unknown log driver (json-file, k8s-file, none)");
+    let driver = Driver::parse(&kind).map_err(|e| anyhow!("--log-driver: {e}"))?;
+    if driver == Driver::Journald && std::fs::symlink_metadata(JOURNAL_SOCKET).is_err() {
+        bail!("--log-driver journald: journald is not enabled on this host: no {JOURNAL_SOCKET}");
     }
-    let mut config = BTreeMap::new();
-    for o in &a.log_opt {
-        let (k, v) = o
-            .split_once('=')
-            .ok_or_else(|| anyhow!("--log-opt {o}: expected key=value"))?;
-        match k {
-            "max-size" => {
-                crate::front::units::from_human_size(v)
-                    .map_err(|e| anyhow!("--log-opt max-size: {e}"))?;
-            }
-            "max-file" => {
-                v.parse::<u32>()
-                    .ok()
-                    .filter(|n| *n >= 1)
-                    .ok_or_else(|| anyhow!("--log-opt max-file={v}: must be a number >= 1"))?;
-            }
-            _ => bail!("--log-opt {k}: unknown log option for {kind} (max-size, max-file)"),
-        }
-        config.insert(k.to_string(), v.to_string());
-    }
-    Ok(LogConfig { kind, config })
+    let pairs = log_opt_pairs(&a.log_opt)?;
+    LogOptions::parse(driver, &pairs).map_err(|e| anyhow!("--log-opt: {e:#}"))?;
+    Ok(LogConfig {
+        kind,
+        config: pairs.into_iter().collect(),
+    })
+}
+
+fn log_opt_pairs(opts: &[String]) -> Result<Vec<(String, String)>> {
+    opts.iter()
+        .map(|o| {
+            o.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .ok_or_else(|| anyhow!("--log-opt {o}: expected key=value"))
+        })
+        .collect()
 }
 
 /// /etc/hostname, /etc/hosts and /etc/resolv.conf as the container gets them (bind

@@ -13,7 +13,6 @@
 
 pub(crate) mod client;
 pub(crate) mod init;
-pub(crate) mod log;
 pub(crate) mod proto;
 
 use std::io::{self, Read, Write};
@@ -35,7 +34,8 @@ use crate::front::containers::runtime::{self as rt, Stdio};
 use crate::front::containers::{
     exit_error, now, Container, ExitRecord, MonitorRecord, State, Status, Store,
 };
-use log::{LogWriter, Stream};
+use crate::front::logs::writer::LogWriter;
+use crate::front::logs::{Driver, LogOptions, Stream};
 use proto::{Handshake, Request};
 
 /// The environment variable naming the handshake fd of a detached monitor.
@@ -194,7 +194,8 @@ struct Monitor<'a> {
     /// Bytes for the container's stdin that it has not taken yet.
     stdin_buf: Vec<u8>,
     stdin_close: bool,
-    log: LogWriter,
+    /// None once closed (the container's streams ended).
+    log: Option<LogWriter>,
     listener: UnixListener,
     clients: Vec<Client>,
     sfd: SignalFd,
@@ -331,7 +332,7 @@ impl<'a> Monitor<'a> {
                 ))
             })?;
         }
-        let log = LogWriter::open(&c.rec.log_path, &c.rec.host_config.log_config).map_err(fail)?;
+        let log = open_log(&c.rec).map_err(fail)?;
         let spec: oci_spec::runtime::Spec = serde_json::from_value(c.rec.spec.clone())
             .map_err(|e| fail(anyhow!("the container's spec: {e}")))?;
         let bundle = rt::bundle_dir(&run_dir);
@@ -400,7 +401,7 @@ impl<'a> Monitor<'a> {
             io,
             stdin_buf: Vec::new(),
             stdin_close: false,
-            log,
+            log: Some(log),
             listener,
             clients: Vec::new(),
             sfd,
@@ -774,7 +775,13 @@ impl<'a> Monitor<'a> {
 
     /// The container's bytes: to the log, to our own stdio (foreground), to clients.
     fn output(&mut self, stream: Stream, data: &[u8]) {
-        self.log.write(stream, data);
+        if let Some(l) = self.log.as_mut() {
+            if let Err(e) = l.write(stream, data, std::time::SystemTime::now()) {
+                // The container goes on; its log stops (a full disk, a journal gone).
+                crate::logging::warn(&format!("container log: {e:#}"));
+                self.log = None;
+            }
+        }
         if let Some(fg) = self.fg {
             let (want, mut out): (bool, Box<dyn Write>) = match stream {
                 Stream::Stdout => (fg.stdout, Box::new(io::stdout())),
@@ -959,7 +966,9 @@ impl<'a> Monitor<'a> {
         };
         let _ = self.store.write_exit(&id, &exit);
         self.drain();
-        self.log.flush();
+        if let Some(l) = self.log.take() {
+            let _ = l.close(std::time::SystemTime::now());
+        }
         let destroyed = rt::destroy(&self.created);
         {
             let lock = self.store.lock(&id);
@@ -1003,6 +1012,28 @@ impl<'a> Monitor<'a> {
         destroyed?;
         Ok(code)
     }
+}
+
+/// The container's log writer, from its record's `--log-driver`/`--log-opt`.
+fn open_log(r: &crate::front::containers::Record) -> Result<LogWriter> {
+    let driver = Driver::parse(&r.host_config.log_config.kind)?;
+    let pairs: Vec<(String, String)> = r
+        .host_config
+        .log_config
+        .config
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut opts = LogOptions::parse(driver, &pairs)?;
+    opts.container_id = r.id.clone();
+    opts.container_name = r.name.clone();
+    opts.attrs = opts.extra_attrs(&r.config.labels, &r.config.env);
+    let path = if driver == Driver::Journald {
+        Path::new(crate::front::logs::journald::JOURNAL_SOCKET).to_path_buf()
+    } else {
+        r.log_path.clone()
+    };
+    LogWriter::new(driver, &path, &opts)
 }
 
 /// Lines the runtime wrote to its stderr during create, without the level prefix.
