@@ -343,6 +343,20 @@ fn docker_defaults_inside_the_container() {
     out.ok();
     assert!(out.stdout.contains("/dev/pts/0"), "{}", out.stdout);
     assert!(out.stdout.contains("xterm"));
+    // --privileged: every capability berth holds, no seccomp, no masked paths.
+    let out = w.run(&["--rm", "--privileged"], &["sh", "-c", "grep -E '^(CapEff|Seccomp):' /proc/self/status; mount | grep -c ' /proc/kcore '; exit 0"]);
+    out.ok();
+    let own = std::fs::read_to_string("/proc/self/status").unwrap();
+    let bnd = own
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let l: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(l[0].split_whitespace().nth(1), Some(bnd.as_str()));
+    assert!(l[1].ends_with('0'), "{}", l[1]);
+    assert_eq!(l[2], "0", "/proc/kcore is not masked");
     // --network host: the host's interfaces.
     let out = w.run(
         &["--rm", "--network", "host"],

@@ -160,15 +160,20 @@ const CAP_SYSCALLS: &[(&str, &[&str])] = &[
     ("CAP_PERFMON", &["perf_event_open"]),
 ];
 
-/// Every capability the kernel knows (what --privileged and `--cap-add ALL` give).
+/// Every capability we hold in our bounding set (what --privileged and `--cap-add ALL`
+/// give): more cannot be granted, and a machine may lack some (CAP_SYS_RESOURCE here).
 pub(crate) fn all_caps() -> Vec<String> {
-    let last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+    let bounding = std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.trim().parse::<u32>().ok())
-        .unwrap_or(40);
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX);
     caps::all()
         .into_iter()
-        .filter(|c| c.index() as u32 <= last)
+        .filter(|c| c.index() < 64 && bounding & (1u64 << c.index()) != 0)
         .map(|c| c.to_string())
         .collect()
 }
