@@ -1264,3 +1264,64 @@ fn exec_it_at_a_terminal() {
     assert_eq!(w.status(&id), "running");
     w.finish();
 }
+
+/// `kill -9` of `run -d` at each stage of making the container: afterwards the container
+/// exists whole (record, name) or not at all, and its name is free again in the latter case.
+#[test]
+fn a_killed_run_leaves_no_half_container() {
+    let w = World::new("halfrun");
+    for cp in [
+        "people:tmp-dir",
+        "people:name-claimed",
+        "people:record-written",
+        "people:created",
+    ] {
+        let mut c = w.cmd(&[
+            "run",
+            "-d",
+            "--name",
+            "x",
+            "--rootfs",
+            w.rootfs(),
+            "sleep",
+            "1000",
+        ]);
+        c.env("BERTH_TEST_CHECKPOINT", cp)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        let mut child = c.spawn().unwrap();
+        let pid = child.id();
+        w.until(&format!("stopped at {cp}"), || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+                s.rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('T')
+            })
+        });
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let ps = w.b(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]);
+        ps.ok();
+        let whole = match ps.stdout.as_str() {
+            "" => false,
+            "x Created\n" => true,
+            other => panic!("at {cp}: half a container: {other:?}"),
+        };
+        assert_eq!(whole, cp == "people:created", "at {cp}");
+        // The name is free when nothing was made, taken when the container is whole.
+        let out = w.b(&["create", "--name", "x", "--rootfs", w.rootfs(), "true"]);
+        assert_eq!(out.code == 0, !whole, "at {cp}: {}", out.stderr);
+        let ids = w.all_ids();
+        let mut a = vec!["rm", "-f"];
+        a.extend(ids.iter().map(String::as_str));
+        w.b(&a).ok();
+        // Nothing of the killed attempt is left either (its temporary dir is cleared by
+        // the next listing or the next claim of its name).
+        w.all_ids();
+        w.audit(&ids);
+    }
+    w.finish();
+}

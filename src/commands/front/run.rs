@@ -22,6 +22,7 @@ pub(crate) fn run(g: &Globals, a: &RunArgs) -> Result<i32> {
     let streams = super::attach_streams(&a.attach, a.interactive)?;
     let rec = create::create(&store, a, g.rootless)?;
     let id = rec.id.clone();
+    crate::testpoint::hit("people:created");
     let cleanup_on_error = |e: anyhow::Error| -> anyhow::Error {
         if a.rm {
             if let Ok(c) = store.load(&id) {

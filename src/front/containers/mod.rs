@@ -386,7 +386,9 @@ impl Store {
         };
         let r = (|| {
             write_json(&tmp.join("creator.json"), &creator)?;
+            crate::testpoint::hit("people:tmp-dir");
             self.claim_name(&rec.name, &rec.id)?;
+            crate::testpoint::hit("people:name-claimed");
             Ok(())
         })();
         if let Err(e) = r {
@@ -396,6 +398,7 @@ impl Store {
         let r = (|| {
             write_json(&tmp.join("config.json"), rec)?;
             write_json(&tmp.join("state.json"), &State::default())?;
+            crate::testpoint::hit("people:record-written");
             let _ = fs::remove_file(tmp.join("creator.json"));
             fs::rename(&tmp, self.dir(&rec.id))
                 .map_err(|e| anyhow!("{}: {}", tmp.display(), crate::error::errno_text(&e)))
