@@ -807,6 +807,40 @@ fn attach_start_a_and_pause() {
     w.b(&["exec", "talker", "touch", "/tmp/go"]).ok();
     let out = h.join().unwrap();
     assert_eq!((out.code, out.stdout.as_str()), (9, "after-attach\n"));
+    // --sig-proxy (the default): a signal to the attached command reaches the container.
+    w.run_d(
+        &["--name", "sigs"],
+        &[
+            "sh",
+            "-c",
+            "trap 'echo usr1; exit 3' USR1; while true; do sleep 0.05; done",
+        ],
+    );
+    let mut att = w.cmd(&["attach", "sigs"]);
+    att.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let child = att.spawn().unwrap();
+    let apid = child.id();
+    // Once it holds USR1 blocked, it takes it through its signalfd.
+    w.until("the attach proxies signals", || {
+        std::fs::read_to_string(format!("/proc/{apid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("SigBlk:"))
+                    .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            })
+            .is_some_and(|m| m & (1 << (libc::SIGUSR1 - 1)) != 0)
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(apid as i32),
+        nix::sys::signal::SIGUSR1,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "usr1\n");
     // pause / unpause.
     let id = w.run_d(&["--name", "p"], &["sleep", "1000"]);
     w.b(&["pause", "p"]).ok();

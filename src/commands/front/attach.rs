@@ -25,6 +25,7 @@ pub(crate) fn attach(g: &Globals, a: &AttachArgs) -> Result<i32> {
         stderr: true,
         tty: c.rec.config.tty,
         detach_keys: keys,
+        sig_proxy: a.sig_proxy,
     };
     lifecycle::attach(&store, &c, &o)
 }

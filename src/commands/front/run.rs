@@ -44,6 +44,7 @@ pub(crate) fn run(g: &Globals, a: &RunArgs) -> Result<i32> {
             stderr: streams[2],
             tty: a.tty,
             detach_keys,
+            sig_proxy: a.sig_proxy,
         };
         return lifecycle::start_attached(&store, &id, &opts).map_err(cleanup_on_error);
     }

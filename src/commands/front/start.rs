@@ -43,6 +43,7 @@ pub(crate) fn start(g: &Globals, a: &StartArgs) -> Result<i32> {
             stderr: true,
             tty: c.rec.config.tty,
             detach_keys: keys,
+            sig_proxy: a.sig_proxy.unwrap_or(true),
         };
         if c.rec.config.tty && o.stdin && !stdin_tty {
             bail!("the input device is not a TTY");

@@ -20,7 +20,20 @@ pub(crate) struct Options {
     /// The container has a terminal: ours goes raw, its size follows ours.
     pub(crate) tty: bool,
     pub(crate) detach_keys: Vec<u8>,
+    /// Signals we get go to the container's process (without a terminal; with one,
+    /// Ctrl-C and friends travel as bytes).
+    pub(crate) sig_proxy: bool,
 }
+
+/// What `--sig-proxy` forwards.
+const PROXIED: &[Signal] = &[
+    Signal::SIGINT,
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+];
 
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum End {
@@ -122,6 +135,12 @@ pub(crate) fn run_attached(mut sock: UnixStream, o: &Options) -> Result<End> {
     let _raw = Raw::new(o.tty && o.stdin && stdin_tty);
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGWINCH);
+    let proxy = o.sig_proxy && !o.tty;
+    if proxy {
+        for s in PROXIED {
+            mask.add(*s);
+        }
+    }
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None)?;
     let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)?;
     if o.tty && stdin_tty {
@@ -155,9 +174,15 @@ pub(crate) fn run_attached(mut sock: UnixStream, o: &Options) -> Result<End> {
             .collect();
         drop(fds);
         if !rev[1].is_empty() {
-            while let Ok(Some(_)) = sfd.read_signal() {}
-            if let Some(ws) = winsize_frame() {
-                send(&mut sock, proto::RESIZE, &ws);
+            while let Ok(Some(info)) = sfd.read_signal() {
+                let sig = info.ssi_signo as i32;
+                if sig == libc::SIGWINCH {
+                    if let Some(ws) = winsize_frame() {
+                        send(&mut sock, proto::RESIZE, &ws);
+                    }
+                } else if proxy {
+                    send(&mut sock, proto::SIGNAL, sig.to_string().as_bytes());
+                }
             }
         }
         if stdin_open && !rev[2].is_empty() {

@@ -737,6 +737,12 @@ impl<'a> Monitor<'a> {
             match kind {
                 proto::STDIN if takes_stdin => self.stdin_buf.extend_from_slice(&data),
                 proto::STDIN_CLOSE if takes_stdin => self.stdin_close = true,
+                proto::SIGNAL => {
+                    let sig = String::from_utf8_lossy(&data).parse::<i32>().unwrap_or(0);
+                    if sig > 0 && sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                        let _ = crate::sys::pidfd_send_signal(self.created.pidfd.as_fd(), sig);
+                    }
+                }
                 proto::RESIZE => {
                     if let Io::Pty { master, .. } = &self.io {
                         let t = String::from_utf8_lossy(&data).to_string();

@@ -3,7 +3,8 @@
 //!
 //! Frames are `[kind: u8][len: u32 big-endian][payload]`. Monitor to client: stdout,
 //! stderr, exit (payload: the decimal exit status, sent once the container's end is
-//! recorded). Client to monitor: stdin bytes, stdin close, resize (`"ROWS COLS"`).
+//! recorded). Client to monitor: stdin bytes, stdin close, resize (`"ROWS COLS"`), a
+//! signal for the container's process (`--sig-proxy`, the decimal number).
 //! A client that only waits (stop, wait) reads until EOF: the monitor closes every
 //! connection when it exits, after the container's state is final.
 
@@ -20,6 +21,7 @@ pub(crate) const STDERR: u8 = 2;
 pub(crate) const EXIT: u8 = 3;
 pub(crate) const STDIN_CLOSE: u8 = 5;
 pub(crate) const RESIZE: u8 = 6;
+pub(crate) const SIGNAL: u8 = 7;
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
 #[serde(tag = "op", rename_all = "lowercase")]
