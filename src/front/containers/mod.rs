@@ -493,6 +493,11 @@ impl Store {
         let mut out = Vec::new();
         for e in rd.filter_map(|e| e.ok()) {
             let n = e.file_name().to_string_lossy().into_owned();
+            if n.starts_with(".rm-") {
+                // A removal renamed this away and died before deleting it: finish it.
+                let _ = fs::remove_dir_all(e.path());
+                continue;
+            }
             if let Some(id) = n.strip_prefix(".new-") {
                 // A create that died before its rename: nothing of it is visible; clear it.
                 let p = e.path();
