@@ -741,8 +741,13 @@ impl Store {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             Err(e) => bail!("{}: {}", d.display(), crate::error::errno_text(&e)),
         }
-        fs::remove_dir_all(&gone)
-            .map_err(|e| anyhow!("{}: {}", gone.display(), crate::error::errno_text(&e)))
+        match fs::remove_dir_all(&gone) {
+            // A listing finishing the same removal got there first.
+            Err(e) if e.kind() != io::ErrorKind::NotFound && gone.exists() => {
+                bail!("{}: {}", gone.display(), crate::error::errno_text(&e))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Renames under the container's lock: the new name is claimed before the old one is
