@@ -13,7 +13,7 @@ use crate::front::Globals;
 
 pub(crate) fn exec(g: &Globals, a: &ExecArgs) -> Result<i32> {
     let store = Store::new(g);
-    let c = store.get(&a.container)?;
+    let c = store.get_started(&a.container)?;
     match store.derive(&c) {
         Live::Running => {}
         Live::Paused => bail!(

@@ -11,7 +11,7 @@ pub(crate) fn kill(g: &Globals, a: &KillArgs) -> Result<i32> {
     let sig = runtime::parse_signal(&a.signal)?;
     let targets = super::targets(&store, &a.containers, &a.cidfile, a.all, true)?;
     super::each(&targets, false, |q| {
-        let c = store.get(q)?;
+        let c = store.get_started(q)?;
         if !store.derive(&c).is_active() {
             bail!("cannot kill container {q}: container is not running");
         }

@@ -10,7 +10,7 @@ pub(crate) fn pause(g: &Globals, a: &ContainersArgs, freeze: bool) -> Result<i32
     let store = Store::new(g);
     let targets = super::targets(&store, &a.containers, &[], a.all, true)?;
     super::each(&targets, false, |q| {
-        let c = store.get(q)?;
+        let c = store.get_started(q)?;
         match (store.derive(&c), freeze) {
             (Live::Running, true) => runtime::pause(&store.rt, &c.rec.id),
             (Live::Paused, false) => runtime::resume(&store.rt, &c.rec.id),

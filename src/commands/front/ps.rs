@@ -85,10 +85,10 @@ fn since(s: &str) -> String {
 /// Docker's `State.String()`.
 pub(crate) fn status_text(c: &Container, live: Live) -> String {
     match live {
-        Live::Running | Live::Starting => format!("Up {}", since(&c.state.started_at)),
+        Live::Running => format!("Up {}", since(&c.state.started_at)),
         Live::Paused => format!("Up {} (Paused)", since(&c.state.started_at)),
         Live::Removing => "Removal In Progress".into(),
-        Live::Created => "Created".into(),
+        Live::Created | Live::Starting => "Created".into(),
         Live::Exited if c.state.finished_at.is_empty() => format!("Exited ({})", c.state.exit_code),
         Live::Exited => format!(
             "Exited ({}) {} ago",

@@ -11,7 +11,7 @@ pub(crate) fn restart(g: &Globals, a: &StopArgs) -> Result<i32> {
     let sig = a.signal.as_deref().map(runtime::parse_signal).transpose()?;
     let targets = super::targets(&store, &a.containers, &a.cidfile, a.all, false)?;
     super::each(&targets, a.ignore, |q| {
-        let c = store.get(q)?;
+        let c = store.get_started(q)?;
         let sig = sig.unwrap_or_else(|| lifecycle::stop_signal(&c));
         let t = a.time.unwrap_or_else(|| lifecycle::stop_timeout(&c));
         lifecycle::stop(&store, &c, sig, t)?;

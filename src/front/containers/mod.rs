@@ -302,8 +302,8 @@ impl Live {
     /// Docker's `State.Status` word.
     pub(crate) fn word(self) -> &'static str {
         match self {
-            Live::Created => "created",
-            Live::Running | Live::Starting => "running",
+            Live::Created | Live::Starting => "created",
+            Live::Running => "running",
             Live::Paused => "paused",
             Live::Exited => "exited",
             Live::Removing => "removing",
@@ -583,6 +583,19 @@ impl Store {
                 )
             }
         }
+    }
+
+    /// Resolves and loads, reconciled, and if its monitor is starting it, after the start
+    /// (bounded): commands that act on a running container see it running.
+    pub(crate) fn get_started(&self, q: &str) -> Result<Container> {
+        let c = self.get(q)?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let mut c = c;
+        while self.derive(&c) == Live::Starting && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            c = self.get(q)?;
+        }
+        Ok(c)
     }
 
     /// Resolves and loads, reconciled.
