@@ -7,7 +7,8 @@ RUNC_FACE=("$BERTH" oci)
 BUSYBOX=${BUSYBOX:-/bin/busybox}
 dir=$(mktemp -d /tmp/berth-demo.XXXXXX)
 root=$(mktemp -d /tmp/berth-demo-state.XXXXXX)
-trap 'rm -rf "$dir" "$root"' EXIT
+people=$(mktemp -d /tmp/berth-demo-people.XXXXXX)
+trap 'rm -rf "$dir" "$root" "$people"' EXIT
 mkdir -p "$dir/rootfs/bin"
 cp "$BUSYBOX" "$dir/rootfs/bin/busybox"
 for app in sh echo cat hostname id ls ps sleep uname; do ln -s busybox "$dir/rootfs/bin/$app"; done
@@ -22,3 +23,7 @@ json.dump(c, open(p, "w"), indent=2)
 PY
 echo "+ berth oci --root $root run --bundle $dir demo"
 "${RUNC_FACE[@]}" --root "$root" run --bundle "$dir" "demo-$$"
+# The people face: Docker's language, the same rootfs given with --rootfs.
+echo "+ berth run --rm --rootfs $dir/rootfs sh -c ..."
+"$BERTH" --root "$people/root" --runroot "$people/run" run --rm --rootfs "$dir/rootfs" \
+  sh -c 'echo "hello from $(hostname) (berth run), $(id)"'

@@ -2,9 +2,12 @@
 //! exactly as podman is a client of runc, but in-process: images, containers and their
 //! monitor, logs, volumes, networks, build. Nothing here is reached by the runc face.
 
+pub(crate) mod containers;
 pub(crate) mod digest;
 pub(crate) mod format;
 pub(crate) mod logs;
+pub(crate) mod monitor;
+pub(crate) mod specgen;
 pub(crate) mod units;
 
 use std::path::{Path, PathBuf};

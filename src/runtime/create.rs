@@ -29,8 +29,6 @@ pub(crate) enum SpecSource {
     Bundle(PathBuf),
     /// A spec the caller built. `bundle` anchors a relative `root.path` (and any other
     /// bundle-relative path) and is the state's `bundle`.
-    // Built by the people face (src/front), which calls create in-process.
-    #[allow(dead_code)]
     Spec { spec: Box<Spec>, bundle: PathBuf },
 }
 

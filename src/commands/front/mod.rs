@@ -1,10 +1,28 @@
 //! The people face's commands: args -> front call -> output. Each returns the exit code.
 
+mod attach;
+mod create;
+mod exec;
+mod exists;
+mod inspect;
+mod kill;
+mod logs;
+mod monitor;
+mod pause;
+mod ps;
+mod rename;
+mod restart;
+mod rm;
+mod run;
+mod start;
+mod stop;
 mod version;
+mod wait;
 
-use anyhow::Result;
+use anyhow::{anyhow, bail, Result};
 
 use crate::cli::front::{Command, ContainerCommand};
+use crate::front::containers::Store;
 use crate::front::{Exit, Globals};
 
 /// Whether a failure of this command before its process runs exits 125, as Docker's
@@ -41,8 +59,112 @@ pub(crate) fn dispatch(g: &Globals, cmd: Command, name: &str) -> Result<i32> {
     }
     match cmd {
         Command::Version(a) if a.format.is_none() => version::version(g),
+        Command::Run(a) | Command::Container(ContainerCommand::Run(a)) => run::run(g, &a),
+        Command::Create(a) | Command::Container(ContainerCommand::Create(a)) => {
+            create::create(g, &a)
+        }
+        Command::Monitor(a) => monitor::monitor(g, &a),
+        Command::Start(a) | Command::Container(ContainerCommand::Start(a)) => start::start(g, &a),
+        Command::Stop(a) | Command::Container(ContainerCommand::Stop(a)) => stop::stop(g, &a),
+        Command::Restart(a) | Command::Container(ContainerCommand::Restart(a)) => {
+            restart::restart(g, &a)
+        }
+        Command::Kill(a) | Command::Container(ContainerCommand::Kill(a)) => kill::kill(g, &a),
+        Command::Rm(a) | Command::Container(ContainerCommand::Rm(a)) => rm::rm(g, &a),
+        Command::Ps(a) | Command::Container(ContainerCommand::Ls(a)) => ps::ps(g, &a),
+        Command::Logs(a) | Command::Container(ContainerCommand::Logs(a)) => logs::logs(g, &a),
+        Command::Wait(a) | Command::Container(ContainerCommand::Wait(a)) => wait::wait(g, &a),
+        Command::Inspect(a) => inspect::inspect(g, &a, false),
+        Command::Container(ContainerCommand::Inspect(a)) => inspect::inspect(g, &a, true),
+        Command::Exec(a) | Command::Container(ContainerCommand::Exec(a)) => exec::exec(g, &a),
+        Command::Attach(a) | Command::Container(ContainerCommand::Attach(a)) => {
+            attach::attach(g, &a)
+        }
+        Command::Rename(a) | Command::Container(ContainerCommand::Rename(a)) => {
+            rename::rename(g, &a)
+        }
+        Command::Pause(a) | Command::Container(ContainerCommand::Pause(a)) => {
+            pause::pause(g, &a, true)
+        }
+        Command::Unpause(a) | Command::Container(ContainerCommand::Unpause(a)) => {
+            pause::pause(g, &a, false)
+        }
+        Command::Container(ContainerCommand::Exists(a)) => exists::exists(g, &a),
         _ => Err(not_implemented(name)),
     }
+}
+
+/// `-a/--attach` of run/create: which of stdin, stdout, stderr (default: stdout and
+/// stderr, and stdin with -i).
+pub(crate) fn attach_streams(list: &[String], interactive: bool) -> Result<[bool; 3]> {
+    if list.is_empty() {
+        return Ok([interactive, true, true]);
+    }
+    let mut s = [false; 3];
+    for a in list.iter().flat_map(|x| x.split(',')) {
+        match a.to_ascii_lowercase().as_str() {
+            "stdin" => s[0] = true,
+            "stdout" => s[1] = true,
+            "stderr" => s[2] = true,
+            _ => bail!("-a/--attach {a}: valid streams are STDIN, STDOUT and STDERR"),
+        }
+    }
+    Ok(s)
+}
+
+/// The containers a command acts on: its arguments, the ids in `--cidfile` files, or every
+/// container with `--all` (`running` narrows that to running ones).
+pub(crate) fn targets(
+    store: &Store,
+    args: &[String],
+    cidfiles: &[String],
+    all: bool,
+    running: bool,
+) -> Result<Vec<String>> {
+    let mut out: Vec<String> = args.to_vec();
+    for f in cidfiles {
+        let id = std::fs::read_to_string(f)
+            .map_err(|e| anyhow!("--cidfile {f}: {}", crate::error::errno_text(&e)))?;
+        out.push(id.trim().to_string());
+    }
+    if all {
+        let mut list = store.list();
+        list.sort_by(|a, b| b.rec.created.cmp(&a.rec.created));
+        for c in list {
+            if !running || store.derive(&c).is_active() {
+                out.push(c.rec.id.clone());
+            }
+        }
+    } else if out.is_empty() {
+        bail!("requires at least 1 container name or id");
+    }
+    Ok(out)
+}
+
+/// Runs `f` on each container, printing what the user typed on success; goes on past
+/// failures (each reported once) and ends with 1 if any failed.
+pub(crate) fn each(
+    targets: &[String],
+    ignore_missing: bool,
+    mut f: impl FnMut(&str) -> Result<()>,
+) -> Result<i32> {
+    let mut failed = false;
+    for q in targets {
+        match f(q) {
+            Ok(()) => println!("{q}"),
+            Err(e) if ignore_missing && crate::front::containers::is_no_such(&e) => {}
+            Err(e) => {
+                failed = true;
+                crate::logging::error(&format!("{e:#}"));
+            }
+        }
+    }
+    if failed {
+        // Every failure is reported already: main prints nothing more, and exits with the
+        // command's class (125 for start, 1 for the others).
+        return Err(anyhow!(""));
+    }
+    Ok(0)
 }
 
 #[cfg(test)]

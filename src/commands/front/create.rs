@@ -1,0 +1,16 @@
+//! `create`: the container exists (record, name); nothing runs. Prints the full id.
+
+use anyhow::Result;
+
+use crate::cli::front::RunArgs;
+use crate::front::containers::{create, Store};
+use crate::front::Globals;
+
+pub(crate) fn create(g: &Globals, a: &RunArgs) -> Result<i32> {
+    let store = Store::new(g);
+    crate::front::monitor::client::parse_detach_keys(a.detach_keys.as_deref())?;
+    super::attach_streams(&a.attach, a.interactive)?;
+    let rec = create::create(&store, a, g.rootless)?;
+    println!("{}", rec.id);
+    Ok(0)
+}

@@ -1,0 +1,19 @@
+//! `container exists` (Podman): exit 0 if the container exists, 1 if not, silently.
+
+use anyhow::Result;
+
+use crate::cli::front::ContainerArg;
+use crate::front::containers::{is_no_such, Store};
+use crate::front::{Exit, Globals};
+
+pub(crate) fn exists(g: &Globals, a: &ContainerArg) -> Result<i32> {
+    match Store::new(g).get(&a.container) {
+        Ok(_) => Ok(0),
+        Err(e) if is_no_such(&e) => Err(Exit {
+            code: 1,
+            msg: String::new(),
+        }
+        .into()),
+        Err(e) => Err(e),
+    }
+}

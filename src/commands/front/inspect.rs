@@ -1,0 +1,171 @@
+//! `inspect`: a JSON array in Docker's shape (`docker inspect` of a container), or one
+//! `--format` template execution per object.
+
+use anyhow::{bail, Result};
+use serde_json::{json, Value};
+
+use crate::cli::front::InspectArgs;
+use crate::front::containers::{is_no_such, Container, Live, Store, ZERO_TIME};
+use crate::front::format::Formatter;
+use crate::front::{Exit, Globals};
+
+pub(crate) fn inspect(g: &Globals, a: &InspectArgs, containers_only: bool) -> Result<i32> {
+    if let Some(t) = a.kind.as_deref() {
+        if t != "container" {
+            bail!("--type {t}: only containers can be inspected yet");
+        }
+    }
+    let only_containers = containers_only || a.kind.is_some();
+    let store = Store::new(g);
+    let mut objs = Vec::new();
+    let mut failed = false;
+    for q in &a.names {
+        match store.get(q) {
+            Ok(c) => objs.push(to_json(&store, &c)),
+            Err(e) if is_no_such(&e) => {
+                failed = true;
+                let what = if only_containers {
+                    "container"
+                } else {
+                    "object"
+                };
+                crate::logging::error(&format!("No such {what}: {q}"));
+            }
+            Err(e) => {
+                failed = true;
+                crate::logging::error(&format!("{e:#}"));
+            }
+        }
+    }
+    match &a.format {
+        Some(f) => {
+            let fmt = Formatter::new(Some(f), "")?;
+            print!("{}", fmt.render(&objs, &json!({}))?);
+        }
+        None => {
+            let text = crate::front::format::go_json_indent(&Value::Array(objs), "    ", true);
+            println!("{text}");
+        }
+    }
+    if failed {
+        return Err(Exit {
+            code: 1,
+            msg: String::new(),
+        }
+        .into());
+    }
+    Ok(0)
+}
+
+fn time_or_zero(s: &str) -> &str {
+    if s.is_empty() {
+        ZERO_TIME
+    } else {
+        s
+    }
+}
+
+pub(crate) fn to_json(store: &Store, c: &Container) -> Value {
+    let live = store.derive(c);
+    let r = &c.rec;
+    let h = &r.host_config;
+    let s = &c.state;
+    let active = live.is_active();
+    let mut config = json!({
+        "Hostname": r.config.hostname,
+        "Domainname": r.config.domainname,
+        "User": r.config.user,
+        "AttachStdin": r.config.attach_stdin,
+        "AttachStdout": r.config.attach_stdout,
+        "AttachStderr": r.config.attach_stderr,
+        "Tty": r.config.tty,
+        "OpenStdin": r.config.open_stdin,
+        "StdinOnce": r.config.stdin_once,
+        "Env": r.config.env,
+        "Cmd": r.config.cmd,
+        "Image": r.config.image,
+        "Volumes": null,
+        "WorkingDir": r.config.working_dir,
+        "Entrypoint": r.config.entrypoint,
+        "OnBuild": null,
+        "Labels": r.config.labels,
+    });
+    if !r.config.stop_signal.is_empty() {
+        config["StopSignal"] = json!(r.config.stop_signal);
+    }
+    if let Some(t) = r.config.stop_timeout {
+        config["StopTimeout"] = json!(t);
+    }
+    let host_config = json!({
+            "Binds": null,
+            "ContainerIDFile": "",
+            "LogConfig": {"Type": h.log_config.kind, "Config": h.log_config.config},
+            "NetworkMode": h.network_mode,
+            "PortBindings": {},
+            "RestartPolicy": {"Name": h.restart_policy.name, "MaximumRetryCount": h.restart_policy.maximum_retry_count},
+            "AutoRemove": h.auto_remove,
+            "CapAdd": h.cap_add,
+            "CapDrop": h.cap_drop,
+            "GroupAdd": h.group_add,
+            "OomScoreAdj": h.oom_score_adj,
+            "Privileged": h.privileged,
+            "ReadonlyRootfs": h.readonly_rootfs,
+            "SecurityOpt": h.security_opt,
+            "ShmSize": h.shm_size,
+            "Sysctls": h.sysctls,
+            "Init": h.init,
+            "Memory": h.memory,
+            "MemoryReservation": h.memory_reservation,
+            "MemorySwap": h.memory_swap,
+            "NanoCpus": h.nano_cpus,
+            "CpuShares": h.cpu_shares,
+            "CpusetCpus": h.cpuset_cpus,
+            "PidsLimit": h.pids_limit,
+            "Ulimits": h.ulimits,
+            "Devices": h.devices,
+    });
+    json!({
+        "Id": r.id,
+        "Created": r.created,
+        "Path": r.path,
+        "Args": r.args,
+        "State": {
+            "Status": live.word(),
+            "Running": active,
+            "Paused": live == Live::Paused,
+            "Restarting": false,
+            "OOMKilled": s.oom_killed,
+            "Dead": false,
+            "Pid": if active { s.pid } else { 0 },
+            "ExitCode": s.exit_code,
+            "Error": s.error,
+            "StartedAt": time_or_zero(&s.started_at),
+            "FinishedAt": time_or_zero(&s.finished_at),
+        },
+        "Image": if r.image_id.is_empty() { &r.image } else { &r.image_id },
+        "ResolvConfPath": r.resolv_conf_path,
+        "HostnamePath": r.hostname_path,
+        "HostsPath": r.hosts_path,
+        "LogPath": if h.log_config.kind == "none" { Value::from("") } else { json!(r.log_path) },
+        "Name": format!("/{}", r.name),
+        "RestartCount": s.restart_count,
+        "Driver": "",
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": null,
+        "HostConfig": host_config,
+        "GraphDriver": {"Data": null, "Name": ""},
+        "Mounts": [],
+        "Config": config,
+        "NetworkSettings": {
+            "Bridge": "",
+            "SandboxID": "",
+            "Ports": {},
+            "SandboxKey": "",
+            "Networks": {},
+        },
+        "Rootfs": r.rootfs,
+    })
+}

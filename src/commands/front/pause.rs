@@ -1,0 +1,22 @@
+//! `pause` / `unpause`: freeze and thaw every process of each container (cgroup freezer).
+
+use anyhow::{bail, Result};
+
+use crate::cli::front::ContainersArgs;
+use crate::front::containers::{runtime, Live, Store};
+use crate::front::Globals;
+
+pub(crate) fn pause(g: &Globals, a: &ContainersArgs, freeze: bool) -> Result<i32> {
+    let store = Store::new(g);
+    let targets = super::targets(&store, &a.containers, &[], a.all, true)?;
+    super::each(&targets, false, |q| {
+        let c = store.get_started(q)?;
+        match (store.derive(&c), freeze) {
+            (Live::Running, true) => runtime::pause(&store.rt, &c.rec.id),
+            (Live::Paused, false) => runtime::resume(&store.rt, &c.rec.id),
+            (Live::Paused, true) => bail!("container {q} is already paused"),
+            (Live::Running | Live::Starting, false) => bail!("container {q} is not paused"),
+            _ => bail!("container {q} is not running"),
+        }
+    })
+}

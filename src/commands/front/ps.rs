@@ -1,0 +1,270 @@
+//! `ps`: Docker's columns and status words (`Up 3 seconds`, `Exited (0) 5 minutes ago`,
+//! `Created`), `-a -q -n -l --no-trunc --filter --format`. Containers whose monitor died
+//! are reconciled on the way.
+
+use std::time::SystemTime;
+
+use anyhow::{anyhow, bail, Result};
+use serde_json::{json, Value};
+
+use crate::cli::front::PsArgs;
+use crate::front::containers::{short, Container, Live, Store};
+use crate::front::format::Formatter;
+use crate::front::units;
+use crate::front::Globals;
+
+const DEFAULT_TABLE: &str =
+    "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
+
+pub(crate) fn ps(g: &Globals, a: &PsArgs) -> Result<i32> {
+    let store = Store::new(g);
+    let filters = Filters::parse(&a.filter)?;
+    let fmt = if a.quiet && a.format.is_none() {
+        None
+    } else {
+        Some(Formatter::new(a.format.as_deref(), DEFAULT_TABLE)?)
+    };
+    let mut list = store.list();
+    // Newest first, as Docker lists them.
+    list.sort_by(|x, y| y.rec.created.cmp(&x.rec.created));
+    let all = a.all || a.latest || a.last > 0 || filters.implies_all();
+    let mut rows = Vec::new();
+    let mut ids = Vec::new();
+    let limit = if a.latest {
+        1
+    } else if a.last > 0 {
+        a.last as usize
+    } else {
+        usize::MAX
+    };
+    for c in list.iter() {
+        if rows.len() >= limit {
+            break;
+        }
+        let live = store.derive(c);
+        if !all && !live.is_active() {
+            continue;
+        }
+        if !filters.matches(&store, c, live, &list)? {
+            continue;
+        }
+        ids.push(if a.no_trunc {
+            c.rec.id.clone()
+        } else {
+            short(&c.rec.id).to_string()
+        });
+        rows.push(row(c, live, !a.no_trunc));
+    }
+    let Some(fmt) = fmt else {
+        for id in ids {
+            println!("{id}");
+        }
+        return Ok(0);
+    };
+    let headers = json!({
+        "ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "RunningFor": "CREATED",
+        "CreatedAt": "CREATED AT", "Status": "STATUS", "State": "STATE", "Ports": "PORTS",
+        "Names": "NAMES", "Labels": "LABELS", "Mounts": "MOUNTS", "Networks": "NETWORKS",
+        "Size": "SIZE", "LocalVolumes": "LOCAL VOLUMES",
+    });
+    print!("{}", fmt.render(&rows, &headers)?);
+    Ok(0)
+}
+
+fn parse_time(s: &str) -> SystemTime {
+    units::parse_rfc3339(s).unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
+fn since(s: &str) -> String {
+    let d = SystemTime::now()
+        .duration_since(parse_time(s))
+        .unwrap_or_default();
+    units::human_duration(d)
+}
+
+/// Docker's `State.String()`.
+pub(crate) fn status_text(c: &Container, live: Live) -> String {
+    match live {
+        Live::Running => format!("Up {}", since(&c.state.started_at)),
+        Live::Paused => format!("Up {} (Paused)", since(&c.state.started_at)),
+        Live::Removing => "Removal In Progress".into(),
+        Live::Created | Live::Starting => "Created".into(),
+        Live::Exited if c.state.finished_at.is_empty() => format!("Exited ({})", c.state.exit_code),
+        Live::Exited => format!(
+            "Exited ({}) {} ago",
+            c.state.exit_code,
+            since(&c.state.finished_at)
+        ),
+    }
+}
+
+/// Go's `time.Time.String()` in UTC: `2024-01-02 03:04:05 +0000 UTC`.
+fn created_at(s: &str) -> String {
+    let t = units::rfc3339_nano(parse_time(s));
+    let date = &t[..10.min(t.len())];
+    let clock = t.get(11..19).unwrap_or("");
+    format!("{date} {clock} +0000 UTC")
+}
+
+fn ellipsis(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(n - 1).collect();
+    out.push('…');
+    out
+}
+
+fn row(c: &Container, live: Live, trunc: bool) -> Value {
+    let mut command = c.rec.path.clone();
+    for a in &c.rec.args {
+        command.push(' ');
+        command.push_str(a);
+    }
+    if trunc {
+        command = ellipsis(&command, 20);
+    }
+    let labels: Vec<String> = c
+        .rec
+        .config
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    json!({
+        "Command": crate::front::format::go_quote(&command),
+        "CreatedAt": created_at(&c.rec.created),
+        "ID": if trunc { short(&c.rec.id).to_string() } else { c.rec.id.clone() },
+        "Image": c.rec.image,
+        "Labels": labels.join(","),
+        "LocalVolumes": "0",
+        "Mounts": "",
+        "Names": c.rec.name,
+        "Networks": c.rec.host_config.network_mode,
+        "Ports": "",
+        "RunningFor": format!("{} ago", since(&c.rec.created)),
+        "Size": "0B",
+        "State": live.word(),
+        "Status": status_text(c, live),
+    })
+}
+
+#[derive(Default)]
+struct Filters {
+    id: Vec<String>,
+    name: Vec<String>,
+    label: Vec<(String, Option<String>)>,
+    status: Vec<String>,
+    exited: Vec<i32>,
+    ancestor: Vec<String>,
+    before: Vec<String>,
+    since: Vec<String>,
+}
+
+impl Filters {
+    fn parse(list: &[String]) -> Result<Filters> {
+        let mut f = Filters::default();
+        for item in list {
+            let (k, v) = item
+                .split_once('=')
+                .ok_or_else(|| anyhow!("bad format of filter (expected name=value): {item}"))?;
+            let v = v.to_string();
+            match k {
+                "id" => f.id.push(v),
+                "name" => f.name.push(v),
+                "label" => {
+                    let (lk, lv) = match v.split_once('=') {
+                        Some((a, b)) => (a.to_string(), Some(b.to_string())),
+                        None => (v, None),
+                    };
+                    f.label.push((lk, lv));
+                }
+                "status" => {
+                    const OK: &[&str] = &[
+                        "created",
+                        "restarting",
+                        "running",
+                        "removing",
+                        "paused",
+                        "exited",
+                        "dead",
+                    ];
+                    if !OK.contains(&v.as_str()) {
+                        bail!(
+                            "invalid filter 'status={v}': valid values are {}",
+                            OK.join(", ")
+                        );
+                    }
+                    f.status.push(v);
+                }
+                "exited" => f.exited.push(
+                    v.parse()
+                        .map_err(|_| anyhow!("invalid filter 'exited={v}': not an exit code"))?,
+                ),
+                "ancestor" => f.ancestor.push(v),
+                "before" => f.before.push(v),
+                "since" => f.since.push(v),
+                "health" => bail!("invalid filter 'health': healthchecks are not available yet"),
+                _ => bail!("invalid filter '{k}'"),
+            }
+        }
+        Ok(f)
+    }
+
+    /// Filters on stopped states look at every container, as Docker's do.
+    fn implies_all(&self) -> bool {
+        !self.exited.is_empty() || self.status.iter().any(|s| s != "running" && s != "paused")
+    }
+
+    fn matches(&self, store: &Store, c: &Container, live: Live, all: &[Container]) -> Result<bool> {
+        let r = &c.rec;
+        if !self.id.is_empty() && !self.id.iter().any(|p| r.id.starts_with(p.as_str())) {
+            return Ok(false);
+        }
+        if !self.name.is_empty()
+            && !self
+                .name
+                .iter()
+                .any(|n| r.name.contains(n.trim_start_matches('/')))
+        {
+            return Ok(false);
+        }
+        for (k, v) in &self.label {
+            match (r.config.labels.get(k), v) {
+                (None, _) => return Ok(false),
+                (Some(have), Some(want)) if have != want => return Ok(false),
+                _ => {}
+            }
+        }
+        if !self.status.is_empty() && !self.status.iter().any(|s| s == live.word()) {
+            return Ok(false);
+        }
+        if !self.exited.is_empty()
+            && (live != Live::Exited || !self.exited.contains(&c.state.exit_code))
+        {
+            return Ok(false);
+        }
+        if !self.ancestor.is_empty() && !self.ancestor.contains(&r.image) {
+            return Ok(false);
+        }
+        for b in &self.before {
+            let id = store.resolve(b)?;
+            let Some(other) = all.iter().find(|x| x.rec.id == id) else {
+                continue;
+            };
+            if r.created >= other.rec.created {
+                return Ok(false);
+            }
+        }
+        for s in &self.since {
+            let id = store.resolve(s)?;
+            let Some(other) = all.iter().find(|x| x.rec.id == id) else {
+                continue;
+            };
+            if r.created <= other.rec.created {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}

@@ -1,0 +1,14 @@
+//! `rename CONTAINER NEW_NAME`.
+
+use anyhow::Result;
+
+use crate::cli::front::RenameArgs;
+use crate::front::containers::Store;
+use crate::front::Globals;
+
+pub(crate) fn rename(g: &Globals, a: &RenameArgs) -> Result<i32> {
+    let store = Store::new(g);
+    let c = store.get(&a.container)?;
+    store.rename(&c.rec.id, &a.new_name)?;
+    Ok(0)
+}

@@ -1,0 +1,16 @@
+//! `rm`: removes containers; a running one only with `-f` (SIGKILL to all its processes
+//! first). Several arguments: goes on past failures, exits 1 if any failed.
+
+use anyhow::Result;
+
+use crate::cli::front::RmArgs;
+use crate::front::containers::{lifecycle, Store};
+use crate::front::Globals;
+
+pub(crate) fn rm(g: &Globals, a: &RmArgs) -> Result<i32> {
+    let store = Store::new(g);
+    let targets = super::targets(&store, &a.containers, &a.cidfile, a.all, false)?;
+    super::each(&targets, a.ignore, |q| {
+        lifecycle::remove(&store, q, a.force, a.time)
+    })
+}

@@ -1,0 +1,122 @@
+//! `create` (and the first half of `run`): flags -> a container record on disk, whole or
+//! not at all. Nothing runs yet.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Result};
+
+use super::{names, new_id, Record, Store};
+use crate::cli::front::RunArgs;
+use crate::front::specgen::{self, ImageConfig};
+
+/// The image to run: today `--rootfs DIR` (the image store fills the rest later).
+pub(crate) struct Source {
+    pub(crate) name: String,
+    pub(crate) id: String,
+    pub(crate) rootfs: PathBuf,
+    pub(crate) config: ImageConfig,
+}
+
+/// Resolves what `IMAGE` names: with `--rootfs`, an existing directory.
+pub(crate) fn source(a: &RunArgs) -> Result<Source> {
+    if !a.rootfs {
+        bail!(
+            "{}: images are not available yet in berth; run a root filesystem directory with --rootfs DIR",
+            a.image
+        );
+    }
+    let p = Path::new(&a.image);
+    let abs = std::fs::canonicalize(p)
+        .map_err(|e| anyhow!("--rootfs {}: {}", a.image, crate::error::errno_text(&e)))?;
+    if !abs.is_dir() {
+        bail!("--rootfs {}: not a directory", a.image);
+    }
+    Ok(Source {
+        name: abs.to_string_lossy().into_owned(),
+        id: String::new(),
+        rootfs: abs,
+        config: ImageConfig::default(),
+    })
+}
+
+/// Makes the container: record, name, cidfile. Returns its record.
+pub(crate) fn create(store: &Store, a: &RunArgs, rootless: bool) -> Result<Record> {
+    let name = match &a.name {
+        Some(n) => Some(names::validate(n)?),
+        None => None,
+    };
+    if let Some(f) = &a.cidfile {
+        if Path::new(f).exists() {
+            bail!("container ID file found, make sure the other container isn't running or delete {f}");
+        }
+    }
+    let src = source(a)?;
+    if let (true, Some(n)) = (a.replace, &name) {
+        // Podman's --replace: the container holding the name (by name only, never an id
+        // prefix) goes first, stopped.
+        if let Some(old) = store.id_by_name(n) {
+            match super::lifecycle::remove(store, &old, true, None) {
+                Ok(()) => {}
+                Err(e) if super::is_no_such(&e) => {}
+                Err(e) => return Err(e.context(format!("--replace: removing {n}"))),
+            }
+        }
+    }
+    let id = new_id();
+    // Generated names retry on a clash; a chosen one fails.
+    let mut attempt = 0;
+    loop {
+        let name = match &name {
+            Some(n) => n.clone(),
+            None => names::generate(attempt),
+        };
+        let rec = specgen::generate(&specgen::Input {
+            args: a,
+            image: &src.config,
+            image_name: src.name.clone(),
+            image_id: src.id.clone(),
+            rootfs: src.rootfs.clone(),
+            id: &id,
+            name,
+            run_dir: store.run_dir(&id),
+            log_path: log_path(store, &id, a.log_driver.as_deref()),
+            rootless,
+        })?;
+        match store.create(&rec) {
+            Ok(()) => {
+                if let Some(f) = &a.cidfile {
+                    if let Err(e) = write_cidfile(f, &id) {
+                        let _ = store.remove_files(&rec);
+                        return Err(e);
+                    }
+                }
+                return Ok(rec);
+            }
+            Err(e)
+                if a.name.is_none() && attempt < 10 && e.to_string().contains("already in use") =>
+            {
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn write_cidfile(f: &str, id: &str) -> Result<()> {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(f)
+        .map_err(|e| anyhow!("--cidfile {f}: {}", crate::error::errno_text(&e)))?;
+    file.write_all(id.as_bytes())
+        .map_err(|e| anyhow!("--cidfile {f}: {}", crate::error::errno_text(&e)))
+}
+
+/// Docker's `<id>-json.log` for json-file; Podman's `ctr.log` for k8s-file.
+fn log_path(store: &Store, id: &str, driver: Option<&str>) -> PathBuf {
+    match driver {
+        Some("k8s-file") => store.dir(id).join("ctr.log"),
+        _ => store.dir(id).join(format!("{id}-json.log")),
+    }
+}

@@ -1,0 +1,164 @@
+//! Transitions that go through a container's monitor: start (detached or attached), stop
+//! (the stop sequence runs in the monitor), wait.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+
+use super::{exit_error, runtime as rt, short, Container, Live, Store};
+use crate::front::monitor::{self, client, proto::Request};
+
+/// The container's stop signal: `--stop-signal` / the image's, else SIGTERM.
+pub(crate) fn stop_signal(c: &Container) -> i32 {
+    let s = &c.rec.config.stop_signal;
+    if s.is_empty() {
+        libc::SIGTERM
+    } else {
+        rt::parse_signal(s).unwrap_or(libc::SIGTERM)
+    }
+}
+
+/// The container's stop timeout: `--stop-timeout`, else 10 s.
+pub(crate) fn stop_timeout(c: &Container) -> i64 {
+    c.rec.config.stop_timeout.unwrap_or(10)
+}
+
+/// Runs the stop sequence in the monitor and waits until the container is down and its
+/// end recorded. A container that is not running is left as it is.
+pub(crate) fn stop(store: &Store, c: &Container, sig: i32, timeout: i64) -> Result<()> {
+    let id = &c.rec.id;
+    if !store.derive(c).is_active() {
+        return Ok(());
+    }
+    if store.derive(c) == Live::Paused {
+        // A frozen process cannot take its signal.
+        let _ = rt::resume(&store.rt, id);
+    }
+    match monitor::request(
+        store,
+        id,
+        &Request::Stop {
+            signal: sig,
+            timeout,
+        },
+    ) {
+        Some(s) => monitor::proto::wait_closed(s),
+        None => {
+            // No monitor answers: the next reconcile finalizes it.
+        }
+    }
+    monitor::wait_gone(store, id);
+    if let Ok(c) = store.load(id) {
+        store.reconcile_if_needed(c);
+    }
+    Ok(())
+}
+
+/// Starts a created or exited container with a detached monitor.
+pub(crate) fn start(store: &Store, id: &str, log_level: &str) -> Result<()> {
+    monitor::spawn(store, id, log_level, None)
+}
+
+/// Starts with a detached monitor that waits for us to attach before the container runs,
+/// then stays attached: the container's status (or 0 when the user detached).
+pub(crate) fn start_attached(store: &Store, id: &str, o: &client::Options) -> Result<i32> {
+    let sock = store.ctl_socket(id);
+    let mut conn = None;
+    {
+        // The monitor starts the container once this connection has asked to attach, so
+        // nothing it prints is missed; the stream is read after the handshake.
+        let mut attach = || -> Result<()> {
+            conn = Some(client::connect(&sock, o)?);
+            Ok(())
+        };
+        monitor::spawn(store, id, super::log_level(), Some(&mut attach))?;
+    }
+    let Some(conn) = conn else {
+        bail!("the monitor of {} never asked for an attach", short(id));
+    };
+    finish_attach(store, id, client::run_attached(conn, o)?)
+}
+
+/// Attaches to a running container.
+pub(crate) fn attach(store: &Store, c: &Container, o: &client::Options) -> Result<i32> {
+    let id = &c.rec.id;
+    if !store.derive(c).is_active() {
+        bail!("you cannot attach to a stopped container, start it first");
+    }
+    let conn = client::connect(&store.ctl_socket(id), o)?;
+    finish_attach(store, id, client::run_attached(conn, o)?)
+}
+
+fn finish_attach(store: &Store, id: &str, end: client::End) -> Result<i32> {
+    match end {
+        client::End::Exited(code) => Ok(code),
+        client::End::Detached => Ok(0),
+        client::End::Lost => {
+            monitor::wait_gone(store, id);
+            match store.load(id) {
+                Ok(c) => {
+                    let c = store.reconcile_if_needed(c);
+                    Ok(c.map_or(0, |c| c.state.exit_code))
+                }
+                Err(_) => Ok(0),
+            }
+        }
+    }
+}
+
+/// Blocks until the container is not running; its exit code.
+pub(crate) fn wait(store: &Store, q: &str) -> Result<i32> {
+    let c = store.get(q)?;
+    let id = c.rec.id.clone();
+    loop {
+        monitor::wait_gone(store, &id);
+        let Ok(c) = store.load(&id) else {
+            // Removed by its own --rm: the code is gone with it.
+            return Err(exit_error(1, format!("No such container: {q}")));
+        };
+        let Some(c) = store.reconcile_if_needed(c) else {
+            return Err(exit_error(1, format!("No such container: {q}")));
+        };
+        if !store.derive(&c).is_active() {
+            return Ok(c.state.exit_code);
+        }
+        // Started again by someone else: keep waiting (bounded poll step).
+        let t = Instant::now();
+        while store.monitor_alive(&id) && t.elapsed() < Duration::from_millis(50) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+/// Removes one container (stopping it first with `force`).
+pub(crate) fn remove(store: &Store, q: &str, force: bool, time: Option<i64>) -> Result<()> {
+    let c = store.get(q)?;
+    let id = c.rec.id.clone();
+    let live = store.derive(&c);
+    if live.is_active() {
+        if !force {
+            bail!(
+                "cannot remove container {q}: container is {}: stop the container before removing or force remove",
+                live.word()
+            );
+        }
+        // rm -t N: a graceful stop first (Podman); plain -f kills.
+        let (sig, t) = match time {
+            Some(t) => (stop_signal(&c), t),
+            None => (libc::SIGKILL, 0),
+        };
+        stop(store, &c, sig, t)?;
+    }
+    let lock = store.lock(&id)?;
+    let c = match store.load(&id) {
+        Ok(c) => c,
+        // Its own --rm took it meanwhile.
+        Err(_) => return Ok(()),
+    };
+    if store.derive(&c).is_active() {
+        bail!("cannot remove container {q}: it was started again meanwhile");
+    }
+    store.reconcile(&c, &lock)?;
+    store.remove_files(&c.rec)?;
+    Ok(())
+}

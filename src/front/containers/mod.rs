@@ -1,0 +1,800 @@
+//! The people face's containers on disk, with no daemon and no database:
+//!
+//! - `ROOT/containers/<id>/config.json`: what the container is (Docker's Config and
+//!   HostConfig, the generated OCI spec); `state.json`: where its lifecycle stands. Both
+//!   written atomically (temp, fsync, rename), readable with `cat`.
+//! - `ROOT/names/<name>`: a symlink to `../containers/<id>`; `symlink(2)` makes the claim
+//!   of a name atomic without a global lock.
+//! - `RUNROOT/containers/<id>/`: what a reboot forgets: `monitor.json` (the monitor's pid,
+//!   start time and boot id), `exit.json`, the control socket, the runtime's bundle.
+//!
+//! A container is running iff its monitor is alive; the next command that finds it dead
+//! reconciles (see [`Store::reconcile`]). Transitions take the container's flock, never
+//! while waiting.
+
+pub(crate) mod create;
+pub(crate) mod lifecycle;
+pub(crate) mod names;
+pub(crate) mod runtime;
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::front::{Exit, Globals};
+
+/// Fills `buf` from the kernel's random pool.
+pub(crate) fn random_bytes(buf: &mut [u8]) {
+    use std::io::Read;
+    if let Ok(mut f) = File::open("/dev/urandom") {
+        if f.read_exact(buf).is_ok() {
+            return;
+        }
+    }
+    // No /dev/urandom (a broken chroot): time and pid still make ids unique enough for a
+    // mkdir claim, which is what decides.
+    let t = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos()
+        ^ ((std::process::id() as u128) << 64);
+    for (i, b) in buf.iter_mut().enumerate() {
+        *b = (t >> ((i % 16) * 8)) as u8 ^ (i as u8).wrapping_mul(151);
+    }
+}
+
+/// 64 hex digits whose 12-digit short form is not all digits (Docker's rule: it would
+/// read as a number).
+pub(crate) fn new_id() -> String {
+    loop {
+        let mut b = [0u8; 32];
+        random_bytes(&mut b);
+        let id: String = b.iter().map(|x| format!("{x:02x}")).collect();
+        if !id[..12].bytes().all(|c| c.is_ascii_digit()) {
+            return id;
+        }
+    }
+}
+
+pub(crate) fn short(id: &str) -> &str {
+    &id[..id.len().min(12)]
+}
+
+pub(crate) fn now() -> String {
+    runtime::rfc3339(SystemTime::now())
+}
+
+/// The log level a started monitor gets (ours).
+pub(crate) fn log_level() -> &'static str {
+    if crate::logging::debug_enabled() {
+        "debug"
+    } else {
+        "warn"
+    }
+}
+
+/// Docker's zero time, for times that have not happened.
+pub(crate) const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+/// What the container is. Field names follow Docker's inspect, so the record reads as
+/// `docker inspect` does.
+#[derive(Serialize, Deserialize, Debug, Clone, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub(crate) struct Record {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) created: String,
+    /// The image as the user named it (with --rootfs: the directory).
+    pub(crate) image: String,
+    pub(crate) image_id: String,
+    /// The root filesystem the container runs in.
+    pub(crate) rootfs: PathBuf,
+    /// The process: Path is argv[0], Args the rest.
+    pub(crate) path: String,
+    pub(crate) args: Vec<String>,
+    pub(crate) config: Config,
+    pub(crate) host_config: HostConfig,
+    /// The generated OCI runtime spec.
+    pub(crate) spec: serde_json::Value,
+    pub(crate) log_path: PathBuf,
+    /// Files the container gets bind-mounted (/etc/hostname, /etc/hosts, /etc/resolv.conf).
+    pub(crate) hostname_path: PathBuf,
+    pub(crate) hosts_path: PathBuf,
+    pub(crate) resolv_conf_path: PathBuf,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub(crate) struct Config {
+    pub(crate) hostname: String,
+    pub(crate) domainname: String,
+    pub(crate) user: String,
+    pub(crate) attach_stdin: bool,
+    pub(crate) attach_stdout: bool,
+    pub(crate) attach_stderr: bool,
+    pub(crate) tty: bool,
+    pub(crate) open_stdin: bool,
+    pub(crate) stdin_once: bool,
+    pub(crate) env: Vec<String>,
+    pub(crate) cmd: Option<Vec<String>>,
+    pub(crate) image: String,
+    pub(crate) working_dir: String,
+    pub(crate) entrypoint: Option<Vec<String>>,
+    pub(crate) labels: BTreeMap<String, String>,
+    pub(crate) stop_signal: String,
+    pub(crate) stop_timeout: Option<i64>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub(crate) struct HostConfig {
+    pub(crate) auto_remove: bool,
+    pub(crate) log_config: LogConfig,
+    pub(crate) network_mode: String,
+    pub(crate) privileged: bool,
+    pub(crate) readonly_rootfs: bool,
+    pub(crate) init: bool,
+    pub(crate) memory: i64,
+    pub(crate) memory_swap: i64,
+    pub(crate) memory_reservation: i64,
+    pub(crate) nano_cpus: i64,
+    pub(crate) cpu_shares: i64,
+    pub(crate) cpuset_cpus: String,
+    pub(crate) pids_limit: Option<i64>,
+    pub(crate) ulimits: Vec<serde_json::Value>,
+    pub(crate) cap_add: Vec<String>,
+    pub(crate) cap_drop: Vec<String>,
+    pub(crate) security_opt: Vec<String>,
+    pub(crate) devices: Vec<serde_json::Value>,
+    pub(crate) shm_size: i64,
+    pub(crate) sysctls: BTreeMap<String, String>,
+    pub(crate) group_add: Vec<String>,
+    pub(crate) oom_score_adj: i32,
+    pub(crate) restart_policy: RestartPolicy,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub(crate) struct LogConfig {
+    #[serde(rename = "Type")]
+    pub(crate) kind: String,
+    pub(crate) config: BTreeMap<String, String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub(crate) struct RestartPolicy {
+    pub(crate) name: String,
+    pub(crate) maximum_retry_count: i64,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Status {
+    #[default]
+    Created,
+    Running,
+    Exited,
+    /// `rm` is under way (Docker's "Removal In Progress").
+    Removing,
+}
+
+/// Where the lifecycle stands, as recorded at the last transition. `running` is only a
+/// claim: [`Store::derive`] checks it against the monitor.
+#[derive(Serialize, Deserialize, Debug, Clone, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub(crate) struct State {
+    pub(crate) status: Status,
+    /// The init's host pid while running.
+    pub(crate) pid: i32,
+    pub(crate) exit_code: i32,
+    pub(crate) oom_killed: bool,
+    pub(crate) error: String,
+    pub(crate) started_at: String,
+    pub(crate) finished_at: String,
+    pub(crate) restart_count: i64,
+    /// The boot the container last ran in: after a reboot nothing of it runs.
+    pub(crate) boot_id: String,
+}
+
+/// `RUNROOT/containers/<id>/monitor.json`.
+#[derive(Serialize, Deserialize, Debug, Clone, Default)]
+#[serde(default)]
+pub(crate) struct MonitorRecord {
+    pub(crate) pid: i32,
+    pub(crate) start_time: u64,
+    pub(crate) boot_id: String,
+}
+
+/// `RUNROOT/containers/<id>/exit.json`: written by the monitor the moment the init is
+/// reaped, before anything else, so that a monitor dying later still leaves the truth.
+#[derive(Serialize, Deserialize, Debug, Clone, Default)]
+#[serde(default)]
+pub(crate) struct ExitRecord {
+    pub(crate) code: i32,
+    pub(crate) signal: Option<i32>,
+    pub(crate) oom: bool,
+    pub(crate) finished_at: String,
+}
+
+/// Temp file, fsync, rename: a crash leaves the old or the new file, never half of one.
+pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let r = (|| -> io::Result<()> {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if let Err(e) = r {
+        let _ = fs::remove_file(&tmp);
+        bail!("{}: {}", path.display(), crate::error::errno_text(&e));
+    }
+    Ok(())
+}
+
+fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
+    let mut data = serde_json::to_vec_pretty(v).context("encoding a record")?;
+    data.push(b'\n');
+    write_atomic(path, &data)
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>> {
+    match fs::read(path) {
+        Ok(d) => serde_json::from_slice(&d)
+            .map(Some)
+            .map_err(|e| anyhow!("{}: corrupt record: {e}", path.display())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => bail!("{}: {}", path.display(), crate::error::errno_text(&e)),
+    }
+}
+
+fn mkdir_p(p: &Path, mode: u32) -> Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(mode)
+        .create(p)
+        .map_err(|e| anyhow!("{}: {}", p.display(), crate::error::errno_text(&e)))
+}
+
+/// `Error: No such container: x` (exit 1, or the command's class).
+pub(crate) fn no_such(q: &str) -> anyhow::Error {
+    anyhow!("No such container: {q}")
+}
+
+/// Whether an error is "No such container" (for --ignore and `container exists`).
+pub(crate) fn is_no_such(e: &anyhow::Error) -> bool {
+    e.to_string().starts_with("No such container: ")
+}
+
+/// An exclusive flock on the container's directory, released on drop.
+pub(crate) struct Lock(#[allow(dead_code)] nix::fcntl::Flock<File>);
+
+/// A container's status as seen now (the record's claim checked against its monitor).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Live {
+    Created,
+    Running,
+    Paused,
+    Exited,
+    Removing,
+    /// The monitor is starting it (state still `created`, monitor alive).
+    Starting,
+}
+
+impl Live {
+    /// Docker's `State.Status` word.
+    pub(crate) fn word(self) -> &'static str {
+        match self {
+            Live::Created | Live::Starting => "created",
+            Live::Running => "running",
+            Live::Paused => "paused",
+            Live::Exited => "exited",
+            Live::Removing => "removing",
+        }
+    }
+    pub(crate) fn is_active(self) -> bool {
+        matches!(self, Live::Running | Live::Paused | Live::Starting)
+    }
+}
+
+pub(crate) struct Store {
+    pub(crate) root: PathBuf,
+    pub(crate) runroot: PathBuf,
+    pub(crate) rt: crate::runtime::Globals,
+}
+
+/// One container as read from disk.
+#[derive(Clone)]
+pub(crate) struct Container {
+    pub(crate) rec: Record,
+    pub(crate) state: State,
+}
+
+impl Store {
+    pub(crate) fn new(g: &Globals) -> Store {
+        Store {
+            root: g.root.clone(),
+            runroot: g.runroot.clone(),
+            rt: g.runtime(),
+        }
+    }
+
+    pub(crate) fn containers_dir(&self) -> PathBuf {
+        self.root.join("containers")
+    }
+    pub(crate) fn dir(&self, id: &str) -> PathBuf {
+        self.containers_dir().join(id)
+    }
+    fn names_dir(&self) -> PathBuf {
+        self.root.join("names")
+    }
+    /// Runtime state of one container (forgotten at reboot).
+    pub(crate) fn run_dir(&self, id: &str) -> PathBuf {
+        self.runroot.join("containers").join(id)
+    }
+    pub(crate) fn ctl_socket(&self, id: &str) -> PathBuf {
+        self.run_dir(id).join("ctl.sock")
+    }
+
+    pub(crate) fn lock(&self, id: &str) -> Result<Lock> {
+        let d = self.dir(id);
+        let f = File::open(&d).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => no_such(id),
+            _ => anyhow!("{}: {}", d.display(), crate::error::errno_text(&e)),
+        })?;
+        nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
+            .map(Lock)
+            .map_err(|(_, e)| anyhow!("lock {}: {}", d.display(), crate::error::errno_desc(e)))
+    }
+
+    fn try_lock(&self, id: &str) -> Option<Lock> {
+        let f = File::open(self.dir(id)).ok()?;
+        nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock)
+            .ok()
+            .map(Lock)
+    }
+
+    /// Makes a new container exist whole or not at all: its directory is filled under a
+    /// temporary name and renamed into place once the name is claimed.
+    pub(crate) fn create(&self, rec: &Record) -> Result<()> {
+        mkdir_p(&self.containers_dir(), 0o700)?;
+        mkdir_p(&self.names_dir(), 0o700)?;
+        let tmp = self.containers_dir().join(format!(".new-{}", rec.id));
+        mkdir_p(&tmp, 0o700)?;
+        let me = std::process::id() as i32;
+        let creator = MonitorRecord {
+            pid: me,
+            start_time: runtime::process_start_time(me).unwrap_or(0),
+            boot_id: runtime::boot_id(),
+        };
+        let r = (|| {
+            write_json(&tmp.join("creator.json"), &creator)?;
+            crate::testpoint::hit("people:tmp-dir");
+            self.claim_name(&rec.name, &rec.id)?;
+            crate::testpoint::hit("people:name-claimed");
+            Ok(())
+        })();
+        if let Err(e) = r {
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+        let r = (|| {
+            write_json(&tmp.join("config.json"), rec)?;
+            write_json(&tmp.join("state.json"), &State::default())?;
+            crate::testpoint::hit("people:record-written");
+            let _ = fs::remove_file(tmp.join("creator.json"));
+            fs::rename(&tmp, self.dir(&rec.id))
+                .map_err(|e| anyhow!("{}: {}", tmp.display(), crate::error::errno_text(&e)))
+        })();
+        if let Err(e) = r {
+            let _ = fs::remove_file(self.names_dir().join(&rec.name));
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// `names/<name>` -> `../containers/<id>`. A link whose container never came to be (its
+    /// creator died before the rename) is taken over, under the names directory's lock.
+    fn claim_name(&self, name: &str, id: &str) -> Result<()> {
+        let link = self.names_dir().join(name);
+        let target = Path::new("../containers").join(id);
+        for attempt in 0..2 {
+            match std::os::unix::fs::symlink(&target, &link) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => bail!("{}: {}", link.display(), crate::error::errno_text(&e)),
+            }
+            let holder = self.name_holder(name);
+            match holder {
+                Some(h) if attempt == 0 && !self.holder_alive(&h) => {
+                    // Stale: take the names lock so two claimers do not both repair it.
+                    let dir = File::open(self.names_dir())?;
+                    let _l = nix::fcntl::Flock::lock(dir, nix::fcntl::FlockArg::LockExclusive)
+                        .map_err(|(_, e)| anyhow!("lock names: {}", crate::error::errno_desc(e)))?;
+                    if self.name_holder(name).as_deref() == Some(h.as_str())
+                        && !self.holder_alive(&h)
+                    {
+                        let _ = fs::remove_file(&link);
+                        let _ = fs::remove_dir_all(self.containers_dir().join(format!(".new-{h}")));
+                    }
+                }
+                Some(h) => bail!(
+                    "the container name \"{name}\" is already in use by container \"{h}\". You have to remove (or rename) that container to be able to reuse that name"
+                ),
+                None if attempt == 0 => continue,
+                None => bail!("the container name \"{name}\" is already in use"),
+            }
+        }
+        bail!("the container name \"{name}\" is already in use")
+    }
+
+    /// The container that holds `name`, if one does.
+    pub(crate) fn id_by_name(&self, name: &str) -> Option<String> {
+        self.name_holder(name)
+            .filter(|id| self.dir(id).join("config.json").exists())
+    }
+
+    fn name_holder(&self, name: &str) -> Option<String> {
+        let t = fs::read_link(self.names_dir().join(name)).ok()?;
+        t.file_name().map(|n| n.to_string_lossy().into_owned())
+    }
+
+    /// A name's holder exists, or is being made by a live creator.
+    fn holder_alive(&self, id: &str) -> bool {
+        if self.dir(id).join("config.json").exists() {
+            return true;
+        }
+        let new = self.containers_dir().join(format!(".new-{id}"));
+        match read_json::<MonitorRecord>(&new.join("creator.json")) {
+            Ok(Some(c)) => alive(&c),
+            // The dir without its creator file is a moment from the rename: alive.
+            _ => new.exists(),
+        }
+    }
+
+    pub(crate) fn load(&self, id: &str) -> Result<Container> {
+        let d = self.dir(id);
+        let rec: Record = read_json(&d.join("config.json"))?.ok_or_else(|| no_such(id))?;
+        let state: State = read_json(&d.join("state.json"))?.unwrap_or_default();
+        Ok(Container { rec, state })
+    }
+
+    pub(crate) fn save_state(&self, id: &str, st: &State) -> Result<()> {
+        write_json(&self.dir(id).join("state.json"), st)
+    }
+
+    pub(crate) fn save_record(&self, rec: &Record) -> Result<()> {
+        write_json(&self.dir(&rec.id).join("config.json"), rec)
+    }
+
+    /// Every container id (no order promised).
+    pub(crate) fn ids(&self) -> Vec<String> {
+        let Ok(rd) = fs::read_dir(self.containers_dir()) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for e in rd.filter_map(|e| e.ok()) {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if n.starts_with(".rm-") {
+                // A removal renamed this away and died before deleting it: finish it.
+                let _ = fs::remove_dir_all(e.path());
+                continue;
+            }
+            if let Some(id) = n.strip_prefix(".new-") {
+                // A create that died before its rename: nothing of it is visible; clear it.
+                let p = e.path();
+                if let Ok(Some(c)) = read_json::<MonitorRecord>(&p.join("creator.json")) {
+                    if !alive(&c) {
+                        if self.name_holder_of(id).is_some() {
+                            // Left for claim_name's repair (under the names lock).
+                        } else {
+                            let _ = fs::remove_dir_all(&p);
+                        }
+                    }
+                }
+                continue;
+            }
+            if n.len() == 64 && n.bytes().all(|c| c.is_ascii_hexdigit()) {
+                out.push(n);
+            }
+        }
+        out
+    }
+
+    fn name_holder_of(&self, id: &str) -> Option<String> {
+        let rd = fs::read_dir(self.names_dir()).ok()?;
+        rd.filter_map(|e| e.ok())
+            .find(|e| {
+                fs::read_link(e.path())
+                    .ok()
+                    .and_then(|t| t.file_name().map(|n| n == id))
+                    .unwrap_or(false)
+            })
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+    }
+
+    /// Every container, reconciled (a dead monitor found here is dealt with now).
+    pub(crate) fn list(&self) -> Vec<Container> {
+        let mut out = Vec::new();
+        for id in self.ids() {
+            // Another command may remove it meanwhile: readers tolerate that.
+            let Ok(c) = self.load(&id) else { continue };
+            match self.reconcile_if_needed(c) {
+                Some(c) => out.push(c),
+                None => continue,
+            }
+        }
+        out
+    }
+
+    /// A name, a full id, or a unique id prefix -> the full id. An exact name wins over a
+    /// prefix; an ambiguous prefix names its candidates.
+    pub(crate) fn resolve(&self, q: &str) -> Result<String> {
+        if q.is_empty() {
+            return Err(no_such(q));
+        }
+        let name = q.strip_prefix('/').unwrap_or(q);
+        if !name.contains('/') && name != "." && name != ".." {
+            if let Some(id) = self.name_holder(name) {
+                if self.dir(&id).join("config.json").exists() {
+                    return Ok(id);
+                }
+            }
+        }
+        if !q.bytes().all(|c| c.is_ascii_hexdigit()) {
+            return Err(no_such(q));
+        }
+        let q = q.to_ascii_lowercase();
+        if q.len() == 64 && self.dir(&q).join("config.json").exists() {
+            return Ok(q);
+        }
+        let mut found: Vec<String> = self
+            .ids()
+            .into_iter()
+            .filter(|id| id.starts_with(&q))
+            .collect();
+        match found.len() {
+            0 => Err(no_such(&q)),
+            1 => Ok(found.remove(0)),
+            _ => {
+                found.sort();
+                let list: Vec<&str> = found.iter().map(|s| short(s)).collect();
+                bail!(
+                    "multiple containers match the prefix {q:?}: {}",
+                    list.join(", ")
+                )
+            }
+        }
+    }
+
+    /// Resolves and loads, reconciled, and if its monitor is starting it, after the start
+    /// (bounded): commands that act on a running container see it running.
+    pub(crate) fn get_started(&self, q: &str) -> Result<Container> {
+        let c = self.get(q)?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let mut c = c;
+        while self.derive(&c) == Live::Starting && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            c = self.get(q)?;
+        }
+        Ok(c)
+    }
+
+    /// Resolves and loads, reconciled.
+    pub(crate) fn get(&self, q: &str) -> Result<Container> {
+        let id = self.resolve(q)?;
+        let c = self.load(&id).map_err(|_| no_such(q))?;
+        self.reconcile_if_needed(c).ok_or_else(|| no_such(q))
+    }
+
+    pub(crate) fn monitor(&self, id: &str) -> Option<MonitorRecord> {
+        read_json(&self.run_dir(id).join("monitor.json"))
+            .ok()
+            .flatten()
+    }
+
+    pub(crate) fn exit_record(&self, id: &str) -> Option<ExitRecord> {
+        read_json(&self.run_dir(id).join("exit.json"))
+            .ok()
+            .flatten()
+    }
+
+    pub(crate) fn write_monitor(&self, id: &str, m: &MonitorRecord) -> Result<()> {
+        mkdir_p(&self.run_dir(id), 0o700)?;
+        write_json(&self.run_dir(id).join("monitor.json"), m)
+    }
+
+    pub(crate) fn write_exit(&self, id: &str, x: &ExitRecord) -> Result<()> {
+        mkdir_p(&self.run_dir(id), 0o700)?;
+        write_json(&self.run_dir(id).join("exit.json"), x)
+    }
+
+    /// Whether the container's monitor is alive (pid, start time and boot all match).
+    pub(crate) fn monitor_alive(&self, id: &str) -> bool {
+        self.monitor(id).is_some_and(|m| alive(&m))
+    }
+
+    /// The status as of now, without writing anything.
+    pub(crate) fn derive(&self, c: &Container) -> Live {
+        let id = &c.rec.id;
+        match c.state.status {
+            Status::Exited => Live::Exited,
+            Status::Removing => Live::Removing,
+            Status::Created => {
+                if self.monitor_alive(id) {
+                    Live::Starting
+                } else {
+                    Live::Created
+                }
+            }
+            Status::Running => {
+                if c.state.boot_id != runtime::boot_id() || !self.monitor_alive(id) {
+                    return Live::Exited;
+                }
+                if runtime::status(&self.rt, id).as_deref() == Some("paused") {
+                    Live::Paused
+                } else {
+                    Live::Running
+                }
+            }
+        }
+    }
+
+    /// Whether the record disagrees with what runs (a dead monitor, a reboot, leftovers of
+    /// a start that died): then the container is finalized under its lock.
+    fn needs_reconcile(&self, c: &Container) -> bool {
+        let id = &c.rec.id;
+        match c.state.status {
+            Status::Running => self.derive(c) == Live::Exited,
+            Status::Created | Status::Exited => {
+                self.run_dir(id).join("monitor.json").exists() && !self.monitor_alive(id)
+            }
+            Status::Removing => false,
+        }
+    }
+
+    /// Reconciles if needed; None when the container is gone (removed meanwhile, or
+    /// removed by its own `--rm` now).
+    pub(crate) fn reconcile_if_needed(&self, c: Container) -> Option<Container> {
+        if !self.needs_reconcile(&c) {
+            return Some(c);
+        }
+        // Someone holds the lock: they are transitioning it; show what is on disk.
+        let Some(lock) = self.try_lock(&c.rec.id) else {
+            return Some(c);
+        };
+        let c = self.load(&c.rec.id).ok()?;
+        if !self.needs_reconcile(&c) {
+            return Some(c);
+        }
+        match self.reconcile(&c, &lock) {
+            Ok(()) => {
+                drop(lock);
+                if c.rec.host_config.auto_remove && c.state.status == Status::Running {
+                    let _ = self.remove_files(&c.rec);
+                    return None;
+                }
+                self.load(&c.rec.id).ok()
+            }
+            Err(e) => {
+                crate::logging::warn(&format!("container {}: {e:#}", short(&c.rec.id)));
+                Some(c)
+            }
+        }
+    }
+
+    /// Finalizes a container whose monitor is gone: what exit.json says (or "monitor
+    /// died"), whatever of it still runs killed, its runtime state removed. Caller holds
+    /// the lock.
+    pub(crate) fn reconcile(&self, c: &Container, _lock: &Lock) -> Result<()> {
+        let id = &c.rec.id;
+        runtime::delete(&self.rt, id)?;
+        let mut st = c.state.clone();
+        if st.status == Status::Running {
+            st.status = Status::Exited;
+            st.pid = 0;
+            match self.exit_record(id) {
+                Some(x) => {
+                    st.exit_code = x.code;
+                    st.oom_killed = x.oom;
+                    st.finished_at = x.finished_at;
+                }
+                None if st.boot_id != runtime::boot_id() => {
+                    st.exit_code = 255;
+                    st.error = "the system was rebooted while the container ran".into();
+                    st.finished_at = now();
+                }
+                None => {
+                    st.exit_code = 255;
+                    st.error = "monitor died".into();
+                    st.finished_at = now();
+                }
+            }
+            self.save_state(id, &st)?;
+        }
+        self.clear_run_dir(id);
+        Ok(())
+    }
+
+    pub(crate) fn clear_run_dir(&self, id: &str) {
+        let _ = fs::remove_dir_all(self.run_dir(id));
+    }
+
+    /// Removes every file of a stopped container (record, name, runtime dir). With
+    /// --rootfs the directory is the user's and stays.
+    pub(crate) fn remove_files(&self, rec: &Record) -> Result<()> {
+        let link = self.names_dir().join(&rec.name);
+        if self.name_holder(&rec.name).as_deref() == Some(rec.id.as_str()) {
+            let _ = fs::remove_file(&link);
+        }
+        self.clear_run_dir(&rec.id);
+        let d = self.dir(&rec.id);
+        // Renamed first so that readers never see a half-removed container.
+        let gone = self.containers_dir().join(format!(".rm-{}", rec.id));
+        match fs::rename(&d, &gone) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => bail!("{}: {}", d.display(), crate::error::errno_text(&e)),
+        }
+        match fs::remove_dir_all(&gone) {
+            // A listing finishing the same removal got there first.
+            Err(e) if e.kind() != io::ErrorKind::NotFound && gone.exists() => {
+                bail!("{}: {}", gone.display(), crate::error::errno_text(&e))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Renames under the container's lock: the new name is claimed before the old one is
+    /// released, so the container is never nameless.
+    pub(crate) fn rename(&self, id: &str, new: &str) -> Result<()> {
+        let new = names::validate(new)?;
+        let _lock = self.lock(id)?;
+        let mut c = self.load(id)?;
+        if c.rec.name == new {
+            bail!("renaming a container with the same name as its current name");
+        }
+        self.claim_name(&new, id)?;
+        let old = std::mem::replace(&mut c.rec.name, new);
+        if let Err(e) = self.save_record(&c.rec) {
+            let _ = fs::remove_file(self.names_dir().join(&c.rec.name));
+            return Err(e);
+        }
+        let _ = fs::remove_file(self.names_dir().join(old));
+        Ok(())
+    }
+}
+
+/// Alive, same process (start time), same boot.
+fn alive(m: &MonitorRecord) -> bool {
+    m.pid > 0
+        && m.boot_id == runtime::boot_id()
+        && runtime::process_start_time(m.pid) == Some(m.start_time)
+}
+
+/// An error that ends the command with `code`.
+pub(crate) fn exit_error(code: i32, msg: impl Into<String>) -> anyhow::Error {
+    Exit {
+        code,
+        msg: msg.into(),
+    }
+    .into()
+}
