@@ -17,6 +17,24 @@ use crate::process::parent::{Parent, Ready, Steps};
 use crate::state::{ContainerDir, Record, Status};
 use crate::sys;
 
+/// Adds `caps` to the process's bounding, effective and permitted sets, as runc's
+/// `exec --cap` (not inheritable, so no ambient).
+pub(crate) fn add_capabilities(p: &mut Process, caps: &[oci_spec::runtime::Capability]) {
+    if caps.is_empty() {
+        return;
+    }
+    let mut sets = p.capabilities().clone().unwrap_or_default();
+    let add = |set: &Option<oci_spec::runtime::Capabilities>| {
+        let mut s = set.clone().unwrap_or_default();
+        s.extend(caps.iter().copied());
+        Some(s)
+    };
+    sets.set_bounding(add(sets.bounding()));
+    sets.set_effective(add(sets.effective()));
+    sets.set_permitted(add(sets.permitted()));
+    p.set_capabilities(Some(sets));
+}
+
 /// What `exec` needs besides the process.
 #[derive(Default, Clone, Debug)]
 pub(crate) struct ExecOpts {

@@ -16,9 +16,9 @@ use super::ops;
 use super::Globals;
 use crate::state::Status;
 
-/// Signals berth handles itself; the synchronous ones stay default so a berth bug still
-/// crashes visibly.
-fn forwarded() -> SigSet {
+/// Signals berth handles itself (a foreground run, the people face's monitor and its
+/// `--init`); the synchronous ones stay default so a berth bug still crashes visibly.
+pub(crate) fn forwarded() -> SigSet {
     let mut s = SigSet::all();
     for sig in [
         Signal::SIGSEGV,

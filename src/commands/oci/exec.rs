@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context, Result};
-use oci_spec::runtime::{Capabilities, Capability, Process};
+use oci_spec::runtime::{Capability, Process};
 use serde_json::Value;
 
 use crate::cli::oci::ExecArgs;
@@ -97,23 +97,15 @@ fn from_flags(mut p: Process, a: &ExecArgs) -> Result<Process> {
     if a.no_new_privs {
         p.set_no_new_privileges(Some(true));
     }
-    if !a.cap.is_empty() {
-        let mut caps = p.capabilities().clone().unwrap_or_default();
-        for name in &a.cap {
-            let c: Capability = serde_json::from_value(Value::String(name.clone()))
-                .map_err(|_| anyhow!("--cap {name}: unknown capability"))?;
-            // As runc: bounding, effective and permitted (not inheritable, so no ambient).
-            let add = |set: &Option<Capabilities>| {
-                let mut s = set.clone().unwrap_or_default();
-                s.insert(c);
-                Some(s)
-            };
-            caps.set_bounding(add(caps.bounding()));
-            caps.set_effective(add(caps.effective()));
-            caps.set_permitted(add(caps.permitted()));
-        }
-        p.set_capabilities(Some(caps));
-    }
+    let caps = a
+        .cap
+        .iter()
+        .map(|name| {
+            serde_json::from_value::<Capability>(Value::String(name.clone()))
+                .map_err(|_| anyhow!("--cap {name}: unknown capability"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    crate::runtime::exec::add_capabilities(&mut p, &caps);
     Ok(p)
 }
 

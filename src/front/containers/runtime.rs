@@ -209,7 +209,7 @@ pub(crate) fn exec(g: &Globals, e: &Exec) -> Result<i32> {
 /// The container's own process with Docker's exec settings: a new command, variables added
 /// (a name given again replaces it), another directory or user, capabilities added.
 fn exec_process(mut p: oci_spec::runtime::Process, e: &Exec) -> Result<oci_spec::runtime::Process> {
-    use oci_spec::runtime::{Capabilities, Capability};
+    use oci_spec::runtime::Capability;
     p.set_args(Some(e.args.clone()));
     p.set_terminal(Some(e.tty));
     p.set_console_size(None);
@@ -231,22 +231,15 @@ fn exec_process(mut p: oci_spec::runtime::Process, e: &Exec) -> Result<oci_spec:
         p.user_mut()
             .set_additional_gids(Some(e.additional_gids.clone()));
     }
-    if !e.caps.is_empty() {
-        let mut caps = p.capabilities().clone().unwrap_or_default();
-        for name in &e.caps {
-            let c: Capability = serde_json::from_value(serde_json::Value::String(name.clone()))
-                .map_err(|_| anyhow!("unknown capability {name:?}"))?;
-            let add = |set: &Option<Capabilities>| {
-                let mut s = set.clone().unwrap_or_default();
-                s.insert(c);
-                Some(s)
-            };
-            caps.set_bounding(add(caps.bounding()));
-            caps.set_effective(add(caps.effective()));
-            caps.set_permitted(add(caps.permitted()));
-        }
-        p.set_capabilities(Some(caps));
-    }
+    let caps = e
+        .caps
+        .iter()
+        .map(|name| {
+            serde_json::from_value::<Capability>(serde_json::Value::String(name.clone()))
+                .map_err(|_| anyhow!("unknown capability {name:?}"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    crate::runtime::exec::add_capabilities(&mut p, &caps);
     Ok(p)
 }
 

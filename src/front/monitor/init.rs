@@ -64,19 +64,7 @@ pub(crate) fn main() -> Result<i32> {
     }
     // Blocked signals are queued even for a namespace's init, whose default-action
     // signals the kernel would otherwise drop: that is how they reach the signalfd.
-    let mut mask = SigSet::all();
-    for s in [
-        Signal::SIGSEGV,
-        Signal::SIGBUS,
-        Signal::SIGILL,
-        Signal::SIGFPE,
-        Signal::SIGTRAP,
-        Signal::SIGSYS,
-        Signal::SIGKILL,
-        Signal::SIGSTOP,
-    ] {
-        mask.remove(s);
-    }
+    let mask = crate::runtime::run::forwarded();
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None)?;
     let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC)?;
     // The child is berth again (std spawns without fork: plain clone3 is ENOSYS under

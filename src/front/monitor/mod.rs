@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::signal::{SigSet, SigmaskHow};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
@@ -207,20 +207,7 @@ struct Monitor<'a> {
 
 /// Signals the monitor takes through its signalfd: all but the synchronous ones.
 fn handled_signals() -> SigSet {
-    let mut s = SigSet::all();
-    for sig in [
-        Signal::SIGSEGV,
-        Signal::SIGBUS,
-        Signal::SIGILL,
-        Signal::SIGFPE,
-        Signal::SIGTRAP,
-        Signal::SIGSYS,
-        Signal::SIGKILL,
-        Signal::SIGSTOP,
-    ] {
-        s.remove(sig);
-    }
-    s
+    crate::runtime::run::forwarded()
 }
 
 fn set_nonblocking(fd: BorrowedFd) {
