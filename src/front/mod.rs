@@ -4,3 +4,4 @@
 
 pub(crate) mod digest;
 pub(crate) mod reference;
+pub(crate) mod registry;

@@ -270,9 +270,8 @@ fn split_docker_domain(name: &str) -> (String, String) {
 
 fn explicit_domain(name: &str) -> Option<(&str, &str)> {
     let (first, rest) = name.split_once('/')?;
-    let is_domain = first.contains(['.', ':'])
-        || first == "localhost"
-        || first.to_lowercase() != first;
+    let is_domain =
+        first.contains(['.', ':']) || first == "localhost" || first.to_lowercase() != first;
     is_domain.then_some((first, rest))
 }
 
@@ -318,8 +317,7 @@ fn parse_parts(domain: &str, remainder: &str) -> Result<Reference, ReferenceErro
 
 fn is_hex64(s: &str) -> bool {
     s.len() == 64
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
@@ -423,7 +421,11 @@ mod tests {
             ("redis", "docker.io/library/redis:latest", "redis:latest"),
             ("redis:7", "docker.io/library/redis:7", "redis:7"),
             ("user/app", "docker.io/user/app:latest", "user/app:latest"),
-            ("docker.io/redis", "docker.io/library/redis:latest", "redis:latest"),
+            (
+                "docker.io/redis",
+                "docker.io/library/redis:latest",
+                "redis:latest",
+            ),
             (
                 "index.docker.io/library/redis:6",
                 "docker.io/library/redis:6",
@@ -451,7 +453,11 @@ mod tests {
                 "localhost:5000/x:latest",
             ),
             // a single "localhost" is an image name, not a domain
-            ("localhost", "docker.io/library/localhost:latest", "localhost:latest"),
+            (
+                "localhost",
+                "docker.io/library/localhost:latest",
+                "localhost:latest",
+            ),
             (
                 "127.0.0.1:5000/test/busybox",
                 "127.0.0.1:5000/test/busybox:latest",
@@ -459,9 +465,21 @@ mod tests {
             ),
             ("[::1]:5000/a", "[::1]:5000/a:latest", "[::1]:5000/a:latest"),
             // an uppercase domain is a domain
-            ("Example.com/a", "Example.com/a:latest", "Example.com/a:latest"),
-            ("a__b/c-----d.e_f", "docker.io/a__b/c-----d.e_f:latest", "a__b/c-----d.e_f:latest"),
-            ("x:Tag_1.0-rc", "docker.io/library/x:Tag_1.0-rc", "x:Tag_1.0-rc"),
+            (
+                "Example.com/a",
+                "Example.com/a:latest",
+                "Example.com/a:latest",
+            ),
+            (
+                "a__b/c-----d.e_f",
+                "docker.io/a__b/c-----d.e_f:latest",
+                "a__b/c-----d.e_f:latest",
+            ),
+            (
+                "x:Tag_1.0-rc",
+                "docker.io/library/x:Tag_1.0-rc",
+                "x:Tag_1.0-rc",
+            ),
         ];
         for (input, full, familiar) in table {
             let r = Reference::parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));
@@ -474,7 +492,10 @@ mod tests {
         assert_eq!(r.tag(), None);
         assert_eq!(r.manifest_ref(), d);
         let r = Reference::parse(&format!("host:5000/a/b:1.2@{d}")).unwrap();
-        assert_eq!((r.domain(), r.path(), r.tag()), ("host:5000", "a/b", Some("1.2")));
+        assert_eq!(
+            (r.domain(), r.path(), r.tag()),
+            ("host:5000", "a/b", Some("1.2"))
+        );
         assert_eq!(r.digest().unwrap().to_string(), d);
         assert_eq!(r.manifest_ref(), d, "the digest wins over the tag");
         assert_eq!(r.familiar_name(), "host:5000/a/b");
@@ -513,7 +534,11 @@ mod tests {
             (&long, TooLong),
         ];
         for (input, want) in table {
-            assert_eq!(Reference::parse(input).err().as_ref(), Some(want), "{input:?}");
+            assert_eq!(
+                Reference::parse(input).err().as_ref(),
+                Some(want),
+                "{input:?}"
+            );
         }
         let tag129 = format!("x:{}", "t".repeat(129));
         assert_eq!(Reference::parse(&tag129), Err(Format));
@@ -581,7 +606,10 @@ mod tests {
             strs(short_name_candidates("quay.io/a/b:1", &regs).unwrap()),
             ["quay.io/a/b:1"]
         );
-        assert_eq!(short_name_candidates("Redis", &regs), Err(ReferenceError::Uppercase));
+        assert_eq!(
+            short_name_candidates("Redis", &regs),
+            Err(ReferenceError::Uppercase)
+        );
     }
 
     #[test]
@@ -599,7 +627,10 @@ mod tests {
             assert!(!valid_domain(bad), "{bad}");
         }
         let r = Reference::parse("redis").unwrap();
-        assert_eq!(r.with_tag("7").unwrap().to_string(), "docker.io/library/redis:7");
+        assert_eq!(
+            r.with_tag("7").unwrap().to_string(),
+            "docker.io/library/redis:7"
+        );
         assert!(r.with_tag("-7").is_err());
         assert_eq!(
             Reference::from_parts("h:1", "a/b", Some("t"), None)

@@ -1,0 +1,7 @@
+//! The distribution side of the people face: registries.conf, credentials, certificates,
+//! and a blocking client of the OCI distribution API (pull and push).
+
+pub(crate) mod auth;
+mod base64;
+pub(crate) mod certs;
+pub(crate) mod config;
