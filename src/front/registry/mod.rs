@@ -4,4 +4,12 @@
 pub(crate) mod auth;
 mod base64;
 pub(crate) mod certs;
+pub(crate) mod client;
 pub(crate) mod config;
+pub(crate) mod http;
+pub(crate) mod manifest;
+pub(crate) mod pull;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod testserver;
