@@ -576,10 +576,10 @@ impl Registry {
         let status = resp.status;
         let (code, msg) = registry_error(&mut resp);
         match (status, code.as_str(), kind) {
+            (_, "NAME_UNKNOWN", _) => RegistryError::NameUnknown(what.to_string()),
             (_, "MANIFEST_UNKNOWN", _) | (404, _, Kind::Manifest) => {
                 RegistryError::ManifestUnknown(what.to_string())
             }
-            (_, "NAME_UNKNOWN", _) => RegistryError::NameUnknown(what.to_string()),
             (401, _, _) if self.creds.is_some() && self.challenge_is_basic() => {
                 RegistryError::AuthFailed {
                     host: self.host.clone(),

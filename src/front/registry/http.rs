@@ -524,6 +524,7 @@ fn tls_error(addr: &str, e: io::Error) -> HttpError {
         ),
     };
     let msg = match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+        Some(rustls::Error::InvalidCertificate(c)) => certificate_msg(addr, c),
         Some(r) => r.to_string(),
         None => io_msg(&e),
     };
@@ -531,6 +532,27 @@ fn tls_error(addr: &str, e: io::Error) -> HttpError {
         addr: addr.to_string(),
         msg,
         not_tls,
+    }
+}
+
+/// Go's wording where it has one (what Docker users search for), and the way out.
+fn certificate_msg(addr: &str, c: &rustls::CertificateError) -> String {
+    use rustls::CertificateError as C;
+    let dir = addr.strip_suffix(":443").unwrap_or(addr);
+    let trust =
+        format!("trust its CA in /etc/containers/certs.d/{dir}/ca.crt, or use --tls-verify=false");
+    match c {
+        C::UnknownIssuer => format!("certificate signed by unknown authority ({trust})"),
+        C::Other(o) if o.to_string().contains("CaUsedAsEndEntity") => {
+            format!("self-signed certificate not trusted ({trust})")
+        }
+        C::NotValidForName | C::NotValidForNameContext { .. } => {
+            format!("certificate is not valid for {dir}")
+        }
+        C::Expired | C::ExpiredContext { .. } => "certificate has expired".to_string(),
+        C::NotValidYet | C::NotValidYetContext { .. } => "certificate is not valid yet".to_string(),
+        C::Revoked => "certificate has been revoked".to_string(),
+        other => format!("invalid certificate: {other:?}"),
     }
 }
 
