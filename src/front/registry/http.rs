@@ -859,4 +859,73 @@ mod tests {
             assert_eq!(is_loopback_host(h), want, "{h}");
         }
     }
+
+    /// A raw server answering each accepted connection with the given bytes, once per
+    /// request line it reads.
+    fn raw_server(answers: Vec<&'static [u8]>) -> (u16, std::thread::JoinHandle<usize>) {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let t = std::thread::spawn(move || {
+            let (c, _) = l.accept().unwrap();
+            let mut r = BufReader::new(c);
+            let mut served = 0;
+            for a in answers {
+                // one request head
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 {
+                        return served;
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                }
+                r.get_mut().write_all(a).unwrap();
+                served += 1;
+            }
+            served
+        });
+        (port, t)
+    }
+
+    #[test]
+    fn chunked_bodies_keep_alive_and_cut_bodies() {
+        let (port, t) = raw_server(vec![
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nTrailer: x\r\n\r\n",
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
+        ]);
+        let c = Connector::new(vec![], Duration::from_secs(10));
+        let url = Url::parse(&format!("http://127.0.0.1:{port}/a")).unwrap();
+        let mut r = c.send("GET", &url, &[], Body::Empty, true).unwrap();
+        let mut s = String::new();
+        r.body.read_to_string(&mut s).unwrap();
+        assert_eq!(s, "hello world");
+        // the connection went back to the pool: the next requests use it (the server
+        // accepts only one connection)
+        let r = c.send("GET", &url, &[], Body::Empty, true).unwrap();
+        assert_eq!(r.status, 204);
+        let mut r = c.send("GET", &url, &[], Body::Empty, true).unwrap();
+        let e = r.body.read_to_end(&mut Vec::new()).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
+        assert!(e.to_string().contains("5 bytes missing"), "{e}");
+        assert_eq!(t.join().unwrap(), 3);
+    }
+
+    #[test]
+    fn http10_bodies_end_at_close_and_garbage_is_refused() {
+        let (port, t) = raw_server(vec![b"HTTP/1.0 200 OK\r\n\r\nuntil close"]);
+        let c = Connector::new(vec![], Duration::from_secs(10));
+        let url = Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
+        let mut r = c.send("GET", &url, &[], Body::Empty, true).unwrap();
+        // the server thread ends after its answer, closing the connection
+        assert_eq!(t.join().unwrap(), 1);
+        let mut s = String::new();
+        r.body.read_to_string(&mut s).unwrap();
+        assert_eq!(s, "until close");
+        let (port, _t) = raw_server(vec![b"SSH-2.0-OpenSSH\r\n\r\n"]);
+        let url = Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
+        let e = c.send("GET", &url, &[], Body::Empty, true).err().unwrap();
+        assert!(e.to_string().contains("malformed HTTP response"), "{e}");
+    }
 }

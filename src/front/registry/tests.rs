@@ -763,3 +763,177 @@ fn tls_with_a_certs_d_ca_and_without() {
     do_pull(&r, &o, &MemSink::default()).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn short_names_try_each_search_registry_and_mirrors_fall_back() {
+    let empty = FakeRegistry::start(AuthMode::None);
+    let full = FakeRegistry::start(AuthMode::None);
+    let img = add_image(&full, "tools/app", "1", &[data(17, 100)]);
+    let mut conf = super::config::Registries::default();
+    conf.merge_str(&format!(
+        "unqualified-search-registries = [\"{}\", \"{}\"]\n",
+        empty.host(),
+        full.host()
+    ))
+    .unwrap();
+    let sink = MemSink::default();
+    let events = Mutex::new(Vec::new());
+    let (name, p) = super::pull_image(
+        "tools/app:1",
+        &conf,
+        &opts(),
+        &PullOptions::default(),
+        &sink,
+        &|e| events.lock().unwrap().push(e),
+    )
+    .unwrap();
+    assert_eq!(name.to_string(), format!("{}/tools/app:1", full.host()));
+    assert_eq!(p.digest, img.manifest);
+    let tried: Vec<_> = events
+        .into_inner()
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| match e {
+            PullEvent::Trying(r) => Some(r.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        tried,
+        [format!("{}/tools/app:1", empty.host()), name.to_string()]
+    );
+    // nowhere: every failure on one line
+    let e = err(super::pull_image(
+        "tools/nope",
+        &conf,
+        &opts(),
+        &PullOptions::default(),
+        &sink,
+        &|_| {},
+    ));
+    assert!(
+        e.starts_with("tools/nope: no registry could provide the image: "),
+        "{e}"
+    );
+    assert!(
+        e.contains(&format!(
+            "manifest unknown: {}/tools/nope:latest",
+            full.host()
+        )),
+        "{e}"
+    );
+    assert!(!e.contains('\n'));
+
+    // a mirror that is down, then the registry (rewritten to its location)
+    let down = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut conf = super::config::Registries::default();
+    conf.merge_str(&format!(
+        "[[registry]]\nprefix = \"example.test/tools\"\nlocation = \"{}/tools\"\n[[registry.mirror]]\nlocation = \"127.0.0.1:{down}/mirror\"\n",
+        full.host()
+    ))
+    .unwrap();
+    let (name, p) = super::pull_image(
+        "example.test/tools/app:1",
+        &conf,
+        &opts(),
+        &PullOptions::default(),
+        &MemSink::default(),
+        &|_| {},
+    )
+    .unwrap();
+    assert_eq!(
+        name.to_string(),
+        "example.test/tools/app:1",
+        "recorded under the name asked"
+    );
+    assert_eq!(p.source.to_string(), format!("{}/tools/app:1", full.host()));
+    // a blocked registry is refused before any connection
+    conf.merge_str("[[registry]]\nlocation = \"blocked.test\"\nblocked = true\n")
+        .unwrap();
+    let e = err(super::pull_image(
+        "blocked.test/a",
+        &conf,
+        &opts(),
+        &PullOptions::default(),
+        &MemSink::default(),
+        &|_| {},
+    ));
+    assert_eq!(
+        e,
+        "registry blocked.test is blocked in registries.conf (prefix \"blocked.test\")"
+    );
+}
+
+#[test]
+fn login_checks_then_stores_and_logout_removes() {
+    let reg = FakeRegistry::start(AuthMode::Bearer {
+        access_token_only: false,
+    });
+    let d = tmpdir("login");
+    let files = AuthFiles {
+        primary: d.join("run/containers/auth.json"),
+        others: vec![d.join("docker/config.json")],
+    };
+    let conf = super::config::Registries::default();
+    let host = reg.host();
+    let e = err(super::login(
+        &host,
+        &Credentials::new("testuser", "bad-pw"),
+        &conf,
+        &opts(),
+        &files,
+    ));
+    assert!(
+        e.starts_with(&format!("authentication to {host} failed")) && !e.contains("bad-pw"),
+        "{e}"
+    );
+    assert!(
+        !files.primary.exists(),
+        "nothing stored after a failed login"
+    );
+    let key = super::login(
+        &format!("http://{host}/"),
+        &Credentials::new("testuser", "testpassword"),
+        &conf,
+        &opts(),
+        &files,
+    )
+    .unwrap();
+    assert_eq!(key, host);
+    assert_eq!(
+        files
+            .lookup(&format!("{host}/any"))
+            .unwrap()
+            .unwrap()
+            .username,
+        "testuser"
+    );
+    assert!(err(super::login(
+        "Bad_Host!",
+        &Credentials::new("a", "b"),
+        &conf,
+        &opts(),
+        &files
+    ))
+    .contains("invalid registry"));
+    assert!(err(super::login(
+        &host,
+        &Credentials::new("a", ""),
+        &conf,
+        &opts(),
+        &files
+    ))
+    .contains("password is required"));
+    super::logout(&host, &files).unwrap();
+    assert_eq!(
+        err(super::logout(&host, &files)),
+        format!("not logged into {host}")
+    );
+    std::fs::create_dir_all(d.join("docker")).unwrap();
+    std::fs::write(&files.others[0], r#"{"auths":{"quay.io":{"auth":"YTpi"}}}"#).unwrap();
+    assert!(err(super::logout("quay.io", &files)).contains("docker logout quay.io"));
+    std::fs::remove_dir_all(&d).unwrap();
+}
