@@ -962,7 +962,7 @@ impl Registry {
             &what,
         );
         let (got, n, _) = hashing.finish();
-        let resp = resp?;
+        let resp = resp.map_err(|e| RegistryError::Other(format!("{what}: {e}")))?;
         if n == size && got != *digest {
             return Err(RegistryError::DigestMismatch {
                 what,

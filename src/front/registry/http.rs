@@ -201,6 +201,11 @@ impl HttpError {
 
 /// An io::Error as one lowercase phrase, without Rust's "(os error N)".
 pub(crate) fn io_msg(e: &io::Error) -> String {
+    if e.raw_os_error().is_none() {
+        if let Some(inner) = e.get_ref() {
+            return inner.to_string();
+        }
+    }
     match e.kind() {
         io::ErrorKind::ConnectionRefused => return "connection refused".into(),
         io::ErrorKind::ConnectionReset => return "connection reset by peer".into(),

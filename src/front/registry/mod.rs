@@ -13,6 +13,7 @@ pub(crate) mod config;
 pub(crate) mod http;
 pub(crate) mod manifest;
 pub(crate) mod pull;
+pub(crate) mod push;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -937,3 +937,107 @@ fn login_checks_then_stores_and_logout_removes() {
     assert!(err(super::logout("quay.io", &files)).contains("docker logout quay.io"));
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+struct MemSource(HashMap<Digest, Vec<u8>>);
+
+impl super::push::BlobSource for MemSource {
+    fn open(&self, d: &Digest) -> anyhow::Result<Box<dyn Read + Send>> {
+        let b = self
+            .0
+            .get(d)
+            .ok_or_else(|| anyhow::anyhow!("no blob {d}"))?
+            .clone();
+        Ok(Box::new(std::io::Cursor::new(b)))
+    }
+}
+
+#[test]
+fn push_image_uploads_then_skips_then_mounts_and_pushes_indexes() {
+    use super::push::{push_image, PushEvent};
+    // an image pulled from one registry ...
+    let origin = FakeRegistry::start(AuthMode::None);
+    let img = add_image(
+        &origin,
+        "test/app",
+        "latest",
+        &[data(18, 700_000), data(19, 10)],
+    );
+    let sink = MemSink::default();
+    do_pull(&format!("{}/test/app", origin.host()), &opts(), &sink).unwrap();
+    let source = MemSource(sink.blobs.into_inner().unwrap());
+    // ... pushed to another, with auth
+    let reg = FakeRegistry::start(AuthMode::Bearer {
+        access_token_only: false,
+    });
+    let c = Registry::new(&reg.host(), false, &with_creds("testuser", "testpassword")).unwrap();
+    let target = Reference::parse(&format!("{}/team/app:v1", reg.host())).unwrap();
+    let push = |t: &Reference, mount: &[String]| {
+        let events = Mutex::new(Vec::new());
+        let d = push_image(
+            &c,
+            t,
+            manifest::OCI_MANIFEST,
+            &img.manifest_bytes,
+            &source,
+            mount,
+            &|e| events.lock().unwrap().push(e),
+        )
+        .unwrap();
+        (d, events.into_inner().unwrap())
+    };
+    let (d, events) = push(&target, &[]);
+    assert_eq!(d, img.manifest);
+    for l in &img.layers {
+        assert!(events.contains(&PushEvent::Pushed(l.clone())), "{events:?}");
+        assert_eq!(reg.with(|s| s.blobs[&l.to_string()].clone()), source.0[l]);
+    }
+    assert!(events.contains(&PushEvent::Progress {
+        digest: img.layers[0].clone(),
+        done: 700_000,
+        size: 700_000
+    }));
+    let (_, events) = push(&target, &[]);
+    assert!(events.contains(&PushEvent::Exists(img.layers[0].clone())));
+    assert!(!events.iter().any(|e| matches!(e, PushEvent::Pushed(_))));
+    let other = Reference::parse(&format!("{}/else/app:v2", reg.host())).unwrap();
+    let (_, events) = push(&other, &["team/app".to_string()]);
+    assert!(events.contains(&PushEvent::Mounted {
+        digest: img.layers[1].clone(),
+        from: "team/app".into()
+    }));
+    let (p, _) = do_pull(&other.to_string(), &opts(), &MemSink::default()).unwrap();
+    assert_eq!(p.digest, img.manifest);
+
+    // an index: its image by digest, then the index under the tag
+    let idx = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": manifest::OCI_INDEX,
+        "manifests": [{"mediaType": manifest::OCI_MANIFEST, "digest": img.manifest.to_string(),
+                       "size": img.manifest_bytes.len(), "platform": {"os": "linux", "architecture": "amd64"}}]
+    }))
+    .unwrap();
+    let multi = Reference::parse(&format!("{}/multi/app:1", reg.host())).unwrap();
+    let d = push_image(&c, &multi, manifest::OCI_INDEX, &idx, &source, &[], &|_| {}).unwrap();
+    assert_eq!(d, Digest::of(&idx));
+    let (p, _) = do_pull(&multi.to_string(), &opts(), &MemSink::default()).unwrap();
+    assert_eq!(
+        (p.digest, p.manifest.digest),
+        (Digest::of(&idx), img.manifest.clone())
+    );
+    // a store blob that is not what its digest says is not pushed
+    let mut bad = source.0.clone();
+    bad.insert(img.layers[1].clone(), b"tampered".to_vec());
+    let e = push_image(
+        &c,
+        &Reference::parse(&format!("{}/bad/app", reg.host())).unwrap(),
+        manifest::OCI_MANIFEST,
+        &img.manifest_bytes,
+        &MemSource(bad),
+        &[],
+        &|_| {},
+    )
+    .unwrap_err();
+    assert!(
+        format!("{e:#}").contains(&img.layers[1].to_string()),
+        "{e:#}"
+    );
+}
