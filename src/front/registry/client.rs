@@ -61,6 +61,10 @@ pub(crate) enum RegistryError {
     BlobUnknown { digest: Digest, repository: String },
     #[error("{what}: authentication required (run `berth login {host}`)")]
     AuthRequired { what: String, host: String },
+    /// Refused with an anonymous token: Docker Hub answers so for a repository that does
+    /// not exist too.
+    #[error("{what}: pull access denied: the repository does not exist or requires authentication (run `berth login {host}`)")]
+    AccessDenied { what: String, host: String },
     #[error(
         "authentication to {host} failed: wrong username or password (run `berth login {host}`)"
     )]
@@ -585,6 +589,12 @@ impl Registry {
                     host: self.host.clone(),
                 }
             }
+            (401, _, Kind::Manifest) if self.creds.is_none() && self.challenge_is_bearer() => {
+                RegistryError::AccessDenied {
+                    what: what.to_string(),
+                    host: self.host.clone(),
+                }
+            }
             (401, _, _) if self.creds.is_none() => RegistryError::AuthRequired {
                 what: what.to_string(),
                 host: self.host.clone(),
@@ -613,6 +623,12 @@ impl Registry {
                 },
             },
         }
+    }
+
+    fn challenge_is_bearer(&self) -> bool {
+        self.lock_session()
+            .as_ref()
+            .is_some_and(|s| matches!(s.challenge, Challenge::Bearer { .. }))
     }
 
     fn challenge_is_basic(&self) -> bool {

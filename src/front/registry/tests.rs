@@ -1041,3 +1041,23 @@ fn push_image_uploads_then_skips_then_mounts_and_pushes_indexes() {
         "{e:#}"
     );
 }
+
+#[test]
+fn anonymous_bearer_refusal_reads_as_docker_hub_users_expect() {
+    let reg = FakeRegistry::start(AuthMode::Bearer {
+        access_token_only: false,
+    });
+    add_image(&reg, "private/app", "latest", &[data(20, 10)]);
+    reg.with(|s| s.deny_anonymous = true);
+    let (r, host) = (format!("{}/private/app:latest", reg.host()), reg.host());
+    assert_eq!(
+        err(do_pull(&r, &opts(), &MemSink::default())),
+        format!("{r}: pull access denied: the repository does not exist or requires authentication (run `berth login {host}`)")
+    );
+    do_pull(
+        &r,
+        &with_creds("testuser", "testpassword"),
+        &MemSink::default(),
+    )
+    .unwrap();
+}

@@ -56,6 +56,8 @@ pub(crate) struct State {
     pub(crate) no_range: bool,
     /// A wrong `Docker-Content-Digest` on manifests.
     pub(crate) lie_about_digest: bool,
+    /// Anonymous tokens grant nothing (a private repository on Docker Hub).
+    pub(crate) deny_anonymous: bool,
     /// Blob mounts refused (202 + an upload session instead).
     pub(crate) refuse_mounts: bool,
     pub(crate) uploads: HashMap<String, Vec<u8>>,
@@ -606,7 +608,7 @@ fn token(req: &Req, st: &mut State, params: &[(String, String)]) -> Resp {
                 continue;
             };
             for a in actions.split(',') {
-                if a == "pull" || !user.is_empty() {
+                if (a == "pull" && !st.deny_anonymous) || !user.is_empty() {
                     granted.push(format!("{rest}:{a}"));
                 }
             }
