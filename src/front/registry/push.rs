@@ -41,7 +41,7 @@ pub(crate) enum PushEvent {
 
 /// Pushes the manifest `bytes` (of `media_type`) to `target` (its tag, or its digest when
 /// it has no tag). `mount_from`: repositories of the same registry that may hold the
-/// blobs (where the image was pulled from). Returns the digest of what the tag now names.
+/// blobs (where the image was pulled from; the first is tried). Returns the digest of what the tag now names.
 pub(crate) fn push_image(
     registry: &Registry,
     target: &Reference,
@@ -159,8 +159,9 @@ fn push_blob(
         events(PushEvent::Exists(d.digest.clone()));
         return Ok(());
     }
+    // One mount attempt: a refused mount opens an upload session, which the upload uses.
     let mut session = None;
-    for from in mount_from.iter().filter(|f| f.as_str() != repo) {
+    if let Some(from) = mount_from.iter().find(|f| f.as_str() != repo) {
         match registry.mount_blob(repo, &d.digest, from)? {
             Mount::Mounted => {
                 events(PushEvent::Mounted {
@@ -169,11 +170,7 @@ fn push_blob(
                 });
                 return Ok(());
             }
-            // the session the refused mount opened serves the upload
-            Mount::Upload(u) => {
-                session = Some(u);
-                break;
-            }
+            Mount::Upload(u) => session = Some(u),
         }
     }
     let session = match session {

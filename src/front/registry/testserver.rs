@@ -61,6 +61,7 @@ pub(crate) struct State {
     /// Blob mounts refused (202 + an upload session instead).
     pub(crate) refuse_mounts: bool,
     pub(crate) uploads: HashMap<String, Vec<u8>>,
+    upload_seq: usize,
     /// Issued tokens -> (user, granted scopes "repository:NAME:ACTION").
     tokens: HashMap<String, (String, Vec<String>)>,
 }
@@ -431,7 +432,8 @@ fn handle(req: &Req, state: &Mutex<State>, port: u16) -> Resp {
                     return Resp::new(201).header("Location", format!("/v2/{repo}/blobs/{mount}"));
                 }
             }
-            let id = format!("u{}", st.uploads.len() + 1);
+            st.upload_seq += 1;
+            let id = format!("u{}", st.upload_seq);
             st.uploads.insert(id.clone(), Vec::new());
             Resp::new(202)
                 .header(
