@@ -47,14 +47,19 @@ fn provider() -> Arc<CryptoProvider> {
 }
 
 /// The rustls configuration for `host` (the reference's domain, `name[:port]`). With
+/// `cert_dir` (podman's `--cert-dir`) replaces certs.d: its own files serve. With
 /// `verify` false the server's certificate is not checked (registries marked `insecure`,
 /// `--tls-verify=false`); a client certificate from certs.d is still presented.
 pub(crate) fn client_config(
     host: &str,
     verify: bool,
     cert_dirs: &[PathBuf],
+    cert_dir: Option<&Path>,
 ) -> anyhow::Result<Arc<ClientConfig>> {
-    let certs = host_certs(host, cert_dirs)?;
+    let certs = match cert_dir {
+        Some(d) => dir_certs(d, HostCerts::default())?,
+        None => host_certs(host, cert_dirs)?,
+    };
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .context("tls setup")?;
@@ -112,46 +117,52 @@ fn host_certs(host: &str, cert_dirs: &[PathBuf]) -> anyhow::Result<HostCerts> {
         return Ok(out);
     }
     for root in cert_dirs {
-        let dir = root.join(host);
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
-        };
-        let mut names: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        names.sort();
-        for p in &names {
-            let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("");
-            match ext {
-                "crt" => {
-                    let certs = read_certs(p)?;
-                    out.cas.extend(certs);
-                }
-                "cert" => {
-                    let key = p.with_extension("key");
-                    if !key.exists() {
-                        bail!(
-                            "missing key {} for client certificate {}",
-                            key.display(),
-                            p.display()
-                        );
-                    }
-                    let chain = read_certs(p)?;
-                    let k = PrivateKeyDer::from_pem_file(&key)
-                        .map_err(|e| anyhow::anyhow!("{}: no private key: {e}", key.display()))?;
-                    if out.client.is_none() {
-                        out.client = Some((chain, k));
-                    }
-                }
-                "key" if !p.with_extension("cert").exists() => {
+        out = dir_certs(&root.join(host), out)?;
+    }
+    Ok(out)
+}
+
+/// One directory's `*.crt` (CAs) and `*.cert`/`*.key` (a client certificate) added to
+/// `out`; a missing directory adds nothing.
+fn dir_certs(dir: &Path, mut out: HostCerts) -> anyhow::Result<HostCerts> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
+    };
+    let mut names: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    names.sort();
+    for p in &names {
+        let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("");
+        match ext {
+            "crt" => {
+                let certs = read_certs(p)?;
+                out.cas.extend(certs);
+            }
+            "cert" => {
+                let key = p.with_extension("key");
+                if !key.exists() {
                     bail!(
-                        "missing client certificate {} for key {}",
-                        p.with_extension("cert").display(),
+                        "missing key {} for client certificate {}",
+                        key.display(),
                         p.display()
                     );
                 }
-                _ => {}
+                let chain = read_certs(p)?;
+                let k = PrivateKeyDer::from_pem_file(&key)
+                    .map_err(|e| anyhow::anyhow!("{}: no private key: {e}", key.display()))?;
+                if out.client.is_none() {
+                    out.client = Some((chain, k));
+                }
             }
+            "key" if !p.with_extension("cert").exists() => {
+                bail!(
+                    "missing client certificate {} for key {}",
+                    p.with_extension("cert").display(),
+                    p.display()
+                );
+            }
+            _ => {}
         }
     }
     Ok(out)
@@ -338,18 +349,18 @@ mod tests {
         let host = d.join("reg.example:5000");
         std::fs::create_dir_all(&host).unwrap();
         // nothing for another host, nothing at all: a plain verified configuration
-        assert!(client_config("other:1", true, std::slice::from_ref(&d)).is_ok());
+        assert!(client_config("other:1", true, std::slice::from_ref(&d), None).is_ok());
         std::fs::write(host.join("client.cert"), "x").unwrap();
         let e = format!(
             "{:#}",
-            client_config("reg.example:5000", true, std::slice::from_ref(&d)).unwrap_err()
+            client_config("reg.example:5000", true, std::slice::from_ref(&d), None).unwrap_err()
         );
         assert!(e.contains("missing key") && e.contains("client.key"), "{e}");
         std::fs::remove_file(host.join("client.cert")).unwrap();
         std::fs::write(host.join("ca.crt"), "not pem").unwrap();
         let e = format!(
             "{:#}",
-            client_config("reg.example:5000", true, std::slice::from_ref(&d)).unwrap_err()
+            client_config("reg.example:5000", true, std::slice::from_ref(&d), None).unwrap_err()
         );
         assert!(
             e.contains("ca.crt") && e.contains("no PEM certificate"),

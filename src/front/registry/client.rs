@@ -22,7 +22,10 @@ pub(crate) struct ClientOptions {
     /// loopback registries and those registries.conf marks insecure); Some(false) allows
     /// unverified TLS and plain HTTP; Some(true) demands verified HTTPS even on loopback.
     pub(crate) tls_verify: Option<bool>,
+    /// certs.d roots (`ROOT/HOST:PORT/*.crt`), most specific first.
     pub(crate) cert_dirs: Vec<PathBuf>,
+    /// `--cert-dir DIR`: DIR's own `*.crt`/`*.cert`/`*.key` instead of certs.d.
+    pub(crate) cert_dir: Option<PathBuf>,
     /// Where stored credentials are read; None: none are.
     pub(crate) auth_files: Option<AuthFiles>,
     /// `--creds`/`-u -p`: used instead of the stored ones.
@@ -41,6 +44,7 @@ impl ClientOptions {
         ClientOptions {
             tls_verify: None,
             cert_dirs: super::certs::cert_dirs_from_env(),
+            cert_dir: None,
             auth_files: Some(AuthFiles::from_env()),
             credentials: None,
             retries: 4,
@@ -203,7 +207,11 @@ impl Registry {
         };
         Ok(Registry {
             host: host.to_string(),
-            conn: Connector::new(opts.cert_dirs.clone(), opts.io_timeout),
+            conn: Connector::new(
+                opts.cert_dirs.clone(),
+                opts.cert_dir.clone(),
+                opts.io_timeout,
+            ),
             verify,
             http_allowed,
             creds,

@@ -274,6 +274,7 @@ impl Body<'_> {
 /// threads.
 pub(crate) struct Connector {
     cert_dirs: Vec<PathBuf>,
+    cert_dir: Option<PathBuf>,
     connect_timeout: Duration,
     io_timeout: Duration,
     tls: Mutex<HashMap<(String, bool), Arc<ClientConfig>>>,
@@ -281,9 +282,14 @@ pub(crate) struct Connector {
 }
 
 impl Connector {
-    pub(crate) fn new(cert_dirs: Vec<PathBuf>, io_timeout: Duration) -> Connector {
+    pub(crate) fn new(
+        cert_dirs: Vec<PathBuf>,
+        cert_dir: Option<PathBuf>,
+        io_timeout: Duration,
+    ) -> Connector {
         Connector {
             cert_dirs,
+            cert_dir,
             connect_timeout: Duration::from_secs(30),
             io_timeout,
             tls: Mutex::new(HashMap::new()),
@@ -303,12 +309,11 @@ impl Connector {
         if let Some(c) = cache.get(&key) {
             return Ok(c.clone());
         }
-        let c = certs::client_config(&key.0, verify, &self.cert_dirs).map_err(|e| {
-            HttpError::Config {
+        let c = certs::client_config(&key.0, verify, &self.cert_dirs, self.cert_dir.as_deref())
+            .map_err(|e| HttpError::Config {
                 addr: url.authority(),
                 msg: format!("{e:#}"),
-            }
-        })?;
+            })?;
         cache.insert(key, c.clone());
         Ok(c)
     }
@@ -900,7 +905,7 @@ mod tests {
             b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
             b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
         ]);
-        let c = Connector::new(vec![], Duration::from_secs(10));
+        let c = Connector::new(vec![], None, Duration::from_secs(10));
         let url = Url::parse(&format!("http://127.0.0.1:{port}/a")).unwrap();
         let mut r = c.send("GET", &url, &[], Body::Empty, true).unwrap();
         let mut s = String::new();
@@ -920,7 +925,7 @@ mod tests {
     #[test]
     fn http10_bodies_end_at_close_and_garbage_is_refused() {
         let (port, t) = raw_server(vec![b"HTTP/1.0 200 OK\r\n\r\nuntil close"]);
-        let c = Connector::new(vec![], Duration::from_secs(10));
+        let c = Connector::new(vec![], None, Duration::from_secs(10));
         let url = Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
         let mut r = c.send("GET", &url, &[], Body::Empty, true).unwrap();
         // the server thread ends after its answer, closing the connection

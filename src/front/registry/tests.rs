@@ -42,6 +42,7 @@ fn opts() -> ClientOptions {
     ClientOptions {
         tls_verify: None,
         cert_dirs: vec![],
+        cert_dir: None,
         auth_files: None,
         credentials: None,
         retries: 3,
@@ -755,6 +756,12 @@ fn tls_with_a_certs_d_ca_and_without() {
     let sink = MemSink::default();
     do_pull(&r, &o, &sink).unwrap();
     assert_eq!(sink.blobs.lock().unwrap().len(), 3);
+    // podman's --cert-dir: the directory itself
+    let o = ClientOptions {
+        cert_dir: Some(certs_d.join(reg.host())),
+        ..with_creds("testuser", "testpassword")
+    };
+    do_pull(&r, &o, &MemSink::default()).unwrap();
     // --tls-verify=false: no certificate check
     let o = ClientOptions {
         tls_verify: Some(false),
