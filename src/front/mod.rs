@@ -7,6 +7,8 @@ pub(crate) mod digest;
 pub(crate) mod format;
 pub(crate) mod logs;
 pub(crate) mod monitor;
+pub(crate) mod reference;
+pub(crate) mod registry;
 pub(crate) mod specgen;
 pub(crate) mod units;
 
