@@ -3,3 +3,4 @@
 //! monitor, logs, volumes, networks, build. Nothing here is reached by the runc face.
 
 pub(crate) mod digest;
+pub(crate) mod images;
