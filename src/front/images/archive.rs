@@ -21,6 +21,7 @@ use super::manifest::{self, Document, MAX_DOCUMENT};
 use super::names;
 use super::store::{Staged, Store};
 use super::tar;
+use super::unpack::confine;
 use crate::front::digest::{Digest, Hashing};
 
 /// What one image of an archive became.
@@ -70,7 +71,18 @@ impl Members {
         let mut n = 0u64;
         let mut buf = vec![0u8; 128 * 1024];
         while let Some(h) = t.next().context("read archive")? {
-            let name = crate::rootfs::resolve::clean(Path::new(&h.path_lossy()));
+            let name = confine(&h.path).context("archive member")?;
+            // Writing "through" a symlink member (`blobs -> /x`, then `blobs/sha256/y`) is
+            // what a hostile archive does; no tool writes archives like that.
+            for a in name.ancestors().skip(1) {
+                if let Some(Member::Symlink(_)) = map.get(a) {
+                    bail!(
+                        "archive member {}: {} is a symlink",
+                        name.display(),
+                        a.display()
+                    );
+                }
+            }
             let m = match h.kind {
                 tar::Kind::File => {
                     n += 1;
@@ -117,11 +129,14 @@ impl Members {
 
     /// The file member `name`, symlinks between members followed by name.
     fn file(&self, name: &str) -> Result<(&Path, u64, &Digest)> {
-        let mut p = crate::rootfs::resolve::clean(Path::new(name));
+        let mut p = confine(name.as_bytes())?;
         for _ in 0..40 {
             match self.map.get(&p) {
                 Some(Member::File { path, size, digest }) => return Ok((path, *size, digest)),
-                Some(Member::Symlink(t)) => p = crate::rootfs::resolve::clean(t),
+                Some(Member::Symlink(t)) => {
+                    p = confine(t.as_os_str().as_encoded_bytes())
+                        .with_context(|| format!("archive member {name}"))?
+                }
                 Some(Member::Dir) => bail!("archive member {name} is a directory"),
                 None => bail!("archive member {name} is missing"),
             }

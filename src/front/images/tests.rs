@@ -704,3 +704,406 @@ pub(crate) fn in_userns(base: u32, script: &str) -> std::process::Output {
     let child = crate::sys::files::spawn_in_userns(&mut cmd, &map, &map).unwrap();
     child.wait_with_output().unwrap()
 }
+
+/// A docker-archive (as `docker save` writes it) of one image over `layers`, built here
+/// byte by byte; `diff_ids` overrides what the config claims.
+pub(crate) fn docker_archive(
+    layers: &[Vec<u8>],
+    diff_ids: Option<Vec<Digest>>,
+    tag: &str,
+) -> Vec<u8> {
+    let diffs = diff_ids.unwrap_or_else(|| {
+        layers
+            .iter()
+            .map(|l| {
+                let (_, mut r) = super::compress::decompress(&l[..]).unwrap();
+                let mut v = Vec::new();
+                r.read_to_end(&mut v).unwrap();
+                Digest::of(&v)
+            })
+            .collect()
+    });
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Cmd": ["/bin/sh"]},
+        "rootfs": {"type": "layers", "diff_ids": diffs},
+    }))
+    .unwrap();
+    let mut w = super::tar::Writer::new(Vec::new());
+    let cname = format!("{}.json", Digest::of(&config).hex());
+    w.bytes(&cname, &config).unwrap();
+    let mut paths = Vec::new();
+    for (i, l) in layers.iter().enumerate() {
+        let p = format!("l{i}/layer.tar");
+        w.bytes(&p, l).unwrap();
+        paths.push(p);
+    }
+    let m = serde_json::json!([{"Config": cname, "RepoTags": [tag], "Layers": paths}]);
+    w.bytes("manifest.json", &serde_json::to_vec(&m).unwrap())
+        .unwrap();
+    w.finish().unwrap()
+}
+
+mod hostile {
+    use super::*;
+
+    /// A store beside a sentinel file: whatever a hostile archive does must fail with one
+    /// line, leave the sentinel and its directory alone, and leave the store empty.
+    struct Scene {
+        t: Tmp,
+        s: Store,
+    }
+
+    impl Scene {
+        fn new(name: &str) -> Scene {
+            let t = Tmp::new(name);
+            fs::write(t.0.join("sentinel.txt"), "untouched").unwrap();
+            let s = store(&t);
+            Scene { t, s }
+        }
+
+        fn refuses(&self, archive: &[u8], want: &str) {
+            let e =
+                archive::load(&self.s, &mut &archive[..]).expect_err("a hostile archive loaded");
+            let msg = format!("{e:#}");
+            assert!(msg.contains(want), "{msg:?} lacks {want:?}");
+            assert!(!msg.contains('\n'), "not one line: {msg:?}");
+            self.untouched();
+        }
+
+        fn untouched(&self) {
+            assert_eq!(
+                fs::read_to_string(self.t.0.join("sentinel.txt")).unwrap(),
+                "untouched"
+            );
+            let mut here: Vec<_> = fs::read_dir(&self.t.0)
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name().into_string().unwrap())
+                .collect();
+            here.sort();
+            assert_eq!(here, ["root", "sentinel.txt"]);
+            assert_store_empty(&self.s);
+        }
+    }
+
+    #[test]
+    fn dotdot_names_are_refused() {
+        let sc = Scene::new("dotdot");
+        let layer = Build::new()
+            .file("ok", b"1")
+            .file("../../../../sentinel.txt", b"pwned")
+            .finish();
+        sc.refuses(&docker_archive(&[layer], None, "x:1"), "points outside");
+        let layer = Build::new().file("a/../../sentinel.txt", b"pwned").finish();
+        sc.refuses(&docker_archive(&[layer], None, "x:1"), "points outside");
+    }
+
+    #[test]
+    fn writing_through_a_symlink_is_refused() {
+        let sc = Scene::new("symlink");
+        let outside = sc.t.0.to_str().unwrap().to_string();
+        for (link, through) in [
+            (outside.as_str(), "evil/sentinel.txt"),
+            ("../../../../../../../../..", "evil/tmp/x"),
+            ("/etc", "evil/passwd"),
+        ] {
+            let layer = Build::new()
+                .symlink("evil", link)
+                .file(through, b"pwned")
+                .finish();
+            sc.refuses(&docker_archive(&[layer], None, "x:1"), "evil is a symlink");
+        }
+        // A directory replaced by a symlink, then written into.
+        let layer = Build::new()
+            .dir("d")
+            .symlink("d", &outside)
+            .file("d/sentinel.txt", b"pwned")
+            .finish();
+        sc.refuses(&docker_archive(&[layer], None, "x:1"), "d is a symlink");
+    }
+
+    #[test]
+    fn hardlinks_to_host_paths_are_refused() {
+        let sc = Scene::new("hardlink");
+        let sentinel = sc.t.0.join("sentinel.txt");
+        for target in [sentinel.to_str().unwrap(), "/etc/passwd"] {
+            let layer = Build::new().hardlink("h", target).finish();
+            sc.refuses(&docker_archive(&[layer], None, "x:1"), "not in this layer");
+        }
+        let layer = Build::new()
+            .hardlink("h", "../../../../etc/passwd")
+            .finish();
+        sc.refuses(&docker_archive(&[layer], None, "x:1"), "points outside");
+        let layer = Build::new()
+            .symlink("s", "/etc")
+            .hardlink("h", "s/passwd")
+            .finish();
+        sc.refuses(&docker_archive(&[layer], None, "x:1"), "hardlink target");
+        let layer = Build::new().dir("d").hardlink("h", "d").finish();
+        sc.refuses(
+            &docker_archive(&[layer], None, "x:1"),
+            "hardlink to a directory",
+        );
+    }
+
+    #[test]
+    fn layers_must_match_their_diff_ids() {
+        let sc = Scene::new("diffid");
+        let layer = Build::new().file("f", b"1").finish();
+        let wrong = Digest::of(b"something else");
+        sc.refuses(
+            &docker_archive(&[layer.clone()], Some(vec![wrong]), "x:1"),
+            "does not match its diff id",
+        );
+        let mut cut = layer.clone();
+        cut.truncate(700);
+        sc.refuses(
+            &docker_archive(&[cut], Some(vec![Digest::of(&layer)]), "x:1"),
+            "truncated",
+        );
+        sc.refuses(
+            &docker_archive(&[layer.clone(), layer], Some(vec![Digest::of(b"")]), "x:1"),
+            "diff ids",
+        );
+    }
+
+    #[test]
+    fn corrupt_and_oversized_archives_are_refused() {
+        let sc = Scene::new("corrupt");
+        let good = docker_archive(&[Build::new().file("f", b"1").finish()], None, "x:1");
+        sc.refuses(&good[..good.len() - 1500], "truncated");
+        sc.refuses(
+            b"this is not a tar archive at all, just some bytes; .......",
+            "",
+        );
+        // An OCI layout whose blob does not hold what its name says.
+        let blob = b"not what the name says";
+        let fake = Digest::of(b"something else");
+        let mut w = super::super::tar::Writer::new(Vec::new());
+        w.bytes("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)
+            .unwrap();
+        w.bytes(&format!("blobs/sha256/{}", fake.hex()), blob)
+            .unwrap();
+        let idx = serde_json::json!({"schemaVersion": 2, "manifests": [
+            {"mediaType": super::super::manifest::OCI_MANIFEST, "digest": fake, "size": blob.len()}]});
+        w.bytes("index.json", &serde_json::to_vec(&idx).unwrap())
+            .unwrap();
+        sc.refuses(&w.finish().unwrap(), "blob digest mismatch");
+        // A manifest.json over the 4 MiB limit.
+        let mut w = super::super::tar::Writer::new(Vec::new());
+        let huge = format!("[{}]", " ".repeat(5 << 20));
+        w.bytes("manifest.json", huge.as_bytes()).unwrap();
+        sc.refuses(&w.finish().unwrap(), "4 MiB");
+        // Archive members named outside the archive, written through a symlink member,
+        // or hardlinked to a host path.
+        let mut w = super::super::tar::Writer::new(Vec::new());
+        w.bytes("../../sentinel.txt", b"pwned").unwrap();
+        sc.refuses(&w.finish().unwrap(), "points outside");
+        let mut w = super::super::tar::Writer::new(Vec::new());
+        w.symlink("blobs", sc.t.0.to_str().unwrap()).unwrap();
+        w.bytes("blobs/sentinel.txt", b"pwned").unwrap();
+        sc.refuses(&w.finish().unwrap(), "blobs is a symlink");
+        let mut b = Build::new();
+        b.hardlink("manifest.json", "/etc/passwd");
+        sc.refuses(&b.finish(), "hardlink to a missing member");
+        // A manifest naming a member outside the archive.
+        let mut w = super::super::tar::Writer::new(Vec::new());
+        let m =
+            serde_json::json!([{"Config": "../../../etc/passwd", "RepoTags": [], "Layers": []}]);
+        w.bytes("manifest.json", &serde_json::to_vec(&m).unwrap())
+            .unwrap();
+        sc.refuses(&w.finish().unwrap(), "points outside");
+    }
+
+    #[test]
+    fn device_nodes_are_skipped_rootless_and_kept_as_root() {
+        let layer = Build::new()
+            .device("dev/null2", b'3', 1, 3)
+            .file("f", b"1")
+            .finish();
+        let t = Tmp::new("devices");
+        let ids = IdMap {
+            uids: vec![IdRange {
+                container: 0,
+                host: 300_000,
+                size: 65536,
+            }],
+            gids: vec![IdRange {
+                container: 0,
+                host: 300_000,
+                size: 65536,
+            }],
+        };
+        let rl = Store::open(
+            &t.0.join("rootless"),
+            StoreOptions {
+                rootless: true,
+                ids,
+            },
+        )
+        .unwrap();
+        archive::load(&rl, &mut &docker_archive(&[layer.clone()], None, "d:1")[..]).unwrap();
+        let rec = rl
+            .image(&id_of(&rl, "docker.io/library/d:1"))
+            .unwrap()
+            .unwrap();
+        let dir = rl.layer_dir(&rec.layers[0].diff_id);
+        assert!(dir.join("f").is_file());
+        assert!(dir.join("dev").is_dir());
+        assert!(fs::symlink_metadata(dir.join("dev/null2")).is_err());
+        let root = Store::open(&t.0.join("rootful"), StoreOptions::default()).unwrap();
+        archive::load(&root, &mut &docker_archive(&[layer], None, "d:1")[..]).unwrap();
+        let rec = root
+            .image(&id_of(&root, "docker.io/library/d:1"))
+            .unwrap()
+            .unwrap();
+        let m =
+            fs::symlink_metadata(root.layer_dir(&rec.layers[0].diff_id).join("dev/null2")).unwrap();
+        assert!(m.file_type().is_char_device());
+        assert_eq!(m.rdev(), nix::sys::stat::makedev(1, 3));
+    }
+
+    #[test]
+    fn overlay_metadata_from_a_layer_is_dropped() {
+        // A layer forging trusted.overlay.* (a redirect out of the layer) gets none of it;
+        // its security.capability is kept.
+        let cap =
+            b"\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00";
+        let mut b = Build::new();
+        b.pax(&[
+            ("SCHILY.xattr.trusted.overlay.redirect", b"/etc"),
+            ("SCHILY.xattr.user.overlay.opaque", b"y"),
+        ])
+        .dir("d")
+        .pax(&[("SCHILY.xattr.security.capability", &cap[..])])
+        .file("ping", b"binary");
+        let t = Tmp::new("xattrs");
+        let s = store(&t);
+        archive::load(&s, &mut &docker_archive(&[b.finish()], None, "x:1")[..]).unwrap();
+        let rec = s
+            .image(&id_of(&s, "docker.io/library/x:1"))
+            .unwrap()
+            .unwrap();
+        let dir = s.layer_dir(&rec.layers[0].diff_id);
+        let c = |p: &Path| std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+        let names = crate::sys::files::llistxattr(&c(&dir.join("d"))).unwrap();
+        assert!(names
+            .iter()
+            .all(|n| !n.to_bytes().contains(&b'.') || !n.to_string_lossy().contains("overlay")));
+        assert_eq!(
+            crate::sys::files::lgetxattr(&c(&dir.join("ping")), c"security.capability").unwrap(),
+            cap
+        );
+    }
+
+    #[test]
+    fn whiteouts_in_the_layer_root_work_through_overlay_rootful_and_rootless() {
+        let base = Build::new()
+            .file("gone", b"1")
+            .file("kept", b"2")
+            .dir("d")
+            .file("d/x", b"3")
+            .finish();
+        let top = Build::new()
+            .file(".wh.gone", b"")
+            .file("d/.wh..wh..opq", b"")
+            .file("d/y", b"4")
+            .finish();
+        let arch = docker_archive(&[base, top], None, "wh:1");
+        let t = Tmp::new("rootwh");
+        // Rootful, through a real overlay mount.
+        let s = Store::open(&t.0.join("a"), StoreOptions::default()).unwrap();
+        archive::load(&s, &mut &arch[..]).unwrap();
+        let rec = s
+            .image(&id_of(&s, "docker.io/library/wh:1"))
+            .unwrap()
+            .unwrap();
+        let c = t.0.join("c");
+        in_mount_ns(move || {
+            for d in ["upper", "work", "merged"] {
+                fs::create_dir_all(c.join(d)).unwrap();
+            }
+            overlay::mount_rootfs(
+                &s,
+                &rec,
+                &c.join("upper"),
+                &c.join("work"),
+                &c.join("merged"),
+            )
+            .unwrap();
+            let mut names: Vec<_> = fs::read_dir(c.join("merged"))
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name().into_string().unwrap())
+                .collect();
+            names.sort();
+            assert_eq!(names, ["d", "kept"]);
+            assert!(!c.join("merged/d/x").exists() && c.join("merged/d/y").exists());
+        });
+        // Rootless: user.overlay xattrs, mounted with userxattr in a user namespace.
+        const BASE: u32 = 400_000;
+        let ids = IdMap {
+            uids: vec![IdRange {
+                container: 0,
+                host: BASE,
+                size: 65536,
+            }],
+            gids: vec![IdRange {
+                container: 0,
+                host: BASE,
+                size: 65536,
+            }],
+        };
+        let s = Store::open(
+            &t.0.join("b"),
+            StoreOptions {
+                rootless: true,
+                ids,
+            },
+        )
+        .unwrap();
+        archive::load(&s, &mut &arch[..]).unwrap();
+        let rec = s
+            .image(&id_of(&s, "docker.io/library/wh:1"))
+            .unwrap()
+            .unwrap();
+        let own = |p: &Path| nix::unistd::chown(p, Some(BASE.into()), Some(BASE.into())).unwrap();
+        for p in [t.0.join("b"), s.dir().to_path_buf(), s.dir().join("layers")] {
+            own(&p);
+        }
+        for l in &rec.layers {
+            own(s.layer_dir(&l.diff_id).parent().unwrap());
+        }
+        let r = t.0.join("r");
+        for d in ["upper", "work", "merged"] {
+            fs::create_dir_all(r.join(d)).unwrap();
+            own(&r.join(d));
+        }
+        let lowers: Vec<String> = rec
+            .layers
+            .iter()
+            .rev()
+            .map(|l| s.layer_dir(&l.diff_id).to_str().unwrap().to_string())
+            .collect();
+        let out = in_userns(
+            BASE,
+            &format!(
+                "mount -t overlay overlay -o userxattr,lowerdir={},upperdir={r}/upper,workdir={r}/work {r}/merged && ls {r}/merged {r}/merged/d",
+                lowers.join(":"),
+                r = r.display()
+            ),
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let lines: Vec<&str> = stdout
+            .lines()
+            .filter(|l| !l.is_empty() && !l.ends_with(':'))
+            .collect();
+        assert_eq!(lines, ["d", "kept", "y"], "{stdout}");
+    }
+}

@@ -12,7 +12,7 @@ use std::ffi::{CString, OsStr};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 use nix::errno::Errno;
@@ -124,6 +124,7 @@ pub(crate) fn unpack(
         size: 0,
         skipped_devices: 0,
         buf: vec![0u8; 128 * 1024],
+        last_dir: None,
     };
     // The root's defaults until the tar's "./" entry (if any) says otherwise.
     let (ru, rg) = u.root_ids()?;
@@ -171,6 +172,8 @@ struct Unpacker<'a> {
     size: u64,
     skipped_devices: u32,
     buf: Vec<u8>,
+    /// The directory of the previous entry (entries come grouped by directory).
+    last_dir: Option<(PathBuf, OwnedFd)>,
 }
 
 const WHITEOUT_PREFIX: &[u8] = b".wh.";
@@ -197,48 +200,22 @@ impl Unpacker<'_> {
         }
     }
 
-    /// The directory `rel` (created with root's mapped ownership where missing), resolved
-    /// inside the layer root and opened for *at calls.
-    fn dir(&self, rel: &Path) -> Result<OwnedFd> {
-        match resolve::open_in_root(
-            self.root,
-            rel,
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        ) {
-            Ok(fd) => return Ok(fd),
-            Err(Errno::ENOENT) => {}
-            Err(Errno::ENOTDIR) => bail!("{} is not a directory", rel.display()),
-            Err(e) => return Err(anyhow!("open {}: {e}", rel.display())),
-        }
-        let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
-            bail!("cannot resolve the layer's root directory");
-        };
-        let p = self.dir(parent)?;
-        match nix::sys::stat::mkdirat(&p, name, Mode::from_bits_truncate(0o755)) {
-            Ok(()) => {
-                let (u, g) = self.root_ids()?;
-                nix::unistd::fchownat(
-                    &p,
-                    name,
-                    Some(Uid::from_raw(u)),
-                    Some(Gid::from_raw(g)),
-                    AtFlags::AT_SYMLINK_NOFOLLOW,
-                )?;
+    /// The directory `rel` of the layer opened for *at calls, walked one component at a
+    /// time with O_NOFOLLOW from the root: a symlink (or a file) on the way is an error,
+    /// never followed, and missing directories are created with root's mapped ownership.
+    fn dir(&mut self, rel: &Path) -> Result<OwnedFd> {
+        if let Some((p, fd)) = &self.last_dir {
+            if p == rel {
+                return Ok(fd.try_clone()?);
             }
-            // A dangling symlink: the lookup below refuses it the same way.
-            Err(Errno::EEXIST) => {}
-            Err(e) => return Err(anyhow!("mkdir {}: {e}", rel.display())),
         }
-        resolve::open_in_root(
-            self.root,
-            rel,
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        )
-        .map_err(|e| anyhow!("open {}: {e}", rel.display()))
+        let fd = walk(self.root, rel, Some(self.root_ids()?))?;
+        self.last_dir = Some((rel.to_path_buf(), fd.try_clone()?));
+        Ok(fd)
     }
 
     fn entry(&mut self, h: &Header, data: &mut dyn Read) -> Result<()> {
-        let rel = resolve::clean(Path::new(OsStr::from_bytes(&h.path)));
+        let rel = confine(&h.path)?;
         let Some(name) = rel.file_name().map(|n| n.to_os_string()) else {
             // "./": the layer's root directory itself.
             if h.kind == Kind::Dir {
@@ -434,7 +411,7 @@ impl Unpacker<'_> {
     }
 
     /// Removes whatever is at `name` in `dir`; true if it is a directory that was kept.
-    fn clear(&self, dir: BorrowedFd, name: &OsStr, keep_dir: bool) -> Result<bool> {
+    fn clear(&mut self, dir: BorrowedFd, name: &OsStr, keep_dir: bool) -> Result<bool> {
         let st = match nix::sys::stat::fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
             Err(Errno::ENOENT) => return Ok(false),
             r => r?,
@@ -443,6 +420,8 @@ impl Unpacker<'_> {
             if keep_dir {
                 return Ok(true);
             }
+            // The cached directory may be the one removed, or below it.
+            self.last_dir = None;
             remove_tree_at(dir, name)?;
         } else {
             nix::unistd::unlinkat(dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir)?;
@@ -451,12 +430,12 @@ impl Unpacker<'_> {
     }
 
     fn hardlink(&mut self, dir: BorrowedFd, name: &OsStr, h: &Header) -> Result<()> {
-        let target = resolve::clean(Path::new(OsStr::from_bytes(&h.link)));
+        let target = confine(&h.link)?;
         if target.as_os_str().is_empty() {
             bail!("hardlink to the layer's root");
         }
         let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-        match resolve::open_in_root(self.root, &target, flags) {
+        match open_nofollow(self.root, &target, flags) {
             Ok(fd) => {
                 let st = nix::sys::stat::fstat(&fd)?;
                 if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
@@ -480,7 +459,7 @@ impl Unpacker<'_> {
             Err(e) => bail!("hardlink target {}: {e}", target.display()),
         }
         for lower in self.lowers {
-            match resolve::open_in_root(
+            match open_nofollow(
                 lower.as_fd(),
                 &target,
                 OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
@@ -530,7 +509,7 @@ impl Unpacker<'_> {
         Ok(())
     }
 
-    fn whiteout(&self, dir: BorrowedFd, name: &OsStr) -> Result<()> {
+    fn whiteout(&mut self, dir: BorrowedFd, name: &OsStr) -> Result<()> {
         self.clear(dir, name, false)?;
         let (uid, gid) = self.root_ids()?;
         match self.opts.privilege {
@@ -584,15 +563,10 @@ impl Unpacker<'_> {
         let mut dirs = std::mem::take(&mut self.dirs);
         dirs.sort_by_key(|d| std::cmp::Reverse(d.rel.components().count()));
         for d in dirs {
-            let fd = match resolve::open_in_root(
-                self.root,
-                &d.rel,
-                OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-            ) {
+            let fd = match walk(self.root, &d.rel, None) {
                 Ok(fd) => fd,
                 // Replaced by a later entry or removed by a whiteout of the same layer.
-                Err(Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP) => continue,
-                Err(e) => bail!("open {}: {e}", d.rel.display()),
+                Err(_) => continue,
             };
             nix::unistd::fchown(&fd, Some(Uid::from_raw(d.uid)), Some(Gid::from_raw(d.gid)))?;
             nix::sys::stat::fchmod(&fd, Mode::from_bits_truncate(d.mode))?;
@@ -601,6 +575,95 @@ impl Unpacker<'_> {
         }
         Ok(())
     }
+}
+
+/// An entry's name relative to the layer root: absolute names are taken as relative,
+/// `.` and `..` resolved lexically; a name climbing above the root is refused (Docker's
+/// "breakout" error) rather than silently moved.
+pub(crate) fn confine(name: &[u8]) -> Result<PathBuf> {
+    let mut out = PathBuf::new();
+    for c in Path::new(OsStr::from_bytes(name)).components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                if !out.pop() {
+                    bail!(
+                        "{:?} points outside its root",
+                        String::from_utf8_lossy(name)
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Opens directory `rel` below `root` one component at a time, never following a
+/// symlink; creates missing components owned by `create` (uid, gid) when given.
+fn walk(root: BorrowedFd, rel: &Path, create: Option<(u32, u32)>) -> Result<OwnedFd> {
+    walk_raw(root, rel, create).map_err(|(e, at)| match e {
+        Errno::ELOOP => anyhow!(
+            "{} is a symlink: refusing to write through it",
+            at.display()
+        ),
+        Errno::ENOTDIR => anyhow!("{} is not a directory", at.display()),
+        e => anyhow!("open {}: {e}", at.display()),
+    })
+}
+
+fn walk_raw(
+    root: BorrowedFd,
+    rel: &Path,
+    create: Option<(u32, u32)>,
+) -> std::result::Result<OwnedFd, (Errno, PathBuf)> {
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let mut sofar = PathBuf::new();
+    let mut fd =
+        nix::fcntl::openat(root, ".", flags, Mode::empty()).map_err(|e| (e, sofar.clone()))?;
+    for c in rel.components() {
+        let Component::Normal(n) = c else { continue };
+        sofar.push(n);
+        let mut next = nix::fcntl::openat(&fd, n, flags, Mode::empty());
+        if let (Err(Errno::ENOENT), Some((u, g))) = (next.as_ref().map(|_| ()), create) {
+            match nix::sys::stat::mkdirat(&fd, n, Mode::from_bits_truncate(0o755)) {
+                Ok(()) => nix::unistd::fchownat(
+                    &fd,
+                    n,
+                    Some(Uid::from_raw(u)),
+                    Some(Gid::from_raw(g)),
+                    AtFlags::AT_SYMLINK_NOFOLLOW,
+                )
+                .map_err(|e| (e, sofar.clone()))?,
+                // A dangling symlink: the open below refuses it.
+                Err(Errno::EEXIST) => {}
+                Err(e) => return Err((e, sofar)),
+            }
+            next = nix::fcntl::openat(&fd, n, flags, Mode::empty());
+        }
+        fd = match next {
+            Ok(f) => f,
+            // O_DIRECTORY|O_NOFOLLOW on a symlink says ENOTDIR: tell the two apart.
+            Err(Errno::ENOTDIR)
+                if nix::sys::stat::fstatat(&fd, n, AtFlags::AT_SYMLINK_NOFOLLOW)
+                    .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFLNK) =>
+            {
+                return Err((Errno::ELOOP, sofar))
+            }
+            Err(e) => return Err((e, sofar)),
+        };
+    }
+    Ok(fd)
+}
+
+/// Opens `rel` below `root` (directories walked without following symlinks; the last
+/// component as `flags` say).
+fn open_nofollow(root: BorrowedFd, rel: &Path, flags: OFlag) -> nix::Result<OwnedFd> {
+    let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
+        return Err(Errno::ENOENT);
+    };
+    let dir = walk_raw(root, parent, None).map_err(|(e, _)| e)?;
+    nix::fcntl::openat(&dir, name, flags | OFlag::O_NOFOLLOW, Mode::empty())
 }
 
 fn ts(secs: i64, nsec: u32) -> TimeSpec {
