@@ -8,6 +8,7 @@ pub(crate) mod archive;
 pub(crate) mod compress;
 pub(crate) mod manifest;
 pub(crate) mod names;
+pub(crate) mod ops;
 pub(crate) mod overlay;
 pub(crate) mod store;
 pub(crate) mod tar;

@@ -853,7 +853,7 @@ mod hostile {
         let layer = Build::new().file("f", b"1").finish();
         let wrong = Digest::of(b"something else");
         sc.refuses(
-            &docker_archive(&[layer.clone()], Some(vec![wrong]), "x:1"),
+            &docker_archive(std::slice::from_ref(&layer), Some(vec![wrong]), "x:1"),
             "does not match its diff id",
         );
         let mut cut = layer.clone();
@@ -943,7 +943,11 @@ mod hostile {
             },
         )
         .unwrap();
-        archive::load(&rl, &mut &docker_archive(&[layer.clone()], None, "d:1")[..]).unwrap();
+        archive::load(
+            &rl,
+            &mut &docker_archive(std::slice::from_ref(&layer), None, "d:1")[..],
+        )
+        .unwrap();
         let rec = rl
             .image(&id_of(&rl, "docker.io/library/d:1"))
             .unwrap()
@@ -1105,5 +1109,404 @@ mod hostile {
             .filter(|l| !l.is_empty() && !l.ends_with(':'))
             .collect();
         assert_eq!(lines, ["d", "kept", "y"], "{stdout}");
+    }
+}
+
+mod commands {
+    use super::super::ops::{self, Matched, Removed};
+    use super::*;
+
+    fn none(_: &Digest) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn images_inspect_history_tag_rmi_prune() {
+        let t = Tmp::new("ops");
+        let s = store(&t);
+        load_oci_fixture(&s);
+        let layers = id_of(&s, "docker.io/library/layers:latest");
+        let busybox = id_of(&s, "docker.io/library/busybox:latest");
+        // images: one row per name, Docker's familiar names.
+        let list = ops::list(&s).unwrap();
+        assert_eq!(list.len(), 4);
+        let rows = ops::rows(&list);
+        assert_eq!(rows.len(), 5);
+        let row = rows.iter().find(|r| r.repository == "layers").unwrap();
+        assert_eq!(
+            (row.tag.as_str(), &row.id, row.created),
+            ("latest", &layers, Some(1_700_000_000))
+        );
+        assert!(row.size > 1_900_000, "{}", row.size);
+        assert_eq!(rows.iter().filter(|r| r.id == busybox).count(), 2);
+        // inspect: Docker's shape, from the image's configuration.
+        let rec = s.image(&layers).unwrap().unwrap();
+        let v = ops::inspect(&s, &rec).unwrap();
+        assert_eq!(v["Id"], layers.to_string());
+        assert_eq!(v["RepoTags"], serde_json::json!(["layers:latest"]));
+        assert_eq!(v["Created"], "2023-11-14T22:13:20Z");
+        assert_eq!(
+            v["Config"]["Env"],
+            serde_json::json!(["PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"])
+        );
+        assert_eq!(v["Config"]["Cmd"], serde_json::json!(["/bin/sh"]));
+        assert_eq!(v["Config"]["WorkingDir"], "/data");
+        assert_eq!(v["Config"]["User"], "0:0");
+        assert_eq!(
+            v["Config"]["ExposedPorts"],
+            serde_json::json!({"80/tcp": {}})
+        );
+        assert_eq!(v["Config"]["Labels"]["org.example.fixture"], "layers");
+        assert_eq!(
+            (v["Architecture"].as_str(), v["Os"].as_str()),
+            (Some("amd64"), Some("linux"))
+        );
+        assert_eq!(v["RootFS"]["Layers"].as_array().unwrap().len(), 4);
+        assert_eq!(v["Size"], rec.size);
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+        for k in [
+            "Id",
+            "RepoTags",
+            "RepoDigests",
+            "Parent",
+            "Comment",
+            "Created",
+            "Container",
+            "Config",
+            "Architecture",
+            "Os",
+            "Size",
+            "RootFS",
+            "Metadata",
+        ] {
+            assert!(keys.contains(&k), "{k} missing from {keys:?}");
+        }
+        // history: newest first, the image id on top, layer sizes on layer rows.
+        let h = ops::history(&s, &rec).unwrap();
+        assert_eq!(h.len(), 4);
+        assert_eq!(h[0].id.as_ref(), Some(&layers));
+        assert_eq!(h[0].created_by, "recreate (gzip)");
+        assert_eq!(h[3].created_by, "busybox rootfs (uncompressed tar)");
+        assert!(h[3].size > 1_900_000 && h[0].size == 8, "{h:?}");
+        assert!(h[1..].iter().all(|r| r.id.is_none()));
+        // Lookups: qualified name, short name, id, id prefix, sha256: prefix.
+        for r in [
+            "layers",
+            "layers:latest",
+            "docker.io/library/layers:latest",
+            layers.hex(),
+            &layers.hex()[..12],
+            &format!("sha256:{}", &layers.hex()[..8]),
+        ] {
+            assert_eq!(ops::lookup(&s, r).unwrap().0.id, layers, "{r}");
+        }
+        assert!(ops::lookup(&s, "nope")
+            .unwrap_err()
+            .to_string()
+            .contains("no such image: nope"));
+        assert!(!ops::exists(&s, "nope").unwrap() && ops::exists(&s, "busybox").unwrap());
+        // tag, then rmi of that name only untags.
+        ops::tag(&s, "layers", "localhost/mine:v1").unwrap();
+        let (r, m) = ops::lookup(&s, "mine:v1").unwrap();
+        assert_eq!(
+            (r.id, m),
+            (layers.clone(), Matched::Name("localhost/mine:v1".into()))
+        );
+        let out = ops::remove(&s, "localhost/mine:v1", false, &none).unwrap();
+        assert_eq!(
+            out.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
+            ["Untagged: localhost/mine:v1"]
+        );
+        assert!(s.image(&layers).unwrap().is_some());
+        // An image a container uses is not deleted, -f or not; it names the container.
+        let web = |d: &Digest| (d == &layers).then(|| "web".to_string());
+        for force in [false, true] {
+            let e = ops::remove(&s, layers.short(), force, &web)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("container web"), "{e}");
+        }
+        let e = ops::remove(&s, "layers", false, &web)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("must force") && e.contains("web"), "{e}");
+        assert!(s.image(&layers).unwrap().is_some());
+        // By id, names in two repositories need -f.
+        let e = ops::remove(&s, busybox.short(), false, &none)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("referenced in multiple repositories"), "{e}");
+        let ml = id_of(&s, "docker.io/library/multilayer:latest");
+        let shared = s.image(&ml).unwrap().unwrap().layers[0].diff_id.clone();
+        let out = ops::remove(&s, busybox.short(), true, &none).unwrap();
+        let out: Vec<String> = out.iter().map(|r| r.to_string()).collect();
+        assert_eq!(
+            out,
+            [
+                "Untagged: busybox:latest",
+                "Untagged: multiarch:latest",
+                &format!("Deleted: {busybox}")
+            ]
+        );
+        // The base layer multilayer shares stays; busybox's config blob goes.
+        assert!(s.layer_dir(&shared).join("bin/busybox").is_file());
+        assert!(!s.has_blob(&busybox));
+        // no-eof: its only name removes it, and its layer and blobs.
+        let ne = s
+            .image(&id_of(&s, "docker.io/library/no-eof:latest"))
+            .unwrap()
+            .unwrap();
+        let out = ops::remove(&s, "no-eof", false, &none).unwrap();
+        assert_eq!(out.len(), 2);
+        assert!(!s.layer_dir(&ne.layers[0].diff_id).exists());
+        assert!(!s.has_blob(&ne.layers[0].blob) && !s.has_blob(&ne.manifest));
+        // A name moved to another image leaves the first dangling; prune removes it.
+        ops::tag(&s, "layers", "docker.io/library/multilayer:latest").unwrap();
+        let dangling = ops::filter(&s, ops::list(&s).unwrap(), &["dangling=true".into()]).unwrap();
+        assert_eq!(dangling.iter().map(|i| &i.id).collect::<Vec<_>>(), [&ml]);
+        let rows = ops::rows(&dangling);
+        assert_eq!(
+            (rows[0].repository.as_str(), rows[0].tag.as_str()),
+            ("<none>", "<none>")
+        );
+        let p = ops::prune(&s, false, &none).unwrap();
+        assert_eq!(p.removed, [Removed::Deleted(ml.clone())]);
+        assert!(p.reclaimed > 0);
+        assert!(!s.layer_dir(&shared).exists());
+        // prune -a keeps what a container uses.
+        let p = ops::prune(&s, true, &web).unwrap();
+        assert!(p.removed.is_empty());
+        assert_eq!(ops::list(&s).unwrap().len(), 1);
+        let p = ops::prune(&s, true, &none).unwrap();
+        assert_eq!(p.removed.len(), 3);
+        assert_store_empty(&s);
+    }
+
+    #[test]
+    fn filters_and_disk_usage() {
+        let t = Tmp::new("filters");
+        let s = store(&t);
+        load_oci_fixture(&s);
+        let all = ops::list(&s).unwrap();
+        let ids = |f: &[&str]| -> Vec<Digest> {
+            let f: Vec<String> = f.iter().map(|s| s.to_string()).collect();
+            let mut v: Vec<Digest> = ops::filter(&s, all.clone(), &f)
+                .unwrap()
+                .into_iter()
+                .map(|i| i.id)
+                .collect();
+            v.sort();
+            v
+        };
+        let layers = id_of(&s, "docker.io/library/layers:latest");
+        assert_eq!(ids(&["reference=lay*"]), std::slice::from_ref(&layers));
+        assert_eq!(
+            ids(&["reference=docker.io/library/layers"]),
+            std::slice::from_ref(&layers)
+        );
+        assert_eq!(
+            ids(&["label=org.example.fixture=layers"]),
+            std::slice::from_ref(&layers)
+        );
+        assert_eq!(
+            ids(&["label=org.example.fixture"]),
+            std::slice::from_ref(&layers)
+        );
+        assert_eq!(ids(&["reference=lay*", "reference=no-eof"]).len(), 2);
+        assert!(ids(&["reference=lay*", "dangling=true"]).is_empty());
+        assert_eq!(ids(&["dangling=false"]).len(), 4);
+        // no-eof has no created time; layers is the oldest dated one.
+        assert!(ids(&["before=layers"]).iter().all(|d| d != &layers));
+        assert!(ops::filter(&s, all.clone(), &["bogus=1".into()]).is_err());
+        let du = ops::disk_usage(&s, &|d: &Digest| usize::from(d == &layers)).unwrap();
+        assert_eq!((du.total, du.active), (4, 1));
+        let layers_u = du.images.iter().find(|i| i.id == layers).unwrap();
+        assert_eq!(layers_u.containers, 1);
+        assert_eq!(layers_u.size, s.image(&layers).unwrap().unwrap().size);
+        assert!(du.reclaimable < du.size && du.reclaimable > 0);
+        let ml = du
+            .images
+            .iter()
+            .find(|i| i.id == id_of(&s, "docker.io/library/multilayer:latest"))
+            .unwrap();
+        assert!(ml.shared_size > 1_900_000 && ml.unique_size < ml.size);
+    }
+
+    #[test]
+    fn save_and_load_roundtrip_both_formats_several_images() {
+        let t = Tmp::new("save");
+        let s = store(&t);
+        load_oci_fixture(&s);
+        let want = [
+            "docker.io/library/layers:latest",
+            "docker.io/library/multilayer:latest",
+        ];
+        let imgs: Vec<(Digest, Vec<String>)> = want
+            .iter()
+            .map(|n| (id_of(&s, n), vec![n.to_string()]))
+            .collect();
+        for (fmt, file) in [
+            (ArchiveFormat::Docker, "out.docker.tar"),
+            (ArchiveFormat::Oci, "out.oci.tar"),
+        ] {
+            let path = t.0.join(file);
+            archive::save(&s, &imgs, fmt, &mut fs::File::create(&path).unwrap()).unwrap();
+            // Another tool reads it.
+            let transport = if fmt == ArchiveFormat::Docker {
+                "docker-archive"
+            } else {
+                "oci-archive"
+            };
+            let refname = if fmt == ArchiveFormat::Docker {
+                "layers:latest"
+            } else {
+                ""
+            };
+            let arg = if refname.is_empty() {
+                format!("{transport}:{}", path.display())
+            } else {
+                format!("{transport}:{}:{refname}", path.display())
+            };
+            if fmt == ArchiveFormat::Docker {
+                let out = Command::new("skopeo")
+                    .args(["inspect", "--config", &arg])
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "skopeo: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+                assert_eq!(v["config"]["WorkingDir"], "/data");
+            }
+            let t2 = Tmp::new("save-into");
+            let s2 = store(&t2);
+            let l = archive::load(&s2, &mut fs::File::open(&path).unwrap()).unwrap();
+            let mut got: Vec<(Digest, Vec<String>)> =
+                l.into_iter().map(|l| (l.id, l.names)).collect();
+            got.sort();
+            let mut exp = imgs.clone();
+            exp.sort();
+            assert_eq!(got, exp, "{fmt:?}");
+            let rec = s2.image(&imgs[0].0).unwrap().unwrap();
+            let lowers: Vec<PathBuf> = rec
+                .layers
+                .iter()
+                .rev()
+                .map(|l| s2.layer_dir(&l.diff_id))
+                .collect();
+            let target = t2.0.join("copy");
+            fs::create_dir(&target).unwrap();
+            overlay::copy_layers(&lowers, &target).unwrap();
+            check_layers_tree(&target, 0);
+        }
+        // A skopeo copy of our docker-archive into an OCI layout, as a second opinion.
+        let out = Command::new("skopeo")
+            .args([
+                "copy",
+                "--quiet",
+                &format!(
+                    "docker-archive:{}:multilayer:latest",
+                    t.0.join("out.docker.tar").display()
+                ),
+            ])
+            .arg(format!("oci:{}:m", t.0.join("layout").display()))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    #[test]
+    fn import_makes_a_one_layer_image_with_changes() {
+        let t = Tmp::new("import");
+        let s = store(&t);
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "tar -C {} -cf - . | gzip -c",
+                fixtures().join("rootfs/busybox").display()
+            ))
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let changes: Vec<String> = [
+            r#"CMD ["/bin/sh", "-c", "echo hi"]"#,
+            "ENTRYPOINT /bin/entry --flag",
+            r#"ENV A=1 B="two words""#,
+            "ENV C legacy form",
+            "WORKDIR /w",
+            "USER 1000:1000",
+            "EXPOSE 8080 53/udp",
+            r#"LABEL a=b "c d"=e"#,
+            "VOLUME /data /cache",
+            "STOPSIGNAL SIGINT",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let id = archive::import(
+            &s,
+            &mut &out.stdout[..],
+            &changes,
+            Some("from test"),
+            &["localhost/imported:v1".into()],
+        )
+        .unwrap();
+        let rec = s.image(&id).unwrap().unwrap();
+        assert_eq!(rec.layers.len(), 1);
+        assert!(s
+            .layer_dir(&rec.layers[0].diff_id)
+            .join("bin/busybox")
+            .is_file());
+        let v = ops::inspect(&s, &rec).unwrap();
+        let c = &v["Config"];
+        assert_eq!(c["Cmd"], serde_json::json!(["/bin/sh", "-c", "echo hi"]));
+        assert_eq!(
+            c["Entrypoint"],
+            serde_json::json!(["/bin/sh", "-c", "/bin/entry --flag"])
+        );
+        assert_eq!(
+            c["Env"],
+            serde_json::json!(["A=1", "B=two words", "C=legacy form"])
+        );
+        assert_eq!(
+            (c["WorkingDir"].as_str(), c["User"].as_str()),
+            (Some("/w"), Some("1000:1000"))
+        );
+        assert_eq!(
+            c["ExposedPorts"],
+            serde_json::json!({"8080/tcp": {}, "53/udp": {}})
+        );
+        assert_eq!(c["Labels"], serde_json::json!({"a": "b", "c d": "e"}));
+        assert_eq!(c["Volumes"], serde_json::json!({"/data": {}, "/cache": {}}));
+        assert_eq!(c["StopSignal"], "SIGINT");
+        assert_eq!(v["RepoTags"], serde_json::json!(["localhost/imported:v1"]));
+        let h = ops::history(&s, &rec).unwrap();
+        assert_eq!(h[0].comment, "from test");
+        // A bad --change fails before anything is stored.
+        let t2 = Tmp::new("import-bad");
+        let s2 = store(&t2);
+        for bad in [
+            "RUN rm -rf /",
+            "EXPOSE http",
+            "CMD",
+            r#"LABEL a="unterminated"#,
+        ] {
+            let e = archive::import(&s2, &mut &out.stdout[..], &[bad.to_string()], None, &[])
+                .unwrap_err();
+            assert!(e.to_string().contains("--change"), "{e}");
+        }
+        // A hostile tarball fails and leaves nothing.
+        let evil = Build::new()
+            .symlink("etc", "/etc")
+            .file("etc/passwd", b"pwned")
+            .finish();
+        assert!(archive::import(&s2, &mut &evil[..], &[], None, &[]).is_err());
+        assert_store_empty(&s2);
     }
 }

@@ -585,13 +585,12 @@ pub(crate) fn confine(name: &[u8]) -> Result<PathBuf> {
     for c in Path::new(OsStr::from_bytes(name)).components() {
         match c {
             Component::Normal(n) => out.push(n),
-            Component::ParentDir => {
-                if !out.pop() {
-                    bail!(
-                        "{:?} points outside its root",
-                        String::from_utf8_lossy(name)
-                    );
-                }
+            // The guard pops: a ".." that has nothing left to pop climbs out.
+            Component::ParentDir if !out.pop() => {
+                bail!(
+                    "{:?} points outside its root",
+                    String::from_utf8_lossy(name)
+                );
             }
             _ => {}
         }
