@@ -110,10 +110,13 @@ fn mount_overlay(
                 .with_context(|| format!("mount overlay on {}", target.display()))?;
             return Ok(());
         }
-        Err(e) => e,
+        // Kernels before 6.8 know no `lowerdir+`; without fsopen (before 5.2, or refused
+        // by a seccomp profile) only mount(2) is left.
+        Err((e, msg)) if e == Errno::ENOSYS || e == Errno::EPERM || msg.contains("lowerdir+") => (e, msg),
+        Err(e) => bail!("mount overlay on {}: {}", target.display(), fs_error(e)),
     };
-    // Kernels before 6.8 know no `lowerdir+` (EINVAL); the classic option string, with
-    // the short links so that many layers fit in one page.
+    // The classic option string, with the short links so that many layers fit in one
+    // page.
     let mut data = String::from("lowerdir=");
     for (i, l) in lowers.iter().enumerate() {
         if i > 0 {
@@ -368,9 +371,10 @@ fn set_meta(
     Ok(())
 }
 
-/// Whether the mount table lists `path` as a mount point.
+/// Whether the mount table lists `path` as a mount point (this thread's view: a thread
+/// may have its own mount namespace).
 fn is_mounted(path: &Path) -> bool {
-    let Ok(mi) = std::fs::read_to_string("/proc/self/mountinfo") else {
+    let Ok(mi) = std::fs::read_to_string("/proc/thread-self/mountinfo") else {
         return false;
     };
     let want = path.to_string_lossy();

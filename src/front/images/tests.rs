@@ -1510,3 +1510,71 @@ mod commands {
         assert_store_empty(&s2);
     }
 }
+
+#[test]
+fn overlay_refused_falls_back_to_a_copy() {
+    let t = Tmp::new("fallback");
+    let s = store(&t);
+    load_oci_fixture(&s);
+    let rec = s.image(&id_of(&s, "docker.io/library/layers:latest")).unwrap().unwrap();
+    let base = t.0.clone();
+    in_mount_ns(move || {
+        // overlayfs refuses an overlay as its upper filesystem: a backing filesystem it
+        // cannot use, as a container's storage on some hosts.
+        for d in ["l", "u", "w", "m"] {
+            fs::create_dir_all(base.join(d)).unwrap();
+        }
+        let opts = format!(
+            "lowerdir={0}/l,upperdir={0}/u,workdir={0}/w",
+            base.display()
+        );
+        nix::mount::mount(
+            Some("overlay"),
+            &base.join("m"),
+            Some("overlay"),
+            nix::mount::MsFlags::empty(),
+            Some(opts.as_str()),
+        )
+        .unwrap();
+        let c = base.join("m");
+        for d in ["upper", "work", "merged"] {
+            fs::create_dir_all(c.join(d)).unwrap();
+        }
+        let kind = overlay::mount_rootfs(&s, &rec, &c.join("upper"), &c.join("work"), &c.join("merged"))
+            .unwrap();
+        assert_eq!(kind, RootfsKind::Copy);
+        check_layers_tree(&c.join("merged"), 0);
+        // Nothing was mounted on the target.
+        let mi = fs::read_to_string("/proc/thread-self/mountinfo").unwrap();
+        assert!(!mi.contains(&format!("{} ", c.join("merged").display())));
+    });
+}
+
+#[test]
+fn image_mount_and_unmount() {
+    let t = Tmp::new("imount");
+    let s = store(&t);
+    load_oci_fixture(&s);
+    let rec = s.image(&id_of(&s, "docker.io/library/layers:latest")).unwrap().unwrap();
+    let bb = s.image(&id_of(&s, "docker.io/library/busybox:latest")).unwrap().unwrap();
+    in_mount_ns(move || {
+        let p = overlay::image_mount(&s, &rec).unwrap();
+        check_layers_tree(&p, 0);
+        // Read-only, and mounting again gives the same path.
+        assert!(fs::write(p.join("data/new"), "x").is_err());
+        assert_eq!(overlay::image_mount(&s, &rec).unwrap(), p);
+        // A one-layer image mounts too.
+        let q = overlay::image_mount(&s, &bb).unwrap();
+        assert!(q.join("bin/busybox").is_file());
+        assert_eq!(overlay::mounted_images(&s).len(), 2);
+        // A mounted image is not removed.
+        let e = super::ops::remove(&s, "layers", false, &|_| None).unwrap_err();
+        assert!(e.to_string().contains("mounted"), "{e}");
+        assert!(overlay::image_unmount(&s, &rec.id).unwrap());
+        assert!(!overlay::image_unmount(&s, &rec.id).unwrap());
+        assert!(!p.exists());
+        assert!(overlay::image_unmount(&s, &bb.id).unwrap());
+        assert!(overlay::mounted_images(&s).is_empty());
+        super::ops::remove(&s, "layers", false, &|_| None).unwrap();
+    });
+}
