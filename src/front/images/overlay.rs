@@ -98,25 +98,34 @@ fn mount_overlay(
     } else {
         0
     };
-    let new_api = match xf::fs_mount(c"overlay", &params, attr) {
-        Ok(fd) => {
-            let t = nix::fcntl::open(
-                target,
-                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-                Mode::empty(),
-            )
-            .with_context(|| format!("open {}", target.display()))?;
-            crate::sys::move_mount_fd(fd.as_fd(), t.as_fd())
-                .with_context(|| format!("mount overlay on {}", target.display()))?;
-            return Ok(());
-        }
-        // Kernels before 6.8 know no `lowerdir+`; without fsopen (before 5.2, or refused
-        // by a seccomp profile) only mount(2) is left.
-        Err((e, msg)) if e == Errno::ENOSYS || e == Errno::EPERM || msg.contains("lowerdir+") => (e, msg),
-        Err(e) => bail!("mount overlay on {}: {}", target.display(), fs_error(e)),
+    let new_api = match new_api_refused() {
+        Some(e) => e,
+        None => match xf::fs_mount(c"overlay", &params, attr) {
+            Ok(fd) => {
+                let t = nix::fcntl::open(
+                    target,
+                    OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
+                .with_context(|| format!("open {}", target.display()))?;
+                crate::sys::move_mount_fd(fd.as_fd(), t.as_fd())
+                    .with_context(|| format!("mount overlay on {}", target.display()))?;
+                return Ok(());
+            }
+            // Kernels before 6.8 know no `lowerdir+`; without fsopen (before 5.2, or
+            // refused by a seccomp profile) only mount(2) is left.
+            Err((e, msg))
+                if e == Errno::ENOSYS || e == Errno::EPERM || msg.contains("lowerdir+") =>
+            {
+                (e, msg)
+            }
+            Err(e) => bail!("mount overlay on {}: {}", target.display(), fs_error(e)),
+        },
     };
-    // The classic option string, with the short links so that many layers fit in one
-    // page.
+    // The classic option string names each layer by its short link relative to the
+    // store (as containers-storage does), so that about 130 layers fit in the one page
+    // the kernel accepts. Relative paths resolve against the cwd: a thread of our own
+    // with a private cwd makes the call, so no other thread's cwd changes.
     let mut data = String::from("lowerdir=");
     for (i, l) in lowers.iter().enumerate() {
         if i > 0 {
@@ -127,11 +136,13 @@ fn mount_overlay(
             .and_then(|p| p.file_name())
             .and_then(|n| n.to_str())
             .and_then(Digest::from_hex)
-            .map(|d| store.dir().join("l").join(short_link(&d)))
-            .unwrap_or_else(|| l.clone());
-        data.push_str(&short.to_string_lossy());
+            .filter(|_| l.starts_with(store.dir()))
+            .map(|d| format!("l/{}", short_link(&d)))
+            .unwrap_or_else(|| l.to_string_lossy().into_owned());
+        data.push_str(&short);
     }
     if let Some((u, w)) = upper {
+        let (u, w) = (std::path::absolute(u)?, std::path::absolute(w)?);
         data.push_str(&format!(
             ",upperdir={},workdir={}",
             u.display(),
@@ -153,20 +164,47 @@ fn mount_overlay(
     } else {
         MsFlags::empty()
     };
-    nix::mount::mount(
-        Some("overlay"),
-        target,
-        Some("overlay"),
-        flags,
-        Some(data.as_str()),
-    )
-    .map_err(|e| {
+    let target_abs = std::path::absolute(target)?;
+    let dir = store.dir().to_path_buf();
+    let r = std::thread::scope(|sc| {
+        sc.spawn(|| -> nix::Result<()> {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_FS)?;
+            nix::unistd::chdir(&dir)?;
+            nix::mount::mount(
+                Some("overlay"),
+                &target_abs,
+                Some("overlay"),
+                flags,
+                Some(data.as_str()),
+            )
+        })
+        .join()
+        .unwrap_or(Err(Errno::EINTR))
+    });
+    r.map_err(|e| {
         anyhow!(
             "mount overlay on {}: {e} ({})",
             target.display(),
             fs_error(new_api)
         )
     })
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Tests take the mount(2) path on their own thread, as on a kernel before 6.8.
+    pub(crate) static FORCE_LEGACY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn new_api_refused() -> Option<(Errno, String)> {
+    #[cfg(test)]
+    if FORCE_LEGACY.with(|f| f.get()) {
+        return Some((
+            Errno::EINVAL,
+            "overlay: Unknown parameter 'lowerdir+'".into(),
+        ));
+    }
+    None
 }
 
 fn fs_error((e, msg): (Errno, String)) -> String {

@@ -422,22 +422,30 @@ fn image_with_many_layers_mounts() {
         for d in ["upper", "work", "merged"] {
             fs::create_dir_all(base.join(d)).unwrap();
         }
-        let kind = overlay::mount_rootfs(
-            &s,
-            &rec,
-            &base.join("upper"),
-            &base.join("work"),
-            &base.join("merged"),
-        )
-        .unwrap();
-        assert_eq!(kind, RootfsKind::Overlay);
-        for i in [0, 59, 119] {
-            assert_eq!(
-                fs::read_to_string(base.join(format!("merged/f{i}"))).unwrap(),
-                i.to_string()
-            );
+        // lowerdir+ per layer, then the classic option string with short links.
+        for legacy in [false, true] {
+            overlay::FORCE_LEGACY.with(|f| f.set(legacy));
+            let kind = overlay::mount_rootfs(
+                &s,
+                &rec,
+                &base.join("upper"),
+                &base.join("work"),
+                &base.join("merged"),
+            )
+            .unwrap();
+            assert_eq!(kind, RootfsKind::Overlay);
+            let mi = fs::read_to_string("/proc/thread-self/mountinfo").unwrap();
+            let at = format!("{} ", base.join("merged").display());
+            let line = mi.lines().find(|l| l.contains(&at)).unwrap();
+            assert_eq!(line.contains("lowerdir=l/"), legacy, "{line}");
+            for i in [0, 59, 119] {
+                assert_eq!(
+                    fs::read_to_string(base.join(format!("merged/f{i}"))).unwrap(),
+                    i.to_string()
+                );
+            }
+            nix::mount::umount(&base.join("merged")).unwrap();
         }
-        nix::mount::umount(&base.join("merged")).unwrap();
     });
 }
 
@@ -1516,7 +1524,10 @@ fn overlay_refused_falls_back_to_a_copy() {
     let t = Tmp::new("fallback");
     let s = store(&t);
     load_oci_fixture(&s);
-    let rec = s.image(&id_of(&s, "docker.io/library/layers:latest")).unwrap().unwrap();
+    let rec = s
+        .image(&id_of(&s, "docker.io/library/layers:latest"))
+        .unwrap()
+        .unwrap();
     let base = t.0.clone();
     in_mount_ns(move || {
         // overlayfs refuses an overlay as its upper filesystem: a backing filesystem it
@@ -1540,8 +1551,14 @@ fn overlay_refused_falls_back_to_a_copy() {
         for d in ["upper", "work", "merged"] {
             fs::create_dir_all(c.join(d)).unwrap();
         }
-        let kind = overlay::mount_rootfs(&s, &rec, &c.join("upper"), &c.join("work"), &c.join("merged"))
-            .unwrap();
+        let kind = overlay::mount_rootfs(
+            &s,
+            &rec,
+            &c.join("upper"),
+            &c.join("work"),
+            &c.join("merged"),
+        )
+        .unwrap();
         assert_eq!(kind, RootfsKind::Copy);
         check_layers_tree(&c.join("merged"), 0);
         // Nothing was mounted on the target.
@@ -1555,8 +1572,14 @@ fn image_mount_and_unmount() {
     let t = Tmp::new("imount");
     let s = store(&t);
     load_oci_fixture(&s);
-    let rec = s.image(&id_of(&s, "docker.io/library/layers:latest")).unwrap().unwrap();
-    let bb = s.image(&id_of(&s, "docker.io/library/busybox:latest")).unwrap().unwrap();
+    let rec = s
+        .image(&id_of(&s, "docker.io/library/layers:latest"))
+        .unwrap()
+        .unwrap();
+    let bb = s
+        .image(&id_of(&s, "docker.io/library/busybox:latest"))
+        .unwrap()
+        .unwrap();
     in_mount_ns(move || {
         let p = overlay::image_mount(&s, &rec).unwrap();
         check_layers_tree(&p, 0);
