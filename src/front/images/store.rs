@@ -691,12 +691,14 @@ impl<'s> Staged<'s> {
             let d = File::open(&self.dir)?;
             nix::unistd::syncfs(&d).context("syncfs")?;
         }
+        // Under the lock: a concurrent prune must not collect what this commit is about
+        // to refer to.
+        let _lock = store.lock()?;
         for d in &self.blobs {
             fs::rename(self.staged_blob(d), store.blob_path(d))
                 .with_context(|| format!("store blob {d}"))?;
         }
         sync_dir(&store.dir.join("blobs/sha256"));
-        let _lock = store.lock()?;
         for diff_id in self.layers.keys() {
             let target = store.dir.join("layers").join(diff_id.hex());
             match fs::rename(self.layer_staging(diff_id), &target) {
@@ -726,6 +728,9 @@ impl<'s> Staged<'s> {
                 if !store.has_layer(&l.diff_id) || !store.has_blob(&l.blob) {
                     bail!("layer {} vanished from the store; retry", l.diff_id);
                 }
+            }
+            if !store.has_blob(&rec.id) || !store.has_blob(&rec.manifest) {
+                bail!("image {} vanished from the store; retry", rec.id);
             }
             if let Some(old) = store.image(&rec.id)? {
                 let mut manifests = old.manifests.clone();
