@@ -5,6 +5,7 @@
 pub(crate) mod containers;
 pub(crate) mod digest;
 pub(crate) mod format;
+pub(crate) mod images;
 pub(crate) mod logs;
 pub(crate) mod monitor;
 pub(crate) mod reference;
