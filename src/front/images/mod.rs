@@ -10,6 +10,7 @@ pub(crate) mod manifest;
 pub(crate) mod names;
 pub(crate) mod ops;
 pub(crate) mod overlay;
+pub(crate) mod pull;
 pub(crate) mod store;
 pub(crate) mod tar;
 pub(crate) mod unpack;

@@ -490,3 +490,107 @@ pub(crate) fn mounted_images(store: &Store) -> Vec<(Digest, PathBuf)> {
         })
         .collect()
 }
+
+/// Reads the file `rel` (e.g. `etc/passwd`) as the overlay of `layers` (top first) would
+/// show it, without mounting anything: the topmost layer that has it wins; a whiteout, or
+/// an opaque directory above it, hides it. Up to `limit` bytes. Symlinks are followed only
+/// inside the layer that holds the name (through the in-root resolver); a name reached
+/// through a symlinked directory is not found.
+pub(crate) fn read_layered(layers: &[PathBuf], rel: &str, limit: u64) -> Option<Vec<u8>> {
+    let comps: Vec<&str> = rel.split('/').filter(|c| !c.is_empty()).collect();
+    if comps.is_empty() || comps.iter().any(|c| *c == "." || *c == "..") {
+        return None;
+    }
+    for layer in layers {
+        match read_in_layer(layer, rel, &comps, limit) {
+            Layered::Found(b) => return Some(b),
+            Layered::Hidden => return None,
+            Layered::Absent => {}
+        }
+    }
+    None
+}
+
+enum Layered {
+    Found(Vec<u8>),
+    /// A whiteout or an opaque directory: lower layers do not count.
+    Hidden,
+    Absent,
+}
+
+fn read_in_layer(layer: &Path, rel: &str, comps: &[&str], limit: u64) -> Layered {
+    use std::io::Read;
+    let path_flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let Ok(root) = nix::fcntl::open(layer, path_flags, Mode::empty()) else {
+        return Layered::Absent;
+    };
+    let mut dir: Option<OwnedFd> = None;
+    let mut opaque_above = false;
+    for (i, c) in comps.iter().enumerate() {
+        let at = dir.as_ref().map_or(root.as_fd(), |d| d.as_fd());
+        let st = match nix::sys::stat::fstatat(at, *c, AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(st) => st,
+            Err(_) if opaque_above => return Layered::Hidden,
+            Err(_) => return Layered::Absent,
+        };
+        let kind = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT;
+        if is_whiteout_entry(at, OsStr::new(c), kind, st.st_rdev, st.st_size) {
+            return Layered::Hidden;
+        }
+        if i + 1 == comps.len() {
+            if kind != SFlag::S_IFREG && kind != SFlag::S_IFLNK {
+                return Layered::Hidden;
+            }
+            let fd = match crate::rootfs::resolve::open_in_root(
+                root.as_fd(),
+                Path::new(rel),
+                OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            ) {
+                Ok(fd) => fd,
+                Err(_) => return Layered::Hidden,
+            };
+            let mut b = Vec::new();
+            return match std::fs::File::from(fd).take(limit).read_to_end(&mut b) {
+                Ok(_) => Layered::Found(b),
+                Err(_) => Layered::Hidden,
+            };
+        }
+        if kind != SFlag::S_IFDIR {
+            // A file (or a symlink) where a directory is wanted hides what lies below.
+            return Layered::Hidden;
+        }
+        let Ok(next) = nix::fcntl::openat(at, *c, path_flags, Mode::empty()) else {
+            return Layered::Hidden;
+        };
+        let here = at_fd_path(next.as_fd());
+        for attr in [c"trusted.overlay.opaque", c"user.overlay.opaque"] {
+            if xf::lgetxattr(&here, attr).ok().as_deref() == Some(b"y") {
+                opaque_above = true;
+            }
+        }
+        dir = Some(next);
+    }
+    Layered::Absent
+}
+
+fn at_fd_path(fd: BorrowedFd) -> CString {
+    use std::os::fd::AsRawFd;
+    CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap_or_default()
+}
+
+/// Root's whiteout (a 0:0 character device) or the rootless one (an empty file marked
+/// `user.overlay.whiteout`).
+fn is_whiteout_entry(dir: BorrowedFd, name: &OsStr, kind: SFlag, rdev: u64, size: i64) -> bool {
+    use std::os::fd::AsRawFd;
+    if kind == SFlag::S_IFCHR && rdev == 0 {
+        return true;
+    }
+    if kind == SFlag::S_IFREG && size == 0 {
+        let mut p = format!("/proc/self/fd/{}/", dir.as_raw_fd()).into_bytes();
+        p.extend_from_slice(name.as_bytes());
+        if let Ok(p) = CString::new(p) {
+            return xf::lgetxattr(&p, c"user.overlay.whiteout").is_ok();
+        }
+    }
+    false
+}
