@@ -9,8 +9,7 @@ use crate::front::images::ops;
 use crate::front::units;
 use crate::front::Globals;
 
-const TABLE: &str =
-    "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}";
+const TABLE: &str = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}";
 
 pub(crate) fn history(g: &Globals, a: &HistoryArgs) -> Result<i32> {
     let store = super::image_store(g)?;

@@ -20,7 +20,8 @@ pub(crate) fn mount(g: &Globals, a: &ImageMountArgs) -> Result<i32> {
     }
     let mut failed = false;
     for q in &a.images {
-        let r = super::lookup_image(&store, q).and_then(|(rec, _)| overlay::image_mount(&store, &rec));
+        let r =
+            super::lookup_image(&store, q).and_then(|(rec, _)| overlay::image_mount(&store, &rec));
         match r {
             Ok(p) if a.images.len() == 1 => println!("{}", p.display()),
             Ok(p) => println!("{q} {}", p.display()),

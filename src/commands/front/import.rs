@@ -18,7 +18,10 @@ pub(crate) fn import(g: &Globals, a: &ImportArgs) -> Result<i32> {
         }
     }
     if a.source.contains("://") {
-        bail!("{}: importing from a URL is not supported: download it first", a.source);
+        bail!(
+            "{}: importing from a URL is not supported: download it first",
+            a.source
+        );
     }
     let tags = match &a.reference {
         Some(r) => vec![super::tag::qualified_tag(r)?],

@@ -97,6 +97,23 @@ pub(crate) fn inspect_kind(g: &Globals, a: &InspectArgs, kind: Kind) -> Result<i
     Ok(0)
 }
 
+/// The container's overlay directories (the merged one is mounted in its monitor's mount
+/// namespace only, while it runs).
+fn graph_driver(store: &Store, r: &crate::front::containers::Record) -> Value {
+    if r.image_id.is_empty() {
+        return json!({"Data": null, "Name": ""});
+    }
+    let o = crate::front::containers::OverlayDirs::of(store, &r.id);
+    json!({
+        "Data": {
+            "MergedDir": o.merged,
+            "UpperDir": o.upper,
+            "WorkDir": o.work,
+        },
+        "Name": "overlay",
+    })
+}
+
 fn time_or_zero(s: &str) -> &str {
     if s.is_empty() {
         ZERO_TIME
@@ -130,6 +147,12 @@ pub(crate) fn to_json(store: &Store, c: &Container) -> Value {
         "OnBuild": null,
         "Labels": r.config.labels,
     });
+    if !r.config.volumes.is_empty() {
+        config["Volumes"] = json!(r.config.volumes);
+    }
+    if !r.config.exposed_ports.is_empty() {
+        config["ExposedPorts"] = json!(r.config.exposed_ports);
+    }
     if !r.config.stop_signal.is_empty() {
         config["StopSignal"] = json!(r.config.stop_signal);
     }
@@ -189,14 +212,14 @@ pub(crate) fn to_json(store: &Store, c: &Container) -> Value {
         "LogPath": if h.log_config.kind == "none" { Value::from("") } else { json!(r.log_path) },
         "Name": format!("/{}", r.name),
         "RestartCount": s.restart_count,
-        "Driver": "",
+        "Driver": if r.image_id.is_empty() { "" } else { "overlay" },
         "Platform": "linux",
         "MountLabel": "",
         "ProcessLabel": "",
         "AppArmorProfile": "",
         "ExecIDs": null,
         "HostConfig": host_config,
-        "GraphDriver": {"Data": null, "Name": ""},
+        "GraphDriver": graph_driver(store, r),
         "Mounts": [],
         "Config": config,
         "NetworkSettings": {

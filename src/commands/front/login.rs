@@ -36,7 +36,9 @@ pub(crate) fn login(_g: &Globals, a: &LoginArgs) -> Result<i32> {
         None => bail!("cannot perform an interactive login from a non TTY device: use --username"),
     };
     let password = if let Some(p) = &a.password {
-        crate::logging::warn("using --password on the command line is insecure: use --password-stdin");
+        crate::logging::warn(
+            "using --password on the command line is insecure: use --password-stdin",
+        );
         p.clone()
     } else if a.password_stdin {
         let mut s = String::new();

@@ -52,7 +52,12 @@ pub(crate) fn image_store(g: &Globals) -> Result<crate::front::images::store::St
 pub(crate) fn find_image(
     store: &crate::front::images::store::Store,
     q: &str,
-) -> Result<Option<(crate::front::images::store::ImageRecord, crate::front::images::ops::Matched)>> {
+) -> Result<
+    Option<(
+        crate::front::images::store::ImageRecord,
+        crate::front::images::ops::Matched,
+    )>,
+> {
     crate::front::images::pull::find_local(store, q, &pull::registries()?)
 }
 
@@ -60,12 +65,18 @@ pub(crate) fn find_image(
 pub(crate) fn lookup_image(
     store: &crate::front::images::store::Store,
     q: &str,
-) -> Result<(crate::front::images::store::ImageRecord, crate::front::images::ops::Matched)> {
+) -> Result<(
+    crate::front::images::store::ImageRecord,
+    crate::front::images::ops::Matched,
+)> {
     find_image(store, q)?.ok_or_else(|| anyhow!("no such image: {q}"))
 }
 
 /// The stored name a short name resolves to, for the store's own lookups.
-pub(crate) fn canonical_image(store: &crate::front::images::store::Store, q: &str) -> Result<String> {
+pub(crate) fn canonical_image(
+    store: &crate::front::images::store::Store,
+    q: &str,
+) -> Result<String> {
     crate::front::images::pull::canonical(store, q, &pull::registries()?)
 }
 

@@ -82,9 +82,7 @@ pub(crate) fn pull_image(
     // Refused before any output, as Docker does.
     let parsed = Reference::parse(input)?;
     let d = Display::new(out);
-    if !input.contains(['@', ':'])
-        || input.rsplit_once(':').is_some_and(|(_, t)| t.contains('/'))
-    {
+    if !input.contains(['@', ':']) || input.rsplit_once(':').is_some_and(|(_, t)| t.contains('/')) {
         d.line("Using default tag: latest");
     }
     let what = match (parsed.tag(), parsed.digest()) {
@@ -104,7 +102,9 @@ pub(crate) fn pull_image(
         }
         d.event(e);
     };
-    let r = pull::pull(store, input, conf, client, opts, &events, &|| d.extracting())?;
+    let r = pull::pull(store, input, conf, client, opts, &events, &|| {
+        d.extracting()
+    })?;
     d.finish();
     d.line(&format!("Digest: {}", r.digest));
     let shown = r.reference.familiar();
@@ -289,7 +289,11 @@ impl Display {
 
     fn redraw(&self, st: &mut State, force: bool) {
         let now = Instant::now();
-        if !force && st.last.is_some_and(|t| now - t < Duration::from_millis(100)) {
+        if !force
+            && st
+                .last
+                .is_some_and(|t| now - t < Duration::from_millis(100))
+        {
             return;
         }
         st.last = Some(now);

@@ -32,7 +32,11 @@ pub(crate) fn push(g: &Globals, a: &PushArgs) -> Result<i32> {
     let bytes = store.read_small_blob(&rec.manifest)?;
     let media_type = serde_json::from_slice::<serde_json::Value>(&bytes)
         .ok()
-        .and_then(|v| v.get("mediaType").and_then(|m| m.as_str()).map(String::from))
+        .and_then(|v| {
+            v.get("mediaType")
+                .and_then(|m| m.as_str())
+                .map(String::from)
+        })
         .unwrap_or_else(|| OCI_MANIFEST.to_string());
     // Blobs of the image's other repositories on the same registry can be mounted.
     let mount_from: Vec<String> = rec

@@ -19,7 +19,9 @@ pub(crate) fn rmi(g: &Globals, a: &RmiArgs) -> Result<i32> {
     }
     let mut failed = false;
     for q in &targets {
-        match super::canonical_image(&store, q).and_then(|q| ops::remove(&store, &q, a.force, &in_use)) {
+        match super::canonical_image(&store, q)
+            .and_then(|q| ops::remove(&store, &q, a.force, &in_use))
+        {
             Ok(removed) => {
                 for r in removed {
                     println!("{r}");

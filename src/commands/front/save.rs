@@ -47,9 +47,11 @@ pub(crate) fn save(g: &Globals, a: &SaveArgs) -> Result<i32> {
             let name = path
                 .file_name()
                 .with_context(|| format!("-o {o}: not a file name"))?;
-            let tmp = dir
-                .unwrap_or(Path::new("."))
-                .join(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()));
+            let tmp = dir.unwrap_or(Path::new(".")).join(format!(
+                ".{}.{}.tmp",
+                name.to_string_lossy(),
+                std::process::id()
+            ));
             let r = (|| -> Result<()> {
                 let mut f = std::fs::File::create(&tmp)
                     .map_err(|e| anyhow::anyhow!("-o {o}: {}", crate::error::errno_text(&e)))?;

@@ -23,5 +23,9 @@ pub(crate) fn qualified_tag(t: &str) -> Result<String> {
     if r.digest().is_some() {
         bail!("{t}: refusing to create a tag with a digest reference");
     }
-    Ok(format!("{}:{}", r.repository(), r.tag().unwrap_or("latest")))
+    Ok(format!(
+        "{}:{}",
+        r.repository(),
+        r.tag().unwrap_or("latest")
+    ))
 }
