@@ -1153,3 +1153,151 @@ fn import_with_changes_and_history() {
     );
     w.finish();
 }
+
+#[test]
+fn pull_progress_on_a_terminal_and_inspect_falls_back_to_images() {
+    let w = W::new("tty");
+    // script(1) gives the pull a terminal: the layer lines are redrawn in place.
+    let berth = env!("CARGO_BIN_EXE_berth");
+    let line = format!(
+        "{berth} --root {} --runroot {} pull {NOAUTH}/test/layers",
+        w.root.display(),
+        w.runroot.display()
+    );
+    let mut c = Command::new("script");
+    c.args(["-qec", &line, "/dev/null"])
+        .env("REGISTRY_AUTH_FILE", w.dir.join("auth.json"))
+        .env("CONTAINERS_REGISTRIES_CONF", w.dir.join("registries.conf"));
+    let out = run(&mut c, None);
+    out.ok();
+    assert!(
+        out.stdout.contains("\x1b[4A"),
+        "cursor moved up over the 4 layers: {:?}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("\x1b[2K"),
+        "lines cleared: {:?}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("Pull complete"), "{:?}", out.stdout);
+    // Not a terminal, -q: the reference alone.
+    w.b(&["rmi", "test/layers"]).ok();
+    let out = w.b(&["pull", "-q", "test/layers"]);
+    assert_eq!(out.stdout, format!("{NOAUTH}/test/layers:latest\n"));
+    assert!(!out.stdout.contains('\x1b'));
+    // inspect NAME: a container of that name first, else the image (Docker's order).
+    let v = w.b(&["inspect", "test/layers"]).json();
+    assert_eq!(v[0]["Id"], w.id_of("test/layers"));
+    assert_eq!(v[0]["RootFS"]["Layers"].as_array().unwrap().len(), 4);
+    assert_eq!(v[0]["Config"]["WorkingDir"], "/data");
+    w.b(&["create", "--name", "test-layers", "test/layers"])
+        .ok();
+    let v = w.b(&["inspect", "--format", "{{.Name}}", "test-layers"]);
+    assert_eq!(v.stdout, "/test-layers\n");
+    let v = w.b(&[
+        "inspect",
+        "--type",
+        "image",
+        "--format",
+        "{{.Os}}",
+        "test/layers",
+    ]);
+    assert_eq!(v.stdout, "linux\n");
+    w.b(&["inspect", "--type", "container", "test/layers"])
+        .fails_with("No such container");
+    w.b(&["inspect", "nothing-at-all"])
+        .fails_with("No such object");
+    w.finish();
+}
+
+/// A user made for the test (useradd gives it /etc/subuid and /etc/subgid ranges).
+struct TestUser {
+    name: String,
+    uid: u32,
+    gid: u32,
+}
+
+impl TestUser {
+    fn create() -> TestUser {
+        let name = format!("berthpi{}", std::process::id());
+        let out = Command::new("useradd")
+            .args(["-M", "-s", "/bin/false", &name])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "useradd: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let u = nix::unistd::User::from_name(&name).unwrap().unwrap();
+        TestUser {
+            name,
+            uid: u.uid.as_raw(),
+            gid: u.gid.as_raw(),
+        }
+    }
+}
+
+impl Drop for TestUser {
+    fn drop(&mut self) {
+        let _ = Command::new("userdel").arg(&self.name).status();
+    }
+}
+
+#[test]
+fn rootless_image_storage_is_refused_with_one_line() {
+    let w = W::new("rootless");
+    let u = TestUser::create();
+    let berth = w.dir.join("berth");
+    std::fs::copy(env!("CARGO_BIN_EXE_berth"), &berth).unwrap();
+    std::fs::create_dir_all(w.dir.join("xdg")).unwrap();
+    let st = Command::new("chown")
+        .args([
+            "-R",
+            &format!("{}:{}", u.uid, u.gid),
+            w.dir.to_str().unwrap(),
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let as_user = |args: &[&str]| -> Out {
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid",
+            &u.uid.to_string(),
+            "--regid",
+            &u.gid.to_string(),
+            "--init-groups",
+        ])
+        .arg(&berth)
+        .arg("--root")
+        .arg(&w.root)
+        .arg("--runroot")
+        .arg(&w.runroot)
+        .args(args)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", &w.dir)
+        .env("XDG_RUNTIME_DIR", w.dir.join("xdg"))
+        .env("REGISTRY_AUTH_FILE", w.dir.join("auth.json"))
+        .env("CONTAINERS_REGISTRIES_CONF", w.dir.join("registries.conf"));
+        run(&mut c, None)
+    };
+    let out = as_user(&["pull", "test/busybox"]);
+    one_error_line(&out, 1, "rootless image storage is not available yet");
+    let out = as_user(&["run", "--rm", "test/busybox", "true"]);
+    one_error_line(&out, 125, "rootless image storage is not available yet");
+    let out = as_user(&[
+        "load",
+        "-i",
+        w.fixtures.join("busybox.docker.tar").to_str().unwrap(),
+    ]);
+    one_error_line(&out, 1, "rootless image storage is not available yet");
+    // What needs no unpacking works.
+    as_user(&["images"]).ok();
+    assert_eq!(w.count("records"), 0);
+    assert_eq!(w.count("layers"), 0);
+    drop(u);
+    w.finish();
+}

@@ -27,6 +27,7 @@ pub(crate) fn import(g: &Globals, a: &ImportArgs) -> Result<i32> {
         Some(r) => vec![super::tag::qualified_tag(r)?],
         None => vec![],
     };
+    super::unpack_allowed(g, "import")?;
     let store = super::image_store(g)?;
     let id = if a.source == "-" {
         let stdin = std::io::stdin();

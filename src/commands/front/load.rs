@@ -10,6 +10,7 @@ use crate::front::images::archive;
 use crate::front::Globals;
 
 pub(crate) fn load(g: &Globals, a: &LoadArgs) -> Result<i32> {
+    super::unpack_allowed(g, "load")?;
     let store = super::image_store(g)?;
     let loaded = match a.input.as_deref() {
         Some(f) if f != "-" => {

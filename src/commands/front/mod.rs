@@ -80,6 +80,16 @@ pub(crate) fn canonical_image(
     crate::front::images::pull::canonical(store, q, &pull::registries()?)
 }
 
+/// Unpacking layers rootless needs a user namespace holding the store (what `podman
+/// unshare` is), which berth does not make yet: refused with one line rather than a store
+/// whose files carry the wrong owners.
+pub(crate) fn unpack_allowed(g: &Globals, what: &str) -> Result<()> {
+    if g.rootless {
+        bail!("{what}: rootless image storage is not available yet: run it as root, or run a root filesystem directory with run --rootfs DIR");
+    }
+    Ok(())
+}
+
 /// Which container (short id) uses an image, for `rmi` and `image prune`.
 pub(crate) fn image_user(
     containers: &Store,

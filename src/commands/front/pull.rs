@@ -25,6 +25,7 @@ pub(crate) fn pull(g: &Globals, a: &PullArgs) -> Result<i32> {
     if a.all_tags {
         bail!("--all-tags: pulling every tag of a repository is not supported");
     }
+    super::unpack_allowed(g, "pull")?;
     let store = super::image_store(g)?;
     let conf = registries()?;
     let client = client_options(a.tls_verify, a.authfile.as_deref());

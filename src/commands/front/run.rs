@@ -71,6 +71,7 @@ pub(crate) fn source(g: &Globals, a: &RunArgs) -> Result<create::Source> {
     if a.rootfs {
         return create::rootfs_source(a);
     }
+    super::unpack_allowed(g, &a.image)?;
     let policy = a.pull.as_deref().unwrap_or("missing");
     let images = super::image_store(g)?;
     let conf = super::pull::registries()?;
