@@ -493,6 +493,12 @@ fn pull_by_digest_and_by_platform() {
     let out = w.pull(&rd);
     assert!(out.stdout.ends_with(&format!("{rd}\n")), "{}", out.stdout);
     assert_eq!(w.id_of(&rd), id, "the same image by digest");
+    let again = w.pull(&rd);
+    assert!(
+        again.stdout.contains("Status: Image is up to date for"),
+        "{}",
+        again.stdout
+    );
     let ls = w.b(&["images", "--digests", "--format", "{{.Tag}} {{.Digest}}"]);
     assert_eq!(
         ls.stdout,

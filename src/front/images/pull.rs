@@ -124,11 +124,9 @@ pub(crate) fn pull(
         .map(|t| format!("{repo}:{t}"))
         .into_iter()
         .collect();
-    let before = match tags.first() {
-        Some(t) => ops::find(store, t)?.map(|(r, _)| r.id),
-        None => None,
-    };
     let repo_digests = vec![format!("{repo}@{}", pulled.digest)];
+    // What the name (the tag, or the digest) named before this pull is committed.
+    let before = ops::find(store, tags.first().unwrap_or(&repo_digests[0]))?.map(|(r, _)| r.id);
     let mut staged = sink.into_inner();
     let id = staged
         .add_image(&pulled.manifest.bytes, &tags, &repo_digests)
