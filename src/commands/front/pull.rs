@@ -232,7 +232,7 @@ impl Display {
             self.redraw(&mut st, true);
         } else {
             drop(st);
-            self.line(&format!("{}: {status}", short(d)));
+            self.line(&format!("{}: {status}", d.short()));
         }
     }
 
@@ -309,13 +309,9 @@ impl Display {
             } else {
                 l.status.clone()
             };
-            s.push_str(&format!("\x1b[2K\r{}: {text}\n", short(d)));
+            s.push_str(&format!("\x1b[2K\r{}: {text}\n", d.short()));
         }
         st.drawn = st.order.len();
         self.write(&s);
     }
-}
-
-fn short(d: &Digest) -> &str {
-    d.short()
 }
