@@ -15,6 +15,11 @@ BERTH_RELEASE := $(CURDIR)/target/berth
 BERTH_RUNC_RELEASE := $(CURDIR)/target/berth-runc
 export BERTH_RELEASE
 PREFIX ?= /usr/local
+# ring (rustls' crypto, for registries over TLS) compiles a little freestanding C and asm.
+# cc-rs looks for a cross compiler named x86_64-linux-musl-gcc; musl-gcc (musl-tools) or
+# the host's cc serve as well: the C uses no libc headers beyond stdint/string.
+CC_x86_64_unknown_linux_musl ?= $(shell command -v x86_64-linux-musl-gcc || command -v musl-gcc || echo cc)
+export CC_x86_64_unknown_linux_musl
 
 .PHONY: all build release install demo deps test test-release test-clients unit lint fmt clean bench fuzz
 

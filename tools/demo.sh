@@ -27,3 +27,13 @@ echo "+ berth oci --root $root run --bundle $dir demo"
 echo "+ berth run --rm --rootfs $dir/rootfs sh -c ..."
 "$BERTH" --root "$people/root" --runroot "$people/run" run --rm --rootfs "$dir/rootfs" \
   sh -c 'echo "hello from $(hostname) (berth run), $(id)"'
+# An image, offline: the same rootfs imported as a one-layer image, then run by name (the
+# container gets its own overlay over the image's layer).
+tar -C "$dir/rootfs" -cf "$dir/rootfs.tar" .
+echo "+ berth import --change 'CMD [...]' rootfs.tar demo/busybox:1"
+"$BERTH" --root "$people/root" --runroot "$people/run" import \
+  --change 'CMD ["sh", "-c", "echo hello from an image: $(uname -s), $(id)"]' \
+  "$dir/rootfs.tar" demo/busybox:1
+"$BERTH" --root "$people/root" --runroot "$people/run" images
+echo "+ berth run --rm demo/busybox:1"
+"$BERTH" --root "$people/root" --runroot "$people/run" run --rm demo/busybox:1

@@ -5,8 +5,11 @@
 pub(crate) mod containers;
 pub(crate) mod digest;
 pub(crate) mod format;
+pub(crate) mod images;
 pub(crate) mod logs;
 pub(crate) mod monitor;
+pub(crate) mod reference;
+pub(crate) mod registry;
 pub(crate) mod specgen;
 pub(crate) mod units;
 

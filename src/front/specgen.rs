@@ -26,6 +26,49 @@ pub(crate) struct ImageConfig {
     pub(crate) user: String,
     pub(crate) stop_signal: Option<String>,
     pub(crate) labels: BTreeMap<String, String>,
+    /// Recorded in the container's Config as Docker does (nothing publishes them yet).
+    pub(crate) exposed_ports: BTreeMap<String, Value>,
+    pub(crate) volumes: BTreeMap<String, Value>,
+}
+
+impl ImageConfig {
+    /// The `config` object of an image's configuration JSON.
+    pub(crate) fn from_image(raw: &Value) -> ImageConfig {
+        let c = raw.get("config").cloned().unwrap_or(Value::Null);
+        let strings = |k: &str| -> Option<Vec<String>> {
+            c.get(k)?.as_array().map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
+        };
+        let text = |k: &str| {
+            c.get(k)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let map = |k: &str| -> BTreeMap<String, Value> {
+            c.get(k)
+                .and_then(|v| v.as_object())
+                .map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default()
+        };
+        ImageConfig {
+            entrypoint: strings("Entrypoint"),
+            cmd: strings("Cmd"),
+            env: strings("Env").unwrap_or_default(),
+            working_dir: text("WorkingDir"),
+            user: text("User"),
+            stop_signal: Some(text("StopSignal")).filter(|s| !s.is_empty()),
+            labels: map("Labels")
+                .into_iter()
+                .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_string()))
+                .collect(),
+            exposed_ports: map("ExposedPorts"),
+            volumes: map("Volumes"),
+        }
+    }
 }
 
 /// Everything specgen needs besides the flags.
@@ -35,8 +78,12 @@ pub(crate) struct Input<'a> {
     /// The image as the user named it (the directory, with --rootfs).
     pub(crate) image_name: String,
     pub(crate) image_id: String,
-    /// The root filesystem (absolute).
+    /// The root filesystem (absolute): `--rootfs DIR`, or where the image's overlay will be
+    /// mounted.
     pub(crate) rootfs: PathBuf,
+    /// The image's layers, top first (empty with `--rootfs`): what /etc/passwd is read from
+    /// before the overlay exists.
+    pub(crate) layers: &'a [PathBuf],
     pub(crate) id: &'a str,
     pub(crate) name: String,
     /// Runtime state dir of this container: /etc/hostname, hosts, resolv.conf live there.
@@ -342,10 +389,26 @@ struct Group {
     members: Vec<String>,
 }
 
+/// Where a container's files are read before it runs: its root directory (`--rootfs`, or
+/// a running container's `/proc/PID/root`), or its image's layers (top first) as the
+/// overlay will show them.
+#[derive(Clone, Copy)]
+pub(crate) enum RootView<'a> {
+    Dir(&'a Path),
+    Layers(&'a [PathBuf]),
+}
+
 /// Reads `etc/<file>` of the rootfs through the symlink-safe resolver: a container's
 /// /etc/passwd that is a symlink to a host path reads the container's path instead.
-fn read_in_rootfs(rootfs: &Path, rel: &str) -> Option<String> {
+fn read_in_rootfs(view: RootView, rel: &str) -> Option<String> {
     use nix::fcntl::OFlag;
+    let rootfs = match view {
+        RootView::Dir(d) => d,
+        RootView::Layers(l) => {
+            let b = crate::front::images::overlay::read_layered(l, rel, 4 << 20)?;
+            return String::from_utf8(b).ok();
+        }
+    };
     let root = nix::fcntl::open(
         rootfs,
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
@@ -363,7 +426,7 @@ fn read_in_rootfs(rootfs: &Path, rel: &str) -> Option<String> {
     Some(s)
 }
 
-fn passwd(rootfs: &Path) -> Vec<Passwd> {
+fn passwd(rootfs: RootView) -> Vec<Passwd> {
     read_in_rootfs(rootfs, "etc/passwd")
         .unwrap_or_default()
         .lines()
@@ -379,7 +442,7 @@ fn passwd(rootfs: &Path) -> Vec<Passwd> {
         .collect()
 }
 
-fn groups(rootfs: &Path) -> Vec<Group> {
+fn groups(rootfs: RootView) -> Vec<Group> {
     read_in_rootfs(rootfs, "etc/group")
         .unwrap_or_default()
         .lines()
@@ -405,7 +468,7 @@ fn groups(rootfs: &Path) -> Vec<Group> {
 /// `user[:group]` (names or numbers) as Docker resolves it: a numeric uid need not exist;
 /// without a group the user's primary group, and the groups that list the user as
 /// supplementary; `group_add` (names or numbers) on top.
-pub(crate) fn resolve_user(rootfs: &Path, spec: &str, group_add: &[String]) -> Result<ExecUser> {
+pub(crate) fn resolve_user(rootfs: RootView, spec: &str, group_add: &[String]) -> Result<ExecUser> {
     let (u, g) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
@@ -898,7 +961,12 @@ pub(crate) fn generate(i: &Input) -> Result<Record> {
 
     let labels = labels(a, &i.image.labels)?;
     let user_spec = a.user.clone().unwrap_or_else(|| i.image.user.clone());
-    let user = resolve_user(&i.rootfs, &user_spec, &a.group_add)?;
+    let view = if i.layers.is_empty() {
+        RootView::Dir(&i.rootfs)
+    } else {
+        RootView::Layers(i.layers)
+    };
+    let user = resolve_user(view, &user_spec, &a.group_add)?;
     let cwd = a
         .workdir
         .clone()
@@ -1252,6 +1320,8 @@ pub(crate) fn generate(i: &Input) -> Result<Record> {
             labels,
             stop_signal,
             stop_timeout: a.stop_timeout,
+            exposed_ports: i.image.exposed_ports.clone(),
+            volumes: i.image.volumes.clone(),
         },
         host_config: HostConfig {
             auto_remove: a.rm,
@@ -1354,18 +1424,18 @@ mod tests {
             "root:x:0:\nwww:x:34:\nextra:x:50:web,other\n",
         )
         .unwrap();
-        let u = resolve_user(&d, "web", &[]).unwrap();
+        let u = resolve_user(RootView::Dir(&d), "web", &[]).unwrap();
         assert_eq!(
             (u.uid, u.gid, u.sgids.clone(), u.home.as_str()),
             (33, 34, vec![50], "/var/www")
         );
-        let u = resolve_user(&d, "web:root", &["extra".into(), "7".into()]).unwrap();
+        let u = resolve_user(RootView::Dir(&d), "web:root", &["extra".into(), "7".into()]).unwrap();
         assert_eq!((u.uid, u.gid, u.sgids), (33, 0, vec![50, 7]));
-        let u = resolve_user(&d, "1234", &[]).unwrap();
+        let u = resolve_user(RootView::Dir(&d), "1234", &[]).unwrap();
         assert_eq!((u.uid, u.gid), (1234, 0));
-        assert!(resolve_user(&d, "nobody", &[]).is_err());
-        assert!(resolve_user(&d, "web:nogroup", &[]).is_err());
-        assert_eq!(resolve_user(&d, "", &[]).unwrap().uid, 0);
+        assert!(resolve_user(RootView::Dir(&d), "nobody", &[]).is_err());
+        assert!(resolve_user(RootView::Dir(&d), "web:nogroup", &[]).is_err());
+        assert_eq!(resolve_user(RootView::Dir(&d), "", &[]).unwrap().uid, 0);
         std::fs::remove_dir_all(&d).unwrap();
     }
 

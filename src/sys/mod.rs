@@ -9,6 +9,7 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use nix::errno::Errno;
 
 pub(crate) mod arena;
+pub(crate) mod files;
 pub(crate) mod localtime;
 pub(crate) mod seccomp;
 

@@ -10,7 +10,8 @@ pub(crate) fn create(g: &Globals, a: &RunArgs) -> Result<i32> {
     let store = Store::new(g);
     crate::front::monitor::client::parse_detach_keys(a.detach_keys.as_deref())?;
     super::attach_streams(&a.attach, a.interactive)?;
-    let rec = create::create(&store, a, g.rootless)?;
+    let src = super::run::source(g, a)?;
+    let rec = create::create(&store, a, g.rootless, src)?;
     println!("{}", rec.id);
     Ok(0)
 }

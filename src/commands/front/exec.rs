@@ -36,7 +36,14 @@ pub(crate) fn exec(g: &Globals, a: &ExecArgs) -> Result<i32> {
     let env = specgen::user_env(&a.env_file, &a.env)?;
     let user = match &a.user {
         Some(u) => {
-            let eu = specgen::resolve_user(&c.rec.rootfs, u, &[])?;
+            // The container's own view: an image's overlay is mounted in its mount
+            // namespace only.
+            let root = if c.state.pid > 0 {
+                std::path::PathBuf::from(format!("/proc/{}/root", c.state.pid))
+            } else {
+                c.rec.rootfs.clone()
+            };
+            let eu = specgen::resolve_user(specgen::RootView::Dir(&root), u, &[])?;
             Some(eu)
         }
         None => None,

@@ -17,3 +17,17 @@ pub(crate) fn exists(g: &Globals, a: &ContainerArg) -> Result<i32> {
         Err(e) => Err(e),
     }
 }
+
+/// `image exists` (Podman): exit 0 if the image is in the store, 1 if not, silently.
+pub(crate) fn image_exists(g: &Globals, a: &crate::cli::front::ImageArg) -> Result<i32> {
+    let store = super::image_store(g)?;
+    if super::find_image(&store, &a.image)?.is_some() {
+        Ok(0)
+    } else {
+        Err(Exit {
+            code: 1,
+            msg: String::new(),
+        }
+        .into())
+    }
+}

@@ -7,29 +7,69 @@ use serde_json::{json, Value};
 use crate::cli::front::InspectArgs;
 use crate::front::containers::{is_no_such, Container, Live, Store, ZERO_TIME};
 use crate::front::format::Formatter;
+use crate::front::images::ops;
 use crate::front::{Exit, Globals};
 
 pub(crate) fn inspect(g: &Globals, a: &InspectArgs, containers_only: bool) -> Result<i32> {
-    if let Some(t) = a.kind.as_deref() {
-        if t != "container" {
-            bail!("--type {t}: only containers can be inspected yet");
-        }
-    }
-    let only_containers = containers_only || a.kind.is_some();
+    let kind = match (containers_only, a.kind.as_deref()) {
+        (true, _) => Kind::Container,
+        (false, None) => Kind::Any,
+        (false, Some("container")) => Kind::Container,
+        (false, Some("image")) => Kind::Image,
+        (false, Some(t)) => bail!("--type {t}: expected container or image"),
+    };
+    inspect_kind(g, a, kind)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Container,
+    Image,
+    /// A container by that name or id, else an image (Docker's order).
+    Any,
+}
+
+pub(crate) fn inspect_kind(g: &Globals, a: &InspectArgs, kind: Kind) -> Result<i32> {
     let store = Store::new(g);
+    let images = if kind == Kind::Container {
+        None
+    } else {
+        Some(super::image_store(g)?)
+    };
     let mut objs = Vec::new();
     let mut failed = false;
     for q in &a.names {
-        match store.get(q) {
+        let container = if kind == Kind::Image {
+            Err(crate::front::containers::no_such(q))
+        } else {
+            store.get(q)
+        };
+        match container {
             Ok(c) => objs.push(to_json(&store, &c)),
             Err(e) if is_no_such(&e) => {
-                failed = true;
-                let what = if only_containers {
-                    "container"
-                } else {
-                    "object"
+                let image = match &images {
+                    Some(s) => super::find_image(s, q).and_then(|f| match f {
+                        Some((rec, _)) => ops::inspect(s, &rec).map(Some),
+                        None => Ok(None),
+                    }),
+                    None => Ok(None),
                 };
-                crate::logging::error(&format!("No such {what}: {q}"));
+                match image {
+                    Ok(Some(v)) => objs.push(v),
+                    Ok(None) => {
+                        failed = true;
+                        let what = match kind {
+                            Kind::Container => "container",
+                            Kind::Image => "image",
+                            Kind::Any => "object",
+                        };
+                        crate::logging::error(&format!("No such {what}: {q}"));
+                    }
+                    Err(e) => {
+                        failed = true;
+                        crate::logging::error(&format!("{e:#}"));
+                    }
+                }
             }
             Err(e) => {
                 failed = true;
@@ -55,6 +95,23 @@ pub(crate) fn inspect(g: &Globals, a: &InspectArgs, containers_only: bool) -> Re
         .into());
     }
     Ok(0)
+}
+
+/// The container's overlay directories (the merged one is mounted in its monitor's mount
+/// namespace only, while it runs).
+fn graph_driver(store: &Store, r: &crate::front::containers::Record) -> Value {
+    if r.image_id.is_empty() {
+        return json!({"Data": null, "Name": ""});
+    }
+    let o = crate::front::containers::OverlayDirs::of(store, &r.id);
+    json!({
+        "Data": {
+            "MergedDir": o.merged,
+            "UpperDir": o.upper,
+            "WorkDir": o.work,
+        },
+        "Name": "overlay",
+    })
 }
 
 fn time_or_zero(s: &str) -> &str {
@@ -90,6 +147,12 @@ pub(crate) fn to_json(store: &Store, c: &Container) -> Value {
         "OnBuild": null,
         "Labels": r.config.labels,
     });
+    if !r.config.volumes.is_empty() {
+        config["Volumes"] = json!(r.config.volumes);
+    }
+    if !r.config.exposed_ports.is_empty() {
+        config["ExposedPorts"] = json!(r.config.exposed_ports);
+    }
     if !r.config.stop_signal.is_empty() {
         config["StopSignal"] = json!(r.config.stop_signal);
     }
@@ -149,14 +212,14 @@ pub(crate) fn to_json(store: &Store, c: &Container) -> Value {
         "LogPath": if h.log_config.kind == "none" { Value::from("") } else { json!(r.log_path) },
         "Name": format!("/{}", r.name),
         "RestartCount": s.restart_count,
-        "Driver": "",
+        "Driver": if r.image_id.is_empty() { "" } else { "overlay" },
         "Platform": "linux",
         "MountLabel": "",
         "ProcessLabel": "",
         "AppArmorProfile": "",
         "ExecIDs": null,
         "HostConfig": host_config,
-        "GraphDriver": {"Data": null, "Name": ""},
+        "GraphDriver": graph_driver(store, r),
         "Mounts": [],
         "Config": config,
         "NetworkSettings": {

@@ -5,7 +5,7 @@
 
 use std::os::fd::AsFd;
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Result};
 
 use crate::cli::front::RunArgs;
 use crate::front::containers::{create, lifecycle, Store};
@@ -20,7 +20,8 @@ pub(crate) fn run(g: &Globals, a: &RunArgs) -> Result<i32> {
     }
     let detach_keys = client::parse_detach_keys(a.detach_keys.as_deref())?;
     let streams = super::attach_streams(&a.attach, a.interactive)?;
-    let rec = create::create(&store, a, g.rootless)?;
+    let src = source(g, a)?;
+    let rec = create::create(&store, a, g.rootless, src)?;
     let id = rec.id.clone();
     crate::testpoint::hit("people:created");
     let cleanup_on_error = |e: anyhow::Error| -> anyhow::Error {
@@ -59,4 +60,62 @@ pub(crate) fn run(g: &Globals, a: &RunArgs) -> Result<i32> {
         },
     )
     .map_err(cleanup_on_error)
+}
+
+/// What `IMAGE` names: `--rootfs DIR`, or an image of the store, pulled first when
+/// missing (`--pull missing`, the default, as Docker: `Unable to find image ... locally`
+/// then the pull on stderr), always (`--pull always`), never (`--pull never`), or when
+/// the registry has a newer one (`--pull newer`: the local image if the registry cannot
+/// be reached).
+pub(crate) fn source(g: &Globals, a: &RunArgs) -> Result<create::Source> {
+    if a.rootfs {
+        return create::rootfs_source(a);
+    }
+    super::unpack_allowed(g, &a.image)?;
+    let policy = a.pull.as_deref().unwrap_or("missing");
+    let images = super::image_store(g)?;
+    let conf = super::pull::registries()?;
+    let opts = super::pull::pull_options(a.platform.as_deref())?;
+    let local = match super::find_image(&images, &a.image)? {
+        // An image of another platform than the one asked for is not the one wanted.
+        Some((rec, _)) if a.platform.is_some() => {
+            let (cfg, _) = images.config(&rec.id)?;
+            (cfg.os == opts.platform.os && cfg.architecture == opts.platform.architecture)
+                .then_some(rec)
+        }
+        found => found.map(|(rec, _)| rec),
+    };
+    let rec = match (policy, local) {
+        ("missing", Some(rec)) => rec,
+        ("never", Some(rec)) => rec,
+        ("never", None) => bail!("{}: image not known (--pull never)", a.image),
+        (_, local) => {
+            let r = crate::front::reference::Reference::parse(&a.image)
+                .map_err(|e| anyhow!("{}: {e}", a.image))?;
+            if local.is_none() && policy == "missing" {
+                eprintln!("Unable to find image '{}' locally", r.familiar());
+            }
+            let client = super::pull::client_options(None, None);
+            match super::pull::pull_image(
+                &images,
+                &a.image,
+                &conf,
+                &client,
+                &opts,
+                super::pull::Out::Stderr,
+            ) {
+                Ok(p) => images
+                    .image(&p.id)?
+                    .ok_or_else(|| anyhow!("{}: pulled, then removed meanwhile", a.image))?,
+                Err(e) => match local {
+                    Some(rec) if policy == "newer" => {
+                        crate::logging::warn(&format!("{e:#}: using the local image"));
+                        rec
+                    }
+                    _ => return Err(e),
+                },
+            }
+        }
+    };
+    create::image_source(&images, &rec, &a.image)
 }

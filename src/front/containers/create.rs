@@ -9,22 +9,43 @@ use super::{names, new_id, Record, Store};
 use crate::cli::front::RunArgs;
 use crate::front::specgen::{self, ImageConfig};
 
-/// The image to run: today `--rootfs DIR` (the image store fills the rest later).
+/// What the container runs from: `--rootfs DIR`, or an image of the store.
 pub(crate) struct Source {
+    /// As the user named it.
     pub(crate) name: String,
+    /// The image id (`sha256:...`); empty with `--rootfs`.
     pub(crate) id: String,
-    pub(crate) rootfs: PathBuf,
+    /// `--rootfs DIR`; None: the image's overlay under the container's directory.
+    pub(crate) rootfs: Option<PathBuf>,
+    /// The image's layers, top first.
+    pub(crate) layers: Vec<PathBuf>,
     pub(crate) config: ImageConfig,
 }
 
-/// Resolves what `IMAGE` names: with `--rootfs`, an existing directory.
-pub(crate) fn source(a: &RunArgs) -> Result<Source> {
-    if !a.rootfs {
-        bail!(
-            "{}: images are not available yet in berth; run a root filesystem directory with --rootfs DIR",
-            a.image
-        );
-    }
+/// An image of the store, as `IMAGE` named it.
+pub(crate) fn image_source(
+    images: &crate::front::images::store::Store,
+    rec: &crate::front::images::store::ImageRecord,
+    name: &str,
+) -> Result<Source> {
+    let (_, raw) = images.config(&rec.id)?;
+    let layers = rec
+        .layers
+        .iter()
+        .rev()
+        .map(|l| images.layer_dir(&l.diff_id))
+        .collect();
+    Ok(Source {
+        name: name.to_string(),
+        id: rec.id.to_string(),
+        rootfs: None,
+        layers,
+        config: ImageConfig::from_image(&raw),
+    })
+}
+
+/// `--rootfs DIR`: an existing directory.
+pub(crate) fn rootfs_source(a: &RunArgs) -> Result<Source> {
     let p = Path::new(&a.image);
     let abs = std::fs::canonicalize(p)
         .map_err(|e| anyhow!("--rootfs {}: {}", a.image, crate::error::errno_text(&e)))?;
@@ -34,13 +55,14 @@ pub(crate) fn source(a: &RunArgs) -> Result<Source> {
     Ok(Source {
         name: abs.to_string_lossy().into_owned(),
         id: String::new(),
-        rootfs: abs,
+        rootfs: Some(abs),
+        layers: Vec::new(),
         config: ImageConfig::default(),
     })
 }
 
 /// Makes the container: record, name, cidfile. Returns its record.
-pub(crate) fn create(store: &Store, a: &RunArgs, rootless: bool) -> Result<Record> {
+pub(crate) fn create(store: &Store, a: &RunArgs, rootless: bool, src: Source) -> Result<Record> {
     let name = match &a.name {
         Some(n) => Some(names::validate(n)?),
         None => None,
@@ -50,7 +72,6 @@ pub(crate) fn create(store: &Store, a: &RunArgs, rootless: bool) -> Result<Recor
             bail!("container ID file found, make sure the other container isn't running or delete {f}");
         }
     }
-    let src = source(a)?;
     if let (true, Some(n)) = (a.replace, &name) {
         // Podman's --replace: the container holding the name (by name only, never an id
         // prefix) goes first, stopped.
@@ -75,7 +96,11 @@ pub(crate) fn create(store: &Store, a: &RunArgs, rootless: bool) -> Result<Recor
             image: &src.config,
             image_name: src.name.clone(),
             image_id: src.id.clone(),
-            rootfs: src.rootfs.clone(),
+            rootfs: src
+                .rootfs
+                .clone()
+                .unwrap_or_else(|| super::OverlayDirs::of(store, &id).merged),
+            layers: &src.layers,
             id: &id,
             name,
             run_dir: store.run_dir(&id),

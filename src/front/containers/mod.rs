@@ -129,6 +129,10 @@ pub(crate) struct Config {
     pub(crate) labels: BTreeMap<String, String>,
     pub(crate) stop_signal: String,
     pub(crate) stop_timeout: Option<i64>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) exposed_ports: BTreeMap<String, serde_json::Value>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) volumes: BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, Default)]
@@ -780,6 +784,26 @@ impl Store {
         }
         let _ = fs::remove_file(self.names_dir().join(old));
         Ok(())
+    }
+}
+
+/// An image container's own overlay directories, under its record's directory (removed
+/// with it). The merged directory is mounted by its monitor, in the monitor's own mount
+/// namespace: nothing stays mounted on the host whatever happens to the monitor.
+pub(crate) struct OverlayDirs {
+    pub(crate) upper: PathBuf,
+    pub(crate) work: PathBuf,
+    pub(crate) merged: PathBuf,
+}
+
+impl OverlayDirs {
+    pub(crate) fn of(store: &Store, id: &str) -> OverlayDirs {
+        let d = store.dir(id).join("overlay");
+        OverlayDirs {
+            upper: d.join("diff"),
+            work: d.join("work"),
+            merged: d.join("merged"),
+        }
     }
 }
 

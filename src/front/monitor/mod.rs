@@ -14,6 +14,7 @@
 pub(crate) mod client;
 pub(crate) mod init;
 pub(crate) mod proto;
+pub(crate) mod rootfs;
 
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -203,6 +204,8 @@ struct Monitor<'a> {
     own_stdin_open: bool,
     stop_deadline: Option<Instant>,
     killed: bool,
+    /// The image's overlay (unmounted when dropped).
+    rootfs: Option<rootfs::Mounted>,
 }
 
 /// Signals the monitor takes through its signalfd: all but the synchronous ones.
@@ -320,6 +323,7 @@ impl<'a> Monitor<'a> {
             })?;
         }
         let log = open_log(&c.rec).map_err(fail)?;
+        let rootfs = rootfs::mount(store, &c.rec).map_err(fail)?;
         let spec: oci_spec::runtime::Spec = serde_json::from_value(c.rec.spec.clone())
             .map_err(|e| fail(anyhow!("the container's spec: {e}")))?;
         let bundle = rt::bundle_dir(&run_dir);
@@ -396,6 +400,7 @@ impl<'a> Monitor<'a> {
             own_stdin_open: fg.is_some_and(|f| f.stdin),
             stop_deadline: None,
             killed: false,
+            rootfs,
         };
         if wait_attach {
             if let Some(s) = sync {
@@ -963,6 +968,7 @@ impl<'a> Monitor<'a> {
             let _ = l.close(std::time::SystemTime::now());
         }
         let destroyed = rt::destroy(&self.created);
+        drop(self.rootfs.take());
         {
             let lock = self.store.lock(&id);
             let mut st: State = self
