@@ -224,6 +224,20 @@ fn create_container(g: &Globals, o: &CreateOpts) -> Result<Created> {
     let seccomp = compile_seccomp(&spec)?;
     crate::timeline::mark("compile-seccomp");
     let ns = crate::namespaces::plan(&plan)?;
+    let own_mnt = ns.new.contains(CloneFlags::CLONE_NEWNS)
+        || ns.join.iter().any(|(t, _)| *t == LinuxNamespaceType::Mount);
+    if !own_mnt
+        && (!plan.mounts.is_empty()
+            || !plan.masked_paths.is_empty()
+            || !plan.readonly_paths.is_empty()
+            || plan.readonly_root)
+    {
+        // They would be made in berth's own mount namespace, which outlives the container.
+        warnings.push(
+            "no mount namespace of the container's own: mounts, maskedPaths, readonlyPaths and root.readonly are not applied"
+                .to_string(),
+        );
+    }
     let layout = crate::cgroups::Layout::detect();
     let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
     let rootless = !nix::unistd::geteuid().is_root() || crate::state::in_user_namespace();
@@ -243,7 +257,12 @@ fn create_container(g: &Globals, o: &CreateOpts) -> Result<Created> {
             e => e.into(),
         })?;
     crate::timeline::mark("plan-cgroups");
-    if cgroups.driver() == Driver::None {
+    let resources = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().clone())
+        .unwrap_or_default();
+    if cgroups.driver() == Driver::None && crate::cgroups::asks_for_limits(&resources) {
         warnings.push("rootless on cgroup v1: running without resource limits".to_string());
     }
 
@@ -302,9 +321,8 @@ fn create_container(g: &Globals, o: &CreateOpts) -> Result<Created> {
     cleanup.state = crate::state::oci_state(&rec, crate::state::Status::Stopped).to_string();
     crate::testpoint::hit("state-written");
     cleanup.cgroups = Some(rec.cgroup.clone());
-    let resources = spec.linux().as_ref().and_then(|l| l.resources().clone());
     warnings.extend(cgroups.setup(
-        &resources.unwrap_or_default(),
+        &resources,
         rootless,
         ignore_cgroup_eperm,
     )?);
