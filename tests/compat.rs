@@ -94,3 +94,209 @@ fn net_sysctls_in_a_network_namespace_joined_by_path() {
     drop(netns);
     c.finish();
 }
+
+/// A process holding new namespaces (`unshare --<flags> --fork sleep`), killed on drop.
+struct Holder(std::process::Child);
+
+impl Holder {
+    fn new(flags: &[&str]) -> Holder {
+        let child = std::process::Command::new("unshare")
+            .args(flags)
+            .args(["--fork", "sleep", "1000"])
+            .spawn()
+            .unwrap();
+        let h = Holder(child);
+        // unshare has switched once its namespace differs from ours.
+        let ns = if flags.contains(&"--mount") {
+            "mnt"
+        } else {
+            "uts"
+        };
+        let ours = std::fs::read_link(format!("/proc/self/ns/{ns}")).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::fs::read_link(h.ns(ns)).ok().as_ref() == Some(&ours) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "unshare never switched"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        h
+    }
+    fn ns(&self, name: &str) -> String {
+        format!("/proc/{}/ns/{name}", self.0.id())
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        // Its sleep is in the group unshare leads only with --fork: kill both by pid.
+        if let Ok(kids) =
+            std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", self.0.id()))
+        {
+            for k in kids.split_whitespace() {
+                let _ = std::process::Command::new("kill").args(["-9", k]).status();
+            }
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Namespaces joined by path are the container's own: a uts namespace allows `hostname`,
+/// a mount namespace takes the config's mounts (validation linux_ns_path).
+#[test]
+fn namespaces_joined_by_path_count_as_the_containers_own() {
+    let c = Ctx::new("nspath");
+    let host_name = nix::unistd::gethostname().unwrap();
+    let uts = Holder::new(&["--uts"]);
+    let uts_ns = uts.ns("uts");
+    let want = std::fs::read_link(&uts_ns).unwrap();
+    let out = c.probe(
+        "uts",
+        &["sh", "-c", "hostname; readlink /proc/self/ns/uts"],
+        |v| join_ns(v, "uts", &uts_ns),
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines, ["testbox", want.to_str().unwrap()]);
+    assert_eq!(nix::unistd::gethostname().unwrap(), host_name);
+    // Our own uts namespace by path is the host's: no hostname there.
+    let id = c.id("hostuts");
+    let mut b = c.bundle_for(&id, &["true"]);
+    join_ns(
+        &mut b.config,
+        "uts",
+        &format!("/proc/{}/ns/uts", std::process::id()),
+    );
+    if is_runc() {
+        // runc 1.1 sets it: the host's hostname would change. Not run.
+    } else {
+        c.run(&b, &id)
+            .fails_with("unable to set hostname without a private UTS namespace");
+        assert_eq!(nix::unistd::gethostname().unwrap(), host_name);
+    }
+    drop(uts);
+
+    let mnt = Holder::new(&["--mount", "--propagation", "private"]);
+    let mnt_ns = mnt.ns("mnt");
+    let want = std::fs::read_link(&mnt_ns).unwrap();
+    let out = c.probe(
+        "mnt",
+        &[
+            "sh",
+            "-c",
+            "readlink /proc/self/ns/mnt; grep -c '^proc /proc proc ' /proc/self/mounts; ls /dev/null",
+        ],
+        |v| join_ns(v, "mount", &mnt_ns),
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines, [want.to_str().unwrap(), "1", "/dev/null"]);
+    drop(mnt);
+    c.finish();
+}
+
+/// No namespaces listed at all (validation linux_ns_itype): the container is created in
+/// the runtime's namespaces. berth mounts nothing there (it would be on the host) and says
+/// so; runc 1.1 refuses the default masked paths without a mount namespace.
+#[test]
+fn no_namespaces_listed_inherits_the_runtimes() {
+    let c = Ctx::new("itype");
+    let id = c.id("i");
+    let mut b = c.bundle_for(&id, &["sleep", "100"]);
+    b.config["linux"]["namespaces"] = json!([]);
+    b.config.as_object_mut().unwrap().remove("hostname");
+    b.write();
+    let out = c.rt(&["create", "--bundle", b.path(), &id]);
+    if is_runc() {
+        out.fails_with("unable to restrict sys entries without a private MNT namespace");
+        c.finish();
+        return;
+    }
+    out.ok();
+    assert!(
+        out.stderr.contains("mounts, maskedPaths, readonlyPaths"),
+        "{}",
+        out.stderr
+    );
+    let pid = c.state(&id)["pid"].as_i64().unwrap() as i32;
+    c.track_pid(pid);
+    for ns in ["mnt", "uts", "ipc", "net", "pid", "cgroup"] {
+        assert_eq!(
+            std::fs::read_link(format!("/proc/{pid}/ns/{ns}")).unwrap(),
+            std::fs::read_link(format!("/proc/self/ns/{ns}")).unwrap(),
+            "{ns}"
+        );
+    }
+    // Its root is the rootfs, with nothing mounted in it.
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{pid}/root")).unwrap(),
+        b.rootfs()
+    );
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(b.rootfs().to_str().unwrap()), "{mounts}");
+    c.rt(&["delete", "--force", &id]).ok();
+    c.finish();
+}
+
+/// A seccomp profile that makes getcwd fail (validation linux_seccomp) does not break
+/// create: the cwd is checked before the filter is loaded.
+#[test]
+fn a_filter_denying_getcwd_does_not_break_create() {
+    let c = Ctx::new("getcwd");
+    let id = c.id("g");
+    let mut b = c.bundle_for(&id, &["sh", "-c", "echo started in $PWD"]);
+    b.config["process"]["noNewPrivileges"] = json!(false);
+    b.config["process"]["cwd"] = json!("/tmp");
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO"}]
+    });
+    let out = c.run(&b, &id);
+    if is_runc() {
+        // Debian's runc 1.1.5 checks its cwd with getcwd after loading the filter.
+        out.fails_with("failed to verify if current working directory is safe");
+        c.finish();
+        return;
+    }
+    let out = &out.ok().stdout;
+    // The shell could not learn its cwd: the filter is in force.
+    assert_eq!(out.trim(), "started in");
+    c.finish();
+}
+
+/// process.cwd is entered with the runtime's privileges, before the switch to the user
+/// (bats cwd.bats): the process runs in a directory its user cannot enter.
+#[test]
+fn cwd_is_entered_before_dropping_to_the_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let c = Ctx::new("cwd");
+    // create: uid 42 in /root (0700, root's).
+    let id = c.id("create");
+    let mut b = c.bundle_for(&id, &["sh", "-c", "echo in-$PWD; ls . || echo ls-denied"]);
+    let root = b.rootfs().join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o700)).unwrap();
+    b.config["process"]["user"] = json!({"uid": 42, "gid": 42});
+    b.config["process"]["cwd"] = json!("/root");
+    let out = c.run(&b, &id);
+    let out = &out.ok().stdout;
+    assert!(
+        out.contains("in-/root") && out.contains("ls-denied"),
+        "{out}"
+    );
+
+    // exec --user 0 (without CAP_DAC_OVERRIDE) into a cwd only uid 42 may enter.
+    let id = c.id("exec");
+    let mut b = c.bundle_for(&id, &["sleep", "100"]);
+    let root = b.rootfs().join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    std::os::unix::fs::chown(&root, Some(42), Some(42)).unwrap();
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o700)).unwrap();
+    b.config["process"]["user"] = json!({"uid": 42, "gid": 42});
+    b.config["process"]["cwd"] = json!("/root");
+    c.create(&b, &id);
+    c.rt(&["start", &id]).ok();
+    let out = c.rt(&["exec", "--user", "0", &id, "sh", "-c", "id -u; echo $PWD"]);
+    assert_eq!(out.ok().stdout.lines().collect::<Vec<_>>(), ["0", "/root"]);
+    c.finish();
+}

@@ -160,7 +160,11 @@ fn rootless_user_at_a_shell() {
     write_config(&b, &spec);
     as_user(&u, &home, &[], &["create", "--bundle", &bundle, &id]).ok();
     // (runc keeps its own in $XDG_RUNTIME_DIR/runc.)
-    let state_root = home.join(if is_runc() { "xdg/runc" } else { "xdg/berth-runc" });
+    let state_root = home.join(if is_runc() {
+        "xdg/runc"
+    } else {
+        "xdg/berth-runc"
+    });
     let state_dir: PathBuf = state_root.join(&id);
     assert!(state_dir.join("state.json").exists());
     let st: Value =
@@ -191,10 +195,7 @@ fn rootless_user_at_a_shell() {
     assert_eq!(maps.len(), 4, "{}", out.stdout);
     assert_eq!(maps[1], ["1", &su.to_string(), &sn.to_string()]);
     assert_eq!(maps[3], ["1", &sg.to_string(), &gn.to_string()]);
-    assert!(std::fs::read_dir(&state_root)
-        .unwrap()
-        .next()
-        .is_none());
+    assert!(std::fs::read_dir(&state_root).unwrap().next().is_none());
 
     // uid 0 in a user namespace someone else made, with the host's mounts locked (podman
     // rootless runs its runtime so): no user namespace in the config; a nosuid,nodev,noexec

@@ -207,9 +207,15 @@ mod tests {
         assert!(!asks_for_limits(&r(
             serde_json::json!({"devices": [{"allow": false, "access": "rwm"}], "hugepageLimits": []})
         )));
-        assert!(asks_for_limits(&r(serde_json::json!({"memory": {"limit": 1048576}}))));
-        assert!(asks_for_limits(&r(serde_json::json!({"pids": {"limit": 10}}))));
-        assert!(asks_for_limits(&r(serde_json::json!({"unified": {"memory.max": "1"}}))));
+        assert!(asks_for_limits(&r(
+            serde_json::json!({"memory": {"limit": 1048576}})
+        )));
+        assert!(asks_for_limits(&r(
+            serde_json::json!({"pids": {"limit": 10}})
+        )));
+        assert!(asks_for_limits(&r(
+            serde_json::json!({"unified": {"memory.max": "1"}})
+        )));
     }
 
     #[test]

@@ -216,7 +216,10 @@ fn init(ctx: &InitCtx, chan: &Channel) -> Result<Never, StepError> {
     // parent left out a path naming berth's own).
     let new_mnt = ctx.new_ns.contains(CloneFlags::CLONE_NEWNS)
         || ctx.unshare.contains(CloneFlags::CLONE_NEWNS)
-        || ctx.joins.iter().any(|(t, _)| *t == LinuxNamespaceType::Mount);
+        || ctx
+            .joins
+            .iter()
+            .any(|(t, _)| *t == LinuxNamespaceType::Mount);
     // Set when the parent ran its hooks: the host pid, for the state our own hooks get.
     let host_pid = if new_mnt {
         prepare_rootfs(ctx, chan, in_userns)?
@@ -576,7 +579,10 @@ fn check_cwd(cwd: &Path) -> Result<(), StepError> {
         }),
         Err(e) => sys_step(
             "cwd",
-            &format!("process.cwd {}: cannot verify it is inside the container root: getcwd", cwd.display()),
+            &format!(
+                "process.cwd {}: cannot verify it is inside the container root: getcwd",
+                cwd.display()
+            ),
             Err(e),
         ),
     }

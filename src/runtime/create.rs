@@ -321,11 +321,7 @@ fn create_container(g: &Globals, o: &CreateOpts) -> Result<Created> {
     cleanup.state = crate::state::oci_state(&rec, crate::state::Status::Stopped).to_string();
     crate::testpoint::hit("state-written");
     cleanup.cgroups = Some(rec.cgroup.clone());
-    warnings.extend(cgroups.setup(
-        &resources,
-        rootless,
-        ignore_cgroup_eperm,
-    )?);
+    warnings.extend(cgroups.setup(&resources, rootless, ignore_cgroup_eperm)?);
     if *cgroups.record() != rec.cgroup {
         // Rootless without a delegated cgroup: run without limits, as runc does.
         rec.cgroup = cgroups.record().clone();
