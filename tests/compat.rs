@@ -300,3 +300,92 @@ fn cwd_is_entered_before_dropping_to_the_user() {
     assert_eq!(out.ok().stdout.lines().collect::<Vec<_>>(), ["0", "/root"]);
     c.finish();
 }
+
+/// The console belongs to the process's user, its group left to devpts (gid=5 in the
+/// default config), for the init and for exec (bats tty.bats "tty owner").
+#[test]
+fn the_console_belongs_to_the_process_user() {
+    let c = Ctx::new("ttyowner");
+    let probe = "stat -c %u:%g $(tty); echo done";
+    for (suffix, user, want) in [("root", (0, 0), "0:5"), ("user", (1000, 100), "1000:5")] {
+        let id = c.id(suffix);
+        let mut b = c.bundle_for(&id, &["sh", "-c", probe]);
+        b.config["process"]["terminal"] = json!(true);
+        b.config["process"]["user"] = json!({"uid": user.0, "gid": user.1});
+        b.write();
+        let (out, accept) = c.create_with_console(&b, &id, "done");
+        out.ok();
+        c.track_pid(c.state(&id)["pid"].as_i64().unwrap() as i32);
+        c.rt(&["start", &id]).ok();
+        let seen = accept.join().unwrap();
+        assert!(seen.contains(want), "{suffix}: {seen}");
+        c.wait_status(&id, "stopped");
+    }
+
+    // exec -t, and exec --process with a process that has no `user` (runc: root).
+    let id = c.id("exec");
+    let b = c.bundle_for(&id, &["sleep", "100"]);
+    c.create(&b, &id);
+    c.rt(&["start", &id]).ok();
+    let sock = c.dir.join("exec.sock");
+    let accept = console_socket(&sock, "done", None);
+    let s = sock.to_str().unwrap();
+    // Detached exec processes are ours by subreaping: tracked by pid, to be reaped.
+    let pid_file = c.dir.join("exec.pid");
+    let p = pid_file.to_str().unwrap();
+    c.rt(&[
+        "exec",
+        "-d",
+        "-t",
+        "--pid-file",
+        p,
+        "--console-socket",
+        s,
+        "--user",
+        "1000:100",
+        &id,
+        "sh",
+        "-c",
+        probe,
+    ])
+    .ok();
+    c.track_pid(std::fs::read_to_string(&pid_file).unwrap().parse().unwrap());
+    let seen = accept.join().unwrap();
+    assert!(seen.contains("1000:5"), "exec: {seen}");
+
+    let pfile = c.dir.join("process.json");
+    std::fs::write(
+        &pfile,
+        json!({
+            "terminal": true,
+            "consoleSize": {"height": 10, "width": 110},
+            "args": ["/bin/sh", "-c", "stty size; id -u; echo done"],
+            "cwd": "/"
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let sock = c.dir.join("proc.sock");
+    let accept = console_socket(&sock, "done", None);
+    let s = sock.to_str().unwrap();
+    c.rt(&[
+        "exec",
+        "-d",
+        "--pid-file",
+        p,
+        "--process",
+        pfile.to_str().unwrap(),
+        "--console-socket",
+        s,
+        &id,
+    ])
+    .ok();
+    c.track_pid(std::fs::read_to_string(&pid_file).unwrap().parse().unwrap());
+    let seen = accept.join().unwrap();
+    let lines: Vec<&str> = seen.lines().map(str::trim).collect();
+    assert!(
+        lines.starts_with(&["10 110", "0"]),
+        "exec --process: {seen:?}"
+    );
+    c.finish();
+}
