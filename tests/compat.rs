@@ -389,3 +389,198 @@ fn the_console_belongs_to_the_process_user() {
     );
     c.finish();
 }
+
+/// Bind sources the container's root cannot reach (under a 0700 directory of host root)
+/// are opened with the runtime's privileges before the user namespace (bats userns.bats,
+/// "inaccessible mount source"); the mount's flags still apply.
+#[test]
+fn bind_sources_out_of_reach_of_the_user_namespace() {
+    use std::os::unix::fs::PermissionsExt;
+    let c = Ctx::new("usernsmnt");
+    let private = c.dir.join("private");
+    std::fs::create_dir_all(private.join("src")).unwrap();
+    std::fs::write(private.join("src/f"), "behind a locked door\n").unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let src = private.join("src");
+    let out = c.probe(
+        "m",
+        &["sh", "-c", "cat /vol/f; touch /vol/new 2>/dev/null || echo read-only"],
+        |v| {
+            v["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "user"}));
+            v["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+            v["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+            v["mounts"].as_array_mut().unwrap().push(
+                json!({"destination": "/vol", "type": "bind", "source": src, "options": ["rbind", "ro"]}),
+            );
+        },
+    );
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["behind a locked door", "read-only"]
+    );
+    c.finish();
+}
+
+/// `kill -a ID 0` and `kill ID 0` ask whether the container is there; `ps` of a stopped
+/// container lists nothing and succeeds; `update --memory -1 --cpu-quota -1` lifts the
+/// limits (bats kill.bats, ps.bats, update.bats).
+#[test]
+fn kill_zero_ps_of_a_stopped_container_and_unlimited_updates() {
+    let c = Ctx::new("killps");
+    let id = c.id("k");
+    let mut b = c.bundle_for(&id, &["sleep", "100"]);
+    b.config["linux"]["resources"]["memory"] = json!({"limit": 33554432});
+    b.config["linux"]["resources"]["cpu"] = json!({"quota": 10000, "period": 100000});
+    let pid = c.create(&b, &id);
+    c.rt(&["start", &id]).ok();
+    c.rt(&["kill", "-a", &id, "0"]).ok();
+    c.rt(&["kill", &id, "0"]).ok();
+    assert_eq!(c.status(&id), "running");
+
+    let cg = |ctrl: &str, file: &str| {
+        let line = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        let path = line
+            .lines()
+            .find_map(|l| {
+                let mut f = l.splitn(3, ':');
+                let (_, ctrls, p) = (f.next()?, f.next()?, f.next()?);
+                ctrls.split(',').any(|c| c == ctrl).then(|| p.to_string())
+            })
+            .unwrap();
+        std::fs::read_to_string(format!("/sys/fs/cgroup/{ctrl}{path}/{file}"))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(cg("memory", "memory.limit_in_bytes"), "33554432");
+    assert_eq!(cg("cpu", "cpu.cfs_quota_us"), "10000");
+    c.rt(&["update", "--memory", "-1", "--cpu-quota", "-1", &id])
+        .ok();
+    assert_eq!(cg("cpu", "cpu.cfs_quota_us"), "-1");
+    // The kernel's "no limit": the largest page-aligned value.
+    assert!(
+        cg("memory", "memory.limit_in_bytes")
+            .parse::<u64>()
+            .unwrap()
+            > 1 << 62,
+        "memory limit kept"
+    );
+
+    c.rt(&["kill", &id, "KILL"]).ok();
+    c.wait_status(&id, "stopped");
+    let out = c.rt(&["ps", &id]);
+    assert_eq!(
+        out.ok().stdout.lines().count(),
+        1,
+        "only the header: {}",
+        out.stdout
+    );
+    let out = c.rt(&["ps", "--format", "json", &id]);
+    let want = if is_runc() { "null" } else { "[]" };
+    assert_eq!(out.ok().stdout.trim(), want);
+    c.rt(&["kill", &id, "0"])
+        .fails_with("container not running");
+    c.finish();
+}
+
+/// A pre-existing parent cgroup with empty cpuset.cpus/mems (made by a bare mkdir) is
+/// filled from its own parent, as runc does on cgroup v1; without it no task could join.
+#[test]
+fn an_empty_cpuset_parent_is_filled() {
+    let c = Ctx::new("cpuset");
+    let root = Path::new("/sys/fs/cgroup/cpuset");
+    if !root.join("cpuset.cpus").exists() {
+        eprintln!("no cgroup v1 cpuset hierarchy here");
+        return;
+    }
+    let parent = root.join(format!("berth-it-{}", c.name));
+    std::fs::create_dir_all(&parent).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(parent.join("cpuset.cpus"))
+            .unwrap()
+            .trim(),
+        ""
+    );
+    let out = c.probe("c", &["cat", "/sys/fs/cgroup/cpuset/cpuset.cpus"], |_| {});
+    let want = std::fs::read_to_string(root.join("cpuset.cpus")).unwrap();
+    assert_eq!(out.trim(), want.trim());
+    assert_eq!(
+        std::fs::read_to_string(parent.join("cpuset.cpus"))
+            .unwrap()
+            .trim(),
+        want.trim()
+    );
+    c.finish();
+}
+
+/// Device access letters other than r, w and m are ignored with a warning, as runc
+/// ignores them ("rwa" is "rw").
+#[test]
+fn unknown_device_access_letters_are_ignored() {
+    let c = Ctx::new("devacc");
+    let id = c.id("d");
+    let mut b = c.bundle_for(
+        &id,
+        &[
+            "sh",
+            "-c",
+            "echo x > /dev/null && head -c 3 /dev/zero | wc -c",
+        ],
+    );
+    b.config["linux"]["resources"]["devices"] = json!([
+        {"allow": false, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwa"}
+    ]);
+    let out = c.run(&b, &id);
+    assert_eq!(out.ok().stdout.trim(), "3");
+    if !is_runc() {
+        assert!(
+            out.stderr.contains("devices[1].access") && out.stderr.contains("ignoring"),
+            "{}",
+            out.stderr
+        );
+    }
+    c.finish();
+}
+
+/// A read-only tmpfs /dev is made read-only after its nodes and submounts (runc's
+/// finalizeRootfs); another read-only tmpfs at once.
+#[test]
+fn a_read_only_tmpfs_dev_is_made_read_only_last() {
+    let c = Ctx::new("rodev");
+    let out = c.probe(
+        "r",
+        &[
+            "sh",
+            "-c",
+            "grep -E ' /dev | /ro ' /proc/mounts | cut -d' ' -f2,4 | cut -d, -f1; \
+             touch /dev/x 2>/dev/null || echo dev-ro; touch /ro/x 2>/dev/null || echo ro-ro; \
+             echo ok > /dev/null && ls -d /dev/pts/ptmx /dev/shm",
+        ],
+        |v| {
+            for m in v["mounts"].as_array_mut().unwrap() {
+                if m["destination"] == "/dev" {
+                    m["options"].as_array_mut().unwrap().push(json!("ro"));
+                }
+            }
+            v["mounts"].as_array_mut().unwrap().push(
+                json!({"destination": "/ro", "type": "tmpfs", "source": "tmpfs", "options": ["ro", "mode=755"]}),
+            );
+        },
+    );
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "/dev ro",
+            "/ro ro",
+            "dev-ro",
+            "ro-ro",
+            "/dev/pts/ptmx",
+            "/dev/shm"
+        ]
+    );
+    c.finish();
+}

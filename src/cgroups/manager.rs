@@ -232,16 +232,9 @@ pub(crate) fn create(rec: &CgroupRecord) -> Result<(), CgroupError> {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(io_err(dir, e)),
         }
-        if cpuset.is_some_and(|c| c.starts_with(dir)) {
-            for f in ["cpuset.cpus", "cpuset.mems"] {
-                let cur = fs::read_to_string(dir.join(f)).unwrap_or_default();
-                if cur.trim().is_empty() {
-                    let parent = dir.parent().map(|p| p.join(f)).unwrap_or_default();
-                    let v = fs::read_to_string(&parent).map_err(|e| io_err(&parent, e))?;
-                    fs::write(dir.join(f), v.trim()).map_err(|e| io_err(&dir.join(f), e))?;
-                }
-            }
-        }
+    }
+    if let Some(leaf) = cpuset {
+        fill_cpuset(leaf)?;
     }
     for dir in rec.paths.iter().filter(|d| !made.contains(d)) {
         if has_processes(dir) {
@@ -261,6 +254,27 @@ pub(crate) fn create(rec: &CgroupRecord) -> Result<(), CgroupError> {
                 .unwrap_or_default(),
             msg: "is frozen".into(),
         });
+    }
+    Ok(())
+}
+
+/// v1 cpuset: a directory with empty `cpuset.cpus` or `cpuset.mems` takes no task. Fills
+/// them in `leaf` and every ancestor below the hierarchy's root, top down, from the parent,
+/// as runc does: a parent made by someone else (mkdir alone) is filled too.
+fn fill_cpuset(leaf: &Path) -> Result<(), CgroupError> {
+    let chain: Vec<&Path> = leaf
+        .ancestors()
+        .take_while(|d| d.parent().is_some_and(|p| p.join("cpuset.cpus").exists()))
+        .collect();
+    for dir in chain.into_iter().rev() {
+        for f in ["cpuset.cpus", "cpuset.mems"] {
+            let cur = fs::read_to_string(dir.join(f)).unwrap_or_default();
+            if cur.trim().is_empty() {
+                let parent = dir.parent().map(|p| p.join(f)).unwrap_or_default();
+                let v = fs::read_to_string(&parent).map_err(|e| io_err(&parent, e))?;
+                fs::write(dir.join(f), v.trim()).map_err(|e| io_err(&dir.join(f), e))?;
+            }
+        }
     }
     Ok(())
 }

@@ -186,7 +186,7 @@ pub(crate) struct UpdateArgs {
     #[arg(long = "cpu-period")]
     pub(crate) cpu_period: Option<u64>,
     /// CPU CFS hardcap limit (in usecs). Allowed cpu time in a given period
-    #[arg(long = "cpu-quota")]
+    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
     pub(crate) cpu_quota: Option<i64>,
     /// CPU hardcap burst limit (in usecs). Allowed accumulated cpu time additionally for burst a given period
     #[arg(long = "cpu-burst")]
@@ -198,7 +198,7 @@ pub(crate) struct UpdateArgs {
     #[arg(long = "cpu-rt-period")]
     pub(crate) cpu_rt_period: Option<u64>,
     /// CPU realtime hardcap limit (in usecs). Allowed cpu time in a given period
-    #[arg(long = "cpu-rt-runtime")]
+    #[arg(long = "cpu-rt-runtime", allow_hyphen_values = true)]
     pub(crate) cpu_rt_runtime: Option<i64>,
     /// CPU(s) to use
     #[arg(long = "cpuset-cpus")]

@@ -250,6 +250,20 @@ fn init(ctx: &InitCtx, chan: &Channel) -> Result<Never, StepError> {
         write_sysctls(plan)?;
     }
     if new_mnt {
+        let root = sys_step(
+            "rootfs",
+            "open /",
+            nix::fcntl::open(
+                "/",
+                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            ),
+        )?;
+        step(
+            "mounts",
+            rootfs::mounts::finish_dev(root.as_fd(), &plan.mounts),
+        )?;
+        drop(root);
         step(
             "readonlyPaths",
             rootfs::paths::readonly(&plan.readonly_paths),

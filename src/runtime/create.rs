@@ -340,7 +340,9 @@ fn create_container(g: &Globals, o: &CreateOpts) -> Result<Created> {
         Mode::empty(),
     )
     .with_context(|| format!("open {}", fifo_path.display()))?;
-    let premade = crate::rootfs::idmap::prepare(&plan).map_err(|e| anyhow!(e))?;
+    let in_userns = ns.new.contains(CloneFlags::CLONE_NEWUSER)
+        || ns.join.iter().any(|(t, _)| *t == LinuxNamespaceType::User);
+    let premade = crate::rootfs::idmap::prepare(&plan, in_userns).map_err(|e| anyhow!(e))?;
     let has_start_hooks = spec
         .hooks()
         .as_ref()

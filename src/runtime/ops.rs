@@ -256,7 +256,10 @@ pub(crate) fn kill(g: &Globals, id: &str, sig: i32, all: bool) -> Result<()> {
         return Err(Error::NotRunning);
     }
     if all {
-        signal_all(&rec, sig);
+        // Nothing to deliver for signal 0: the status says the processes are there.
+        if sig != 0 {
+            signal_all(&rec, sig);
+        }
         return Ok(());
     }
     signal_init(&rec, sig)
@@ -396,8 +399,9 @@ pub(crate) fn resume(g: &Globals, id: &str) -> Result<()> {
 pub(crate) fn pids(g: &Globals, id: &str) -> Result<Vec<i32>> {
     let dir = ContainerDir::new(&g.root, id)?;
     let rec = dir.load()?;
+    // A stopped container has no processes (runc lists none and succeeds).
     if dir.status(&rec) == Status::Stopped {
-        return Err(Error::NotRunning);
+        return Ok(Vec::new());
     }
     let mut p = manager::pids(&rec.cgroup);
     p.sort_unstable();
