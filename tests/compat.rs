@@ -584,3 +584,73 @@ fn a_read_only_tmpfs_dev_is_made_read_only_last() {
     );
     c.finish();
 }
+
+/// `--no-pivot` leaves the host's mounts under the container's root: no whole procfs or
+/// sysfs may stay among them, or a user namespace in the container could mount a fresh,
+/// unmasked proc (bats no_pivot.bats).
+#[test]
+fn no_pivot_leaves_no_bare_proc_to_mount() {
+    let c = Ctx::new("nopivotproc");
+    let id = c.id("n");
+    let mut b = c.bundle_for(
+        &id,
+        &[
+            "unshare",
+            "-mrpf",
+            "sh",
+            "-c",
+            "mount -t proc none /proc && echo MOUNTED || echo refused",
+        ],
+    );
+    // Mapping root in the new user namespace takes CAP_SETFCAP (Linux 5.12).
+    for set in ["bounding", "permitted", "effective"] {
+        b.config["process"]["capabilities"][set]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("CAP_SETFCAP"));
+    }
+    b.write();
+    let out = c.rt(&["run", "--no-pivot", "--bundle", b.path(), &id]);
+    assert!(out.stdout.contains("refused"), "{out:?}");
+    assert!(!out.stdout.contains("MOUNTED"), "{out:?}");
+    // The host's own /proc and /sys are untouched.
+    assert!(Path::new("/proc/self/status").exists());
+    assert!(Path::new("/sys/kernel").is_dir());
+    c.finish();
+}
+
+/// `exec --cgroup` runs the process in a sub-cgroup of the container's, and refuses one
+/// outside it as runc does ("not a sub cgroup path").
+#[test]
+fn exec_into_a_sub_cgroup() {
+    let c = Ctx::new("execcg");
+    let id = c.id("e");
+    let b = c.bundle_for(&id, &["sleep", "100"]);
+    let pid = c.create(&b, &id);
+    c.rt(&["start", &id]).ok();
+    let out = c.rt(&["exec", "--cgroup", "..", &id, "true"]);
+    out.fails_with("not a sub cgroup path");
+    let memory = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.split_once(":memory:").map(|(_, p)| p.to_string()))
+        .expect("a v1 memory cgroup");
+    std::fs::create_dir(format!("/sys/fs/cgroup/memory{memory}/sub")).unwrap();
+    let out = c.rt(&[
+        "exec",
+        "--cgroup",
+        "memory:sub",
+        &id,
+        "cat",
+        "/proc/self/cgroup",
+    ]);
+    let line = out
+        .ok()
+        .stdout
+        .lines()
+        .find(|l| l.contains(":memory:"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(line.ends_with("/sub"), "{}", out.stdout);
+    c.finish();
+}

@@ -165,8 +165,8 @@ pub(crate) struct ExecArgs {
     /// allow exec in a paused container (the process starts frozen)
     #[arg(long = "ignore-paused")]
     pub(crate) ignore_paused: bool,
-    /// ignored, for runc compatibility
-    #[arg(long = "cgroup", hide = true)]
+    /// run in a sub-cgroup of the container's: PATH, or CONTROLLER[,CONTROLLER]:PATH (cgroup v1)
+    #[arg(long = "cgroup")]
     pub(crate) cgroup: Vec<String>,
     pub(crate) id: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]

@@ -28,6 +28,8 @@ pub(crate) struct ExecOpts {
     pub(crate) pid_file: Option<PathBuf>,
     /// Fds 3..3+N (after stdio, before LISTEN_FDS) that reach the process.
     pub(crate) preserve_fds: u32,
+    /// Sub-cgroups of the container's to run in: (v1 controllers, none for all; path).
+    pub(crate) sub_cgroups: Vec<(Vec<String>, PathBuf)>,
 }
 
 /// A container that takes an exec: started and alive (paused too, when asked), with its
@@ -115,7 +117,7 @@ pub(crate) fn exec(t: &Target, process: &Process, o: &ExecOpts) -> Result<i32> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    let cgroup = crate::cgroups::Membership::for_exec(&rec.cgroup);
+    let cgroup = crate::cgroups::Membership::for_exec_in(&rec.cgroup, &o.sub_cgroups)?;
     let seccomp = super::create::compile_seccomp(spec)?;
     let ctx = ExecCtx {
         seccomp: seccomp.as_ref(),
