@@ -654,3 +654,133 @@ fn exec_into_a_sub_cgroup() {
     assert!(line.ends_with("/sub"), "{}", out.stdout);
     c.finish();
 }
+
+/// `unified` resources on cgroup v1 are an "invalid configuration", in runc's words
+/// (bats cgroups.bats); nothing is left behind.
+#[test]
+fn unified_resources_on_cgroup_v1_are_an_invalid_configuration() {
+    if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        eprintln!("cgroup v2 host: unified resources are valid here");
+        return;
+    }
+    let c = Ctx::new("unifiedv1");
+    let id = c.id("u");
+    let mut b = c.bundle_for(&id, &["true"]);
+    b.config["linux"]["resources"]["unified"] = json!({"memory.min": "131072"});
+    c.run(&b, &id).fails_with("invalid configuration");
+    c.finish();
+}
+
+/// A failing hook is reported in runc's words, "error running hook", which callers look
+/// for (bats hooks.bats); nothing is left behind.
+#[test]
+fn failing_hooks_say_error_running_hook() {
+    let c = Ctx::new("hookmsg");
+    for kind in ["prestart", "createRuntime"] {
+        let id = c.id(kind);
+        let mut b = c.bundle_for(&id, &["true"]);
+        b.config["hooks"] =
+            json!({kind: [{"path": "/bin/sh", "args": ["sh", "-c", "echo no-way >&2; exit 3"]}]});
+        c.run(&b, &id).fails_with("error running hook");
+    }
+    c.finish();
+}
+
+fn rt_plain(args: &[&str]) -> Out {
+    run_with_timeout(
+        std::process::Command::new(runtime()).args(args),
+        std::time::Duration::from_secs(30),
+    )
+}
+
+/// Lines as bats sees them (`$lines` leaves out empty ones).
+fn lines(s: &str) -> Vec<&str> {
+    s.lines().filter(|l| !l.is_empty()).collect()
+}
+
+/// `-v`/`--version`, `-h`/`--help`, `COMMAND -h` and an unknown command in runc's forms
+/// (bats version.bats, help.bats): what tools and people match against.
+#[test]
+fn version_and_help_in_runcs_forms() {
+    for flag in ["-v", "--version"] {
+        let out = rt_plain(&[flag]);
+        let l = lines(&out.ok().stdout);
+        let (name, rest) = l[0].split_once(" version ").expect("<name> version X.Y.Z");
+        assert!(name.ends_with("runc"), "{}", l[0]);
+        let v: Vec<&str> = rest.split(['.', '+', '-', ' ']).take(3).collect();
+        assert!(v.iter().all(|n| n.parse::<u32>().is_ok()), "{}", l[0]);
+        assert!(l[1].starts_with("commit:"), "{}", out.stdout);
+        assert!(l[2].starts_with("spec: 1."), "{}", out.stdout);
+    }
+    for flag in ["-h", "--help"] {
+        let out = rt_plain(&[flag]);
+        let l = lines(&out.ok().stdout);
+        assert_eq!(l[0], "NAME:");
+        assert!(
+            l[1].contains("runc - Open Container Initiative runtime"),
+            "{}",
+            l[1]
+        );
+    }
+    for cmd in [
+        "checkpoint",
+        "create",
+        "delete",
+        "events",
+        "exec",
+        "kill",
+        "list",
+        "pause",
+        "ps",
+        "restore",
+        "resume",
+        "run",
+        "spec",
+        "start",
+        "state",
+        "update",
+    ] {
+        for flag in ["-h", "--help"] {
+            let out = rt_plain(&[cmd, flag]);
+            let l = lines(&out.ok().stdout);
+            assert_eq!(l[0], "NAME:", "{cmd}");
+            assert!(l[1].contains(&format!("runc {cmd}")), "{cmd}: {}", l[1]);
+        }
+    }
+    let out = rt_plain(&["foo", "-h"]);
+    out.fails_with("No help topic for 'foo'");
+}
+
+/// `--debug` writes debug records to the log (not to stderr when there is a log file),
+/// in either format; `--log FILE` exists after any command (bats debug.bats).
+#[test]
+fn debug_records_go_to_the_log() {
+    let c = Ctx::new("debuglog");
+    for (format, debug_mark) in [("text", "level=debug"), ("json", "\"level\":\"debug\"")] {
+        let id = c.id(format);
+        let b = c.bundle_for(&id, &["true"]);
+        b.write();
+        let log = c.dir.join(format!("{format}.log"));
+        let l = log.to_str().unwrap();
+        let out = c.rt(&[
+            "--log",
+            l,
+            "--log-format",
+            format,
+            "--debug",
+            "run",
+            "--bundle",
+            b.path(),
+            &id,
+        ]);
+        out.ok();
+        assert!(!out.stderr.contains("level=debug"), "{}", out.stderr);
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert!(text.contains(debug_mark), "{format}: {text}");
+    }
+    // Without --debug, no debug record; the file is there even with nothing in it.
+    let log = c.dir.join("quiet.log");
+    c.rt(&["--log", log.to_str().unwrap(), "list"]).ok();
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "");
+    c.finish();
+}

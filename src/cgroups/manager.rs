@@ -28,6 +28,11 @@ pub(crate) enum CgroupError {
     },
     #[error("cgroup {}: {msg}", path.display())]
     NotUsable { path: PathBuf, msg: String },
+    /// runc's words, which callers and runc's tests look for.
+    #[error("container's cgroup is not empty: {count} process(es) found ({})", path.display())]
+    NotEmpty { path: PathBuf, count: usize },
+    #[error("container's cgroup unexpectedly frozen ({})", path.display())]
+    Frozen { path: PathBuf },
     #[error("{0}")]
     Invalid(String),
 }
@@ -237,22 +242,22 @@ pub(crate) fn create(rec: &CgroupRecord) -> Result<(), CgroupError> {
         fill_cpuset(leaf)?;
     }
     for dir in rec.paths.iter().filter(|d| !made.contains(d)) {
-        if has_processes(dir) {
-            return Err(CgroupError::NotUsable {
+        let count = process_count(dir);
+        if count > 0 {
+            return Err(CgroupError::NotEmpty {
                 path: dir.clone(),
-                msg: "already has processes".into(),
+                count,
             });
         }
     }
     let fresh = |d: &Option<PathBuf>| d.as_ref().is_none_or(|d| made.contains(&d));
     if !(fresh(&rec.freezer) && fresh(&rec.unified)) && is_frozen(rec) {
-        return Err(CgroupError::NotUsable {
+        return Err(CgroupError::Frozen {
             path: rec
                 .freezer
                 .clone()
                 .or(rec.unified.clone())
                 .unwrap_or_default(),
-            msg: "is frozen".into(),
         });
     }
     Ok(())
@@ -279,8 +284,8 @@ fn fill_cpuset(leaf: &Path) -> Result<(), CgroupError> {
     Ok(())
 }
 
-fn has_processes(dir: &Path) -> bool {
-    fs::read_to_string(dir.join("cgroup.procs")).is_ok_and(|s| !s.trim().is_empty())
+fn process_count(dir: &Path) -> usize {
+    fs::read_to_string(dir.join("cgroup.procs")).map_or(0, |s| s.lines().count())
 }
 
 /// Makes every controller the hierarchy offers available to `dir`: cgroup v2 only hands

@@ -4,6 +4,18 @@ use clap::{Args, Subcommand, ValueEnum};
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum Command {
+    /// checkpoint a running container (berth has no CRIU support: always refused)
+    Checkpoint {
+        /// runc's checkpoint flags and the container id, accepted and not used
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// restore a container from a previous checkpoint (berth has no CRIU support: always refused)
+    Restore {
+        /// runc's restore flags and the container id, accepted and not used
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// create a container
     Create(CreateArgs),
     /// executes the user defined process in a created container

@@ -210,6 +210,12 @@ fn create_container(g: &Globals, o: &CreateOpts) -> Result<Created> {
     // Everything the init will do, checked before any kernel object exists.
     let mut plan = crate::spec::plan::plan(&spec, &bundle)?;
     let rootfs = plan.rootfs.clone();
+    crate::logging::debug(&format!(
+        "create {}: bundle {}, rootfs {}",
+        o.id,
+        bundle.display(),
+        rootfs.display()
+    ));
     let process = spec.process().as_ref().expect("validated");
     let terminal = process.terminal() == Some(true);
     if terminal && o.console_socket.is_none() && !o.internal_console {
@@ -224,6 +230,12 @@ fn create_container(g: &Globals, o: &CreateOpts) -> Result<Created> {
     let seccomp = compile_seccomp(&spec)?;
     crate::timeline::mark("compile-seccomp");
     let ns = crate::namespaces::plan(&plan)?;
+    crate::logging::debug(&format!(
+        "create {}: new namespaces {:?}, joined {:?}",
+        o.id,
+        ns.new,
+        ns.join.iter().map(|(t, _)| t).collect::<Vec<_>>()
+    ));
     let own_mnt = ns.new.contains(CloneFlags::CLONE_NEWNS)
         || ns.join.iter().any(|(t, _)| *t == LinuxNamespaceType::Mount);
     if !own_mnt
@@ -482,6 +494,7 @@ fn create_container(g: &Globals, o: &CreateOpts) -> Result<Created> {
         Some(peer) => Some(super::tty::recv_master(&peer)?),
         None => None,
     };
+    crate::logging::debug(&format!("create {}: init {pid} ready", o.id));
     rec.pid = pid;
     rec.start_time = state::process_start_time(pid).unwrap_or(0);
     dir.save(&rec)?;

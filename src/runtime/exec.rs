@@ -149,6 +149,7 @@ pub(crate) fn exec(t: &Target, process: &Process, o: &ExecOpts) -> Result<i32> {
     drop(child_chan);
     drop(console);
     let Ready { pid, pidfd } = Parent::new(&parent_chan, ExecSteps { t }, pid, pidfd).serve()?;
+    crate::logging::debug(&format!("exec {}: process {pid} ready", rec.id));
     if let Some(p) = &o.pid_file {
         let p = super::create::absolute(p)?;
         crate::state::write_atomic(&p, pid.to_string().as_bytes(), 0o644)

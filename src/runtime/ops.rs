@@ -61,6 +61,7 @@ pub(crate) fn start_created(
     destroy_on_error: bool,
     warnings: &mut Vec<String>,
 ) -> Result<()> {
+    crate::logging::debug(&format!("start {}: releasing init {}", rec.id, rec.pid));
     let released = release_created(dir, rec);
     drop(lock);
     let outcome = match released {
@@ -321,6 +322,7 @@ pub(crate) fn delete(g: &Globals, id: &str, force: bool) -> Result<Vec<String>> 
 /// Kills whatever is left and removes every trace: processes, cgroups, state dir. The
 /// warnings are those of failing poststop hooks.
 pub(crate) fn destroy(dir: &ContainerDir, rec: &Record, status: Status) -> Result<Vec<String>> {
+    crate::logging::debug(&format!("delete {}: {status:?}, init {}", rec.id, rec.pid));
     if status != Status::Stopped && rec.pid > 0 {
         signal_all(rec, libc::SIGKILL);
         let _ = signal_init(rec, libc::SIGKILL);
