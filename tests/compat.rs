@@ -784,3 +784,43 @@ fn debug_records_go_to_the_log() {
     assert_eq!(std::fs::read_to_string(&log).unwrap(), "");
     c.finish();
 }
+
+/// Deliberate difference (README): `ro` on an `rbind` makes its submounts read-only too
+/// (runc 1.1 changes only the top mount, leaving a "read-only" volume writable below).
+#[test]
+fn ro_on_an_rbind_reaches_its_submounts() {
+    let c = Ctx::new("rbindro");
+    let vol = c.dir.join("vol");
+    let sub = vol.join("sub");
+    std::fs::create_dir_all(&sub).unwrap();
+    nix::mount::mount(
+        Some("tmpfs"),
+        &sub,
+        Some("tmpfs"),
+        nix::mount::MsFlags::empty(),
+        Some("size=64k"),
+    )
+    .unwrap();
+    let out = c.probe(
+        "r",
+        &[
+            "sh",
+            "-c",
+            "touch /vol/top 2>/dev/null && echo top-rw || echo top-ro; \
+             touch /vol/sub/x 2>/dev/null && echo sub-rw || echo sub-ro",
+        ],
+        |v| {
+            v["mounts"].as_array_mut().unwrap().push(
+                json!({"destination": "/vol", "type": "bind", "source": vol, "options": ["rbind", "ro"]}),
+            );
+        },
+    );
+    nix::mount::umount2(&sub, nix::mount::MntFlags::MNT_DETACH).unwrap();
+    let want = if is_runc() {
+        ["top-ro", "sub-rw"]
+    } else {
+        ["top-ro", "sub-ro"]
+    };
+    assert_eq!(out.lines().collect::<Vec<_>>(), want);
+    c.finish();
+}

@@ -47,15 +47,16 @@ impl Target {
             dir.load()?
         };
         match dir.status(&rec) {
-            Status::Running => {}
+            // As runc: a created container's namespaces and root are set up, its init
+            // waiting for `start`; the process runs beside it (containerd's shim allows
+            // exec in that state).
+            Status::Running | Status::Created => {}
             Status::Stopped => bail!("cannot exec in a stopped container"),
             Status::Paused if ignore_paused => {}
             Status::Paused => {
                 bail!("cannot exec in a paused container (use --ignore-paused to override)")
             }
-            Status::Created | Status::Creating => {
-                bail!("cannot exec in a container that has not been started")
-            }
+            Status::Creating => bail!("cannot exec in a container that is being created"),
         }
         let data = std::fs::read(dir.path.join("config.json"))
             .context("reading the container's config")?;
