@@ -79,13 +79,19 @@ pub(crate) fn prepare(plan: &Plan, in_userns: bool) -> Result<Premade, String> {
         }
         let cwd = nix::fcntl::open(".", OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
             .map_err(|e| format!("{field}: {e}"))?;
-        let tree = sys::open_tree(cwd.as_fd(), &csrc, tflags).map_err(|e| {
-            format!(
-                "{field}: source {}: {}",
-                src.display(),
-                e.desc().to_lowercase()
-            )
-        })?;
+        let tree = match sys::open_tree(cwd.as_fd(), &csrc, tflags) {
+            Ok(t) => t,
+            // Unprivileged (rootless): we reach no more than the container's root does;
+            // its init binds the source itself.
+            Err(nix::errno::Errno::EPERM) if m.idmap.is_none() => continue,
+            Err(e) => {
+                return Err(format!(
+                    "{field}: source {}: {}",
+                    src.display(),
+                    e.desc().to_lowercase()
+                ))
+            }
+        };
         let Some(maps) = &m.idmap else {
             out.push((i, tree));
             continue;
