@@ -40,6 +40,7 @@ release:
 	    echo "installing libc6-dev (libc.a, for the static binary)"; apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libc6-dev; }; fi; \
 	echo "release: static berth for $$t"; \
+	BERTH_COMMIT=$$(git rev-parse --short HEAD 2>/dev/null || echo unknown) \
 	RUSTFLAGS="$(RELEASE_RUSTFLAGS)" $(CARGO) build --release -p berth --target $$t && \
 	cp target/$$t/release/berth $(BERTH_RELEASE).tmp && mv $(BERTH_RELEASE).tmp $(BERTH_RELEASE) && \
 	ln -sfn berth $(BERTH_RUNC_RELEASE)

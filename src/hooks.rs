@@ -75,8 +75,19 @@ fn with_output(output: &str) -> String {
 
 /// Runs `hooks` in order and stops at the first failure (prestart, createRuntime,
 /// createContainer, startContainer: a failing hook fails the operation).
-pub(crate) fn run_hooks(hooks: &[Hook], state_json: &[u8], kind: &str) -> Result<(), HookError> {
-    hooks.iter().try_for_each(|h| run_hook(h, state_json, kind))
+pub(crate) fn run_hooks(hooks: &[Hook], state_json: &[u8], kind: &str) -> Result<(), HookFailed> {
+    hooks.iter().enumerate().try_for_each(|(index, h)| {
+        run_hook(h, state_json, kind).map_err(|error| HookFailed { index, error })
+    })
+}
+
+/// A hook of a list that failed, in runc's words ("error running hook #0: ..."), which
+/// callers look for.
+#[derive(Debug, thiserror::Error)]
+#[error("error running hook #{index}: {error}")]
+pub(crate) struct HookFailed {
+    pub(crate) index: usize,
+    pub(crate) error: HookError,
 }
 
 /// Runs every hook even when some fail, returning the failures as warnings (poststart,
@@ -84,7 +95,12 @@ pub(crate) fn run_hooks(hooks: &[Hook], state_json: &[u8], kind: &str) -> Result
 pub(crate) fn run_hooks_warn(hooks: &[Hook], state_json: &[u8], kind: &str) -> Vec<String> {
     hooks
         .iter()
-        .filter_map(|h| run_hook(h, state_json, kind).err())
+        .enumerate()
+        .filter_map(|(index, h)| {
+            run_hook(h, state_json, kind)
+                .err()
+                .map(|error| HookFailed { index, error })
+        })
         .map(|e| e.to_string())
         .collect()
 }
@@ -556,7 +572,7 @@ mod tests {
         );
         assert_eq!(
             err.to_string(),
-            "createRuntime hook /bin/sh: timed out after 1s"
+            "error running hook #0: createRuntime hook /bin/sh: timed out after 1s"
         );
         let pid: i32 = read(&pidfile).trim().parse().unwrap();
         let t1 = Instant::now();
@@ -574,7 +590,10 @@ mod tests {
         let state = vec![b'x'; 1 << 20];
         let t0 = Instant::now();
         let err = run_hooks(&[h], &state, "startContainer").unwrap_err();
-        assert!(matches!(err, HookError::Timeout { secs: 1, .. }), "{err}");
+        assert!(
+            matches!(err.error, HookError::Timeout { secs: 1, .. }),
+            "{err}"
+        );
         assert!(t0.elapsed() < Duration::from_millis(2000));
         std::fs::remove_dir_all(&d).unwrap();
     }
@@ -591,7 +610,7 @@ mod tests {
         let err = run_hooks(&[h], b"{}", "poststop").unwrap_err();
         assert_eq!(
             err.to_string(),
-            "poststop hook /bin/sh: exit status 3: first problem; second problem"
+            "error running hook #0: poststop hook /bin/sh: exit status 3: first problem; second problem"
         );
 
         // Nothing on stderr: stdout explains.
@@ -599,14 +618,14 @@ mod tests {
         let err = run_hooks(&[h], b"{}", "prestart").unwrap_err();
         assert_eq!(
             err.to_string(),
-            "prestart hook /bin/sh: exit status 1: only stdout"
+            "error running hook #0: prestart hook /bin/sh: exit status 1: only stdout"
         );
 
         let h = script_hook(&d, "h3", "kill -TERM $$\n", None);
         let err = run_hooks(&[h], b"{}", "prestart").unwrap_err();
         assert_eq!(
             err.to_string(),
-            "prestart hook /bin/sh: killed by signal SIGTERM"
+            "error running hook #0: prestart hook /bin/sh: killed by signal SIGTERM"
         );
         std::fs::remove_dir_all(&d).unwrap();
     }
@@ -655,7 +674,7 @@ mod tests {
         let h = HookBuilder::default().path("bin/true").build().unwrap();
         assert_eq!(
             run_hooks(&[h], b"{}", "prestart").unwrap_err().to_string(),
-            "prestart hook bin/true: path must be absolute"
+            "error running hook #0: prestart hook bin/true: path must be absolute"
         );
         let h = HookBuilder::default()
             .path("/bin/true")
@@ -664,7 +683,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             run_hooks(&[h], b"{}", "prestart").unwrap_err().to_string(),
-            "prestart hook /bin/true: timeout must be greater than zero, got 0"
+            "error running hook #0: prestart hook /bin/true: timeout must be greater than zero, got 0"
         );
         let h = HookBuilder::default()
             .path("/nonexistent/hook")
@@ -674,7 +693,7 @@ mod tests {
             run_hooks(&[h], b"{}", "createRuntime")
                 .unwrap_err()
                 .to_string(),
-            "createRuntime hook /nonexistent/hook: no such file or directory"
+            "error running hook #0: createRuntime hook /nonexistent/hook: no such file or directory"
         );
     }
 
@@ -706,8 +725,8 @@ mod tests {
         assert_eq!(
             warnings,
             vec![
-                "poststop hook /bin/sh: exit status 2: bad".to_string(),
-                "poststop hook relative: path must be absolute".to_string(),
+                "error running hook #0: poststop hook /bin/sh: exit status 2: bad".to_string(),
+                "error running hook #2: poststop hook relative: path must be absolute".to_string(),
             ]
         );
         assert_eq!(read(&log), "b\nc\n");

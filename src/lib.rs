@@ -40,7 +40,7 @@ pub use sys::arena::Arena;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use clap::{CommandFactory, FromArgMatches, Parser};
+use clap::{CommandFactory, FromArgMatches};
 
 /// Which command language a process speaks, decided before any parsing.
 #[derive(Debug, PartialEq, Eq)]
@@ -85,13 +85,50 @@ pub fn main() {
 }
 
 fn oci_main(args: Vec<OsString>) -> i32 {
-    let cli = match cli::Cli::try_parse_from(args) {
-        Ok(c) => c,
+    // The name the usage lines show, as clap takes it: argv[0]'s file name.
+    let bin = args
+        .first()
+        .map(|a| {
+            let p = Path::new(a);
+            p.file_name()
+                .unwrap_or(p.as_os_str())
+                .to_string_lossy()
+                .into_owned()
+        })
+        .unwrap_or_else(|| "berth-runc".into());
+    let mut command = cli::Cli::oci_command(&bin);
+    let matches = match command.try_get_matches_from_mut(args) {
+        Ok(m) => m,
+        Err(e) if e.kind() == clap::error::ErrorKind::InvalidSubcommand => {
+            // runc's words (and exit code) for a command it does not have, -h or not.
+            let name = match e.get(clap::error::ContextKind::InvalidSubcommand) {
+                Some(clap::error::ContextValue::String(s)) => s.clone(),
+                _ => String::new(),
+            };
+            logging::error(&format!("No help topic for '{name}'"));
+            return 3;
+        }
         Err(e) => {
             let code = if e.use_stderr() { 1 } else { 0 };
             let _ = e.print();
             return code;
         }
+    };
+    let cli = match cli::Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return 1;
+        }
+    };
+    if cli.version {
+        print!("{}", cli::Cli::version_text(&bin));
+        return 0;
+    }
+    let Some(oci_command) = cli.command else {
+        // runc with no command shows its help.
+        let _ = command.print_help();
+        return 0;
     };
     timeline::mark("parse-args");
     let format = match cli.log_format {
@@ -114,8 +151,8 @@ fn oci_main(args: Vec<OsString>) -> i32 {
     };
     // runc ends a failed exec with 255 (and "exec failed: "), leaving 1..=254 to the
     // process's own exit status.
-    let is_exec = matches!(cli.command, cli::oci::Command::Exec(_));
-    match commands::oci::dispatch(&globals, cli.command) {
+    let is_exec = matches!(oci_command, cli::oci::Command::Exec(_));
+    match commands::oci::dispatch(&globals, oci_command) {
         Ok(code) => code,
         Err(e) => {
             // The one place an error is reported: the cause chain joined by ": ".

@@ -23,6 +23,11 @@ struct Logger {
 static LOGGER: OnceLock<Logger> = OnceLock::new();
 
 pub(crate) fn init(path: Option<String>, format: Format, debug: bool) {
+    if let Some(p) = &path {
+        // runc opens its log at start: the file exists after any command, callers that
+        // read it (containerd's shim, podman) never find it missing.
+        let _ = OpenOptions::new().create(true).append(true).open(p);
+    }
     let _ = LOGGER.set(Logger {
         path,
         format,

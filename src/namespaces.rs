@@ -74,7 +74,13 @@ pub(crate) fn plan(p: &Plan) -> Result<NsPlan, NsError> {
     for (t, path) in &p.namespaces {
         match path {
             None => new |= flag(*t),
-            Some(path) => join.push((*t, open_ns(*t, path)?)),
+            // Joining the namespace we are in changes nothing (and setns refuses our own
+            // user namespace): the container inherits it.
+            Some(path) => {
+                if let Some(fd) = open_ns(*t, path)? {
+                    join.push((*t, fd));
+                }
+            }
         }
     }
     let rank = |t: &LinuxNamespaceType| match t {
@@ -86,7 +92,8 @@ pub(crate) fn plan(p: &Plan) -> Result<NsPlan, NsError> {
     Ok(NsPlan { new, join })
 }
 
-fn open_ns(t: LinuxNamespaceType, path: &Path) -> Result<OwnedFd, NsError> {
+/// The namespace at `path`, checked to be of type `t`; None when it is berth's own.
+fn open_ns(t: LinuxNamespaceType, path: &Path) -> Result<Option<OwnedFd>, NsError> {
     let typ = kernel_name(t);
     let e = |msg: String| NsError::Path {
         typ,
@@ -108,5 +115,11 @@ fn open_ns(t: LinuxNamespaceType, path: &Path) -> Result<OwnedFd, NsError> {
             .map_or("another", |n| kernel_name(*n));
         return Err(e(format!("is a {name} namespace, not {typ}")));
     }
-    Ok(fd)
+    let theirs = nix::sys::stat::fstat(fd.as_fd()).map_err(|x| e(crate::error::errno_desc(x)))?;
+    let ours = nix::sys::stat::stat(format!("/proc/self/ns/{typ}").as_str())
+        .map_err(|x| e(crate::error::errno_desc(x)))?;
+    if (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino) {
+        return Ok(None);
+    }
+    Ok(Some(fd))
 }

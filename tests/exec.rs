@@ -206,14 +206,26 @@ fn exec_exit_codes_and_runc_phrases() {
     c.rt(&["exec", &id, "true"])
         .fails_with("cannot exec in a stopped container");
 
-    // runc lets exec into a created container run before the init; berth refuses it
-    // (the container's process has not been set up yet).
-    if !is_runc() {
-        let id2 = c.id("created");
-        let b2 = c.bundle_for(&id2, &["sleep", "1000"]);
-        c.create(&b2, &id2);
-        c.rt(&["exec", &id2, "true"]).fails_with("not been started");
-    }
+    // A created container takes an exec, as with runc: the process runs in its
+    // namespaces beside the init, which still waits for `start`.
+    let id2 = c.id("created");
+    let b2 = c.bundle_for(&id2, &["sleep", "1000"]);
+    let init2 = c.create(&b2, &id2);
+    let out = c.rt(&[
+        "exec",
+        &id2,
+        "sh",
+        "-c",
+        "hostname; readlink /proc/self/ns/pid",
+    ]);
+    let pidns = std::fs::read_link(format!("/proc/{init2}/ns/pid")).unwrap();
+    assert_eq!(
+        out.ok().stdout.lines().collect::<Vec<_>>(),
+        ["testbox", pidns.to_str().unwrap()]
+    );
+    assert_eq!(c.status(&id2), "created");
+    c.rt(&["start", &id2]).ok();
+    assert_eq!(c.status(&id2), "running");
     c.rt(&["exec", "nosuchcontainer", "true"])
         .fails_with("does not exist");
     c.finish();

@@ -70,17 +70,20 @@ fn defaults() -> Vec<Rule> {
     ]
 }
 
-fn parse_access(s: &str) -> Result<u32, String> {
+/// The access bits of `s`; letters other than r, w and m are ignored (runc ignores them
+/// too) and returned for a warning.
+fn parse_access(s: &str) -> (u32, String) {
     let mut acc = 0;
+    let mut ignored = String::new();
     for ch in s.chars() {
-        acc |= match ch {
-            'r' => ACC_READ,
-            'w' => ACC_WRITE,
-            'm' => ACC_MKNOD,
-            _ => return Err(format!("access {s:?}: only r, w and m are allowed")),
-        };
+        match ch {
+            'r' => acc |= ACC_READ,
+            'w' => acc |= ACC_WRITE,
+            'm' => acc |= ACC_MKNOD,
+            c => ignored.push(c),
+        }
     }
-    Ok(acc)
+    (acc, ignored)
 }
 
 fn number(v: Option<i64>, what: &str) -> Result<Option<u32>, String> {
@@ -106,7 +109,19 @@ pub(crate) fn rules(config: &[LinuxDeviceCgroup]) -> Result<Vec<Rule>, DeviceRul
         let access = match d.access() {
             None => ACC_ALL,
             Some(s) if s.is_empty() => ACC_ALL,
-            Some(s) => parse_access(s).map_err(err)?,
+            Some(s) => {
+                let (acc, ignored) = parse_access(s);
+                if !ignored.is_empty() {
+                    crate::logging::warn(&format!(
+                        "linux.resources.devices[{index}].access {s:?}: ignoring {ignored:?} (only r, w and m mean something)"
+                    ));
+                }
+                if acc == 0 {
+                    // Nothing it grants or denies.
+                    continue;
+                }
+                acc
+            }
         };
         out.push(Rule {
             allow: d.allow(),
@@ -345,14 +360,28 @@ mod tests {
     fn bad_rules_name_the_index() {
         let e = rules(&[
             rule(serde_json::json!({"allow": true})),
-            rule(serde_json::json!({"allow": true, "access": "rx"})),
+            rule(serde_json::json!({"allow": true, "type": "p"})),
         ])
         .unwrap_err();
         assert!(
             e.to_string()
-                .starts_with("linux.resources.devices[1]: access"),
+                .starts_with("linux.resources.devices[1]: type p"),
             "{e}"
         );
+    }
+
+    /// Unknown access letters are ignored, as runc does ("rwa" is "rw"); a rule left with
+    /// no access at all changes nothing.
+    #[test]
+    fn unknown_access_letters_are_ignored() {
+        let rs = rules(&[
+            rule(serde_json::json!({"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwa"})),
+            rule(serde_json::json!({"allow": true, "type": "c", "major": 1, "minor": 5, "access": "x"})),
+        ])
+        .unwrap();
+        assert_eq!(rs.len(), 1 + defaults().len());
+        assert_eq!(rs[0].access, ACC_READ | ACC_WRITE);
+        assert_eq!(rs[0].minor, Some(3));
     }
 
     /// The real kernel path: a cgroup2 directory with the program attached refuses a

@@ -28,6 +28,11 @@ pub(crate) enum CgroupError {
     },
     #[error("cgroup {}: {msg}", path.display())]
     NotUsable { path: PathBuf, msg: String },
+    /// runc's words, which callers and runc's tests look for.
+    #[error("container's cgroup is not empty: {count} process(es) found ({})", path.display())]
+    NotEmpty { path: PathBuf, count: usize },
+    #[error("container's cgroup unexpectedly frozen ({})", path.display())]
+    Frozen { path: PathBuf },
     #[error("{0}")]
     Invalid(String),
 }
@@ -232,41 +237,55 @@ pub(crate) fn create(rec: &CgroupRecord) -> Result<(), CgroupError> {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(io_err(dir, e)),
         }
-        if cpuset.is_some_and(|c| c.starts_with(dir)) {
-            for f in ["cpuset.cpus", "cpuset.mems"] {
-                let cur = fs::read_to_string(dir.join(f)).unwrap_or_default();
-                if cur.trim().is_empty() {
-                    let parent = dir.parent().map(|p| p.join(f)).unwrap_or_default();
-                    let v = fs::read_to_string(&parent).map_err(|e| io_err(&parent, e))?;
-                    fs::write(dir.join(f), v.trim()).map_err(|e| io_err(&dir.join(f), e))?;
-                }
-            }
-        }
+    }
+    if let Some(leaf) = cpuset {
+        fill_cpuset(leaf)?;
     }
     for dir in rec.paths.iter().filter(|d| !made.contains(d)) {
-        if has_processes(dir) {
-            return Err(CgroupError::NotUsable {
+        let count = process_count(dir);
+        if count > 0 {
+            return Err(CgroupError::NotEmpty {
                 path: dir.clone(),
-                msg: "already has processes".into(),
+                count,
             });
         }
     }
     let fresh = |d: &Option<PathBuf>| d.as_ref().is_none_or(|d| made.contains(&d));
     if !(fresh(&rec.freezer) && fresh(&rec.unified)) && is_frozen(rec) {
-        return Err(CgroupError::NotUsable {
+        return Err(CgroupError::Frozen {
             path: rec
                 .freezer
                 .clone()
                 .or(rec.unified.clone())
                 .unwrap_or_default(),
-            msg: "is frozen".into(),
         });
     }
     Ok(())
 }
 
-fn has_processes(dir: &Path) -> bool {
-    fs::read_to_string(dir.join("cgroup.procs")).is_ok_and(|s| !s.trim().is_empty())
+/// v1 cpuset: a directory with empty `cpuset.cpus` or `cpuset.mems` takes no task. Fills
+/// them in `leaf` and every ancestor below the hierarchy's root, top down, from the parent,
+/// as runc does: a parent made by someone else (mkdir alone) is filled too.
+fn fill_cpuset(leaf: &Path) -> Result<(), CgroupError> {
+    let chain: Vec<&Path> = leaf
+        .ancestors()
+        .take_while(|d| d.parent().is_some_and(|p| p.join("cpuset.cpus").exists()))
+        .collect();
+    for dir in chain.into_iter().rev() {
+        for f in ["cpuset.cpus", "cpuset.mems"] {
+            let cur = fs::read_to_string(dir.join(f)).unwrap_or_default();
+            if cur.trim().is_empty() {
+                let parent = dir.parent().map(|p| p.join(f)).unwrap_or_default();
+                let v = fs::read_to_string(&parent).map_err(|e| io_err(&parent, e))?;
+                fs::write(dir.join(f), v.trim()).map_err(|e| io_err(&dir.join(f), e))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn process_count(dir: &Path) -> usize {
+    fs::read_to_string(dir.join("cgroup.procs")).map_or(0, |s| s.lines().count())
 }
 
 /// Makes every controller the hierarchy offers available to `dir`: cgroup v2 only hands

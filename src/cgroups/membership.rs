@@ -24,6 +24,25 @@ use super::manager::{io_err, CgroupError, EXEC_LEAF};
 use super::CgroupRecord;
 use crate::sys;
 
+/// `sub` made relative and lexically clean; None when it would leave the cgroup it is
+/// relative to.
+fn sub_path(sub: &Path) -> Option<PathBuf> {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in sub.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                if !out.pop() {
+                    return None;
+                }
+            }
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    Some(out)
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Purpose {
     /// The container's init: it may be cloned into a new user namespace, where it can no
@@ -94,6 +113,63 @@ impl Membership {
             cloned_in: Cell::new(false),
             tasks: Vec::new(),
         }
+    }
+
+    /// For a process `exec --cgroup` puts in sub-cgroups of the container's: `subs` are
+    /// (v1 controllers, or none for every hierarchy; a path relative to the container's
+    /// cgroup), the controller-specific ones winning (runc's semantics). Each must stay
+    /// below the container's cgroup and exist.
+    pub(crate) fn for_exec_in(
+        rec: &CgroupRecord,
+        subs: &[(Vec<String>, PathBuf)],
+    ) -> Result<Membership, CgroupError> {
+        if subs.is_empty() {
+            return Ok(Self::for_exec(rec));
+        }
+        let mut all = None;
+        let mut by_ctrl: Vec<(&PathBuf, PathBuf)> = Vec::new();
+        for (ctrls, sub) in subs {
+            let sub = sub_path(sub).ok_or_else(|| {
+                CgroupError::Invalid(format!("{} is not a sub cgroup path", sub.display()))
+            })?;
+            if ctrls.is_empty() {
+                all = Some(sub);
+                continue;
+            }
+            for c in ctrls {
+                let dir = rec.v1.get(c).ok_or_else(|| {
+                    CgroupError::Invalid(format!(
+                        "--cgroup {c}: the container has no cgroup v1 controller {c:?}"
+                    ))
+                })?;
+                by_ctrl.push((dir, sub.clone()));
+            }
+        }
+        let mut moved = rec.clone();
+        let place = |dir: &PathBuf| -> Option<PathBuf> {
+            let sub = by_ctrl
+                .iter()
+                .rfind(|(d, _)| *d == dir)
+                .map(|(_, s)| s)
+                .or(all.as_ref())?;
+            Some(dir.join(sub))
+        };
+        for p in moved.paths.iter_mut() {
+            if let Some(n) = place(p) {
+                *p = n;
+            }
+        }
+        if let Some(u) = moved.unified.as_mut() {
+            if let Some(n) = all.as_ref().map(|s| u.join(s)) {
+                *u = n;
+            }
+        }
+        for p in moved.paths.iter().chain(moved.unified.iter()) {
+            if !p.is_dir() {
+                return Err(io_err(p, io::Error::from_raw_os_error(libc::ENOENT)));
+            }
+        }
+        Ok(Self::for_exec(&moved))
     }
 
     /// clone3 with `flags`, into the cgroup2 directory where the kernel can: without
@@ -202,6 +278,42 @@ mod tests {
         let t = std::env::temp_dir().join(format!("berth-member-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&t);
         t
+    }
+
+    #[test]
+    fn exec_sub_cgroups_stay_below_the_containers() {
+        assert_eq!(sub_path(Path::new("a/b")), Some(PathBuf::from("a/b")));
+        assert_eq!(sub_path(Path::new("/a/../b/")), Some(PathBuf::from("b")));
+        assert_eq!(sub_path(Path::new("..")), None);
+        assert_eq!(sub_path(Path::new("a/../../x")), None);
+        let t = tree("sub");
+        let (mem, uni) = (t.join("memory/c"), t.join("unified/c"));
+        for d in [mem.join("m"), uni.join("u"), mem.join("u")] {
+            fs::create_dir_all(d).unwrap();
+        }
+        let rec = CgroupRecord {
+            paths: vec![mem.clone(), uni.clone()],
+            unified: Some(uni.clone()),
+            v1: [("memory".to_string(), mem.clone())].into_iter().collect(),
+            ..Default::default()
+        };
+        let m = Membership::for_exec_in(
+            &rec,
+            &[(vec![], "u".into()), (vec!["memory".into()], "m".into())],
+        )
+        .unwrap();
+        assert_eq!(m.paths, [mem.join("m"), uni.join("u")]);
+        assert_eq!(m.unified, Some(uni.join("u")));
+        let e = |subs: &[(Vec<String>, PathBuf)]| {
+            Membership::for_exec_in(&rec, subs)
+                .err()
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(e(&[(vec![], "..".into())]), ".. is not a sub cgroup path");
+        assert!(e(&[(vec!["pids".into()], "m".into())]).contains("no cgroup v1 controller"));
+        assert!(e(&[(vec![], "nope".into())]).contains("nope"));
+        fs::remove_dir_all(&t).unwrap();
     }
 
     /// The init: v1 directories with a `tasks` file are the child's (written through

@@ -163,6 +163,20 @@ impl Cgroups {
     }
 }
 
+/// Whether `resources` asks for any limit. Device rules are not limits: without a cgroup
+/// the container still only gets the nodes the config lists (a user namespace cannot
+/// make others).
+pub(crate) fn asks_for_limits(r: &oci_spec::runtime::LinuxResources) -> bool {
+    r.memory().is_some()
+        || r.cpu().is_some()
+        || r.pids().is_some()
+        || r.block_io().is_some()
+        || r.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty())
+        || r.network().is_some()
+        || r.rdma().as_ref().is_some_and(|m| !m.is_empty())
+        || r.unified().as_ref().is_some_and(|m| !m.is_empty())
+}
+
 impl Layout {
     /// Which hierarchies this host mounts; None without any cgroup filesystem.
     pub(crate) fn hierarchy(&self) -> Option<Hierarchy> {
@@ -183,6 +197,26 @@ mod tests {
 31 30 0:27 / /sys/fs/cgroup/unified rw shared:10 - cgroup2 cgroup2 rw
 36 30 0:32 / /sys/fs/cgroup/memory rw shared:16 - cgroup cgroup rw,memory
 ";
+
+    #[test]
+    fn limits_are_what_is_not_a_device_rule() {
+        let r = |v: serde_json::Value| -> oci_spec::runtime::LinuxResources {
+            serde_json::from_value(v).unwrap()
+        };
+        assert!(!asks_for_limits(&r(serde_json::json!({}))));
+        assert!(!asks_for_limits(&r(
+            serde_json::json!({"devices": [{"allow": false, "access": "rwm"}], "hugepageLimits": []})
+        )));
+        assert!(asks_for_limits(&r(
+            serde_json::json!({"memory": {"limit": 1048576}})
+        )));
+        assert!(asks_for_limits(&r(
+            serde_json::json!({"pids": {"limit": 10}})
+        )));
+        assert!(asks_for_limits(&r(
+            serde_json::json!({"unified": {"memory.max": "1"}})
+        )));
+    }
 
     #[test]
     fn hierarchy_of_the_layout() {

@@ -367,7 +367,7 @@ pub(crate) fn v1_writes(r: &LinuxResources) -> Result<Vec<Write>, ResourceError>
         }
         return Err(bad(
             &format!("unified.{}", keys[0]),
-            "needs cgroup v2 (this host uses cgroup v1)",
+            "invalid configuration: cannot use unified on cgroup v1",
         ));
     }
     Ok(out)
@@ -770,7 +770,7 @@ mod tests {
         let r = res(json!({"unified": {"memory.high": "1"}}));
         assert_eq!(
             v1_writes(&r).unwrap_err().to_string(),
-            "linux.resources.unified.memory.high: needs cgroup v2 (this host uses cgroup v1)"
+            "linux.resources.unified.memory.high: invalid configuration: cannot use unified on cgroup v1"
         );
     }
 
@@ -845,7 +845,7 @@ mod tests {
         }
         let e = err(json!({"unified": {"memory.high": "1"}}), false);
         assert!(
-            e.starts_with("linux.resources.unified.memory.high: needs cgroup v2"),
+            e.starts_with("linux.resources.unified.memory.high: invalid configuration"),
             "{e}"
         );
         for k in [

@@ -4,6 +4,18 @@ use clap::{Args, Subcommand, ValueEnum};
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum Command {
+    /// checkpoint a running container (berth has no CRIU support: always refused)
+    Checkpoint {
+        /// runc's checkpoint flags and the container id, accepted and not used
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// restore a container from a previous checkpoint (berth has no CRIU support: always refused)
+    Restore {
+        /// runc's restore flags and the container id, accepted and not used
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// create a container
     Create(CreateArgs),
     /// executes the user defined process in a created container
@@ -165,8 +177,8 @@ pub(crate) struct ExecArgs {
     /// allow exec in a paused container (the process starts frozen)
     #[arg(long = "ignore-paused")]
     pub(crate) ignore_paused: bool,
-    /// ignored, for runc compatibility
-    #[arg(long = "cgroup", hide = true)]
+    /// run in a sub-cgroup of the container's: PATH, or CONTROLLER[,CONTROLLER]:PATH (cgroup v1)
+    #[arg(long = "cgroup")]
     pub(crate) cgroup: Vec<String>,
     pub(crate) id: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -186,7 +198,7 @@ pub(crate) struct UpdateArgs {
     #[arg(long = "cpu-period")]
     pub(crate) cpu_period: Option<u64>,
     /// CPU CFS hardcap limit (in usecs). Allowed cpu time in a given period
-    #[arg(long = "cpu-quota")]
+    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
     pub(crate) cpu_quota: Option<i64>,
     /// CPU hardcap burst limit (in usecs). Allowed accumulated cpu time additionally for burst a given period
     #[arg(long = "cpu-burst")]
@@ -198,7 +210,7 @@ pub(crate) struct UpdateArgs {
     #[arg(long = "cpu-rt-period")]
     pub(crate) cpu_rt_period: Option<u64>,
     /// CPU realtime hardcap limit (in usecs). Allowed cpu time in a given period
-    #[arg(long = "cpu-rt-runtime")]
+    #[arg(long = "cpu-rt-runtime", allow_hyphen_values = true)]
     pub(crate) cpu_rt_runtime: Option<i64>,
     /// CPU(s) to use
     #[arg(long = "cpuset-cpus")]

@@ -212,8 +212,14 @@ fn init(ctx: &InitCtx, chan: &Channel) -> Result<Never, StepError> {
         sys_step("network", "bring up lo", sys::loopback_up())?;
         crate::timeline::mark("init:loopback");
     }
+    // A mount namespace joined by path is the container's own as much as a new one (the
+    // parent left out a path naming berth's own).
     let new_mnt = ctx.new_ns.contains(CloneFlags::CLONE_NEWNS)
-        || ctx.unshare.contains(CloneFlags::CLONE_NEWNS);
+        || ctx.unshare.contains(CloneFlags::CLONE_NEWNS)
+        || ctx
+            .joins
+            .iter()
+            .any(|(t, _)| *t == LinuxNamespaceType::Mount);
     // Set when the parent ran its hooks: the host pid, for the state our own hooks get.
     let host_pid = if new_mnt {
         prepare_rootfs(ctx, chan, in_userns)?
@@ -244,6 +250,20 @@ fn init(ctx: &InitCtx, chan: &Channel) -> Result<Never, StepError> {
         write_sysctls(plan)?;
     }
     if new_mnt {
+        let root = sys_step(
+            "rootfs",
+            "open /",
+            nix::fcntl::open(
+                "/",
+                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            ),
+        )?;
+        step(
+            "mounts",
+            rootfs::mounts::finish_dev(root.as_fd(), &plan.mounts),
+        )?;
+        drop(root);
         step(
             "readonlyPaths",
             rootfs::paths::readonly(&plan.readonly_paths),
@@ -393,6 +413,20 @@ pub(crate) fn finalize(f: &Finalize, chan: &Channel) -> Result<Never, StepError>
 
     step("lsm", crate::security::lsm::apply(&process.lsm))?;
 
+    // process.cwd is entered with berth's privileges, before the user switch and before
+    // an early seccomp filter (which may deny getcwd): the process may run in a directory
+    // its user cannot reach, as with runc. Only a directory its user alone may enter
+    // (root squashed on NFS) waits for the switch.
+    let cwd = &process.cwd;
+    let chdir_later = match nix::unistd::chdir(cwd) {
+        Ok(()) => {
+            check_cwd(cwd)?;
+            false
+        }
+        Err(Errno::EACCES) | Err(Errno::EPERM) => true,
+        Err(e) => return sys_step("cwd", &format!("chdir {}", cwd.display()), Err(e)),
+    };
+
     let nnp = process.no_new_privileges;
     // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while we still
     // have every capability. With it, load it last, so that the filter does not have to
@@ -427,6 +461,7 @@ pub(crate) fn finalize(f: &Finalize, chan: &Channel) -> Result<Never, StepError>
                 .into(),
         });
     }
+    fix_stdio_owner(uid);
     sys_step(
         "user",
         &format!("setresgid({gid})"),
@@ -446,27 +481,13 @@ pub(crate) fn finalize(f: &Finalize, chan: &Channel) -> Result<Never, StepError>
     crate::timeline::mark("init:user-caps");
 
     nix::sys::stat::umask(Mode::from_bits_truncate(process.umask));
-    let cwd = &process.cwd;
-    // Created here, after the uid switch would be too late for root-owned parents; runc
-    // creates it during rootfs setup, so do the same check of the result now: the cwd must
-    // be a directory inside the container's root (CVE-2024-21626).
-    sys_step(
-        "cwd",
-        &format!("chdir {}", cwd.display()),
-        nix::unistd::chdir(cwd),
-    )?;
-    match nix::unistd::getcwd() {
-        Ok(p) if p.is_absolute() && !p.to_string_lossy().starts_with("(unreachable)") => {}
-        _ => {
-            return Err(StepError {
-                stage: "cwd",
-                errno: 0,
-                message: format!(
-                    "process.cwd {}: not inside the container root",
-                    cwd.display()
-                ),
-            })
-        }
+    if chdir_later {
+        sys_step(
+            "cwd",
+            &format!("chdir {}", cwd.display()),
+            nix::unistd::chdir(cwd),
+        )?;
+        check_cwd(cwd)?;
     }
 
     let mut env: Vec<String> = process.env.clone();
@@ -531,6 +552,54 @@ pub(crate) fn finalize(f: &Finalize, chan: &Channel) -> Result<Never, StepError>
         crate::error::errno_desc(e)
     );
     sys::exit_now(if e == Errno::ENOENT { 127 } else { 126 })
+}
+
+/// Gives the process user its stdio (the console included, as runc does) so that it may
+/// reopen them (/dev/stdout, /proc/self/fd/1, `tty`): the group is kept (devpts' tty
+/// group). /dev/null and regular files or directories (the caller's, on the host) are
+/// left alone, as is whatever the user namespace cannot change (EINVAL: the group is not
+/// mapped; EPERM: nor the owner; EROFS).
+fn fix_stdio_owner(uid: u32) {
+    use nix::sys::stat::{fstat, stat, SFlag};
+    let null = stat("/dev/null").ok().map(|s| s.st_rdev);
+    let (i, o, e) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
+    for fd in [i.as_fd(), o.as_fd(), e.as_fd()] {
+        let Ok(st) = fstat(fd) else { continue };
+        let kind = SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits());
+        if st.st_uid == uid
+            || kind == SFlag::S_IFREG
+            || kind == SFlag::S_IFDIR
+            || (kind == SFlag::S_IFCHR && Some(st.st_rdev) == null)
+        {
+            continue;
+        }
+        let _ = nix::unistd::fchown(fd, Some(uid.into()), None);
+    }
+}
+
+/// The cwd must be a directory inside the container's root (CVE-2024-21626: a path
+/// through a leaked fd would leave it outside): getcwd(2) says "(unreachable)" or ENOENT
+/// for one that is not below our root.
+fn check_cwd(cwd: &Path) -> Result<(), StepError> {
+    match nix::unistd::getcwd() {
+        Ok(p) if p.is_absolute() && !p.to_string_lossy().starts_with("(unreachable)") => Ok(()),
+        Ok(_) | Err(Errno::ENOENT) => Err(StepError {
+            stage: "cwd",
+            errno: 0,
+            message: format!(
+                "process.cwd {}: not inside the container root",
+                cwd.display()
+            ),
+        }),
+        Err(e) => sys_step(
+            "cwd",
+            &format!(
+                "process.cwd {}: cannot verify it is inside the container root: getcwd",
+                cwd.display()
+            ),
+            Err(e),
+        ),
+    }
 }
 
 /// Loads the filter; a notify listener goes to the parent (which hands it to the

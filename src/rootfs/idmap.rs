@@ -54,15 +54,21 @@ fn mapping_userns(maps: &IdMapPlan) -> Result<OwnedFd, String> {
     result
 }
 
-/// Makes every idmapped mount the plan has (checked when planning). Errors name `mounts[i]`.
-pub(crate) fn prepare(plan: &Plan) -> Result<Premade, String> {
+/// Makes every idmapped mount the plan has (checked when planning), and, for a container
+/// in a user namespace of its own (`in_userns`), every other bind mount's tree too: its
+/// source is then reached with our privileges, not the container root's, which may not
+/// get there (a 0700 parent directory; runc opens the sources before joining the user
+/// namespace too). Errors name `mounts[i]`.
+pub(crate) fn prepare(plan: &Plan, in_userns: bool) -> Result<Premade, String> {
     let mut out = Vec::new();
     for m in &plan.mounts {
-        let Some(maps) = &m.idmap else { continue };
+        let bind = m.kind == crate::spec::plan::MountKind::Bind;
+        if m.idmap.is_none() && !(in_userns && bind) {
+            continue;
+        }
         let i = m.index;
         let field = format!("mounts[{i}] ({})", m.destination.display());
         let opts = &m.opts;
-        let userns = mapping_userns(maps).map_err(|e| format!("{field}: {e}"))?;
         let src = &m.source;
         let recursive = opts.flags & libc::MS_REC != 0;
         let csrc = std::ffi::CString::new(src.as_os_str().as_encoded_bytes())
@@ -73,13 +79,24 @@ pub(crate) fn prepare(plan: &Plan) -> Result<Premade, String> {
         }
         let cwd = nix::fcntl::open(".", OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
             .map_err(|e| format!("{field}: {e}"))?;
-        let tree = sys::open_tree(cwd.as_fd(), &csrc, tflags).map_err(|e| {
-            format!(
-                "{field}: source {}: {}",
-                src.display(),
-                e.desc().to_lowercase()
-            )
-        })?;
+        let tree = match sys::open_tree(cwd.as_fd(), &csrc, tflags) {
+            Ok(t) => t,
+            // Unprivileged (rootless): we reach no more than the container's root does;
+            // its init binds the source itself.
+            Err(nix::errno::Errno::EPERM) if m.idmap.is_none() => continue,
+            Err(e) => {
+                return Err(format!(
+                    "{field}: source {}: {}",
+                    src.display(),
+                    e.desc().to_lowercase()
+                ))
+            }
+        };
+        let Some(maps) = &m.idmap else {
+            out.push((i, tree));
+            continue;
+        };
+        let userns = mapping_userns(maps).map_err(|e| format!("{field}: {e}"))?;
         // `ridmap` maps the submounts too; `idmap` only the top mount (runtime-spec).
         sys::mount_setattr_idmap(tree.as_fd(), opts.ridmap, userns.as_fd()).map_err(|e| {
             format!(

@@ -55,12 +55,22 @@ fn mount_one(ctx: &MountCtx, m: &MountPlan) -> Result<(), RootfsError> {
         return mount_cgroup(ctx, m);
     }
     if is_bind {
-        let meta = std::fs::metadata(src).map_err(|e| RootfsError::Mount {
-            index: m.index,
-            destination: m.destination.clone(),
-            msg: format!("source {}: {}", src.display(), crate::error::errno_text(&e)),
-        })?;
-        let target = if meta.is_dir() {
+        let premade = ctx.premade.iter().find(|(j, _)| *j == m.index);
+        // A tree the parent made is what its source was; the source itself may be out of
+        // our reach (a user namespace of our own).
+        let is_dir = match premade {
+            Some((_, tree)) => nix::sys::stat::fstat(tree)
+                .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+                .map_err(|e| err(m, "source", e))?,
+            None => std::fs::metadata(src)
+                .map_err(|e| RootfsError::Mount {
+                    index: m.index,
+                    destination: m.destination.clone(),
+                    msg: format!("source {}: {}", src.display(), crate::error::errno_text(&e)),
+                })?
+                .is_dir(),
+        };
+        let target = if is_dir {
             mkdir_all_in_root(ctx.root, dest, 0o755)
         } else {
             create_file_in_root(ctx.root, dest)
@@ -68,7 +78,7 @@ fn mount_one(ctx: &MountCtx, m: &MountPlan) -> Result<(), RootfsError> {
         .map_err(|e| err(m, "creating destination", e))?;
         check_resolved(ctx.root, target.as_fd(), dest, typ, is_bind, src)
             .map_err(|msg| refused(m, msg))?;
-        match ctx.premade.iter().find(|(j, _)| *j == m.index) {
+        match premade {
             Some((_, tree)) => attach(tree.as_fd(), target.as_fd(), opts),
             None => bind(src, target.as_fd(), opts),
         }
@@ -84,6 +94,14 @@ fn mount_one(ctx: &MountCtx, m: &MountPlan) -> Result<(), RootfsError> {
     check_resolved(ctx.root, target.as_fd(), dest, typ, is_bind, src)
         .map_err(|msg| refused(m, msg))?;
     let mflags = opts.flags & !opts.clear;
+    // A read-only tmpfs is mounted writable for what goes into it (tmpcopyup, the nodes
+    // and submount points of /dev) and made read-only after, as runc does.
+    let late_ro = typ == "tmpfs" && mflags & libc::MS_RDONLY != 0;
+    let first_flags = if late_ro {
+        mflags & !libc::MS_RDONLY
+    } else {
+        mflags
+    };
     let tpath = proc_fd_path(target.as_fd());
     // tmpcopyup: the fd we hold still names the directory under the new tmpfs, so its
     // contents can be copied up after mounting over it.
@@ -99,7 +117,7 @@ fn mount_one(ctx: &MountCtx, m: &MountPlan) -> Result<(), RootfsError> {
         Some(src),
         &tpath,
         Some(typ),
-        flags(mflags),
+        flags(first_flags),
         if m.data.is_empty() {
             None
         } else {
@@ -135,7 +153,48 @@ fn mount_one(ctx: &MountCtx, m: &MountPlan) -> Result<(), RootfsError> {
             .map_err(|e| err(m, "tmpcopyup", e))?;
         copy_tree(under.as_fd(), top.as_fd()).map_err(|e| err(m, "tmpcopyup", e))?;
     }
-    propagate(mounted.as_fd(), opts).map_err(|e| err(m, "propagation", e))
+    propagate(mounted.as_fd(), opts).map_err(|e| err(m, "propagation", e))?;
+    if late_ro && dest != Path::new("dev") {
+        remount_ro(mounted.as_fd(), mflags).map_err(|e| err(m, "remount read-only", e))?;
+    }
+    Ok(())
+}
+
+/// The per-mount flags kept by a read-only bind remount (the kernel would clear the
+/// others, and refuses to clear locked ones).
+const KEEP_ON_REMOUNT: u64 = libc::MS_NOSUID
+    | libc::MS_NODEV
+    | libc::MS_NOEXEC
+    | libc::MS_NOATIME
+    | libc::MS_NODIRATIME
+    | libc::MS_RELATIME
+    | libc::MS_STRICTATIME;
+
+fn remount_ro(fd: BorrowedFd, mflags: u64) -> nix::Result<()> {
+    let bits = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | (mflags & KEEP_ON_REMOUNT);
+    mount(
+        None::<&str>,
+        &proc_fd_path(fd),
+        None::<&str>,
+        flags(bits),
+        None::<&str>,
+    )
+}
+
+/// Makes a read-only tmpfs /dev read-only once the container's root is complete (its
+/// nodes, symlinks, submounts and console made): runc's finalizeRootfs. `root` is the
+/// container's root as the init now sees it.
+pub(crate) fn finish_dev(root: BorrowedFd, mounts: &[MountPlan]) -> Result<(), RootfsError> {
+    let Some(m) = mounts.iter().rfind(|m| m.dest == Path::new("dev")) else {
+        return Ok(());
+    };
+    let mflags = m.opts.flags & !m.opts.clear;
+    if m.fstype != "tmpfs" || m.kind != MountKind::Fs || mflags & libc::MS_RDONLY == 0 {
+        return Ok(());
+    }
+    let dev = open_in_root(root, &m.dest, OFlag::O_PATH | OFlag::O_DIRECTORY)
+        .map_err(|e| err(m, "reopen", e))?;
+    remount_ro(dev.as_fd(), mflags).map_err(|e| err(m, "remount read-only", e))
 }
 
 fn refused(m: &MountPlan, msg: String) -> RootfsError {
@@ -324,6 +383,9 @@ fn attach(tree: BorrowedFd, target: BorrowedFd, opts: &ParsedMountOptions) -> ni
     }
     set |= opts.rec_attr_set;
     clr |= opts.rec_attr_clr;
+    // Attached first: a tree the parent made belongs to its (anonymous) mount namespace
+    // until then, where a container in a user namespace of its own may not change it.
+    crate::sys::move_mount_fd(tree.as_fd(), target)?;
     if set != 0 || clr != 0 {
         crate::sys::mount_setattr(
             tree.as_fd(),
@@ -333,7 +395,6 @@ fn attach(tree: BorrowedFd, target: BorrowedFd, opts: &ParsedMountOptions) -> ni
             0,
         )?;
     }
-    crate::sys::move_mount_fd(tree.as_fd(), target)?;
     for prop in &opts.propagation {
         let rec = prop & libc::MS_REC != 0;
         crate::sys::mount_setattr(tree.as_fd(), rec, 0, 0, prop & !libc::MS_REC)?;

@@ -208,6 +208,12 @@ fn create_container(g: &Globals, o: &CreateOpts) -> Result<Created> {
     // Everything the init will do, checked before any kernel object exists.
     let mut plan = crate::spec::plan::plan(&spec, &bundle)?;
     let rootfs = plan.rootfs.clone();
+    crate::logging::debug(&format!(
+        "create {}: bundle {}, rootfs {}",
+        o.id,
+        bundle.display(),
+        rootfs.display()
+    ));
     let process = spec.process().as_ref().expect("validated");
     let terminal = process.terminal() == Some(true);
     if terminal && o.console_socket.is_none() && !o.internal_console {
@@ -222,6 +228,26 @@ fn create_container(g: &Globals, o: &CreateOpts) -> Result<Created> {
     let seccomp = compile_seccomp(&spec)?;
     crate::timeline::mark("compile-seccomp");
     let ns = crate::namespaces::plan(&plan)?;
+    crate::logging::debug(&format!(
+        "create {}: new namespaces {:?}, joined {:?}",
+        o.id,
+        ns.new,
+        ns.join.iter().map(|(t, _)| t).collect::<Vec<_>>()
+    ));
+    let own_mnt = ns.new.contains(CloneFlags::CLONE_NEWNS)
+        || ns.join.iter().any(|(t, _)| *t == LinuxNamespaceType::Mount);
+    if !own_mnt
+        && (!plan.mounts.is_empty()
+            || !plan.masked_paths.is_empty()
+            || !plan.readonly_paths.is_empty()
+            || plan.readonly_root)
+    {
+        // They would be made in berth's own mount namespace, which outlives the container.
+        warnings.push(
+            "no mount namespace of the container's own: mounts, maskedPaths, readonlyPaths and root.readonly are not applied"
+                .to_string(),
+        );
+    }
     let layout = crate::cgroups::Layout::detect();
     let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
     let rootless = !nix::unistd::geteuid().is_root() || crate::state::in_user_namespace();
@@ -241,7 +267,12 @@ fn create_container(g: &Globals, o: &CreateOpts) -> Result<Created> {
             e => e.into(),
         })?;
     crate::timeline::mark("plan-cgroups");
-    if cgroups.driver() == Driver::None {
+    let resources = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().clone())
+        .unwrap_or_default();
+    if cgroups.driver() == Driver::None && crate::cgroups::asks_for_limits(&resources) {
         warnings.push("rootless on cgroup v1: running without resource limits".to_string());
     }
 
@@ -300,12 +331,7 @@ fn create_container(g: &Globals, o: &CreateOpts) -> Result<Created> {
     cleanup.state = crate::state::oci_state(&rec, crate::state::Status::Stopped).to_string();
     crate::testpoint::hit("state-written");
     cleanup.cgroups = Some(rec.cgroup.clone());
-    let resources = spec.linux().as_ref().and_then(|l| l.resources().clone());
-    warnings.extend(cgroups.setup(
-        &resources.unwrap_or_default(),
-        rootless,
-        ignore_cgroup_eperm,
-    )?);
+    warnings.extend(cgroups.setup(&resources, rootless, ignore_cgroup_eperm)?);
     if *cgroups.record() != rec.cgroup {
         // Rootless without a delegated cgroup: run without limits, as runc does.
         rec.cgroup = cgroups.record().clone();
@@ -324,7 +350,9 @@ fn create_container(g: &Globals, o: &CreateOpts) -> Result<Created> {
         Mode::empty(),
     )
     .with_context(|| format!("open {}", fifo_path.display()))?;
-    let premade = crate::rootfs::idmap::prepare(&plan).map_err(|e| anyhow!(e))?;
+    let in_userns = ns.new.contains(CloneFlags::CLONE_NEWUSER)
+        || ns.join.iter().any(|(t, _)| *t == LinuxNamespaceType::User);
+    let premade = crate::rootfs::idmap::prepare(&plan, in_userns).map_err(|e| anyhow!(e))?;
     let has_start_hooks = spec
         .hooks()
         .as_ref()
@@ -464,6 +492,7 @@ fn create_container(g: &Globals, o: &CreateOpts) -> Result<Created> {
         Some(peer) => Some(super::tty::recv_master(&peer)?),
         None => None,
     };
+    crate::logging::debug(&format!("create {}: init {pid} ready", o.id));
     rec.pid = pid;
     rec.start_time = state::process_start_time(pid).unwrap_or(0);
     dir.save(&rec)?;

@@ -46,6 +46,8 @@ pub(crate) struct ExecOpts {
     pub(crate) pid_file: Option<PathBuf>,
     /// Fds 3..3+N (after stdio, before LISTEN_FDS) that reach the process.
     pub(crate) preserve_fds: u32,
+    /// Sub-cgroups of the container's to run in: (v1 controllers, none for all; path).
+    pub(crate) sub_cgroups: Vec<(Vec<String>, PathBuf)>,
 }
 
 /// A container that takes an exec: started and alive (paused too, when asked), with its
@@ -63,15 +65,16 @@ impl Target {
             dir.load()?
         };
         match dir.status(&rec) {
-            Status::Running => {}
+            // As runc: a created container's namespaces and root are set up, its init
+            // waiting for `start`; the process runs beside it (containerd's shim allows
+            // exec in that state).
+            Status::Running | Status::Created => {}
             Status::Stopped => bail!("cannot exec in a stopped container"),
             Status::Paused if ignore_paused => {}
             Status::Paused => {
                 bail!("cannot exec in a paused container (use --ignore-paused to override)")
             }
-            Status::Created | Status::Creating => {
-                bail!("cannot exec in a container that has not been started")
-            }
+            Status::Creating => bail!("cannot exec in a container that is being created"),
         }
         let data = std::fs::read(dir.path.join("config.json"))
             .context("reading the container's config")?;
@@ -133,7 +136,7 @@ pub(crate) fn exec(t: &Target, process: &Process, o: &ExecOpts) -> Result<i32> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    let cgroup = crate::cgroups::Membership::for_exec(&rec.cgroup);
+    let cgroup = crate::cgroups::Membership::for_exec_in(&rec.cgroup, &o.sub_cgroups)?;
     let seccomp = super::create::compile_seccomp(spec)?;
     let ctx = ExecCtx {
         seccomp: seccomp.as_ref(),
@@ -165,6 +168,7 @@ pub(crate) fn exec(t: &Target, process: &Process, o: &ExecOpts) -> Result<i32> {
     drop(child_chan);
     drop(console);
     let Ready { pid, pidfd } = Parent::new(&parent_chan, ExecSteps { t }, pid, pidfd).serve()?;
+    crate::logging::debug(&format!("exec {}: process {pid} ready", rec.id));
     if let Some(p) = &o.pid_file {
         let p = super::create::absolute(p)?;
         crate::state::write_atomic(&p, pid.to_string().as_bytes(), 0o644)

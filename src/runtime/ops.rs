@@ -61,6 +61,7 @@ pub(crate) fn start_created(
     destroy_on_error: bool,
     warnings: &mut Vec<String>,
 ) -> Result<()> {
+    crate::logging::debug(&format!("start {}: releasing init {}", rec.id, rec.pid));
     let released = release_created(dir, rec);
     drop(lock);
     let outcome = match released {
@@ -256,7 +257,10 @@ pub(crate) fn kill(g: &Globals, id: &str, sig: i32, all: bool) -> Result<()> {
         return Err(Error::NotRunning);
     }
     if all {
-        signal_all(&rec, sig);
+        // Nothing to deliver for signal 0: the status says the processes are there.
+        if sig != 0 {
+            signal_all(&rec, sig);
+        }
         return Ok(());
     }
     signal_init(&rec, sig)
@@ -318,6 +322,7 @@ pub(crate) fn delete(g: &Globals, id: &str, force: bool) -> Result<Vec<String>> 
 /// Kills whatever is left and removes every trace: processes, cgroups, state dir. The
 /// warnings are those of failing poststop hooks.
 pub(crate) fn destroy(dir: &ContainerDir, rec: &Record, status: Status) -> Result<Vec<String>> {
+    crate::logging::debug(&format!("delete {}: {status:?}, init {}", rec.id, rec.pid));
     if status != Status::Stopped && rec.pid > 0 {
         signal_all(rec, libc::SIGKILL);
         let _ = signal_init(rec, libc::SIGKILL);
@@ -396,8 +401,9 @@ pub(crate) fn resume(g: &Globals, id: &str) -> Result<()> {
 pub(crate) fn pids(g: &Globals, id: &str) -> Result<Vec<i32>> {
     let dir = ContainerDir::new(&g.root, id)?;
     let rec = dir.load()?;
+    // A stopped container has no processes (runc lists none and succeeds).
     if dir.status(&rec) == Status::Stopped {
-        return Err(Error::NotRunning);
+        return Ok(Vec::new());
     }
     let mut p = manager::pids(&rec.cgroup);
     p.sort_unstable();

@@ -299,9 +299,10 @@ pub(crate) fn check_id_maps(name: &str, maps: &[[u32; 3]]) -> Result<(), SpecErr
     Ok(())
 }
 
-/// Namespaced sysctls only, as runc allows them.
+/// Namespaced sysctls only, as runc allows them: the namespace may be new or joined by
+/// path, as long as it is not the one berth runs in (runc: "host" means "current").
 fn check_sysctl(key: &str, spec: &Spec) -> Result<(), SpecError> {
-    let has_new = |t: LinuxNamespaceType| new_namespace(spec, t);
+    let has_new = |t: LinuxNamespaceType| own_namespace(spec, t);
     const IPC: &[&str] = &[
         "kernel.msgmax",
         "kernel.msgmnb",
@@ -317,27 +318,59 @@ fn check_sysctl(key: &str, spec: &Spec) -> Result<(), SpecError> {
         return Err(field(f, "invalid sysctl name"));
     }
     if IPC.contains(&key) || key.starts_with("fs.mqueue.") {
-        return if has_new(LinuxNamespaceType::Ipc) {
+        return if has_new(LinuxNamespaceType::Ipc)? {
             Ok(())
         } else {
             Err(field(f, "sysctl requires a new ipc namespace"))
         };
     }
     if key.starts_with("net.") {
-        return if has_new(LinuxNamespaceType::Network) {
+        return if has_new(LinuxNamespaceType::Network)? {
             Ok(())
         } else {
             Err(field(f, "sysctl not allowed in host network namespace"))
         };
     }
     if key == "kernel.hostname" || key == "kernel.domainname" {
-        return if has_new(LinuxNamespaceType::Uts) {
+        return if has_new(LinuxNamespaceType::Uts)? {
             Ok(())
         } else {
             Err(field(f, "sysctl requires a new uts namespace"))
         };
     }
     Err(field(f, "sysctl is not in a separate kernel namespace"))
+}
+
+/// Whether the namespace file at `path` is the namespace of type `t` berth itself runs in
+/// (same nsfs device and inode as /proc/self/ns/<type>).
+fn is_runtime_namespace(t: LinuxNamespaceType, path: &Path) -> Result<bool, SpecError> {
+    use std::os::unix::fs::MetadataExt;
+    let ours = format!("/proc/self/ns/{}", crate::namespaces::kernel_name(t));
+    let stat = |p: &Path| {
+        std::fs::metadata(p).map_err(|e| {
+            field(
+                "linux.namespaces",
+                format!(
+                    "{} namespace path {}: {}",
+                    crate::namespaces::kernel_name(t),
+                    p.display(),
+                    crate::error::errno_text(&e)
+                ),
+            )
+        })
+    };
+    let (a, b) = (stat(Path::new(&ours))?, stat(path)?);
+    Ok(a.dev() == b.dev() && a.ino() == b.ino())
+}
+
+/// Whether the container has a namespace of type `t` other than berth's own: a new one, or
+/// one joined by a path that names another (runc counts both as the container's).
+pub(crate) fn own_namespace(spec: &Spec, t: LinuxNamespaceType) -> Result<bool, SpecError> {
+    match namespace(spec, t) {
+        None => Ok(false),
+        Some(None) => Ok(true),
+        Some(Some(path)) => Ok(!is_runtime_namespace(t, &path)?),
+    }
 }
 
 /// A namespace the container gets for itself (listed without a path).
@@ -470,34 +503,17 @@ fn validate(spec: &Spec) -> Result<(), SpecError> {
             ));
         }
     }
-    if !new_namespace(spec, LinuxNamespaceType::Mount) {
-        let l = spec.linux().as_ref();
-        let restricted = l
-            .and_then(|l| l.masked_paths().as_ref())
-            .is_some_and(|p| !p.is_empty())
-            || l.and_then(|l| l.readonly_paths().as_ref())
-                .is_some_and(|p| !p.is_empty());
-        if restricted {
-            return Err(field(
-                "linux.maskedPaths",
-                "unable to restrict sys entries without a private MNT namespace",
-            ));
-        }
-        if spec.mounts().as_ref().is_some_and(|m| !m.is_empty()) {
-            return Err(field("mounts", "mounts need a private mount namespace (add {\"type\": \"mount\"} to linux.namespaces)"));
-        }
-    }
-    if spec.hostname().as_ref().is_some_and(|h| !h.is_empty())
-        && !new_namespace(spec, LinuxNamespaceType::Uts)
-    {
+    // Without a mount namespace of its own the container runs in berth's: mounts, masked
+    // and read-only paths are then not made (create says so), never refused, as the
+    // runtime-spec has namespaces that are not listed inherited.
+    let own_uts = || own_namespace(spec, LinuxNamespaceType::Uts);
+    if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !own_uts()? {
         return Err(field(
             "hostname",
             "unable to set hostname without a private UTS namespace",
         ));
     }
-    if spec.domainname().as_ref().is_some_and(|h| !h.is_empty())
-        && !new_namespace(spec, LinuxNamespaceType::Uts)
-    {
+    if spec.domainname().as_ref().is_some_and(|h| !h.is_empty()) && !own_uts()? {
         return Err(field(
             "domainname",
             "unable to set domainname without a private UTS namespace",
@@ -675,6 +691,18 @@ mod tests {
         let mut v = base();
         v["linux"]["sysctl"] = serde_json::json!({"kernel.shmmax": "1000"});
         check(v).unwrap();
+        // A network namespace by path counts unless it is ours: podman/netavark's is not.
+        let mut v = base();
+        v["linux"]["sysctl"] = serde_json::json!({"net.ipv4.ip_forward": "1"});
+        v["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"type": "network"}));
+        check(v.clone()).unwrap();
+        v["linux"]["namespaces"][4]["path"] = "/proc/self/ns/net".into();
+        assert!(err(v.clone()).contains("not allowed in host network namespace"));
+        v["linux"]["namespaces"][4]["path"] = "/nonexistent/netns".into();
+        assert!(err(v).starts_with("linux.namespaces: net namespace path /nonexistent/netns"));
     }
 
     #[test]

@@ -1,39 +1,56 @@
 # podman (rootful) scenarios. Sourced by run.sh; uses $T, $RT and lib.sh.
 # shellcheck shell=bash
 
+# podman_setup BACKEND WRAPPER — a private podman (root, runroot, containers.conf) whose network
+# backend is BACKEND (cni or netavark), driven through $T/bin/WRAPPER.
 podman_setup() {
-  mkdir -p "$T/podman/tmp" "$T/podman/root" "$T/podman/run"
-  cat >"$T/podman/containers.conf" <<CONF
+  local be=$1 w=$2 d=$T/podman-$1 subnet=""
+  # CNI leaves its bridge (cni-podman0, 10.88.0.0/16) on the host: netavark's default network
+  # would take the same subnet and lose the route to it.
+  [ "$be" = netavark ] && subnet='default_subnet = "10.90.0.0/24"'
+  mkdir -p "$d/tmp" "$d/root" "$d/run"
+  cat >"$d/containers.conf" <<CONF
 [containers]
 default_capabilities = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"]
 # podman's default nofile=1048576 needs CAP_SYS_RESOURCE beyond the hard limit on some hosts.
 default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
+# As Debian's /usr/share/containers/containers.conf (which CONTAINERS_CONF replaces): set in
+# every container with a network namespace, joined by path on podman's networks.
+default_sysctls = ["net.ipv4.ping_group_range=0 0"]
+[network]
+# cni: the plugins from containernetworking-plugins; netavark (+ aardvark-dns): what a fresh
+# apt-get install podman uses. Each backend gets its own storage, as podman decides per root.
+network_backend = "$be"
+$subnet
 [engine]
 cgroup_manager = "cgroupfs"
 events_logger = "file"
-tmp_dir = "$T/podman/tmp"
+tmp_dir = "$d/tmp"
 runtime = "testrt"
 runtime_supports_json = ["testrt"]
 [engine.runtimes]
 testrt = ["$RT"]
 CONF
-  cat >"$T/bin/pm" <<SH
+  cat >"$T/bin/$w" <<SH
 #!/bin/sh
-export CONTAINERS_CONF=$T/podman/containers.conf
-exec podman --root $T/podman/root --runroot $T/podman/run --storage-driver vfs "\$@"
+export CONTAINERS_CONF=$d/containers.conf
+exec podman --root $d/root --runroot $d/run --storage-driver vfs "\$@"
 SH
-  chmod +x "$T/bin/pm"
-  at_exit "podman_teardown"
-  tar -C "$T/rootfs" -c . | t "$T/bin/pm" import --change 'ENV=PATH=/usr/sbin:/usr/bin:/sbin:/bin' - localhost/bb >"$T/logs/podman-import.log" 2>&1
+  chmod +x "$T/bin/$w"
+  at_exit "PM=$T/bin/$w podman_teardown"
+  tar -C "$T/rootfs" -c . | t "$T/bin/$w" import --change 'ENV=PATH=/usr/sbin:/usr/bin:/sbin:/bin' - localhost/bb >"$T/logs/podman-import-$be.log" 2>&1
 }
 
 podman_teardown() {
-  TMO=60 t "$T/bin/pm" rm -a -f -t 0
-  TMO=60 t "$T/bin/pm" pod rm -a -f -t 0
-  TMO=60 t "$T/bin/pm" system reset -f
+  TMO=60 t "$PM" rm -a -f -t 0
+  TMO=60 t "$PM" pod rm -a -f -t 0
+  TMO=60 t "$PM" network prune -f
+  TMO=60 t "$PM" system reset -f
 }
 
-pm() { t "$T/bin/pm" "$@"; }
+# The podman under test: $T/bin/pm (CNI), or $T/bin/pmn (netavark) for the netavark scenarios.
+PM=$T/bin/pm
+pm() { t "$PM" "$@"; }
 
 # expect_no_container NAME — `podman ps -a` does not list NAME (removed, e.g. by run --rm).
 expect_no_container() {
@@ -222,7 +239,7 @@ p_volume_ro() {
 SERVICE='echo started; trap "echo got-usr1" USR1; trap "echo got-term; exit 0" TERM; while :; do sleep 0.1; done'
 p_detach_start() {
   run_out pm run -d --name svc --network none bb sh -c "$SERVICE"
-  wait_for 10 sh -c "$T/bin/pm logs svc | grep -q started"
+  wait_for 10 sh -c "$PM logs svc | grep -q started"
 }
 p_ps() {
   run_out pm ps --format '{{.Names}} {{.Status}}'
@@ -237,7 +254,7 @@ p_exec_fds() { run_out pm exec svc $FD_LIST; expect_fds "exec" "$OUT"; }
 p_exec_stdin() { OUT=$(echo piped-in | pm exec -i svc cat); expect_eq "stdin" "$OUT" piped-in; }
 p_exec_detach() {
   run_out pm exec -d svc sh -c 'sleep 0.3; echo done > /tmp/exec-d-flag'
-  wait_for 10 "$T/bin/pm" exec svc test -f /tmp/exec-d-flag
+  wait_for 10 "$PM" exec svc test -f /tmp/exec-d-flag
 }
 p_top() { run_out pm top svc; expect_has top "$OUT" "sh -c"; }
 p_pause() {
@@ -252,7 +269,7 @@ p_pause() {
 }
 p_kill_usr1() {
   run_out pm kill -s USR1 svc
-  wait_for 10 sh -c "$T/bin/pm logs svc | grep -q got-usr1"
+  wait_for 10 sh -c "$PM logs svc | grep -q got-usr1"
 }
 # host path of a container's cgroup v1 controller directory
 cg_dir() {
@@ -274,7 +291,7 @@ p_restart() {
   pid2=$(pm inspect -f '{{.State.Pid}}' svc)
   [ "$pid1" != "$pid2" ] || fail "pid unchanged after restart"
   run_out pm inspect -f '{{.State.Status}}' svc; expect_eq "state after restart" "$OUT" running
-  wait_for 10 sh -c "[ \$($T/bin/pm logs svc | grep -c started) -ge 2 ]"
+  wait_for 10 sh -c "[ \$($PM logs svc | grep -c started) -ge 2 ]"
 }
 p_stop_graceful() {
   local s e
@@ -291,7 +308,7 @@ p_rm() {
 }
 p_stop_kill() {
   run_out pm run -d --name stubborn --network none bb sh -c 'trap "echo ignoring-term" TERM; echo up; while :; do sleep 0.1; done'
-  wait_for 10 sh -c "$T/bin/pm logs stubborn | grep -q up"
+  wait_for 10 sh -c "$PM logs stubborn | grep -q up"
   local s e
   s=$(date +%s)
   run_out pm stop -t 1 stubborn
@@ -331,17 +348,17 @@ p_limit_cpus() {
 }
 
 # --- terminals ----------------------------------------------------------------------------------
-p_run_tty() { tty_shell runit "$T/bin/pm run -it --rm --name tty1 --network none bb sh"; }
+p_run_tty() { tty_shell runit "$PM run -it --rm --name tty1 --network none bb sh"; }
 p_exec_tty() {
   run_out pm run -d --name ttysvc --network none bb sleep 1000
-  tty_shell execit "$T/bin/pm exec -it ttysvc sh"
+  tty_shell execit "$PM exec -it ttysvc sh"
   pm rm -f -t 0 ttysvc >/dev/null
 }
 
 # --- networking -----------------------------------------------------------------------------------
 p_port_publish() {
   local port
-  port=$(free_port 2)
+  port=${1:-$(free_port 2)}
   run_out pm run -d --name web -p 127.0.0.1:$port:80 bb httpd -f -p 80 -h /www
   wait_for 15 sh -c "busybox wget -qO- http://127.0.0.1:$port/ | grep -q 'hello from httpd'"
   run_out pm exec web sh -c 'ls /sys/class/net'
@@ -362,14 +379,63 @@ p_pod() {
   run_out pm pod create --name pod1 --network none
   run_out pm run -d --pod pod1 --name pod1-web bb httpd -f -p 127.0.0.1:8080 -h /www
   # The second container shares the pod's network namespace, so it reaches the first on loopback.
-  wait_for 15 "$T/bin/pm" run --rm --pod pod1 bb sh -c 'wget -qO- http://127.0.0.1:8080/ | grep -q "hello from httpd"'
+  wait_for 15 "$PM" run --rm --pod pod1 bb sh -c 'wget -qO- http://127.0.0.1:8080/ | grep -q "hello from httpd"'
   run_out pm pod ps --format '{{.Name}} {{.Status}} {{.NumberOfContainers}}'
   expect_has "pod ps" "$OUT" "pod1 Running 2"
   run_out pm pod rm -f -t 0 pod1
 }
 
+# --- the netavark backend (with aardvark-dns): podman's default on a fresh install -----------------
+# Its containers join a network namespace podman made (/run/netns/netns-...) by path, and get
+# podman's default sysctl net.ipv4.ping_group_range there.
+n_default_network() {
+  run_out pm run --rm --name nv-default bb sh -c 'ls /sys/class/net; cat /proc/sys/net/ipv4/ping_group_range'
+  expect_has "interfaces" "$OUT" eth0
+  expect_eq "ping_group_range (podman's default sysctl)" "$(printf '%s\n' "$OUT" | tail -n 1 | tr '\t' ' ')" "0 0"
+  expect_eq "the host's ping_group_range is untouched" "$(tr '\t' ' ' </proc/sys/net/ipv4/ping_group_range)" "$HOST_PING_RANGE"
+}
+n_sysctl() {
+  run_out pm run --rm --sysctl net.ipv4.ping_group_range="0 2000" --sysctl net.ipv4.ip_unprivileged_port_start=80 bb sh -c \
+    'cat /proc/sys/net/ipv4/ping_group_range /proc/sys/net/ipv4/ip_unprivileged_port_start'
+  expect_eq "sysctls in the container" "$(printf '%s\n' "$OUT" | tr '\t\n' '  ')" "0 2000 80 "
+}
+n_detach_exec_stop() {
+  run_out pm run -d --name nv-svc bb sh -c "$SERVICE"
+  wait_for 10 sh -c "$PM logs nv-svc | grep -q started"
+  run_out pm exec nv-svc sh -c 'ls /sys/class/net'
+  expect_has "exec sees the container's network" "$OUT" eth0
+  run_out pm stop -t 20 nv-svc
+  run_out pm inspect -f '{{.State.Status}} {{.State.ExitCode}}' nv-svc; expect_eq "state, exit code" "$OUT" "exited 0"
+  run_out pm rm nv-svc
+}
+n_exit7() { expect_rc 7 pm run --rm --name nv-exit7 bb sh -c 'exit 7'; expect_no_container nv-exit7; }
+n_run_tty() { tty_shell nvrunit "$PM run -it --rm --name nv-tty bb sh"; }
+# A user network: aardvark-dns resolves the containers' names.
+n_dns() {
+  run_out pm network create nv-net
+  run_out pm run -d --name nv-web --network nv-net bb httpd -f -p 80 -h /www
+  wait_for 20 "$PM" run --rm --network nv-net bb sh -c 'wget -qO- http://nv-web/ | grep -q "hello from httpd"'
+  pm rm -f -t 0 nv-web >/dev/null
+  run_out pm network rm nv-net
+}
+# A pod on the default network: its containers join the infra container's namespace by path.
+n_pod() {
+  run_out pm pod create --name nv-pod
+  run_out pm run -d --pod nv-pod --name nv-pod-web bb httpd -f -p 127.0.0.1:8080 -h /www
+  wait_for 15 "$PM" run --rm --pod nv-pod bb sh -c 'wget -qO- http://127.0.0.1:8080/ | grep -q "hello from httpd"'
+  run_out pm pod rm -f -t 0 nv-pod
+}
+
 suite_podman() {
-  podman_setup || { echo "FAIL podman-setup (see $T/logs/podman-import.log)"; cat "$T/logs/podman-import.log"; FAILED=$((FAILED + 1)); FAILS+=(podman-setup); return; }
+  HOST_PING_RANGE=$(tr '\t' ' ' </proc/sys/net/ipv4/ping_group_range)
+  local be
+  for be in cni:pm netavark:pmn; do
+    podman_setup "${be%%:*}" "${be#*:}" || {
+      echo "FAIL podman-setup-${be%%:*} (see $T/logs/podman-import-${be%%:*}.log)"; cat "$T/logs/podman-import-${be%%:*}.log"
+      FAILED=$((FAILED + 1)); FAILS+=("podman-setup-${be%%:*}"); return
+    }
+  done
+  PM=$T/bin/pm
   scenario podman-run-exit-0 p_exit0
   scenario podman-run-exit-7 p_exit7
   scenario podman-run-fds p_run_fds
@@ -425,4 +491,14 @@ suite_podman() {
   scenario podman-exec-it-tty p_exec_tty
   scenario podman-port-publish p_port_publish
   scenario podman-pod p_pod
+  PM=$T/bin/pmn
+  scenario podman-netavark-default-network n_default_network
+  scenario podman-netavark-sysctl n_sysctl
+  scenario podman-netavark-detach-exec-stop n_detach_exec_stop
+  scenario podman-netavark-port-publish p_port_publish
+  scenario podman-netavark-dns n_dns
+  scenario podman-netavark-pod n_pod
+  scenario podman-netavark-run-exit-7 n_exit7
+  scenario podman-netavark-run-tty n_run_tty
+  PM=$T/bin/pm
 }

@@ -32,7 +32,7 @@ export SHELL=/bin/bash
 . "$HERE/lib.sh"
 
 install_deps() {
-  local pkgs="podman conmon containerd runc busybox-static tmux uidmap catatonit slirp4netns iptables passwd gcc libc6-dev"
+  local pkgs="podman conmon netavark aardvark-dns containernetworking-plugins containerd runc busybox-static tmux uidmap catatonit slirp4netns iptables passwd gcc libc6-dev"
   local missing="" p
   for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
   [ -z "$missing" ] && return 0

@@ -22,8 +22,24 @@ pub(super) fn run(g: &Globals, a: ExecArgs) -> Result<i32> {
         console_socket: a.console_socket.map(PathBuf::from),
         pid_file: a.pid_file.map(PathBuf::from),
         preserve_fds: a.preserve_fds,
+        sub_cgroups: a.cgroup.iter().map(|c| sub_cgroup(c)).collect(),
     };
     exec(&target, &process, &o)
+}
+
+/// `--cgroup [CONTROLLER[,CONTROLLER]:]PATH`, as runc.
+fn sub_cgroup(arg: &str) -> (Vec<String>, PathBuf) {
+    match arg.split_once(':') {
+        Some((ctrls, path)) => (
+            ctrls
+                .split(',')
+                .filter(|c| !c.is_empty())
+                .map(String::from)
+                .collect(),
+            PathBuf::from(path),
+        ),
+        None => (Vec::new(), PathBuf::from(arg)),
+    }
 }
 
 /// `--process FILE` (`-`: the standard input), a runtime-spec process. As runc (Go's zero

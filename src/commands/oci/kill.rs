@@ -5,7 +5,11 @@ use anyhow::Result;
 use crate::runtime::{ops, Globals};
 
 pub(super) fn run(g: &Globals, id: &str, signal: Option<&str>, all: bool) -> Result<i32> {
-    let sig = crate::signals::parse_signal(signal.unwrap_or("SIGTERM"))?;
+    // Signal 0 only asks whether the container's processes are there (kill(2)), as runc.
+    let sig = match signal {
+        Some("0") => 0,
+        s => crate::signals::parse_signal(s.unwrap_or("SIGTERM"))?,
+    };
     ops::kill(g, id, sig, all)?;
     Ok(0)
 }

@@ -61,6 +61,12 @@ pub(crate) fn dispatch(g: &Globals, cmd: Command) -> Result<i32> {
         Command::List { quiet, format } => list::run(g, quiet, format),
         Command::Spec { bundle, rootless } => spec::run(&bundle, rootless),
         Command::Features => features::run(),
+        Command::Checkpoint { .. } => {
+            anyhow::bail!("checkpoint is not supported: berth has no CRIU support")
+        }
+        Command::Restore { .. } => {
+            anyhow::bail!("restore is not supported: berth has no CRIU support")
+        }
     }
 }
 
