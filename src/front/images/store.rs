@@ -94,6 +94,9 @@ pub(crate) struct LayerMeta {
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
+/// The prefix of a staging directory whose lock is not held yet (see [`Store::begin`]).
+const FRESH: &str = ".fresh-";
+
 fn unique() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -189,16 +192,26 @@ impl Store {
         let Ok(rd) = fs::read_dir(self.dir.join("tmp")) else {
             return;
         };
+        let old = |e: &fs::DirEntry| {
+            e.metadata().is_ok_and(|m| {
+                m.modified()
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|d| d.as_secs() > 60)
+            })
+        };
         for e in rd.flatten() {
             let p = e.path();
+            if e.file_name().to_string_lossy().starts_with(FRESH) {
+                // Being set up by a live writer, unless a killed one left it long ago.
+                if old(&e) {
+                    let _ = unpack::remove_tree(&p);
+                }
+                continue;
+            }
             let Ok(f) = File::open(p.join(".lock")) else {
                 // A staging dir without its lock file was killed while being created.
-                if e.metadata().is_ok_and(|m| {
-                    m.modified()
-                        .ok()
-                        .and_then(|t| t.elapsed().ok())
-                        .is_some_and(|d| d.as_secs() > 60)
-                }) {
+                if old(&e) {
                     let _ = unpack::remove_tree(&p);
                 }
                 continue;
@@ -244,19 +257,24 @@ impl Store {
     }
 
     pub(crate) fn begin(&self) -> Result<Staged<'_>> {
-        let dir = self.dir.join("tmp").join(unique());
+        // Made under a name the stale-staging sweep leaves alone, and renamed once its
+        // lock is held: a sweep by another process must never find it unlocked.
+        let name = unique();
+        let fresh = self.dir.join("tmp").join(format!("{FRESH}{name}"));
         fs::DirBuilder::new()
             .mode(0o700)
-            .create(&dir)
-            .with_context(|| format!("create {}", dir.display()))?;
+            .create(&fresh)
+            .with_context(|| format!("create {}", fresh.display()))?;
         let f = fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .mode(0o600)
-            .open(dir.join(".lock"))?;
+            .open(fresh.join(".lock"))?;
         let lock = Flock::lock(f, FlockArg::LockExclusive)
             .map_err(|(_, e)| anyhow::anyhow!("lock staging directory: {e}"))?;
+        let dir = self.dir.join("tmp").join(name);
+        fs::rename(&fresh, &dir).with_context(|| format!("rename {}", fresh.display()))?;
         Ok(Staged {
             store: self,
             dir,
