@@ -808,7 +808,7 @@ impl OverlayDirs {
 }
 
 /// Alive, same process (start time), same boot.
-fn alive(m: &MonitorRecord) -> bool {
+pub(crate) fn alive(m: &MonitorRecord) -> bool {
     m.pid > 0
         && m.boot_id == runtime::boot_id()
         && runtime::process_start_time(m.pid) == Some(m.start_time)

@@ -1071,13 +1071,16 @@ pub(crate) fn request(store: &Store, id: &str, req: &Request) -> Option<UnixStre
 
 /// Waits until the monitor of `id` is gone (it closes every connection as it exits).
 pub(crate) fn wait_gone(store: &Store, id: &str) {
+    // Read first: the monitor removes its record before it exits, so the record read
+    // afterwards would say "gone" while the process is still finishing.
+    let monitor = store.monitor(id);
     if let Some(s) = request(store, id, &Request::Wait) {
         proto::wait_closed(s);
     }
-    // Connected after the monitor closed its socket but before it exited: wait for the
-    // process itself (bounded).
+    // The socket closes before the process exits: wait for the process itself (bounded).
+    let Some(m) = monitor else { return };
     let deadline = Instant::now() + Duration::from_secs(10);
-    while store.monitor_alive(id) && Instant::now() < deadline {
+    while crate::front::containers::alive(&m) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
     }
 }
