@@ -155,20 +155,18 @@ pub(crate) fn materialize(store: &containers::Store, rec: &Record) -> Result<Vec
                         made.push(m.name.clone());
                     }
                 }
-                "bind" if m.create_source => {
-                    if std::fs::symlink_metadata(&m.source).is_err() {
-                        std::fs::DirBuilder::new()
-                            .recursive(true)
-                            .mode(0o755)
-                            .create(&m.source)
-                            .map_err(|e| {
-                                anyhow!(
-                                    "-v {}: creating the host directory: {}",
-                                    m.source,
-                                    crate::error::errno_text(&e)
-                                )
-                            })?;
-                    }
+                "bind" if m.create_source && std::fs::symlink_metadata(&m.source).is_err() => {
+                    std::fs::DirBuilder::new()
+                        .recursive(true)
+                        .mode(0o755)
+                        .create(&m.source)
+                        .map_err(|e| {
+                            anyhow!(
+                                "-v {}: creating the host directory: {}",
+                                m.source,
+                                crate::error::errno_text(&e)
+                            )
+                        })?;
                 }
                 _ => {}
             }
