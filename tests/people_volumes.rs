@@ -949,3 +949,107 @@ fn rootless_volumes_belong_to_the_user() {
     assert!(!w.root.join("volumes/userdata").exists());
     w.finish();
 }
+
+#[test]
+fn volume_rm_racing_run_never_leaves_a_half_volume() {
+    let w = World::new("rmrace");
+    for round in 0..4 {
+        let run = w
+            .cmd(&[
+                "run",
+                "--name",
+                &format!("r{round}"),
+                "-v",
+                "contested:/d",
+                "--rootfs",
+                w.rootfs(),
+                "sh",
+                "-c",
+                "echo alive > /d/f && cat /d/f",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let rm = w.b(&["volume", "rm", "contested"]);
+        let out = run.wait_with_output().unwrap();
+        // Whichever came first, the container had a whole volume.
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "alive\n");
+        if rm.code != 0 {
+            assert!(
+                rm.stderr.contains("volume is in use") || rm.stderr.contains("No such volume"),
+                "{}",
+                rm.stderr
+            );
+        }
+        assert!(w.data("contested").join("f").exists());
+        w.b(&["rm", &format!("r{round}")]).ok();
+        w.b(&["volume", "rm", "contested"]).ok();
+    }
+    w.finish();
+}
+
+#[test]
+fn volume_options_chown_and_inspect_fallback() {
+    let w = World::new("opts");
+    // -o type=tmpfs: the volume mounts as a tmpfs of that size.
+    w.b(&[
+        "volume",
+        "create",
+        "-o",
+        "type=tmpfs",
+        "-o",
+        "device=tmpfs",
+        "-o",
+        "o=size=1m",
+        "ram",
+    ])
+    .ok();
+    let out = w.sh(&["-v", "ram:/t"], "grep ' /t ' /proc/self/mounts");
+    out.ok();
+    assert!(
+        out.stdout.starts_with("tmpfs /t tmpfs ") && out.stdout.contains("size=1024k"),
+        "{}",
+        out.stdout
+    );
+    // -o type=none,o=bind,device=DIR: the directory.
+    let dev = w.host("device");
+    std::fs::create_dir_all(&dev).unwrap();
+    w.b(&[
+        "volume",
+        "create",
+        "-o",
+        "type=none",
+        "-o",
+        &format!("device={}", dev.display()),
+        "-o",
+        "o=bind",
+        "bound",
+    ])
+    .ok();
+    w.sh(&["-v", "bound:/b"], "echo b > /b/x").ok();
+    assert_eq!(std::fs::read_to_string(dev.join("x")).unwrap(), "b\n");
+    // U: the source is chowned to the container's user.
+    let out = w.sh(
+        &["-v", "owned:/o:U", "--user", "33:34"],
+        "touch /o/f && id -u",
+    );
+    out.ok();
+    let m = std::fs::metadata(w.data("owned")).unwrap();
+    assert_eq!((m.uid(), m.gid()), (33, 34));
+    // Plain inspect finds a volume when no container or image has the name.
+    let out = w.b(&["inspect", "--format", "{{.Name}} {{.Driver}}", "owned"]);
+    out.ok();
+    assert_eq!(out.stdout, "owned local\n");
+    one_line(
+        &w.b(&["inspect", "--type", "volume", "nope"]),
+        1,
+        "No such volume: nope",
+    );
+    w.finish();
+}
