@@ -275,6 +275,20 @@ fn named_volume_outlives_its_container() {
     assert_eq!(m[0]["Driver"], "local");
     assert_eq!(m[0]["RW"], true);
     assert_eq!(m[0]["Destination"], "/var/lib/mysql");
+    let out = w.b(&[
+        "ps",
+        "-a",
+        "--filter",
+        "volume=dbdata",
+        "--format",
+        "{{.Names}} {{.Mounts}}",
+    ]);
+    out.ok();
+    assert_eq!(out.stdout, "db1 dbdata\n");
+    let out = w.b(&["ps", "-a", "-q", "--filter", "volume=/var/lib/mysql"]);
+    assert_eq!(out.stdout.lines().count(), 1);
+    let out = w.b(&["ps", "-a", "-q", "--filter", "volume=other"]);
+    assert_eq!(out.stdout, "");
     w.b(&["rm", "-v", "db1"]).ok();
     assert_eq!(
         w.volumes(),
