@@ -780,6 +780,21 @@ fn bad_input_is_one_line_and_leaves_nothing() {
         1,
         "local driver",
     );
+    let state = format!("device={}", w.root.display());
+    for dev in ["device=/", state.as_str()] {
+        let out = w.b(&[
+            "volume",
+            "create",
+            "-o",
+            "type=none",
+            "-o",
+            dev,
+            "-o",
+            "o=bind",
+            "v",
+        ]);
+        one_line(&out, 1, "berth's own state");
+    }
     assert!(w.volumes().is_empty());
     w.finish();
 }
