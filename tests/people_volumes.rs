@@ -247,6 +247,10 @@ fn host_directories_both_ways_and_read_only() {
     assert_eq!(m["RW"], false);
     assert_eq!(m["Mode"], "ro");
     assert_eq!(m["Propagation"], "rprivate");
+    assert_eq!(
+        out.json()[0]["HostConfig"]["Binds"],
+        serde_json::json!([format!("{}:/db:ro", db.display())])
+    );
     w.finish();
 }
 
@@ -653,6 +657,34 @@ fn tmpfs_size_limit_is_enforced() {
     );
     let out = w.sh(&["--tmpfs", "/t:exec"], "grep ' /t ' /proc/self/mounts");
     assert!(!out.stdout.contains("noexec"), "{}", out.stdout);
+    w.b(&[
+        "create",
+        "--name",
+        "t1",
+        "--tmpfs",
+        "/t:size=1m",
+        "--mount",
+        "type=tmpfs,dst=/u",
+        "--rootfs",
+        w.rootfs(),
+        "true",
+    ])
+    .ok();
+    let out = w.b(&["inspect", "t1"]);
+    out.ok();
+    let c = &out.json()[0];
+    assert_eq!(
+        c["HostConfig"]["Tmpfs"],
+        serde_json::json!({"/t": "size=1m"})
+    );
+    assert_eq!(
+        c["Mounts"].as_array().unwrap().len(),
+        1,
+        "--tmpfs is not in Mounts: {}",
+        c["Mounts"]
+    );
+    assert_eq!(c["Mounts"][0]["Type"], "tmpfs");
+    assert_eq!(c["Mounts"][0]["Destination"], "/u");
     w.finish();
 }
 

@@ -178,8 +178,10 @@ pub(crate) fn to_json(store: &Store, c: &Container) -> Value {
     if let Some(t) = r.config.stop_timeout {
         config["StopTimeout"] = json!(t);
     }
+    let (binds, tmpfs) = crate::front::volumes::setup::inspect_host_config(r);
     let host_config = json!({
-            "Binds": null,
+            "Binds": binds,
+            "Tmpfs": tmpfs,
             "ContainerIDFile": "",
             "LogConfig": {"Type": h.log_config.kind, "Config": h.log_config.config},
             "NetworkMode": h.network_mode,

@@ -425,14 +425,19 @@ pub(crate) fn all(
         out.push(m);
         Ok(())
     };
+    let given = |mut m: MountPoint, flag: &str, spec: &str| {
+        m.flag = flag.into();
+        m.spec = spec.into();
+        m
+    };
     for v in volume {
-        push(volume_flag(v, ctx)?, &mut out)?;
+        push(given(volume_flag(v, ctx)?, "-v", v), &mut out)?;
     }
     for v in mount {
-        push(mount_flag(v, ctx)?, &mut out)?;
+        push(given(mount_flag(v, ctx)?, "--mount", v), &mut out)?;
     }
     for v in tmpfs {
-        push(tmpfs_flag(v)?, &mut out)?;
+        push(given(tmpfs_flag(v)?, "--tmpfs", v), &mut out)?;
     }
     // What the user named wins over what another container brings (Docker's order).
     for m in from {

@@ -43,6 +43,8 @@ fn volumes_from(store: &containers::Store, specs: &[String]) -> Result<Vec<Mount
             m.anonymous = false;
             m.create_source = false;
             m.chown = false;
+            m.flag = "--volumes-from".into();
+            m.spec = s.clone();
             if let Some(rw) = rw {
                 m.rw = rw;
                 m.mode = if rw { "rw" } else { "ro" }.into();
@@ -330,11 +332,44 @@ pub(crate) fn remove_anonymous(store: &containers::Store, rec: &Record) {
     }
 }
 
+/// HostConfig's `Binds` (the `-v` flags as given, null when none) and `Tmpfs` (`--tmpfs`
+/// destinations and their options).
+pub(crate) fn inspect_host_config(rec: &Record) -> (Value, Value) {
+    let binds: Vec<&str> = rec
+        .mounts
+        .iter()
+        .filter(|m| m.flag == "-v")
+        .map(|m| m.spec.as_str())
+        .collect();
+    let tmpfs: serde_json::Map<String, Value> = rec
+        .mounts
+        .iter()
+        .filter(|m| m.flag == "--tmpfs")
+        .map(|m| {
+            let opts = m.spec.split_once(':').map_or("", |(_, o)| o);
+            (m.destination.clone(), json!(opts))
+        })
+        .collect();
+    let binds = if binds.is_empty() {
+        Value::Null
+    } else {
+        json!(binds)
+    };
+    let tmpfs = if tmpfs.is_empty() {
+        Value::Null
+    } else {
+        Value::Object(tmpfs)
+    };
+    (binds, tmpfs)
+}
+
 /// `Mounts` of `docker inspect`.
 pub(crate) fn inspect_mounts(rec: &Record) -> Value {
     Value::Array(
         rec.mounts
             .iter()
+            // Docker lists --tmpfs under HostConfig.Tmpfs only.
+            .filter(|m| m.flag != "--tmpfs")
             .map(|m| {
                 let mut v = json!({
                     "Type": m.kind,
