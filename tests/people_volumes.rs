@@ -1095,6 +1095,29 @@ fn volume_options_chown_and_inspect_fallback() {
     .ok();
     w.sh(&["-v", "bound:/b"], "echo b > /b/x").ok();
     assert_eq!(std::fs::read_to_string(dev.join("x")).unwrap(), "b\n");
+    // --mount volume-opt/volume-label: what a volume made by the mount gets.
+    let out = w.sh(
+        &["--mount", "src=ram2,dst=/t,volume-opt=type=tmpfs,volume-opt=device=tmpfs,volume-opt=o=size=2m,volume-label=made=bymount"],
+        "grep ' /t ' /proc/self/mounts",
+    );
+    out.ok();
+    assert!(out.stdout.contains("size=2048k"), "{}", out.stdout);
+    let out = w.b(&[
+        "volume",
+        "inspect",
+        "--format",
+        "{{.Labels.made}} {{.Options.type}}",
+        "ram2",
+    ]);
+    assert_eq!(out.stdout, "bymount tmpfs\n");
+    let out = w.sh(
+        &[
+            "--mount",
+            "src=bad,dst=/t,volume-opt=type=none,volume-opt=device=/,volume-opt=o=bind",
+        ],
+        "true",
+    );
+    one_line(&out, 125, "berth's own state");
     // U: the source is chowned to the container's user.
     let out = w.sh(
         &["-v", "owned:/o:U", "--user", "33:34"],

@@ -59,20 +59,9 @@ pub(crate) fn create(g: &Globals, a: &VolumeCreateArgs) -> Result<i32> {
         options: pairs(&a.opt, "-o/--opt", true)?,
     };
     volumes::check_options(&o.options)?;
-    if let Some(dev) = o.options.get("device").filter(|d| d.starts_with('/')) {
-        // The same rule as a -v bind: the host's / and berth's own state stay out.
-        let abs =
-            |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
-        let d = abs(std::path::Path::new(dev));
-        if d == std::path::Path::new("/")
-            || d.starts_with(abs(&g.root))
-            || d.starts_with(abs(&g.runroot))
-        {
-            bail!(
-                "-o device={dev}: the host's / and berth's own state cannot be a volume's device"
-            );
-        }
-    }
+    let abs = |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let (root, runroot) = (abs(&g.root), abs(&g.runroot));
+    volumes::check_device(&o.options, &[&root, &runroot])?;
     let (_, made) = Store::new(&g.root).create(&name, &o)?;
     if !made && !a.ignore && (!o.labels.is_empty() || !o.options.is_empty()) {
         // Docker returns the existing volume when nothing differs; asking for other

@@ -56,6 +56,11 @@ pub(crate) struct MountPoint {
     /// The flag as the user gave it, for HostConfig: `-v` (Binds) and `--tmpfs` (Tmpfs).
     pub(crate) flag: String,
     pub(crate) spec: String,
+    /// `--mount volume-label=`/`volume-opt=`: what a volume made by this mount gets.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) volume_labels: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) volume_options: BTreeMap<String, String>,
 }
 
 /// `volume.json`.
@@ -358,6 +363,19 @@ pub(crate) fn check_options(o: &BTreeMap<String, String>) -> Result<()> {
         }
         (Some(_), _) => bail!("invalid option: missing required option: \"device\""),
         (None, Some(_)) => bail!("invalid option: missing required option: \"type\""),
+    }
+    Ok(())
+}
+
+/// A bind device (`-o device=DIR`) follows the rule of a `-v` bind: the host's / and
+/// berth's own state stay out.
+pub(crate) fn check_device(o: &BTreeMap<String, String>, state_dirs: &[&Path]) -> Result<()> {
+    let Some(dev) = o.get("device").filter(|d| d.starts_with('/')) else {
+        return Ok(());
+    };
+    let d = fs::canonicalize(dev).unwrap_or_else(|_| PathBuf::from(dev));
+    if d == Path::new("/") || state_dirs.iter().any(|s| d.starts_with(s)) {
+        bail!("-o device={dev}: the host's / and berth's own state cannot be a volume's device");
     }
     Ok(())
 }

@@ -194,6 +194,8 @@ pub(crate) fn mount_flag(spec: &str, ctx: &Context) -> Result<MountPoint> {
     let mut non_recursive = false;
     let mut nocopy = false;
     let mut tmpfs_opts: Vec<String> = Vec::new();
+    let mut volume_labels = std::collections::BTreeMap::new();
+    let mut volume_options = std::collections::BTreeMap::new();
     let mut family: BTreeSet<&'static str> = BTreeSet::new();
     for f in csv_fields(spec) {
         if f.is_empty() {
@@ -244,10 +246,21 @@ pub(crate) fn mount_flag(spec: &str, ctx: &Context) -> Result<MountPoint> {
                 family.insert("volume");
             }
             "volume-label" | "volume-opt" => {
-                need(&v)?;
-                bail!(
-                    "{what}: {k}: set it with `volume create` first (not available in --mount yet)"
-                );
+                let kv = need(&v)?;
+                let (lk, lv) = match kv.split_once('=') {
+                    Some((a, b)) => (a.to_string(), b.to_string()),
+                    None if k == "volume-label" => (kv.clone(), String::new()),
+                    None => bail!("{what}: invalid {k} {kv:?}: expected key=value"),
+                };
+                if lk.is_empty() {
+                    bail!("{what}: invalid {k} {kv:?}: the key is empty");
+                }
+                if k == "volume-label" {
+                    volume_labels.insert(lk, lv);
+                } else {
+                    volume_options.insert(lk, lv);
+                }
+                family.insert("volume");
             }
             "tmpfs-size" => {
                 let s = need(&v)?;
@@ -308,6 +321,11 @@ pub(crate) fn mount_flag(spec: &str, ctx: &Context) -> Result<MountPoint> {
         }
         "volume" => {
             m.driver = "local".into();
+            super::check_options(&volume_options)
+                .and_then(|()| super::check_device(&volume_options, ctx.state_dirs))
+                .map_err(|e| anyhow!("{what}: {e}"))?;
+            m.volume_labels = volume_labels;
+            m.volume_options = volume_options;
             match src.filter(|s| !s.is_empty()) {
                 None => m.anonymous = true,
                 Some(s) => {
@@ -541,6 +559,14 @@ mod tests {
         assert!(m.kind == "volume" && m.name == "db" && m.no_copy);
         let m = mount_flag("type=volume,destination=/data", &c).unwrap();
         assert!(m.anonymous);
+        let m = mount_flag(
+            "src=r,dst=/r,volume-opt=type=tmpfs,volume-opt=device=tmpfs,volume-label=a=b",
+            &c,
+        )
+        .unwrap();
+        assert_eq!(m.volume_options["type"], "tmpfs");
+        assert_eq!(m.volume_labels["a"], "b");
+        assert!(mount_flag("src=r,dst=/r,volume-opt=type=ext4", &c).is_err());
         let m = mount_flag("type=tmpfs,dst=/t,tmpfs-size=1m,tmpfs-mode=1770", &c).unwrap();
         assert!(m.options.contains(&"size=1048576".to_string()));
         assert!(m.options.contains(&"mode=1770".to_string()));

@@ -106,7 +106,11 @@ fn oci_mounts(vols: &Store, points: &[MountPoint]) -> Result<Vec<Value>> {
                 "options": ro(m.options.clone())}),
             _ => {
                 // A volume made with `-o type=...` mounts what its options say.
-                let opts = vols.get(&m.name)?.map(|v| v.options).unwrap_or_default();
+                // An existing volume keeps its own; a new one gets the mount's.
+                let opts = vols
+                    .get(&m.name)?
+                    .map(|v| v.options)
+                    .unwrap_or_else(|| m.volume_options.clone());
                 match opts.get("type").map(String::as_str) {
                     None => bind(&m.source, ""),
                     Some(t) => {
@@ -149,7 +153,10 @@ pub(crate) fn materialize(store: &containers::Store, rec: &Record) -> Result<Vec
         for m in &rec.mounts {
             match m.kind.as_str() {
                 "volume" => {
-                    let mut o = CreateOptions::default();
+                    let mut o = CreateOptions {
+                        labels: m.volume_labels.clone(),
+                        options: m.volume_options.clone(),
+                    };
                     if m.anonymous {
                         o.labels.insert(ANONYMOUS_LABEL.into(), String::new());
                     }
