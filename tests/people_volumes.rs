@@ -1118,6 +1118,28 @@ fn volume_options_chown_and_inspect_fallback() {
         "true",
     );
     one_line(&out, 125, "berth's own state");
+    // O: the container writes into an overlay of the directory; the host's copy never
+    // changes and each start sees it afresh.
+    let lower = w.host("lower");
+    std::fs::create_dir_all(&lower).unwrap();
+    std::fs::write(lower.join("base"), "base\n").unwrap();
+    let o = format!("{}:/o:O", lower.display());
+    let script = "cat /o/base; echo changed > /o/base; echo new > /o/new; cat /o/base";
+    let out = w.keep(&["--name", "ov", "-v", &o], script);
+    out.ok();
+    assert_eq!(out.stdout, "base\nchanged\n");
+    assert_eq!(entries(&lower), ["base"]);
+    assert_eq!(
+        std::fs::read_to_string(lower.join("base")).unwrap(),
+        "base\n"
+    );
+    let out = w.b(&["start", "-a", "ov"]);
+    out.ok();
+    assert_eq!(
+        out.stdout, "base\nchanged\n",
+        "a new start sees the source afresh"
+    );
+    w.b(&["rm", "ov"]).ok();
     // U: the source is chowned to the container's user.
     let out = w.sh(
         &["-v", "owned:/o:U", "--user", "33:34"],

@@ -84,8 +84,8 @@ pub(crate) fn create(store: &Store, a: &RunArgs, rootless: bool, src: Source) ->
         }
     }
     let image_volumes: Vec<String> = src.config.volumes.keys().cloned().collect();
-    let planned = crate::front::volumes::setup::plan(store, a, &image_volumes)?;
     let id = new_id();
+    let planned = crate::front::volumes::setup::plan(store, &id, a, &image_volumes)?;
     // Generated names retry on a clash; a chosen one fails.
     let mut attempt = 0;
     loop {

@@ -53,6 +53,9 @@ pub(crate) struct MountPoint {
     pub(crate) options: Vec<String>,
     /// A host directory `-v` may create (Docker's `-v`; `--mount` refuses a missing one).
     pub(crate) create_source: bool,
+    /// `O` (Podman's overlay volume): the source is the lower layer of an overlay whose
+    /// upper layer is the container's own, emptied at each start.
+    pub(crate) overlay: bool,
     /// The flag as the user gave it, for HostConfig: `-v` (Binds) and `--tmpfs` (Tmpfs).
     pub(crate) flag: String,
     pub(crate) spec: String,

@@ -78,7 +78,15 @@ fn is_mode(m: &str) -> bool {
         && m.split(',').all(|o| {
             matches!(
                 o,
-                "ro" | "rw" | "z" | "Z" | "U" | "nocopy" | "consistent" | "cached" | "delegated"
+                "ro" | "rw"
+                    | "z"
+                    | "Z"
+                    | "U"
+                    | "O"
+                    | "nocopy"
+                    | "consistent"
+                    | "cached"
+                    | "delegated"
             ) || PROPAGATIONS.contains(&o)
         })
 }
@@ -128,7 +136,7 @@ pub(crate) fn volume_flag(spec: &str, ctx: &Context) -> Result<MountPoint> {
                 }
                 prop = Some(p.to_string());
             }
-            "O" => bail!("{what}: the overlay volume option O is not available in berth"),
+            "O" => m.overlay = true,
             // Docker Desktop's consistency hints: meaningless on Linux, accepted by Docker.
             "consistent" | "cached" | "delegated" => {}
             _ => bail!("{what}: invalid mode: {o:?} (ro, rw, z, Z, U, nocopy, shared, slave, private, rshared, rslave, rprivate)"),
@@ -138,6 +146,9 @@ pub(crate) fn volume_flag(spec: &str, ctx: &Context) -> Result<MountPoint> {
         if m.no_copy {
             bail!("{what}: invalid mode: nocopy applies to volumes, not to host directories");
         }
+        if m.overlay && (m.chown || !m.rw || prop.is_some()) {
+            bail!("{what}: invalid mode: O (an overlay) cannot be combined with U, ro or a propagation");
+        }
         m.kind = "bind".into();
         m.source = bind_source(src, what, ctx, m.rw)?;
         m.propagation = prop.unwrap_or_else(|| "rprivate".into());
@@ -145,6 +156,9 @@ pub(crate) fn volume_flag(spec: &str, ctx: &Context) -> Result<MountPoint> {
     } else {
         if prop.is_some() {
             bail!("{what}: invalid mode: propagation applies to host directories, not to volumes");
+        }
+        if m.overlay {
+            bail!("{what}: invalid mode: O applies to host directories, not to volumes");
         }
         m.kind = "volume".into();
         m.driver = "local".into();
@@ -530,7 +544,8 @@ mod tests {
             ("/a/../etc:/b", "'..'"),
             ("v:/b/../c", "'..'"),
             ("/:/host", "read-write bind of the host's /"),
-            ("/a:/b:O", "overlay"),
+            ("/a:/b:O,ro", "O (an overlay)"),
+            ("v:/b:O", "O applies to host directories"),
         ] {
             let e = volume_flag(bad, &c).unwrap_err().to_string();
             assert!(e.contains(says), "{bad}: {e}");

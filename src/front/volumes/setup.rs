@@ -43,6 +43,8 @@ fn volumes_from(store: &containers::Store, specs: &[String]) -> Result<Vec<Mount
             m.anonymous = false;
             m.create_source = false;
             m.chown = false;
+            // Another container's overlay layer is its own: the borrower sees the source.
+            m.overlay = false;
             m.flag = "--volumes-from".into();
             m.spec = s.clone();
             if let Some(rw) = rw {
@@ -60,6 +62,7 @@ fn volumes_from(store: &containers::Store, specs: &[String]) -> Result<Vec<Mount
 /// Checks every mount flag and plans the mounts; nothing is created.
 pub(crate) fn plan(
     store: &containers::Store,
+    id: &str,
     a: &RunArgs,
     image_volumes: &[String],
 ) -> Result<Planned> {
@@ -78,12 +81,12 @@ pub(crate) fn plan(
             m.source = vols.data(&m.name).to_string_lossy().into_owned();
         }
     }
-    let oci = oci_mounts(&vols, &points)?;
+    let oci = oci_mounts(&vols, &points, &store.dir(id))?;
     Ok(Planned { points, oci })
 }
 
 /// The OCI mounts of `points`, sorted so that a parent is mounted before what lies in it.
-fn oci_mounts(vols: &Store, points: &[MountPoint]) -> Result<Vec<Value>> {
+fn oci_mounts(vols: &Store, points: &[MountPoint], ctr_dir: &Path) -> Result<Vec<Value>> {
     let mut sorted: Vec<&MountPoint> = points.iter().collect();
     sorted.sort_by_key(|m| m.destination.matches('/').count());
     let mut out = Vec::new();
@@ -101,6 +104,12 @@ fn oci_mounts(vols: &Store, points: &[MountPoint]) -> Result<Vec<Value>> {
                 "options": ro(vec![b.into(), prop.into()])})
         };
         let v = match m.kind.as_str() {
+            "bind" if m.overlay => {
+                let (upper, work) = overlay_dirs(ctr_dir, &m.destination);
+                json!({"destination": m.destination, "type": "overlay", "source": "overlay",
+                    "options": [format!("lowerdir={}", m.source), format!("upperdir={}", upper.display()),
+                        format!("workdir={}", work.display())]})
+            }
             "bind" => bind(&m.source, &m.propagation),
             "tmpfs" => json!({"destination": m.destination, "type": "tmpfs", "source": "tmpfs",
                 "options": ro(m.options.clone())}),
@@ -137,6 +146,22 @@ fn oci_mounts(vols: &Store, points: &[MountPoint]) -> Result<Vec<Value>> {
         out.push(v);
     }
     Ok(out)
+}
+
+/// The upper and work directories of an `O` mount, in the container's directory (removed
+/// with it); named after the destination so that they are stable across starts.
+fn overlay_dirs(ctr_dir: &Path, dst: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let name: String = dst
+        .trim_start_matches('/')
+        .chars()
+        .flat_map(|c| match c {
+            '/' => vec!['_'],
+            '_' => vec!['_', '5', 'f'],
+            c => vec![c],
+        })
+        .collect();
+    let d = ctr_dir.join("volume-overlays").join(name);
+    (d.join("upper"), d.join("work"))
 }
 
 /// Makes the container's volumes and missing `-v` host directories, once its record
@@ -228,6 +253,24 @@ pub(crate) fn prepare(store: &containers::Store, rec: &Record) -> Result<()> {
                 }
                 v.needs_copy_up = false;
                 vols.save(&v)?;
+            }
+        }
+        if m.overlay {
+            // What the last run wrote is gone: the source is seen afresh at each start.
+            let (upper, work) = overlay_dirs(&store.dir(&rec.id), &m.destination);
+            for d in [&upper, &work] {
+                let _ = std::fs::remove_dir_all(d);
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o755)
+                    .create(d)
+                    .with_context(|| format!("O: {}", d.display()))?;
+            }
+            // The overlay's root shows the upper directory's owner and mode: the source's.
+            if let Ok(st) = std::fs::metadata(&m.source) {
+                use std::os::unix::fs::MetadataExt;
+                std::os::unix::fs::chown(&upper, Some(st.uid()), Some(st.gid()))?;
+                std::fs::set_permissions(&upper, st.permissions())?;
             }
         }
         if m.chown && m.kind != "tmpfs" {
