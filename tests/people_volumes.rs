@@ -232,6 +232,14 @@ fn host_directories_both_ways_and_read_only() {
         out.stdout
     );
     assert!(out.stdout.contains("written"));
+    // Propagation: rprivate by default, rshared when asked.
+    let info = "grep ' /db ' /proc/self/mountinfo";
+    let out = w.sh(&["-v", &format!("{}:/db", db.display())], info);
+    out.ok();
+    assert!(!out.stdout.contains("shared:"), "{}", out.stdout);
+    let out = w.sh(&["-v", &format!("{}:/db:rshared", db.display())], info);
+    out.ok();
+    assert!(out.stdout.contains("shared:"), "{}", out.stdout);
     // inspect shows the binds as Docker does.
     w.keep(
         &["--name", "b1", "-v", &format!("{}:/db:ro", db.display())],
@@ -1006,6 +1014,25 @@ fn rootless_volumes_belong_to_the_user() {
     ]);
     out.ok();
     assert_eq!(out.stdout, "v\n");
+    // The overlay option and an anonymous volume, rootless too.
+    let out = as_user(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{}:/o:O", hostdir.display()),
+        "-v",
+        "/anon",
+        "--rootfs",
+        w.rootfs(),
+        "sh",
+        "-c",
+        "echo o > /o/f; echo a > /anon/a; cat /o/f",
+    ]);
+    out.ok();
+    assert_eq!(out.stdout, "o\n");
+    assert_eq!(std::fs::read_to_string(hostdir.join("f")).unwrap(), "h\n");
+    let out = as_user(&["volume", "ls", "-q"]);
+    assert_eq!(out.stdout, "userdata\n", "--rm took the anonymous volume");
     as_user(&["volume", "rm", "userdata"]).ok();
     assert!(!w.root.join("volumes/userdata").exists());
     w.finish();
