@@ -347,7 +347,7 @@ pub(crate) fn users(containers: &containers::Store, name: &str) -> Vec<String> {
 /// for tmpfs); a device without a type or a type without a device is refused.
 pub(crate) fn check_options(o: &BTreeMap<String, String>) -> Result<()> {
     for k in o.keys() {
-        if !matches!(k.as_str(), "type" | "device" | "o" | "size" | "copy") {
+        if !matches!(k.as_str(), "type" | "device" | "o" | "size") {
             bail!("invalid option: {k:?} (the local driver takes type, device, o)");
         }
     }

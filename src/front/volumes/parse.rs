@@ -239,12 +239,19 @@ pub(crate) fn mount_flag(spec: &str, ctx: &Context) -> Result<MountPoint> {
                 prop = Some(p);
                 family.insert("bind");
             }
-            "bind-nonrecursive" | "bind-recursive" => {
-                let b = bool_value(v.as_deref(), &k, what)?;
-                non_recursive = if k == "bind-recursive" {
-                    !b || v.as_deref() == Some("disabled")
-                } else {
-                    b
+            "bind-nonrecursive" => {
+                non_recursive = bool_value(v.as_deref(), &k, what)?;
+                family.insert("bind");
+            }
+            // Docker 25's form; read-only binds are recursively read-only here anyway.
+            "bind-recursive" => {
+                non_recursive = match v.as_deref() {
+                    Some("enabled" | "readonly" | "writable") => false,
+                    Some("disabled") => true,
+                    other => bail!(
+                        "{what}: invalid value for bind-recursive: {:?} (enabled, disabled, writable, readonly)",
+                        other.unwrap_or("")
+                    ),
                 };
                 family.insert("bind");
             }
@@ -574,6 +581,11 @@ mod tests {
         assert!(m.kind == "volume" && m.name == "db" && m.no_copy);
         let m = mount_flag("type=volume,destination=/data", &c).unwrap();
         assert!(m.anonymous);
+        let m = mount_flag("type=bind,src=/tmp,dst=/t,bind-recursive=disabled", &c).unwrap();
+        assert!(m.non_recursive);
+        let m = mount_flag("type=bind,src=/tmp,dst=/t,bind-nonrecursive", &c).unwrap();
+        assert!(m.non_recursive);
+        assert!(mount_flag("type=bind,src=/tmp,dst=/t,bind-recursive=maybe", &c).is_err());
         let m = mount_flag(
             "src=r,dst=/r,volume-opt=type=tmpfs,volume-opt=device=tmpfs,volume-label=a=b",
             &c,
