@@ -143,23 +143,13 @@ fn parse_filters(list: &[String], allowed: &[&str]) -> Result<Vec<(String, Strin
         .collect()
 }
 
-fn in_use(containers: &Containers) -> std::collections::BTreeSet<String> {
-    containers
-        .list()
-        .into_iter()
-        .flat_map(|c| c.rec.mounts.into_iter())
-        .filter(|m| m.kind == "volume")
-        .map(|m| m.name)
-        .collect()
-}
-
 pub(crate) fn ls(g: &Globals, a: &ListArgs) -> Result<i32> {
     let filters = parse_filters(
         &a.filter,
         &["name", "label", "label!", "dangling", "driver"],
     )?;
     let store = Store::new(&g.root);
-    let used = in_use(&Containers::new(g));
+    let used = volumes::in_use(&Containers::new(g));
     let mut rows = Vec::new();
     for v in store.list() {
         let dangling = !used.contains(&v.name);
@@ -251,28 +241,8 @@ pub(crate) fn prune(g: &Globals, a: &PruneArgs) -> Result<i32> {
         }
     }
     let store = Store::new(&g.root);
-    let containers = Containers::new(g);
-    let lock = store.lock()?;
-    let used = in_use(&containers);
-    let mut removed = Vec::new();
-    let mut reclaimed = 0u64;
-    for v in store.list() {
-        if used.contains(&v.name) || (!a.all && !v.anonymous()) {
-            continue;
-        }
-        if !matches(&v, &filters, true)? {
-            continue;
-        }
-        let size = store.size(&v.name);
-        match store.remove_locked(&lock, &v.name, &containers) {
-            Ok(()) => {
-                reclaimed += size;
-                removed.push(v.name);
-            }
-            Err(e) => crate::logging::warn(&format!("{e:#}")),
-        }
-    }
-    drop(lock);
+    let (removed, reclaimed) =
+        store.prune(&Containers::new(g), a.all, |v| matches(v, &filters, true))?;
     if !removed.is_empty() {
         println!("Deleted Volumes:");
         for n in &removed {

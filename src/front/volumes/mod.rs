@@ -310,6 +310,35 @@ impl Store {
         self.remove_locked(&lock, name, containers)
     }
 
+    /// Removes the volumes no container uses: anonymous ones, or all with `all`, those
+    /// `keep` accepts (filters). The names removed and the bytes they held. For `volume
+    /// prune` and `system prune --volumes`.
+    pub(crate) fn prune(
+        &self,
+        containers: &containers::Store,
+        all: bool,
+        keep: impl Fn(&Volume) -> Result<bool>,
+    ) -> Result<(Vec<String>, u64)> {
+        let lock = self.lock()?;
+        let used = in_use(containers);
+        let mut removed = Vec::new();
+        let mut reclaimed = 0u64;
+        for v in self.list() {
+            if used.contains(&v.name) || (!all && !v.anonymous()) || !keep(&v)? {
+                continue;
+            }
+            let size = self.size(&v.name);
+            match self.remove_locked(&lock, &v.name, containers) {
+                Ok(()) => {
+                    reclaimed += size;
+                    removed.push(v.name);
+                }
+                Err(e) => crate::logging::warn(&format!("{e:#}")),
+            }
+        }
+        Ok((removed, reclaimed))
+    }
+
     /// Bytes under the volume's data directory (symlinks not followed).
     pub(crate) fn size(&self, name: &str) -> u64 {
         fn walk(p: &Path) -> u64 {
@@ -326,6 +355,17 @@ impl Store {
         }
         walk(&self.data(name))
     }
+}
+
+/// Every volume some container's record mounts.
+pub(crate) fn in_use(containers: &containers::Store) -> std::collections::BTreeSet<String> {
+    containers
+        .list()
+        .into_iter()
+        .flat_map(|c| c.rec.mounts.into_iter())
+        .filter(|m| m.kind == "volume")
+        .map(|m| m.name)
+        .collect()
 }
 
 /// The containers (`shortid (name)`) whose records mount the volume.
