@@ -496,6 +496,19 @@ fn volumes_from_another_container() {
         "{}",
         out.stdout
     );
+    w.keep(
+        &["--name", "borrower", "--volumes-from", "volume_overide:ro"],
+        "true",
+    )
+    .ok();
+    let out = w.b(&[
+        "inspect",
+        "--format",
+        "{{json .HostConfig.VolumesFrom}} {{len .Mounts}}",
+        "borrower",
+    ]);
+    assert_eq!(out.stdout, "[\"volume_overide:ro\"] 3\n");
+    w.b(&["rm", "borrower"]).ok();
     // A missing container: 125, nothing made.
     let before = w.volumes();
     let out = w.sh(&["--volumes-from", "nosuch", "-v", "new1:/n"], "true");

@@ -178,10 +178,11 @@ pub(crate) fn to_json(store: &Store, c: &Container) -> Value {
     if let Some(t) = r.config.stop_timeout {
         config["StopTimeout"] = json!(t);
     }
-    let (binds, tmpfs) = crate::front::volumes::setup::inspect_host_config(r);
+    let (binds, tmpfs, from) = crate::front::volumes::setup::inspect_host_config(r);
     let host_config = json!({
             "Binds": binds,
             "Tmpfs": tmpfs,
+            "VolumesFrom": from,
             "ContainerIDFile": "",
             "LogConfig": {"Type": h.log_config.kind, "Config": h.log_config.config},
             "NetworkMode": h.network_mode,

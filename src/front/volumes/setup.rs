@@ -382,9 +382,9 @@ pub(crate) fn remove_anonymous(store: &containers::Store, rec: &Record) {
     }
 }
 
-/// HostConfig's `Binds` (the `-v` flags as given, null when none) and `Tmpfs` (`--tmpfs`
-/// destinations and their options).
-pub(crate) fn inspect_host_config(rec: &Record) -> (Value, Value) {
+/// HostConfig's `Binds` (the `-v` flags as given, null when none), `Tmpfs` (`--tmpfs`
+/// destinations and their options) and `VolumesFrom`.
+pub(crate) fn inspect_host_config(rec: &Record) -> (Value, Value, Value) {
     let binds: Vec<&str> = rec
         .mounts
         .iter()
@@ -400,6 +400,17 @@ pub(crate) fn inspect_host_config(rec: &Record) -> (Value, Value) {
             (m.destination.clone(), json!(opts))
         })
         .collect();
+    let mut from: Vec<&str> = Vec::new();
+    for m in rec.mounts.iter().filter(|m| m.flag == "--volumes-from") {
+        if !from.contains(&m.spec.as_str()) {
+            from.push(&m.spec);
+        }
+    }
+    let from = if from.is_empty() {
+        Value::Null
+    } else {
+        json!(from)
+    };
     let binds = if binds.is_empty() {
         Value::Null
     } else {
@@ -410,7 +421,7 @@ pub(crate) fn inspect_host_config(rec: &Record) -> (Value, Value) {
     } else {
         Value::Object(tmpfs)
     };
-    (binds, tmpfs)
+    (binds, tmpfs, from)
 }
 
 /// `Mounts` of `docker inspect`.
