@@ -1180,14 +1180,30 @@ fn volume_options_chown_and_inspect_fallback() {
         "a new start sees the source afresh"
     );
     w.b(&["rm", "ov"]).ok();
-    // U: the source is chowned to the container's user.
+    // U: the source is chowned to the container's user, never what a link in it names.
+    let hostfile = w.host("hostfile");
+    std::fs::write(&hostfile, "x").unwrap();
+    w.sh(
+        &["-v", "owned:/o"],
+        &format!("mkdir /o/sub; ln -s {} /o/sub/link", hostfile.display()),
+    )
+    .ok();
     let out = w.sh(
         &["-v", "owned:/o:U", "--user", "33:34"],
         "touch /o/f && id -u",
     );
     out.ok();
-    let m = std::fs::metadata(w.data("owned")).unwrap();
-    assert_eq!((m.uid(), m.gid()), (33, 34));
+    for p in [w.data("owned"), w.data("owned").join("sub")] {
+        let m = std::fs::metadata(p).unwrap();
+        assert_eq!((m.uid(), m.gid()), (33, 34));
+    }
+    let m = std::fs::symlink_metadata(w.data("owned").join("sub/link")).unwrap();
+    assert_eq!(m.uid(), 33, "the link itself");
+    assert_eq!(
+        std::fs::metadata(&hostfile).unwrap().uid(),
+        0,
+        "not its target"
+    );
     // Plain inspect finds a volume when no container or image has the name.
     let out = w.b(&["inspect", "--format", "{{.Name}} {{.Driver}}", "owned"]);
     out.ok();

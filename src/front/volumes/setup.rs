@@ -275,8 +275,14 @@ pub(crate) fn prepare(store: &containers::Store, rec: &Record) -> Result<()> {
         }
         if m.chown && m.kind != "tmpfs" {
             let (uid, gid) = host_user(rec);
-            chown_tree(Path::new(&m.source), uid, gid)
-                .with_context(|| format!("U: chown {}", m.source))?;
+            // A host path is the user's own word (a symlink there is meant); a volume's is
+            // berth's and never one.
+            let src = match m.kind.as_str() {
+                "bind" => std::fs::canonicalize(&m.source)
+                    .unwrap_or_else(|_| std::path::PathBuf::from(&m.source)),
+                _ => std::path::PathBuf::from(&m.source),
+            };
+            chown_tree(&src, uid, gid).with_context(|| format!("U: chown {}", m.source))?;
         }
     }
     drop(lock);
@@ -348,17 +354,56 @@ fn host_user(rec: &Record) -> (u32, u32) {
     (map(uid, "uidMappings"), map(gid, "gidMappings"))
 }
 
-/// chown -R without following symlinks.
+/// chown -R by file descriptors: nothing is followed, so a symlink (or a directory
+/// swapped for one meanwhile by a container sharing the volume) never leads outside.
 fn chown_tree(p: &Path, uid: u32, gid: u32) -> Result<()> {
-    let (u, g) = (
+    let ids = (
         Some(nix::unistd::Uid::from_raw(uid)),
         Some(nix::unistd::Gid::from_raw(gid)),
     );
-    std::os::unix::fs::lchown(p, u.map(|x| x.as_raw()), g.map(|x| x.as_raw()))?;
-    let m = std::fs::symlink_metadata(p)?;
-    if m.is_dir() {
-        for e in std::fs::read_dir(p)? {
-            chown_tree(&e?.path(), uid, gid)?;
+    let dir = nix::fcntl::open(
+        p,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    );
+    match dir {
+        Ok(d) => {
+            nix::unistd::fchown(d.as_fd(), ids.0, ids.1)?;
+            chown_dir(d, ids)
+        }
+        // A file (a bind of one): never a symlink's target.
+        Err(nix::errno::Errno::ENOTDIR) => Ok(std::os::unix::fs::lchown(p, Some(uid), Some(gid))?),
+        Err(e) => Err(anyhow!("{}: {}", p.display(), e.desc())),
+    }
+}
+
+fn chown_dir(
+    dir: std::os::fd::OwnedFd,
+    ids: (Option<nix::unistd::Uid>, Option<nix::unistd::Gid>),
+) -> Result<()> {
+    let mut d = nix::dir::Dir::from_fd(dir)?;
+    let fd = d.as_fd().try_clone_to_owned()?;
+    let names: Vec<std::ffi::CString> = d
+        .iter()
+        .flatten()
+        .map(|e| e.file_name().to_owned())
+        .filter(|n| !matches!(n.as_bytes(), b"." | b".."))
+        .collect();
+    for n in names {
+        nix::unistd::fchownat(
+            fd.as_fd(),
+            n.as_c_str(),
+            ids.0,
+            ids.1,
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )?;
+        if let Ok(sub) = nix::fcntl::openat(
+            fd.as_fd(),
+            n.as_c_str(),
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ) {
+            chown_dir(sub, ids)?;
         }
     }
     Ok(())
