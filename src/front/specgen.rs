@@ -90,6 +90,8 @@ pub(crate) struct Input<'a> {
     pub(crate) run_dir: PathBuf,
     pub(crate) log_path: PathBuf,
     pub(crate) rootless: bool,
+    /// `-v`, `--mount`, `--tmpfs`, `--volumes-from`, the image's VOLUMEs (checked).
+    pub(crate) mounts: &'a crate::front::volumes::setup::Planned,
 }
 
 pub(crate) const DEFAULT_PATH: &str =
@@ -783,9 +785,6 @@ fn refuse_unbuilt(a: &RunArgs) -> Result<()> {
     if !a.publish.is_empty() || a.publish_all {
         used.push("--publish");
     }
-    if !a.volume.is_empty() || !a.mount.is_empty() || !a.volumes_from.is_empty() {
-        used.push("--volume/--mount");
-    }
     if !a.link.is_empty() {
         used.push("--link");
     }
@@ -1198,6 +1197,14 @@ pub(crate) fn generate(i: &Input) -> Result<Record> {
         }
         mounts.push(json!({"destination": dst, "type": "bind", "source": src, "options": opts}));
     }
+    // The user's mounts replace a default one at the same place (Docker's rule).
+    mounts.retain(|m| {
+        !i.mounts
+            .points
+            .iter()
+            .any(|p| m["destination"].as_str() == Some(p.destination.as_str()))
+    });
+    mounts.extend(i.mounts.oci.iter().cloned());
 
     let mut namespaces = vec![
         json!({"type": "pid"}),
@@ -1356,6 +1363,7 @@ pub(crate) fn generate(i: &Input) -> Result<Record> {
         hostname_path,
         hosts_path,
         resolv_conf_path: resolv_path,
+        mounts: i.mounts.points.clone(),
     })
 }
 

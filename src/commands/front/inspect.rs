@@ -16,7 +16,8 @@ pub(crate) fn inspect(g: &Globals, a: &InspectArgs, containers_only: bool) -> Re
         (false, None) => Kind::Any,
         (false, Some("container")) => Kind::Container,
         (false, Some("image")) => Kind::Image,
-        (false, Some(t)) => bail!("--type {t}: expected container or image"),
+        (false, Some("volume")) => Kind::Volume,
+        (false, Some(t)) => bail!("--type {t}: expected container, image or volume"),
     };
     inspect_kind(g, a, kind)
 }
@@ -25,12 +26,22 @@ pub(crate) fn inspect(g: &Globals, a: &InspectArgs, containers_only: bool) -> Re
 pub(crate) enum Kind {
     Container,
     Image,
-    /// A container by that name or id, else an image (Docker's order).
+    /// A container by that name or id, else an image, else a volume (Docker's order).
     Any,
+    Volume,
 }
 
 pub(crate) fn inspect_kind(g: &Globals, a: &InspectArgs, kind: Kind) -> Result<i32> {
     let store = Store::new(g);
+    if kind == Kind::Volume {
+        return super::volume::inspect(
+            g,
+            &crate::cli::front::NamesFormatArgs {
+                format: a.format.clone(),
+                names: a.names.clone(),
+            },
+        );
+    }
     let images = if kind == Kind::Container {
         None
     } else {
@@ -54,6 +65,14 @@ pub(crate) fn inspect_kind(g: &Globals, a: &InspectArgs, kind: Kind) -> Result<i
                     }),
                     None => Ok(None),
                 };
+                let image = match image {
+                    Ok(None) if kind == Kind::Any => {
+                        Ok(super::volume::inspect_objects(g, std::slice::from_ref(q))
+                            .0
+                            .pop())
+                    }
+                    other => other,
+                };
                 match image {
                     Ok(Some(v)) => objs.push(v),
                     Ok(None) => {
@@ -61,7 +80,7 @@ pub(crate) fn inspect_kind(g: &Globals, a: &InspectArgs, kind: Kind) -> Result<i
                         let what = match kind {
                             Kind::Container => "container",
                             Kind::Image => "image",
-                            Kind::Any => "object",
+                            Kind::Any | Kind::Volume => "object",
                         };
                         crate::logging::error(&format!("No such {what}: {q}"));
                     }
@@ -159,8 +178,11 @@ pub(crate) fn to_json(store: &Store, c: &Container) -> Value {
     if let Some(t) = r.config.stop_timeout {
         config["StopTimeout"] = json!(t);
     }
+    let (binds, tmpfs, from) = crate::front::volumes::setup::inspect_host_config(r);
     let host_config = json!({
-            "Binds": null,
+            "Binds": binds,
+            "Tmpfs": tmpfs,
+            "VolumesFrom": from,
             "ContainerIDFile": "",
             "LogConfig": {"Type": h.log_config.kind, "Config": h.log_config.config},
             "NetworkMode": h.network_mode,
@@ -220,7 +242,7 @@ pub(crate) fn to_json(store: &Store, c: &Container) -> Value {
         "ExecIDs": null,
         "HostConfig": host_config,
         "GraphDriver": graph_driver(store, r),
-        "Mounts": [],
+        "Mounts": crate::front::volumes::setup::inspect_mounts(r),
         "Config": config,
         "NetworkSettings": {
             "Bridge": "",

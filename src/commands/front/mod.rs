@@ -29,11 +29,12 @@ mod start;
 mod stop;
 mod tag;
 mod version;
+mod volume;
 mod wait;
 
 use anyhow::{anyhow, bail, Result};
 
-use crate::cli::front::{Command, ContainerCommand, ImageCommand};
+use crate::cli::front::{Command, ContainerCommand, ImageCommand, VolumeCommand};
 use crate::front::containers::Store;
 use crate::front::{Exit, Globals};
 
@@ -187,6 +188,12 @@ pub(crate) fn dispatch(g: &Globals, cmd: Command, name: &str) -> Result<i32> {
         Command::Image(ImageCommand::Prune(a)) => image_prune::prune(g, &a),
         Command::Login(a) => login::login(g, &a),
         Command::Logout(a) => login::logout(g, &a),
+        Command::Volume(VolumeCommand::Create(a)) => volume::create(g, &a),
+        Command::Volume(VolumeCommand::Ls(a)) => volume::ls(g, &a),
+        Command::Volume(VolumeCommand::Inspect(a)) => volume::inspect(g, &a),
+        Command::Volume(VolumeCommand::Rm(a)) => volume::rm(g, &a),
+        Command::Volume(VolumeCommand::Prune(a)) => volume::prune(g, &a),
+        Command::Volume(VolumeCommand::Exists(a)) => volume::exists(g, &a),
         _ => Err(not_implemented(name)),
     }
 }

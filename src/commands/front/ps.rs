@@ -137,8 +137,8 @@ fn row(c: &Container, live: Live, trunc: bool) -> Value {
         "ID": if trunc { short(&c.rec.id).to_string() } else { c.rec.id.clone() },
         "Image": c.rec.image,
         "Labels": labels.join(","),
-        "LocalVolumes": "0",
-        "Mounts": "",
+        "LocalVolumes": c.rec.mounts.iter().filter(|m| m.kind == "volume").count().to_string(),
+        "Mounts": c.rec.mounts.iter().map(|m| if m.kind == "volume" { m.name.clone() } else { m.source.clone() }).collect::<Vec<_>>().join(","),
         "Names": c.rec.name,
         "Networks": c.rec.host_config.network_mode,
         "Ports": "",
@@ -159,6 +159,7 @@ struct Filters {
     ancestor: Vec<String>,
     before: Vec<String>,
     since: Vec<String>,
+    volume: Vec<String>,
 }
 
 impl Filters {
@@ -204,6 +205,7 @@ impl Filters {
                 "ancestor" => f.ancestor.push(v),
                 "before" => f.before.push(v),
                 "since" => f.since.push(v),
+                "volume" => f.volume.push(v),
                 "health" => bail!("invalid filter 'health': healthchecks are not available yet"),
                 _ => bail!("invalid filter '{k}'"),
             }
@@ -241,6 +243,21 @@ impl Filters {
         }
         if !self.exited.is_empty()
             && (live != Live::Exited || !self.exited.contains(&c.state.exit_code))
+        {
+            return Ok(false);
+        }
+        // Docker's volume filter: a volume's name, a bind's source, or a destination.
+        if !self.volume.is_empty()
+            && !self.volume.iter().any(|v| {
+                r.mounts.iter().any(|m| {
+                    m.destination == *v
+                        || (if m.kind == "volume" {
+                            &m.name
+                        } else {
+                            &m.source
+                        }) == v
+                })
+            })
         {
             return Ok(false);
         }

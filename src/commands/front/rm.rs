@@ -11,6 +11,16 @@ pub(crate) fn rm(g: &Globals, a: &RmArgs) -> Result<i32> {
     let store = Store::new(g);
     let targets = super::targets(&store, &a.containers, &a.cidfile, a.all, false)?;
     super::each(&targets, a.ignore, |q| {
-        lifecycle::remove(&store, q, a.force, a.time)
+        // Read first: with -v its anonymous volumes go once it is gone.
+        let rec = if a.volumes {
+            store.get(q).ok().map(|c| c.rec)
+        } else {
+            None
+        };
+        lifecycle::remove(&store, q, a.force, a.time)?;
+        if let Some(rec) = rec {
+            crate::front::volumes::setup::remove_anonymous(&store, &rec);
+        }
+        Ok(())
     })
 }

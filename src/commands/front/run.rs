@@ -28,6 +28,7 @@ pub(crate) fn run(g: &Globals, a: &RunArgs) -> Result<i32> {
         if a.rm {
             if let Ok(c) = store.load(&id) {
                 let _ = store.remove_files(&c.rec);
+                crate::front::volumes::setup::remove_anonymous(&store, &c.rec);
             }
         }
         e

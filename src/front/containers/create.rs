@@ -83,7 +83,9 @@ pub(crate) fn create(store: &Store, a: &RunArgs, rootless: bool, src: Source) ->
             }
         }
     }
+    let image_volumes: Vec<String> = src.config.volumes.keys().cloned().collect();
     let id = new_id();
+    let planned = crate::front::volumes::setup::plan(store, &id, a, &image_volumes)?;
     // Generated names retry on a clash; a chosen one fails.
     let mut attempt = 0;
     loop {
@@ -106,12 +108,19 @@ pub(crate) fn create(store: &Store, a: &RunArgs, rootless: bool, src: Source) ->
             run_dir: store.run_dir(&id),
             log_path: log_path(store, &id, a.log_driver.as_deref()),
             rootless,
+            mounts: &planned,
         })?;
         match store.create(&rec) {
             Ok(()) => {
+                // Once the record exists: a `volume rm` racing this sees the container.
+                if let Err(e) = crate::front::volumes::setup::materialize(store, &rec) {
+                    let _ = store.remove_files(&rec);
+                    return Err(e);
+                }
                 if let Some(f) = &a.cidfile {
                     if let Err(e) = write_cidfile(f, &id) {
                         let _ = store.remove_files(&rec);
+                        crate::front::volumes::setup::remove_anonymous(store, &rec);
                         return Err(e);
                     }
                 }

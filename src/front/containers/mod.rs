@@ -107,6 +107,9 @@ pub(crate) struct Record {
     pub(crate) hostname_path: PathBuf,
     pub(crate) hosts_path: PathBuf,
     pub(crate) resolv_conf_path: PathBuf,
+    /// Volumes, binds and tmpfs mounts (Docker's `Mounts`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) mounts: Vec<crate::front::volumes::MountPoint>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, Default)]

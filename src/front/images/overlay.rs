@@ -294,7 +294,7 @@ fn entries(dir: BorrowedFd) -> Result<Vec<std::ffi::OsString>> {
     Ok(v)
 }
 
-fn copy_dir(src: BorrowedFd, dst: BorrowedFd) -> Result<()> {
+pub(crate) fn copy_dir(src: BorrowedFd, dst: BorrowedFd) -> Result<()> {
     for name in entries(src)? {
         let name = name.as_os_str();
         let st = nix::sys::stat::fstatat(src, name, AtFlags::AT_SYMLINK_NOFOLLOW)?;

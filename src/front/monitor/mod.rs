@@ -324,6 +324,8 @@ impl<'a> Monitor<'a> {
         }
         let log = open_log(&c.rec).map_err(fail)?;
         let rootfs = rootfs::mount(store, &c.rec).map_err(fail)?;
+        // The image's content is visible now: a fresh volume is filled from it.
+        crate::front::volumes::setup::prepare(store, &c.rec).map_err(fail)?;
         let spec: oci_spec::runtime::Spec = serde_json::from_value(c.rec.spec.clone())
             .map_err(|e| fail(anyhow!("the container's spec: {e}")))?;
         let bundle = rt::bundle_dir(&run_dir);
@@ -987,6 +989,7 @@ impl<'a> Monitor<'a> {
             let _ = self.store.save_state(&id, &st);
             if self.c.rec.host_config.auto_remove {
                 let _ = self.store.remove_files(&self.c.rec);
+                crate::front::volumes::setup::remove_anonymous(self.store, &self.c.rec);
             } else {
                 self.store.clear_run_dir(&id);
             }
