@@ -9,6 +9,7 @@ mod image_mount;
 mod image_prune;
 mod images;
 mod import;
+mod info;
 mod inspect;
 mod kill;
 mod load;
@@ -26,14 +27,16 @@ mod rmi;
 mod run;
 mod save;
 mod start;
+mod stats;
 mod stop;
 mod tag;
+mod top;
 mod version;
 mod wait;
 
 use anyhow::{anyhow, bail, Result};
 
-use crate::cli::front::{Command, ContainerCommand, ImageCommand};
+use crate::cli::front::{Command, ContainerCommand, FormatOnly, ImageCommand, SystemCommand};
 use crate::front::containers::Store;
 use crate::front::{Exit, Globals};
 
@@ -185,6 +188,12 @@ pub(crate) fn dispatch(g: &Globals, cmd: Command, name: &str) -> Result<i32> {
         Command::Image(ImageCommand::Mount(a)) => image_mount::mount(g, &a),
         Command::Image(ImageCommand::Unmount(a)) => image_mount::unmount(g, &a),
         Command::Image(ImageCommand::Prune(a)) => image_prune::prune(g, &a),
+        Command::Stats(a) | Command::Container(ContainerCommand::Stats(a)) => stats::stats(g, &a),
+        Command::Top(a) | Command::Container(ContainerCommand::Top(a)) => top::top(g, &a),
+        Command::Info(a) | Command::System(SystemCommand::Info(a)) => {
+            info::info(g, a.format.as_deref())
+        }
+        Command::Version(FormatOnly { format: Some(f) }) => info::version_format(g, &f),
         Command::Login(a) => login::login(g, &a),
         Command::Logout(a) => login::logout(g, &a),
         _ => Err(not_implemented(name)),
