@@ -3,6 +3,7 @@
 //! monitor, logs, volumes, networks, build. Nothing here is reached by the runc face.
 
 pub(crate) mod containers;
+pub(crate) mod cp;
 pub(crate) mod digest;
 pub(crate) mod format;
 pub(crate) mod images;

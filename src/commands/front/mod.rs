@@ -1,9 +1,12 @@
 //! The people face's commands: args -> front call -> output. Each returns the exit code.
 
 mod attach;
+mod cp;
 mod create;
+mod diff;
 mod exec;
 mod exists;
+mod export;
 mod history;
 mod image_mount;
 mod image_prune;
@@ -190,6 +193,11 @@ pub(crate) fn dispatch(g: &Globals, cmd: Command, name: &str) -> Result<i32> {
         Command::Image(ImageCommand::Prune(a)) => image_prune::prune(g, &a),
         Command::Stats(a) | Command::Container(ContainerCommand::Stats(a)) => stats::stats(g, &a),
         Command::Top(a) | Command::Container(ContainerCommand::Top(a)) => top::top(g, &a),
+        Command::Cp(a) | Command::Container(ContainerCommand::Cp(a)) => cp::cp(g, &a),
+        Command::Export(a) | Command::Container(ContainerCommand::Export(a)) => {
+            export::export(g, &a)
+        }
+        Command::Diff(a) | Command::Container(ContainerCommand::Diff(a)) => diff::diff(g, &a),
         Command::Info(a) | Command::System(SystemCommand::Info(a)) => {
             info::info(g, a.format.as_deref())
         }
