@@ -769,3 +769,54 @@ mod tests {
         std::fs::remove_dir_all(&d).unwrap();
     }
 }
+
+/// Bytes of regular file content below `path` (each inode once), walked by fd without
+/// following symlinks: a container's writable layer as `ps -s`, `system df` and the
+/// prunes count it (Docker's SizeRw).
+pub(crate) fn tree_size(path: &Path) -> u64 {
+    fn walk(d: OwnedFd, seen: &mut std::collections::HashSet<(u64, u64)>) -> u64 {
+        let Ok(dir) = d
+            .try_clone()
+            .map_err(|_| ())
+            .and_then(|fd| nix::dir::Dir::from_fd(fd).map_err(|_| ()))
+        else {
+            return 0;
+        };
+        let mut total = 0;
+        let names: Vec<OsString> = dir
+            .into_iter()
+            .filter_map(|e| e.ok())
+            .map(|e| OsStr::from_bytes(e.file_name().to_bytes()).to_os_string())
+            .filter(|n| n != "." && n != "..")
+            .collect();
+        for n in names {
+            let Ok(st) = nix::sys::stat::fstatat(&d, n.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW)
+            else {
+                continue;
+            };
+            match st.st_mode & libc::S_IFMT {
+                libc::S_IFREG if seen.insert((st.st_dev, st.st_ino)) => total += st.st_size as u64,
+                libc::S_IFDIR => {
+                    if let Ok(sub) = nix::fcntl::openat(
+                        &d,
+                        n.as_os_str(),
+                        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                        Mode::empty(),
+                    ) {
+                        total += walk(sub, seen);
+                    }
+                }
+                _ => {}
+            }
+        }
+        total
+    }
+    match nix::fcntl::open(
+        path,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => walk(fd, &mut Default::default()),
+        Err(_) => 0,
+    }
+}

@@ -1,6 +1,7 @@
 //! The people face's commands: args -> front call -> output. Each returns the exit code.
 
 mod attach;
+mod container_prune;
 mod cp;
 mod create;
 mod diff;
@@ -32,6 +33,7 @@ mod save;
 mod start;
 mod stats;
 mod stop;
+mod system;
 mod tag;
 mod top;
 mod version;
@@ -198,6 +200,9 @@ pub(crate) fn dispatch(g: &Globals, cmd: Command, name: &str) -> Result<i32> {
             export::export(g, &a)
         }
         Command::Diff(a) | Command::Container(ContainerCommand::Diff(a)) => diff::diff(g, &a),
+        Command::Container(ContainerCommand::Prune(a)) => container_prune::prune(g, &a),
+        Command::System(SystemCommand::Prune(a)) => system::prune(g, &a),
+        Command::System(SystemCommand::Df(a)) => system::df(g, &a),
         Command::Info(a) | Command::System(SystemCommand::Info(a)) => {
             info::info(g, a.format.as_deref())
         }
