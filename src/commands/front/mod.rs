@@ -36,6 +36,7 @@ mod stop;
 mod system;
 mod tag;
 mod top;
+mod update;
 mod version;
 mod wait;
 
@@ -203,6 +204,9 @@ pub(crate) fn dispatch(g: &Globals, cmd: Command, name: &str) -> Result<i32> {
         Command::Container(ContainerCommand::Prune(a)) => container_prune::prune(g, &a),
         Command::System(SystemCommand::Prune(a)) => system::prune(g, &a),
         Command::System(SystemCommand::Df(a)) => system::df(g, &a),
+        Command::Update(a) | Command::Container(ContainerCommand::Update(a)) => {
+            update::update(g, &a)
+        }
         Command::Info(a) | Command::System(SystemCommand::Info(a)) => {
             info::info(g, a.format.as_deref())
         }
