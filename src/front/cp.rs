@@ -46,7 +46,7 @@ fn open_dir(p: &Path) -> Result<OwnedFd> {
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
-    .map_err(|e| anyhow!("{}: {}", p.display(), e.desc()))
+    .map_err(|e| anyhow!("{}: {}", p.display(), crate::error::errno_desc(e)))
 }
 
 /// Opens the container's root filesystem (see the module's note for how). `writer`
@@ -145,18 +145,24 @@ pub(crate) fn lookup(root: BorrowedFd, path: &str, follow: bool) -> Result<Found
         &parent_rel,
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
     )
-    .map_err(|e| anyhow!("{}: {}", parent_rel_display(&parent_rel), e.desc()))?;
+    .map_err(|e| {
+        anyhow!(
+            "{}: {}",
+            parent_rel_display(&parent_rel),
+            crate::error::errno_desc(e)
+        )
+    })?;
     let st = match nix::sys::stat::fstatat(&parent, name.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW)
     {
         Ok(st) => Some(st),
         Err(Errno::ENOENT) => None,
-        Err(e) => bail!("{path}: {}", e.desc()),
+        Err(e) => bail!("{path}: {}", crate::error::errno_desc(e)),
     };
     let is_link = st.is_some_and(|s| s.st_mode & libc::S_IFMT == libc::S_IFLNK);
     if follow && is_link {
         // The link's target, resolved inside the root (never outside it).
         let fd = resolve::open_in_root(root, &rel, OFlag::O_PATH | OFlag::O_CLOEXEC)
-            .map_err(|e| anyhow!("{path}: {}", e.desc()))?;
+            .map_err(|e| anyhow!("{path}: {}", crate::error::errno_desc(e)))?;
         let st = nix::sys::stat::fstat(&fd)?;
         return Ok(Found {
             parent,
@@ -240,7 +246,7 @@ fn entry(
         libc::S_IFREG => {
             let f = at
                 .open(OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
-                .map_err(|e| anyhow!("{path}: {}", e.desc()))?;
+                .map_err(|e| anyhow!("{path}: {}", crate::error::errno_desc(e)))?;
             // What was stat'ed is what is read: not a file swapped in meanwhile.
             let now = nix::sys::stat::fstat(&f)?;
             if now.st_ino != st.st_ino || now.st_dev != st.st_dev {
@@ -259,7 +265,7 @@ fn entry(
             }
             let d = at
                 .open(OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
-                .map_err(|e| anyhow!("{path}: {}", e.desc()))?;
+                .map_err(|e| anyhow!("{path}: {}", crate::error::errno_desc(e)))?;
             walk_dir(w, d, path, dev, one_fs, links)
         }
         libc::S_IFLNK => {
@@ -313,7 +319,11 @@ fn walk_dir(
             Ok(st) => st,
             // Removed meanwhile (a running container).
             Err(Errno::ENOENT) => continue,
-            Err(e) => bail!("{prefix}/{}: {}", n.to_string_lossy(), e.desc()),
+            Err(e) => bail!(
+                "{prefix}/{}: {}",
+                n.to_string_lossy(),
+                crate::error::errno_desc(e)
+            ),
         };
         let path = if prefix.is_empty() {
             n.to_string_lossy().into_owned()
@@ -354,7 +364,13 @@ pub(crate) fn extract(root: BorrowedFd, dest: &str, input: impl Read, owner: Own
             &parent_rel,
             OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
         )
-        .map_err(|e| anyhow!("{}: {}", parent_rel_display(&parent_rel), e.desc()))?;
+        .map_err(|e| {
+            anyhow!(
+                "{}: {}",
+                parent_rel_display(&parent_rel),
+                crate::error::errno_desc(e)
+            )
+        })?;
         let shown = parent_rel_display(&full);
         let (uid, gid) = match owner {
             Owner::Keep => (h.uid as u32, h.gid as u32),
@@ -367,7 +383,7 @@ pub(crate) fn extract(root: BorrowedFd, dest: &str, input: impl Read, owner: Own
         ) {
             Ok(st) => Some(st),
             Err(Errno::ENOENT) => None,
-            Err(e) => bail!("{shown}: {}", e.desc()),
+            Err(e) => bail!("{shown}: {}", crate::error::errno_desc(e)),
         };
         if let Some(st) = existing {
             match (is_dir(&st), h.kind == Kind::Dir) {
@@ -391,7 +407,7 @@ pub(crate) fn extract(root: BorrowedFd, dest: &str, input: impl Read, owner: Own
                         name.as_os_str(),
                         nix::unistd::UnlinkatFlags::NoRemoveDir,
                     )
-                    .map_err(|e| anyhow!("{shown}: {}", e.desc()))?;
+                    .map_err(|e| anyhow!("{shown}: {}", crate::error::errno_desc(e)))?;
                 }
             }
         }
@@ -614,7 +630,7 @@ pub(crate) fn changes(
         Ok(fd) => fd,
         // Never started: no changes yet.
         Err(Errno::ENOENT) => return Ok(Vec::new()),
-        Err(e) => bail!("{}: {}", upper.display(), e.desc()),
+        Err(e) => bail!("{}: {}", upper.display(), crate::error::errno_desc(e)),
     };
     let lowers: Vec<OwnedFd> = lowers.iter().map(|p| open_dir(p)).collect::<Result<_>>()?;
     let mut out = Vec::new();
@@ -732,44 +748,6 @@ fn deleted_below(
     Ok(any)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn changes_of_an_upper_dir() {
-        let d = std::env::temp_dir().join(format!("berth-cp-diff-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        let (lower, upper) = (d.join("lower"), d.join("upper"));
-        for p in ["etc", "bin", "var/lib"] {
-            std::fs::create_dir_all(lower.join(p)).unwrap();
-        }
-        std::fs::write(lower.join("etc/motd"), "hi").unwrap();
-        std::fs::write(lower.join("bin/tool"), "x").unwrap();
-        std::fs::create_dir_all(upper.join("etc")).unwrap();
-        std::fs::create_dir_all(upper.join("bin")).unwrap();
-        std::fs::create_dir_all(upper.join("proc")).unwrap();
-        std::fs::write(upper.join("etc/motd"), "changed!").unwrap();
-        std::fs::write(upper.join("etc/new"), "n").unwrap();
-        std::fs::write(upper.join("etc/hosts"), "").unwrap();
-        nix::sys::stat::mknod(&upper.join("bin/tool"), SFlag::S_IFCHR, Mode::empty(), 0).unwrap();
-        let hidden = vec!["/etc/hosts".to_string(), "/proc".to_string()];
-        let got = changes(&upper, std::slice::from_ref(&lower), &hidden).unwrap();
-        let got: Vec<String> = got.iter().map(|(k, p)| format!("{k} {p}")).collect();
-        assert_eq!(
-            got,
-            [
-                "C /bin",
-                "D /bin/tool",
-                "C /etc",
-                "C /etc/motd",
-                "A /etc/new"
-            ]
-        );
-        std::fs::remove_dir_all(&d).unwrap();
-    }
-}
-
 /// Bytes of regular file content below `path` (each inode once), walked by fd without
 /// following symlinks: a container's writable layer as `ps -s`, `system df` and the
 /// prunes count it (Docker's SizeRw).
@@ -818,5 +796,43 @@ pub(crate) fn tree_size(path: &Path) -> u64 {
     ) {
         Ok(fd) => walk(fd, &mut Default::default()),
         Err(_) => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_of_an_upper_dir() {
+        let d = std::env::temp_dir().join(format!("berth-cp-diff-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        let (lower, upper) = (d.join("lower"), d.join("upper"));
+        for p in ["etc", "bin", "var/lib"] {
+            std::fs::create_dir_all(lower.join(p)).unwrap();
+        }
+        std::fs::write(lower.join("etc/motd"), "hi").unwrap();
+        std::fs::write(lower.join("bin/tool"), "x").unwrap();
+        std::fs::create_dir_all(upper.join("etc")).unwrap();
+        std::fs::create_dir_all(upper.join("bin")).unwrap();
+        std::fs::create_dir_all(upper.join("proc")).unwrap();
+        std::fs::write(upper.join("etc/motd"), "changed!").unwrap();
+        std::fs::write(upper.join("etc/new"), "n").unwrap();
+        std::fs::write(upper.join("etc/hosts"), "").unwrap();
+        nix::sys::stat::mknod(&upper.join("bin/tool"), SFlag::S_IFCHR, Mode::empty(), 0).unwrap();
+        let hidden = vec!["/etc/hosts".to_string(), "/proc".to_string()];
+        let got = changes(&upper, std::slice::from_ref(&lower), &hidden).unwrap();
+        let got: Vec<String> = got.iter().map(|(k, p)| format!("{k} {p}")).collect();
+        assert_eq!(
+            got,
+            [
+                "C /bin",
+                "D /bin/tool",
+                "C /etc",
+                "C /etc/motd",
+                "A /etc/new"
+            ]
+        );
+        std::fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -66,7 +66,8 @@ fn from_container(g: &Globals, a: &CpArgs, ctr: &str, src: &str, dest: &str) -> 
     let c = store.get_started(ctr)?;
     cp::usable(store.derive(&c))?;
     let rootfs = cp::open_rootfs(&store, &c)?;
-    let found = cp::lookup(rootfs.fd.as_fd(), src, a.follow_link)?;
+    let found = cp::lookup(rootfs.fd.as_fd(), src, a.follow_link)
+        .map_err(|e| anyhow!("could not find the file {src} in container {ctr}: {e:#}"))?;
     let Some(st) = found.stat else {
         bail!("could not find the file {src} in container {ctr}");
     };
@@ -115,7 +116,7 @@ fn from_container(g: &Globals, a: &CpArgs, ctr: &str, src: &str, dest: &str) -> 
         nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),
     )
-    .map_err(|e| anyhow!("{}: {}", host_dir.display(), e.desc()))?;
+    .map_err(|e| anyhow!("{}: {}", host_dir.display(), crate::error::errno_desc(e)))?;
     // Contents-only into a directory: the entries below the source, no top entry.
     let bytes = cp::pipe_through(
         |w| cp::archive(&found, &top, false, w),
@@ -160,7 +161,7 @@ fn into_container(g: &Globals, a: &CpArgs, src: &str, ctr: &str, dest: &str) -> 
                 | nix::fcntl::OFlag::O_CLOEXEC,
             nix::sys::stat::Mode::empty(),
         )
-        .map_err(|e| anyhow!("lstat {src}: {}", e.desc()))?;
+        .map_err(|e| anyhow!("lstat {src}: {}", crate::error::errno_desc(e)))?;
         let name = if contents_only(src) || base(src).is_empty() {
             ".".to_string()
         } else {
@@ -208,10 +209,10 @@ fn into_container(g: &Globals, a: &CpArgs, src: &str, ctr: &str, dest: &str) -> 
         }
         let p = container_parent(dest);
         let pd = cp::lookup(root, &p, true)?;
-        if !pd
+        let parent_is_dir = pd
             .stat
-            .is_some_and(|s| s.st_mode & libc::S_IFMT == libc::S_IFDIR)
-        {
+            .is_some_and(|s| s.st_mode & libc::S_IFMT == libc::S_IFDIR);
+        if !parent_is_dir {
             bail!("destination directory {ctr}:{p} does not exist");
         }
         (p, base(dest))
