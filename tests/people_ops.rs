@@ -847,3 +847,34 @@ fn info_version_and_update() {
     );
     w.finish();
 }
+
+#[test]
+fn stats_redraws_in_place_on_a_terminal() {
+    let w = World::new("tty");
+    w.run_d(
+        &["--name", "idle", "--rootfs", w.rootfs()],
+        &["sleep", "1000"],
+    );
+    let line = format!(
+        "{} --root {} --runroot {} stats idle",
+        env!("CARGO_BIN_EXE_berth"),
+        w.root.display(),
+        w.runroot.display()
+    );
+    // script(1) gives it a terminal; timeout ends script, and the closed terminal it.
+    let out = Command::new("timeout")
+        .args(["5", "script", "-qfec", &line, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("\x1b[2J"),
+        "the screen is cleared once: {text:?}"
+    );
+    let frames = text.matches("\x1b[H").count();
+    assert!(frames >= 2, "one redraw per second: {text:?}");
+    assert_eq!(text.matches("CONTAINER ID").count(), frames, "{text:?}");
+    assert!(text.contains("idle") && text.contains("\x1b[K") && text.contains("\x1b[J"));
+    w.finish();
+}

@@ -3,8 +3,6 @@
 //! network I/O from its network namespace (`/proc/PID/net/dev`), CPU % from two samples
 //! against the host's own CPU time (`/proc/stat`), as Docker's daemon and client do.
 
-use std::time::Instant;
-
 use serde_json::{json, Value};
 
 use crate::front::containers::{runtime as rt, short, Container, Store};
@@ -204,11 +202,10 @@ pub(crate) fn headers() -> Value {
 
 pub(crate) const DEFAULT_TABLE: &str = "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}";
 
-/// A reading of every container in `list` taken at one moment.
-pub(crate) fn sample_all(store: &Store, list: &[Container]) -> (Instant, Vec<Option<Sample>>) {
+/// A reading of every container in `list`, one after the other.
+pub(crate) fn sample_all(store: &Store, list: &[Container]) -> Vec<Option<Sample>> {
     let mem = host_memory();
-    let at = Instant::now();
-    (at, list.iter().map(|c| sample(store, c, mem)).collect())
+    list.iter().map(|c| sample(store, c, mem)).collect()
 }
 
 #[cfg(test)]
@@ -273,7 +270,49 @@ mod tests {
         assert_eq!(r["MemUsage"], "1GiB / 2GiB");
         assert_eq!(r["ID"], "a".repeat(64));
         let stopped = row(&c, "web", None, None, true);
+        assert_eq!(stopped["PIDs"], "0");
         assert_eq!(stopped["MemUsage"], "0B / 0B");
         assert_eq!(stopped["CPUPerc"], "0.00%");
+    }
+
+    #[test]
+    fn a_v2_cgroup_tree_end_to_end() {
+        let d = std::env::temp_dir().join(format!("berth-front-stats-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let w = |f: &str, t: &str| std::fs::write(d.join(f), t).unwrap();
+        w(
+            "cpu.stat",
+            "usage_usec 2500000\nuser_usec 2000000\nsystem_usec 500000\n",
+        );
+        w("memory.current", "73400320\n");
+        w("memory.max", "1610612736\n");
+        w(
+            "memory.stat",
+            "anon 50331648\nfile 23068672\ninactive_file 20971520\n",
+        );
+        w("pids.current", "7\n");
+        w("pids.max", "max\n");
+        w("io.stat", "8:0 rbytes=1200000 wbytes=0 rios=10 wios=0\n259:0 rbytes=34000 wbytes=5000000 rios=1 wios=9\n");
+        let rec = crate::cgroups::CgroupRecord {
+            unified: Some(d.clone()),
+            paths: vec![d.clone()],
+            ..Default::default()
+        };
+        let s = from_cgroup(&crate::cgroups::stats::stats(&rec), 16 << 30);
+        assert_eq!(s.cpu, 2_500_000_000);
+        let c = Container {
+            rec: crate::front::containers::Record {
+                id: "b".repeat(64),
+                name: "v2".into(),
+                ..Default::default()
+            },
+            state: Default::default(),
+        };
+        let r = row(&c, "v2", None, Some(&s), true);
+        assert_eq!(r["MemUsage"], "50MiB / 1.5GiB");
+        assert_eq!(r["MemPerc"], "3.26%");
+        assert_eq!(r["BlockIO"], "1.23MB / 5MB");
+        assert_eq!(r["PIDs"], "7");
+        std::fs::remove_dir_all(&d).unwrap();
     }
 }

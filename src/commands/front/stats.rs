@@ -42,6 +42,10 @@ pub(crate) fn stats(g: &Globals, a: &StatsArgs) -> Result<i32> {
     };
     let tty = std::io::stdout().is_terminal() && !a.no_stream;
     let mut out = std::io::stdout().lock();
+    if tty {
+        // A clean screen once; each table then overwrites the last.
+        let _ = out.write_all(b"\x1b[2J");
+    }
     let mut cur = list(&store);
     let mut prev = sample(&store, &cur);
     loop {
@@ -95,6 +99,6 @@ pub(crate) fn stats(g: &Globals, a: &StatsArgs) -> Result<i32> {
 
 fn sample(store: &Store, list: &[(String, Container)]) -> Vec<(String, Option<Sample>)> {
     let cs: Vec<Container> = list.iter().map(|(_, c)| c.clone()).collect();
-    let (_, s) = stats::sample_all(store, &cs);
+    let s = stats::sample_all(store, &cs);
     cs.into_iter().map(|c| c.rec.id).zip(s).collect()
 }
