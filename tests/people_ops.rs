@@ -376,6 +376,12 @@ fn cp_in_and_out_running_and_stopped_and_never_outside() {
     w.b(&["cp", host.join("tree").to_str().unwrap(), "c:/tmp/"])
         .ok();
     assert_eq!(exec_cat("/tmp/tree/sub/deep"), "deep\n");
+    // DIR/. copies the contents, into an existing directory or a new one.
+    let contents = format!("{}/.", host.join("tree").display());
+    w.b(&["cp", &contents, "c:/data"]).ok();
+    assert_eq!(exec_cat("/data/sub/deep"), "deep\n");
+    w.b(&["cp", &contents, "c:/newdir"]).ok();
+    assert_eq!(exec_cat("/newdir/sub/deep"), "deep\n");
     // Running container -> host.
     let out_dir = w.dir.join("out");
     std::fs::create_dir_all(&out_dir).unwrap();
@@ -388,6 +394,13 @@ fn cp_in_and_out_running_and_stopped_and_never_outside() {
         .ok();
     assert_eq!(
         std::fs::read_to_string(out_dir.join("tree2/sub/deep")).unwrap(),
+        "deep\n"
+    );
+    let out3 = w.dir.join("out3");
+    std::fs::create_dir_all(&out3).unwrap();
+    w.b(&["cp", "c:/tmp/tree/.", out3.to_str().unwrap()]).ok();
+    assert_eq!(
+        std::fs::read_to_string(out3.join("sub/deep")).unwrap(),
         "deep\n"
     );
     // Streams: `-` out is a tar of the path, `-` in extracts one into a directory.

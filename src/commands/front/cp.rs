@@ -152,8 +152,13 @@ fn into_container(g: &Globals, a: &CpArgs, src: &str, ctr: &str, dest: &str) -> 
     let host_src = if src == "-" {
         None
     } else {
-        let p = Path::new(src);
-        let parent = parent_of(p);
+        // `DIR/.` names DIR's contents: DIR itself is the directory to look in.
+        let parent = if contents_only(src) {
+            let d = src.strip_suffix('.').unwrap_or(src);
+            Path::new(if d.is_empty() { "." } else { d }).to_path_buf()
+        } else {
+            parent_of(Path::new(src))
+        };
         let pfd = nix::fcntl::open(
             parent.as_path(),
             nix::fcntl::OFlag::O_PATH
