@@ -500,6 +500,13 @@ fn cp_in_and_out_running_and_stopped_and_never_outside() {
     );
 
     // Bad input: one line, exit 1, nothing changed.
+    std::fs::create_dir_all(host.join("clash")).unwrap();
+    std::fs::write(host.join("clash/tree"), "a file\n").unwrap();
+    code_msg(
+        &w.b(&["cp", host.join("clash/tree").to_str().unwrap(), "c:/tmp/"]),
+        1,
+        "cannot overwrite directory \"/tmp/tree\" with non-directory",
+    );
     code_msg(
         &w.b(&["cp", f.to_str().unwrap(), "nosuch:/tmp"]),
         1,

@@ -49,8 +49,8 @@ fn open_dir(p: &Path) -> Result<OwnedFd> {
     .map_err(|e| anyhow!("{}: {}", p.display(), crate::error::errno_desc(e)))
 }
 
-/// Opens the container's root filesystem (see the module's note for how). `writer`
-/// callers of a stopped container hold its lock until the value is dropped.
+/// Opens the container's root filesystem (see the module's note for how). For a stopped
+/// container the value holds its lock (and its mount) until dropped.
 pub(crate) fn open_rootfs(store: &Store, c: &Container) -> Result<Rootfs> {
     let id = &c.rec.id;
     if c.rec.image_id.is_empty() {
@@ -533,6 +533,14 @@ pub(crate) fn extract(root: BorrowedFd, dest: &str, input: impl Read, owner: Own
     Ok(size)
 }
 
+/// Whether an error is a write to a reader that went away.
+pub(crate) fn broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
 /// Runs `produce` (writing a tar stream) and `consume` (reading it) at once, through a
 /// pipe, so that a copy never holds a whole tree in memory.
 pub(crate) fn pipe_through<T: Send>(
@@ -552,10 +560,14 @@ pub(crate) fn pipe_through<T: Send>(
         // Whatever the consumer left unread: let the producer finish (or fail) now.
         drop(rd);
         let produced = h.join().map_err(|_| anyhow!("copy thread panicked"))?;
-        // The producer's error names the cause when both failed (the consumer then only
-        // saw a truncated stream).
-        produced?;
-        got
+        // Whichever side failed first names the cause: a producer cut off by a consumer
+        // that gave up sees only a broken pipe; a consumer of a producer that failed sees
+        // only a truncated stream.
+        match (produced, got) {
+            (Ok(()), got) => got,
+            (Err(p), Err(g)) if broken_pipe(&p) => Err(g),
+            (Err(p), _) => Err(p),
+        }
     })
 }
 

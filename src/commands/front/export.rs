@@ -26,11 +26,7 @@ pub(crate) fn export(g: &Globals, a: &ExportArgs) -> Result<i32> {
             let res = cp::archive(&found, "", true, &mut out).and_then(|_| Ok(out.flush()?));
             // The reader stopped early (`| tar -t | head`): not an error of the export.
             if let Err(e) = res {
-                let broken = e.chain().any(|c| {
-                    c.downcast_ref::<std::io::Error>()
-                        .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-                });
-                if !broken {
+                if !cp::broken_pipe(&e) {
                     return Err(e);
                 }
             }
