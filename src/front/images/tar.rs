@@ -799,6 +799,62 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn entries_keep_owners_times_and_devices() {
+        let mut w = Writer::new(Vec::new());
+        let file = EntryMeta {
+            kind: Kind::File,
+            mode: 0o4755,
+            uid: 1000,
+            gid: 3_000_000,
+            mtime: 1_700_000_000,
+            size: 3,
+            ..Default::default()
+        };
+        w.entry("bin/tool", &file, Some(&mut &b"abc"[..])).unwrap();
+        let link = EntryMeta {
+            kind: Kind::HardLink,
+            link: "bin/tool".into(),
+            ..Default::default()
+        };
+        w.entry("bin/again", &link, None).unwrap();
+        let dev = EntryMeta {
+            kind: Kind::Char,
+            mode: 0o666,
+            devmajor: 1,
+            devminor: 3,
+            ..Default::default()
+        };
+        w.entry("dev/null", &dev, None).unwrap();
+        let dir = EntryMeta {
+            kind: Kind::Dir,
+            mode: 0o700,
+            uid: 5,
+            ..Default::default()
+        };
+        w.entry("home", &dir, None).unwrap();
+        let e = all(&w.finish().unwrap()).unwrap();
+        assert_eq!(e.len(), 4);
+        let h = &e[0].0;
+        assert_eq!(
+            (h.mode, h.uid, h.gid, h.mtime),
+            (0o4755, 1000, 3_000_000, 1_700_000_000)
+        );
+        assert_eq!(e[0].1, b"abc");
+        assert_eq!(
+            (e[1].0.kind, e[1].0.link.as_slice()),
+            (Kind::HardLink, &b"bin/tool"[..])
+        );
+        assert_eq!(
+            (e[2].0.kind, e[2].0.devmajor, e[2].0.devminor),
+            (Kind::Char, 1, 3)
+        );
+        assert_eq!(
+            (e[3].0.kind, e[3].0.path.as_slice(), e[3].0.uid),
+            (Kind::Dir, &b"home/"[..], 5)
+        );
+    }
+
+    #[test]
     fn pax_gnu_and_no_eof() {
         let mut b = Build::new();
         b.pax(&[
