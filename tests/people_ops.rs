@@ -898,3 +898,123 @@ fn stats_redraws_in_place_on_a_terminal() {
     assert!(text.contains("idle") && text.contains("\x1b[K") && text.contains("\x1b[J"));
     w.finish();
 }
+
+struct TestUser {
+    name: String,
+    uid: u32,
+    gid: u32,
+}
+
+impl TestUser {
+    fn create() -> TestUser {
+        let name = format!("berthpo{}", std::process::id());
+        let out = Command::new("useradd")
+            .args(["-M", "-s", "/bin/false", &name])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "useradd: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let u = nix::unistd::User::from_name(&name).unwrap().unwrap();
+        TestUser {
+            name,
+            uid: u.uid.as_raw(),
+            gid: u.gid.as_raw(),
+        }
+    }
+}
+
+impl Drop for TestUser {
+    fn drop(&mut self) {
+        let _ = Command::new("userdel").arg(&self.name).status();
+    }
+}
+
+#[test]
+fn rootless_cp_stats_and_top() {
+    let w = World::new("rootless");
+    let u = TestUser::create();
+    let berth = w.dir.join("berth");
+    std::fs::copy(env!("CARGO_BIN_EXE_berth"), &berth).unwrap();
+    std::fs::create_dir_all(w.dir.join("xdg")).unwrap();
+    std::fs::write(w.dir.join("hostfile"), "mine\n").unwrap();
+    let st = Command::new("chown")
+        .args([
+            "-R",
+            &format!("{}:{}", u.uid, u.gid),
+            w.dir.to_str().unwrap(),
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let as_user = |args: &[&str]| -> Out {
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid",
+            &u.uid.to_string(),
+            "--regid",
+            &u.gid.to_string(),
+            "--init-groups",
+        ])
+        .arg(&berth)
+        .arg("--root")
+        .arg(&w.root)
+        .arg("--runroot")
+        .arg(&w.runroot)
+        .args(args)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", &w.dir)
+        .env("XDG_RUNTIME_DIR", w.dir.join("xdg"));
+        run_with_timeout(&mut c, Duration::from_secs(60))
+    };
+    as_user(&[
+        "run",
+        "-d",
+        "--name",
+        "r",
+        "--rootfs",
+        w.rootfs(),
+        "sleep",
+        "4343",
+    ])
+    .ok();
+    let hostfile = w.dir.join("hostfile");
+    as_user(&["cp", hostfile.to_str().unwrap(), "r:/tmp/in"]).ok();
+    // The user's file is the container root's.
+    let out = as_user(&["exec", "r", "stat", "-c", "%u %g %s", "/tmp/in"]);
+    out.ok();
+    assert_eq!(out.stdout, "0 0 5\n");
+    let back = w.dir.join("back");
+    as_user(&["cp", "r:/tmp/in", back.to_str().unwrap()]).ok();
+    let m = std::fs::metadata(&back).unwrap();
+    assert_eq!(
+        (
+            std::os::unix::fs::MetadataExt::uid(&m),
+            std::fs::read_to_string(&back).unwrap()
+        ),
+        (u.uid, "mine\n".to_string())
+    );
+    let out = as_user(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}} {{.NetIO}}",
+        "r",
+    ]);
+    out.ok();
+    assert_eq!(out.stdout, "r 0B / 0B\n");
+    let out = as_user(&["top", "r"]);
+    out.ok();
+    assert!(
+        out.stdout.lines().any(|l| l.ends_with("sleep 4343")),
+        "{}",
+        out.stdout
+    );
+    as_user(&["rm", "-f", "r"]).ok();
+    w.audit(&[]);
+    drop(u);
+    let _ = std::fs::remove_dir_all(&w.dir);
+}

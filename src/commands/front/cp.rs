@@ -143,8 +143,15 @@ fn into_container(g: &Globals, a: &CpArgs, src: &str, ctr: &str, dest: &str) -> 
     if c.rec.host_config.readonly_rootfs && store.derive(&c).is_active() {
         bail!("container rootfs is marked read-only");
     }
+    // Without -a, the container's root owns what comes in: rootless, that is the user
+    // (the container's root is mapped to them).
     let owner = if a.archive {
         Owner::Keep
+    } else if g.rootless {
+        Owner::All(
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::getgid().as_raw(),
+        )
     } else {
         Owner::All(0, 0)
     };

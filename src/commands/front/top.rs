@@ -14,7 +14,13 @@ pub(crate) fn top(g: &Globals, a: &TopArgs) -> Result<i32> {
     if !matches!(store.derive(&c), Live::Running | Live::Paused) {
         bail!("container {} is not running", a.container);
     }
-    let pids = rt::pids(&store.rt, &c.rec.id);
+    let mut pids = rt::pids(&store.rt, &c.rec.id);
+    if pids.is_empty() {
+        // No cgroup of its own (rootless without delegation): its init and descendants.
+        if let Some(init) = rt::init_pid(&store.rt, &c.rec.id) {
+            pids = descendants(init);
+        }
+    }
     let args: Vec<String> = if a.ps_args.is_empty() {
         vec!["-ef".into()]
     } else {
@@ -38,6 +44,39 @@ pub(crate) fn top(g: &Globals, a: &TopArgs) -> Result<i32> {
     }
     print!("{}", tw.flush());
     Ok(0)
+}
+
+/// `pid` and every process below it (from each process's parent in /proc).
+fn descendants(pid: i32) -> Vec<i32> {
+    let mut parent_of = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+            continue;
+        };
+        // The command may hold spaces and parentheses: fields follow the last ')'.
+        if let Some(pp) = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<i32>().ok())
+        {
+            parent_of.push((p, pp));
+        }
+    }
+    let mut out = vec![pid];
+    let mut i = 0;
+    while i < out.len() {
+        let cur = out[i];
+        out.extend(
+            parent_of
+                .iter()
+                .filter(|(_, pp)| *pp == cur)
+                .map(|(p, _)| *p),
+        );
+        i += 1;
+    }
+    out
 }
 
 /// Docker's `parsePSOutput`: the header's fields, then the lines whose PID column is one

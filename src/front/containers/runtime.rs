@@ -308,3 +308,11 @@ pub(crate) fn update(
 ) -> Result<()> {
     crate::runtime::update::update(g, id, patch)
 }
+
+/// The host pid of the container's init, while it runs.
+pub(crate) fn init_pid(g: &Globals, id: &str) -> Option<i32> {
+    crate::runtime::ops::state(g, id)
+        .ok()
+        .map(|s| s.pid)
+        .filter(|p| *p > 0)
+}
