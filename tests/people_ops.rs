@@ -382,6 +382,16 @@ fn cp_in_and_out_running_and_stopped_and_never_outside() {
     assert_eq!(exec_cat("/data/sub/deep"), "deep\n");
     w.b(&["cp", &contents, "c:/newdir"]).ok();
     assert_eq!(exec_cat("/newdir/sub/deep"), "deep\n");
+    // -L follows a host link as the host does (here out of its own directory).
+    std::fs::create_dir_all(host.join("links")).unwrap();
+    std::os::unix::fs::symlink("../file", host.join("links/l")).unwrap();
+    let l = host.join("links/l");
+    w.b(&["cp", "-L", l.to_str().unwrap(), "c:/tmp/followed"])
+        .ok();
+    assert_eq!(exec_cat("/tmp/followed"), "from the host\n");
+    w.b(&["cp", l.to_str().unwrap(), "c:/tmp/asis"]).ok();
+    let out = w.b(&["exec", "c", "readlink", "/tmp/asis"]);
+    assert_eq!(out.stdout, "../file\n");
     // Running container -> host.
     let out_dir = w.dir.join("out");
     std::fs::create_dir_all(&out_dir).unwrap();

@@ -159,10 +159,22 @@ fn into_container(g: &Globals, a: &CpArgs, src: &str, ctr: &str, dest: &str) -> 
     let host_src = if src == "-" {
         None
     } else {
-        // `DIR/.` names DIR's contents: DIR itself is the directory to look in.
+        // `DIR/.` names DIR's contents: DIR itself is the directory to look in. With -L
+        // the host's own symlinks are followed as the host resolves them (host paths
+        // are the user's, not the container's).
+        let real = if a.follow_link && !contents_only(src) {
+            Some(
+                std::fs::canonicalize(src)
+                    .map_err(|e| anyhow!("lstat {src}: {}", crate::error::errno_text(&e)))?,
+            )
+        } else {
+            None
+        };
         let parent = if contents_only(src) {
             let d = src.strip_suffix('.').unwrap_or(src);
             Path::new(if d.is_empty() { "." } else { d }).to_path_buf()
+        } else if let Some(r) = &real {
+            parent_of(r)
         } else {
             parent_of(Path::new(src))
         };
@@ -176,11 +188,13 @@ fn into_container(g: &Globals, a: &CpArgs, src: &str, ctr: &str, dest: &str) -> 
         .map_err(|e| anyhow!("lstat {src}: {}", crate::error::errno_desc(e)))?;
         let name = if contents_only(src) || base(src).is_empty() {
             ".".to_string()
+        } else if let Some(r) = &real {
+            base(&r.to_string_lossy())
         } else {
             base(src)
         };
-        let found = cp::lookup(pfd.as_fd(), &name, a.follow_link)
-            .map_err(|e| anyhow!("lstat {src}: {e}"))?;
+        let found =
+            cp::lookup(pfd.as_fd(), &name, false).map_err(|e| anyhow!("lstat {src}: {e}"))?;
         if found.stat.is_none() {
             bail!("lstat {src}: no such file or directory");
         }
