@@ -18,6 +18,10 @@ use crate::front::{units, Globals};
 /// Docker's confirmation text for what this prune removes.
 fn warning(a: &SystemPruneArgs, f: &Filters) -> String {
     let mut items = vec!["all stopped containers".to_string()];
+    if a.volumes {
+        // There are no volumes yet: the line is Docker's, the count will be zero.
+        items.push("all anonymous volumes not used by at least one container".into());
+    }
     items.push(if a.all {
         "all images without at least one container associated to them".into()
     } else {
