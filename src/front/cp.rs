@@ -78,6 +78,25 @@ pub(crate) fn open_rootfs(store: &Store, c: &Container) -> Result<Rootfs> {
     if store.monitor_alive(id) {
         bail!("container {} started meanwhile: try again", c.rec.name);
     }
+    if nix::unistd::geteuid().is_root() {
+        // A mount namespace of this process's own before anything is mounted, whoever we
+        // are: the monitor's mount skips it when it counts as rootless (root in a user
+        // namespace), and then the overlay would land in the caller's namespace.
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).map_err(|e| {
+            anyhow!(
+                "a mount namespace for the container's root filesystem: {}",
+                crate::error::errno_desc(e)
+            )
+        })?;
+        nix::mount::mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_SLAVE,
+            None::<&str>,
+        )
+        .map_err(|e| anyhow!("make / a slave mount: {}", crate::error::errno_desc(e)))?;
+    }
     let mounted = crate::front::monitor::rootfs::mount(store, &c.rec)?;
     Ok(Rootfs {
         fd: open_dir(&merged)?,
