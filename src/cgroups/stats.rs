@@ -64,6 +64,47 @@ pub(crate) fn v1_dir(rec: &CgroupRecord, controller: &str) -> Option<PathBuf> {
         })
 }
 
+/// runc's `ioServiceBytesRecursive` from v1 `blkio.*io_service_bytes_recursive` lines
+/// (`8:0 Read 4096`, a closing `Total N`).
+fn blkio_v1(text: &str) -> Vec<Value> {
+    text.lines()
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            let (dev, op, v) = (it.next()?, it.next()?, it.next()?);
+            let (major, minor) = dev.split_once(':')?;
+            Some(
+                json!({"major": major.parse::<u64>().ok()?, "minor": minor.parse::<u64>().ok()?,
+                        "op": op, "value": v.parse::<u64>().ok()?}),
+            )
+        })
+        .collect()
+}
+
+/// The same from v2 `io.stat` (`8:0 rbytes=4096 wbytes=0 rios=1 ...`): Read and Write.
+fn blkio_v2(text: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    for l in text.lines() {
+        let mut it = l.split_whitespace();
+        let Some((major, minor)) = it.next().and_then(|d| d.split_once(':')) else {
+            continue;
+        };
+        let (Ok(major), Ok(minor)) = (major.parse::<u64>(), minor.parse::<u64>()) else {
+            continue;
+        };
+        for kv in it {
+            let op = match kv.split_once('=') {
+                Some(("rbytes", v)) => ("Read", v),
+                Some(("wbytes", v)) => ("Write", v),
+                _ => continue,
+            };
+            if let Ok(v) = op.1.parse::<u64>() {
+                out.push(json!({"major": major, "minor": minor, "op": op.0, "value": v}));
+            }
+        }
+    }
+    out
+}
+
 fn is_v1(rec: &CgroupRecord) -> bool {
     rec.freezer.is_some()
 }
@@ -73,6 +114,16 @@ pub(crate) fn stats(rec: &CgroupRecord) -> Value {
         let mem = v1_dir(rec, "memory");
         let cpu = v1_dir(rec, "cpuacct");
         let pids = v1_dir(rec, "pids");
+        // The throttle file counts every device even without CFQ/BFQ (what Docker reads
+        // first); the scheduler's file where the throttle one is missing.
+        let blkio = v1_dir(rec, "blkio")
+            .and_then(|d| {
+                read(&d.join("blkio.throttle.io_service_bytes_recursive"))
+                    .filter(|t| t.lines().count() > 1)
+                    .or_else(|| read(&d.join("blkio.io_service_bytes_recursive")))
+            })
+            .map(|t| blkio_v1(&t))
+            .unwrap_or_default();
         let m = |f: &str| mem.as_ref().map(|d| num(&d.join(f))).unwrap_or(0);
         let percpu: Vec<u64> = cpu
             .as_ref()
@@ -102,7 +153,7 @@ pub(crate) fn stats(rec: &CgroupRecord) -> Value {
                 "raw": mem.as_ref().map(|d| flat_keyed(&d.join("memory.stat"))).unwrap_or_default(),
             },
             "pids": {"current": pids.as_ref().map(|d| num(&d.join("pids.current"))).unwrap_or(0), "limit": pids.as_ref().map(|d| num(&d.join("pids.max"))).unwrap_or(0)},
-            "blkio": {},
+            "blkio": {"ioServiceBytesRecursive": blkio},
             "hugetlb": {},
         })
     } else {
@@ -120,7 +171,7 @@ pub(crate) fn stats(rec: &CgroupRecord) -> Value {
                 "raw": flat_keyed(&d.join("memory.stat")),
             },
             "pids": {"current": num(&d.join("pids.current")), "limit": num(&d.join("pids.max"))},
-            "blkio": {},
+            "blkio": {"ioServiceBytesRecursive": blkio_v2(&read(&d.join("io.stat")).unwrap_or_default())},
             "hugetlb": {},
         })
     }
@@ -169,6 +220,11 @@ mod tests {
         .unwrap();
         fs::write(d.join("pids.current"), "3\n").unwrap();
         fs::write(d.join("pids.max"), "64\n").unwrap();
+        fs::write(
+            d.join("io.stat"),
+            "8:0 rbytes=1048576 wbytes=4096 rios=3 wios=1 dbytes=0 dios=0\n",
+        )
+        .unwrap();
         let rec = CgroupRecord {
             unified: Some(d.clone()),
             paths: vec![d.clone()],
@@ -181,6 +237,23 @@ mod tests {
         assert_eq!(s["memory"]["raw"]["file"], 200);
         assert_eq!(s["pids"]["current"], 3);
         assert_eq!(oom_kills(&rec), 1);
+        let io = &s["blkio"]["ioServiceBytesRecursive"];
+        assert_eq!(
+            io[0],
+            json!({"major": 8, "minor": 0, "op": "Read", "value": 1048576})
+        );
+        assert_eq!(io[1]["op"], "Write");
+        assert_eq!(io[1]["value"], 4096);
         fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn v1_blkio_lines() {
+        let v = blkio_v1("8:0 Read 512\n8:0 Write 1024\n8:0 Sync 0\nTotal 1536\n");
+        assert_eq!(v.len(), 3);
+        assert_eq!(
+            v[1],
+            json!({"major": 8, "minor": 0, "op": "Write", "value": 1024})
+        );
     }
 }

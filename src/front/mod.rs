@@ -3,6 +3,7 @@
 //! monitor, logs, volumes, networks, build. Nothing here is reached by the runc face.
 
 pub(crate) mod containers;
+pub(crate) mod cp;
 pub(crate) mod digest;
 pub(crate) mod format;
 pub(crate) mod images;
@@ -11,6 +12,7 @@ pub(crate) mod monitor;
 pub(crate) mod reference;
 pub(crate) mod registry;
 pub(crate) mod specgen;
+pub(crate) mod stats;
 pub(crate) mod units;
 pub(crate) mod volumes;
 

@@ -734,7 +734,7 @@ fn seccomp(opt: Option<&str>, caps: &[String], privileged: bool) -> Result<Optio
 }
 
 /// Docker's `--cpus`: a decimal number of CPUs, at most the host's.
-fn nano_cpus(s: &str) -> Result<i64> {
+pub(crate) fn nano_cpus(s: &str) -> Result<i64> {
     let n: f64 = s
         .parse()
         .ok()

@@ -1,14 +1,19 @@
 //! The people face's commands: args -> front call -> output. Each returns the exit code.
 
 mod attach;
+mod container_prune;
+mod cp;
 mod create;
+mod diff;
 mod exec;
 mod exists;
+mod export;
 mod history;
 mod image_mount;
 mod image_prune;
 mod images;
 mod import;
+mod info;
 mod inspect;
 mod kill;
 mod load;
@@ -26,15 +31,21 @@ mod rmi;
 mod run;
 mod save;
 mod start;
+mod stats;
 mod stop;
+mod system;
 mod tag;
+mod top;
+mod update;
 mod version;
 mod volume;
 mod wait;
 
 use anyhow::{anyhow, bail, Result};
 
-use crate::cli::front::{Command, ContainerCommand, ImageCommand, VolumeCommand};
+use crate::cli::front::{
+    Command, ContainerCommand, FormatOnly, ImageCommand, SystemCommand, VolumeCommand,
+};
 use crate::front::containers::Store;
 use crate::front::{Exit, Globals};
 
@@ -186,6 +197,23 @@ pub(crate) fn dispatch(g: &Globals, cmd: Command, name: &str) -> Result<i32> {
         Command::Image(ImageCommand::Mount(a)) => image_mount::mount(g, &a),
         Command::Image(ImageCommand::Unmount(a)) => image_mount::unmount(g, &a),
         Command::Image(ImageCommand::Prune(a)) => image_prune::prune(g, &a),
+        Command::Stats(a) | Command::Container(ContainerCommand::Stats(a)) => stats::stats(g, &a),
+        Command::Top(a) | Command::Container(ContainerCommand::Top(a)) => top::top(g, &a),
+        Command::Cp(a) | Command::Container(ContainerCommand::Cp(a)) => cp::cp(g, &a),
+        Command::Export(a) | Command::Container(ContainerCommand::Export(a)) => {
+            export::export(g, &a)
+        }
+        Command::Diff(a) | Command::Container(ContainerCommand::Diff(a)) => diff::diff(g, &a),
+        Command::Container(ContainerCommand::Prune(a)) => container_prune::prune(g, &a),
+        Command::System(SystemCommand::Prune(a)) => system::prune(g, &a),
+        Command::System(SystemCommand::Df(a)) => system::df(g, &a),
+        Command::Update(a) | Command::Container(ContainerCommand::Update(a)) => {
+            update::update(g, &a)
+        }
+        Command::Info(a) | Command::System(SystemCommand::Info(a)) => {
+            info::info(g, a.format.as_deref())
+        }
+        Command::Version(FormatOnly { format: Some(f) }) => info::version_format(g, &f),
         Command::Login(a) => login::login(g, &a),
         Command::Logout(a) => login::logout(g, &a),
         Command::Volume(VolumeCommand::Create(a)) => volume::create(g, &a),

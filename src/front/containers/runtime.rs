@@ -282,3 +282,37 @@ pub(crate) fn rfc3339(t: std::time::SystemTime) -> String {
 pub(crate) fn bundle_dir(run_dir: &Path) -> PathBuf {
     run_dir.join("bundle")
 }
+
+/// One sample of the container's cgroup usage, in the shape of runc's `events --stats`
+/// data, with its init's host pid; None once it is not running (or never ran).
+pub(crate) fn stats(g: &Globals, id: &str) -> Option<(i32, serde_json::Value)> {
+    let st = crate::runtime::ops::state(g, id).ok()?;
+    if st.pid <= 0 {
+        return None;
+    }
+    let mut data = None;
+    crate::runtime::ops::events(g, id, true, std::time::Duration::ZERO, &mut |v| {
+        data = Some(v["data"].clone());
+        Ok(())
+    })
+    .ok()?;
+    Some((st.pid, data?))
+}
+
+/// Applies new resource limits to a created, running or paused container (what the runc
+/// face's `update` does).
+pub(crate) fn update(
+    g: &Globals,
+    id: &str,
+    patch: &oci_spec::runtime::LinuxResources,
+) -> Result<()> {
+    crate::runtime::update::update(g, id, patch)
+}
+
+/// The host pid of the container's init, while it runs.
+pub(crate) fn init_pid(g: &Globals, id: &str) -> Option<i32> {
+    crate::runtime::ops::state(g, id)
+        .ok()
+        .map(|s| s.pid)
+        .filter(|p| *p > 0)
+}

@@ -444,6 +444,37 @@ fn base64_decode(s: &[u8]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// What [`Writer::entry`] records of an entry besides its name.
+#[derive(Clone, Debug)]
+pub(crate) struct EntryMeta {
+    pub(crate) kind: Kind,
+    pub(crate) mode: u32,
+    pub(crate) uid: u64,
+    pub(crate) gid: u64,
+    pub(crate) mtime: i64,
+    pub(crate) size: u64,
+    /// A symlink's target, or the earlier entry a hardlink names.
+    pub(crate) link: String,
+    pub(crate) devmajor: u32,
+    pub(crate) devminor: u32,
+}
+
+impl Default for EntryMeta {
+    fn default() -> Self {
+        EntryMeta {
+            kind: Kind::File,
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            mtime: 0,
+            size: 0,
+            link: String::new(),
+            devmajor: 0,
+            devminor: 0,
+        }
+    }
+}
+
 /// Writes ustar entries, with a PAX header in front when a name or size does not fit.
 pub(crate) struct Writer<W: Write> {
     inner: W,
@@ -485,7 +516,53 @@ impl<W: Write> Writer<W> {
         self.header(path, b'2', 0o777, 0, target)
     }
 
+    /// Appends any kind of entry with its owner, mtime and device numbers (`cp`, `export`);
+    /// a regular file's `size` bytes are read from `data`.
+    pub(crate) fn entry(
+        &mut self,
+        path: &str,
+        m: &EntryMeta,
+        data: Option<&mut dyn Read>,
+    ) -> Result<()> {
+        let typeflag = match m.kind {
+            Kind::File => b'0',
+            Kind::HardLink => b'1',
+            Kind::Symlink => b'2',
+            Kind::Char => b'3',
+            Kind::Block => b'4',
+            Kind::Dir => b'5',
+            Kind::Fifo => b'6',
+        };
+        let size = if m.kind == Kind::File { m.size } else { 0 };
+        let path = if m.kind == Kind::Dir {
+            format!("{}/", path.trim_end_matches('/'))
+        } else {
+            path.to_string()
+        };
+        self.header_full(&path, typeflag, size, m)?;
+        if m.kind == Kind::File {
+            let data = data.context("a regular file entry needs its data")?;
+            let n = io::copy(&mut data.take(size), &mut self.inner)?;
+            if n != size {
+                bail!("{path}: expected {size} bytes, read {n}");
+            }
+            self.inner
+                .write_all(&[0u8; BLOCK][..padding(size) as usize])?;
+        }
+        Ok(())
+    }
+
     fn header(&mut self, path: &str, typeflag: u8, mode: u32, size: u64, link: &str) -> Result<()> {
+        let m = EntryMeta {
+            mode,
+            link: link.to_string(),
+            ..Default::default()
+        };
+        self.header_full(path, typeflag, size, &m)
+    }
+
+    fn header_full(&mut self, path: &str, typeflag: u8, size: u64, m: &EntryMeta) -> Result<()> {
+        let link = m.link.as_str();
         let mut pax = Vec::new();
         if path.len() > 100 {
             pax.push(("path", path.as_bytes()));
@@ -496,6 +573,13 @@ impl<W: Write> Writer<W> {
         let size_s = size.to_string();
         if size >= 0o77777777777 {
             pax.push(("size", size_s.as_bytes()));
+        }
+        let (uid_s, gid_s) = (m.uid.to_string(), m.gid.to_string());
+        if m.uid > 0o7777777 {
+            pax.push(("uid", uid_s.as_bytes()));
+        }
+        if m.gid > 0o7777777 {
+            pax.push(("gid", gid_s.as_bytes()));
         }
         if !pax.is_empty() {
             let mut body = Vec::new();
@@ -508,7 +592,24 @@ impl<W: Write> Writer<W> {
             self.inner
                 .write_all(&[0u8; BLOCK][..padding(body.len() as u64) as usize])?;
         }
-        let h = raw_header(path.as_bytes(), typeflag, mode, size, link.as_bytes());
+        let mut h = raw_header(path.as_bytes(), typeflag, m.mode, size, link.as_bytes());
+        if m.uid != 0 || m.gid != 0 || m.mtime > 0 || m.devmajor != 0 || m.devminor != 0 {
+            let octal = |f: &mut [u8], v: u64| {
+                let s = format!("{:0w$o}", v, w = f.len() - 1);
+                let s = s.as_bytes();
+                let s = &s[s.len().saturating_sub(f.len() - 1)..];
+                f[..s.len()].copy_from_slice(s);
+                f[s.len()] = 0;
+            };
+            octal(&mut h[108..116], m.uid.min(0o7777777));
+            octal(&mut h[116..124], m.gid.min(0o7777777));
+            octal(&mut h[136..148], m.mtime.max(0) as u64);
+            octal(&mut h[329..337], m.devmajor as u64);
+            octal(&mut h[337..345], m.devminor as u64);
+            h[148..156].copy_from_slice(b"        ");
+            let sum: u64 = h.iter().map(|&c| c as u64).sum();
+            h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        }
         self.inner.write_all(&h)?;
         Ok(())
     }
@@ -695,6 +796,62 @@ pub(crate) mod tests {
         assert_eq!(e[1].0.path, long.as_bytes());
         assert_eq!(e[1].1, b"hello");
         assert_eq!(e[2].0.link.len(), 200);
+    }
+
+    #[test]
+    fn entries_keep_owners_times_and_devices() {
+        let mut w = Writer::new(Vec::new());
+        let file = EntryMeta {
+            kind: Kind::File,
+            mode: 0o4755,
+            uid: 1000,
+            gid: 3_000_000,
+            mtime: 1_700_000_000,
+            size: 3,
+            ..Default::default()
+        };
+        w.entry("bin/tool", &file, Some(&mut &b"abc"[..])).unwrap();
+        let link = EntryMeta {
+            kind: Kind::HardLink,
+            link: "bin/tool".into(),
+            ..Default::default()
+        };
+        w.entry("bin/again", &link, None).unwrap();
+        let dev = EntryMeta {
+            kind: Kind::Char,
+            mode: 0o666,
+            devmajor: 1,
+            devminor: 3,
+            ..Default::default()
+        };
+        w.entry("dev/null", &dev, None).unwrap();
+        let dir = EntryMeta {
+            kind: Kind::Dir,
+            mode: 0o700,
+            uid: 5,
+            ..Default::default()
+        };
+        w.entry("home", &dir, None).unwrap();
+        let e = all(&w.finish().unwrap()).unwrap();
+        assert_eq!(e.len(), 4);
+        let h = &e[0].0;
+        assert_eq!(
+            (h.mode, h.uid, h.gid, h.mtime),
+            (0o4755, 1000, 3_000_000, 1_700_000_000)
+        );
+        assert_eq!(e[0].1, b"abc");
+        assert_eq!(
+            (e[1].0.kind, e[1].0.link.as_slice()),
+            (Kind::HardLink, &b"bin/tool"[..])
+        );
+        assert_eq!(
+            (e[2].0.kind, e[2].0.devmajor, e[2].0.devminor),
+            (Kind::Char, 1, 3)
+        );
+        assert_eq!(
+            (e[3].0.kind, e[3].0.path.as_slice(), e[3].0.uid),
+            (Kind::Dir, &b"home/"[..], 5)
+        );
     }
 
     #[test]

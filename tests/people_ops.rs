@@ -1,0 +1,1030 @@
+//! The people face's operations on containers, driven through the built binary as a user
+//! would: `stats`, `top`, `cp` (both ways, streams, stopped containers, symlinks that try
+//! to climb out), `export`, `diff`, `container prune`, `system prune`, `system df`,
+//! `info`, `version --format` and `update`. Each test has its own `--root`/`--runroot`
+//! and ends with a leak audit (processes, cgroups, mounts, runtime state, records).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::{run_with_timeout, Out, APPLETS};
+
+static N: AtomicUsize = AtomicUsize::new(0);
+
+struct World {
+    dir: PathBuf,
+    root: PathBuf,
+    runroot: PathBuf,
+    rootfs: PathBuf,
+}
+
+impl World {
+    fn new(name: &str) -> World {
+        let n = N.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("berth-po-{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let rootfs = dir.join("rootfs");
+        for d in ["bin", "etc", "tmp", "proc", "dev", "sys", "data"] {
+            std::fs::create_dir_all(rootfs.join(d)).unwrap();
+        }
+        std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("/bin/busybox");
+        for a in APPLETS {
+            let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a));
+        }
+        std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+        std::fs::write(rootfs.join("etc/group"), "root:x:0:\n").unwrap();
+        std::fs::write(rootfs.join("etc/motd"), "from the image\n").unwrap();
+        std::fs::write(rootfs.join("data/keep"), "keep\n").unwrap();
+        World {
+            root: dir.join("root"),
+            runroot: dir.join("run"),
+            rootfs,
+            dir,
+        }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
+        c.arg("--root")
+            .arg(&self.root)
+            .arg("--runroot")
+            .arg(&self.runroot)
+            .args(args);
+        c
+    }
+
+    fn b(&self, args: &[&str]) -> Out {
+        run_with_timeout(&mut self.cmd(args), Duration::from_secs(120))
+    }
+
+    /// The command with `stdin` as its standard input; raw stdout bytes.
+    fn b_raw(&self, args: &[&str], stdin: Option<&Path>) -> (i32, Vec<u8>, String) {
+        let mut c = self.cmd(args);
+        c.stdin(match stdin {
+            Some(p) => Stdio::from(std::fs::File::open(p).unwrap()),
+            None => Stdio::null(),
+        });
+        let out = c.output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            out.stdout,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn rootfs(&self) -> &str {
+        self.rootfs.to_str().unwrap()
+    }
+
+    /// The busybox tree imported as image `tag` (a tar of it through `berth import`).
+    fn image(&self, tag: &str) {
+        let tar = self
+            .dir
+            .join(format!("{}.tar", tag.replace([':', '/'], "_")));
+        let st = Command::new("tar")
+            .arg("-C")
+            .arg(&self.rootfs)
+            .arg("-cf")
+            .arg(&tar)
+            .arg(".")
+            .status()
+            .unwrap();
+        assert!(st.success());
+        self.b(&["import", tar.to_str().unwrap(), tag]).ok();
+    }
+
+    /// `run -d [flags] IMAGE-or---rootfs cmd...`: the full id.
+    fn run_d(&self, flags: &[&str], cmd: &[&str]) -> String {
+        let mut a = vec!["run", "-d"];
+        a.extend_from_slice(flags);
+        a.extend_from_slice(cmd);
+        let out = self.b(&a);
+        out.ok();
+        let id = out.stdout.trim().to_string();
+        assert_eq!(id.len(), 64, "run -d prints the full id: {id:?}");
+        id
+    }
+
+    fn finish(self) {
+        let out = self.b(&["ps", "-a", "-q", "--no-trunc"]);
+        out.ok();
+        let ids: Vec<String> = out.stdout.lines().map(String::from).collect();
+        if !ids.is_empty() {
+            let mut a = vec!["rm", "-f"];
+            a.extend(ids.iter().map(String::as_str));
+            self.b(&a).ok();
+        }
+        self.audit(&ids);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+
+    fn audit(&self, ids: &[String]) {
+        for d in [
+            self.root.join("containers"),
+            self.root.join("names"),
+            self.runroot.join("containers"),
+        ] {
+            let left: Vec<String> = std::fs::read_dir(&d)
+                .map(|d| {
+                    d.filter_map(|e| e.ok())
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            assert!(left.is_empty(), "left behind in {}: {left:?}", d.display());
+        }
+        for ctrl in std::fs::read_dir("/sys/fs/cgroup")
+            .unwrap()
+            .filter_map(|e| e.ok())
+        {
+            for id in ids {
+                let d = ctrl.path().join("berth").join(id);
+                assert!(!d.exists(), "cgroup left behind: {}", d.display());
+            }
+        }
+        let dir = self.dir.to_string_lossy().into_owned();
+        for e in std::fs::read_dir("/proc").unwrap().filter_map(|e| e.ok()) {
+            if e.file_name().to_string_lossy().parse::<i32>().is_err() {
+                continue;
+            }
+            let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline);
+            assert!(
+                !(cmdline.contains("monitor") && cmdline.contains(&dir)),
+                "monitor left behind: {cmdline}"
+            );
+        }
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(!mounts.contains(&dir), "mounts left behind under {dir}");
+    }
+}
+
+/// One error line naming `phrase`, exit `code`.
+fn code_msg(out: &Out, code: i32, phrase: &str) {
+    assert_eq!(
+        out.code, code,
+        "expected exit {code}; stdout: {} stderr: {}",
+        out.stdout, out.stderr
+    );
+    assert!(
+        out.stderr.contains(phrase),
+        "expected {phrase:?} in stderr: {}",
+        out.stderr
+    );
+    assert_eq!(
+        out.stderr.trim().lines().count(),
+        1,
+        "one error line: {}",
+        out.stderr
+    );
+}
+
+/// Bytes of `64MiB`-style sizes (go-units BytesSize).
+fn bytes_of(s: &str) -> f64 {
+    let s = s.trim();
+    let (num, mult) = [
+        ("GiB", 1u64 << 30),
+        ("MiB", 1 << 20),
+        ("KiB", 1 << 10),
+        ("B", 1),
+    ]
+    .iter()
+    .find_map(|(u, m)| s.strip_suffix(u).map(|n| (n, *m)))
+    .unwrap_or_else(|| panic!("not a size: {s:?}"));
+    num.parse::<f64>().unwrap() * mult as f64
+}
+
+#[test]
+fn stats_shows_the_limit_and_real_usage() {
+    let w = World::new("stats");
+    // 8 MB held in a shell variable is memory of its own (page cache may be inactive and
+    // is not counted, as Docker's client subtracts it); the busy loop burns CPU.
+    let id = w.run_d(
+        &["--name", "busy", "-m", "64m", "--rootfs", w.rootfs()],
+        &[
+            "sh",
+            "-c",
+            "dd if=/dev/zero of=/tmp/fill bs=1M count=16 2>/dev/null; x=$(head -c 8000000 /dev/zero | tr '\\000' a); while :; do :; done",
+        ],
+    );
+    w.run_d(
+        &["--name", "idle", "--rootfs", w.rootfs()],
+        &["sleep", "1000"],
+    );
+    w.b(&["create", "--name", "made", "--rootfs", w.rootfs(), "true"])
+        .ok();
+    std::thread::sleep(Duration::from_millis(500));
+    let out = w.b(&["stats", "--no-stream"]);
+    out.ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("CONTAINER ID   NAME")
+            && lines[0].contains("CPU %")
+            && lines[0].contains("MEM USAGE / LIMIT")
+            && lines[0].contains("MEM %")
+            && lines[0].contains("NET I/O")
+            && lines[0].contains("BLOCK I/O")
+            && lines[0].ends_with("PIDS"),
+        "{}",
+        lines[0]
+    );
+    // Running ones only, newest first; the created one is not listed without -a.
+    assert_eq!(lines.len(), 3, "{}", out.stdout);
+    assert!(lines[2].starts_with(&id[..12]), "{}", out.stdout);
+    let busy = w.b(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}}|{{.CPUPerc}}|{{.MemUsage}}|{{.MemPerc}}|{{.NetIO}}|{{.PIDs}}",
+        "busy",
+    ]);
+    busy.ok();
+    let f: Vec<&str> = busy.stdout.trim().split('|').collect();
+    assert_eq!(f[0], "busy");
+    let cpu: f64 = f[1].trim_end_matches('%').parse().unwrap();
+    assert!(cpu > 1.0, "a busy loop uses CPU: {}", busy.stdout);
+    let (usage, limit) = f[2].split_once(" / ").unwrap();
+    assert_eq!(limit, "64MiB");
+    assert!(bytes_of(usage) > 4.0 * 1024.0 * 1024.0, "usage: {usage}");
+    assert!(f[3].ends_with('%') && f[3] != "0.00%");
+    assert_eq!(f[4], "0B / 0B", "only lo in its network namespace");
+    assert!(f[5].parse::<u32>().unwrap() >= 1);
+    // No limit: the host's memory, as Docker shows it.
+    let idle = w.b(&["stats", "--no-stream", "--format", "{{.MemUsage}}", "idle"]);
+    idle.ok();
+    let (_, limit) = idle.stdout.trim().split_once(" / ").unwrap();
+    assert!(bytes_of(limit) > 64.0 * 1024.0 * 1024.0, "{limit}");
+    // -a lists the created container, with zeros; --no-trunc the full ids; json.
+    let all = w.b(&[
+        "stats",
+        "--no-stream",
+        "-a",
+        "--no-trunc",
+        "--format",
+        "{{.ID}} {{.MemUsage}} {{.PIDs}}",
+    ]);
+    all.ok();
+    assert_eq!(all.stdout.lines().count(), 3, "{}", all.stdout);
+    assert!(all
+        .stdout
+        .lines()
+        .any(|l| l.ends_with(" 0B / 0B 0") && l.len() > 64));
+    let j = w.b(&["stats", "--no-stream", "--format", "{{json .}}", "busy"]);
+    j.ok();
+    let v: serde_json::Value = serde_json::from_str(j.stdout.trim()).unwrap();
+    assert_eq!(v["Name"], "busy");
+    assert!(v["BlockIO"].as_str().unwrap().contains(" / "));
+    // A container that exits while being sampled: a row, no error.
+    w.run_d(
+        &["--name", "brief", "--rootfs", w.rootfs()],
+        &["sleep", "0.5"],
+    );
+    let out = w.b(&["stats", "--no-stream", "brief"]);
+    out.ok();
+    assert!(out.stdout.contains("brief"), "{}", out.stdout);
+    // Streaming to a pipe: one table per sample, until the reader goes.
+    let mut child = w
+        .cmd(&["stats", "--format", "{{.Name}}", "idle"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    assert_eq!(lines.next().unwrap().unwrap(), "idle");
+    assert_eq!(lines.next().unwrap().unwrap(), "idle");
+    drop(lines);
+    let st = child.wait().unwrap();
+    assert!(st.code() == Some(0) || st.code().is_none(), "{st:?}");
+    code_msg(
+        &w.b(&["stats", "--no-stream", "nosuch"]),
+        1,
+        "No such container: nosuch",
+    );
+    w.finish();
+}
+
+#[test]
+fn top_lists_the_containers_processes() {
+    let w = World::new("top");
+    w.run_d(&["--name", "t", "--rootfs", w.rootfs()], &["sleep", "4242"]);
+    let out = w.b(&["top", "t"]);
+    out.ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    let head: Vec<&str> = lines[0].split_whitespace().collect();
+    assert_eq!(
+        head,
+        ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]
+    );
+    assert_eq!(
+        lines.len(),
+        2,
+        "only the container's process: {}",
+        out.stdout
+    );
+    assert!(lines[1].ends_with("sleep 4242"), "{}", out.stdout);
+    let out = w.b(&["container", "top", "t", "-o", "pid,comm"]);
+    out.ok();
+    assert!(
+        out.stdout.lines().nth(1).unwrap().ends_with("sleep"),
+        "{}",
+        out.stdout
+    );
+    w.b(&["stop", "-t", "1", "t"]).ok();
+    code_msg(&w.b(&["top", "t"]), 1, "is not running");
+    code_msg(&w.b(&["top", "gone"]), 1, "No such container: gone");
+    w.finish();
+}
+
+#[test]
+fn cp_in_and_out_running_and_stopped_and_never_outside() {
+    let w = World::new("cp");
+    w.image("bb:1");
+    let host = w.dir.join("host");
+    std::fs::create_dir_all(host.join("tree/sub")).unwrap();
+    std::fs::write(host.join("file"), "from the host\n").unwrap();
+    std::fs::write(host.join("tree/sub/deep"), "deep\n").unwrap();
+    // A host directory the container's symlinks name: nothing may reach it.
+    let target = w.dir.join("hostonly");
+    std::fs::create_dir_all(&target).unwrap();
+    std::fs::write(target.join("secret"), "host secret\n").unwrap();
+    let t = target.to_str().unwrap();
+    let script = format!(
+        "ln -s {t} /abs; ln -s ../../../../../../../../..{t} /rel; ln -s {t}/secret /filelink; echo made > /tmp/made; sleep 1000"
+    );
+    w.run_d(&["--name", "c"], &["bb:1", "sh", "-c", &script]);
+    let exec_cat = |p: &str| {
+        let out = w.b(&["exec", "c", "cat", p]);
+        out.ok();
+        out.stdout
+    };
+    for _ in 0..100 {
+        if w.b(&["exec", "c", "test", "-e", "/tmp/made"]).code == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Host -> running container: into a directory, to a new name, a tree.
+    let f = host.join("file");
+    w.b(&["cp", f.to_str().unwrap(), "c:/tmp/"]).ok();
+    assert_eq!(exec_cat("/tmp/file"), "from the host\n");
+    w.b(&["cp", f.to_str().unwrap(), "c:/tmp/renamed"]).ok();
+    assert_eq!(exec_cat("/tmp/renamed"), "from the host\n");
+    w.b(&["cp", host.join("tree").to_str().unwrap(), "c:/tmp/"])
+        .ok();
+    assert_eq!(exec_cat("/tmp/tree/sub/deep"), "deep\n");
+    // DIR/. copies the contents, into an existing directory or a new one.
+    let contents = format!("{}/.", host.join("tree").display());
+    w.b(&["cp", &contents, "c:/data"]).ok();
+    assert_eq!(exec_cat("/data/sub/deep"), "deep\n");
+    w.b(&["cp", &contents, "c:/newdir"]).ok();
+    assert_eq!(exec_cat("/newdir/sub/deep"), "deep\n");
+    // -L follows a host link as the host does (here out of its own directory).
+    std::fs::create_dir_all(host.join("links")).unwrap();
+    std::os::unix::fs::symlink("../file", host.join("links/l")).unwrap();
+    let l = host.join("links/l");
+    w.b(&["cp", "-L", l.to_str().unwrap(), "c:/tmp/followed"])
+        .ok();
+    assert_eq!(exec_cat("/tmp/followed"), "from the host\n");
+    w.b(&["cp", l.to_str().unwrap(), "c:/tmp/asis"]).ok();
+    let out = w.b(&["exec", "c", "readlink", "/tmp/asis"]);
+    assert_eq!(out.stdout, "../file\n");
+    // Running container -> host.
+    let out_dir = w.dir.join("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    w.b(&["cp", "c:/etc/motd", out_dir.to_str().unwrap()]).ok();
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("motd")).unwrap(),
+        "from the image\n"
+    );
+    w.b(&["cp", "c:/tmp/tree", out_dir.join("tree2").to_str().unwrap()])
+        .ok();
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("tree2/sub/deep")).unwrap(),
+        "deep\n"
+    );
+    let out3 = w.dir.join("out3");
+    std::fs::create_dir_all(&out3).unwrap();
+    w.b(&["cp", "c:/tmp/tree/.", out3.to_str().unwrap()]).ok();
+    assert_eq!(
+        std::fs::read_to_string(out3.join("sub/deep")).unwrap(),
+        "deep\n"
+    );
+    // Streams: `-` out is a tar of the path, `-` in extracts one into a directory.
+    let (code, tar, err) = w.b_raw(&["cp", "c:/etc/motd", "-"], None);
+    assert_eq!(code, 0, "{err}");
+    let tarfile = w.dir.join("motd.tar");
+    std::fs::write(&tarfile, &tar).unwrap();
+    let listed = Command::new("tar")
+        .arg("-tf")
+        .arg(&tarfile)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&listed.stdout).trim(), "motd");
+    let intar = w.dir.join("in.tar");
+    assert!(Command::new("tar")
+        .arg("-C")
+        .arg(&host)
+        .arg("-cf")
+        .arg(&intar)
+        .arg("tree")
+        .status()
+        .unwrap()
+        .success());
+    let (code, _, err) = w.b_raw(&["cp", "-", "c:/data"], Some(&intar));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(exec_cat("/data/tree/sub/deep"), "deep\n");
+
+    // Symlinks made by the container resolve inside it: refused, host untouched.
+    let before = std::fs::read_dir(&target).unwrap().count();
+    for dest in ["c:/abs/planted", "c:/rel/planted", "c:/filelink"] {
+        let out = w.b(&["cp", f.to_str().unwrap(), dest]);
+        assert_eq!(out.code, 1, "{dest}: {} {}", out.stdout, out.stderr);
+        assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+    }
+    for src in ["c:/abs/secret", "c:/rel/secret"] {
+        let out = w.b(&["cp", src, out_dir.to_str().unwrap()]);
+        code_msg(&out, 1, "could not find the file");
+    }
+    let out = w.b(&[
+        "cp",
+        "-L",
+        "c:/filelink",
+        out_dir.join("leak").to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(!out_dir.join("leak").exists());
+    assert!(!out_dir.join("secret").exists());
+    assert_eq!(std::fs::read_dir(&target).unwrap().count(), before);
+    assert_eq!(
+        std::fs::read_to_string(target.join("secret")).unwrap(),
+        "host secret\n"
+    );
+    // Without -L a link is copied as the link it is.
+    w.b(&["cp", "c:/abs", out_dir.join("abslink").to_str().unwrap()])
+        .ok();
+    assert_eq!(std::fs::read_link(out_dir.join("abslink")).unwrap(), target);
+
+    // A stopped container: copied in through its image's overlay, seen when it starts.
+    w.b(&["stop", "-t", "1", "c"]).ok();
+    w.b(&["cp", f.to_str().unwrap(), "c:/etc/planted"]).ok();
+    w.b(&["cp", "c:/tmp/made", out_dir.join("made").to_str().unwrap()])
+        .ok();
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("made")).unwrap(),
+        "made\n"
+    );
+    let out = w.b(&["cp", f.to_str().unwrap(), "c:/abs/planted"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert_eq!(std::fs::read_dir(&target).unwrap().count(), before);
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(w.dir.to_str().unwrap()),
+        "nothing left mounted"
+    );
+    w.b(&["start", "c"]).ok();
+    assert_eq!(exec_cat("/etc/planted"), "from the host\n");
+    // A never-started container too, and a --rootfs container's directory.
+    w.b(&["create", "--name", "fresh", "bb:1", "true"]).ok();
+    w.b(&["cp", f.to_str().unwrap(), "fresh:/fresh-file"]).ok();
+    let (code, tar, _) = w.b_raw(&["export", "fresh"], None);
+    assert_eq!(code, 0);
+    std::fs::write(&tarfile, &tar).unwrap();
+    let listed = Command::new("tar")
+        .arg("-tf")
+        .arg(&tarfile)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .any(|l| l == "fresh-file"));
+    w.b(&["create", "--name", "dir", "--rootfs", w.rootfs(), "true"])
+        .ok();
+    w.b(&["cp", f.to_str().unwrap(), "dir:/tmp/x"]).ok();
+    assert_eq!(
+        std::fs::read_to_string(w.rootfs.join("tmp/x")).unwrap(),
+        "from the host\n"
+    );
+
+    // Bad input: one line, exit 1, nothing changed.
+    std::fs::create_dir_all(host.join("clash")).unwrap();
+    std::fs::write(host.join("clash/tree"), "a file\n").unwrap();
+    code_msg(
+        &w.b(&["cp", host.join("clash/tree").to_str().unwrap(), "c:/tmp/"]),
+        1,
+        "cannot overwrite directory \"/tmp/tree\" with non-directory",
+    );
+    code_msg(
+        &w.b(&["cp", f.to_str().unwrap(), "nosuch:/tmp"]),
+        1,
+        "No such container: nosuch",
+    );
+    code_msg(
+        &w.b(&["cp", "nosuch:/etc/motd", out_dir.to_str().unwrap()]),
+        1,
+        "No such container: nosuch",
+    );
+    code_msg(
+        &w.b(&["cp", "/no/such/file", "c:/tmp"]),
+        1,
+        "no such file or directory",
+    );
+    code_msg(
+        &w.b(&["cp", "c:/no/such", out_dir.to_str().unwrap()]),
+        1,
+        "could not find the file",
+    );
+    code_msg(
+        &w.b(&["cp", "c:/etc", "fresh:/etc"]),
+        1,
+        "copying between containers is not supported",
+    );
+    code_msg(
+        &w.b(&["cp", "/tmp/a", "/tmp/b"]),
+        1,
+        "must specify at least one container source",
+    );
+    code_msg(
+        &w.b(&["cp", f.to_str().unwrap(), "c:/no/such/dir/x"]),
+        1,
+        "/no/such",
+    );
+    w.finish();
+}
+
+#[test]
+fn export_and_diff_against_the_image() {
+    let w = World::new("diff");
+    w.image("bb:1");
+    w.run_d(
+        &["--name", "d"],
+        &["bb:1", "sh", "-c", "echo new > /tmp/added; rm /etc/motd; echo more >> /etc/passwd; touch /tmp/done; sleep 1000"],
+    );
+    for _ in 0..100 {
+        if w.b(&["exec", "d", "test", "-e", "/tmp/done"]).code == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = w.b(&["diff", "d"]);
+    out.ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    for want in [
+        "C /etc",
+        "D /etc/motd",
+        "C /etc/passwd",
+        "C /tmp",
+        "A /tmp/added",
+        "A /tmp/done",
+    ] {
+        assert!(lines.contains(&want), "{want} in {}", out.stdout);
+    }
+    // The runtime's mount points are not the user's changes (Docker's init layer).
+    for hidden in [
+        "/proc",
+        "/sys",
+        "/dev",
+        "/etc/hosts",
+        "/etc/resolv.conf",
+        "/etc/hostname",
+    ] {
+        assert!(
+            !lines.iter().any(|l| l[2..] == *hidden),
+            "{hidden} in {}",
+            out.stdout
+        );
+    }
+    let mut sorted = lines.clone();
+    sorted.sort_by_key(|l| &l[2..]);
+    assert_eq!(lines, sorted, "sorted by path");
+    // export: the container's files (not the deleted one), running and stopped alike.
+    let tarfile = w.dir.join("export.tar");
+    for stopped in [false, true] {
+        if stopped {
+            w.b(&["stop", "-t", "1", "d"]).ok();
+        }
+        w.b(&["export", "-o", tarfile.to_str().unwrap(), "d"]).ok();
+        let listed = Command::new("tar")
+            .arg("-tf")
+            .arg(&tarfile)
+            .output()
+            .unwrap();
+        let names = String::from_utf8_lossy(&listed.stdout).into_owned();
+        assert!(names.lines().any(|l| l == "tmp/added"), "{names}");
+        assert!(names.lines().any(|l| l == "bin/busybox"), "{names}");
+        assert!(!names.lines().any(|l| l == "etc/motd"), "{names}");
+        let added = Command::new("tar")
+            .arg("-xOf")
+            .arg(&tarfile)
+            .arg("etc/passwd")
+            .output()
+            .unwrap();
+        assert!(String::from_utf8_lossy(&added.stdout).ends_with("more\n"));
+    }
+    let (code, tar, _) = w.b_raw(&["container", "export", "d"], None);
+    assert_eq!(code, 0);
+    assert!(tar.len() > 1024 * 1024, "busybox is in it");
+    code_msg(&w.b(&["export", "nosuch"]), 1, "No such container: nosuch");
+    code_msg(&w.b(&["diff", "nosuch"]), 1, "No such container: nosuch");
+    let bad = w.dir.join("nodir/out.tar");
+    code_msg(
+        &w.b(&["export", "-o", bad.to_str().unwrap(), "d"]),
+        1,
+        "--output",
+    );
+    w.b(&["create", "--name", "r", "--rootfs", w.rootfs(), "true"])
+        .ok();
+    code_msg(&w.b(&["diff", "r"]), 1, "--rootfs");
+    w.finish();
+}
+
+#[test]
+fn prunes_remove_exactly_what_docker_would() {
+    let w = World::new("prune");
+    w.image("bb:1");
+    // A second import under the same tag leaves the first image dangling.
+    std::fs::write(w.rootfs.join("etc/motd"), "second\n").unwrap();
+    w.image("bb:1");
+    std::fs::write(w.rootfs.join("etc/motd"), "third\n").unwrap();
+    w.image("other:1");
+    let images = |w: &World| {
+        let out = w.b(&["images", "-a", "--format", "{{.Repository}}:{{.Tag}}"]);
+        out.ok();
+        let mut v: Vec<String> = out.stdout.lines().map(String::from).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(images(&w), ["<none>:<none>", "bb:1", "other:1"]);
+    let running = w.run_d(&["--name", "up"], &["bb:1", "sleep", "1000"]);
+    let exited = w.run_d(
+        &["--name", "done", "--label", "tier=web"],
+        &["bb:1", "sh", "-c", "head -c 3000 /dev/zero > /tmp/blob"],
+    );
+    w.b(&["wait", "done"]).ok();
+    w.b(&["create", "--name", "made", "--rootfs", w.rootfs(), "true"])
+        .ok();
+    // Declined: nothing goes.
+    let mut c = w.cmd(&["container", "prune"]);
+    let out = run_with_timeout(&mut c, Duration::from_secs(60));
+    out.ok();
+    assert!(out
+        .stderr
+        .contains("WARNING! This will remove all stopped containers."));
+    assert!(out
+        .stderr
+        .contains("Are you sure you want to continue? [y/N]"));
+    assert_eq!(w.b(&["ps", "-aq"]).stdout.lines().count(), 3);
+    // A label filter narrows it.
+    let out = w.b(&["container", "prune", "-f", "--filter", "label=tier=web"]);
+    out.ok();
+    assert_eq!(
+        out.stdout,
+        format!("Deleted Containers:\n{exited}\n\nTotal reclaimed space: 3kB\n")
+    );
+    let out = w.b(&["container", "prune", "-f", "--filter", "until=1h"]);
+    out.ok();
+    assert_eq!(
+        out.stdout, "Total reclaimed space: 0B\n",
+        "nothing that old"
+    );
+    // system df before: 3 images, 1 active; 2 containers, 1 active.
+    let out = w.b(&[
+        "system",
+        "df",
+        "--format",
+        "{{.Type}} {{.TotalCount}} {{.Active}}",
+    ]);
+    out.ok();
+    assert_eq!(
+        out.stdout,
+        "Images 3 1\nContainers 2 1\nLocal Volumes 0 0\nBuild Cache 0 0\n"
+    );
+    let out = w.b(&["system", "df"]);
+    out.ok();
+    assert!(
+        out.stdout
+            .starts_with("TYPE            TOTAL     ACTIVE    SIZE      RECLAIMABLE\n"),
+        "{}",
+        out.stdout
+    );
+    // system prune: stopped containers and dangling images; tagged and used ones stay.
+    let out = w.b(&["system", "prune", "-f"]);
+    out.ok();
+    assert!(
+        out.stdout.starts_with("Deleted Containers:\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("\nDeleted Images:\ndeleted: sha256:"),
+        "{}",
+        out.stdout
+    );
+    let last = out.stdout.lines().last().unwrap();
+    assert!(
+        last.starts_with("Total reclaimed space: ") && last.ends_with("MB"),
+        "{last}"
+    );
+    assert_eq!(images(&w), ["bb:1", "other:1"]);
+    let left = w.b(&["ps", "-aq", "--no-trunc"]);
+    assert_eq!(left.stdout.trim(), running);
+    // -a: every image no container uses (the running one's stays).
+    let out = w.b(&["system", "prune", "-a", "-f"]);
+    out.ok();
+    assert!(out.stdout.contains("untagged: other:1"), "{}", out.stdout);
+    assert_eq!(images(&w), ["bb:1"]);
+    let out = w.b(&["system", "prune", "-f"]);
+    out.ok();
+    assert_eq!(out.stdout, "Total reclaimed space: 0B\n");
+    code_msg(
+        &w.b(&["container", "prune", "-f", "--filter", "dangling=true"]),
+        1,
+        "invalid filter 'dangling'",
+    );
+    code_msg(
+        &w.b(&["system", "prune", "-f", "--filter", "until=garbage"]),
+        1,
+        "until=garbage",
+    );
+    w.finish();
+}
+
+#[test]
+fn info_version_and_update() {
+    let w = World::new("info");
+    let id = w.run_d(
+        &["--name", "u", "-m", "64m", "--rootfs", w.rootfs()],
+        &["sleep", "1000"],
+    );
+    w.b(&["create", "--name", "c", "--rootfs", w.rootfs(), "true"])
+        .ok();
+    let out = w.b(&[
+        "info",
+        "--format",
+        "{{.Containers}} {{.ContainersRunning}} {{.ContainersPaused}} {{.ContainersStopped}} {{.Images}} {{.Driver}} {{.CgroupDriver}} {{.DockerRootDir}}",
+    ]);
+    out.ok();
+    assert_eq!(
+        out.stdout.trim(),
+        format!("2 1 0 1 0 overlay cgroupfs {}", w.root.display())
+    );
+    let out = w.b(&["info"]);
+    out.ok();
+    for want in [
+        "Server:\n Containers: 2\n  Running: 1\n  Paused: 0\n  Stopped: 1\n Images: 0\n",
+        " Storage Driver: overlay\n",
+        " Logging Driver: json-file\n",
+        " Cgroup Driver: cgroupfs\n",
+        " Cgroup Version: 1\n",
+        " OSType: linux\n",
+        " Rootless: false\n",
+    ] {
+        assert!(out.stdout.contains(want), "{want:?} in {}", out.stdout);
+    }
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    assert!(out
+        .stdout
+        .contains(&format!(" Kernel Version: {}", kernel.trim())));
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    assert!(out.stdout.contains(&format!(" CPUs: {cpus}\n")));
+    let out = w.b(&["system", "info", "--format", "{{json .CgroupVersion}}"]);
+    out.ok();
+    assert_eq!(out.stdout.trim(), "\"1\"");
+    let out = w.b(&[
+        "version",
+        "--format",
+        "{{.Client.Version}} {{.Server.Version}} {{.Server.Os}}",
+    ]);
+    out.ok();
+    let v = env!("CARGO_PKG_VERSION");
+    assert_eq!(out.stdout.trim(), format!("{v} {v} linux"));
+    code_msg(&w.b(&["version", "--format", "{{.Nope"]), 1, "template");
+
+    // update: the cgroup's limits change, HostConfig records them.
+    let cg = |ctrl: &str, file: &str| {
+        std::fs::read_to_string(format!("/sys/fs/cgroup/{ctrl}/berth/{id}/{file}"))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(
+        cg("memory", "memory.limit_in_bytes"),
+        (64u64 << 20).to_string()
+    );
+    let out = w.b(&[
+        "update",
+        "-m",
+        "32m",
+        "--cpus",
+        "0.5",
+        "--pids-limit",
+        "30",
+        "--cpu-shares",
+        "256",
+        "u",
+    ]);
+    out.ok();
+    assert_eq!(out.stdout.trim(), "u");
+    assert_eq!(
+        cg("memory", "memory.limit_in_bytes"),
+        (32u64 << 20).to_string()
+    );
+    assert_eq!(cg("cpu", "cpu.cfs_quota_us"), "50000");
+    assert_eq!(cg("cpu", "cpu.shares"), "256");
+    assert_eq!(cg("pids", "pids.max"), "30");
+    let out = w.b(&["inspect", "u"]);
+    out.ok();
+    let hc = &out.json()[0]["HostConfig"];
+    assert_eq!(hc["Memory"], 32 << 20);
+    assert_eq!(hc["NanoCpus"], 500_000_000);
+    assert_eq!(hc["PidsLimit"], 30);
+    let out = w.b(&["stats", "--no-stream", "--format", "{{.MemUsage}}", "u"]);
+    assert!(out.stdout.trim().ends_with("/ 32MiB"), "{}", out.stdout);
+    // A stopped container's update is recorded for its next start.
+    w.b(&["update", "-m", "48m", "c"]).ok();
+    assert_eq!(
+        w.b(&["inspect", "c"]).json()[0]["HostConfig"]["Memory"],
+        48 << 20
+    );
+    // Bad input: one line, exit 1, nothing changed.
+    code_msg(&w.b(&["update", "-m", "1g", "u"]), 1, "memoryswap");
+    code_msg(
+        &w.b(&["update", "u"]),
+        1,
+        "you must provide one or more flags",
+    );
+    code_msg(
+        &w.b(&["update", "-m", "bogus", "u"]),
+        1,
+        "-m/--memory bogus",
+    );
+    code_msg(
+        &w.b(&["update", "--restart", "always", "u"]),
+        1,
+        "--restart always",
+    );
+    code_msg(
+        &w.b(&["update", "-m", "40m", "nosuch"]),
+        1,
+        "No such container: nosuch",
+    );
+    assert_eq!(
+        cg("memory", "memory.limit_in_bytes"),
+        (32u64 << 20).to_string()
+    );
+    w.finish();
+}
+
+#[test]
+fn stats_redraws_in_place_on_a_terminal() {
+    let w = World::new("tty");
+    w.run_d(
+        &["--name", "idle", "--rootfs", w.rootfs()],
+        &["sleep", "1000"],
+    );
+    let line = format!(
+        "{} --root {} --runroot {} stats idle",
+        env!("CARGO_BIN_EXE_berth"),
+        w.root.display(),
+        w.runroot.display()
+    );
+    // script(1) gives it a terminal; timeout ends script, and the closed terminal it.
+    let out = Command::new("timeout")
+        .args(["5", "script", "-qfec", &line, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("\x1b[2J"),
+        "the screen is cleared once: {text:?}"
+    );
+    let frames = text.matches("\x1b[H").count();
+    assert!(frames >= 2, "one redraw per second: {text:?}");
+    assert_eq!(text.matches("CONTAINER ID").count(), frames, "{text:?}");
+    assert!(text.contains("idle") && text.contains("\x1b[K") && text.contains("\x1b[J"));
+    w.finish();
+}
+
+struct TestUser {
+    name: String,
+    uid: u32,
+    gid: u32,
+}
+
+impl TestUser {
+    fn create() -> TestUser {
+        let name = format!("berthpo{}", std::process::id());
+        let out = Command::new("useradd")
+            .args(["-M", "-s", "/bin/false", &name])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "useradd: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let u = nix::unistd::User::from_name(&name).unwrap().unwrap();
+        TestUser {
+            name,
+            uid: u.uid.as_raw(),
+            gid: u.gid.as_raw(),
+        }
+    }
+}
+
+impl Drop for TestUser {
+    fn drop(&mut self) {
+        let _ = Command::new("userdel").arg(&self.name).status();
+    }
+}
+
+#[test]
+fn rootless_cp_stats_and_top() {
+    let w = World::new("rootless");
+    let u = TestUser::create();
+    let berth = w.dir.join("berth");
+    std::fs::copy(env!("CARGO_BIN_EXE_berth"), &berth).unwrap();
+    std::fs::create_dir_all(w.dir.join("xdg")).unwrap();
+    std::fs::write(w.dir.join("hostfile"), "mine\n").unwrap();
+    let st = Command::new("chown")
+        .args([
+            "-R",
+            &format!("{}:{}", u.uid, u.gid),
+            w.dir.to_str().unwrap(),
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let as_user = |args: &[&str]| -> Out {
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid",
+            &u.uid.to_string(),
+            "--regid",
+            &u.gid.to_string(),
+            "--init-groups",
+        ])
+        .arg(&berth)
+        .arg("--root")
+        .arg(&w.root)
+        .arg("--runroot")
+        .arg(&w.runroot)
+        .args(args)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", &w.dir)
+        .env("XDG_RUNTIME_DIR", w.dir.join("xdg"));
+        run_with_timeout(&mut c, Duration::from_secs(60))
+    };
+    as_user(&[
+        "run",
+        "-d",
+        "--name",
+        "r",
+        "--rootfs",
+        w.rootfs(),
+        "sleep",
+        "4343",
+    ])
+    .ok();
+    let hostfile = w.dir.join("hostfile");
+    as_user(&["cp", hostfile.to_str().unwrap(), "r:/tmp/in"]).ok();
+    // The user's file is the container root's.
+    let out = as_user(&["exec", "r", "stat", "-c", "%u %g %s", "/tmp/in"]);
+    out.ok();
+    assert_eq!(out.stdout, "0 0 5\n");
+    let back = w.dir.join("back");
+    as_user(&["cp", "r:/tmp/in", back.to_str().unwrap()]).ok();
+    let m = std::fs::metadata(&back).unwrap();
+    assert_eq!(
+        (
+            std::os::unix::fs::MetadataExt::uid(&m),
+            std::fs::read_to_string(&back).unwrap()
+        ),
+        (u.uid, "mine\n".to_string())
+    );
+    let out = as_user(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}} {{.NetIO}}",
+        "r",
+    ]);
+    out.ok();
+    assert_eq!(out.stdout, "r 0B / 0B\n");
+    let out = as_user(&["top", "r"]);
+    out.ok();
+    assert!(
+        out.stdout.lines().any(|l| l.ends_with("sleep 4343")),
+        "{}",
+        out.stdout
+    );
+    as_user(&["rm", "-f", "r"]).ok();
+    w.audit(&[]);
+    drop(u);
+    let _ = std::fs::remove_dir_all(&w.dir);
+}
