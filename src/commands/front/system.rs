@@ -1,5 +1,5 @@
 //! `system prune [-a] [-f] [--volumes] [--filter]` and `system df [-v] [--format]`, over
-//! what berth has: containers and images (volumes, networks and the build cache read as
+//! what berth has: containers, images and volumes (networks and the build cache read as
 //! empty until they exist).
 
 use std::collections::BTreeSet;
@@ -19,7 +19,6 @@ use crate::front::{units, Globals};
 fn warning(a: &SystemPruneArgs, f: &Filters) -> String {
     let mut items = vec!["all stopped containers".to_string()];
     if a.volumes {
-        // There are no volumes yet: the line is Docker's, the count will be zero.
         items.push("all anonymous volumes not used by at least one container".into());
     }
     items.push(if a.all {
@@ -55,7 +54,22 @@ pub(crate) fn prune(g: &Globals, a: &SystemPruneArgs) -> Result<i32> {
         }
         println!();
     }
-    // Containers first: the images they held are unused now.
+    // Containers first: the volumes and images they held are unused now.
+    if a.volumes {
+        // Anonymous volumes only, as Docker since 23.0 (`volume prune -a` for named ones).
+        let vols = crate::front::volumes::Store::new(&g.root);
+        let (names, freed) = vols.prune(&store, false, |v| {
+            Ok(f.matches(units::parse_rfc3339(&v.created_at), &v.labels))
+        })?;
+        if !names.is_empty() {
+            println!("Deleted Volumes:");
+            for n in &names {
+                println!("{n}");
+            }
+            println!();
+        }
+        bytes += freed;
+    }
     let images = super::image_store(g)?;
     let excluded: BTreeSet<Digest> = if f.shown.is_empty() {
         BTreeSet::new()
@@ -138,14 +152,19 @@ pub(crate) fn df(g: &Globals, a: &SystemDfArgs) -> Result<i32> {
         if a.format.is_some() {
             bail!("--format: not supported together with --verbose");
         }
-        return df_verbose(&store, &images, &du, &c_rows);
+        return df_verbose(&store, &images, &du, &c_rows, &volume_rows(g, &store));
     }
+    let vols = volume_rows(g, &store);
+    let v_total: u64 = vols.iter().map(|v| v.2).sum();
+    let v_active = vols.iter().filter(|v| v.1 > 0).count();
+    let v_reclaim: u64 = vols.iter().filter(|v| v.1 == 0).map(|v| v.2).sum();
     let rows = vec![
         json!({"Type": "Images", "TotalCount": du.total.to_string(), "Active": du.active.to_string(),
                "Size": units::human_size(du.size as f64), "Reclaimable": reclaimable(du.reclaimable, du.size)}),
         json!({"Type": "Containers", "TotalCount": containers.len().to_string(), "Active": c_active.to_string(),
                "Size": units::human_size(c_total as f64), "Reclaimable": reclaimable(c_reclaim, c_total)}),
-        json!({"Type": "Local Volumes", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"}),
+        json!({"Type": "Local Volumes", "TotalCount": vols.len().to_string(), "Active": v_active.to_string(),
+               "Size": units::human_size(v_total as f64), "Reclaimable": reclaimable(v_reclaim, v_total)}),
         json!({"Type": "Build Cache", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"}),
     ];
     let fmt = Formatter::new(a.format.as_deref(), DF_TABLE)?;
@@ -153,6 +172,28 @@ pub(crate) fn df(g: &Globals, a: &SystemDfArgs) -> Result<i32> {
         "Size": "SIZE", "Reclaimable": "RECLAIMABLE"});
     print!("{}", fmt.render(&rows, &headers)?);
     Ok(0)
+}
+
+/// Every volume: its name, how many containers mount it, its size.
+fn volume_rows(g: &Globals, store: &Store) -> Vec<(String, usize, u64)> {
+    let vols = crate::front::volumes::Store::new(&g.root);
+    let containers = store.list();
+    vols.list()
+        .into_iter()
+        .map(|v| {
+            let links = containers
+                .iter()
+                .filter(|c| {
+                    c.rec
+                        .mounts
+                        .iter()
+                        .any(|m| m.kind == "volume" && m.name == v.name)
+                })
+                .count();
+            let size = vols.size(&v.name);
+            (v.name, links, size)
+        })
+        .collect()
 }
 
 fn df_verbose(
@@ -164,6 +205,7 @@ fn df_verbose(
         crate::front::containers::Live,
         u64,
     )],
+    volumes: &[(String, usize, u64)],
 ) -> Result<i32> {
     let ago = |secs: Option<i64>| -> String {
         let Some(s) = secs else { return "N/A".into() };
@@ -225,6 +267,12 @@ fn df_verbose(
     out.push_str("\nLocal Volumes space usage:\n\n");
     let mut tw = TabWriter::docker();
     tw.write("VOLUME NAME\tLINKS\tSIZE\n");
+    for (name, links, size) in volumes {
+        tw.write(&format!(
+            "{name}\t{links}\t{}\n",
+            units::human_size(*size as f64)
+        ));
+    }
     out.push_str(&tw.flush());
     out.push_str("\nBuild cache usage: 0B\n\n");
     let mut tw = TabWriter::docker();
