@@ -346,7 +346,7 @@ pub(crate) fn destroy(dir: &ContainerDir, rec: &Record, status: Status) -> Resul
         std::thread::sleep(Duration::from_millis(10));
     }
     crate::timeline::mark("delete:check-empty");
-    manager::remove(&rec.cgroup).map_err(anyhow::Error::from)?;
+    manager::remove_all(&rec.cgroup).map_err(anyhow::Error::from)?;
     crate::timeline::mark("delete:cgroups");
     dir.remove()?;
     crate::timeline::mark("delete:state");
