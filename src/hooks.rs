@@ -76,8 +76,29 @@ fn with_output(output: &str) -> String {
 /// Runs `hooks` in order and stops at the first failure (prestart, createRuntime,
 /// createContainer, startContainer: a failing hook fails the operation).
 pub(crate) fn run_hooks(hooks: &[Hook], state_json: &[u8], kind: &str) -> Result<(), HookFailed> {
+    run_hooks_at(hooks, state_json, kind, None)
+}
+
+/// As [`run_hooks`], each hook started in `cwd`: runc runs prestart and createRuntime hooks
+/// in the bundle and createContainer hooks in the rootfs, and hooks written for runc use
+/// paths relative to those (`touch ./lib/...`).
+pub(crate) fn run_hooks_in(
+    hooks: &[Hook],
+    state_json: &[u8],
+    kind: &str,
+    cwd: &Path,
+) -> Result<(), HookFailed> {
+    run_hooks_at(hooks, state_json, kind, Some(cwd))
+}
+
+fn run_hooks_at(
+    hooks: &[Hook],
+    state_json: &[u8],
+    kind: &str,
+    cwd: Option<&Path>,
+) -> Result<(), HookFailed> {
     hooks.iter().enumerate().try_for_each(|(index, h)| {
-        run_hook(h, state_json, kind).map_err(|error| HookFailed { index, error })
+        run_hook(h, state_json, kind, cwd).map_err(|error| HookFailed { index, error })
     })
 }
 
@@ -97,7 +118,7 @@ pub(crate) fn run_hooks_warn(hooks: &[Hook], state_json: &[u8], kind: &str) -> V
         .iter()
         .enumerate()
         .filter_map(|(index, h)| {
-            run_hook(h, state_json, kind)
+            run_hook(h, state_json, kind, None)
                 .err()
                 .map(|error| HookFailed { index, error })
         })
@@ -121,7 +142,12 @@ pub(crate) fn invalid(hook: &Hook) -> Option<(&'static str, String)> {
     }
 }
 
-fn run_hook(hook: &Hook, state_json: &[u8], kind: &str) -> Result<(), HookError> {
+fn run_hook(
+    hook: &Hook,
+    state_json: &[u8],
+    kind: &str,
+    cwd: Option<&Path>,
+) -> Result<(), HookError> {
     let path = hook.path().clone();
     if !path.is_absolute() {
         return Err(HookError::RelativePath {
@@ -140,13 +166,15 @@ fn run_hook(hook: &Hook, state_json: &[u8], kind: &str) -> Result<(), HookError>
         other => other,
     };
 
-    let mut child = command(&path, hook)
-        .spawn()
-        .map_err(|source| HookError::Start {
-            kind: kind.into(),
-            path: path.clone(),
-            source,
-        })?;
+    let mut cmd = command(&path, hook);
+    if let Some(dir) = cwd {
+        cmd.current_dir(dir);
+    }
+    let mut child = cmd.spawn().map_err(|source| HookError::Start {
+        kind: kind.into(),
+        path: path.clone(),
+        source,
+    })?;
     let deadline =
         timeout.map(|t| Instant::now() + Duration::from_secs(u64::try_from(t).unwrap_or(0)));
     let done = supervise(&mut child, state_json, deadline).map_err(|source| HookError::Wait {
@@ -210,10 +238,14 @@ fn describe(st: ExitStatus) -> String {
         return format!("exit status {code}");
     }
     match st.signal() {
-        Some(sig) => match Signal::try_from(sig) {
-            Ok(s) => format!("killed by signal {}", s.as_str()),
-            Err(_) => format!("killed by signal {sig}"),
-        },
+        Some(sig) => {
+            let name =
+                Signal::try_from(sig).map_or_else(|_| sig.to_string(), |s| s.as_str().into());
+            match crate::signals::describe(sig) {
+                Some(what) => format!("killed by signal {name} ({what})"),
+                None => format!("killed by signal {name}"),
+            }
+        }
         None => st.to_string(),
     }
 }
@@ -625,7 +657,7 @@ mod tests {
         let err = run_hooks(&[h], b"{}", "prestart").unwrap_err();
         assert_eq!(
             err.to_string(),
-            "error running hook #0: prestart hook /bin/sh: killed by signal SIGTERM"
+            "error running hook #0: prestart hook /bin/sh: killed by signal SIGTERM (terminated)"
         );
         std::fs::remove_dir_all(&d).unwrap();
     }

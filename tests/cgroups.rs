@@ -545,10 +545,11 @@ fn unknown_unified_key_is_refused_on_v2() {
 }
 
 /// `create` refuses a cgroup that already has processes or is frozen, and leaves that
-/// cgroup (which it did not create) in place; an empty pre-existing cgroup is used and
-/// survives `delete`.
+/// cgroup (which it did not create) in place; an empty pre-existing cgroup is used and,
+/// as with runc, removed by `delete` with the container (bats update.bats prepares the
+/// container's cgroup and counts on it).
 #[test]
-fn create_refuses_busy_or_frozen_cgroups_and_keeps_what_it_did_not_make() {
+fn create_refuses_busy_or_frozen_cgroups_and_delete_removes_a_prepared_one() {
     let c = Ctx::new("precg");
     let pre = |id: &str, ctrl: &str| {
         let d = std::path::PathBuf::from(format!("/sys/fs/cgroup/{ctrl}{}", c.cgroup_path(id)));
@@ -633,7 +634,7 @@ fn create_refuses_busy_or_frozen_cgroups_and_keeps_what_it_did_not_make() {
     }
     c.audit();
 
-    // Empty: used, and still there after delete.
+    // Empty: used, and gone with the container.
     let id = c.id("empty");
     let empty = pre(&id, "memory");
     let b = c.bundle_for(&id, &["sleep", "60"]);
@@ -643,11 +644,7 @@ fn create_refuses_busy_or_frozen_cgroups_and_keeps_what_it_did_not_make() {
     c.rt(&["kill", &id, "KILL"]).ok();
     c.wait_status(&id, "stopped");
     c.rt(&["delete", &id]).ok();
-    // runc 1.1 removes it (a deliberate difference, README).
-    assert!(
-        empty.exists() || is_runc(),
-        "delete removed a cgroup berth did not create"
-    );
+    assert!(!empty.exists(), "delete left the container's cgroup");
     assert!(
         !std::path::Path::new(&format!("/sys/fs/cgroup/pids{}", c.cgroup_path(&id))).exists(),
         "delete left the cgroups berth made"

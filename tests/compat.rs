@@ -486,6 +486,47 @@ fn kill_zero_ps_of_a_stopped_container_and_unlimited_updates() {
     c.finish();
 }
 
+/// `kill --all` of a stopped container is no error (bats kill.bats) and still reaches what
+/// its init left in the cgroup: without a pid namespace of its own, an init's background
+/// process outlives it. Without `--all`, a stopped container is "not running".
+#[test]
+fn kill_all_of_a_stopped_container_reaches_what_it_left() {
+    let c = Ctx::new("killall");
+    let id = c.id("k");
+    let mut b = c.bundle_for(&id, &["sh", "-c", "sleep 1000 & echo $! >/tmp/left"]);
+    b.config["root"]["readonly"] = json!(false);
+    let ns: Vec<serde_json::Value> = b.config["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["type"] != "pid")
+        .cloned()
+        .collect();
+    b.config["linux"]["namespaces"] = json!(ns);
+    c.create(&b, &id);
+    c.rt(&["start", &id]).ok();
+    c.wait_status(&id, "stopped");
+    let left: i32 = c.wait_line(&b.rootfs().join("tmp/left")).parse().unwrap();
+    c.track_pid(left);
+    assert!(Path::new(&format!("/proc/{left}")).exists());
+
+    c.rt(&["kill", "-a", &id, "0"]).ok();
+    c.rt(&["kill", &id, "KILL"])
+        .fails_with("container not running");
+    c.rt(&["kill", "-a", &id, "KILL"]).ok();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while Path::new(&format!("/proc/{left}")).exists() {
+        reap(left);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "kill --all left {left} running"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    c.rt(&["delete", &id]).ok();
+    c.finish();
+}
+
 /// A pre-existing parent cgroup with empty cpuset.cpus/mems (made by a bare mkdir) is
 /// filled from its own parent, as runc does on cgroup v1; without it no task could join.
 #[test]
@@ -630,6 +671,15 @@ fn exec_into_a_sub_cgroup() {
     c.rt(&["start", &id]).ok();
     let out = c.rt(&["exec", "--cgroup", "..", &id, "true"]);
     out.fails_with("not a sub cgroup path");
+    // A sub-cgroup that is not there, for every controller or one, and a controller
+    // that is not there, in runc's words (bats exec.bats).
+    for sub in ["nonexistent", "memory:nonexistent"] {
+        let out = c.rt(&["exec", "--cgroup", sub, &id, "true"]);
+        out.fails_with("adding pid ");
+        out.fails_with("/nonexistent/cgroup.procs: no such file or directory");
+    }
+    c.rt(&["exec", "--cgroup", "whaaat:/", &id, "true"])
+        .fails_with("unknown controller ");
     let memory = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
         .unwrap()
         .lines()
@@ -682,6 +732,130 @@ fn failing_hooks_say_error_running_hook() {
         b.config["hooks"] =
             json!({kind: [{"path": "/bin/sh", "args": ["sh", "-c", "echo no-way >&2; exit 3"]}]});
         c.run(&b, &id).fails_with("error running hook");
+    }
+    c.finish();
+}
+
+/// Hooks start where runc starts them, for hooks written with relative paths: prestart
+/// and createRuntime in the bundle, createContainer in the rootfs (bats hooks.bats binds a
+/// library onto `./lib/...` from a createContainer hook).
+#[test]
+fn hooks_start_in_the_bundle_and_the_rootfs() {
+    let c = Ctx::new("hookcwd");
+    let id = c.id("h");
+    let mut b = c.bundle_for(&id, &["cat", "/hooked"]);
+    let seen = c.dir.join("seen");
+    std::fs::create_dir(&seen).unwrap();
+    let pwd_to = |kind: &str| json!([{"path": "/bin/sh", "args": ["sh", "-c", format!("pwd >{}/{kind}", seen.display())]}]);
+    b.config["hooks"] = json!({
+        "prestart": pwd_to("prestart"),
+        "createRuntime": pwd_to("createRuntime"),
+        "createContainer": [
+            {"path": "/bin/sh", "args": ["sh", "-c", format!("pwd >{}/createContainer", seen.display())]},
+            {"path": "/bin/sh", "args": ["sh", "-c", "echo from-the-hook >./hooked"]}
+        ]
+    });
+    let out = c.run(&b, &id);
+    out.ok();
+    assert_eq!(out.stdout.trim(), "from-the-hook");
+    let cwd = |kind: &str| {
+        std::fs::read_to_string(seen.join(kind))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(cwd("prestart"), b.path());
+    assert_eq!(cwd("createRuntime"), b.path());
+    assert_eq!(cwd("createContainer"), b.rootfs().to_str().unwrap());
+    c.finish();
+}
+
+/// A startContainer hook runs under the container's seccomp filter; one killed by it is
+/// reported with the signal's meaning, as runc (bats seccomp.bats: "bad system call").
+#[test]
+fn a_hook_killed_by_seccomp_says_bad_system_call() {
+    let c = Ctx::new("hooksys");
+    let id = c.id("s");
+    let mut b = c.bundle_for(&id, &["true"]);
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_KILL"}]
+    });
+    b.config["hooks"] = json!({"startContainer": [
+        {"path": "/bin/sh", "args": ["sh", "-c", "mkdir /dev/shm/foo"]}
+    ]});
+    let out = c.run(&b, &id);
+    out.fails_with("error running hook");
+    out.fails_with("bad system call");
+    c.finish();
+}
+
+/// SCMP_ACT_NOTIFY in runc's words (bats seccomp-notify.bats): a listenerPath with no
+/// agent behind it "failed to connect with seccomp agent", and `write` cannot be handed to
+/// an agent; nothing is left behind either way.
+#[test]
+fn seccomp_notify_refusals_in_runcs_words() {
+    let c = Ctx::new("notifymsg");
+    let notify = |names: serde_json::Value| {
+        json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": c.dir.join("no-agent.sock"),
+            "architectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32", "SCMP_ARCH_X86_64"],
+            "syscalls": [{"names": names, "action": "SCMP_ACT_NOTIFY"}]
+        })
+    };
+    let id = c.id("noagent");
+    let mut b = c.bundle_for(&id, &["true"]);
+    b.config["linux"]["seccomp"] = notify(json!(["mkdir"]));
+    c.run(&b, &id)
+        .fails_with("failed to connect with seccomp agent");
+    let id = c.id("write");
+    let mut b = c.bundle_for(&id, &["true"]);
+    b.config["linux"]["seccomp"] = notify(json!(["write"]));
+    c.run(&b, &id)
+        .fails_with("SCMP_ACT_NOTIFY cannot be used for the write syscall");
+    c.finish();
+}
+
+/// An image whose /proc is a symlink is refused in runc's words (bats mask.bats), and no
+/// container is left.
+#[test]
+fn a_symlinked_proc_must_be_an_ordinary_directory() {
+    let c = Ctx::new("procsym");
+    let id = c.id("p");
+    let b = c.bundle_for(&id, &["true"]);
+    let proc_dir = b.rootfs().join("proc");
+    std::fs::remove_dir(&proc_dir).unwrap();
+    std::os::unix::fs::symlink("/symlink", &proc_dir).unwrap();
+    c.run(&b, &id)
+        .fails_with("must be mounted on ordinary directory");
+    c.rt(&["state", &id]).fails_with("does not exist");
+    c.finish();
+}
+
+/// checkpoint's `--parent-path` is checked as runc checks it (bats checkpoint.bats): it
+/// must be relative and name a directory below the image path.
+#[test]
+fn checkpoint_parent_path_must_be_relative_and_exist() {
+    let c = Ctx::new("cpparent");
+    let id = c.id("c");
+    let b = c.bundle_for(&id, &["sleep", "100"]);
+    c.create(&b, &id);
+    c.rt(&["start", &id]).ok();
+    let image = c.dir.join("image");
+    let image = image.to_str().unwrap();
+    let abs = c.dir.join("parent");
+    for parent in [abs.to_str().unwrap(), "./parent-dir"] {
+        c.rt(&[
+            "checkpoint",
+            "--parent-path",
+            parent,
+            "--image-path",
+            image,
+            &id,
+        ])
+        .fails_with("--parent-path");
     }
     c.finish();
 }
@@ -752,7 +926,8 @@ fn version_and_help_in_runcs_forms() {
 }
 
 /// `--debug` writes debug records to the log (not to stderr when there is a log file),
-/// in either format; `--log FILE` exists after any command (bats debug.bats).
+/// in either format, with the steps of the container's init and of exec's process;
+/// `--log FILE` exists after any command (bats debug.bats, exec.bats).
 #[test]
 fn debug_records_go_to_the_log() {
     let c = Ctx::new("debuglog");
@@ -777,6 +952,45 @@ fn debug_records_go_to_the_log() {
         assert!(!out.stderr.contains("level=debug"), "{}", out.stderr);
         let text = std::fs::read_to_string(&log).unwrap();
         assert!(text.contains(debug_mark), "{format}: {text}");
+        // The init's steps, by runc's names for them, which its users look for.
+        for step in [
+            "nsexec container setup",
+            "child process in init()",
+            "init: closing the pipe to signal completion",
+        ] {
+            assert!(text.contains(step), "{format}: no {step:?} in {text}");
+        }
+    }
+    // exec's process traces its steps too: on stderr, or in the log when there is one.
+    let id = c.id("exec");
+    let b = c.bundle_for(&id, &["sleep", "100"]);
+    c.create(&b, &id);
+    c.rt(&["start", &id]).ok();
+    let steps = [
+        "nsexec container setup",
+        "child process in init()",
+        "setns_init: about to exec",
+    ];
+    let out = c.rt(&["--debug", "exec", &id, "true"]);
+    out.ok();
+    assert!(out.stderr.contains("level=debug"), "{}", out.stderr);
+    for step in steps {
+        assert!(out.stderr.contains(step), "no {step:?} in {}", out.stderr);
+    }
+    let log = c.dir.join("exec.log");
+    let out = c.rt(&[
+        "--debug",
+        "--log",
+        log.to_str().unwrap(),
+        "exec",
+        &id,
+        "true",
+    ]);
+    out.ok();
+    assert!(!out.stderr.contains("level=debug"), "{}", out.stderr);
+    let text = std::fs::read_to_string(&log).unwrap();
+    for step in steps {
+        assert!(text.contains(step), "no {step:?} in {text}");
     }
     // Without --debug, no debug record; the file is there even with nothing in it.
     let log = c.dir.join("quiet.log");

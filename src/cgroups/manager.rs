@@ -520,6 +520,21 @@ pub(crate) fn remove(rec: &CgroupRecord) -> Result<(), CgroupError> {
     Ok(())
 }
 
+/// Removes a container's cgroups at its end, as runc: every directory of the container
+/// with what is below it, whoever made it (a caller that prepared the cgroup, as runc's
+/// users do to set limits runc does not know, gets it removed with the container), then
+/// the parents berth made, when nothing else holds them. A cgroup berth did not make and
+/// cannot remove (a delegated one without write access to its parent) is left.
+pub(crate) fn remove_all(rec: &CgroupRecord) -> Result<(), CgroupError> {
+    for dir in rec.paths.iter().filter(|d| !rec.created.contains(d)) {
+        match remove_tree(dir) {
+            Err(CgroupError::Io { perm: true, .. }) => {}
+            r => r?,
+        }
+    }
+    remove(rec)
+}
+
 /// Removes `dir` and every cgroup below it, children first.
 fn remove_tree(dir: &Path) -> Result<(), CgroupError> {
     let children = match fs::read_dir(dir) {
@@ -694,6 +709,28 @@ mod tests {
         assert!(other.exists() && parent.exists());
         assert!(!pre.join(EXEC_LEAF).exists());
         assert!(pre.join("theirs").exists());
+        fs::remove_dir_all(&t).unwrap();
+    }
+
+    /// At a container's end its cgroups go whoever made them (runc); the parents berth
+    /// made go only when empty.
+    #[test]
+    fn remove_all_takes_the_containers_cgroups_whoever_made_them() {
+        let t = std::env::temp_dir().join(format!("berth-rmallcg-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&t);
+        let (parent, leaf, other) = (t.join("p"), t.join("p/c"), t.join("p/other"));
+        let pre = t.join("pre");
+        for d in [leaf.join("sub"), other.clone(), pre.join("theirs/deeper")] {
+            fs::create_dir_all(d).unwrap();
+        }
+        let rec = CgroupRecord {
+            created: vec![parent.clone(), leaf.clone()],
+            paths: vec![leaf.clone(), pre.clone()],
+            ..Default::default()
+        };
+        remove_all(&rec).unwrap();
+        assert!(!leaf.exists() && !pre.exists());
+        assert!(other.exists() && parent.exists());
         fs::remove_dir_all(&t).unwrap();
     }
 

@@ -139,7 +139,7 @@ impl Membership {
             for c in ctrls {
                 let dir = rec.v1.get(c).ok_or_else(|| {
                     CgroupError::Invalid(format!(
-                        "--cgroup {c}: the container has no cgroup v1 controller {c:?}"
+                        "--cgroup {c}: unknown controller {c:?} (the container has no cgroup v1 controller of that name)"
                     ))
                 })?;
                 by_ctrl.push((dir, sub.clone()));
@@ -164,9 +164,18 @@ impl Membership {
                 *u = n;
             }
         }
+        // In runc's words, which callers look for: the process could not be added to a
+        // cgroup that is not there.
         for p in moved.paths.iter().chain(moved.unified.iter()) {
             if !p.is_dir() {
-                return Err(io_err(p, io::Error::from_raw_os_error(libc::ENOENT)));
+                return Err(CgroupError::Join {
+                    what: "adding pid to cgroups".into(),
+                    msg: io_err(
+                        &p.join("cgroup.procs"),
+                        io::Error::from_raw_os_error(libc::ENOENT),
+                    )
+                    .to_string(),
+                });
             }
         }
         Ok(Self::for_exec(&moved))
@@ -311,8 +320,14 @@ mod tests {
                 .to_string()
         };
         assert_eq!(e(&[(vec![], "..".into())]), ".. is not a sub cgroup path");
-        assert!(e(&[(vec!["pids".into()], "m".into())]).contains("no cgroup v1 controller"));
-        assert!(e(&[(vec![], "nope".into())]).contains("nope"));
+        assert!(e(&[(vec!["pids".into()], "m".into())]).contains("unknown controller \"pids\""));
+        assert_eq!(
+            e(&[(vec![], "nope".into())]),
+            format!(
+                "adding pid to cgroups: {}: no such file or directory",
+                mem.join("nope/cgroup.procs").display()
+            )
+        );
         fs::remove_dir_all(&t).unwrap();
     }
 

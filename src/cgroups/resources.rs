@@ -570,12 +570,14 @@ pub(crate) fn apply_v1(
             path = dir.join(wr.file.replacen("blkio.", "blkio.bfq.", 1));
         }
         match write_one(&path, &wr.value) {
-            // Lowering: memory.limit must drop after memsw, which must stay above it.
+            // A value the kernel checks against its partner's current one is retried
+            // after the partner's new value, as runc: memory.limit must drop after memsw,
+            // which must stay above it; a shorter CFS (or RT) period with the old quota
+            // may exceed the parent's bandwidth until the new quota is in.
             Err(_)
-                if wr.file == "memory.limit_in_bytes"
-                    && writes
-                        .get(i + 1)
-                        .is_some_and(|n| n.file == "memory.memsw.limit_in_bytes") =>
+                if written_after(&wr.file).is_some_and(|partner| {
+                    writes.get(i + 1).is_some_and(|n| n.file == partner)
+                }) =>
             {
                 let next = &writes[i + 1];
                 write_one(&dir.join(&next.file), &next.value)?;
@@ -588,6 +590,16 @@ pub(crate) fn apply_v1(
         i += 1;
     }
     Ok(())
+}
+
+/// The v1 file whose new value may have to be written before this one's.
+fn written_after(file: &str) -> Option<&'static str> {
+    match file {
+        "memory.limit_in_bytes" => Some("memory.memsw.limit_in_bytes"),
+        "cpu.cfs_period_us" => Some("cpu.cfs_quota_us"),
+        "cpu.rt_period_us" => Some("cpu.rt_runtime_us"),
+        _ => None,
+    }
 }
 
 /// Applies v2 writes to one cgroup2 directory.

@@ -29,6 +29,10 @@ pub(crate) enum Msg {
     HooksDone { pid: i32 },
     /// child -> parent: set up, blocked on the exec fifo.
     Ready,
+    /// child -> parent: a record of the child's steps for `--debug`, which the parent logs
+    /// (as runc forwards its init's log pipe; children never log themselves). Sent only
+    /// when debug logging is on.
+    Debug(String),
     /// child -> parent: setup failed at `stage`.
     Error {
         stage: String,

@@ -112,8 +112,17 @@ fn expect(chan: &Channel, want: Msg) -> Result<(), StepError> {
     }
 }
 
+/// Tells the parent, for its `--debug` log, which step the child is at. The words are
+/// runc's names for the same steps, which its users (and its own tests) look for.
+fn trace(chan: &Channel, what: &str) {
+    if crate::logging::debug_enabled() {
+        let _ = chan.send(&Msg::Debug(what.to_string()));
+    }
+}
+
 fn init(ctx: &InitCtx, chan: &Channel) -> Result<Never, StepError> {
     crate::timeline::mark("init:clone");
+    trace(chan, "child process in init(): joining the cgroups");
     step("cgroup", ctx.cgroup.join_self())?;
     crate::timeline::mark("init:join-cgroups");
     if let Some(fd) = ctx.lock_fd {
@@ -133,6 +142,10 @@ fn init(ctx: &InitCtx, chan: &Channel) -> Result<Never, StepError> {
         sys::exit_now(1);
     }
     crate::timeline::mark("init:wait-go");
+    trace(
+        chan,
+        "=> nsexec container setup: joining and unsharing namespaces",
+    );
     for (t, fd) in ctx.joins {
         sys_step(
             "namespaces",
@@ -172,6 +185,7 @@ fn init(ctx: &InitCtx, chan: &Channel) -> Result<Never, StepError> {
         fork_into_pidns(chan)?;
     }
     sys_step("init", "setsid", nix::unistd::setsid())?;
+    trace(chan, "<= nsexec container setup");
     crate::timeline::mark("init:namespaces");
     let in_userns = ctx.new_ns.contains(CloneFlags::CLONE_NEWUSER)
         || ctx.unshare.contains(CloneFlags::CLONE_NEWUSER);
@@ -352,7 +366,15 @@ pub(crate) fn run_exec(ctx: &ExecCtx, chan: &Channel) -> ! {
 fn exec_steps(ctx: &ExecCtx, chan: &Channel) -> Result<Never, StepError> {
     let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
     let _ = nix::sys::prctl::set_dumpable(false);
+    trace(
+        chan,
+        "child process in init(): joining the container's cgroups",
+    );
     step("cgroup", ctx.cgroup.join_self())?;
+    trace(
+        chan,
+        "=> nsexec container setup: entering the container's namespaces",
+    );
     // One setns on the init's pidfd enters every namespace at once, user namespace first.
     sys_step(
         "namespaces",
@@ -364,6 +386,7 @@ fn exec_steps(ctx: &ExecCtx, chan: &Channel) -> Result<Never, StepError> {
         fork_into_pidns(chan)?;
     }
     sys_step("exec", "setsid", nix::unistd::setsid())?;
+    trace(chan, "<= nsexec container setup");
     let in_userns = ctx.ns.contains(CloneFlags::CLONE_NEWUSER);
     if ctx.process.terminal {
         if let Some(sock) = ctx.console {
@@ -514,6 +537,14 @@ pub(crate) fn finalize(f: &Finalize, chan: &Channel) -> Result<Never, StepError>
     }
 
     let _ = nix::sys::prctl::set_pdeathsig(None);
+    trace(
+        chan,
+        if f.fifo.is_some() {
+            "init: closing the pipe to signal completion; waiting for start"
+        } else {
+            "setns_init: about to exec"
+        },
+    );
     step("sync", chan.send(&Msg::Ready))?;
     crate::timeline::mark("init:ready");
     if let Some(fifo) = f.fifo {
@@ -677,10 +708,11 @@ fn run_create_hooks(ctx: &InitCtx, chan: &Channel) -> Result<Option<i32>, StepEr
     if !hooks.create_container.is_empty() {
         step(
             "createContainer hooks",
-            crate::hooks::run_hooks(
+            crate::hooks::run_hooks_in(
                 &hooks.create_container,
                 &hook_state(ctx, pid, Status::Creating),
                 "createContainer",
+                &ctx.plan.rootfs,
             ),
         )?;
     }

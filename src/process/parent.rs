@@ -140,6 +140,9 @@ impl<'a, S: Steps> Parent<'a, S> {
                     let done = Msg::HooksDone { pid: self.pid };
                     self.send(&done).map_err(|e| self.fail(e))?;
                 }
+                Msg::Debug(what) => {
+                    crate::logging::debug(&format!("{} {}: {what}", S::WHO, self.pid))
+                }
                 Msg::Ready => {
                     return Ok(Ready {
                         pid: self.pid,

@@ -86,8 +86,18 @@ fn mount_one(ctx: &MountCtx, m: &MountPlan) -> Result<(), RootfsError> {
         return Ok(());
     }
     if typ == "proc" || typ == "sysfs" {
-        refuse_symlink(ctx.root, dest)
-            .map_err(|e| err(m, "refusing a symlinked destination", e))?;
+        match refuse_symlink(ctx.root, dest) {
+            // runc's words, which callers look for.
+            Err(Errno::ELOOP) => {
+                return Err(refused(
+                    m,
+                    format!(
+                        "filesystem {typ:?} must be mounted on ordinary directory, not a symlink"
+                    ),
+                ))
+            }
+            r => r.map_err(|e| err(m, "checking the destination", e))?,
+        }
     }
     let target =
         mkdir_all_in_root(ctx.root, dest, 0o755).map_err(|e| err(m, "creating destination", e))?;

@@ -555,7 +555,7 @@ impl Steps for InitSteps<'_> {
             ("createRuntime", h.create_runtime()),
         ] {
             if let Some(list) = list {
-                crate::hooks::run_hooks(list, state.as_bytes(), kind)?;
+                crate::hooks::run_hooks_in(list, state.as_bytes(), kind, &self.rec.bundle)?;
             }
         }
         Ok(())
@@ -609,7 +609,7 @@ pub(crate) fn hand_listener(
     });
     let sock = UnixStream::connect(path).map_err(|e| {
         anyhow!(
-            "linux.seccomp.listenerPath {}: {}",
+            "linux.seccomp.listenerPath {}: failed to connect with seccomp agent: {}",
             path.display(),
             crate::error::errno_text(&e)
         )

@@ -253,7 +253,9 @@ fn with_owner(mut st: ContainerState, dir: &ContainerDir) -> ContainerState {
 pub(crate) fn kill(g: &Globals, id: &str, sig: i32, all: bool) -> Result<()> {
     let (dir, _lock, rec) = open(g, id)?;
     let status = dir.status(&rec);
-    if status == Status::Stopped || status == Status::Creating {
+    // With --all a stopped container is no error, as runc: its init is gone but what it
+    // left in the cgroup (without a pid namespace of its own) is still reached.
+    if status == Status::Creating || (status == Status::Stopped && !all) {
         return Err(Error::NotRunning);
     }
     if all {
@@ -344,7 +346,7 @@ pub(crate) fn destroy(dir: &ContainerDir, rec: &Record, status: Status) -> Resul
         std::thread::sleep(Duration::from_millis(10));
     }
     crate::timeline::mark("delete:check-empty");
-    manager::remove(&rec.cgroup).map_err(anyhow::Error::from)?;
+    manager::remove_all(&rec.cgroup).map_err(anyhow::Error::from)?;
     crate::timeline::mark("delete:cgroups");
     dir.remove()?;
     crate::timeline::mark("delete:state");

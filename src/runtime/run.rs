@@ -83,6 +83,13 @@ pub(crate) fn run(
         let mut warnings = Vec::new();
         let r = ops::start_created(&c.dir, &c.rec, None, true, &mut warnings);
         warnings.iter().for_each(|w| warn(w));
+        if r.is_err() {
+            // The destroyed init is our child: reaped here, not left a zombie for whoever
+            // inherits it (a shell, a test harness, a shim that is a subreaper).
+            if crate::state::has_exited(&c.pidfd, std::time::Duration::from_secs(5)) {
+                let _ = waitpid(Pid::from_raw(c.pid), Some(WaitPidFlag::WNOHANG));
+            }
+        }
         r
     };
     if detach {

@@ -39,7 +39,6 @@ pub(crate) fn merge_resources(
 /// has are written, each with its merged values, so that a new memory limit is checked
 /// against the swap limit already in place.
 pub(crate) fn update(g: &Globals, id: &str, patch: &LinuxResources) -> Result<()> {
-    let over = serde_json::to_value(patch)?;
     let (dir, _lock, rec) = ops::open(g, id)?;
     match dir.status(&rec) {
         Status::Created | Status::Running | Status::Paused => {}
@@ -56,8 +55,10 @@ pub(crate) fn update(g: &Globals, id: &str, patch: &LinuxResources) -> Result<()
             .with_context(|| format!("parsing {}", config_path.display()))?,
         None => LinuxResources::default(),
     };
+    let patch = &unlimited_memory_lifts_swap(&in_force, patch);
     let merged_res = merge_resources(&in_force, patch)?;
     let merged = serde_json::to_value(&merged_res)?;
+    let over = serde_json::to_value(patch)?;
     let mut touched = Map::new();
     if let Value::Object(o) = &over {
         for k in o.keys() {
@@ -89,6 +90,29 @@ pub(crate) fn update(g: &Globals, id: &str, patch: &LinuxResources) -> Result<()
     Ok(())
 }
 
+/// `--memory -1` alone also lifts a memory+swap limit in force, as runc: the kernel keeps
+/// the memory limit at or below memory+swap, so "no memory limit" under the old swap
+/// limit could never be written.
+fn unlimited_memory_lifts_swap(
+    in_force: &LinuxResources,
+    patch: &LinuxResources,
+) -> LinuxResources {
+    let mut patch = patch.clone();
+    let swap_in_force = in_force
+        .memory()
+        .as_ref()
+        .and_then(|m| m.swap())
+        .is_some_and(|s| s != -1);
+    if let Some(m) = patch.memory().as_ref() {
+        if m.limit() == Some(-1) && m.swap().is_none() && swap_in_force {
+            let mut m = *m;
+            m.set_swap(Some(-1));
+            patch.set_memory(Some(m));
+        }
+    }
+    patch
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,6 +130,33 @@ mod tests {
             serde_json::to_value(&m).unwrap(),
             json!({"memory": {"limit": 15, "swap": 20}, "pids": {"limit": 5}, "cpu": {"shares": 2, "cpus": "0-1"}})
         );
+    }
+
+    #[test]
+    fn unlimited_memory_lifts_a_swap_limit_in_force() {
+        let res = |v| serde_json::from_value::<LinuxResources>(v).unwrap();
+        let limited = res(json!({"memory": {"limit": 50, "swap": 90}}));
+        let lifted = unlimited_memory_lifts_swap(&limited, &res(json!({"memory": {"limit": -1}})));
+        assert_eq!(
+            serde_json::to_value(&lifted).unwrap(),
+            json!({"memory": {"limit": -1, "swap": -1}})
+        );
+        // A swap value given, or none in force: the patch is left as it is.
+        for (base, patch) in [
+            (&limited, json!({"memory": {"limit": -1, "swap": 200}})),
+            (&limited, json!({"memory": {"limit": 60}})),
+            (
+                &res(json!({"memory": {"limit": 50}})),
+                json!({"memory": {"limit": -1}}),
+            ),
+        ] {
+            let p = res(patch.clone());
+            let out = unlimited_memory_lifts_swap(base, &p);
+            assert_eq!(
+                serde_json::to_value(&out).unwrap(),
+                serde_json::to_value(&p).unwrap()
+            );
+        }
     }
 
     #[test]

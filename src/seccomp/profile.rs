@@ -255,6 +255,15 @@ pub(crate) fn plan(s: &LinuxSeccomp) -> Result<Plan, SeccompError> {
     for (i, sc) in s.syscalls().iter().flatten().enumerate() {
         let field = format!("linux.seccomp.syscalls[{i}]");
         let ret = action_ret(sc.action(), sc.errno_ret(), &format!("{field}.errnoRet"))?;
+        // As runc: a process that waits on an agent for every write (its own stdout,
+        // the agent's logs if it writes into the container) is a profile that cannot
+        // work, and tools keep such profiles out only because runc refuses them.
+        if ret == libc::SECCOMP_RET_USER_NOTIF && sc.names().iter().any(|n| n == "write") {
+            return Err(invalid(
+                format!("{field}.action"),
+                "SCMP_ACT_NOTIFY cannot be used for the write syscall",
+            ));
+        }
         let rules = arg_rules(sc.args().as_deref().unwrap_or_default(), ret, &field)?;
         // libseccomp refuses rules that repeat the default action, and runc
         // drops them; they must not shadow later rules either.

@@ -375,6 +375,13 @@ fn invalid_profiles_name_the_field() {
         "linux.seccomp.defaultAction: SCMP_ACT_NOTIFY cannot be the default action"
     );
     assert_eq!(
+        compile_err(
+            r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_LOG"},
+                {"names": ["read", "write"], "action": "SCMP_ACT_NOTIFY"}]}"#
+        ),
+        "linux.seccomp.syscalls[1].action: SCMP_ACT_NOTIFY cannot be used for the write syscall"
+    );
+    assert_eq!(
         compile_err(r#"{"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 65536}"#),
         "linux.seccomp.defaultErrnoRet: 65536 is out of range (at most 65535)"
     );

@@ -61,12 +61,55 @@ pub(crate) fn dispatch(g: &Globals, cmd: Command) -> Result<i32> {
         Command::List { quiet, format } => list::run(g, quiet, format),
         Command::Spec { bundle, rootless } => spec::run(&bundle, rootless),
         Command::Features => features::run(),
-        Command::Checkpoint { .. } => {
+        Command::Checkpoint { args } => {
+            if let Some(e) = bad_parent_path(&args) {
+                anyhow::bail!("{e}");
+            }
             anyhow::bail!("checkpoint is not supported: berth has no CRIU support")
         }
         Command::Restore { .. } => {
             anyhow::bail!("restore is not supported: berth has no CRIU support")
         }
+    }
+}
+
+/// The value of `--flag VALUE` or `--flag=VALUE` among checkpoint's raw arguments.
+fn flag_value<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == flag {
+            return it.next().map(String::as_str);
+        }
+        if let Some(v) = a.strip_prefix(flag).and_then(|r| r.strip_prefix('=')) {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// checkpoint's `--parent-path` checked as runc checks it before calling CRIU: relative to
+/// `--image-path` (default `./checkpoint`) and an existing directory. Scripts that check
+/// their arguments against runc get the same answer before berth says it has no CRIU.
+fn bad_parent_path(args: &[String]) -> Option<String> {
+    let parent = flag_value(args, "--parent-path").filter(|p| !p.is_empty())?;
+    if std::path::Path::new(parent).is_absolute() {
+        return Some("--parent-path must be relative".into());
+    }
+    let image = flag_value(args, "--image-path")
+        .filter(|p| !p.is_empty())
+        .unwrap_or("checkpoint");
+    let real = std::path::Path::new(image).join(parent);
+    match std::fs::metadata(&real) {
+        Ok(m) if m.is_dir() => None,
+        Ok(_) => Some(format!(
+            "invalid --parent-path: {}: not a directory",
+            real.display()
+        )),
+        Err(e) => Some(format!(
+            "invalid --parent-path: {}: {}",
+            real.display(),
+            crate::error::errno_text(&e)
+        )),
     }
 }
 
@@ -76,4 +119,41 @@ fn print_json(v: &serde_json::Value) -> Result<()> {
     serde_json::to_writer_pretty(&mut out, v)?;
     writeln!(out)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn checkpoint_parent_path_is_checked_as_runc_does() {
+        assert_eq!(
+            bad_parent_path(&args(&["--parent-path", "/abs", "id"])).as_deref(),
+            Some("--parent-path must be relative")
+        );
+        let e = bad_parent_path(&args(&[
+            "--image-path=/nonexistent-img",
+            "--parent-path",
+            "p",
+            "id",
+        ]))
+        .unwrap();
+        assert_eq!(
+            e,
+            "invalid --parent-path: /nonexistent-img/p: no such file or directory"
+        );
+        let dir = std::env::temp_dir().join(format!("berth-cp-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("parent")).unwrap();
+        let img = dir.to_str().unwrap();
+        assert_eq!(
+            bad_parent_path(&args(&["--image-path", img, "--parent-path=parent", "id"])),
+            None
+        );
+        assert_eq!(bad_parent_path(&args(&["--work-path", "w", "id"])), None);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
