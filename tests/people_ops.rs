@@ -660,10 +660,16 @@ fn prunes_remove_exactly_what_docker_would() {
     assert_eq!(images(&w), ["<none>:<none>", "bb:1", "other:1"]);
     let running = w.run_d(&["--name", "up"], &["bb:1", "sleep", "1000"]);
     let exited = w.run_d(
-        &["--name", "done", "--label", "tier=web"],
-        &["bb:1", "sh", "-c", "head -c 3000 /dev/zero > /tmp/blob"],
+        &["--name", "done", "--label", "tier=web", "-v", "/data"],
+        &[
+            "bb:1",
+            "sh",
+            "-c",
+            "head -c 3000 /dev/zero > /tmp/blob; echo kept > /data/x",
+        ],
     );
     w.b(&["wait", "done"]).ok();
+    w.b(&["volume", "create", "keep"]).ok();
     w.b(&["create", "--name", "made", "--rootfs", w.rootfs(), "true"])
         .ok();
     // Declined: nothing goes.
@@ -700,7 +706,8 @@ fn prunes_remove_exactly_what_docker_would() {
     out.ok();
     assert_eq!(
         out.stdout,
-        "Images 3 1\nContainers 2 1\nLocal Volumes 0 0\nBuild Cache 0 0\n"
+        "Images 3 1\nContainers 2 1\nLocal Volumes 2 0\nBuild Cache 0 0\n",
+        "the pruned container's anonymous volume stays, unused, beside the named one"
     );
     let out = w.b(&["system", "df"]);
     out.ok();
@@ -739,6 +746,15 @@ fn prunes_remove_exactly_what_docker_would() {
     let out = w.b(&["system", "prune", "-f"]);
     out.ok();
     assert_eq!(out.stdout, "Total reclaimed space: 0B\n");
+    // --volumes: the anonymous volume goes (the image's /data/keep copied up, and x: 10
+    // bytes), the named one stays.
+    let out = w.b(&["system", "prune", "-f", "--volumes"]);
+    out.ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], "Deleted Volumes:", "{}", out.stdout);
+    assert_eq!(lines[1].len(), 64, "an anonymous volume's name: {}", out.stdout);
+    assert_eq!(lines.last(), Some(&"Total reclaimed space: 10B"));
+    assert_eq!(w.b(&["volume", "ls", "-q"]).stdout, "keep\n");
     code_msg(
         &w.b(&["container", "prune", "-f", "--filter", "dangling=true"]),
         1,
