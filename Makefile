@@ -21,7 +21,7 @@ PREFIX ?= /usr/local
 CC_x86_64_unknown_linux_musl ?= $(shell command -v x86_64-linux-musl-gcc || command -v musl-gcc || echo cc)
 export CC_x86_64_unknown_linux_musl
 
-.PHONY: all build release install demo deps test test-release test-clients unit lint fmt clean bench fuzz
+.PHONY: all build release install demo deps test test-release test-clients test-control unit lint fmt clean bench fuzz
 
 all: build
 
@@ -69,6 +69,11 @@ test: deps
 # CLIENT_RUNTIME=/usr/sbin/runc runs the same scenarios against runc as a control.
 test-clients: deps build
 	./tests/clients/run.sh
+
+# The runc face's conformance tests with runc itself as the control (runc comes with the
+# clients test-clients installs): a test that fails there asserts something runc does not do.
+test-control: deps build
+	BERTH_TEST_RUNTIME=$${CONTROL_RUNTIME:-/usr/sbin/runc} $(CARGO) test --test compat -- --test-threads=4
 
 # berth, crun and runc side by side (never part of the tests); rewrites BENCHMARKS.md.
 bench: release
