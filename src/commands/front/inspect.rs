@@ -159,6 +159,9 @@ pub(crate) fn to_json(store: &Store, c: &Container) -> Value {
     if let Some(t) = r.config.stop_timeout {
         config["StopTimeout"] = json!(t);
     }
+    if let Some(h) = &r.config.healthcheck {
+        config["Healthcheck"] = json!(h);
+    }
     let host_config = json!({
             "Binds": null,
             "ContainerIDFile": "",
@@ -187,7 +190,7 @@ pub(crate) fn to_json(store: &Store, c: &Container) -> Value {
             "Ulimits": h.ulimits,
             "Devices": h.devices,
     });
-    json!({
+    let mut v = json!({
         "Id": r.id,
         "Created": r.created,
         "Path": r.path,
@@ -196,7 +199,7 @@ pub(crate) fn to_json(store: &Store, c: &Container) -> Value {
             "Status": live.word(),
             "Running": active,
             "Paused": live == Live::Paused,
-            "Restarting": false,
+            "Restarting": live == Live::Restarting,
             "OOMKilled": s.oom_killed,
             "Dead": false,
             "Pid": if active { s.pid } else { 0 },
@@ -230,5 +233,9 @@ pub(crate) fn to_json(store: &Store, c: &Container) -> Value {
             "Networks": {},
         },
         "Rootfs": r.rootfs,
-    })
+    });
+    if let Some(h) = &s.health {
+        v["State"]["Health"] = json!(h);
+    }
+    v
 }

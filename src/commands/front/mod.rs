@@ -2,8 +2,10 @@
 
 mod attach;
 mod create;
+mod events;
 mod exec;
 mod exists;
+mod healthcheck;
 mod history;
 mod image_mount;
 mod image_prune;
@@ -28,12 +30,15 @@ mod save;
 mod start;
 mod stop;
 mod tag;
+mod update;
 mod version;
 mod wait;
 
 use anyhow::{anyhow, bail, Result};
 
-use crate::cli::front::{Command, ContainerCommand, ImageCommand};
+use crate::cli::front::{
+    Command, ContainerCommand, HealthcheckCommand, ImageCommand, SystemCommand,
+};
 use crate::front::containers::Store;
 use crate::front::{Exit, Globals};
 
@@ -185,6 +190,11 @@ pub(crate) fn dispatch(g: &Globals, cmd: Command, name: &str) -> Result<i32> {
         Command::Image(ImageCommand::Mount(a)) => image_mount::mount(g, &a),
         Command::Image(ImageCommand::Unmount(a)) => image_mount::unmount(g, &a),
         Command::Image(ImageCommand::Prune(a)) => image_prune::prune(g, &a),
+        Command::Events(a) | Command::System(SystemCommand::Events(a)) => events::events(g, &a),
+        Command::Healthcheck(HealthcheckCommand::Run(a)) => healthcheck::run(g, &a),
+        Command::Update(a) | Command::Container(ContainerCommand::Update(a)) => {
+            update::update(g, &a)
+        }
         Command::Login(a) => login::login(g, &a),
         Command::Logout(a) => login::logout(g, &a),
         _ => Err(not_implemented(name)),

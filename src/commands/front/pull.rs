@@ -33,6 +33,11 @@ pub(crate) fn pull(g: &Globals, a: &PullArgs) -> Result<i32> {
     let out = if a.quiet { Out::Quiet } else { Out::Stdout };
     let r = pull_image(&store, &a.image, &conf, &client, &opts, out)?;
     println!("{}", r.reference);
+    let familiar = r.reference.to_string();
+    let name = familiar
+        .rsplit_once(':')
+        .map_or(familiar.as_str(), |(n, _)| n);
+    crate::front::events::image(&g.runroot, "pull", &familiar, name);
     Ok(0)
 }
 

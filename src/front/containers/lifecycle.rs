@@ -51,6 +51,7 @@ pub(crate) fn stop(store: &Store, c: &Container, sig: i32, timeout: i64) -> Resu
     if let Ok(c) = store.load(id) {
         store.reconcile_if_needed(c);
     }
+    crate::front::events::container(store, &c.rec, "stop", &[]);
     Ok(())
 }
 
@@ -160,5 +161,6 @@ pub(crate) fn remove(store: &Store, q: &str, force: bool, time: Option<i64>) -> 
     }
     store.reconcile(&c, &lock)?;
     store.remove_files(&c.rec)?;
+    crate::front::events::container(store, &c.rec, "destroy", &[]);
     Ok(())
 }
