@@ -523,7 +523,7 @@ fn events_sees_a_lifecycle_driven_by_another_process() {
         }
     });
     let want = [
-        "create", "start", "pause", "unpause", "rename", "die", "stop", "destroy",
+        "create", "start", "pause", "unpause", "rename", "kill", "die", "stop", "destroy",
     ];
     let mut got: Vec<Value> = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -541,7 +541,8 @@ fn events_sees_a_lifecycle_driven_by_another_process() {
         assert_eq!(e["scope"], "local");
         assert!(e["timeNano"].as_i64().unwrap() / 1_000_000_000 == e["time"].as_i64().unwrap());
     }
-    assert_eq!(got[5]["Actor"]["Attributes"]["exitCode"], "5");
+    assert_eq!(got[5]["Actor"]["Attributes"]["signal"], "15");
+    assert_eq!(got[6]["Actor"]["Attributes"]["exitCode"], "5");
     assert_eq!(got[4]["Actor"]["Attributes"]["oldName"], "/ev1");
 
     // Docker's default line; --until ends by itself; filters narrow.

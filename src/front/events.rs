@@ -48,20 +48,20 @@ pub(crate) fn message(
     attrs: &BTreeMap<String, String>,
 ) -> Value {
     let t = now_nanos();
-    let mut v = json!({
-        "status": action,
-        "id": id,
-        "Type": kind,
-        "Action": action,
-        "Actor": {"ID": id, "Attributes": attrs},
-        "scope": "local",
-        "time": t.div_euclid(1_000_000_000) as i64,
-        "timeNano": t as i64,
-    });
+    // Docker's field order (docker/api events.Message).
+    let mut m = serde_json::Map::new();
+    m.insert("status".into(), json!(action));
+    m.insert("id".into(), json!(id));
     if let Some(from) = attrs.get("image").filter(|_| kind == "container") {
-        v["from"] = json!(from);
+        m.insert("from".into(), json!(from));
     }
-    v
+    m.insert("Type".into(), json!(kind));
+    m.insert("Action".into(), json!(action));
+    m.insert("Actor".into(), json!({"ID": id, "Attributes": attrs}));
+    m.insert("scope".into(), json!("local"));
+    m.insert("time".into(), json!(t.div_euclid(1_000_000_000) as i64));
+    m.insert("timeNano".into(), json!(t as i64));
+    Value::Object(m)
 }
 
 /// Appends one event (best effort).

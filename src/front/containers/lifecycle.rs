@@ -34,6 +34,8 @@ pub(crate) fn stop(store: &Store, c: &Container, sig: i32, timeout: i64) -> Resu
         // A frozen process cannot take its signal.
         let _ = rt::resume(&store.rt, id);
     }
+    // Docker's stop reads kill (the stop signal), die, stop.
+    crate::front::events::container(store, &c.rec, "kill", &[("signal", sig.to_string())]);
     match monitor::request(
         store,
         id,
