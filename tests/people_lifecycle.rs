@@ -481,6 +481,116 @@ fn healthchecks_without_systemd() {
     w.finish();
 }
 
+fn sha256_of(p: &Path) -> String {
+    let out = Command::new("sha256sum")
+        .arg(p)
+        .output()
+        .expect("sha256sum");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// A docker-archive of the busybox root filesystem whose config has a HEALTHCHECK, loaded
+/// into the world's store as `localhost/hc:1`.
+fn load_image_with_healthcheck(w: &World) {
+    let d = w.dir.join("img");
+    std::fs::create_dir_all(&d).unwrap();
+    let st = Command::new("tar")
+        .arg("-C")
+        .arg(&w.rootfs)
+        .arg("-cf")
+        .arg(d.join("layer.tar"))
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let diff = sha256_of(&d.join("layer.tar"));
+    let config = serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {
+            "Cmd": ["sleep", "1000"],
+            "Healthcheck": {"Test": ["CMD-SHELL", "echo from-image"], "Interval": 300_000_000i64, "Retries": 2},
+        },
+        "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{diff}")]},
+    });
+    std::fs::write(d.join("config.json"), serde_json::to_vec(&config).unwrap()).unwrap();
+    let cfg = format!("{}.json", sha256_of(&d.join("config.json")));
+    std::fs::rename(d.join("config.json"), d.join(&cfg)).unwrap();
+    let manifest = serde_json::json!([{"Config": cfg, "RepoTags": ["localhost/hc:1"], "Layers": ["layer.tar"]}]);
+    std::fs::write(
+        d.join("manifest.json"),
+        serde_json::to_vec(&manifest).unwrap(),
+    )
+    .unwrap();
+    let st = Command::new("tar")
+        .arg("-C")
+        .arg(&d)
+        .arg("-cf")
+        .arg(w.dir.join("hc.tar"))
+        .args(["manifest.json", &cfg, "layer.tar"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    w.b(&["load", "-i", w.dir.join("hc.tar").to_str().unwrap()])
+        .ok();
+}
+
+#[test]
+fn the_images_healthcheck_with_flags_over_it() {
+    let w = World::new("imghc");
+    load_image_with_healthcheck(&w);
+    w.b(&["run", "-d", "--name", "img", "localhost/hc:1"]).ok();
+    w.until("img healthy", || {
+        w.inspect("img")["State"]["Health"]["Status"] == "healthy"
+    });
+    let j = w.inspect("img");
+    assert_eq!(j["Config"]["Healthcheck"]["Test"][1], "echo from-image");
+    assert_eq!(j["State"]["Health"]["Log"][0]["Output"], "from-image\n");
+    // A flag replaces what it names and keeps the rest (Retries 2 from the image).
+    w.b(&[
+        "run",
+        "-d",
+        "--name",
+        "over",
+        "--health-cmd",
+        "exit 1",
+        "localhost/hc:1",
+    ])
+    .ok();
+    w.until("over unhealthy", || {
+        w.inspect("over")["State"]["Health"]["Status"] == "unhealthy"
+    });
+    let j = w.inspect("over");
+    assert_eq!(j["Config"]["Healthcheck"]["Retries"], 2);
+    assert_eq!(j["Config"]["Healthcheck"]["Interval"], 300_000_000);
+    assert!(j["State"]["Health"]["FailingStreak"].as_i64().unwrap() >= 2);
+    w.b(&[
+        "run",
+        "-d",
+        "--name",
+        "off",
+        "--no-healthcheck",
+        "localhost/hc:1",
+    ])
+    .ok();
+    std::thread::sleep(Duration::from_secs(1));
+    let j = w.inspect("off");
+    assert!(j["State"]["Health"].is_null(), "{j}");
+    let ps = w.b(&[
+        "ps",
+        "--format",
+        "{{.Names}} {{.Status}}",
+        "--filter",
+        "name=off",
+    ]);
+    assert!(!ps.stdout.contains('('), "{}", ps.stdout);
+    w.finish();
+}
+
 #[test]
 fn events_sees_a_lifecycle_driven_by_another_process() {
     let w = World::new("events");
