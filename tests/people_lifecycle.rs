@@ -332,6 +332,10 @@ fn rm_f_of_a_container_restarting_in_a_loop_leaves_nothing() {
         "{}",
         ps.stdout
     );
+    // Docker's wait ends at the next exit though the container comes back.
+    let wait = w.b(&["wait", "lp"]);
+    wait.ok();
+    assert_eq!(wait.stdout.trim(), "3");
     w.b(&["rm", "-f", "lp"]).ok();
     let gone = w.b(&["inspect", "lp"]);
     assert_eq!(gone.code, 1);

@@ -113,6 +113,12 @@ fn finish_attach(store: &Store, id: &str, end: client::End) -> Result<i32> {
 pub(crate) fn wait(store: &Store, q: &str) -> Result<i32> {
     let c = store.get(q)?;
     let id = c.rec.id.clone();
+    if store.derive(&c).is_active()
+        && !matches!(c.rec.host_config.restart_policy.name.as_str(), "" | "no")
+    {
+        // Its monitor lives on across restarts: Docker's wait ends at the next exit.
+        return Ok(crate::front::monitor::restart::wait_next_exit(store, &c));
+    }
     loop {
         monitor::wait_gone(store, &id);
         let Ok(c) = store.load(&id) else {

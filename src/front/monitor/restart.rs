@@ -183,6 +183,28 @@ pub(crate) fn update(store: &Store, q: &str, policy: &RestartPolicy) -> Result<(
     store.save_record(&c.rec)
 }
 
+/// `wait` of a container under a restart policy: blocks until its current run ends (it
+/// restarts, or stays down); that run's exit code.
+pub(crate) fn wait_next_exit(store: &Store, c: &Container) -> i32 {
+    let id = &c.rec.id;
+    let (count, status) = (c.state.restart_count, c.state.status);
+    loop {
+        let Ok(now) = store.load(id) else {
+            return c.state.exit_code;
+        };
+        let Some(now) = store.reconcile_if_needed(now) else {
+            return c.state.exit_code;
+        };
+        let ended = now.state.restart_count != count
+            || (status != Status::Restarting && now.state.status == Status::Restarting)
+            || !store.derive(&now).is_active();
+        if ended {
+            return now.state.exit_code;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 impl Monitor<'_> {
     /// After the init's end: true once the container runs again under its restart policy;
     /// false when it stays down (the caller finishes).
