@@ -374,6 +374,8 @@ impl Monitor<'_> {
     /// Due work: a probe past its timeout killed, or the next probe started.
     pub(super) fn health_tick(&mut self) {
         let now = Instant::now();
+        // A container on its way down is not probed (its exec would fail for that reason).
+        let stopping = self.user_stop;
         let Some(h) = self.health.as_mut() else {
             return;
         };
@@ -389,7 +391,7 @@ impl Monitor<'_> {
             self.health_done(e);
             return;
         }
-        if now < h.next {
+        if now < h.next || stopping {
             return;
         }
         let id = self.c.rec.id.clone();
