@@ -470,6 +470,31 @@ fn healthchecks_without_systemd() {
         "probe leftovers"
     );
 
+    // A probe that ends but leaves a process behind: the process goes with it.
+    w.run_d(
+        &[
+            "--name",
+            "left",
+            "--health-cmd",
+            "sleep 9773 & echo started",
+            "--health-interval",
+            "3s",
+        ],
+        &["sh", "-c", "while :; do sleep 1; done"],
+    );
+    w.until("left healthy", || {
+        w.inspect("left")["State"]["Health"]["Status"] == "healthy"
+    });
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !processes_with("sleep\u{0}9773").is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        processes_with("sleep\u{0}9773"),
+        Vec::<i32>::new(),
+        "probe leftovers"
+    );
+
     // No healthcheck: healthcheck run says so; --no-healthcheck records NONE.
     w.run_d(&["--name", "none", "--no-healthcheck"], &["sleep", "1000"]);
     assert_eq!(
