@@ -193,7 +193,10 @@ impl Probe {
         let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
             .map_err(|e| anyhow!("pipe: {}", e.desc()))?;
         let start = SystemTime::now();
-        let pid_file = store.run_dir(&rec.id).join("health.pid");
+        // Per process: `healthcheck run` may probe while the monitor does.
+        let pid_file = store
+            .run_dir(&rec.id)
+            .join(format!("health.{}.pid", std::process::id()));
         let pid = rt::exec_probe(&store.rt, &rec.id, args, w.as_fd(), &pid_file)?;
         drop(w);
         let _ = nix::fcntl::fcntl(
