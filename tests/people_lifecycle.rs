@@ -617,6 +617,36 @@ fn the_images_healthcheck_with_flags_over_it() {
         "name=off",
     ]);
     assert!(!ps.stdout.contains('('), "{}", ps.stdout);
+    // Image events: load, tag, untag, delete.
+    w.b(&["rm", "-f", "img", "over", "off"]).ok();
+    w.b(&["tag", "localhost/hc:1", "localhost/hc:2"]).ok();
+    w.b(&["rmi", "localhost/hc:2"]).ok();
+    w.b(&["rmi", "localhost/hc:1"]).ok();
+    let until = soon();
+    let ev = w.b(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &until,
+        "--filter",
+        "type=image",
+        "--format",
+        "{{.Action}} {{.Actor.Attributes.name}}",
+    ]);
+    ev.ok();
+    let lines: Vec<&str> = ev.stdout.lines().collect();
+    // The last name's rmi untags, then deletes (Docker's two lines, two events).
+    let id = lines[0].strip_prefix("load ").unwrap_or_default();
+    assert!(id.starts_with("sha256:"), "{}", ev.stdout);
+    let want = [
+        format!("load {id}"),
+        "tag localhost/hc:2".to_string(),
+        format!("untag {id}"),
+        format!("untag {id}"),
+        format!("delete {id}"),
+    ];
+    assert_eq!(lines, want, "{}", ev.stdout);
     w.finish();
 }
 
