@@ -345,6 +345,42 @@ fn rm_f_of_a_container_restarting_in_a_loop_leaves_nothing() {
 }
 
 #[test]
+fn a_monitor_killed_in_a_restart_loop_is_reconciled() {
+    let w = World::new("mondie");
+    let id = w.run_d(
+        &["--name", "md", "--restart", "always"],
+        &["sh", "-c", "sleep 0.3; exit 6"],
+    );
+    w.until("restarting", || {
+        w.inspect("md")["RestartCount"].as_i64().unwrap() >= 2
+    });
+    let m: Value = serde_json::from_slice(
+        &std::fs::read(w.runroot.join("containers").join(&id).join("monitor.json")).unwrap(),
+    )
+    .unwrap();
+    let mon = m["pid"].as_i64().unwrap() as i32;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(mon), nix::sys::signal::SIGKILL).unwrap();
+    w.until("monitor gone", || {
+        std::fs::read_to_string(format!("/proc/{mon}/stat"))
+            .map(|s| s.contains(") Z"))
+            .unwrap_or(true)
+    });
+    // Nothing brings it back without its monitor; the next command finalizes it.
+    let j = w.inspect("md");
+    assert_eq!(j["State"]["Status"], "exited", "{j}");
+    assert!(!w.runroot.join("containers").join(&id).exists());
+    assert!(!w.runroot.join("runtime").join(&id).exists());
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(w.inspect("md")["State"]["Status"], "exited");
+    // And it starts again under its policy.
+    w.b(&["start", "md"]).ok();
+    w.until("md restarting again", || {
+        w.inspect("md")["RestartCount"].as_i64().unwrap() >= 1
+    });
+    w.finish();
+}
+
+#[test]
 fn healthchecks_without_systemd() {
     let w = World::new("health");
     // Passing.
