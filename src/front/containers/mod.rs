@@ -496,6 +496,11 @@ impl Store {
         Ok(Container { rec, state })
     }
 
+    /// The state alone (without parsing the record and its spec): for frequent writers.
+    pub(crate) fn load_state(&self, id: &str) -> Result<State> {
+        read_json(&self.dir(id).join("state.json"))?.ok_or_else(|| no_such(id))
+    }
+
     pub(crate) fn save_state(&self, id: &str, st: &State) -> Result<()> {
         write_json(&self.dir(id).join("state.json"), st)
     }

@@ -293,7 +293,7 @@ pub(crate) fn record(store: &Store, rec: &Record, e: LogEntry) -> Result<String>
     };
     let (before, after) = {
         let _lock = store.lock(&rec.id)?;
-        let mut st = store.load(&rec.id)?.state;
+        let mut st = store.load_state(&rec.id)?;
         let started = units::parse_rfc3339(&st.started_at).unwrap_or(SystemTime::UNIX_EPOCH);
         let in_start_period = SystemTime::now()
             .duration_since(started)
