@@ -336,7 +336,7 @@ impl<'a> Monitor<'a> {
         let log = open_log(&c.rec).map_err(fail)?;
         let rootfs = rootfs::mount(store, &c.rec).map_err(fail)?;
         let (created, io, mut warnings) = create_container(store, &c).map_err(fail)?;
-        let c_health = c.rec.clone();
+        let health = health::Checker::new(&c.rec);
         if !asks_for_limits(&c.rec) {
             // Rootless without cgroups is only worth a word when limits were asked for.
             warnings.clear();
@@ -364,7 +364,7 @@ impl<'a> Monitor<'a> {
             rootfs,
             user_stop: false,
             restarts: restart::Restarts::new(),
-            health: health::Checker::new(&c_health),
+            health,
         };
         if wait_attach {
             if let Some(s) = sync {
