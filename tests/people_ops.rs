@@ -705,8 +705,7 @@ fn prunes_remove_exactly_what_docker_would() {
     ]);
     out.ok();
     assert_eq!(
-        out.stdout,
-        "Images 3 1\nContainers 2 1\nLocal Volumes 2 0\nBuild Cache 0 0\n",
+        out.stdout, "Images 3 1\nContainers 2 1\nLocal Volumes 2 0\nBuild Cache 0 0\n",
         "the pruned container's anonymous volume stays, unused, beside the named one"
     );
     let out = w.b(&["system", "df"]);
@@ -752,7 +751,12 @@ fn prunes_remove_exactly_what_docker_would() {
     out.ok();
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(lines[0], "Deleted Volumes:", "{}", out.stdout);
-    assert_eq!(lines[1].len(), 64, "an anonymous volume's name: {}", out.stdout);
+    assert_eq!(
+        lines[1].len(),
+        64,
+        "an anonymous volume's name: {}",
+        out.stdout
+    );
     assert_eq!(lines.last(), Some(&"Total reclaimed space: 10B"));
     assert_eq!(w.b(&["volume", "ls", "-q"]).stdout, "keep\n");
     code_msg(

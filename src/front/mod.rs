@@ -5,6 +5,7 @@
 pub(crate) mod containers;
 pub(crate) mod cp;
 pub(crate) mod digest;
+pub(crate) mod events;
 pub(crate) mod format;
 pub(crate) mod images;
 pub(crate) mod logs;

@@ -14,7 +14,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde_json::{json, Value};
 
 use crate::cli::front::RunArgs;
-use crate::front::containers::{Config, HostConfig, LogConfig, Record, RestartPolicy};
+use crate::front::containers::{Config, HostConfig, LogConfig, Record};
 
 /// The parts of an image's config a container inherits.
 #[derive(Debug, Clone, Default)]
@@ -29,6 +29,8 @@ pub(crate) struct ImageConfig {
     /// Recorded in the container's Config as Docker does (nothing publishes them yet).
     pub(crate) exposed_ports: BTreeMap<String, Value>,
     pub(crate) volumes: BTreeMap<String, Value>,
+    /// The image's HEALTHCHECK (Docker's Config.Healthcheck object).
+    pub(crate) healthcheck: Option<Value>,
 }
 
 impl ImageConfig {
@@ -67,6 +69,7 @@ impl ImageConfig {
                 .collect(),
             exposed_ports: map("ExposedPorts"),
             volumes: map("Volumes"),
+            healthcheck: c.get("Healthcheck").filter(|v| v.is_object()).cloned(),
         }
     }
 }
@@ -791,12 +794,6 @@ fn refuse_unbuilt(a: &RunArgs) -> Result<()> {
     if a.ip.is_some() || a.mac_address.is_some() || !a.network_alias.is_empty() {
         used.push("--ip/--mac-address/--network-alias");
     }
-    if a.health_cmd.is_some() {
-        used.push("--health-cmd");
-    }
-    if a.restart.as_deref().is_some_and(|r| r != "no") {
-        used.push("--restart");
-    }
     if a.sdnotify.is_some() {
         used.push("--sdnotify");
     }
@@ -897,6 +894,8 @@ fn rootless_maps() -> Result<(Value, Value)> {
 pub(crate) fn generate(i: &Input) -> Result<Record> {
     let a = i.args;
     refuse_unbuilt(a)?;
+    let restart_policy = crate::front::monitor::restart::from_flags(a)?;
+    let healthcheck = crate::front::monitor::health::from_flags(a, i.image.healthcheck.as_ref())?;
     let network = network_mode(a)?;
     let host_net = network == "host";
     let short = &i.id[..12];
@@ -1329,6 +1328,7 @@ pub(crate) fn generate(i: &Input) -> Result<Record> {
             stop_timeout: a.stop_timeout,
             exposed_ports: i.image.exposed_ports.clone(),
             volumes: i.image.volumes.clone(),
+            healthcheck,
         },
         host_config: HostConfig {
             auto_remove: a.rm,
@@ -1353,10 +1353,7 @@ pub(crate) fn generate(i: &Input) -> Result<Record> {
             sysctls,
             group_add: a.group_add.clone(),
             oom_score_adj: a.oom_score_adj.unwrap_or(0),
-            restart_policy: RestartPolicy {
-                name: "no".into(),
-                maximum_retry_count: 0,
-            },
+            restart_policy,
         },
         spec,
         log_path: i.log_path.clone(),

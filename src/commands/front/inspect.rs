@@ -179,6 +179,9 @@ pub(crate) fn to_json(store: &Store, c: &Container) -> Value {
         config["StopTimeout"] = json!(t);
     }
     let (binds, tmpfs, from) = crate::front::volumes::setup::inspect_host_config(r);
+    if let Some(h) = &r.config.healthcheck {
+        config["Healthcheck"] = json!(h);
+    }
     let host_config = json!({
             "Binds": binds,
             "Tmpfs": tmpfs,
@@ -209,7 +212,7 @@ pub(crate) fn to_json(store: &Store, c: &Container) -> Value {
             "Ulimits": h.ulimits,
             "Devices": h.devices,
     });
-    json!({
+    let mut v = json!({
         "Id": r.id,
         "Created": r.created,
         "Path": r.path,
@@ -218,7 +221,7 @@ pub(crate) fn to_json(store: &Store, c: &Container) -> Value {
             "Status": live.word(),
             "Running": active,
             "Paused": live == Live::Paused,
-            "Restarting": false,
+            "Restarting": live == Live::Restarting,
             "OOMKilled": s.oom_killed,
             "Dead": false,
             "Pid": if active { s.pid } else { 0 },
@@ -252,5 +255,9 @@ pub(crate) fn to_json(store: &Store, c: &Container) -> Value {
             "Networks": {},
         },
         "Rootfs": r.rootfs,
-    })
+    });
+    if let Some(h) = &s.health {
+        v["State"]["Health"] = json!(h);
+    }
+    v
 }

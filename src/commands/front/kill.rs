@@ -15,7 +15,10 @@ pub(crate) fn kill(g: &Globals, a: &KillArgs) -> Result<i32> {
         if !store.derive(&c).is_active() {
             bail!("cannot kill container {q}: container is not running");
         }
-        runtime::kill(&store.rt, &c.rec.id, sig, false)
+        // Before the signal, so that the journal reads kill, then die.
+        let signal = sig.to_string();
+        crate::front::events::container(&store, &c.rec, "kill", &[("signal", signal)]);
+        crate::front::monitor::restart::kill(&store, &c, sig)
             .map_err(|e| anyhow::anyhow!("cannot kill container {q}: {e:#}"))
     })
 }

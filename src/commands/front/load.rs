@@ -28,6 +28,10 @@ pub(crate) fn load(g: &Globals, a: &LoadArgs) -> Result<i32> {
             archive::load(&store, &mut r)?
         }
     };
+    for l in &loaded {
+        let id = l.id.to_string();
+        crate::front::events::image(&g.runroot, "load", &id, &id);
+    }
     if !a.quiet {
         for l in archive::load_report(&loaded) {
             println!("{l}");

@@ -5,9 +5,11 @@ mod container_prune;
 mod cp;
 mod create;
 mod diff;
+mod events;
 mod exec;
 mod exists;
 mod export;
+mod healthcheck;
 mod history;
 mod image_mount;
 mod image_prune;
@@ -44,7 +46,8 @@ mod wait;
 use anyhow::{anyhow, bail, Result};
 
 use crate::cli::front::{
-    Command, ContainerCommand, FormatOnly, ImageCommand, SystemCommand, VolumeCommand,
+    Command, ContainerCommand, FormatOnly, HealthcheckCommand, ImageCommand, SystemCommand,
+    VolumeCommand,
 };
 use crate::front::containers::Store;
 use crate::front::{Exit, Globals};
@@ -214,6 +217,8 @@ pub(crate) fn dispatch(g: &Globals, cmd: Command, name: &str) -> Result<i32> {
             info::info(g, a.format.as_deref())
         }
         Command::Version(FormatOnly { format: Some(f) }) => info::version_format(g, &f),
+        Command::Events(a) | Command::System(SystemCommand::Events(a)) => events::events(g, &a),
+        Command::Healthcheck(HealthcheckCommand::Run(a)) => healthcheck::run(g, &a),
         Command::Login(a) => login::login(g, &a),
         Command::Logout(a) => login::logout(g, &a),
         Command::Volume(VolumeCommand::Create(a)) => volume::create(g, &a),

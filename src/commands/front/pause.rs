@@ -11,9 +11,15 @@ pub(crate) fn pause(g: &Globals, a: &ContainersArgs, freeze: bool) -> Result<i32
     let targets = super::targets(&store, &a.containers, &[], a.all, true)?;
     super::each(&targets, false, |q| {
         let c = store.get_started(q)?;
+        let event = |r: Result<()>| {
+            r?;
+            let action = if freeze { "pause" } else { "unpause" };
+            crate::front::events::container(&store, &c.rec, action, &[]);
+            Ok(())
+        };
         match (store.derive(&c), freeze) {
-            (Live::Running, true) => runtime::pause(&store.rt, &c.rec.id),
-            (Live::Paused, false) => runtime::resume(&store.rt, &c.rec.id),
+            (Live::Running, true) => event(runtime::pause(&store.rt, &c.rec.id)),
+            (Live::Paused, false) => event(runtime::resume(&store.rt, &c.rec.id)),
             (Live::Paused, true) => bail!("container {q} is already paused"),
             (Live::Running | Live::Starting, false) => bail!("container {q} is not paused"),
             _ => bail!("container {q} is not running"),

@@ -85,7 +85,12 @@ fn since(s: &str) -> String {
 /// Docker's `State.String()`.
 pub(crate) fn status_text(c: &Container, live: Live) -> String {
     match live {
-        Live::Running => format!("Up {}", since(&c.state.started_at)),
+        Live::Running => format!("Up {}{}", since(&c.state.started_at), health_suffix(c)),
+        Live::Restarting => format!(
+            "Restarting ({}) {} ago",
+            c.state.exit_code,
+            since(&c.state.finished_at)
+        ),
         Live::Paused => format!("Up {} (Paused)", since(&c.state.started_at)),
         Live::Removing => "Removal In Progress".into(),
         Live::Created | Live::Starting => "Created".into(),
@@ -95,6 +100,23 @@ pub(crate) fn status_text(c: &Container, live: Live) -> String {
             c.state.exit_code,
             since(&c.state.finished_at)
         ),
+    }
+}
+
+/// Docker's ` (healthy)`, ` (unhealthy)`, ` (health: starting)` after `Up ...`.
+fn health_suffix(c: &Container) -> String {
+    match c.state.health.as_ref().map(|h| h.status.as_str()) {
+        Some("starting") => " (health: starting)".into(),
+        Some(s) if !s.is_empty() => format!(" ({s})"),
+        _ => String::new(),
+    }
+}
+
+/// The health status a `health=` filter compares (`none` without a healthcheck).
+fn health_status(c: &Container, live: Live) -> &str {
+    match c.state.health.as_ref() {
+        Some(h) if live == Live::Running || live == Live::Paused => h.status.as_str(),
+        _ => "none",
     }
 }
 
@@ -160,6 +182,7 @@ struct Filters {
     before: Vec<String>,
     since: Vec<String>,
     volume: Vec<String>,
+    health: Vec<String>,
 }
 
 impl Filters {
@@ -206,7 +229,16 @@ impl Filters {
                 "before" => f.before.push(v),
                 "since" => f.since.push(v),
                 "volume" => f.volume.push(v),
-                "health" => bail!("invalid filter 'health': healthchecks are not available yet"),
+                "health" => {
+                    const OK: &[&str] = &["starting", "healthy", "unhealthy", "none"];
+                    if !OK.contains(&v.as_str()) {
+                        bail!(
+                            "invalid filter 'health={v}': valid values are {}",
+                            OK.join(", ")
+                        );
+                    }
+                    f.health.push(v);
+                }
                 _ => bail!("invalid filter '{k}'"),
             }
         }
@@ -259,6 +291,9 @@ impl Filters {
                 })
             })
         {
+            return Ok(false);
+        }
+        if !self.health.is_empty() && !self.health.iter().any(|h| h == health_status(c, live)) {
             return Ok(false);
         }
         if !self.ancestor.is_empty() && !self.ancestor.contains(&r.image) {

@@ -33,7 +33,18 @@ pub(crate) fn pull(g: &Globals, a: &PullArgs) -> Result<i32> {
     let out = if a.quiet { Out::Quiet } else { Out::Stdout };
     let r = pull_image(&store, &a.image, &conf, &client, &opts, out)?;
     println!("{}", r.reference);
+    pulled_event(g, &r.reference.to_string());
     Ok(0)
+}
+
+/// Docker's `image pull` event: the reference as its id, the repository as its name.
+pub(crate) fn pulled_event(g: &Globals, reference: &str) {
+    let name = match reference.rsplit_once(':') {
+        Some((n, t)) if !t.contains('/') => n,
+        _ => reference,
+    };
+    let name = name.split('@').next().unwrap_or(name);
+    crate::front::events::image(&g.runroot, "pull", reference, name);
 }
 
 /// registries.conf as podman reads it (`CONTAINERS_REGISTRIES_CONF`, ...).

@@ -17,6 +17,8 @@ pub(crate) fn restart(g: &Globals, a: &StopArgs) -> Result<i32> {
         lifecycle::stop(&store, &c, sig, t)?;
         // Its own --rm may have removed it: then there is nothing to start (Docker's too).
         let c = store.get(q)?;
-        lifecycle::start(&store, &c.rec.id, log_level())
+        lifecycle::start(&store, &c.rec.id, log_level())?;
+        crate::front::events::container(&store, &c.rec, "restart", &[]);
+        Ok(())
     })
 }

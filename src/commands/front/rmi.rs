@@ -19,12 +19,23 @@ pub(crate) fn rmi(g: &Globals, a: &RmiArgs) -> Result<i32> {
     }
     let mut failed = false;
     for q in &targets {
+        let image_id = super::find_image(&store, q)
+            .ok()
+            .flatten()
+            .map(|(rec, _)| rec.id.to_string());
         match super::canonical_image(&store, q)
             .and_then(|q| ops::remove(&store, &q, a.force, &in_use))
         {
             Ok(removed) => {
                 for r in removed {
                     println!("{r}");
+                    let (action, id) = match &r {
+                        ops::Removed::Untagged(_) => {
+                            ("untag", image_id.clone().unwrap_or_default())
+                        }
+                        ops::Removed::Deleted(d) => ("delete", d.to_string()),
+                    };
+                    crate::front::events::image(&g.runroot, action, &id, &id);
                 }
             }
             Err(e) => {

@@ -105,9 +105,12 @@ pub(crate) fn source(g: &Globals, a: &RunArgs) -> Result<create::Source> {
                 &opts,
                 super::pull::Out::Stderr,
             ) {
-                Ok(p) => images
-                    .image(&p.id)?
-                    .ok_or_else(|| anyhow!("{}: pulled, then removed meanwhile", a.image))?,
+                Ok(p) => {
+                    super::pull::pulled_event(g, &p.reference.to_string());
+                    images
+                        .image(&p.id)?
+                        .ok_or_else(|| anyhow!("{}: pulled, then removed meanwhile", a.image))?
+                }
                 Err(e) => match local {
                     Some(rec) if policy == "newer" => {
                         crate::logging::warn(&format!("{e:#}: using the local image"));

@@ -57,7 +57,7 @@ pub(crate) fn start(g: &Globals, a: &StartArgs) -> Result<i32> {
     super::each(&targets, false, |q| {
         let c = store.get(q)?;
         match store.derive(&c) {
-            Live::Running | Live::Starting | Live::Paused => Ok(()),
+            Live::Running | Live::Starting | Live::Paused | Live::Restarting => Ok(()),
             _ => lifecycle::start(&store, &c.rec.id, log_level()),
         }
     })

@@ -11,7 +11,11 @@ pub(crate) fn tag(g: &Globals, a: &TagArgs) -> Result<i32> {
     let store = super::image_store(g)?;
     for t in &a.targets {
         let target = qualified_tag(t)?;
-        ops::tag(&store, &super::canonical_image(&store, &a.source)?, &target)?;
+        let source = super::canonical_image(&store, &a.source)?;
+        ops::tag(&store, &source, &target)?;
+        if let Ok(Some((rec, _))) = super::find_image(&store, &source) {
+            crate::front::events::image(&g.runroot, "tag", &rec.id.to_string(), t);
+        }
     }
     Ok(0)
 }

@@ -4,8 +4,8 @@
 //! running container's cgroups by the runtime library (what the runc face's `update`
 //! does) and recorded in its HostConfig and spec, so that its next start has them too.
 //!
-//! `--restart` (restart policies) belongs to the restart-policy work: see
-//! [`restart_policy`].
+//! `--restart` records a new restart policy, which the container's monitor applies at
+//! its next end.
 
 use anyhow::{anyhow, bail, Result};
 use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxPids, LinuxResources};
@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::cli::front::UpdateArgs;
 use crate::front::containers::{runtime as rt, Store};
+use crate::front::monitor::restart;
 use crate::front::{units, Globals};
 
 /// The parsed flags; None: not given.
@@ -25,13 +26,8 @@ struct Wanted {
     resources: LinuxResources,
 }
 
-/// Where `update --restart` is to be handled (a policy recorded in HostConfig and read by
-/// the monitor); until restart policies exist it is refused.
-fn restart_policy(policy: &str) -> Result<()> {
-    bail!("--restart {policy}: restart policies are not available yet")
-}
-
-fn parse(a: &UpdateArgs) -> Result<Wanted> {
+/// The resource flags; None when none is given.
+fn parse(a: &UpdateArgs) -> Result<Option<Wanted>> {
     let mut w = Wanted::default();
     let size = |flag: &str, v: &Option<String>| -> Result<Option<i64>> {
         v.as_deref()
@@ -107,9 +103,9 @@ fn parse(a: &UpdateArgs) -> Result<Wanted> {
         r.set_block_io(Some(bio));
     }
     if *r == LinuxResources::default() {
-        bail!("you must provide one or more flags when using this command");
+        return Ok(None);
     }
-    Ok(w)
+    Ok(Some(w))
 }
 
 /// Deep merge of `over` into `base` (objects merged key by key, the rest replaced).
@@ -125,12 +121,17 @@ fn merge(base: &mut Value, over: &Value) {
 }
 
 pub(crate) fn update(g: &Globals, a: &UpdateArgs) -> Result<i32> {
-    if let Some(p) = &a.restart {
-        restart_policy(p)?;
+    let policy = a.restart.as_deref().map(restart::parse).transpose()?;
+    let wanted = parse(a)?;
+    if policy.is_none() && wanted.is_none() {
+        bail!("you must provide one or more flags when using this command");
     }
-    let w = parse(a)?;
     let store = Store::new(g);
     super::each(&a.containers, false, |q| {
+        if let Some(p) = &policy {
+            restart::update(&store, q, p)?;
+        }
+        let Some(w) = &wanted else { return Ok(()) };
         let id = store.resolve(q)?;
         let _lock = store.lock(&id)?;
         let mut c = store.load(&id)?;

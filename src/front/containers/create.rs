@@ -124,6 +124,7 @@ pub(crate) fn create(store: &Store, a: &RunArgs, rootless: bool, src: Source) ->
                         return Err(e);
                     }
                 }
+                crate::front::events::container(store, &rec, "create", &[]);
                 return Ok(rec);
             }
             Err(e)

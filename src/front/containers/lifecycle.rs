@@ -34,6 +34,8 @@ pub(crate) fn stop(store: &Store, c: &Container, sig: i32, timeout: i64) -> Resu
         // A frozen process cannot take its signal.
         let _ = rt::resume(&store.rt, id);
     }
+    // Docker's stop reads kill (the stop signal), die, stop.
+    crate::front::events::container(store, &c.rec, "kill", &[("signal", sig.to_string())]);
     match monitor::request(
         store,
         id,
@@ -51,6 +53,7 @@ pub(crate) fn stop(store: &Store, c: &Container, sig: i32, timeout: i64) -> Resu
     if let Ok(c) = store.load(id) {
         store.reconcile_if_needed(c);
     }
+    crate::front::events::container(store, &c.rec, "stop", &[]);
     Ok(())
 }
 
@@ -110,6 +113,12 @@ fn finish_attach(store: &Store, id: &str, end: client::End) -> Result<i32> {
 pub(crate) fn wait(store: &Store, q: &str) -> Result<i32> {
     let c = store.get(q)?;
     let id = c.rec.id.clone();
+    if store.derive(&c).is_active()
+        && !matches!(c.rec.host_config.restart_policy.name.as_str(), "" | "no")
+    {
+        // Its monitor lives on across restarts: Docker's wait ends at the next exit.
+        return Ok(crate::front::monitor::restart::wait_next_exit(store, &c));
+    }
     loop {
         monitor::wait_gone(store, &id);
         let Ok(c) = store.load(&id) else {
@@ -160,5 +169,6 @@ pub(crate) fn remove(store: &Store, q: &str, force: bool, time: Option<i64>) -> 
     }
     store.reconcile(&c, &lock)?;
     store.remove_files(&c.rec)?;
+    crate::front::events::container(store, &c.rec, "destroy", &[]);
     Ok(())
 }

@@ -136,6 +136,8 @@ pub(crate) struct Config {
     pub(crate) exposed_ports: BTreeMap<String, serde_json::Value>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub(crate) volumes: BTreeMap<String, serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) healthcheck: Option<crate::front::monitor::health::HealthConfig>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, Default)]
@@ -190,6 +192,8 @@ pub(crate) enum Status {
     Exited,
     /// `rm` is under way (Docker's "Removal In Progress").
     Removing,
+    /// Exited; its monitor brings it back after the restart policy's backoff.
+    Restarting,
 }
 
 /// Where the lifecycle stands, as recorded at the last transition. `running` is only a
@@ -208,6 +212,11 @@ pub(crate) struct State {
     pub(crate) restart_count: i64,
     /// The boot the container last ran in: after a reboot nothing of it runs.
     pub(crate) boot_id: String,
+    /// Docker's HasBeenManuallyStopped: a user's stop or kill ended it (what
+    /// `--restart unless-stopped` remembers); cleared by the next start.
+    pub(crate) manually_stopped: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) health: Option<crate::front::monitor::health::Health>,
 }
 
 /// `RUNROOT/containers/<id>/monitor.json`.
@@ -303,6 +312,8 @@ pub(crate) enum Live {
     Removing,
     /// The monitor is starting it (state still `created`, monitor alive).
     Starting,
+    /// Between two runs of its restart policy (the monitor waits out the backoff).
+    Restarting,
 }
 
 impl Live {
@@ -314,10 +325,14 @@ impl Live {
             Live::Paused => "paused",
             Live::Exited => "exited",
             Live::Removing => "removing",
+            Live::Restarting => "restarting",
         }
     }
     pub(crate) fn is_active(self) -> bool {
-        matches!(self, Live::Running | Live::Paused | Live::Starting)
+        matches!(
+            self,
+            Live::Running | Live::Paused | Live::Starting | Live::Restarting
+        )
     }
 }
 
@@ -482,6 +497,11 @@ impl Store {
         let rec: Record = read_json(&d.join("config.json"))?.ok_or_else(|| no_such(id))?;
         let state: State = read_json(&d.join("state.json"))?.unwrap_or_default();
         Ok(Container { rec, state })
+    }
+
+    /// The state alone (without parsing the record and its spec): for frequent writers.
+    pub(crate) fn load_state(&self, id: &str) -> Result<State> {
+        read_json(&self.dir(id).join("state.json"))?.ok_or_else(|| no_such(id))
     }
 
     pub(crate) fn save_state(&self, id: &str, st: &State) -> Result<()> {
@@ -652,6 +672,12 @@ impl Store {
                     Live::Created
                 }
             }
+            Status::Restarting => {
+                if c.state.boot_id != runtime::boot_id() || !self.monitor_alive(id) {
+                    return Live::Exited;
+                }
+                Live::Restarting
+            }
             Status::Running => {
                 if c.state.boot_id != runtime::boot_id() || !self.monitor_alive(id) {
                     return Live::Exited;
@@ -670,7 +696,7 @@ impl Store {
     fn needs_reconcile(&self, c: &Container) -> bool {
         let id = &c.rec.id;
         match c.state.status {
-            Status::Running => self.derive(c) == Live::Exited,
+            Status::Running | Status::Restarting => self.derive(c) == Live::Exited,
             Status::Created | Status::Exited => {
                 self.run_dir(id).join("monitor.json").exists() && !self.monitor_alive(id)
             }
@@ -695,7 +721,9 @@ impl Store {
         match self.reconcile(&c, &lock) {
             Ok(()) => {
                 drop(lock);
-                if c.rec.host_config.auto_remove && c.state.status == Status::Running {
+                if c.rec.host_config.auto_remove
+                    && matches!(c.state.status, Status::Running | Status::Restarting)
+                {
                     let _ = self.remove_files(&c.rec);
                     return None;
                 }
@@ -715,7 +743,7 @@ impl Store {
         let id = &c.rec.id;
         runtime::delete(&self.rt, id)?;
         let mut st = c.state.clone();
-        if st.status == Status::Running {
+        if matches!(st.status, Status::Running | Status::Restarting) {
             st.status = Status::Exited;
             st.pid = 0;
             match self.exit_record(id) {

@@ -206,6 +206,39 @@ pub(crate) fn exec(g: &Globals, e: &Exec) -> Result<i32> {
     with_stdio([null.as_fd(), out.as_fd(), err.as_fd()], run)
 }
 
+/// A healthcheck probe: `args` in the running container `id` as its own process runs
+/// (user, env, cwd), detached, stdin /dev/null, stdout and stderr to `out`. Returns its host
+/// pid: the caller's child (exec forks into the container's pid namespace as a sibling of
+/// its helper), so the caller reaps it and may kill it.
+pub(crate) fn exec_probe(
+    g: &Globals,
+    id: &str,
+    args: &[String],
+    out: BorrowedFd,
+    pid_file: &Path,
+) -> Result<i32> {
+    let target = crate::runtime::exec::Target::open(g, id, false)?;
+    let mut p = target.process();
+    p.set_args(Some(args.to_vec()));
+    p.set_terminal(Some(false));
+    p.set_console_size(None);
+    let opts = crate::runtime::exec::ExecOpts {
+        detach: true,
+        pid_file: Some(pid_file.to_path_buf()),
+        ..Default::default()
+    };
+    let null = std::fs::File::open("/dev/null").context("open /dev/null")?;
+    let _ = std::fs::remove_file(pid_file);
+    with_stdio([null.as_fd(), out, out], || {
+        crate::runtime::exec::exec(&target, &p, &opts)
+    })?;
+    let text = std::fs::read_to_string(pid_file).context("the probe's pid file")?;
+    let _ = std::fs::remove_file(pid_file);
+    text.trim()
+        .parse()
+        .map_err(|_| anyhow!("the probe's pid file: {text:?}"))
+}
+
 /// The container's own process with Docker's exec settings: a new command, variables added
 /// (a name given again replaces it), another directory or user, capabilities added.
 fn exec_process(mut p: oci_spec::runtime::Process, e: &Exec) -> Result<oci_spec::runtime::Process> {

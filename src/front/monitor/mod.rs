@@ -12,8 +12,10 @@
 //! with the container's status.
 
 pub(crate) mod client;
+pub(crate) mod health;
 pub(crate) mod init;
 pub(crate) mod proto;
+pub(crate) mod restart;
 pub(crate) mod rootfs;
 
 use std::io::{self, Read, Write};
@@ -206,6 +208,12 @@ struct Monitor<'a> {
     killed: bool,
     /// The image's overlay (unmounted when dropped).
     rootfs: Option<rootfs::Mounted>,
+    /// The user asked it to stop (stop, kill, rm -f, a signal to us): no restart.
+    user_stop: bool,
+    /// The restart policy's state between runs (see restart.rs).
+    restarts: restart::Restarts,
+    /// The healthcheck's timer and running probe (see health.rs).
+    health: Option<health::Checker>,
 }
 
 /// Signals the monitor takes through its signalfd: all but the synchronous ones.
@@ -250,7 +258,10 @@ impl<'a> Monitor<'a> {
                 crate::front::containers::short(id)
             );
         }
-        if c.state.status == Status::Running || c.state.status == Status::Removing {
+        if matches!(
+            c.state.status,
+            Status::Running | Status::Removing | Status::Restarting
+        ) {
             // A dead monitor's leftovers: finalize before starting again.
             store.reconcile(&c, &lock)?;
         }
@@ -326,58 +337,8 @@ impl<'a> Monitor<'a> {
         let rootfs = rootfs::mount(store, &c.rec).map_err(fail)?;
         // The image's content is visible now: a fresh volume is filled from it.
         crate::front::volumes::setup::prepare(store, &c.rec).map_err(fail)?;
-        let spec: oci_spec::runtime::Spec = serde_json::from_value(c.rec.spec.clone())
-            .map_err(|e| fail(anyhow!("the container's spec: {e}")))?;
-        let bundle = rt::bundle_dir(&run_dir);
-
-        let mut warnings = Vec::new();
-        let (created, io) = if c.rec.config.tty {
-            let created = rt::create(&store.rt, id, &spec, &bundle, Stdio::Pty).map_err(fail)?;
-            let master = created
-                .pty_master
-                .as_ref()
-                .ok_or_else(|| fail(anyhow!("no terminal from the runtime")))?
-                .try_clone()?;
-            set_nonblocking(master.as_fd());
-            (created, Io::Pty { master, open: true })
-        } else {
-            let (out_r, out_w) = pipe().map_err(fail)?;
-            let (err_r, err_w) = pipe().map_err(fail)?;
-            let devnull = std::fs::File::open("/dev/null").map_err(|e| fail(e.into()))?;
-            let (in_r, in_w): (OwnedFd, Option<OwnedFd>) = if c.rec.config.open_stdin {
-                let (r, w) = pipe().map_err(fail)?;
-                (r, Some(w))
-            } else {
-                (OwnedFd::from(devnull), None)
-            };
-            let created = rt::create(
-                &store.rt,
-                id,
-                &spec,
-                &bundle,
-                Stdio::Fds([in_r.as_fd(), out_w.as_fd(), err_w.as_fd()]),
-            )
-            .map_err(fail)?;
-            // The container's ends are the container's now: EOF comes when it is gone.
-            drop((in_r, out_w, err_w));
-            set_nonblocking(out_r.as_fd());
-            set_nonblocking(err_r.as_fd());
-            // The runtime wrote its warnings on the fd 2 it was lent; the init has not run
-            // anything yet, so whatever is in the pipe is the runtime's, not the container's.
-            warnings = runtime_warnings(&err_r);
-            if let Some(w) = &in_w {
-                set_nonblocking(w.as_fd());
-            }
-            (
-                created,
-                Io::Pipes {
-                    out: Some(out_r),
-                    err: Some(err_r),
-                    stdin: in_w,
-                },
-            )
-        };
-        warnings.extend(created.warnings.iter().cloned());
+        let (created, io, mut warnings) = create_container(store, &c).map_err(fail)?;
+        let health = health::Checker::new(&c.rec);
         if !asks_for_limits(&c.rec) {
             // Rootless without cgroups is only worth a word when limits were asked for.
             warnings.clear();
@@ -403,6 +364,9 @@ impl<'a> Monitor<'a> {
             stop_deadline: None,
             killed: false,
             rootfs,
+            user_stop: false,
+            restarts: restart::Restarts::new(),
+            health,
         };
         if wait_attach {
             if let Some(s) = sync {
@@ -431,9 +395,14 @@ impl<'a> Monitor<'a> {
         st.oom_killed = false;
         st.error.clear();
         st.boot_id = rt::boot_id();
+        // A start by the user begins the policy anew (Docker's ResetRestartManager).
+        st.restart_count = 0;
+        st.manually_stopped = false;
+        st.health = health::initial(&m.c.rec);
         store.save_state(id, &st)?;
         m.c.state = st;
         drop(lock);
+        crate::front::events::container(store, &m.c.rec, "start", &[]);
         if let Some(s) = sync {
             proto::send_handshake(
                 s,
@@ -471,10 +440,15 @@ impl<'a> Monitor<'a> {
     }
 
     fn run(mut self) -> Result<i32> {
-        let pid = self.created.pid;
         let status = loop {
-            if let Some(code) = self.step(pid)? {
-                break code;
+            let pid = self.created.pid;
+            let status = loop {
+                if let Some(code) = self.step(pid)? {
+                    break code;
+                }
+            };
+            if !self.restart_in_place(status)? {
+                break status;
             }
         };
         self.finish(status)
@@ -482,8 +456,10 @@ impl<'a> Monitor<'a> {
 
     /// One round of the loop; Some(status) once the init is gone.
     fn step(&mut self, pid: i32) -> Result<Option<WaitStatus>> {
-        let timeout = match self.stop_deadline {
-            Some(d) if !self.killed => {
+        let stop = self.stop_deadline.filter(|_| !self.killed);
+        let wake = [stop, self.restarts.at, self.health_wake()];
+        let timeout = match wake.into_iter().flatten().min() {
+            Some(d) => {
                 let left = d.saturating_duration_since(Instant::now());
                 PollTimeout::try_from(left.as_millis().min(60_000) as i32 + 1)
                     .unwrap_or(PollTimeout::NONE)
@@ -591,6 +567,9 @@ impl<'a> Monitor<'a> {
                 self.kill_all();
             }
         }
+        if exited.is_none() {
+            self.health_tick();
+        }
         Ok(exited)
     }
 
@@ -608,7 +587,7 @@ impl<'a> Monitor<'a> {
                             exited = Some(st);
                         }
                         Ok(WaitStatus::StillAlive) | Err(_) => break,
-                        Ok(_) => continue,
+                        Ok(st) => self.health_reaped(st),
                     }
                 },
                 libc::SIGTERM | libc::SIGINT | libc::SIGHUP => {
@@ -646,6 +625,7 @@ impl<'a> Monitor<'a> {
 
     /// The stop signal now, SIGKILL of every process in the cgroup after `timeout` s.
     fn begin_stop(&mut self, sig: i32, timeout: i64) {
+        self.user_stop = true;
         let _ = crate::sys::pidfd_send_signal(self.created.pidfd.as_fd(), sig);
         if sig == libc::SIGKILL || timeout == 0 {
             self.kill_all();
@@ -965,11 +945,18 @@ impl<'a> Monitor<'a> {
             finished_at: now(),
         };
         let _ = self.store.write_exit(&id, &exit);
+        if !self.restarts.torn_down {
+            restart::report_end(self.store, &self.c.rec, &exit);
+        }
         self.drain();
         if let Some(l) = self.log.take() {
             let _ = l.close(std::time::SystemTime::now());
         }
-        let destroyed = rt::destroy(&self.created);
+        let destroyed = if self.restarts.torn_down {
+            Ok(Vec::new())
+        } else {
+            rt::destroy(&self.created)
+        };
         drop(self.rootfs.take());
         {
             let lock = self.store.lock(&id);
@@ -983,6 +970,7 @@ impl<'a> Monitor<'a> {
             st.exit_code = code;
             st.oom_killed = oom;
             st.finished_at = exit.finished_at.clone();
+            st.manually_stopped |= self.user_stop || restart::user_stopped(self.store, &id);
             if let Err(e) = &destroyed {
                 st.error = format!("cleaning up: {e:#}");
             }
@@ -990,6 +978,7 @@ impl<'a> Monitor<'a> {
             if self.c.rec.host_config.auto_remove {
                 let _ = self.store.remove_files(&self.c.rec);
                 crate::front::volumes::setup::remove_anonymous(self.store, &self.c.rec);
+                crate::front::events::container(self.store, &self.c.rec, "destroy", &[]);
             } else {
                 self.store.clear_run_dir(&id);
             }
@@ -1014,6 +1003,64 @@ impl<'a> Monitor<'a> {
         destroyed?;
         Ok(code)
     }
+}
+
+/// Creates the container's init (blocked before exec) with its stdio: pipes, or the pty
+/// the runtime makes. Also what a restart in place calls.
+fn create_container(store: &Store, c: &Container) -> Result<(rt::Created, Io, Vec<String>)> {
+    let id = &c.rec.id;
+    let spec: oci_spec::runtime::Spec = serde_json::from_value(c.rec.spec.clone())
+        .map_err(|e| anyhow!("the container's spec: {e}"))?;
+    let bundle = rt::bundle_dir(&store.run_dir(id));
+
+    let mut warnings = Vec::new();
+    let (created, io) = if c.rec.config.tty {
+        let created = rt::create(&store.rt, id, &spec, &bundle, Stdio::Pty)?;
+        let master = created
+            .pty_master
+            .as_ref()
+            .ok_or_else(|| anyhow!("no terminal from the runtime"))?
+            .try_clone()?;
+        set_nonblocking(master.as_fd());
+        (created, Io::Pty { master, open: true })
+    } else {
+        let (out_r, out_w) = pipe()?;
+        let (err_r, err_w) = pipe()?;
+        let devnull = std::fs::File::open("/dev/null").context("open /dev/null")?;
+        let (in_r, in_w): (OwnedFd, Option<OwnedFd>) = if c.rec.config.open_stdin {
+            let (r, w) = pipe()?;
+            (r, Some(w))
+        } else {
+            (OwnedFd::from(devnull), None)
+        };
+        let created = rt::create(
+            &store.rt,
+            id,
+            &spec,
+            &bundle,
+            Stdio::Fds([in_r.as_fd(), out_w.as_fd(), err_w.as_fd()]),
+        )?;
+        // The container's ends are the container's now: EOF comes when it is gone.
+        drop((in_r, out_w, err_w));
+        set_nonblocking(out_r.as_fd());
+        set_nonblocking(err_r.as_fd());
+        // The runtime wrote its warnings on the fd 2 it was lent; the init has not run
+        // anything yet, so whatever is in the pipe is the runtime's, not the container's.
+        warnings = runtime_warnings(&err_r);
+        if let Some(w) = &in_w {
+            set_nonblocking(w.as_fd());
+        }
+        (
+            created,
+            Io::Pipes {
+                out: Some(out_r),
+                err: Some(err_r),
+                stdin: in_w,
+            },
+        )
+    };
+    warnings.extend(created.warnings.iter().cloned());
+    Ok((created, io, warnings))
 }
 
 /// The container's log writer, from its record's `--log-driver`/`--log-opt`.

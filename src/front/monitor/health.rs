@@ -1,0 +1,525 @@
+//! Healthchecks without systemd: the image's `HEALTHCHECK` or `--health-*`, run by the
+//! container's monitor on its own timer (the deadline of its poll loop), each probe an exec
+//! into the container through the runtime library, detached, as the monitor's own child:
+//! its status comes with the monitor's SIGCHLD, its output through a pipe, and at its
+//! timeout it is killed. Whatever the probe left running in the container (its session:
+//! exec makes every probe a session leader) is killed with it.
+//!
+//! Results go to `State.Health` in state.json under the container's lock (Docker's rules:
+//! exit 0 healthy and the streak reset; otherwise the streak grows, unless the container is
+//! still starting within its start period, and `Retries` failures in a row make it
+//! unhealthy; the last 5 probes kept in `Log`), with a `health_status` event at each change.
+//! `healthcheck run` runs one probe from the command itself, with the same rules.
+
+use std::io::Read;
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{anyhow, bail, Result};
+use nix::sys::wait::WaitStatus;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::Monitor;
+use crate::cli::front::RunArgs;
+use crate::front::containers::runtime as rt;
+use crate::front::containers::{Container, Live, Record, Store};
+use crate::front::units;
+
+const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_START_INTERVAL: Duration = Duration::from_secs(5);
+const DEFAULT_RETRIES: i64 = 3;
+/// Docker's MinimumDuration for the intervals and the timeout.
+const MIN_DURATION: i64 = 1_000_000;
+/// Docker keeps this many probes in `Log`, and this much of each one's output.
+const MAX_LOG: usize = 5;
+const MAX_OUTPUT: usize = 4096;
+
+pub(crate) const STARTING: &str = "starting";
+pub(crate) const HEALTHY: &str = "healthy";
+pub(crate) const UNHEALTHY: &str = "unhealthy";
+
+fn is_zero(v: &i64) -> bool {
+    *v == 0
+}
+
+/// Docker's `Config.Healthcheck` (durations in nanoseconds; 0: the default).
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default)]
+pub(crate) struct HealthConfig {
+    pub(crate) test: Vec<String>,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub(crate) interval: i64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub(crate) timeout: i64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub(crate) start_period: i64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub(crate) start_interval: i64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub(crate) retries: i64,
+}
+
+/// Docker's `State.Health`.
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default)]
+pub(crate) struct Health {
+    pub(crate) status: String,
+    pub(crate) failing_streak: i64,
+    pub(crate) log: Vec<LogEntry>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default)]
+pub(crate) struct LogEntry {
+    pub(crate) start: String,
+    pub(crate) end: String,
+    pub(crate) exit_code: i32,
+    pub(crate) output: String,
+}
+
+fn duration_flag(flag: &str, s: &str, min: i64) -> Result<i64> {
+    let d = units::parse_go_duration(s).map_err(|e| anyhow!("{flag} {s}: {e}"))?;
+    if d < 0 {
+        bail!("{flag} {s}: cannot be negative");
+    }
+    if d < min {
+        bail!("{flag} {s}: must be at least 1ms");
+    }
+    Ok(d)
+}
+
+/// The container's healthcheck: the image's, with `--health-*` over it; `--no-healthcheck`
+/// records `["NONE"]` (as Docker does); None when there is none.
+pub(crate) fn from_flags(a: &RunArgs, image: Option<&Value>) -> Result<Option<HealthConfig>> {
+    let any_flag = a.health_cmd.is_some()
+        || a.health_interval.is_some()
+        || a.health_timeout.is_some()
+        || a.health_retries.is_some()
+        || a.health_start_period.is_some()
+        || a.health_start_interval.is_some();
+    if a.no_healthcheck {
+        if any_flag {
+            bail!("--no-healthcheck conflicts with --health-* options");
+        }
+        return Ok(Some(HealthConfig {
+            test: vec!["NONE".into()],
+            ..Default::default()
+        }));
+    }
+    let mut h: HealthConfig = image
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default();
+    if let Some(cmd) = &a.health_cmd {
+        if cmd.trim().is_empty() {
+            bail!("--health-cmd: the command is empty");
+        }
+        h.test = vec!["CMD-SHELL".into(), cmd.clone()];
+    }
+    if let Some(s) = &a.health_interval {
+        h.interval = duration_flag("--health-interval", s, MIN_DURATION)?;
+    }
+    if let Some(s) = &a.health_timeout {
+        h.timeout = duration_flag("--health-timeout", s, MIN_DURATION)?;
+    }
+    if let Some(s) = &a.health_start_interval {
+        h.start_interval = duration_flag("--health-start-interval", s, MIN_DURATION)?;
+    }
+    if let Some(s) = &a.health_start_period {
+        h.start_period = duration_flag("--health-start-period", s, 0)?;
+    }
+    if let Some(r) = a.health_retries {
+        if r < 0 {
+            bail!("--health-retries {r}: cannot be negative");
+        }
+        h.retries = r;
+    }
+    if h.test.is_empty() {
+        return Ok(None);
+    }
+    if !matches!(h.test[0].as_str(), "NONE" | "CMD" | "CMD-SHELL") {
+        bail!(
+            "healthcheck test {:?}: the first word must be NONE, CMD or CMD-SHELL",
+            h.test[0]
+        );
+    }
+    Ok(Some(h))
+}
+
+/// What a probe runs, if the container has an active healthcheck.
+fn probe_args(rec: &Record) -> Option<Vec<String>> {
+    let h = rec.config.healthcheck.as_ref()?;
+    let (kind, rest) = h.test.split_first()?;
+    match kind.as_str() {
+        "CMD" if !rest.is_empty() => Some(rest.to_vec()),
+        "CMD-SHELL" if !rest.is_empty() => {
+            Some(vec!["/bin/sh".into(), "-c".into(), rest.join(" ")])
+        }
+        _ => None,
+    }
+}
+
+/// `State.Health` at a start: `starting`, when there is a healthcheck.
+pub(crate) fn initial(rec: &Record) -> Option<Health> {
+    probe_args(rec).map(|_| Health {
+        status: STARTING.into(),
+        ..Default::default()
+    })
+}
+
+fn nanos(v: i64, default: Duration) -> Duration {
+    if v > 0 {
+        Duration::from_nanos(v as u64)
+    } else {
+        default
+    }
+}
+
+/// A probe under way: our child, its output in a pipe.
+pub(crate) struct Probe {
+    pid: i32,
+    out: std::fs::File,
+    output: Vec<u8>,
+    start: SystemTime,
+    deadline: Instant,
+    timeout: Duration,
+}
+
+impl Probe {
+    fn start(store: &Store, rec: &Record, args: &[String]) -> Result<Probe> {
+        let h = rec.config.healthcheck.clone().unwrap_or_default();
+        let timeout = nanos(h.timeout, DEFAULT_TIMEOUT);
+        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| anyhow!("pipe: {}", e.desc()))?;
+        let start = SystemTime::now();
+        // Per process: `healthcheck run` may probe while the monitor does.
+        let pid_file = store
+            .run_dir(&rec.id)
+            .join(format!("health.{}.pid", std::process::id()));
+        let pid = rt::exec_probe(&store.rt, &rec.id, args, w.as_fd(), &pid_file)?;
+        drop(w);
+        let _ = nix::fcntl::fcntl(
+            &r,
+            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+        );
+        Ok(Probe {
+            pid,
+            out: std::fs::File::from(r),
+            output: Vec::new(),
+            start,
+            deadline: Instant::now() + timeout,
+            timeout,
+        })
+    }
+
+    fn read_output(&mut self) {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = self.out.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            // Kept whole up to Docker's limit; the rest is read and dropped.
+            let room = MAX_OUTPUT.saturating_sub(self.output.len());
+            self.output.extend_from_slice(&buf[..n.min(room)]);
+        }
+    }
+
+    /// The probe's leftovers (its session in the container), then the probe.
+    fn kill(&self, store: &Store, id: &str) {
+        kill_session(store, id, self.pid);
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+
+    fn entry(mut self, code: i32, timed_out: bool) -> LogEntry {
+        self.read_output();
+        let output = if timed_out {
+            format!(
+                "Health check exceeded timeout ({})",
+                units::format_go_duration(self.timeout.as_nanos() as i64)
+            )
+        } else {
+            String::from_utf8_lossy(&self.output).into_owned()
+        };
+        LogEntry {
+            start: rt::rfc3339(self.start),
+            end: rt::rfc3339(SystemTime::now()),
+            exit_code: code,
+            output,
+        }
+    }
+}
+
+/// Kills what runs in the container in the session `sid` (a probe's), besides `sid`.
+fn kill_session(store: &Store, id: &str, sid: i32) {
+    for p in rt::pids(&store.rt, id) {
+        if p == sid {
+            continue;
+        }
+        let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+        // Fields after the command (which may hold spaces): state ppid pgrp session.
+        let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let session = after
+            .split_whitespace()
+            .nth(3)
+            .and_then(|s| s.parse::<i32>().ok());
+        if session == Some(sid) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(p),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+fn exit_code(st: WaitStatus) -> i32 {
+    match st {
+        WaitStatus::Exited(_, c) => c,
+        WaitStatus::Signaled(_, s, _) => 128 + s as i32,
+        _ => -1,
+    }
+}
+
+/// Applies a probe's result to `State.Health` under the container's lock; the status after.
+pub(crate) fn record(store: &Store, rec: &Record, e: LogEntry) -> Result<String> {
+    let h = rec.config.healthcheck.clone().unwrap_or_default();
+    let retries = if h.retries > 0 {
+        h.retries
+    } else {
+        DEFAULT_RETRIES
+    };
+    let (before, after) = {
+        let _lock = store.lock(&rec.id)?;
+        let mut st = store.load_state(&rec.id)?;
+        let started = units::parse_rfc3339(&st.started_at).unwrap_or(SystemTime::UNIX_EPOCH);
+        let in_start_period = SystemTime::now()
+            .duration_since(started)
+            .unwrap_or_default()
+            < Duration::from_nanos(h.start_period.max(0) as u64);
+        let health = st.health.get_or_insert_with(|| Health {
+            status: STARTING.into(),
+            ..Default::default()
+        });
+        let before = health.status.clone();
+        if e.exit_code == 0 {
+            health.failing_streak = 0;
+            health.status = HEALTHY.into();
+        } else if !(health.status == STARTING && in_start_period) {
+            health.failing_streak += 1;
+            if health.failing_streak >= retries {
+                health.status = UNHEALTHY.into();
+            }
+        }
+        health.log.push(e);
+        if health.log.len() > MAX_LOG {
+            let n = health.log.len() - MAX_LOG;
+            health.log.drain(..n);
+        }
+        let after = health.status.clone();
+        store.save_state(&rec.id, &st)?;
+        (before, after)
+    };
+    if before != after {
+        crate::front::events::container(store, rec, &format!("health_status: {after}"), &[]);
+    }
+    Ok(after)
+}
+
+/// The monitor's timer and probe.
+pub(crate) struct Checker {
+    args: Vec<String>,
+    next: Instant,
+    started: Instant,
+    probe: Option<Probe>,
+}
+
+impl Checker {
+    pub(crate) fn new(rec: &Record) -> Option<Checker> {
+        let args = probe_args(rec)?;
+        let mut c = Checker {
+            args,
+            next: Instant::now(),
+            started: Instant::now(),
+            probe: None,
+        };
+        c.next = Instant::now() + c.interval(rec, STARTING);
+        Some(c)
+    }
+
+    /// Docker's getInterval: the start interval while starting within the start period.
+    fn interval(&self, rec: &Record, status: &str) -> Duration {
+        let h = rec.config.healthcheck.clone().unwrap_or_default();
+        let period = nanos(h.start_period, Duration::ZERO);
+        if self.started.elapsed() < period && status == STARTING {
+            nanos(h.start_interval, DEFAULT_START_INTERVAL)
+        } else {
+            nanos(h.interval, DEFAULT_INTERVAL)
+        }
+    }
+}
+
+/// How often a running probe's output pipe is emptied.
+const DRAIN_EVERY: Duration = Duration::from_millis(100);
+
+impl Monitor<'_> {
+    /// When the health timer wants the loop to wake.
+    pub(super) fn health_wake(&self) -> Option<Instant> {
+        let h = self.health.as_ref()?;
+        Some(match &h.probe {
+            Some(p) => p.deadline.min(Instant::now() + DRAIN_EVERY),
+            None => h.next,
+        })
+    }
+
+    /// Due work: a probe past its timeout killed, or the next probe started.
+    pub(super) fn health_tick(&mut self) {
+        let now = Instant::now();
+        // A container on its way down is not probed (its exec would fail for that reason).
+        let stopping = self.user_stop;
+        let Some(h) = self.health.as_mut() else {
+            return;
+        };
+        if let Some(p) = h.probe.as_mut() {
+            p.read_output();
+            if now < p.deadline {
+                return;
+            }
+            let p = h.probe.take().expect("a probe");
+            p.kill(self.store, &self.c.rec.id);
+            // Reaped with the next SIGCHLD (no longer ours to match).
+            let e = p.entry(-1, true);
+            self.health_done(e);
+            return;
+        }
+        if now < h.next || stopping {
+            return;
+        }
+        let id = self.c.rec.id.clone();
+        if rt::status(&self.store.rt, &id).as_deref() == Some("paused") {
+            h.next = now + h.interval(&self.c.rec, "");
+            return;
+        }
+        let args = h.args.clone();
+        match Probe::start(self.store, &self.c.rec, &args) {
+            Ok(p) => h.probe = Some(p),
+            Err(e) => {
+                let t = rt::rfc3339(SystemTime::now());
+                self.health_done(LogEntry {
+                    start: t.clone(),
+                    end: t,
+                    exit_code: -1,
+                    output: format!("{e:#}"),
+                });
+            }
+        }
+    }
+
+    /// A child the monitor reaped that is not the init: the probe, perhaps.
+    pub(super) fn health_reaped(&mut self, st: WaitStatus) {
+        let Some(h) = self.health.as_mut() else {
+            return;
+        };
+        let Some(pid) = st.pid() else { return };
+        if h.probe.as_ref().is_none_or(|p| p.pid != pid.as_raw()) {
+            return;
+        }
+        let p = h.probe.take().expect("a probe");
+        kill_session(self.store, &self.c.rec.id, p.pid);
+        let e = p.entry(exit_code(st), false);
+        self.health_done(e);
+    }
+
+    fn health_done(&mut self, e: LogEntry) {
+        let status = record(self.store, &self.c.rec, e).unwrap_or_else(|_| STARTING.into());
+        if let Some(h) = self.health.as_mut() {
+            h.next = Instant::now() + h.interval(&self.c.rec, &status);
+        }
+    }
+}
+
+/// `healthcheck run`: one probe now, from this command (its child), recorded as the
+/// monitor's are. The status after it.
+pub(crate) fn run_once(store: &Store, c: &Container) -> Result<String> {
+    let Some(args) = probe_args(&c.rec) else {
+        bail!("container {} has no defined healthcheck", c.rec.name);
+    };
+    if store.derive(c) != Live::Running {
+        bail!("container {} is not running", c.rec.name);
+    }
+    let mut p = Probe::start(store, &c.rec, &args)?;
+    let pid = nix::unistd::Pid::from_raw(p.pid);
+    let e = loop {
+        p.read_output();
+        match nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => {}
+            Ok(st) => {
+                kill_session(store, &c.rec.id, p.pid);
+                break p.entry(exit_code(st), false);
+            }
+            Err(e) => bail!("waiting for the healthcheck: {}", e.desc()),
+        }
+        if Instant::now() >= p.deadline {
+            p.kill(store, &c.rec.id);
+            let _ = nix::sys::wait::waitpid(pid, None);
+            break p.entry(-1, true);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    record(store, &c.rec, e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn args(s: &str) -> RunArgs {
+        let mut v = vec!["berth", "run"];
+        v.extend(s.split(' ').filter(|x| !x.is_empty()));
+        v.push("img");
+        match crate::cli::front::FrontCli::try_parse_from(v)
+            .unwrap()
+            .command
+            .unwrap()
+        {
+            crate::cli::front::Command::Run(a) => *a,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn flags_over_the_image() {
+        let image = serde_json::json!({"Test": ["CMD", "true"], "Interval": 5_000_000_000i64, "Retries": 7});
+        let h = from_flags(&args(""), Some(&image)).unwrap().unwrap();
+        assert_eq!(h.test, ["CMD", "true"]);
+        assert_eq!((h.interval, h.retries), (5_000_000_000, 7));
+        let h = from_flags(
+            &args("--health-cmd=exit\t1 --health-interval=2s"),
+            Some(&image),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(h.test, ["CMD-SHELL", "exit\t1"]);
+        assert_eq!((h.interval, h.retries), (2_000_000_000, 7));
+        assert_eq!(
+            from_flags(&args("--health-interval=2s"), None).unwrap(),
+            None
+        );
+        let none = from_flags(&args("--no-healthcheck"), Some(&image))
+            .unwrap()
+            .unwrap();
+        assert_eq!(none.test, ["NONE"]);
+        for bad in [
+            "--health-cmd=true --health-interval=0",
+            "--health-cmd=true --health-timeout=-1s",
+            "--health-cmd=true --health-interval=soon",
+            "--health-cmd=true --health-retries=-2",
+            "--no-healthcheck --health-cmd=true",
+        ] {
+            assert!(from_flags(&args(bad), None).is_err(), "{bad}");
+        }
+    }
+}
