@@ -821,7 +821,12 @@ fn bad_inputs_one_line_right_code_nothing_left() {
         1,
         "--restart sometimes",
     );
-    one_line(&w.b(&["update", "--memory", "64m", "u"]), 1, "--memory");
+    // A bad resource next to a good policy: nothing of either is applied.
+    one_line(
+        &w.b(&["update", "--restart", "always", "--memory", "64x", "u"]),
+        1,
+        "--memory 64x",
+    );
     assert_eq!(w.inspect("u")["HostConfig"]["RestartPolicy"]["Name"], "no");
     let ps = w.b(&["ps", "-a", "--format", "{{.Names}}"]);
     assert_eq!(ps.stdout.trim(), "u");

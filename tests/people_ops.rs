@@ -881,11 +881,23 @@ fn info_version_and_update() {
         1,
         "-m/--memory bogus",
     );
-    code_msg(
-        &w.b(&["update", "--restart", "always", "u"]),
-        1,
-        "--restart always",
-    );
+    // A policy and a limit in one update: both recorded.
+    w.b(&[
+        "update",
+        "--restart",
+        "on-failure:2",
+        "--pids-limit",
+        "77",
+        "u",
+    ])
+    .ok();
+    let out = w.b(&[
+        "inspect",
+        "--format",
+        "{{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}} {{.HostConfig.PidsLimit}}",
+        "u",
+    ]);
+    assert_eq!(out.stdout.trim(), "on-failure:2 77");
     code_msg(
         &w.b(&["update", "-m", "40m", "nosuch"]),
         1,

@@ -128,75 +128,83 @@ pub(crate) fn update(g: &Globals, a: &UpdateArgs) -> Result<i32> {
     }
     let store = Store::new(g);
     super::each(&a.containers, false, |q| {
-        if let Some(p) = &policy {
-            restart::update(&store, q, p)?;
+        // Resources first: their checks refuse before the policy changes.
+        if let Some(w) = &wanted {
+            resources(&store, q, w, a)?;
         }
-        let Some(w) = &wanted else { return Ok(()) };
-        let id = store.resolve(q)?;
-        let _lock = store.lock(&id)?;
-        let mut c = store.load(&id)?;
-        let spec_swap = c
-            .rec
-            .spec
-            .pointer("/linux/resources/memory/swap")
-            .and_then(Value::as_i64);
-        if let (Some(m), None, Some(s)) = (w.memory, w.swap, spec_swap) {
-            if s > 0 && m > s {
-                bail!("memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time");
-            }
+        match &policy {
+            Some(p) => restart::update(&store, q, p),
+            None => Ok(()),
         }
-        if let Some(s) = w.swap.filter(|s| *s > 0) {
-            let m = w.memory.or_else(|| {
-                c.rec
-                    .spec
-                    .pointer("/linux/resources/memory/limit")
-                    .and_then(Value::as_i64)
-            });
-            match m {
+    })
+}
+
+/// New limits for one container: applied when it runs, recorded either way.
+fn resources(store: &Store, q: &str, w: &Wanted, a: &UpdateArgs) -> Result<()> {
+    let id = store.resolve(q)?;
+    let _lock = store.lock(&id)?;
+    let mut c = store.load(&id)?;
+    let spec_swap = c
+        .rec
+        .spec
+        .pointer("/linux/resources/memory/swap")
+        .and_then(Value::as_i64);
+    if let (Some(m), None, Some(s)) = (w.memory, w.swap, spec_swap) {
+        if s > 0 && m > s {
+            bail!("memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time");
+        }
+    }
+    if let Some(s) = w.swap.filter(|s| *s > 0) {
+        let m = w.memory.or_else(|| {
+            c.rec
+                .spec
+                .pointer("/linux/resources/memory/limit")
+                .and_then(Value::as_i64)
+        });
+        match m {
                 None | Some(0) => bail!("--memory-swap: you should always set the memory limit (-m) when using a swap limit"),
                 Some(m) if s < m => bail!("--memory-swap: minimum memoryswap limit should be larger than memory limit"),
                 _ => {}
             }
-        }
-        if store.derive(&c).is_active() {
-            rt::update(&store.rt, &id, &w.resources)
-                .map_err(|e| anyhow!("cannot update container {q}: {e:#}"))?;
-        }
-        let hc = &mut c.rec.host_config;
-        if let Some(m) = w.memory {
-            hc.memory = m;
-        }
-        if let Some(s) = w.swap {
-            hc.memory_swap = s;
-        }
-        if let Some(r) = w.reservation {
-            hc.memory_reservation = r;
-        }
-        if let Some(n) = w.nano_cpus {
-            hc.nano_cpus = n;
-        }
-        if let Some(s) = a.cpu_shares {
-            hc.cpu_shares = s as i64;
-        }
-        if let Some(cs) = &a.cpuset_cpus {
-            hc.cpuset_cpus = cs.clone();
-        }
-        if let Some(p) = a.pids_limit {
-            hc.pids_limit = Some(p);
-        }
-        let patch = serde_json::to_value(&w.resources)?;
-        let spec = c
-            .rec
-            .spec
-            .as_object_mut()
-            .ok_or_else(|| anyhow!("the container's spec is not an object"))?;
-        let linux = spec.entry("linux").or_insert_with(|| serde_json::json!({}));
-        let res = linux
-            .as_object_mut()
-            .ok_or_else(|| anyhow!("the container's spec: linux is not an object"))?
-            .entry("resources")
-            .or_insert_with(|| serde_json::json!({}));
-        merge(res, &patch);
-        store.save_record(&c.rec)
-    })
+    }
+    if store.derive(&c).is_active() {
+        rt::update(&store.rt, &id, &w.resources)
+            .map_err(|e| anyhow!("cannot update container {q}: {e:#}"))?;
+    }
+    let hc = &mut c.rec.host_config;
+    if let Some(m) = w.memory {
+        hc.memory = m;
+    }
+    if let Some(s) = w.swap {
+        hc.memory_swap = s;
+    }
+    if let Some(r) = w.reservation {
+        hc.memory_reservation = r;
+    }
+    if let Some(n) = w.nano_cpus {
+        hc.nano_cpus = n;
+    }
+    if let Some(s) = a.cpu_shares {
+        hc.cpu_shares = s as i64;
+    }
+    if let Some(cs) = &a.cpuset_cpus {
+        hc.cpuset_cpus = cs.clone();
+    }
+    if let Some(p) = a.pids_limit {
+        hc.pids_limit = Some(p);
+    }
+    let patch = serde_json::to_value(&w.resources)?;
+    let spec = c
+        .rec
+        .spec
+        .as_object_mut()
+        .ok_or_else(|| anyhow!("the container's spec is not an object"))?;
+    let linux = spec.entry("linux").or_insert_with(|| serde_json::json!({}));
+    let res = linux
+        .as_object_mut()
+        .ok_or_else(|| anyhow!("the container's spec: linux is not an object"))?
+        .entry("resources")
+        .or_insert_with(|| serde_json::json!({}));
+    merge(res, &patch);
+    store.save_record(&c.rec)
 }
