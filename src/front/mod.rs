@@ -12,6 +12,7 @@ pub(crate) mod reference;
 pub(crate) mod registry;
 pub(crate) mod specgen;
 pub(crate) mod units;
+pub(crate) mod userns;
 
 use std::path::{Path, PathBuf};
 
