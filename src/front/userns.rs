@@ -160,8 +160,11 @@ pub(crate) fn enter() -> Result<()> {
         }
     }
     crate::sys::userns::unshare_user_and_mount(|pid| {
-        write_map(pid, "newuidmap", &uids)?;
-        write_map(pid, "newgidmap", &gids)
+        // Both helpers at once: each is an exec of a setuid program.
+        let u = spawn_map_writer(pid, "newuidmap", &uids);
+        let g = spawn_map_writer(pid, "newgidmap", &gids);
+        let (u, g) = (u.and_then(finish_map_writer), g.and_then(finish_map_writer));
+        u.and(g)
     })
     .map_err(|e| anyhow!("entering the user namespace: {e}"))?;
     if !nix::unistd::geteuid().is_root() {
@@ -204,16 +207,22 @@ pub(crate) fn enter_for_container(store: &crate::front::containers::Store, id: &
     }
 }
 
-/// Runs newuidmap/newgidmap for `pid` (in the helper, outside the namespace).
-fn write_map(pid: i32, tool: &str, map: &[Range]) -> std::result::Result<(), String> {
+/// Starts newuidmap/newgidmap for `pid` (in the helper, outside the namespace).
+fn spawn_map_writer(
+    pid: i32,
+    tool: &'static str,
+    map: &[Range],
+) -> std::result::Result<(&'static str, std::process::Child), String> {
     let mut cmd = std::process::Command::new(tool);
     cmd.arg(pid.to_string());
     for r in map {
         cmd.args([r.inside, r.outside, r.size].map(|x| x.to_string()));
     }
-    let out = cmd
-        .stdin(std::process::Stdio::null())
-        .output()
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map(|c| (tool, c))
         .map_err(|e| {
             let hint = if e.kind() == io::ErrorKind::NotFound {
                 " (install the uidmap package)"
@@ -221,7 +230,15 @@ fn write_map(pid: i32, tool: &str, map: &[Range]) -> std::result::Result<(), Str
                 ""
             };
             format!("{tool}: {}{hint}", crate::error::errno_text(&e))
-        })?;
+        })
+}
+
+fn finish_map_writer(
+    (tool, child): (&'static str, std::process::Child),
+) -> std::result::Result<(), String> {
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("{tool}: {}", crate::error::errno_text(&e)))?;
     if out.status.success() {
         return Ok(());
     }
