@@ -620,6 +620,102 @@ fn rootless_pull_import_and_the_tree_through_the_mapping() {
     w.finish();
 }
 
+/// The pid of the monitor of container `id` (its command line names it).
+fn monitor_pid(id: &str) -> i32 {
+    for e in std::fs::read_dir("/proc").unwrap().filter_map(|e| e.ok()) {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let cmd = String::from_utf8_lossy(&cmd);
+        if cmd.contains("\0monitor\0") && cmd.contains(id) {
+            return pid;
+        }
+    }
+    panic!("no monitor for {id}");
+}
+
+#[test]
+fn rootless_create_start_limits_and_a_killed_monitor() {
+    let w = W::new("mon", true);
+    w.b(&["load", "-i", "busybox.docker.tar"]).ok();
+    // create, then start from the user's own namespace: the monitor is executed in
+    // berth's; a limit asked for on cgroup v1 is one warning, not a failure.
+    let out = w.b(&[
+        "create",
+        "--name",
+        "c1",
+        "-m",
+        "64m",
+        "busybox",
+        "sh",
+        "-c",
+        "echo up; touch /by-root; exec sleep 1000",
+    ]);
+    out.ok();
+    let id = out.stdout.trim().to_string();
+    let out = w.b(&["start", "c1"]);
+    out.ok();
+    if !Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        assert_eq!(
+            out.stderr.matches("WARNING").count(),
+            1,
+            "one warning: {}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains("without resource limits"),
+            "{}",
+            out.stderr
+        );
+    }
+    w.until("the log", || w.b(&["logs", "c1"]).stdout == "up\n");
+    assert_eq!(w.b(&["exec", "c1", "id", "-u"]).ok().stdout, "0\n");
+    // The monitor killed: the next command reconciles (monitor died), rm cleans up.
+    let mon = monitor_pid(&id);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(mon),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    w.until("the container to read as exited", || {
+        w.b(&["inspect", "--format", "{{.State.Status}}", "c1"])
+            .stdout
+            == "exited\n"
+    });
+    w.b(&["rm", "c1"]).ok();
+    assert!(!w.root.join("containers").join(&id).exists());
+    w.audit();
+
+    // --rm with a killed monitor: the next listing removes it, upper directory included.
+    let out = w.b(&[
+        "run",
+        "-d",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "touch /a && chown 1000 /a && exec sleep 1000",
+    ]);
+    out.ok();
+    let id = out.stdout.trim().to_string();
+    let upper = w.root.join("containers").join(&id).join("overlay/diff");
+    w.until("the container's file", || upper.join("a").exists());
+    let mon = monitor_pid(&id);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(mon),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    w.until("the --rm container to go", || {
+        w.b(&["ps", "-a", "-q"]).stdout.is_empty()
+    });
+    assert!(!w.root.join("containers").join(&id).exists());
+    w.b(&["rmi", "busybox"]).ok();
+    w.assert_store_empty("after rmi");
+    w.finish();
+}
+
 #[test]
 fn rootless_without_subordinate_ids_says_so_in_one_line() {
     let w = W::new("noranges", false);
