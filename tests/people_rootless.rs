@@ -233,6 +233,19 @@ impl W {
 
     /// `berth --root R --runroot RR args...` as the user, in a clean environment.
     fn b(&self, args: &[&str]) -> Out {
+        let mut a: Vec<&str> = vec![
+            "--root",
+            self.root.to_str().unwrap(),
+            "--runroot",
+            self.runroot.to_str().unwrap(),
+        ];
+        a.extend(args);
+        self.b_plain(&a)
+    }
+
+    /// `berth args...` as the user, in a clean environment (HOME and XDG_RUNTIME_DIR
+    /// in the test's directory).
+    fn b_plain(&self, args: &[&str]) -> Out {
         let mut c = Command::new("setpriv");
         c.args([
             "--reuid",
@@ -242,10 +255,6 @@ impl W {
             "--init-groups",
         ])
         .arg(self.dir.join("berth"))
-        .arg("--root")
-        .arg(&self.root)
-        .arg("--runroot")
-        .arg(&self.runroot)
         .args(args)
         .current_dir(&self.dir)
         .env_clear()
@@ -617,6 +626,54 @@ fn rootless_pull_import_and_the_tree_through_the_mapping() {
         w.b(&["rmi", img]).ok();
     }
     w.assert_store_empty("after rmi of all three");
+    w.finish();
+}
+
+#[test]
+fn rootless_default_locations_are_the_users() {
+    let w = W::new("defaults", true);
+    w.b_plain(&["load", "-i", "busybox.docker.tar"]).ok();
+    let data = w.dir.join(".local/share/berth");
+    assert_eq!(
+        std::fs::read_dir(data.join("images/records"))
+            .unwrap()
+            .count(),
+        1,
+        "the image is in ~/.local/share/berth"
+    );
+    let out = w.b_plain(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "echo in-default; exit 3",
+    ]);
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (3, "in-default\n"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        w.dir.join("xdg/berth").is_dir(),
+        "runtime state in $XDG_RUNTIME_DIR/berth"
+    );
+    w.b_plain(&["run", "-d", "--name", "dd", "busybox", "sleep", "1000"])
+        .ok();
+    assert_eq!(w.b_plain(&["exec", "dd", "echo", "x"]).ok().stdout, "x\n");
+    w.b_plain(&["rm", "-f", "dd"]).ok();
+    w.b_plain(&["rmi", "busybox"]).ok();
+    assert_eq!(
+        std::fs::read_dir(data.join("images/layers"))
+            .unwrap()
+            .count(),
+        0
+    );
+    assert_eq!(
+        std::fs::read_dir(data.join("containers")).unwrap().count(),
+        0
+    );
     w.finish();
 }
 
