@@ -622,6 +622,56 @@ fn rootless_pull_import_and_the_tree_through_the_mapping() {
     w.b(&["import", "rootfs.tar", "imported:1"]).ok();
     assert_eq!(w.sh("imported:1", "echo imported; id -u"), "imported\n0\n");
 
+    // Hostile and special tarballs, unpacked as root of berth's namespace: a file
+    // written through an absolute symlink and a `../` name are refused with one line,
+    // nothing written outside the store and nothing left in it; a device node is skipped
+    // with one warning (root of a user namespace cannot make one).
+    let sentinel = w.dir.join("target");
+    std::fs::create_dir(&sentinel).unwrap();
+    w.chown_r(&sentinel);
+    let py = format!(
+        r#"
+import tarfile, io
+def add(t, name, data=b"x"):
+    i = tarfile.TarInfo(name); i.size = len(data); t.addfile(i, io.BytesIO(data))
+with tarfile.open("sym.tar", "w") as t:
+    i = tarfile.TarInfo("escape"); i.type = tarfile.SYMTYPE; i.linkname = "{t}"; t.addfile(i)
+    add(t, "escape/pwned")
+with tarfile.open("dotdot.tar", "w") as t:
+    add(t, "../../../../../../{t}/pwned")
+with tarfile.open("dev.tar", "w") as t:
+    add(t, "hello", b"hi")
+    i = tarfile.TarInfo("mydev"); i.type = tarfile.CHRTYPE; i.devmajor = 1; i.devminor = 3; t.addfile(i)
+"#,
+        t = sentinel.display()
+    );
+    let st = Command::new("python3")
+        .args(["-c", &py])
+        .current_dir(&w.dir)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    w.chown_r(&w.dir);
+    let records = w.count("records");
+    let out = w.b(&["import", "sym.tar", "hostile:sym"]);
+    one_error_line(&out, 1, "is a symlink: refusing to write through it");
+    let out = w.b(&["import", "dotdot.tar", "hostile:dotdot"]);
+    one_error_line(&out, 1, "points outside its root");
+    assert_eq!(std::fs::read_dir(&sentinel).unwrap().count(), 0);
+    assert_eq!(w.count("records"), records);
+    assert_eq!(w.count("tmp"), 0);
+    let out = w.b(&["import", "dev.tar", "special:dev"]);
+    out.ok();
+    assert_eq!(
+        out.stderr
+            .matches("device node(s) skipped (rootless)")
+            .count(),
+        1,
+        "{}",
+        out.stderr
+    );
+    w.b(&["rmi", "special:dev"]).ok();
+
     for img in ["imported:1", "test/busybox", "test/layers"] {
         w.b(&["rmi", img]).ok();
     }
