@@ -845,5 +845,38 @@ fn rootless_without_subordinate_ids_says_so_in_one_line() {
     // What needs no user namespace still answers.
     assert_eq!(w.b(&["images", "-q"]).ok().stdout, "");
     assert_eq!(w.b(&["ps", "-a", "-q"]).ok().stdout, "");
+    // A root filesystem directory of the user's runs with the one id the user has (no
+    // gid 5 for devpts then).
+    let rootfs = w.dir.join("rootfs");
+    let st = Command::new("cp")
+        .arg("-a")
+        .arg(w.fixtures.join("rootfs/busybox"))
+        .arg(&rootfs)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    w.chown_r(&rootfs);
+    let out = w.b(&[
+        "run",
+        "--rm",
+        "--rootfs",
+        rootfs.to_str().unwrap(),
+        "sh",
+        "-c",
+        "id -u; cat /proc/self/uid_map",
+    ]);
+    let lines: Vec<Vec<String>> = out
+        .ok()
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().map(String::from).collect())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            vec!["0".to_string()],
+            vec!["0".into(), w.u.uid.to_string(), "1".into()]
+        ]
+    );
     w.finish();
 }

@@ -1242,6 +1242,8 @@ pub(crate) fn generate(i: &Input) -> Result<Record> {
     }
     if i.rootless {
         let (u, g) = rootless_maps()?;
+        // Without subordinate ranges there is no gid 5 (tty) for devpts: Podman's default.
+        crate::front::userns::fit_devpts(&mut mounts, &g);
         linux["uidMappings"] = u;
         linux["gidMappings"] = g;
     }

@@ -146,6 +146,25 @@ pub(crate) fn spec_maps() -> Result<(Value, Value)> {
     Ok((to_json(&u), to_json(&g)))
 }
 
+/// Drops devpts's `gid=5` from `mounts` when the container's gid map (spec JSON) does not
+/// reach gid 5 (a user without subordinate ranges): the kernel refuses an unmapped gid.
+pub(crate) fn fit_devpts(mounts: &mut [Value], gid_map: &Value) {
+    let reaches = gid_map.as_array().is_some_and(|m| {
+        m.iter().any(|r| {
+            let (c, n) = (r["containerID"].as_u64(), r["size"].as_u64());
+            c.zip(n).is_some_and(|(c, n)| c <= 5 && 5 < c + n)
+        })
+    });
+    if reaches {
+        return;
+    }
+    for m in mounts.iter_mut().filter(|m| m["type"] == "devpts") {
+        if let Some(o) = m["options"].as_array_mut() {
+            o.retain(|x| x != "gid=5");
+        }
+    }
+}
+
 /// Moves this process into berth's user namespace (see the module doc), unless it is
 /// root where it is already (real root, or inside berth's or someone else's namespace).
 /// The process must be single-threaded: call it before anything starts threads.
@@ -421,6 +440,22 @@ mod tests {
             [r(0, 1000, 1), r(1, 100000, 65536), r(65537, 300000, 10)]
         );
         assert_eq!(layout(1000, &[]), [r(0, 1000, 1)]);
+    }
+
+    #[test]
+    fn devpts_keeps_gid_5_only_where_it_is_mapped() {
+        let mounts = || {
+            vec![
+                json!({"destination": "/dev/pts", "type": "devpts", "options": ["nosuid", "gid=5"]}),
+                json!({"destination": "/x", "type": "bind", "options": ["gid=5"]}),
+            ]
+        };
+        let mut m = mounts();
+        fit_devpts(&mut m, &to_json(&layout(1000, &[(100000, 65536)])));
+        assert_eq!(m, mounts());
+        fit_devpts(&mut m, &to_json(&layout(1000, &[])));
+        assert_eq!(m[0]["options"], json!(["nosuid"]));
+        assert_eq!(m[1], mounts()[1]);
     }
 
     #[test]
