@@ -541,13 +541,25 @@ fn rootless_load_run_detach_exec_stop_rm_save_rmi() {
 fn rootless_pull_import_and_the_tree_through_the_mapping() {
     let w = W::new("pull", true);
     let (su, sg) = (w.u.sub_start("/etc/subuid"), w.u.sub_start("/etc/subgid"));
-    let out = w.b(&["pull", &format!("{NOAUTH}/test/layers")]);
-    out.ok();
-    assert!(
-        out.stdout.contains("Status: Downloaded newer image for"),
-        "{}",
-        out.stdout
-    );
+    // Two pulls at once, each in a user namespace of its own with the same maps: both
+    // succeed, one copy in the store.
+    let image = format!("{NOAUTH}/test/layers");
+    let outs: Vec<Out> = std::thread::scope(|sc| {
+        let hs: Vec<_> = (0..2)
+            .map(|_| sc.spawn(|| w.b(&["pull", &image])))
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for out in &outs {
+        out.ok();
+        assert!(
+            out.stdout.ends_with(&format!("{image}:latest\n")),
+            "{}",
+            out.stdout
+        );
+    }
+    assert_eq!(w.count("records"), 1);
+    assert_eq!(w.count("tmp"), 0);
     // Every name of the fixture's expected lists, as the container sees its root.
     let read = |suffix: &str| -> Vec<String> {
         std::fs::read_to_string(w.fixtures.join(format!("expected/layers.{suffix}")))
