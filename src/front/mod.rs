@@ -15,6 +15,7 @@ pub(crate) mod registry;
 pub(crate) mod specgen;
 pub(crate) mod stats;
 pub(crate) mod units;
+pub(crate) mod userns;
 pub(crate) mod volumes;
 
 use std::path::{Path, PathBuf};
@@ -81,10 +82,8 @@ fn default_runroot(rootless: bool) -> PathBuf {
     }
     match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| Path::new(d).is_absolute()) {
         Some(d) => Path::new(&d).join("berth"),
-        None => PathBuf::from(format!(
-            "/run/user/{}/berth",
-            nix::unistd::geteuid().as_raw()
-        )),
+        // The user's own uid, also once inside berth's user namespace (where it is 0).
+        None => PathBuf::from(format!("/run/user/{}/berth", userns::host_euid())),
     }
 }
 
@@ -92,7 +91,7 @@ fn home_dir() -> PathBuf {
     if let Some(h) = std::env::var_os("HOME").filter(|h| Path::new(h).is_absolute()) {
         return PathBuf::from(h);
     }
-    nix::unistd::User::from_uid(nix::unistd::geteuid())
+    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(userns::host_euid()))
         .ok()
         .flatten()
         .map(|u| u.dir)

@@ -855,39 +855,7 @@ pub(crate) fn etc_files(rec: &Record) -> Vec<(PathBuf, String)> {
 /// The uid/gid maps of a rootless container: root is the user, the rest comes from the
 /// user's /etc/subuid and /etc/subgid ranges (through newuidmap/newgidmap).
 fn rootless_maps() -> Result<(Value, Value)> {
-    let uid = nix::unistd::geteuid().as_raw();
-    let gid = nix::unistd::getegid().as_raw();
-    let name = nix::unistd::User::from_uid(nix::unistd::geteuid())
-        .ok()
-        .flatten()
-        .map(|u| u.name)
-        .unwrap_or_default();
-    let ranges = |file: &str, id: u32| -> Vec<(u32, u32)> {
-        std::fs::read_to_string(file)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| {
-                let f: Vec<&str> = l.trim().split(':').collect();
-                if f.len() != 3 || (f[0] != name && f[0] != id.to_string()) {
-                    return None;
-                }
-                Some((f[1].parse().ok()?, f[2].parse().ok()?))
-            })
-            .collect()
-    };
-    let build = |own: u32, r: Vec<(u32, u32)>| -> Value {
-        let mut maps = vec![json!({"containerID": 0, "hostID": own, "size": 1})];
-        let mut next = 1u32;
-        for (start, size) in r {
-            maps.push(json!({"containerID": next, "hostID": start, "size": size}));
-            next = next.saturating_add(size);
-        }
-        Value::Array(maps)
-    };
-    Ok((
-        build(uid, ranges("/etc/subuid", uid)),
-        build(gid, ranges("/etc/subgid", gid)),
-    ))
+    crate::front::userns::spec_maps()
 }
 
 /// Builds the record (with its spec) of a new container.
@@ -1280,6 +1248,8 @@ pub(crate) fn generate(i: &Input) -> Result<Record> {
     }
     if i.rootless {
         let (u, g) = rootless_maps()?;
+        // Without subordinate ranges there is no gid 5 (tty) for devpts: Podman's default.
+        crate::front::userns::fit_devpts(&mut mounts, &g);
         linux["uidMappings"] = u;
         linux["gidMappings"] = g;
     }

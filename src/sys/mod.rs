@@ -12,6 +12,7 @@ pub(crate) mod arena;
 pub(crate) mod files;
 pub(crate) mod localtime;
 pub(crate) mod seccomp;
+pub(crate) mod userns;
 
 /// What clone3 returned: in the parent the child's pid and pidfd, in the child nothing.
 pub(crate) enum Forked {

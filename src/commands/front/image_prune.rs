@@ -27,6 +27,7 @@ pub(crate) fn prune(g: &Globals, a: &PruneArgs) -> Result<i32> {
             return Ok(0);
         }
     }
+    super::unpack_allowed(g, "image prune")?;
     let store = super::image_store(g)?;
     let containers = crate::front::containers::Store::new(g);
     let p = ops::prune(&store, a.all, &super::image_user(&containers))?;

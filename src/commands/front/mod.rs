@@ -43,7 +43,7 @@ mod version;
 mod volume;
 mod wait;
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
 
 use crate::cli::front::{
     Command, ContainerCommand, FormatOnly, HealthcheckCommand, ImageCommand, SystemCommand,
@@ -95,12 +95,12 @@ pub(crate) fn canonical_image(
     crate::front::images::pull::canonical(store, q, &pull::registries()?)
 }
 
-/// Unpacking layers rootless needs a user namespace holding the store (what `podman
-/// unshare` is), which berth does not make yet: refused with one line rather than a store
-/// whose files carry the wrong owners.
+/// Rootless, the image store is written from berth's user namespace (what `podman
+/// unshare` is: layer files owned through the subuid ranges), entered here, before the
+/// command starts any thread.
 pub(crate) fn unpack_allowed(g: &Globals, what: &str) -> Result<()> {
     if g.rootless {
-        bail!("{what}: rootless image storage is not available yet: run it as root, or run a root filesystem directory with run --rootfs DIR");
+        crate::front::userns::enter().with_context(|| format!("{what}: rootless image storage"))?;
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ use crate::front::images::ops;
 use crate::front::Globals;
 
 pub(crate) fn rmi(g: &Globals, a: &RmiArgs) -> Result<i32> {
+    super::unpack_allowed(g, "rmi")?;
     let store = super::image_store(g)?;
     let containers = crate::front::containers::Store::new(g);
     let in_use = super::image_user(&containers);

@@ -13,6 +13,11 @@ use crate::front::monitor::{self, client, Foreground};
 use crate::front::Globals;
 
 pub(crate) fn run(g: &Globals, a: &RunArgs) -> Result<i32> {
+    if g.rootless && !a.rootfs {
+        // The container may be created by this very process (foreground): it must have
+        // been executed in berth's user namespace.
+        crate::front::userns::enter_and_reexec()?;
+    }
     let store = Store::new(g);
     let stdin_tty = nix::unistd::isatty(std::io::stdin().as_fd()).unwrap_or(false);
     if a.tty && a.interactive && !a.detach && !stdin_tty {

@@ -45,6 +45,8 @@ pub(crate) fn prune(g: &Globals, a: &SystemPruneArgs) -> Result<i32> {
     if !a.force && !confirm(&warning(a, &f))? {
         return Ok(0);
     }
+    // Rootless, image layers are owned through the user's subordinate ids.
+    super::unpack_allowed(g, "system prune")?;
     let store = Store::new(g);
     let (ids, mut bytes) = prune_containers(&store, &f);
     if !ids.is_empty() {

@@ -789,7 +789,8 @@ impl Store {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             Err(e) => bail!("{}: {}", d.display(), crate::error::errno_text(&e)),
         }
-        match fs::remove_dir_all(&gone) {
+        // Rootless, an image container's upper directory holds files of subordinate ids.
+        match crate::front::userns::remove_dir_all(&gone) {
             // A listing finishing the same removal got there first.
             Err(e) if e.kind() != io::ErrorKind::NotFound && gone.exists() => {
                 bail!("{}: {}", gone.display(), crate::error::errno_text(&e))

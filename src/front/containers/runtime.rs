@@ -48,7 +48,7 @@ pub(crate) fn create(
     let opts = crate::runtime::create::CreateOpts {
         id: id.to_string(),
         source: crate::runtime::create::SpecSource::Spec {
-            spec: Box::new(spec.clone()),
+            spec: Box::new(crate::front::userns::to_this_namespace(spec)?),
             bundle: bundle.to_path_buf(),
         },
         console_socket: None,

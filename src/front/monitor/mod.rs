@@ -112,6 +112,9 @@ pub(crate) fn spawn(
     log_level: &str,
     attach: Option<&mut dyn FnMut() -> Result<()>>,
 ) -> Result<()> {
+    // Rootless, an image container's monitor mounts layers owned through berth's user
+    // namespace: it is executed in it.
+    crate::front::userns::enter_for_container(store, id)?;
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     // The write end goes to the monitor by number: not close-on-exec, for this one spawn
     // (the command is single-threaded, so no other exec can inherit it).

@@ -70,7 +70,8 @@ pub(crate) fn mount(store: &Store, rec: &Record) -> Result<Option<Mounted>> {
     if top.join(COPIED).exists() {
         return Ok(Some(Mounted { target: None }));
     }
-    if !rootless {
+    // Root here (berth's user namespace included): a mount namespace of the monitor's own.
+    if nix::unistd::geteuid().is_root() {
         nix::sched::unshare(CloneFlags::CLONE_NEWNS).map_err(|e| {
             anyhow!(
                 "a mount namespace for the container's root filesystem: {}",

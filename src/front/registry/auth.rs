@@ -80,7 +80,8 @@ impl AuthFiles {
                 others: vec![],
             };
         }
-        let uid = nix::unistd::geteuid().as_raw();
+        // The user's own uid, in berth's user namespace too.
+        let uid = crate::front::userns::host_euid();
         let primary = match var("XDG_RUNTIME_DIR") {
             Some(d) => d.join("containers/auth.json"),
             None => PathBuf::from(format!("/run/containers/{uid}/auth.json")),

@@ -17,7 +17,7 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 /// The certs.d roots, most specific first.
 pub(crate) fn cert_dirs_from_env() -> Vec<PathBuf> {
     let mut dirs = Vec::new();
-    if nix::unistd::geteuid().as_raw() != 0 {
+    if crate::front::userns::rootless() {
         let cfg = std::env::var_os("XDG_CONFIG_HOME")
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)

@@ -27,7 +27,7 @@ impl ConfPaths {
     /// (and, rootless, the user's drop-in directory after it).
     pub(crate) fn from_env() -> ConfPaths {
         let home = std::env::var_os("HOME").map(PathBuf::from);
-        let rootless = nix::unistd::geteuid().as_raw() != 0;
+        let rootless = crate::front::userns::rootless();
         Self::resolve(
             std::env::var_os("CONTAINERS_REGISTRIES_CONF").map(PathBuf::from),
             home.as_deref(),

@@ -300,8 +300,9 @@ impl Store {
         let _ = fs::remove_dir_all(&gone);
         fs::rename(&dir, &gone)
             .map_err(|e| anyhow!("remove {name}: {}", crate::error::errno_text(&e)))?;
-        // std's remove_dir_all never follows symlinks (it unlinks them).
-        fs::remove_dir_all(&gone)
+        // Never follows symlinks (it unlinks them); rootless, files a container's other
+        // users wrote are removed from berth's user namespace.
+        crate::front::userns::remove_dir_all(&gone)
             .map_err(|e| anyhow!("remove {name}: {}", crate::error::errno_text(&e)))
     }
 
