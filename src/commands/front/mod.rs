@@ -1,6 +1,8 @@
 //! The people face's commands: args -> front call -> output. Each returns the exit code.
 
 mod attach;
+mod build;
+mod commit;
 mod create;
 mod exec;
 mod exists;
@@ -185,6 +187,10 @@ pub(crate) fn dispatch(g: &Globals, cmd: Command, name: &str) -> Result<i32> {
         Command::Image(ImageCommand::Mount(a)) => image_mount::mount(g, &a),
         Command::Image(ImageCommand::Unmount(a)) => image_mount::unmount(g, &a),
         Command::Image(ImageCommand::Prune(a)) => image_prune::prune(g, &a),
+        Command::Build(a) | Command::Image(ImageCommand::Build(a)) => build::build(g, &a),
+        Command::Commit(a) | Command::Container(ContainerCommand::Commit(a)) => {
+            commit::commit(g, &a)
+        }
         Command::Login(a) => login::login(g, &a),
         Command::Logout(a) => login::logout(g, &a),
         _ => Err(not_implemented(name)),

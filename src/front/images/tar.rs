@@ -513,6 +513,85 @@ impl<W: Write> Writer<W> {
         Ok(())
     }
 
+    /// Appends an entry with every field of `h` (owners, mtime in seconds, device
+    /// numbers, xattrs as PAX `SCHILY.xattr.*`); a regular file's data is read from
+    /// `data`. Nothing else goes into the header (no names of owners, no atime or ctime),
+    /// so the same tree always gives the same bytes: what build layers need.
+    pub(crate) fn entry(&mut self, h: &Header, data: Option<&mut dyn Read>) -> Result<()> {
+        let typeflag = match h.kind {
+            Kind::File => b'0',
+            Kind::HardLink => b'1',
+            Kind::Symlink => b'2',
+            Kind::Char => b'3',
+            Kind::Block => b'4',
+            Kind::Dir => b'5',
+            Kind::Fifo => b'6',
+        };
+        let size = if h.kind == Kind::File { h.size } else { 0 };
+        let mut pax: Vec<(String, Vec<u8>)> = Vec::new();
+        if h.path.len() > 100 {
+            pax.push(("path".into(), h.path.clone()));
+        }
+        if h.link.len() > 100 {
+            pax.push(("linkpath".into(), h.link.clone()));
+        }
+        if size >= 0o77777777777 {
+            pax.push(("size".into(), size.to_string().into_bytes()));
+        }
+        if h.uid > 0o7777777 {
+            pax.push(("uid".into(), h.uid.to_string().into_bytes()));
+        }
+        if h.gid > 0o7777777 {
+            pax.push(("gid".into(), h.gid.to_string().into_bytes()));
+        }
+        let mut xattrs = h.xattrs.clone();
+        xattrs.sort();
+        for (k, v) in xattrs {
+            let mut key = b"SCHILY.xattr.".to_vec();
+            key.extend_from_slice(&k);
+            pax.push((String::from_utf8_lossy(&key).into_owned(), v));
+        }
+        if !pax.is_empty() {
+            let mut body = Vec::new();
+            for (k, v) in &pax {
+                body.extend(pax_record(k, v));
+            }
+            let ph = raw_header(b"././@PaxHeader", b'x', 0o644, body.len() as u64, b"");
+            self.inner.write_all(&ph)?;
+            self.inner.write_all(&body)?;
+            self.inner
+                .write_all(&[0u8; BLOCK][..padding(body.len() as u64) as usize])?;
+        }
+        let mut raw = raw_header(&h.path, typeflag, h.mode, size, &h.link);
+        let octal = |f: &mut [u8], v: u64| {
+            let s = format!("{:0w$o}", v, w = f.len() - 1);
+            let s = s.as_bytes();
+            let s = &s[s.len().saturating_sub(f.len() - 1)..];
+            f[..s.len()].copy_from_slice(s);
+        };
+        octal(&mut raw[108..116], h.uid.min(0o7777777));
+        octal(&mut raw[116..124], h.gid.min(0o7777777));
+        octal(&mut raw[136..148], h.mtime.max(0) as u64);
+        if matches!(h.kind, Kind::Char | Kind::Block) {
+            octal(&mut raw[329..337], h.devmajor as u64);
+            octal(&mut raw[337..345], h.devminor as u64);
+        }
+        raw[148..156].copy_from_slice(b"        ");
+        let sum: u64 = raw.iter().map(|&c| c as u64).sum();
+        raw[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        self.inner.write_all(&raw)?;
+        if size > 0 {
+            let data = data.with_context(|| format!("{}: no data", h.path_lossy()))?;
+            let n = io::copy(&mut data.take(size), &mut self.inner)?;
+            if n != size {
+                bail!("{}: expected {size} bytes, read {n}", h.path_lossy());
+            }
+            self.inner
+                .write_all(&[0u8; BLOCK][..padding(size) as usize])?;
+        }
+        Ok(())
+    }
+
     /// The two zero blocks that end an archive.
     pub(crate) fn finish(mut self) -> Result<W> {
         self.inner.write_all(&[0u8; BLOCK * 2])?;
