@@ -113,22 +113,20 @@ pub(crate) fn commit(
                 .collect()
         })
         .unwrap_or_default();
-    let layer = (|| {
-        // The runtime's mount points are not content: a copy without them is diffed.
-        let lowers: Vec<_> = base_rec
-            .layers
-            .iter()
-            .rev()
-            .map(|l| store.layer_dir(&l.diff_id))
-            .collect();
-        super::step::layer_without_mount_points(
-            store,
-            &dirs.upper,
-            &base_rec.layers,
-            &lowers,
-            &targets,
-        )
-    })();
+    // The runtime's mount points are not content: the diff leaves them out.
+    let lowers: Vec<_> = base_rec
+        .layers
+        .iter()
+        .rev()
+        .map(|l| store.layer_dir(&l.diff_id))
+        .collect();
+    let layer = super::step::layer_without_mount_points(
+        store,
+        &dirs.upper,
+        &base_rec.layers,
+        &lowers,
+        &targets,
+    );
     if paused {
         let _ = rt::resume(&containers.rt, &rec.id);
     }

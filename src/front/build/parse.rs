@@ -430,6 +430,11 @@ fn variable(
     }
     if c[*pos] != '{' {
         let s = *pos;
+        if c[s].is_ascii_digit() {
+            // A positional parameter is one digit, as the shell reads it.
+            *pos += 1;
+            return Ok(lookup(&c[s].to_string()).unwrap_or_default());
+        }
         while *pos < c.len() && name_char(c[*pos]) {
             *pos += 1;
         }
