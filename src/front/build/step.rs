@@ -325,22 +325,23 @@ pub(crate) fn run(
             return Err(e);
         }
     };
-    let status = match rt::start(&created) {
-        Ok(_) => waitpid(Pid::from_raw(created.pid), None),
-        Err(e) => {
-            let _ = waitpid(Pid::from_raw(created.pid), None);
-            let _ = rt::destroy(&created);
-            let _ = rt::delete(&g, &id);
-            return Err(anyhow!("{e:#}"));
-        }
+    let status = match Interrupts::block() {
+        Ok(sigs) => match rt::start(&created) {
+            Ok(_) => sigs.wait(created.pid),
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
     };
+    if status.is_err() {
+        let _ = nix::sys::signal::kill(Pid::from_raw(created.pid), nix::sys::signal::SIGKILL);
+        let _ = waitpid(Pid::from_raw(created.pid), None);
+    }
     let _ = rt::destroy(&created);
     let _ = rt::delete(&g, &id);
-    let code = match status {
-        Ok(WaitStatus::Exited(_, c)) => c,
-        Ok(WaitStatus::Signaled(_, s, _)) => 128 + s as i32,
-        Ok(other) => bail!("RUN: unexpected status {other:?}"),
-        Err(e) => bail!("RUN: wait: {}", e.desc()),
+    let code = match status? {
+        WaitStatus::Exited(_, c) => c,
+        WaitStatus::Signaled(_, s, _) => 128 + s as i32,
+        other => bail!("RUN: unexpected status {other:?}"),
     };
     m.unmount()?;
     b.say(&format!("Removing intermediate container {short}"));
@@ -348,6 +349,80 @@ pub(crate) fn run(
         bail!("The command '{shown}' returned a non-zero code: {code}");
     }
     layer_without_mount_points(store, &m.upper, &img.layers, &lowers, &targets)
+}
+
+/// SIGINT, SIGTERM and SIGHUP held while a step's container runs: the container is
+/// killed and removed, then the build ends, rather than a container left running without
+/// the process that would remove it.
+struct Interrupts {
+    old: nix::sys::signal::SigSet,
+    fd: nix::sys::signalfd::SignalFd,
+}
+
+impl Interrupts {
+    fn block() -> Result<Interrupts> {
+        use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
+        let mut mask = SigSet::empty();
+        for s in [
+            Signal::SIGINT,
+            Signal::SIGTERM,
+            Signal::SIGHUP,
+            Signal::SIGCHLD,
+        ] {
+            mask.add(s);
+        }
+        let mut old = SigSet::empty();
+        sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), Some(&mut old))?;
+        let fd = nix::sys::signalfd::SignalFd::with_flags(
+            &mask,
+            nix::sys::signalfd::SfdFlags::SFD_CLOEXEC,
+        );
+        match fd {
+            Ok(fd) => Ok(Interrupts { old, fd }),
+            Err(e) => {
+                let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+                Err(anyhow!("signalfd: {}", e.desc()))
+            }
+        }
+    }
+
+    /// Waits for `pid`; an interrupting signal kills it and ends the build.
+    fn wait(self, pid: i32) -> Result<WaitStatus> {
+        use nix::sys::wait::WaitPidFlag;
+        let pid = Pid::from_raw(pid);
+        let mut interrupted = None;
+        loop {
+            match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) => {}
+                Ok(st) => {
+                    return match interrupted {
+                        Some(sig) => Err(anyhow!(
+                            "interrupted by signal {sig}: the step's container was killed"
+                        )),
+                        None => Ok(st),
+                    };
+                }
+                Err(e) => bail!("RUN: wait: {}", e.desc()),
+            }
+            if let Ok(Some(info)) = self.fd.read_signal() {
+                let sig = info.ssi_signo as i32;
+                if sig != libc::SIGCHLD {
+                    interrupted = Some(sig);
+                    let _ = nix::sys::signal::kill(pid, nix::sys::signal::SIGKILL);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Interrupts {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::sigprocmask(
+            nix::sys::signal::SigmaskHow::SIG_SETMASK,
+            Some(&self.old),
+            None,
+        );
+    }
 }
 
 /// COPY/ADD: the sources written into the step's image; a cached step is reused.
