@@ -366,7 +366,7 @@ echo "v=$VERSION f=$FLAVOR" > /args
 id -u > /who
 EOF
 SHELL ["/bin/sh", "-e", "-c"]
-RUN echo "$GREETING" > greeting
+RUN echo "$GREETING" > greeting && echo "$no_proxy" > /proxy
 EXPOSE 8080 53/udp
 VOLUME ["/data", "/cache"]
 USER 1000:100
@@ -385,6 +385,8 @@ CMD ["echo $GREETING"]
             "FLAVOR=spicy",
             "--build-arg",
             "NOPE=1",
+            "--build-arg",
+            "no_proxy=example.com",
             "--label",
             "extra=yes",
         ],
@@ -438,11 +440,11 @@ CMD ["echo $GREETING"]
     // The filesystem.
     let fs = w.sh(
         "instr",
-        "cd /opt/app; ls -A . lib; cat greeting /args /who /unpacked/inner/x; stat -c '%u:%g %a' /owned.txt; cat /owned.txt; id -u",
+        "cd /opt/app; ls -A . lib; cat greeting /args /who /unpacked/inner/x /proxy; stat -c '%u:%g %a' /owned.txt; cat /owned.txt; id -u",
     );
     assert_eq!(
         fs,
-        ".:\ngreeting\nkeep.log\nlib\nmain.sh\n\nlib:\nutil\nhello world\nv=1.0 f=spicy\n0\nfrom tar\n1000:100 600\none\n1000\n"
+        ".:\ngreeting\nkeep.log\nlib\nmain.sh\n\nlib:\nutil\nhello world\nv=1.0 f=spicy\n0\nfrom tar\nexample.com\n1000:100 600\none\n1000\n"
     );
     // ONBUILD triggers run in a child image.
     let child = w.build("FROM instr\n", &["-t", "child"]);
@@ -498,6 +500,11 @@ fn multi_stage_copy_from_a_builder_and_target() {
     let bad = w.build(df, &["--target", "nope"]);
     one_error(&bad, "nope");
     // A --from naming a later stage: circular.
+    // --from of an image of the store, reading one directory of it.
+    w.build("FROM scratch\nCOPY --from=busybox /bin/busybox /bin/\nCOPY --from=busybox /etc/pass* /etc/\nCMD [\"/bin/busybox\", \"cat\", \"/etc/passwd\"]\n", &["-t", "fromimg"]).ok();
+    let r = w.b(&["run", "--rm", "fromimg"]);
+    r.ok();
+    assert!(r.stdout.starts_with("root:"), "{}", r.stdout);
     let circ = w.build(
         "FROM busybox AS a\nCOPY --from=b /x /x\nFROM busybox AS b\nFROM a\n",
         &["-t", "circ"],

@@ -162,6 +162,79 @@ impl Tree {
         Ok(t)
     }
 
+    /// Only the parts of `dir` that `sources` can name (each source's directory before its
+    /// first glob character): another stage's or image's root filesystem is not walked
+    /// whole. A name reached through a symlink is not found.
+    pub(crate) fn walk_sources(dir: &Path, sources: &[String]) -> Result<Tree> {
+        let mut bases: Vec<String> = Vec::new();
+        for s in sources {
+            let Some(c) = clean(s) else {
+                bail!("forbidden path outside the build context: {s}");
+            };
+            let base = match c.find(['*', '?', '[']) {
+                Some(i) => c[..i]
+                    .rsplit_once('/')
+                    .map_or(String::new(), |(b, _)| b.to_string()),
+                None => c,
+            };
+            bases.push(base);
+        }
+        if bases.iter().any(|b| b.is_empty()) {
+            return Tree::walk(dir, None);
+        }
+        let root = nix::fcntl::open(
+            dir,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| anyhow!("{}: {}", dir.display(), e.desc()))?;
+        let st = nix::sys::stat::fstat(root.as_fd())?;
+        let mut entries = BTreeMap::new();
+        entries.insert(String::new(), entry_of(&st));
+        let mut t = Tree { root, entries };
+        bases.sort();
+        bases.dedup();
+        'bases: for b in bases {
+            if t.entries.contains_key(&b) {
+                continue;
+            }
+            let comps: Vec<&str> = b.split('/').collect();
+            let mut cur = nix::unistd::dup(t.root.as_fd())?;
+            for (i, c) in comps.iter().enumerate() {
+                let Ok(st) = nix::sys::stat::fstatat(cur.as_fd(), *c, AtFlags::AT_SYMLINK_NOFOLLOW)
+                else {
+                    continue 'bases;
+                };
+                let rel = comps[..=i].join("/");
+                let mut e = entry_of(&st);
+                if i + 1 < comps.len() {
+                    if e.kind != EntryKind::Dir {
+                        continue 'bases;
+                    }
+                    cur = open_dir_at(cur.as_fd(), OsStr::new(c))?;
+                    continue;
+                }
+                match e.kind {
+                    EntryKind::Dir => {
+                        let sub = open_dir_at(cur.as_fd(), OsStr::new(c))?;
+                        t.entries.insert(rel.clone(), e);
+                        t.walk_dir(sub, &format!("{rel}/"), None)?;
+                    }
+                    EntryKind::Symlink => {
+                        e.link = nix::fcntl::readlinkat(cur.as_fd(), OsStr::new(c))?
+                            .as_bytes()
+                            .to_vec();
+                        t.entries.insert(rel, e);
+                    }
+                    _ => {
+                        t.entries.insert(rel, e);
+                    }
+                }
+            }
+        }
+        Ok(t)
+    }
+
     fn walk_dir(&mut self, dir: OwnedFd, prefix: &str, ignore: Option<&Ignore>) -> Result<()> {
         let d = nix::dir::Dir::from_fd(nix::unistd::dup(dir.as_fd())?)?;
         let mut names = Vec::new();

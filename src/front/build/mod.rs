@@ -1028,7 +1028,15 @@ impl Builder<'_> {
         if self.cached(&key, st) {
             return Ok(());
         }
-        let layer = step::run(self, &st.img, &argv, &args, &shown)?;
+        // The proxy arguments reach RUN undeclared, and stay out of history and the cache
+        // key (Docker's rule: they are the host's business).
+        let mut env = args.clone();
+        for (k, v) in &self.o.build_args {
+            if PREDEFINED.contains(&k.as_str()) && !st.args.iter().any(|(n, _)| n == k) {
+                env.push(format!("{k}={v}"));
+            }
+        }
+        let layer = step::run(self, &st.img, &argv, &env, &shown)?;
         let img = st.img.next(&created_by, Some(layer))?;
         self.cache.put(&key, &img)?;
         self.say(&format!(" ---> {}", img.id().short()));

@@ -444,7 +444,8 @@ pub(crate) fn copy(
     let tree: std::rc::Rc<Tree> = match from {
         Some(img) => {
             let m = mount(store, img)?;
-            let t = Tree::walk(&m.merged, None)?;
+            let t = Tree::walk_sources(&m.merged, &sources)
+                .map_err(|e| b.err(ins, format!("{} failed: {e:#}", ins.cmd)))?;
             from_mount = Some(m);
             std::rc::Rc::new(t)
         }
