@@ -242,3 +242,98 @@ impl Differ<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::front::images::tar::Reader;
+
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("berth-diff-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    /// (path, kind, link, mode, uid) of every entry.
+    fn entries(tar: &Path) -> Vec<(String, Kind, String, u32, u64)> {
+        let mut r = Reader::new(std::fs::File::open(tar).unwrap());
+        let mut v = Vec::new();
+        while let Some(h) = r.next().unwrap() {
+            v.push((
+                h.path_lossy(),
+                h.kind,
+                String::from_utf8_lossy(&h.link).into_owned(),
+                h.mode,
+                h.uid,
+            ));
+        }
+        v
+    }
+
+    #[test]
+    fn upper_dir_as_a_layer() {
+        if !nix::unistd::geteuid().is_root() {
+            // Whiteouts (0:0 character devices) and trusted.* xattrs need root.
+            return;
+        }
+        let d = scratch("upper");
+        let up = d.join("upper");
+        std::fs::create_dir_all(up.join("etc/sub")).unwrap();
+        std::fs::create_dir_all(up.join("opq")).unwrap();
+        std::fs::write(up.join("etc/b"), "bee").unwrap();
+        std::fs::write(up.join("etc/a"), "a").unwrap();
+        std::fs::hard_link(up.join("etc/a"), up.join("etc/sub/a2")).unwrap();
+        std::os::unix::fs::symlink("/target", up.join("link")).unwrap();
+        std::os::unix::fs::chown(up.join("etc/b"), Some(1000), Some(1000)).unwrap();
+        nix::sys::stat::mknod(
+            &up.join("etc/gone"),
+            nix::sys::stat::SFlag::S_IFCHR,
+            Mode::empty(),
+            0,
+        )
+        .unwrap();
+        let opq = CString::new(up.join("opq").as_os_str().as_bytes()).unwrap();
+        xf::lsetxattr(&opq, c"trusted.overlay.opaque", b"y").unwrap();
+        xf::lsetxattr(&opq, c"trusted.overlay.origin", b"x").unwrap();
+        std::fs::write(up.join("opq/new"), "n").unwrap();
+        std::fs::write(up.join("etc/hosts"), "").unwrap();
+        let skip: BTreeSet<Vec<u8>> = [b"etc/hosts".to_vec()].into();
+        let t1 = d.join("1.tar");
+        let w1 = write_layer(&up, &t1, &skip).unwrap();
+        let got = entries(&t1);
+        let names: Vec<(&str, Kind)> = got.iter().map(|e| (e.0.as_str(), e.1)).collect();
+        assert_eq!(
+            names,
+            vec![
+                ("etc/", Kind::Dir),
+                ("etc/a", Kind::File),
+                ("etc/b", Kind::File),
+                ("etc/.wh.gone", Kind::File),
+                ("etc/sub/", Kind::Dir),
+                ("etc/sub/a2", Kind::HardLink),
+                ("link", Kind::Symlink),
+                ("opq/", Kind::Dir),
+                ("opq/.wh..wh..opq", Kind::File),
+                ("opq/new", Kind::File),
+            ]
+        );
+        assert_eq!(got[5].2, "etc/a");
+        assert_eq!(got[6].2, "/target");
+        assert_eq!(got[2].4, 1000);
+        // Overlay's own xattrs are not content.
+        let mut r = Reader::new(std::fs::File::open(&t1).unwrap());
+        while let Some(h) = r.next().unwrap() {
+            assert!(h
+                .xattrs
+                .iter()
+                .all(|(k, _)| !k.starts_with(b"trusted.overlay.")));
+        }
+        // The same tree, the same bytes.
+        let t2 = d.join("2.tar");
+        let w2 = write_layer(&up, &t2, &skip).unwrap();
+        assert_eq!(w1.diff_id, w2.diff_id);
+        assert_eq!(w1.size, std::fs::metadata(&t1).unwrap().len());
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}
