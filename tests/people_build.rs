@@ -850,3 +850,36 @@ fn an_interrupted_build_kills_and_removes_its_step_container() {
     assert!(!w.tags().contains(&"never:latest".to_string()));
     w.finish();
 }
+
+#[test]
+fn copy_semantics_of_directories_files_and_globs() {
+    let w = W::new("copysem");
+    w.file("private/tool", "t\n");
+    std::fs::set_permissions(
+        w.ctx.join("private"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    w.file("src/a.c", "a\n");
+    w.file("src/b.c", "b\n");
+    w.file("src/b.h", "h\n");
+    w.file("single", "s\n");
+    let df = "FROM busybox\n\
+              COPY private/ /usr/\n\
+              COPY src/*.c /globbed/\n\
+              COPY single /renamed\n\
+              COPY single /etc/\n\
+              COPY src /whole\n";
+    w.build(df, &["-t", "cs"]).ok();
+    assert_eq!(
+        w.sh(
+            "cs",
+            "stat -c %a /usr; cat /usr/tool; ls /globbed; cat /renamed /etc/single; ls /whole"
+        ),
+        "755\nt\na.c\nb.c\ns\ns\na.c\nb.c\nb.h\n"
+    );
+    // Several sources need a directory destination.
+    let out = w.build("FROM busybox\nCOPY single src/a.c /nodir\n", &["-t", "cs2"]);
+    one_error(&out, "the destination must be a directory and end with a /");
+    w.finish();
+}

@@ -394,7 +394,10 @@ pub(crate) fn copy(
     let e = &tree.entries[src];
     let base = src.rsplit('/').next().unwrap_or(src);
     if e.kind == EntryKind::Dir {
-        // A directory's contents go into the destination, not the directory itself.
+        // A directory's contents go into the destination, not the directory itself; an
+        // existing destination keeps its own owner and mode (`COPY dir/ /usr/` must not
+        // make /usr the context directory's).
+        let existed = is_dir_in(dst_root, dest);
         mkdir_all(dst_root, dest)?;
         for (k, e) in tree.below(src) {
             let sub = if src.is_empty() {
@@ -402,6 +405,9 @@ pub(crate) fn copy(
             } else {
                 k.strip_prefix(src).unwrap_or(k).trim_start_matches('/')
             };
+            if sub.is_empty() && existed {
+                continue;
+            }
             let target = if sub.is_empty() {
                 dest.to_string()
             } else {
