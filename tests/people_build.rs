@@ -878,6 +878,14 @@ fn copy_semantics_of_directories_files_and_globs() {
         ),
         "755\nt\na.c\nb.c\ns\ns\na.c\nb.c\nb.h\n"
     );
+    // BuildKit's platform arguments, in FROM --platform and in a stage.
+    w.build(
+        "FROM --platform=$BUILDPLATFORM busybox\nARG TARGETOS\nARG TARGETARCH\nRUN echo $TARGETOS/$TARGETARCH > /p\n",
+        &["-t", "plat"],
+    )
+    .ok();
+    let p = w.sh("plat", "cat /p");
+    assert!(p.starts_with("linux/") && p.len() > 7, "{p}");
     // Several sources need a directory destination.
     let out = w.build("FROM busybox\nCOPY single src/a.c /nodir\n", &["-t", "cs2"]);
     one_error(&out, "the destination must be a directory and end with a /");

@@ -438,6 +438,17 @@ pub(crate) fn build(
     Ok(id)
 }
 
+/// The platform arguments BuildKit defines (this machine's platform: builds are native).
+fn platform_arg(k: &str) -> Option<String> {
+    let arch = manifest::host_arch();
+    Some(match k {
+        "TARGETPLATFORM" | "BUILDPLATFORM" => format!("linux/{arch}"),
+        "TARGETOS" | "BUILDOS" => "linux".into(),
+        "TARGETARCH" | "BUILDARCH" => arch.into(),
+        _ => return None,
+    })
+}
+
 /// A stage's state while its instructions run.
 struct StageState {
     img: Image,
@@ -518,6 +529,10 @@ impl Builder<'_> {
         let def = &stages[i];
         self.announce(&def.from);
         if let Some(p) = def.from.flag("platform") {
+            let p = &parse::expand(p, self.escape, &|k| {
+                global.get(k).cloned().flatten().or_else(|| platform_arg(k))
+            })
+            .map_err(|e| self.err(&def.from, format!("--platform: {e:#}")))?;
             let want = crate::front::registry::manifest::PlatformSpec::parse(p)
                 .map_err(|e| self.err(&def.from, format!("--platform: {e:#}")))?;
             if want != crate::front::registry::manifest::PlatformSpec::host() {
@@ -728,7 +743,8 @@ impl Builder<'_> {
                     // A bare ARG of a global name takes the global value.
                     let v = given
                         .or(default)
-                        .or_else(|| global.get(&k).cloned().flatten());
+                        .or_else(|| global.get(&k).cloned().flatten())
+                        .or_else(|| platform_arg(&k));
                     decl.push((k, v));
                 }
                 // ARG is not a step of its own in the image, but it is in the cache key
