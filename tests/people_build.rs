@@ -691,6 +691,9 @@ fn bad_input_is_one_line_and_leaves_nothing() {
     one_error(&out, "The command '/bin/sh -c echo step output; echo to stderr >&2; exit 7' returned a non-zero code: 7");
     assert!(out.stdout.contains("step output\n"), "{}", out.stdout);
     assert!(out.stderr.contains("to stderr\n"), "{}", out.stderr);
+    let out = w.build("FROM busybox\nUSER nosuchuser\nRUN true\n", &["-t", "x"]);
+    one_error(&out, "Dockerfile:3: RUN: ");
+    assert!(out.stderr.contains("nosuchuser"), "{}", out.stderr);
     let out = w.build("FROM busybox\nEXPOSE notaport\n", &["-t", "x"]);
     one_error(&out, "Dockerfile:2: EXPOSE notaport: invalid port");
     let out = w.build("FROM busybox\nCOPY --nope=1 a /b\n", &["-t", "x"]);

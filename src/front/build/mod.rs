@@ -1052,7 +1052,13 @@ impl Builder<'_> {
                 env.push(format!("{k}={v}"));
             }
         }
-        let layer = step::run(self, &st.img, &argv, &env, &shown)?;
+        let layer = step::run(self, &st.img, &argv, &env, &shown).map_err(|e| {
+            if e.downcast_ref::<step::StepFailed>().is_some() {
+                e
+            } else {
+                self.err(ins, format!("RUN: {e:#}"))
+            }
+        })?;
         let img = st.img.next(&created_by, Some(layer))?;
         self.cache.put(&key, &img)?;
         self.say(&format!(" ---> {}", img.id().short()));

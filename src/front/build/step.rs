@@ -316,8 +316,7 @@ pub(crate) fn run(
         &spec,
         &bundle,
         rt::Stdio::Fds([null.as_fd(), out.as_fd(), err.as_fd()]),
-    )
-    .map_err(|e| anyhow!("RUN: {e:#}"));
+    );
     let created = match created {
         Ok(c) => c,
         Err(e) => {
@@ -346,10 +345,25 @@ pub(crate) fn run(
     m.unmount()?;
     b.say(&format!("Removing intermediate container {short}"));
     if code != 0 {
-        bail!("The command '{shown}' returned a non-zero code: {code}");
+        return Err(StepFailed(format!(
+            "The command '{shown}' returned a non-zero code: {code}"
+        ))
+        .into());
     }
     layer_without_mount_points(store, &m.upper, &img.layers, &lowers, &targets)
 }
+
+/// A RUN whose command failed: Docker's own line, without the file and line.
+#[derive(Debug)]
+pub(crate) struct StepFailed(String);
+
+impl std::fmt::Display for StepFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StepFailed {}
 
 /// SIGINT, SIGTERM and SIGHUP held while a step's container runs: the container is
 /// killed and removed, then the build ends, rather than a container left running without
