@@ -786,6 +786,32 @@ fn commit_a_container_with_changes() {
             .any(|n| n.starts_with("etc/host") || n.starts_with("etc/resolv")),
         "{names:?}"
     );
+    // A running container: paused for the diff, running again after.
+    let run = format!("r{}", std::process::id());
+    w.b(&[
+        "run",
+        "-d",
+        "--name",
+        &run,
+        "busybox",
+        "sh",
+        "-c",
+        "echo live > /live; sleep 600",
+    ])
+    .ok();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while w.b(&["exec", &run, "cat", "/live"]).stdout != "live\n" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the container never wrote /live"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    w.b(&["commit", &run, "live:1"]).ok();
+    let st = w.b(&["inspect", "--format", "{{.State.Status}}", &run]);
+    assert_eq!(st.stdout.trim(), "running");
+    assert_eq!(w.sh("live:1", "cat /live"), "live\n");
+    w.b(&["rm", "-f", &run]).ok();
     let bad = w.b(&["commit", "no-such-container"]);
     one_error(&bad, "no-such-container");
     w.b(&["rm", &name]).ok();
