@@ -346,6 +346,7 @@ impl Tree {
     /// A digest of what the sources hold (names below each source, kinds, modes, link
     /// targets, file contents; not mtimes): the cache key of a COPY/ADD.
     pub(crate) fn digest(&self, sources: &[String]) -> Result<String> {
+        let mut buf = vec![0u8; 256 * 1024];
         let mut h = Hashing::new(std::io::sink());
         let mut put = |b: &[u8]| {
             let _ = std::io::Write::write_all(&mut h, &(b.len() as u64).to_le_bytes());
@@ -360,7 +361,14 @@ impl Tree {
                     EntryKind::Symlink => put(&e.link),
                     EntryKind::File => {
                         let mut f = Hashing::new(self.open_file(k)?);
-                        std::io::copy(&mut f, &mut std::io::sink())?;
+                        loop {
+                            match f.read(&mut buf) {
+                                Ok(0) => break,
+                                Ok(_) => {}
+                                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                                Err(e) => return Err(e).with_context(|| format!("read {k}")),
+                            }
+                        }
                         let (d, _, _) = f.finish();
                         put(d.hex().as_bytes());
                     }

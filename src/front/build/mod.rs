@@ -427,7 +427,17 @@ pub(crate) fn build(
             list.join(" ")
         ));
     }
-    let id = commit::commit_image(store, &img, &o.tags)?;
+    // A fully cached build of an image that has its names already changes nothing.
+    let names = store.names()?;
+    let known = store.image(&img.id())?.is_some()
+        && o.tags
+            .iter()
+            .all(|t| names.get(t).is_some_and(|n| n.image == img.id()));
+    let id = if known {
+        img.id()
+    } else {
+        commit::commit_image(store, &img, &o.tags)?
+    };
     b.say(&format!("Successfully built {}", id.short()));
     for t in &o.tags {
         let shown = crate::front::reference::Reference::parse(t)

@@ -332,10 +332,16 @@ pub(crate) fn run(
         Err(e) => Err(e),
     };
     if status.is_err() {
+        let _ = rt::kill(&g, &id, libc::SIGKILL, true);
         let _ = nix::sys::signal::kill(Pid::from_raw(created.pid), nix::sys::signal::SIGKILL);
         let _ = waitpid(Pid::from_raw(created.pid), None);
     }
-    let _ = rt::destroy(&created);
+    // The processes a killed init leaves in its pid namespace take a moment to go: their
+    // cgroup cannot be removed before (bounded retries).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while rt::destroy(&created).is_err() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let _ = rt::delete(&g, &id);
     let code = match status? {
         WaitStatus::Exited(_, c) => c,
