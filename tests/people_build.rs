@@ -553,6 +553,19 @@ fn deletion_in_a_later_run_is_a_whiteout_in_run_and_in_save() {
             .any(|x| x.0 >= layers - 2 && x.1.starts_with("etc/")),
         "{e:?}"
     );
+    // A step writes its own upper directory only: the image below is untouched.
+    w.build(
+        "FROM busybox\nRUN rm /bin/ls && echo x > /etc/issue\n",
+        &["-t", "rm-ls"],
+    )
+    .ok();
+    assert_eq!(
+        w.sh(
+            "busybox",
+            "ls /bin/ls; cat /etc/issue; test -e /data || echo clean"
+        ),
+        "/bin/ls\ntest image\nclean\n"
+    );
     // The saved tar loads into another store with the same content.
     let w2 = W::new("whiteout-load");
     w2.b(&["load", "-i", w.dir.join("saved.tar").to_str().unwrap()])
