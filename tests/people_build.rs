@@ -629,6 +629,12 @@ fn cache_hits_and_misses_exactly() {
         Vec::<usize>::new()
     );
     assert_eq!(w.sh("d", "cat /v"), "2\n");
+    // Removing the image takes its layers: the cache does not hand out what is gone.
+    w.b(&["rmi", "d"]).ok();
+    let rebuilt = w.build(df2, &["-t", "d", "--build-arg", "V=2"]);
+    rebuilt.ok();
+    assert_eq!(cached_steps(&rebuilt), Vec::<usize>::new());
+    assert_eq!(w.sh("d", "cat /v"), "2\n");
     // --no-cache uses nothing.
     let nc = w.build(df, &["-t", "c", "--no-cache"]);
     nc.ok();

@@ -193,12 +193,13 @@ impl Cache {
     fn get(&self, store: &Store, key: &Digest) -> Option<Image> {
         let b = std::fs::read(self.dir.join(key.hex())).ok()?;
         let e: CacheEntry = serde_json::from_slice(&b).ok()?;
-        // A layer collected since (rmi, prune) makes the entry useless.
+        // A layer collected since (rmi, prune) makes the entry useless: it goes.
         if !e
             .layers
             .iter()
             .all(|l| store.has_layer(&l.diff_id) && store.has_blob(&l.blob))
         {
+            let _ = std::fs::remove_file(self.dir.join(key.hex()));
             return None;
         }
         let config: Value = serde_json::from_str(&e.config).ok()?;
