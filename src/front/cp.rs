@@ -29,7 +29,7 @@ use nix::sys::time::TimeSpec;
 use nix::unistd::{Gid, Uid};
 
 use crate::front::containers::{Container, Live, Lock, OverlayDirs, Store};
-use crate::front::images::tar::{self, EntryMeta, Kind};
+use crate::front::images::tar::{self, Header, Kind};
 use crate::front::monitor::rootfs::Mounted;
 use crate::rootfs::resolve;
 
@@ -246,18 +246,19 @@ fn entry(
     links: &mut HashMap<(u64, u64), String>,
 ) -> Result<()> {
     let fmt = st.st_mode & libc::S_IFMT;
-    let mut m = EntryMeta {
-        mode: st.st_mode & 0o7777,
-        uid: st.st_uid as u64,
-        gid: st.st_gid as u64,
-        mtime: st.st_mtime,
-        ..Default::default()
+    let entry = |kind: Kind| {
+        let mut h = Header::new(path, kind);
+        h.mode = st.st_mode & 0o7777;
+        h.uid = st.st_uid as u64;
+        h.gid = st.st_gid as u64;
+        h.mtime = st.st_mtime;
+        h
     };
     if fmt != libc::S_IFDIR && st.st_nlink > 1 {
         if let Some(first) = links.get(&(st.st_dev, st.st_ino)) {
-            m.kind = Kind::HardLink;
-            m.link = first.clone();
-            return w.entry(path, &m, None);
+            let mut m = entry(Kind::HardLink);
+            m.link = first.clone().into_bytes();
+            return w.entry(&m, None);
         }
         links.insert((st.st_dev, st.st_ino), path.to_string());
     }
@@ -271,14 +272,13 @@ fn entry(
             if now.st_ino != st.st_ino || now.st_dev != st.st_dev {
                 bail!("{path}: changed while being copied");
             }
-            m.kind = Kind::File;
+            let mut m = entry(Kind::File);
             m.size = now.st_size as u64;
             let mut file = std::fs::File::from(f);
-            w.entry(path, &m, Some(&mut file))
+            w.entry(&m, Some(&mut file))
         }
         libc::S_IFDIR => {
-            m.kind = Kind::Dir;
-            w.entry(path, &m, None)?;
+            w.entry(&entry(Kind::Dir), None)?;
             if one_fs && st.st_dev != dev {
                 return Ok(());
             }
@@ -288,29 +288,24 @@ fn entry(
             walk_dir(w, d, path, dev, one_fs, links)
         }
         libc::S_IFLNK => {
-            m.kind = Kind::Symlink;
             let At::Name(dir, name) = at else {
                 bail!("{path}: a followed link is not a link");
             };
-            m.link = nix::fcntl::readlinkat(dir, name)?
-                .to_string_lossy()
-                .into_owned();
-            w.entry(path, &m, None)
+            let mut m = entry(Kind::Symlink);
+            m.link = nix::fcntl::readlinkat(dir, name)?.into_vec();
+            w.entry(&m, None)
         }
         libc::S_IFCHR | libc::S_IFBLK => {
-            m.kind = if fmt == libc::S_IFCHR {
+            let mut m = entry(if fmt == libc::S_IFCHR {
                 Kind::Char
             } else {
                 Kind::Block
-            };
+            });
             m.devmajor = nix::sys::stat::major(st.st_rdev) as u32;
             m.devminor = nix::sys::stat::minor(st.st_rdev) as u32;
-            w.entry(path, &m, None)
+            w.entry(&m, None)
         }
-        libc::S_IFIFO => {
-            m.kind = Kind::Fifo;
-            w.entry(path, &m, None)
-        }
+        libc::S_IFIFO => w.entry(&entry(Kind::Fifo), None),
         // Sockets have no tar form (Docker skips them too).
         _ => Ok(()),
     }

@@ -2,6 +2,7 @@
 //! exactly as podman is a client of runc, but in-process: images, containers and their
 //! monitor, logs, volumes, networks, build. Nothing here is reached by the runc face.
 
+pub(crate) mod build;
 pub(crate) mod containers;
 pub(crate) mod cp;
 pub(crate) mod digest;

@@ -1,6 +1,8 @@
 //! The people face's commands: args -> front call -> output. Each returns the exit code.
 
 mod attach;
+mod build;
+mod commit;
 mod container_prune;
 mod cp;
 mod create;
@@ -219,6 +221,10 @@ pub(crate) fn dispatch(g: &Globals, cmd: Command, name: &str) -> Result<i32> {
         Command::Version(FormatOnly { format: Some(f) }) => info::version_format(g, &f),
         Command::Events(a) | Command::System(SystemCommand::Events(a)) => events::events(g, &a),
         Command::Healthcheck(HealthcheckCommand::Run(a)) => healthcheck::run(g, &a),
+        Command::Build(a) | Command::Image(ImageCommand::Build(a)) => build::build(g, &a),
+        Command::Commit(a) | Command::Container(ContainerCommand::Commit(a)) => {
+            commit::commit(g, &a)
+        }
         Command::Login(a) => login::login(g, &a),
         Command::Logout(a) => login::logout(g, &a),
         Command::Volume(VolumeCommand::Create(a)) => volume::create(g, &a),

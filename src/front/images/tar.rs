@@ -44,6 +44,30 @@ pub(crate) struct Header {
 }
 
 impl Header {
+    /// An entry of `kind` named `path` (a directory's gets its `/`), root's, mode 0644,
+    /// time 0: the fields a writer then sets.
+    pub(crate) fn new(path: &str, kind: Kind) -> Header {
+        let path = if kind == Kind::Dir {
+            format!("{}/", path.trim_end_matches('/'))
+        } else {
+            path.to_string()
+        };
+        Header {
+            path: path.into_bytes(),
+            link: Vec::new(),
+            kind,
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            size: 0,
+            mtime: 0,
+            mtime_nsec: 0,
+            devmajor: 0,
+            devminor: 0,
+            xattrs: Vec::new(),
+        }
+    }
+
     pub(crate) fn path_lossy(&self) -> String {
         String::from_utf8_lossy(&self.path).into_owned()
     }
@@ -444,37 +468,6 @@ fn base64_decode(s: &[u8]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// What [`Writer::entry`] records of an entry besides its name.
-#[derive(Clone, Debug)]
-pub(crate) struct EntryMeta {
-    pub(crate) kind: Kind,
-    pub(crate) mode: u32,
-    pub(crate) uid: u64,
-    pub(crate) gid: u64,
-    pub(crate) mtime: i64,
-    pub(crate) size: u64,
-    /// A symlink's target, or the earlier entry a hardlink names.
-    pub(crate) link: String,
-    pub(crate) devmajor: u32,
-    pub(crate) devminor: u32,
-}
-
-impl Default for EntryMeta {
-    fn default() -> Self {
-        EntryMeta {
-            kind: Kind::File,
-            mode: 0o644,
-            uid: 0,
-            gid: 0,
-            mtime: 0,
-            size: 0,
-            link: String::new(),
-            devmajor: 0,
-            devminor: 0,
-        }
-    }
-}
-
 /// Writes ustar entries, with a PAX header in front when a name or size does not fit.
 pub(crate) struct Writer<W: Write> {
     inner: W,
@@ -516,53 +509,7 @@ impl<W: Write> Writer<W> {
         self.header(path, b'2', 0o777, 0, target)
     }
 
-    /// Appends any kind of entry with its owner, mtime and device numbers (`cp`, `export`);
-    /// a regular file's `size` bytes are read from `data`.
-    pub(crate) fn entry(
-        &mut self,
-        path: &str,
-        m: &EntryMeta,
-        data: Option<&mut dyn Read>,
-    ) -> Result<()> {
-        let typeflag = match m.kind {
-            Kind::File => b'0',
-            Kind::HardLink => b'1',
-            Kind::Symlink => b'2',
-            Kind::Char => b'3',
-            Kind::Block => b'4',
-            Kind::Dir => b'5',
-            Kind::Fifo => b'6',
-        };
-        let size = if m.kind == Kind::File { m.size } else { 0 };
-        let path = if m.kind == Kind::Dir {
-            format!("{}/", path.trim_end_matches('/'))
-        } else {
-            path.to_string()
-        };
-        self.header_full(&path, typeflag, size, m)?;
-        if m.kind == Kind::File {
-            let data = data.context("a regular file entry needs its data")?;
-            let n = io::copy(&mut data.take(size), &mut self.inner)?;
-            if n != size {
-                bail!("{path}: expected {size} bytes, read {n}");
-            }
-            self.inner
-                .write_all(&[0u8; BLOCK][..padding(size) as usize])?;
-        }
-        Ok(())
-    }
-
     fn header(&mut self, path: &str, typeflag: u8, mode: u32, size: u64, link: &str) -> Result<()> {
-        let m = EntryMeta {
-            mode,
-            link: link.to_string(),
-            ..Default::default()
-        };
-        self.header_full(path, typeflag, size, &m)
-    }
-
-    fn header_full(&mut self, path: &str, typeflag: u8, size: u64, m: &EntryMeta) -> Result<()> {
-        let link = m.link.as_str();
         let mut pax = Vec::new();
         if path.len() > 100 {
             pax.push(("path", path.as_bytes()));
@@ -573,13 +520,6 @@ impl<W: Write> Writer<W> {
         let size_s = size.to_string();
         if size >= 0o77777777777 {
             pax.push(("size", size_s.as_bytes()));
-        }
-        let (uid_s, gid_s) = (m.uid.to_string(), m.gid.to_string());
-        if m.uid > 0o7777777 {
-            pax.push(("uid", uid_s.as_bytes()));
-        }
-        if m.gid > 0o7777777 {
-            pax.push(("gid", gid_s.as_bytes()));
         }
         if !pax.is_empty() {
             let mut body = Vec::new();
@@ -592,25 +532,87 @@ impl<W: Write> Writer<W> {
             self.inner
                 .write_all(&[0u8; BLOCK][..padding(body.len() as u64) as usize])?;
         }
-        let mut h = raw_header(path.as_bytes(), typeflag, m.mode, size, link.as_bytes());
-        if m.uid != 0 || m.gid != 0 || m.mtime > 0 || m.devmajor != 0 || m.devminor != 0 {
-            let octal = |f: &mut [u8], v: u64| {
-                let s = format!("{:0w$o}", v, w = f.len() - 1);
-                let s = s.as_bytes();
-                let s = &s[s.len().saturating_sub(f.len() - 1)..];
-                f[..s.len()].copy_from_slice(s);
-                f[s.len()] = 0;
-            };
-            octal(&mut h[108..116], m.uid.min(0o7777777));
-            octal(&mut h[116..124], m.gid.min(0o7777777));
-            octal(&mut h[136..148], m.mtime.max(0) as u64);
-            octal(&mut h[329..337], m.devmajor as u64);
-            octal(&mut h[337..345], m.devminor as u64);
-            h[148..156].copy_from_slice(b"        ");
-            let sum: u64 = h.iter().map(|&c| c as u64).sum();
-            h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
-        }
+        let h = raw_header(path.as_bytes(), typeflag, mode, size, link.as_bytes());
         self.inner.write_all(&h)?;
+        Ok(())
+    }
+
+    /// Appends an entry with every field of `h` (owners, mtime in seconds, device
+    /// numbers, xattrs as PAX `SCHILY.xattr.*`); a regular file's data is read from
+    /// `data`. Nothing else goes into the header (no names of owners, no atime or ctime),
+    /// so the same tree always gives the same bytes: what build layers need.
+    pub(crate) fn entry(&mut self, h: &Header, data: Option<&mut dyn Read>) -> Result<()> {
+        let typeflag = match h.kind {
+            Kind::File => b'0',
+            Kind::HardLink => b'1',
+            Kind::Symlink => b'2',
+            Kind::Char => b'3',
+            Kind::Block => b'4',
+            Kind::Dir => b'5',
+            Kind::Fifo => b'6',
+        };
+        let size = if h.kind == Kind::File { h.size } else { 0 };
+        let mut pax: Vec<(String, Vec<u8>)> = Vec::new();
+        if h.path.len() > 100 {
+            pax.push(("path".into(), h.path.clone()));
+        }
+        if h.link.len() > 100 {
+            pax.push(("linkpath".into(), h.link.clone()));
+        }
+        if size >= 0o77777777777 {
+            pax.push(("size".into(), size.to_string().into_bytes()));
+        }
+        if h.uid > 0o7777777 {
+            pax.push(("uid".into(), h.uid.to_string().into_bytes()));
+        }
+        if h.gid > 0o7777777 {
+            pax.push(("gid".into(), h.gid.to_string().into_bytes()));
+        }
+        let mut xattrs = h.xattrs.clone();
+        xattrs.sort();
+        for (k, v) in xattrs {
+            let mut key = b"SCHILY.xattr.".to_vec();
+            key.extend_from_slice(&k);
+            pax.push((String::from_utf8_lossy(&key).into_owned(), v));
+        }
+        if !pax.is_empty() {
+            let mut body = Vec::new();
+            for (k, v) in &pax {
+                body.extend(pax_record(k, v));
+            }
+            let ph = raw_header(b"././@PaxHeader", b'x', 0o644, body.len() as u64, b"");
+            self.inner.write_all(&ph)?;
+            self.inner.write_all(&body)?;
+            self.inner
+                .write_all(&[0u8; BLOCK][..padding(body.len() as u64) as usize])?;
+        }
+        let mut raw = raw_header(&h.path, typeflag, h.mode, size, &h.link);
+        let octal = |f: &mut [u8], v: u64| {
+            let s = format!("{:0w$o}", v, w = f.len() - 1);
+            let s = s.as_bytes();
+            let s = &s[s.len().saturating_sub(f.len() - 1)..];
+            f[..s.len()].copy_from_slice(s);
+        };
+        octal(&mut raw[108..116], h.uid.min(0o7777777));
+        octal(&mut raw[116..124], h.gid.min(0o7777777));
+        octal(&mut raw[136..148], h.mtime.max(0) as u64);
+        if matches!(h.kind, Kind::Char | Kind::Block) {
+            octal(&mut raw[329..337], h.devmajor as u64);
+            octal(&mut raw[337..345], h.devminor as u64);
+        }
+        raw[148..156].copy_from_slice(b"        ");
+        let sum: u64 = raw.iter().map(|&c| c as u64).sum();
+        raw[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        self.inner.write_all(&raw)?;
+        if size > 0 {
+            let data = data.with_context(|| format!("{}: no data", h.path_lossy()))?;
+            let n = io::copy(&mut data.take(size), &mut self.inner)?;
+            if n != size {
+                bail!("{}: expected {size} bytes, read {n}", h.path_lossy());
+            }
+            self.inner
+                .write_all(&[0u8; BLOCK][..padding(size) as usize])?;
+        }
         Ok(())
     }
 
@@ -801,37 +803,19 @@ pub(crate) mod tests {
     #[test]
     fn entries_keep_owners_times_and_devices() {
         let mut w = Writer::new(Vec::new());
-        let file = EntryMeta {
-            kind: Kind::File,
-            mode: 0o4755,
-            uid: 1000,
-            gid: 3_000_000,
-            mtime: 1_700_000_000,
-            size: 3,
-            ..Default::default()
-        };
-        w.entry("bin/tool", &file, Some(&mut &b"abc"[..])).unwrap();
-        let link = EntryMeta {
-            kind: Kind::HardLink,
-            link: "bin/tool".into(),
-            ..Default::default()
-        };
-        w.entry("bin/again", &link, None).unwrap();
-        let dev = EntryMeta {
-            kind: Kind::Char,
-            mode: 0o666,
-            devmajor: 1,
-            devminor: 3,
-            ..Default::default()
-        };
-        w.entry("dev/null", &dev, None).unwrap();
-        let dir = EntryMeta {
-            kind: Kind::Dir,
-            mode: 0o700,
-            uid: 5,
-            ..Default::default()
-        };
-        w.entry("home", &dir, None).unwrap();
+        let mut file = Header::new("bin/tool", Kind::File);
+        (file.mode, file.uid, file.gid) = (0o4755, 1000, 3_000_000);
+        (file.mtime, file.size) = (1_700_000_000, 3);
+        w.entry(&file, Some(&mut &b"abc"[..])).unwrap();
+        let mut link = Header::new("bin/again", Kind::HardLink);
+        link.link = b"bin/tool".to_vec();
+        w.entry(&link, None).unwrap();
+        let mut dev = Header::new("dev/null", Kind::Char);
+        (dev.mode, dev.devmajor, dev.devminor) = (0o666, 1, 3);
+        w.entry(&dev, None).unwrap();
+        let mut dir = Header::new("home", Kind::Dir);
+        (dir.mode, dir.uid) = (0o700, 5);
+        w.entry(&dir, None).unwrap();
         let e = all(&w.finish().unwrap()).unwrap();
         assert_eq!(e.len(), 4);
         let h = &e[0].0;
