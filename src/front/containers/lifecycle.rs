@@ -98,33 +98,53 @@ fn finish_attach(store: &Store, id: &str, end: client::End) -> Result<i32> {
             match store.load(id) {
                 Ok(c) => {
                     let c = store.reconcile_if_needed(c);
-                    Ok(c.map_or(0, |c| c.state.exit_code))
+                    Ok(c.map_or_else(|| store.kept_exit_code(id).unwrap_or(0), |c| {
+                        c.state.exit_code
+                    }))
                 }
-                Err(_) => Ok(0),
+                // Its own --rm took it: the code it ended with.
+                Err(_) => Ok(store.kept_exit_code(id).unwrap_or(0)),
             }
         }
     }
 }
 
-/// Blocks until the container is not running; its exit code.
+/// Blocks until the container is not running; its exit code. A container created but never
+/// started is waited for until it has run and stopped (Podman, and Docker since 28: it has
+/// not had its chance to run yet). A container removed meanwhile (its own `--rm`, an
+/// `rm -f`) answers with the code it ended with.
 pub(crate) fn wait(store: &Store, q: &str) -> Result<i32> {
     let c = store.get(q)?;
     let id = c.rec.id.clone();
+    let gone = || match store.kept_exit_code(&id) {
+        Some(code) => Ok(code),
+        None => Err(exit_error(1, format!("No such container: {q}"))),
+    };
     loop {
         monitor::wait_gone(store, &id);
         let Ok(c) = store.load(&id) else {
-            // Removed by its own --rm: the code is gone with it.
-            return Err(exit_error(1, format!("No such container: {q}")));
+            return gone();
         };
         let Some(c) = store.reconcile_if_needed(c) else {
-            return Err(exit_error(1, format!("No such container: {q}")));
+            return gone();
         };
-        if !store.derive(&c).is_active() {
+        let live = store.derive(&c);
+        // A start that failed leaves its error (and code): that is an end too.
+        let never_ran =
+            live == Live::Created && c.state.started_at.is_empty() && c.state.error.is_empty();
+        if !live.is_active() && !never_ran {
             return Ok(c.state.exit_code);
         }
-        // Started again by someone else: keep waiting (bounded poll step).
+        // Started again by someone else, or not started yet: keep waiting (bounded poll
+        // step; a start shows as a live monitor, which wait_gone then blocks on).
         let t = Instant::now();
-        while store.monitor_alive(&id) && t.elapsed() < Duration::from_millis(50) {
+        while t.elapsed() < Duration::from_millis(50) {
+            if never_ran && store.monitor_alive(&id) {
+                break;
+            }
+            if !never_ran && !store.monitor_alive(&id) {
+                break;
+            }
             std::thread::sleep(Duration::from_millis(5));
         }
     }
