@@ -98,9 +98,10 @@ fn finish_attach(store: &Store, id: &str, end: client::End) -> Result<i32> {
             match store.load(id) {
                 Ok(c) => {
                     let c = store.reconcile_if_needed(c);
-                    Ok(c.map_or_else(|| store.kept_exit_code(id).unwrap_or(0), |c| {
-                        c.state.exit_code
-                    }))
+                    Ok(c.map_or_else(
+                        || store.kept_exit_code(id).unwrap_or(0),
+                        |c| c.state.exit_code,
+                    ))
                 }
                 // Its own --rm took it: the code it ended with.
                 Err(_) => Ok(store.kept_exit_code(id).unwrap_or(0)),
