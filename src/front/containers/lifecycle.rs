@@ -30,6 +30,10 @@ pub(crate) fn stop(store: &Store, c: &Container, sig: i32, timeout: i64) -> Resu
     if !store.derive(c).is_active() {
         return Ok(());
     }
+    if store.derive(c) == Live::Starting {
+        // Its monitor holds the lock until the container runs, and takes requests after.
+        drop(store.lock(id)?);
+    }
     if store.derive(c) == Live::Paused {
         // A frozen process cannot take its signal.
         let _ = rt::resume(&store.rt, id);
@@ -151,35 +155,53 @@ pub(crate) fn wait(store: &Store, q: &str) -> Result<i32> {
     }
 }
 
-/// Removes one container (stopping it first with `force`).
+/// Removes one container (stopping it first with `force`). With `force` a start racing
+/// the removal loses: the container is stopped again until it stays down, as Docker's
+/// `rm -f` always wins.
 pub(crate) fn remove(store: &Store, q: &str, force: bool, time: Option<i64>) -> Result<()> {
     let c = store.get(q)?;
     let id = c.rec.id.clone();
-    let live = store.derive(&c);
-    if live.is_active() {
-        if !force {
-            bail!(
-                "cannot remove container {q}: container is {}: stop the container before removing or force remove",
-                live.word()
-            );
-        }
-        // rm -t N: a graceful stop first (Podman); plain -f kills.
-        let (sig, t) = match time {
-            Some(t) => (stop_signal(&c), t),
-            None => (libc::SIGKILL, 0),
+    let mut c = Some(c);
+    for attempt in 0.. {
+        let c = match c.take() {
+            Some(c) => c,
+            None => match store.load(&id) {
+                Ok(c) => c,
+                // Its own --rm took it meanwhile.
+                Err(_) => return Ok(()),
+            },
         };
-        stop(store, &c, sig, t)?;
+        let live = store.derive(&c);
+        if live.is_active() {
+            if !force {
+                bail!(
+                    "cannot remove container {q}: container is {}: stop the container before removing or force remove",
+                    live.word()
+                );
+            }
+            // rm -t N: a graceful stop first (Podman); plain -f kills.
+            let (sig, t) = match time {
+                Some(t) => (stop_signal(&c), t),
+                None => (libc::SIGKILL, 0),
+            };
+            stop(store, &c, sig, t)?;
+        }
+        let Ok(lock) = store.lock(&id) else {
+            return Ok(());
+        };
+        let c = match store.load(&id) {
+            Ok(c) => c,
+            Err(_) => return Ok(()),
+        };
+        if store.derive(&c).is_active() {
+            if force && attempt < 10 {
+                continue;
+            }
+            bail!("cannot remove container {q}: it was started again meanwhile");
+        }
+        store.reconcile(&c, &lock)?;
+        store.remove_files(&c.rec)?;
+        return Ok(());
     }
-    let lock = store.lock(&id)?;
-    let c = match store.load(&id) {
-        Ok(c) => c,
-        // Its own --rm took it meanwhile.
-        Err(_) => return Ok(()),
-    };
-    if store.derive(&c).is_active() {
-        bail!("cannot remove container {q}: it was started again meanwhile");
-    }
-    store.reconcile(&c, &lock)?;
-    store.remove_files(&c.rec)?;
-    Ok(())
+    unreachable!("the loop returns")
 }
