@@ -47,8 +47,9 @@ fn pull_all_tags(
     opts: &PullOptions,
     out: Out,
 ) -> Result<i32> {
-    let parsed = Reference::parse(input)?;
-    if parsed.tag().is_some() || parsed.digest().is_some() {
+    // Parsed first for its errors; the tag it defaults to is not the user's.
+    Reference::parse(input)?;
+    if input.contains('@') || input.rsplit('/').next().is_some_and(|l| l.contains(':')) {
         bail!("tag can't be used with --all-tags/-a");
     }
     let (repo, tags) = crate::front::registry::client::tags::list_tags(input, conf, client)?;
