@@ -472,3 +472,34 @@ fn a_simulated_reboot_of_every_state() {
     assert_eq!(w.status("p"), "running");
     w.finish();
 }
+
+/// `logs` writes through buffers (one write per line made 100k lines cost 100k syscalls),
+/// yet with stdout and stderr on one file (`2>&1`) the lines keep their order.
+#[test]
+fn logs_keep_the_order_of_stdout_and_stderr_on_one_file() {
+    let w = World::new("order");
+    let id = w.run_d(
+        &[],
+        &[
+            "sh",
+            "-c",
+            "echo out-1; sleep 0.3; echo err-2 >&2; sleep 0.3; echo out-3; sleep 0.3; echo err-4 >&2",
+        ],
+    );
+    assert_eq!(w.b(&["wait", &id]).stdout, "0\n");
+    let both = w.dir.join("both.txt");
+    let f = std::fs::File::create(&both).unwrap();
+    let st = w
+        .cmd(&["logs", &id])
+        .stdin(Stdio::null())
+        .stdout(f.try_clone().unwrap())
+        .stderr(f)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert_eq!(
+        std::fs::read_to_string(&both).unwrap(),
+        "out-1\nerr-2\nout-3\nerr-4\n"
+    );
+    w.finish();
+}

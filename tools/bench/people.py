@@ -220,6 +220,20 @@ class People:
         subprocess.run(["umount", "-l", self.run_tmp], stderr=subprocess.DEVNULL)
 
 
+READING = """
+Reading these figures (what the table cannot say):
+
+- `ps -a` costs berth about 0.3 ms of CPU per container: each container's `config.json`
+  (about 20 KB, most of it the generated OCI spec) is parsed whole to list it. Keeping
+  the spec in a file of its own, read only by the commands that need it, is the change
+  that would make the listing flat; it is not made yet.
+- `run --rm` and `run -d` spend most of their wall time off the CPU (compare with the CPU
+  row): waiting for the monitor's handshake and the container's exit.
+- The monitor is a re-exec of the static berth binary; its resident size is mostly the
+  binary's own pages it touched, against conmon's small C binary.
+"""
+
+
 def vm_rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -245,6 +259,7 @@ def main():
         raise SystemExit("people bench: podman is not installed (apt-get install podman)")
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    load0 = os.getloadavg()[0]
     work = tempfile.mkdtemp(prefix="berth-people-bench-", dir="/var/tmp")
     b = People(a.berth, work, a.runs)
     try:
@@ -257,6 +272,7 @@ def main():
     finally:
         b.close()
         shutil.rmtree(work, ignore_errors=True)
+    load1 = os.getloadavg()[0]
 
     med = statistics.median
     rows = []
@@ -295,10 +311,13 @@ inherit): its default RLIMIT_NOFILE is over them and cannot be set here. Peak RS
 `wait4`'s `ru_maxrss` of the CLI (the largest of it and the
 processes it waited for); CPU per run is the user+system time of every process of the run,
 conmon and its `podman container cleanup` included (the bench is their subreaper).
+Load average {load0:.1f} at the start, {load1:.1f} at the end ({os.cpu_count()} CPUs): on a
+shared machine wall times stretch with the load, the CPU row and the ratios (each pair run
+back to back) less so.
 
 | measure | berth | podman | berth/podman | target |
 |---|---:|---:|---:|---|
-""" + "\n".join(rows) + "\n"
+""" + "\n".join(rows) + "\n" + READING
     out = open(a.out).read() if os.path.exists(a.out) else ""
     i = out.find(PEOPLE_MARK)
     if i >= 0:
