@@ -727,7 +727,8 @@ fn run_it_at_a_terminal_and_detach_keys() {
     w.until("a shell prompt", || screen().contains("/ #"));
     tmux(&["send-keys", "stty size; tty", "Enter"]);
     w.until("the window size", || screen().contains("40 120"));
-    assert!(screen().contains("/dev/pts/0"));
+    // `tty` prints after `stty size`: the screen may not show it yet.
+    w.until("the terminal", || screen().contains("/dev/pts/0"));
     // Ctrl-P Ctrl-Q: detached, the container runs on.
     tmux(&["send-keys", "C-p", "C-q"]);
     w.until("detached", || screen().contains("rc=0"));
