@@ -39,7 +39,8 @@ fn wait_blocks_until_a_created_container_has_run() {
         c.stdout(Stdio::piped()).stderr(Stdio::piped());
         c.spawn().unwrap()
     };
-    // Not started: the waiter must still be waiting (Docker 28 and Podman block here).
+    // Not started: the waiter must still be waiting (Podman blocks here; Docker 20.10 does
+    // not, moby#49627 would).
     std::thread::sleep(Duration::from_millis(1500));
     let mut waiter = waiter;
     assert!(

@@ -115,9 +115,10 @@ fn finish_attach(store: &Store, id: &str, end: client::End) -> Result<i32> {
 }
 
 /// Blocks until the container is not running; its exit code. A container created but never
-/// started is waited for until it has run and stopped (Podman, and Docker since 28: it has
-/// not had its chance to run yet). A container removed meanwhile (its own `--rm`, an
-/// `rm -f`) answers with the code it ended with.
+/// started is waited for until it has run and stopped: it has not had its chance to run
+/// yet (as Podman; Docker 20.10 answers at once, moby#49627 would make it wait). A
+/// container removed meanwhile (its own `--rm`, an `rm -f`) answers with the code it
+/// ended with.
 pub(crate) fn wait(store: &Store, q: &str) -> Result<i32> {
     let c = store.get(q)?;
     let id = c.rec.id.clone();
