@@ -230,7 +230,8 @@ Reading these figures (what the table cannot say):
 - berth's `run --rm` takes about 16 ms of CPU for all its processes; its wall time is
   several times that here mostly by waiting for a CPU on this shared machine (an strace
   of one run shows no wait longer than 4 ms in its path).
-- `logs` went from 395 to 101 ms with buffered output (it made one write per line).
+- `logs` went from 395 to 101 ms (2026-12-06) with buffered output: it made one write per
+  line.
 - The monitor is a re-exec of the static berth binary; its resident size is mostly the
   binary's own pages it touched, against conmon's small C binary.
 """
