@@ -5,9 +5,10 @@
 
 use std::fs;
 use std::path::PathBuf;
+use std::sync::Once;
 use std::time::{Duration, SystemTime};
 
-use super::{write_atomic, Status, Store};
+use super::{Status, Store};
 
 /// How long a removed container's code is kept (Podman's figure).
 const KEEP: Duration = Duration::from_secs(5 * 60);
@@ -28,7 +29,22 @@ impl Store {
         if fs::create_dir_all(&d).is_err() {
             return;
         }
-        let _ = write_atomic(&d.join(id), format!("{}\n", c.state.exit_code).as_bytes());
+        // Renamed into place (a reader sees all of it or nothing) but not synced: it is
+        // runtime state, forgotten at reboot anyway, and an rm of many containers would
+        // pay an fsync each.
+        let tmp = d.join(format!(".{id}.tmp"));
+        if fs::write(&tmp, format!("{}\n", c.state.exit_code)).is_err()
+            || fs::rename(&tmp, d.join(id)).is_err()
+        {
+            let _ = fs::remove_file(&tmp);
+        }
+        // Once per process: an `rm` of a thousand containers lists the directory once.
+        static PRUNED: Once = Once::new();
+        PRUNED.call_once(|| self.prune_exit_codes());
+    }
+
+    fn prune_exit_codes(&self) {
+        let d = self.exits_dir();
         let now = SystemTime::now();
         for e in fs::read_dir(&d).into_iter().flatten().flatten() {
             let old = e
