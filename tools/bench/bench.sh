@@ -50,8 +50,8 @@ if [ "${1:-}" = --people ]; then
 else
 	python3 "$here/bench.py" --berth "$BERTH" --out "$repo/BENCHMARKS.md" "$@"
 fi
-command -v podman >/dev/null 2>&1 || {
+if ! command -v podman >/dev/null 2>&1 || [ ! -x /usr/bin/time ]; then
 	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman conmon >/dev/null
-}
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman conmon runc time >/dev/null
+fi
 exec python3 "$here/people.py" --berth "$people" --out "$repo/BENCHMARKS.md" "$@"

@@ -140,6 +140,18 @@ class People:
             return dt, rss, children_cpu() - cpu0
         return self.interleaved(one)
 
+    def peak_rss(self, n=5):
+        """Peak RSS (KiB) of `run --rm` by /usr/bin/time: wait4's ru_maxrss counts the
+        address space a process had before its exec, so measured from this Python process
+        every figure would start at Python's own size; time(1)'s fork is small."""
+        def one(rt):
+            r = subprocess.run(["/usr/bin/time", "-f", "%M"] + self.cmd(
+                rt, "run", "--rm", "--network", "none", *self.run_opts[rt], self.image, "true"),
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            reap_all(5)
+            return int(r.stderr.decode().strip().splitlines()[-1])
+        return self.interleaved(one, n=n)
+
     def run_d(self):
         def one(rt):
             dt, _ = self.timed(rt, "run", "-d", "--network", "none", *self.run_opts[rt],
@@ -230,8 +242,10 @@ Reading these figures (what the table cannot say):
 - berth's `run --rm` takes about 16 ms of CPU for all its processes; its wall time is
   several times that here mostly by waiting for a CPU on this shared machine (an strace
   of one run shows no wait longer than 4 ms in its path).
-- `logs` went from 395 to 101 ms (2026-12-06) with buffered output: it made one write per
-  line.
+- `logs` spends its CPU (about 110 ms for the 100k lines) decoding the json-file lines;
+  its output is buffered since 2026-12-06 (it made one write syscall per line: 125 ms of
+  CPU to /dev/null then, more to a pipe or a terminal). Its wall time swings with the
+  machine's load from run to run (100-400 ms here today).
 - The monitor is a re-exec of the static berth binary; its resident size is mostly the
   binary's own pages it touched, against conmon's small C binary.
 """
@@ -267,6 +281,7 @@ def main():
     b = People(a.berth, work, a.runs)
     try:
         rr = b.run_rm()
+        rss = b.peak_rss()
         rd = b.run_d()
         csr = b.create_start_rm()
         ps = b.ps_a()
@@ -295,7 +310,7 @@ def main():
     row("`exec CTR true`", ms, {k: med(v) for k, v in ex.items()}, 0.1)
     kib = lambda x: f"{x / 1024:.1f} MiB"  # noqa: E731
     row("peak RSS of the CLI (`run --rm`, with what it waited for)", kib,
-        {k: med(v[1] for v in rr[k]) for k in rr}, 0.2)
+        {k: med(v) for k, v in rss.items()}, 0.2)
     row("RSS of the monitor vs conmon (one running container)", kib, mon, 1.0)
 
     ver = subprocess.run([shutil.which("podman"), "--version"], stdout=subprocess.PIPE).stdout.decode().strip()
@@ -311,8 +326,8 @@ private `--root`), runtime state on a tmpfs, `--network none`. Medians of {a.run
 (logs: {max(5, a.runs // 2)}), berth and podman alternating run by run. podman's
 containers get `--ulimit nofile=..,nproc=..` with this machine's hard limits (what berth's
 inherit): its default RLIMIT_NOFILE is over them and cannot be set here. Peak RSS is
-`wait4`'s `ru_maxrss` of the CLI (the largest of it and the
-processes it waited for); CPU per run is the user+system time of every process of the run,
+time(1)'s `%M` for the CLI (the largest of it and the processes it waited for; 5 runs);
+CPU per run is the user+system time of every process of the run,
 conmon and its `podman container cleanup` included (the bench is their subreaper).
 Load average {load0:.1f} at the start, {load1:.1f} at the end ({os.cpu_count()} CPUs): on a
 shared machine wall times stretch with the load, the CPU row and the ratios (each pair run
