@@ -9,13 +9,13 @@
 
 mod common;
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use common::people::{free_port, one_error_line, run};
 use common::Out;
 
 static N: AtomicUsize = AtomicUsize::new(0);
@@ -230,121 +230,10 @@ impl W {
 
     /// Every container removed, then nothing of them left anywhere.
     fn finish(self) {
-        let out = self.b(&["ps", "-a", "-q", "--no-trunc"]);
-        let ids: Vec<String> = out.stdout.lines().map(String::from).collect();
-        if !ids.is_empty() {
-            let mut a = vec!["rm", "-f"];
-            a.extend(ids.iter().map(String::as_str));
-            self.b(&a).ok();
-        }
-        self.audit();
+        let ids = common::people::remove_all(|a| self.b(a));
+        common::people::audit(&self.dir, &self.root, &self.runroot, &ids);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-
-    fn audit(&self) {
-        for d in [
-            self.root.join("containers"),
-            self.root.join("names"),
-            self.runroot.join("containers"),
-            self.runroot.join("runtime"),
-        ] {
-            let left: Vec<String> = std::fs::read_dir(&d)
-                .map(|r| {
-                    r.filter_map(|e| e.ok())
-                        .map(|e| e.file_name().to_string_lossy().into_owned())
-                        .collect()
-                })
-                .unwrap_or_default();
-            assert!(left.is_empty(), "left behind in {}: {left:?}", d.display());
-        }
-        let dir = self.dir.to_string_lossy().into_owned();
-        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-        assert!(!mounts.contains(&dir), "mounts left behind under {dir}");
-        for e in std::fs::read_dir("/proc").unwrap().filter_map(|e| e.ok()) {
-            if e.file_name().to_string_lossy().parse::<i32>().is_err() {
-                continue;
-            }
-            let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-            let cmdline = String::from_utf8_lossy(&cmdline);
-            assert!(
-                !(cmdline.contains("monitor") && cmdline.contains(&dir)),
-                "monitor left behind: {cmdline}"
-            );
-            if let Ok(t) = std::fs::read_link(e.path().join("root")) {
-                assert!(
-                    !t.starts_with(&self.dir),
-                    "process left behind in {}",
-                    t.display()
-                );
-            }
-        }
-    }
-}
-
-/// Runs with a deadline; stdout and stderr to files (a container may inherit them).
-fn run(cmd: &mut Command, stdin: Option<&Path>) -> Out {
-    let n = N.fetch_add(1, Ordering::SeqCst);
-    let base = std::env::temp_dir().join(format!("berth-pi-out-{}-{n}", std::process::id()));
-    let (po, pe) = (base.with_extension("out"), base.with_extension("err"));
-    cmd.stdout(std::fs::File::create(&po).unwrap())
-        .stderr(std::fs::File::create(&pe).unwrap());
-    match stdin {
-        Some(p) => cmd.stdin(std::fs::File::open(p).unwrap()),
-        None => cmd.stdin(Stdio::null()),
-    };
-    let mut child = cmd.spawn().expect("spawn berth");
-    let deadline = Instant::now() + Duration::from_secs(180);
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("timed out: {cmd:?}");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    use std::os::unix::process::ExitStatusExt;
-    let code = status
-        .code()
-        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
-    let read = |p: &Path| {
-        let mut s = String::new();
-        let _ = std::fs::File::open(p).and_then(|mut f| f.read_to_string(&mut s));
-        let _ = std::fs::remove_file(p);
-        s
-    };
-    Out {
-        code,
-        stdout: read(&po),
-        stderr: read(&pe),
-    }
-}
-
-fn one_error_line(out: &Out, code: i32, phrase: &str) {
-    assert_eq!(
-        out.code, code,
-        "expected exit {code}: stdout {} stderr {}",
-        out.stdout, out.stderr
-    );
-    let errors: Vec<&str> = out
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with("Error") || l.starts_with("berth:"))
-        .collect();
-    assert_eq!(errors.len(), 1, "one error line: {}", out.stderr);
-    assert!(
-        errors[0].contains(phrase),
-        "expected {phrase:?} in {:?}",
-        errors[0]
-    );
-}
-
-/// A free loopback port (nothing listens there once the listener is dropped).
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
 }
 
 /// `present:F` / `absent:F` for every name of `expected/<tag>.present|absent`, as the

@@ -687,6 +687,9 @@ pub(crate) struct PullArgs {
     /// Path of the authentication file
     #[arg(long = "authfile", value_name = "string")]
     pub(crate) authfile: Option<String>,
+    /// Use certificates at path (*.crt, *.cert, *.key) to connect to the registry
+    #[arg(long = "cert-dir", value_name = "path")]
+    pub(crate) cert_dir: Option<std::path::PathBuf>,
     #[arg(value_name = "NAME[:TAG|@DIGEST]")]
     pub(crate) image: String,
 }
@@ -703,6 +706,9 @@ pub(crate) struct PushArgs {
     /// Path of the authentication file
     #[arg(long = "authfile", value_name = "string")]
     pub(crate) authfile: Option<String>,
+    /// Use certificates at path (*.crt, *.cert, *.key) to connect to the registry
+    #[arg(long = "cert-dir", value_name = "path")]
+    pub(crate) cert_dir: Option<std::path::PathBuf>,
     #[arg(value_name = "NAME[:TAG]")]
     pub(crate) image: String,
     /// Where to push, when not the image's own name

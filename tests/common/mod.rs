@@ -668,3 +668,4 @@ pub fn console_socket(
         out
     })
 }
+pub mod people;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make bench: berth, crun and runc side by side; regenerates BENCHMARKS.md.
 #
-#   tools/bench/bench.sh [--quick]        (as root)
+#   tools/bench/bench.sh [--people] [--quick]        (as root)
 #
 # Installs what is missing (Debian: runc crun hyperfine busybox-static gcc libc6-dev),
 # builds the berth release binary (unless BERTH names berth's runc face, berth-runc), then runs tools/bench/bench.py,
@@ -41,4 +41,17 @@ if [ -z "${BERTH:-}" ]; then
 	make -C "$repo" -s release
 	BERTH=$repo/target/berth-runc
 fi
-exec python3 "$here/bench.py" --berth "$BERTH" --out "$repo/BENCHMARKS.md" "$@"
+# The people face against podman (tools/bench/people.py) after the runc face's table:
+# bench.py rewrites BENCHMARKS.md, people.py replaces its own section at the end.
+# `--people` runs only the latter.
+people=$(dirname "$BERTH")/berth
+if [ "${1:-}" = --people ]; then
+	shift
+else
+	python3 "$here/bench.py" --berth "$BERTH" --out "$repo/BENCHMARKS.md" "$@"
+fi
+if ! command -v podman >/dev/null 2>&1 || [ ! -x /usr/bin/time ]; then
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman conmon runc time >/dev/null
+fi
+exec python3 "$here/people.py" --berth "$people" --out "$repo/BENCHMARKS.md" "$@"

@@ -41,12 +41,16 @@ pub(crate) fn logs(g: &Globals, a: &LogsArgs) -> Result<i32> {
             .ok()
             .is_some_and(|c| store.derive(&c).is_active())
     };
+    // Buffered (the standard streams write a line at a time: one syscall per log line);
+    // the reader flushes whenever it waits, switches streams or ends.
+    let mut stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+    let mut stderr = std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr().lock());
     read_logs(
         driver,
         &c.rec.log_path,
         &opts,
-        &mut std::io::stdout().lock(),
-        &mut std::io::stderr(),
+        &mut stdout,
+        &mut stderr,
         &mut running,
     )?;
     Ok(0)

@@ -22,15 +22,16 @@ use crate::front::units;
 use crate::front::Globals;
 
 pub(crate) fn pull(g: &Globals, a: &PullArgs) -> Result<i32> {
-    if a.all_tags {
-        bail!("--all-tags: pulling every tag of a repository is not supported");
-    }
     super::unpack_allowed(g, "pull")?;
     let store = super::image_store(g)?;
     let conf = registries()?;
-    let client = client_options(a.tls_verify, a.authfile.as_deref());
+    let mut client = client_options(a.tls_verify, a.authfile.as_deref());
+    client.cert_dir = a.cert_dir.clone();
     let opts = pull_options(a.platform.as_deref())?;
     let out = if a.quiet { Out::Quiet } else { Out::Stdout };
+    if a.all_tags {
+        return pull_all_tags(g, &store, &a.image, &conf, &client, &opts, out);
+    }
     let r = pull_image(&store, &a.image, &conf, &client, &opts, out)?;
     println!("{}", r.reference);
     pulled_event(g, &r.reference.to_string());
@@ -45,6 +46,37 @@ pub(crate) fn pulled_event(g: &Globals, reference: &str) {
     };
     let name = name.split('@').next().unwrap_or(name);
     crate::front::events::image(&g.runroot, "pull", reference, name);
+}
+
+/// `pull -a NAME`: every tag the registry lists for NAME, one pull each (Docker's
+/// display per tag), then the repository's name.
+fn pull_all_tags(
+    g: &Globals,
+    store: &ImageStore,
+    input: &str,
+    conf: &Registries,
+    client: &ClientOptions,
+    opts: &PullOptions,
+    out: Out,
+) -> Result<i32> {
+    // Parsed first for its errors; the tag it defaults to is not the user's.
+    Reference::parse(input)?;
+    if input.contains('@') || input.rsplit('/').next().is_some_and(|l| l.contains(':')) {
+        bail!("tag can't be used with --all-tags/-a");
+    }
+    let (repo, tags) = crate::front::registry::client::tags::list_tags(input, conf, client)?;
+    if tags.is_empty() {
+        bail!("{}: the registry lists no tags", repo.familiar_name());
+    }
+    for t in &tags {
+        let tagged = repo
+            .with_tag(t)
+            .map_err(|e| anyhow::anyhow!("{repo}: tag {t:?} from the registry: {e}"))?;
+        pull_image(store, &tagged.to_string(), conf, client, opts, out)?;
+        pulled_event(g, &tagged.to_string());
+    }
+    println!("{}", repo.name_only());
+    Ok(0)
 }
 
 /// registries.conf as podman reads it (`CONTAINERS_REGISTRIES_CONF`, ...).

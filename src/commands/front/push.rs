@@ -22,7 +22,8 @@ pub(crate) fn push(g: &Globals, a: &PushArgs) -> Result<i32> {
     if target.digest().is_some() {
         bail!("{dest}: push to a tag, not a digest");
     }
-    let client = super::pull::client_options(a.tls_verify, a.authfile.as_deref());
+    let mut client = super::pull::client_options(a.tls_verify, a.authfile.as_deref());
+    client.cert_dir = a.cert_dir.clone();
     let registry = Registry::for_repository(
         target.domain(),
         target.path(),

@@ -41,6 +41,7 @@ pub(crate) fn run(g: &Globals, a: &RunArgs) -> Result<i32> {
     if a.detach {
         monitor::spawn(&store, &id, crate::front::containers::log_level(), None)
             .map_err(cleanup_on_error)?;
+        crate::testpoint::hit("people:started");
         println!("{id}");
         return Ok(0);
     }

@@ -30,6 +30,10 @@ pub(crate) fn stop(store: &Store, c: &Container, sig: i32, timeout: i64) -> Resu
     if !store.derive(c).is_active() {
         return Ok(());
     }
+    if store.derive(c) == Live::Starting {
+        // Its monitor holds the lock until the container runs, and takes requests after.
+        drop(store.lock(id)?);
+    }
     if store.derive(c) == Live::Paused {
         // A frozen process cannot take its signal.
         let _ = rt::resume(&store.rt, id);
@@ -101,15 +105,23 @@ fn finish_attach(store: &Store, id: &str, end: client::End) -> Result<i32> {
             match store.load(id) {
                 Ok(c) => {
                     let c = store.reconcile_if_needed(c);
-                    Ok(c.map_or(0, |c| c.state.exit_code))
+                    Ok(c.map_or_else(
+                        || store.kept_exit_code(id).unwrap_or(0),
+                        |c| c.state.exit_code,
+                    ))
                 }
-                Err(_) => Ok(0),
+                // Its own --rm took it: the code it ended with.
+                Err(_) => Ok(store.kept_exit_code(id).unwrap_or(0)),
             }
         }
     }
 }
 
-/// Blocks until the container is not running; its exit code.
+/// Blocks until the container is not running; its exit code. A container created but never
+/// started is waited for until it has run and stopped: it has not had its chance to run
+/// yet (as Podman; Docker 20.10 answers at once, moby#49627 would make it wait). A
+/// container removed meanwhile (its own `--rm`, an `rm -f`) answers with the code it
+/// ended with.
 pub(crate) fn wait(store: &Store, q: &str) -> Result<i32> {
     let c = store.get(q)?;
     let id = c.rec.id.clone();
@@ -119,56 +131,88 @@ pub(crate) fn wait(store: &Store, q: &str) -> Result<i32> {
         // Its monitor lives on across restarts: Docker's wait ends at the next exit.
         return Ok(crate::front::monitor::restart::wait_next_exit(store, &c));
     }
+    let gone = || match store.kept_exit_code(&id) {
+        Some(code) => Ok(code),
+        None => Err(exit_error(1, format!("No such container: {q}"))),
+    };
     loop {
         monitor::wait_gone(store, &id);
         let Ok(c) = store.load(&id) else {
-            // Removed by its own --rm: the code is gone with it.
-            return Err(exit_error(1, format!("No such container: {q}")));
+            return gone();
         };
         let Some(c) = store.reconcile_if_needed(c) else {
-            return Err(exit_error(1, format!("No such container: {q}")));
+            return gone();
         };
-        if !store.derive(&c).is_active() {
+        let live = store.derive(&c);
+        // A start that failed leaves its error (and code): that is an end too.
+        let never_ran =
+            live == Live::Created && c.state.started_at.is_empty() && c.state.error.is_empty();
+        if !live.is_active() && !never_ran {
             return Ok(c.state.exit_code);
         }
-        // Started again by someone else: keep waiting (bounded poll step).
+        // Started again by someone else, or not started yet: keep waiting (bounded poll
+        // step; a start shows as a live monitor, which wait_gone then blocks on).
         let t = Instant::now();
-        while store.monitor_alive(&id) && t.elapsed() < Duration::from_millis(50) {
+        while t.elapsed() < Duration::from_millis(50) {
+            if never_ran && store.monitor_alive(&id) {
+                break;
+            }
+            if !never_ran && !store.monitor_alive(&id) {
+                break;
+            }
             std::thread::sleep(Duration::from_millis(5));
         }
     }
 }
 
-/// Removes one container (stopping it first with `force`).
+/// Removes one container (stopping it first with `force`). With `force` a start racing
+/// the removal loses: the container is stopped again until it stays down, as Docker's
+/// `rm -f` always wins.
 pub(crate) fn remove(store: &Store, q: &str, force: bool, time: Option<i64>) -> Result<()> {
     let c = store.get(q)?;
     let id = c.rec.id.clone();
-    let live = store.derive(&c);
-    if live.is_active() {
-        if !force {
-            bail!(
-                "cannot remove container {q}: container is {}: stop the container before removing or force remove",
-                live.word()
-            );
-        }
-        // rm -t N: a graceful stop first (Podman); plain -f kills.
-        let (sig, t) = match time {
-            Some(t) => (stop_signal(&c), t),
-            None => (libc::SIGKILL, 0),
+    let mut c = Some(c);
+    for attempt in 0.. {
+        let c = match c.take() {
+            Some(c) => c,
+            None => match store.load(&id) {
+                Ok(c) => c,
+                // Its own --rm took it meanwhile.
+                Err(_) => return Ok(()),
+            },
         };
-        stop(store, &c, sig, t)?;
+        let live = store.derive(&c);
+        if live.is_active() {
+            if !force {
+                bail!(
+                    "cannot remove container {q}: container is {}: stop the container before removing or force remove",
+                    live.word()
+                );
+            }
+            // rm -t N: a graceful stop first (Podman); plain -f kills.
+            let (sig, t) = match time {
+                Some(t) => (stop_signal(&c), t),
+                None => (libc::SIGKILL, 0),
+            };
+            stop(store, &c, sig, t)?;
+        }
+        let Ok(lock) = store.lock(&id) else {
+            return Ok(());
+        };
+        let c = match store.load(&id) {
+            Ok(c) => c,
+            Err(_) => return Ok(()),
+        };
+        if store.derive(&c).is_active() {
+            if force && attempt < 10 {
+                continue;
+            }
+            bail!("cannot remove container {q}: it was started again meanwhile");
+        }
+        store.reconcile(&c, &lock)?;
+        store.remove_files(&c.rec)?;
+        crate::front::events::container(store, &c.rec, "destroy", &[]);
+        return Ok(());
     }
-    let lock = store.lock(&id)?;
-    let c = match store.load(&id) {
-        Ok(c) => c,
-        // Its own --rm took it meanwhile.
-        Err(_) => return Ok(()),
-    };
-    if store.derive(&c).is_active() {
-        bail!("cannot remove container {q}: it was started again meanwhile");
-    }
-    store.reconcile(&c, &lock)?;
-    store.remove_files(&c.rec)?;
-    crate::front::events::container(store, &c.rec, "destroy", &[]);
-    Ok(())
+    unreachable!("the loop returns")
 }

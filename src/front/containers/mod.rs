@@ -13,6 +13,7 @@
 //! while waiting.
 
 pub(crate) mod create;
+mod exits;
 pub(crate) mod lifecycle;
 pub(crate) mod names;
 pub(crate) mod runtime;
@@ -780,6 +781,7 @@ impl Store {
         if self.name_holder(&rec.name).as_deref() == Some(rec.id.as_str()) {
             let _ = fs::remove_file(&link);
         }
+        self.keep_exit_code(&rec.id);
         self.clear_run_dir(&rec.id);
         let d = self.dir(&rec.id);
         // Renamed first so that readers never see a half-removed container.

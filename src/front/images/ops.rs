@@ -688,6 +688,16 @@ pub(crate) fn prune(
     all: bool,
     in_use: &dyn Fn(&Digest) -> Option<String>,
 ) -> Result<Pruned> {
+    prune_where(store, all, in_use, &|_| true)
+}
+
+/// [`prune`] of the images `wanted` accepts (`image prune --filter`).
+pub(crate) fn prune_where(
+    store: &Store,
+    all: bool,
+    in_use: &dyn Fn(&Digest) -> Option<String>,
+    wanted: &dyn Fn(&Digest) -> bool,
+) -> Result<Pruned> {
     let _lock = store.lock()?;
     let mut names = store.names()?;
     let mounted: BTreeSet<Digest> = overlay::mounted_images(store)
@@ -697,7 +707,11 @@ pub(crate) fn prune(
     let mut out = Pruned::default();
     for rec in store.images()? {
         let tags = tags_of(&names, &rec.id);
-        if (!all && !tags.is_empty()) || in_use(&rec.id).is_some() || mounted.contains(&rec.id) {
+        if (!all && !tags.is_empty())
+            || in_use(&rec.id).is_some()
+            || mounted.contains(&rec.id)
+            || !wanted(&rec.id)
+        {
             continue;
         }
         for t in tags {

@@ -133,10 +133,20 @@ struct Out<'w> {
     open: [Option<bool>; 2],
     tail: Option<VecDeque<Line>>,
     limit: usize,
+    /// The stream written last: the other one's buffer is flushed before a switch, so
+    /// that buffered writers keep the lines' order across the two (`2>&1`).
+    last: Option<Stream>,
 }
 
 impl Out<'_> {
     fn writer(&mut self, s: Stream) -> &mut dyn Write {
+        if self.last.is_some_and(|l| l != s) {
+            let _ = match s {
+                Stream::Stdout => self.err.flush(),
+                Stream::Stderr => self.out.flush(),
+            };
+        }
+        self.last = Some(s);
         match s {
             Stream::Stdout => &mut *self.out,
             Stream::Stderr => &mut *self.err,
@@ -264,6 +274,7 @@ pub(crate) fn read_logs(
         open: [None, None],
         tail: opts.tail.map(|n| VecDeque::with_capacity(n.min(4096))),
         limit: opts.tail.unwrap_or(0),
+        last: None,
     };
     // The live file first: if it is rotated while the others are listed, it shows up
     // among them under the same inode and is read once.

@@ -143,6 +143,7 @@ pub(crate) fn spawn(
     drop(w);
     let mut child = spawned.context("starting the container's monitor")?;
     let _ = child.wait();
+    crate::testpoint::hit("people:monitor-forked");
     let mut reader = io::BufReader::new(std::fs::File::from(r));
     let mut attach = attach;
     loop {

@@ -10,6 +10,8 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+pub(crate) mod tags;
+
 use super::auth::{AuthFiles, Credentials, Secret};
 use super::http::{io_msg, is_loopback_host, Body, Connector, HttpError, Response, Url};
 use super::manifest::{self, Manifest, ACCEPT, MAX_MANIFEST};

@@ -1,0 +1,343 @@
+//! The people face's test helpers, shared by `tests/people_*.rs`: a test's world (its own
+//! `--root`/`--runroot` and a busybox root filesystem), commands run with a deadline, the
+//! one-error-line check, a busybox image imported into the store, and the leak audit
+//! (processes, cgroups, mounts, runtime state, records) every test ends with.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use super::{run_with_timeout, Out, APPLETS};
+
+static N: AtomicUsize = AtomicUsize::new(0);
+
+pub struct World {
+    pub dir: PathBuf,
+    pub root: PathBuf,
+    pub runroot: PathBuf,
+    pub rootfs: PathBuf,
+}
+
+impl World {
+    pub fn new(name: &str) -> World {
+        let n = N.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("berth-pc-{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let rootfs = dir.join("rootfs");
+        for d in ["bin", "etc", "tmp", "proc", "dev", "sys"] {
+            std::fs::create_dir_all(rootfs.join(d)).unwrap();
+        }
+        std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("/bin/busybox");
+        for a in APPLETS.iter().chain(["trap", "nproc"].iter()) {
+            let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a));
+        }
+        std::fs::write(
+            rootfs.join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\nweb:x:33:34:web:/var/www:/bin/sh\n",
+        )
+        .unwrap();
+        std::fs::write(
+            rootfs.join("etc/group"),
+            "root:x:0:\nwww:x:34:\nextra:x:50:web\nnogroup:x:65534:\n",
+        )
+        .unwrap();
+        World {
+            root: dir.join("root"),
+            runroot: dir.join("run"),
+            rootfs,
+            dir,
+        }
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
+        c.arg("--root")
+            .arg(&self.root)
+            .arg("--runroot")
+            .arg(&self.runroot)
+            .args(args);
+        c
+    }
+
+    pub fn b(&self, args: &[&str]) -> Out {
+        run_with_timeout(&mut self.cmd(args), Duration::from_secs(60))
+    }
+
+    pub fn rootfs(&self) -> &str {
+        self.rootfs.to_str().unwrap()
+    }
+
+    /// `run [flags] --rootfs ROOTFS cmd...`
+    pub fn run(&self, flags: &[&str], cmd: &[&str]) -> Out {
+        let mut a = vec!["run"];
+        a.extend_from_slice(flags);
+        a.extend_from_slice(&["--rootfs", self.rootfs()]);
+        a.extend_from_slice(cmd);
+        self.b(&a)
+    }
+
+    /// `run -d ...`: the full id.
+    pub fn run_d(&self, flags: &[&str], cmd: &[&str]) -> String {
+        let mut f = vec!["-d"];
+        f.extend_from_slice(flags);
+        let out = self.run(&f, cmd);
+        out.ok();
+        let id = out.stdout.trim().to_string();
+        assert_eq!(id.len(), 64, "run -d prints the full id: {id:?}");
+        assert!(id.bytes().all(|c| c.is_ascii_hexdigit()));
+        id
+    }
+
+    pub fn inspect(&self, q: &str) -> serde_json::Value {
+        let out = self.b(&["inspect", q]);
+        out.ok();
+        out.json()[0].clone()
+    }
+
+    pub fn status(&self, q: &str) -> String {
+        self.inspect(q)["State"]["Status"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    pub fn monitor_pid(&self, id: &str) -> i32 {
+        let m: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(
+                self.runroot
+                    .join("containers")
+                    .join(id)
+                    .join("monitor.json"),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        m["pid"].as_i64().unwrap() as i32
+    }
+
+    /// Waits (bounded) until `f` holds.
+    pub fn until(&self, what: &str, mut f: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !f() {
+            assert!(Instant::now() < deadline, "never: {what}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Removes every container, then checks nothing of them is left anywhere.
+    pub fn finish(self) {
+        let ids = self.all_ids();
+        if !ids.is_empty() {
+            let mut a = vec!["rm", "-f"];
+            a.extend(ids.iter().map(String::as_str));
+            self.b(&a).ok();
+        }
+        self.audit(&ids);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+
+    pub fn all_ids(&self) -> Vec<String> {
+        let out = self.b(&["ps", "-a", "-q", "--no-trunc"]);
+        out.ok();
+        out.stdout.lines().map(String::from).collect()
+    }
+
+    pub fn audit(&self, ids: &[String]) {
+        audit(&self.dir, &self.root, &self.runroot, ids);
+    }
+
+    /// The world's busybox root filesystem imported as image `name` (`berth import` of a
+    /// tar of it): for tests and benches that want `run IMAGE` without a registry.
+    pub fn busybox_image(&self, name: &str) -> String {
+        let tar = self
+            .dir
+            .join(format!("{}.tar", name.replace(['/', ':'], "_")));
+        let st = Command::new("tar")
+            .arg("-C")
+            .arg(&self.rootfs)
+            .args(["-cf", tar.to_str().unwrap(), "."])
+            .status()
+            .unwrap();
+        assert!(st.success(), "tar of the busybox rootfs");
+        let out = self.b(&["import", tar.to_str().unwrap(), name]);
+        out.ok();
+        let _ = std::fs::remove_file(&tar);
+        out.stdout.trim().to_string()
+    }
+}
+
+/// How many sockets a process holds (the monitor: its listener plus one per client).
+pub fn sockets(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| {
+                    std::fs::read_link(e.path())
+                        .is_ok_and(|t| t.to_string_lossy().starts_with("socket:"))
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+pub fn code_msg(out: &Out, code: i32, phrase: &str) {
+    assert_eq!(
+        out.code, code,
+        "expected exit {code}; stdout: {} stderr: {}",
+        out.stdout, out.stderr
+    );
+    assert!(
+        out.stderr.contains(phrase),
+        "expected {phrase:?} in stderr: {}",
+        out.stderr
+    );
+    assert_eq!(
+        out.stderr.trim().lines().count(),
+        1,
+        "one error line: {}",
+        out.stderr
+    );
+}
+
+/// Runs with a deadline (180 s); stdout and stderr to files (a container may inherit
+/// them), stdin from a file or /dev/null.
+pub fn run(cmd: &mut Command, stdin: Option<&Path>) -> Out {
+    let n = N.fetch_add(1, Ordering::SeqCst);
+    let base = std::env::temp_dir().join(format!("berth-pp-out-{}-{n}", std::process::id()));
+    let (po, pe) = (base.with_extension("out"), base.with_extension("err"));
+    cmd.stdout(std::fs::File::create(&po).unwrap())
+        .stderr(std::fs::File::create(&pe).unwrap());
+    match stdin {
+        Some(p) => cmd.stdin(std::fs::File::open(p).unwrap()),
+        None => cmd.stdin(Stdio::null()),
+    };
+    let mut child = cmd.spawn().expect("spawn berth");
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("timed out: {cmd:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    use std::os::unix::process::ExitStatusExt;
+    let code = status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+    let read = |p: &Path| {
+        let mut s = String::new();
+        let _ = std::fs::File::open(p).and_then(|mut f| f.read_to_string(&mut s));
+        let _ = std::fs::remove_file(p);
+        s
+    };
+    Out {
+        code,
+        stdout: read(&po),
+        stderr: read(&pe),
+    }
+}
+
+/// The exit code, and exactly one line starting `Error`/`berth:` that contains `phrase`
+/// (other lines, a pull's progress say, may come before it).
+pub fn one_error_line(out: &Out, code: i32, phrase: &str) {
+    assert_eq!(
+        out.code, code,
+        "expected exit {code}: stdout {} stderr {}",
+        out.stdout, out.stderr
+    );
+    let errors: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("Error") || l.starts_with("berth:"))
+        .collect();
+    assert_eq!(errors.len(), 1, "one error line: {}", out.stderr);
+    assert!(
+        errors[0].contains(phrase),
+        "expected {phrase:?} in {:?}",
+        errors[0]
+    );
+}
+
+/// A free loopback port (nothing listens there once the listener is dropped).
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// Names left in a directory (none when it does not exist).
+pub fn entries(p: &Path) -> Vec<String> {
+    std::fs::read_dir(p)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Nothing of any container left under `root`/`runroot` (records, names, runtime state),
+/// no mount and no process (a monitor, or anything rooted or working) under `dir`, and no
+/// cgroup of `ids`.
+pub fn audit(dir: &Path, root: &Path, runroot: &Path, ids: &[String]) {
+    for d in [
+        root.join("containers"),
+        root.join("names"),
+        runroot.join("containers"),
+        runroot.join("runtime"),
+    ] {
+        let left = entries(&d);
+        assert!(left.is_empty(), "left behind in {}: {left:?}", d.display());
+    }
+    for ctrl in std::fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .filter_map(|e| e.ok())
+    {
+        for id in ids {
+            let d = ctrl.path().join("berth").join(id);
+            assert!(!d.exists(), "cgroup left behind: {}", d.display());
+        }
+    }
+    let dir_s = dir.to_string_lossy().into_owned();
+    for e in std::fs::read_dir("/proc").unwrap().filter_map(|e| e.ok()) {
+        if e.file_name().to_string_lossy().parse::<i32>().is_err() {
+            continue;
+        }
+        for link in ["root", "cwd"] {
+            if let Ok(t) = std::fs::read_link(e.path().join(link)) {
+                assert!(
+                    !t.starts_with(dir),
+                    "process {} left behind ({link} {})",
+                    e.file_name().to_string_lossy(),
+                    t.display()
+                );
+            }
+        }
+        let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        assert!(
+            !(cmdline.contains("monitor") && cmdline.contains(&dir_s)),
+            "monitor left behind: {cmdline}"
+        );
+    }
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(&dir_s), "mounts left behind under {dir_s}");
+}
+
+/// Every container of a `--root`/`--runroot` pair removed with `rm -f`; their full ids.
+pub fn remove_all(cmd: impl Fn(&[&str]) -> Out) -> Vec<String> {
+    let out = cmd(&["ps", "-a", "-q", "--no-trunc"]);
+    out.ok();
+    let ids: Vec<String> = out.stdout.lines().map(String::from).collect();
+    if !ids.is_empty() {
+        let mut a = vec!["rm", "-f"];
+        a.extend(ids.iter().map(String::as_str));
+        cmd(&a).ok();
+    }
+    ids
+}
