@@ -754,43 +754,12 @@ fn swap_accounting() -> bool {
         || Path::new("/sys/fs/cgroup/memory.swap.max").exists()
 }
 
-/// `--network`: none and host, and the default (a private namespace with only `lo` until
-/// bridge networking lands).
-fn network_mode(a: &RunArgs) -> Result<String> {
-    match a.network.as_slice() {
-        [] => Ok("default".into()),
-        [n] if matches!(
-            n.as_str(),
-            "none" | "host" | "default" | "bridge" | "private"
-        ) =>
-        {
-            Ok(match n.as_str() {
-                "none" | "host" => n.clone(),
-                _ => "default".into(),
-            })
-        }
-        [n] => bail!(
-            "--network {n}: only none and host are available (user networks are not built yet)"
-        ),
-        _ => bail!("--network: one network at most"),
-    }
-}
-
 /// Flags that are accepted by the parser but whose feature is another issue's: refused
 /// rather than silently ignored.
 fn refuse_unbuilt(a: &RunArgs) -> Result<()> {
     let mut used: Vec<&str> = Vec::new();
-    if !a.publish.is_empty() || a.publish_all {
-        used.push("--publish");
-    }
     if !a.volume.is_empty() || !a.mount.is_empty() || !a.volumes_from.is_empty() {
         used.push("--volume/--mount");
-    }
-    if !a.link.is_empty() {
-        used.push("--link");
-    }
-    if a.ip.is_some() || a.mac_address.is_some() || !a.network_alias.is_empty() {
-        used.push("--ip/--mac-address/--network-alias");
     }
     if a.health_cmd.is_some() {
         used.push("--health-cmd");
@@ -847,8 +816,15 @@ pub(crate) fn etc_files(rec: &Record) -> Vec<(PathBuf, String)> {
         format!(
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t{hostname}\n"
         )
-    };
+    } + &crate::front::network::extra_host_lines(&rec.host_config.extra_hosts);
+    let h = &rec.host_config;
     let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let resolv =
+        if host_net && h.dns.is_empty() && h.dns_search.is_empty() && h.dns_options.is_empty() {
+            resolv
+        } else {
+            crate::front::network::resolv_conf(&resolv, &h.dns, &h.dns_search, &h.dns_options)
+        };
     vec![
         (rec.hostname_path.clone(), format!("{hostname}\n")),
         (rec.hosts_path.clone(), hosts),
@@ -898,7 +874,8 @@ fn rootless_maps() -> Result<(Value, Value)> {
 pub(crate) fn generate(i: &Input) -> Result<Record> {
     let a = i.args;
     refuse_unbuilt(a)?;
-    let network = network_mode(a)?;
+    let net = crate::front::network::args::parse(a)?;
+    let network = net.mode.clone();
     let host_net = network == "host";
     let short = &i.id[..12];
     let hostname = match &a.hostname {
@@ -1320,7 +1297,10 @@ pub(crate) fn generate(i: &Input) -> Result<Record> {
             labels,
             stop_signal,
             stop_timeout: a.stop_timeout,
-            exposed_ports: i.image.exposed_ports.clone(),
+            exposed_ports: crate::front::network::args::exposed(
+                &i.image.exposed_ports,
+                &net.exposed,
+            ),
             volumes: i.image.volumes.clone(),
         },
         host_config: HostConfig {
@@ -1350,12 +1330,20 @@ pub(crate) fn generate(i: &Input) -> Result<Record> {
                 name: "no".into(),
                 maximum_retry_count: 0,
             },
+            port_bindings: net.port_bindings,
+            publish_all_ports: net.publish_all,
+            links: net.links,
+            extra_hosts: net.extra_hosts,
+            dns: a.dns.clone(),
+            dns_search: a.dns_search.clone(),
+            dns_options: a.dns_option.clone(),
         },
         spec,
         log_path: i.log_path.clone(),
         hostname_path,
         hosts_path,
         resolv_conf_path: resolv_path,
+        net_request: net.request,
     })
 }
 

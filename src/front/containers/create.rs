@@ -107,6 +107,7 @@ pub(crate) fn create(store: &Store, a: &RunArgs, rootless: bool, src: Source) ->
             log_path: log_path(store, &id, a.log_driver.as_deref()),
             rootless,
         })?;
+        crate::front::network::check(store, &rec)?;
         match store.create(&rec) {
             Ok(()) => {
                 if let Some(f) = &a.cidfile {

@@ -107,6 +107,8 @@ pub(crate) struct Record {
     pub(crate) hostname_path: PathBuf,
     pub(crate) hosts_path: PathBuf,
     pub(crate) resolv_conf_path: PathBuf,
+    /// `--network-alias`, `--ip`, `--mac-address`.
+    pub(crate) net_request: crate::front::network::NetRequest,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, Default)]
@@ -161,6 +163,13 @@ pub(crate) struct HostConfig {
     pub(crate) group_add: Vec<String>,
     pub(crate) oom_score_adj: i32,
     pub(crate) restart_policy: RestartPolicy,
+    pub(crate) port_bindings: BTreeMap<String, Vec<crate::front::network::HostPort>>,
+    pub(crate) publish_all_ports: bool,
+    pub(crate) links: Vec<String>,
+    pub(crate) extra_hosts: Vec<String>,
+    pub(crate) dns: Vec<String>,
+    pub(crate) dns_search: Vec<String>,
+    pub(crate) dns_options: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, Default)]
@@ -711,6 +720,7 @@ impl Store {
     pub(crate) fn reconcile(&self, c: &Container, _lock: &Lock) -> Result<()> {
         let id = &c.rec.id;
         runtime::delete(&self.rt, id)?;
+        crate::front::network::release(self, id)?;
         let mut st = c.state.clone();
         if st.status == Status::Running {
             st.status = Status::Exited;

@@ -206,6 +206,8 @@ struct Monitor<'a> {
     killed: bool,
     /// The image's overlay (unmounted when dropped).
     rootfs: Option<rootfs::Mounted>,
+    /// The container's network endpoint (published ports held).
+    net: Option<crate::front::network::Attached>,
 }
 
 /// Signals the monitor takes through its signalfd: all but the synchronous ones.
@@ -324,8 +326,10 @@ impl<'a> Monitor<'a> {
         }
         let log = open_log(&c.rec).map_err(fail)?;
         let rootfs = rootfs::mount(store, &c.rec).map_err(fail)?;
-        let spec: oci_spec::runtime::Spec = serde_json::from_value(c.rec.spec.clone())
-            .map_err(|e| fail(anyhow!("the container's spec: {e}")))?;
+        let mut spec = c.rec.spec.clone();
+        crate::front::network::prepare_spec(store, &c.rec, &mut spec).map_err(fail)?;
+        let spec: oci_spec::runtime::Spec =
+            serde_json::from_value(spec).map_err(|e| fail(anyhow!("the container's spec: {e}")))?;
         let bundle = rt::bundle_dir(&run_dir);
 
         let mut warnings = Vec::new();
@@ -375,6 +379,8 @@ impl<'a> Monitor<'a> {
                 },
             )
         };
+        // OCI's way: the runtime made the network namespace; we configure it before start.
+        let net = crate::front::network::attach(store, &c.rec, created.pid).map_err(fail)?;
         warnings.extend(created.warnings.iter().cloned());
         if !asks_for_limits(&c.rec) {
             // Rootless without cgroups is only worth a word when limits were asked for.
@@ -401,6 +407,7 @@ impl<'a> Monitor<'a> {
             stop_deadline: None,
             killed: false,
             rootfs,
+            net,
         };
         if wait_attach {
             if let Some(s) = sync {
@@ -418,6 +425,7 @@ impl<'a> Monitor<'a> {
         }
         if let Err(e) = rt::start(&m.created) {
             let _ = waitpid(Pid::from_raw(m.created.pid), None);
+            let _ = crate::front::network::detach(store, id);
             return Err(fail(e));
         }
         let mut st = m.c.state.clone();
@@ -969,6 +977,8 @@ impl<'a> Monitor<'a> {
         }
         let destroyed = rt::destroy(&self.created);
         drop(self.rootfs.take());
+        let released = crate::front::network::detach(self.store, &id);
+        drop(self.net.take());
         {
             let lock = self.store.lock(&id);
             let mut st: State = self
@@ -983,6 +993,8 @@ impl<'a> Monitor<'a> {
             st.finished_at = exit.finished_at.clone();
             if let Err(e) = &destroyed {
                 st.error = format!("cleaning up: {e:#}");
+            } else if let Err(e) = &released {
+                st.error = format!("releasing the network: {e:#}");
             }
             let _ = self.store.save_state(&id, &st);
             if self.c.rec.host_config.auto_remove {
