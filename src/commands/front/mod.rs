@@ -15,7 +15,9 @@ mod load;
 mod login;
 mod logs;
 mod monitor;
+mod network;
 mod pause;
+mod port;
 mod ps;
 mod pull;
 mod push;
@@ -33,7 +35,7 @@ mod wait;
 
 use anyhow::{anyhow, bail, Result};
 
-use crate::cli::front::{Command, ContainerCommand, ImageCommand};
+use crate::cli::front::{Command, ContainerCommand, ImageCommand, NetworkCommand};
 use crate::front::containers::Store;
 use crate::front::{Exit, Globals};
 
@@ -185,6 +187,13 @@ pub(crate) fn dispatch(g: &Globals, cmd: Command, name: &str) -> Result<i32> {
         Command::Image(ImageCommand::Mount(a)) => image_mount::mount(g, &a),
         Command::Image(ImageCommand::Unmount(a)) => image_mount::unmount(g, &a),
         Command::Image(ImageCommand::Prune(a)) => image_prune::prune(g, &a),
+        Command::Port(a) | Command::Container(ContainerCommand::Port(a)) => port::port(g, &a),
+        Command::Network(NetworkCommand::Create(a)) => network::create(g, &a),
+        Command::Network(NetworkCommand::Ls(a)) => network::ls(g, &a),
+        Command::Network(NetworkCommand::Inspect(a)) => network::inspect(g, &a),
+        Command::Network(NetworkCommand::Rm(a)) => network::rm(g, &a),
+        Command::Network(NetworkCommand::Prune(a)) => network::prune(g, &a),
+        Command::Network(NetworkCommand::Exists(a)) => network::exists(g, &a),
         Command::Login(a) => login::login(g, &a),
         Command::Logout(a) => login::logout(g, &a),
         _ => Err(not_implemented(name)),

@@ -53,7 +53,13 @@ pub(crate) fn ps(g: &Globals, a: &PsArgs) -> Result<i32> {
         } else {
             short(&c.rec.id).to_string()
         });
-        rows.push(row(c, live, !a.no_trunc));
+        let mut r = row(c, live, !a.no_trunc);
+        r["Ports"] = json!(crate::front::network::show::ps_ports(
+            &store,
+            &c.rec,
+            live.is_active()
+        ));
+        rows.push(r);
     }
     let Some(fmt) = fmt else {
         for id in ids {

@@ -20,6 +20,7 @@ pub(crate) mod args;
 pub(crate) mod nft;
 pub(crate) mod ports;
 mod setup;
+pub(crate) mod show;
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};

@@ -25,6 +25,12 @@ pub(crate) struct Binding {
     pub(crate) host_port: u16,
 }
 
+impl Binding {
+    pub(crate) fn port_text(&self) -> String {
+        self.host_port.to_string()
+    }
+}
+
 fn port(s: &str, what: &str, spec: &str) -> Result<u16> {
     match s.parse::<u32>() {
         Ok(n) if (1..=65535).contains(&n) => Ok(n as u16),

@@ -1,0 +1,163 @@
+//! How a container's network looks in `inspect`, `ps` and `port`.
+
+use serde_json::{json, Value};
+
+use super::{endpoint_of, is_bridge_mode, Endpoint, Networks};
+use crate::front::containers::{Record, Store};
+
+/// `NetworkSettings`, as Docker's: ports and addresses while the container runs.
+pub(crate) fn settings(store: &Store, rec: &Record, running: bool) -> Value {
+    let ep = running.then(|| endpoint_of(store, &rec.id)).flatten();
+    let mut ports = serde_json::Map::new();
+    if let Some(e) = &ep {
+        for k in rec.config.exposed_ports.keys() {
+            ports.insert(k.clone(), Value::Null);
+        }
+        for b in &e.ports {
+            let k = format!("{}/{}", b.container_port, b.proto);
+            let v = ports.entry(k).or_insert_with(|| json!([]));
+            if !v.is_array() {
+                *v = json!([]);
+            }
+            if let Some(a) = v.as_array_mut() {
+                a.push(json!({"HostIp": b.host_ip.to_string(), "HostPort": b.port_text()}));
+            }
+        }
+    }
+    let mode = &rec.host_config.network_mode;
+    let mut networks = serde_json::Map::new();
+    if is_bridge_mode(mode) {
+        let n = Networks::new(&store.root).get(mode).ok();
+        networks.insert(
+            mode.clone(),
+            endpoint_json(ep.as_ref(), n.map(|n| n.id), rec),
+        );
+    }
+    let (ip, gw, mac, prefix) = match &ep {
+        Some(e) => (
+            e.ip.to_string(),
+            e.gateway.to_string(),
+            e.mac.clone(),
+            e.prefix,
+        ),
+        None => (String::new(), String::new(), String::new(), 0),
+    };
+    json!({
+        "Bridge": "",
+        "SandboxID": "",
+        "Ports": ports,
+        "SandboxKey": if running && !mode.starts_with("container:") && mode != "host" {
+            format!("/proc/{}/ns/net", rec_pid(store, rec))
+        } else { String::new() },
+        "Gateway": gw,
+        "IPAddress": ip,
+        "IPPrefixLen": prefix,
+        "MacAddress": mac,
+        "Networks": networks,
+    })
+}
+
+fn rec_pid(store: &Store, rec: &Record) -> i32 {
+    store.load(&rec.id).map(|c| c.state.pid).unwrap_or(0)
+}
+
+fn endpoint_json(ep: Option<&Endpoint>, net_id: Option<String>, rec: &Record) -> Value {
+    let aliases: Vec<String> = rec.net_request.aliases.clone();
+    let links: Vec<String> = rec.host_config.links.clone();
+    json!({
+        "IPAMConfig": if rec.net_request.ipv4_address.is_empty() { Value::Null } else { json!({"IPv4Address": rec.net_request.ipv4_address}) },
+        "Links": if links.is_empty() { Value::Null } else { json!(links) },
+        "Aliases": if aliases.is_empty() { Value::Null } else { json!(aliases) },
+        "NetworkID": net_id.unwrap_or_default(),
+        "EndpointID": ep.map(|e| e.veth.clone()).unwrap_or_default(),
+        "Gateway": ep.map(|e| e.gateway.to_string()).unwrap_or_default(),
+        "IPAddress": ep.map(|e| e.ip.to_string()).unwrap_or_default(),
+        "IPPrefixLen": ep.map(|e| e.prefix).unwrap_or(0),
+        "MacAddress": ep.map(|e| e.mac.clone()).unwrap_or_default(),
+        "DNSNames": ep.map(|e| {
+            let mut v = vec![e.name.clone(), crate::front::containers::short(&e.container).to_string()];
+            v.extend(e.aliases.iter().cloned());
+            v
+        }),
+    })
+}
+
+/// What inspect's HostConfig adds for networks.
+pub(crate) fn host_config(rec: &Record) -> Value {
+    let h = &rec.host_config;
+    json!({
+        "PortBindings": h.port_bindings,
+        "PublishAllPorts": h.publish_all_ports,
+        "Links": if h.links.is_empty() { Value::Null } else { json!(h.links) },
+        "ExtraHosts": if h.extra_hosts.is_empty() { Value::Null } else { json!(h.extra_hosts) },
+        "Dns": h.dns,
+        "DnsSearch": h.dns_search,
+        "DnsOptions": h.dns_options,
+    })
+}
+
+/// `ps`'s PORTS column.
+pub(crate) fn ps_ports(store: &Store, rec: &Record, running: bool) -> String {
+    let exposed: Vec<String> = rec.config.exposed_ports.keys().cloned().collect();
+    let bindings = running
+        .then(|| endpoint_of(store, &rec.id))
+        .flatten()
+        .map(|e| e.ports)
+        .unwrap_or_default();
+    if !running {
+        return String::new();
+    }
+    super::ports::ps_text(&bindings, &exposed)
+}
+
+/// `port CTR [PORT[/PROTO]]`: Docker's lines.
+pub(crate) fn port_lines(
+    store: &Store,
+    rec: &Record,
+    filter: Option<&str>,
+) -> anyhow::Result<Vec<String>> {
+    let Some(e) = endpoint_of(store, &rec.id) else {
+        if let Some(f) = filter {
+            anyhow::bail!(
+                "no public port '{}' published for {}",
+                with_proto(f),
+                rec.name
+            );
+        }
+        return Ok(Vec::new());
+    };
+    let mut b = e.ports.clone();
+    b.sort_by_key(|x| (x.container_port, x.proto.clone(), x.host_ip, x.host_port));
+    let mut out = Vec::new();
+    match filter {
+        None => {
+            for x in &b {
+                out.push(format!(
+                    "{}/{} -> {}:{}",
+                    x.container_port, x.proto, x.host_ip, x.host_port
+                ));
+            }
+        }
+        Some(f) => {
+            let want = with_proto(f);
+            for x in b
+                .iter()
+                .filter(|x| format!("{}/{}", x.container_port, x.proto) == want)
+            {
+                out.push(format!("{}:{}", x.host_ip, x.host_port));
+            }
+            if out.is_empty() {
+                anyhow::bail!("no public port '{want}' published for {}", rec.name);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn with_proto(p: &str) -> String {
+    if p.contains('/') {
+        p.to_string()
+    } else {
+        format!("{p}/tcp")
+    }
+}
