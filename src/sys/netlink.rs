@@ -17,6 +17,7 @@ use nix::sys::socket::{
 const RTM_NEWLINK: u16 = 16;
 const RTM_DELLINK: u16 = 17;
 const RTM_GETLINK: u16 = 18;
+const RTM_SETLINK: u16 = 19;
 const RTM_NEWADDR: u16 = 20;
 const RTM_NEWROUTE: u16 = 24;
 const NLMSG_ERROR: u16 = 2;
@@ -36,6 +37,9 @@ const IFLA_NET_NS_FD: u16 = 28;
 const IFLA_INFO_KIND: u16 = 1;
 const IFLA_INFO_DATA: u16 = 2;
 const VETH_INFO_PEER: u16 = 1;
+const IFLA_PROTINFO: u16 = 12;
+const IFLA_BRPORT_MODE: u16 = 4;
+const AF_BRIDGE: u8 = 7;
 const NLA_F_NESTED: u16 = 0x8000;
 
 const IFA_ADDRESS: u16 = 1;
@@ -265,6 +269,16 @@ impl Netlink {
         if let Some(b) = master {
             m.attr_u32(IFLA_MASTER, b);
         }
+        self.call(m, false).map(drop)
+    }
+
+    /// Lets a bridge port send frames back where they came from: with br_netfilter, a
+    /// container's packet to its own published port is DNATed inside the bridge and must
+    /// leave by the port it entered.
+    pub(crate) fn set_hairpin(&mut self, index: u32) -> nix::Result<()> {
+        let mut m = Msg::new(RTM_SETLINK, 0).ifinfo(index, 0, 0);
+        m.buf[16] = AF_BRIDGE;
+        m.begin(IFLA_PROTINFO).attr(IFLA_BRPORT_MODE, &[1]).end();
         self.call(m, false).map(drop)
     }
 

@@ -364,6 +364,8 @@ fn connect(
         .ok_or_else(|| anyhow!("veth {veth} vanished"))?;
     nl.set_up(vidx, Some(bidx))
         .map_err(|e| anyhow!("veth {veth}: {}", e.desc()))?;
+    nl.set_hairpin(vidx)
+        .map_err(|e| anyhow!("veth {veth}: hairpin: {}", e.desc()))?;
     let mut inner = Netlink::open_in(ns.as_fd()).map_err(ne("the container's netlink"))?;
     let eth = inner
         .index("eth0")
