@@ -720,7 +720,10 @@ impl Store {
     pub(crate) fn reconcile(&self, c: &Container, _lock: &Lock) -> Result<()> {
         let id = &c.rec.id;
         runtime::delete(&self.rt, id)?;
-        crate::front::network::release(self, id)?;
+        if let Err(e) = crate::front::network::release(self, id) {
+            // Not a reason to keep a dead container "running": the next one retries.
+            crate::logging::warn(&format!("container {}: {e:#}", short(id)));
+        }
         let mut st = c.state.clone();
         if st.status == Status::Running {
             st.status = Status::Exited;
