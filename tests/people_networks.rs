@@ -804,3 +804,37 @@ fn network_commands() {
         w.finish(&[]);
     });
 }
+
+#[test]
+fn publish_all_and_a_shared_namespace() {
+    in_netns("publish_all_and_a_shared_namespace", || {
+        let w = World::new("pall");
+        w.httpd(&[
+            "--name", "web", "-P", "--expose", "80", "--expose", "81/udp",
+        ]);
+        let port = w.b(&["port", "web"]);
+        port.ok();
+        let lines: Vec<&str> = port.stdout.lines().collect();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        let tcp = lines[0]
+            .strip_prefix("80/tcp -> 0.0.0.0:")
+            .expect("80/tcp on a random port");
+        assert!(lines[1].starts_with("81/udp -> 0.0.0.0:"), "{lines:?}");
+        w.until("httpd answers", || {
+            wget(&format!("http://127.0.0.1:{tcp}/")).code == 0
+        });
+        // container:web: the same namespace, its address and its localhost.
+        let out = w.run(
+            &["--rm", "--network", "container:web"],
+            &[
+                "sh",
+                "-c",
+                "ip -o -4 addr show eth0; timeout 10 wget -qO- http://127.0.0.1/",
+            ],
+        );
+        out.ok();
+        assert!(out.stdout.contains("inet 172.17.0.2/16"), "{}", out.stdout);
+        assert!(out.stdout.ends_with("hello from berth\n"), "{}", out.stdout);
+        w.finish(&[]);
+    });
+}
