@@ -112,21 +112,6 @@ pub(crate) fn apply(table: &str, text: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-/// Whether berth's table exists (for tests and reconciling).
-pub(crate) fn exists(table: &str) -> bool {
-    nft_binary()
-        .ok()
-        .and_then(|n| {
-            Command::new(n)
-                .args(["list", "table", "ip", table])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .ok()
-        })
-        .is_some_and(|s| s.success())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@
 use std::fs::File;
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, UdpSocket};
 use std::os::fd::AsFd;
+use std::os::unix::fs::OpenOptionsExt;
 
 use anyhow::{anyhow, bail, Result};
 
@@ -477,9 +478,7 @@ fn refresh(nets: &Networks, ipam: &Ipam, nl: &mut Netlink, touched: &[String]) -
     }
     let table = nets.table();
     if bridges.is_empty() {
-        if nft::exists(&table) {
-            nft::apply(&table, None)?;
-        }
+        nft::apply(&table, None)?;
     } else {
         nft::apply(&table, Some(&nft::ruleset(&table, &bridges)))?;
     }
@@ -523,6 +522,7 @@ fn write_hosts(ipam: &Ipam, network: &str) {
         if let Ok(mut f) = std::fs::OpenOptions::new()
             .write(true)
             .truncate(true)
+            .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
             .open(&e.hosts_path)
         {
             use std::io::Write;
