@@ -337,6 +337,13 @@ fn published_ports_in_every_form() {
             ps.stdout
         );
         assert!(ps.stdout.contains("0.0.0.0:8080->80/tcp"), "{}", ps.stdout);
+        let q = |f: &str| w.b(&["ps", "-q", "--filter", f]).stdout.trim().to_string();
+        assert_eq!(q("publish=80"), id[..12]);
+        assert_eq!(q("publish=80-81/tcp"), id[..12]);
+        assert_eq!(q("publish=443"), "");
+        assert_eq!(q("expose=81"), id[..12]);
+        assert_eq!(q("network=bridge"), id[..12]);
+        assert_eq!(q("network=none"), "");
         let v = w.inspect(&id);
         let ns = &v["NetworkSettings"];
         let ports = ns["Ports"]["80/tcp"].as_array().unwrap();

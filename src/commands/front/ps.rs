@@ -165,6 +165,8 @@ struct Filters {
     ancestor: Vec<String>,
     before: Vec<String>,
     since: Vec<String>,
+    /// network=, publish=, expose=
+    net: Vec<(String, String)>,
 }
 
 impl Filters {
@@ -210,6 +212,7 @@ impl Filters {
                 "ancestor" => f.ancestor.push(v),
                 "before" => f.before.push(v),
                 "since" => f.since.push(v),
+                "network" | "publish" | "expose" => f.net.push((k.to_string(), v)),
                 "health" => bail!("invalid filter 'health': healthchecks are not available yet"),
                 _ => bail!("invalid filter '{k}'"),
             }
@@ -252,6 +255,11 @@ impl Filters {
         }
         if !self.ancestor.is_empty() && !self.ancestor.contains(&r.image) {
             return Ok(false);
+        }
+        for (k, v) in &self.net {
+            if !crate::front::network::show::filter_matches(store, r, k, v) {
+                return Ok(false);
+            }
         }
         for b in &self.before {
             let id = store.resolve(b)?;

@@ -161,3 +161,39 @@ fn with_proto(p: &str) -> String {
         format!("{p}/tcp")
     }
 }
+
+/// `ps --filter network=NAME|publish=PORT[-PORT][/PROTO]|expose=...`, as Docker's:
+/// publish and expose name container ports (published: bound now, or asked for).
+pub(crate) fn filter_matches(store: &Store, rec: &Record, key: &str, value: &str) -> bool {
+    let mode = &rec.host_config.network_mode;
+    if key == "network" {
+        if mode == value {
+            return true;
+        }
+        return Networks::new(&store.root)
+            .get(value)
+            .is_ok_and(|n| &n.name == mode || (n.name == super::DEFAULT && mode == "bridge"));
+    }
+    let (ports, proto) = value.split_once('/').unwrap_or((value, "tcp"));
+    let (lo, hi) = match ports.split_once('-') {
+        Some((a, b)) => (a.parse().unwrap_or(1u16), b.parse().unwrap_or(0u16)),
+        None => {
+            let p = ports.parse().unwrap_or(0u16);
+            (p, p)
+        }
+    };
+    let hit = |k: &str| {
+        super::ports::split_key(k).is_some_and(|(p, pr)| pr == proto && (lo..=hi).contains(&p))
+    };
+    match key {
+        "expose" => rec.config.exposed_ports.keys().any(|k| hit(k)),
+        _ => {
+            rec.host_config.port_bindings.keys().any(|k| hit(k))
+                || endpoint_of(store, &rec.id).is_some_and(|e| {
+                    e.ports
+                        .iter()
+                        .any(|b| hit(&format!("{}/{}", b.container_port, b.proto)))
+                })
+        }
+    }
+}
