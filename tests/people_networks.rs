@@ -845,3 +845,46 @@ fn publish_all_and_a_shared_namespace() {
         w.finish(&[]);
     });
 }
+
+#[test]
+fn connect_and_disconnect() {
+    in_netns("connect_and_disconnect", || {
+        let w = World::new("connect");
+        w.b(&["network", "create", "front"]).ok();
+        w.b(&["network", "create", "back"]).ok();
+        w.httpd(&["--name", "db", "--network", "back"]);
+        w.httpd(&["--name", "app", "--network", "front"]);
+        let reach = |from: &str, to: &str| {
+            w.b(&[
+                "exec",
+                from,
+                "sh",
+                "-c",
+                &format!("timeout 5 wget -qO- http://{to}/ || exit 1"),
+            ])
+        };
+        assert_ne!(reach("app", "db").code, 0, "networks are apart");
+        w.b(&["network", "connect", "--alias", "appx", "back", "app"])
+            .ok();
+        assert_eq!(reach("app", "db").stdout, "hello from berth\n");
+        assert_eq!(reach("db", "appx").stdout, "hello from berth\n");
+        let v = w.inspect("app");
+        let nets = &v["NetworkSettings"]["Networks"];
+        assert!(nets["front"]["IPAddress"].as_str().unwrap().len() > 6);
+        assert!(nets["back"]["IPAddress"].as_str().unwrap().len() > 6);
+        let dup = w.b(&["network", "connect", "back", "app"]);
+        assert_eq!(dup.code, 1);
+        assert!(dup.stderr.contains("already connected"), "{}", dup.stderr);
+        // Kept across a restart.
+        w.b(&["restart", "-t", "1", "app"]).ok();
+        assert_eq!(reach("app", "db").stdout, "hello from berth\n");
+        w.b(&["network", "disconnect", "back", "app"]).ok();
+        assert_ne!(reach("app", "db").code, 0, "still on back after disconnect");
+        let ifaces = w.b(&["exec", "app", "ip", "-o", "link"]).stdout;
+        assert!(!ifaces.contains("eth1"), "{ifaces}");
+        let bad = w.b(&["network", "disconnect", "front", "app"]);
+        assert_eq!(bad.code, 1);
+        assert!(bad.stderr.contains("main network"), "{}", bad.stderr);
+        w.finish(&["front", "back"]);
+    });
+}

@@ -194,6 +194,8 @@ pub(crate) fn dispatch(g: &Globals, cmd: Command, name: &str) -> Result<i32> {
         Command::Network(NetworkCommand::Rm(a)) => network::rm(g, &a),
         Command::Network(NetworkCommand::Prune(a)) => network::prune(g, &a),
         Command::Network(NetworkCommand::Exists(a)) => network::exists(g, &a),
+        Command::Network(NetworkCommand::Connect(a)) => network::connect(g, &a),
+        Command::Network(NetworkCommand::Disconnect(a)) => network::disconnect(g, &a),
         Command::Login(a) => login::login(g, &a),
         Command::Logout(a) => login::logout(g, &a),
         _ => Err(not_implemented(name)),

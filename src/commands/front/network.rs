@@ -6,11 +6,12 @@ use anyhow::{anyhow, bail, Result};
 use serde_json::{json, Value};
 
 use crate::cli::front::{
-    ListArgs, NameArg, NamesFormatArgs, NetworkCreateArgs, NetworkRmArgs, PruneArgs,
+    ListArgs, NameArg, NamesFormatArgs, NetworkConnectArgs, NetworkCreateArgs,
+    NetworkDisconnectArgs, NetworkRmArgs, PruneArgs,
 };
 use crate::front::containers::{short, Store};
 use crate::front::format::Formatter;
-use crate::front::network::{Network, Networks};
+use crate::front::network::{Connected, Network, Networks};
 use crate::front::{Exit, Globals};
 
 fn pairs(list: &[String], flag: &str) -> Result<BTreeMap<String, String>> {
@@ -274,14 +275,14 @@ pub(crate) fn prune(g: &Globals, a: &PruneArgs) -> Result<i32> {
     }
     let nets = Networks::new(&g.root);
     let store = Store::new(g);
-    let used: Vec<String> = store
-        .list()
-        .into_iter()
-        .map(|c| c.rec.host_config.network_mode)
-        .collect();
+    let all = store.list();
     let mut removed = Vec::new();
     for n in nets.list() {
-        if n.name == crate::front::network::DEFAULT || used.contains(&n.name) {
+        if n.name == crate::front::network::DEFAULT
+            || all
+                .iter()
+                .any(|c| crate::front::network::uses(&c.rec, &n.name))
+        {
             continue;
         }
         if nets.remove(&store, &n.name).is_ok() {
@@ -307,4 +308,102 @@ pub(crate) fn exists(g: &Globals, a: &NameArg) -> Result<i32> {
         msg: String::new(),
     }
     .into())
+}
+
+/// `network connect [--alias A] [--ip IP] NET CTR`: recorded in the container (its next
+/// starts connect it too) and, while it runs, connected now.
+pub(crate) fn connect(g: &Globals, a: &NetworkConnectArgs) -> Result<i32> {
+    let store = Store::new(g);
+    let nets = Networks::new(&g.root);
+    let id = store.get(&a.container)?.rec.id;
+    let _lock = store.lock(&id)?;
+    let c = store.load(&id)?;
+    let n = nets.get(&a.network)?;
+    let mode = c.rec.host_config.network_mode.clone();
+    if !crate::front::network::is_bridge_mode(&mode) {
+        bail!(
+            "container {} cannot be connected to a network: its network mode is {mode}",
+            c.rec.name
+        );
+    }
+    if crate::front::network::uses(&c.rec, &n.name) {
+        bail!(
+            "container {} is already connected to network {}",
+            c.rec.name,
+            n.name
+        );
+    }
+    if c.rec.net_request.connected.len() >= 9 {
+        bail!("container {}: too many networks", c.rec.name);
+    }
+    if let Some(ip) = &a.ip {
+        let s = crate::front::network::parse_cidr(&n.subnet);
+        let ok = ip
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|x| s.is_some_and(|s| crate::front::network::contains(s, x)));
+        if !ok {
+            bail!(
+                "--ip {ip}: not an address of network {} ({})",
+                n.name,
+                n.subnet
+            );
+        }
+    }
+    let mut rec = c.rec.clone();
+    rec.net_request.connected.push(Connected {
+        network: n.name.clone(),
+        aliases: a.alias.clone(),
+        ipv4_address: a.ip.clone().unwrap_or_default(),
+    });
+    let k = rec.net_request.connected.len();
+    if store.derive(&c).is_active() && c.state.pid > 0 {
+        crate::front::network::connect_running(
+            &store,
+            &rec,
+            c.state.pid,
+            &n,
+            k,
+            a.ip.as_deref().unwrap_or(""),
+            &a.alias,
+        )?;
+    }
+    store.save_record(&rec)?;
+    Ok(0)
+}
+
+/// `network disconnect NET CTR`.
+pub(crate) fn disconnect(g: &Globals, a: &NetworkDisconnectArgs) -> Result<i32> {
+    let store = Store::new(g);
+    let nets = Networks::new(&g.root);
+    let id = store.get(&a.container)?.rec.id;
+    let _lock = store.lock(&id)?;
+    let c = store.load(&id)?;
+    let n = nets.get(&a.network)?;
+    if c.rec.host_config.network_mode == n.name {
+        bail!(
+            "container {}: {} is its main network (set at create) and cannot be disconnected",
+            c.rec.name,
+            n.name
+        );
+    }
+    if !c
+        .rec
+        .net_request
+        .connected
+        .iter()
+        .any(|x| x.network == n.name)
+    {
+        bail!(
+            "container {} is not connected to network {}",
+            c.rec.name,
+            n.name
+        );
+    }
+    if store.derive(&c).is_active() {
+        crate::front::network::disconnect_running(&store, &id, &n.name)?;
+    }
+    let mut rec = c.rec.clone();
+    rec.net_request.connected.retain(|x| x.network != n.name);
+    store.save_record(&rec)?;
+    Ok(0)
 }

@@ -31,7 +31,9 @@ use anyhow::{anyhow, bail, Result};
 use serde::{Deserialize, Serialize};
 
 pub(crate) use ports::{Binding, HostPort};
-pub(crate) use setup::{attach, detach, prepare_spec, release, Attached};
+pub(crate) use setup::{
+    attach, connect_running, detach, disconnect_running, prepare_spec, release, Attached,
+};
 
 use crate::front::containers::{Record, Store};
 
@@ -65,6 +67,23 @@ pub(crate) struct NetRequest {
     #[serde(rename = "IPv4Address")]
     pub(crate) ipv4_address: String,
     pub(crate) mac_address: String,
+    /// `network connect`: more networks, each another interface (eth1, eth2, ...).
+    pub(crate) connected: Vec<Connected>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub(crate) struct Connected {
+    pub(crate) network: String,
+    pub(crate) aliases: Vec<String>,
+    #[serde(rename = "IPv4Address")]
+    pub(crate) ipv4_address: String,
+}
+
+/// Whether the container uses network `name` (its main one or a connected one).
+pub(crate) fn uses(rec: &Record, name: &str) -> bool {
+    rec.host_config.network_mode == name
+        || rec.net_request.connected.iter().any(|c| c.network == name)
 }
 
 /// One running container on one network.
@@ -378,7 +397,7 @@ impl Networks {
         let users: Vec<String> = store
             .list()
             .into_iter()
-            .filter(|c| c.rec.host_config.network_mode == n.name)
+            .filter(|c| uses(&c.rec, &n.name))
             .map(|c| c.rec.name)
             .collect();
         if !users.is_empty() {

@@ -130,15 +130,39 @@ pub(crate) fn attach(store: &Store, rec: &Record, pid: i32) -> Result<Option<Att
     let mut ipam = nets.ipam();
     let mut touched = sweep(store, &mut ipam, &mut nl);
     ipam.endpoints.retain(|e| e.container != rec.id);
-    let made = connect(store, &nets, &net, rec, pid, &mut ipam, &mut nl);
-    let r = match made {
-        Ok(reserved) => {
-            touched.push(net.name.clone());
-            match refresh(&nets, &ipam, &mut nl, &touched) {
-                Ok(()) => nets.save_ipam(&ipam).map(|_| reserved),
-                Err(e) => Err(e),
-            }
+    let primary = EpReq {
+        pid,
+        k: 0,
+        ip: rec.net_request.ipv4_address.clone(),
+        mac: rec.net_request.mac_address.clone(),
+        aliases: rec.net_request.aliases.clone(),
+    };
+    let mut made = connect(store, &nets, &net, rec, &mut ipam, &mut nl, &primary);
+    touched.push(net.name.clone());
+    for (i, c) in rec.net_request.connected.iter().enumerate() {
+        if made.is_err() {
+            break;
         }
+        let req = EpReq {
+            pid,
+            k: i + 1,
+            ip: c.ipv4_address.clone(),
+            mac: String::new(),
+            aliases: c.aliases.clone(),
+        };
+        touched.push(c.network.clone());
+        if let Err(e) = nets
+            .get(&c.network)
+            .and_then(|n| connect(store, &nets, &n, rec, &mut ipam, &mut nl, &req))
+        {
+            made = Err(e.context(format!("network {}", c.network)));
+        }
+    }
+    let r = match made {
+        Ok(reserved) => match refresh(&nets, &ipam, &mut nl, &touched) {
+            Ok(()) => nets.save_ipam(&ipam).map(|_| reserved),
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     match r {
@@ -152,18 +176,35 @@ pub(crate) fn attach(store: &Store, rec: &Record, pid: i32) -> Result<Option<Att
             // Undo: the endpoint out, the kernel brought back to the record.
             let mut ipam = nets.ipam();
             let _ = sweep(store, &mut ipam, &mut nl);
-            if let Ok(Some(i)) = nl.index(&veth_name(&nets, &rec.id)) {
-                let _ = nl.delete(i);
+            for k in 0..=rec.net_request.connected.len() {
+                if let Ok(Some(i)) = nl.index(&veth_name(&nets, &rec.id, k)) {
+                    let _ = nl.delete(i);
+                }
             }
-            let _ = refresh(&nets, &ipam, &mut nl, std::slice::from_ref(&net.name));
+            let _ = refresh(&nets, &ipam, &mut nl, &touched);
             let _ = nets.save_ipam(&ipam);
             Err(e)
         }
     }
 }
 
-fn veth_name(nets: &Networks, id: &str) -> String {
-    format!("vb{}{}", &nets.tag[..4], &id[..8.min(id.len())])
+/// Our end of the container's k-th veth (k = 0: its main network).
+fn veth_name(nets: &Networks, id: &str, k: usize) -> String {
+    if k == 0 {
+        format!("vb{}{}", &nets.tag[..4], &id[..8.min(id.len())])
+    } else {
+        format!("vb{}{}{k}", &nets.tag[..4], &id[..7.min(id.len())])
+    }
+}
+
+/// One endpoint asked for: the k-th interface (eth<k>), its address, MAC and aliases.
+pub(crate) struct EpReq {
+    /// The container's init.
+    pid: i32,
+    k: usize,
+    ip: String,
+    mac: String,
+    aliases: Vec<String>,
 }
 
 fn write_sysctl(path: &str, v: &str) -> Result<()> {
@@ -176,10 +217,23 @@ fn connect(
     nets: &Networks,
     net: &Network,
     rec: &Record,
-    pid: i32,
     ipam: &mut Ipam,
     nl: &mut Netlink,
+    req: &EpReq,
 ) -> Result<Vec<Reserved>> {
+    let pid = req.pid;
+    if ipam
+        .endpoints
+        .iter()
+        .any(|e| e.container == rec.id && e.network == net.name)
+    {
+        bail!(
+            "container {} is already connected to network {}",
+            rec.name,
+            net.name
+        );
+    }
+    let primary = req.k == 0;
     let on_net = ipam.endpoints.iter().any(|e| e.network == net.name);
     if net.name == DEFAULT && !on_net {
         // The default network's subnet is chosen each time its bridge is made: 172.17/16
@@ -243,7 +297,7 @@ fn connect(
         .collect();
     let first = u32::from(subnet.0) + 1;
     let last = (u32::from(subnet.0) | !super::mask(subnet.1)) - 1;
-    let ip = if rec.net_request.ipv4_address.is_empty() {
+    let ip = if req.ip.is_empty() {
         (first..=last)
             .map(Ipv4Addr::from)
             .find(|a| *a != gw && !used.contains(a))
@@ -270,19 +324,19 @@ fn connect(
         }
         a
     };
-    let mac = if rec.net_request.mac_address.is_empty() {
+    let mac = if req.mac.is_empty() {
         mac_of(ip)
     } else {
-        parse_mac(&rec.net_request.mac_address)?
+        parse_mac(&req.mac)?
     };
     // Ports: bound here first, so that a port in use fails before anything else is made.
     let mut wanted: Vec<(String, super::HostPort)> = Vec::new();
-    for (k, v) in &rec.host_config.port_bindings {
+    for (k, v) in rec.host_config.port_bindings.iter().filter(|_| primary) {
         for h in v {
             wanted.push((k.clone(), h.clone()));
         }
     }
-    if rec.host_config.publish_all_ports {
+    if primary && rec.host_config.publish_all_ports {
         for k in rec.config.exposed_ports.keys() {
             if !rec.host_config.port_bindings.contains_key(k) {
                 wanted.push((k.clone(), super::HostPort::default()));
@@ -342,7 +396,8 @@ fn connect(
     }
 
     // The veth pair: our end on the bridge, the container's made in its namespace.
-    let veth = veth_name(nets, &rec.id);
+    let veth = veth_name(nets, &rec.id, req.k);
+    let iface = format!("eth{}", req.k);
     let ns = File::open(format!("/proc/{pid}/ns/net")).map_err(|e| {
         anyhow!(
             "the container's network namespace: {}",
@@ -353,7 +408,7 @@ fn connect(
         &veth,
         net.mtu,
         &Peer {
-            name: "eth0",
+            name: &iface,
             netns: ns.as_fd(),
             mac,
         },
@@ -369,26 +424,26 @@ fn connect(
         .map_err(|e| anyhow!("veth {veth}: hairpin: {}", e.desc()))?;
     let mut inner = Netlink::open_in(ns.as_fd()).map_err(ne("the container's netlink"))?;
     let eth = inner
-        .index("eth0")
+        .index(&iface)
         .map_err(ne("netlink"))?
-        .ok_or_else(|| anyhow!("eth0 missing in the container"))?;
+        .ok_or_else(|| anyhow!("{iface} missing in the container"))?;
     let bcast = Ipv4Addr::from(u32::from(subnet.0) | !super::mask(subnet.1));
     inner
         .add_address(eth, ip, subnet.1, bcast)
-        .map_err(|e| anyhow!("eth0: address {ip}: {}", e.desc()))?;
+        .map_err(|e| anyhow!("{iface}: address {ip}: {}", e.desc()))?;
     inner
         .set_up(eth, None)
-        .map_err(|e| anyhow!("eth0: {}", e.desc()))?;
+        .map_err(|e| anyhow!("{iface}: {}", e.desc()))?;
     if let Ok(Some(lo)) = inner.index("lo") {
         let _ = inner.set_up(lo, None);
     }
-    if !net.internal {
+    if primary && !net.internal {
         inner
             .add_default_route(eth, gw)
-            .map_err(|e| anyhow!("eth0: default route: {}", e.desc()))?;
+            .map_err(|e| anyhow!("{iface}: default route: {}", e.desc()))?;
     }
     let mut links = Vec::new();
-    for l in &rec.host_config.links {
+    for l in rec.host_config.links.iter().filter(|_| primary) {
         let (t, a) = link_parts(l);
         if let Ok(id) = store.resolve(t) {
             links.push((id, a.to_string()));
@@ -405,7 +460,7 @@ fn connect(
         mac: mac_text(&mac),
         veth,
         ports: bindings,
-        aliases: rec.net_request.aliases.clone(),
+        aliases: req.aliases.clone(),
         links,
         extra_hosts: rec.host_config.extra_hosts.clone(),
         hosts_path: rec.hosts_path.clone(),
@@ -490,15 +545,26 @@ fn refresh(nets: &Networks, ipam: &Ipam, nl: &mut Netlink, touched: &[String]) -
 
 /// Rewrites, in place (the file is bind-mounted: its inode must stay), the hosts file of
 /// every container on `network`: itself, and on user networks every other container by
-/// name, short id and aliases; `--link` targets by alias.
+/// name, short id and aliases (on every network it is on); `--link` targets by alias.
 fn write_hosts(ipam: &Ipam, network: &str) {
+    let mut done: Vec<&str> = Vec::new();
     for e in ipam.endpoints.iter().filter(|e| e.network == network) {
+        if done.contains(&e.container.as_str()) {
+            continue;
+        }
+        done.push(&e.container);
+        let own: Vec<&Endpoint> = ipam
+            .endpoints
+            .iter()
+            .filter(|o| o.container == e.container)
+            .collect();
+        let main = own[0];
         let mut t = format!(
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n{}\t{}\n",
-            e.ip, e.hostname
+            main.ip, main.hostname
         );
-        t.push_str(&super::extra_host_lines(&e.extra_hosts));
-        for (id, alias) in &e.links {
+        t.push_str(&super::extra_host_lines(&main.extra_hosts));
+        for (id, alias) in &main.links {
             if let Some(o) = ipam.endpoints.iter().find(|o| &o.container == id) {
                 t.push_str(&format!(
                     "{}\t{alias} {} {}\n",
@@ -508,11 +574,11 @@ fn write_hosts(ipam: &Ipam, network: &str) {
                 ));
             }
         }
-        if network != DEFAULT {
+        for mine in own.iter().filter(|m| m.network != DEFAULT) {
             for o in ipam
                 .endpoints
                 .iter()
-                .filter(|o| o.network == network && o.container != e.container)
+                .filter(|o| o.network == mine.network && o.container != e.container)
             {
                 let mut names = vec![o.name.clone(), short(&o.container).to_string()];
                 names.extend(o.aliases.iter().cloned());
@@ -523,12 +589,74 @@ fn write_hosts(ipam: &Ipam, network: &str) {
             .write(true)
             .truncate(true)
             .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
-            .open(&e.hosts_path)
+            .open(&main.hosts_path)
         {
             use std::io::Write;
             let _ = f.write_all(t.as_bytes());
         }
     }
+}
+
+/// `network connect` of a running container (init `pid`): one more interface.
+pub(crate) fn connect_running(
+    store: &Store,
+    rec: &Record,
+    pid: i32,
+    net: &Network,
+    k: usize,
+    ip: &str,
+    aliases: &[String],
+) -> Result<()> {
+    let nets = Networks::new(&store.root);
+    let _lock = nets.lock()?;
+    let mut nl = Netlink::open().map_err(ne("netlink"))?;
+    let mut ipam = nets.ipam();
+    let mut touched = sweep(store, &mut ipam, &mut nl);
+    let req = EpReq {
+        pid,
+        k,
+        ip: ip.to_string(),
+        mac: String::new(),
+        aliases: aliases.to_vec(),
+    };
+    touched.push(net.name.clone());
+    let r = connect(store, &nets, net, rec, &mut ipam, &mut nl, &req)
+        .and_then(|_| refresh(&nets, &ipam, &mut nl, &touched));
+    if r.is_err() {
+        if let Ok(Some(i)) = nl.index(&veth_name(&nets, &rec.id, k)) {
+            let _ = nl.delete(i);
+        }
+        let ipam = nets.ipam();
+        let _ = refresh(&nets, &ipam, &mut nl, &touched);
+        return r;
+    }
+    nets.save_ipam(&ipam)
+}
+
+/// `network disconnect` of a running container: that interface and its address go.
+pub(crate) fn disconnect_running(store: &Store, id: &str, network: &str) -> Result<()> {
+    let nets = Networks::new(&store.root);
+    let _lock = nets.lock()?;
+    let mut nl = Netlink::open().map_err(ne("netlink"))?;
+    let mut ipam = nets.ipam();
+    let mut touched = sweep(store, &mut ipam, &mut nl);
+    ipam.endpoints.retain(|e| {
+        if e.container != id || e.network != network {
+            return true;
+        }
+        if let Ok(Some(i)) = nl.index(&e.veth) {
+            let _ = nl.delete(i);
+        }
+        false
+    });
+    touched.push(network.to_string());
+    // Its hosts file loses that network's names too.
+    if let Some(e) = ipam.endpoints.iter().find(|e| e.container == id) {
+        touched.push(e.network.clone());
+    }
+    let r = refresh(&nets, &ipam, &mut nl, &touched);
+    nets.save_ipam(&ipam)?;
+    r
 }
 
 /// The container has ended: its endpoint released, its network's bridge removed if it

@@ -27,11 +27,36 @@ pub(crate) fn settings(store: &Store, rec: &Record, running: bool) -> Value {
     let mode = &rec.host_config.network_mode;
     let mut networks = serde_json::Map::new();
     if is_bridge_mode(mode) {
-        let n = Networks::new(&store.root).get(mode).ok();
-        networks.insert(
-            mode.clone(),
-            endpoint_json(ep.as_ref(), n.map(|n| n.id), rec),
-        );
+        let nets = Networks::new(&store.root);
+        let all: Vec<Endpoint> = if running {
+            nets.ipam()
+                .endpoints
+                .into_iter()
+                .filter(|e| e.container == rec.id)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let r = &rec.net_request;
+        let names = std::iter::once((mode.clone(), r.aliases.clone(), r.ipv4_address.clone()))
+            .chain(
+                r.connected
+                    .iter()
+                    .map(|c| (c.network.clone(), c.aliases.clone(), c.ipv4_address.clone())),
+            );
+        for (name, aliases, ip) in names {
+            let n = nets.get(&name).ok();
+            let e = all.iter().find(|e| e.network == name);
+            let links = if name == *mode {
+                rec.host_config.links.as_slice()
+            } else {
+                &[]
+            };
+            networks.insert(
+                name,
+                endpoint_json(e, n.map(|n| n.id), &aliases, &ip, links),
+            );
+        }
     }
     let (ip, gw, mac, prefix) = match &ep {
         Some(e) => (
@@ -61,11 +86,15 @@ fn rec_pid(store: &Store, rec: &Record) -> i32 {
     store.load(&rec.id).map(|c| c.state.pid).unwrap_or(0)
 }
 
-fn endpoint_json(ep: Option<&Endpoint>, net_id: Option<String>, rec: &Record) -> Value {
-    let aliases: Vec<String> = rec.net_request.aliases.clone();
-    let links: Vec<String> = rec.host_config.links.clone();
+fn endpoint_json(
+    ep: Option<&Endpoint>,
+    net_id: Option<String>,
+    aliases: &[String],
+    ip: &str,
+    links: &[String],
+) -> Value {
     json!({
-        "IPAMConfig": if rec.net_request.ipv4_address.is_empty() { Value::Null } else { json!({"IPv4Address": rec.net_request.ipv4_address}) },
+        "IPAMConfig": if ip.is_empty() { Value::Null } else { json!({"IPv4Address": ip}) },
         "Links": if links.is_empty() { Value::Null } else { json!(links) },
         "Aliases": if aliases.is_empty() { Value::Null } else { json!(aliases) },
         "NetworkID": net_id.unwrap_or_default(),
