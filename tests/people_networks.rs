@@ -888,3 +888,69 @@ fn connect_and_disconnect() {
         w.finish(&["front", "back"]);
     });
 }
+
+/// Rootless networking is not built: asking for it as an ordinary user is refused at
+/// create, with one line and nothing made.
+#[test]
+fn rootless_asks_are_refused_cleanly() {
+    in_netns("rootless_asks_are_refused_cleanly", || {
+        let w = World::new("rootless");
+        let name = format!("berthpn{}", std::process::id());
+        let out = Command::new("useradd")
+            .args(["-M", "-s", "/bin/false", &name])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "useradd: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let u = nix::unistd::User::from_name(&name).unwrap().unwrap();
+        let berth = w.dir.join("berth");
+        std::fs::copy(env!("CARGO_BIN_EXE_berth"), &berth).unwrap();
+        std::fs::create_dir_all(w.dir.join("xdg")).unwrap();
+        sh(&format!(
+            "chown -R {}:{} {}",
+            u.uid,
+            u.gid.as_raw(),
+            w.dir.display()
+        ))
+        .ok();
+        let as_user = |args: &[&str]| -> Out {
+            let mut c = Command::new("setpriv");
+            c.args([
+                "--reuid",
+                &u.uid.to_string(),
+                "--regid",
+                &u.gid.as_raw().to_string(),
+                "--init-groups",
+            ])
+            .arg(&berth)
+            .arg("--root")
+            .arg(&w.root)
+            .arg("--runroot")
+            .arg(&w.runroot)
+            .args(args)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", &w.dir)
+            .env("XDG_RUNTIME_DIR", w.dir.join("xdg"));
+            run_with_timeout(&mut c, Duration::from_secs(60))
+        };
+        let rootfs = w.rootfs.to_str().unwrap().to_string();
+        for flags in [&["-p", "8080:80"][..], &["--network", "bridge"][..]] {
+            let mut a = vec!["run", "--rm"];
+            a.extend_from_slice(flags);
+            a.extend_from_slice(&["--rootfs", &rootfs, "true"]);
+            let out = as_user(&a);
+            assert_eq!(out.code, 125, "{}", out.stderr);
+            assert!(out.stderr.contains("need root"), "{}", out.stderr);
+            assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+            assert_eq!(as_user(&["ps", "-aq"]).stdout, "");
+        }
+        // Its own network namespace with lo still works.
+        as_user(&["run", "--rm", "--rootfs", &rootfs, "true"]).ok();
+        let _ = Command::new("userdel").arg(&name).status();
+        w.finish(&[]);
+    });
+}

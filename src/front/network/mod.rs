@@ -442,6 +442,10 @@ pub(crate) fn check(store: &Store, rec: &Record) -> Result<()> {
     if !is_bridge_mode(mode) {
         return Ok(());
     }
+    if !nix::unistd::geteuid().is_root() {
+        // Asked for by --network, -p, -P or --link.
+        bail!("--network {mode}: bridge networks and published ports need root (rootless networking is not available yet)");
+    }
     let nets = Networks::new(&store.root);
     let n = nets.get(mode).map_err(|e| anyhow!("--network: {e:#}"))?;
     let ip = &rec.net_request.ipv4_address;
