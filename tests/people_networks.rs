@@ -726,6 +726,10 @@ fn bad_network_input() {
                 "conflicting options",
             ),
             (vec!["--add-host", "x:notanip"], "--add-host x:notanip"),
+            (
+                vec!["--network-alias", "a", "-p", "80"],
+                "only on user defined networks",
+            ),
         ] {
             let out = w.run(&flags, &["true"]);
             refused(&w, &out, 125, phrase);

@@ -70,6 +70,12 @@ pub(crate) fn parse(a: &RunArgs) -> Result<Parsed> {
         },
         _ => bail!("--network: one network at most"),
     };
+    if p.mode == "host" && (!p.port_bindings.is_empty() || p.publish_all) {
+        // Docker's: the ports are the host's already.
+        crate::logging::warn("Published ports are discarded when using host network mode");
+        p.port_bindings.clear();
+        p.publish_all = false;
+    }
     let bridge = super::is_bridge_mode(&p.mode);
     if !bridge {
         let what = if !p.port_bindings.is_empty() || p.publish_all {

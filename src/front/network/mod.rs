@@ -448,6 +448,11 @@ pub(crate) fn check(store: &Store, rec: &Record) -> Result<()> {
     }
     let nets = Networks::new(&store.root);
     let n = nets.get(mode).map_err(|e| anyhow!("--network: {e:#}"))?;
+    if n.name == DEFAULT && !rec.net_request.aliases.is_empty() {
+        bail!(
+            "--network-alias: network-scoped aliases are supported only on user defined networks"
+        );
+    }
     let ip = &rec.net_request.ipv4_address;
     if !ip.is_empty() {
         let a: Ipv4Addr = ip
