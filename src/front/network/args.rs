@@ -116,6 +116,11 @@ pub(crate) fn parse(a: &RunArgs) -> Result<Parsed> {
     if let Some(m) = &a.mac_address {
         p.request.mac_address = m.clone();
     }
+    for al in &a.network_alias {
+        if !super::valid_host_name(al) {
+            bail!("--network-alias {al:?}: not a valid host name");
+        }
+    }
     p.request.aliases = a.network_alias.clone();
     for d in &a.dns {
         if d.parse::<std::net::IpAddr>().is_err() {

@@ -198,6 +198,14 @@ pub(crate) fn is_bridge_mode(mode: &str) -> bool {
     !matches!(mode, "none" | "host" | "default" | "private" | "") && !mode.starts_with("container:")
 }
 
+/// A name that may go into a hosts file (it is read by every container of a network).
+pub(crate) fn valid_host_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() <= 253
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_')
+}
+
 /// Docker's rule for a network name.
 fn valid_name(n: &str) -> bool {
     let mut c = n.chars();
@@ -500,7 +508,10 @@ pub(crate) fn check_add_host(h: &str) -> Result<()> {
     let Some((name, ip)) = h.split_once(':').or_else(|| h.split_once('=')) else {
         bail!("--add-host {h}: expected HOST:IP");
     };
-    if name.is_empty() || ip.parse::<std::net::IpAddr>().is_err() && ip != "host-gateway" {
+    if !valid_host_name(name) {
+        bail!("--add-host {h}: {name:?} is not a valid host name");
+    }
+    if ip.parse::<std::net::IpAddr>().is_err() && ip != "host-gateway" {
         bail!("--add-host {h}: invalid IP address {ip:?}");
     }
     if ip == "host-gateway" {
