@@ -533,6 +533,8 @@ fn names_on_a_user_network_and_link_aliases() {
             "bridge",
             "--expose",
             "80",
+            "-e",
+            "MYSQL_ROOT_PASSWORD=example",
         ]);
         w.httpd(&[
             "--name",
@@ -551,6 +553,12 @@ fn names_on_a_user_network_and_link_aliases() {
         );
         let env = w.b(&["exec", "wordpress", "env"]).stdout;
         assert!(env.contains("MYSQL_PORT_80_TCP_ADDR=172.17.0."), "{env}");
+        assert!(env.contains("MYSQL_PORT=tcp://172.17.0."), "{env}");
+        assert!(
+            env.contains("MYSQL_ENV_MYSQL_ROOT_PASSWORD=example\n"),
+            "{env}"
+        );
+        assert!(env.contains("MYSQL_NAME=/wordpress/mysql\n"), "{env}");
         // A link to a missing container fails as Docker's.
         let bad = w.run(&["--rm", "--link", "nothere:x"], &["true"]);
         assert_eq!(bad.code, 125);

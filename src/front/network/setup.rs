@@ -65,16 +65,33 @@ pub(crate) fn prepare_spec(
         let Some(ep) = super::endpoint_of(store, &o.rec.id) else {
             bail!("--link {l}: container {target} is not on the default bridge network");
         };
-        let a = alias.to_ascii_uppercase().replace(['-', '.'], "_");
-        for k in o.rec.config.exposed_ports.keys() {
-            let Some((p, pr)) = split_key(k) else {
-                continue;
-            };
+        // Docker's legacy link variables (daemon/links): the lowest port as ALIAS_PORT,
+        // each port's parts, the link's name, and the target's own environment.
+        let a = alias.to_ascii_uppercase().replace('-', "_");
+        let mut ports: Vec<(u16, String)> = o
+            .rec
+            .config
+            .exposed_ports
+            .keys()
+            .filter_map(|k| split_key(k))
+            .collect();
+        ports.sort();
+        if let Some((p, pr)) = ports.first() {
+            env.push(format!("{a}_PORT={pr}://{}:{p}", ep.ip));
+        }
+        for (p, pr) in &ports {
             let base = format!("{a}_PORT_{p}_{}", pr.to_ascii_uppercase());
             env.push(format!("{base}={pr}://{}:{p}", ep.ip));
             env.push(format!("{base}_ADDR={}", ep.ip));
             env.push(format!("{base}_PORT={p}"));
             env.push(format!("{base}_PROTO={pr}"));
+        }
+        for v in &o.rec.config.env {
+            if let Some((k, val)) = v.split_once('=') {
+                if k != "HOME" && k != "PATH" {
+                    env.push(format!("{a}_ENV_{k}={val}"));
+                }
+            }
         }
         env.push(format!("{a}_NAME=/{}/{alias}", rec.name));
     }
