@@ -386,6 +386,7 @@ impl<'a> Monitor<'a> {
             // Rootless without cgroups is only worth a word when limits were asked for.
             warnings.clear();
         }
+        warnings.extend(net.as_ref().map(|n| n.warnings.clone()).unwrap_or_default());
         if fg.is_some() {
             for w in &warnings {
                 crate::logging::warn(w);

@@ -18,6 +18,8 @@ use crate::sys::netlink::{Netlink, Peer};
 /// (not listening) so that no other process, nor another container, takes them.
 pub(crate) struct Attached {
     _reserved: Vec<Reserved>,
+    /// What the user should hear (said by whoever started the container).
+    pub(crate) warnings: Vec<String>,
 }
 
 enum Reserved {
@@ -147,6 +149,17 @@ pub(crate) fn attach(store: &Store, rec: &Record, pid: i32) -> Result<Option<Att
     let mut ipam = nets.ipam();
     let mut touched = sweep(store, &mut ipam, &mut nl);
     ipam.endpoints.retain(|e| e.container != rec.id);
+    // Before anything is made: a failure here leaves nothing to undo.
+    let mut warnings = Vec::new();
+    let routed = !net.internal
+        || rec
+            .net_request
+            .connected
+            .iter()
+            .any(|c| nets.get(&c.network).is_ok_and(|n| !n.internal));
+    if routed {
+        warnings.extend(enable_forwarding()?);
+    }
     let primary = EpReq {
         pid,
         k: 0,
@@ -187,6 +200,7 @@ pub(crate) fn attach(store: &Store, rec: &Record, pid: i32) -> Result<Option<Att
             drop(lock);
             Ok(Some(Attached {
                 _reserved: reserved,
+                warnings,
             }))
         }
         Err(e) => {
@@ -222,6 +236,18 @@ pub(crate) struct EpReq {
     ip: String,
     mac: String,
     aliases: Vec<String>,
+}
+
+/// Turns on IPv4 forwarding where it is off; says so.
+fn enable_forwarding() -> Result<Option<String>> {
+    let fwd = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap_or_default();
+    if fwd.trim() == "1" {
+        return Ok(None);
+    }
+    write_sysctl("/proc/sys/net/ipv4/ip_forward", "1")?;
+    Ok(Some(
+        "net.ipv4.ip_forward turned on for bridge networks".to_string(),
+    ))
 }
 
 fn write_sysctl(path: &str, v: &str) -> Result<()> {
@@ -297,11 +323,6 @@ fn connect(
         }
     };
     if !net.internal {
-        let fwd = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap_or_default();
-        if fwd.trim() != "1" {
-            write_sysctl("/proc/sys/net/ipv4/ip_forward", "1")?;
-            crate::logging::warn("net.ipv4.ip_forward turned on for bridge networks");
-        }
         // 127.0.0.1:PORT from the host itself is DNATed out of the bridge.
         write_sysctl(&format!("/proc/sys/net/ipv4/conf/{br}/route_localnet"), "1")?;
     }
@@ -637,6 +658,11 @@ pub(crate) fn connect_running(
         aliases: aliases.to_vec(),
     };
     touched.push(net.name.clone());
+    if !net.internal {
+        if let Some(w) = enable_forwarding()? {
+            crate::logging::warn(&w);
+        }
+    }
     let r = connect(store, &nets, net, rec, &mut ipam, &mut nl, &req)
         .and_then(|_| refresh(&nets, &ipam, &mut nl, &touched));
     if r.is_err() {
