@@ -594,6 +594,34 @@ fn a_killed_monitor_is_reconciled() {
             w.inspect(&id2)["NetworkSettings"]["IPAddress"],
             "172.17.0.2"
         );
+        // Reconciled from another network namespace: nothing is made there, the record
+        // is put right, and the next change here clears what stayed here.
+        let m: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(w.runroot.join("containers").join(&id2).join("monitor.json")).unwrap(),
+        )
+        .unwrap();
+        let pid = m["pid"].as_i64().unwrap() as i32;
+        sh(&format!("kill -9 {pid}")).ok();
+        w.until("the monitor is gone", || {
+            !Path::new(&format!("/proc/{pid}")).exists()
+        });
+        let other = sh(&format!(
+            "unshare --net -- sh -c '{} --root {} --runroot {} ps -a >/dev/null; nft list tables; ip -o link | grep -v lo:'",
+            env!("CARGO_BIN_EXE_berth"),
+            w.root.display(),
+            w.runroot.display()
+        ));
+        assert_eq!(
+            other.stdout, "",
+            "made in another namespace: {}",
+            other.stdout
+        );
+        let ipam: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(w.root.join("networks/ipam.json")).unwrap())
+                .unwrap();
+        assert_eq!(ipam["endpoints"], serde_json::json!([]));
+        w.httpd(&["--name", "after", "-p", "8080:80"]);
+        w.until("httpd answers", || wget("http://127.0.0.1:8080/").code == 0);
         w.finish(&[]);
     });
 }

@@ -113,6 +113,10 @@ pub(crate) struct Ipam {
     /// The default network's subnet while its bridge exists.
     #[serde(default)]
     pub(crate) default_subnet: String,
+    /// The network namespace the bridges and rules are in while containers run (berth
+    /// run from another namespace must not make or remove them there).
+    #[serde(default)]
+    pub(crate) netns: String,
     #[serde(default)]
     pub(crate) endpoints: Vec<Endpoint>,
 }
@@ -121,6 +125,20 @@ pub(crate) struct Ipam {
 pub(crate) struct Networks {
     dir: PathBuf,
     tag: String,
+}
+
+/// Which network namespace this process is in (`net:[INODE]`).
+pub(crate) fn current_netns() -> String {
+    fs::read_link("/proc/self/ns/net")
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+impl Ipam {
+    /// Its bridges and rules are in another network namespace than ours.
+    pub(crate) fn foreign(&self) -> bool {
+        !self.netns.is_empty() && !self.endpoints.is_empty() && self.netns != current_netns()
+    }
 }
 
 /// `a.b.c.d/n` -> (network address, n).
@@ -252,9 +270,16 @@ impl Networks {
     }
 
     pub(crate) fn save_ipam(&self, i: &Ipam) -> Result<()> {
+        let mut i = i.clone();
+        if i.endpoints.is_empty() {
+            i.netns.clear();
+            i.default_subnet.clear();
+        } else if i.netns.is_empty() {
+            i.netns = current_netns();
+        }
         crate::front::containers::write_atomic(
             &self.dir.join("ipam.json"),
-            &serde_json::to_vec_pretty(i)?,
+            &serde_json::to_vec_pretty(&i)?,
         )
     }
 

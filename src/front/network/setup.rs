@@ -145,8 +145,9 @@ pub(crate) fn attach(store: &Store, rec: &Record, pid: i32) -> Result<Option<Att
     let nets = Networks::new(&store.root);
     let lock = nets.lock()?;
     let net = nets.get(mode).map_err(|e| anyhow!("--network: {e:#}"))?;
-    let mut nl = Netlink::open().map_err(ne("netlink"))?;
     let mut ipam = nets.ipam();
+    refuse_foreign(&ipam)?;
+    let mut nl = Netlink::open().map_err(ne("netlink"))?;
     let mut touched = sweep(store, &mut ipam, &mut nl);
     ipam.endpoints.retain(|e| e.container != rec.id);
     // Before anything is made: a failure here leaves nothing to undo.
@@ -238,6 +239,17 @@ pub(crate) struct EpReq {
     aliases: Vec<String>,
 }
 
+/// Bridges and rules are made and removed only in the network namespace they are in.
+fn refuse_foreign(ipam: &Ipam) -> Result<()> {
+    if ipam.foreign() {
+        bail!(
+            "this root's containers run in network namespace {}: run berth there",
+            ipam.netns
+        );
+    }
+    Ok(())
+}
+
 /// Turns on IPv4 forwarding where it is off; says so.
 fn enable_forwarding() -> Result<Option<String>> {
     let fwd = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap_or_default();
@@ -278,6 +290,13 @@ fn connect(
     }
     let primary = req.k == 0;
     let on_net = ipam.endpoints.iter().any(|e| e.network == net.name);
+    if !on_net {
+        // A bridge of ours with no container in the record is a leftover (a release made
+        // from another namespace, a crash): made again from scratch.
+        if let Ok(Some(i)) = nl.index(&nets.bridge_name(net)) {
+            let _ = nl.delete(i);
+        }
+    }
     if net.name == DEFAULT && !on_net {
         // The default network's subnet is chosen each time its bridge is made: 172.17/16
         // unless a route (another root's bridge, the host's LAN) or a network has it.
@@ -647,8 +666,9 @@ pub(crate) fn connect_running(
 ) -> Result<()> {
     let nets = Networks::new(&store.root);
     let _lock = nets.lock()?;
-    let mut nl = Netlink::open().map_err(ne("netlink"))?;
     let mut ipam = nets.ipam();
+    refuse_foreign(&ipam)?;
+    let mut nl = Netlink::open().map_err(ne("netlink"))?;
     let mut touched = sweep(store, &mut ipam, &mut nl);
     let req = EpReq {
         pid,
@@ -680,8 +700,9 @@ pub(crate) fn connect_running(
 pub(crate) fn disconnect_running(store: &Store, id: &str, network: &str) -> Result<()> {
     let nets = Networks::new(&store.root);
     let _lock = nets.lock()?;
-    let mut nl = Netlink::open().map_err(ne("netlink"))?;
     let mut ipam = nets.ipam();
+    refuse_foreign(&ipam)?;
+    let mut nl = Netlink::open().map_err(ne("netlink"))?;
     let mut touched = sweep(store, &mut ipam, &mut nl);
     ipam.endpoints.retain(|e| {
         if e.container != id || e.network != network {
@@ -713,6 +734,21 @@ pub(crate) fn detach(store: &Store, id: &str) -> Result<()> {
     let mut ipam = nets.ipam();
     if !ipam.endpoints.iter().any(|e| e.container == id) {
         return Ok(());
+    }
+    if ipam.foreign() {
+        // Reconciled from another network namespace: the record is all we can put right
+        // here (the container's veth went with its namespace).
+        let gone: Vec<String> = ipam
+            .endpoints
+            .iter()
+            .filter(|e| e.container == id)
+            .map(|e| e.network.clone())
+            .collect();
+        ipam.endpoints.retain(|e| e.container != id);
+        for n in &gone {
+            write_hosts(&ipam, n);
+        }
+        return nets.save_ipam(&ipam);
     }
     let mut nl = Netlink::open().map_err(ne("netlink"))?;
     let mut touched = sweep(store, &mut ipam, &mut nl);
