@@ -15,17 +15,16 @@ use crate::front::containers::{short, Record, Store};
 use crate::sys::netlink::{Netlink, Peer};
 
 /// What a started container holds of its network: the published ports stay bound here
-/// (not listening) so that no other process, nor another container, takes them.
+/// (TCP ones listening: DNAT sends their traffic on before it could reach them) so that no
+/// other process, nor another container, takes them.
 pub(crate) struct Attached {
     _reserved: Vec<Reserved>,
     /// What the user should hear (said by whoever started the container).
     pub(crate) warnings: Vec<String>,
 }
 
-enum Reserved {
-    Tcp(#[allow(dead_code)] TcpListener),
-    Udp(#[allow(dead_code)] UdpSocket),
-}
+/// A published port held: the bound socket (its fd is all that matters).
+type Reserved = std::os::fd::OwnedFd;
 
 fn ne(what: &str) -> impl FnOnce(nix::errno::Errno) -> anyhow::Error + '_ {
     move |e| anyhow!("{what}: {}", e.desc())
@@ -545,12 +544,12 @@ fn reserve(proto: &str, ip: Ipv4Addr, port: u16) -> std::io::Result<(Reserved, u
     if proto == "udp" {
         let s = UdpSocket::bind(a)?;
         let p = s.local_addr()?.port();
-        Ok((Reserved::Udp(s), p))
+        Ok((Reserved::from(s), p))
     } else {
         // Bound and listening: the port is ours; traffic is DNATed before it reaches us.
         let s = TcpListener::bind(a)?;
         let p = s.local_addr()?.port();
-        Ok((Reserved::Tcp(s), p))
+        Ok((Reserved::from(s), p))
     }
 }
 
