@@ -21,7 +21,7 @@ PREFIX ?= /usr/local
 CC_x86_64_unknown_linux_musl ?= $(shell command -v x86_64-linux-musl-gcc || command -v musl-gcc || echo cc)
 export CC_x86_64_unknown_linux_musl
 
-.PHONY: all build release install demo deps test test-release test-clients test-control unit lint fmt clean bench fuzz
+.PHONY: all build release install demo deps test test-release test-clients test-control unit lint fmt clean bench bench-net fuzz
 
 all: build
 
@@ -78,6 +78,11 @@ test-control: deps build
 # berth, crun and runc side by side (never part of the tests); rewrites BENCHMARKS.md.
 bench: release
 	BERTH=$(BERTH_RUNC_RELEASE) ./tools/bench/bench.sh
+
+# What a bridge network costs (a run, a published port's throughput), in a private
+# network namespace; prints the figures.
+bench-net: release
+	./tools/bench/network.sh $(BERTH_RELEASE)
 
 # cargo fuzz over the config loader, seccomp compiler, sync-socket decoder and path
 # resolver, FUZZ_SECONDS (default 60) each; installs cargo-fuzz if missing.

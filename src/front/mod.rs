@@ -11,6 +11,7 @@ pub(crate) mod format;
 pub(crate) mod images;
 pub(crate) mod logs;
 pub(crate) mod monitor;
+pub(crate) mod network;
 pub(crate) mod reference;
 pub(crate) mod registry;
 pub(crate) mod specgen;

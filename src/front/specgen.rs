@@ -759,41 +759,10 @@ fn swap_accounting() -> bool {
         || Path::new("/sys/fs/cgroup/memory.swap.max").exists()
 }
 
-/// `--network`: none and host, and the default (a private namespace with only `lo` until
-/// bridge networking lands).
-fn network_mode(a: &RunArgs) -> Result<String> {
-    match a.network.as_slice() {
-        [] => Ok("default".into()),
-        [n] if matches!(
-            n.as_str(),
-            "none" | "host" | "default" | "bridge" | "private"
-        ) =>
-        {
-            Ok(match n.as_str() {
-                "none" | "host" => n.clone(),
-                _ => "default".into(),
-            })
-        }
-        [n] => bail!(
-            "--network {n}: only none and host are available (user networks are not built yet)"
-        ),
-        _ => bail!("--network: one network at most"),
-    }
-}
-
 /// Flags that are accepted by the parser but whose feature is another issue's: refused
 /// rather than silently ignored.
 fn refuse_unbuilt(a: &RunArgs) -> Result<()> {
     let mut used: Vec<&str> = Vec::new();
-    if !a.publish.is_empty() || a.publish_all {
-        used.push("--publish");
-    }
-    if !a.link.is_empty() {
-        used.push("--link");
-    }
-    if a.ip.is_some() || a.mac_address.is_some() || !a.network_alias.is_empty() {
-        used.push("--ip/--mac-address/--network-alias");
-    }
     if a.sdnotify.is_some() {
         used.push("--sdnotify");
     }
@@ -843,8 +812,15 @@ pub(crate) fn etc_files(rec: &Record) -> Vec<(PathBuf, String)> {
         format!(
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t{hostname}\n"
         )
-    };
+    } + &crate::front::network::extra_host_lines(&rec.host_config.extra_hosts);
+    let h = &rec.host_config;
     let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let resolv =
+        if host_net && h.dns.is_empty() && h.dns_search.is_empty() && h.dns_options.is_empty() {
+            resolv
+        } else {
+            crate::front::network::resolv_conf(&resolv, &h.dns, &h.dns_search, &h.dns_options)
+        };
     vec![
         (rec.hostname_path.clone(), format!("{hostname}\n")),
         (rec.hosts_path.clone(), hosts),
@@ -864,7 +840,8 @@ pub(crate) fn generate(i: &Input) -> Result<Record> {
     refuse_unbuilt(a)?;
     let restart_policy = crate::front::monitor::restart::from_flags(a)?;
     let healthcheck = crate::front::monitor::health::from_flags(a, i.image.healthcheck.as_ref())?;
-    let network = network_mode(a)?;
+    let net = crate::front::network::args::parse(a)?;
+    let network = net.mode.clone();
     let host_net = network == "host";
     let short = &i.id[..12];
     let hostname = match &a.hostname {
@@ -1296,7 +1273,10 @@ pub(crate) fn generate(i: &Input) -> Result<Record> {
             labels,
             stop_signal,
             stop_timeout: a.stop_timeout,
-            exposed_ports: i.image.exposed_ports.clone(),
+            exposed_ports: crate::front::network::args::exposed(
+                &i.image.exposed_ports,
+                &net.exposed,
+            ),
             volumes: i.image.volumes.clone(),
             healthcheck,
         },
@@ -1324,6 +1304,13 @@ pub(crate) fn generate(i: &Input) -> Result<Record> {
             group_add: a.group_add.clone(),
             oom_score_adj: a.oom_score_adj.unwrap_or(0),
             restart_policy,
+            port_bindings: net.port_bindings,
+            publish_all_ports: net.publish_all,
+            links: net.links,
+            extra_hosts: net.extra_hosts,
+            dns: a.dns.clone(),
+            dns_search: a.dns_search.clone(),
+            dns_options: a.dns_option.clone(),
         },
         spec,
         log_path: i.log_path.clone(),
@@ -1331,6 +1318,7 @@ pub(crate) fn generate(i: &Input) -> Result<Record> {
         hosts_path,
         resolv_conf_path: resolv_path,
         mounts: i.mounts.points.clone(),
+        net_request: net.request,
     })
 }
 

@@ -11,6 +11,7 @@ use nix::errno::Errno;
 pub(crate) mod arena;
 pub(crate) mod files;
 pub(crate) mod localtime;
+pub(crate) mod netlink;
 pub(crate) mod seccomp;
 pub(crate) mod userns;
 

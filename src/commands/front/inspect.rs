@@ -182,14 +182,13 @@ pub(crate) fn to_json(store: &Store, c: &Container) -> Value {
     if let Some(h) = &r.config.healthcheck {
         config["Healthcheck"] = json!(h);
     }
-    let host_config = json!({
+    let mut host_config = json!({
             "Binds": binds,
             "Tmpfs": tmpfs,
             "VolumesFrom": from,
             "ContainerIDFile": "",
             "LogConfig": {"Type": h.log_config.kind, "Config": h.log_config.config},
             "NetworkMode": h.network_mode,
-            "PortBindings": {},
             "RestartPolicy": {"Name": h.restart_policy.name, "MaximumRetryCount": h.restart_policy.maximum_retry_count},
             "AutoRemove": h.auto_remove,
             "CapAdd": h.cap_add,
@@ -212,6 +211,12 @@ pub(crate) fn to_json(store: &Store, c: &Container) -> Value {
             "Ulimits": h.ulimits,
             "Devices": h.devices,
     });
+    if let (Some(h), Value::Object(n)) = (
+        host_config.as_object_mut(),
+        crate::front::network::show::host_config(r),
+    ) {
+        h.extend(n);
+    }
     let mut v = json!({
         "Id": r.id,
         "Created": r.created,
@@ -247,13 +252,7 @@ pub(crate) fn to_json(store: &Store, c: &Container) -> Value {
         "GraphDriver": graph_driver(store, r),
         "Mounts": crate::front::volumes::setup::inspect_mounts(r),
         "Config": config,
-        "NetworkSettings": {
-            "Bridge": "",
-            "SandboxID": "",
-            "Ports": {},
-            "SandboxKey": "",
-            "Networks": {},
-        },
+        "NetworkSettings": crate::front::network::show::settings(store, r, active),
         "Rootfs": r.rootfs,
     });
     if let Some(h) = &s.health {

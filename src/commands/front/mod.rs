@@ -24,7 +24,9 @@ mod load;
 mod login;
 mod logs;
 mod monitor;
+mod network;
 mod pause;
+mod port;
 mod ps;
 mod pull;
 mod push;
@@ -48,8 +50,8 @@ mod wait;
 use anyhow::{anyhow, bail, Context, Result};
 
 use crate::cli::front::{
-    Command, ContainerCommand, FormatOnly, HealthcheckCommand, ImageCommand, SystemCommand,
-    VolumeCommand,
+    Command, ContainerCommand, FormatOnly, HealthcheckCommand, ImageCommand, NetworkCommand,
+    SystemCommand, VolumeCommand,
 };
 use crate::front::containers::Store;
 use crate::front::{Exit, Globals};
@@ -225,6 +227,15 @@ pub(crate) fn dispatch(g: &Globals, cmd: Command, name: &str) -> Result<i32> {
         Command::Commit(a) | Command::Container(ContainerCommand::Commit(a)) => {
             commit::commit(g, &a)
         }
+        Command::Port(a) | Command::Container(ContainerCommand::Port(a)) => port::port(g, &a),
+        Command::Network(NetworkCommand::Create(a)) => network::create(g, &a),
+        Command::Network(NetworkCommand::Ls(a)) => network::ls(g, &a),
+        Command::Network(NetworkCommand::Inspect(a)) => network::inspect(g, &a),
+        Command::Network(NetworkCommand::Rm(a)) => network::rm(g, &a),
+        Command::Network(NetworkCommand::Prune(a)) => network::prune(g, &a),
+        Command::Network(NetworkCommand::Exists(a)) => network::exists(g, &a),
+        Command::Network(NetworkCommand::Connect(a)) => network::connect(g, &a),
+        Command::Network(NetworkCommand::Disconnect(a)) => network::disconnect(g, &a),
         Command::Login(a) => login::login(g, &a),
         Command::Logout(a) => login::logout(g, &a),
         Command::Volume(VolumeCommand::Create(a)) => volume::create(g, &a),

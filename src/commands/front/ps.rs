@@ -53,7 +53,13 @@ pub(crate) fn ps(g: &Globals, a: &PsArgs) -> Result<i32> {
         } else {
             short(&c.rec.id).to_string()
         });
-        rows.push(row(c, live, !a.no_trunc));
+        let mut r = row(c, live, !a.no_trunc);
+        r["Ports"] = json!(crate::front::network::show::ps_ports(
+            &store,
+            &c.rec,
+            live.is_active()
+        ));
+        rows.push(r);
     }
     let Some(fmt) = fmt else {
         for id in ids {
@@ -183,6 +189,8 @@ struct Filters {
     since: Vec<String>,
     volume: Vec<String>,
     health: Vec<String>,
+    /// network=, publish=, expose=
+    net: Vec<(String, String)>,
 }
 
 impl Filters {
@@ -239,6 +247,7 @@ impl Filters {
                     }
                     f.health.push(v);
                 }
+                "network" | "publish" | "expose" => f.net.push((k.to_string(), v)),
                 _ => bail!("invalid filter '{k}'"),
             }
         }
@@ -298,6 +307,11 @@ impl Filters {
         }
         if !self.ancestor.is_empty() && !self.ancestor.contains(&r.image) {
             return Ok(false);
+        }
+        for (k, v) in &self.net {
+            if !crate::front::network::show::filter_matches(store, r, k, v) {
+                return Ok(false);
+            }
         }
         for b in &self.before {
             let id = store.resolve(b)?;

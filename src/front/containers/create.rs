@@ -110,6 +110,7 @@ pub(crate) fn create(store: &Store, a: &RunArgs, rootless: bool, src: Source) ->
             rootless,
             mounts: &planned,
         })?;
+        crate::front::network::check(store, &rec)?;
         match store.create(&rec) {
             Ok(()) => {
                 // Once the record exists: a `volume rm` racing this sees the container.

@@ -111,6 +111,8 @@ pub(crate) struct Record {
     /// Volumes, binds and tmpfs mounts (Docker's `Mounts`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) mounts: Vec<crate::front::volumes::MountPoint>,
+    /// `--network-alias`, `--ip`, `--mac-address`.
+    pub(crate) net_request: crate::front::network::NetRequest,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, Default)]
@@ -167,6 +169,13 @@ pub(crate) struct HostConfig {
     pub(crate) group_add: Vec<String>,
     pub(crate) oom_score_adj: i32,
     pub(crate) restart_policy: RestartPolicy,
+    pub(crate) port_bindings: BTreeMap<String, Vec<crate::front::network::HostPort>>,
+    pub(crate) publish_all_ports: bool,
+    pub(crate) links: Vec<String>,
+    pub(crate) extra_hosts: Vec<String>,
+    pub(crate) dns: Vec<String>,
+    pub(crate) dns_search: Vec<String>,
+    pub(crate) dns_options: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, Default)]
@@ -743,6 +752,10 @@ impl Store {
     pub(crate) fn reconcile(&self, c: &Container, _lock: &Lock) -> Result<()> {
         let id = &c.rec.id;
         runtime::delete(&self.rt, id)?;
+        if let Err(e) = crate::front::network::release(self, id) {
+            // Not a reason to keep a dead container "running": the next one retries.
+            crate::logging::warn(&format!("container {}: {e:#}", short(id)));
+        }
         let mut st = c.state.clone();
         if matches!(st.status, Status::Running | Status::Restarting) {
             st.status = Status::Exited;

@@ -218,6 +218,8 @@ struct Monitor<'a> {
     restarts: restart::Restarts,
     /// The healthcheck's timer and running probe (see health.rs).
     health: Option<health::Checker>,
+    /// The container's network endpoint (published ports held).
+    net: Option<crate::front::network::Attached>,
 }
 
 /// Signals the monitor takes through its signalfd: all but the synchronous ones.
@@ -341,12 +343,13 @@ impl<'a> Monitor<'a> {
         let rootfs = rootfs::mount(store, &c.rec).map_err(fail)?;
         // The image's content is visible now: a fresh volume is filled from it.
         crate::front::volumes::setup::prepare(store, &c.rec).map_err(fail)?;
-        let (created, io, mut warnings) = create_container(store, &c).map_err(fail)?;
+        let (created, io, mut warnings, net) = create_container(store, &c).map_err(fail)?;
         let health = health::Checker::new(&c.rec);
         if !asks_for_limits(&c.rec) {
             // Rootless without cgroups is only worth a word when limits were asked for.
             warnings.clear();
         }
+        warnings.extend(net.as_ref().map(|n| n.warnings.clone()).unwrap_or_default());
         if fg.is_some() {
             for w in &warnings {
                 crate::logging::warn(w);
@@ -371,6 +374,7 @@ impl<'a> Monitor<'a> {
             user_stop: false,
             restarts: restart::Restarts::new(),
             health,
+            net,
         };
         if wait_attach {
             if let Some(s) = sync {
@@ -388,6 +392,7 @@ impl<'a> Monitor<'a> {
         }
         if let Err(e) = rt::start(&m.created) {
             let _ = waitpid(Pid::from_raw(m.created.pid), None);
+            let _ = crate::front::network::detach(store, id);
             return Err(fail(e));
         }
         let mut st = m.c.state.clone();
@@ -962,6 +967,8 @@ impl<'a> Monitor<'a> {
             rt::destroy(&self.created)
         };
         drop(self.rootfs.take());
+        let released = crate::front::network::detach(self.store, &id);
+        drop(self.net.take());
         {
             let lock = self.store.lock(&id);
             let mut st: State = self
@@ -977,6 +984,8 @@ impl<'a> Monitor<'a> {
             st.manually_stopped |= self.user_stop || restart::user_stopped(self.store, &id);
             if let Err(e) = &destroyed {
                 st.error = format!("cleaning up: {e:#}");
+            } else if let Err(e) = &released {
+                st.error = format!("releasing the network: {e:#}");
             }
             let _ = self.store.save_state(&id, &st);
             if self.c.rec.host_config.auto_remove {
@@ -1011,10 +1020,20 @@ impl<'a> Monitor<'a> {
 
 /// Creates the container's init (blocked before exec) with its stdio: pipes, or the pty
 /// the runtime makes. Also what a restart in place calls.
-fn create_container(store: &Store, c: &Container) -> Result<(rt::Created, Io, Vec<String>)> {
+fn create_container(
+    store: &Store,
+    c: &Container,
+) -> Result<(
+    rt::Created,
+    Io,
+    Vec<String>,
+    Option<crate::front::network::Attached>,
+)> {
     let id = &c.rec.id;
-    let spec: oci_spec::runtime::Spec = serde_json::from_value(c.rec.spec.clone())
-        .map_err(|e| anyhow!("the container's spec: {e}"))?;
+    let mut spec = c.rec.spec.clone();
+    crate::front::network::prepare_spec(store, &c.rec, &mut spec)?;
+    let spec: oci_spec::runtime::Spec =
+        serde_json::from_value(spec).map_err(|e| anyhow!("the container's spec: {e}"))?;
     let bundle = rt::bundle_dir(&store.run_dir(id));
 
     let mut warnings = Vec::new();
@@ -1063,8 +1082,16 @@ fn create_container(store: &Store, c: &Container) -> Result<(rt::Created, Io, Ve
             },
         )
     };
+    // OCI's way: the runtime made the network namespace; it is configured before start.
+    let net = match crate::front::network::attach(store, &c.rec, created.pid) {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = rt::destroy(&created);
+            return Err(e);
+        }
+    };
     warnings.extend(created.warnings.iter().cloned());
-    Ok((created, io, warnings))
+    Ok((created, io, warnings, net))
 }
 
 /// The container's log writer, from its record's `--log-driver`/`--log-opt`.

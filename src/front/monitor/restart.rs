@@ -258,8 +258,14 @@ impl Monitor<'_> {
         }
 
         self.restarts.torn_down = true;
-        let made = rt::destroy(&self.created).and_then(|_| super::create_container(store, &self.c));
-        let (created, io, _) = match made {
+        let made = rt::destroy(&self.created).and_then(|_| {
+            // A new network namespace comes with the new init: the old endpoint goes first
+            // (its address and published ports are taken again).
+            crate::front::network::detach(store, &id)?;
+            drop(self.net.take());
+            super::create_container(store, &self.c)
+        });
+        let (created, io, _, net) = match made {
             Ok(m) => m,
             Err(e) => {
                 self.save(|st| st.error = format!("restarting: {e:#}"))?;
@@ -268,6 +274,7 @@ impl Monitor<'_> {
         };
         self.created = created;
         self.io = io;
+        self.net = net;
         self.restarts.torn_down = false;
         if let Err(e) = rt::start(&self.created) {
             let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(self.created.pid), None);

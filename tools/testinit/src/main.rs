@@ -172,6 +172,17 @@ fn main() {
             let code = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(0);
             std::process::exit(code);
         }
+        Some("udp-echo") => {
+            // A UDP echo server on the port given (network tests).
+            let port: u16 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(7);
+            let sock = std::net::UdpSocket::bind(("0.0.0.0", port)).expect("bind");
+            let mut buf = [0u8; 2048];
+            loop {
+                if let Ok((n, from)) = sock.recv_from(&mut buf) {
+                    let _ = sock.send_to(&buf[..n], from);
+                }
+            }
+        }
         Some("notify") => {
             let msg = args.get(2).cloned().unwrap_or_else(|| "READY=1".into());
             let Ok(path) = std::env::var("NOTIFY_SOCKET") else {

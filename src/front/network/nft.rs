@@ -1,0 +1,140 @@
+//! berth's own nftables table, generated whole from the IPAM record and replaced in one
+//! transaction by `nft -f -` (so a failed update leaves the previous table): rules of other
+//! tables are never read, flushed or edited.
+
+use std::io::Write;
+use std::net::Ipv4Addr;
+use std::process::{Command, Stdio};
+
+use anyhow::{anyhow, bail, Result};
+
+use super::ports::Binding;
+
+/// One bridge with its running endpoints, as the rules need it.
+pub(crate) struct BridgeRules<'a> {
+    pub(crate) bridge: &'a str,
+    pub(crate) subnet: (Ipv4Addr, u8),
+    pub(crate) internal: bool,
+    /// (container address, its published ports)
+    pub(crate) endpoints: Vec<(Ipv4Addr, &'a [Binding])>,
+}
+
+/// The table's text (without the delete that precedes it).
+pub(crate) fn ruleset(table: &str, bridges: &[BridgeRules]) -> String {
+    let mut ports = String::new();
+    let mut post = String::new();
+    let mut fwd = String::new();
+    let all: Vec<String> = bridges
+        .iter()
+        .map(|b| format!("\"{}\"", b.bridge))
+        .collect();
+    for b in bridges {
+        let net = format!("{}/{}", b.subnet.0, b.subnet.1);
+        let br = b.bridge;
+        if b.internal {
+            fwd.push_str(&format!(
+                "    iifname \"{br}\" oifname != \"{br}\" drop\n    oifname \"{br}\" iifname != \"{br}\" drop\n"
+            ));
+        } else {
+            // Outbound: the container's address hidden behind the host's.
+            post.push_str(&format!(
+                "    ip saddr {net} oifname != \"{br}\" masquerade\n"
+            ));
+            // Networks do not reach each other (Docker's isolation).
+            for other in &all {
+                if *other != format!("\"{br}\"") {
+                    fwd.push_str(&format!("    iifname \"{br}\" oifname {other} drop\n"));
+                }
+            }
+            for (ip, binds) in &b.endpoints {
+                for x in binds.iter() {
+                    let dst = if x.host_ip.is_unspecified() {
+                        String::new()
+                    } else {
+                        format!("ip daddr {} ", x.host_ip)
+                    };
+                    ports.push_str(&format!(
+                        "    {dst}{p} dport {hp} dnat to {ip}:{cp}\n",
+                        p = x.proto,
+                        hp = x.host_port,
+                        cp = x.container_port
+                    ));
+                }
+            }
+        }
+        // Hairpin (a container reaching a published port of its own network) and the
+        // host's own 127.0.0.1: replies must come back through the host.
+        post.push_str(&format!(
+            "    ct status dnat ip saddr {net} oifname \"{br}\" masquerade\n    ct status dnat ip saddr 127.0.0.0/8 oifname \"{br}\" masquerade\n"
+        ));
+    }
+    format!(
+        "table ip {table} {{\n  chain ports {{\n{ports}  }}\n  chain prerouting {{\n    type nat hook prerouting priority dstnat; policy accept;\n    fib daddr type local jump ports\n  }}\n  chain output {{\n    type nat hook output priority -100; policy accept;\n    fib daddr type local jump ports\n  }}\n  chain postrouting {{\n    type nat hook postrouting priority srcnat; policy accept;\n{post}  }}\n  chain forward {{\n    type filter hook forward priority filter; policy accept;\n{fwd}  }}\n}}\n"
+    )
+}
+
+fn nft_binary() -> Result<String> {
+    let path = std::env::var("PATH").unwrap_or_default();
+    for d in path.split(':').chain(["/usr/sbin", "/sbin"]) {
+        let p = std::path::Path::new(d).join("nft");
+        if p.is_file() {
+            return Ok(p.to_string_lossy().into_owned());
+        }
+    }
+    bail!("nft not found: bridge networks need nftables (apt-get install nftables)")
+}
+
+/// Replaces berth's table with `text` (None: removes it).
+pub(crate) fn apply(table: &str, text: Option<&str>) -> Result<()> {
+    // `table` first so that the delete never fails on a missing table.
+    let mut script = format!("table ip {table}\ndelete table ip {table}\n");
+    if let Some(t) = text {
+        script.push_str(t);
+    }
+    let mut child = Command::new(nft_binary()?)
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| anyhow!("nft: {}", crate::error::errno_text(&e)))?;
+    if let Some(mut i) = child.stdin.take() {
+        let _ = i.write_all(script.as_bytes());
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| anyhow!("nft: {}", crate::error::errno_text(&e)))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let first = err.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+        bail!("nft: {}", first.trim_start_matches("Error: "));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_name_only_our_table_and_bridges() {
+        let b = [Binding {
+            proto: "tcp".into(),
+            container_port: 80,
+            host_ip: Ipv4Addr::new(127, 0, 0, 1),
+            host_port: 8080,
+        }];
+        let t = ruleset(
+            "berth-abc",
+            &[BridgeRules {
+                bridge: "bth1-0",
+                subnet: (Ipv4Addr::new(172, 17, 0, 0), 16),
+                internal: false,
+                endpoints: vec![(Ipv4Addr::new(172, 17, 0, 2), &b)],
+            }],
+        );
+        assert!(t.starts_with("table ip berth-abc {"));
+        assert!(t.contains("ip daddr 127.0.0.1 tcp dport 8080 dnat to 172.17.0.2:80"));
+        assert!(t.contains("ip saddr 172.17.0.0/16 oifname != \"bth1-0\" masquerade"));
+    }
+}

@@ -1,0 +1,775 @@
+//! A container's endpoint: made by its monitor between the runtime's create and start,
+//! released when it ends (or by whoever reconciles a dead monitor).
+
+use std::fs::File;
+use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, UdpSocket};
+use std::os::fd::AsFd;
+use std::os::unix::fs::OpenOptionsExt;
+
+use anyhow::{anyhow, bail, Result};
+
+use super::nft::{self, BridgeRules};
+use super::ports::{split_key, Binding};
+use super::{mac_of, mac_text, parse_cidr, Endpoint, Ipam, Network, Networks, DEFAULT};
+use crate::front::containers::{short, Record, Store};
+use crate::sys::netlink::{Netlink, Peer};
+
+/// What a started container holds of its network: the published ports stay bound here
+/// (TCP ones listening: DNAT sends their traffic on before it could reach them) so that no
+/// other process, nor another container, takes them.
+pub(crate) struct Attached {
+    _reserved: Vec<Reserved>,
+    /// What the user should hear (said by whoever started the container).
+    pub(crate) warnings: Vec<String>,
+}
+
+/// A published port held: the bound socket (its fd is all that matters).
+type Reserved = std::os::fd::OwnedFd;
+
+fn ne(what: &str) -> impl FnOnce(nix::errno::Errno) -> anyhow::Error + '_ {
+    move |e| anyhow!("{what}: {}", e.desc())
+}
+
+/// Before the runtime's create: `container:CTR` joins that container's namespace; links
+/// add Docker's legacy environment.
+pub(crate) fn prepare_spec(
+    store: &Store,
+    rec: &Record,
+    spec: &mut serde_json::Value,
+) -> Result<()> {
+    let mode = &rec.host_config.network_mode;
+    if let Some(other) = mode.strip_prefix("container:") {
+        let o = store
+            .get(other)
+            .map_err(|_| anyhow!("--network container:{other}: no such container"))?;
+        if !store.derive(&o).is_active() || o.state.pid <= 0 {
+            bail!("--network container:{other}: container {other} is not running");
+        }
+        let path = format!("/proc/{}/ns/net", o.state.pid);
+        if let Some(ns) = spec
+            .pointer_mut("/linux/namespaces")
+            .and_then(|v| v.as_array_mut())
+        {
+            ns.retain(|n| n["type"] != "network");
+            ns.push(serde_json::json!({"type": "network", "path": path}));
+        }
+    }
+    let mut env = Vec::new();
+    for l in &rec.host_config.links {
+        let (target, alias) = link_parts(l);
+        let o = store
+            .get(target)
+            .map_err(|_| anyhow!("--link {l}: no such container: {target}"))?;
+        if !store.derive(&o).is_active() {
+            bail!("--link {l}: cannot link to a non running container: {target}");
+        }
+        let Some(ep) = super::endpoint_of(store, &o.rec.id) else {
+            bail!("--link {l}: container {target} is not on the default bridge network");
+        };
+        // Docker's legacy link variables (daemon/links): the lowest port as ALIAS_PORT,
+        // each port's parts, the link's name, and the target's own environment.
+        let a = alias.to_ascii_uppercase().replace('-', "_");
+        let mut ports: Vec<(u16, String)> = o
+            .rec
+            .config
+            .exposed_ports
+            .keys()
+            .filter_map(|k| split_key(k))
+            .collect();
+        ports.sort();
+        if let Some((p, pr)) = ports.first() {
+            env.push(format!("{a}_PORT={pr}://{}:{p}", ep.ip));
+        }
+        for (p, pr) in &ports {
+            let base = format!("{a}_PORT_{p}_{}", pr.to_ascii_uppercase());
+            env.push(format!("{base}={pr}://{}:{p}", ep.ip));
+            env.push(format!("{base}_ADDR={}", ep.ip));
+            env.push(format!("{base}_PORT={p}"));
+            env.push(format!("{base}_PROTO={pr}"));
+        }
+        for v in &o.rec.config.env {
+            if let Some((k, val)) = v.split_once('=') {
+                if k != "HOME" && k != "PATH" {
+                    env.push(format!("{a}_ENV_{k}={val}"));
+                }
+            }
+        }
+        env.push(format!("{a}_NAME=/{}/{alias}", rec.name));
+    }
+    if !env.is_empty() {
+        if let Some(e) = spec
+            .pointer_mut("/process/env")
+            .and_then(|v| v.as_array_mut())
+        {
+            e.extend(env.into_iter().map(serde_json::Value::String));
+        }
+    }
+    Ok(())
+}
+
+fn link_parts(l: &str) -> (&str, &str) {
+    match l.split_once(':') {
+        Some((t, a)) => (t, a),
+        None => (l, l),
+    }
+}
+
+/// Drops the endpoints of containers whose monitor is gone (they no longer run, or are
+/// about to be killed by whoever reconciles them). Returns the networks touched.
+fn sweep(store: &Store, ipam: &mut Ipam, nl: &mut Netlink) -> Vec<String> {
+    let mut touched = Vec::new();
+    ipam.endpoints.retain(|e| {
+        if store.monitor_alive(&e.container) {
+            return true;
+        }
+        if let Ok(Some(i)) = nl.index(&e.veth) {
+            let _ = nl.delete(i);
+        }
+        touched.push(e.network.clone());
+        false
+    });
+    touched
+}
+
+/// After the runtime's create: connects the container (init `pid`) to its network.
+/// Nothing is left behind on failure.
+pub(crate) fn attach(store: &Store, rec: &Record, pid: i32) -> Result<Option<Attached>> {
+    let mode = rec.host_config.network_mode.as_str();
+    if !super::is_bridge_mode(mode) {
+        return Ok(None);
+    }
+    if !nix::unistd::geteuid().is_root() {
+        bail!("--network {mode}: bridge networks need root (rootless networking is not available yet)");
+    }
+    let nets = Networks::new(&store.root);
+    let lock = nets.lock()?;
+    let net = nets.get(mode).map_err(|e| anyhow!("--network: {e:#}"))?;
+    let mut ipam = nets.ipam();
+    refuse_foreign(&ipam)?;
+    let mut nl = Netlink::open().map_err(ne("netlink"))?;
+    let mut touched = sweep(store, &mut ipam, &mut nl);
+    ipam.endpoints.retain(|e| e.container != rec.id);
+    // Before anything is made: a failure here leaves nothing to undo.
+    let mut warnings = Vec::new();
+    let routed = !net.internal
+        || rec
+            .net_request
+            .connected
+            .iter()
+            .any(|c| nets.get(&c.network).is_ok_and(|n| !n.internal));
+    if routed {
+        warnings.extend(enable_forwarding()?);
+    }
+    let primary = EpReq {
+        pid,
+        k: 0,
+        ip: rec.net_request.ipv4_address.clone(),
+        mac: rec.net_request.mac_address.clone(),
+        aliases: rec.net_request.aliases.clone(),
+    };
+    let mut made = connect(store, &nets, &net, rec, &mut ipam, &mut nl, &primary);
+    touched.push(net.name.clone());
+    for (i, c) in rec.net_request.connected.iter().enumerate() {
+        if made.is_err() {
+            break;
+        }
+        let req = EpReq {
+            pid,
+            k: i + 1,
+            ip: c.ipv4_address.clone(),
+            mac: String::new(),
+            aliases: c.aliases.clone(),
+        };
+        touched.push(c.network.clone());
+        if let Err(e) = nets
+            .get(&c.network)
+            .and_then(|n| connect(store, &nets, &n, rec, &mut ipam, &mut nl, &req))
+        {
+            made = Err(e.context(format!("network {}", c.network)));
+        }
+    }
+    let r = match made {
+        Ok(reserved) => match refresh(&nets, &ipam, &mut nl, &touched) {
+            Ok(()) => nets.save_ipam(&ipam).map(|_| reserved),
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    };
+    match r {
+        Ok(reserved) => {
+            drop(lock);
+            Ok(Some(Attached {
+                _reserved: reserved,
+                warnings,
+            }))
+        }
+        Err(e) => {
+            // Undo: the endpoint out, the kernel brought back to the record.
+            let mut ipam = nets.ipam();
+            let _ = sweep(store, &mut ipam, &mut nl);
+            for k in 0..=rec.net_request.connected.len() {
+                if let Ok(Some(i)) = nl.index(&veth_name(&nets, &rec.id, k)) {
+                    let _ = nl.delete(i);
+                }
+            }
+            let _ = refresh(&nets, &ipam, &mut nl, &touched);
+            let _ = nets.save_ipam(&ipam);
+            Err(e)
+        }
+    }
+}
+
+/// Our end of the container's k-th veth (k = 0: its main network).
+fn veth_name(nets: &Networks, id: &str, k: usize) -> String {
+    if k == 0 {
+        format!("vb{}{}", &nets.tag[..4], &id[..8.min(id.len())])
+    } else {
+        format!("vb{}{}{k}", &nets.tag[..4], &id[..7.min(id.len())])
+    }
+}
+
+/// One endpoint asked for: the k-th interface (eth<k>), its address, MAC and aliases.
+pub(crate) struct EpReq {
+    /// The container's init.
+    pid: i32,
+    k: usize,
+    ip: String,
+    mac: String,
+    aliases: Vec<String>,
+}
+
+/// Bridges and rules are made and removed only in the network namespace they are in.
+fn refuse_foreign(ipam: &Ipam) -> Result<()> {
+    if ipam.foreign() {
+        bail!(
+            "this root's containers run in network namespace {}: run berth there",
+            ipam.netns
+        );
+    }
+    Ok(())
+}
+
+/// Turns on IPv4 forwarding where it is off; says so.
+fn enable_forwarding() -> Result<Option<String>> {
+    let fwd = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap_or_default();
+    if fwd.trim() == "1" {
+        return Ok(None);
+    }
+    write_sysctl("/proc/sys/net/ipv4/ip_forward", "1")?;
+    Ok(Some(
+        "net.ipv4.ip_forward turned on for bridge networks".to_string(),
+    ))
+}
+
+fn write_sysctl(path: &str, v: &str) -> Result<()> {
+    std::fs::write(path, v).map_err(|e| anyhow!("{path}: {}", crate::error::errno_text(&e)))
+}
+
+/// Makes the container's endpoint and adds it to `ipam` (not saved).
+fn connect(
+    store: &Store,
+    nets: &Networks,
+    net: &Network,
+    rec: &Record,
+    ipam: &mut Ipam,
+    nl: &mut Netlink,
+    req: &EpReq,
+) -> Result<Vec<Reserved>> {
+    let pid = req.pid;
+    if ipam
+        .endpoints
+        .iter()
+        .any(|e| e.container == rec.id && e.network == net.name)
+    {
+        bail!(
+            "container {} is already connected to network {}",
+            rec.name,
+            net.name
+        );
+    }
+    let primary = req.k == 0;
+    let on_net = ipam.endpoints.iter().any(|e| e.network == net.name);
+    if !on_net {
+        // A bridge of ours with no container in the record is a leftover (a release made
+        // from another namespace, a crash): made again from scratch.
+        if let Ok(Some(i)) = nl.index(&nets.bridge_name(net)) {
+            let _ = nl.delete(i);
+        }
+    }
+    if net.name == DEFAULT && !on_net {
+        // The default network's subnet is chosen each time its bridge is made: 172.17/16
+        // unless a route (another root's bridge, the host's LAN) or a network has it.
+        let routes = super::host_routes();
+        let taken: Vec<(Ipv4Addr, u8)> = nets
+            .list()
+            .iter()
+            .filter_map(|x| parse_cidr(&x.subnet))
+            .chain(routes)
+            .collect();
+        let s = super::candidates()
+            .find(|c| !taken.iter().any(|t| super::overlaps(*c, *t)))
+            .ok_or_else(|| anyhow!("no free private subnet for the default network"))?;
+        ipam.default_subnet = format!("{}/{}", s.0, s.1);
+    }
+    let Some((subnet, gw)) = nets.addressing(net, ipam) else {
+        bail!("network {}: no subnet", net.name);
+    };
+    let br = nets.bridge_name(net);
+    // The bridge (made by the first container of the network).
+    let bidx = match nl.index(&br).map_err(ne("netlink"))? {
+        Some(i) => i,
+        None => {
+            nl.add_bridge(&br, net.mtu)
+                .map_err(|e| anyhow!("creating bridge {br}: {}", e.desc()))?;
+            let i = nl
+                .index(&br)
+                .map_err(ne("netlink"))?
+                .ok_or_else(|| anyhow!("bridge {br} vanished"))?;
+            let bcast = Ipv4Addr::from(u32::from(subnet.0) | !super::mask(subnet.1));
+            match nl.add_address(i, gw, subnet.1, bcast) {
+                Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+                Err(e) => {
+                    let _ = nl.delete(i);
+                    bail!("bridge {br}: address {gw}: {}", e.desc());
+                }
+            }
+            if let Err(e) = nl.set_up(i, None) {
+                let _ = nl.delete(i);
+                bail!("bridge {br}: {}", e.desc());
+            }
+            i
+        }
+    };
+    if !net.internal {
+        // 127.0.0.1:PORT from the host itself is DNATed out of the bridge.
+        write_sysctl(&format!("/proc/sys/net/ipv4/conf/{br}/route_localnet"), "1")?;
+    }
+    // The address: --ip, else the lowest free one.
+    let used: Vec<Ipv4Addr> = ipam
+        .endpoints
+        .iter()
+        .filter(|e| e.network == net.name)
+        .map(|e| e.ip)
+        .collect();
+    let first = u32::from(subnet.0) + 1;
+    let last = (u32::from(subnet.0) | !super::mask(subnet.1)) - 1;
+    let ip = if req.ip.is_empty() {
+        (first..=last)
+            .map(Ipv4Addr::from)
+            .find(|a| *a != gw && !used.contains(a))
+            .ok_or_else(|| anyhow!("network {}: no free address left", net.name))?
+    } else {
+        let a: Ipv4Addr =
+            rec.net_request.ipv4_address.parse().map_err(|_| {
+                anyhow!("--ip {}: not an IPv4 address", rec.net_request.ipv4_address)
+            })?;
+        if !super::contains(subnet, a) || a == gw || !(first..=last).contains(&u32::from(a)) {
+            bail!(
+                "--ip {a}: not a usable address of network {} ({}/{})",
+                net.name,
+                subnet.0,
+                subnet.1
+            );
+        }
+        if let Some(e) = ipam
+            .endpoints
+            .iter()
+            .find(|e| e.network == net.name && e.ip == a)
+        {
+            bail!("--ip {a}: address already in use by container {}", e.name);
+        }
+        a
+    };
+    let mac = if req.mac.is_empty() {
+        mac_of(ip)
+    } else {
+        parse_mac(&req.mac)?
+    };
+    // Ports: bound here first, so that a port in use fails before anything else is made.
+    let mut wanted: Vec<(String, super::HostPort)> = Vec::new();
+    for (k, v) in rec.host_config.port_bindings.iter().filter(|_| primary) {
+        for h in v {
+            wanted.push((k.clone(), h.clone()));
+        }
+    }
+    if primary && rec.host_config.publish_all_ports {
+        for k in rec.config.exposed_ports.keys() {
+            if !rec.host_config.port_bindings.contains_key(k) {
+                wanted.push((k.clone(), super::HostPort::default()));
+            }
+        }
+    }
+    if !wanted.is_empty() && net.internal {
+        bail!("--publish: network {} is internal", net.name);
+    }
+    let mut reserved = Vec::new();
+    let mut bindings = Vec::new();
+    for (k, h) in wanted {
+        let (cport, proto) = split_key(&k).ok_or_else(|| anyhow!("port {k}: invalid"))?;
+        let hip: Ipv4Addr = if h.host_ip.is_empty() {
+            Ipv4Addr::UNSPECIFIED
+        } else {
+            h.host_ip
+                .parse()
+                .map_err(|_| anyhow!("--publish: invalid host address {}", h.host_ip))?
+        };
+        let candidates: Vec<u16> = match h.host_port.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (u16, u16) = (a.parse()?, b.parse()?);
+                (a..=b).collect()
+            }
+            None if h.host_port.is_empty() => vec![0],
+            None => vec![h.host_port.parse()?],
+        };
+        let mut last_err = None;
+        let mut got = None;
+        for p in candidates {
+            match reserve(&proto, hip, p) {
+                Ok(x) => {
+                    got = Some(x);
+                    break;
+                }
+                Err(e) => last_err = Some((p, e)),
+            }
+        }
+        let Some((r, port)) = got else {
+            let (p, e) = last_err.unwrap_or((0, std::io::Error::other("no port")));
+            if e.kind() == std::io::ErrorKind::AddrInUse {
+                bail!("--publish: bind for {hip}:{p}/{proto} failed: port is already allocated");
+            }
+            bail!(
+                "--publish: bind for {hip}:{p}/{proto} failed: {}",
+                crate::error::errno_text(&e)
+            );
+        };
+        reserved.push(r);
+        bindings.push(Binding {
+            proto,
+            container_port: cport,
+            host_ip: hip,
+            host_port: port,
+        });
+    }
+
+    // The veth pair: our end on the bridge, the container's made in its namespace.
+    let veth = veth_name(nets, &rec.id, req.k);
+    let iface = format!("eth{}", req.k);
+    let ns = File::open(format!("/proc/{pid}/ns/net")).map_err(|e| {
+        anyhow!(
+            "the container's network namespace: {}",
+            crate::error::errno_text(&e)
+        )
+    })?;
+    nl.add_veth(
+        &veth,
+        net.mtu,
+        &Peer {
+            name: &iface,
+            netns: ns.as_fd(),
+            mac,
+        },
+    )
+    .map_err(|e| anyhow!("creating veth {veth}: {}", e.desc()))?;
+    let vidx = nl
+        .index(&veth)
+        .map_err(ne("netlink"))?
+        .ok_or_else(|| anyhow!("veth {veth} vanished"))?;
+    nl.set_up(vidx, Some(bidx))
+        .map_err(|e| anyhow!("veth {veth}: {}", e.desc()))?;
+    nl.set_hairpin(vidx)
+        .map_err(|e| anyhow!("veth {veth}: hairpin: {}", e.desc()))?;
+    let mut inner = Netlink::open_in(ns.as_fd()).map_err(ne("the container's netlink"))?;
+    let eth = inner
+        .index(&iface)
+        .map_err(ne("netlink"))?
+        .ok_or_else(|| anyhow!("{iface} missing in the container"))?;
+    let bcast = Ipv4Addr::from(u32::from(subnet.0) | !super::mask(subnet.1));
+    inner
+        .add_address(eth, ip, subnet.1, bcast)
+        .map_err(|e| anyhow!("{iface}: address {ip}: {}", e.desc()))?;
+    inner
+        .set_up(eth, None)
+        .map_err(|e| anyhow!("{iface}: {}", e.desc()))?;
+    if let Ok(Some(lo)) = inner.index("lo") {
+        let _ = inner.set_up(lo, None);
+    }
+    if primary && !net.internal {
+        inner
+            .add_default_route(eth, gw)
+            .map_err(|e| anyhow!("{iface}: default route: {}", e.desc()))?;
+    }
+    let mut links = Vec::new();
+    for l in rec.host_config.links.iter().filter(|_| primary) {
+        let (t, a) = link_parts(l);
+        if let Ok(id) = store.resolve(t) {
+            links.push((id, a.to_string()));
+        }
+    }
+    ipam.endpoints.push(Endpoint {
+        container: rec.id.clone(),
+        name: rec.name.clone(),
+        hostname: rec.config.hostname.clone(),
+        network: net.name.clone(),
+        ip,
+        prefix: subnet.1,
+        gateway: gw,
+        mac: mac_text(&mac),
+        veth,
+        ports: bindings,
+        aliases: req.aliases.clone(),
+        links,
+        extra_hosts: rec.host_config.extra_hosts.clone(),
+        hosts_path: rec.hosts_path.clone(),
+    });
+    Ok(reserved)
+}
+
+fn parse_mac(s: &str) -> Result<[u8; 6]> {
+    let p: Vec<u8> = s
+        .split(':')
+        .map(|x| u8::from_str_radix(x, 16))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| anyhow!("--mac-address {s}: invalid"))?;
+    let m: [u8; 6] = p
+        .try_into()
+        .map_err(|_| anyhow!("--mac-address {s}: invalid"))?;
+    if m[0] & 1 == 1 {
+        bail!("--mac-address {s}: a multicast address");
+    }
+    Ok(m)
+}
+
+fn reserve(proto: &str, ip: Ipv4Addr, port: u16) -> std::io::Result<(Reserved, u16)> {
+    let a = SocketAddrV4::new(ip, port);
+    if proto == "udp" {
+        let s = UdpSocket::bind(a)?;
+        let p = s.local_addr()?.port();
+        Ok((Reserved::from(s), p))
+    } else {
+        // Bound and listening: the port is ours; traffic is DNATed before it reaches us.
+        let s = TcpListener::bind(a)?;
+        let p = s.local_addr()?.port();
+        Ok((Reserved::from(s), p))
+    }
+}
+
+/// Brings bridges, rules and hosts files in line with `ipam` for the networks `touched`.
+fn refresh(nets: &Networks, ipam: &Ipam, nl: &mut Netlink, touched: &[String]) -> Result<()> {
+    let all = nets.list();
+    for name in touched {
+        if ipam.endpoints.iter().any(|e| &e.network == name) {
+            continue;
+        }
+        if let Some(n) = all.iter().find(|n| &n.name == name) {
+            if let Ok(Some(i)) = nl.index(&nets.bridge_name(n)) {
+                let _ = nl.delete(i);
+            }
+        }
+    }
+    let mut bridges = Vec::new();
+    let names: Vec<String> = all.iter().map(|n| nets.bridge_name(n)).collect();
+    for (n, br) in all.iter().zip(&names) {
+        let eps: Vec<&Endpoint> = ipam
+            .endpoints
+            .iter()
+            .filter(|e| e.network == n.name)
+            .collect();
+        if eps.is_empty() {
+            continue;
+        }
+        let Some((subnet, _)) = nets.addressing(n, ipam) else {
+            continue;
+        };
+        bridges.push(BridgeRules {
+            bridge: br,
+            subnet,
+            internal: n.internal,
+            endpoints: eps.iter().map(|e| (e.ip, e.ports.as_slice())).collect(),
+        });
+    }
+    let table = nets.table();
+    if bridges.is_empty() {
+        nft::apply(&table, None)?;
+    } else {
+        nft::apply(&table, Some(&nft::ruleset(&table, &bridges)))?;
+    }
+    for name in touched {
+        write_hosts(ipam, name);
+    }
+    Ok(())
+}
+
+/// Rewrites, in place (the file is bind-mounted: its inode must stay), the hosts file of
+/// every container on `network`: itself, and on user networks every other container by
+/// name, short id and aliases (on every network it is on); `--link` targets by alias.
+fn write_hosts(ipam: &Ipam, network: &str) {
+    let mut done: Vec<&str> = Vec::new();
+    for e in ipam.endpoints.iter().filter(|e| e.network == network) {
+        if done.contains(&e.container.as_str()) {
+            continue;
+        }
+        done.push(&e.container);
+        let own: Vec<&Endpoint> = ipam
+            .endpoints
+            .iter()
+            .filter(|o| o.container == e.container)
+            .collect();
+        let main = own[0];
+        let mut t = format!(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n{}\t{}\n",
+            main.ip, main.hostname
+        );
+        t.push_str(&super::extra_host_lines(&main.extra_hosts));
+        for (id, alias) in &main.links {
+            if let Some(o) = ipam.endpoints.iter().find(|o| &o.container == id) {
+                t.push_str(&format!(
+                    "{}\t{alias} {} {}\n",
+                    o.ip,
+                    o.name,
+                    short(&o.container)
+                ));
+            }
+        }
+        for mine in own.iter().filter(|m| m.network != DEFAULT) {
+            for o in ipam
+                .endpoints
+                .iter()
+                .filter(|o| o.network == mine.network && o.container != e.container)
+            {
+                let mut names = vec![o.name.clone(), short(&o.container).to_string()];
+                names.extend(o.aliases.iter().cloned());
+                t.push_str(&format!("{}\t{}\n", o.ip, names.join(" ")));
+            }
+        }
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+            .open(&main.hosts_path)
+        {
+            use std::io::Write;
+            let _ = f.write_all(t.as_bytes());
+        }
+    }
+}
+
+/// `network connect` of a running container (init `pid`): one more interface.
+pub(crate) fn connect_running(
+    store: &Store,
+    rec: &Record,
+    pid: i32,
+    net: &Network,
+    k: usize,
+    ip: &str,
+    aliases: &[String],
+) -> Result<()> {
+    let nets = Networks::new(&store.root);
+    let _lock = nets.lock()?;
+    let mut ipam = nets.ipam();
+    refuse_foreign(&ipam)?;
+    let mut nl = Netlink::open().map_err(ne("netlink"))?;
+    let mut touched = sweep(store, &mut ipam, &mut nl);
+    let req = EpReq {
+        pid,
+        k,
+        ip: ip.to_string(),
+        mac: String::new(),
+        aliases: aliases.to_vec(),
+    };
+    touched.push(net.name.clone());
+    if !net.internal {
+        if let Some(w) = enable_forwarding()? {
+            crate::logging::warn(&w);
+        }
+    }
+    let r = connect(store, &nets, net, rec, &mut ipam, &mut nl, &req)
+        .and_then(|_| refresh(&nets, &ipam, &mut nl, &touched));
+    if r.is_err() {
+        if let Ok(Some(i)) = nl.index(&veth_name(&nets, &rec.id, k)) {
+            let _ = nl.delete(i);
+        }
+        let ipam = nets.ipam();
+        let _ = refresh(&nets, &ipam, &mut nl, &touched);
+        return r;
+    }
+    nets.save_ipam(&ipam)
+}
+
+/// `network disconnect` of a running container: that interface and its address go.
+pub(crate) fn disconnect_running(store: &Store, id: &str, network: &str) -> Result<()> {
+    let nets = Networks::new(&store.root);
+    let _lock = nets.lock()?;
+    let mut ipam = nets.ipam();
+    refuse_foreign(&ipam)?;
+    let mut nl = Netlink::open().map_err(ne("netlink"))?;
+    let mut touched = sweep(store, &mut ipam, &mut nl);
+    ipam.endpoints.retain(|e| {
+        if e.container != id || e.network != network {
+            return true;
+        }
+        if let Ok(Some(i)) = nl.index(&e.veth) {
+            let _ = nl.delete(i);
+        }
+        false
+    });
+    touched.push(network.to_string());
+    // Its hosts file loses that network's names too.
+    if let Some(e) = ipam.endpoints.iter().find(|e| e.container == id) {
+        touched.push(e.network.clone());
+    }
+    let r = refresh(&nets, &ipam, &mut nl, &touched);
+    nets.save_ipam(&ipam)?;
+    r
+}
+
+/// The container has ended: its endpoint released, its network's bridge removed if it
+/// was the last, rules and the others' hosts files updated.
+pub(crate) fn detach(store: &Store, id: &str) -> Result<()> {
+    let nets = Networks::new(&store.root);
+    if !nets.dir.join("ipam.json").exists() {
+        return Ok(());
+    }
+    let _lock = nets.lock()?;
+    let mut ipam = nets.ipam();
+    if !ipam.endpoints.iter().any(|e| e.container == id) {
+        return Ok(());
+    }
+    if ipam.foreign() {
+        // Reconciled from another network namespace: the record is all we can put right
+        // here (the container's veth went with its namespace).
+        let gone: Vec<String> = ipam
+            .endpoints
+            .iter()
+            .filter(|e| e.container == id)
+            .map(|e| e.network.clone())
+            .collect();
+        ipam.endpoints.retain(|e| e.container != id);
+        for n in &gone {
+            write_hosts(&ipam, n);
+        }
+        return nets.save_ipam(&ipam);
+    }
+    let mut nl = Netlink::open().map_err(ne("netlink"))?;
+    let mut touched = sweep(store, &mut ipam, &mut nl);
+    ipam.endpoints.retain(|e| {
+        if e.container != id {
+            return true;
+        }
+        if let Ok(Some(i)) = nl.index(&e.veth) {
+            let _ = nl.delete(i);
+        }
+        touched.push(e.network.clone());
+        false
+    });
+    if !ipam.endpoints.iter().any(|e| e.network == DEFAULT) {
+        ipam.default_subnet.clear();
+    }
+    let r = refresh(&nets, &ipam, &mut nl, &touched);
+    nets.save_ipam(&ipam)?;
+    r
+}
+
+/// Reconciling a container whose monitor died: the same release.
+pub(crate) fn release(store: &Store, id: &str) -> Result<()> {
+    detach(store, id)
+}
