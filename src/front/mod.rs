@@ -11,6 +11,7 @@ pub(crate) mod monitor;
 pub(crate) mod reference;
 pub(crate) mod registry;
 pub(crate) mod specgen;
+pub(crate) mod systemd;
 pub(crate) mod units;
 
 use std::path::{Path, PathBuf};

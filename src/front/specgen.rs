@@ -798,9 +798,6 @@ fn refuse_unbuilt(a: &RunArgs) -> Result<()> {
     if a.restart.as_deref().is_some_and(|r| r != "no") {
         used.push("--restart");
     }
-    if a.sdnotify.is_some() {
-        used.push("--sdnotify");
-    }
     if a.preserve_fds > 0 {
         used.push("--preserve-fds");
     }

@@ -55,6 +55,7 @@ pub(crate) struct Foreground {
     pub(crate) stdout: bool,
     pub(crate) stderr: bool,
     pub(crate) sig_proxy: bool,
+    pub(crate) sdnotify: crate::front::systemd::notify::Mode,
 }
 
 /// `run` in the foreground: this process is the monitor; returns the container's status.
@@ -206,6 +207,7 @@ struct Monitor<'a> {
     killed: bool,
     /// The image's overlay (unmounted when dropped).
     rootfs: Option<rootfs::Mounted>,
+    notify: crate::front::systemd::notify::Notifier,
 }
 
 /// Signals the monitor takes through its signalfd: all but the synchronous ones.
@@ -233,6 +235,10 @@ impl<'a> Monitor<'a> {
         sync: Option<&OwnedFd>,
         wait_attach: bool,
     ) -> Result<Monitor<'a>> {
+        let mut notify = crate::front::systemd::notify::Notifier::from_env(
+            fg.is_some(),
+            fg.map(|f| f.sdnotify).unwrap_or_default(),
+        );
         // Caller's systemd sockets are not this container's.
         for v in [
             "NOTIFY_SOCKET",
@@ -324,8 +330,9 @@ impl<'a> Monitor<'a> {
         }
         let log = open_log(&c.rec).map_err(fail)?;
         let rootfs = rootfs::mount(store, &c.rec).map_err(fail)?;
-        let spec: oci_spec::runtime::Spec = serde_json::from_value(c.rec.spec.clone())
+        let mut spec: oci_spec::runtime::Spec = serde_json::from_value(c.rec.spec.clone())
             .map_err(|e| fail(anyhow!("the container's spec: {e}")))?;
+        notify.prepare(&run_dir, &mut spec).map_err(fail)?;
         let bundle = rt::bundle_dir(&run_dir);
 
         let mut warnings = Vec::new();
@@ -401,6 +408,7 @@ impl<'a> Monitor<'a> {
             stop_deadline: None,
             killed: false,
             rootfs,
+            notify,
         };
         if wait_attach {
             if let Some(s) = sync {
@@ -432,6 +440,7 @@ impl<'a> Monitor<'a> {
         store.save_state(id, &st)?;
         m.c.state = st;
         drop(lock);
+        m.notify.started();
         if let Some(s) = sync {
             proto::send_handshake(
                 s,
@@ -527,6 +536,10 @@ impl<'a> Monitor<'a> {
             fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
             kinds.push(5);
         }
+        if let Some(s) = self.notify.socket() {
+            fds.push(PollFd::new(s.as_fd(), PollFlags::POLLIN));
+            kinds.push(6);
+        }
         let first_client = fds.len();
         for c in &self.clients {
             let mut f = PollFlags::POLLIN;
@@ -580,6 +593,7 @@ impl<'a> Monitor<'a> {
                 }
                 4 => self.feed_stdin(),
                 5 => self.read_own_stdin(),
+                6 => self.notify.relay(),
                 _ => {}
             }
         }

@@ -1,0 +1,205 @@
+//! `--sdnotify` for a foreground `run` that is a `Type=notify` unit's main process: the
+//! monitor says READY=1 once the container has started (`monitor`), or relays what the
+//! container says on a socket of its own (`container`), or says nothing (`ignore`).
+//! berth stays the unit's main process, so MAINPID is never sent (and never relayed:
+//! a container must not be able to make systemd watch another process).
+
+use std::os::unix::net::{SocketAddr, UnixDatagram};
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Result};
+
+/// Where the container finds its socket (bind-mounted read-only from the run dir).
+const CONTAINER_DIR: &str = "/run/notify";
+const CONTAINER_SOCKET: &str = "/run/notify/notify.sock";
+
+/// The messages a container may pass to systemd (never MAINPID, FDSTORE, BARRIER...).
+const RELAYED: &[&str] = &[
+    "READY",
+    "STATUS",
+    "STOPPING",
+    "RELOADING",
+    "MONOTONIC_USEC",
+    "WATCHDOG",
+    "WATCHDOG_USEC",
+    "EXTEND_TIMEOUT_USEC",
+    "ERRNO",
+];
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// No --sdnotify: `Monitor` when NOTIFY_SOCKET is set.
+    #[default]
+    Default,
+    Monitor,
+    Container,
+    Ignore,
+}
+
+/// `--sdnotify`'s value; `healthy` waits for the healthcheck work.
+pub(crate) fn parse_mode(v: Option<&str>) -> Result<Mode> {
+    Ok(match v {
+        None => Mode::Default,
+        Some("monitor") | Some("conmon") => Mode::Monitor,
+        Some("container") => Mode::Container,
+        Some("ignore") => Mode::Ignore,
+        Some("healthy") => bail!("--sdnotify=healthy: not available yet in berth"),
+        Some(o) => bail!("--sdnotify: {o:?} is not one of container, monitor, ignore"),
+    })
+}
+
+/// What the monitor tells systemd; inert without NOTIFY_SOCKET.
+pub(crate) struct Notifier {
+    host: Option<String>,
+    mode: Mode,
+    /// The container's end (`container` mode), bound before the container is created.
+    sock: Option<UnixDatagram>,
+}
+
+impl Notifier {
+    /// Takes NOTIFY_SOCKET from the environment (the caller removes it from its own).
+    /// `fg` is false for a detached monitor, which never notifies.
+    pub(crate) fn from_env(fg: bool, mode: Mode) -> Notifier {
+        let host = std::env::var("NOTIFY_SOCKET")
+            .ok()
+            .filter(|s| fg && !s.is_empty());
+        let mode = match (mode, &host) {
+            (_, None) => Mode::Ignore,
+            (Mode::Default, Some(_)) => Mode::Monitor,
+            (m, Some(_)) => m,
+        };
+        Notifier {
+            host,
+            mode,
+            sock: None,
+        }
+    }
+
+    /// In `container` mode: binds the container's socket in `run_dir` and gives the
+    /// container a read-only mount of it and NOTIFY_SOCKET.
+    pub(crate) fn prepare(
+        &mut self,
+        run_dir: &Path,
+        spec: &mut oci_spec::runtime::Spec,
+    ) -> Result<()> {
+        if self.mode != Mode::Container {
+            return Ok(());
+        }
+        let dir = run_dir.join("notify");
+        let path = dir.join("notify.sock");
+        let _ = std::fs::remove_file(&path);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| anyhow!("{}: {}", dir.display(), crate::error::errno_text(&e)))?;
+        // Any uid in the container may notify; the run dir above stays private.
+        let mode = |p: &PathBuf, m| {
+            std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(m))
+                .map_err(|e| anyhow!("{}: {}", p.display(), crate::error::errno_text(&e)))
+        };
+        mode(&dir, 0o755)?;
+        let sock = UnixDatagram::bind(&path)
+            .map_err(|e| anyhow!("{}: {}", path.display(), crate::error::errno_text(&e)))?;
+        mode(&path, 0o777)?;
+        sock.set_nonblocking(true)?;
+        let m = oci_spec::runtime::MountBuilder::default()
+            .destination(CONTAINER_DIR)
+            .typ("bind")
+            .source(&dir)
+            .options(
+                ["bind", "nosuid", "nodev", "noexec", "ro"]
+                    .map(String::from)
+                    .to_vec(),
+            )
+            .build()
+            .map_err(|e| anyhow!("--sdnotify=container: {e}"))?;
+        let mut mounts = spec.mounts().clone().unwrap_or_default();
+        mounts.push(m);
+        spec.set_mounts(Some(mounts));
+        if let Some(p) = spec.process_mut() {
+            let mut env = p.env().clone().unwrap_or_default();
+            env.retain(|e| !e.starts_with("NOTIFY_SOCKET="));
+            env.push(format!("NOTIFY_SOCKET={CONTAINER_SOCKET}"));
+            p.set_env(Some(env));
+        }
+        self.sock = Some(sock);
+        Ok(())
+    }
+
+    /// The container's socket, for the monitor's poll set.
+    pub(crate) fn socket(&self) -> Option<&UnixDatagram> {
+        self.sock.as_ref()
+    }
+
+    /// The container has started.
+    pub(crate) fn started(&self) {
+        if self.mode == Mode::Monitor {
+            self.send("READY=1\n");
+        }
+    }
+
+    /// Relays what the container said, minus what it may not say.
+    pub(crate) fn relay(&self) {
+        let Some(sock) = &self.sock else { return };
+        let mut buf = vec![0u8; 4096];
+        while let Ok(n) = sock.recv(&mut buf) {
+            let msg = filter(&String::from_utf8_lossy(&buf[..n]));
+            if !msg.is_empty() {
+                self.send(&msg);
+            }
+        }
+    }
+
+    /// A lost notification is systemd's timeout to report, not a reason to stop the
+    /// container.
+    fn send(&self, msg: &str) {
+        if let Some(host) = &self.host {
+            let _ = send(host, msg);
+        }
+    }
+}
+
+/// The lines of `msg` a container may pass on.
+fn filter(msg: &str) -> String {
+    let mut out = String::new();
+    for l in msg.lines() {
+        let key = l.split_once('=').map_or("", |(k, _)| k);
+        if RELAYED.contains(&key) {
+            out.push_str(l);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn send(host: &str, msg: &str) -> Result<()> {
+    let out = UnixDatagram::unbound()?;
+    let res = if let Some(name) = host.strip_prefix('@') {
+        use std::os::linux::net::SocketAddrExt;
+        let addr = SocketAddr::from_abstract_name(name.as_bytes())?;
+        out.send_to_addr(msg.as_bytes(), &addr)
+    } else {
+        out.send_to(msg.as_bytes(), host)
+    };
+    res.map(drop)
+        .map_err(|e| anyhow!("NOTIFY_SOCKET {host}: {}", crate::error::errno_text(&e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mainpid_and_unknown_keys_are_not_relayed() {
+        assert_eq!(
+            filter("READY=1\nMAINPID=1\nSTATUS=up\nFDSTORE=1\nBARRIER=1\n"),
+            "READY=1\nSTATUS=up\n"
+        );
+        assert_eq!(filter("MAINPID=42"), "");
+    }
+
+    #[test]
+    fn modes() {
+        assert_eq!(parse_mode(None).unwrap(), Mode::Default);
+        assert_eq!(parse_mode(Some("conmon")).unwrap(), Mode::Monitor);
+        assert!(parse_mode(Some("healthy")).is_err());
+    }
+}

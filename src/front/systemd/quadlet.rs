@@ -1,0 +1,1 @@
+//! Quadlet `.container` files.
