@@ -4,6 +4,7 @@
 //! berth stays the unit's main process, so MAINPID is never sent (and never relayed:
 //! a container must not be able to make systemd watch another process).
 
+use std::os::fd::AsRawFd;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::path::{Path, PathBuf};
 
@@ -96,8 +97,13 @@ impl Notifier {
                 .map_err(|e| anyhow!("{}: {}", p.display(), crate::error::errno_text(&e)))
         };
         mode(&dir, 0o755)?;
-        let sock = UnixDatagram::bind(&path)
+        // Through the dir's fd: the run dir's path may be longer than a socket address.
+        let d = std::fs::File::open(&dir)
+            .map_err(|e| anyhow!("{}: {}", dir.display(), crate::error::errno_text(&e)))?;
+        let short = format!("/proc/self/fd/{}/notify.sock", d.as_raw_fd());
+        let sock = UnixDatagram::bind(&short)
             .map_err(|e| anyhow!("{}: {}", path.display(), crate::error::errno_text(&e)))?;
+        drop(d);
         mode(&path, 0o777)?;
         sock.set_nonblocking(true)?;
         let m = oci_spec::runtime::MountBuilder::default()
