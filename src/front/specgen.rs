@@ -1319,6 +1319,7 @@ pub(crate) fn generate(i: &Input) -> Result<Record> {
             stop_timeout: a.stop_timeout,
             exposed_ports: i.image.exposed_ports.clone(),
             volumes: i.image.volumes.clone(),
+            create_command: crate::front::systemd::unit::create_command(),
         },
         host_config: HostConfig {
             auto_remove: a.rm,

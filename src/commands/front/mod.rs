@@ -4,6 +4,7 @@ mod attach;
 mod create;
 mod exec;
 mod exists;
+mod generate;
 mod history;
 mod image_mount;
 mod image_prune;
@@ -33,7 +34,7 @@ mod wait;
 
 use anyhow::{anyhow, bail, Result};
 
-use crate::cli::front::{Command, ContainerCommand, ImageCommand};
+use crate::cli::front::{Command, ContainerCommand, GenerateCommand, ImageCommand};
 use crate::front::containers::Store;
 use crate::front::{Exit, Globals};
 
@@ -185,6 +186,7 @@ pub(crate) fn dispatch(g: &Globals, cmd: Command, name: &str) -> Result<i32> {
         Command::Image(ImageCommand::Mount(a)) => image_mount::mount(g, &a),
         Command::Image(ImageCommand::Unmount(a)) => image_mount::unmount(g, &a),
         Command::Image(ImageCommand::Prune(a)) => image_prune::prune(g, &a),
+        Command::Generate(GenerateCommand::Systemd(a)) => generate::systemd(g, &a),
         Command::Login(a) => login::login(g, &a),
         Command::Logout(a) => login::logout(g, &a),
         _ => Err(not_implemented(name)),

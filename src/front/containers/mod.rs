@@ -133,6 +133,10 @@ pub(crate) struct Config {
     pub(crate) exposed_ports: BTreeMap<String, serde_json::Value>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub(crate) volumes: BTreeMap<String, serde_json::Value>,
+    /// The command line that made the container (as Podman's inspect), for
+    /// `generate systemd --new`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) create_command: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, Default)]
