@@ -162,6 +162,83 @@ fn run_args(argv: &[String]) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// berth run as a systemd generator (`berth-generator`, argv[0]): the `.container` files
+/// of Quadlet's dirs become units in the first of the three dirs systemd passes. A bad
+/// file is one line on stderr (the journal) and no unit; the others are still made.
+pub(crate) fn generator(args: &[std::ffi::OsString]) -> i32 {
+    let Some(out) = args.get(1).map(std::path::PathBuf::from) else {
+        eprintln!("berth-generator: the output directory (systemd gives three) is missing");
+        return 1;
+    };
+    let dirs: Vec<std::path::PathBuf> = match std::env::var_os("QUADLET_UNIT_DIRS") {
+        Some(v) => std::env::split_paths(&v).collect(),
+        None if nix::unistd::geteuid().is_root() => vec![
+            "/etc/containers/systemd".into(),
+            "/usr/share/containers/systemd".into(),
+        ],
+        None => {
+            let config = std::env::var_os("XDG_CONFIG_HOME")
+                .map(std::path::PathBuf::from)
+                .or_else(|| {
+                    std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".config"))
+                });
+            config
+                .map(|c| c.join("containers/systemd"))
+                .into_iter()
+                .collect()
+        }
+    };
+    let berth = std::fs::read_link("/proc/self/exe")
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "/usr/bin/berth".into());
+    let mut failed = false;
+    let mut seen = std::collections::BTreeSet::new();
+    for dir in dirs {
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut files: Vec<_> = rd
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "container"))
+            .collect();
+        files.sort();
+        for f in files {
+            let stem = f
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            // The first dir that has a name wins (/etc over /usr/share).
+            if !seen.insert(stem.clone()) {
+                continue;
+            }
+            if let Err(e) = generate_one(&f, &stem, &out, &berth) {
+                eprintln!("berth-generator: {}: {e:#}", f.display());
+                failed = true;
+            }
+        }
+    }
+    i32::from(failed)
+}
+
+fn generate_one(f: &std::path::Path, stem: &str, out: &std::path::Path, berth: &str) -> Result<()> {
+    let text = std::fs::read_to_string(f).map_err(|e| anyhow!(crate::error::errno_text(&e)))?;
+    let g = crate::front::systemd::quadlet::generate(stem, &f.display().to_string(), &text, berth)?;
+    let path = out.join(&g.service);
+    std::fs::write(&path, &g.text)
+        .map_err(|e| anyhow!("{}: {}", path.display(), crate::error::errno_text(&e)))?;
+    for (target, kind) in &g.links {
+        let d = out.join(format!("{target}.{kind}"));
+        std::fs::create_dir_all(&d)
+            .map_err(|e| anyhow!("{}: {}", d.display(), crate::error::errno_text(&e)))?;
+        let l = d.join(&g.service);
+        let _ = std::fs::remove_file(&l);
+        std::os::unix::fs::symlink(format!("../{}", g.service), &l)
+            .map_err(|e| anyhow!("{}: {}", l.display(), crate::error::errno_text(&e)))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

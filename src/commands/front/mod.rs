@@ -4,7 +4,7 @@ mod attach;
 mod create;
 mod exec;
 mod exists;
-mod generate;
+pub(crate) mod generate;
 mod history;
 mod image_mount;
 mod image_prune;
