@@ -422,3 +422,170 @@ fn plain_shell_monitor_sends_ready_only_and_container_mode_filters_mainpid() {
         .fails_with("--sdnotify: a detached container does not notify systemd");
     assert!(w.names().is_empty(), "left behind: {:?}", w.names());
 }
+
+/// Adds lines to a unit's [Service] (the test's view of its output, as the journal is not
+/// running in the harness).
+fn with_service_lines(unit: &str, lines: &str) -> String {
+    let (head, tail) = unit.split_once("\n[Install]").unwrap_or((unit, ""));
+    let tail = if tail.is_empty() {
+        String::new()
+    } else {
+        format!("\n[Install]{tail}")
+    };
+    format!("{head}\n{lines}\n{tail}")
+}
+
+const MARKED: &str = "echo started-$MARK; trap 'exit 143' TERM; while :; do sleep 0.2; done";
+
+#[test]
+fn a_generated_unit_runs_the_container_as_created() {
+    let w = World::new("gen");
+    let sd = w.systemd("gen");
+    let n = name("gen");
+    let r = w.rootfs();
+    w.b(&[
+        "create",
+        "--name",
+        &n,
+        "-e",
+        "MARK=gen 1",
+        "--stop-timeout",
+        "20",
+        "--rootfs",
+        &r,
+        "sh",
+        "-c",
+        MARKED,
+    ])
+    .ok();
+    let o = w.b(&["generate", "systemd", "--new", "--name", &n]);
+    o.ok();
+    assert!(o.stdout.contains("TimeoutStopSec=80"), "{}", o.stdout);
+    let unit = format!("container-{n}.service");
+    let log = w.dir.join(format!("{n}.log"));
+    sd.write_unit(
+        &unit,
+        &with_service_lines(
+            &o.stdout,
+            &format!(
+                "StandardOutput=append:{l}\nStandardError=append:{l}",
+                l = log.display()
+            ),
+        ),
+    );
+    w.start(&sd, &unit, &n);
+    assert_eq!(sd.prop(&unit, "ActiveState"), "active");
+    // --replace: the unit's container took the name of the created one.
+    assert_eq!(w.names(), vec![n.clone()]);
+    w.until("the container's output", || {
+        w.log(&n).contains("started-gen 1")
+    });
+    sd.ctl(&["stop", &unit]).ok();
+    w.until("the container removed", || w.names().is_empty());
+}
+
+#[test]
+fn a_quadlet_file_becomes_a_unit_that_runs_the_container() {
+    let w = World::new("quadlet");
+    let sd = w.systemd("quadlet");
+    let n = name("quadlet");
+    let qdir = w.dir.join("quadlet");
+    let out = w.dir.join("generated");
+    std::fs::create_dir_all(&qdir).unwrap();
+    std::fs::create_dir_all(&out).unwrap();
+    let log = w.dir.join(format!("{n}.log"));
+    std::fs::write(
+        qdir.join(format!("{n}.container")),
+        format!(
+            "[Unit]\nDescription=a quadlet test\n\n[Container]\nRootfs={r}\nContainerName={n}\n\
+             GlobalArgs=--root {root} --runroot {runroot}\nEnvironment=\"MARK=quad let\"\n\
+             Exec=sh -c \"{MARKED}\"\n\n[Service]\nStandardOutput=append:{l}\n\
+             StandardError=append:{l}\n\n[Install]\nWantedBy=multi-user.target\n",
+            r = w.rootfs(),
+            root = w.root.display(),
+            runroot = w.runroot.display(),
+            l = log.display(),
+        ),
+    )
+    .unwrap();
+    // A bad file next to it: one line naming it and the key, no unit; the good one is made.
+    std::fs::write(
+        qdir.join("bad.container"),
+        "[Container]\nImage=x\nBogus=1\n",
+    )
+    .unwrap();
+    let gen = w.dir.join("berth-generator");
+    std::os::unix::fs::symlink(w.berth(), &gen).unwrap();
+    let o = run_with_timeout(
+        Command::new(&gen)
+            .args([&out, &w.dir, &w.dir])
+            .env("QUADLET_UNIT_DIRS", &qdir),
+        Duration::from_secs(60),
+    );
+    assert_eq!(o.code, 1, "{o:?}");
+    assert_eq!(o.stderr.lines().count(), 1, "{o:?}");
+    assert!(
+        o.stderr.contains("bad.container: [Container] Bogus"),
+        "{o:?}"
+    );
+    assert!(!out.join("bad.service").exists());
+    let unit = format!("{n}.service");
+    let link = out.join("multi-user.target.wants").join(&unit);
+    assert_eq!(
+        std::fs::read_link(&link).unwrap(),
+        PathBuf::from(format!("../{unit}"))
+    );
+    let text = std::fs::read_to_string(out.join(&unit)).unwrap();
+    sd.write_unit(&unit, &text);
+    w.start(&sd, &unit, &n);
+    assert_eq!(sd.prop(&unit, "ActiveState"), "active");
+    assert_eq!(w.names(), vec![n.clone()]);
+    w.until("the container's output", || {
+        w.log(&n).contains("started-quad let")
+    });
+    sd.ctl(&["stop", &unit]).ok();
+    w.until("the container removed", || w.names().is_empty());
+}
+
+#[test]
+fn generate_systemd_bad_input() {
+    let w = World::new("genbad");
+    let r = w.rootfs();
+    let n = name("genbad");
+    w.b(&["generate", "systemd", "--new", "nosuchctr"])
+        .fails_with("nosuchctr");
+    w.b(&["create", "--name", &n, "--rootfs", &r, "true"]).ok();
+    w.b(&["generate", "systemd", &n]).fails_with("add --new");
+    w.b(&[
+        "generate",
+        "systemd",
+        "--new",
+        "--restart-policy",
+        "sometimes",
+        &n,
+    ])
+    .fails_with("--restart-policy");
+    let o = w.b(&[
+        "generate",
+        "systemd",
+        "--new",
+        "--restart-policy",
+        "always",
+        "-t",
+        "5",
+        &n,
+    ]);
+    o.ok();
+    assert!(
+        o.stdout.lines().any(|l| l == "Restart=always"),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout.lines().any(|l| l == "TimeoutStopSec=65"),
+        "{}",
+        o.stdout
+    );
+    assert!(o.stdout.contains("--stop-timeout=5"), "{}", o.stdout);
+    w.b(&["rm", &n]).ok();
+}

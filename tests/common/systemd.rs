@@ -47,7 +47,19 @@ impl Systemd {
         let _ = std::fs::remove_dir_all(&dir);
         let units = dir.join("units");
         std::fs::create_dir_all(&units).unwrap();
-        std::fs::write(units.join("test.target"), "[Unit]\nDescription=test\n").unwrap();
+        // The targets units' default dependencies name, empty (units with
+        // DefaultDependencies=yes, as generated ones, do not load without them).
+        for t in [
+            "test.target",
+            "sysinit.target",
+            "basic.target",
+            "shutdown.target",
+            "network-online.target",
+            "multi-user.target",
+            "default.target",
+        ] {
+            std::fs::write(units.join(t), "[Unit]\nDescription=test\n").unwrap();
+        }
         let inner = dir.join("inner.sh");
         std::fs::write(&inner, INNER).unwrap();
         std::fs::set_permissions(&inner, std::os::unix::fs::PermissionsExt::from_mode(0o755))
