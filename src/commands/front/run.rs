@@ -102,6 +102,11 @@ pub(crate) fn source(g: &Globals, a: &RunArgs) -> Result<create::Source> {
                 eprintln!("Unable to find image '{}' locally", r.familiar());
             }
             let client = super::pull::client_options(None, None);
+            let _extend = crate::front::systemd::notify::ExtendTimeout::start(
+                crate::front::systemd::notify::parse_mode(a.sdnotify.as_deref())?,
+                a.detach,
+                std::time::Duration::from_secs(20),
+            );
             match super::pull::pull_image(
                 &images,
                 &a.image,

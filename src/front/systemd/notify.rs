@@ -163,6 +163,59 @@ impl Notifier {
     }
 }
 
+/// While alive, asks systemd for more start time every `every` (Podman's 30 s, at most 10
+/// times): an image pull can outlast `TimeoutStartSec=`. Inert without NOTIFY_SOCKET or
+/// with `--sdnotify=ignore`. Dropping it stops and joins the thread, so that the monitor
+/// is single-threaded again when it creates the container.
+pub(crate) struct ExtendTimeout {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ExtendTimeout {
+    pub(crate) fn start(mode: Mode, detached: bool, every: std::time::Duration) -> ExtendTimeout {
+        let host = std::env::var("NOTIFY_SOCKET")
+            .ok()
+            .filter(|s| !s.is_empty() && !detached && mode != Mode::Ignore);
+        Self::to(host, every)
+    }
+
+    fn to(host: Option<String>, every: std::time::Duration) -> ExtendTimeout {
+        let Some(host) = host else {
+            return ExtendTimeout {
+                stop: None,
+                thread: None,
+            };
+        };
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let usec = (every.as_micros() as u64).saturating_mul(3) / 2;
+        let thread = std::thread::spawn(move || {
+            for _ in 0..10 {
+                let _ = send(&host, &format!("EXTEND_TIMEOUT_USEC={usec}\n"));
+                if !matches!(
+                    rx.recv_timeout(every),
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+                ) {
+                    return;
+                }
+            }
+        });
+        ExtendTimeout {
+            stop: Some(tx),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for ExtendTimeout {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// The lines of `msg` a container may pass on.
 fn filter(msg: &str) -> String {
     let mut out = String::new();
@@ -200,6 +253,28 @@ mod tests {
             "READY=1\nSTATUS=up\n"
         );
         assert_eq!(filter("MAINPID=42"), "");
+    }
+
+    #[test]
+    fn extend_timeout_repeats_until_dropped() {
+        let dir = std::env::temp_dir().join(format!("berth-extend-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s");
+        let l = UnixDatagram::bind(&path).unwrap();
+        let every = std::time::Duration::from_millis(50);
+        let g = ExtendTimeout::to(Some(path.display().to_string()), every);
+        let mut buf = [0u8; 128];
+        for _ in 0..2 {
+            let n = l.recv(&mut buf).unwrap();
+            assert_eq!(&buf[..n], b"EXTEND_TIMEOUT_USEC=75000\n");
+        }
+        drop(g);
+        l.set_nonblocking(true).unwrap();
+        while l.recv(&mut buf).is_ok() {}
+        std::thread::sleep(every * 3);
+        assert!(l.recv(&mut buf).is_err(), "sent after drop");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
