@@ -420,6 +420,8 @@ fn plain_shell_monitor_sends_ready_only_and_container_mode_filters_mainpid() {
         .fails_with("--sdnotify=healthy: not available yet");
     w.b(&["run", "-d", "--sdnotify=container", "--rootfs", &r, "true"])
         .fails_with("--sdnotify: a detached container does not notify systemd");
+    w.b(&["create", "--sdnotify=monitor", "--rootfs", &r, "true"])
+        .fails_with("--sdnotify: only for a foreground run");
     assert!(w.names().is_empty(), "left behind: {:?}", w.names());
 }
 
