@@ -142,11 +142,13 @@ impl Notifier {
         }
     }
 
-    /// Relays what the container said, minus what it may not say.
+    /// Relays what the container said, minus what it may not say. A bounded batch per
+    /// call: a container flooding its socket must not starve the monitor's other work.
     pub(crate) fn relay(&self) {
         let Some(sock) = &self.sock else { return };
         let mut buf = vec![0u8; 4096];
-        while let Ok(n) = sock.recv(&mut buf) {
+        for _ in 0..64 {
+            let Ok(n) = sock.recv(&mut buf) else { break };
             let msg = filter(&String::from_utf8_lossy(&buf[..n]));
             if !msg.is_empty() {
                 self.send(&msg);
@@ -231,6 +233,8 @@ fn filter(msg: &str) -> String {
 
 fn send(host: &str, msg: &str) -> Result<()> {
     let out = UnixDatagram::unbound()?;
+    // The monitor never waits on systemd's queue (a flooding container fills it).
+    out.set_nonblocking(true)?;
     let res = if let Some(name) = host.strip_prefix('@') {
         use std::os::linux::net::SocketAddrExt;
         let addr = SocketAddr::from_abstract_name(name.as_bytes())?;
