@@ -51,7 +51,7 @@ install: release
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(BERTH_RELEASE) $(DESTDIR)$(PREFIX)/bin/berth
 	ln -sfn berth $(DESTDIR)$(PREFIX)/bin/berth-runc
-	# Quadlet's .container files: berth as a systemd generator (system and user managers).
+# Quadlet's .container files: berth as a systemd generator (system and user managers).
 	install -d $(DESTDIR)$(SYSTEMD_GENERATORS)/system-generators $(DESTDIR)$(SYSTEMD_GENERATORS)/user-generators
 	ln -sfn $(PREFIX)/bin/berth $(DESTDIR)$(SYSTEMD_GENERATORS)/system-generators/berth-generator
 	ln -sfn $(PREFIX)/bin/berth $(DESTDIR)$(SYSTEMD_GENERATORS)/user-generators/berth-generator
