@@ -594,3 +594,31 @@ fn generate_systemd_bad_input() {
     assert!(o.stdout.contains("--stop-timeout=5"), "{}", o.stdout);
     w.b(&["rm", &n]).ok();
 }
+
+#[test]
+fn the_journal_holds_the_containers_output() {
+    let w = World::new("journal");
+    let sd = w.systemd("journal");
+    sd.journal();
+    let n = name("journal");
+    let unit = format!("{n}.service");
+    let text = format!(
+        "[Unit]\nDefaultDependencies=no\n\n[Service]\nType=notify\nNotifyAccess=main\n\
+         ExecStart={p} run --rm --name {n} --rootfs {r} sh -c 'echo to-journal-out; \
+         echo to-journal-err >&2; exec sleep 1000'\n\
+         ExecStopPost=-{p} rm -f --ignore {n}\nTimeoutStartSec=90\n",
+        p = w.prefix(),
+        r = w.rootfs(),
+    );
+    sd.write_unit(&unit, &text);
+    let o = sd.ctl(&["start", &unit]);
+    assert_eq!(o.code, 0, "{o:?}");
+    w.until("the output in the journal", || {
+        let j = sd
+            .exec(&["journalctl", "-u", &unit, "-o", "cat", "--no-pager"])
+            .stdout;
+        j.contains("to-journal-out") && j.contains("to-journal-err")
+    });
+    sd.ctl(&["stop", &unit]).ok();
+    w.until("the container removed", || w.names().is_empty());
+}

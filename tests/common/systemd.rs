@@ -35,6 +35,7 @@ mount -t tmpfs tmpfs /run
 umount -R /sys/fs/cgroup
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
 mount -t tmpfs tmpfs /var/lib/systemd
+if [ -d /var/log/journal ]; then mount -t tmpfs tmpfs /var/log/journal; fi
 mount --bind /dev/null /dev/console
 exec env -i container=berth-test SYSTEMD_UNIT_PATH="$1" PATH=/usr/sbin:/usr/bin:/sbin:/bin /lib/systemd/systemd --unit=test.target
 "#;
@@ -111,6 +112,20 @@ impl Systemd {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Starts systemd-journald inside (units copied from the host's), so that units'
+    /// output lands in the namespace's own journal (`journalctl` through [`Self::exec`]).
+    pub fn journal(&self) {
+        for u in [
+            "systemd-journald.service",
+            "systemd-journald.socket",
+            "systemd-journald-dev-log.socket",
+        ] {
+            std::fs::copy(Path::new("/lib/systemd/system").join(u), self.units.join(u)).unwrap();
+        }
+        self.ctl(&["daemon-reload"]).ok();
+        self.ctl(&["start", "systemd-journald.service"]).ok();
     }
 
     /// `systemctl ARGS` inside.
