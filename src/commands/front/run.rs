@@ -54,7 +54,7 @@ pub(crate) fn run(g: &Globals, a: &RunArgs) -> Result<i32> {
         };
         return lifecycle::start_attached(&store, &id, &opts).map_err(cleanup_on_error);
     }
-    monitor::run_foreground(
+    let code = monitor::run_foreground(
         &store,
         &id,
         Foreground {
@@ -65,7 +65,9 @@ pub(crate) fn run(g: &Globals, a: &RunArgs) -> Result<i32> {
             sdnotify,
         },
     )
-    .map_err(cleanup_on_error)
+    .map_err(cleanup_on_error)?;
+    crate::front::systemd::notify::die_like_the_container(code);
+    Ok(code)
 }
 
 /// What `IMAGE` names: `--rootfs DIR`, or an image of the store, pulled first when

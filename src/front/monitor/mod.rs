@@ -624,6 +624,7 @@ impl<'a> Monitor<'a> {
                     }
                 },
                 libc::SIGTERM | libc::SIGINT | libc::SIGHUP => {
+                    crate::front::systemd::notify::stop_requested(signo);
                     let sig = self.stop_signal();
                     let t = self.c.rec.config.stop_timeout.unwrap_or(10);
                     self.begin_stop(sig, t);

@@ -7,6 +7,7 @@
 use std::os::fd::AsRawFd;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use anyhow::{anyhow, bail, Result};
 
@@ -64,6 +65,9 @@ impl Notifier {
         let host = std::env::var("NOTIFY_SOCKET")
             .ok()
             .filter(|s| fg && !s.is_empty());
+        if fg && (host.is_some() || std::env::var_os("INVOCATION_ID").is_some()) {
+            UNDER_UNIT.store(true, Ordering::SeqCst);
+        }
         let mode = match (mode, &host) {
             (_, None) => Mode::Ignore,
             (Mode::Default, Some(_)) => Mode::Monitor,
@@ -216,6 +220,33 @@ impl Drop for ExtendTimeout {
             let _ = t.join();
         }
     }
+}
+
+/// Whether berth runs as a unit's process (NOTIFY_SOCKET or INVOCATION_ID at its start).
+static UNDER_UNIT: AtomicBool = AtomicBool::new(false);
+/// The signal (SIGTERM, SIGINT, SIGHUP) that asked the foreground monitor to stop.
+static STOPPED_BY: AtomicI32 = AtomicI32::new(0);
+
+/// The monitor was asked to stop by `sig`.
+pub(crate) fn stop_requested(sig: i32) {
+    let _ = STOPPED_BY.compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst);
+}
+
+/// Under a unit, a container that died of the very signal berth was stopped with makes
+/// berth die of it too, so that systemd counts a `systemctl stop` as clean without
+/// `SuccessExitStatus=143` (a shell still sees 128+N). Returns otherwise.
+pub(crate) fn die_like_the_container(code: i32) {
+    let sig = STOPPED_BY.load(Ordering::SeqCst);
+    if !UNDER_UNIT.load(Ordering::SeqCst)
+        || !matches!(sig, libc::SIGTERM | libc::SIGINT | libc::SIGHUP)
+        || code != 128 + sig
+    {
+        return;
+    }
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    crate::sys::die_of_signal(sig, code);
 }
 
 /// The lines of `msg` a container may pass on.
