@@ -15,6 +15,7 @@ BERTH_RELEASE := $(CURDIR)/target/berth
 BERTH_RUNC_RELEASE := $(CURDIR)/target/berth-runc
 export BERTH_RELEASE
 PREFIX ?= /usr/local
+SYSTEMD_GENERATORS ?= /usr/lib/systemd
 # ring (rustls' crypto, for registries over TLS) compiles a little freestanding C and asm.
 # cc-rs looks for a cross compiler named x86_64-linux-musl-gcc; musl-gcc (musl-tools) or
 # the host's cc serve as well: the C uses no libc headers beyond stdint/string.
@@ -50,6 +51,10 @@ install: release
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(BERTH_RELEASE) $(DESTDIR)$(PREFIX)/bin/berth
 	ln -sfn berth $(DESTDIR)$(PREFIX)/bin/berth-runc
+# Quadlet's .container files: berth as a systemd generator (system and user managers).
+	install -d $(DESTDIR)$(SYSTEMD_GENERATORS)/system-generators $(DESTDIR)$(SYSTEMD_GENERATORS)/user-generators
+	ln -sfn $(PREFIX)/bin/berth $(DESTDIR)$(SYSTEMD_GENERATORS)/system-generators/berth-generator
+	ln -sfn $(PREFIX)/bin/berth $(DESTDIR)$(SYSTEMD_GENERATORS)/user-generators/berth-generator
 
 # The integration tests against the release binary (what users run). The crash test needs
 # the checkpoints only debug builds have.

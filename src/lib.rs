@@ -50,6 +50,8 @@ enum Face {
     Runc(Vec<OsString>),
     /// Docker's language, at the top level.
     People(Vec<OsString>),
+    /// A systemd generator turning Quadlet `.container` files into units.
+    Generator(Vec<OsString>),
 }
 
 fn choose_face(mut args: Vec<OsString>) -> Face {
@@ -60,6 +62,9 @@ fn choose_face(mut args: Vec<OsString>) -> Face {
         .unwrap_or("");
     if base == "runc" || base.ends_with("-runc") {
         return Face::Runc(args);
+    }
+    if base.ends_with("-generator") {
+        return Face::Generator(args);
     }
     if args.get(1).is_some_and(|a| a == "oci") {
         args.splice(0..2, [OsString::from("berth oci")]);
@@ -80,6 +85,7 @@ pub fn main() {
     let code = match face {
         Face::Runc(args) => oci_main(args),
         Face::People(args) => people_main(args),
+        Face::Generator(args) => commands::front::generate::generator(&args),
     };
     std::process::exit(code);
 }

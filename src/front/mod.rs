@@ -16,6 +16,7 @@ pub(crate) mod reference;
 pub(crate) mod registry;
 pub(crate) mod specgen;
 pub(crate) mod stats;
+pub(crate) mod systemd;
 pub(crate) mod units;
 pub(crate) mod userns;
 pub(crate) mod volumes;

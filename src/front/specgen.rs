@@ -763,9 +763,6 @@ fn swap_accounting() -> bool {
 /// rather than silently ignored.
 fn refuse_unbuilt(a: &RunArgs) -> Result<()> {
     let mut used: Vec<&str> = Vec::new();
-    if a.sdnotify.is_some() {
-        used.push("--sdnotify");
-    }
     if a.preserve_fds > 0 {
         used.push("--preserve-fds");
     }
@@ -1279,6 +1276,7 @@ pub(crate) fn generate(i: &Input) -> Result<Record> {
             ),
             volumes: i.image.volumes.clone(),
             healthcheck,
+            create_command: crate::front::systemd::unit::create_command(),
         },
         host_config: HostConfig {
             auto_remove: a.rm,

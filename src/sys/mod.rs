@@ -551,3 +551,23 @@ pub(crate) fn bpf_attach_device_prog(cgroup: BorrowedFd, prog: BorrowedFd) -> ni
     };
     Errno::result(ret).map(drop)
 }
+
+/// Dies of `sig` as if it had not been handled: default disposition, unblocked, raised.
+/// `code` is the exit status should the signal not end the process.
+pub(crate) fn die_of_signal(sig: i32, code: i32) -> ! {
+    // SAFETY: installing SIG_DFL is always sound.
+    unsafe {
+        libc::signal(sig, libc::SIG_DFL);
+    }
+    let mut set = nix::sys::signal::SigSet::empty();
+    if let Ok(s) = nix::sys::signal::Signal::try_from(sig) {
+        set.add(s);
+        let _ = nix::sys::signal::sigprocmask(
+            nix::sys::signal::SigmaskHow::SIG_UNBLOCK,
+            Some(&set),
+            None,
+        );
+        let _ = nix::sys::signal::raise(s);
+    }
+    exit_now(code)
+}

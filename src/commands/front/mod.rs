@@ -11,6 +11,7 @@ mod events;
 mod exec;
 mod exists;
 mod export;
+pub(crate) mod generate;
 mod healthcheck;
 mod history;
 mod image_mount;
@@ -50,8 +51,8 @@ mod wait;
 use anyhow::{anyhow, bail, Context, Result};
 
 use crate::cli::front::{
-    Command, ContainerCommand, FormatOnly, HealthcheckCommand, ImageCommand, NetworkCommand,
-    SystemCommand, VolumeCommand,
+    Command, ContainerCommand, FormatOnly, GenerateCommand, HealthcheckCommand, ImageCommand,
+    NetworkCommand, SystemCommand, VolumeCommand,
 };
 use crate::front::containers::Store;
 use crate::front::{Exit, Globals};
@@ -236,6 +237,7 @@ pub(crate) fn dispatch(g: &Globals, cmd: Command, name: &str) -> Result<i32> {
         Command::Network(NetworkCommand::Exists(a)) => network::exists(g, &a),
         Command::Network(NetworkCommand::Connect(a)) => network::connect(g, &a),
         Command::Network(NetworkCommand::Disconnect(a)) => network::disconnect(g, &a),
+        Command::Generate(GenerateCommand::Systemd(a)) => generate::systemd(g, &a),
         Command::Login(a) => login::login(g, &a),
         Command::Logout(a) => login::logout(g, &a),
         Command::Volume(VolumeCommand::Create(a)) => volume::create(g, &a),

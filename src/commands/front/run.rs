@@ -10,6 +10,7 @@ use anyhow::{anyhow, bail, Result};
 use crate::cli::front::RunArgs;
 use crate::front::containers::{create, lifecycle, Store};
 use crate::front::monitor::{self, client, Foreground};
+use crate::front::systemd::notify::Mode;
 use crate::front::Globals;
 
 pub(crate) fn run(g: &Globals, a: &RunArgs) -> Result<i32> {
@@ -22,6 +23,10 @@ pub(crate) fn run(g: &Globals, a: &RunArgs) -> Result<i32> {
     let stdin_tty = nix::unistd::isatty(std::io::stdin().as_fd()).unwrap_or(false);
     if a.tty && a.interactive && !a.detach && !stdin_tty {
         bail!("cannot attach stdin to a TTY-enabled container because stdin is not a terminal");
+    }
+    let sdnotify = crate::front::systemd::notify::parse_mode(a.sdnotify.as_deref())?;
+    if a.detach && !matches!(sdnotify, Mode::Default | Mode::Ignore) {
+        bail!("--sdnotify: a detached container does not notify systemd (run it without -d)");
     }
     let detach_keys = client::parse_detach_keys(a.detach_keys.as_deref())?;
     let streams = super::attach_streams(&a.attach, a.interactive)?;
@@ -56,7 +61,7 @@ pub(crate) fn run(g: &Globals, a: &RunArgs) -> Result<i32> {
         };
         return lifecycle::start_attached(&store, &id, &opts).map_err(cleanup_on_error);
     }
-    monitor::run_foreground(
+    let code = monitor::run_foreground(
         &store,
         &id,
         Foreground {
@@ -64,9 +69,12 @@ pub(crate) fn run(g: &Globals, a: &RunArgs) -> Result<i32> {
             stdout: streams[1],
             stderr: streams[2],
             sig_proxy: a.sig_proxy,
+            sdnotify,
         },
     )
-    .map_err(cleanup_on_error)
+    .map_err(cleanup_on_error)?;
+    crate::front::systemd::notify::die_like_the_container(code);
+    Ok(code)
 }
 
 /// What `IMAGE` names: `--rootfs DIR`, or an image of the store, pulled first when
@@ -103,6 +111,11 @@ pub(crate) fn source(g: &Globals, a: &RunArgs) -> Result<create::Source> {
                 eprintln!("Unable to find image '{}' locally", r.familiar());
             }
             let client = super::pull::client_options(None, None);
+            let _extend = crate::front::systemd::notify::ExtendTimeout::start(
+                crate::front::systemd::notify::parse_mode(a.sdnotify.as_deref())?,
+                a.detach,
+                std::time::Duration::from_secs(20),
+            );
             match super::pull::pull_image(
                 &images,
                 &a.image,

@@ -141,6 +141,10 @@ pub(crate) struct Config {
     pub(crate) volumes: BTreeMap<String, serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) healthcheck: Option<crate::front::monitor::health::HealthConfig>,
+    /// The command line that made the container (as Podman's inspect), for
+    /// `generate systemd --new`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) create_command: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, Default)]

@@ -57,6 +57,7 @@ pub(crate) struct Foreground {
     pub(crate) stdout: bool,
     pub(crate) stderr: bool,
     pub(crate) sig_proxy: bool,
+    pub(crate) sdnotify: crate::front::systemd::notify::Mode,
 }
 
 /// `run` in the foreground: this process is the monitor; returns the container's status.
@@ -220,6 +221,7 @@ struct Monitor<'a> {
     health: Option<health::Checker>,
     /// The container's network endpoint (published ports held).
     net: Option<crate::front::network::Attached>,
+    notify: crate::front::systemd::notify::Notifier,
 }
 
 /// Signals the monitor takes through its signalfd: all but the synchronous ones.
@@ -247,6 +249,10 @@ impl<'a> Monitor<'a> {
         sync: Option<&OwnedFd>,
         wait_attach: bool,
     ) -> Result<Monitor<'a>> {
+        let mut notify = crate::front::systemd::notify::Notifier::from_env(
+            fg.is_some(),
+            fg.map(|f| f.sdnotify).unwrap_or_default(),
+        );
         // Caller's systemd sockets are not this container's.
         for v in [
             "NOTIFY_SOCKET",
@@ -343,7 +349,9 @@ impl<'a> Monitor<'a> {
         let rootfs = rootfs::mount(store, &c.rec).map_err(fail)?;
         // The image's content is visible now: a fresh volume is filled from it.
         crate::front::volumes::setup::prepare(store, &c.rec).map_err(fail)?;
-        let (created, io, mut warnings, net) = create_container(store, &c).map_err(fail)?;
+        notify.prepare(&run_dir).map_err(fail)?;
+        let (created, io, mut warnings, net) =
+            create_container(store, &c, &notify).map_err(fail)?;
         let health = health::Checker::new(&c.rec);
         if !asks_for_limits(&c.rec) {
             // Rootless without cgroups is only worth a word when limits were asked for.
@@ -375,6 +383,7 @@ impl<'a> Monitor<'a> {
             restarts: restart::Restarts::new(),
             health,
             net,
+            notify,
         };
         if wait_attach {
             if let Some(s) = sync {
@@ -412,6 +421,7 @@ impl<'a> Monitor<'a> {
         m.c.state = st;
         drop(lock);
         crate::front::events::container(store, &m.c.rec, "start", &[]);
+        m.notify.started();
         if let Some(s) = sync {
             proto::send_handshake(
                 s,
@@ -514,6 +524,10 @@ impl<'a> Monitor<'a> {
             fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
             kinds.push(5);
         }
+        if let Some(s) = self.notify.socket() {
+            fds.push(PollFd::new(s.as_fd(), PollFlags::POLLIN));
+            kinds.push(6);
+        }
         let first_client = fds.len();
         for c in &self.clients {
             let mut f = PollFlags::POLLIN;
@@ -567,6 +581,7 @@ impl<'a> Monitor<'a> {
                 }
                 4 => self.feed_stdin(),
                 5 => self.read_own_stdin(),
+                6 => self.notify.relay(),
                 _ => {}
             }
         }
@@ -600,6 +615,7 @@ impl<'a> Monitor<'a> {
                     }
                 },
                 libc::SIGTERM | libc::SIGINT | libc::SIGHUP => {
+                    crate::front::systemd::notify::stop_requested(signo);
                     let sig = self.stop_signal();
                     let t = self.c.rec.config.stop_timeout.unwrap_or(10);
                     self.begin_stop(sig, t);
@@ -1023,6 +1039,7 @@ impl<'a> Monitor<'a> {
 fn create_container(
     store: &Store,
     c: &Container,
+    notify: &crate::front::systemd::notify::Notifier,
 ) -> Result<(
     rt::Created,
     Io,
@@ -1032,8 +1049,9 @@ fn create_container(
     let id = &c.rec.id;
     let mut spec = c.rec.spec.clone();
     crate::front::network::prepare_spec(store, &c.rec, &mut spec)?;
-    let spec: oci_spec::runtime::Spec =
+    let mut spec: oci_spec::runtime::Spec =
         serde_json::from_value(spec).map_err(|e| anyhow!("the container's spec: {e}"))?;
+    notify.apply(&mut spec)?;
     let bundle = rt::bundle_dir(&store.run_dir(id));
 
     let mut warnings = Vec::new();

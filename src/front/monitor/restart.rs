@@ -263,7 +263,7 @@ impl Monitor<'_> {
             // (its address and published ports are taken again).
             crate::front::network::detach(store, &id)?;
             drop(self.net.take());
-            super::create_container(store, &self.c)
+            super::create_container(store, &self.c, &self.notify)
         });
         let (created, io, _, net) = match made {
             Ok(m) => m,

@@ -1,0 +1,7 @@
+//! berth under systemd (issue 19): readiness notification of a foreground `run`
+//! (`notify`), units generated from a container (`unit`), and Quadlet `.container` files
+//! turned into units by berth run as a systemd generator (`quadlet`).
+
+pub(crate) mod notify;
+pub(crate) mod quadlet;
+pub(crate) mod unit;

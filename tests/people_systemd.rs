@@ -1,0 +1,660 @@
+//! berth under systemd (issue 19): foreground `run` as a `Type=notify` unit's main
+//! process, `--sdnotify`, generated units and Quadlet files. The unit tests run systemd
+//! 252 as PID 1 of private namespaces (tests/common/systemd.rs); the others use a fake
+//! NOTIFY_SOCKET listener in a plain shell.
+
+mod common;
+#[path = "common/systemd.rs"]
+mod systemd;
+
+use std::os::unix::net::UnixDatagram;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{run_with_timeout, Out, APPLETS};
+use systemd::Systemd;
+
+static N: AtomicUsize = AtomicUsize::new(0);
+
+/// A test's own --root/--runroot and busybox rootfs (with testinit), outside /run.
+struct World {
+    dir: PathBuf,
+    root: PathBuf,
+    runroot: PathBuf,
+    rootfs: PathBuf,
+    /// systemd's pid when the test has one: berth's commands then run in its namespaces,
+    /// where the monitors' pids mean what they say.
+    ns: std::cell::Cell<i32>,
+}
+
+impl World {
+    fn new(name: &str) -> World {
+        let n = N.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("berth-ps-{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let rootfs = dir.join("rootfs");
+        for d in ["bin", "etc", "tmp", "proc", "dev", "sys", "run", "shared"] {
+            std::fs::create_dir_all(rootfs.join(d)).unwrap();
+        }
+        std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("/bin/busybox");
+        for a in APPLETS.iter().chain(["trap"].iter()) {
+            let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a));
+        }
+        std::fs::copy(common::testinit(), rootfs.join("bin/testinit")).unwrap();
+        std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+        std::fs::write(rootfs.join("etc/group"), "root:x:0:\n").unwrap();
+        World {
+            root: dir.join("root"),
+            runroot: dir.join("runroot"),
+            rootfs,
+            dir,
+            ns: std::cell::Cell::new(0),
+        }
+    }
+
+    fn berth(&self) -> String {
+        env!("CARGO_BIN_EXE_berth").to_string()
+    }
+
+    /// `berth --root R --runroot RR`, as a unit's command line starts.
+    fn prefix(&self) -> String {
+        format!(
+            "{} --root {} --runroot {}",
+            self.berth(),
+            self.root.display(),
+            self.runroot.display()
+        )
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = if self.ns.get() > 0 {
+            let mut c = Command::new("nsenter");
+            c.arg("-t")
+                .arg(self.ns.get().to_string())
+                .arg("-a")
+                .arg(self.berth());
+            c
+        } else {
+            Command::new(self.berth())
+        };
+        c.arg("--root")
+            .arg(&self.root)
+            .arg("--runroot")
+            .arg(&self.runroot)
+            .args(args);
+        c
+    }
+
+    fn systemd(&self, name: &str) -> Systemd {
+        let sd = Systemd::start(name);
+        self.ns.set(sd.pid);
+        sd
+    }
+
+    fn b(&self, args: &[&str]) -> Out {
+        run_with_timeout(&mut self.cmd(args), Duration::from_secs(120))
+    }
+
+    fn rootfs(&self) -> String {
+        self.rootfs.display().to_string()
+    }
+
+    /// The rootfs's /shared, seen from the host (--rootfs uses the dir itself).
+    fn shared(&self) -> PathBuf {
+        self.rootfs.join("shared")
+    }
+
+    /// The names of the containers berth knows.
+    fn names(&self) -> Vec<String> {
+        let o = self.b(&["ps", "-a", "--format", "{{.Names}}"]);
+        o.ok();
+        o.stdout.lines().map(String::from).collect()
+    }
+
+    /// A service running `run ARGS` in the foreground, its output in `NAME.log`.
+    fn unit(&self, name: &str, run_args: &str, service: &str) -> String {
+        format!(
+            "[Unit]\nDefaultDependencies=no\n\n[Service]\nType=notify\nNotifyAccess=main\n\
+             ExecStart={p} run {run_args}\n\
+             ExecStopPost=-{p} rm -f --ignore {name}\n\
+             ExecStopPost=/bin/sh -c 'echo $SERVICE_RESULT $EXIT_CODE $EXIT_STATUS > {d}/{name}.exit'\n\
+             SuccessExitStatus=143\nTimeoutStartSec=90\nTimeoutStopSec=90\n\
+             StandardOutput=append:{d}/{name}.log\nStandardError=append:{d}/{name}.log\n{service}",
+            p = self.prefix(),
+            d = self.dir.display(),
+        )
+    }
+
+    /// `systemctl start`, which returns once the unit is ready.
+    fn start(&self, sd: &Systemd, unit: &str, name: &str) {
+        let o = sd.ctl(&["start", unit]);
+        assert_eq!(o.code, 0, "{o:?}\nthe unit's output: {}", self.log(name));
+    }
+
+    /// How the unit's main process ended, as its ExecStopPost saw it (the unit itself
+    /// is unloaded once inactive).
+    fn exit(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.join(format!("{name}.exit")))
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    }
+
+    fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.join(format!("{name}.log"))).unwrap_or_default()
+    }
+
+    fn until(&self, what: &str, mut f: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while !f() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        // Whatever a failed test left running (systemd, dropped first, is gone).
+        self.ns.set(0);
+        let ids = self.b(&["ps", "-aq"]).stdout;
+        for id in ids.lines() {
+            let _ = self.b(&["rm", "-f", id]);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn name(tag: &str) -> String {
+    format!("sd-{tag}-{}", std::process::id())
+}
+
+/// A long-running container that exits 143 on SIGTERM, as a well-behaved service does.
+const SERVICE: &str = "'echo out-line; echo err-line >&2; trap \"exit 143\" TERM; \
+                       while :; do sleep 0.2; done'";
+
+#[test]
+fn a_notify_unit_is_active_on_ready_with_berth_as_main_pid_and_stops_gracefully() {
+    let w = World::new("ready");
+    let sd = w.systemd("ready");
+    let n = name("ready");
+    let unit = format!("{n}.service");
+    // No SuccessExitStatus=143: berth dies of the SIGTERM its container died of, which
+    // systemd counts as clean.
+    sd.write_unit(
+        &unit,
+        &w.unit(
+            &n,
+            &format!(
+                "--rm --name {n} --stop-timeout 60 --rootfs {} sh -c {SERVICE}",
+                w.rootfs()
+            ),
+            "",
+        )
+        .replace("SuccessExitStatus=143\n", ""),
+    );
+    // start returns once systemd has READY=1 (Type=notify).
+    w.start(&sd, &unit, &n);
+    assert_eq!(sd.prop(&unit, "ActiveState"), "active");
+    let main: i32 = sd.prop(&unit, "MainPID").parse().unwrap();
+    assert!(main > 0);
+    let cmdline = sd.exec(&["cat", &format!("/proc/{main}/cmdline")]).stdout;
+    assert_eq!(
+        cmdline.split('\0').next(),
+        Some(w.berth().as_str()),
+        "MainPID is not berth"
+    );
+    assert_eq!(w.names(), vec![n.clone()]);
+    // The unit's stdio and the container's log both have the output.
+    w.until("the output in the unit's stdout", || {
+        let l = w.log(&n);
+        l.contains("out-line") && l.contains("err-line")
+    });
+    let logs = w.b(&["logs", &n]);
+    logs.ok();
+    assert!(logs.stdout.contains("out-line"), "{logs:?}");
+    assert!(logs.stderr.contains("err-line"), "{logs:?}");
+
+    sd.ctl(&["stop", &unit]).ok();
+    assert_eq!(sd.prop(&unit, "ActiveState"), "inactive");
+    // The container's own end after its StopSignal (not a SIGKILL after the timeout).
+    assert_eq!(w.exit(&n), "success killed TERM");
+    assert!(w.names().is_empty(), "--rm left {:?}", w.names());
+}
+
+#[test]
+fn kill_9_of_berth_leaves_nothing_after_exec_stop_post() {
+    let w = World::new("kill9");
+    let sd = w.systemd("kill9");
+    let n = name("kill9");
+    let unit = format!("{n}.service");
+    sd.write_unit(
+        &unit,
+        &w.unit(
+            &n,
+            &format!("--rm --name {n} --rootfs {} sleep 1000", w.rootfs()),
+            "",
+        ),
+    );
+    w.start(&sd, &unit, &n);
+    let pid: i32 = w
+        .b(&["inspect", "-f", "{{.State.Pid}}", &n])
+        .stdout
+        .trim()
+        .parse()
+        .unwrap();
+    let main: i32 = sd.prop(&unit, "MainPID").parse().unwrap();
+    sd.exec(&["kill", "-9", &main.to_string()]).ok();
+    w.until("the unit to end", || {
+        matches!(
+            sd.prop(&unit, "ActiveState").as_str(),
+            "failed" | "inactive"
+        )
+    });
+    // ExecStopPost ran (berth's rm -f, then the test's record of the end) before the unit
+    // left deactivating; nothing of berth has run since to clean up for it.
+    assert_eq!(w.exit(&n), "signal killed KILL");
+    let comm = sd.exec(&["cat", &format!("/proc/{pid}/comm")]).stdout;
+    assert_ne!(comm.trim(), "sleep", "the container's process survived");
+    assert!(w.names().is_empty(), "left behind: {:?}", w.names());
+}
+
+#[test]
+fn restart_on_failure_brings_a_crashing_container_back() {
+    let w = World::new("restart");
+    let sd = w.systemd("restart");
+    let n = name("restart");
+    let unit = format!("{n}.service");
+    let shared = w.shared();
+    sd.write_unit(
+        &unit,
+        &w.unit(
+            &n,
+            &format!(
+                "--replace --rm --name {n} --rootfs {} sh -c 'echo up >> /shared/starts; sleep 1; exit 3'",
+                w.rootfs()
+            ),
+            "Restart=on-failure\nRestartSec=1\n",
+        ),
+    );
+    w.start(&sd, &unit, &n);
+    w.until("a third start", || {
+        std::fs::read_to_string(shared.join("starts"))
+            .unwrap_or_default()
+            .lines()
+            .count()
+            >= 3
+    });
+    let restarts: u32 = sd.prop(&unit, "NRestarts").parse().unwrap();
+    assert!(restarts >= 2, "NRestarts={restarts}");
+    sd.ctl(&["stop", &unit]).ok();
+    assert!(w.names().is_empty(), "left behind: {:?}", w.names());
+}
+
+#[test]
+fn sdnotify_ignore_sends_nothing_so_a_notify_unit_never_gets_ready() {
+    let w = World::new("ignore");
+    let sd = w.systemd("ignore");
+    let n = name("ignore");
+    let unit = format!("{n}.service");
+    let text = w
+        .unit(
+            &n,
+            &format!(
+                "--rm --name {n} --sdnotify=ignore --rootfs {} sleep 1000",
+                w.rootfs()
+            ),
+            "",
+        )
+        .replace("TimeoutStartSec=90", "TimeoutStartSec=3");
+    sd.write_unit(&unit, &text);
+    let o = sd.ctl(&["start", &unit]);
+    assert_ne!(o.code, 0, "started without READY: {o:?}");
+    assert_eq!(sd.prop(&unit, "Result"), "timeout");
+    w.until("the container removed", || w.names().is_empty());
+}
+
+#[test]
+fn sdnotify_container_relays_the_containers_ready() {
+    let w = World::new("relay");
+    let sd = w.systemd("relay");
+    let n = name("relay");
+    let unit = format!("{n}.service");
+    let shared = w.shared();
+    sd.write_unit(
+        &unit,
+        &w.unit(
+            &n,
+            &format!(
+                "--rm --name {n} --sdnotify=container --rootfs {} sh -c 'while [ ! -e /shared/go ]; do sleep 0.1; done; /bin/testinit notify \"STATUS=serving\\nREADY=1\" >/dev/null; exec sleep 1000'",
+                w.rootfs()
+            ),
+            "",
+        ),
+    );
+    sd.ctl(&["start", &unit, "--no-block"]).ok();
+    w.until("the container running", || w.names() == vec![n.clone()]);
+    // Started but not ready: the container has not said so.
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(sd.prop(&unit, "ActiveState"), "activating");
+    std::fs::write(shared.join("go"), "").unwrap();
+    sd.wait_prop(&unit, "ActiveState", "active");
+    assert_eq!(sd.prop(&unit, "StatusText"), "serving");
+    sd.ctl(&["stop", &unit]).ok();
+    w.until("the container removed", || w.names().is_empty());
+}
+
+/// A fake systemd: the messages NOTIFY_SOCKET receives during `run`.
+fn notifications(w: &World, args: &[&str]) -> (Out, Vec<String>) {
+    let sock = w.dir.join("notify.sock");
+    let _ = std::fs::remove_file(&sock);
+    let l = UnixDatagram::bind(&sock).unwrap();
+    l.set_nonblocking(true).unwrap();
+    let mut c = w.cmd(args);
+    c.env("NOTIFY_SOCKET", &sock);
+    let o = run_with_timeout(&mut c, Duration::from_secs(120));
+    let mut msgs = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = l.recv(&mut buf) {
+        msgs.push(String::from_utf8_lossy(&buf[..n]).to_string());
+    }
+    (o, msgs)
+}
+
+#[test]
+fn plain_shell_monitor_sends_ready_only_and_container_mode_filters_mainpid() {
+    let w = World::new("fake");
+    let r = w.rootfs();
+    // The default with NOTIFY_SOCKET set: READY=1 from berth, no MAINPID (berth is main).
+    let (o, msgs) = notifications(
+        &w,
+        &[
+            "run",
+            "--rm",
+            "--rootfs",
+            &r,
+            "sh",
+            "-c",
+            "echo $NOTIFY_SOCKET",
+        ],
+    );
+    o.ok();
+    assert_eq!(msgs, vec!["READY=1\n".to_string()]);
+    // The caller's socket is not the container's.
+    assert_eq!(o.stdout.trim(), "");
+    let (o, msgs) = notifications(
+        &w,
+        &["run", "--rm", "--sdnotify=ignore", "--rootfs", &r, "true"],
+    );
+    o.ok();
+    assert!(msgs.is_empty(), "{msgs:?}");
+    let (o, msgs) = notifications(
+        &w,
+        &[
+            "run",
+            "--rm",
+            "--sdnotify=container",
+            "--rootfs",
+            &r,
+            "/bin/testinit",
+            "notify",
+            "MAINPID=1\nREADY=1\nSTATUS=hi\nFDSTORE=1",
+        ],
+    );
+    o.ok();
+    assert_eq!(msgs, vec!["READY=1\nSTATUS=hi\n".to_string()]);
+    // Without NOTIFY_SOCKET the container gets none, whatever --sdnotify says.
+    let o = w.b(&[
+        "run",
+        "--rm",
+        "--sdnotify=container",
+        "--rootfs",
+        &r,
+        "sh",
+        "-c",
+        "echo x${NOTIFY_SOCKET}x",
+    ]);
+    o.ok();
+    assert_eq!(o.stdout.trim(), "xx");
+    // Stopped by SIGTERM under a unit (NOTIFY_SOCKET set), berth dies of the SIGTERM its
+    // container died of; the shell sees 143 either way.
+    let sock = w.dir.join("term.sock");
+    let _l = UnixDatagram::bind(&sock).unwrap();
+    let mut c = w.cmd(&[
+        "run",
+        "--rm",
+        "--rootfs",
+        &r,
+        "sh",
+        "-c",
+        "trap 'exit 143' TERM; echo up; while :; do sleep 0.1; done",
+    ]);
+    let out = w.dir.join("term.out");
+    c.env("NOTIFY_SOCKET", &sock)
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::process::Stdio::null());
+    let mut child = c.spawn().unwrap();
+    w.until("the container up", || {
+        std::fs::read_to_string(&out)
+            .unwrap_or_default()
+            .contains("up")
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let st = child.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&st),
+        Some(nix::sys::signal::Signal::SIGTERM as i32),
+        "{st:?}"
+    );
+    // The exit status is the container's.
+    let (o, _) = notifications(&w, &["run", "--rm", "--rootfs", &r, "sh", "-c", "exit 7"]);
+    assert_eq!(o.code, 7);
+    w.b(&["run", "--rm", "--sdnotify=healthy", "--rootfs", &r, "true"])
+        .fails_with("--sdnotify=healthy: not available yet");
+    w.b(&["run", "-d", "--sdnotify=container", "--rootfs", &r, "true"])
+        .fails_with("--sdnotify: a detached container does not notify systemd");
+    w.b(&["create", "--sdnotify=monitor", "--rootfs", &r, "true"])
+        .fails_with("--sdnotify: only for a foreground run");
+    assert!(w.names().is_empty(), "left behind: {:?}", w.names());
+}
+
+/// Adds lines to a unit's [Service] (the test's view of its output, as the journal is not
+/// running in the harness).
+fn with_service_lines(unit: &str, lines: &str) -> String {
+    let (head, tail) = unit.split_once("\n[Install]").unwrap_or((unit, ""));
+    let tail = if tail.is_empty() {
+        String::new()
+    } else {
+        format!("\n[Install]{tail}")
+    };
+    format!("{head}\n{lines}\n{tail}")
+}
+
+const MARKED: &str = "echo started-$MARK; trap 'exit 143' TERM; while :; do sleep 0.2; done";
+
+#[test]
+fn a_generated_unit_runs_the_container_as_created() {
+    let w = World::new("gen");
+    let sd = w.systemd("gen");
+    let n = name("gen");
+    let r = w.rootfs();
+    w.b(&[
+        "create",
+        "--name",
+        &n,
+        "-e",
+        "MARK=gen 1",
+        "--stop-timeout",
+        "20",
+        "--rootfs",
+        &r,
+        "sh",
+        "-c",
+        MARKED,
+    ])
+    .ok();
+    let o = w.b(&["generate", "systemd", "--new", "--name", &n]);
+    o.ok();
+    assert!(o.stdout.contains("TimeoutStopSec=80"), "{}", o.stdout);
+    let unit = format!("container-{n}.service");
+    let log = w.dir.join(format!("{n}.log"));
+    sd.write_unit(
+        &unit,
+        &with_service_lines(
+            &o.stdout,
+            &format!(
+                "StandardOutput=append:{l}\nStandardError=append:{l}",
+                l = log.display()
+            ),
+        ),
+    );
+    w.start(&sd, &unit, &n);
+    assert_eq!(sd.prop(&unit, "ActiveState"), "active");
+    // --replace: the unit's container took the name of the created one.
+    assert_eq!(w.names(), vec![n.clone()]);
+    w.until("the container's output", || {
+        w.log(&n).contains("started-gen 1")
+    });
+    sd.ctl(&["stop", &unit]).ok();
+    w.until("the container removed", || w.names().is_empty());
+}
+
+#[test]
+fn a_quadlet_file_becomes_a_unit_that_runs_the_container() {
+    let w = World::new("quadlet");
+    let sd = w.systemd("quadlet");
+    let n = name("quadlet");
+    let qdir = w.dir.join("quadlet");
+    let out = w.dir.join("generated");
+    std::fs::create_dir_all(&qdir).unwrap();
+    std::fs::create_dir_all(&out).unwrap();
+    let log = w.dir.join(format!("{n}.log"));
+    std::fs::write(
+        qdir.join(format!("{n}.container")),
+        format!(
+            "[Unit]\nDescription=a quadlet test\n\n[Container]\nRootfs={r}\nContainerName={n}\n\
+             GlobalArgs=--root {root} --runroot {runroot}\nEnvironment=\"MARK=quad let\"\n\
+             Exec=sh -c \"{MARKED}\"\n\n[Service]\nStandardOutput=append:{l}\n\
+             StandardError=append:{l}\n\n[Install]\nWantedBy=multi-user.target\n",
+            r = w.rootfs(),
+            root = w.root.display(),
+            runroot = w.runroot.display(),
+            l = log.display(),
+        ),
+    )
+    .unwrap();
+    // A bad file next to it: one line naming it and the key, no unit; the good one is made.
+    std::fs::write(
+        qdir.join("bad.container"),
+        "[Container]\nImage=x\nBogus=1\n",
+    )
+    .unwrap();
+    let gen = w.dir.join("berth-generator");
+    std::os::unix::fs::symlink(w.berth(), &gen).unwrap();
+    let o = run_with_timeout(
+        Command::new(&gen)
+            .args([&out, &w.dir, &w.dir])
+            .env("QUADLET_UNIT_DIRS", &qdir),
+        Duration::from_secs(60),
+    );
+    assert_eq!(o.code, 1, "{o:?}");
+    assert_eq!(o.stderr.lines().count(), 1, "{o:?}");
+    assert!(
+        o.stderr.contains("bad.container: [Container] Bogus"),
+        "{o:?}"
+    );
+    assert!(!out.join("bad.service").exists());
+    let unit = format!("{n}.service");
+    let link = out.join("multi-user.target.wants").join(&unit);
+    assert_eq!(
+        std::fs::read_link(&link).unwrap(),
+        PathBuf::from(format!("../{unit}"))
+    );
+    let text = std::fs::read_to_string(out.join(&unit)).unwrap();
+    sd.write_unit(&unit, &text);
+    w.start(&sd, &unit, &n);
+    assert_eq!(sd.prop(&unit, "ActiveState"), "active");
+    assert_eq!(w.names(), vec![n.clone()]);
+    w.until("the container's output", || {
+        w.log(&n).contains("started-quad let")
+    });
+    sd.ctl(&["stop", &unit]).ok();
+    w.until("the container removed", || w.names().is_empty());
+}
+
+#[test]
+fn generate_systemd_bad_input() {
+    let w = World::new("genbad");
+    let r = w.rootfs();
+    let n = name("genbad");
+    w.b(&["generate", "systemd", "--new", "nosuchctr"])
+        .fails_with("nosuchctr");
+    w.b(&["create", "--name", &n, "--rootfs", &r, "true"]).ok();
+    w.b(&["generate", "systemd", &n]).fails_with("add --new");
+    w.b(&[
+        "generate",
+        "systemd",
+        "--new",
+        "--restart-policy",
+        "sometimes",
+        &n,
+    ])
+    .fails_with("--restart-policy");
+    let o = w.b(&[
+        "generate",
+        "systemd",
+        "--new",
+        "--restart-policy",
+        "always",
+        "-t",
+        "5",
+        &n,
+    ]);
+    o.ok();
+    assert!(
+        o.stdout.lines().any(|l| l == "Restart=always"),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout.lines().any(|l| l == "TimeoutStopSec=65"),
+        "{}",
+        o.stdout
+    );
+    assert!(o.stdout.contains("--stop-timeout=5"), "{}", o.stdout);
+    w.b(&["rm", &n]).ok();
+}
+
+#[test]
+fn the_journal_holds_the_containers_output() {
+    let w = World::new("journal");
+    let sd = w.systemd("journal");
+    sd.journal();
+    let n = name("journal");
+    let unit = format!("{n}.service");
+    let text = format!(
+        "[Unit]\nDefaultDependencies=no\n\n[Service]\nType=notify\nNotifyAccess=main\n\
+         ExecStart={p} run --rm --name {n} --rootfs {r} sh -c 'echo to-journal-out; \
+         echo to-journal-err >&2; exec sleep 1000'\n\
+         ExecStopPost=-{p} rm -f --ignore {n}\nTimeoutStartSec=90\n",
+        p = w.prefix(),
+        r = w.rootfs(),
+    );
+    sd.write_unit(&unit, &text);
+    let o = sd.ctl(&["start", &unit]);
+    assert_eq!(o.code, 0, "{o:?}");
+    w.until("the output in the journal", || {
+        let j = sd
+            .exec(&["journalctl", "-u", &unit, "-o", "cat", "--no-pager"])
+            .stdout;
+        j.contains("to-journal-out") && j.contains("to-journal-err")
+    });
+    sd.ctl(&["stop", &unit]).ok();
+    w.until("the container removed", || w.names().is_empty());
+}
