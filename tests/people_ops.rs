@@ -705,8 +705,7 @@ fn prunes_remove_exactly_what_docker_would() {
     ]);
     out.ok();
     assert_eq!(
-        out.stdout,
-        "Images 3 1\nContainers 2 1\nLocal Volumes 2 0\nBuild Cache 0 0\n",
+        out.stdout, "Images 3 1\nContainers 2 1\nLocal Volumes 2 0\nBuild Cache 0 0\n",
         "the pruned container's anonymous volume stays, unused, beside the named one"
     );
     let out = w.b(&["system", "df"]);
@@ -752,7 +751,12 @@ fn prunes_remove_exactly_what_docker_would() {
     out.ok();
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(lines[0], "Deleted Volumes:", "{}", out.stdout);
-    assert_eq!(lines[1].len(), 64, "an anonymous volume's name: {}", out.stdout);
+    assert_eq!(
+        lines[1].len(),
+        64,
+        "an anonymous volume's name: {}",
+        out.stdout
+    );
     assert_eq!(lines.last(), Some(&"Total reclaimed space: 10B"));
     assert_eq!(w.b(&["volume", "ls", "-q"]).stdout, "keep\n");
     code_msg(
@@ -1043,4 +1047,72 @@ fn rootless_cp_stats_and_top() {
     w.audit(&[]);
     drop(u);
     let _ = std::fs::remove_dir_all(&w.dir);
+}
+
+/// `cp` into a running container reaches what the container sees at the path: a volume
+/// mounted there, not the upper directory beneath it (hidden from the container); a
+/// read-only volume refuses the copy. Out of it, the container's device nodes never become
+/// devices on the host and its setuid bits never make a caller-owned setuid file, unless
+/// `-a` asks for the entries as they are.
+#[test]
+fn cp_sees_the_containers_mounts_and_brings_out_no_devices() {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let w = World::new("cpmounts");
+    w.image("bb:1");
+    let script = "mkdir /tmp/d; mknod /tmp/d/null c 1 3; chmod 666 /tmp/d/null; \
+                  echo x > /tmp/d/suid; chmod 4755 /tmp/d/suid; echo in-vol > /vol/inside; \
+                  touch /tmp/made; sleep 1000";
+    w.run_d(
+        &["--name", "c", "-v", "vol:/vol", "-v", "rovol:/ro:ro"],
+        &["bb:1", "sh", "-c", script],
+    );
+    for _ in 0..100 {
+        if w.b(&["exec", "c", "test", "-e", "/tmp/made"]).code == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let f = w.dir.join("hostfile");
+    std::fs::write(&f, "from the host\n").unwrap();
+    w.b(&["cp", f.to_str().unwrap(), "c:/vol/"]).ok();
+    let out = w.b(&["exec", "c", "cat", "/vol/hostfile"]);
+    assert_eq!(out.stdout, "from the host\n", "{}", out.stderr);
+    assert_eq!(
+        std::fs::read_to_string(w.root.join("volumes/vol/_data/hostfile")).unwrap(),
+        "from the host\n"
+    );
+    let out_dir = w.dir.join("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    w.b(&["cp", "c:/vol/inside", out_dir.to_str().unwrap()])
+        .ok();
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("inside")).unwrap(),
+        "in-vol\n"
+    );
+    let out = w.b(&["cp", f.to_str().unwrap(), "c:/ro/"]);
+    code_msg(&out, 1, "/ro/hostfile: EROFS");
+    assert!(!w.root.join("volumes/rovol/_data/hostfile").exists());
+
+    let out = w.b(&["cp", "c:/tmp/d", out_dir.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        std::fs::symlink_metadata(out_dir.join("d/null")).is_err(),
+        "a container's device node made on the host"
+    );
+    let mode = std::fs::metadata(out_dir.join("d/suid"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o7777, 0o755, "setuid kept on a caller-owned copy");
+    let all = w.dir.join("all");
+    std::fs::create_dir_all(&all).unwrap();
+    w.b(&["cp", "-a", "c:/tmp/d", all.to_str().unwrap()]).ok();
+    let m = std::fs::symlink_metadata(all.join("d/null")).unwrap();
+    assert!(m.file_type().is_char_device());
+    let mode = std::fs::metadata(all.join("d/suid"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o7777, 0o4755);
+    w.finish();
 }

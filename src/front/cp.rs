@@ -50,9 +50,26 @@ fn open_dir(p: &Path) -> Result<OwnedFd> {
 }
 
 /// Opens the container's root filesystem (see the module's note for how). For a stopped
-/// container the value holds its lock (and its mount) until dropped.
-pub(crate) fn open_rootfs(store: &Store, c: &Container) -> Result<Rootfs> {
+/// container the value holds its lock (and its mount) until dropped. `mounts`: of a
+/// running container, its root as its own processes see it (volumes, binds, tmpfs
+/// mounted on it), as `cp` needs; else the image's filesystem and its changes alone.
+pub(crate) fn open_rootfs(store: &Store, c: &Container, mounts: bool) -> Result<Rootfs> {
     let id = &c.rec.id;
+    if mounts && store.derive(c).is_active() {
+        let rt = &store.rt;
+        if let Some(pid) = crate::front::containers::runtime::init_pid(rt, id) {
+            let fd = open_dir(Path::new(&format!("/proc/{pid}/root")));
+            // The pid could have been reused between reading the state and the open: the
+            // state checks the init's identity, not just its number.
+            if crate::front::containers::runtime::init_pid(rt, id) == Some(pid) {
+                return Ok(Rootfs {
+                    fd: fd?,
+                    _mounted: None,
+                    _lock: None,
+                });
+            }
+        }
+    }
     if c.rec.image_id.is_empty() {
         return Ok(Rootfs {
             fd: open_dir(&c.rec.rootfs)?,
@@ -205,11 +222,14 @@ fn parent_rel_display(p: &Path) -> String {
 // ---------------------------------------------------------------------------------------
 // Tar out
 
-/// Who owns what a copy writes: the entries' own owners (`-a`), or one owner for all.
+/// Who owns what a copy writes: the entries' own owners (`-a`), one owner for all, or the
+/// caller on the host: theirs, without the entries' device nodes (skipped) and setuid and
+/// setgid bits (cleared), which would be powers the container never had on the host.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Owner {
     Keep,
     All(u32, u32),
+    Caller(u32, u32),
 }
 
 /// Writes the tree at `found` as a tar stream, its top entry named `top` (entries below
@@ -393,7 +413,17 @@ pub(crate) fn extract(root: BorrowedFd, dest: &str, input: impl Read, owner: Own
         let shown = parent_rel_display(&full);
         let (uid, gid) = match owner {
             Owner::Keep => (h.uid as u32, h.gid as u32),
-            Owner::All(u, g) => (u, g),
+            Owner::All(u, g) | Owner::Caller(u, g) => (u, g),
+        };
+        let caller = matches!(owner, Owner::Caller(..));
+        if caller && matches!(h.kind, Kind::Char | Kind::Block) {
+            crate::logging::warn(&format!("{shown}: a device node is not copied without -a"));
+            continue;
+        }
+        let mode = if caller && h.kind != Kind::Dir {
+            h.mode & !0o6000
+        } else {
+            h.mode
         };
         let existing = match nix::sys::stat::fstatat(
             &parent,
@@ -470,7 +500,7 @@ pub(crate) fn extract(root: BorrowedFd, dest: &str, input: impl Read, owner: Own
                     size += io::copy(&mut r.data(), &mut file)?;
                     nix::unistd::fchown(&file, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))?;
                     // After chown, which clears setuid/setgid.
-                    nix::sys::stat::fchmod(&file, Mode::from_bits_truncate(h.mode & 0o7777))?;
+                    nix::sys::stat::fchmod(&file, Mode::from_bits_truncate(mode & 0o7777))?;
                     nix::sys::stat::futimens(&file, &t, &t)?;
                 }
                 Kind::Symlink => {
@@ -520,7 +550,7 @@ pub(crate) fn extract(root: BorrowedFd, dest: &str, input: impl Read, owner: Own
                     nix::sys::stat::fchmodat(
                         &parent,
                         name.as_os_str(),
-                        Mode::from_bits_truncate(h.mode & 0o7777),
+                        Mode::from_bits_truncate(mode & 0o7777),
                         nix::sys::stat::FchmodatFlags::FollowSymlink,
                     )?;
                 }

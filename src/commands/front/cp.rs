@@ -65,7 +65,7 @@ fn from_container(g: &Globals, a: &CpArgs, ctr: &str, src: &str, dest: &str) -> 
     let store = Store::new(g);
     let c = store.get_started(ctr)?;
     cp::usable(store.derive(&c))?;
-    let rootfs = cp::open_rootfs(&store, &c)?;
+    let rootfs = cp::open_rootfs(&store, &c, true)?;
     let found = cp::lookup(rootfs.fd.as_fd(), src, a.follow_link)
         .map_err(|e| anyhow!("could not find the file {src} in container {ctr}: {e:#}"))?;
     let Some(st) = found.stat else {
@@ -89,7 +89,7 @@ fn from_container(g: &Globals, a: &CpArgs, ctr: &str, src: &str, dest: &str) -> 
     let owner = if a.archive {
         Owner::Keep
     } else {
-        Owner::All(
+        Owner::Caller(
             nix::unistd::getuid().as_raw(),
             nix::unistd::getgid().as_raw(),
         )
@@ -200,7 +200,7 @@ fn into_container(g: &Globals, a: &CpArgs, src: &str, ctr: &str, dest: &str) -> 
         }
         Some(found)
     };
-    let rootfs = cp::open_rootfs(&store, &c)?;
+    let rootfs = cp::open_rootfs(&store, &c, true)?;
     let root = rootfs.fd.as_fd();
     let d = cp::lookup(root, dest, true)?;
     let dest_dir = d

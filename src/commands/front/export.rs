@@ -18,7 +18,7 @@ pub(crate) fn export(g: &Globals, a: &ExportArgs) -> Result<i32> {
     let store = Store::new(g);
     let c = store.get_started(&a.container)?;
     cp::usable(store.derive(&c))?;
-    let rootfs = cp::open_rootfs(&store, &c)?;
+    let rootfs = cp::open_rootfs(&store, &c, false)?;
     let found = cp::lookup(std::os::fd::AsFd::as_fd(&rootfs.fd), "/", false)?;
     match out_path {
         None => {
