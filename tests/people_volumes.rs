@@ -1215,3 +1215,49 @@ fn volume_options_chown_and_inspect_fallback() {
     );
     w.finish();
 }
+
+/// `U` chowns what the volume holds, never what a container's link in it names: a link
+/// to a host file and one to a host directory are changed themselves, their targets not.
+#[test]
+fn chown_never_follows_a_containers_link_out_of_the_volume() {
+    use std::os::unix::fs::MetadataExt;
+    let w = World::new("chownlink");
+    let target = w.host("host-target");
+    std::fs::create_dir_all(target.join("sub")).unwrap();
+    std::fs::write(target.join("file"), "host\n").unwrap();
+    let t = target.to_str().unwrap();
+    w.sh(
+        &["-v", "cv:/d"],
+        &format!("ln -s {t}/file /d/flink; ln -s {t} /d/dlink; mkdir /d/own; echo x > /d/own/f"),
+    )
+    .ok();
+    w.sh(&["-v", "cv:/d:U", "--user", "33:34"], "true").ok();
+    for p in [target.clone(), target.join("file"), target.join("sub")] {
+        let m = std::fs::metadata(&p).unwrap();
+        assert_eq!((m.uid(), m.gid()), (0, 0), "{} chowned", p.display());
+    }
+    let m = std::fs::metadata(w.data("cv").join("own/f")).unwrap();
+    assert_eq!((m.uid(), m.gid()), (33, 34));
+    let m = std::fs::symlink_metadata(w.data("cv").join("flink")).unwrap();
+    assert_eq!((m.uid(), m.gid()), (33, 34));
+    w.finish();
+}
+
+/// Docker's longest volume name (255 characters) makes a volume and removes it, leaving
+/// nothing behind.
+#[test]
+fn the_longest_volume_name_works() {
+    let w = World::new("longname");
+    let name = format!("v{}", "x".repeat(254));
+    let out = w.b(&["volume", "create", &name]);
+    out.ok();
+    assert_eq!(out.stdout.trim(), name);
+    w.sh(&["-v", &format!("{name}:/d")], "echo in > /d/f").ok();
+    assert_eq!(
+        std::fs::read_to_string(w.data(&name).join("f")).unwrap(),
+        "in\n"
+    );
+    w.b(&["volume", "rm", &name]).ok();
+    assert!(w.volumes().is_empty());
+    w.finish();
+}

@@ -244,7 +244,9 @@ impl Store {
             );
         }
         // Filled under a temporary name, renamed into place: a crash leaves no half volume.
-        let tmp = self.dir.join(format!(".new-{name}"));
+        // One name serves all (the lock is held): a name of its own, with a prefix, would
+        // be too long for the longest volume names.
+        let tmp = self.dir.join(".new");
         let _ = fs::remove_dir_all(&tmp);
         let v = Volume {
             name: name.to_string(),
@@ -296,7 +298,7 @@ impl Store {
             bail!("remove {name}: volume is in use - [{}]", users.join(", "));
         }
         let dir = self.path(name);
-        let gone = self.dir.join(format!(".rm-{name}"));
+        let gone = self.dir.join(".rm");
         let _ = fs::remove_dir_all(&gone);
         fs::rename(&dir, &gone)
             .map_err(|e| anyhow!("remove {name}: {}", crate::error::errno_text(&e)))?;
