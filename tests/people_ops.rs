@@ -1091,6 +1091,17 @@ fn cp_sees_the_containers_mounts_and_brings_out_no_devices() {
     );
     let out = w.b(&["cp", f.to_str().unwrap(), "c:/ro/"]);
     code_msg(&out, 1, "/ro/hostfile: EROFS");
+    // The whole tree: the volume's files, not the kernel's /proc and /sys.
+    let whole = w.dir.join("whole");
+    std::fs::create_dir_all(&whole).unwrap();
+    let out = w.b(&["cp", "c:/", whole.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        std::fs::read_to_string(whole.join("vol/inside")).unwrap(),
+        "in-vol\n"
+    );
+    assert_eq!(std::fs::read_dir(whole.join("proc")).unwrap().count(), 0);
+    assert_eq!(std::fs::read_dir(whole.join("sys")).unwrap().count(), 0);
     assert!(!w.root.join("volumes/rovol/_data/hostfile").exists());
 
     let out = w.b(&["cp", "c:/tmp/d", out_dir.to_str().unwrap()]);

@@ -122,6 +122,26 @@ pub(crate) fn open_rootfs(store: &Store, c: &Container, mounts: bool) -> Result<
     })
 }
 
+impl Rootfs {
+    /// The filesystems `cp` reads from the container: its root's and those of its own
+    /// mounts (volumes, binds, tmpfs), not the kernel's (/proc, /sys) nor the runtime's
+    /// /dev, which Docker's copy never sees either.
+    pub(crate) fn devices(&self, c: &Container) -> Result<Vec<u64>> {
+        let mut out = vec![nix::sys::stat::fstat(&self.fd)?.st_dev];
+        for m in &c.rec.mounts {
+            let fd = resolve::open_in_root(
+                self.fd.as_fd(),
+                Path::new(&m.destination),
+                OFlag::O_PATH | OFlag::O_CLOEXEC,
+            );
+            if let Ok(st) = fd.and_then(|fd| nix::sys::stat::fstat(&fd)) {
+                out.push(st.st_dev);
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// Whether the container's state lets its files be read or written now.
 pub(crate) fn usable(live: Live) -> Result<()> {
     if live == Live::Removing {
@@ -234,8 +254,14 @@ pub(crate) enum Owner {
 
 /// Writes the tree at `found` as a tar stream, its top entry named `top` (entries below
 /// it `top/...`; an empty `top` names the entries below the root without a prefix, as
-/// `export` does). `one_fs`: do not descend into other filesystems (mounts).
-pub(crate) fn archive(found: &Found, top: &str, one_fs: bool, out: &mut dyn Write) -> Result<()> {
+/// `export` does). `only`: the filesystems (devices) to descend into; the directories of
+/// others (other mounts) are written without what they hold.
+pub(crate) fn archive(
+    found: &Found,
+    top: &str,
+    only: Option<&[u64]>,
+    out: &mut dyn Write,
+) -> Result<()> {
     let mut w = tar::Writer::new(out);
     let mut links = HashMap::new();
     let st = found
@@ -247,9 +273,9 @@ pub(crate) fn archive(found: &Found, top: &str, one_fs: bool, out: &mut dyn Writ
     };
     if top.is_empty() {
         let dir = at.open(OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)?;
-        walk_dir(&mut w, dir, "", st.st_dev, one_fs, &mut links)?;
+        walk_dir(&mut w, dir, "", only, &mut links)?;
     } else {
-        entry(&mut w, at, &st, top, st.st_dev, one_fs, &mut links)?;
+        entry(&mut w, at, &st, top, only, &mut links)?;
     }
     w.finish()?;
     Ok(())
@@ -261,8 +287,7 @@ fn entry(
     at: At,
     st: &FileStat,
     path: &str,
-    dev: u64,
-    one_fs: bool,
+    only: Option<&[u64]>,
     links: &mut HashMap<(u64, u64), String>,
 ) -> Result<()> {
     let fmt = st.st_mode & libc::S_IFMT;
@@ -299,13 +324,13 @@ fn entry(
         libc::S_IFDIR => {
             m.kind = Kind::Dir;
             w.entry(path, &m, None)?;
-            if one_fs && st.st_dev != dev {
+            if only.is_some_and(|d| !d.contains(&st.st_dev)) {
                 return Ok(());
             }
             let d = at
                 .open(OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
                 .map_err(|e| anyhow!("{path}: {}", crate::error::errno_desc(e)))?;
-            walk_dir(w, d, path, dev, one_fs, links)
+            walk_dir(w, d, path, only, links)
         }
         libc::S_IFLNK => {
             m.kind = Kind::Symlink;
@@ -340,8 +365,7 @@ fn walk_dir(
     w: &mut tar::Writer<&mut dyn Write>,
     d: OwnedFd,
     prefix: &str,
-    dev: u64,
-    one_fs: bool,
+    only: Option<&[u64]>,
     links: &mut HashMap<(u64, u64), String>,
 ) -> Result<()> {
     let mut names: Vec<OsString> = Vec::new();
@@ -369,7 +393,7 @@ fn walk_dir(
         } else {
             format!("{prefix}/{}", n.to_string_lossy())
         };
-        entry(w, At::Name(d.as_fd(), &n), &st, &path, dev, one_fs, links)?;
+        entry(w, At::Name(d.as_fd(), &n), &st, &path, only, links)?;
     }
     Ok(())
 }
