@@ -1127,3 +1127,49 @@ fn cp_sees_the_containers_mounts_and_brings_out_no_devices() {
     assert_eq!(mode & 0o7777, 0o4755);
     w.finish();
 }
+
+/// `cp` with a stopped container reaches its volumes as a running one does (Docker's
+/// copy mounts them): what goes in is in the volume and seen at the next start, not
+/// buried under the mount in the container's own layer; a read-only one refuses.
+#[test]
+fn cp_reaches_a_stopped_containers_volumes() {
+    let w = World::new("cpstopped");
+    w.image("bb:1");
+    w.b(&[
+        "create",
+        "--name",
+        "s",
+        "-v",
+        "svol:/vol",
+        "-v",
+        "srovol:/ro:ro",
+        "bb:1",
+        "cat",
+        "/vol/hostfile",
+    ])
+    .ok();
+    std::fs::write(w.root.join("volumes/svol/_data/inside"), "in-vol\n").unwrap();
+    let f = w.dir.join("hostfile");
+    std::fs::write(&f, "from the host\n").unwrap();
+    w.b(&["cp", f.to_str().unwrap(), "s:/vol/"]).ok();
+    assert_eq!(
+        std::fs::read_to_string(w.root.join("volumes/svol/_data/hostfile")).unwrap(),
+        "from the host\n"
+    );
+    let out_dir = w.dir.join("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    w.b(&["cp", "s:/vol/inside", out_dir.to_str().unwrap()])
+        .ok();
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("inside")).unwrap(),
+        "in-vol\n"
+    );
+    let out = w.b(&["cp", f.to_str().unwrap(), "s:/ro/"]);
+    code_msg(&out, 1, "/ro/hostfile: EROFS");
+    let out = w.b(&["start", "-a", "s"]);
+    out.ok();
+    assert_eq!(out.stdout, "from the host\n");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(w.dir.to_str().unwrap()));
+    w.finish();
+}

@@ -70,7 +70,9 @@ pub(crate) fn open_rootfs(store: &Store, c: &Container, mounts: bool) -> Result<
             }
         }
     }
-    if c.rec.image_id.is_empty() {
+    let private = nix::unistd::geteuid().is_root();
+    let binds = mounts && private && !c.rec.mounts.is_empty();
+    if c.rec.image_id.is_empty() && !binds {
         return Ok(Rootfs {
             fd: open_dir(&c.rec.rootfs)?,
             _mounted: None,
@@ -95,7 +97,7 @@ pub(crate) fn open_rootfs(store: &Store, c: &Container, mounts: bool) -> Result<
     if store.monitor_alive(id) {
         bail!("container {} started meanwhile: try again", c.rec.name);
     }
-    if nix::unistd::geteuid().is_root() {
+    if private {
         // A mount namespace of this process's own before anything is mounted, whoever we
         // are: the monitor's mount skips it when it counts as rootless (root in a user
         // namespace), and then the overlay would land in the caller's namespace.
@@ -115,11 +117,74 @@ pub(crate) fn open_rootfs(store: &Store, c: &Container, mounts: bool) -> Result<
         .map_err(|e| anyhow!("make / a slave mount: {}", crate::error::errno_desc(e)))?;
     }
     let mounted = crate::front::monitor::rootfs::mount(store, &c.rec)?;
+    let fd = if c.rec.image_id.is_empty() {
+        open_dir(&c.rec.rootfs)?
+    } else {
+        open_dir(&merged)?
+    };
+    if binds {
+        mount_binds(fd.as_fd(), &c.rec)?;
+    }
     Ok(Rootfs {
-        fd: open_dir(&merged)?,
+        fd,
         _mounted: mounted,
         _lock: Some(lock),
     })
+}
+
+/// Mounts a stopped container's volumes and host directories on its root, in this
+/// process's own mount namespace, where its processes would see them (Docker's copy
+/// mounts them too); a missing mount point is made as the runtime would make it.
+fn mount_binds(root: BorrowedFd, rec: &crate::front::containers::Record) -> Result<()> {
+    use nix::mount::MsFlags;
+    let ours: Vec<&str> = rec.mounts.iter().map(|m| m.destination.as_str()).collect();
+    // The spec lists them parents first, with their sources and options resolved.
+    for m in rec.spec["mounts"].as_array().into_iter().flatten() {
+        let (Some(dst), Some(src)) = (m["destination"].as_str(), m["source"].as_str()) else {
+            continue;
+        };
+        if m["type"] != "bind" || !ours.contains(&dst) {
+            continue;
+        }
+        let opts: Vec<&str> = m["options"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|o| o.as_str())
+            .collect();
+        let shown = |e: Errno| anyhow!("mount {src} on {dst}: {}", crate::error::errno_desc(e));
+        let at = match resolve::open_in_root(root, Path::new(dst), OFlag::O_PATH | OFlag::O_CLOEXEC)
+        {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) if Path::new(src).is_dir() => {
+                resolve::mkdir_all_in_root(root, Path::new(dst), 0o755).map_err(shown)?
+            }
+            Err(Errno::ENOENT) => {
+                resolve::create_file_in_root(root, Path::new(dst)).map_err(shown)?
+            }
+            Err(e) => return Err(shown(e)),
+        };
+        let mut flags = MsFlags::MS_BIND;
+        if opts.contains(&"rbind") {
+            flags |= MsFlags::MS_REC;
+        }
+        let target = resolve::proc_fd_path(at.as_fd());
+        nix::mount::mount(Some(src), &target, None::<&str>, flags, None::<&str>).map_err(shown)?;
+        if opts.contains(&"ro") {
+            // Through the new mount (a fresh lookup crosses onto it; the old fd does not).
+            let top = resolve::open_in_root(root, Path::new(dst), OFlag::O_PATH | OFlag::O_CLOEXEC)
+                .map_err(shown)?;
+            nix::mount::mount(
+                None::<&str>,
+                &resolve::proc_fd_path(top.as_fd()),
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+                None::<&str>,
+            )
+            .map_err(shown)?;
+        }
+    }
+    Ok(())
 }
 
 impl Rootfs {
