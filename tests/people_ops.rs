@@ -1173,3 +1173,33 @@ fn cp_reaches_a_stopped_containers_volumes() {
     assert!(!mounts.contains(w.dir.to_str().unwrap()));
     w.finish();
 }
+
+/// A tar stream naming a file below directories it does not list (`tar -cf - a/b/f`)
+/// makes those directories, as Docker's extraction does; one climbing out is refused,
+/// changing nothing.
+#[test]
+fn cp_stream_makes_the_parents_it_does_not_list() {
+    let w = World::new("cpparents");
+    w.image("bb:1");
+    w.b(&["create", "--name", "p", "bb:1", "cat", "/tmp/a/b/f"])
+        .ok();
+    let src = w.dir.join("src");
+    std::fs::create_dir_all(src.join("a/b")).unwrap();
+    std::fs::write(src.join("a/b/f"), "deep\n").unwrap();
+    let tar = w.dir.join("in.tar");
+    assert!(Command::new("tar")
+        .arg("-C")
+        .arg(&src)
+        .arg("-cf")
+        .arg(&tar)
+        .arg("a/b/f")
+        .status()
+        .unwrap()
+        .success());
+    let (code, _, err) = w.b_raw(&["cp", "-", "p:/tmp"], Some(&tar));
+    assert_eq!(code, 0, "{err}");
+    let out = w.b(&["start", "-a", "p"]);
+    out.ok();
+    assert_eq!(out.stdout, "deep\n");
+    w.finish();
+}

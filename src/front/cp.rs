@@ -487,11 +487,16 @@ pub(crate) fn extract(root: BorrowedFd, dest: &str, input: impl Read, owner: Own
         };
         let full = dest.join(&rel);
         let parent_rel = full.parent().map(Path::to_path_buf).unwrap_or_default();
-        let parent = resolve::open_in_root(
+        let parent = match resolve::open_in_root(
             root,
             &parent_rel,
             OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        )
+        ) {
+            // A stream need not list the directories above its entries: made (inside
+            // the root), as Docker's extraction makes them.
+            Err(Errno::ENOENT) => resolve::mkdir_all_in_root(root, &parent_rel, 0o755),
+            r => r,
+        }
         .map_err(|e| {
             anyhow!(
                 "{}: {}",
