@@ -1261,3 +1261,26 @@ fn the_longest_volume_name_works() {
     assert!(w.volumes().is_empty());
     w.finish();
 }
+
+/// Two `O` mounts each get their own upper layer, whatever their destinations look like
+/// (`/a_` and `/a/5f` once shared one).
+#[test]
+fn overlay_mounts_never_share_an_upper_layer() {
+    let w = World::new("ovnames");
+    let (l1, l2) = (w.host("l1"), w.host("l2"));
+    std::fs::create_dir_all(&l1).unwrap();
+    std::fs::create_dir_all(&l2).unwrap();
+    let out = w.sh(
+        &[
+            "-v",
+            &format!("{}:/a_:O", l1.display()),
+            "-v",
+            &format!("{}:/a/5f:O", l2.display()),
+        ],
+        "echo one > /a_/x; test -e /a/5f/x && echo shared; true",
+    );
+    out.ok();
+    assert_eq!(out.stdout, "");
+    assert!(entries(&l1).is_empty() && entries(&l2).is_empty());
+    w.finish();
+}
