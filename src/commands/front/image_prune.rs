@@ -30,21 +30,27 @@ pub(crate) fn prune(g: &Globals, a: &PruneArgs) -> Result<i32> {
     let store = super::image_store(g)?;
     let containers = crate::front::containers::Store::new(g);
     let p = ops::prune(&store, a.all, &super::image_user(&containers))?;
-    if !p.removed.is_empty() {
-        println!("Deleted Images:");
-        for r in &p.removed {
-            match r {
-                Removed::Untagged(_) => {
-                    println!("{}", r.to_string().replacen("Untagged:", "untagged:", 1))
-                }
-                Removed::Deleted(d) => println!("deleted: {d}"),
-            }
-        }
-        println!();
-    }
+    print_removed(&p.removed);
     println!(
         "Total reclaimed space: {}",
         units::human_size(p.reclaimed as f64)
     );
     Ok(0)
+}
+
+/// `Deleted Images:` and its lines (nothing when nothing was removed).
+pub(crate) fn print_removed(removed: &[Removed]) {
+    if removed.is_empty() {
+        return;
+    }
+    println!("Deleted Images:");
+    for r in removed {
+        match r {
+            Removed::Untagged(_) => {
+                println!("{}", r.to_string().replacen("Untagged:", "untagged:", 1))
+            }
+            Removed::Deleted(d) => println!("deleted: {d}"),
+        }
+    }
+    println!();
 }
