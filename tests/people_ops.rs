@@ -1203,3 +1203,37 @@ fn cp_stream_makes_the_parents_it_does_not_list() {
     assert_eq!(out.stdout, "deep\n");
     w.finish();
 }
+
+/// A container's tree nested as deep as a path can name (2000 levels) neither crashes
+/// `cp`, `export`, `diff` nor `ps -s` (a stack overflow aborted `cp`): each succeeds or
+/// fails with one line and exit 1.
+#[test]
+fn a_deep_tree_crashes_nothing() {
+    let w = World::new("deep");
+    w.image("bb:1");
+    let deep = "d/".repeat(2000);
+    let script = format!("mkdir -p /tmp/{deep} && touch /tmp/made && sleep 1000");
+    w.run_d(&["--name", "c"], &["bb:1", "sh", "-c", &script]);
+    for _ in 0..200 {
+        if w.b(&["exec", "c", "test", "-e", "/tmp/made"]).code == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out_dir = w.dir.join("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let clean = |out: &Out, what: &str| {
+        assert!(
+            out.code == 0 || (out.code == 1 && out.stderr.trim().lines().count() == 1),
+            "{what}: exit {}: {}",
+            out.code,
+            out.stderr
+        );
+    };
+    clean(&w.b(&["cp", "c:/tmp", out_dir.to_str().unwrap()]), "cp");
+    let (code, _, err) = w.b_raw(&["export", "c"], None);
+    assert!(code == 0 || code == 1, "export: exit {code}: {err}");
+    clean(&w.b(&["diff", "c"]), "diff");
+    clean(&w.b(&["ps", "-a", "-s"]), "ps -s");
+    w.finish();
+}

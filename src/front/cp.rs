@@ -355,6 +355,12 @@ fn entry(
     only: Option<&[u64]>,
     links: &mut HashMap<(u64, u64), String>,
 ) -> Result<()> {
+    // Deeper than any path can name (a container can nest directories without bound
+    // through relative moves): refused before the recursion outgrows the stack.
+    if path.len() > libc::PATH_MAX as usize {
+        let head: String = path.chars().take(64).collect();
+        bail!("{head}...: file name too long");
+    }
     let fmt = st.st_mode & libc::S_IFMT;
     let mut m = EntryMeta {
         mode: st.st_mode & 0o7777,
@@ -692,13 +698,18 @@ pub(crate) fn pipe_through<T: Send>(
 ) -> Result<T> {
     let (mut rd, mut wr) = io::pipe()?;
     std::thread::scope(|s| {
-        let h = s.spawn(move || {
-            let mut wr = io::BufWriter::with_capacity(128 * 1024, &mut wr);
-            let r = produce(&mut wr);
-            let r = r.and_then(|_| wr.flush().map_err(Into::into));
-            drop(wr);
-            r
-        });
+        // A tree walk recurses once per level: a container's deepest tree (a path can
+        // name PATH_MAX/2 levels) needs more than a thread's default 2 MiB (reserved,
+        // touched only as deep as it goes).
+        let h = std::thread::Builder::new()
+            .stack_size(64 << 20)
+            .spawn_scoped(s, move || {
+                let mut wr = io::BufWriter::with_capacity(128 * 1024, &mut wr);
+                let r = produce(&mut wr);
+                let r = r.and_then(|_| wr.flush().map_err(Into::into));
+                drop(wr);
+                r
+            })?;
         let got = consume(&mut rd);
         // Whatever the consumer left unread: let the producer finish (or fail) now.
         drop(rd);
