@@ -1284,3 +1284,32 @@ fn overlay_mounts_never_share_an_upper_layer() {
     assert!(entries(&l1).is_empty() && entries(&l2).is_empty());
     w.finish();
 }
+
+/// A volume whose removal fails (an immutable file in it) says so in one line and never
+/// stands in the way of removing the next one.
+#[test]
+fn a_failed_removal_never_blocks_the_next() {
+    let w = World::new("stuckrm");
+    w.b(&["volume", "create", "stuck"]).ok();
+    w.b(&["volume", "create", "other"]).ok();
+    let f = w.data("stuck").join("f");
+    std::fs::write(&f, "x").unwrap();
+    let chattr = |flag: &str, p: &Path| {
+        let st = Command::new("chattr").arg(flag).arg(p).status().unwrap();
+        assert!(st.success(), "chattr {flag} {}", p.display());
+    };
+    chattr("+i", &f);
+    let out = w.b(&["volume", "rm", "stuck"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert_eq!(out.stderr.trim_end().lines().count(), 1, "{}", out.stderr);
+    w.b(&["volume", "rm", "other"]).ok();
+    // Wherever the stuck one was left, it can be freed and removed by hand.
+    for e in std::fs::read_dir(w.root.join("volumes")).unwrap().flatten() {
+        let p = e.path().join("_data/f");
+        if p.exists() {
+            chattr("-i", &p);
+            std::fs::remove_dir_all(e.path()).unwrap();
+        }
+    }
+    w.finish();
+}

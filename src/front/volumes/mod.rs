@@ -298,8 +298,11 @@ impl Store {
             bail!("remove {name}: volume is in use - [{}]", users.join(", "));
         }
         let dir = self.path(name);
-        let gone = self.dir.join(".rm");
-        let _ = fs::remove_dir_all(&gone);
+        // A name of its own (short: the longest volume names leave no room for a prefix),
+        // so that one that could not be removed never stands in the way of the next.
+        let gone = self
+            .dir
+            .join(format!(".rm-{}", &containers::new_id()[..16]));
         fs::rename(&dir, &gone)
             .map_err(|e| anyhow!("remove {name}: {}", crate::error::errno_text(&e)))?;
         // std's remove_dir_all never follows symlinks (it unlinks them).
