@@ -8,11 +8,13 @@
 //! `*at` calls in a parent directory resolved inside its root, and never follows the last
 //! component.
 //!
-//! Where the root comes from: a running container's overlay is mounted only in its
-//! monitor's private mount namespace, reached through `/proc/<monitor>/root`; a stopped
-//! one's is mounted here, in a mount namespace this process makes private to itself first
-//! (the host's never sees it, and it is gone when this process ends), under the
-//! container's lock so that a start waits; `--rootfs` containers are their directory.
+//! Where the root comes from: for `cp`, a running container's root is its init's
+//! (`/proc/<init>/root`: its volumes and binds mounted, as its processes see them); for
+//! `export`, its overlay alone, mounted only in its monitor's private mount namespace and
+//! reached through `/proc/<monitor>/root`. A stopped one's is mounted here (with its
+//! volumes and binds, for `cp`), in a mount namespace this process makes private to
+//! itself first (the host's never sees it, and it is gone when this process ends), under
+//! the container's lock so that a start waits; `--rootfs` containers are their directory.
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
