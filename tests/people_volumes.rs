@@ -824,12 +824,12 @@ fn bad_input_is_one_line_and_leaves_nothing() {
         one_line(&out, 1, "[a-zA-Z0-9][a-zA-Z0-9_.-]");
     }
     one_line(
-        &w.b(&["volume", "create", "-o", "type=none", "v"]),
+        &w.b(&["volume", "create", "-o", "type=none", "vv"]),
         1,
         "device",
     );
     one_line(
-        &w.b(&["volume", "create", "-d", "nfs", "v"]),
+        &w.b(&["volume", "create", "-d", "nfs", "vv"]),
         1,
         "local driver",
     );
@@ -844,7 +844,7 @@ fn bad_input_is_one_line_and_leaves_nothing() {
             dev,
             "-o",
             "o=bind",
-            "v",
+            "vv",
         ]);
         one_line(&out, 1, "berth's own state");
     }
@@ -1311,5 +1311,26 @@ fn a_failed_removal_never_blocks_the_next() {
             std::fs::remove_dir_all(e.path()).unwrap();
         }
     }
+    w.finish();
+}
+
+/// Docker's local driver wants names of two characters at least: `a` is refused by
+/// `volume create` (1) and `run -v` (125), in one line, leaving nothing.
+#[test]
+fn one_character_volume_names_are_refused() {
+    let w = World::new("shortname");
+    one_line(
+        &w.b(&["volume", "create", "a"]),
+        1,
+        "volume name is too short",
+    );
+    one_line(
+        &w.sh(&["-v", "a:/d"], "true"),
+        125,
+        "volume name is too short",
+    );
+    assert!(w.volumes().is_empty());
+    w.b(&["volume", "create", "ab"]).ok();
+    assert_eq!(w.volumes(), ["ab"]);
     w.finish();
 }

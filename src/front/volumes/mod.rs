@@ -110,6 +110,9 @@ impl Volume {
 /// Docker's rule for a local volume's name (also what tells a name from a host path in
 /// `-v`); `..`, `/` and NUL can never pass it.
 pub(crate) fn validate_name(name: &str) -> Result<()> {
+    if name.len() == 1 {
+        bail!("create {name}: volume name is too short, names should be at least two alphanumeric characters");
+    }
     let ok = name.len() <= 255
         && name
             .bytes()
@@ -440,7 +443,7 @@ mod tests {
 
     #[test]
     fn names() {
-        for ok in ["a", "db", "my_vol.1-x", "0abc"] {
+        for ok in ["ab", "db", "my_vol.1-x", "0abc"] {
             validate_name(ok).unwrap();
         }
         for bad in [
@@ -450,6 +453,10 @@ mod tests {
             assert!(e.contains("[a-zA-Z0-9][a-zA-Z0-9_.-]"), "{bad}: {e}");
         }
         assert!(validate_name(&"a".repeat(256)).is_err());
+        assert!(validate_name("a")
+            .unwrap_err()
+            .to_string()
+            .contains("too short"));
     }
 
     #[test]

@@ -587,13 +587,13 @@ mod tests {
         assert!(m.non_recursive);
         assert!(mount_flag("type=bind,src=/tmp,dst=/t,bind-recursive=maybe", &c).is_err());
         let m = mount_flag(
-            "src=r,dst=/r,volume-opt=type=tmpfs,volume-opt=device=tmpfs,volume-label=a=b",
+            "src=rr,dst=/r,volume-opt=type=tmpfs,volume-opt=device=tmpfs,volume-label=a=b",
             &c,
         )
         .unwrap();
         assert_eq!(m.volume_options["type"], "tmpfs");
         assert_eq!(m.volume_labels["a"], "b");
-        assert!(mount_flag("src=r,dst=/r,volume-opt=type=ext4", &c).is_err());
+        assert!(mount_flag("src=rr,dst=/r,volume-opt=type=ext4", &c).is_err());
         let m = mount_flag("type=tmpfs,dst=/t,tmpfs-size=1m,tmpfs-mode=1770", &c).unwrap();
         assert!(m.options.contains(&"size=1048576".to_string()));
         assert!(m.options.contains(&"mode=1770".to_string()));
