@@ -1334,3 +1334,25 @@ fn one_character_volume_names_are_refused() {
     assert_eq!(w.volumes(), ["ab"]);
     w.finish();
 }
+
+/// berth's own state cannot be bound in through a symlink to it either (with `U` that
+/// handed the whole store to the container's user), nor the host's `/` read-write.
+#[test]
+fn a_symlink_never_binds_berths_state_in() {
+    let w = World::new("statelink");
+    std::fs::create_dir_all(&w.root).unwrap();
+    let link = w.host("to-state");
+    std::os::unix::fs::symlink(&w.root, &link).unwrap();
+    let out = w.sh(
+        &["-v", &format!("{}:/s:U", link.display()), "--user", "33:34"],
+        "true",
+    );
+    one_line(&out, 125, "berth's own state");
+    let rootlink = w.host("to-root");
+    std::os::unix::fs::symlink("/", &rootlink).unwrap();
+    let out = w.sh(&["-v", &format!("{}:/h", rootlink.display())], "true");
+    one_line(&out, 125, "add :ro");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(&w.root).unwrap().uid(), 0);
+    w.finish();
+}

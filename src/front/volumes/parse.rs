@@ -59,11 +59,13 @@ fn clean(p: &str, what: &str) -> Result<String> {
 
 fn bind_source(src: &str, what: &str, ctx: &Context, rw: bool) -> Result<String> {
     let s = clean(src, what)?;
-    if rw && s == "/" {
+    // Checked where it leads too: a symlink to / or to the state is the same bind.
+    let real = std::fs::canonicalize(&s).unwrap_or_else(|_| s.clone().into());
+    if rw && (s == "/" || real == Path::new("/")) {
         bail!("{what}: a read-write bind of the host's / is refused (add :ro)");
     }
     for d in ctx.state_dirs {
-        if Path::new(&s).starts_with(d) {
+        if Path::new(&s).starts_with(d) || real.starts_with(d) {
             bail!(
                 "{what}: {s} is inside berth's own state ({}): use a named volume instead",
                 d.display()
