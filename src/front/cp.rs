@@ -488,6 +488,7 @@ pub(crate) fn extract(root: BorrowedFd, dest: &str, input: impl Read, owner: Own
     let mut r = tar::Reader::new(input);
     let mut dirs: Vec<DirMeta> = Vec::new();
     let mut size = 0u64;
+    let mut skipped: Vec<PathBuf> = Vec::new();
     while let Some(h) = r.next()? {
         let rel = crate::front::images::unpack::confine(&h.path)?;
         let Some(name) = rel.file_name().map(|n| n.to_os_string()) else {
@@ -520,7 +521,15 @@ pub(crate) fn extract(root: BorrowedFd, dest: &str, input: impl Read, owner: Own
         let caller = matches!(owner, Owner::Caller(..));
         if caller && matches!(h.kind, Kind::Char | Kind::Block) {
             crate::logging::warn(&format!("{shown}: a device node is not copied without -a"));
+            skipped.push(rel);
             continue;
+        }
+        // Another name of a device node skipped above: skipped with it.
+        if h.kind == Kind::HardLink && !skipped.is_empty() {
+            let target = crate::front::images::unpack::confine(&h.link)?;
+            if skipped.contains(&target) {
+                continue;
+            }
         }
         let mode = if caller && h.kind != Kind::Dir {
             h.mode & !0o6000
