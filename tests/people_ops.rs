@@ -1060,3 +1060,195 @@ fn rootless_cp_stats_and_top() {
     drop(u);
     let _ = std::fs::remove_dir_all(&w.dir);
 }
+
+/// `cp` into a running container reaches what the container sees at the path: a volume
+/// mounted there, not the upper directory beneath it (hidden from the container); a
+/// read-only volume refuses the copy. Out of it, the container's device nodes never become
+/// devices on the host and its setuid bits never make a caller-owned setuid file, unless
+/// `-a` asks for the entries as they are.
+#[test]
+fn cp_sees_the_containers_mounts_and_brings_out_no_devices() {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let w = World::new("cpmounts");
+    w.image("bb:1");
+    let script = "mkdir /tmp/d; mknod /tmp/d/null c 1 3; chmod 666 /tmp/d/null; \
+                  ln /tmp/d/null /tmp/d/null2; \
+                  echo x > /tmp/d/suid; chmod 4755 /tmp/d/suid; echo in-vol > /vol/inside; \
+                  touch /tmp/made; sleep 1000";
+    w.run_d(
+        &["--name", "c", "-v", "vol:/vol", "-v", "rovol:/ro:ro"],
+        &["bb:1", "sh", "-c", script],
+    );
+    for _ in 0..100 {
+        if w.b(&["exec", "c", "test", "-e", "/tmp/made"]).code == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let f = w.dir.join("hostfile");
+    std::fs::write(&f, "from the host\n").unwrap();
+    w.b(&["cp", f.to_str().unwrap(), "c:/vol/"]).ok();
+    let out = w.b(&["exec", "c", "cat", "/vol/hostfile"]);
+    assert_eq!(out.stdout, "from the host\n", "{}", out.stderr);
+    assert_eq!(
+        std::fs::read_to_string(w.root.join("volumes/vol/_data/hostfile")).unwrap(),
+        "from the host\n"
+    );
+    let out_dir = w.dir.join("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    w.b(&["cp", "c:/vol/inside", out_dir.to_str().unwrap()])
+        .ok();
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("inside")).unwrap(),
+        "in-vol\n"
+    );
+    let out = w.b(&["cp", f.to_str().unwrap(), "c:/ro/"]);
+    code_msg(&out, 1, "/ro/hostfile: EROFS");
+    // The whole tree: the volume's files, not the kernel's /proc and /sys.
+    let whole = w.dir.join("whole");
+    std::fs::create_dir_all(&whole).unwrap();
+    let out = w.b(&["cp", "c:/", whole.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        std::fs::read_to_string(whole.join("vol/inside")).unwrap(),
+        "in-vol\n"
+    );
+    assert_eq!(std::fs::read_dir(whole.join("proc")).unwrap().count(), 0);
+    assert_eq!(std::fs::read_dir(whole.join("sys")).unwrap().count(), 0);
+    assert!(!w.root.join("volumes/rovol/_data/hostfile").exists());
+
+    let out = w.b(&["cp", "c:/tmp/d", out_dir.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for p in ["d/null", "d/null2"] {
+        assert!(
+            std::fs::symlink_metadata(out_dir.join(p)).is_err(),
+            "{p}: a container's device node made on the host"
+        );
+    }
+    let mode = std::fs::metadata(out_dir.join("d/suid"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o7777, 0o755, "setuid kept on a caller-owned copy");
+    let all = w.dir.join("all");
+    std::fs::create_dir_all(&all).unwrap();
+    w.b(&["cp", "-a", "c:/tmp/d", all.to_str().unwrap()]).ok();
+    let m = std::fs::symlink_metadata(all.join("d/null")).unwrap();
+    assert!(m.file_type().is_char_device());
+    let mode = std::fs::metadata(all.join("d/suid"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o7777, 0o4755);
+    w.finish();
+}
+
+/// `cp` with a stopped container reaches its volumes as a running one does (Docker's
+/// copy mounts them): what goes in is in the volume and seen at the next start, not
+/// buried under the mount in the container's own layer; a read-only one refuses.
+#[test]
+fn cp_reaches_a_stopped_containers_volumes() {
+    let w = World::new("cpstopped");
+    w.image("bb:1");
+    w.b(&[
+        "create",
+        "--name",
+        "s",
+        "-v",
+        "svol:/vol",
+        "-v",
+        "srovol:/ro:ro",
+        "bb:1",
+        "cat",
+        "/vol/hostfile",
+    ])
+    .ok();
+    std::fs::write(w.root.join("volumes/svol/_data/inside"), "in-vol\n").unwrap();
+    let f = w.dir.join("hostfile");
+    std::fs::write(&f, "from the host\n").unwrap();
+    w.b(&["cp", f.to_str().unwrap(), "s:/vol/"]).ok();
+    assert_eq!(
+        std::fs::read_to_string(w.root.join("volumes/svol/_data/hostfile")).unwrap(),
+        "from the host\n"
+    );
+    let out_dir = w.dir.join("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    w.b(&["cp", "s:/vol/inside", out_dir.to_str().unwrap()])
+        .ok();
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("inside")).unwrap(),
+        "in-vol\n"
+    );
+    let out = w.b(&["cp", f.to_str().unwrap(), "s:/ro/"]);
+    code_msg(&out, 1, "/ro/hostfile: EROFS");
+    let out = w.b(&["start", "-a", "s"]);
+    out.ok();
+    assert_eq!(out.stdout, "from the host\n");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(w.dir.to_str().unwrap()));
+    w.finish();
+}
+
+/// A tar stream naming a file below directories it does not list (`tar -cf - a/b/f`)
+/// makes those directories, as Docker's extraction does; one climbing out is refused,
+/// changing nothing.
+#[test]
+fn cp_stream_makes_the_parents_it_does_not_list() {
+    let w = World::new("cpparents");
+    w.image("bb:1");
+    w.b(&["create", "--name", "p", "bb:1", "cat", "/tmp/a/b/f"])
+        .ok();
+    let src = w.dir.join("src");
+    std::fs::create_dir_all(src.join("a/b")).unwrap();
+    std::fs::write(src.join("a/b/f"), "deep\n").unwrap();
+    let tar = w.dir.join("in.tar");
+    assert!(Command::new("tar")
+        .arg("-C")
+        .arg(&src)
+        .arg("-cf")
+        .arg(&tar)
+        .arg("a/b/f")
+        .status()
+        .unwrap()
+        .success());
+    let (code, _, err) = w.b_raw(&["cp", "-", "p:/tmp"], Some(&tar));
+    assert_eq!(code, 0, "{err}");
+    let out = w.b(&["start", "-a", "p"]);
+    out.ok();
+    assert_eq!(out.stdout, "deep\n");
+    w.finish();
+}
+
+/// A container's tree nested as deep as a path can name (2000 levels) neither crashes
+/// `cp`, `export`, `diff` nor `ps -s` (a stack overflow aborted `cp`): each succeeds or
+/// fails with one line and exit 1.
+#[test]
+fn a_deep_tree_crashes_nothing() {
+    let w = World::new("deep");
+    w.image("bb:1");
+    let deep = "d/".repeat(2000);
+    let script = format!("mkdir -p /tmp/{deep} && touch /tmp/made && sleep 1000");
+    w.run_d(&["--name", "c"], &["bb:1", "sh", "-c", &script]);
+    for _ in 0..200 {
+        if w.b(&["exec", "c", "test", "-e", "/tmp/made"]).code == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out_dir = w.dir.join("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let clean = |out: &Out, what: &str| {
+        assert!(
+            out.code == 0 || (out.code == 1 && out.stderr.trim().lines().count() == 1),
+            "{what}: exit {}: {}",
+            out.code,
+            out.stderr
+        );
+    };
+    clean(&w.b(&["cp", "c:/tmp", out_dir.to_str().unwrap()]), "cp");
+    let (code, _, err) = w.b_raw(&["export", "c"], None);
+    assert!(code == 0 || code == 1, "export: exit {code}: {err}");
+    clean(&w.b(&["diff", "c"]), "diff");
+    clean(&w.b(&["ps", "-a", "-s"]), "ps -s");
+    w.finish();
+}

@@ -8,11 +8,13 @@
 //! `*at` calls in a parent directory resolved inside its root, and never follows the last
 //! component.
 //!
-//! Where the root comes from: a running container's overlay is mounted only in its
-//! monitor's private mount namespace, reached through `/proc/<monitor>/root`; a stopped
-//! one's is mounted here, in a mount namespace this process makes private to itself first
-//! (the host's never sees it, and it is gone when this process ends), under the
-//! container's lock so that a start waits; `--rootfs` containers are their directory.
+//! Where the root comes from: for `cp`, a running container's root is its init's
+//! (`/proc/<init>/root`: its volumes and binds mounted, as its processes see them); for
+//! `export`, its overlay alone, mounted only in its monitor's private mount namespace and
+//! reached through `/proc/<monitor>/root`. A stopped one's is mounted here (with its
+//! volumes and binds, for `cp`), in a mount namespace this process makes private to
+//! itself first (the host's never sees it, and it is gone when this process ends), under
+//! the container's lock so that a start waits; `--rootfs` containers are their directory.
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
@@ -50,10 +52,29 @@ fn open_dir(p: &Path) -> Result<OwnedFd> {
 }
 
 /// Opens the container's root filesystem (see the module's note for how). For a stopped
-/// container the value holds its lock (and its mount) until dropped.
-pub(crate) fn open_rootfs(store: &Store, c: &Container) -> Result<Rootfs> {
+/// container the value holds its lock (and its mount) until dropped. `mounts`: of a
+/// running container, its root as its own processes see it (volumes, binds, tmpfs
+/// mounted on it), as `cp` needs; else the image's filesystem and its changes alone.
+pub(crate) fn open_rootfs(store: &Store, c: &Container, mounts: bool) -> Result<Rootfs> {
     let id = &c.rec.id;
-    if c.rec.image_id.is_empty() {
+    if mounts && store.derive(c).is_active() {
+        let rt = &store.rt;
+        if let Some(pid) = crate::front::containers::runtime::init_pid(rt, id) {
+            let fd = open_dir(Path::new(&format!("/proc/{pid}/root")));
+            // The pid could have been reused between reading the state and the open: the
+            // state checks the init's identity, not just its number.
+            if crate::front::containers::runtime::init_pid(rt, id) == Some(pid) {
+                return Ok(Rootfs {
+                    fd: fd?,
+                    _mounted: None,
+                    _lock: None,
+                });
+            }
+        }
+    }
+    let private = nix::unistd::geteuid().is_root();
+    let binds = mounts && private && !c.rec.mounts.is_empty();
+    if c.rec.image_id.is_empty() && !binds {
         return Ok(Rootfs {
             fd: open_dir(&c.rec.rootfs)?,
             _mounted: None,
@@ -78,7 +99,7 @@ pub(crate) fn open_rootfs(store: &Store, c: &Container) -> Result<Rootfs> {
     if store.monitor_alive(id) {
         bail!("container {} started meanwhile: try again", c.rec.name);
     }
-    if nix::unistd::geteuid().is_root() {
+    if private {
         // A mount namespace of this process's own before anything is mounted, whoever we
         // are: the monitor's mount skips it when it counts as rootless (root in a user
         // namespace), and then the overlay would land in the caller's namespace.
@@ -98,11 +119,94 @@ pub(crate) fn open_rootfs(store: &Store, c: &Container) -> Result<Rootfs> {
         .map_err(|e| anyhow!("make / a slave mount: {}", crate::error::errno_desc(e)))?;
     }
     let mounted = crate::front::monitor::rootfs::mount(store, &c.rec)?;
+    let fd = if c.rec.image_id.is_empty() {
+        open_dir(&c.rec.rootfs)?
+    } else {
+        open_dir(&merged)?
+    };
+    if binds {
+        mount_binds(fd.as_fd(), &c.rec)?;
+    }
     Ok(Rootfs {
-        fd: open_dir(&merged)?,
+        fd,
         _mounted: mounted,
         _lock: Some(lock),
     })
+}
+
+/// Mounts a stopped container's volumes and host directories on its root, in this
+/// process's own mount namespace, where its processes would see them (Docker's copy
+/// mounts them too); a missing mount point is made as the runtime would make it.
+fn mount_binds(root: BorrowedFd, rec: &crate::front::containers::Record) -> Result<()> {
+    use nix::mount::MsFlags;
+    let ours: Vec<&str> = rec.mounts.iter().map(|m| m.destination.as_str()).collect();
+    // The spec lists them parents first, with their sources and options resolved.
+    for m in rec.spec["mounts"].as_array().into_iter().flatten() {
+        let (Some(dst), Some(src)) = (m["destination"].as_str(), m["source"].as_str()) else {
+            continue;
+        };
+        if m["type"] != "bind" || !ours.contains(&dst) {
+            continue;
+        }
+        let opts: Vec<&str> = m["options"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|o| o.as_str())
+            .collect();
+        let shown = |e: Errno| anyhow!("mount {src} on {dst}: {}", crate::error::errno_desc(e));
+        let at = match resolve::open_in_root(root, Path::new(dst), OFlag::O_PATH | OFlag::O_CLOEXEC)
+        {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) if Path::new(src).is_dir() => {
+                resolve::mkdir_all_in_root(root, Path::new(dst), 0o755).map_err(shown)?
+            }
+            Err(Errno::ENOENT) => {
+                resolve::create_file_in_root(root, Path::new(dst)).map_err(shown)?
+            }
+            Err(e) => return Err(shown(e)),
+        };
+        let mut flags = MsFlags::MS_BIND;
+        if opts.contains(&"rbind") {
+            flags |= MsFlags::MS_REC;
+        }
+        let target = resolve::proc_fd_path(at.as_fd());
+        nix::mount::mount(Some(src), &target, None::<&str>, flags, None::<&str>).map_err(shown)?;
+        if opts.contains(&"ro") {
+            // Through the new mount (a fresh lookup crosses onto it; the old fd does not).
+            let top = resolve::open_in_root(root, Path::new(dst), OFlag::O_PATH | OFlag::O_CLOEXEC)
+                .map_err(shown)?;
+            nix::mount::mount(
+                None::<&str>,
+                &resolve::proc_fd_path(top.as_fd()),
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+                None::<&str>,
+            )
+            .map_err(shown)?;
+        }
+    }
+    Ok(())
+}
+
+impl Rootfs {
+    /// The filesystems `cp` reads from the container: its root's and those of its own
+    /// mounts (volumes, binds, tmpfs), not the kernel's (/proc, /sys) nor the runtime's
+    /// /dev, which Docker's copy never sees either.
+    pub(crate) fn devices(&self, c: &Container) -> Result<Vec<u64>> {
+        let mut out = vec![nix::sys::stat::fstat(&self.fd)?.st_dev];
+        for m in &c.rec.mounts {
+            let fd = resolve::open_in_root(
+                self.fd.as_fd(),
+                Path::new(&m.destination),
+                OFlag::O_PATH | OFlag::O_CLOEXEC,
+            );
+            if let Ok(st) = fd.and_then(|fd| nix::sys::stat::fstat(&fd)) {
+                out.push(st.st_dev);
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// Whether the container's state lets its files be read or written now.
@@ -205,17 +309,26 @@ fn parent_rel_display(p: &Path) -> String {
 // ---------------------------------------------------------------------------------------
 // Tar out
 
-/// Who owns what a copy writes: the entries' own owners (`-a`), or one owner for all.
+/// Who owns what a copy writes: the entries' own owners (`-a`), one owner for all, or the
+/// caller on the host: theirs, without the entries' device nodes (skipped) and setuid and
+/// setgid bits (cleared), which would be powers the container never had on the host.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Owner {
     Keep,
     All(u32, u32),
+    Caller(u32, u32),
 }
 
 /// Writes the tree at `found` as a tar stream, its top entry named `top` (entries below
 /// it `top/...`; an empty `top` names the entries below the root without a prefix, as
-/// `export` does). `one_fs`: do not descend into other filesystems (mounts).
-pub(crate) fn archive(found: &Found, top: &str, one_fs: bool, out: &mut dyn Write) -> Result<()> {
+/// `export` does). `only`: the filesystems (devices) to descend into; the directories of
+/// others (other mounts) are written without what they hold.
+pub(crate) fn archive(
+    found: &Found,
+    top: &str,
+    only: Option<&[u64]>,
+    out: &mut dyn Write,
+) -> Result<()> {
     let mut w = tar::Writer::new(out);
     let mut links = HashMap::new();
     let st = found
@@ -227,9 +340,9 @@ pub(crate) fn archive(found: &Found, top: &str, one_fs: bool, out: &mut dyn Writ
     };
     if top.is_empty() {
         let dir = at.open(OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)?;
-        walk_dir(&mut w, dir, "", st.st_dev, one_fs, &mut links)?;
+        walk_dir(&mut w, dir, "", only, &mut links)?;
     } else {
-        entry(&mut w, at, &st, top, st.st_dev, one_fs, &mut links)?;
+        entry(&mut w, at, &st, top, only, &mut links)?;
     }
     w.finish()?;
     Ok(())
@@ -241,10 +354,15 @@ fn entry(
     at: At,
     st: &FileStat,
     path: &str,
-    dev: u64,
-    one_fs: bool,
+    only: Option<&[u64]>,
     links: &mut HashMap<(u64, u64), String>,
 ) -> Result<()> {
+    // Deeper than any path can name (a container can nest directories without bound
+    // through relative moves): refused before the recursion outgrows the stack.
+    if path.len() > libc::PATH_MAX as usize {
+        let head: String = path.chars().take(64).collect();
+        bail!("{head}...: file name too long");
+    }
     let fmt = st.st_mode & libc::S_IFMT;
     let entry = |kind: Kind| {
         let mut h = Header::new(path, kind);
@@ -279,13 +397,13 @@ fn entry(
         }
         libc::S_IFDIR => {
             w.entry(&entry(Kind::Dir), None)?;
-            if one_fs && st.st_dev != dev {
+            if only.is_some_and(|d| !d.contains(&st.st_dev)) {
                 return Ok(());
             }
             let d = at
                 .open(OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
                 .map_err(|e| anyhow!("{path}: {}", crate::error::errno_desc(e)))?;
-            walk_dir(w, d, path, dev, one_fs, links)
+            walk_dir(w, d, path, only, links)
         }
         libc::S_IFLNK => {
             let At::Name(dir, name) = at else {
@@ -315,8 +433,7 @@ fn walk_dir(
     w: &mut tar::Writer<&mut dyn Write>,
     d: OwnedFd,
     prefix: &str,
-    dev: u64,
-    one_fs: bool,
+    only: Option<&[u64]>,
     links: &mut HashMap<(u64, u64), String>,
 ) -> Result<()> {
     let mut names: Vec<OsString> = Vec::new();
@@ -344,7 +461,7 @@ fn walk_dir(
         } else {
             format!("{prefix}/{}", n.to_string_lossy())
         };
-        entry(w, At::Name(d.as_fd(), &n), &st, &path, dev, one_fs, links)?;
+        entry(w, At::Name(d.as_fd(), &n), &st, &path, only, links)?;
     }
     Ok(())
 }
@@ -366,6 +483,7 @@ pub(crate) fn extract(root: BorrowedFd, dest: &str, input: impl Read, owner: Own
     let mut r = tar::Reader::new(input);
     let mut dirs: Vec<DirMeta> = Vec::new();
     let mut size = 0u64;
+    let mut skipped: Vec<PathBuf> = Vec::new();
     while let Some(h) = r.next()? {
         let rel = crate::front::images::unpack::confine(&h.path)?;
         let Some(name) = rel.file_name().map(|n| n.to_os_string()) else {
@@ -373,11 +491,16 @@ pub(crate) fn extract(root: BorrowedFd, dest: &str, input: impl Read, owner: Own
         };
         let full = dest.join(&rel);
         let parent_rel = full.parent().map(Path::to_path_buf).unwrap_or_default();
-        let parent = resolve::open_in_root(
+        let parent = match resolve::open_in_root(
             root,
             &parent_rel,
             OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        )
+        ) {
+            // A stream need not list the directories above its entries: made (inside
+            // the root), as Docker's extraction makes them.
+            Err(Errno::ENOENT) => resolve::mkdir_all_in_root(root, &parent_rel, 0o755),
+            r => r,
+        }
         .map_err(|e| {
             anyhow!(
                 "{}: {}",
@@ -388,7 +511,25 @@ pub(crate) fn extract(root: BorrowedFd, dest: &str, input: impl Read, owner: Own
         let shown = parent_rel_display(&full);
         let (uid, gid) = match owner {
             Owner::Keep => (h.uid as u32, h.gid as u32),
-            Owner::All(u, g) => (u, g),
+            Owner::All(u, g) | Owner::Caller(u, g) => (u, g),
+        };
+        let caller = matches!(owner, Owner::Caller(..));
+        if caller && matches!(h.kind, Kind::Char | Kind::Block) {
+            crate::logging::warn(&format!("{shown}: a device node is not copied without -a"));
+            skipped.push(rel);
+            continue;
+        }
+        // Another name of a device node skipped above: skipped with it.
+        if h.kind == Kind::HardLink && !skipped.is_empty() {
+            let target = crate::front::images::unpack::confine(&h.link)?;
+            if skipped.contains(&target) {
+                continue;
+            }
+        }
+        let mode = if caller && h.kind != Kind::Dir {
+            h.mode & !0o6000
+        } else {
+            h.mode
         };
         let existing = match nix::sys::stat::fstatat(
             &parent,
@@ -465,7 +606,7 @@ pub(crate) fn extract(root: BorrowedFd, dest: &str, input: impl Read, owner: Own
                     size += io::copy(&mut r.data(), &mut file)?;
                     nix::unistd::fchown(&file, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))?;
                     // After chown, which clears setuid/setgid.
-                    nix::sys::stat::fchmod(&file, Mode::from_bits_truncate(h.mode & 0o7777))?;
+                    nix::sys::stat::fchmod(&file, Mode::from_bits_truncate(mode & 0o7777))?;
                     nix::sys::stat::futimens(&file, &t, &t)?;
                 }
                 Kind::Symlink => {
@@ -515,7 +656,7 @@ pub(crate) fn extract(root: BorrowedFd, dest: &str, input: impl Read, owner: Own
                     nix::sys::stat::fchmodat(
                         &parent,
                         name.as_os_str(),
-                        Mode::from_bits_truncate(h.mode & 0o7777),
+                        Mode::from_bits_truncate(mode & 0o7777),
                         nix::sys::stat::FchmodatFlags::FollowSymlink,
                     )?;
                 }
@@ -563,13 +704,18 @@ pub(crate) fn pipe_through<T: Send>(
 ) -> Result<T> {
     let (mut rd, mut wr) = io::pipe()?;
     std::thread::scope(|s| {
-        let h = s.spawn(move || {
-            let mut wr = io::BufWriter::with_capacity(128 * 1024, &mut wr);
-            let r = produce(&mut wr);
-            let r = r.and_then(|_| wr.flush().map_err(Into::into));
-            drop(wr);
-            r
-        });
+        // A tree walk recurses once per level: a container's deepest tree (a path can
+        // name PATH_MAX/2 levels) needs more than a thread's default 2 MiB (reserved,
+        // touched only as deep as it goes).
+        let h = std::thread::Builder::new()
+            .stack_size(64 << 20)
+            .spawn_scoped(s, move || {
+                let mut wr = io::BufWriter::with_capacity(128 * 1024, &mut wr);
+                let r = produce(&mut wr);
+                let r = r.and_then(|_| wr.flush().map_err(Into::into));
+                drop(wr);
+                r
+            })?;
         let got = consume(&mut rd);
         // Whatever the consumer left unread: let the producer finish (or fail) now.
         drop(rd);

@@ -65,7 +65,8 @@ fn from_container(g: &Globals, a: &CpArgs, ctr: &str, src: &str, dest: &str) -> 
     let store = Store::new(g);
     let c = store.get_started(ctr)?;
     cp::usable(store.derive(&c))?;
-    let rootfs = cp::open_rootfs(&store, &c)?;
+    let rootfs = cp::open_rootfs(&store, &c, true)?;
+    let devs = rootfs.devices(&c)?;
     let found = cp::lookup(rootfs.fd.as_fd(), src, a.follow_link)
         .map_err(|e| anyhow!("could not find the file {src} in container {ctr}: {e:#}"))?;
     let Some(st) = found.stat else {
@@ -83,13 +84,13 @@ fn from_container(g: &Globals, a: &CpArgs, ctr: &str, src: &str, dest: &str) -> 
         }
         let mut out = std::io::stdout().lock();
         let top = if top.is_empty() { ".".into() } else { top };
-        cp::archive(&found, &top, false, &mut out)?;
+        cp::archive(&found, &top, Some(&devs), &mut out)?;
         return Ok(0);
     }
     let owner = if a.archive {
         Owner::Keep
     } else {
-        Owner::All(
+        Owner::Caller(
             nix::unistd::getuid().as_raw(),
             nix::unistd::getgid().as_raw(),
         )
@@ -119,7 +120,7 @@ fn from_container(g: &Globals, a: &CpArgs, ctr: &str, src: &str, dest: &str) -> 
     .map_err(|e| anyhow!("{}: {}", host_dir.display(), crate::error::errno_desc(e)))?;
     // Contents-only into a directory: the entries below the source, no top entry.
     let bytes = cp::pipe_through(
-        |w| cp::archive(&found, &top, false, w),
+        |w| cp::archive(&found, &top, Some(&devs), w),
         |r| cp::extract(host.as_fd(), "/", r, owner),
     )?;
     report(a, bytes, dest);
@@ -200,7 +201,7 @@ fn into_container(g: &Globals, a: &CpArgs, src: &str, ctr: &str, dest: &str) -> 
         }
         Some(found)
     };
-    let rootfs = cp::open_rootfs(&store, &c)?;
+    let rootfs = cp::open_rootfs(&store, &c, true)?;
     let root = rootfs.fd.as_fd();
     let d = cp::lookup(root, dest, true)?;
     let dest_dir = d
@@ -244,7 +245,7 @@ fn into_container(g: &Globals, a: &CpArgs, src: &str, ctr: &str, dest: &str) -> 
         (p, base(dest))
     };
     let bytes = cp::pipe_through(
-        |w| cp::archive(&found, &top, false, w),
+        |w| cp::archive(&found, &top, None, w),
         |r| cp::extract(root, &into, r, owner),
     )?;
     report(a, bytes, &format!("{ctr}:{dest}"));

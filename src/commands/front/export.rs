@@ -18,12 +18,13 @@ pub(crate) fn export(g: &Globals, a: &ExportArgs) -> Result<i32> {
     let store = Store::new(g);
     let c = store.get_started(&a.container)?;
     cp::usable(store.derive(&c))?;
-    let rootfs = cp::open_rootfs(&store, &c)?;
+    let rootfs = cp::open_rootfs(&store, &c, false)?;
     let found = cp::lookup(std::os::fd::AsFd::as_fd(&rootfs.fd), "/", false)?;
+    let devs = [found.stat.map_or(0, |s| s.st_dev)];
     match out_path {
         None => {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            let res = cp::archive(&found, "", true, &mut out).and_then(|_| Ok(out.flush()?));
+            let res = cp::archive(&found, "", Some(&devs), &mut out).and_then(|_| Ok(out.flush()?));
             // The reader stopped early (`| tar -t | head`): not an error of the export.
             if let Err(e) = res {
                 if !cp::broken_pipe(&e) {
@@ -38,7 +39,7 @@ pub(crate) fn export(g: &Globals, a: &ExportArgs) -> Result<i32> {
                 let f = std::fs::File::create(&tmp)
                     .map_err(|e| anyhow!("--output {p}: {}", crate::error::errno_text(&e)))?;
                 let mut out = std::io::BufWriter::new(f);
-                cp::archive(&found, "", true, &mut out)?;
+                cp::archive(&found, "", Some(&devs), &mut out)?;
                 out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
                 std::fs::rename(&tmp, p)
                     .map_err(|e| anyhow!("--output {p}: {}", crate::error::errno_text(&e)))

@@ -42,23 +42,29 @@ pub(crate) fn prune(g: &Globals, a: &PruneArgs) -> Result<i32> {
         &super::image_user(&containers),
         &|id| wanted.contains(id),
     )?;
-    if !p.removed.is_empty() {
-        println!("Deleted Images:");
-        for r in &p.removed {
-            match r {
-                Removed::Untagged(_) => {
-                    println!("{}", r.to_string().replacen("Untagged:", "untagged:", 1))
-                }
-                Removed::Deleted(d) => println!("deleted: {d}"),
-            }
-        }
-        println!();
-    }
+    print_removed(&p.removed);
     println!(
         "Total reclaimed space: {}",
         units::human_size(p.reclaimed as f64)
     );
     Ok(0)
+}
+
+/// `Deleted Images:` and its lines (nothing when nothing was removed).
+pub(crate) fn print_removed(removed: &[Removed]) {
+    if removed.is_empty() {
+        return;
+    }
+    println!("Deleted Images:");
+    for r in removed {
+        match r {
+            Removed::Untagged(_) => {
+                println!("{}", r.to_string().replacen("Untagged:", "untagged:", 1))
+            }
+            Removed::Deleted(d) => println!("deleted: {d}"),
+        }
+    }
+    println!();
 }
 
 /// Docker's prune filters: `until=TIME` (created before it: a Go duration before now,

@@ -12,7 +12,7 @@ use crate::cli::front::{SystemDfArgs, SystemPruneArgs};
 use crate::front::containers::Store;
 use crate::front::digest::Digest;
 use crate::front::format::{Formatter, TabWriter};
-use crate::front::images::ops::{self, Removed};
+use crate::front::images::ops;
 use crate::front::{units, Globals};
 
 /// Docker's confirmation text for what this prune removes.
@@ -95,18 +95,7 @@ pub(crate) fn prune(g: &Globals, a: &SystemPruneArgs) -> Result<i32> {
         user(id)
     };
     let p = ops::prune(&images, a.all, &keep)?;
-    if !p.removed.is_empty() {
-        println!("Deleted Images:");
-        for r in &p.removed {
-            match r {
-                Removed::Untagged(_) => {
-                    println!("{}", r.to_string().replacen("Untagged:", "untagged:", 1))
-                }
-                Removed::Deleted(d) => println!("deleted: {d}"),
-            }
-        }
-        println!();
-    }
+    super::image_prune::print_removed(&p.removed);
     bytes += p.reclaimed;
     println!("Total reclaimed space: {}", units::human_size(bytes as f64));
     Ok(0)

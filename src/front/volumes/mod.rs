@@ -110,6 +110,9 @@ impl Volume {
 /// Docker's rule for a local volume's name (also what tells a name from a host path in
 /// `-v`); `..`, `/` and NUL can never pass it.
 pub(crate) fn validate_name(name: &str) -> Result<()> {
+    if name.len() == 1 {
+        bail!("create {name}: volume name is too short, names should be at least two alphanumeric characters");
+    }
     let ok = name.len() <= 255
         && name
             .bytes()
@@ -244,7 +247,9 @@ impl Store {
             );
         }
         // Filled under a temporary name, renamed into place: a crash leaves no half volume.
-        let tmp = self.dir.join(format!(".new-{name}"));
+        // One name serves all (the lock is held): a name of its own, with a prefix, would
+        // be too long for the longest volume names.
+        let tmp = self.dir.join(".new");
         let _ = fs::remove_dir_all(&tmp);
         let v = Volume {
             name: name.to_string(),
@@ -296,8 +301,11 @@ impl Store {
             bail!("remove {name}: volume is in use - [{}]", users.join(", "));
         }
         let dir = self.path(name);
-        let gone = self.dir.join(format!(".rm-{name}"));
-        let _ = fs::remove_dir_all(&gone);
+        // A name of its own (short: the longest volume names leave no room for a prefix),
+        // so that one that could not be removed never stands in the way of the next.
+        let gone = self
+            .dir
+            .join(format!(".rm-{}", &containers::new_id()[..16]));
         fs::rename(&dir, &gone)
             .map_err(|e| anyhow!("remove {name}: {}", crate::error::errno_text(&e)))?;
         // Never follows symlinks (it unlinks them); rootless, files a container's other
@@ -436,7 +444,7 @@ mod tests {
 
     #[test]
     fn names() {
-        for ok in ["a", "db", "my_vol.1-x", "0abc"] {
+        for ok in ["ab", "db", "my_vol.1-x", "0abc"] {
             validate_name(ok).unwrap();
         }
         for bad in [
@@ -446,6 +454,10 @@ mod tests {
             assert!(e.contains("[a-zA-Z0-9][a-zA-Z0-9_.-]"), "{bad}: {e}");
         }
         assert!(validate_name(&"a".repeat(256)).is_err());
+        assert!(validate_name("a")
+            .unwrap_err()
+            .to_string()
+            .contains("too short"));
     }
 
     #[test]

@@ -59,11 +59,13 @@ fn clean(p: &str, what: &str) -> Result<String> {
 
 fn bind_source(src: &str, what: &str, ctx: &Context, rw: bool) -> Result<String> {
     let s = clean(src, what)?;
-    if rw && s == "/" {
+    // Checked where it leads too: a symlink to / or to the state is the same bind.
+    let real = std::fs::canonicalize(&s).unwrap_or_else(|_| s.clone().into());
+    if rw && (s == "/" || real == Path::new("/")) {
         bail!("{what}: a read-write bind of the host's / is refused (add :ro)");
     }
     for d in ctx.state_dirs {
-        if Path::new(&s).starts_with(d) {
+        if Path::new(&s).starts_with(d) || real.starts_with(d) {
             bail!(
                 "{what}: {s} is inside berth's own state ({}): use a named volume instead",
                 d.display()
@@ -587,13 +589,13 @@ mod tests {
         assert!(m.non_recursive);
         assert!(mount_flag("type=bind,src=/tmp,dst=/t,bind-recursive=maybe", &c).is_err());
         let m = mount_flag(
-            "src=r,dst=/r,volume-opt=type=tmpfs,volume-opt=device=tmpfs,volume-label=a=b",
+            "src=rr,dst=/r,volume-opt=type=tmpfs,volume-opt=device=tmpfs,volume-label=a=b",
             &c,
         )
         .unwrap();
         assert_eq!(m.volume_options["type"], "tmpfs");
         assert_eq!(m.volume_labels["a"], "b");
-        assert!(mount_flag("src=r,dst=/r,volume-opt=type=ext4", &c).is_err());
+        assert!(mount_flag("src=rr,dst=/r,volume-opt=type=ext4", &c).is_err());
         let m = mount_flag("type=tmpfs,dst=/t,tmpfs-size=1m,tmpfs-mode=1770", &c).unwrap();
         assert!(m.options.contains(&"size=1048576".to_string()));
         assert!(m.options.contains(&"mode=1770".to_string()));

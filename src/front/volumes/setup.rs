@@ -149,18 +149,11 @@ fn oci_mounts(vols: &Store, points: &[MountPoint], ctr_dir: &Path) -> Result<Vec
 }
 
 /// The upper and work directories of an `O` mount, in the container's directory (removed
-/// with it); named after the destination so that they are stable across starts.
+/// with it); named after a digest of the destination: stable across starts, one per
+/// destination, of a bounded length, and nothing in it (`,`) that overlayfs's options read.
 fn overlay_dirs(ctr_dir: &Path, dst: &str) -> (std::path::PathBuf, std::path::PathBuf) {
-    let name: String = dst
-        .trim_start_matches('/')
-        .chars()
-        .flat_map(|c| match c {
-            '/' => vec!['_'],
-            '_' => vec!['_', '5', 'f'],
-            c => vec![c],
-        })
-        .collect();
-    let d = ctr_dir.join("volume-overlays").join(name);
+    let name = crate::front::digest::Digest::of(dst.as_bytes());
+    let d = ctr_dir.join("volume-overlays").join(name.hex());
     (d.join("upper"), d.join("work"))
 }
 
