@@ -696,6 +696,22 @@ pub(crate) fn broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
+/// A tree walk recurses once per level: a container's deepest tree (a path can name
+/// PATH_MAX/2 levels) needs more than a thread's default stack (reserved, touched only
+/// as deep as it goes).
+const WALK_STACK: usize = 64 << 20;
+
+/// Runs `f` (a tree walk) on a thread with a stack deep enough for any tree.
+pub(crate) fn deep<T: Send>(f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .stack_size(WALK_STACK)
+            .spawn_scoped(s, f)?
+            .join()
+            .map_err(|_| anyhow!("copy thread panicked"))?
+    })
+}
+
 /// Runs `produce` (writing a tar stream) and `consume` (reading it) at once, through a
 /// pipe, so that a copy never holds a whole tree in memory.
 pub(crate) fn pipe_through<T: Send>(
@@ -704,11 +720,8 @@ pub(crate) fn pipe_through<T: Send>(
 ) -> Result<T> {
     let (mut rd, mut wr) = io::pipe()?;
     std::thread::scope(|s| {
-        // A tree walk recurses once per level: a container's deepest tree (a path can
-        // name PATH_MAX/2 levels) needs more than a thread's default 2 MiB (reserved,
-        // touched only as deep as it goes).
         let h = std::thread::Builder::new()
-            .stack_size(64 << 20)
+            .stack_size(WALK_STACK)
             .spawn_scoped(s, move || {
                 let mut wr = io::BufWriter::with_capacity(128 * 1024, &mut wr);
                 let r = produce(&mut wr);

@@ -23,8 +23,10 @@ pub(crate) fn export(g: &Globals, a: &ExportArgs) -> Result<i32> {
     let devs = [found.stat.map_or(0, |s| s.st_dev)];
     match out_path {
         None => {
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            let res = cp::archive(&found, "", Some(&devs), &mut out).and_then(|_| Ok(out.flush()?));
+            let res = cp::deep(|| {
+                let mut out = std::io::BufWriter::new(std::io::stdout());
+                cp::archive(&found, "", Some(&devs), &mut out).and_then(|_| Ok(out.flush()?))
+            });
             // The reader stopped early (`| tar -t | head`): not an error of the export.
             if let Err(e) = res {
                 if !cp::broken_pipe(&e) {
@@ -39,7 +41,7 @@ pub(crate) fn export(g: &Globals, a: &ExportArgs) -> Result<i32> {
                 let f = std::fs::File::create(&tmp)
                     .map_err(|e| anyhow!("--output {p}: {}", crate::error::errno_text(&e)))?;
                 let mut out = std::io::BufWriter::new(f);
-                cp::archive(&found, "", Some(&devs), &mut out)?;
+                cp::deep(|| cp::archive(&found, "", Some(&devs), &mut out))?;
                 out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
                 std::fs::rename(&tmp, p)
                     .map_err(|e| anyhow!("--output {p}: {}", crate::error::errno_text(&e)))
