@@ -282,7 +282,8 @@ pub(crate) fn run(
         name: format!("build-{short}"),
         run_dir: run_dir.clone(),
         log_path: run_dir.join("log"),
-        rootless: false,
+        // Rootless, the step's container nests its user namespace in berth's, as `run`'s.
+        rootless: b.g.rootless,
         // A step mounts no volumes: what RUN writes under a VOLUME path is the layer's.
         mounts: &Default::default(),
     })?;
