@@ -16,6 +16,7 @@ pub(crate) mod context;
 pub(crate) mod diff;
 pub(crate) mod parse;
 mod step;
+pub(crate) mod usage;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -176,7 +177,7 @@ impl Image {
 
 /// What the cache keeps of a step: the resulting image.
 #[derive(Serialize, Deserialize)]
-struct CacheEntry {
+pub(crate) struct CacheEntry {
     config: String,
     layers: Vec<LayerRef>,
 }
