@@ -1250,5 +1250,84 @@ fn a_deep_tree_crashes_nothing() {
     assert!(code == 0 || code == 1, "export: exit {code}: {err}");
     clean(&w.b(&["diff", "c"]), "diff");
     clean(&w.b(&["ps", "-a", "-s"]), "ps -s");
+/// Bytes of `204.8kB`-style sizes (go-units HumanSize, decimal).
+fn decimal_bytes(s: &str) -> f64 {
+    let s = s.trim();
+    let (num, mult) = [("GB", 1e9), ("MB", 1e6), ("kB", 1e3), ("B", 1.0)]
+        .iter()
+        .find_map(|(u, m)| s.strip_suffix(u).map(|n| (n, *m)))
+        .unwrap_or_else(|| panic!("not a size: {s:?}"));
+    num.parse::<f64>().unwrap() * mult
+}
+
+#[test]
+fn system_df_counts_the_build_cache_and_prune_all_clears_it() {
+    let w = World::new("buildcache");
+    w.image("base:1");
+    let ctx = w.dir.join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    // The builder stage's layer (300 kB) is held by the cache only: the final image
+    // copies one small file out of it.
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM base:1 AS b\nRUN head -c 300000 /dev/zero > /big && echo made > /small\n\
+         FROM base:1\nCOPY --from=b /small /small\n",
+    )
+    .unwrap();
+    let build = || w.b(&["build", "-t", "final:1", ctx.to_str().unwrap()]);
+    let out = build();
+    out.ok();
+    assert!(!out.stdout.contains("Using cache"), "{}", out.stdout);
+    let row = || {
+        let out = w.b(&[
+            "system",
+            "df",
+            "--format",
+            "{{.Type}}|{{.TotalCount}}|{{.Size}}|{{.Reclaimable}}",
+        ]);
+        out.ok();
+        let line = out
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("Build Cache|"))
+            .unwrap_or_else(|| panic!("no Build Cache row: {}", out.stdout))
+            .to_string();
+        let f: Vec<String> = line.split('|').map(String::from).collect();
+        (
+            f[1].parse::<usize>().unwrap(),
+            decimal_bytes(&f[2]),
+            f[3].clone(),
+        )
+    };
+    let (count, size, reclaim) = row();
+    assert_eq!(count, 2, "one entry per RUN and COPY step");
+    assert!((300_000.0..1_000_000.0).contains(&size), "size {size}");
+    assert_eq!(decimal_bytes(&reclaim), size, "reclaimable {reclaim}");
+    // Without -a the cache stays (and the next build uses it).
+    w.b(&["system", "prune", "-f"]).ok();
+    assert_eq!(row().0, 2);
+    assert!(build().ok().stdout.contains("Using cache"));
+    // -a: Docker's list of what goes, the cache emptied, its layer freed.
+    let out = w.b(&["system", "prune", "-a", "-f"]);
+    out.ok();
+    assert!(
+        out.stdout.contains("Deleted build cache objects:"),
+        "{}",
+        out.stdout
+    );
+    let (count, size, _) = row();
+    assert_eq!((count, size), (0, 0.0));
+    let left = std::fs::read_dir(w.root.join("images/build-cache"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(left, 0, "build-cache entries left");
+    let layers = std::fs::read_dir(w.root.join("images/layers"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(layers, 0, "layers left after prune -a");
+    // Nothing is reused any more.
+    w.image("base:1");
+    let out = build();
+    assert!(!out.ok().stdout.contains("Using cache"), "{}", out.stdout);
     w.finish();
 }

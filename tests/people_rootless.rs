@@ -892,3 +892,62 @@ fn rootless_without_subordinate_ids_says_so_in_one_line() {
     );
     w.finish();
 }
+
+#[test]
+fn rootless_build_runs_steps_in_the_users_namespace_and_keeps_owners() {
+    let w = W::new("build", true);
+    w.b(&["load", "-i", "busybox.docker.tar"]).ok();
+    let ctx = w.dir.join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("hello.txt"), "hello\n").unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\n\
+         RUN mkdir /data && echo hi > /data/f && chown 1000:1001 /data/f && echo x > /data/g\n\
+         COPY hello.txt /app/\n\
+         CMD [\"cat\", \"/app/hello.txt\"]\n",
+    )
+    .unwrap();
+    w.chown_r(&ctx);
+    let out = w.b(&["build", "-t", "rb", "ctx"]);
+    out.ok();
+    assert!(
+        out.stdout.contains("Successfully tagged rb:latest"),
+        "{}",
+        out.stdout
+    );
+    // The image's CMD, by tag.
+    assert_eq!(w.b(&["run", "--rm", "rb"]).ok().stdout, "hello\n");
+    // What RUN made keeps the owners it gave; the copied file is root's (the user's).
+    assert_eq!(
+        w.sh(
+            "rb",
+            "stat -c '%n %u:%g' /data /data/f /data/g /app/hello.txt; cat /data/f"
+        ),
+        "/data 0:0\n/data/f 1000:1001\n/data/g 0:0\n/app/hello.txt 0:0\nhi\n"
+    );
+    // On disk, through the mapping: container uid N is the user's subordinate uid N-1.
+    let f = w
+        .layer_dirs()
+        .into_iter()
+        .map(|d| d.join("data/f"))
+        .find(|p| p.exists())
+        .expect("a layer holds data/f");
+    let m = std::fs::symlink_metadata(&f).unwrap();
+    assert_eq!(m.uid(), w.u.sub_start("/etc/subuid") + 999);
+    assert_eq!(m.gid(), w.u.sub_start("/etc/subgid") + 1000);
+    // A failing RUN: Docker's line, nothing tagged, no container or staging area left.
+    std::fs::write(ctx.join("Dockerfile"), "FROM busybox\nRUN exit 3\n").unwrap();
+    let out = w.b(&["build", "-t", "bad", "ctx"]);
+    assert_eq!(out.code, 1, "{} {}", out.stdout, out.stderr);
+    assert!(
+        out.stderr
+            .contains("The command '/bin/sh -c exit 3' returned a non-zero code: 3"),
+        "{}",
+        out.stderr
+    );
+    assert!(!w.b(&["images"]).ok().stdout.contains("bad"));
+    assert_eq!(w.count("tmp"), 0, "images/tmp is not empty");
+    w.b(&["rmi", "rb", "busybox"]).ok();
+    w.finish();
+}

@@ -14,7 +14,11 @@ use crate::front::digest::Digest;
 use crate::front::Globals;
 
 pub(crate) fn build(g: &Globals, a: &BuildArgs) -> Result<i32> {
-    super::unpack_allowed(g, "build")?;
+    if g.rootless {
+        // RUN steps' containers are made by this very process: it must have been executed
+        // in berth's user namespace (as a foreground `run`).
+        crate::front::userns::enter_and_reexec().context("build: rootless image storage")?;
+    }
     if a.squash {
         bail!("--squash: not supported by berth build");
     }

@@ -26,6 +26,9 @@ fn warning(a: &SystemPruneArgs, f: &Filters) -> String {
     } else {
         "all dangling images".into()
     });
+    if a.all {
+        items.push("all build cache".into());
+    }
     let mut s = String::from("WARNING! This will remove:\n");
     for i in &items {
         s.push_str(&format!("  - {i}\n"));
@@ -97,6 +100,17 @@ pub(crate) fn prune(g: &Globals, a: &SystemPruneArgs) -> Result<i32> {
     let p = ops::prune(&images, a.all, &keep)?;
     super::image_prune::print_removed(&p.removed);
     bytes += p.reclaimed;
+    if a.all {
+        let (keys, freed) = crate::front::build::usage::prune(&images)?;
+        if !keys.is_empty() {
+            println!("Deleted build cache objects:");
+            for k in &keys {
+                println!("{k}");
+            }
+            println!();
+        }
+        bytes += freed;
+    }
     println!("Total reclaimed space: {}", units::human_size(bytes as f64));
     Ok(0)
 }
@@ -149,6 +163,7 @@ pub(crate) fn df(g: &Globals, a: &SystemDfArgs) -> Result<i32> {
     let v_total: u64 = vols.iter().map(|v| v.2).sum();
     let v_active = vols.iter().filter(|v| v.1 > 0).count();
     let v_reclaim: u64 = vols.iter().filter(|v| v.1 == 0).map(|v| v.2).sum();
+    let cache = crate::front::build::usage::usage(&images)?;
     let rows = vec![
         json!({"Type": "Images", "TotalCount": du.total.to_string(), "Active": du.active.to_string(),
                "Size": units::human_size(du.size as f64), "Reclaimable": reclaimable(du.reclaimable, du.size)}),
@@ -156,7 +171,9 @@ pub(crate) fn df(g: &Globals, a: &SystemDfArgs) -> Result<i32> {
                "Size": units::human_size(c_total as f64), "Reclaimable": reclaimable(c_reclaim, c_total)}),
         json!({"Type": "Local Volumes", "TotalCount": vols.len().to_string(), "Active": v_active.to_string(),
                "Size": units::human_size(v_total as f64), "Reclaimable": reclaimable(v_reclaim, v_total)}),
-        json!({"Type": "Build Cache", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"}),
+        // Nothing of the cache is in use between builds: all of it is reclaimable.
+        json!({"Type": "Build Cache", "TotalCount": cache.entries.to_string(), "Active": "0",
+               "Size": units::human_size(cache.size as f64), "Reclaimable": units::human_size(cache.size as f64)}),
     ];
     let fmt = Formatter::new(a.format.as_deref(), DF_TABLE)?;
     let headers = json!({"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE",

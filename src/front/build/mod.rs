@@ -16,6 +16,7 @@ pub(crate) mod context;
 pub(crate) mod diff;
 pub(crate) mod parse;
 mod step;
+pub(crate) mod usage;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -176,7 +177,7 @@ impl Image {
 
 /// What the cache keeps of a step: the resulting image.
 #[derive(Serialize, Deserialize)]
-struct CacheEntry {
+pub(crate) struct CacheEntry {
     config: String,
     layers: Vec<LayerRef>,
 }
@@ -246,6 +247,9 @@ pub(crate) struct Builder<'a> {
     context: Option<std::rc::Rc<Tree>>,
     step: usize,
     steps: usize,
+    /// SIGINT, SIGTERM and SIGHUP, held for the whole build: acted on between steps and
+    /// while a RUN's container runs, never in the middle of making or removing anything.
+    interrupts: step::Interrupts,
 }
 
 /// Runs the build; returns the image id (tags written).
@@ -386,6 +390,7 @@ pub(crate) fn build(
     std::fs::create_dir_all(&cache_dir)
         .with_context(|| format!("create {}", cache_dir.display()))?;
     step::private_mounts()?;
+    let interrupts = step::Interrupts::block()?;
     let mut b = Builder {
         g,
         store,
@@ -398,6 +403,7 @@ pub(crate) fn build(
         context: None,
         step: 0,
         steps,
+        interrupts,
     };
     for k in o.build_args.iter().map(|(k, _)| k) {
         if global.contains_key(k) || PREDEFINED.contains(&k.as_str()) {
@@ -430,6 +436,7 @@ pub(crate) fn build(
     }
     // A fully cached build of an image that has its names already changes nothing.
     let names = store.names()?;
+    b.interrupts.check()?;
     let known = store.image(&img.id())?.is_some()
         && o.tags
             .iter()
@@ -522,12 +529,14 @@ impl Builder<'_> {
         anyhow!("{}:{}: {e}", self.file, ins.line)
     }
 
-    fn announce(&mut self, ins: &Instruction) {
+    fn announce(&mut self, ins: &Instruction) -> Result<()> {
+        self.interrupts.check()?;
         self.step += 1;
         self.say(&format!(
             "Step {}/{} : {}",
             self.step, self.steps, ins.original
         ));
+        Ok(())
     }
 
     fn stage(
@@ -538,7 +547,7 @@ impl Builder<'_> {
         global: &BTreeMap<String, Option<String>>,
     ) -> Result<Image> {
         let def = &stages[i];
-        self.announce(&def.from);
+        self.announce(&def.from)?;
         if let Some(p) = def.from.flag("platform") {
             let p = &parse::expand(p, self.escape, &|k| {
                 global.get(k).cloned().flatten().or_else(|| platform_arg(k))
@@ -627,7 +636,7 @@ impl Builder<'_> {
             }
         }
         for ins in &def.body {
-            self.announce(ins);
+            self.announce(ins)?;
             self.instruction(ins, &mut st, stages, i, built, global)?;
         }
         Ok(st.img)

@@ -282,7 +282,8 @@ pub(crate) fn run(
         name: format!("build-{short}"),
         run_dir: run_dir.clone(),
         log_path: run_dir.join("log"),
-        rootless: false,
+        // Rootless, the step's container nests its user namespace in berth's, as `run`'s.
+        rootless: b.g.rootless,
         // A step mounts no volumes: what RUN writes under a VOLUME path is the layer's.
         mounts: &Default::default(),
     })?;
@@ -326,11 +327,8 @@ pub(crate) fn run(
             return Err(e);
         }
     };
-    let status = match Interrupts::block() {
-        Ok(sigs) => match rt::start(&created) {
-            Ok(_) => sigs.wait(created.pid),
-            Err(e) => Err(e),
-        },
+    let status = match rt::start(&created) {
+        Ok(_) => b.interrupts.wait(created.pid),
         Err(e) => Err(e),
     };
     if status.is_err() {
@@ -373,16 +371,18 @@ impl std::fmt::Display for StepFailed {
 
 impl std::error::Error for StepFailed {}
 
-/// SIGINT, SIGTERM and SIGHUP held while a step's container runs: the container is
-/// killed and removed, then the build ends, rather than a container left running without
-/// the process that would remove it.
-struct Interrupts {
+/// SIGINT, SIGTERM and SIGHUP held for the whole build (a signal arriving while a step's
+/// container is made or removed would otherwise end berth with the container, its runtime
+/// record and its staging area left behind): while a container runs, one kills it, and
+/// the build ends once it is removed; otherwise the build ends at the next step. The
+/// container's init starts with every signal unblocked (the runtime resets them).
+pub(crate) struct Interrupts {
     old: nix::sys::signal::SigSet,
     fd: nix::sys::signalfd::SignalFd,
 }
 
 impl Interrupts {
-    fn block() -> Result<Interrupts> {
+    pub(crate) fn block() -> Result<Interrupts> {
         use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
         let mut mask = SigSet::empty();
         for s in [
@@ -397,7 +397,7 @@ impl Interrupts {
         sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), Some(&mut old))?;
         let fd = nix::sys::signalfd::SignalFd::with_flags(
             &mask,
-            nix::sys::signalfd::SfdFlags::SFD_CLOEXEC,
+            nix::sys::signalfd::SfdFlags::SFD_CLOEXEC | nix::sys::signalfd::SfdFlags::SFD_NONBLOCK,
         );
         match fd {
             Ok(fd) => Ok(Interrupts { old, fd }),
@@ -408,8 +408,25 @@ impl Interrupts {
         }
     }
 
+    /// An interrupting signal received since the last look ends the build here.
+    pub(crate) fn check(&self) -> Result<()> {
+        // Reading takes the signals off the pending set: the mask put back at the end must
+        // not deliver them.
+        let mut interrupted = None;
+        while let Ok(Some(info)) = self.fd.read_signal() {
+            if info.ssi_signo as i32 != libc::SIGCHLD {
+                interrupted.get_or_insert(info.ssi_signo as i32);
+            }
+        }
+        match interrupted {
+            Some(sig) => bail!("interrupted by signal {sig}"),
+            None => Ok(()),
+        }
+    }
+
     /// Waits for `pid`; an interrupting signal kills it and ends the build.
-    fn wait(self, pid: i32) -> Result<WaitStatus> {
+    pub(crate) fn wait(&self, pid: i32) -> Result<WaitStatus> {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
         use nix::sys::wait::WaitPidFlag;
         let pid = Pid::from_raw(pid);
         let mut interrupted = None;
@@ -426,10 +443,16 @@ impl Interrupts {
                 }
                 Err(e) => bail!("RUN: wait: {}", e.desc()),
             }
-            if let Ok(Some(info)) = self.fd.read_signal() {
+            // SIGCHLD (held too) wakes this up when the container's init ends.
+            let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, PollTimeout::NONE) {
+                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => bail!("RUN: poll: {}", e.desc()),
+            }
+            while let Ok(Some(info)) = self.fd.read_signal() {
                 let sig = info.ssi_signo as i32;
                 if sig != libc::SIGCHLD {
-                    interrupted = Some(sig);
+                    interrupted.get_or_insert(sig);
                     let _ = nix::sys::signal::kill(pid, nix::sys::signal::SIGKILL);
                 }
             }
