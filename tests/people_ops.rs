@@ -1250,6 +1250,9 @@ fn a_deep_tree_crashes_nothing() {
     assert!(code == 0 || code == 1, "export: exit {code}: {err}");
     clean(&w.b(&["diff", "c"]), "diff");
     clean(&w.b(&["ps", "-a", "-s"]), "ps -s");
+    w.finish();
+}
+
 /// Bytes of `204.8kB`-style sizes (go-units HumanSize, decimal).
 fn decimal_bytes(s: &str) -> f64 {
     let s = s.trim();
