@@ -509,11 +509,12 @@ def main():
         for key, what, target in (("own", "its own utime+stime", 0.1),
                                   ("all", "with the probes it reaped", None)):
             x = {rt: h[rt][key] for rt in h}
-            ratio = x["berth"] / x["podman"] if x["podman"] else float("nan")
+            # An idle conmon can read 0 ticks over the window: no ratio then.
+            ratio = f"{x['berth'] / x['podman']:.2f}×" if x["podman"] else "–"
             t = "" if target is None else \
                 f"< {target}% of a core: {'met' if x['berth'] < target else 'not met'}"
             rows.append(f"| monitor vs conmon CPU, 1 s healthcheck ({what}) | {pct(x['berth'])} "
-                        f"| {pct(x['podman'])} | {ratio:.2f}× | {t} |")
+                        f"| {pct(x['podman'])} | {ratio} | {t} |")
     if "net" in got:
         n = {k: med(v) for k, v in got["net"].items()}
         d = n["berth-bridge"] - n["berth-none"]
