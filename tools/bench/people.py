@@ -24,6 +24,7 @@ import tempfile
 import time
 
 PR_SET_CHILD_SUBREAPER = 36
+CLONE_NEWNET = 0x40000000
 PEOPLE_MARK = "## The people face: berth and podman"
 APPLETS = ["sh", "true", "sleep", "echo", "seq", "cat", "ls"]
 
@@ -220,6 +221,129 @@ class People:
             self.remove_all(rt)
         return r, rss
 
+    def stats(self, n=20):
+        """stats --no-stream with N running containers."""
+        for rt in self.base:
+            for _ in range(n):
+                self.ok(rt, "run", "-d", "--network", "none", *self.run_opts[rt], self.image,
+                        "sleep", "1000")
+        try:
+            def one(rt):
+                cpu0 = children_cpu()
+                dt, _ = self.timed(rt, "stats", "--no-stream", stdout=subprocess.PIPE)
+                return dt, children_cpu() - cpu0
+            # The listing must hold every container (a header and N lines) for the figure to
+            # mean anything.
+            for rt in self.base:
+                out = self.ok(rt, "stats", "--no-stream", stdout=subprocess.PIPE)
+                got = len([x for x in out.splitlines() if x.strip()]) - 1
+                if got != n:
+                    raise SystemExit(f"{rt} stats --no-stream: {got} containers listed, not {n}")
+            return self.interleaved(one, n=max(5, self.runs // 2))
+        finally:
+            for rt in self.base:
+                self.remove_all(rt)
+
+    def system_df(self, n=100):
+        """system df with N images (distinct one-file layers) and N created containers."""
+        tars = []
+        d = os.path.join(self.work, "df-tars")
+        os.makedirs(d, exist_ok=True)
+        for i in range(n):
+            src = os.path.join(d, f"src{i}")
+            os.makedirs(src)
+            with open(os.path.join(src, "id"), "w") as f:
+                f.write(f"{i}\n")
+            tar = os.path.join(d, f"{i}.tar")
+            subprocess.run(["tar", "-C", src, "-cf", tar, "."], check=True)
+            tars.append(tar)
+        names = [f"localhost/bench-df-{i}:1" for i in range(n)]
+        try:
+            for rt in self.base:
+                for tar, name in zip(tars, names):
+                    self.ok(rt, "import", tar, name)
+                for _ in range(n):
+                    self.ok(rt, "create", "--network", "none", *self.run_opts[rt], self.image, "true")
+            return self.interleaved(lambda rt: self.timed(rt, "system", "df")[0],
+                                    n=max(5, self.runs // 2))
+        finally:
+            for rt in self.base:
+                try:
+                    self.remove_all(rt)
+                    for i in range(0, n, 50):
+                        self.ok(rt, "rmi", "-f", *names[i:i + 50])
+                except SystemExit as e:
+                    print(f"people bench: system df cleanup: {e}", file=sys.stderr)
+            shutil.rmtree(d, ignore_errors=True)
+
+    def health(self, seconds=60):
+        """CPU of the monitor (and of conmon) over SECONDS while a 1 s healthcheck runs:
+        utime+stime of the process itself, and with the children it reaped (the probes)."""
+        opts = ["--health-cmd", "true", "--health-interval", "1s", "--health-timeout", "5s"]
+        ids = {rt: self.ok(rt, "run", "-d", "--network", "none", *self.run_opts[rt], *opts,
+                           self.image, "sleep", "100000", stdout=subprocess.PIPE).strip()
+               for rt in self.base}
+        try:
+            pids = {rt: self.monitor_pid(rt, cid) for rt, cid in ids.items()}
+            time.sleep(3)  # past the first probe and the start-up
+            c0 = {rt: proc_cpu(pid) for rt, pid in pids.items()}
+            t0 = time.monotonic()
+            time.sleep(seconds)
+            c1 = {rt: proc_cpu(pid) for rt, pid in pids.items()}
+            dt = time.monotonic() - t0
+            res = {}
+            for rt in self.base:
+                own = c1[rt][0] - c0[rt][0]
+                withkids = c1[rt][1] - c0[rt][1]
+                probes = self.health_log_count(rt, ids[rt])
+                # % of one core, the same whether over the window or extrapolated to an hour.
+                res[rt] = {"own": own / dt * 100, "all": withkids / dt * 100,
+                           "own_hour": own / dt * 3600, "probes": probes, "window": dt}
+            return res
+        finally:
+            for rt in self.base:
+                self.remove_all(rt)
+
+    def monitor_pid(self, rt, cid):
+        if rt == "berth":
+            with open(f"{self.run_tmp}/berth/containers/{cid}/monitor.json") as f:
+                return json.load(f)["pid"]
+        return int(self.ok(rt, "inspect", "--format", "{{.State.ConmonPid}}", cid,
+                           stdout=subprocess.PIPE).strip())
+
+    def health_log_count(self, rt, cid):
+        """Whether the probes ran at all: the status and the number of logged probes."""
+        out = self.ok(rt, "inspect", cid, stdout=subprocess.PIPE)
+        st = json.loads(out)[0].get("State", {})
+        h = st.get("Health") or st.get("Healthcheck") or {}
+        return f"{h.get('Status', 'none')}, {len(h.get('Log') or [])} probes logged"
+
+    def network(self):
+        """run --rm true on the default bridge, with --network none, and podman on its
+        default network, inside a private network namespace this process enters for good
+        (it is the last section): bridges, veths and packet rules die with it."""
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.unshare(CLONE_NEWNET) != 0:
+            raise SystemExit(f"unshare(CLONE_NEWNET): {os.strerror(ctypes.get_errno())}")
+        subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+        variants = {"berth-bridge": ("berth", []), "berth-none": ("berth", ["--network", "none"]),
+                    "podman-default": ("podman", [])}
+        out = {k: [] for k in variants}
+        keys = list(variants)
+        # One warm-up each: the first bridge run creates the bridge and the ruleset.
+        for k in keys:
+            rt, net = variants[k]
+            self.timed(rt, "run", "--rm", *net, *self.run_opts[rt], self.image, "true")
+            reap_all(5)
+        for i in range(self.runs):
+            order = keys[i % len(keys):] + keys[:i % len(keys)]
+            for k in order:
+                rt, net = variants[k]
+                dt, _ = self.timed(rt, "run", "--rm", *net, *self.run_opts[rt], self.image, "true")
+                reap_all(5)
+                out[k].append(dt)
+        return out
+
     def close(self):
         for rt in self.base:
             try:
@@ -246,9 +370,27 @@ Reading these figures (what the table cannot say):
   its output is buffered since 2026-12-06 (it made one write syscall per line: 125 ms of
   CPU to /dev/null then, more to a pipe or a terminal). Its wall time swings with the
   machine's load from run to run (100-400 ms here today).
+- berth's `stats --no-stream` reads every container's cgroups twice, one second apart, to
+  give CPU % over that second as Docker does (Docker's CLI also waits for a second
+  sample); podman 4.3 prints, from one read, the CPU % averaged since the container
+  started. The wall-time row therefore holds a 1 s sleep for berth; the CPU row is the
+  work each does.
+- podman's healthcheck probes run from systemd timers (`podman healthcheck run`), so
+  without systemd as PID 1, as here, they never run: conmon's row is an idle conmon. berth's
+  monitor runs the probes itself, each an `exec` into the container (its children's CPU
+  is the second healthcheck row).
 - The monitor is a re-exec of the static berth binary; its resident size is mostly the
   binary's own pages it touched, against conmon's small C binary.
 """
+
+
+def proc_cpu(pid):
+    """(utime+stime, utime+stime+cutime+cstime) of a process in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    ut, st, cut, cst = (int(x) for x in fields[11:15])
+    return (ut + st) / tick, (ut + st + cut + cst) / tick
 
 
 def vm_rss_kib(pid):
@@ -263,34 +405,63 @@ def ms(x):
     return f"{x * 1000:.1f} ms"
 
 
+SECTIONS = ["run-rm", "rss", "run-d", "create", "ps", "logs", "exec", "stats", "df", "health",
+            "net"]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--berth", required=True, help="the berth binary (the people face)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--skip", default="", help=f"comma-separated sections to skip: {','.join(SECTIONS)}")
+    ap.add_argument("--only", default="", help="comma-separated sections to run (default: all)")
+    ap.add_argument("--health-seconds", type=int, default=60)
     a = ap.parse_args()
     if a.quick:
         a.runs = 6
+    only = [x for x in a.only.split(",") if x] or SECTIONS
+    skip = [x for x in a.skip.split(",") if x]
+    for x in only + skip:
+        if x not in SECTIONS:
+            raise SystemExit(f"people bench: unknown section {x!r} (sections: {', '.join(SECTIONS)})")
+    want = [x for x in SECTIONS if x in only and x not in skip]
     if not shutil.which("podman"):
         raise SystemExit("people bench: podman is not installed (apt-get install podman)")
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     load0 = os.getloadavg()[0]
+    uptime0 = subprocess.run(["uptime"], stdout=subprocess.PIPE).stdout.decode().strip()
     work = tempfile.mkdtemp(prefix="berth-people-bench-", dir="/var/tmp")
     b = People(a.berth, work, a.runs)
+    runners = {
+        "run-rm": b.run_rm, "rss": b.peak_rss, "run-d": b.run_d, "create": b.create_start_rm,
+        "ps": b.ps_a, "logs": b.logs, "exec": b.exec_, "stats": b.stats, "df": b.system_df,
+        "health": lambda: b.health(a.health_seconds), "net": b.network,
+    }
+    got, failed = {}, {}
     try:
-        rr = b.run_rm()
-        rss = b.peak_rss()
-        rd = b.run_d()
-        csr = b.create_start_rm()
-        ps = b.ps_a()
-        lg = b.logs()
-        ex, mon = b.exec_()
+        for name in want:
+            t0 = time.monotonic()
+            # One section failing (a peer refusing a flag, say) is reported in the table and
+            # cleaned up after; the others still run.
+            try:
+                got[name] = runners[name]()
+            except (SystemExit, subprocess.CalledProcessError, OSError, ValueError, KeyError) as e:
+                failed[name] = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+                print(f"people bench: section {name} failed: {failed[name]}", file=sys.stderr)
+                for rt in b.base:
+                    try:
+                        b.remove_all(rt)
+                    except SystemExit:
+                        pass
+            print(f"people bench: {name} {time.monotonic() - t0:.0f} s", file=sys.stderr)
     finally:
         b.close()
         shutil.rmtree(work, ignore_errors=True)
     load1 = os.getloadavg()[0]
+    uptime1 = subprocess.run(["uptime"], stdout=subprocess.PIPE).stdout.decode().strip()
 
     med = statistics.median
     rows = []
@@ -300,19 +471,67 @@ def main():
         t = "" if target is None else f"≤ {target}×: {'met' if ratio <= target else 'not met'}"
         rows.append(f"| {name} | {f(x['berth'])} | {f(x['podman'])} | {ratio:.3f}× | {t} |")
 
-    row("`run --rm --network none IMG true`", ms, {k: med(v[0] for v in rr[k]) for k in rr}, 0.05)
-    row("CPU of all processes per `run --rm`", ms, {k: med(v[2] for v in rr[k]) for k in rr}, 0.1)
-    row("`run -d IMG sleep` until it returns", ms, {k: med(v) for k, v in rd.items()}, 0.1)
-    row("`create` + `start` + `rm -f` (podman: `rm -f -t 0`)", ms, {k: med(v) for k, v in csr.items()})
-    for n, r in ps.items():
-        row(f"`ps -a` with {n} containers", ms, {k: med(v) for k, v in r.items()}, 0.05 if n == 100 else None)
-    row("`logs` of 100k lines", ms, {k: med(v) for k, v in lg.items()}, 0.2)
-    row("`exec CTR true`", ms, {k: med(v) for k, v in ex.items()}, 0.1)
     kib = lambda x: f"{x / 1024:.1f} MiB"  # noqa: E731
-    row("peak RSS of the CLI (`run --rm`, with what it waited for)", kib,
-        {k: med(v) for k, v in rss.items()}, 0.2)
-    row("RSS of the monitor vs conmon (one running container)", kib, mon, 1.0)
+    if "run-rm" in got:
+        rr = got["run-rm"]
+        row("`run --rm --network none IMG true`", ms, {k: med(v[0] for v in rr[k]) for k in rr}, 0.05)
+        row("CPU of all processes per `run --rm`", ms, {k: med(v[2] for v in rr[k]) for k in rr}, 0.1)
+    if "run-d" in got:
+        row("`run -d IMG sleep` until it returns", ms, {k: med(v) for k, v in got["run-d"].items()}, 0.1)
+    if "create" in got:
+        row("`create` + `start` + `rm -f` (podman: `rm -f -t 0`)", ms,
+            {k: med(v) for k, v in got["create"].items()})
+    if "ps" in got:
+        for n, r in got["ps"].items():
+            row(f"`ps -a` with {n} containers", ms, {k: med(v) for k, v in r.items()},
+                0.05 if n == 100 else None)
+    if "logs" in got:
+        row("`logs` of 100k lines", ms, {k: med(v) for k, v in got["logs"].items()}, 0.2)
+    if "exec" in got:
+        ex, mon = got["exec"]
+        row("`exec CTR true`", ms, {k: med(v) for k, v in ex.items()}, 0.1)
+    if "stats" in got:
+        row("`stats --no-stream` with 20 running containers", ms,
+            {k: med(v[0] for v in r) for k, r in got["stats"].items()}, 0.2)
+        row("CPU of `stats --no-stream` with 20 running containers", ms,
+            {k: med(v[1] for v in r) for k, r in got["stats"].items()})
+    if "df" in got:
+        row("`system df` with 100 images and 100 containers", ms,
+            {k: med(v) for k, v in got["df"].items()}, 0.2)
+    if "rss" in got:
+        row("peak RSS of the CLI (`run --rm`, with what it waited for)", kib,
+            {k: med(v) for k, v in got["rss"].items()}, 0.2)
+    if "exec" in got:
+        row("RSS of the monitor vs conmon (one running container)", kib, mon, 1.0)
+    if "health" in got:
+        h = got["health"]
+        pct = lambda x: f"{x:.3f}% of a core"  # noqa: E731
+        for key, what, target in (("own", "its own utime+stime", 0.1),
+                                  ("all", "with the probes it reaped", None)):
+            x = {rt: h[rt][key] for rt in h}
+            # An idle conmon can read 0 ticks over the window: no ratio then.
+            ratio = f"{x['berth'] / x['podman']:.2f}×" if x["podman"] else "–"
+            t = "" if target is None else \
+                f"< {target}% of a core: {'met' if x['berth'] < target else 'not met'}"
+            rows.append(f"| monitor vs conmon CPU, 1 s healthcheck ({what}) | {pct(x['berth'])} "
+                        f"| {pct(x['podman'])} | {ratio} | {t} |")
+    if "net" in got:
+        n = {k: med(v) for k, v in got["net"].items()}
+        d = n["berth-bridge"] - n["berth-none"]
+        rows.append(f"| `run --rm IMG true`, default bridge vs `--network none` (berth both) | "
+                    f"{ms(n['berth-bridge'])} | {ms(n['berth-none'])} | {d * 1000:+.1f} ms | "
+                    f"≤ +3 ms: {'met' if d <= 0.003 else 'not met'} |")
+        row("`run --rm IMG true`, default network (bridge; podman: netavark)", ms,
+            {"berth": n["berth-bridge"], "podman": n["podman-default"]}, 0.05)
+    for name, why in failed.items():
+        rows.append(f"| section `{name}` failed: {why} | | | | |")
 
+    health_note = ""
+    if "health" in got:
+        h = got["health"]
+        health_note = (f"Probe state at the end of the window: berth {h['berth']['probes']}; "
+                       f"podman {h['podman']['probes']} (podman 4.3 runs its probes from systemd "
+                       "timers, so without systemd as PID 1 they may not run at all).")
     ver = subprocess.run([shutil.which("podman"), "--version"], stdout=subprocess.PIPE).stdout.decode().strip()
     bver = subprocess.run([a.berth, "--version"], stdout=subprocess.PIPE).stdout.decode().strip()
     text = f"""{PEOPLE_MARK}
@@ -329,9 +548,19 @@ inherit): its default RLIMIT_NOFILE is over them and cannot be set here. Peak RS
 time(1)'s `%M` for the CLI (the largest of it and the processes it waited for; 5 runs);
 CPU per run is the user+system time of every process of the run,
 conmon and its `podman container cleanup` included (the bench is their subreaper).
+`stats --no-stream` lists 20 running `sleep` containers; `system df` counts 100 images (each
+a distinct one-file layer, `import`ed) and 100 created containers (medians of
+{max(5, a.runs // 2)}). The healthcheck rows run one container each with `--health-cmd true
+--health-interval 1s` and read the monitor's (conmon's) utime+stime from /proc over
+{a.health_seconds} s, as % of one core (the same figure per hour: 0.1% is 3.6 s of CPU an
+hour); "with the probes" adds the CPU of the children it reaped (cutime+cstime). {health_note}
+The last rows run inside a private network namespace (`unshare(CLONE_NEWNET)`, loopback
+up, as tools/bench/network.sh): `run --rm IMG true` on berth's default bridge, with
+`--network none`, and podman's on its default network (netavark, iptables), interleaved,
+after one warm-up each; medians of {a.runs}.
 Load average {load0:.1f} at the start, {load1:.1f} at the end ({os.cpu_count()} CPUs): on a
 shared machine wall times stretch with the load, the CPU row and the ratios (each pair run
-back to back) less so.
+back to back) less so. `uptime` at the start: `{uptime0}`; at the end: `{uptime1}`.
 
 | measure | berth | podman | berth/podman | target |
 |---|---:|---:|---:|---|
