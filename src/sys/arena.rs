@@ -10,7 +10,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 const SIZE: usize = 1 << 20;
 const MIN_ALIGN: usize = 16;
@@ -25,6 +25,16 @@ unsafe impl Sync for Memory {}
 static MEMORY: Memory = Memory(UnsafeCell::new([0; SIZE]));
 /// Offset of the first free byte.
 static NEXT: AtomicUsize = AtomicUsize::new(0);
+/// Set by long-lived processes: no new arena blocks.
+static CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// From now on every allocation comes from the system allocator. For processes that live
+/// as long as a container (the monitor, `--init`): the arena never gives back a block
+/// freed under a newer one, so what it serves them stays resident (about 1 MiB of .bss
+/// per monitor), where the system allocator reuses and returns freed memory.
+pub fn close() {
+    CLOSED.store(true, Ordering::Relaxed);
+}
 
 pub struct Arena;
 
@@ -40,6 +50,9 @@ fn in_arena(ptr: *mut u8) -> bool {
 impl Arena {
     /// A block of `layout` from the arena, or None when it does not fit any more.
     fn bump(&self, layout: Layout) -> Option<*mut u8> {
+        if CLOSED.load(Ordering::Relaxed) {
+            return None;
+        }
         let mut cur = NEXT.load(Ordering::Relaxed);
         loop {
             // At least malloc's alignment: code that casts a Vec<u8> to a C struct

@@ -53,7 +53,7 @@ pub(crate) fn inspect_kind(g: &Globals, a: &InspectArgs, kind: Kind) -> Result<i
         let container = if kind == Kind::Image {
             Err(crate::front::containers::no_such(q))
         } else {
-            store.get(q)
+            store.get_brief(q)
         };
         match container {
             Ok(c) => objs.push(to_json(&store, &c)),

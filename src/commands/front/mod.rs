@@ -117,7 +117,7 @@ pub(crate) fn image_user(
     move |id| {
         let want = id.to_string();
         containers
-            .list()
+            .list_brief()
             .into_iter()
             .find(|c| c.rec.image_id == want)
             .map(|c| crate::front::containers::short(&c.rec.id).to_string())
@@ -284,7 +284,7 @@ pub(crate) fn targets(
         out.push(id.trim().to_string());
     }
     if all {
-        let mut list = store.list();
+        let mut list = store.list_brief();
         list.sort_by(|a, b| b.rec.created.cmp(&a.rec.created));
         for c in list {
             if !running || store.derive(&c).is_active() {

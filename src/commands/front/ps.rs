@@ -24,7 +24,7 @@ pub(crate) fn ps(g: &Globals, a: &PsArgs) -> Result<i32> {
     } else {
         Some(Formatter::new(a.format.as_deref(), DEFAULT_TABLE)?)
     };
-    let mut list = store.list();
+    let mut list = store.list_brief();
     // Newest first, as Docker lists them.
     list.sort_by(|x, y| y.rec.created.cmp(&x.rec.created));
     let all = a.all || a.latest || a.last > 0 || filters.implies_all();

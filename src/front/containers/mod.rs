@@ -1,8 +1,10 @@
 //! The people face's containers on disk, with no daemon and no database:
 //!
 //! - `ROOT/containers/<id>/config.json`: what the container is (Docker's Config and
-//!   HostConfig, the generated OCI spec); `state.json`: where its lifecycle stands. Both
-//!   written atomically (temp, fsync, rename), readable with `cat`.
+//!   HostConfig); `spec.json`: the generated OCI spec, apart because it is most of the
+//!   bytes and listings never show it (records written before the split keep it inside
+//!   config.json, still read); `state.json`: where its lifecycle stands. All written
+//!   atomically (temp, fsync, rename), readable with `cat`.
 //! - `ROOT/names/<name>`: a symlink to `../containers/<id>`; `symlink(2)` makes the claim
 //!   of a name atomic without a global lock.
 //! - `RUNROOT/containers/<id>/`: what a reboot forgets: `monitor.json` (the monitor's pid,
@@ -101,7 +103,10 @@ pub(crate) struct Record {
     pub(crate) args: Vec<String>,
     pub(crate) config: Config,
     pub(crate) host_config: HostConfig,
-    /// The generated OCI runtime spec.
+    /// The generated OCI runtime spec, stored in `spec.json`. Null when the record was
+    /// loaded without it ([`Store::load_brief`]); such a record saved leaves `spec.json`
+    /// as it is.
+    #[serde(skip_serializing)]
     pub(crate) spec: serde_json::Value,
     pub(crate) log_path: PathBuf,
     /// Files the container gets bind-mounted (/etc/hostname, /etc/hosts, /etc/resolv.conf).
@@ -285,6 +290,15 @@ fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
     write_atomic(path, &data)
 }
 
+/// The spec first: a crash between the two leaves the old record with a spec at least
+/// as new, and config.json (whose presence makes the container exist) last.
+fn write_record(dir: &Path, rec: &Record) -> Result<()> {
+    if !rec.spec.is_null() {
+        write_json(&dir.join("spec.json"), &rec.spec)?;
+    }
+    write_json(&dir.join("config.json"), rec)
+}
+
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>> {
     match fs::read(path) {
         Ok(d) => serde_json::from_slice(&d)
@@ -432,7 +446,7 @@ impl Store {
             return Err(e);
         }
         let r = (|| {
-            write_json(&tmp.join("config.json"), rec)?;
+            write_record(&tmp, rec)?;
             write_json(&tmp.join("state.json"), &State::default())?;
             crate::testpoint::hit("people:record-written");
             let _ = fs::remove_file(tmp.join("creator.json"));
@@ -507,6 +521,16 @@ impl Store {
     }
 
     pub(crate) fn load(&self, id: &str) -> Result<Container> {
+        let mut c = self.load_brief(id)?;
+        if c.rec.spec.is_null() {
+            c.rec.spec = read_json(&self.dir(id).join("spec.json"))?.unwrap_or_default();
+        }
+        Ok(c)
+    }
+
+    /// The record without its spec (unless an old record holds it inside): what listings
+    /// show, at a fraction of the parsing.
+    pub(crate) fn load_brief(&self, id: &str) -> Result<Container> {
         let d = self.dir(id);
         let rec: Record = read_json(&d.join("config.json"))?.ok_or_else(|| no_such(id))?;
         let state: State = read_json(&d.join("state.json"))?.unwrap_or_default();
@@ -523,7 +547,7 @@ impl Store {
     }
 
     pub(crate) fn save_record(&self, rec: &Record) -> Result<()> {
-        write_json(&self.dir(&rec.id).join("config.json"), rec)
+        write_record(&self.dir(&rec.id), rec)
     }
 
     /// Every container id (no order promised).
@@ -574,10 +598,19 @@ impl Store {
 
     /// Every container, reconciled (a dead monitor found here is dealt with now).
     pub(crate) fn list(&self) -> Vec<Container> {
+        self.list_with(Store::load)
+    }
+
+    /// [`Store::list`] without the specs (see [`Store::load_brief`]): for listings.
+    pub(crate) fn list_brief(&self) -> Vec<Container> {
+        self.list_with(Store::load_brief)
+    }
+
+    fn list_with(&self, load: fn(&Store, &str) -> Result<Container>) -> Vec<Container> {
         let mut out = Vec::new();
         for id in self.ids() {
             // Another command may remove it meanwhile: readers tolerate that.
-            let Ok(c) = self.load(&id) else { continue };
+            let Ok(c) = load(self, &id) else { continue };
             match self.reconcile_if_needed(c) {
                 Some(c) => out.push(c),
                 None => continue,
@@ -641,8 +674,17 @@ impl Store {
 
     /// Resolves and loads, reconciled.
     pub(crate) fn get(&self, q: &str) -> Result<Container> {
+        let c = self.get_brief(q)?;
+        if !c.rec.spec.is_null() {
+            return Ok(c);
+        }
+        self.load(&c.rec.id).map_err(|_| no_such(q))
+    }
+
+    /// [`Store::get`] without the spec (see [`Store::load_brief`]).
+    pub(crate) fn get_brief(&self, q: &str) -> Result<Container> {
         let id = self.resolve(q)?;
-        let c = self.load(&id).map_err(|_| no_such(q))?;
+        let c = self.load_brief(&id).map_err(|_| no_such(q))?;
         self.reconcile_if_needed(c).ok_or_else(|| no_such(q))
     }
 
