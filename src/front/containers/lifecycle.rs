@@ -27,7 +27,11 @@ pub(crate) fn stop_timeout(c: &Container) -> i64 {
 /// end recorded. A container that is not running is left as it is.
 pub(crate) fn stop(store: &Store, c: &Container, sig: i32, timeout: i64) -> Result<()> {
     let id = &c.rec.id;
+    // Before the request: once it is answered the monitor may have removed its record
+    // while its process still runs.
+    let monitor_before = store.monitor(id);
     if !store.derive(c).is_active() {
+        monitor::wait_gone_since(store, id, monitor_before);
         return Ok(());
     }
     if store.derive(c) == Live::Starting {
@@ -53,7 +57,7 @@ pub(crate) fn stop(store: &Store, c: &Container, sig: i32, timeout: i64) -> Resu
             // No monitor answers: the next reconcile finalizes it.
         }
     }
-    monitor::wait_gone(store, id);
+    monitor::wait_gone_since(store, id, monitor_before);
     if let Ok(c) = store.load(id) {
         store.reconcile_if_needed(c);
     }
@@ -170,6 +174,23 @@ pub(crate) fn wait(store: &Store, q: &str) -> Result<i32> {
 /// `rm -f` always wins.
 pub(crate) fn remove(store: &Store, q: &str, force: bool, time: Option<i64>) -> Result<()> {
     let c = store.get(q)?;
+    let id = c.rec.id.clone();
+    // A monitor that has recorded the end (or removed the container for --rm) can still
+    // be finishing: a removal returns only once it is gone (a refused one leaves the
+    // container running, its monitor with it).
+    let monitor_before = store.monitor(&id);
+    remove_loaded(store, q, c, force, time)?;
+    monitor::wait_gone_since(store, &id, monitor_before);
+    Ok(())
+}
+
+fn remove_loaded(
+    store: &Store,
+    q: &str,
+    c: Container,
+    force: bool,
+    time: Option<i64>,
+) -> Result<()> {
     let id = c.rec.id.clone();
     let mut c = Some(c);
     for attempt in 0.. {

@@ -109,7 +109,29 @@ fn set_stdio(fds: [BorrowedFd; 3]) -> Result<()> {
 pub(crate) fn start(c: &Created) -> Result<Vec<String>> {
     let mut warnings = Vec::new();
     crate::runtime::ops::start_created(&c.inner.dir, &c.inner.rec, None, true, &mut warnings)?;
+    wait_exec(c.inner.rec.pid);
     Ok(warnings)
+}
+
+/// Waits until the released init has exec'd the container's process. Until then it is a
+/// clone of this berth (the monitor's command line), which `top` and `ps` would show as
+/// the container's process right after `run -d` returned. The init is our child and not
+/// reaped yet, so its pid cannot be reused meanwhile. Bounded, for a container that runs
+/// this very binary.
+fn wait_exec(pid: i32) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(me) = std::fs::metadata("/proc/self/exe") else {
+        return;
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        match std::fs::metadata(format!("/proc/{pid}/exe")) {
+            Ok(m) if (m.dev(), m.ino()) == (me.dev(), me.ino()) => {}
+            // Exec'd, or gone (an exited init has no exe): nothing more to wait for.
+            _ => return,
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
 }
 
 /// After the init exited (and was reaped): kills what is left, removes cgroups and the

@@ -1170,17 +1170,28 @@ pub(crate) fn request(store: &Store, id: &str, req: &Request) -> Option<UnixStre
 
 /// Waits until the monitor of `id` is gone (it closes every connection as it exits).
 pub(crate) fn wait_gone(store: &Store, id: &str) {
-    // Read first: the monitor removes its record before it exits, so the record read
-    // afterwards would say "gone" while the process is still finishing.
-    let monitor = store.monitor(id);
+    wait_gone_since(store, id, store.monitor(id));
+}
+
+/// As `wait_gone`, also waiting for `before`: the monitor record read before the caller
+/// asked the monitor to end. The monitor removes its record before it exits, so a record
+/// read once the request is answered can already say "gone" while the process is still
+/// finishing.
+pub(crate) fn wait_gone_since(
+    store: &Store,
+    id: &str,
+    before: Option<crate::front::containers::MonitorRecord>,
+) {
+    let now = store.monitor(id);
     if let Some(s) = request(store, id, &Request::Wait) {
         proto::wait_closed(s);
     }
     // The socket closes before the process exits: wait for the process itself (bounded).
-    let Some(m) = monitor else { return };
     let deadline = Instant::now() + Duration::from_secs(10);
-    while crate::front::containers::alive(&m) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
+    for m in before.iter().chain(now.iter()) {
+        while crate::front::containers::alive(m) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 }
 
