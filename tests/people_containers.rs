@@ -566,26 +566,39 @@ fn attach_start_a_and_pause() {
     c.ok();
     let out = w.b(&["start", "-a", "c1"]);
     assert_eq!((out.code, out.stdout.as_str()), (4, "from-c1\n"));
-    // attach to a running container streams what it prints from then on.
+    // attach to a running container streams what it prints from then on. The monitor
+    // streams to a client from when it has read its request, a moment after the
+    // connection: the container ticks until the attach has shown one tick, then ends.
     w.run_d(
         &["--name", "talker"],
         &[
             "sh",
             "-c",
-            "while [ ! -e /tmp/go ]; do sleep 0.05; done; echo after-attach; exit 9",
+            "while [ ! -e /tmp/stop ]; do echo tick; sleep 0.05; done; echo after-attach; exit 9",
         ],
     );
-    let tid = w.inspect("talker")["Id"].as_str().unwrap().to_string();
-    let mon = w.monitor_pid(&tid);
-    let before = sockets(mon);
     let mut att = w.cmd(&["attach", "talker"]);
-    let h = std::thread::spawn(move || run_with_timeout(&mut att, Duration::from_secs(60)));
-    // Once the monitor holds the attach connection, let the container talk.
-    w.until("the attach connected", || sockets(mon) > before);
+    att.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = att.spawn().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    let first = lines.next().expect("attach output").unwrap();
+    assert_eq!(first, "tick");
     // From the host (an exec'd `touch` could be killed with the container it ends).
-    std::fs::write(w.rootfs.join("tmp/go"), "").unwrap();
-    let out = h.join().unwrap();
-    assert_eq!((out.code, out.stdout.as_str()), (9, "after-attach\n"));
+    std::fs::write(w.rootfs.join("tmp/stop"), "").unwrap();
+    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    let st = child.wait().unwrap();
+    assert_eq!(st.code(), Some(9));
+    assert_eq!(
+        rest.last().map(String::as_str),
+        Some("after-attach"),
+        "{rest:?}"
+    );
+    assert!(
+        rest[..rest.len() - 1].iter().all(|l| l == "tick"),
+        "{rest:?}"
+    );
     // --sig-proxy (the default): a signal to the attached command reaches the container.
     w.run_d(
         &["--name", "sigs"],
