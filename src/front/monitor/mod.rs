@@ -985,7 +985,7 @@ impl<'a> Monitor<'a> {
         drop(self.rootfs.take());
         let released = crate::front::network::detach(self.store, &id);
         drop(self.net.take());
-        {
+        let lock = {
             let lock = self.store.lock(&id);
             let mut st: State = self
                 .store
@@ -1011,8 +1011,8 @@ impl<'a> Monitor<'a> {
             } else {
                 self.store.clear_run_dir(&id);
             }
-            drop(lock);
-        }
+            lock
+        };
         // Attached clients learn the status; waiters see the connection close.
         let status_text = code.to_string();
         for i in 0..self.clients.len() {
@@ -1029,6 +1029,14 @@ impl<'a> Monitor<'a> {
             let _ = self.clients[i].sock.write_all(&buf);
         }
         self.clients.clear();
+        if self.fg.is_none() {
+            // A detached monitor ends right after this: its lock is released only when the
+            // kernel closes its files, after its memory is gone, so a command that takes the
+            // lock next (rm) never returns while this process still runs.
+            std::mem::forget(lock);
+        } else {
+            drop(lock);
+        }
         destroyed?;
         Ok(code)
     }
