@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::people::{code_msg, sockets, World};
+use common::people::{code_msg, sockets, TestUser, World};
 use common::{run_with_timeout, Out};
 
 #[test]
@@ -763,44 +763,10 @@ fn run_it_at_a_terminal_and_detach_keys() {
     w.finish();
 }
 
-/// A user made for the test, with /etc/subuid and /etc/subgid ranges (useradd's).
-struct TestUser {
-    name: String,
-    uid: u32,
-    gid: u32,
-}
-
-impl TestUser {
-    fn create() -> TestUser {
-        let name = format!("berthpc{}", std::process::id());
-        let out = Command::new("useradd")
-            .args(["-M", "-s", "/bin/false", &name])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "useradd: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let u = nix::unistd::User::from_name(&name).unwrap().unwrap();
-        TestUser {
-            name,
-            uid: u.uid.as_raw(),
-            gid: u.gid.as_raw(),
-        }
-    }
-}
-
-impl Drop for TestUser {
-    fn drop(&mut self) {
-        let _ = Command::new("userdel").arg(&self.name).status();
-    }
-}
-
 #[test]
 fn rootless_user_namespace_from_subuid_ranges() {
     let w = World::new("rootless");
-    let u = TestUser::create();
+    let u = TestUser::create("berthpc");
     let sub = std::fs::read_to_string("/etc/subuid").unwrap();
     let start: String = sub
         .lines()

@@ -12,6 +12,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use common::people::TestUser;
 use common::{run_with_timeout, Out, APPLETS};
 
 static N: AtomicUsize = AtomicUsize::new(0);
@@ -914,44 +915,10 @@ fn symlinks_never_send_a_mount_or_a_removal_to_the_host() {
     w.finish();
 }
 
-/// A user made for the test, with /etc/subuid and /etc/subgid ranges (useradd's).
-struct TestUser {
-    name: String,
-    uid: u32,
-    gid: u32,
-}
-
-impl TestUser {
-    fn create() -> TestUser {
-        let name = format!("berthpv{}", std::process::id());
-        let out = Command::new("useradd")
-            .args(["-M", "-s", "/bin/false", &name])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "useradd: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let u = nix::unistd::User::from_name(&name).unwrap().unwrap();
-        TestUser {
-            name,
-            uid: u.uid.as_raw(),
-            gid: u.gid.as_raw(),
-        }
-    }
-}
-
-impl Drop for TestUser {
-    fn drop(&mut self) {
-        let _ = Command::new("userdel").arg(&self.name).status();
-    }
-}
-
 #[test]
 fn rootless_volumes_belong_to_the_user() {
     let w = World::new("rootless");
-    let u = TestUser::create();
+    let u = TestUser::create("berthpv");
     let berth = w.dir.join("berth");
     std::fs::copy(env!("CARGO_BIN_EXE_berth"), &berth).unwrap();
     std::fs::create_dir_all(w.dir.join("xdg")).unwrap();

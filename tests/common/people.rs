@@ -341,3 +341,38 @@ pub fn remove_all(cmd: impl Fn(&[&str]) -> Out) -> Vec<String> {
     }
     ids
 }
+
+/// A user made for the test, with /etc/subuid and /etc/subgid ranges (useradd's), named
+/// `PREFIX<pid>`; removed when dropped.
+pub struct TestUser {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl TestUser {
+    pub fn create(prefix: &str) -> TestUser {
+        let name = format!("{prefix}{}", std::process::id());
+        let out = Command::new("useradd")
+            .args(["-M", "-s", "/bin/false", &name])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "useradd: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let u = nix::unistd::User::from_name(&name).unwrap().unwrap();
+        TestUser {
+            name,
+            uid: u.uid.as_raw(),
+            gid: u.gid.as_raw(),
+        }
+    }
+}
+
+impl Drop for TestUser {
+    fn drop(&mut self) {
+        let _ = Command::new("userdel").arg(&self.name).status();
+    }
+}
