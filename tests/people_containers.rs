@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::people::{code_msg, sockets, TestUser, World};
-use common::{run_with_timeout, Out};
+use common::Out;
 
 #[test]
 fn foreground_run_output_and_exit_codes() {
@@ -780,35 +780,10 @@ fn rootless_user_namespace_from_subuid_ranges() {
     let berth = w.dir.join("berth");
     std::fs::copy(env!("CARGO_BIN_EXE_berth"), &berth).unwrap();
     std::fs::create_dir_all(w.dir.join("xdg")).unwrap();
-    let st = Command::new("chown")
-        .args([
-            "-R",
-            &format!("{}:{}", u.uid, u.gid),
-            w.dir.to_str().unwrap(),
-        ])
-        .status()
-        .unwrap();
-    assert!(st.success());
+    u.own(&w.dir);
     let as_user = |args: &[&str]| -> Out {
-        let mut c = Command::new("setpriv");
-        c.args([
-            "--reuid",
-            &u.uid.to_string(),
-            "--regid",
-            &u.gid.to_string(),
-            "--init-groups",
-        ])
-        .arg(&berth)
-        .arg("--root")
-        .arg(&w.root)
-        .arg("--runroot")
-        .arg(&w.runroot)
-        .args(args)
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("HOME", &w.dir)
-        .env("XDG_RUNTIME_DIR", w.dir.join("xdg"));
-        run_with_timeout(&mut c, Duration::from_secs(60))
+        let dirs = (w.root.as_path(), w.runroot.as_path(), w.dir.as_path());
+        u.berth(&berth, dirs, args, Duration::from_secs(60))
     };
     let out = as_user(&[
         "run",

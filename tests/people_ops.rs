@@ -950,35 +950,10 @@ fn rootless_cp_stats_and_top() {
     std::fs::copy(env!("CARGO_BIN_EXE_berth"), &berth).unwrap();
     std::fs::create_dir_all(w.dir.join("xdg")).unwrap();
     std::fs::write(w.dir.join("hostfile"), "mine\n").unwrap();
-    let st = Command::new("chown")
-        .args([
-            "-R",
-            &format!("{}:{}", u.uid, u.gid),
-            w.dir.to_str().unwrap(),
-        ])
-        .status()
-        .unwrap();
-    assert!(st.success());
+    u.own(&w.dir);
     let as_user = |args: &[&str]| -> Out {
-        let mut c = Command::new("setpriv");
-        c.args([
-            "--reuid",
-            &u.uid.to_string(),
-            "--regid",
-            &u.gid.to_string(),
-            "--init-groups",
-        ])
-        .arg(&berth)
-        .arg("--root")
-        .arg(&w.root)
-        .arg("--runroot")
-        .arg(&w.runroot)
-        .args(args)
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("HOME", &w.dir)
-        .env("XDG_RUNTIME_DIR", w.dir.join("xdg"));
-        run_with_timeout(&mut c, Duration::from_secs(60))
+        let dirs = (w.root.as_path(), w.runroot.as_path(), w.dir.as_path());
+        u.berth(&berth, dirs, args, Duration::from_secs(60))
     };
     as_user(&[
         "run",

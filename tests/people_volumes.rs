@@ -924,35 +924,10 @@ fn rootless_volumes_belong_to_the_user() {
     std::fs::create_dir_all(w.dir.join("xdg")).unwrap();
     let hostdir = w.host("mine");
     std::fs::create_dir_all(&hostdir).unwrap();
-    let st = Command::new("chown")
-        .args([
-            "-R",
-            &format!("{}:{}", u.uid, u.gid),
-            w.dir.to_str().unwrap(),
-        ])
-        .status()
-        .unwrap();
-    assert!(st.success());
+    u.own(&w.dir);
     let as_user = |args: &[&str]| -> Out {
-        let mut c = Command::new("setpriv");
-        c.args([
-            "--reuid",
-            &u.uid.to_string(),
-            "--regid",
-            &u.gid.to_string(),
-            "--init-groups",
-        ])
-        .arg(&berth)
-        .arg("--root")
-        .arg(&w.root)
-        .arg("--runroot")
-        .arg(&w.runroot)
-        .args(args)
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("HOME", &w.dir)
-        .env("XDG_RUNTIME_DIR", w.dir.join("xdg"));
-        run_with_timeout(&mut c, Duration::from_secs(120))
+        let dirs = (w.root.as_path(), w.runroot.as_path(), w.dir.as_path());
+        u.berth(&berth, dirs, args, Duration::from_secs(120))
     };
     let out = as_user(&[
         "run",

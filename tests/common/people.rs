@@ -371,6 +371,51 @@ impl TestUser {
     }
 }
 
+impl TestUser {
+    /// Gives `dir` (the test's directory: its roots and home) to the user.
+    pub fn own(&self, dir: &Path) {
+        let st = Command::new("chown")
+            .args([
+                "-R",
+                &format!("{}:{}", self.uid, self.gid),
+                dir.to_str().unwrap(),
+            ])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+
+    /// Runs `berth --root ROOT --runroot RUNROOT ARGS` as the user, with `home` as HOME
+    /// and `home/xdg` as XDG_RUNTIME_DIR, and nothing else of the caller's environment.
+    pub fn berth(
+        &self,
+        berth: &Path,
+        (root, runroot, home): (&Path, &Path, &Path),
+        args: &[&str],
+        timeout: Duration,
+    ) -> Out {
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid",
+            &self.uid.to_string(),
+            "--regid",
+            &self.gid.to_string(),
+            "--init-groups",
+        ])
+        .arg(berth)
+        .arg("--root")
+        .arg(root)
+        .arg("--runroot")
+        .arg(runroot)
+        .args(args)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", home)
+        .env("XDG_RUNTIME_DIR", home.join("xdg"));
+        run_with_timeout(&mut c, timeout)
+    }
+}
+
 impl Drop for TestUser {
     fn drop(&mut self) {
         let _ = Command::new("userdel").arg(&self.name).status();
