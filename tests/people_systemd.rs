@@ -346,6 +346,49 @@ fn sdnotify_container_relays_the_containers_ready() {
     w.until("the container removed", || w.names().is_empty());
 }
 
+#[test]
+fn sdnotify_healthy_is_ready_only_once_the_healthcheck_passes() {
+    let w = World::new("healthy");
+    let sd = w.systemd("healthy");
+    let n = name("healthy");
+    let unit = format!("{n}.service");
+    let shared = w.shared();
+    // The probe passes once the container has made /tmp/ready, which it does when the
+    // test says so.
+    sd.write_unit(
+        &unit,
+        &w.unit(
+            &n,
+            &format!(
+                "--rm --name {n} --sdnotify=healthy --health-cmd 'test -e /tmp/ready' \
+                 --health-interval 1s --health-retries 1000 --rootfs {} sh -c 'while [ ! -e /shared/go ]; \
+                 do sleep 0.1; done; touch /tmp/ready; exec sleep 1000'",
+                w.rootfs()
+            ),
+            "",
+        ),
+    );
+    sd.ctl(&["start", &unit, "--no-block"]).ok();
+    w.until("the container running", || w.names() == vec![n.clone()]);
+    // Probes have failed: the container started, yet the unit is not ready.
+    w.until("two failed probes", || {
+        let o = w.b(&["inspect", "-f", "{{.State.Health.FailingStreak}}", &n]);
+        o.stdout.trim().parse::<i64>().unwrap_or(0) >= 2
+    });
+    assert_eq!(sd.prop(&unit, "ActiveState"), "activating");
+    assert_eq!(sd.prop(&unit, "StatusText"), "health: starting");
+    std::fs::write(shared.join("go"), "").unwrap();
+    sd.wait_prop(&unit, "ActiveState", "active");
+    assert_eq!(sd.prop(&unit, "StatusText"), "health: healthy");
+    let o = w.b(&["inspect", "-f", "{{.State.Health.Status}}", &n]);
+    assert_eq!(o.stdout.trim(), "healthy", "{o:?}");
+    let main: i32 = sd.prop(&unit, "MainPID").parse().unwrap();
+    let cmdline = sd.exec(&["cat", &format!("/proc/{main}/cmdline")]).stdout;
+    assert_eq!(cmdline.split('\0').next(), Some(w.berth().as_str()));
+    sd.ctl(&["stop", &unit]).ok();
+    w.until("the container removed", || w.names().is_empty());
+}
+
 /// A fake systemd: the messages NOTIFY_SOCKET receives during `run`.
 fn notifications(w: &World, args: &[&str]) -> (Out, Vec<String>) {
     let sock = w.dir.join("notify.sock");
@@ -455,8 +498,16 @@ fn plain_shell_monitor_sends_ready_only_and_container_mode_filters_mainpid() {
     // The exit status is the container's.
     let (o, _) = notifications(&w, &["run", "--rm", "--rootfs", &r, "sh", "-c", "exit 7"]);
     assert_eq!(o.code, 7);
-    w.b(&["run", "--rm", "--sdnotify=healthy", "--rootfs", &r, "true"])
-        .fails_with("--sdnotify=healthy: not available yet");
+    // healthy without a healthcheck would never be ready: refused before anything is made.
+    for extra in [&[][..], &["--no-healthcheck"][..]] {
+        let mut args = vec!["run", "--rm", "--name", "nohc", "--sdnotify=healthy"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--rootfs", &r, "true"]);
+        let o = w.b(&args);
+        o.fails_with("--sdnotify=healthy: the container has no healthcheck");
+        assert_eq!(o.code, 125, "{o:?}");
+        assert_eq!(o.stderr.lines().count(), 1, "{o:?}");
+    }
     w.b(&["run", "-d", "--sdnotify=container", "--rootfs", &r, "true"])
         .fails_with("--sdnotify: a detached container does not notify systemd");
     w.b(&["create", "--sdnotify=monitor", "--rootfs", &r, "true"])

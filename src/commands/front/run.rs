@@ -31,6 +31,11 @@ pub(crate) fn run(g: &Globals, a: &RunArgs) -> Result<i32> {
     let detach_keys = client::parse_detach_keys(a.detach_keys.as_deref())?;
     let streams = super::attach_streams(&a.attach, a.interactive)?;
     let src = source(g, a)?;
+    let hc = crate::front::monitor::health::from_flags(a, src.config.healthcheck.as_ref())?;
+    crate::front::systemd::notify::check_healthy(
+        sdnotify,
+        crate::front::monitor::health::active(hc.as_ref()),
+    )?;
     let rec = create::create(&store, a, g.rootless, src)?;
     let id = rec.id.clone();
     crate::testpoint::hit("people:created");

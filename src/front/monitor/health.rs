@@ -147,9 +147,18 @@ pub(crate) fn from_flags(a: &RunArgs, image: Option<&Value>) -> Result<Option<He
     Ok(Some(h))
 }
 
+/// Whether `h` runs probes (not absent, not `NONE`).
+pub(crate) fn active(h: Option<&HealthConfig>) -> bool {
+    test_args(h).is_some()
+}
+
 /// What a probe runs, if the container has an active healthcheck.
 fn probe_args(rec: &Record) -> Option<Vec<String>> {
-    let h = rec.config.healthcheck.as_ref()?;
+    test_args(rec.config.healthcheck.as_ref())
+}
+
+fn test_args(h: Option<&HealthConfig>) -> Option<Vec<String>> {
+    let h = h?;
     let (kind, rest) = h.test.split_first()?;
     match kind.as_str() {
         "CMD" if !rest.is_empty() => Some(rest.to_vec()),
@@ -434,6 +443,7 @@ impl Monitor<'_> {
 
     fn health_done(&mut self, e: LogEntry) {
         let status = record(self.store, &self.c.rec, e).unwrap_or_else(|_| STARTING.into());
+        self.notify.health(&status);
         if let Some(h) = self.health.as_mut() {
             h.next = Instant::now() + h.interval(&self.c.rec, &status);
         }

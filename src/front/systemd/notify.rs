@@ -1,6 +1,7 @@
 //! `--sdnotify` for a foreground `run` that is a `Type=notify` unit's main process: the
-//! monitor says READY=1 once the container has started (`monitor`), or relays what the
-//! container says on a socket of its own (`container`), or says nothing (`ignore`).
+//! monitor says READY=1 once the container has started (`monitor`), or once its
+//! healthcheck first passes (`healthy`), or relays what the container says on a socket of
+//! its own (`container`), or says nothing (`ignore`).
 //! berth stays the unit's main process, so MAINPID is never sent (and never relayed:
 //! a container must not be able to make systemd watch another process).
 
@@ -35,19 +36,29 @@ pub(crate) enum Mode {
     Default,
     Monitor,
     Container,
+    /// READY=1 at the first passing probe; STATUS= follows the health status.
+    Healthy,
     Ignore,
 }
 
-/// `--sdnotify`'s value; `healthy` waits for the healthcheck work.
+/// `--sdnotify`'s value.
 pub(crate) fn parse_mode(v: Option<&str>) -> Result<Mode> {
     Ok(match v {
         None => Mode::Default,
         Some("monitor") | Some("conmon") => Mode::Monitor,
         Some("container") => Mode::Container,
+        Some("healthy") => Mode::Healthy,
         Some("ignore") => Mode::Ignore,
-        Some("healthy") => bail!("--sdnotify=healthy: not available yet in berth"),
-        Some(o) => bail!("--sdnotify: {o:?} is not one of container, monitor, ignore"),
+        Some(o) => bail!("--sdnotify: {o:?} is not one of container, monitor, healthy, ignore"),
     })
+}
+
+/// Podman's rule: `healthy` without a healthcheck would never be ready.
+pub(crate) fn check_healthy(mode: Mode, has_healthcheck: bool) -> Result<()> {
+    if mode == Mode::Healthy && !has_healthcheck {
+        bail!("--sdnotify=healthy: the container has no healthcheck (add --health-cmd)");
+    }
+    Ok(())
 }
 
 /// What the monitor tells systemd; inert without NOTIFY_SOCKET.
@@ -58,6 +69,10 @@ pub(crate) struct Notifier {
     sock: Option<UnixDatagram>,
     /// The directory holding it, bind-mounted into the container.
     dir: Option<PathBuf>,
+    /// READY=1 went out (`healthy`: once, at the first passing probe).
+    ready: bool,
+    /// The last health status told in STATUS= (`healthy`).
+    told: String,
 }
 
 impl Notifier {
@@ -80,6 +95,8 @@ impl Notifier {
             mode,
             sock: None,
             dir: None,
+            ready: false,
+            told: String::new(),
         }
     }
 
@@ -147,10 +164,28 @@ impl Notifier {
     }
 
     /// The container has started.
-    pub(crate) fn started(&self) {
-        if self.mode == Mode::Monitor {
-            self.send("READY=1\n");
+    pub(crate) fn started(&mut self) {
+        match self.mode {
+            Mode::Monitor => self.send("READY=1\n"),
+            Mode::Healthy => self.health("starting"),
+            _ => {}
         }
+    }
+
+    /// `healthy`: the container's health status after a probe. READY=1 once, with the
+    /// first `healthy`; a later `unhealthy` is only told in STATUS= (systemd has no way
+    /// back from ready, as with Podman).
+    pub(crate) fn health(&mut self, status: &str) {
+        if self.mode != Mode::Healthy || self.told == status {
+            return;
+        }
+        self.told = status.to_string();
+        let mut msg = format!("STATUS=health: {status}\n");
+        if status == "healthy" && !self.ready {
+            self.ready = true;
+            msg.push_str("READY=1\n");
+        }
+        self.send(&msg);
     }
 
     /// Relays what the container said, minus what it may not say. A bounded batch per
@@ -323,6 +358,10 @@ mod tests {
     fn modes() {
         assert_eq!(parse_mode(None).unwrap(), Mode::Default);
         assert_eq!(parse_mode(Some("conmon")).unwrap(), Mode::Monitor);
-        assert!(parse_mode(Some("healthy")).is_err());
+        assert_eq!(parse_mode(Some("healthy")).unwrap(), Mode::Healthy);
+        assert!(parse_mode(Some("sometimes")).is_err());
+        assert!(check_healthy(Mode::Healthy, false).is_err());
+        assert!(check_healthy(Mode::Healthy, true).is_ok());
+        assert!(check_healthy(Mode::Monitor, false).is_ok());
     }
 }
