@@ -55,6 +55,11 @@ install: release
 	install -d $(DESTDIR)$(SYSTEMD_GENERATORS)/system-generators $(DESTDIR)$(SYSTEMD_GENERATORS)/user-generators
 	ln -sfn $(PREFIX)/bin/berth $(DESTDIR)$(SYSTEMD_GENERATORS)/system-generators/berth-generator
 	ln -sfn $(PREFIX)/bin/berth $(DESTDIR)$(SYSTEMD_GENERATORS)/user-generators/berth-generator
+# berth-restart.service: --restart always|unless-stopped containers come back at boot.
+	install -d $(DESTDIR)$(SYSTEMD_GENERATORS)/system $(DESTDIR)$(SYSTEMD_GENERATORS)/user
+	for d in system user; do \
+	  sed 's|@BERTH@|$(PREFIX)/bin/berth|g' contrib/systemd/berth-restart.service > $(DESTDIR)$(SYSTEMD_GENERATORS)/$$d/berth-restart.service && \
+	  chmod 0644 $(DESTDIR)$(SYSTEMD_GENERATORS)/$$d/berth-restart.service || exit 1; done
 
 # The integration tests against the release binary (what users run). The crash test needs
 # the checkpoints only debug builds have.

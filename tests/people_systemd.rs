@@ -709,3 +709,273 @@ fn the_journal_holds_the_containers_output() {
     sd.ctl(&["stop", &unit]).ok();
     w.until("the container removed", || w.names().is_empty());
 }
+
+/// A container that ends at SIGTERM as a well-behaved service does.
+const TRAPPING: &str = "trap 'exit 143' TERM; while :; do sleep 0.2; done";
+
+/// berth-restart.service's ExecStart, with the test's berth, root and runroot.
+fn boot_command(w: &World) -> Vec<String> {
+    let text = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("contrib/systemd/berth-restart.service"),
+    )
+    .unwrap();
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .expect("an ExecStart line");
+    line.replace("@BERTH@", &w.prefix())
+        .split_whitespace()
+        .map(String::from)
+        .collect()
+}
+
+/// The restart-service unit as `make install` writes it, naming the test's berth.
+fn restart_unit(w: &World) -> String {
+    std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("contrib/systemd/berth-restart.service"),
+    )
+    .unwrap()
+    .replace("@BERTH@", &w.prefix())
+}
+
+impl World {
+    fn status(&self, n: &str) -> String {
+        let o = self.b(&["inspect", "-f", "{{.State.Status}}", n]);
+        o.ok();
+        o.stdout.trim().to_string()
+    }
+
+    fn id(&self, n: &str) -> String {
+        let o = self.b(&["inspect", "-f", "{{.Id}}", n]);
+        o.ok();
+        o.stdout.trim().to_string()
+    }
+
+    fn monitor_pid(&self, n: &str) -> i32 {
+        let mj = self
+            .runroot
+            .join("containers")
+            .join(self.id(n))
+            .join("monitor.json");
+        let m: serde_json::Value = serde_json::from_slice(&std::fs::read(mj).unwrap()).unwrap();
+        m["pid"].as_i64().unwrap() as i32
+    }
+
+    /// The names of the running containers, sorted.
+    fn running(&self) -> Vec<String> {
+        let o = self.b(&["ps", "--format", "{{.Names}}"]);
+        o.ok();
+        let mut v: Vec<String> = o.stdout.lines().map(String::from).collect();
+        v.sort();
+        v
+    }
+}
+
+#[test]
+fn after_a_reboot_the_restart_service_starts_always_and_unless_stopped_containers() {
+    let w = World::new("reboot");
+    let r = w.rootfs();
+    let run = |n: &str, policy: &str| {
+        w.b(&[
+            "run",
+            "-d",
+            "--name",
+            n,
+            "--restart",
+            policy,
+            "--rootfs",
+            &r,
+            "sh",
+            "-c",
+            TRAPPING,
+        ])
+        .ok();
+    };
+    for (n, p) in [
+        ("always", "always"),
+        ("always-stopped", "always"),
+        ("unless", "unless-stopped"),
+        ("unless-shutdown", "unless-stopped"),
+        ("unless-stopped", "unless-stopped"),
+        ("no", "no"),
+        ("on-failure", "on-failure"),
+    ] {
+        run(n, p);
+    }
+    // The user stops two of them; a shutdown's SIGTERM reaches the monitor of another.
+    w.b(&["stop", "always-stopped", "unless-stopped"]).ok();
+    let m = w.monitor_pid("unless-shutdown");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(m),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    w.until("the shutdown's stop", || {
+        w.status("unless-shutdown") == "exited"
+    });
+    assert_eq!(
+        w.b(&["inspect", "-f", "{{.State.ExitCode}}", "unless-shutdown"])
+            .stdout
+            .trim(),
+        "143",
+        "stopped by its StopSignal"
+    );
+    // The reboot: every process of the running ones gone, and the boot id recorded in
+    // their state no longer this boot's.
+    let up = w.running();
+    assert_eq!(up, ["always", "no", "on-failure", "unless"]);
+    for n in &up {
+        let pid: i32 = w
+            .b(&["inspect", "-f", "{{.State.Pid}}", n])
+            .stdout
+            .trim()
+            .parse()
+            .unwrap();
+        let mon = w.monitor_pid(n);
+        let id = w.id(n);
+        for p in [mon, pid] {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(p),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        w.until("the monitor gone", || {
+            std::fs::read_to_string(format!("/proc/{mon}/stat")).map_or(true, |s| s.contains(") Z"))
+        });
+        for f in [
+            w.root.join("containers").join(&id).join("state.json"),
+            w.runroot.join("containers").join(&id).join("monitor.json"),
+        ] {
+            let text =
+                std::fs::read_to_string(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+            let mut j: serde_json::Value = serde_json::from_str(&text).unwrap();
+            for k in ["BootId", "boot_id"] {
+                if j.get(k).is_some() {
+                    j[k] = "00000000-0000-0000-0000-000000000000".into();
+                }
+            }
+            std::fs::write(&f, serde_json::to_vec(&j).unwrap()).unwrap();
+        }
+    }
+    assert!(w.running().is_empty(), "{:?}", w.running());
+    // What berth-restart.service runs at boot.
+    let cmd = boot_command(&w);
+    assert!(cmd.contains(&"restart-policy=unless-stopped".to_string()));
+    let o = run_with_timeout(
+        Command::new(&cmd[0]).args(&cmd[1..]),
+        Duration::from_secs(120),
+    );
+    o.ok();
+    assert_eq!(
+        w.running(),
+        ["always", "always-stopped", "unless", "unless-shutdown"]
+    );
+    for n in ["unless-stopped", "no", "on-failure"] {
+        assert_eq!(w.status(n), "exited", "{n}");
+    }
+    // Started at boot, they are ordinary containers again (a user's stop sticks).
+    w.b(&["stop", "unless"]).ok();
+    run_with_timeout(
+        Command::new(&cmd[0]).args(&cmd[1..]),
+        Duration::from_secs(120),
+    )
+    .ok();
+    assert_eq!(w.running(), ["always", "always-stopped", "unless-shutdown"]);
+}
+
+#[test]
+fn start_filter_bad_input() {
+    let w = World::new("startbad");
+    let r = w.rootfs();
+    w.b(&[
+        "create",
+        "--name",
+        "c",
+        "--restart",
+        "always",
+        "--rootfs",
+        &r,
+        "true",
+    ])
+    .ok();
+    for (args, msg) in [
+        (
+            &["start", "--filter", "restart-policy=always", "c"][..],
+            "--filter: only with --all",
+        ),
+        (
+            &["start", "--all", "--filter", "restart-policy=sometimes"][..],
+            "--filter restart-policy=sometimes: not one of",
+        ),
+        (
+            &["start", "--all", "--filter", "status=exited"][..],
+            "--filter status: start filters on",
+        ),
+        (
+            &["start", "--all", "--filter", "restart-policy"][..],
+            "--filter restart-policy: expected KEY=VALUE",
+        ),
+    ] {
+        let o = w.b(args);
+        o.fails_with(msg);
+        assert_eq!(o.code, 125, "{o:?}");
+        assert_eq!(o.stderr.lines().count(), 1, "{o:?}");
+    }
+    assert_eq!(w.status("c"), "created");
+    // A filter that matches nothing starts nothing.
+    w.b(&["start", "--all", "--filter", "restart-policy=no"])
+        .ok();
+    assert_eq!(w.status("c"), "created");
+}
+
+#[test]
+fn berth_restart_service_starts_and_stops_the_containers_with_a_policy() {
+    let w = World::new("restartsvc");
+    let sd = w.systemd("restartsvc");
+    let r = w.rootfs();
+    for (n, p) in [("a", "always"), ("u", "unless-stopped"), ("n", "no")] {
+        w.b(&[
+            "create",
+            "--name",
+            n,
+            "--restart",
+            p,
+            "--rootfs",
+            &r,
+            "sh",
+            "-c",
+            TRAPPING,
+        ])
+        .ok();
+    }
+    let unit = "berth-restart.service";
+    sd.write_unit(unit, &restart_unit(&w));
+    // The [Install] section's target exists in the harness: enabling it works.
+    sd.ctl(&["enable", unit]).ok();
+    sd.ctl(&["start", unit]).ok();
+    assert_eq!(sd.prop(unit, "ActiveState"), "active");
+    assert_eq!(w.running(), ["a", "u"]);
+    assert_eq!(w.status("n"), "created");
+    // The monitors live in the unit's cgroup.
+    let cg = sd.prop(unit, "ControlGroup");
+    let mon = w.monitor_pid("a");
+    let mine = sd.exec(&["cat", &format!("/proc/{mon}/cgroup")]).stdout;
+    assert!(mine.lines().any(|l| l == format!("0::{cg}")), "{mine}");
+    // The shutdown: systemd's SIGTERM to the monitors runs each container's stop.
+    sd.ctl(&["stop", unit]).ok();
+    assert_eq!(sd.prop(unit, "ActiveState"), "inactive");
+    assert!(w.running().is_empty(), "{:?}", w.running());
+    for n in ["a", "u"] {
+        let o = w.b(&["inspect", "-f", "{{.State.ExitCode}}", n]);
+        assert_eq!(o.stdout.trim(), "143", "{n}: stopped by its StopSignal");
+    }
+    // The next boot: both come back (a shutdown is no user's stop).
+    sd.ctl(&["start", unit]).ok();
+    assert_eq!(w.running(), ["a", "u"]);
+    // The user stops u: at the next boot it stays stopped.
+    w.b(&["stop", "u"]).ok();
+    sd.ctl(&["restart", unit]).ok();
+    assert_eq!(w.running(), ["a"]);
+    sd.ctl(&["stop", unit]).ok();
+    assert!(w.running().is_empty(), "{:?}", w.running());
+}

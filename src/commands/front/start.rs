@@ -12,13 +12,14 @@ use crate::front::Globals;
 
 pub(crate) fn start(g: &Globals, a: &StartArgs) -> Result<i32> {
     let store = Store::new(g);
-    if !a.filter.is_empty() {
-        bail!("--filter: not available with start yet");
+    let filter = crate::front::systemd::boot::StartFilter::parse(&a.filter)?;
+    if !a.filter.is_empty() && !a.all {
+        bail!("--filter: only with --all");
     }
     let targets = if a.all {
         let mut t = Vec::new();
         for c in store.list() {
-            if !store.derive(&c).is_active() {
+            if !store.derive(&c).is_active() && filter.matches(&c) {
                 t.push(c.rec.id.clone());
             }
         }

@@ -215,6 +215,9 @@ struct Monitor<'a> {
     rootfs: Option<rootfs::Mounted>,
     /// The user asked it to stop (stop, kill, rm -f, a signal to us): no restart.
     user_stop: bool,
+    /// The stop was a signal to a detached monitor (the system's shutdown), not recorded
+    /// as the user's (`ManuallyStopped`).
+    system_stop: bool,
     /// The restart policy's state between runs (see restart.rs).
     restarts: restart::Restarts,
     /// The healthcheck's timer and running probe (see health.rs).
@@ -380,6 +383,7 @@ impl<'a> Monitor<'a> {
             killed: false,
             rootfs,
             user_stop: false,
+            system_stop: false,
             restarts: restart::Restarts::new(),
             health,
             net,
@@ -616,6 +620,9 @@ impl<'a> Monitor<'a> {
                 },
                 libc::SIGTERM | libc::SIGINT | libc::SIGHUP => {
                     crate::front::systemd::notify::stop_requested(signo);
+                    // A detached monitor has no terminal: the signal is the system's
+                    // (a shutdown), which is no user's stop for unless-stopped.
+                    self.system_stop |= self.fg.is_none() && !self.user_stop;
                     let sig = self.stop_signal();
                     let t = self.c.rec.config.stop_timeout.unwrap_or(10);
                     self.begin_stop(sig, t);
@@ -997,7 +1004,8 @@ impl<'a> Monitor<'a> {
             st.exit_code = code;
             st.oom_killed = oom;
             st.finished_at = exit.finished_at.clone();
-            st.manually_stopped |= self.user_stop || restart::user_stopped(self.store, &id);
+            st.manually_stopped |=
+                (self.user_stop && !self.system_stop) || restart::user_stopped(self.store, &id);
             if let Err(e) = &destroyed {
                 st.error = format!("cleaning up: {e:#}");
             } else if let Err(e) = &released {
