@@ -979,3 +979,108 @@ fn berth_restart_service_starts_and_stops_the_containers_with_a_policy() {
     sd.ctl(&["stop", unit]).ok();
     assert!(w.running().is_empty(), "{:?}", w.running());
 }
+
+/// The unified-hierarchy line of a process's /proc/PID/cgroup, seen inside the harness.
+fn cgroup_of(sd: &Systemd, pid: i32) -> String {
+    let o = sd.exec(&["cat", &format!("/proc/{pid}/cgroup")]);
+    o.stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .unwrap_or_else(|| panic!("no cgroup2 line: {o:?}"))
+        .to_string()
+}
+
+#[test]
+fn under_delegate_yes_the_container_lives_in_the_units_cgroup() {
+    let w = World::new("delegate");
+    let sd = w.systemd("delegate");
+    let n = name("delegate");
+    let unit = format!("{n}.service");
+    sd.write_unit(
+        &unit,
+        &w.unit(
+            &n,
+            &format!(
+                "--rm --name {n} --rootfs {} sh -c \"{TRAPPING}\"",
+                w.rootfs()
+            ),
+            "Delegate=yes\n",
+        ),
+    );
+    w.start(&sd, &unit, &n);
+    let cg = sd.prop(&unit, "ControlGroup");
+    assert!(cg.ends_with(&unit), "{cg}");
+    let pid: i32 = w
+        .b(&["inspect", "-f", "{{.State.Pid}}", &n])
+        .stdout
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(cgroup_of(&sd, pid), format!("{cg}/container"));
+    let main: i32 = sd.prop(&unit, "MainPID").parse().unwrap();
+    assert_eq!(cgroup_of(&sd, main), format!("{cg}/supervisor"));
+    // The container's processes are in the unit's subtree (systemd kills them with it).
+    let procs = sd
+        .exec(&["cat", &format!("/sys/fs/cgroup{cg}/container/cgroup.procs")])
+        .stdout;
+    assert!(procs.lines().any(|l| l == pid.to_string()), "{procs}");
+    // No warning: the unit delegated its cgroup.
+    assert!(!w.log(&n).contains("not delegated"), "{}", w.log(&n));
+    sd.ctl(&["stop", &unit]).ok();
+    assert_eq!(sd.prop(&unit, "ActiveState"), "inactive");
+    assert_eq!(w.exit(&n), "success killed TERM");
+    w.until("the container removed", || w.names().is_empty());
+    let left = sd.exec(&["test", "-e", &format!("/sys/fs/cgroup{cg}")]);
+    assert_ne!(left.code, 0, "the unit's cgroup is left");
+}
+
+#[test]
+fn without_delegate_the_container_runs_and_the_journal_says_why_once() {
+    let w = World::new("nodelegate");
+    let sd = w.systemd("nodelegate");
+    sd.journal();
+    let n = name("nodelegate");
+    let unit = format!("{n}.service");
+    // A restart in place creates the container again: still one warning.
+    let text = format!(
+        "[Unit]\nDefaultDependencies=no\n\n[Service]\nType=notify\nNotifyAccess=main\n\
+         ExecStart={p} run --restart on-failure:1 --name {n} --rootfs {r} sh -c \
+         'echo ran >> /shared/runs; [ $(wc -l < /shared/runs) -ge 2 ] || exit 3; exec sleep 1000'\n\
+         ExecStopPost=-{p} rm -f --ignore {n}\nTimeoutStartSec=90\n",
+        p = w.prefix(),
+        r = w.rootfs(),
+    );
+    sd.write_unit(&unit, &text);
+    let o = sd.ctl(&["start", &unit]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(sd.prop(&unit, "ActiveState"), "active");
+    w.until("the restart in place", || {
+        std::fs::read_to_string(w.shared().join("runs"))
+            .unwrap_or_default()
+            .lines()
+            .count()
+            >= 2
+            && w.status(&n) == "running"
+    });
+    let pid: i32 = w
+        .b(&["inspect", "-f", "{{.State.Pid}}", &n])
+        .stdout
+        .trim()
+        .parse()
+        .unwrap();
+    let id = w.id(&n);
+    assert_eq!(cgroup_of(&sd, pid), format!("/berth/{id}"));
+    let journal = || {
+        sd.exec(&["journalctl", "-u", &unit, "-o", "cat", "--no-pager"])
+            .stdout
+    };
+    w.until("the warning in the journal", || {
+        journal().contains("not delegated")
+    });
+    let j = journal();
+    let lines: Vec<&str> = j.lines().filter(|l| l.contains("not delegated")).collect();
+    assert_eq!(lines.len(), 1, "{j}");
+    assert!(lines[0].contains("Delegate=yes"), "{j}");
+    sd.ctl(&["stop", &unit]).ok();
+    w.until("the container removed", || w.names().is_empty());
+}

@@ -1068,6 +1068,10 @@ fn create_container(
     let mut spec: oci_spec::runtime::Spec =
         serde_json::from_value(spec).map_err(|e| anyhow!("the container's spec: {e}"))?;
     notify.apply(&mut spec)?;
+    let under_unit = crate::front::systemd::notify::under_unit();
+    if let Some(w) = crate::front::systemd::delegate::apply(&mut spec, under_unit)? {
+        crate::logging::warn(&w);
+    }
     let bundle = rt::bundle_dir(&store.run_dir(id));
 
     let mut warnings = Vec::new();

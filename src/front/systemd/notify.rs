@@ -269,6 +269,11 @@ static UNDER_UNIT: AtomicBool = AtomicBool::new(false);
 /// The signal (SIGTERM, SIGINT, SIGHUP) that asked the foreground monitor to stop.
 static STOPPED_BY: AtomicI32 = AtomicI32::new(0);
 
+/// Whether this foreground `run` is a unit's process.
+pub(crate) fn under_unit() -> bool {
+    UNDER_UNIT.load(Ordering::SeqCst)
+}
+
 /// The monitor was asked to stop by `sig`.
 pub(crate) fn stop_requested(sig: i32) {
     let _ = STOPPED_BY.compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst);
