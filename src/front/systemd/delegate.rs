@@ -42,6 +42,15 @@ pub(crate) fn apply(
     spec: &mut oci_spec::runtime::Spec,
     under_unit: bool,
 ) -> Result<Option<String>> {
+    let systemd_form = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().as_ref())
+        .is_some_and(|p| p.to_string_lossy().contains(':'));
+    if systemd_form {
+        // `slice:prefix:name`: the systemd driver makes a scope of its own for it.
+        return Ok(None);
+    }
     let mut first = false;
     let place = match PLACE.get() {
         Some(p) => p.clone(),
