@@ -1084,3 +1084,151 @@ fn without_delegate_the_container_runs_and_the_journal_says_why_once() {
     sd.ctl(&["stop", &unit]).ok();
     w.until("the container removed", || w.names().is_empty());
 }
+
+/// `systemctl --user ARGS` as `u`, inside the harness, for the user manager whose
+/// runtime dir is `xdg`.
+fn user_ctl(
+    sd: &Systemd,
+    u: &common::people::TestUser,
+    xdg: &std::path::Path,
+    args: &[&str],
+) -> Out {
+    let mut c = Command::new("nsenter");
+    c.arg("-t")
+        .arg(sd.pid.to_string())
+        .arg("-a")
+        .arg("setpriv")
+        .args([
+            "--reuid",
+            &u.uid.to_string(),
+            "--regid",
+            &u.gid.to_string(),
+            "--init-groups",
+        ])
+        .arg("env")
+        .arg(format!("XDG_RUNTIME_DIR={}", xdg.display()))
+        .arg("systemctl")
+        .arg("--user")
+        .args(args)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin");
+    run_with_timeout(&mut c, Duration::from_secs(120))
+}
+
+#[test]
+fn rootless_under_a_user_manager() {
+    let w = World::new("user");
+    let u = common::people::TestUser::create("berthsd");
+    let sd = w.systemd("user");
+    // The user's own copy of berth, its units and runtime dir, in a dir it owns.
+    let berth = w.dir.join("berth");
+    std::fs::copy(w.berth(), &berth).unwrap();
+    let xdg = w.dir.join("xdg");
+    let units = w.dir.join("userunits");
+    std::fs::create_dir_all(&xdg).unwrap();
+    std::fs::create_dir_all(&units).unwrap();
+    std::fs::set_permissions(&xdg, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    for t in [
+        "default.target",
+        "basic.target",
+        "sockets.target",
+        "timers.target",
+        "paths.target",
+        "shutdown.target",
+        "exit.target",
+    ] {
+        std::fs::write(units.join(t), "[Unit]\nDescription=test\n").unwrap();
+    }
+    let n = name("user");
+    let prefix = format!(
+        "{} --root {} --runroot {}",
+        berth.display(),
+        w.root.display(),
+        w.runroot.display()
+    );
+    let log = w.dir.join(format!("{n}.log"));
+    std::fs::write(
+        units.join(format!("{n}.service")),
+        format!(
+            "[Service]\nType=notify\nNotifyAccess=main\n\
+             ExecStart={prefix} run --rm --name {n} --rootfs {r} sh -c \"cat /proc/self/uid_map; {TRAPPING}\"\n\
+             ExecStopPost=-{prefix} rm -f --ignore {n}\nTimeoutStartSec=90\nTimeoutStopSec=90\n\
+             StandardOutput=append:{l}\nStandardError=append:{l}\n",
+            r = w.rootfs(),
+            l = log.display(),
+        ),
+    )
+    .unwrap();
+    u.own(&w.dir);
+    // The user manager, as user@.service runs it (without PAM, absent here).
+    sd.write_unit(
+        "user-test.service",
+        &format!(
+            "[Unit]\nDefaultDependencies=no\n\n[Service]\nUser={uid}\nGroup={gid}\nType=notify\n\
+             ExecStart=/lib/systemd/systemd --user\nDelegate=yes\nKillMode=mixed\n\
+             Environment=XDG_RUNTIME_DIR={x} HOME={h} SYSTEMD_UNIT_PATH={units}\n",
+            uid = u.uid,
+            gid = u.gid,
+            x = xdg.display(),
+            h = w.dir.display(),
+            units = units.display(),
+        ),
+    );
+    let o = sd.ctl(&["start", "user-test.service"]);
+    assert_eq!(
+        o.code,
+        0,
+        "{o:?}\n{}",
+        sd.ctl(&["status", "--no-pager", "user-test.service"])
+            .stdout
+    );
+    let unit = format!("{n}.service");
+    let o = user_ctl(&sd, &u, &xdg, &["start", &unit]);
+    assert_eq!(
+        o.code,
+        0,
+        "{o:?}\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    let show = |p: &str| {
+        user_ctl(&sd, &u, &xdg, &["show", "-P", p, &unit])
+            .stdout
+            .trim()
+            .to_string()
+    };
+    assert_eq!(show("ActiveState"), "active");
+    let main: i32 = show("MainPID").parse().unwrap();
+    let cmdline = sd.exec(&["cat", &format!("/proc/{main}/cmdline")]);
+    assert_eq!(
+        cmdline.stdout.split('\0').next(),
+        berth.to_str(),
+        "{cmdline:?} {}\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default(),
+        user_ctl(&sd, &u, &xdg, &["status", "--no-pager", &unit]).stdout
+    );
+    // The container's root is the user.
+    w.until("the container's uid map", || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .any(|l| {
+                l.split_whitespace().take(3).collect::<Vec<_>>() == ["0", &u.uid.to_string(), "1"]
+            })
+    });
+    // The unit has no Delegate=yes: one line says where the container's cgroup is.
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(text.matches("is not delegated").count(), 1, "{text}");
+    let o = user_ctl(&sd, &u, &xdg, &["stop", &unit]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(show("ActiveState"), "inactive");
+    let o = u.berth(
+        &berth,
+        (&w.root, &w.runroot, &w.dir),
+        &["ps", "-aq"],
+        Duration::from_secs(60),
+    );
+    o.ok();
+    assert_eq!(o.stdout, "", "--rm left a container");
+    // systemd, then the user manager with it, end before the user is removed.
+    drop(sd);
+}

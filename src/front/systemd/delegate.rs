@@ -6,14 +6,13 @@
 //! outside systemd (`/berth/ID`), and berth says so once.
 //!
 //! Delegation is read from the cgroup itself: systemd (251 and later) marks a delegated
-//! cgroup with the `trusted.delegate` xattr (`user.delegate` for a user manager); for a
-//! user without the xattrs, a cgroup owned by the user is delegated to it. Root can write
-//! any cgroup, so writability alone says nothing. Only the unified (v2) hierarchy is
+//! cgroup with the `trusted.delegate` xattr (`user.delegate`, which a user manager can
+//! set, since 252). Neither writability (root writes any cgroup) nor ownership (a user
+//! manager's whole subtree is the user's) says whether the unit asked for delegation. Only the unified (v2) hierarchy is
 //! considered: on cgroup v1 berth places the container as it always does.
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -133,16 +132,9 @@ fn delegated(dir: &Path) -> bool {
     let Ok(c) = CString::new(dir.as_os_str().as_bytes()) else {
         return false;
     };
-    for name in [c"trusted.delegate", c"user.delegate"] {
-        if crate::sys::files::lgetxattr(&c, name).is_ok_and(|v| v == b"1") {
-            return true;
-        }
-    }
-    let uid = nix::unistd::geteuid().as_raw();
-    uid != 0
-        && ["", "cgroup.procs", "cgroup.subtree_control"]
-            .iter()
-            .all(|f| std::fs::metadata(dir.join(f)).is_ok_and(|m| m.uid() == uid))
+    [c"trusted.delegate", c"user.delegate"]
+        .iter()
+        .any(|name| crate::sys::files::lgetxattr(&c, name).is_ok_and(|v| v == b"1"))
 }
 
 #[cfg(test)]
