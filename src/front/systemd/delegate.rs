@@ -95,12 +95,10 @@ fn decide() -> Result<Place> {
     let Some(own) = unified_path(&text) else {
         return Ok(Place::Unchanged);
     };
-    if own == "/" {
-        return Ok(Place::Unchanged);
-    }
     let dir = Path::new(CGROUP_ROOT).join(own.trim_start_matches('/'));
-    if !delegated(&dir) {
-        return Ok(Place::NotDelegated(own.to_string()));
+    let place = classify(own, own != "/" && delegated(&dir));
+    if !matches!(place, Place::Delegated(_)) {
+        return Ok(place);
     }
     let sup = dir.join("supervisor");
     let err = |p: &Path, e: std::io::Error| {
@@ -117,10 +115,22 @@ fn decide() -> Result<Place> {
     }
     let procs = sup.join("cgroup.procs");
     std::fs::write(&procs, std::process::id().to_string()).map_err(|e| err(&procs, e))?;
-    Ok(Place::Delegated(format!(
-        "{}/container",
-        own.trim_end_matches('/')
-    )))
+    Ok(place)
+}
+
+/// Where the container goes, for berth in the cgroup `own`.
+fn classify(own: &str, delegated: bool) -> Place {
+    if own == "/" {
+        Place::Unchanged
+    } else if delegated {
+        Place::Delegated(format!("{}/container", own.trim_end_matches('/')))
+    } else if own.ends_with(".service") {
+        Place::NotDelegated(own.to_string())
+    } else {
+        // Only a service's own cgroup is worth the word: a shell in a terminal that a
+        // unit started (INVOCATION_ID inherited) lives in a scope, and is no unit's main.
+        Place::Unchanged
+    }
 }
 
 /// The `0::PATH` line of /proc/self/cgroup.
@@ -146,5 +156,22 @@ mod tests {
         let t = "9:name=systemd:/\n4:memory:/\n0::/system.slice/web.service\n";
         assert_eq!(unified_path(t), Some("/system.slice/web.service"));
         assert_eq!(unified_path("4:memory:/x\n"), None);
+    }
+
+    #[test]
+    fn placement() {
+        let web = "/system.slice/web.service";
+        assert_eq!(
+            classify(web, true),
+            Place::Delegated(format!("{web}/container"))
+        );
+        assert_eq!(classify(web, false), Place::NotDelegated(web.into()));
+        let tab = "/user.slice/user-1000.slice/user@1000.service/app.slice/vte-spawn-1.scope";
+        assert_eq!(classify(tab, false), Place::Unchanged);
+        assert_eq!(
+            classify(tab, true),
+            Place::Delegated(format!("{tab}/container"))
+        );
+        assert_eq!(classify("/", false), Place::Unchanged);
     }
 }
