@@ -1232,3 +1232,48 @@ fn rootless_under_a_user_manager() {
     // systemd, then the user manager with it, end before the user is removed.
     drop(sd);
 }
+
+#[test]
+fn under_delegate_yes_kill_9_of_berth_takes_the_container_with_the_unit() {
+    let w = World::new("delegate9");
+    let sd = w.systemd("delegate9");
+    let n = name("delegate9");
+    let unit = format!("{n}.service");
+    // No ExecStopPost: systemd alone ends what is left in the unit's cgroup.
+    sd.write_unit(
+        &unit,
+        &format!(
+            "[Unit]\nDefaultDependencies=no\n\n[Service]\nType=notify\nNotifyAccess=main\n\
+             Delegate=yes\nKillMode=mixed\nExecStart={p} run --name {n} --rootfs {r} sleep 1000\n\
+             TimeoutStartSec=90\n",
+            p = w.prefix(),
+            r = w.rootfs(),
+        ),
+    );
+    let o = sd.ctl(&["start", &unit]);
+    assert_eq!(o.code, 0, "{o:?}");
+    let pid: i32 = w
+        .b(&["inspect", "-f", "{{.State.Pid}}", &n])
+        .stdout
+        .trim()
+        .parse()
+        .unwrap();
+    let cg = sd.prop(&unit, "ControlGroup");
+    assert_eq!(cgroup_of(&sd, pid), format!("{cg}/container"));
+    let main: i32 = sd.prop(&unit, "MainPID").parse().unwrap();
+    sd.exec(&["kill", "-9", &main.to_string()]).ok();
+    w.until("the unit to end", || {
+        matches!(
+            sd.prop(&unit, "ActiveState").as_str(),
+            "failed" | "inactive"
+        )
+    });
+    w.until("the container's process gone", || {
+        let comm = sd.exec(&["cat", &format!("/proc/{pid}/comm")]).stdout;
+        comm.trim() != "sleep"
+    });
+    // berth notices its monitor died: the container reads as exited.
+    assert_eq!(w.status(&n), "exited");
+    w.b(&["rm", &n]).ok();
+    assert!(w.names().is_empty());
+}
