@@ -569,6 +569,11 @@ fn a_generated_unit_runs_the_container_as_created() {
     assert_eq!(sd.prop(&unit, "ActiveState"), "active");
     // --replace: the unit's container took the name of the created one.
     assert_eq!(w.names(), vec![n.clone()]);
+    // The unit has Delegate=yes: the container lives in its cgroup.
+    assert_eq!(
+        cgroup_of(&sd, w.pid(&n)),
+        format!("{}/container", sd.prop(&unit, "ControlGroup"))
+    );
     w.until("the container's output", || {
         w.log(&n).contains("started-gen 1")
     });
@@ -632,6 +637,10 @@ fn a_quadlet_file_becomes_a_unit_that_runs_the_container() {
     w.start(&sd, &unit, &n);
     assert_eq!(sd.prop(&unit, "ActiveState"), "active");
     assert_eq!(w.names(), vec![n.clone()]);
+    assert_eq!(
+        cgroup_of(&sd, w.pid(&n)),
+        format!("{}/container", sd.prop(&unit, "ControlGroup"))
+    );
     w.until("the container's output", || {
         w.log(&n).contains("started-quad let")
     });
@@ -749,6 +758,13 @@ impl World {
         let o = self.b(&["inspect", "-f", "{{.Id}}", n]);
         o.ok();
         o.stdout.trim().to_string()
+    }
+
+    /// The container's init, as `inspect` says.
+    fn pid(&self, n: &str) -> i32 {
+        let o = self.b(&["inspect", "-f", "{{.State.Pid}}", n]);
+        o.ok();
+        o.stdout.trim().parse().unwrap()
     }
 
     fn monitor_pid(&self, n: &str) -> i32 {
