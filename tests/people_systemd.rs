@@ -731,7 +731,8 @@ fn boot_command(w: &World) -> Vec<String> {
     let line = text
         .lines()
         .find_map(|l| l.strip_prefix("ExecStart="))
-        .expect("an ExecStart line");
+        .expect("an ExecStart line")
+        .trim_start_matches('-');
     line.replace("@BERTH@", &w.prefix())
         .split_whitespace()
         .map(String::from)
@@ -964,6 +965,18 @@ fn berth_restart_service_starts_and_stops_the_containers_with_a_policy() {
         ])
         .ok();
     }
+    // One that cannot start must not take the others down with the unit.
+    w.b(&[
+        "create",
+        "--name",
+        "bad",
+        "--restart",
+        "always",
+        "--rootfs",
+        &r,
+        "/no/such/program",
+    ])
+    .ok();
     let unit = "berth-restart.service";
     sd.write_unit(unit, &restart_unit(&w));
     // The [Install] section's target exists in the harness: enabling it works.
