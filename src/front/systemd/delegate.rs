@@ -6,10 +6,11 @@
 //! outside systemd (`/berth/ID`), and berth says so once.
 //!
 //! Delegation is read from the cgroup itself: systemd (251 and later) marks a delegated
-//! cgroup with the `trusted.delegate` xattr (`user.delegate`, which a user manager can
-//! set, since 252). Neither writability (root writes any cgroup) nor ownership (a user
-//! manager's whole subtree is the user's) says whether the unit asked for delegation. Only the unified (v2) hierarchy is
-//! considered: on cgroup v1 berth places the container as it always does.
+//! cgroup with the `trusted.delegate` and `user.delegate` xattrs. systemd 252's user
+//! manager sets neither, so rootless delegation goes unrecognized there. Neither
+//! writability (root writes any cgroup) nor ownership (a user manager's whole subtree is
+//! the user's) says whether the unit asked for delegation. Only the unified (v2)
+//! hierarchy is considered: on cgroup v1 berth places the container as it always does.
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
