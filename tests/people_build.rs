@@ -948,3 +948,225 @@ fn copy_semantics_of_directories_files_and_globs() {
     one_error(&out, "the destination must be a directory and end with a /");
     w.finish();
 }
+
+/// A tiny HTTP/1.1 server on 127.0.0.1 (a thread of the test): `GET PATH` answers the
+/// body set for PATH (with its headers), else 404. One request per connection.
+/// Path -> (body, extra header lines).
+type Served =
+    std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, (Vec<u8>, String)>>>;
+
+struct Http {
+    port: u16,
+    files: Served,
+    hits: std::sync::Arc<AtomicUsize>,
+}
+
+impl Http {
+    fn start() -> Http {
+        use std::io::{BufRead, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let files: Served = Default::default();
+        let hits = std::sync::Arc::new(AtomicUsize::new(0));
+        let (f, h) = (files.clone(), hits.clone());
+        std::thread::spawn(move || {
+            for s in l.incoming() {
+                let Ok(mut s) = s else { continue };
+                let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+                let mut r = std::io::BufReader::new(s.try_clone().unwrap());
+                let mut line = String::new();
+                if r.read_line(&mut line).is_err() {
+                    continue;
+                }
+                loop {
+                    let mut hl = String::new();
+                    if r.read_line(&mut hl).is_err() || hl.trim().is_empty() {
+                        break;
+                    }
+                }
+                h.fetch_add(1, Ordering::SeqCst);
+                let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let found = f.lock().unwrap().get(&path).cloned();
+                let _ = match found {
+                    Some((body, headers)) => {
+                        let _ = write!(
+                            s,
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n{headers}\r\n",
+                            body.len()
+                        );
+                        s.write_all(&body)
+                    }
+                    None => s.write_all(
+                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    ),
+                };
+            }
+        });
+        Http { port, files, hits }
+    }
+
+    fn serve(&self, path: &str, body: &[u8], headers: &str) {
+        self.files
+            .lock()
+            .unwrap()
+            .insert(path.to_string(), (body.to_vec(), headers.to_string()));
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+/// A port nothing listens on (bound, then closed).
+fn dead_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn add_of_a_url_fetches_the_file_as_docker_does() {
+    let w = W::new("addurl");
+    let h = Http::start();
+    h.serve(
+        "/files/hello.txt",
+        b"hello over http\n",
+        "Last-Modified: Sun, 06 Nov 1994 08:49:37 GMT\r\n",
+    );
+    // A tar stays a file: ADD unpacks local archives only.
+    let tar = {
+        let d = w.dir.join("tarsrc");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("inner"), "x").unwrap();
+        let out = w.dir.join("t.tar");
+        assert!(Command::new("tar")
+            .arg("-C")
+            .arg(&d)
+            .arg("-cf")
+            .arg(&out)
+            .arg("inner")
+            .status()
+            .unwrap()
+            .success());
+        std::fs::read(out).unwrap()
+    };
+    h.serve("/data.tar", &tar, "");
+    h.serve(
+        "/gen/?id=7",
+        b"named by the server\n",
+        "Content-Disposition: attachment; filename=\"report.txt\"\r\n",
+    );
+    let df = format!(
+        "FROM busybox\n\
+         ADD {} /srv/\n\
+         ADD {} /opt/data.tar\n\
+         ADD --chown=1:2 --chmod=644 {} /owned\n\
+         ADD {} /dl/\n\
+         RUN cat /srv/hello.txt > /copy\n",
+        h.url("/files/hello.txt"),
+        h.url("/data.tar"),
+        h.url("/files/hello.txt"),
+        h.url("/gen/?id=7"),
+    );
+    w.build(&df, &["-t", "fetched"]).ok();
+    assert_eq!(
+        w.sh(
+            "fetched",
+            "cat /srv/hello.txt /copy; stat -c '%a %u:%g %Y' /srv/hello.txt /owned; \
+             test -f /opt/data.tar && test ! -e /opt/inner && echo not-unpacked; \
+             stat -c '%a %Y' /opt/data.tar; cat /dl/report.txt"
+        ),
+        "hello over http\nhello over http\n600 0:0 784111777\n644 1:2 784111777\nnot-unpacked\n600 0\nnamed by the server\n"
+    );
+    // Fetched again on every build: the same content is a cache hit, a changed one reruns
+    // exactly the steps from its ADD on.
+    let hits = h.hits.load(Ordering::SeqCst);
+    let again = w.build(&df, &["-t", "fetched"]);
+    again.ok();
+    assert_eq!(
+        cached_steps(&again),
+        vec![2, 3, 4, 5, 6],
+        "{}",
+        again.stdout
+    );
+    assert_eq!(h.hits.load(Ordering::SeqCst), hits + 4);
+    h.serve(
+        "/data.tar",
+        b"not a tar any more\n",
+        "Last-Modified: Mon, 07 Nov 1994 08:49:37 GMT\r\n",
+    );
+    let changed = w.build(&df, &["-t", "fetched"]);
+    changed.ok();
+    assert_eq!(cached_steps(&changed), vec![2], "{}", changed.stdout);
+    assert_eq!(w.sh("fetched", "cat /opt/data.tar"), "not a tar any more\n");
+    // No context at all: a Dockerfile on stdin can still ADD a URL.
+    let df_path = w.dir.join("stdin.Dockerfile");
+    std::fs::write(
+        &df_path,
+        format!("FROM busybox\nADD {} /\n", h.url("/files/hello.txt")),
+    )
+    .unwrap();
+    w.b_in(&["build", "-t", "nocontext", "-"], &df_path).ok();
+    assert_eq!(w.sh("nocontext", "cat /hello.txt"), "hello over http\n");
+
+    // Errors: one line naming the Dockerfile line and the URL, nothing tagged.
+    let missing = h.url("/missing");
+    let out = w.build(&format!("FROM busybox\nADD {missing} /x\n"), &["-t", "bad"]);
+    one_error(
+        &out,
+        &format!("Dockerfile:2: ADD {missing}: failed to GET: the server answered 404"),
+    );
+    let refused = format!("http://127.0.0.1:{}/f", dead_port());
+    let out = w.build(
+        &format!("FROM busybox\nRUN true\nADD {refused} /x\n"),
+        &["-t", "bad"],
+    );
+    one_error(
+        &out,
+        &format!("Dockerfile:3: ADD {refused}: cannot connect"),
+    );
+    assert!(out.stderr.contains("connection refused"), "{}", out.stderr);
+    h.serve("/files/", b"an index\n", "");
+    let out = w.build(
+        &format!("FROM busybox\nADD {} /d/\n", h.url("/files/")),
+        &["-t", "bad"],
+    );
+    one_error(&out, "cannot determine filename from url");
+    let out = w.build(
+        &format!("FROM busybox\nCOPY {} /x\n", h.url("/files/hello.txt")),
+        &["-t", "bad"],
+    );
+    one_error(&out, "Dockerfile:2: COPY http://");
+    assert!(!w.tags().contains(&"bad:latest".to_string()));
+    w.finish();
+}
+
+#[test]
+fn run_mount_is_refused_in_one_line_before_any_step() {
+    let w = W::new("runmount");
+    let before = w.b(&["images", "-q", "--no-trunc"]).stdout;
+    for (df, line, flag) in [
+        (
+            "FROM busybox\nRUN echo first > /f\nRUN --mount=type=cache,target=/root/.cache echo hi\n",
+            3,
+            "type=cache,target=/root/.cache",
+        ),
+        (
+            "FROM busybox AS a\nRUN true\nFROM busybox\nRUN --mount=type=secret,id=tok \\\n  cat /run/secrets/tok\n",
+            4,
+            "type=secret,id=tok",
+        ),
+    ] {
+        let out = w.build(df, &["-t", "m"]);
+        one_error(
+            &out,
+            &format!("Dockerfile:{line}: RUN --mount={flag}: not supported: --mount needs BuildKit"),
+        );
+        assert!(!out.stdout.contains("Running in"), "{}", out.stdout);
+    }
+    assert!(!w.tags().contains(&"m:latest".to_string()));
+    assert_eq!(w.b(&["images", "-q", "--no-trunc"]).stdout, before);
+    w.finish();
+}

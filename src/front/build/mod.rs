@@ -14,6 +14,7 @@
 pub(crate) mod commit;
 pub(crate) mod context;
 pub(crate) mod diff;
+mod fetch;
 pub(crate) mod parse;
 mod step;
 pub(crate) mod usage;
@@ -382,6 +383,12 @@ pub(crate) fn build(
             }
         }
     }
+    // Refused before any step runs (the steps before it would run for nothing).
+    for ins in needed.iter().flat_map(|i| &stages[*i].body) {
+        if let Some(e) = refused_run_flag(ins) {
+            bail!("{file}:{}: {e}", ins.line);
+        }
+    }
     let steps = needed
         .iter()
         .map(|i| stages[*i].body.len() + 1)
@@ -454,6 +461,17 @@ pub(crate) fn build(
         b.say(&format!("Successfully tagged {shown}"));
     }
     Ok(id)
+}
+
+/// Why a RUN cannot run here: `--mount` (cache, secret, ssh, bind mounts) is BuildKit's.
+fn refused_run_flag(ins: &Instruction) -> Option<String> {
+    if ins.cmd != "RUN" {
+        return None;
+    }
+    let m = ins.flag("mount")?;
+    Some(format!(
+        "RUN --mount={m}: not supported: --mount needs BuildKit, berth builds as Docker's classic builder (remove the flag)"
+    ))
 }
 
 /// The platform arguments BuildKit defines (this machine's platform: builds are native).
@@ -730,11 +748,8 @@ impl Builder<'_> {
         }
         match ins.cmd.as_str() {
             "RUN" => {
-                if let Some(m) = ins.flag("mount") {
-                    return Err(self.err(
-                        ins,
-                        format!("RUN --mount={m}: not supported by berth's classic builder"),
-                    ));
+                if let Some(e) = refused_run_flag(ins) {
+                    return Err(self.err(ins, e));
                 }
                 if ins.flag("security").is_some_and(|s| s != "sandbox") {
                     return Err(self.err(ins, "RUN --security=insecure: not supported"));
@@ -1115,10 +1130,19 @@ impl Builder<'_> {
         };
         let dest_dir_syntax =
             dest_word.ends_with('/') || dest_word == "." || dest_word.ends_with("/.");
-        if ins.cmd == "ADD" {
-            if let Some(u) = words.iter().find(|w| w.contains("://")) {
-                return Err(self.err(ins, format!("ADD {u}: sources from URLs are not supported (berth builds offline): download it into the context")));
-            }
+        let (urls, words): (Vec<String>, Vec<String>) =
+            words.into_iter().partition(|w| fetch::is_url(w));
+        if let Some(u) = urls.first().filter(|_| ins.cmd == "COPY") {
+            return Err(self.err(
+                ins,
+                format!("COPY {u}: source can't be a URL for COPY (ADD fetches URLs)"),
+            ));
+        }
+        if let Some(u) = urls.first().filter(|_| ins.flag("from").is_some()) {
+            return Err(self.err(
+                ins,
+                format!("ADD {u}: a URL source cannot be used with --from"),
+            ));
         }
         let chmod = match ins.flag("chmod") {
             Some(m) => Some(
@@ -1173,6 +1197,7 @@ impl Builder<'_> {
             ins,
             st,
             words,
+            urls,
             dest,
             dest_dir_syntax,
             chmod,
