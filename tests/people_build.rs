@@ -1170,3 +1170,104 @@ fn run_mount_is_refused_in_one_line_before_any_step() {
     assert_eq!(w.b(&["images", "-q", "--no-trunc"]).stdout, before);
     w.finish();
 }
+
+#[test]
+fn squash_merges_the_built_layers_over_the_base() {
+    let w = W::new("squash");
+    w.file("f", "from the context\n");
+    let df = "FROM busybox\n\
+              RUN echo one > /one && echo tmp > /tmp/gone && mkdir -p /d/sub && echo x > /d/sub/x && echo h > /one-h && ln /one-h /two-h\n\
+              RUN echo two > /two && rm /tmp/gone && rm /bin/ls\n\
+              COPY f /f\n\
+              RUN rm -r /d && mkdir /d && echo y > /d/y\n\
+              ENV SQUASHED=yes\n\
+              CMD [\"cat\", \"/one\"]\n";
+    let out = w.build(df, &["-t", "sq", "--squash"]);
+    out.ok();
+    let base: Vec<String> = w.inspect("busybox")["RootFS"]["Layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    let layers: Vec<String> = w.inspect("sq")["RootFS"]["Layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    // The base's layers, then one.
+    assert_eq!(layers.len(), base.len() + 1, "{layers:?}");
+    assert_eq!(layers[..base.len()], base[..]);
+    // Run as built: files of every step, the deletions done, the config kept.
+    let o = w.b(&["run", "--rm", "sq"]);
+    o.ok();
+    assert_eq!(o.stdout, "one\n");
+    assert_eq!(
+        w.sh(
+            "sq",
+            "cat /two /f /d/y; test -e /tmp/gone || echo no-gone; test -e /bin/ls || echo no-ls; \
+             test -e /d/sub || echo no-sub; echo $SQUASHED; stat -c %h /two-h"
+        ),
+        "two\nfrom the context\ny\nno-gone\nno-ls\nno-sub\nyes\n2\n"
+    );
+    // The one layer: a whiteout for what the base had, nothing for what a step made and
+    // a later one removed.
+    let e = saved_entries(&w, "sq");
+    let top: Vec<&str> = e
+        .iter()
+        .filter(|x| x.0 == base.len())
+        .map(|x| x.1.as_str())
+        .collect();
+    assert!(top.contains(&"bin/.wh.ls"), "{top:?}");
+    assert!(top.contains(&"one"), "{top:?}");
+    assert!(top.contains(&"f"), "{top:?}");
+    assert!(
+        !top.iter().any(|n| n.contains("gone") || n.contains("sub")),
+        "{top:?}"
+    );
+    // History keeps every step; the merged layer is the last entry.
+    let h = w.b(&[
+        "history",
+        "--no-trunc",
+        "--format",
+        "{{.CreatedBy}}|{{.Comment}}",
+        "sq",
+    ]);
+    h.ok();
+    let hl: Vec<&str> = h.stdout.lines().collect();
+    assert!(hl[0].starts_with("|merge sha256:"), "{hl:?}");
+    assert!(
+        hl.iter()
+            .any(|l| l.starts_with("/bin/sh -c echo two > /two")),
+        "{hl:?}"
+    );
+    let base_hist = w.b(&["history", "-q", "busybox"]).stdout.lines().count();
+    assert_eq!(hl.len(), base_hist + 7, "{hl:?}");
+    // Without --squash the same Dockerfile comes from the cache, one layer per step.
+    let plain = w.build(df, &["-t", "unsquashed"]);
+    plain.ok();
+    assert_eq!(cached_steps(&plain), vec![2, 3, 4, 5, 6, 7]);
+    let n = w.inspect("unsquashed")["RootFS"]["Layers"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(n, base.len() + 4);
+    // On scratch: one layer in all; a stage's built layers are that stage's base.
+    w.build(
+        "FROM scratch\nCOPY f /f\nCOPY f /g\n",
+        &["-t", "sq-scratch", "--squash"],
+    )
+    .ok();
+    let l = &w.inspect("sq-scratch")["RootFS"]["Layers"];
+    assert_eq!(l.as_array().unwrap().len(), 1, "{l}");
+    w.build(
+        "FROM busybox AS one\nRUN echo 1 > /1\nFROM one\nRUN echo 2 > /2\nRUN echo 3 > /3\n",
+        &["-t", "sq-stage", "--squash"],
+    )
+    .ok();
+    let l = &w.inspect("sq-stage")["RootFS"]["Layers"];
+    assert_eq!(l.as_array().unwrap().len(), base.len() + 2, "{l}");
+    assert_eq!(w.sh("sq-stage", "cat /1 /2 /3"), "1\n2\n3\n");
+    w.finish();
+}

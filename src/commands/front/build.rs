@@ -19,9 +19,6 @@ pub(crate) fn build(g: &Globals, a: &BuildArgs) -> Result<i32> {
         // in berth's user namespace (as a foreground `run`).
         crate::front::userns::enter_and_reexec().context("build: rootless image storage")?;
     }
-    if a.squash {
-        bail!("--squash: not supported by berth build");
-    }
     if let Some(p) = &a.platform {
         let want = crate::front::registry::manifest::PlatformSpec::parse(p)
             .map_err(|e| anyhow!("--platform: {e:#}"))?;
@@ -83,6 +80,7 @@ pub(crate) fn build(g: &Globals, a: &BuildArgs) -> Result<i32> {
         quiet: a.quiet,
         labels,
         network,
+        squash: a.squash,
     };
     let conf = super::pull::registries()?;
     let lookup = |q: &str| -> Result<Option<Digest>> {

@@ -16,6 +16,7 @@ pub(crate) mod context;
 pub(crate) mod diff;
 mod fetch;
 pub(crate) mod parse;
+mod squash;
 mod step;
 pub(crate) mod usage;
 
@@ -63,6 +64,8 @@ pub(crate) struct Options {
     pub(crate) labels: Vec<(String, String)>,
     /// `--network` for RUN (empty: the default of `run`).
     pub(crate) network: Vec<String>,
+    /// `--squash`: the layers built on the target stage's base merged into one.
+    pub(crate) squash: bool,
 }
 
 /// An image as a step leaves it: its configuration (exact bytes: the id is their digest)
@@ -248,6 +251,8 @@ pub(crate) struct Builder<'a> {
     context: Option<std::rc::Rc<Tree>>,
     step: usize,
     steps: usize,
+    /// Each stage's base image (what `--squash` keeps).
+    bases: BTreeMap<usize, Image>,
     /// SIGINT, SIGTERM and SIGHUP, held for the whole build: acted on between steps and
     /// while a RUN's container runs, never in the middle of making or removing anything.
     interrupts: step::Interrupts,
@@ -410,6 +415,7 @@ pub(crate) fn build(
         context: None,
         step: 0,
         steps,
+        bases: BTreeMap::new(),
         interrupts,
     };
     for k in o.build_args.iter().map(|(k, _)| k) {
@@ -423,6 +429,10 @@ pub(crate) fn build(
         built.insert(i, img);
     }
     let mut img = built.remove(&target).context("target stage not built")?;
+    if o.squash {
+        let base = b.bases.get(&target).context("target stage has no base")?;
+        img = squash::squash(store, g.rootless, base, &img)?;
+    }
     if !o.labels.is_empty() {
         let c = img.cfg();
         let labels = c.entry("Labels").or_insert_with(|| json!({}));
@@ -611,6 +621,7 @@ impl Builder<'_> {
                 layers: rec.layers,
             }
         };
+        self.bases.insert(i, img.clone());
         if !img.layers.is_empty()
             || base_stage.is_some()
             || !def.base.eq_ignore_ascii_case("scratch")
