@@ -18,6 +18,8 @@ use std::time::Duration;
 use common::Out;
 
 static N: AtomicUsize = AtomicUsize::new(0);
+/// Set in a test re-executed inside a network namespace of its own (`in_netns`).
+const INNER: &str = "BERTH_BUILD_NET_TEST_INNER";
 
 fn fixture_scripts() -> PathBuf {
     [
@@ -97,7 +99,16 @@ impl W {
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
+        // A build's RUN steps are on the default bridge (Docker's default): never made in
+        // the machine's own network namespace. Each build gets a namespace of its own,
+        // gone with it, unless the test runs in a private one already (`in_netns`).
+        let mut c = if args.first() == Some(&"build") && std::env::var_os(INNER).is_none() {
+            let mut c = Command::new("unshare");
+            c.args(["--net", "--"]).arg(env!("CARGO_BIN_EXE_berth"));
+            c
+        } else {
+            Command::new(env!("CARGO_BIN_EXE_berth"))
+        };
         c.arg("--root")
             .arg(&self.root)
             .arg("--runroot")
@@ -186,6 +197,11 @@ impl W {
                 })
                 .unwrap_or_default();
             assert!(left.is_empty(), "left behind in {}: {left:?}", d.display());
+        }
+        // No step's endpoint is left in the network record.
+        if let Ok(b) = std::fs::read(self.root.join("networks/ipam.json")) {
+            let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+            assert_eq!(v["endpoints"], serde_json::json!([]), "IPAM entries left");
         }
         let dir = self.dir.to_string_lossy().into_owned();
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
@@ -963,8 +979,12 @@ struct Http {
 
 impl Http {
     fn start() -> Http {
+        Http::start_on("127.0.0.1:0")
+    }
+
+    fn start_on(addr: &str) -> Http {
         use std::io::{BufRead, Write};
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let l = std::net::TcpListener::bind(addr).unwrap();
         let port = l.local_addr().unwrap().port();
         let files: Served = Default::default();
         let hits = std::sync::Arc::new(AtomicUsize::new(0));
@@ -1028,6 +1048,11 @@ fn dead_port() -> u16 {
 
 #[test]
 fn add_of_a_url_fetches_the_file_as_docker_does() {
+    // The server and the builds in one network namespace (see `W::cmd`).
+    in_netns("add_of_a_url_fetches_the_file_as_docker_does", add_url);
+}
+
+fn add_url() {
     let w = W::new("addurl");
     let h = Http::start();
     h.serve(
@@ -1270,4 +1295,154 @@ fn squash_merges_the_built_layers_over_the_base() {
     assert_eq!(l.as_array().unwrap().len(), base.len() + 2, "{l}");
     assert_eq!(w.sh("sq-stage", "cat /1 /2 /3"), "1\n2\n3\n");
     w.finish();
+}
+
+/// Runs the test `name` again inside a new network namespace standing for the host (`lo`
+/// up), where `f` runs; outside, checks that it ran there and passed. Builds there are
+/// not given namespaces of their own (see `W::cmd`).
+fn in_netns(name: &str, f: impl FnOnce()) {
+    if std::env::var_os(INNER).is_some() {
+        sh("ip link set lo up").ok();
+        f();
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let out = common::run_with_timeout(
+        Command::new("unshare")
+            .arg("--net")
+            .arg("--")
+            .arg(exe)
+            .args([name, "--exact", "--test-threads=1", "--nocapture"])
+            .env(INNER, "1"),
+        Duration::from_secs(600),
+    );
+    assert!(
+        out.code == 0 && out.stdout.contains("1 passed"),
+        "{name} in its network namespace failed:\n{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+}
+
+fn sh(script: &str) -> Out {
+    common::run_with_timeout(
+        Command::new("sh").arg("-c").arg(script),
+        Duration::from_secs(60),
+    )
+}
+
+/// Ends a child the test started (by pid).
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn run_steps_reach_out_through_the_default_bridge_and_none_sees_only_lo() {
+    in_netns(
+        "run_steps_reach_out_through_the_default_bridge_and_none_sees_only_lo",
+        || {
+            let w = W::new("bridge");
+            // Another host (the internet): a namespace joined by a veth pair, ours
+            // 10.98.0.1, its 10.98.0.2, serving a page.
+            let peer = Reaped(
+                Command::new("unshare")
+                    .args(["--net", "--", "sleep", "600"])
+                    .spawn()
+                    .unwrap(),
+            );
+            let pid = peer.0.id();
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while std::fs::read_link(format!("/proc/{pid}/ns/net")).ok()
+                == std::fs::read_link("/proc/self/ns/net").ok()
+            {
+                assert!(std::time::Instant::now() < deadline, "no peer namespace");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            sh(&format!(
+                "ip link add pb0 type veth peer name pb1 netns {pid} && ip addr add 10.98.0.1/24 dev pb0 && ip link set pb0 up && nsenter --net=/proc/{pid}/ns/net sh -c 'ip link set lo up; ip addr add 10.98.0.2/24 dev pb1; ip link set pb1 up; ip route add default via 10.98.0.1'"
+            ))
+            .ok();
+            let www = w.dir.join("www");
+            std::fs::create_dir_all(&www).unwrap();
+            std::fs::write(www.join("index.html"), "from another host\n").unwrap();
+            let _httpd = Reaped(
+                Command::new("nsenter")
+                    .arg(format!("--net=/proc/{pid}/ns/net"))
+                    .args(["busybox", "httpd", "-f", "-p", "8000", "-h"])
+                    .arg(&www)
+                    .spawn()
+                    .unwrap(),
+            );
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while sh("timeout 5 busybox wget -qO- http://10.98.0.2:8000/").code != 0 {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "peer httpd never came"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            // A listener on the host side.
+            let host = Http::start_on("0.0.0.0:0");
+            host.serve("/hello", b"from the host\n", "");
+            let ifaces = "awk 'NR>2 {sub(\":\", \"\", $1); print $1}' /proc/net/dev | sort | tr '\\n' ' ' > /ifaces";
+            let df = format!(
+                "FROM busybox\n\
+                 RUN {ifaces} && gw=$(ip route | awk '/^default/ {{print $3}}') && wget -qO- http://$gw:{}/hello > /from-host && wget -qO- http://10.98.0.2:8000/ > /from-far\n",
+                host.port
+            );
+            let out = w.build(&df, &["-t", "bridged"]);
+            out.ok();
+            assert_eq!(
+                w.sh("bridged", "cat /ifaces; echo; cat /from-host /from-far"),
+                "eth0 lo \nfrom the host\nfrom another host\n"
+            );
+            // --network none: only lo, nothing reachable.
+            let df = format!(
+                "FROM busybox\nRUN {ifaces}; timeout 5 wget -qO- http://10.98.0.2:8000/ > /r || echo unreachable > /r\n"
+            );
+            w.build(&df, &["-t", "isolated", "--network", "none"]).ok();
+            assert_eq!(
+                w.sh("isolated", "cat /ifaces; echo; cat /r"),
+                "lo \nunreachable\n"
+            );
+            // --network host: the host's own interfaces.
+            w.build(&df, &["-t", "hostnet", "--network", "host", "--no-cache"])
+                .ok();
+            assert_eq!(
+                w.sh("hostnet", "cat /ifaces; echo; cat /r"),
+                "lo pb0 \nfrom another host\n"
+            );
+            // A user network: the step's address is in its subnet.
+            w.b(&["network", "create", "--subnet", "10.97.0.0/24", "buildnet"])
+                .ok();
+            w.build(
+                "FROM busybox\nRUN ip -4 -o addr show eth0 | awk '{print $4}' > /addr\n",
+                &["-t", "usernet", "--network", "buildnet"],
+            )
+            .ok();
+            assert_eq!(w.sh("usernet", "cat /addr"), "10.97.0.2/24\n");
+            // A failing step on the bridge releases its endpoint too.
+            let out = w.build("FROM busybox\nRUN exit 4\n", &["-t", "never"]);
+            assert_eq!(out.code, 1, "{}", out.stderr);
+            w.b(&["network", "rm", "buildnet"]).ok();
+            drop(peer);
+            // Nothing of the steps' endpoints is left: links, nftables, the record.
+            let links = sh("ip -o link show").stdout;
+            for l in links.lines() {
+                let name = l.split(':').nth(1).unwrap_or("").trim();
+                assert!(
+                    name == "lo" || name.starts_with("pb0"),
+                    "link left behind: {l}"
+                );
+            }
+            let tables = sh("nft list tables").stdout;
+            assert!(tables.trim().is_empty(), "nftables left behind: {tables}");
+            w.finish();
+        },
+    );
 }

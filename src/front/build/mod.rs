@@ -15,6 +15,7 @@ pub(crate) mod commit;
 pub(crate) mod context;
 pub(crate) mod diff;
 mod fetch;
+mod net;
 pub(crate) mod parse;
 mod squash;
 mod step;

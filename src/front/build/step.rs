@@ -327,9 +327,21 @@ pub(crate) fn run(
             return Err(e);
         }
     };
-    let status = match rt::start(&created) {
-        Ok(_) => b.interrupts.wait(created.pid),
-        Err(e) => Err(e),
+    // On a bridge network, connected before start as `run`'s monitor does it.
+    let attached = if crate::front::network::is_bridge_mode(&rec.host_config.network_mode) {
+        super::net::attach(b.g, &rec, created.pid).map(Some)
+    } else {
+        Ok(None)
+    };
+    let (status, endpoint) = match attached {
+        Ok(ep) => {
+            let st = match rt::start(&created) {
+                Ok(_) => b.interrupts.wait(created.pid),
+                Err(e) => Err(e),
+            };
+            (st, ep)
+        }
+        Err(e) => (Err(e), None),
     };
     if status.is_err() {
         let _ = rt::kill(&g, &id, libc::SIGKILL, true);
@@ -343,11 +355,13 @@ pub(crate) fn run(
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let _ = rt::delete(&g, &id);
+    let released = endpoint.map_or(Ok(()), |e| e.release());
     let code = match status? {
         WaitStatus::Exited(_, c) => c,
         WaitStatus::Signaled(_, s, _) => 128 + s as i32,
         other => bail!("RUN: unexpected status {other:?}"),
     };
+    released.context("release the step's network endpoint")?;
     m.unmount()?;
     b.say(&format!("Removing intermediate container {short}"));
     if code != 0 {
