@@ -126,7 +126,7 @@ fn build_network(g: &Globals, n: Option<&str>) -> Result<Vec<String>> {
         Ok(vec![net.name])
     };
     match n {
-        None if g.rootless => Ok(Vec::new()),
+        None | Some("default") if g.rootless => Ok(Vec::new()),
         None | Some("default") => bridge(crate::front::network::DEFAULT),
         Some(n @ ("none" | "host")) => Ok(vec![n.to_string()]),
         Some("private") => Ok(vec!["private".into()]),
