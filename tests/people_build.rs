@@ -1429,6 +1429,38 @@ fn run_steps_reach_out_through_the_default_bridge_and_none_sees_only_lo() {
             // A failing step on the bridge releases its endpoint too.
             let out = w.build("FROM busybox\nRUN exit 4\n", &["-t", "never"]);
             assert_eq!(out.code, 1, "{}", out.stderr);
+            // Interrupted while its step runs on the bridge: released all the same.
+            w.file("Dockerfile", "FROM busybox\nRUN echo started; sleep 600\n");
+            let out_path = w.dir.join("out");
+            let mut child = w
+                .cmd(&["build", "-t", "never", w.ctx.to_str().unwrap()])
+                .stdin(Stdio::null())
+                .stdout(std::fs::File::create(&out_path).unwrap())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let deadline = std::time::Instant::now() + Duration::from_secs(120);
+            while !std::fs::read_to_string(&out_path)
+                .unwrap()
+                .lines()
+                .any(|l| l == "started")
+            {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the step never started"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            assert!(
+                sh("nft list tables").stdout.contains("berth-"),
+                "no table while the step runs"
+            );
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::sys::signal::SIGINT,
+            )
+            .unwrap();
+            assert_eq!(child.wait().unwrap().code(), Some(1));
             w.b(&["network", "rm", "buildnet"]).ok();
             drop(peer);
             // Nothing of the steps' endpoints is left: links, nftables, the record.
