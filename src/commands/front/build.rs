@@ -1,7 +1,7 @@
 //! `build [-t NAME]... [-f FILE|-] [--build-arg K[=V]] [--target S] [--no-cache] [-q]
-//! [--label K=V] [--iidfile F] [--network bridge|none|host|NET] [--squash] CONTEXT|-`: Docker's classic builder
-//! on berth's runtime (`front::build`). CONTEXT is a directory, or `-`: a Dockerfile, or
-//! a tar of the context (plain, gzip or zstd), on stdin.
+//! [--label K=V] [--iidfile F] [--network bridge|none|host|private|NET] [--squash]
+//! CONTEXT|-`: Docker's classic builder on berth's runtime (`front::build`). CONTEXT is a
+//! directory, or `-`: a Dockerfile, or a tar of the context (plain, gzip or zstd), on stdin.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
