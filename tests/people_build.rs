@@ -1392,14 +1392,16 @@ fn run_steps_reach_out_through_the_default_bridge_and_none_sees_only_lo() {
             let ifaces = "awk 'NR>2 {sub(\":\", \"\", $1); print $1}' /proc/net/dev | sort | tr '\\n' ' ' > /ifaces";
             let df = format!(
                 "FROM busybox\n\
-                 RUN {ifaces} && gw=$(ip route | awk '/^default/ {{print $3}}') && wget -qO- http://$gw:{}/hello > /from-host && wget -qO- http://10.98.0.2:8000/ > /from-far\n",
+                 RUN {ifaces} && gw=$(ip route | awk '/^default/ {{print $3}}') && wget -qO- http://$gw:{}/hello > /from-host && wget -qO- http://10.98.0.2:8000/ > /from-far\n\
+                 COPY Dockerfile /\n\
+                 RUN wget -qO- http://10.98.0.2:8000/ >> /from-far\n",
                 host.port
             );
             let out = w.build(&df, &["-t", "bridged"]);
             out.ok();
             assert_eq!(
                 w.sh("bridged", "cat /ifaces; echo; cat /from-host /from-far"),
-                "eth0 lo \nfrom the host\nfrom another host\n"
+                "eth0 lo \nfrom the host\nfrom another host\nfrom another host\n"
             );
             // --network none: only lo, nothing reachable.
             let df = format!(

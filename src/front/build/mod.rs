@@ -254,6 +254,10 @@ pub(crate) struct Builder<'a> {
     steps: usize,
     /// Each stage's base image (what `--squash` keeps).
     bases: BTreeMap<usize, Image>,
+    /// The last RUN's bridge endpoint, released once the next RUN is connected (or at the
+    /// end): the bridge stays up between steps instead of being made for each. Declared
+    /// before `interrupts`: dropped (released) while the signals are still held.
+    endpoint: std::cell::RefCell<Option<net::Endpoint>>,
     /// SIGINT, SIGTERM and SIGHUP, held for the whole build: acted on between steps and
     /// while a RUN's container runs, never in the middle of making or removing anything.
     interrupts: step::Interrupts,
@@ -417,6 +421,7 @@ pub(crate) fn build(
         step: 0,
         steps,
         bases: BTreeMap::new(),
+        endpoint: Default::default(),
         interrupts,
     };
     for k in o.build_args.iter().map(|(k, _)| k) {
@@ -428,6 +433,10 @@ pub(crate) fn build(
     for &i in &needed {
         let img = b.stage(&stages, i, &built, &global)?;
         built.insert(i, img);
+    }
+    if let Some(ep) = b.endpoint.take() {
+        ep.release()
+            .context("release the last step's network endpoint")?;
     }
     let mut img = built.remove(&target).context("target stage not built")?;
     if o.squash {

@@ -333,6 +333,8 @@ pub(crate) fn run(
     } else {
         Ok(None)
     };
+    // The previous step's endpoint kept the bridge up until this one was connected.
+    let previous = b.endpoint.take().map_or(Ok(()), |e| e.release());
     let (status, endpoint) = match attached {
         Ok(ep) => {
             let st = match rt::start(&created) {
@@ -355,13 +357,14 @@ pub(crate) fn run(
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let _ = rt::delete(&g, &id);
-    let released = endpoint.map_or(Ok(()), |e| e.release());
+    // Kept for the next step (released by it, or by the build's end or drop).
+    *b.endpoint.borrow_mut() = endpoint;
     let code = match status? {
         WaitStatus::Exited(_, c) => c,
         WaitStatus::Signaled(_, s, _) => 128 + s as i32,
         other => bail!("RUN: unexpected status {other:?}"),
     };
-    released.context("release the step's network endpoint")?;
+    previous.context("release the previous step's network endpoint")?;
     m.unmount()?;
     b.say(&format!("Removing intermediate container {short}"));
     if code != 0 {
