@@ -1463,6 +1463,43 @@ fn run_steps_reach_out_through_the_default_bridge_and_none_sees_only_lo() {
             )
             .unwrap();
             assert_eq!(child.wait().unwrap().code(), Some(1));
+            // Killed outright: the next build finishes what it left (its step's
+            // container and endpoint).
+            let _ = std::fs::remove_file(&out_path);
+            let mut child = w
+                .cmd(&["build", "-t", "never", w.ctx.to_str().unwrap()])
+                .stdin(Stdio::null())
+                .stdout(std::fs::File::create(&out_path).unwrap())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let deadline = std::time::Instant::now() + Duration::from_secs(120);
+            while !std::fs::read_to_string(&out_path)
+                .unwrap()
+                .lines()
+                .any(|l| l == "started")
+            {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the step never started"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            child.kill().unwrap();
+            child.wait().unwrap();
+            assert!(sh("nft list tables").stdout.contains("berth-"));
+            let left: Vec<String> = std::fs::read_dir(w.runroot.join("containers"))
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            assert_eq!(left.len(), 1, "{left:?}");
+            w.build(
+                "FROM busybox\nRUN true\n",
+                &["--network", "none", "-t", "after"],
+            )
+            .ok();
+            w.b(&["rmi", "after"]).ok();
             w.b(&["network", "rm", "buildnet"]).ok();
             drop(peer);
             // Nothing of the steps' endpoints is left: links, nftables, the record.

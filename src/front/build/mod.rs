@@ -408,6 +408,7 @@ pub(crate) fn build(
         .with_context(|| format!("create {}", cache_dir.display()))?;
     step::private_mounts()?;
     let interrupts = step::Interrupts::block()?;
+    net::reconcile_killed(g);
     let mut b = Builder {
         g,
         store,

@@ -312,6 +312,8 @@ pub(crate) fn run(
             std::fs::File::from(std::io::stderr().as_fd().try_clone_to_owned()?),
         )
     };
+    // Seen as a container with a live monitor (this process) while the step runs.
+    let record = super::net::StepRecord::write(b.g, &id)?;
     let bundle = run_dir.join("bundle");
     let created = rt::create(
         &g,
@@ -327,10 +329,13 @@ pub(crate) fn run(
             return Err(e);
         }
     };
-    // On a bridge network, connected before start as `run`'s monitor does it.
+    // On a bridge network, connected before start as `run`'s monitor does it; the
+    // endpoint then holds the step's record.
+    let mut drop_at_end = None;
     let attached = if crate::front::network::is_bridge_mode(&rec.host_config.network_mode) {
-        super::net::attach(b.g, &rec, created.pid).map(Some)
+        super::net::attach(&rec, created.pid, record).map(Some)
     } else {
+        drop_at_end = Some(record);
         Ok(None)
     };
     // The previous step's endpoint kept the bridge up until this one was connected.
@@ -357,6 +362,7 @@ pub(crate) fn run(
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let _ = rt::delete(&g, &id);
+    drop(drop_at_end);
     // Kept for the next step (released by it, or by the build's end or drop).
     *b.endpoint.borrow_mut() = endpoint;
     let code = match status? {
