@@ -18,6 +18,8 @@ use std::time::Duration;
 use common::Out;
 
 static N: AtomicUsize = AtomicUsize::new(0);
+/// Set in a test re-executed inside a network namespace of its own (`in_netns`).
+const INNER: &str = "BERTH_BUILD_NET_TEST_INNER";
 
 fn fixture_scripts() -> PathBuf {
     [
@@ -97,7 +99,16 @@ impl W {
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
+        // A build's RUN steps are on the default bridge (Docker's default): never made in
+        // the machine's own network namespace. Each build gets a namespace of its own,
+        // gone with it, unless the test runs in a private one already (`in_netns`).
+        let mut c = if args.first() == Some(&"build") && std::env::var_os(INNER).is_none() {
+            let mut c = Command::new("unshare");
+            c.args(["--net", "--"]).arg(env!("CARGO_BIN_EXE_berth"));
+            c
+        } else {
+            Command::new(env!("CARGO_BIN_EXE_berth"))
+        };
         c.arg("--root")
             .arg(&self.root)
             .arg("--runroot")
@@ -186,6 +197,11 @@ impl W {
                 })
                 .unwrap_or_default();
             assert!(left.is_empty(), "left behind in {}: {left:?}", d.display());
+        }
+        // No step's endpoint is left in the network record.
+        if let Ok(b) = std::fs::read(self.root.join("networks/ipam.json")) {
+            let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+            assert_eq!(v["endpoints"], serde_json::json!([]), "IPAM entries left");
         }
         let dir = self.dir.to_string_lossy().into_owned();
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
@@ -947,4 +963,557 @@ fn copy_semantics_of_directories_files_and_globs() {
     let out = w.build("FROM busybox\nCOPY single src/a.c /nodir\n", &["-t", "cs2"]);
     one_error(&out, "the destination must be a directory and end with a /");
     w.finish();
+}
+
+/// A tiny HTTP/1.1 server on 127.0.0.1 (a thread of the test): `GET PATH` answers the
+/// body set for PATH (with its headers), else 404. One request per connection.
+/// Path -> (body, extra header lines).
+type Served =
+    std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, (Vec<u8>, String)>>>;
+
+struct Http {
+    port: u16,
+    files: Served,
+    hits: std::sync::Arc<AtomicUsize>,
+}
+
+impl Http {
+    fn start() -> Http {
+        Http::start_on("127.0.0.1:0")
+    }
+
+    fn start_on(addr: &str) -> Http {
+        use std::io::{BufRead, Write};
+        let l = std::net::TcpListener::bind(addr).unwrap();
+        let port = l.local_addr().unwrap().port();
+        let files: Served = Default::default();
+        let hits = std::sync::Arc::new(AtomicUsize::new(0));
+        let (f, h) = (files.clone(), hits.clone());
+        std::thread::spawn(move || {
+            for s in l.incoming() {
+                let Ok(mut s) = s else { continue };
+                let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+                let mut r = std::io::BufReader::new(s.try_clone().unwrap());
+                let mut line = String::new();
+                if r.read_line(&mut line).is_err() {
+                    continue;
+                }
+                loop {
+                    let mut hl = String::new();
+                    if r.read_line(&mut hl).is_err() || hl.trim().is_empty() {
+                        break;
+                    }
+                }
+                h.fetch_add(1, Ordering::SeqCst);
+                let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let found = f.lock().unwrap().get(&path).cloned();
+                let _ = match found {
+                    Some((body, headers)) => {
+                        let _ = write!(
+                            s,
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n{headers}\r\n",
+                            body.len()
+                        );
+                        s.write_all(&body)
+                    }
+                    None => s.write_all(
+                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    ),
+                };
+            }
+        });
+        Http { port, files, hits }
+    }
+
+    fn serve(&self, path: &str, body: &[u8], headers: &str) {
+        self.files
+            .lock()
+            .unwrap()
+            .insert(path.to_string(), (body.to_vec(), headers.to_string()));
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+/// A port nothing listens on (bound, then closed).
+fn dead_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn add_of_a_url_fetches_the_file_as_docker_does() {
+    // The server and the builds in one network namespace (see `W::cmd`).
+    in_netns("add_of_a_url_fetches_the_file_as_docker_does", add_url);
+}
+
+fn add_url() {
+    let w = W::new("addurl");
+    let h = Http::start();
+    h.serve(
+        "/files/hello.txt",
+        b"hello over http\n",
+        "Last-Modified: Sun, 06 Nov 1994 08:49:37 GMT\r\n",
+    );
+    // A tar stays a file: ADD unpacks local archives only.
+    let tar = {
+        let d = w.dir.join("tarsrc");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("inner"), "x").unwrap();
+        let out = w.dir.join("t.tar");
+        assert!(Command::new("tar")
+            .arg("-C")
+            .arg(&d)
+            .arg("-cf")
+            .arg(&out)
+            .arg("inner")
+            .status()
+            .unwrap()
+            .success());
+        std::fs::read(out).unwrap()
+    };
+    h.serve("/data.tar", &tar, "");
+    h.serve(
+        "/gen/?id=7",
+        b"named by the server\n",
+        "Content-Disposition: attachment; filename=\"report.txt\"\r\n",
+    );
+    let df = format!(
+        "FROM busybox\n\
+         ADD {} /srv/\n\
+         ADD {} /opt/data.tar\n\
+         ADD --chown=1:2 --chmod=644 {} /owned\n\
+         ADD {} /dl/\n\
+         RUN cat /srv/hello.txt > /copy\n",
+        h.url("/files/hello.txt"),
+        h.url("/data.tar"),
+        h.url("/files/hello.txt"),
+        h.url("/gen/?id=7"),
+    );
+    w.build(&df, &["-t", "fetched"]).ok();
+    assert_eq!(
+        w.sh(
+            "fetched",
+            "cat /srv/hello.txt /copy; stat -c '%a %u:%g %Y' /srv/hello.txt /owned; \
+             test -f /opt/data.tar && test ! -e /opt/inner && echo not-unpacked; \
+             stat -c '%a %Y' /opt/data.tar; cat /dl/report.txt"
+        ),
+        "hello over http\nhello over http\n600 0:0 784111777\n644 1:2 784111777\nnot-unpacked\n600 0\nnamed by the server\n"
+    );
+    // Fetched again on every build: the same content is a cache hit, a changed one reruns
+    // exactly the steps from its ADD on.
+    let hits = h.hits.load(Ordering::SeqCst);
+    let again = w.build(&df, &["-t", "fetched"]);
+    again.ok();
+    assert_eq!(
+        cached_steps(&again),
+        vec![2, 3, 4, 5, 6],
+        "{}",
+        again.stdout
+    );
+    assert_eq!(h.hits.load(Ordering::SeqCst), hits + 4);
+    h.serve(
+        "/data.tar",
+        b"not a tar any more\n",
+        "Last-Modified: Mon, 07 Nov 1994 08:49:37 GMT\r\n",
+    );
+    let changed = w.build(&df, &["-t", "fetched"]);
+    changed.ok();
+    assert_eq!(cached_steps(&changed), vec![2], "{}", changed.stdout);
+    assert_eq!(w.sh("fetched", "cat /opt/data.tar"), "not a tar any more\n");
+    // No context at all: a Dockerfile on stdin can still ADD a URL.
+    let df_path = w.dir.join("stdin.Dockerfile");
+    std::fs::write(
+        &df_path,
+        format!("FROM busybox\nADD {} /\n", h.url("/files/hello.txt")),
+    )
+    .unwrap();
+    w.b_in(&["build", "-t", "nocontext", "-"], &df_path).ok();
+    assert_eq!(w.sh("nocontext", "cat /hello.txt"), "hello over http\n");
+
+    // Errors: one line naming the Dockerfile line and the URL, nothing tagged.
+    let missing = h.url("/missing");
+    let out = w.build(&format!("FROM busybox\nADD {missing} /x\n"), &["-t", "bad"]);
+    one_error(
+        &out,
+        &format!("Dockerfile:2: ADD {missing}: failed to GET: the server answered 404"),
+    );
+    let refused = format!("http://127.0.0.1:{}/f", dead_port());
+    let out = w.build(
+        &format!("FROM busybox\nRUN true\nADD {refused} /x\n"),
+        &["-t", "bad"],
+    );
+    one_error(
+        &out,
+        &format!("Dockerfile:3: ADD {refused}: cannot connect"),
+    );
+    assert!(out.stderr.contains("connection refused"), "{}", out.stderr);
+    h.serve("/files/", b"an index\n", "");
+    let out = w.build(
+        &format!("FROM busybox\nADD {} /d/\n", h.url("/files/")),
+        &["-t", "bad"],
+    );
+    one_error(&out, "cannot determine filename from url");
+    let out = w.build(
+        &format!("FROM busybox\nCOPY {} /x\n", h.url("/files/hello.txt")),
+        &["-t", "bad"],
+    );
+    one_error(&out, "Dockerfile:2: COPY http://");
+    assert!(!w.tags().contains(&"bad:latest".to_string()));
+    w.finish();
+}
+
+#[test]
+fn run_mount_is_refused_in_one_line_before_any_step() {
+    let w = W::new("runmount");
+    let before = w.b(&["images", "-q", "--no-trunc"]).stdout;
+    for (df, line, flag) in [
+        (
+            "FROM busybox\nRUN echo first > /f\nRUN --mount=type=cache,target=/root/.cache echo hi\n",
+            3,
+            "type=cache,target=/root/.cache",
+        ),
+        (
+            "FROM busybox AS a\nRUN true\nFROM busybox\nRUN --mount=type=secret,id=tok \\\n  cat /run/secrets/tok\n",
+            4,
+            "type=secret,id=tok",
+        ),
+    ] {
+        let out = w.build(df, &["-t", "m"]);
+        one_error(
+            &out,
+            &format!("Dockerfile:{line}: RUN --mount={flag}: not supported: --mount needs BuildKit"),
+        );
+        assert!(!out.stdout.contains("Running in"), "{}", out.stdout);
+    }
+    assert!(!w.tags().contains(&"m:latest".to_string()));
+    assert_eq!(w.b(&["images", "-q", "--no-trunc"]).stdout, before);
+    w.finish();
+}
+
+#[test]
+fn squash_merges_the_built_layers_over_the_base() {
+    let w = W::new("squash");
+    w.file("f", "from the context\n");
+    let df = "FROM busybox\n\
+              RUN echo one > /one && echo tmp > /tmp/gone && mkdir -p /d/sub && echo x > /d/sub/x && echo h > /one-h && ln /one-h /two-h\n\
+              RUN echo two > /two && rm /tmp/gone && rm /bin/ls\n\
+              COPY f /f\n\
+              RUN rm -r /d && mkdir /d && echo y > /d/y\n\
+              ENV SQUASHED=yes\n\
+              CMD [\"cat\", \"/one\"]\n";
+    let out = w.build(df, &["-t", "sq", "--squash"]);
+    out.ok();
+    let base: Vec<String> = w.inspect("busybox")["RootFS"]["Layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    let layers: Vec<String> = w.inspect("sq")["RootFS"]["Layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    // The base's layers, then one.
+    assert_eq!(layers.len(), base.len() + 1, "{layers:?}");
+    assert_eq!(layers[..base.len()], base[..]);
+    // Run as built: files of every step, the deletions done, the config kept.
+    let o = w.b(&["run", "--rm", "sq"]);
+    o.ok();
+    assert_eq!(o.stdout, "one\n");
+    assert_eq!(
+        w.sh(
+            "sq",
+            "cat /two /f /d/y; test -e /tmp/gone || echo no-gone; test -e /bin/ls || echo no-ls; \
+             test -e /d/sub || echo no-sub; echo $SQUASHED; stat -c %h /two-h"
+        ),
+        "two\nfrom the context\ny\nno-gone\nno-ls\nno-sub\nyes\n2\n"
+    );
+    // The one layer: a whiteout for what the base had, nothing for what a step made and
+    // a later one removed.
+    let e = saved_entries(&w, "sq");
+    let top: Vec<&str> = e
+        .iter()
+        .filter(|x| x.0 == base.len())
+        .map(|x| x.1.as_str())
+        .collect();
+    assert!(top.contains(&"bin/.wh.ls"), "{top:?}");
+    assert!(top.contains(&"one"), "{top:?}");
+    assert!(top.contains(&"f"), "{top:?}");
+    assert!(
+        !top.iter().any(|n| n.contains("gone") || n.contains("sub")),
+        "{top:?}"
+    );
+    // History keeps every step; the merged layer is the last entry.
+    let h = w.b(&[
+        "history",
+        "--no-trunc",
+        "--format",
+        "{{.CreatedBy}}|{{.Comment}}",
+        "sq",
+    ]);
+    h.ok();
+    let hl: Vec<&str> = h.stdout.lines().collect();
+    assert!(hl[0].starts_with("|merge sha256:"), "{hl:?}");
+    assert!(
+        hl.iter()
+            .any(|l| l.starts_with("/bin/sh -c echo two > /two")),
+        "{hl:?}"
+    );
+    let base_hist = w.b(&["history", "-q", "busybox"]).stdout.lines().count();
+    assert_eq!(hl.len(), base_hist + 7, "{hl:?}");
+    // Without --squash the same Dockerfile comes from the cache, one layer per step.
+    let plain = w.build(df, &["-t", "unsquashed"]);
+    plain.ok();
+    assert_eq!(cached_steps(&plain), vec![2, 3, 4, 5, 6, 7]);
+    let n = w.inspect("unsquashed")["RootFS"]["Layers"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(n, base.len() + 4);
+    // On scratch: one layer in all; a stage's built layers are that stage's base.
+    w.build(
+        "FROM scratch\nCOPY f /f\nCOPY f /g\n",
+        &["-t", "sq-scratch", "--squash"],
+    )
+    .ok();
+    let l = &w.inspect("sq-scratch")["RootFS"]["Layers"];
+    assert_eq!(l.as_array().unwrap().len(), 1, "{l}");
+    w.build(
+        "FROM busybox AS one\nRUN echo 1 > /1\nFROM one\nRUN echo 2 > /2\nRUN echo 3 > /3\n",
+        &["-t", "sq-stage", "--squash"],
+    )
+    .ok();
+    let l = &w.inspect("sq-stage")["RootFS"]["Layers"];
+    assert_eq!(l.as_array().unwrap().len(), base.len() + 2, "{l}");
+    assert_eq!(w.sh("sq-stage", "cat /1 /2 /3"), "1\n2\n3\n");
+    w.finish();
+}
+
+/// Runs the test `name` again inside a new network namespace standing for the host (`lo`
+/// up), where `f` runs; outside, checks that it ran there and passed. Builds there are
+/// not given namespaces of their own (see `W::cmd`).
+fn in_netns(name: &str, f: impl FnOnce()) {
+    if std::env::var_os(INNER).is_some() {
+        sh("ip link set lo up").ok();
+        f();
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let out = common::run_with_timeout(
+        Command::new("unshare")
+            .arg("--net")
+            .arg("--")
+            .arg(exe)
+            .args([name, "--exact", "--test-threads=1", "--nocapture"])
+            .env(INNER, "1"),
+        Duration::from_secs(600),
+    );
+    assert!(
+        out.code == 0 && out.stdout.contains("1 passed"),
+        "{name} in its network namespace failed:\n{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+}
+
+fn sh(script: &str) -> Out {
+    common::run_with_timeout(
+        Command::new("sh").arg("-c").arg(script),
+        Duration::from_secs(60),
+    )
+}
+
+/// Ends a child the test started (by pid).
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn run_steps_reach_out_through_the_default_bridge_and_none_sees_only_lo() {
+    in_netns(
+        "run_steps_reach_out_through_the_default_bridge_and_none_sees_only_lo",
+        || {
+            let w = W::new("bridge");
+            // Another host (the internet): a namespace joined by a veth pair, ours
+            // 10.98.0.1, its 10.98.0.2, serving a page.
+            let peer = Reaped(
+                Command::new("unshare")
+                    .args(["--net", "--", "sleep", "600"])
+                    .spawn()
+                    .unwrap(),
+            );
+            let pid = peer.0.id();
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while std::fs::read_link(format!("/proc/{pid}/ns/net")).ok()
+                == std::fs::read_link("/proc/self/ns/net").ok()
+            {
+                assert!(std::time::Instant::now() < deadline, "no peer namespace");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            sh(&format!(
+                "ip link add pb0 type veth peer name pb1 netns {pid} && ip addr add 10.98.0.1/24 dev pb0 && ip link set pb0 up && nsenter --net=/proc/{pid}/ns/net sh -c 'ip link set lo up; ip addr add 10.98.0.2/24 dev pb1; ip link set pb1 up; ip route add default via 10.98.0.1'"
+            ))
+            .ok();
+            let www = w.dir.join("www");
+            std::fs::create_dir_all(&www).unwrap();
+            std::fs::write(www.join("index.html"), "from another host\n").unwrap();
+            let _httpd = Reaped(
+                Command::new("nsenter")
+                    .arg(format!("--net=/proc/{pid}/ns/net"))
+                    .args(["busybox", "httpd", "-f", "-p", "8000", "-h"])
+                    .arg(&www)
+                    .spawn()
+                    .unwrap(),
+            );
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while sh("timeout 5 busybox wget -qO- http://10.98.0.2:8000/").code != 0 {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "peer httpd never came"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            // A listener on the host side.
+            let host = Http::start_on("0.0.0.0:0");
+            host.serve("/hello", b"from the host\n", "");
+            let ifaces = "awk 'NR>2 {sub(\":\", \"\", $1); print $1}' /proc/net/dev | sort | tr '\\n' ' ' > /ifaces";
+            let df = format!(
+                "FROM busybox\n\
+                 RUN {ifaces} && gw=$(ip route | awk '/^default/ {{print $3}}') && wget -qO- http://$gw:{}/hello > /from-host && wget -qO- http://10.98.0.2:8000/ > /from-far\n\
+                 COPY Dockerfile /\n\
+                 RUN wget -qO- http://10.98.0.2:8000/ >> /from-far\n",
+                host.port
+            );
+            let out = w.build(&df, &["-t", "bridged"]);
+            out.ok();
+            assert_eq!(
+                w.sh("bridged", "cat /ifaces; echo; cat /from-host /from-far"),
+                "eth0 lo \nfrom the host\nfrom another host\nfrom another host\n"
+            );
+            // --network none: only lo, nothing reachable.
+            let df = format!(
+                "FROM busybox\nRUN {ifaces}; timeout 5 wget -qO- http://10.98.0.2:8000/ > /r || echo unreachable > /r\n"
+            );
+            w.build(&df, &["-t", "isolated", "--network", "none"]).ok();
+            assert_eq!(
+                w.sh("isolated", "cat /ifaces; echo; cat /r"),
+                "lo \nunreachable\n"
+            );
+            // --network host: the host's own interfaces.
+            w.build(&df, &["-t", "hostnet", "--network", "host", "--no-cache"])
+                .ok();
+            assert_eq!(
+                w.sh("hostnet", "cat /ifaces; echo; cat /r"),
+                "lo pb0 \nfrom another host\n"
+            );
+            // A user network: the step's address is in its subnet.
+            w.b(&["network", "create", "--subnet", "10.97.0.0/24", "buildnet"])
+                .ok();
+            w.build(
+                "FROM busybox\nRUN ip -4 -o addr show eth0 | awk '{print $4}' > /addr\n",
+                &["-t", "usernet", "--network", "buildnet"],
+            )
+            .ok();
+            assert_eq!(w.sh("usernet", "cat /addr"), "10.97.0.2/24\n");
+            // A failing step on the bridge releases its endpoint too.
+            let out = w.build("FROM busybox\nRUN exit 4\n", &["-t", "never"]);
+            assert_eq!(out.code, 1, "{}", out.stderr);
+            // Interrupted while its step runs on the bridge: released all the same.
+            w.file("Dockerfile", "FROM busybox\nRUN echo started; sleep 600\n");
+            let out_path = w.dir.join("out");
+            let mut child = w
+                .cmd(&["build", "-t", "never", w.ctx.to_str().unwrap()])
+                .stdin(Stdio::null())
+                .stdout(std::fs::File::create(&out_path).unwrap())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let deadline = std::time::Instant::now() + Duration::from_secs(120);
+            while !std::fs::read_to_string(&out_path)
+                .unwrap()
+                .lines()
+                .any(|l| l == "started")
+            {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the step never started"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            assert!(
+                sh("nft list tables").stdout.contains("berth-"),
+                "no table while the step runs"
+            );
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::sys::signal::SIGINT,
+            )
+            .unwrap();
+            assert_eq!(child.wait().unwrap().code(), Some(1));
+            // Killed outright: the next build finishes what it left (its step's
+            // container and endpoint).
+            let _ = std::fs::remove_file(&out_path);
+            let mut child = w
+                .cmd(&["build", "-t", "never", w.ctx.to_str().unwrap()])
+                .stdin(Stdio::null())
+                .stdout(std::fs::File::create(&out_path).unwrap())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let deadline = std::time::Instant::now() + Duration::from_secs(120);
+            while !std::fs::read_to_string(&out_path)
+                .unwrap()
+                .lines()
+                .any(|l| l == "started")
+            {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the step never started"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            child.kill().unwrap();
+            child.wait().unwrap();
+            assert!(sh("nft list tables").stdout.contains("berth-"));
+            let left: Vec<String> = std::fs::read_dir(w.runroot.join("containers"))
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            assert_eq!(left.len(), 1, "{left:?}");
+            w.build(
+                "FROM busybox\nRUN true\n",
+                &["--network", "none", "-t", "after"],
+            )
+            .ok();
+            w.b(&["rmi", "after"]).ok();
+            w.b(&["network", "rm", "buildnet"]).ok();
+            drop(peer);
+            // Nothing of the steps' endpoints is left: links, nftables, the record.
+            let links = sh("ip -o link show").stdout;
+            for l in links.lines() {
+                let name = l.split(':').nth(1).unwrap_or("").trim();
+                assert!(
+                    name == "lo" || name.starts_with("pb0"),
+                    "link left behind: {l}"
+                );
+            }
+            let tables = sh("nft list tables").stdout;
+            assert!(tables.trim().is_empty(), "nftables left behind: {tables}");
+            w.finish();
+        },
+    );
 }

@@ -947,7 +947,37 @@ fn rootless_build_runs_steps_in_the_users_namespace_and_keeps_owners() {
         out.stderr
     );
     assert!(!w.b(&["images"]).ok().stdout.contains("bad"));
+    // --squash rootless: the built layers merged, deletions kept.
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nRUN echo a > /a && echo b > /b\nRUN rm /a /bin/ls\n",
+    )
+    .unwrap();
+    w.b(&["build", "--squash", "-t", "rsq", "ctx"]).ok();
+    assert_eq!(
+        w.sh(
+            "rsq",
+            "cat /b; test -e /a || echo no-a; test -e /bin/ls || echo no-ls"
+        ),
+        "b\nno-a\nno-ls\n"
+    );
+    // RUN's network rootless: run's default (a namespace with only lo); bridges need root.
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nRUN tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' > /ifaces\n",
+    )
+    .unwrap();
+    w.b(&["build", "-t", "rnet", "ctx"]).ok();
+    assert_eq!(w.sh("rnet", "cat /ifaces"), "lo\n");
+    let out = w.b(&["build", "--network", "bridge", "-t", "bad", "ctx"]);
+    assert_eq!(out.code, 1, "{} {}", out.stdout, out.stderr);
+    assert!(
+        out.stderr
+            .contains("--network bridge: bridge networks need root"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(w.count("tmp"), 0, "images/tmp is not empty");
-    w.b(&["rmi", "rb", "busybox"]).ok();
+    w.b(&["rmi", "rb", "rnet", "rsq", "busybox"]).ok();
     w.finish();
 }

@@ -326,7 +326,7 @@ def build_bench(berth, work, samples):
     sh(*bargs, "import", image_tar, "localhost/bench-busybox:latest", **quiet)
     sh(*pargs, "import", image_tar, "localhost/bench-busybox:latest", **quiet)
     cmds = {
-        "berth": lambda *x: bargs + ["build", "-q", *x, ctx],
+        "berth": lambda *x: bargs + ["build", "-q", "--network", "none", *x, ctx],
         "podman": lambda *x: pargs + ["build", "-q", "--network", "none", "--layers", *x, ctx],
     }
     out = {"uncached": {t: [] for t in cmds}, "cached": {t: [] for t in cmds}}

@@ -1,7 +1,7 @@
 //! `build [-t NAME]... [-f FILE|-] [--build-arg K[=V]] [--target S] [--no-cache] [-q]
-//! [--label K=V] [--iidfile F] [--network none|host] CONTEXT|-`: Docker's classic builder
-//! on berth's runtime (`front::build`). CONTEXT is a directory, or `-`: a Dockerfile, or
-//! a tar of the context (plain, gzip or zstd), on stdin.
+//! [--label K=V] [--iidfile F] [--network bridge|none|host|private|NET] [--squash]
+//! CONTEXT|-`: Docker's classic builder on berth's runtime (`front::build`). CONTEXT is a
+//! directory, or `-`: a Dockerfile, or a tar of the context (plain, gzip or zstd), on stdin.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -19,9 +19,6 @@ pub(crate) fn build(g: &Globals, a: &BuildArgs) -> Result<i32> {
         // in berth's user namespace (as a foreground `run`).
         crate::front::userns::enter_and_reexec().context("build: rootless image storage")?;
     }
-    if a.squash {
-        bail!("--squash: not supported by berth build");
-    }
     if let Some(p) = &a.platform {
         let want = crate::front::registry::manifest::PlatformSpec::parse(p)
             .map_err(|e| anyhow!("--platform: {e:#}"))?;
@@ -29,11 +26,7 @@ pub(crate) fn build(g: &Globals, a: &BuildArgs) -> Result<i32> {
             bail!("--platform {p}: only this machine's platform can be built");
         }
     }
-    let network = match a.network.as_deref() {
-        None => Vec::new(),
-        Some(n @ ("none" | "host" | "default" | "bridge" | "private")) => vec![n.to_string()],
-        Some(n) => bail!("--network {n}: only none and host are available to builds (user networks are not built yet)"),
-    };
+    let network = build_network(g, a.network.as_deref())?;
     let pull = match a.pull.as_deref() {
         None => "missing",
         Some("always" | "true") => "always",
@@ -83,6 +76,7 @@ pub(crate) fn build(g: &Globals, a: &BuildArgs) -> Result<i32> {
         quiet: a.quiet,
         labels,
         network,
+        squash: a.squash,
     };
     let conf = super::pull::registries()?;
     let lookup = |q: &str| -> Result<Option<Digest>> {
@@ -116,6 +110,32 @@ pub(crate) fn build(g: &Globals, a: &BuildArgs) -> Result<i32> {
         println!("{id}");
     }
     Ok(0)
+}
+
+/// RUN's network, as `--network` of `run` takes it. Docker's builder default is the
+/// default bridge (outbound access), rootful; rootless, where bridges are not available
+/// yet, it is `run`'s rootless default: a namespace of its own with only `lo`.
+fn build_network(g: &Globals, n: Option<&str>) -> Result<Vec<String>> {
+    let bridge = |n: &str| -> Result<Vec<String>> {
+        if g.rootless {
+            bail!("--network {n}: bridge networks need root (rootless networking is not available yet)");
+        }
+        let net = crate::front::network::Networks::new(&g.root)
+            .get(n)
+            .map_err(|e| anyhow!("--network: {e:#}"))?;
+        Ok(vec![net.name])
+    };
+    match n {
+        None | Some("default") if g.rootless => Ok(Vec::new()),
+        None | Some("default") => bridge(crate::front::network::DEFAULT),
+        Some(n @ ("none" | "host")) => Ok(vec![n.to_string()]),
+        Some("private") => Ok(vec!["private".into()]),
+        Some("") => bail!("--network: empty name"),
+        Some(n) if n.starts_with("container:") => {
+            bail!("--network {n}: builds cannot join a container's network")
+        }
+        Some(n) => bridge(n),
+    }
 }
 
 type Inputs = (String, String, Option<PathBuf>, Option<Ignore>);

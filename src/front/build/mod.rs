@@ -14,7 +14,10 @@
 pub(crate) mod commit;
 pub(crate) mod context;
 pub(crate) mod diff;
+mod fetch;
+mod net;
 pub(crate) mod parse;
+mod squash;
 mod step;
 pub(crate) mod usage;
 
@@ -60,8 +63,10 @@ pub(crate) struct Options {
     pub(crate) no_cache: bool,
     pub(crate) quiet: bool,
     pub(crate) labels: Vec<(String, String)>,
-    /// `--network` for RUN (empty: the default of `run`).
+    /// `--network` for RUN, as `run` takes it (empty: `run`'s default, only `lo`).
     pub(crate) network: Vec<String>,
+    /// `--squash`: the layers built on the target stage's base merged into one.
+    pub(crate) squash: bool,
 }
 
 /// An image as a step leaves it: its configuration (exact bytes: the id is their digest)
@@ -247,6 +252,12 @@ pub(crate) struct Builder<'a> {
     context: Option<std::rc::Rc<Tree>>,
     step: usize,
     steps: usize,
+    /// Each stage's base image (what `--squash` keeps).
+    bases: BTreeMap<usize, Image>,
+    /// The last RUN's bridge endpoint, released once the next RUN is connected (or at the
+    /// end): the bridge stays up between steps instead of being made for each. Declared
+    /// before `interrupts`: dropped (released) while the signals are still held.
+    endpoint: std::cell::RefCell<Option<net::Endpoint>>,
     /// SIGINT, SIGTERM and SIGHUP, held for the whole build: acted on between steps and
     /// while a RUN's container runs, never in the middle of making or removing anything.
     interrupts: step::Interrupts,
@@ -382,6 +393,12 @@ pub(crate) fn build(
             }
         }
     }
+    // Refused before any step runs (the steps before it would run for nothing).
+    for ins in needed.iter().flat_map(|i| &stages[*i].body) {
+        if let Some(e) = refused_run_flag(ins) {
+            bail!("{file}:{}: {e}", ins.line);
+        }
+    }
     let steps = needed
         .iter()
         .map(|i| stages[*i].body.len() + 1)
@@ -391,6 +408,7 @@ pub(crate) fn build(
         .with_context(|| format!("create {}", cache_dir.display()))?;
     step::private_mounts()?;
     let interrupts = step::Interrupts::block()?;
+    net::reconcile_killed(g);
     let mut b = Builder {
         g,
         store,
@@ -403,6 +421,8 @@ pub(crate) fn build(
         context: None,
         step: 0,
         steps,
+        bases: BTreeMap::new(),
+        endpoint: Default::default(),
         interrupts,
     };
     for k in o.build_args.iter().map(|(k, _)| k) {
@@ -415,7 +435,15 @@ pub(crate) fn build(
         let img = b.stage(&stages, i, &built, &global)?;
         built.insert(i, img);
     }
+    if let Some(ep) = b.endpoint.take() {
+        ep.release()
+            .context("release the last step's network endpoint")?;
+    }
     let mut img = built.remove(&target).context("target stage not built")?;
+    if o.squash {
+        let base = b.bases.get(&target).context("target stage has no base")?;
+        img = squash::squash(store, g.rootless, base, &img)?;
+    }
     if !o.labels.is_empty() {
         let c = img.cfg();
         let labels = c.entry("Labels").or_insert_with(|| json!({}));
@@ -454,6 +482,17 @@ pub(crate) fn build(
         b.say(&format!("Successfully tagged {shown}"));
     }
     Ok(id)
+}
+
+/// Why a RUN cannot run here: `--mount` (cache, secret, ssh, bind mounts) is BuildKit's.
+fn refused_run_flag(ins: &Instruction) -> Option<String> {
+    if ins.cmd != "RUN" {
+        return None;
+    }
+    let m = ins.flag("mount")?;
+    Some(format!(
+        "RUN --mount={m}: not supported: --mount needs BuildKit, berth builds as Docker's classic builder (remove the flag)"
+    ))
 }
 
 /// The platform arguments BuildKit defines (this machine's platform: builds are native).
@@ -593,6 +632,7 @@ impl Builder<'_> {
                 layers: rec.layers,
             }
         };
+        self.bases.insert(i, img.clone());
         if !img.layers.is_empty()
             || base_stage.is_some()
             || !def.base.eq_ignore_ascii_case("scratch")
@@ -730,11 +770,8 @@ impl Builder<'_> {
         }
         match ins.cmd.as_str() {
             "RUN" => {
-                if let Some(m) = ins.flag("mount") {
-                    return Err(self.err(
-                        ins,
-                        format!("RUN --mount={m}: not supported by berth's classic builder"),
-                    ));
+                if let Some(e) = refused_run_flag(ins) {
+                    return Err(self.err(ins, e));
                 }
                 if ins.flag("security").is_some_and(|s| s != "sandbox") {
                     return Err(self.err(ins, "RUN --security=insecure: not supported"));
@@ -1115,10 +1152,19 @@ impl Builder<'_> {
         };
         let dest_dir_syntax =
             dest_word.ends_with('/') || dest_word == "." || dest_word.ends_with("/.");
-        if ins.cmd == "ADD" {
-            if let Some(u) = words.iter().find(|w| w.contains("://")) {
-                return Err(self.err(ins, format!("ADD {u}: sources from URLs are not supported (berth builds offline): download it into the context")));
-            }
+        let (urls, words): (Vec<String>, Vec<String>) =
+            words.into_iter().partition(|w| fetch::is_url(w));
+        if let Some(u) = urls.first().filter(|_| ins.cmd == "COPY") {
+            return Err(self.err(
+                ins,
+                format!("COPY {u}: source can't be a URL for COPY (ADD fetches URLs)"),
+            ));
+        }
+        if let Some(u) = urls.first().filter(|_| ins.flag("from").is_some()) {
+            return Err(self.err(
+                ins,
+                format!("ADD {u}: a URL source cannot be used with --from"),
+            ));
         }
         let chmod = match ins.flag("chmod") {
             Some(m) => Some(
@@ -1173,6 +1219,7 @@ impl Builder<'_> {
             ins,
             st,
             words,
+            urls,
             dest,
             dest_dir_syntax,
             chmod,

@@ -312,6 +312,8 @@ pub(crate) fn run(
             std::fs::File::from(std::io::stderr().as_fd().try_clone_to_owned()?),
         )
     };
+    // Seen as a container with a live monitor (this process) while the step runs.
+    let record = super::net::StepRecord::write(b.g, &id)?;
     let bundle = run_dir.join("bundle");
     let created = rt::create(
         &g,
@@ -327,9 +329,26 @@ pub(crate) fn run(
             return Err(e);
         }
     };
-    let status = match rt::start(&created) {
-        Ok(_) => b.interrupts.wait(created.pid),
-        Err(e) => Err(e),
+    // On a bridge network, connected before start as `run`'s monitor does it; the
+    // endpoint then holds the step's record.
+    let mut drop_at_end = None;
+    let attached = if crate::front::network::is_bridge_mode(&rec.host_config.network_mode) {
+        super::net::attach(&rec, created.pid, record).map(Some)
+    } else {
+        drop_at_end = Some(record);
+        Ok(None)
+    };
+    // The previous step's endpoint kept the bridge up until this one was connected.
+    let previous = b.endpoint.take().map_or(Ok(()), |e| e.release());
+    let (status, endpoint) = match attached {
+        Ok(ep) => {
+            let st = match rt::start(&created) {
+                Ok(_) => b.interrupts.wait(created.pid),
+                Err(e) => Err(e),
+            };
+            (st, ep)
+        }
+        Err(e) => (Err(e), None),
     };
     if status.is_err() {
         let _ = rt::kill(&g, &id, libc::SIGKILL, true);
@@ -343,11 +362,15 @@ pub(crate) fn run(
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let _ = rt::delete(&g, &id);
+    drop(drop_at_end);
+    // Kept for the next step (released by it, or by the build's end or drop).
+    *b.endpoint.borrow_mut() = endpoint;
     let code = match status? {
         WaitStatus::Exited(_, c) => c,
         WaitStatus::Signaled(_, s, _) => 128 + s as i32,
         other => bail!("RUN: unexpected status {other:?}"),
     };
+    previous.context("release the previous step's network endpoint")?;
     m.unmount()?;
     b.say(&format!("Removing intermediate container {short}"));
     if code != 0 {
@@ -477,6 +500,7 @@ pub(crate) fn copy(
     ins: &Instruction,
     st: &mut StageState,
     sources: Vec<String>,
+    urls: Vec<String>,
     dest: String,
     dest_dir_syntax: bool,
     chmod: Option<u32>,
@@ -484,27 +508,46 @@ pub(crate) fn copy(
 ) -> Result<()> {
     let store = b.store;
     // The tree the sources are read from: the context, or another stage's or image's
-    // root filesystem mounted read-only for the step.
+    // root filesystem mounted read-only for the step (none when ADD only fetches URLs).
     let mut from_mount = None;
-    let tree: std::rc::Rc<Tree> = match from {
+    let tree: Option<std::rc::Rc<Tree>> = match from {
+        _ if sources.is_empty() => None,
         Some(img) => {
             let m = mount(store, img)?;
             let t = Tree::walk_sources(&m.merged, &sources)
                 .map_err(|e| b.err(ins, format!("{} failed: {e:#}", ins.cmd)))?;
             from_mount = Some(m);
-            std::rc::Rc::new(t)
+            Some(std::rc::Rc::new(t))
         }
-        None => b.context_tree().map_err(|e| b.err(ins, format!("{e:#}")))?,
+        None => Some(b.context_tree().map_err(|e| b.err(ins, format!("{e:#}")))?),
     };
-    let tree = &*tree;
     let mut matched = Vec::new();
     for s in &sources {
         let m = tree
+            .as_ref()
+            .context("no source tree")?
             .matches(s)
             .map_err(|e| b.err(ins, format!("{} failed: {e:#}", ins.cmd)))?;
         matched.extend(m);
     }
-    let digest = tree.digest(&matched)?;
+    // URLs are fetched on every build (Docker's way): what came is in the cache key.
+    let downloads = store.begin()?;
+    let mut fetched = Vec::new();
+    for (i, u) in urls.iter().enumerate() {
+        let f = super::fetch::fetch(u, &downloads.scratch(&format!("url{i}")))
+            .map_err(|e| b.err(ins, format!("ADD {u}: {e:#}")))?;
+        fetched.push(f);
+    }
+    let mut digest = match &tree {
+        Some(t) => t.digest(&matched)?,
+        None => String::new(),
+    };
+    for f in &fetched {
+        digest.push_str(&format!(" {} {} {:?} {}", f.url, f.digest, f.name, f.mtime));
+    }
+    if !fetched.is_empty() {
+        digest = Digest::of(digest.as_bytes()).to_string();
+    }
     let chown = ins.flag("chown").map(String::from);
     let text = format!("{} {}", ins.original, digest);
     let key = Cache::key(&st.img.id(), &text, &st.arg_env().join("\n"));
@@ -548,19 +591,33 @@ pub(crate) fn copy(
         nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),
     )?;
+    let count = matched.len() + fetched.len();
     let dest_is_dir = dest_dir_syntax
-        || matched.len() > 1
+        || count > 1
         || context::is_dir_in(root.as_fd(), &dest)
-        || matched
-            .iter()
-            .any(|s| tree.entries[s].kind == EntryKind::Dir);
-    if matched.len() > 1 && !dest_dir_syntax && !context::is_dir_in(root.as_fd(), &dest) {
+        || tree
+            .as_ref()
+            .is_some_and(|t| matched.iter().any(|s| t.entries[s].kind == EntryKind::Dir));
+    if count > 1 && !dest_dir_syntax && !context::is_dir_in(root.as_fd(), &dest) {
         return Err(b.err(
             ins,
             format!("When using {} with more than one source file, the destination must be a directory and end with a /", ins.cmd),
         ));
     }
+    for f in &fetched {
+        if dest_is_dir && f.name.is_none() {
+            return Err(b.err(
+                ins,
+                format!("ADD {}: cannot determine filename from url", f.url),
+            ));
+        }
+        let t = Tree::walk(&f.dir, None)?;
+        context::copy(&t, f.file_name(), root.as_fd(), &dest, dest_is_dir, attrs)
+            .map_err(|e| b.err(ins, format!("ADD {} failed: {e:#}", f.url)))?;
+    }
+    drop(downloads);
     for s in &matched {
+        let Some(tree) = tree.as_deref() else { break };
         let e = &tree.entries[s];
         if ins.cmd == "ADD"
             && from.is_none()
