@@ -28,9 +28,7 @@ fn pairs(list: &[String], flag: &str) -> Result<BTreeMap<String, String>> {
 
 pub(crate) fn create(g: &Globals, a: &NetworkCreateArgs) -> Result<i32> {
     if g.rootless {
-        bail!(
-            "network create: bridge networks need root (rootless networking is not available yet)"
-        );
+        bail!("network create: user-defined networks need root (a rootless container gets pasta's network with --network bridge or -p)");
     }
     if a.subnet.len() > 1 || a.gateway.len() > 1 {
         bail!("--subnet/--gateway: one IPv4 subnet per network");
@@ -313,6 +311,9 @@ pub(crate) fn exists(g: &Globals, a: &NameArg) -> Result<i32> {
 /// `network connect [--alias A] [--ip IP] NET CTR`: recorded in the container (its next
 /// starts connect it too) and, while it runs, connected now.
 pub(crate) fn connect(g: &Globals, a: &NetworkConnectArgs) -> Result<i32> {
+    if g.rootless {
+        bail!("network connect: user-defined networks need root");
+    }
     let store = Store::new(g);
     let nets = Networks::new(&g.root);
     let id = store.get(&a.container)?.rec.id;

@@ -28,6 +28,11 @@ pub(crate) struct Parsed {
 /// the bridge when it publishes ports or links, else in a namespace of its own with `lo`.
 const BRIDGE_BY_DEFAULT: bool = false;
 
+/// Whether the flags ask for a network endpoint (rootless: pasta).
+pub(crate) fn asks_network(a: &RunArgs) -> bool {
+    parse(a).is_ok_and(|p| super::is_bridge_mode(&p.mode))
+}
+
 /// `--network` and the flags that go with it.
 pub(crate) fn parse(a: &RunArgs) -> Result<Parsed> {
     let mut p = Parsed::default();

@@ -19,6 +19,7 @@
 pub(crate) mod args;
 pub(crate) mod nft;
 pub(crate) mod ports;
+mod rootless;
 mod setup;
 pub(crate) mod show;
 
@@ -106,6 +107,9 @@ pub(crate) struct Endpoint {
     #[serde(default)]
     pub(crate) extra_hosts: Vec<String>,
     pub(crate) hosts_path: PathBuf,
+    /// Rootless: the pasta process that connects the container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) helper: Option<rootless::Helper>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, Default)]
@@ -214,6 +218,12 @@ pub(crate) fn mac_text(m: &[u8; 6]) -> String {
 /// Whether the network mode makes a bridge endpoint.
 pub(crate) fn is_bridge_mode(mode: &str) -> bool {
     !matches!(mode, "none" | "host" | "default" | "private" | "") && !mode.starts_with("container:")
+}
+
+/// Whether a rootless container is connected by pasta (its monitor must run in berth's
+/// user namespace to open the container's namespaces).
+pub(crate) fn uses_pasta(rec: &Record) -> bool {
+    is_bridge_mode(&rec.host_config.network_mode) && crate::front::userns::rootless()
 }
 
 /// A name that may go into a hosts file (it is read by every container of a network).
@@ -475,9 +485,8 @@ pub(crate) fn check(store: &Store, rec: &Record) -> Result<()> {
     if !is_bridge_mode(mode) {
         return Ok(());
     }
-    if !nix::unistd::geteuid().is_root() {
-        // Asked for by --network, -p, -P or --link.
-        bail!("--network {mode}: bridge networks and published ports need root (rootless networking is not available yet)");
+    if crate::front::userns::rootless() {
+        return rootless::check(rec);
     }
     let nets = Networks::new(&store.root);
     let n = nets.get(mode).map_err(|e| anyhow!("--network: {e:#}"))?;

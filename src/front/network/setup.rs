@@ -19,6 +19,8 @@ use crate::sys::netlink::{Netlink, Peer};
 /// other process, nor another container, takes them.
 pub(crate) struct Attached {
     _reserved: Vec<Reserved>,
+    /// Rootless: pasta, killed when this goes.
+    _pasta: Option<super::rootless::Pasta>,
     /// What the user should hear (said by whoever started the container).
     pub(crate) warnings: Vec<String>,
 }
@@ -138,8 +140,13 @@ pub(crate) fn attach(store: &Store, rec: &Record, pid: i32) -> Result<Option<Att
     if !super::is_bridge_mode(mode) {
         return Ok(None);
     }
-    if !nix::unistd::geteuid().is_root() {
-        bail!("--network {mode}: bridge networks need root (rootless networking is not available yet)");
+    if crate::front::userns::rootless() {
+        let pasta = super::rootless::attach(store, rec, pid, &wanted_ports(rec))?;
+        return Ok(Some(Attached {
+            _reserved: Vec::new(),
+            _pasta: Some(pasta),
+            warnings: Vec::new(),
+        }));
     }
     let nets = Networks::new(&store.root);
     let lock = nets.lock()?;
@@ -200,6 +207,7 @@ pub(crate) fn attach(store: &Store, rec: &Record, pid: i32) -> Result<Option<Att
             drop(lock);
             Ok(Some(Attached {
                 _reserved: reserved,
+                _pasta: None,
                 warnings,
             }))
         }
@@ -386,19 +394,11 @@ fn connect(
         parse_mac(&req.mac)?
     };
     // Ports: bound here first, so that a port in use fails before anything else is made.
-    let mut wanted: Vec<(String, super::HostPort)> = Vec::new();
-    for (k, v) in rec.host_config.port_bindings.iter().filter(|_| primary) {
-        for h in v {
-            wanted.push((k.clone(), h.clone()));
-        }
-    }
-    if primary && rec.host_config.publish_all_ports {
-        for k in rec.config.exposed_ports.keys() {
-            if !rec.host_config.port_bindings.contains_key(k) {
-                wanted.push((k.clone(), super::HostPort::default()));
-            }
-        }
-    }
+    let wanted = if primary {
+        wanted_ports(rec)
+    } else {
+        Vec::new()
+    };
     if !wanted.is_empty() && net.internal {
         bail!("--publish: network {} is internal", net.name);
     }
@@ -520,8 +520,27 @@ fn connect(
         links,
         extra_hosts: rec.host_config.extra_hosts.clone(),
         hosts_path: rec.hosts_path.clone(),
+        helper: None,
     });
     Ok(reserved)
+}
+
+/// The ports the container publishes: `-p`, and with `-P` every exposed one not given.
+fn wanted_ports(rec: &Record) -> Vec<(String, super::HostPort)> {
+    let mut wanted = Vec::new();
+    for (k, v) in &rec.host_config.port_bindings {
+        for h in v {
+            wanted.push((k.clone(), h.clone()));
+        }
+    }
+    if rec.host_config.publish_all_ports {
+        for k in rec.config.exposed_ports.keys() {
+            if !rec.host_config.port_bindings.contains_key(k) {
+                wanted.push((k.clone(), super::HostPort::default()));
+            }
+        }
+    }
+    wanted
 }
 
 fn parse_mac(s: &str) -> Result<[u8; 6]> {
@@ -539,7 +558,7 @@ fn parse_mac(s: &str) -> Result<[u8; 6]> {
     Ok(m)
 }
 
-fn reserve(proto: &str, ip: Ipv4Addr, port: u16) -> std::io::Result<(Reserved, u16)> {
+pub(super) fn reserve(proto: &str, ip: Ipv4Addr, port: u16) -> std::io::Result<(Reserved, u16)> {
     let a = SocketAddrV4::new(ip, port);
     if proto == "udp" {
         let s = UdpSocket::bind(a)?;
@@ -728,6 +747,9 @@ pub(crate) fn detach(store: &Store, id: &str) -> Result<()> {
     let nets = Networks::new(&store.root);
     if !nets.dir.join("ipam.json").exists() {
         return Ok(());
+    }
+    if crate::front::userns::rootless() {
+        return super::rootless::detach(&nets, store, id);
     }
     let _lock = nets.lock()?;
     let mut ipam = nets.ipam();
