@@ -978,7 +978,12 @@ fn rootless_asks_are_refused_cleanly() {
             run_with_timeout(&mut c, Duration::from_secs(60))
         };
         let rootfs = w.rootfs.to_str().unwrap().to_string();
-        for flags in [&["-p", "8080:80"][..], &["--network", "bridge"][..]] {
+        // Rootless -p and --network bridge are pasta's (tests/people_rootless_net.rs);
+        // user-defined networks stay root's.
+        for flags in [
+            &["--network", "appnet"][..],
+            &["-p", "8080:80", "--network", "appnet"][..],
+        ] {
             let mut a = vec!["run", "--rm"];
             a.extend_from_slice(flags);
             a.extend_from_slice(&["--rootfs", &rootfs, "true"]);

@@ -147,7 +147,8 @@ impl U {
             self.w.runroot.as_path(),
             self.w.dir.as_path(),
         );
-        self.u.berth(&self.berth, dirs, args, Duration::from_secs(120))
+        self.u
+            .berth(&self.berth, dirs, args, Duration::from_secs(120))
     }
 
     /// `run -d FLAGS --rootfs ROOTFS CMD`: the full id.
@@ -261,8 +262,7 @@ fn until(what: &str, mut f: impl FnMut() -> bool) {
 
 /// `GET /` over TCP from this namespace; the body (None when it does not answer).
 fn http_get(addr: &str) -> Option<String> {
-    let mut s =
-        TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(5)).ok()?;
+    let mut s = TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(5)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
     s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
     let mut r = String::new();
@@ -319,7 +319,10 @@ fn rootless_http_through_published_ports() {
         let port = u.b(&["port", "web"]);
         port.ok();
         let lines: Vec<&str> = port.stdout.lines().collect();
-        assert!(lines.contains(&format!("80/tcp -> 0.0.0.0:{p1}").as_str()), "{lines:?}");
+        assert!(
+            lines.contains(&format!("80/tcp -> 0.0.0.0:{p1}").as_str()),
+            "{lines:?}"
+        );
         assert!(
             lines.contains(&format!("80/tcp -> 127.0.0.1:{p2}").as_str()),
             "{lines:?}"
@@ -350,7 +353,8 @@ fn rootless_http_through_published_ports() {
                 .as_array()
                 .unwrap()
                 .iter()
-                .any(|b| b["HostIp"] == "0.0.0.0" && b["HostPort"] == p1.to_string()),
+                .any(|b| b["HostIp"] == "0.0.0.0"
+                    && b["HostPort"].as_str() == Some(&*p1.to_string())),
             "{ports}"
         );
         // One pasta, the user's, for the container; gone with it, and its ports free.
@@ -416,7 +420,7 @@ fn rootless_udp_through_a_published_port() {
         let u = U::new("rludp");
         let port = free_port();
         // A UDP echo server in the container: the host's perl, its /usr mounted in.
-        u.run_d(
+        let id = u.run_d(
             &["-v", "/usr:/usr:ro", "-p", &format!("{port}:53/udp")],
             &[
                 "perl",
@@ -425,11 +429,13 @@ fn rootless_udp_through_a_published_port() {
                 "$s=IO::Socket::INET->new(LocalPort=>53,Proto=>'udp') or die $!; while($s->recv($m,1500)){ $s->send(\"pong:$m\") }",
             ],
         );
-        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-        s.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+        let s = UdpSocket::bind("10.99.0.1:0").unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
         let mut got = String::new();
-        until("a UDP answer through the published port", || {
-            let _ = s.send_to(b"ping", format!("127.0.0.1:{port}"));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut answered = || {
+            let _ = s.send_to(b"ping", format!("10.99.0.1:{port}"));
             let mut buf = [0u8; 64];
             match s.recv(&mut buf) {
                 Ok(n) => {
@@ -438,9 +444,18 @@ fn rootless_udp_through_a_published_port() {
                 }
                 Err(_) => false,
             }
-        });
+        };
+        while !answered() {
+            if Instant::now() > deadline {
+                let logs = u.b(&["logs", &id]);
+                panic!(
+                    "no UDP answer through the published port; the server's logs: {}{}",
+                    logs.stdout, logs.stderr
+                );
+            }
+        }
         assert_eq!(got, "pong:ping");
-        let port_out = u.b(&["port", &u.b(&["ps", "-q"]).stdout.trim().to_string()]);
+        let port_out = u.b(&["port", &id]);
         assert_eq!(port_out.stdout, format!("53/udp -> 0.0.0.0:{port}\n"));
         u.finish();
     });
@@ -480,11 +495,7 @@ fn rootless_refusals_leave_nothing() {
     in_netns("rootless_refusals_leave_nothing", 0o666, |_host| {
         let u = U::new("rlbad");
         let root_line = "user-defined networks need root";
-        code_msg(
-            &u.run(&["--network", "appnet"], &["true"]),
-            125,
-            root_line,
-        );
+        code_msg(&u.run(&["--network", "appnet"], &["true"]), 125, root_line);
         code_msg(&u.b(&["network", "create", "appnet"]), 1, root_line);
         code_msg(
             &u.run(&["--link", "other:db", "-p", "8080:80"], &["true"]),
@@ -497,8 +508,9 @@ fn rootless_refusals_leave_nothing() {
         let out = u.run(&["--rm", "-p", &format!("{bp}:80")], &["true"]);
         assert_eq!(out.code, 125, "{}", out.stderr);
         assert!(
-            out.stderr
-                .contains(&format!("bind for 0.0.0.0:{bp}/tcp failed: port is already allocated")),
+            out.stderr.contains(&format!(
+                "bind for 0.0.0.0:{bp}/tcp failed: port is already allocated"
+            )),
             "{}",
             out.stderr
         );

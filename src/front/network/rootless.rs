@@ -219,8 +219,7 @@ fn pasta_error(err_path: &Path) -> String {
     let _ = fs::File::open(err_path).and_then(|mut f| f.read_to_string(&mut s));
     s.lines()
         .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.contains("syslog") && !l.contains("IPv6"))
-        .next_back()
+        .rfind(|l| !l.is_empty() && !l.contains("syslog") && !l.contains("IPv6"))
         .unwrap_or("no message")
         .to_string()
 }
