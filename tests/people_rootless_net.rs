@@ -367,6 +367,57 @@ fn rootless_http_through_published_ports() {
 }
 
 #[test]
+fn rootless_image_container_restarts_with_its_ports() {
+    in_netns(
+        "rootless_image_container_restarts_with_its_ports",
+        0o666,
+        |_host| {
+            let u = U::new("rlimg");
+            // An image container: its monitor runs in berth's user namespace.
+            let tar = u.w.dir.join("bb.tar");
+            let st = Command::new("tar")
+                .arg("-C")
+                .arg(&u.w.rootfs)
+                .args(["-cf", tar.to_str().unwrap(), "."])
+                .status()
+                .unwrap();
+            assert!(st.success());
+            u.u.own(&tar);
+            u.b(&["import", tar.to_str().unwrap(), "rlimg"]).ok();
+            let port = free_port();
+            let mut a = vec!["run", "-d", "--name", "web"];
+            let p = format!("{port}:80");
+            a.extend(["-p", &p, "rlimg"]);
+            a.extend(httpd_cmd());
+            u.b(&a).ok();
+            let addr = format!("127.0.0.1:{port}");
+            until("httpd answers", || http_get(&addr).is_some());
+            let first = u.pastas();
+            assert_eq!(first.len(), 1, "{first:?}");
+            // A restart gets a new namespace and a new pasta; the old one is gone.
+            u.b(&["restart", "-t", "1", "web"]).ok();
+            until("httpd answers after the restart", || {
+                http_get(&addr).is_some()
+            });
+            let second = u.pastas();
+            assert_eq!(second.len(), 1, "{second:?}");
+            assert_ne!(first[0].0, second[0].0);
+            // Stopped: no pasta, the port is free; started again: served again.
+            u.b(&["stop", "-t", "1", "web"]).ok();
+            until("pasta gone", || u.pastas().is_empty());
+            TcpListener::bind(&addr).expect("the published port is free while stopped");
+            let port_out = u.b(&["port", "web"]);
+            assert_eq!(port_out.stdout, "", "a stopped container publishes nothing");
+            u.b(&["start", "web"]).ok();
+            until("httpd answers after start", || http_get(&addr).is_some());
+            u.b(&["rm", "-f", "web"]).ok();
+            u.b(&["rmi", "rlimg"]).ok();
+            u.finish();
+        },
+    );
+}
+
+#[test]
 fn rootless_outbound_to_internet_and_host() {
     in_netns("rootless_outbound_to_internet_and_host", 0o666, |host| {
         let u = U::new("rlout");
