@@ -732,6 +732,76 @@ fn refused(w: &World, out: &Out, code: i32, phrase: &str) {
 }
 
 #[test]
+fn ip_range_hands_out_only_its_addresses() {
+    in_netns("ip_range_hands_out_only_its_addresses", || {
+        let w = World::new("iprange");
+        for (args, phrase) in [
+            (
+                vec!["--subnet", "10.77.0.0/24", "--ip-range", "10.78.0.0/28"],
+                "--ip-range 10.78.0.0/28: not in subnet 10.77.0.0/24",
+            ),
+            (
+                vec!["--ip-range", "10.77.0.0/28"],
+                "--ip-range: needs --subnet",
+            ),
+            (
+                vec!["--subnet", "10.77.0.0/24", "--ip-range", "nope"],
+                "--ip-range nope: not an IPv4 CIDR",
+            ),
+        ] {
+            let mut a = vec!["network", "create"];
+            a.extend(args);
+            a.push("bad");
+            let out = w.b(&a);
+            assert_eq!(out.code, 1, "{}", out.stderr);
+            assert!(out.stderr.contains(phrase), "{}", out.stderr);
+            assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+        }
+        assert!(!w
+            .b(&["network", "ls", "-q", "--filter", "name=bad"])
+            .stdout
+            .contains(|c: char| c.is_ascii_hexdigit()));
+        w.b(&[
+            "network",
+            "create",
+            "--subnet",
+            "10.77.0.0/24",
+            "--ip-range",
+            "10.77.0.128/31",
+            "ranged",
+        ])
+        .ok();
+        let cfg = &w.b(&["network", "inspect", "ranged"]).json()[0]["IPAM"]["Config"][0];
+        assert_eq!(cfg["IPRange"], "10.77.0.128/31", "{cfg}");
+        // The range's two addresses, in order; a third container finds none left.
+        let a = w.run_d(&["--network", "ranged"], &["sleep", "600"]);
+        let b = w.run_d(&["--network", "ranged"], &["sleep", "600"]);
+        let ip = |id: &str| {
+            w.inspect(id)["NetworkSettings"]["Networks"]["ranged"]["IPAddress"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(ip(&a), "10.77.0.128");
+        assert_eq!(ip(&b), "10.77.0.129");
+        let out = w.run(&["-d", "--network", "ranged"], &["sleep", "600"]);
+        assert_eq!(out.code, 125, "{}", out.stderr);
+        assert!(
+            out.stderr.contains("no free address left"),
+            "{}",
+            out.stderr
+        );
+        // --ip may still name any address of the subnet.
+        let c = w.run_d(
+            &["--network", "ranged", "--ip", "10.77.0.7"],
+            &["sleep", "600"],
+        );
+        assert_eq!(ip(&c), "10.77.0.7");
+        w.finish(&["ranged"]);
+    });
+}
+
+#[test]
 fn bad_network_input() {
     in_netns("bad_network_input", || {
         let w = World::new("bad");

@@ -33,8 +33,11 @@ pub(crate) fn create(g: &Globals, a: &NetworkCreateArgs) -> Result<i32> {
     if a.subnet.len() > 1 || a.gateway.len() > 1 {
         bail!("--subnet/--gateway: one IPv4 subnet per network");
     }
-    if !a.ip_range.is_empty() {
-        bail!("--ip-range: not available yet in berth");
+    if a.ip_range.len() > 1 {
+        bail!("--ip-range: one range per network");
+    }
+    if !a.ip_range.is_empty() && a.subnet.is_empty() {
+        bail!("--ip-range: needs --subnet");
     }
     if !a.gateway.is_empty() && a.subnet.is_empty() {
         bail!("--gateway: needs --subnet");
@@ -59,6 +62,7 @@ pub(crate) fn create(g: &Globals, a: &NetworkCreateArgs) -> Result<i32> {
         driver: a.driver.clone(),
         subnet: a.subnet.first().cloned().unwrap_or_default(),
         gateway: a.gateway.first().cloned().unwrap_or_default(),
+        ip_range: a.ip_range.first().cloned().unwrap_or_default(),
         internal: a.internal,
         labels: pairs(&a.label, "--label")?,
         options,
@@ -103,7 +107,11 @@ fn to_json(nets: &Networks, store: &Store, n: &Network) -> Value {
         } else {
             n.gateway.clone()
         };
-        json!([{"Subnet": subnet, "Gateway": gw}])
+        if n.ip_range.is_empty() {
+            json!([{"Subnet": subnet, "Gateway": gw}])
+        } else {
+            json!([{"Subnet": subnet, "IPRange": n.ip_range, "Gateway": gw}])
+        }
     };
     let mut options = n.options.clone();
     options.insert("com.docker.network.bridge.name".into(), nets.bridge_name(n));

@@ -52,6 +52,8 @@ pub(crate) struct Network {
     /// `a.b.c.d/n`; empty for the default network (chosen when its bridge is made).
     pub(crate) subnet: String,
     pub(crate) gateway: String,
+    /// `--ip-range`: addresses are handed out from it only (`a.b.c.d/n`, in the subnet).
+    pub(crate) ip_range: String,
     pub(crate) internal: bool,
     pub(crate) labels: BTreeMap<String, String>,
     pub(crate) options: BTreeMap<String, String>,
@@ -413,6 +415,14 @@ impl Networks {
             g
         };
         n.gateway = gw.to_string();
+        if !n.ip_range.is_empty() {
+            let r = parse_cidr(&n.ip_range)
+                .ok_or_else(|| anyhow!("--ip-range {}: not an IPv4 CIDR", n.ip_range))?;
+            if r.1 < subnet.1 || !contains(subnet, r.0) {
+                bail!("--ip-range {}: not in subnet {}", n.ip_range, n.subnet);
+            }
+            n.ip_range = format!("{}/{}", r.0, r.1);
+        }
         if n.mtu == 0 {
             n.mtu = 1500;
         }
@@ -469,6 +479,22 @@ impl Networks {
             .parse()
             .unwrap_or(Ipv4Addr::from(u32::from(s.0) + 1));
         Some((s, gw))
+    }
+}
+
+/// The addresses a network hands out by itself: its subnet's usable ones, within its
+/// `--ip-range` when it has one (Docker's: the range's own first and last addresses are
+/// usable, the subnet's network and broadcast addresses never).
+pub(crate) fn pool(subnet: (Ipv4Addr, u8), ip_range: &str) -> (u32, u32) {
+    let first = u32::from(subnet.0) + 1;
+    let last = (u32::from(subnet.0) | !mask(subnet.1)) - 1;
+    match parse_cidr(ip_range) {
+        Some(r) if contains(subnet, r.0) => {
+            let lo = u32::from(r.0);
+            let hi = lo | !mask(r.1);
+            (lo.max(first), hi.min(last))
+        }
+        _ => (first, last),
     }
 }
 
@@ -623,6 +649,27 @@ mod tests {
             Ipv4Addr::new(10, 0, 0, 0)
         );
         assert!(parse_cidr("10.0.0.0/33").is_none());
+    }
+
+    #[test]
+    fn pool_keeps_to_the_range() {
+        let s = parse_cidr("10.77.0.0/24").unwrap();
+        let a = |x: u32| Ipv4Addr::from(x);
+        let (lo, hi) = pool(s, "10.77.0.128/30");
+        assert_eq!(
+            (a(lo), a(hi)),
+            (Ipv4Addr::new(10, 77, 0, 128), Ipv4Addr::new(10, 77, 0, 131))
+        );
+        let (lo, hi) = pool(s, "");
+        assert_eq!(
+            (a(lo), a(hi)),
+            (Ipv4Addr::new(10, 77, 0, 1), Ipv4Addr::new(10, 77, 0, 254))
+        );
+        let (lo, hi) = pool(s, "10.77.0.0/24");
+        assert_eq!(
+            (a(lo), a(hi)),
+            (Ipv4Addr::new(10, 77, 0, 1), Ipv4Addr::new(10, 77, 0, 254))
+        );
     }
 
     #[test]

@@ -362,7 +362,8 @@ fn connect(
     let first = u32::from(subnet.0) + 1;
     let last = (u32::from(subnet.0) | !super::mask(subnet.1)) - 1;
     let ip = if req.ip.is_empty() {
-        (first..=last)
+        let (lo, hi) = super::pool(subnet, &net.ip_range);
+        (lo..=hi)
             .map(Ipv4Addr::from)
             .find(|a| *a != gw && !used.contains(a))
             .ok_or_else(|| anyhow!("network {}: no free address left", net.name))?
