@@ -802,6 +802,50 @@ fn ip_range_hands_out_only_its_addresses() {
 }
 
 #[test]
+fn sctp_ports_are_dnated() {
+    in_netns("sctp_ports_are_dnated", || {
+        let w = World::new("sctp");
+        // This kernel may have no SCTP sockets to send with: the rule is what is checked.
+        let id = w.run_d(
+            &["--name", "sc", "-p", "5000:5000/sctp", "-p", "5001/sctp"],
+            &["sleep", "600"],
+        );
+        let port = w.b(&["port", "sc", "5000/sctp"]);
+        assert_eq!(port.stdout, "0.0.0.0:5000\n", "{}", port.stderr);
+        let random = w.b(&["port", "sc", "5001/sctp"]).stdout;
+        let random = random
+            .trim()
+            .strip_prefix("0.0.0.0:")
+            .expect("a random sctp port");
+        let ip = w.inspect(&id)["NetworkSettings"]["IPAddress"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let rules = sh("nft list ruleset").stdout;
+        assert!(
+            rules.contains(&format!("sctp dport 5000 dnat to {ip}:5000")),
+            "{rules}"
+        );
+        assert!(
+            rules.contains(&format!("sctp dport {random} dnat to {ip}:5001")),
+            "{rules}"
+        );
+        let ps = w.b(&["ps", "--format", "{{.Ports}}"]).stdout;
+        assert!(ps.contains("0.0.0.0:5000->5000/sctp"), "{ps}");
+        // Another container cannot have it.
+        let out = w.run(&["-d", "-p", "5000:80/sctp"], &["sleep", "600"]);
+        assert_eq!(out.code, 125, "{}", out.stderr);
+        assert!(
+            out.stderr
+                .contains("bind for 0.0.0.0:5000/sctp failed: port is already allocated"),
+            "{}",
+            out.stderr
+        );
+        w.finish(&[]);
+    });
+}
+
+#[test]
 fn bad_network_input() {
     in_netns("bad_network_input", || {
         let w = World::new("bad");

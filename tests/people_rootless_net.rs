@@ -553,6 +553,11 @@ fn rootless_refusals_leave_nothing() {
             125,
             "--link",
         );
+        code_msg(
+            &u.run(&["-p", "5000:5000/sctp"], &["true"]),
+            125,
+            "tcp and udp ports only",
+        );
         // A port in use: the start fails naming it.
         let busy = TcpListener::bind("0.0.0.0:0").unwrap();
         let bp = busy.local_addr().unwrap().port();

@@ -61,6 +61,20 @@ pub(crate) fn check(rec: &Record) -> Result<()> {
     if !rec.host_config.links.is_empty() {
         bail!("--link: needs root (rootless containers reach each other through published ports)");
     }
+    if let Some(k) = rec
+        .host_config
+        .port_bindings
+        .keys()
+        .chain(
+            rec.config
+                .exposed_ports
+                .keys()
+                .filter(|_| rec.host_config.publish_all_ports),
+        )
+        .find(|k| k.ends_with("/sctp"))
+    {
+        bail!("--publish {k}: rootless (pasta) publishes tcp and udp ports only");
+    }
     if !rec.net_request.ipv4_address.is_empty() {
         bail!("--ip: user specified IP address is supported on user defined networks only");
     }
@@ -148,7 +162,7 @@ fn choose_ports(wanted: &[(String, HostPort)]) -> Result<Vec<Binding>> {
             }
         };
         // Held until all are chosen: two random ports never come out the same.
-        held.push(fd);
+        held.extend(fd);
         out.push(Binding {
             proto,
             container_port: cport,

@@ -425,6 +425,17 @@ fn connect(
         let mut last_err = None;
         let mut got = None;
         for p in candidates {
+            // What no socket tells for sctp: another container of this root holds it.
+            let held = ipam.endpoints.iter().flat_map(|e| &e.ports).any(|b| {
+                p != 0
+                    && b.proto == proto
+                    && b.host_port == p
+                    && (b.host_ip == hip || b.host_ip.is_unspecified() || hip.is_unspecified())
+            });
+            if held {
+                last_err = Some((p, std::io::ErrorKind::AddrInUse.into()));
+                continue;
+            }
             match reserve(&proto, hip, p) {
                 Ok(x) => {
                     got = Some(x);
@@ -443,7 +454,7 @@ fn connect(
                 crate::error::errno_text(&e)
             );
         };
-        reserved.push(r);
+        reserved.extend(r);
         bindings.push(Binding {
             proto,
             container_port: cport,
@@ -559,18 +570,40 @@ fn parse_mac(s: &str) -> Result<[u8; 6]> {
     Ok(m)
 }
 
-pub(super) fn reserve(proto: &str, ip: Ipv4Addr, port: u16) -> std::io::Result<(Reserved, u16)> {
+/// Holds `ip:port` of `proto` (port 0: one the kernel picks) so that no other process
+/// takes it; None for sctp.
+pub(super) fn reserve(
+    proto: &str,
+    ip: Ipv4Addr,
+    port: u16,
+) -> std::io::Result<(Option<Reserved>, u16)> {
     let a = SocketAddrV4::new(ip, port);
-    if proto == "udp" {
-        let s = UdpSocket::bind(a)?;
-        let p = s.local_addr()?.port();
-        Ok((Reserved::from(s), p))
-    } else {
-        // Bound and listening: the port is ours; traffic is DNATed before it reaches us.
-        let s = TcpListener::bind(a)?;
-        let p = s.local_addr()?.port();
-        Ok((Reserved::from(s), p))
+    match proto {
+        "udp" => {
+            let s = UdpSocket::bind(a)?;
+            let p = s.local_addr()?.port();
+            Ok((Some(Reserved::from(s)), p))
+        }
+        "sctp" => reserve_sctp(a),
+        _ => {
+            // Bound and listening: the port is ours; traffic is DNATed before it reaches us.
+            let s = TcpListener::bind(a)?;
+            let p = s.local_addr()?.port();
+            Ok((Some(Reserved::from(s)), p))
+        }
     }
+}
+
+/// sctp: no socket holds the port (berth keeps no SCTP socket, and kernels may have none;
+/// DNAT takes the traffic before a local socket would see it), so a port is free when no
+/// other container of the root has it, which the caller checks.
+fn reserve_sctp(a: SocketAddrV4) -> std::io::Result<(Option<Reserved>, u16)> {
+    let p = if a.port() == 0 {
+        TcpListener::bind(a)?.local_addr()?.port()
+    } else {
+        a.port()
+    };
+    Ok((None, p))
 }
 
 /// Brings bridges, rules and hosts files in line with `ipam` for the networks `touched`.
