@@ -31,8 +31,13 @@ fn sh(script: &str) -> Out {
 /// Runs the test `name` again inside new network and mount namespaces, where `f` runs
 /// with the host's stand-in set up (see the module's note).
 fn in_netns(name: &str, tun_mode: u32, f: impl FnOnce(&Host)) {
+    in_netns_routed(name, tun_mode, true, f)
+}
+
+/// [`in_netns`], the host's stand-in with (`route`) or without a default route.
+fn in_netns_routed(name: &str, tun_mode: u32, route: bool, f: impl FnOnce(&Host)) {
     if std::env::var_os(INNER).is_some() {
-        let host = Host::new(tun_mode);
+        let host = Host::new(tun_mode, route);
         f(&host);
         return;
     }
@@ -60,7 +65,7 @@ struct Host {
 }
 
 impl Host {
-    fn new(tun_mode: u32) -> Host {
+    fn new(tun_mode: u32, route: bool) -> Host {
         sh("ip link set lo up").ok();
         let peer = Command::new("unshare")
             .args(["--net", "--", "sleep", "600"])
@@ -75,7 +80,12 @@ impl Host {
             std::thread::sleep(Duration::from_millis(10));
         }
         sh(&format!(
-            "ip link add pn0 type veth peer name pn1 netns {pid} && ip addr add 10.99.0.1/24 dev pn0 && ip link set pn0 up && ip route add default via 10.99.0.2 && nsenter --net=/proc/{pid}/ns/net sh -c 'ip link set lo up; ip addr add 10.99.0.2/24 dev pn1; ip addr add 10.98.0.1/32 dev lo; ip link set pn1 up; ip route add default via 10.99.0.1'"
+            "ip link add pn0 type veth peer name pn1 netns {pid} && ip addr add 10.99.0.1/24 dev pn0 && ip link set pn0 up && {route} nsenter --net=/proc/{pid}/ns/net sh -c 'ip link set lo up; ip addr add 10.99.0.2/24 dev pn1; ip addr add 10.98.0.1/32 dev lo; ip link set pn1 up; ip route add default via 10.99.0.1'",
+            route = if route {
+                "ip route add default via 10.99.0.2 &&"
+            } else {
+                ""
+            }
         ))
         .ok();
         let dir = std::env::temp_dir().join(format!("berth-rlnet-tun-{}", std::process::id()));
@@ -579,6 +589,28 @@ fn rootless_refusals_leave_nothing() {
         drop(busy);
         u.finish();
     });
+}
+
+#[test]
+fn rootless_without_a_default_route_says_so() {
+    in_netns_routed(
+        "rootless_without_a_default_route_says_so",
+        0o666,
+        false,
+        |_host| {
+            let u = U::new("rlnoroute");
+            let out = u.run(&["--rm", "--network", "bridge"], &["true"]);
+            assert_eq!(out.code, 125, "{}", out.stderr);
+            assert!(
+                out.stderr.contains("needs a default route on the host"),
+                "{}",
+                out.stderr
+            );
+            assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+            assert!(u.pastas().is_empty());
+            u.finish();
+        },
+    );
 }
 
 #[test]

@@ -92,7 +92,8 @@ fn to_json(nets: &Networks, store: &Store, n: &Network) -> Value {
                 "Name": e.name,
                 "EndpointID": e.veth,
                 "MacAddress": e.mac,
-                "IPv4Address": format!("{}/{}", e.ip, e.prefix),
+                // Rootless (pasta): the container has the host's address, not one of ours.
+                "IPv4Address": if e.ip.is_unspecified() { String::new() } else { format!("{}/{}", e.ip, e.prefix) },
                 "IPv6Address": "",
             }),
         );

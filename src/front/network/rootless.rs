@@ -298,7 +298,12 @@ pub(crate) fn attach(
         )
         .is_ok_and(|s| s != nix::sys::wait::WaitStatus::StillAlive);
         if exited {
-            bail!("pasta: {}", pasta_error(&err_path));
+            let e = pasta_error(&err_path);
+            if e.contains("External interface not usable") {
+                // pasta copies the host's addresses and routes from its default route.
+                bail!("pasta: {e}: rootless networking needs a default route on the host");
+            }
+            bail!("pasta: {e}");
         }
         if Instant::now() > deadline {
             bail!("pasta: not ready after {}s", READY_WITHIN.as_secs());
