@@ -527,7 +527,14 @@ fn rootless_monitor_killed_leaves_no_pasta() {
     in_netns("rootless_monitor_killed_leaves_no_pasta", 0o666, |_host| {
         let u = U::new("rlkill");
         let port = free_port();
-        let id = u.run_d(&["-p", &format!("{port}:80")], &httpd_cmd());
+        // create, then start: the monitor a start spawns opens the namespaces too.
+        let p = format!("{port}:80");
+        let mut args = vec!["create", "-p", &p, "--rootfs", u.w.rootfs()];
+        args.extend(httpd_cmd());
+        let out = u.b(&args);
+        out.ok();
+        let id = out.stdout.trim().to_string();
+        u.b(&["start", &id]).ok();
         let a = format!("127.0.0.1:{port}");
         until("httpd answers", || http_get(&a).is_some());
         let helper = u.ipam()["endpoints"][0]["helper"]["pid"].as_i64().unwrap() as i32;
