@@ -864,6 +864,10 @@ fn bad_network_input() {
             ),
             (vec!["--network", "nosuch"], "network nosuch not found"),
             (
+                vec!["--network", "pasta"],
+                "--network pasta: for rootless containers",
+            ),
+            (
                 vec!["--network", "container:missing"],
                 "--network container:missing: no such container",
             ),

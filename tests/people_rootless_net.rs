@@ -454,8 +454,9 @@ fn rootless_outbound_to_internet_and_host() {
                 );
             }
         });
+        // Podman's name for it works too.
         let out = u.run(
-            &["--rm", "--network", "bridge"],
+            &["--rm", "--network", "pasta"],
             &[
                 "sh",
                 "-c",

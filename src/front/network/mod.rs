@@ -514,6 +514,9 @@ pub(crate) fn check(store: &Store, rec: &Record) -> Result<()> {
     if crate::front::userns::rootless() {
         return rootless::check(rec);
     }
+    if mode == rootless::PASTA {
+        bail!("--network pasta: for rootless containers (root's get bridge networks)");
+    }
     let nets = Networks::new(&store.root);
     let n = nets.get(mode).map_err(|e| anyhow!("--network: {e:#}"))?;
     if n.name == DEFAULT && !rec.net_request.aliases.is_empty() {

@@ -26,6 +26,9 @@ use super::ports::{split_key, Binding, HostPort};
 use super::{Endpoint, Ipam, Networks, DEFAULT};
 use crate::front::containers::{Record, Store};
 
+/// `--network pasta`, Podman's name for what rootless `bridge` is here.
+pub(crate) const PASTA: &str = "pasta";
+
 /// How long pasta may take to set the namespace up (a busy 2-core machine).
 const READY_WITHIN: Duration = Duration::from_secs(30);
 
@@ -55,7 +58,7 @@ impl Drop for Pasta {
 /// `run`/`create` of a rootless container: what pasta can give.
 pub(crate) fn check(rec: &Record) -> Result<()> {
     let mode = &rec.host_config.network_mode;
-    if mode != DEFAULT {
+    if mode != DEFAULT && mode != PASTA {
         bail!("--network {mode}: user-defined networks need root (a rootless container gets pasta's network with --network bridge or -p)");
     }
     if !rec.host_config.links.is_empty() {
@@ -314,7 +317,7 @@ pub(crate) fn attach(
         container: rec.id.clone(),
         name: rec.name.clone(),
         hostname: rec.config.hostname.clone(),
-        network: DEFAULT.into(),
+        network: rec.host_config.network_mode.clone(),
         ip: Ipv4Addr::UNSPECIFIED,
         prefix: 0,
         gateway: Ipv4Addr::UNSPECIFIED,
