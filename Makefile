@@ -22,7 +22,7 @@ SYSTEMD_GENERATORS ?= /usr/lib/systemd
 CC_x86_64_unknown_linux_musl ?= $(shell command -v x86_64-linux-musl-gcc || command -v musl-gcc || echo cc)
 export CC_x86_64_unknown_linux_musl
 
-.PHONY: all build release install demo deps test test-release test-clients test-control unit lint fmt clean bench bench-net fuzz
+.PHONY: all build release install demo deps test test-release test-clients test-control unit lint fmt clean bench bench-net bench-rootless-net fuzz
 
 all: build
 
@@ -93,6 +93,11 @@ bench: release
 # network namespace; prints the figures.
 bench-net: release
 	./tools/bench/network.sh $(BERTH_RELEASE)
+
+# Throughput through a rootless published port (pasta) against loopback and podman
+# rootless, as a user made for the run, in private network and mount namespaces.
+bench-rootless-net: release
+	./tools/bench/rootless_net.sh $(BERTH_RELEASE)
 
 # cargo fuzz over the config loader, seccomp compiler, sync-socket decoder and path
 # resolver, FUZZ_SECONDS (default 60) each; installs cargo-fuzz if missing.

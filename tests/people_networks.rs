@@ -732,6 +732,120 @@ fn refused(w: &World, out: &Out, code: i32, phrase: &str) {
 }
 
 #[test]
+fn ip_range_hands_out_only_its_addresses() {
+    in_netns("ip_range_hands_out_only_its_addresses", || {
+        let w = World::new("iprange");
+        for (args, phrase) in [
+            (
+                vec!["--subnet", "10.77.0.0/24", "--ip-range", "10.78.0.0/28"],
+                "--ip-range 10.78.0.0/28: not in subnet 10.77.0.0/24",
+            ),
+            (
+                vec!["--ip-range", "10.77.0.0/28"],
+                "--ip-range: needs --subnet",
+            ),
+            (
+                vec!["--subnet", "10.77.0.0/24", "--ip-range", "nope"],
+                "--ip-range nope: not an IPv4 CIDR",
+            ),
+        ] {
+            let mut a = vec!["network", "create"];
+            a.extend(args);
+            a.push("bad");
+            let out = w.b(&a);
+            assert_eq!(out.code, 1, "{}", out.stderr);
+            assert!(out.stderr.contains(phrase), "{}", out.stderr);
+            assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+        }
+        assert!(!w
+            .b(&["network", "ls", "-q", "--filter", "name=bad"])
+            .stdout
+            .contains(|c: char| c.is_ascii_hexdigit()));
+        w.b(&[
+            "network",
+            "create",
+            "--subnet",
+            "10.77.0.0/24",
+            "--ip-range",
+            "10.77.0.128/31",
+            "ranged",
+        ])
+        .ok();
+        let cfg = &w.b(&["network", "inspect", "ranged"]).json()[0]["IPAM"]["Config"][0];
+        assert_eq!(cfg["IPRange"], "10.77.0.128/31", "{cfg}");
+        // The range's two addresses, in order; a third container finds none left.
+        let a = w.run_d(&["--network", "ranged"], &["sleep", "600"]);
+        let b = w.run_d(&["--network", "ranged"], &["sleep", "600"]);
+        let ip = |id: &str| {
+            w.inspect(id)["NetworkSettings"]["Networks"]["ranged"]["IPAddress"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(ip(&a), "10.77.0.128");
+        assert_eq!(ip(&b), "10.77.0.129");
+        let out = w.run(&["-d", "--network", "ranged"], &["sleep", "600"]);
+        assert_eq!(out.code, 125, "{}", out.stderr);
+        assert!(
+            out.stderr.contains("no free address left"),
+            "{}",
+            out.stderr
+        );
+        // --ip may still name any address of the subnet.
+        let c = w.run_d(
+            &["--network", "ranged", "--ip", "10.77.0.7"],
+            &["sleep", "600"],
+        );
+        assert_eq!(ip(&c), "10.77.0.7");
+        w.finish(&["ranged"]);
+    });
+}
+
+#[test]
+fn sctp_ports_are_dnated() {
+    in_netns("sctp_ports_are_dnated", || {
+        let w = World::new("sctp");
+        // This kernel may have no SCTP sockets to send with: the rule is what is checked.
+        let id = w.run_d(
+            &["--name", "sc", "-p", "5000:5000/sctp", "-p", "5001/sctp"],
+            &["sleep", "600"],
+        );
+        let port = w.b(&["port", "sc", "5000/sctp"]);
+        assert_eq!(port.stdout, "0.0.0.0:5000\n", "{}", port.stderr);
+        let random = w.b(&["port", "sc", "5001/sctp"]).stdout;
+        let random = random
+            .trim()
+            .strip_prefix("0.0.0.0:")
+            .expect("a random sctp port");
+        let ip = w.inspect(&id)["NetworkSettings"]["IPAddress"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let rules = sh("nft list ruleset").stdout;
+        assert!(
+            rules.contains(&format!("sctp dport 5000 dnat to {ip}:5000")),
+            "{rules}"
+        );
+        assert!(
+            rules.contains(&format!("sctp dport {random} dnat to {ip}:5001")),
+            "{rules}"
+        );
+        let ps = w.b(&["ps", "--format", "{{.Ports}}"]).stdout;
+        assert!(ps.contains("0.0.0.0:5000->5000/sctp"), "{ps}");
+        // Another container cannot have it.
+        let out = w.run(&["-d", "-p", "5000:80/sctp"], &["sleep", "600"]);
+        assert_eq!(out.code, 125, "{}", out.stderr);
+        assert!(
+            out.stderr
+                .contains("bind for 0.0.0.0:5000/sctp failed: port is already allocated"),
+            "{}",
+            out.stderr
+        );
+        w.finish(&[]);
+    });
+}
+
+#[test]
 fn bad_network_input() {
     in_netns("bad_network_input", || {
         let w = World::new("bad");
@@ -749,6 +863,10 @@ fn bad_network_input() {
                 "--ip 10.6.0.9: not in network five",
             ),
             (vec!["--network", "nosuch"], "network nosuch not found"),
+            (
+                vec!["--network", "pasta"],
+                "--network pasta: for rootless containers",
+            ),
             (
                 vec!["--network", "container:missing"],
                 "--network container:missing: no such container",
@@ -978,7 +1096,12 @@ fn rootless_asks_are_refused_cleanly() {
             run_with_timeout(&mut c, Duration::from_secs(60))
         };
         let rootfs = w.rootfs.to_str().unwrap().to_string();
-        for flags in [&["-p", "8080:80"][..], &["--network", "bridge"][..]] {
+        // Rootless -p and --network bridge are pasta's (tests/people_rootless_net.rs);
+        // user-defined networks stay root's.
+        for flags in [
+            &["--network", "appnet"][..],
+            &["-p", "8080:80", "--network", "appnet"][..],
+        ] {
             let mut a = vec!["run", "--rm"];
             a.extend_from_slice(flags);
             a.extend_from_slice(&["--rootfs", &rootfs, "true"]);

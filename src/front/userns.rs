@@ -221,7 +221,9 @@ pub(crate) fn enter_for_container(store: &crate::front::containers::Store, id: &
         return Ok(());
     }
     match store.load(id) {
-        Ok(c) if !c.rec.image_id.is_empty() => enter(),
+        // pasta must open the container's namespaces, whose init is not dumpable until it
+        // executes: only root of the namespace the runtime runs in may.
+        Ok(c) if !c.rec.image_id.is_empty() || crate::front::network::uses_pasta(&c.rec) => enter(),
         _ => Ok(()),
     }
 }

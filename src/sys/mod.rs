@@ -571,3 +571,54 @@ pub(crate) fn die_of_signal(sig: i32, code: i32) -> ! {
     }
     exit_now(code)
 }
+
+/// Spawns `cmd` as a helper that dies with the calling thread (PR_SET_PDEATHSIG SIGKILL)
+/// and inherits no fd beyond its stdio and `keep` (as fds 3, 4, ...). Returns the child
+/// and a pidfd for it.
+pub(crate) fn spawn_tied(
+    cmd: &mut std::process::Command,
+    keep: &[BorrowedFd],
+) -> std::io::Result<(std::process::Child, OwnedFd)> {
+    use std::os::unix::process::CommandExt;
+    const MAX_KEEP: usize = 8;
+    if keep.len() > MAX_KEEP {
+        return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    // Copies above the targets, so that no dup2 below overwrites a source.
+    let mut high: Vec<OwnedFd> = Vec::new();
+    for fd in keep {
+        let d = nix::fcntl::fcntl(*fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(64))?;
+        high.push(adopt_fd(d));
+    }
+    let mut raw = [-1 as RawFd; MAX_KEEP];
+    for (i, d) in high.iter().enumerate() {
+        raw[i] = d.as_raw_fd();
+    }
+    let n = high.len();
+    let parent = nix::unistd::getpid();
+    // SAFETY: the closure runs between fork and exec and calls only async-signal-safe
+    // syscalls (prctl, getppid, close_range, dup2) on copied integers; it allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The parent died before the prctl: no signal would ever come.
+            if libc::getppid() != parent.as_raw() {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC);
+            for (i, fd) in raw.iter().take(n).enumerate() {
+                // dup2 leaves the new fd without FD_CLOEXEC: it survives the exec.
+                if libc::dup2(*fd, 3 + i as RawFd) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn()?;
+    drop(high);
+    let pidfd = pidfd_open(child.id() as i32).map_err(std::io::Error::from)?;
+    Ok((child, pidfd))
+}

@@ -28,15 +28,16 @@ fn pairs(list: &[String], flag: &str) -> Result<BTreeMap<String, String>> {
 
 pub(crate) fn create(g: &Globals, a: &NetworkCreateArgs) -> Result<i32> {
     if g.rootless {
-        bail!(
-            "network create: bridge networks need root (rootless networking is not available yet)"
-        );
+        bail!("network create: user-defined networks need root (a rootless container gets pasta's network with --network bridge or -p)");
     }
     if a.subnet.len() > 1 || a.gateway.len() > 1 {
         bail!("--subnet/--gateway: one IPv4 subnet per network");
     }
-    if !a.ip_range.is_empty() {
-        bail!("--ip-range: not available yet in berth");
+    if a.ip_range.len() > 1 {
+        bail!("--ip-range: one range per network");
+    }
+    if !a.ip_range.is_empty() && a.subnet.is_empty() {
+        bail!("--ip-range: needs --subnet");
     }
     if !a.gateway.is_empty() && a.subnet.is_empty() {
         bail!("--gateway: needs --subnet");
@@ -61,6 +62,7 @@ pub(crate) fn create(g: &Globals, a: &NetworkCreateArgs) -> Result<i32> {
         driver: a.driver.clone(),
         subnet: a.subnet.first().cloned().unwrap_or_default(),
         gateway: a.gateway.first().cloned().unwrap_or_default(),
+        ip_range: a.ip_range.first().cloned().unwrap_or_default(),
         internal: a.internal,
         labels: pairs(&a.label, "--label")?,
         options,
@@ -90,7 +92,8 @@ fn to_json(nets: &Networks, store: &Store, n: &Network) -> Value {
                 "Name": e.name,
                 "EndpointID": e.veth,
                 "MacAddress": e.mac,
-                "IPv4Address": format!("{}/{}", e.ip, e.prefix),
+                // Rootless (pasta): the container has the host's address, not one of ours.
+                "IPv4Address": if e.ip.is_unspecified() { String::new() } else { format!("{}/{}", e.ip, e.prefix) },
                 "IPv6Address": "",
             }),
         );
@@ -105,7 +108,11 @@ fn to_json(nets: &Networks, store: &Store, n: &Network) -> Value {
         } else {
             n.gateway.clone()
         };
-        json!([{"Subnet": subnet, "Gateway": gw}])
+        if n.ip_range.is_empty() {
+            json!([{"Subnet": subnet, "Gateway": gw}])
+        } else {
+            json!([{"Subnet": subnet, "IPRange": n.ip_range, "Gateway": gw}])
+        }
     };
     let mut options = n.options.clone();
     options.insert("com.docker.network.bridge.name".into(), nets.bridge_name(n));
@@ -313,6 +320,9 @@ pub(crate) fn exists(g: &Globals, a: &NameArg) -> Result<i32> {
 /// `network connect [--alias A] [--ip IP] NET CTR`: recorded in the container (its next
 /// starts connect it too) and, while it runs, connected now.
 pub(crate) fn connect(g: &Globals, a: &NetworkConnectArgs) -> Result<i32> {
+    if g.rootless {
+        bail!("network connect: user-defined networks need root");
+    }
     let store = Store::new(g);
     let nets = Networks::new(&g.root);
     let id = store.get(&a.container)?.rec.id;

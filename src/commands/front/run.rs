@@ -14,7 +14,7 @@ use crate::front::systemd::notify::Mode;
 use crate::front::Globals;
 
 pub(crate) fn run(g: &Globals, a: &RunArgs) -> Result<i32> {
-    if g.rootless && !a.rootfs {
+    if g.rootless && (!a.rootfs || crate::front::network::args::asks_network(a)) {
         // The container may be created by this very process (foreground): it must have
         // been executed in berth's user namespace.
         crate::front::userns::enter_and_reexec()?;

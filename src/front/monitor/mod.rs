@@ -1124,6 +1124,10 @@ fn create_container(
     let net = match crate::front::network::attach(store, &c.rec, created.pid) {
         Ok(n) => n,
         Err(e) => {
+            // The init waits alive for its start (destroy expects it gone), and its
+            // parent-death signal does not survive a nested user namespace's setup.
+            let _ = crate::sys::pidfd_send_signal(created.pidfd.as_fd(), libc::SIGKILL);
+            let _ = waitpid(Pid::from_raw(created.pid), None);
             let _ = rt::destroy(&created);
             return Err(e);
         }

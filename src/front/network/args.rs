@@ -28,6 +28,35 @@ pub(crate) struct Parsed {
 /// the bridge when it publishes ports or links, else in a namespace of its own with `lo`.
 const BRIDGE_BY_DEFAULT: bool = false;
 
+/// Whether the flags ask for a network endpoint (rootless: pasta). Says nothing.
+pub(crate) fn asks_network(a: &RunArgs) -> bool {
+    let wants_bridge =
+        BRIDGE_BY_DEFAULT || !a.publish.is_empty() || a.publish_all || !a.link.is_empty();
+    mode(a, wants_bridge).is_ok_and(|m| super::is_bridge_mode(&m))
+}
+
+/// The network mode the flags give.
+fn mode(a: &RunArgs, wants_bridge: bool) -> Result<String> {
+    Ok(match a.network.as_slice() {
+        [] if wants_bridge => super::DEFAULT.into(),
+        [] => "default".into(),
+        [n] => match n.as_str() {
+            "none" | "host" => n.clone(),
+            "default" | "private" if wants_bridge => super::DEFAULT.into(),
+            "default" | "private" => "default".into(),
+            "" => bail!("--network: empty name"),
+            _ if n.starts_with("container:") => {
+                if n.len() == "container:".len() {
+                    bail!("--network {n}: no container named");
+                }
+                n.clone()
+            }
+            _ => n.clone(),
+        },
+        _ => bail!("--network: one network at most"),
+    })
+}
+
 /// `--network` and the flags that go with it.
 pub(crate) fn parse(a: &RunArgs) -> Result<Parsed> {
     let mut p = Parsed::default();
@@ -52,24 +81,7 @@ pub(crate) fn parse(a: &RunArgs) -> Result<Parsed> {
     }
     let wants_bridge =
         BRIDGE_BY_DEFAULT || !p.port_bindings.is_empty() || p.publish_all || !p.links.is_empty();
-    p.mode = match a.network.as_slice() {
-        [] if wants_bridge => super::DEFAULT.into(),
-        [] => "default".into(),
-        [n] => match n.as_str() {
-            "none" | "host" => n.clone(),
-            "default" | "private" if wants_bridge => super::DEFAULT.into(),
-            "default" | "private" => "default".into(),
-            "" => bail!("--network: empty name"),
-            _ if n.starts_with("container:") => {
-                if n.len() == "container:".len() {
-                    bail!("--network {n}: no container named");
-                }
-                n.clone()
-            }
-            _ => n.clone(),
-        },
-        _ => bail!("--network: one network at most"),
-    };
+    p.mode = mode(a, wants_bridge)?;
     if p.mode == "host" && (!p.port_bindings.is_empty() || p.publish_all) {
         // Docker's: the ports are the host's already.
         crate::logging::warn("Published ports are discarded when using host network mode");

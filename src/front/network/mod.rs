@@ -19,6 +19,7 @@
 pub(crate) mod args;
 pub(crate) mod nft;
 pub(crate) mod ports;
+mod rootless;
 mod setup;
 pub(crate) mod show;
 
@@ -51,6 +52,8 @@ pub(crate) struct Network {
     /// `a.b.c.d/n`; empty for the default network (chosen when its bridge is made).
     pub(crate) subnet: String,
     pub(crate) gateway: String,
+    /// `--ip-range`: addresses are handed out from it only (`a.b.c.d/n`, in the subnet).
+    pub(crate) ip_range: String,
     pub(crate) internal: bool,
     pub(crate) labels: BTreeMap<String, String>,
     pub(crate) options: BTreeMap<String, String>,
@@ -106,6 +109,9 @@ pub(crate) struct Endpoint {
     #[serde(default)]
     pub(crate) extra_hosts: Vec<String>,
     pub(crate) hosts_path: PathBuf,
+    /// Rootless: the pasta process that connects the container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) helper: Option<rootless::Helper>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, Default)]
@@ -214,6 +220,12 @@ pub(crate) fn mac_text(m: &[u8; 6]) -> String {
 /// Whether the network mode makes a bridge endpoint.
 pub(crate) fn is_bridge_mode(mode: &str) -> bool {
     !matches!(mode, "none" | "host" | "default" | "private" | "") && !mode.starts_with("container:")
+}
+
+/// Whether a rootless container is connected by pasta (its monitor must run in berth's
+/// user namespace to open the container's namespaces).
+pub(crate) fn uses_pasta(rec: &Record) -> bool {
+    is_bridge_mode(&rec.host_config.network_mode) && crate::front::userns::rootless()
 }
 
 /// A name that may go into a hosts file (it is read by every container of a network).
@@ -403,6 +415,14 @@ impl Networks {
             g
         };
         n.gateway = gw.to_string();
+        if !n.ip_range.is_empty() {
+            let r = parse_cidr(&n.ip_range)
+                .ok_or_else(|| anyhow!("--ip-range {}: not an IPv4 CIDR", n.ip_range))?;
+            if r.1 < subnet.1 || !contains(subnet, r.0) {
+                bail!("--ip-range {}: not in subnet {}", n.ip_range, n.subnet);
+            }
+            n.ip_range = format!("{}/{}", r.0, r.1);
+        }
         if n.mtu == 0 {
             n.mtu = 1500;
         }
@@ -462,6 +482,22 @@ impl Networks {
     }
 }
 
+/// The addresses a network hands out by itself: its subnet's usable ones, within its
+/// `--ip-range` when it has one (Docker's: the range's own first and last addresses are
+/// usable, the subnet's network and broadcast addresses never).
+pub(crate) fn pool(subnet: (Ipv4Addr, u8), ip_range: &str) -> (u32, u32) {
+    let first = u32::from(subnet.0) + 1;
+    let last = (u32::from(subnet.0) | !mask(subnet.1)) - 1;
+    match parse_cidr(ip_range) {
+        Some(r) if contains(subnet, r.0) => {
+            let lo = u32::from(r.0);
+            let hi = lo | !mask(r.1);
+            (lo.max(first), hi.min(last))
+        }
+        _ => (first, last),
+    }
+}
+
 /// Checks a new container's network request (before anything is made): the network
 /// exists, `--ip` is inside it, `container:CTR` names a container.
 pub(crate) fn check(store: &Store, rec: &Record) -> Result<()> {
@@ -475,9 +511,11 @@ pub(crate) fn check(store: &Store, rec: &Record) -> Result<()> {
     if !is_bridge_mode(mode) {
         return Ok(());
     }
-    if !nix::unistd::geteuid().is_root() {
-        // Asked for by --network, -p, -P or --link.
-        bail!("--network {mode}: bridge networks and published ports need root (rootless networking is not available yet)");
+    if crate::front::userns::rootless() {
+        return rootless::check(rec);
+    }
+    if mode == rootless::PASTA {
+        bail!("--network pasta: for rootless containers (root's get bridge networks)");
     }
     let nets = Networks::new(&store.root);
     let n = nets.get(mode).map_err(|e| anyhow!("--network: {e:#}"))?;
@@ -614,6 +652,27 @@ mod tests {
             Ipv4Addr::new(10, 0, 0, 0)
         );
         assert!(parse_cidr("10.0.0.0/33").is_none());
+    }
+
+    #[test]
+    fn pool_keeps_to_the_range() {
+        let s = parse_cidr("10.77.0.0/24").unwrap();
+        let a = |x: u32| Ipv4Addr::from(x);
+        let (lo, hi) = pool(s, "10.77.0.128/30");
+        assert_eq!(
+            (a(lo), a(hi)),
+            (Ipv4Addr::new(10, 77, 0, 128), Ipv4Addr::new(10, 77, 0, 131))
+        );
+        let (lo, hi) = pool(s, "");
+        assert_eq!(
+            (a(lo), a(hi)),
+            (Ipv4Addr::new(10, 77, 0, 1), Ipv4Addr::new(10, 77, 0, 254))
+        );
+        let (lo, hi) = pool(s, "10.77.0.0/24");
+        assert_eq!(
+            (a(lo), a(hi)),
+            (Ipv4Addr::new(10, 77, 0, 1), Ipv4Addr::new(10, 77, 0, 254))
+        );
     }
 
     #[test]

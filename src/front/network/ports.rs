@@ -55,8 +55,7 @@ fn range(s: &str, what: &str, spec: &str) -> Result<(u16, u16)> {
 
 fn proto(p: &str, spec: &str) -> Result<String> {
     match p.to_ascii_lowercase().as_str() {
-        "tcp" | "udp" => Ok(p.to_ascii_lowercase()),
-        "sctp" => bail!("{spec}: sctp is not supported by berth"),
+        "tcp" | "udp" | "sctp" => Ok(p.to_ascii_lowercase()),
         _ => bail!("{spec}: invalid protocol {p:?}"),
     }
 }
@@ -193,6 +192,8 @@ mod tests {
         let m = p("8000-8002:80-82").unwrap();
         assert_eq!(m.len(), 3);
         assert_eq!(m["82/tcp"][0].host_port, "8002");
+        let m = p("5000:5000/SCTP").unwrap();
+        assert_eq!(m["5000/sctp"][0].host_port, "5000");
         let m = p("8000-8010:80").unwrap();
         assert_eq!(m["80/tcp"][0].host_port, "8000-8010");
         for bad in [

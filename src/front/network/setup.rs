@@ -19,6 +19,8 @@ use crate::sys::netlink::{Netlink, Peer};
 /// other process, nor another container, takes them.
 pub(crate) struct Attached {
     _reserved: Vec<Reserved>,
+    /// Rootless: pasta, killed when this goes.
+    _pasta: Option<super::rootless::Pasta>,
     /// What the user should hear (said by whoever started the container).
     pub(crate) warnings: Vec<String>,
 }
@@ -138,8 +140,13 @@ pub(crate) fn attach(store: &Store, rec: &Record, pid: i32) -> Result<Option<Att
     if !super::is_bridge_mode(mode) {
         return Ok(None);
     }
-    if !nix::unistd::geteuid().is_root() {
-        bail!("--network {mode}: bridge networks need root (rootless networking is not available yet)");
+    if crate::front::userns::rootless() {
+        let pasta = super::rootless::attach(store, rec, pid, &wanted_ports(rec))?;
+        return Ok(Some(Attached {
+            _reserved: Vec::new(),
+            _pasta: Some(pasta),
+            warnings: Vec::new(),
+        }));
     }
     let nets = Networks::new(&store.root);
     let lock = nets.lock()?;
@@ -200,6 +207,7 @@ pub(crate) fn attach(store: &Store, rec: &Record, pid: i32) -> Result<Option<Att
             drop(lock);
             Ok(Some(Attached {
                 _reserved: reserved,
+                _pasta: None,
                 warnings,
             }))
         }
@@ -354,7 +362,8 @@ fn connect(
     let first = u32::from(subnet.0) + 1;
     let last = (u32::from(subnet.0) | !super::mask(subnet.1)) - 1;
     let ip = if req.ip.is_empty() {
-        (first..=last)
+        let (lo, hi) = super::pool(subnet, &net.ip_range);
+        (lo..=hi)
             .map(Ipv4Addr::from)
             .find(|a| *a != gw && !used.contains(a))
             .ok_or_else(|| anyhow!("network {}: no free address left", net.name))?
@@ -386,19 +395,11 @@ fn connect(
         parse_mac(&req.mac)?
     };
     // Ports: bound here first, so that a port in use fails before anything else is made.
-    let mut wanted: Vec<(String, super::HostPort)> = Vec::new();
-    for (k, v) in rec.host_config.port_bindings.iter().filter(|_| primary) {
-        for h in v {
-            wanted.push((k.clone(), h.clone()));
-        }
-    }
-    if primary && rec.host_config.publish_all_ports {
-        for k in rec.config.exposed_ports.keys() {
-            if !rec.host_config.port_bindings.contains_key(k) {
-                wanted.push((k.clone(), super::HostPort::default()));
-            }
-        }
-    }
+    let wanted = if primary {
+        wanted_ports(rec)
+    } else {
+        Vec::new()
+    };
     if !wanted.is_empty() && net.internal {
         bail!("--publish: network {} is internal", net.name);
     }
@@ -424,6 +425,17 @@ fn connect(
         let mut last_err = None;
         let mut got = None;
         for p in candidates {
+            // What no socket tells for sctp: another container of this root holds it.
+            let held = ipam.endpoints.iter().flat_map(|e| &e.ports).any(|b| {
+                p != 0
+                    && b.proto == proto
+                    && b.host_port == p
+                    && (b.host_ip == hip || b.host_ip.is_unspecified() || hip.is_unspecified())
+            });
+            if held {
+                last_err = Some((p, std::io::ErrorKind::AddrInUse.into()));
+                continue;
+            }
             match reserve(&proto, hip, p) {
                 Ok(x) => {
                     got = Some(x);
@@ -442,7 +454,7 @@ fn connect(
                 crate::error::errno_text(&e)
             );
         };
-        reserved.push(r);
+        reserved.extend(r);
         bindings.push(Binding {
             proto,
             container_port: cport,
@@ -520,8 +532,27 @@ fn connect(
         links,
         extra_hosts: rec.host_config.extra_hosts.clone(),
         hosts_path: rec.hosts_path.clone(),
+        helper: None,
     });
     Ok(reserved)
+}
+
+/// The ports the container publishes: `-p`, and with `-P` every exposed one not given.
+fn wanted_ports(rec: &Record) -> Vec<(String, super::HostPort)> {
+    let mut wanted = Vec::new();
+    for (k, v) in &rec.host_config.port_bindings {
+        for h in v {
+            wanted.push((k.clone(), h.clone()));
+        }
+    }
+    if rec.host_config.publish_all_ports {
+        for k in rec.config.exposed_ports.keys() {
+            if !rec.host_config.port_bindings.contains_key(k) {
+                wanted.push((k.clone(), super::HostPort::default()));
+            }
+        }
+    }
+    wanted
 }
 
 fn parse_mac(s: &str) -> Result<[u8; 6]> {
@@ -539,18 +570,40 @@ fn parse_mac(s: &str) -> Result<[u8; 6]> {
     Ok(m)
 }
 
-fn reserve(proto: &str, ip: Ipv4Addr, port: u16) -> std::io::Result<(Reserved, u16)> {
+/// Holds `ip:port` of `proto` (port 0: one the kernel picks) so that no other process
+/// takes it; None for sctp.
+pub(super) fn reserve(
+    proto: &str,
+    ip: Ipv4Addr,
+    port: u16,
+) -> std::io::Result<(Option<Reserved>, u16)> {
     let a = SocketAddrV4::new(ip, port);
-    if proto == "udp" {
-        let s = UdpSocket::bind(a)?;
-        let p = s.local_addr()?.port();
-        Ok((Reserved::from(s), p))
-    } else {
-        // Bound and listening: the port is ours; traffic is DNATed before it reaches us.
-        let s = TcpListener::bind(a)?;
-        let p = s.local_addr()?.port();
-        Ok((Reserved::from(s), p))
+    match proto {
+        "udp" => {
+            let s = UdpSocket::bind(a)?;
+            let p = s.local_addr()?.port();
+            Ok((Some(Reserved::from(s)), p))
+        }
+        "sctp" => reserve_sctp(a),
+        _ => {
+            // Bound and listening: the port is ours; traffic is DNATed before it reaches us.
+            let s = TcpListener::bind(a)?;
+            let p = s.local_addr()?.port();
+            Ok((Some(Reserved::from(s)), p))
+        }
     }
+}
+
+/// sctp: no socket holds the port (berth keeps no SCTP socket, and kernels may have none;
+/// DNAT takes the traffic before a local socket would see it), so a port is free when no
+/// other container of the root has it, which the caller checks.
+fn reserve_sctp(a: SocketAddrV4) -> std::io::Result<(Option<Reserved>, u16)> {
+    let p = if a.port() == 0 {
+        TcpListener::bind(a)?.local_addr()?.port()
+    } else {
+        a.port()
+    };
+    Ok((None, p))
 }
 
 /// Brings bridges, rules and hosts files in line with `ipam` for the networks `touched`.
@@ -728,6 +781,9 @@ pub(crate) fn detach(store: &Store, id: &str) -> Result<()> {
     let nets = Networks::new(&store.root);
     if !nets.dir.join("ipam.json").exists() {
         return Ok(());
+    }
+    if crate::front::userns::rootless() {
+        return super::rootless::detach(&nets, store, id);
     }
     let _lock = nets.lock()?;
     let mut ipam = nets.ipam();

@@ -60,8 +60,8 @@ pub(crate) fn settings(store: &Store, rec: &Record, running: bool) -> Value {
     }
     let (ip, gw, mac, prefix) = match &ep {
         Some(e) => (
-            e.ip.to_string(),
-            e.gateway.to_string(),
+            addr_text(e.ip),
+            addr_text(e.gateway),
             e.mac.clone(),
             e.prefix,
         ),
@@ -82,6 +82,15 @@ pub(crate) fn settings(store: &Store, rec: &Record, running: bool) -> Value {
     })
 }
 
+/// An endpoint's address; none (pasta's: the host's own) shows empty, as Podman's.
+fn addr_text(a: std::net::Ipv4Addr) -> String {
+    if a.is_unspecified() {
+        String::new()
+    } else {
+        a.to_string()
+    }
+}
+
 fn rec_pid(store: &Store, rec: &Record) -> i32 {
     store.load(&rec.id).map(|c| c.state.pid).unwrap_or(0)
 }
@@ -99,8 +108,8 @@ fn endpoint_json(
         "Aliases": if aliases.is_empty() { Value::Null } else { json!(aliases) },
         "NetworkID": net_id.unwrap_or_default(),
         "EndpointID": ep.map(|e| e.veth.clone()).unwrap_or_default(),
-        "Gateway": ep.map(|e| e.gateway.to_string()).unwrap_or_default(),
-        "IPAddress": ep.map(|e| e.ip.to_string()).unwrap_or_default(),
+        "Gateway": ep.map(|e| addr_text(e.gateway)).unwrap_or_default(),
+        "IPAddress": ep.map(|e| addr_text(e.ip)).unwrap_or_default(),
         "IPPrefixLen": ep.map(|e| e.prefix).unwrap_or(0),
         "MacAddress": ep.map(|e| e.mac.clone()).unwrap_or_default(),
         "DNSNames": ep.map(|e| {

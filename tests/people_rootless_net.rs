@@ -1,0 +1,638 @@
+//! Rootless networking (pasta), driven through the built binary as an ordinary user made
+//! by the test, with real traffic. Every test re-execs itself under `unshare --net --mount`:
+//! a private network namespace stands for the host (an address 10.99.0.1/24 and a default
+//! route through a peer namespace, 10.99.0.2, that stands for the internet and answers
+//! on 10.98.0.1), and in the private mount namespace a character device 10:200 of mode
+//! 0666 is bind-mounted over /dev/net/tun (the machine's is 0600; most distributions ship
+//! it 0666, which pasta needs): the machine's own device and network are never touched,
+//! and nothing has to be restored. After each test: no container, no pasta, no process of
+//! the user, no IPAM entry.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::people::{code_msg, free_port, TestUser, World};
+use common::{run_with_timeout, Out};
+
+const INNER: &str = "BERTH_RLNET_TEST_INNER";
+
+fn sh(script: &str) -> Out {
+    run_with_timeout(
+        Command::new("sh").arg("-c").arg(script),
+        Duration::from_secs(60),
+    )
+}
+
+/// Runs the test `name` again inside new network and mount namespaces, where `f` runs
+/// with the host's stand-in set up (see the module's note).
+fn in_netns(name: &str, tun_mode: u32, f: impl FnOnce(&Host)) {
+    in_netns_routed(name, tun_mode, true, f)
+}
+
+/// [`in_netns`], the host's stand-in with (`route`) or without a default route.
+fn in_netns_routed(name: &str, tun_mode: u32, route: bool, f: impl FnOnce(&Host)) {
+    if std::env::var_os(INNER).is_some() {
+        let host = Host::new(tun_mode, route);
+        f(&host);
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let out = run_with_timeout(
+        Command::new("unshare")
+            .args(["--net", "--mount", "--propagation", "private", "--"])
+            .arg(exe)
+            .args([name, "--exact", "--test-threads=1", "--nocapture"])
+            .env(INNER, "1"),
+        Duration::from_secs(600),
+    );
+    assert!(
+        out.code == 0 && out.stdout.contains("1 passed"),
+        "{name} in its namespaces failed:\n{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+}
+
+/// The host's stand-in: its peer (the internet) and the tun device it offers.
+struct Host {
+    peer: std::process::Child,
+    dir: PathBuf,
+}
+
+impl Host {
+    fn new(tun_mode: u32, route: bool) -> Host {
+        sh("ip link set lo up").ok();
+        let peer = Command::new("unshare")
+            .args(["--net", "--", "sleep", "600"])
+            .spawn()
+            .unwrap();
+        let pid = peer.id();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::fs::read_link(format!("/proc/{pid}/ns/net")).ok()
+            == std::fs::read_link("/proc/self/ns/net").ok()
+        {
+            assert!(Instant::now() < deadline, "peer namespace never came");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        sh(&format!(
+            "ip link add pn0 type veth peer name pn1 netns {pid} && ip addr add 10.99.0.1/24 dev pn0 && ip link set pn0 up && {route} nsenter --net=/proc/{pid}/ns/net sh -c 'ip link set lo up; ip addr add 10.99.0.2/24 dev pn1; ip addr add 10.98.0.1/32 dev lo; ip link set pn1 up; ip route add default via 10.99.0.1'",
+            route = if route {
+                "ip route add default via 10.99.0.2 &&"
+            } else {
+                ""
+            }
+        ))
+        .ok();
+        let dir = std::env::temp_dir().join(format!("berth-rlnet-tun-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let tun = dir.join("tun");
+        let _ = std::fs::remove_file(&tun);
+        sh(&format!(
+            "mknod {t} c 10 200 && chmod {tun_mode:o} {t} && mount --bind {t} /dev/net/tun",
+            t = tun.display()
+        ))
+        .ok();
+        Host { peer, dir }
+    }
+
+    fn peer_pid(&self) -> u32 {
+        self.peer.id()
+    }
+
+    /// Runs `script` in the internet's namespace.
+    fn on_peer(&self, script: &str) -> Out {
+        sh(&format!(
+            "nsenter --net=/proc/{}/ns/net sh -c '{script}'",
+            self.peer_pid()
+        ))
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.peer.kill();
+        let _ = self.peer.wait();
+        let _ = sh("umount /dev/net/tun");
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A test's user, its copy of berth and its world (roots and a busybox rootfs it owns).
+struct U {
+    w: World,
+    u: TestUser,
+    berth: PathBuf,
+}
+
+impl U {
+    fn new(name: &str) -> U {
+        let w = World::new(name);
+        let bin = w.rootfs.join("bin");
+        for a in ["httpd", "wget", "timeout"] {
+            let _ = std::os::unix::fs::symlink("busybox", bin.join(a));
+        }
+        std::fs::create_dir_all(w.rootfs.join("www")).unwrap();
+        std::fs::create_dir_all(w.rootfs.join("usr")).unwrap();
+        std::fs::write(w.rootfs.join("www/index.html"), "hello from rootless\n").unwrap();
+        // The host's /usr is mounted in where a test needs perl.
+        for l in ["lib", "lib64"] {
+            let _ = std::os::unix::fs::symlink(format!("usr/{l}"), w.rootfs.join(l));
+        }
+        let berth = w.dir.join("berth");
+        std::fs::copy(env!("CARGO_BIN_EXE_berth"), &berth).unwrap();
+        std::fs::create_dir_all(w.dir.join("xdg")).unwrap();
+        let u = TestUser::create("berthrn");
+        u.own(&w.dir);
+        U { w, u, berth }
+    }
+
+    fn b(&self, args: &[&str]) -> Out {
+        let dirs = (
+            self.w.root.as_path(),
+            self.w.runroot.as_path(),
+            self.w.dir.as_path(),
+        );
+        self.u
+            .berth(&self.berth, dirs, args, Duration::from_secs(120))
+    }
+
+    /// `run -d FLAGS --rootfs ROOTFS CMD`: the full id.
+    fn run_d(&self, flags: &[&str], cmd: &[&str]) -> String {
+        let mut a = vec!["run", "-d"];
+        a.extend_from_slice(flags);
+        a.extend_from_slice(&["--rootfs", self.w.rootfs()]);
+        a.extend_from_slice(cmd);
+        let out = self.b(&a);
+        out.ok();
+        out.stdout.trim().to_string()
+    }
+
+    fn run(&self, flags: &[&str], cmd: &[&str]) -> Out {
+        let mut a = vec!["run"];
+        a.extend_from_slice(flags);
+        a.extend_from_slice(&["--rootfs", self.w.rootfs()]);
+        a.extend_from_slice(cmd);
+        self.b(&a)
+    }
+
+    /// The pids of the user's processes now.
+    fn processes(&self) -> Vec<(i32, String)> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let status = std::fs::read_to_string(e.path().join("status")).unwrap_or_default();
+            let uid = status
+                .lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|l| l.split_whitespace().next().map(String::from))
+                .unwrap_or_default();
+            if uid == self.u.uid.to_string() {
+                let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+                out.push((pid, String::from_utf8_lossy(&cmd).replace('\0', " ")));
+            }
+        }
+        out
+    }
+
+    fn pastas(&self) -> Vec<(i32, String)> {
+        self.processes()
+            .into_iter()
+            .filter(|(_, c)| c.contains("pasta") || c.contains("passt"))
+            .collect()
+    }
+
+    fn ipam(&self) -> serde_json::Value {
+        std::fs::read(self.w.root.join("networks/ipam.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or(serde_json::json!({"endpoints": []}))
+    }
+
+    /// Removes every container, then checks nothing is left: no process of the user (no
+    /// pasta), no IPAM entry, no container state or mount.
+    fn finish(self) {
+        let ids: Vec<String> = self
+            .b(&["ps", "-a", "-q", "--no-trunc"])
+            .stdout
+            .lines()
+            .map(String::from)
+            .collect();
+        if !ids.is_empty() {
+            let mut a = vec!["rm", "-f"];
+            a.extend(ids.iter().map(String::as_str));
+            self.b(&a).ok();
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self.processes().is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "processes of the user left: {:?}",
+                self.processes()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(
+            self.ipam()["endpoints"],
+            serde_json::json!([]),
+            "IPAM entries left"
+        );
+        common::people::audit(&self.w.dir, &self.w.root, &self.w.runroot, &ids);
+        let _ = std::fs::remove_dir_all(&self.w.dir);
+    }
+}
+
+impl Drop for U {
+    /// A failed test still ends the user's processes (by pid: they are this test's).
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for (pid, _) in self.processes() {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+    }
+}
+
+fn until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !f() {
+        assert!(Instant::now() < deadline, "never: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `GET /` over TCP from this namespace; the body (None when it does not answer).
+fn http_get(addr: &str) -> Option<String> {
+    let mut s = TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(5)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
+    let mut r = String::new();
+    s.read_to_string(&mut r).ok()?;
+    let (head, body) = r.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.").then(|| body.to_string())
+}
+
+fn httpd_cmd() -> Vec<&'static str> {
+    vec!["httpd", "-f", "-p", "80", "-h", "/www"]
+}
+
+#[test]
+fn rootless_http_through_published_ports() {
+    in_netns("rootless_http_through_published_ports", 0o666, |host| {
+        let u = U::new("rlhttp");
+        let (p1, p2) = (free_port(), free_port());
+        let id = u.run_d(
+            &[
+                "--name",
+                "web",
+                "-p",
+                &format!("{p1}:80"),
+                "-p",
+                &format!("127.0.0.1:{p2}:80"),
+                "-p",
+                "127.0.0.1::80",
+            ],
+            &httpd_cmd(),
+        );
+        let a1 = format!("127.0.0.1:{p1}");
+        until("httpd answers through pasta", || http_get(&a1).is_some());
+        assert_eq!(http_get(&a1).unwrap(), "hello from rootless\n");
+        // The host's own address, and a 127.0.0.1 binding.
+        assert_eq!(
+            http_get(&format!("10.99.0.1:{p1}")).unwrap(),
+            "hello from rootless\n"
+        );
+        assert_eq!(
+            http_get(&format!("127.0.0.1:{p2}")).unwrap(),
+            "hello from rootless\n"
+        );
+        // Another host reaches the 0.0.0.0 binding, not the 127.0.0.1 one.
+        let far = host.on_peer(&format!(
+            "timeout 10 busybox wget -qO- http://10.99.0.1:{p1}/"
+        ));
+        assert_eq!(far.stdout, "hello from rootless\n", "{}", far.stderr);
+        let far = host.on_peer(&format!(
+            "timeout 5 busybox wget -qO- http://10.99.0.1:{p2}/"
+        ));
+        assert_ne!(far.code, 0, "a 127.0.0.1 binding answered another host");
+
+        // port, ps and inspect show the bindings; the random one works.
+        let port = u.b(&["port", "web"]);
+        port.ok();
+        let lines: Vec<&str> = port.stdout.lines().collect();
+        assert!(
+            lines.contains(&format!("80/tcp -> 0.0.0.0:{p1}").as_str()),
+            "{lines:?}"
+        );
+        assert!(
+            lines.contains(&format!("80/tcp -> 127.0.0.1:{p2}").as_str()),
+            "{lines:?}"
+        );
+        let random = lines
+            .iter()
+            .find_map(|l| {
+                l.strip_prefix("80/tcp -> 127.0.0.1:")
+                    .filter(|p| *p != p2.to_string())
+            })
+            .expect("the random port");
+        assert_eq!(
+            http_get(&format!("127.0.0.1:{random}")).unwrap(),
+            "hello from rootless\n"
+        );
+        let ps = u.b(&["ps", "--format", "{{.Ports}}"]);
+        ps.ok();
+        assert!(
+            ps.stdout.contains(&format!("0.0.0.0:{p1}->80/tcp")),
+            "{}",
+            ps.stdout
+        );
+        let inspect = u.b(&["inspect", "web"]);
+        inspect.ok();
+        let ports = &inspect.json()[0]["NetworkSettings"]["Ports"]["80/tcp"];
+        assert!(
+            ports
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|b| b["HostIp"] == "0.0.0.0"
+                    && b["HostPort"].as_str() == Some(&*p1.to_string())),
+            "{ports}"
+        );
+        // One pasta, the user's, for the container; gone with it, and its ports free.
+        assert_eq!(u.pastas().len(), 1, "{:?}", u.pastas());
+        u.b(&["rm", "-f", &id]).ok();
+        until("pasta gone", || u.pastas().is_empty());
+        TcpListener::bind(&a1).expect("the published port is free again");
+        u.finish();
+    });
+}
+
+#[test]
+fn rootless_image_container_restarts_with_its_ports() {
+    in_netns(
+        "rootless_image_container_restarts_with_its_ports",
+        0o666,
+        |_host| {
+            let u = U::new("rlimg");
+            // An image container: its monitor runs in berth's user namespace.
+            let tar = u.w.dir.join("bb.tar");
+            let st = Command::new("tar")
+                .arg("-C")
+                .arg(&u.w.rootfs)
+                .args(["-cf", tar.to_str().unwrap(), "."])
+                .status()
+                .unwrap();
+            assert!(st.success());
+            u.u.own(&tar);
+            u.b(&["import", tar.to_str().unwrap(), "rlimg"]).ok();
+            let port = free_port();
+            let mut a = vec!["run", "-d", "--name", "web"];
+            let p = format!("{port}:80");
+            a.extend(["-p", &p, "rlimg"]);
+            a.extend(httpd_cmd());
+            u.b(&a).ok();
+            let addr = format!("127.0.0.1:{port}");
+            until("httpd answers", || http_get(&addr).is_some());
+            let first = u.pastas();
+            assert_eq!(first.len(), 1, "{first:?}");
+            // A restart gets a new namespace and a new pasta; the old one is gone.
+            u.b(&["restart", "-t", "1", "web"]).ok();
+            until("httpd answers after the restart", || {
+                http_get(&addr).is_some()
+            });
+            let second = u.pastas();
+            assert_eq!(second.len(), 1, "{second:?}");
+            assert_ne!(first[0].0, second[0].0);
+            // Stopped: no pasta, the port is free; started again: served again.
+            u.b(&["stop", "-t", "1", "web"]).ok();
+            until("pasta gone", || u.pastas().is_empty());
+            TcpListener::bind(&addr).expect("the published port is free while stopped");
+            let port_out = u.b(&["port", "web"]);
+            assert_eq!(port_out.stdout, "", "a stopped container publishes nothing");
+            u.b(&["start", "web"]).ok();
+            until("httpd answers after start", || http_get(&addr).is_some());
+            u.b(&["rm", "-f", "web"]).ok();
+            u.b(&["rmi", "rlimg"]).ok();
+            u.finish();
+        },
+    );
+}
+
+#[test]
+fn rootless_outbound_to_internet_and_host() {
+    in_netns("rootless_outbound_to_internet_and_host", 0o666, |host| {
+        let u = U::new("rlout");
+        // The internet: an HTTP server on 10.98.0.1 in the peer's namespace.
+        let www = u.w.dir.join("internet");
+        std::fs::create_dir_all(&www).unwrap();
+        std::fs::write(www.join("index.html"), "from the internet\n").unwrap();
+        let mut server = Command::new("nsenter")
+            .arg(format!("--net=/proc/{}/ns/net", host.peer_pid()))
+            .args(["busybox", "httpd", "-f", "-p", "10.98.0.1:8088", "-h"])
+            .arg(&www)
+            .spawn()
+            .unwrap();
+        // The host itself: a listener on its loopback only.
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let hport = l.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for s in l.incoming().flatten() {
+                let mut s = s;
+                let mut buf = [0u8; 1024];
+                let _ = s.read(&mut buf);
+                let _ = s.write_all(
+                    b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nfrom the host\n",
+                );
+            }
+        });
+        // Podman's name for it works too.
+        let out = u.run(
+            &["--rm", "--network", "pasta"],
+            &[
+                "sh",
+                "-c",
+                &format!(
+                    "ip -o -4 addr show eth0; wget -qO- http://10.98.0.1:8088/ && wget -qO- http://10.99.0.2:{hport}/"
+                ),
+            ],
+        );
+        let _ = server.kill();
+        let _ = server.wait();
+        out.ok();
+        // pasta gives the container the host's address; its gateway's address is the host.
+        assert!(out.stdout.contains("10.99.0.1/24"), "{}", out.stdout);
+        assert!(out.stdout.contains("from the internet\n"), "{}", out.stdout);
+        assert!(out.stdout.contains("from the host\n"), "{}", out.stdout);
+        u.finish();
+    });
+}
+
+#[test]
+fn rootless_udp_through_a_published_port() {
+    in_netns("rootless_udp_through_a_published_port", 0o666, |_host| {
+        let u = U::new("rludp");
+        let port = free_port();
+        // A UDP echo server in the container: the host's perl, its /usr mounted in.
+        let id = u.run_d(
+            &["-v", "/usr:/usr:ro", "-p", &format!("{port}:53/udp")],
+            &[
+                "perl",
+                "-MIO::Socket::INET",
+                "-e",
+                "$s=IO::Socket::INET->new(LocalPort=>53,Proto=>'udp') or die $!; while($s->recv($m,1500)){ $s->send(\"pong:$m\") }",
+            ],
+        );
+        let s = UdpSocket::bind("10.99.0.1:0").unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let mut got = String::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut answered = || {
+            let _ = s.send_to(b"ping", format!("10.99.0.1:{port}"));
+            let mut buf = [0u8; 64];
+            match s.recv(&mut buf) {
+                Ok(n) => {
+                    got = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    true
+                }
+                Err(_) => false,
+            }
+        };
+        while !answered() {
+            if Instant::now() > deadline {
+                let logs = u.b(&["logs", &id]);
+                panic!(
+                    "no UDP answer through the published port; the server's logs: {}{}",
+                    logs.stdout, logs.stderr
+                );
+            }
+        }
+        assert_eq!(got, "pong:ping");
+        let port_out = u.b(&["port", &id]);
+        assert_eq!(port_out.stdout, format!("53/udp -> 0.0.0.0:{port}\n"));
+        u.finish();
+    });
+}
+
+#[test]
+fn rootless_monitor_killed_leaves_no_pasta() {
+    in_netns("rootless_monitor_killed_leaves_no_pasta", 0o666, |_host| {
+        let u = U::new("rlkill");
+        let port = free_port();
+        // create, then start: the monitor a start spawns opens the namespaces too.
+        let p = format!("{port}:80");
+        let mut args = vec!["create", "-p", &p, "--rootfs", u.w.rootfs()];
+        args.extend(httpd_cmd());
+        let out = u.b(&args);
+        out.ok();
+        let id = out.stdout.trim().to_string();
+        u.b(&["start", &id]).ok();
+        let a = format!("127.0.0.1:{port}");
+        until("httpd answers", || http_get(&a).is_some());
+        let helper = u.ipam()["endpoints"][0]["helper"]["pid"].as_i64().unwrap() as i32;
+        assert!(u.pastas().iter().any(|(p, _)| *p == helper));
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(u.w.monitor_pid(&id)),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        // pasta dies with its monitor, before any berth command.
+        until("pasta gone with its monitor", || {
+            !u.pastas().iter().any(|(p, _)| *p == helper)
+        });
+        // The next command reconciles: the container is exited, its ports released.
+        let out = u.b(&["ps", "-a", "--format", "{{.Status}}"]);
+        out.ok();
+        assert!(out.stdout.starts_with("Exited"), "{}", out.stdout);
+        assert_eq!(u.ipam()["endpoints"], serde_json::json!([]));
+        TcpListener::bind(&a).expect("the published port is free again");
+        u.finish();
+    });
+}
+
+#[test]
+fn rootless_refusals_leave_nothing() {
+    in_netns("rootless_refusals_leave_nothing", 0o666, |_host| {
+        let u = U::new("rlbad");
+        let root_line = "user-defined networks need root";
+        code_msg(&u.run(&["--network", "appnet"], &["true"]), 125, root_line);
+        code_msg(&u.b(&["network", "create", "appnet"]), 1, root_line);
+        code_msg(
+            &u.run(&["--link", "other:db", "-p", "8080:80"], &["true"]),
+            125,
+            "--link",
+        );
+        code_msg(
+            &u.run(&["-p", "5000:5000/sctp"], &["true"]),
+            125,
+            "tcp and udp ports only",
+        );
+        // A port in use: the start fails naming it.
+        let busy = TcpListener::bind("0.0.0.0:0").unwrap();
+        let bp = busy.local_addr().unwrap().port();
+        let out = u.run(&["--rm", "-p", &format!("{bp}:80")], &["true"]);
+        assert_eq!(out.code, 125, "{}", out.stderr);
+        assert!(
+            out.stderr.contains(&format!(
+                "bind for 0.0.0.0:{bp}/tcp failed: port is already allocated"
+            )),
+            "{}",
+            out.stderr
+        );
+        // A privileged host port: said, not pasta's message.
+        let out = u.run(&["--rm", "-p", "80:80"], &["true"]);
+        assert_eq!(out.code, 125, "{}", out.stderr);
+        assert!(out.stderr.contains("permission denied"), "{}", out.stderr);
+        assert!(u.pastas().is_empty(), "{:?}", u.pastas());
+        assert_eq!(u.ipam()["endpoints"], serde_json::json!([]));
+        drop(busy);
+        u.finish();
+    });
+}
+
+#[test]
+fn rootless_without_a_default_route_says_so() {
+    in_netns_routed(
+        "rootless_without_a_default_route_says_so",
+        0o666,
+        false,
+        |_host| {
+            let u = U::new("rlnoroute");
+            let out = u.run(&["--rm", "--network", "bridge"], &["true"]);
+            assert_eq!(out.code, 125, "{}", out.stderr);
+            assert!(
+                out.stderr.contains("needs a default route on the host"),
+                "{}",
+                out.stderr
+            );
+            assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+            assert!(u.pastas().is_empty());
+            u.finish();
+        },
+    );
+}
+
+#[test]
+fn rootless_without_tun_says_so() {
+    in_netns("rootless_without_tun_says_so", 0o600, |_host| {
+        let u = U::new("rltun");
+        let out = u.run(&["--rm", "-p", &format!("{}:80", free_port())], &["true"]);
+        assert_eq!(out.code, 125, "{}", out.stderr);
+        assert!(
+            out.stderr.contains("/dev/net/tun") && out.stderr.contains("0666"),
+            "{}",
+            out.stderr
+        );
+        assert!(u.pastas().is_empty());
+        u.finish();
+    });
+}
