@@ -56,6 +56,15 @@ impl Globals {
         }
     }
 
+    /// `--cgroup-manager systemd` needs a systemd to talk to: said before anything is made.
+    pub(crate) fn check_cgroup_manager(&self) -> anyhow::Result<()> {
+        if self.cgroup_manager == CgroupManager::Systemd {
+            crate::runtime::systemd_cgroup_check(self.rootless)
+                .map_err(|e| anyhow::anyhow!("--cgroup-manager systemd: {e}"))?;
+        }
+        Ok(())
+    }
+
     /// The runtime's own records of this face's containers live inside the runroot, so
     /// `berth-runc list` never shows them and neither face can remove the other's.
     pub(crate) fn runtime(&self) -> crate::runtime::Globals {
