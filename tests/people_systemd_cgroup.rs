@@ -328,6 +328,44 @@ fn cgroup_manager_systemd_puts_a_people_container_in_a_scope_and_rm_removes_it()
         .code,
         0
     );
+
+    // systemd is the init here: without the flag the driver is systemd (podman's
+    // default, which `info` says), `--cgroup-manager cgroupfs` keeps berth's /berth/ID.
+    let info = sh_in(
+        &sd,
+        &w.dir,
+        &format!("{berth} info --format {{{{.CgroupDriver}}}}"),
+    );
+    assert_eq!(info.stdout.trim(), "systemd", "{info:?}");
+    for (flag, want) in [
+        ("", "0::/machine.slice/berth-"),
+        ("--cgroup-manager cgroupfs", "0::/berth/"),
+    ] {
+        let o = sh_in(
+            &sd,
+            &w.dir,
+            &format!(
+                "{berth} {flag} run -d --rootfs {} sleep 1000",
+                w.rootfs.display()
+            ),
+        );
+        assert_eq!(o.code, 0, "{flag}: {o:?}");
+        let id = o.stdout.trim().to_string();
+        let pid = sh_in(
+            &sd,
+            &w.dir,
+            &format!("{berth} inspect --format {{{{.State.Pid}}}} {id}"),
+        );
+        let cg = sd.exec(&["cat", &format!("/proc/{}/cgroup", pid.stdout.trim())]);
+        assert!(cg.stdout.contains(&format!("{want}{id}")), "{flag}: {cg:?}");
+        sh_in(&sd, &w.dir, &format!("{berth} rm -f {id}")).ok();
+        wait_until("no berth scope left", || {
+            sd.ctl(&["list-units", "--all", "--no-legend", "berth-*"])
+                .stdout
+                .trim()
+                .is_empty()
+        });
+    }
 }
 
 /// No systemd here (a plain shell on this machine): one line, the face's exit code, and no

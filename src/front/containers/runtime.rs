@@ -68,7 +68,7 @@ pub(crate) fn create(
         .and_then(|l| l.cgroups_path().as_ref())
         .is_some_and(|p| crate::runtime::is_systemd_cgroups_path(p));
     let g = &crate::runtime::Globals {
-        systemd_cgroup: g.systemd_cgroup || systemd,
+        systemd_cgroup: systemd,
         ..g.clone()
     };
     let create = || Ok(crate::runtime::create::create(g, &opts)?);
