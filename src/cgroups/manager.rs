@@ -431,6 +431,9 @@ pub(crate) fn update_resources(
             }
         }
     }
+    if let Some(scope) = &rec.systemd {
+        super::systemd::set_limits(scope, r, rec.v1.is_empty())?;
+    }
     apply_resources(rec, r)
 }
 

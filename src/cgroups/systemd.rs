@@ -145,6 +145,14 @@ pub(crate) fn properties(
         p("CPUAccounting", Value::Bool(true)),
         p("TasksAccounting", Value::Bool(true)),
     ];
+    out.extend(limit_properties(r, v2));
+    out
+}
+
+/// The limits of `r` that systemd has properties for.
+fn limit_properties(r: &oci_spec::runtime::LinuxResources, v2: bool) -> Vec<Value> {
+    let p = |k: &str, v: Value| Value::Struct(vec![Value::s(k), Value::v(v)]);
+    let mut out = Vec::new();
     if let Some(limit) = r.memory().as_ref().and_then(|m| m.limit()) {
         let key = if v2 { "MemoryMax" } else { "MemoryLimit" };
         match limit {
@@ -180,6 +188,31 @@ pub(crate) fn properties(
         }
     }
     out
+}
+
+/// `update`: the new limits become the scope's properties too (runc's way), so that a
+/// reload of systemd does not put the old ones back.
+pub(crate) fn set_limits(
+    s: &Scope,
+    r: &oci_spec::runtime::LinuxResources,
+    v2: bool,
+) -> Result<(), CgroupError> {
+    let props = limit_properties(r, v2);
+    if props.is_empty() {
+        return Ok(());
+    }
+    let mut c = connect(s.user)?;
+    manager(
+        &mut c,
+        "SetUnitProperties",
+        vec![
+            Value::s(&s.unit),
+            Value::Bool(true),
+            Value::Array("(sv)".into(), props),
+        ],
+    )
+    .map(|_| ())
+    .map_err(|e| reply("updating", &s.unit, e))
 }
 
 /// The sockets to try, in order, with whether each is a bus daemon (which wants Hello) or
