@@ -200,6 +200,19 @@ fn scope_round(sd: &Systemd, w: &World, runtime: &Path, tag: &str) {
         assert_eq!(o.stdout.trim(), *value, "{tag}: {file}: {o:?}");
     }
 
+    // A process exec adds joins the container in its scope.
+    let o = sh_in(
+        sd,
+        &w.dir,
+        &format!("{rt} exec {name} cat /proc/self/cgroup"),
+    );
+    assert_eq!(o.code, 0, "{tag}: exec: {o:?}");
+    let seen = sd.exec(&["cat", &format!("{dir}/cgroup.procs")]);
+    assert!(
+        seen.stdout.lines().any(|p| p.trim() == pid.to_string()),
+        "{tag}: {seen:?}"
+    );
+
     // update: the new limit is the scope's property and in its cgroup (where the pids
     // controller reaches the harness: not on a hybrid host, whose v1 holds it).
     if want.iter().any(|(f, _)| *f == "pids.max") {
