@@ -466,3 +466,131 @@ fn without_systemd_the_driver_fails_with_one_line_and_leaves_nothing() {
     // Commands that make nothing do not need systemd.
     berth(&["--cgroup-manager", "systemd", "ps", "-a"]).ok();
 }
+
+/// `sh -c SCRIPT` as `u` inside systemd's namespaces, with the user's runtime dir, its
+/// output to files. It runs in a cgroup of the user manager's delegated subtree, as a
+/// user's shell in a session would be in one of theirs: the user manager can move only
+/// processes of cgroups it owns into a scope (from elsewhere it asks PID 1, over a system
+/// bus the harness does not have).
+fn sh_as(sd: &Systemd, u: &common::people::TestUser, dir: &Path, script: &str) -> Out {
+    let (out, err) = (dir.join("user.out"), dir.join("user.err"));
+    let cg = "/sys/fs/cgroup/system.slice/user-test.service/sdcg-shell";
+    let inner = format!("{script} </dev/null >{} 2>{}", out.display(), err.display());
+    let outer = format!(
+        "mkdir -p {cg} && chown {uid}:{gid} {cg} && echo $$ > {cg}/cgroup.procs && \
+         exec setpriv --reuid {uid} --regid {gid} --init-groups sh -c '{q}'",
+        uid = u.uid,
+        gid = u.gid,
+        q = inner.replace('\'', "'\\''"),
+    );
+    let mut c = Command::new("nsenter");
+    c.arg("-t")
+        .arg(sd.pid.to_string())
+        .arg("-a")
+        .arg("sh")
+        .arg("-c")
+        .arg(outer)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", dir)
+        .env("XDG_RUNTIME_DIR", dir.join("xdg"));
+    let o = run_with_timeout(&mut c, Duration::from_secs(120));
+    Out {
+        code: o.code,
+        stdout: std::fs::read_to_string(&out).unwrap_or_default(),
+        stderr: std::fs::read_to_string(&err).unwrap_or_default() + &o.stderr,
+    }
+}
+
+/// Rootless: the scope is made by the user's own manager (systemd --user, reached on its
+/// private socket from inside berth's user namespace), in its user.slice.
+#[test]
+fn rootless_the_scope_is_the_user_managers() {
+    let w = World::new("user");
+    let u = common::people::TestUser::create("sdcg");
+    let sd = Systemd::start("sdcg-user");
+    let berth = w.dir.join("berth");
+    std::fs::copy(env!("CARGO_BIN_EXE_berth"), &berth).unwrap();
+    let xdg = w.dir.join("xdg");
+    let units = w.dir.join("userunits");
+    std::fs::create_dir_all(&xdg).unwrap();
+    std::fs::create_dir_all(&units).unwrap();
+    std::fs::set_permissions(&xdg, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    for t in [
+        "default.target",
+        "basic.target",
+        "sockets.target",
+        "timers.target",
+        "paths.target",
+        "shutdown.target",
+        "exit.target",
+    ] {
+        std::fs::write(units.join(t), "[Unit]\nDescription=test\n").unwrap();
+    }
+    u.own(&w.dir);
+    sd.write_unit(
+        "user-test.service",
+        &format!(
+            "[Unit]\nDefaultDependencies=no\n\n[Service]\nUser={uid}\nGroup={gid}\nType=notify\n\
+             ExecStart=/lib/systemd/systemd --user\nDelegate=yes\nKillMode=mixed\n\
+             Environment=XDG_RUNTIME_DIR={x} HOME={h} SYSTEMD_UNIT_PATH={units}\n",
+            uid = u.uid,
+            gid = u.gid,
+            x = xdg.display(),
+            h = w.dir.display(),
+            units = units.display(),
+        ),
+    );
+    let o = sd.ctl(&["start", "user-test.service"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    wait_until("the user manager's socket", || {
+        xdg.join("systemd/private").exists()
+    });
+    let b = format!(
+        "{} --root {} --runroot {}",
+        berth.display(),
+        w.dir.join("root").display(),
+        w.dir.join("runroot").display()
+    );
+    let o = sh_as(
+        &sd,
+        &u,
+        &w.dir,
+        &format!(
+            "{b} --cgroup-manager systemd run -d --rootfs {} sleep 1000",
+            w.rootfs.display()
+        ),
+    );
+    assert_eq!(o.code, 0, "{o:?}");
+    let id = o.stdout.trim().to_string();
+    let unit = format!("berth-{id}.scope");
+    let pid = sh_as(
+        &sd,
+        &u,
+        &w.dir,
+        &format!("{b} inspect --format {{{{.State.Pid}}}} {id}"),
+    );
+    let cg = sd.exec(&["cat", &format!("/proc/{}/cgroup", pid.stdout.trim())]);
+    assert!(
+        cg.stdout
+            .contains(&format!("/user-test.service/user.slice/{unit}")),
+        "{cg:?}"
+    );
+    let show = |p: &str| {
+        sh_as(
+            &sd,
+            &u,
+            &w.dir,
+            &format!("systemctl --user show -P {p} {unit}"),
+        )
+        .stdout
+        .trim()
+        .to_string()
+    };
+    assert_eq!(show("Delegate"), "yes");
+    let o = sh_as(&sd, &u, &w.dir, &format!("{b} rm -f {id}"));
+    assert_eq!(o.code, 0, "{o:?}");
+    wait_until("the user's scope to be gone", || {
+        show("LoadState") == "not-found"
+    });
+}

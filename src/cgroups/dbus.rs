@@ -450,6 +450,17 @@ fn message_len(head: &[u8; 16]) -> Result<usize, DbusError> {
     Ok(total)
 }
 
+/// Our uid as the peer sees it (SO_PEERCRED): in a user namespace (rootless berth's),
+/// the uid it maps to outside.
+fn outer_uid(uid_map: &str, uid: u32) -> Option<u32> {
+    uid_map.lines().find_map(|l| {
+        let mut it = l.split_whitespace().map(|n| n.parse::<u64>().ok());
+        let (inner, outer, count) = (it.next()??, it.next()??, it.next()??);
+        let u = u64::from(uid);
+        (u >= inner && u < inner + count).then(|| (outer + u - inner) as u32)
+    })
+}
+
 /// A connection to a bus daemon or to a peer (systemd's private socket).
 pub(crate) struct Conn {
     sock: UnixStream,
@@ -491,7 +502,9 @@ impl Conn {
     /// (sd-bus) does not look at bytes that reach it in the same read as a late BEGIN
     /// until more arrive, so a BEGIN written after its OK, then a call, can go unanswered.
     fn auth(&mut self) -> Result<(), DbusError> {
-        let uid = nix::unistd::geteuid().as_raw().to_string();
+        let own = nix::unistd::geteuid().as_raw();
+        let map = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
+        let uid = outer_uid(&map, own).unwrap_or(own).to_string();
         let hex: String = uid.bytes().map(|b| format!("{b:02x}")).collect();
         let hello = format!("\0AUTH EXTERNAL {hex}\r\nBEGIN\r\n");
         self.sock
@@ -771,6 +784,146 @@ mod tests {
         let mut head = [0u8; 16];
         head.copy_from_slice(&m[..16]);
         assert_eq!(message_len(&head).unwrap(), m.len());
+    }
+
+    /// A message of any kind, for the fake peer below.
+    fn encode(kind: u8, fields: Vec<(u8, Value)>, body: Vec<Value>) -> Vec<u8> {
+        let mut b = Writer::default();
+        for v in &body {
+            b.put(v);
+        }
+        let mut fields: Vec<Value> = fields
+            .into_iter()
+            .map(|(c, v)| Value::Struct(vec![Value::Byte(c), Value::v(v)]))
+            .collect();
+        let sig: String = body.iter().map(Value::signature).collect();
+        if !sig.is_empty() {
+            fields.push(Value::Struct(vec![
+                Value::Byte(8),
+                Value::v(Value::Sig(sig)),
+            ]));
+        }
+        let mut m = Writer::default();
+        m.buf.extend_from_slice(&[b'l', kind, 0, 1]);
+        m.u32(b.buf.len() as u32);
+        m.u32(99);
+        m.put(&Value::Array("(yv)".into(), fields));
+        m.pad(8);
+        m.buf.extend_from_slice(&b.buf);
+        m.buf
+    }
+
+    fn read_one(s: &mut UnixStream) -> Message {
+        let mut head = [0u8; 16];
+        s.read_exact(&mut head).unwrap();
+        let mut buf = vec![0u8; message_len(&head).unwrap()];
+        buf[..16].copy_from_slice(&head);
+        s.read_exact(&mut buf[16..]).unwrap();
+        decode(&buf).unwrap()
+    }
+
+    /// Against a fake peer: AUTH EXTERNAL with our uid in hex and BEGIN in one go, Hello,
+    /// a reply found among signals (which are kept for later), an error reply.
+    #[test]
+    fn a_connection_authenticates_calls_and_keeps_signals() {
+        let dir = std::env::temp_dir().join(format!("berth-dbus-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bus");
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let peer = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let uid = nix::unistd::geteuid().as_raw().to_string();
+            let hex: String = uid.bytes().map(|b| format!("{b:02x}")).collect();
+            let want = format!("\0AUTH EXTERNAL {hex}\r\nBEGIN\r\n");
+            let mut got = vec![0u8; want.len()];
+            s.read_exact(&mut got).unwrap();
+            assert_eq!(got, want.as_bytes());
+            s.write_all(b"OK 0123456789abcdef\r\n").unwrap();
+            let hello = read_one(&mut s);
+            assert_eq!(hello.member.as_deref(), Some("Hello"));
+            let reply = |serial| (5u8, Value::U32(serial));
+            s.write_all(&encode(
+                METHOD_RETURN,
+                vec![reply(1)],
+                vec![Value::s(":1.1")],
+            ))
+            .unwrap();
+            let call = read_one(&mut s);
+            assert_eq!(call.member.as_deref(), Some("StartTransientUnit"));
+            assert_eq!(call.body[0], Value::s("x.scope"));
+            // A signal first, then a reply to another serial, then ours.
+            let sig = encode(
+                SIGNAL,
+                vec![
+                    (1, Value::Path("/org/freedesktop/systemd1".into())),
+                    (3, Value::s("JobRemoved")),
+                ],
+                vec![
+                    Value::U32(7),
+                    Value::Path("/job/7".into()),
+                    Value::s("x.scope"),
+                    Value::s("done"),
+                ],
+            );
+            s.write_all(&sig).unwrap();
+            s.write_all(&encode(METHOD_RETURN, vec![reply(77)], vec![]))
+                .unwrap();
+            s.write_all(&encode(
+                METHOD_RETURN,
+                vec![reply(2)],
+                vec![Value::Path("/job/7".into())],
+            ))
+            .unwrap();
+            read_one(&mut s);
+            s.write_all(&encode(
+                ERROR,
+                vec![
+                    reply(3),
+                    (4, Value::s("org.freedesktop.systemd1.NoSuchUnit")),
+                ],
+                vec![Value::s("Unit y.scope not loaded.")],
+            ))
+            .unwrap();
+        });
+        let mut c = Conn::open(&path, true, Duration::from_secs(20)).unwrap();
+        let call = |member: &'static str, unit: &str| Call {
+            destination: Some("org.freedesktop.systemd1"),
+            path: "/org/freedesktop/systemd1",
+            interface: "org.freedesktop.systemd1.Manager",
+            member,
+            args: vec![Value::s(unit)],
+        };
+        let job = c.call(&call("StartTransientUnit", "x.scope")).unwrap();
+        assert_eq!(job, [Value::Path("/job/7".into())]);
+        // The signal that came before the reply is still there.
+        let done = c
+            .wait_signal(Duration::from_secs(5), |m| {
+                m.body.get(1).and_then(Value::as_str) == Some("/job/7")
+            })
+            .unwrap();
+        assert_eq!(done.body[3], Value::s("done"));
+        let e = c.call(&call("StopUnit", "y.scope")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "org.freedesktop.systemd1.NoSuchUnit: Unit y.scope not loaded."
+        );
+        peer.join().unwrap();
+        // Nothing more comes: waiting ends at its deadline.
+        assert!(matches!(
+            c.wait_signal(Duration::from_millis(100), |_| true),
+            Err(DbusError::Timeout(_)) | Err(DbusError::Io(_))
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_uid_sent_is_the_one_outside_our_user_namespace() {
+        assert_eq!(outer_uid("         0          0 4294967295\n", 0), Some(0));
+        let map = "0 1000 1\n1 100000 65536\n";
+        assert_eq!(outer_uid(map, 0), Some(1000));
+        assert_eq!(outer_uid(map, 5), Some(100004));
+        assert_eq!(outer_uid(map, 70000), None);
     }
 
     #[test]
