@@ -502,12 +502,24 @@ fn sh_as(sd: &Systemd, u: &common::people::TestUser, dir: &Path, script: &str) -
     }
 }
 
-/// Rootless: the scope is made by the user's own manager (systemd --user, reached on its
-/// private socket from inside berth's user namespace), in its user.slice.
+/// Rootless: the scope is made by the user's own manager (systemd --user, reached from
+/// inside berth's user namespace), in its user.slice.
 #[test]
 fn rootless_the_scope_is_the_user_managers() {
-    let w = World::new("user");
-    let u = common::people::TestUser::create("sdcg");
+    rootless_round(false);
+}
+
+/// The same through the user's session bus (a dbus-daemon the user manager runs, as on a
+/// desktop), with the manager's private socket gone: Hello, AddMatch and the job's
+/// signal through the daemon.
+#[test]
+fn rootless_through_the_session_bus() {
+    rootless_round(true);
+}
+
+fn rootless_round(session_bus: bool) {
+    let w = World::new(if session_bus { "user-bus" } else { "user" });
+    let u = common::people::TestUser::create(if session_bus { "sdcgb" } else { "sdcgp" });
     let sd = Systemd::start("sdcg-user");
     let berth = w.dir.join("berth");
     std::fs::copy(env!("CARGO_BIN_EXE_berth"), &berth).unwrap();
@@ -541,11 +553,48 @@ fn rootless_the_scope_is_the_user_managers() {
             units = units.display(),
         ),
     );
+    if session_bus {
+        std::fs::write(units.join("dbus.socket"), "[Socket]\nListenStream=%t/bus\n").unwrap();
+        std::fs::write(
+            units.join("dbus.service"),
+            "[Unit]\nRequires=dbus.socket\n\n[Service]\nType=notify\nNotifyAccess=main\n\
+             ExecStart=/usr/bin/dbus-daemon --session --address=systemd: --nofork \
+             --nopidfile --systemd-activation --syslog-only\n",
+        )
+        .unwrap();
+        u.own(&units);
+    }
     let o = sd.ctl(&["start", "user-test.service"]);
     assert_eq!(o.code, 0, "{o:?}");
     wait_until("the user manager's socket", || {
         xdg.join("systemd/private").exists()
     });
+    if session_bus {
+        let o = sh_as(
+            &sd,
+            &u,
+            &w.dir,
+            "systemctl --user start dbus.socket dbus.service",
+        );
+        assert_eq!(o.code, 0, "{o:?}");
+        // Once systemd is on the bus, its private socket is put out of the way.
+        wait_until("systemd on the session bus", || {
+            sh_as(
+                &sd,
+                &u,
+                &w.dir,
+                &format!(
+                    "DBUS_SESSION_BUS_ADDRESS=unix:path={}/bus dbus-send --session \
+                     --print-reply --dest=org.freedesktop.systemd1 /org/freedesktop/systemd1 \
+                     org.freedesktop.DBus.Peer.Ping",
+                    xdg.display()
+                ),
+            )
+            .code
+                == 0
+        });
+        std::fs::rename(xdg.join("systemd/private"), xdg.join("systemd/private.off")).unwrap();
+    }
     let b = format!(
         "{} --root {} --runroot {}",
         berth.display(),

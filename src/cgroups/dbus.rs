@@ -474,7 +474,7 @@ impl Conn {
     /// Connects and authenticates as our uid; `hello` for a bus daemon (which wants
     /// `Hello` before anything else), not for a peer.
     pub(crate) fn open(path: &Path, hello: bool, timeout: Duration) -> Result<Conn, DbusError> {
-        let sock = UnixStream::connect(path).map_err(|e| io(&path.display().to_string(), e))?;
+        let sock = UnixStream::connect(path).map_err(|e| io("connect", e))?;
         sock.set_read_timeout(Some(timeout))
             .map_err(|e| io("socket", e))?;
         sock.set_write_timeout(Some(timeout))

@@ -287,33 +287,35 @@ fn reply(what: &str, unit: &str, e: DbusError) -> CgroupError {
 fn connect(user: bool) -> Result<Conn, CgroupError> {
     let mut errors = Vec::new();
     for (path, bus) in addresses(user) {
-        match Conn::open(&path, bus, CALL_TIMEOUT) {
-            Ok(mut c) => {
-                if bus {
-                    c.call(&Call {
-                        destination: Some("org.freedesktop.DBus"),
-                        path: "/org/freedesktop/DBus",
-                        interface: "org.freedesktop.DBus",
-                        member: "AddMatch",
-                        args: vec![Value::s(
-                            "type='signal',sender='org.freedesktop.systemd1',\
-                             interface='org.freedesktop.systemd1.Manager',member='JobRemoved'",
-                        )],
-                    })
-                    .map_err(|e| unavailable(user, e.to_string()))?;
-                }
-                // The manager sends job signals to subscribed clients only.
-                manager(&mut c, "Subscribe", vec![])
-                    .map_err(|e| unavailable(user, e.to_string()))?;
-                return Ok(c);
-            }
-            Err(e) => errors.push(e.to_string()),
+        match subscribed(&path, bus) {
+            Ok(c) => return Ok(c),
+            // A bus without systemd on it (not yet, or not at all): the next address.
+            Err(e) => errors.push(format!("{}: {e}", path.display())),
         }
     }
     if errors.is_empty() {
         errors.push("no bus address (XDG_RUNTIME_DIR is not set)".into());
     }
     Err(unavailable(user, errors.join("; ")))
+}
+
+fn subscribed(path: &Path, bus: bool) -> Result<Conn, DbusError> {
+    let mut c = Conn::open(path, bus, CALL_TIMEOUT)?;
+    if bus {
+        c.call(&Call {
+            destination: Some("org.freedesktop.DBus"),
+            path: "/org/freedesktop/DBus",
+            interface: "org.freedesktop.DBus",
+            member: "AddMatch",
+            args: vec![Value::s(
+                "type='signal',sender='org.freedesktop.systemd1',\
+                 interface='org.freedesktop.systemd1.Manager',member='JobRemoved'",
+            )],
+        })?;
+    }
+    // The manager sends job signals to subscribed clients only.
+    manager(&mut c, "Subscribe", vec![])?;
+    Ok(c)
 }
 
 fn manager(c: &mut Conn, member: &str, args: Vec<Value>) -> Result<Vec<Value>, DbusError> {
