@@ -299,6 +299,31 @@ fn a_scope_that_exists_is_refused_and_nothing_is_left() {
     wait_until("the scope to be gone", || {
         sd.prop(&unit, "LoadState") == "not-found"
     });
+
+    // A cgroupsPath that is not slice:prefix:name, or names a bad slice: one line naming
+    // the field, nothing made.
+    for bad in ["/berth/x", "nope:berth:x", "system.slice:berth:x.slice"] {
+        w.write_config(bad, serde_json::json!({}));
+        let o = sh_in(
+            &sd,
+            &w.dir,
+            &format!("{rt} run -d --bundle {} bad", w.bundle().display()),
+        );
+        assert_eq!(o.code, 1, "{bad}: {o:?}");
+        assert_eq!(o.stderr.trim().lines().count(), 1, "{bad}: {o:?}");
+        assert!(
+            o.stderr.contains(&format!("cgroupsPath \\\"{bad}\\\"")),
+            "{bad}: {o:?}"
+        );
+    }
+    let list = sh_in(&sd, &w.dir, &format!("{rt} list -q"));
+    assert_eq!(list.stdout.trim(), "", "{list:?}");
+    assert_eq!(
+        sd.ctl(&["list-units", "--all", "--no-legend", "berth-*"])
+            .stdout
+            .trim(),
+        ""
+    );
 }
 
 #[test]
