@@ -216,9 +216,9 @@ pub(crate) fn set_limits(
 }
 
 /// The sockets to try, in order, with whether each is a bus daemon (which wants Hello) or
-/// systemd itself. As root: systemd's private socket first, as runc does (it works without
-/// a dbus-daemon), then the system bus. Rootless: the user's session bus, then the user
-/// manager's private socket.
+/// systemd itself. As root: systemd's private socket first, as systemctl does (it works
+/// without a dbus-daemon), then the system bus. Rootless: the user's session bus, then
+/// the user manager's private socket.
 fn addresses(user: bool) -> Vec<(PathBuf, bool)> {
     let from_env = |var: &str| -> Option<PathBuf> {
         std::env::var(var).ok().and_then(|a| {
