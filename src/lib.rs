@@ -222,8 +222,9 @@ fn people_main(args: Vec<OsString>) -> i32 {
         return 0;
     };
     let manager = match cli.cgroup_manager.as_deref() {
-        Some("systemd") => front::CgroupManager::Systemd,
-        _ => front::CgroupManager::Cgroupfs,
+        Some("systemd") => Some(front::CgroupManager::Systemd),
+        Some(_) => Some(front::CgroupManager::Cgroupfs),
+        None => None,
     };
     let globals = front::Globals::new(
         cli.root.map(PathBuf::from),

@@ -11,10 +11,13 @@ use super::CgroupRecord;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum CgroupError {
-    #[error("cgroupsPath {0:?}: the systemd cgroup driver is not available (use a path like /berth/<id>)")]
+    #[error("cgroupsPath {0:?}: a slice:prefix:name path is for the systemd cgroup driver (--systemd-cgroup), else use a path like /berth/<id>")]
     Systemd(String),
-    #[error("the {0} cgroup driver is not available")]
-    DriverUnavailable(&'static str),
+    #[error("the systemd cgroup driver is not available: {0}")]
+    DriverUnavailable(String),
+    /// What systemd answered about the container's scope.
+    #[error("{0}")]
+    Scope(String),
     /// A new process could not join the container's cgroups.
     #[error("{what}: {msg}")]
     Join { what: String, msg: String },
@@ -64,7 +67,7 @@ pub(crate) enum Hierarchy {
 }
 
 /// The hierarchies mounted on this host, with our own cgroup in each.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Layout {
     pub(crate) v1: Vec<(PathBuf, Vec<String>, String)>,
     pub(crate) unified: Option<(PathBuf, String)>,
@@ -222,6 +225,7 @@ pub(crate) fn record(dirs: &[(Hierarchy, PathBuf)]) -> CgroupRecord {
         freezer,
         unified,
         v1,
+        systemd: None,
     }
 }
 
@@ -427,6 +431,9 @@ pub(crate) fn update_resources(
             }
         }
     }
+    if let Some(scope) = &rec.systemd {
+        super::systemd::set_limits(scope, r, rec.v1.is_empty())?;
+    }
     apply_resources(rec, r)
 }
 
@@ -504,6 +511,20 @@ pub(crate) const EXEC_LEAF: &str = "berth-exec";
 /// last process is still exiting answers EBUSY for a moment: retry a bounded number of
 /// times.
 pub(crate) fn remove(rec: &CgroupRecord) -> Result<(), CgroupError> {
+    stop_scope(rec);
+    remove_dirs(rec)
+}
+
+/// The systemd driver: systemd stops the scope (killing what is left in it) and removes
+/// its cgroup. Without an answer the directories are removed as berth's own are, and
+/// systemd lets go of a scope whose cgroup is gone.
+fn stop_scope(rec: &CgroupRecord) {
+    if let Some(s) = &rec.systemd {
+        let _ = super::systemd::stop(s);
+    }
+}
+
+fn remove_dirs(rec: &CgroupRecord) -> Result<(), CgroupError> {
     let mut dirs = rec.created.clone();
     dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
     for dir in rec.paths.iter().filter(|d| !rec.created.contains(d)) {
@@ -526,13 +547,14 @@ pub(crate) fn remove(rec: &CgroupRecord) -> Result<(), CgroupError> {
 /// the parents berth made, when nothing else holds them. A cgroup berth did not make and
 /// cannot remove (a delegated one without write access to its parent) is left.
 pub(crate) fn remove_all(rec: &CgroupRecord) -> Result<(), CgroupError> {
+    stop_scope(rec);
     for dir in rec.paths.iter().filter(|d| !rec.created.contains(d)) {
         match remove_tree(dir) {
             Err(CgroupError::Io { perm: true, .. }) => {}
             r => r?,
         }
     }
-    remove(rec)
+    remove_dirs(rec)
 }
 
 /// Removes `dir` and every cgroup below it, children first.

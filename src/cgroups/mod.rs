@@ -4,11 +4,13 @@
 //! (pure), `stats` what is read back. Imports neither the state, the runtime nor the
 //! process layer: what they need to keep is a [`CgroupRecord`].
 
+pub(crate) mod dbus;
 pub(crate) mod devices;
 pub(crate) mod manager;
 pub(crate) mod membership;
 pub(crate) mod resources;
 pub(crate) mod stats;
+pub(crate) mod systemd;
 
 use std::path::{Path, PathBuf};
 
@@ -22,8 +24,7 @@ pub(crate) use membership::Membership;
 pub(crate) enum Driver {
     /// berth writes the cgroup filesystems itself.
     Cgroupfs,
-    /// Through systemd's transient units: not available yet, refused before anything is
-    /// made.
+    /// systemd makes a transient scope (see [`systemd`]), berth writes the limits into it.
     Systemd,
     /// No cgroups at all: the container runs in its creator's (rootless on a host with v1
     /// controllers, which are never delegated).
@@ -60,6 +61,9 @@ pub(crate) struct CgroupRecord {
     /// v1 controller name -> the container's directory in that controller's hierarchy.
     #[serde(default)]
     pub(crate) v1: std::collections::BTreeMap<String, PathBuf>,
+    /// The systemd scope holding these directories (the systemd driver), stopped at delete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) systemd: Option<systemd::Scope>,
 }
 
 impl CgroupRecord {
@@ -76,20 +80,38 @@ pub(crate) struct Cgroups {
     driver: Driver,
     dirs: Vec<(manager::Hierarchy, PathBuf)>,
     record: CgroupRecord,
+    /// The systemd driver: the scope to make (recorded once systemd made it: a scope of
+    /// that name that is not ours is never stopped), the layout its directories are found
+    /// in, and the pid that holds it until the init is in (killed when this is dropped).
+    scope: Option<systemd::Scope>,
+    layout: Option<Layout>,
+    placeholder: Option<systemd::Placeholder>,
 }
 
 impl Cgroups {
     /// Resolves `cgroupsPath` for `driver` (absolute paths under each hierarchy root,
-    /// relative ones under berth's own cgroup, as runc). A bad path is refused whatever the
-    /// driver; [`Driver::Systemd`] is refused before the path is looked at.
+    /// relative ones under berth's own cgroup, as runc; `slice:prefix:name` for systemd,
+    /// whose manager, the user's when `user`, must be there). A bad path is refused
+    /// whatever the driver.
     pub(crate) fn plan(
         driver: Driver,
         layout: &Layout,
         cgroups_path: Option<&Path>,
         id: &str,
+        user: bool,
     ) -> Result<Cgroups, CgroupError> {
         if driver == Driver::Systemd {
-            return Err(CgroupError::DriverUnavailable("systemd"));
+            systemd::check(user)?;
+            let raw = cgroups_path.map(|p| p.to_string_lossy().into_owned());
+            let scope = systemd::parse(raw.as_deref(), id, user)?;
+            return Ok(Cgroups {
+                driver,
+                dirs: Vec::new(),
+                record: CgroupRecord::default(),
+                scope: Some(scope),
+                layout: Some(layout.clone()),
+                placeholder: None,
+            });
         }
         let mut dirs = manager::plan(layout, cgroups_path, id)?;
         if driver == Driver::None {
@@ -99,7 +121,48 @@ impl Cgroups {
             driver,
             record: manager::record(&dirs),
             dirs,
+            scope: None,
+            layout: None,
+            placeholder: None,
         })
+    }
+
+    /// systemd makes the scope around a placeholder pid; its directories become the
+    /// container's, plus berth's own in v1 hierarchies systemd does not manage.
+    fn start_scope(
+        &mut self,
+        resources: &oci_spec::runtime::LinuxResources,
+    ) -> Result<(), CgroupError> {
+        let (Some(scope), Some(layout)) = (self.scope.clone(), self.layout.as_ref()) else {
+            return Ok(());
+        };
+        let hold = systemd::Placeholder::spawn()?;
+        let v2 = layout.hierarchy() == Some(Hierarchy::V2);
+        systemd::start(&scope, systemd::properties(&scope, hold.pid, resources, v2))?;
+        self.record.systemd = Some(scope.clone());
+        let found = (|| {
+            let f = PathBuf::from(format!("/proc/{}/cgroup", hold.pid));
+            let text = std::fs::read_to_string(&f).map_err(|e| manager::io_err(&f, e))?;
+            let dirs = systemd::dirs(layout, &scope, &text)?;
+            let own: Vec<_> = dirs.iter().filter(|(_, d)| !d.exists()).cloned().collect();
+            let mut record = manager::record(&dirs);
+            record.systemd = Some(scope.clone());
+            // Recorded before they are made: a failure below removes them with the scope.
+            self.record = record;
+            manager::create(&manager::record(&own))?;
+            Ok(dirs)
+        })();
+        self.placeholder = Some(hold);
+        match found {
+            Ok(dirs) => {
+                self.dirs = dirs;
+                Ok(())
+            }
+            Err(e) => {
+                let _ = manager::remove(&self.record);
+                Err(e)
+            }
+        }
     }
 
     pub(crate) fn driver(&self) -> Driver {
@@ -130,6 +193,18 @@ impl Cgroups {
         ignore_eperm: bool,
     ) -> Result<Vec<String>, CgroupError> {
         let mut warnings = Vec::new();
+        if self.driver == Driver::Systemd {
+            self.start_scope(resources)?;
+            // systemd made the directories and delegated them: any error is an error.
+            let devices = resources.devices().clone().unwrap_or_default();
+            let limits = manager::apply_devices(&self.record, &devices, rootless)
+                .and_then(|()| manager::apply_resources(&self.record, resources));
+            if let Err(e) = limits {
+                let _ = manager::remove(&self.record);
+                return Err(e);
+            }
+            return Ok(warnings);
+        }
         if self.record.is_empty() {
             return Ok(warnings);
         }
@@ -236,15 +311,19 @@ mod tests {
     #[test]
     fn drivers_plan() {
         let l = Layout::parse(HYBRID, "0::/\n");
-        let e = Cgroups::plan(Driver::Systemd, &l, Some(Path::new("/ok")), "id")
-            .err()
-            .unwrap();
-        assert_eq!(e.to_string(), "the systemd cgroup driver is not available");
-        assert!(Cgroups::plan(Driver::None, &l, Some(Path::new("/a/../b")), "id").is_err());
-        let none = Cgroups::plan(Driver::None, &l, None, "id").unwrap();
+        if !Path::new("/run/systemd/system").exists() {
+            let e = Cgroups::plan(Driver::Systemd, &l, Some(Path::new("/ok")), "id", false)
+                .err()
+                .unwrap();
+            assert!(e
+                .to_string()
+                .starts_with("the systemd cgroup driver is not available: "));
+        }
+        assert!(Cgroups::plan(Driver::None, &l, Some(Path::new("/a/../b")), "id", false).is_err());
+        let none = Cgroups::plan(Driver::None, &l, None, "id", false).unwrap();
         assert!(none.record().is_empty() && none.dirs().is_empty());
         assert_eq!(none.driver(), Driver::None);
-        let fs = Cgroups::plan(Driver::Cgroupfs, &l, Some(Path::new("/b/c")), "id").unwrap();
+        let fs = Cgroups::plan(Driver::Cgroupfs, &l, Some(Path::new("/b/c")), "id", false).unwrap();
         assert_eq!(
             fs.record().paths,
             [

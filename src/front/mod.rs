@@ -41,19 +41,44 @@ pub(crate) enum CgroupManager {
     Systemd,
 }
 
+impl CgroupManager {
+    /// Podman's default: systemd when it is the init (and its manager, the user's when
+    /// rootless, answers on a socket), cgroupfs otherwise. Under a unit (INVOCATION_ID)
+    /// cgroupfs, so that a unit with Delegate=yes gets its container in its own cgroup.
+    fn default_for(rootless: bool) -> CgroupManager {
+        if std::env::var_os("INVOCATION_ID").is_none()
+            && std::path::Path::new("/run/systemd/system").is_dir()
+            && crate::runtime::systemd_cgroup_check(rootless).is_ok()
+        {
+            CgroupManager::Systemd
+        } else {
+            CgroupManager::Cgroupfs
+        }
+    }
+}
+
 impl Globals {
     pub(crate) fn new(
         root: Option<PathBuf>,
         runroot: Option<PathBuf>,
-        cgroup_manager: CgroupManager,
+        cgroup_manager: Option<CgroupManager>,
     ) -> Globals {
         let rootless = !nix::unistd::geteuid().is_root() || crate::state::in_user_namespace();
         Globals {
             root: root.unwrap_or_else(|| default_root(rootless)),
             runroot: runroot.unwrap_or_else(|| default_runroot(rootless)),
-            cgroup_manager,
+            cgroup_manager: cgroup_manager.unwrap_or_else(|| CgroupManager::default_for(rootless)),
             rootless,
         }
+    }
+
+    /// `--cgroup-manager systemd` needs a systemd to talk to: said before anything is made.
+    pub(crate) fn check_cgroup_manager(&self) -> anyhow::Result<()> {
+        if self.cgroup_manager == CgroupManager::Systemd {
+            crate::runtime::systemd_cgroup_check(self.rootless)
+                .map_err(|e| anyhow::anyhow!("--cgroup-manager systemd: {e}"))?;
+        }
+        Ok(())
     }
 
     /// The runtime's own records of this face's containers live inside the runroot, so

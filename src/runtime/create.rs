@@ -261,8 +261,8 @@ fn create_container(g: &Globals, o: &CreateOpts) -> Result<Created> {
     } else {
         Driver::Cgroupfs
     };
-    let mut cgroups =
-        Cgroups::plan(driver, &layout, cgroups_path.as_deref(), &o.id).map_err(|e| match e {
+    let mut cgroups = Cgroups::plan(driver, &layout, cgroups_path.as_deref(), &o.id, rootless)
+        .map_err(|e| match e {
             CgroupError::DriverUnavailable(_) => anyhow!("--systemd-cgroup: {e}"),
             e => e.into(),
         })?;
@@ -333,9 +333,10 @@ fn create_container(g: &Globals, o: &CreateOpts) -> Result<Created> {
     cleanup.cgroups = Some(rec.cgroup.clone());
     warnings.extend(cgroups.setup(&resources, rootless, ignore_cgroup_eperm)?);
     if *cgroups.record() != rec.cgroup {
-        // Rootless without a delegated cgroup: run without limits, as runc does.
+        // Rootless without a delegated cgroup: run without limits, as runc does. The
+        // systemd driver: the scope's directories are known now.
         rec.cgroup = cgroups.record().clone();
-        cleanup.cgroups = None;
+        cleanup.cgroups = (rec.cgroup.systemd.is_some()).then(|| rec.cgroup.clone());
         dir.save(&rec)?;
     }
     crate::testpoint::hit("cgroup-created");

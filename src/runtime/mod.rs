@@ -22,6 +22,18 @@ pub(crate) struct Globals {
     pub(crate) rootless: Option<bool>,
 }
 
+/// runc's systemd cgroupsPath form, `slice:prefix:name`.
+pub(crate) fn is_systemd_cgroups_path(p: &std::path::Path) -> bool {
+    let s = p.to_string_lossy();
+    !s.starts_with('/') && s.matches(':').count() == 2
+}
+
+/// Whether the systemd cgroup driver can be used (a manager to talk to), before anything
+/// is made; `user`: the user's manager.
+pub(crate) fn systemd_cgroup_check(user: bool) -> std::result::Result<(), String> {
+    crate::cgroups::systemd::check(user).map_err(|e| e.to_string())
+}
+
 /// A failed operation has no result to carry the warnings gathered on its way (a poststop
 /// hook that failed while a half-made container was destroyed): those are logged here,
 /// before the error goes up for the caller to report.

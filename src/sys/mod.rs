@@ -621,4 +621,26 @@ pub(crate) fn spawn_tied(
     drop(high);
     let pidfd = pidfd_open(child.id() as i32).map_err(std::io::Error::from)?;
     Ok((child, pidfd))
+/// A child that only waits to be killed (SIGKILL, or its parent's death): a pid to hand to
+/// systemd, which wants one to make a scope, before the container's init exists. It keeps
+/// none of our fds. The caller must be single-threaded, as for [`clone3`].
+pub(crate) fn spawn_placeholder() -> nix::Result<(i32, OwnedFd)> {
+    let parent = nix::unistd::getpid();
+    match clone3(0, None)? {
+        Forked::Child => {
+            let _ = close_range(3, u32::MAX, 0);
+            let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+            reset_signals();
+            if nix::unistd::getppid() != parent {
+                exit_now(0);
+            }
+            loop {
+                // SAFETY: pause(2) has no arguments and touches no memory.
+                unsafe {
+                    libc::pause();
+                }
+            }
+        }
+        Forked::Parent { pid, pidfd } => Ok((pid, pidfd)),
+    }
 }

@@ -153,8 +153,14 @@ fn not_implemented(name: &str) -> anyhow::Error {
 
 /// Runs one command; `name` is the command as typed (`container ls`), for messages.
 pub(crate) fn dispatch(g: &Globals, cmd: Command, name: &str) -> Result<i32> {
-    if g.cgroup_manager == crate::front::CgroupManager::Systemd {
-        anyhow::bail!("--cgroup-manager systemd: the systemd cgroup driver is not available");
+    let makes_one = matches!(
+        cmd,
+        Command::Run(_)
+            | Command::Create(_)
+            | Command::Container(ContainerCommand::Run(_) | ContainerCommand::Create(_))
+    );
+    if makes_one {
+        g.check_cgroup_manager()?;
     }
     match cmd {
         Command::Version(a) if a.format.is_none() => version::version(g),

@@ -110,6 +110,17 @@ pub(crate) fn create(store: &Store, a: &RunArgs, rootless: bool, src: Source) ->
             rootless,
             mounts: &planned,
         })?;
+        let mut rec = rec;
+        if store.rt.systemd_cgroup {
+            // Podman's scope (libpod-ID.scope in machine.slice), berth's name: the path's
+            // form is what later commands, whatever their flags, take the driver from.
+            let slice = if rootless {
+                "user.slice"
+            } else {
+                "machine.slice"
+            };
+            rec.spec["linux"]["cgroupsPath"] = serde_json::json!(format!("{slice}:berth:{id}"));
+        }
         crate::front::network::check(store, &rec)?;
         match store.create(&rec) {
             Ok(()) => {

@@ -60,6 +60,17 @@ pub(crate) fn create(
         listen_fds: 0,
         notify_socket: None,
     };
+    // The driver is the container's, chosen when it was made (`--cgroup-manager`): its
+    // cgroupsPath says which (the monitor that creates it runs without the flag).
+    let systemd = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().as_ref())
+        .is_some_and(|p| crate::runtime::is_systemd_cgroups_path(p));
+    let g = &crate::runtime::Globals {
+        systemd_cgroup: systemd,
+        ..g.clone()
+    };
     let create = || Ok(crate::runtime::create::create(g, &opts)?);
     let c = match stdio {
         Stdio::Fds(fds) => with_stdio(fds, create)?,
