@@ -621,6 +621,8 @@ pub(crate) fn spawn_tied(
     drop(high);
     let pidfd = pidfd_open(child.id() as i32).map_err(std::io::Error::from)?;
     Ok((child, pidfd))
+}
+
 /// A child that only waits to be killed (SIGKILL, or its parent's death): a pid to hand to
 /// systemd, which wants one to make a scope, before the container's init exists. It keeps
 /// none of our fds. The caller must be single-threaded, as for [`clone3`].
