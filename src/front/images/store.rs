@@ -281,6 +281,7 @@ impl Store {
             _lock: lock,
             blobs: BTreeSet::new(),
             layers: BTreeMap::new(),
+            streaming: BTreeSet::new(),
             images: Vec::new(),
         })
     }
@@ -453,6 +454,15 @@ fn read_small(p: &Path, d: &Digest) -> Result<Vec<u8>> {
     Ok(b)
 }
 
+/// A layer being unpacked while its blob downloads (see [`Staged::claim_streamed`]).
+pub(crate) struct StreamTarget {
+    /// Holds `diff/` (the tree) and, once adopted, `meta.json`.
+    pub(crate) top: PathBuf,
+    pub(crate) diff_id: Digest,
+    pub(crate) privilege: Privilege,
+    pub(crate) ids: IdMap,
+}
+
 /// One operation's staging area: blobs and layers verified and unpacked here, and images
 /// queued; `commit` moves them into the store and writes records and names under the
 /// store lock. Dropped without commit, everything staged is removed: a failed pull or
@@ -463,6 +473,8 @@ pub(crate) struct Staged<'s> {
     _lock: Flock<File>,
     blobs: BTreeSet<Digest>,
     layers: BTreeMap<Digest, LayerMeta>,
+    /// Diff ids being unpacked while their blob downloads (one blob each).
+    streaming: BTreeSet<Digest>,
     images: Vec<(ImageRecord, Vec<String>)>,
 }
 
@@ -579,6 +591,47 @@ impl<'s> Staged<'s> {
         } else {
             self.store.layer_dir(diff_id)
         }
+    }
+
+    /// Where to unpack `diff_id` while its blob downloads, or None when it is staged,
+    /// stored or being unpacked already. The caller unpacks into `diff` of the returned
+    /// directory, then hands it over with [`Staged::adopt_streamed`] or gives it up with
+    /// [`Staged::abandon_streamed`].
+    pub(crate) fn claim_streamed(&mut self, diff_id: &Digest) -> Result<Option<StreamTarget>> {
+        if self.layers.contains_key(diff_id)
+            || self.store.has_layer(diff_id)
+            || !self.streaming.insert(diff_id.clone())
+        {
+            return Ok(None);
+        }
+        let top = self.scratch(&format!("stream-{}", diff_id.hex()));
+        if let Err(e) = mkdir(&top.join("diff")) {
+            self.streaming.remove(diff_id);
+            return Err(e);
+        }
+        Ok(Some(StreamTarget {
+            top,
+            diff_id: diff_id.clone(),
+            privilege: self.store.privilege,
+            ids: self.store.ids.clone(),
+        }))
+    }
+
+    /// Takes a layer unpacked (and verified against its diff id) while it downloaded.
+    pub(crate) fn adopt_streamed(&mut self, t: &StreamTarget, meta: LayerMeta) -> Result<()> {
+        self.streaming.remove(&t.diff_id);
+        write_atomic(&t.top.join("meta.json"), &serde_json::to_vec(&meta)?)?;
+        fs::rename(&t.top, self.layer_staging(&t.diff_id))
+            .with_context(|| format!("stage layer {}", t.diff_id))?;
+        self.layers.insert(t.diff_id.clone(), meta);
+        Ok(())
+    }
+
+    /// Gives up a layer unpacked while it downloaded: [`Staged::stage_layer`] unpacks it
+    /// from its blob later (and reports what is wrong with it, if anything is).
+    pub(crate) fn abandon_streamed(&mut self, t: &StreamTarget) {
+        self.streaming.remove(&t.diff_id);
+        let _ = unpack::remove_tree(&t.top);
     }
 
     /// Unpacks the layer blob `blob` as `diff_id` unless present; `lowers` are the diff

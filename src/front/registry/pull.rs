@@ -29,6 +29,9 @@ use crate::front::reference::Reference;
 pub(crate) trait BlobSink: Sync {
     fn has(&self, digest: &Digest) -> bool;
     fn put(&self, desc: &Descriptor, data: &mut dyn Read) -> anyhow::Result<()>;
+    /// The image whose layers `put` receives next (its config, `config`, already put):
+    /// a sink may unpack them as they stream.
+    fn layers_of(&self, _image: &ImageManifest, _config: &[u8]) {}
 }
 
 /// What a pull reports as it goes (Docker's progress display is drawn from these).
@@ -165,6 +168,7 @@ fn pull_from(
             todo.push_back(*l);
         }
     }
+    sink.layers_of(&image, &config);
     fetch_layers(&reg, repo, todo, opts.jobs, sink, events)?;
     // The manifests last: a store that sees them can rely on what they name being there.
     put_bytes(sink, &descriptor_of(&manifest), &manifest.bytes)?;
