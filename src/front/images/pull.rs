@@ -70,6 +70,7 @@ impl BlobSink for StagingSink<'_> {
             Some(d) => self.lock().claim_streamed(&d)?,
             None => None,
         };
+        let mut streamed = false;
         let res = (|| -> Result<()> {
             let f = fs::OpenOptions::new()
                 .write(true)
@@ -105,6 +106,7 @@ impl BlobSink for StagingSink<'_> {
                                 size: u.size,
                             };
                             self.lock().adopt_streamed(t, meta)?;
+                            streamed = true;
                         }
                         Err(e) => {
                             crate::logging::debug(&format!(
@@ -118,7 +120,11 @@ impl BlobSink for StagingSink<'_> {
             }
             w.flush()?;
             let f = w.into_inner().map_err(|e| e.into_error())?;
-            f.sync_all()?;
+            // A layer staged makes the commit sync the whole filesystem (syncfs), this
+            // blob with it: one journal commit rather than one per blob.
+            if !streamed {
+                f.sync_all()?;
+            }
             Ok(())
         })();
         if let Err(e) = res {
@@ -129,6 +135,10 @@ impl BlobSink for StagingSink<'_> {
             return Err(e);
         }
         self.lock().adopt_verified(&tmp, &desc.digest)
+    }
+
+    fn get(&self, digest: &Digest) -> Option<Vec<u8>> {
+        self.lock().read_small_blob(digest).ok()
     }
 
     fn layers_of(&self, image: &ImageManifest, config: &[u8]) {

@@ -514,7 +514,7 @@ impl<'s> Staged<'s> {
         File::open(self.blob_path(d)).with_context(|| format!("blob {d} not found"))
     }
 
-    fn read_small_blob(&self, d: &Digest) -> Result<Vec<u8>> {
+    pub(crate) fn read_small_blob(&self, d: &Digest) -> Result<Vec<u8>> {
         read_small(&self.blob_path(d), d)
     }
 
@@ -789,6 +789,7 @@ impl<'s> Staged<'s> {
         }
         sync_dir(&store.dir.join("layers"));
         let mut names = store.names()?;
+        let mut names_changed = false;
         let mut ids = Vec::new();
         let images = std::mem::take(&mut self.images);
         for (mut rec, tags) in images {
@@ -803,6 +804,14 @@ impl<'s> Staged<'s> {
             if !store.has_blob(&rec.id) || !store.has_blob(&rec.manifest) {
                 bail!("image {} vanished from the store; retry", rec.id);
             }
+            let entry = NameEntry {
+                image: rec.id.clone(),
+                manifest: committed.clone(),
+            };
+            // Names that already say this: not tagged again (a pull of an image that is
+            // up to date changes nothing, and writes nothing).
+            let retag = tags.iter().any(|t| names.get(t) != Some(&entry));
+            let mut unchanged = false;
             if let Some(old) = store.image(&rec.id)? {
                 let mut manifests = old.manifests.clone();
                 if !manifests.contains(&rec.manifest) {
@@ -814,26 +823,30 @@ impl<'s> Staged<'s> {
                         digests.push(d);
                     }
                 }
+                unchanged = !retag && manifests == old.manifests && digests == old.repo_digests;
                 rec = ImageRecord {
                     manifests,
                     repo_digests: digests,
-                    last_tag_time: rec.last_tag_time.or(old.last_tag_time.clone()),
+                    last_tag_time: if retag {
+                        rec.last_tag_time.or(old.last_tag_time.clone())
+                    } else {
+                        old.last_tag_time.clone()
+                    },
                     ..old
                 };
             }
             for t in &tags {
-                names.insert(
-                    t.clone(),
-                    NameEntry {
-                        image: rec.id.clone(),
-                        manifest: committed.clone(),
-                    },
-                );
+                names.insert(t.clone(), entry.clone());
             }
-            store.write_record(&rec)?;
+            if !unchanged {
+                store.write_record(&rec)?;
+            }
+            names_changed |= retag;
             ids.push(rec.id.clone());
         }
-        store.write_names(&names)?;
+        if names_changed {
+            store.write_names(&names)?;
+        }
         Ok(ids)
     }
 }
