@@ -181,7 +181,8 @@ class Pulls:
         self.base = {
             "berth": [berth, "--root", f"{work}/berth-root", "--runroot", f"{self.run_tmp}/berth"],
             "podman": [self.podman, "--root", f"{work}/podman-root", "--runroot",
-                       f"{self.run_tmp}/podman", "--cgroup-manager", "cgroupfs",
+                       f"{self.run_tmp}/podman", "--tmpdir", f"{self.run_tmp}/libpod",
+                       "--cgroup-manager", "cgroupfs",
                        "--events-backend", "file", "--storage-driver", "overlay"],
         }
         self.reg = None
