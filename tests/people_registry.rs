@@ -1,6 +1,8 @@
 //! Issue 13's remainders, against servers each test starts for itself: a registry
 //! (Debian's docker-registry) with a self-signed TLS certificate trusted through
-//! `--cert-dir` and refused without it, `pull --all-tags`, `image prune --filter`, and
+//! `--cert-dir`, through `certs.d` (`/etc/containers`, `/etc/docker`, rootless
+//! `~/.config/containers`; the /etc ones inside a private mount namespace whose /etc is an
+//! overlay, so the host's is never written) and refused without it, `pull --all-tags`, `image prune --filter`, and
 //! `import` from an http URL served by a tiny server in the test. Each test has its own
 //! `--root`/`--runroot` (a [`World`]), stops what it started by pid, and ends with the
 //! leak audit.
@@ -13,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::people::{free_port, one_error_line, World};
+use common::people::{free_port, one_error_line, TestUser, World};
 
 /// A docker-registry serving HTTPS on a free loopback port with a certificate of its own
 /// CA; stopped (by pid) when dropped.
@@ -400,4 +402,194 @@ fn import_from_an_http_url() {
     one_error_line(&out, 1, "only http:// and https://");
     assert_eq!(w.b(&["images", "-q"]).stdout, before);
     w.finish();
+}
+
+/// Nothing of any pull under the store: no blob, no layer, no record, no staging.
+fn store_is_empty(root: &Path) {
+    let images = root.join("images");
+    for d in ["blobs/sha256", "layers", "l", "records", "tmp"] {
+        let left = common::people::entries(&images.join(d));
+        assert!(left.is_empty(), "left in {d}: {left:?}");
+    }
+    let names = std::fs::read_to_string(images.join("names.json")).unwrap_or_default();
+    assert!(!names.contains("test/"), "names.json: {names}");
+}
+
+/// `berth ARGS` with `--root`/`--runroot` of `w`, inside a private mount namespace whose
+/// /etc is an overlay (upper dir in the test's directory) holding `cert` as `etc_file`:
+/// the certs.d file exists for this berth only, the host's /etc is never written.
+fn b_with_etc_file(
+    w: &World,
+    tag: &str,
+    etc_file: &str,
+    cert: &Path,
+    args: &[&str],
+) -> common::Out {
+    let upper = w.dir.join(format!("etc-{tag}/upper"));
+    let work = w.dir.join(format!("etc-{tag}/work"));
+    std::fs::create_dir_all(&upper).unwrap();
+    std::fs::create_dir_all(&work).unwrap();
+    let script =
+        "set -e; mount -t overlay overlay -o \"lowerdir=/etc,upperdir=$1,workdir=$2\" /etc; \
+                  mkdir -p \"$(dirname \"$3\")\"; cp \"$4\" \"$3\"; shift 4; exec \"$@\"";
+    let mut c = Command::new("unshare");
+    c.args([
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        script,
+        "sh",
+    ])
+    .arg(&upper)
+    .arg(&work)
+    .arg(etc_file)
+    .arg(cert)
+    .arg(env!("CARGO_BIN_EXE_berth"))
+    .arg("--root")
+    .arg(&w.root)
+    .arg("--runroot")
+    .arg(&w.runroot)
+    .args(args);
+    common::run_with_timeout(&mut c, Duration::from_secs(120))
+}
+
+#[test]
+fn a_tls_registry_trusted_through_certs_d_of_containers_and_docker() {
+    // The image is pushed from one store, pulled into another that starts empty.
+    let src = World::new("certsd-src");
+    let reg = TlsRegistry::start(&src.dir);
+    let id = src.busybox_image("local/bb:1");
+    let remote = format!("{}/test/certsd:1", reg.host);
+    src.b(&["push", "--cert-dir", reg.cert_dir(), "local/bb:1", &remote])
+        .ok();
+    let ca = reg.certs.join("ca.crt");
+
+    let w = World::new("certsd");
+    // Without the CA anywhere: one line naming the registry and the certificate problem,
+    // and nothing in the store.
+    let out = w.b(&["pull", &remote]);
+    one_error_line(&out, 1, &reg.host);
+    let err = out.stderr.to_lowercase();
+    assert!(
+        err.contains("certificate signed by unknown authority"),
+        "names the untrusted certificate: {}",
+        out.stderr
+    );
+    store_is_empty(&w.root);
+    // The same without the CA but in the namespace with another registry's certs.d
+    // entry: a CA for another host:port is not used.
+    let other_host = format!("127.0.0.1:{}", free_port());
+    let out = b_with_etc_file(
+        &w,
+        "other",
+        &format!("/etc/containers/certs.d/{other_host}/ca.crt"),
+        &ca,
+        &["pull", &remote],
+    );
+    one_error_line(&out, 1, &reg.host);
+    store_is_empty(&w.root);
+
+    // Trusted through each certs.d: containers' (any *.crt) and Docker's (ca.crt).
+    for (tag, file) in [
+        (
+            "containers",
+            format!("/etc/containers/certs.d/{}/registry.crt", reg.host),
+        ),
+        ("docker", format!("/etc/docker/certs.d/{}/ca.crt", reg.host)),
+    ] {
+        let out = b_with_etc_file(&w, tag, &file, &ca, &["pull", &remote]);
+        out.ok();
+        let pulled = w.b(&["image", "inspect", "--format", "{{.Id}}", &remote]);
+        pulled.ok();
+        assert_eq!(
+            pulled.stdout.trim(),
+            id,
+            "{tag}: the pushed image came back"
+        );
+        let out = w.b(&["run", "--rm", &remote, "cat", "/etc/passwd"]);
+        assert!(
+            out.stdout.starts_with("root:x:0:0:"),
+            "{tag}: {}",
+            out.stderr
+        );
+        // The file lived only in the namespace's /etc.
+        assert!(!Path::new(&file).exists(), "{file} on the host");
+        assert!(w
+            .dir
+            .join(format!("etc-{tag}/upper"))
+            .join(&file[5..])
+            .is_file());
+        w.b(&["rmi", &remote]).ok();
+        store_is_empty(&w.root);
+    }
+    drop(reg);
+    w.finish();
+    src.finish();
+}
+
+#[test]
+fn rootless_trusts_the_users_own_certs_d() {
+    let src = World::new("certsd-rl-src");
+    let reg = TlsRegistry::start(&src.dir);
+    src.busybox_image("local/bb:1");
+    let remote = format!("{}/test/certsd-rl:1", reg.host);
+    src.b(&["push", "--cert-dir", reg.cert_dir(), "local/bb:1", &remote])
+        .ok();
+
+    let w = World::new("certsd-rl");
+    let u = TestUser::create("berthpg");
+    let berth = w.dir.join("berth");
+    std::fs::copy(env!("CARGO_BIN_EXE_berth"), &berth).unwrap();
+    std::fs::create_dir_all(w.dir.join("xdg")).unwrap();
+    u.own(&w.dir);
+    let as_user = |args: &[&str]| -> common::Out {
+        let dirs = (w.root.as_path(), w.runroot.as_path(), w.dir.as_path());
+        u.berth(&berth, dirs, args, Duration::from_secs(120))
+    };
+    let out = as_user(&["pull", &remote]);
+    one_error_line(&out, 1, &reg.host);
+    assert!(
+        out.stderr.to_lowercase().contains("certificate"),
+        "{}",
+        out.stderr
+    );
+    store_is_empty(&w.root);
+    // ~/.config/containers/certs.d/HOST:PORT/ca.crt (HOME is the test's directory).
+    let d = w.dir.join(".config/containers/certs.d").join(&reg.host);
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::copy(reg.certs.join("ca.crt"), d.join("ca.crt")).unwrap();
+    u.own(&w.dir.join(".config"));
+    as_user(&["pull", &remote]).ok();
+    let out = as_user(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    out.ok();
+    assert_eq!(out.stdout.trim(), remote);
+    // XDG_CONFIG_HOME moves it: elsewhere, the CA is not found.
+    as_user(&["rmi", &remote]).ok();
+    let mut c = Command::new("setpriv");
+    c.args([
+        "--reuid",
+        &u.uid.to_string(),
+        "--regid",
+        &u.gid.to_string(),
+        "--init-groups",
+    ])
+    .arg(&berth)
+    .arg("--root")
+    .arg(&w.root)
+    .arg("--runroot")
+    .arg(&w.runroot)
+    .args(["pull", &remote])
+    .env_clear()
+    .env("PATH", "/usr/bin:/bin")
+    .env("HOME", &w.dir)
+    .env("XDG_RUNTIME_DIR", w.dir.join("xdg"))
+    .env("XDG_CONFIG_HOME", w.dir.join("elsewhere"));
+    let out = common::run_with_timeout(&mut c, Duration::from_secs(120));
+    one_error_line(&out, 1, &reg.host);
+    store_is_empty(&w.root);
+    drop(reg);
+    w.finish();
+    src.finish();
 }

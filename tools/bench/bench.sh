@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make bench: berth, crun and runc side by side; regenerates BENCHMARKS.md.
 #
-#   tools/bench/bench.sh [--people] [--quick]        (as root)
+#   tools/bench/bench.sh [--people|--pull] [--quick]        (as root)
 #
 # Installs what is missing (Debian: runc crun hyperfine busybox-static gcc libc6-dev),
 # builds the berth release binary (unless BERTH names berth's runc face, berth-runc), then runs tools/bench/bench.py,
@@ -43,15 +43,25 @@ if [ -z "${BERTH:-}" ]; then
 fi
 # The people face against podman (tools/bench/people.py) after the runc face's table:
 # bench.py rewrites BENCHMARKS.md, people.py replaces its own section at the end.
-# `--people` runs only the latter.
+# Then pulls against podman and the floor (tools/bench/pull.py), whose section follows.
+# `--people` runs only the last two, `--pull` only pulls.
 people=$(dirname "$BERTH")/berth
-if [ "${1:-}" = --people ]; then
-	shift
-else
-	python3 "$here/bench.py" --berth "$BERTH" --out "$repo/BENCHMARKS.md" "$@"
-fi
-if ! command -v podman >/dev/null 2>&1 || [ ! -x /usr/bin/time ]; then
+only=${1:-}
+case $only in
+--people | --pull) shift ;;
+*) python3 "$here/bench.py" --berth "$BERTH" --out "$repo/BENCHMARKS.md" "$@" ;;
+esac
+need=()
+command -v podman >/dev/null 2>&1 || need+=(podman conmon runc)
+[ -x /usr/bin/time ] || need+=(time)
+for tool in docker-registry skopeo curl; do
+	command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
+done
+if [ ${#need[@]} -gt 0 ]; then
 	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman conmon runc time >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-exec python3 "$here/people.py" --berth "$people" --out "$repo/BENCHMARKS.md" "$@"
+if [ "$only" != --pull ]; then
+	python3 "$here/people.py" --berth "$people" --out "$repo/BENCHMARKS.md" "$@"
+fi
+exec python3 "$here/pull.py" --berth "$people" --out "$repo/BENCHMARKS.md" "$@"

@@ -12,6 +12,7 @@ pub(crate) mod ops;
 pub(crate) mod overlay;
 pub(crate) mod pull;
 pub(crate) mod store;
+pub(crate) mod stream;
 pub(crate) mod tar;
 pub(crate) mod unpack;
 

@@ -3,6 +3,7 @@
 //! layers are unpacked there, and everything becomes visible at once with its name. A
 //! failed or killed pull leaves nothing in the store.
 
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -11,13 +12,13 @@ use std::sync::Mutex;
 
 use anyhow::{Context, Result};
 
-use super::ops;
-use super::store::{Staged, Store};
+use super::store::{LayerMeta, Staged, Store};
+use super::{manifest, ops, stream};
 use crate::front::digest::Digest;
 use crate::front::reference::Reference;
 use crate::front::registry::client::ClientOptions;
 use crate::front::registry::config::Registries;
-use crate::front::registry::manifest::Descriptor;
+use crate::front::registry::manifest::{Descriptor, ImageManifest};
 use crate::front::registry::pull::{BlobSink, PullEvent, PullOptions};
 use crate::front::registry::push::BlobSource;
 
@@ -26,6 +27,9 @@ use crate::front::registry::push::BlobSource;
 pub(crate) struct StagingSink<'s> {
     staged: Mutex<Staged<'s>>,
     seq: AtomicU64,
+    /// Layer blob -> diff id, of the image being pulled: these are unpacked as they
+    /// stream (see [`super::stream`]).
+    diff_ids: Mutex<HashMap<Digest, Digest>>,
 }
 
 impl<'s> StagingSink<'s> {
@@ -33,6 +37,7 @@ impl<'s> StagingSink<'s> {
         StagingSink {
             staged: Mutex::new(staged),
             seq: AtomicU64::new(0),
+            diff_ids: Mutex::new(HashMap::new()),
         }
     }
 
@@ -55,6 +60,17 @@ impl BlobSink for StagingSink<'_> {
         let tmp = self
             .lock()
             .scratch(&format!("dl-{n}-{}", desc.digest.short()));
+        let diff_id = self
+            .diff_ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&desc.digest)
+            .cloned();
+        let target = match diff_id {
+            Some(d) => self.lock().claim_streamed(&d)?,
+            None => None,
+        };
+        let mut streamed = false;
         let res = (|| -> Result<()> {
             let f = fs::OpenOptions::new()
                 .write(true)
@@ -65,17 +81,79 @@ impl BlobSink for StagingSink<'_> {
             let mut w = io::BufWriter::with_capacity(128 * 1024, f);
             // The client's reader fails on a digest or size mismatch rather than ending:
             // a clean end of the copy means the bytes are the blob.
-            io::copy(data, &mut w)?;
+            match &target {
+                None => {
+                    io::copy(data, &mut w)?;
+                }
+                Some(t) => {
+                    let (copied, unpacked) = stream::tee_unpack(data, &mut w, t);
+                    copied?;
+                    w.flush()?;
+                    // Only a blob verified to its end makes the layer: the unpack checked
+                    // the diff id, the copy the blob's digest.
+                    match unpacked {
+                        Ok(u) => {
+                            if u.skipped_devices > 0 {
+                                crate::logging::warn(&format!(
+                                    "layer {}: {} device node(s) skipped (rootless)",
+                                    desc.digest.short(),
+                                    u.skipped_devices
+                                ));
+                            }
+                            let meta = LayerMeta {
+                                diff_id: u.diff_id,
+                                tar_size: u.tar_size,
+                                size: u.size,
+                            };
+                            self.lock().adopt_streamed(t, meta)?;
+                            streamed = true;
+                        }
+                        Err(e) => {
+                            crate::logging::debug(&format!(
+                                "layer {}: unpacked again from its blob: {e:#}",
+                                desc.digest.short()
+                            ));
+                            self.lock().abandon_streamed(t);
+                        }
+                    }
+                }
+            }
             w.flush()?;
             let f = w.into_inner().map_err(|e| e.into_error())?;
-            f.sync_all()?;
+            // A layer staged makes the commit sync the whole filesystem (syncfs), this
+            // blob with it: one journal commit rather than one per blob.
+            if !streamed {
+                f.sync_all()?;
+            }
             Ok(())
         })();
         if let Err(e) = res {
             let _ = fs::remove_file(&tmp);
+            if let Some(t) = &target {
+                self.lock().abandon_streamed(t);
+            }
             return Err(e);
         }
         self.lock().adopt_verified(&tmp, &desc.digest)
+    }
+
+    fn get(&self, digest: &Digest) -> Option<Vec<u8>> {
+        self.lock().read_small_blob(digest).ok()
+    }
+
+    fn layers_of(&self, image: &ImageManifest, config: &[u8]) {
+        // A config that does not parse, or does not match the manifest, is refused later
+        // by `add_image`; nothing is unpacked early then.
+        let Ok((config, _)) = manifest::parse_config(config) else {
+            return;
+        };
+        if config.rootfs.diff_ids.len() != image.layers.len() {
+            return;
+        }
+        let mut map = self.diff_ids.lock().unwrap_or_else(|e| e.into_inner());
+        for (l, d) in image.layers.iter().zip(config.rootfs.diff_ids) {
+            map.insert(l.digest.clone(), d);
+        }
     }
 }
 

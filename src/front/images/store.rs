@@ -281,6 +281,7 @@ impl Store {
             _lock: lock,
             blobs: BTreeSet::new(),
             layers: BTreeMap::new(),
+            streaming: BTreeSet::new(),
             images: Vec::new(),
         })
     }
@@ -453,6 +454,15 @@ fn read_small(p: &Path, d: &Digest) -> Result<Vec<u8>> {
     Ok(b)
 }
 
+/// A layer being unpacked while its blob downloads (see [`Staged::claim_streamed`]).
+pub(crate) struct StreamTarget {
+    /// Holds `diff/` (the tree) and, once adopted, `meta.json`.
+    pub(crate) top: PathBuf,
+    pub(crate) diff_id: Digest,
+    pub(crate) privilege: Privilege,
+    pub(crate) ids: IdMap,
+}
+
 /// One operation's staging area: blobs and layers verified and unpacked here, and images
 /// queued; `commit` moves them into the store and writes records and names under the
 /// store lock. Dropped without commit, everything staged is removed: a failed pull or
@@ -463,6 +473,8 @@ pub(crate) struct Staged<'s> {
     _lock: Flock<File>,
     blobs: BTreeSet<Digest>,
     layers: BTreeMap<Digest, LayerMeta>,
+    /// Diff ids being unpacked while their blob downloads (one blob each).
+    streaming: BTreeSet<Digest>,
     images: Vec<(ImageRecord, Vec<String>)>,
 }
 
@@ -502,7 +514,7 @@ impl<'s> Staged<'s> {
         File::open(self.blob_path(d)).with_context(|| format!("blob {d} not found"))
     }
 
-    fn read_small_blob(&self, d: &Digest) -> Result<Vec<u8>> {
+    pub(crate) fn read_small_blob(&self, d: &Digest) -> Result<Vec<u8>> {
         read_small(&self.blob_path(d), d)
     }
 
@@ -579,6 +591,47 @@ impl<'s> Staged<'s> {
         } else {
             self.store.layer_dir(diff_id)
         }
+    }
+
+    /// Where to unpack `diff_id` while its blob downloads, or None when it is staged,
+    /// stored or being unpacked already. The caller unpacks into `diff` of the returned
+    /// directory, then hands it over with [`Staged::adopt_streamed`] or gives it up with
+    /// [`Staged::abandon_streamed`].
+    pub(crate) fn claim_streamed(&mut self, diff_id: &Digest) -> Result<Option<StreamTarget>> {
+        if self.layers.contains_key(diff_id)
+            || self.store.has_layer(diff_id)
+            || !self.streaming.insert(diff_id.clone())
+        {
+            return Ok(None);
+        }
+        let top = self.scratch(&format!("stream-{}", diff_id.hex()));
+        if let Err(e) = mkdir(&top.join("diff")) {
+            self.streaming.remove(diff_id);
+            return Err(e);
+        }
+        Ok(Some(StreamTarget {
+            top,
+            diff_id: diff_id.clone(),
+            privilege: self.store.privilege,
+            ids: self.store.ids.clone(),
+        }))
+    }
+
+    /// Takes a layer unpacked (and verified against its diff id) while it downloaded.
+    pub(crate) fn adopt_streamed(&mut self, t: &StreamTarget, meta: LayerMeta) -> Result<()> {
+        self.streaming.remove(&t.diff_id);
+        write_atomic(&t.top.join("meta.json"), &serde_json::to_vec(&meta)?)?;
+        fs::rename(&t.top, self.layer_staging(&t.diff_id))
+            .with_context(|| format!("stage layer {}", t.diff_id))?;
+        self.layers.insert(t.diff_id.clone(), meta);
+        Ok(())
+    }
+
+    /// Gives up a layer unpacked while it downloaded: [`Staged::stage_layer`] unpacks it
+    /// from its blob later (and reports what is wrong with it, if anything is).
+    pub(crate) fn abandon_streamed(&mut self, t: &StreamTarget) {
+        self.streaming.remove(&t.diff_id);
+        let _ = unpack::remove_tree(&t.top);
     }
 
     /// Unpacks the layer blob `blob` as `diff_id` unless present; `lowers` are the diff
@@ -736,6 +789,7 @@ impl<'s> Staged<'s> {
         }
         sync_dir(&store.dir.join("layers"));
         let mut names = store.names()?;
+        let mut names_changed = false;
         let mut ids = Vec::new();
         let images = std::mem::take(&mut self.images);
         for (mut rec, tags) in images {
@@ -750,6 +804,14 @@ impl<'s> Staged<'s> {
             if !store.has_blob(&rec.id) || !store.has_blob(&rec.manifest) {
                 bail!("image {} vanished from the store; retry", rec.id);
             }
+            let entry = NameEntry {
+                image: rec.id.clone(),
+                manifest: committed.clone(),
+            };
+            // Names that already say this: not tagged again (a pull of an image that is
+            // up to date changes nothing, and writes nothing).
+            let retag = tags.iter().any(|t| names.get(t) != Some(&entry));
+            let mut unchanged = false;
             if let Some(old) = store.image(&rec.id)? {
                 let mut manifests = old.manifests.clone();
                 if !manifests.contains(&rec.manifest) {
@@ -761,26 +823,30 @@ impl<'s> Staged<'s> {
                         digests.push(d);
                     }
                 }
+                unchanged = !retag && manifests == old.manifests && digests == old.repo_digests;
                 rec = ImageRecord {
                     manifests,
                     repo_digests: digests,
-                    last_tag_time: rec.last_tag_time.or(old.last_tag_time.clone()),
+                    last_tag_time: if retag {
+                        rec.last_tag_time.or(old.last_tag_time.clone())
+                    } else {
+                        old.last_tag_time.clone()
+                    },
                     ..old
                 };
             }
             for t in &tags {
-                names.insert(
-                    t.clone(),
-                    NameEntry {
-                        image: rec.id.clone(),
-                        manifest: committed.clone(),
-                    },
-                );
+                names.insert(t.clone(), entry.clone());
             }
-            store.write_record(&rec)?;
+            if !unchanged {
+                store.write_record(&rec)?;
+            }
+            names_changed |= retag;
             ids.push(rec.id.clone());
         }
-        store.write_names(&names)?;
+        if names_changed {
+            store.write_names(&names)?;
+        }
         Ok(ids)
     }
 }

@@ -97,6 +97,16 @@ pub(crate) fn unpack(
     opts: &Options,
 ) -> Result<Unpacked> {
     let (_, plain) = compress::decompress(src)?;
+    unpack_plain(plain, dest, expect, opts)
+}
+
+/// [`unpack`] of a tar stream already decompressed.
+pub(crate) fn unpack_plain(
+    plain: impl Read,
+    dest: &Path,
+    expect: Option<&Digest>,
+    opts: &Options,
+) -> Result<Unpacked> {
     let mut hashing = Hashing::new(plain);
     let root = nix::fcntl::open(
         dest,

@@ -4,7 +4,7 @@
 //! (and `~/.config/containers/certs.d` rootless).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::{bail, Context};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -64,36 +64,19 @@ pub(crate) fn client_config(
         .with_safe_default_protocol_versions()
         .context("tls setup")?;
     let builder = if verify {
-        let mut roots = RootCertStore::empty();
-        for c in system_roots() {
-            // A bundle can carry certificates webpki cannot use; those are skipped, as
-            // every TLS client does.
-            let _ = roots.add(c);
-        }
-        let mut pinned = Vec::new();
-        for c in certs.cas {
-            // A self-signed server certificate made with `openssl req -x509` is marked as
-            // a CA, which webpki refuses as a server's own: it is then trusted as pinned.
-            let _ = roots.add(c.clone());
-            pinned.push(c);
-        }
-        let webpki = if roots.is_empty() {
-            None
-        } else {
-            Some(
-                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
-                    .build()
-                    .with_context(|| format!("tls setup for {host}"))?,
-            )
-        };
-        if webpki.is_none() && pinned.is_empty() {
+        // The system's CAs are read at the first certificate to verify: a registry that
+        // turns out to speak plain HTTP (a loopback one, tried with TLS first) never
+        // costs the parse of a few hundred certificates.
+        let sources = system_root_files();
+        if sources.is_empty() && certs.cas.is_empty() {
             bail!("no CA certificates: no system bundle and nothing in certs.d for {host}");
         }
         builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(Verifier {
-                webpki,
-                pinned,
+                webpki: OnceLock::new(),
+                sources,
+                pinned: certs.cas,
                 provider: provider(),
             }))
     } else {
@@ -179,9 +162,9 @@ fn read_certs(p: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
     Ok(certs)
 }
 
-/// The system's CA bundle where distributions keep it (what Go's crypto/x509 and
-/// openssl-probe look for), or `SSL_CERT_FILE` / `SSL_CERT_DIR`.
-fn system_roots() -> Vec<CertificateDer<'static>> {
+/// The files of the system's CA bundle where distributions keep it (what Go's
+/// crypto/x509 and openssl-probe look for), or `SSL_CERT_FILE` / `SSL_CERT_DIR`.
+fn system_root_files() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = Vec::new();
     if let Some(f) = std::env::var_os("SSL_CERT_FILE").filter(|v| !v.is_empty()) {
         files.push(f.into());
@@ -207,20 +190,44 @@ fn system_roots() -> Vec<CertificateDer<'static>> {
             }
         }
     }
-    let mut out = Vec::new();
+    files
+}
+
+/// webpki's verifier for the certificates of `files` and `extra` (certs.d's CAs); None
+/// when none of them is usable.
+fn webpki_verifier(
+    files: &[PathBuf],
+    extra: &[CertificateDer<'static>],
+) -> Option<Arc<WebPkiServerVerifier>> {
+    let mut roots = RootCertStore::empty();
+    // A bundle can carry certificates webpki cannot use; those are skipped, as every TLS
+    // client does. A self-signed server certificate made with `openssl req -x509` is
+    // marked as a CA, which webpki refuses as a server's own: certs.d's are also pinned.
     for f in files {
-        if let Ok(it) = CertificateDer::pem_file_iter(&f) {
-            out.extend(it.filter_map(Result::ok));
+        if let Ok(it) = CertificateDer::pem_file_iter(f) {
+            for c in it.filter_map(Result::ok) {
+                let _ = roots.add(c);
+            }
         }
     }
-    out
+    for c in extra {
+        let _ = roots.add(c.clone());
+    }
+    if roots.is_empty() {
+        return None;
+    }
+    WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
+        .build()
+        .ok()
 }
 
 /// webpki's verification against the system's and certs.d's CAs, or a certificate
 /// that certs.d holds itself (byte for byte).
 #[derive(Debug)]
 struct Verifier {
-    webpki: Option<Arc<WebPkiServerVerifier>>,
+    /// Built from `sources` and `pinned` at the first certificate to verify.
+    webpki: OnceLock<Option<Arc<WebPkiServerVerifier>>>,
+    sources: Vec<PathBuf>,
     pinned: Vec<CertificateDer<'static>>,
     provider: Arc<CryptoProvider>,
 }
@@ -234,7 +241,10 @@ impl ServerCertVerifier for Verifier {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let result = match &self.webpki {
+        let webpki = self
+            .webpki
+            .get_or_init(|| webpki_verifier(&self.sources, &self.pinned));
+        let result = match webpki {
             Some(w) => w.verify_server_cert(end_entity, intermediates, server_name, ocsp, now),
             None => Err(rustls::Error::InvalidCertificate(
                 rustls::CertificateError::UnknownIssuer,

@@ -29,6 +29,13 @@ use crate::front::reference::Reference;
 pub(crate) trait BlobSink: Sync {
     fn has(&self, digest: &Digest) -> bool;
     fn put(&self, desc: &Descriptor, data: &mut dyn Read) -> anyhow::Result<()>;
+    /// The image whose layers `put` receives next (its config, `config`, already put):
+    /// a sink may unpack them as they stream.
+    fn layers_of(&self, _image: &ImageManifest, _config: &[u8]) {}
+    /// A small blob (a config) the sink holds already: not downloaded again.
+    fn get(&self, _digest: &Digest) -> Option<Vec<u8>> {
+        None
+    }
 }
 
 /// What a pull reports as it goes (Docker's progress display is drawn from these).
@@ -150,7 +157,12 @@ fn pull_from(
         .clone();
     events(PullEvent::Resolved(digest.clone()));
 
-    let config = reg.blob_bytes(repo, &image.config.digest, image.config.size, MAX_CONFIG)?;
+    let config = match sink.get(&image.config.digest) {
+        Some(b) if b.len() as u64 == image.config.size && Digest::of(&b) == image.config.digest => {
+            b
+        }
+        _ => reg.blob_bytes(repo, &image.config.digest, image.config.size, MAX_CONFIG)?,
+    };
     put_bytes(sink, &image.config, &config)?;
     let layers = unique_layers(&image);
     let mut todo = VecDeque::new();
@@ -165,6 +177,7 @@ fn pull_from(
             todo.push_back(*l);
         }
     }
+    sink.layers_of(&image, &config);
     fetch_layers(&reg, repo, todo, opts.jobs, sink, events)?;
     // The manifests last: a store that sees them can rely on what they name being there.
     put_bytes(sink, &descriptor_of(&manifest), &manifest.bytes)?;
