@@ -54,4 +54,8 @@ if ! command -v podman >/dev/null 2>&1 || [ ! -x /usr/bin/time ]; then
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman conmon runc time >/dev/null
 fi
-exec python3 "$here/people.py" --berth "$people" --out "$repo/BENCHMARKS.md" "$@"
+python3 "$here/people.py" --berth "$people" --out "$repo/BENCHMARKS.md" "$@"
+# How berth's cost grows with 1000 idle containers (a few minutes; GROWTH=0 skips it).
+if [ "${GROWTH:-1}" != 0 ]; then
+	exec python3 "$here/growth.py" --berth "$people" --out "$repo/BENCHMARKS.md" "$@"
+fi

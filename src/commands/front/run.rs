@@ -89,7 +89,6 @@ pub(crate) fn source(g: &Globals, a: &RunArgs) -> Result<create::Source> {
     super::unpack_allowed(g, &a.image)?;
     let policy = a.pull.as_deref().unwrap_or("missing");
     let images = super::image_store(g)?;
-    let conf = super::pull::registries()?;
     let opts = super::pull::pull_options(a.platform.as_deref())?;
     let local = match super::find_image(&images, &a.image)? {
         // An image of another platform than the one asked for is not the one wanted.
@@ -110,6 +109,7 @@ pub(crate) fn source(g: &Globals, a: &RunArgs) -> Result<create::Source> {
             if local.is_none() && policy == "missing" {
                 eprintln!("Unable to find image '{}' locally", r.familiar());
             }
+            let conf = super::pull::registries()?;
             let client = super::pull::client_options(None, None);
             let _extend = crate::front::systemd::notify::ExtendTimeout::start(
                 crate::front::systemd::notify::parse_mode(a.sdnotify.as_deref())?,
