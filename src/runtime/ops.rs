@@ -242,6 +242,13 @@ pub(crate) fn state(g: &Globals, id: &str) -> Result<ContainerState> {
     ))
 }
 
+/// The status alone ([`state`] without the owner's name, which reads /etc/passwd).
+pub(crate) fn status(g: &Globals, id: &str) -> Result<Status> {
+    let dir = ContainerDir::new(&g.root, id)?;
+    let rec = dir.load()?;
+    Ok(dir.status(&rec))
+}
+
 /// runc's `owner`: the user owning the container's state directory.
 fn with_owner(mut st: ContainerState, dir: &ContainerDir) -> ContainerState {
     use std::os::unix::fs::MetadataExt;

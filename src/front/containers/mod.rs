@@ -935,9 +935,7 @@ impl OverlayDirs {
 
 /// Alive, same process (start time), same boot.
 pub(crate) fn alive(m: &MonitorRecord) -> bool {
-    m.pid > 0
-        && m.boot_id == runtime::boot_id()
-        && runtime::process_start_time(m.pid) == Some(m.start_time)
+    m.pid > 0 && m.boot_id == runtime::boot_id() && runtime::monitor_running(m.pid, m.start_time)
 }
 
 /// An error that ends the command with `code`.

@@ -160,8 +160,9 @@ pub(crate) fn delete(g: &Globals, id: &str) -> Result<Vec<String>> {
 
 /// Whether the runtime knows `id` and its init is alive.
 pub(crate) fn status(g: &Globals, id: &str) -> Option<String> {
-    let st = crate::runtime::ops::state(g, id).ok()?;
-    Some(st.status.to_string())
+    crate::runtime::ops::status(g, id)
+        .ok()
+        .map(|s| s.to_string())
 }
 
 pub(crate) fn kill(g: &Globals, id: &str, sig: i32, all: bool) -> Result<()> {
@@ -329,6 +330,12 @@ pub(crate) fn process_start_time(pid: i32) -> Option<u64> {
 
 pub(crate) fn boot_id() -> String {
     crate::state::boot_id()
+}
+
+/// Whether a berth monitor (single-threaded to its end) started at `start_time` still runs:
+/// one read of /proc, for listings that check every container.
+pub(crate) fn monitor_running(pid: i32, start_time: u64) -> bool {
+    crate::state::single_threaded_running(pid, start_time)
 }
 
 /// RFC 3339 with nanoseconds, UTC.
