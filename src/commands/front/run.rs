@@ -19,6 +19,10 @@ pub(crate) fn run(g: &Globals, a: &RunArgs) -> Result<i32> {
         // been executed in berth's user namespace.
         crate::front::userns::enter_and_reexec()?;
     }
+    // Building the whole command line's definition touched much of the binary; none of
+    // it runs again in this process, which lives as long as its container when it runs
+    // in the foreground (see sys::residency).
+    crate::sys::residency::drop_executable_pages();
     let store = Store::new(g);
     let stdin_tty = nix::unistd::isatty(std::io::stdin().as_fd()).unwrap_or(false);
     if a.tty && a.interactive && !a.detach && !stdin_tty {
