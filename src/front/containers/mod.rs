@@ -771,7 +771,8 @@ impl Store {
                 if c.state.boot_id != runtime::boot_id() || !self.monitor_alive(id) {
                     return Live::Exited;
                 }
-                if runtime::status(&self.rt, id).as_deref() == Some("paused") {
+                // The monitor runs, so does the container: frozen is paused.
+                if runtime::is_frozen(&self.rt, id) {
                     Live::Paused
                 } else {
                     Live::Running
@@ -785,7 +786,11 @@ impl Store {
     fn needs_reconcile(&self, c: &Container) -> bool {
         let id = &c.rec.id;
         match c.state.status {
-            Status::Running | Status::Restarting => self.derive(c) == Live::Exited,
+            // What makes `derive` say Exited, without its look at the runtime (paused or
+            // not: a state.json and the cgroup read per container in every listing).
+            Status::Running | Status::Restarting => {
+                c.state.boot_id != runtime::boot_id() || !self.monitor_alive(id)
+            }
             Status::Created | Status::Exited => {
                 self.run_dir(id).join("monitor.json").exists() && !self.monitor_alive(id)
             }

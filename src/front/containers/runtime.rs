@@ -158,6 +158,11 @@ pub(crate) fn delete(g: &Globals, id: &str) -> Result<Vec<String>> {
     Ok(crate::runtime::ops::delete(g, id, true)?)
 }
 
+/// Whether the container's cgroup is frozen (paused), for a container known to run.
+pub(crate) fn is_frozen(g: &Globals, id: &str) -> bool {
+    crate::runtime::ops::is_frozen(g, id).unwrap_or(false)
+}
+
 /// Whether the runtime knows `id` and its init is alive.
 pub(crate) fn status(g: &Globals, id: &str) -> Option<String> {
     crate::runtime::ops::status(g, id)
