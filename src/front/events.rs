@@ -104,7 +104,9 @@ pub(crate) fn container(store: &Store, rec: &Record, action: &str, extra: &[(&st
     let mut attrs: BTreeMap<String, String> = rec.config.labels.clone();
     attrs.insert("image".into(), rec.image.clone());
     // The name as it is now: a monitor's record is as old as its start (rename since).
-    let name = store.load(&rec.id).map_or(rec.name.clone(), |c| c.rec.name);
+    let name = store
+        .load_brief(&rec.id)
+        .map_or(rec.name.clone(), |c| c.rec.name);
     attrs.insert("name".into(), name);
     for (k, v) in extra {
         attrs.insert((*k).to_string(), v.clone());

@@ -82,6 +82,12 @@ impl Channel {
         })
     }
 
+    /// The socket itself: after the init's last message, the caller keeps it to learn when
+    /// the init has exec'd (close-on-exec closes the init's end: POLLHUP here).
+    pub(crate) fn into_fd(self) -> OwnedFd {
+        self.0
+    }
+
     /// The socket, for the fuzz target that writes raw packets.
     pub(crate) fn raw(&self) -> std::os::fd::RawFd {
         std::os::fd::AsRawFd::as_raw_fd(&self.0)

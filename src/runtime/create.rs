@@ -76,6 +76,9 @@ pub(crate) struct Created {
     pub(crate) pid: i32,
     pub(crate) pidfd: OwnedFd,
     pub(crate) pty_master: Option<OwnedFd>,
+    /// The parent's end of the sync socket: the init holds the other end (close-on-exec)
+    /// until it execs the container's process or dies, so POLLHUP here says it has.
+    pub(crate) exec_watch: OwnedFd,
     /// What the caller should be told though the container was made (rootless: running
     /// without cgroups or limits).
     pub(crate) warnings: Vec<String>,
@@ -513,6 +516,7 @@ fn create_container(g: &Globals, o: &CreateOpts) -> Result<Created> {
         pid,
         pidfd,
         pty_master,
+        exec_watch: parent_chan.into_fd(),
         warnings,
     })
 }

@@ -242,6 +242,21 @@ pub(crate) fn state(g: &Globals, id: &str) -> Result<ContainerState> {
     ))
 }
 
+/// The status alone ([`state`] without the owner's name, which reads /etc/passwd).
+pub(crate) fn status(g: &Globals, id: &str) -> Result<Status> {
+    let dir = ContainerDir::new(&g.root, id)?;
+    let rec = dir.load()?;
+    Ok(dir.status(&rec))
+}
+
+/// Whether the container's cgroup is frozen (what makes a running container `paused`),
+/// without the look at its processes that [`status`] takes.
+pub(crate) fn is_frozen(g: &Globals, id: &str) -> Result<bool> {
+    let dir = ContainerDir::new(&g.root, id)?;
+    let rec = dir.load()?;
+    Ok(crate::cgroups::manager::is_frozen(&rec.cgroup))
+}
+
 /// runc's `owner`: the user owning the container's state directory.
 fn with_owner(mut st: ContainerState, dir: &ContainerDir) -> ContainerState {
     use std::os::unix::fs::MetadataExt;

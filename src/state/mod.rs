@@ -116,10 +116,37 @@ pub(crate) fn same_process_running(pid: i32, start_time: u64) -> bool {
     open_same_process(pid, start_time).is_some_and(|fd| !has_exited(&fd, Duration::ZERO))
 }
 
+/// The kernel's boot id, read once per process (a process does not outlive a boot):
+/// listings compare it for every container.
 pub(crate) fn boot_id() -> String {
-    fs::read_to_string("/proc/sys/kernel/random/boot_id")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default()
+    })
+    .clone()
+}
+
+/// Whether `pid` is the process that started at `start_time` and has not exited, from
+/// one read of /proc/PID/stat (its state: a zombie is `Z`, a dying task `X`). Exact only
+/// for a process whose main thread lives as long as it does (berth's monitor): one whose
+/// leader exited while other threads run reads as exited here. For what only looks, many
+/// times over (listings); [`same_process_running`] is the general answer.
+pub(crate) fn single_threaded_running(pid: i32, start_time: u64) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let Some(rest) = stat.rfind(')').and_then(|i| stat.get(i + 2..)) else {
+        return false;
+    };
+    let mut f = rest.split(' ');
+    let state = f.next().unwrap_or("");
+    let start = f.nth(18).and_then(|s| s.parse::<u64>().ok());
+    !matches!(state, "Z" | "X" | "x") && start == Some(start_time)
 }
 
 /// What is kept in state.json: the OCI state fields plus what delete needs to clean up.

@@ -12,6 +12,7 @@ pub(crate) mod arena;
 pub(crate) mod files;
 pub(crate) mod localtime;
 pub(crate) mod netlink;
+pub(crate) mod residency;
 pub(crate) mod seccomp;
 pub(crate) mod userns;
 

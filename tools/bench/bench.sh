@@ -64,4 +64,8 @@ fi
 if [ "$only" != --pull ]; then
 	python3 "$here/people.py" --berth "$people" --out "$repo/BENCHMARKS.md" "$@"
 fi
-exec python3 "$here/pull.py" --berth "$people" --out "$repo/BENCHMARKS.md" "$@"
+python3 "$here/pull.py" --berth "$people" --out "$repo/BENCHMARKS.md" "$@"
+# How berth's cost grows with 1000 idle containers (a few minutes; GROWTH=0 skips it).
+if [ "$only" != --pull ] && [ "${GROWTH:-1}" != 0 ]; then
+	exec python3 "$here/growth.py" --berth "$people" --out "$repo/BENCHMARKS.md" "$@"
+fi

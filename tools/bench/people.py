@@ -366,10 +366,9 @@ Reading these figures (what the table cannot say):
 - berth's `run --rm` takes about 16 ms of CPU for all its processes; its wall time is
   several times that here mostly by waiting for a CPU on this shared machine (an strace
   of one run shows no wait longer than 4 ms in its path).
-- `logs` spends its CPU (about 110 ms for the 100k lines) decoding the json-file lines;
-  its output is buffered since 2026-12-06 (it made one write syscall per line: 125 ms of
-  CPU to /dev/null then, more to a pipe or a terminal). Its wall time swings with the
-  machine's load from run to run (100-400 ms here today).
+- `logs` decodes berth's (and Docker's) own json-file layout directly, without serde, and
+  parses the times only for `--since`/`--until`/`-t`: about 25 ms of CPU for the 100k
+  lines (110 ms before 2026-12-06); its wall time swings with the machine's load.
 - berth's `stats --no-stream` reads every container's cgroups twice, one second apart, to
   give CPU % over that second as Docker does (Docker's CLI also waits for a second
   sample); podman 4.3 prints, from one read, the CPU % averaged since the container
@@ -379,8 +378,11 @@ Reading these figures (what the table cannot say):
   without systemd as PID 1, as here, they never run: conmon's row is an idle conmon. berth's
   monitor runs the probes itself, each an `exec` into the container (its children's CPU
   is the second healthcheck row).
-- The monitor is a re-exec of the static berth binary; its resident size is mostly the
-  binary's own pages it touched, against conmon's small C binary.
+- The monitor is a re-exec of the static berth binary. Every page fault on the binary
+  maps the 16 pages around it (the kernel's fault-around), so a process that ran parsing,
+  the spec and the runtime has most of the 6 MB text resident; the monitor unmaps the
+  binary's clean read-only pages when it starts waiting (they stay in the page cache) and
+  keeps what its loop touches. conmon's figure includes the shared pages of its libraries.
 """
 
 

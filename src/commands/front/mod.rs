@@ -78,6 +78,10 @@ pub(crate) fn find_image(
         crate::front::images::ops::Matched,
     )>,
 > {
+    // An exact name or id needs no registries.conf (a few ms of TOML for every `run`).
+    if let Some(found) = crate::front::images::ops::find(store, q)? {
+        return Ok(Some(found));
+    }
     crate::front::images::pull::find_local(store, q, &pull::registries()?)
 }
 

@@ -19,6 +19,10 @@ pub(crate) fn run(g: &Globals, a: &RunArgs) -> Result<i32> {
         // been executed in berth's user namespace.
         crate::front::userns::enter_and_reexec()?;
     }
+    // Building the whole command line's definition touched much of the binary; none of
+    // it runs again in this process, which lives as long as its container when it runs
+    // in the foreground (see sys::residency).
+    crate::sys::residency::drop_executable_pages();
     let store = Store::new(g);
     let stdin_tty = nix::unistd::isatty(std::io::stdin().as_fd()).unwrap_or(false);
     if a.tty && a.interactive && !a.detach && !stdin_tty {
@@ -94,7 +98,6 @@ pub(crate) fn source(g: &Globals, a: &RunArgs) -> Result<create::Source> {
     super::unpack_allowed(g, &a.image)?;
     let policy = a.pull.as_deref().unwrap_or("missing");
     let images = super::image_store(g)?;
-    let conf = super::pull::registries()?;
     let opts = super::pull::pull_options(a.platform.as_deref())?;
     let local = match super::find_image(&images, &a.image)? {
         // An image of another platform than the one asked for is not the one wanted.
@@ -115,6 +118,7 @@ pub(crate) fn source(g: &Globals, a: &RunArgs) -> Result<create::Source> {
             if local.is_none() && policy == "missing" {
                 eprintln!("Unable to find image '{}' locally", r.familiar());
             }
+            let conf = super::pull::registries()?;
             let client = super::pull::client_options(None, None);
             let _extend = crate::front::systemd::notify::ExtendTimeout::start(
                 crate::front::systemd::notify::parse_mode(a.sdnotify.as_deref())?,

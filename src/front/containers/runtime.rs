@@ -120,28 +120,31 @@ fn set_stdio(fds: [BorrowedFd; 3]) -> Result<()> {
 pub(crate) fn start(c: &Created) -> Result<Vec<String>> {
     let mut warnings = Vec::new();
     crate::runtime::ops::start_created(&c.inner.dir, &c.inner.rec, None, true, &mut warnings)?;
-    wait_exec(c.inner.rec.pid);
+    wait_exec(&c.inner.exec_watch);
     Ok(warnings)
 }
 
 /// Waits until the released init has exec'd the container's process. Until then it is a
 /// clone of this berth (the monitor's command line), which `top` and `ps` would show as
-/// the container's process right after `run -d` returned. The init is our child and not
-/// reaped yet, so its pid cannot be reused meanwhile. Bounded, for a container that runs
-/// this very binary.
-fn wait_exec(pid: i32) {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(me) = std::fs::metadata("/proc/self/exe") else {
-        return;
-    };
+/// the container's process right after `run -d` returned. The init holds its end of the
+/// sync socket until the exec closes it (the kernel switches the process's exe before it
+/// closes close-on-exec files) or until it dies: either way POLLHUP, no polling of /proc.
+/// Bounded, as before.
+fn wait_exec(watch: &OwnedFd) {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while std::time::Instant::now() < deadline {
-        match std::fs::metadata(format!("/proc/{pid}/exe")) {
-            Ok(m) if (m.dev(), m.ino()) == (me.dev(), me.ino()) => {}
-            // Exec'd, or gone (an exited init has no exe): nothing more to wait for.
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        let ms = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
+        let mut fds = [PollFd::new(watch.as_fd(), PollFlags::empty())];
+        match poll(&mut fds, ms) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            // HUP, an error, or the deadline: nothing more to wait for.
             _ => return,
         }
-        std::thread::sleep(std::time::Duration::from_millis(2));
     }
 }
 
@@ -166,10 +169,16 @@ pub(crate) fn delete(g: &Globals, id: &str) -> Result<Vec<String>> {
     Ok(crate::runtime::ops::delete(g, id, true)?)
 }
 
+/// Whether the container's cgroup is frozen (paused), for a container known to run.
+pub(crate) fn is_frozen(g: &Globals, id: &str) -> bool {
+    crate::runtime::ops::is_frozen(g, id).unwrap_or(false)
+}
+
 /// Whether the runtime knows `id` and its init is alive.
 pub(crate) fn status(g: &Globals, id: &str) -> Option<String> {
-    let st = crate::runtime::ops::state(g, id).ok()?;
-    Some(st.status.to_string())
+    crate::runtime::ops::status(g, id)
+        .ok()
+        .map(|s| s.to_string())
 }
 
 pub(crate) fn kill(g: &Globals, id: &str, sig: i32, all: bool) -> Result<()> {
@@ -337,6 +346,12 @@ pub(crate) fn process_start_time(pid: i32) -> Option<u64> {
 
 pub(crate) fn boot_id() -> String {
     crate::state::boot_id()
+}
+
+/// Whether a berth monitor (single-threaded to its end) started at `start_time` still runs:
+/// one read of /proc, for listings that check every container.
+pub(crate) fn monitor_running(pid: i32, start_time: u64) -> bool {
+    crate::state::single_threaded_running(pid, start_time)
 }
 
 /// RFC 3339 with nanoseconds, UTC.

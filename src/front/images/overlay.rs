@@ -73,6 +73,7 @@ fn mount_overlay(
     upper: Option<(&Path, &Path)>,
     target: &Path,
     readonly: bool,
+    volatile: bool,
 ) -> Result<()> {
     let lower_c = lowers
         .iter()
@@ -92,6 +93,9 @@ fn mount_overlay(
     }
     if store.rootless() {
         params.push(FsParam::Flag(c"userxattr"));
+    }
+    if volatile {
+        params.push(FsParam::Flag(c"volatile"));
     }
     let attr = if readonly {
         crate::sys::MOUNT_ATTR_RDONLY
@@ -151,6 +155,9 @@ fn mount_overlay(
     }
     if store.rootless() {
         data.push_str(",userxattr");
+    }
+    if volatile {
+        data.push_str(",volatile");
     }
     if data.len() >= 4096 {
         bail!(
@@ -225,8 +232,34 @@ pub(crate) fn mount_rootfs(
     work: &Path,
     target: &Path,
 ) -> Result<RootfsKind> {
+    mount_rootfs_with(store, image, upper, work, target, false)
+}
+
+/// [`mount_rootfs`], `volatile` for a root filesystem thrown away with its container
+/// (`--rm`): overlay then never syncs the upper filesystem, which it otherwise does
+/// whole (every dirty page of the disk under the store, not only the container's) when
+/// the last mount of it goes. A volatile mount leaves `work/incompat/volatile` behind,
+/// which makes any later mount of the same directories fail; such a container's content
+/// does not outlive a crash anyway, so the marker of an earlier mount is removed first.
+/// Kernels without the option (before 5.10) mount as before.
+pub(crate) fn mount_rootfs_with(
+    store: &Store,
+    image: &ImageRecord,
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+    volatile: bool,
+) -> Result<RootfsKind> {
     let lowers = lowers(store, image)?;
-    match mount_overlay(store, &lowers, Some((upper, work)), target, false) {
+    let mut r = Err(anyhow!("overlay not tried"));
+    if volatile {
+        let _ = std::fs::remove_dir(work.join("work/incompat/volatile"));
+        r = mount_overlay(store, &lowers, Some((upper, work)), target, false, true);
+    }
+    if r.is_err() {
+        r = mount_overlay(store, &lowers, Some((upper, work)), target, false, false);
+    }
+    match r {
         Ok(()) => Ok(RootfsKind::Overlay),
         Err(e) => {
             crate::logging::warn(&format!(
@@ -456,7 +489,7 @@ pub(crate) fn image_mount(store: &Store, image: &ImageRecord) -> Result<PathBuf>
     if lowers.len() == 1 {
         lowers.push(empty_dir(store)?);
     }
-    if let Err(e) = mount_overlay(store, &lowers, None, &target, true) {
+    if let Err(e) = mount_overlay(store, &lowers, None, &target, true, false) {
         let _ = std::fs::remove_dir(&target);
         let _ = std::fs::remove_dir(target.parent().unwrap_or(&target));
         return Err(e);

@@ -49,9 +49,9 @@ pub(crate) fn parse_tail(s: &str) -> Option<usize> {
     s.trim().parse::<u64>().ok().map(|n| n as usize)
 }
 
-fn decode(driver: Driver, line: &[u8]) -> Option<Record> {
+fn decode(driver: Driver, line: &[u8], need_time: bool) -> Option<Record> {
     match driver {
-        Driver::JsonFile => jsonfile::decode(line),
+        Driver::JsonFile => jsonfile::decode_with(line, need_time),
         _ => k8s::decode(line),
     }
 }
@@ -88,6 +88,7 @@ impl Source {
     fn pump(&mut self, driver: Driver, out: &mut Out) -> Result<Option<usize>> {
         let mut chunk = vec![0u8; 64 * 1024];
         let mut count = 0;
+        let need_time = out.needs_time();
         loop {
             let n = match self.file.read(&mut chunk) {
                 Ok(n) => n,
@@ -99,8 +100,8 @@ impl Source {
             }
             self.buf.extend_from_slice(&chunk[..n]);
             let mut start = 0;
-            while let Some(nl) = self.buf[start..].iter().position(|&b| b == b'\n') {
-                let rec = decode(driver, &self.buf[start..start + nl]);
+            while let Some(nl) = memchr::memchr(b'\n', &self.buf[start..]) {
+                let rec = decode(driver, &self.buf[start..start + nl], need_time);
                 start += nl + 1;
                 // A line that does not decode (torn by a crash) is skipped, as Docker does.
                 if let Some(rec) = rec {
@@ -153,8 +154,24 @@ impl Out<'_> {
         }
     }
 
+    /// Whether anything looks at the lines' times (else the decoder may skip them).
+    fn needs_time(&self) -> bool {
+        self.opts.since.is_some() || self.opts.until.is_some() || self.opts.timestamps
+    }
+
     fn record(&mut self, rec: Record) -> Result<bool> {
         let i = rec.stream.idx();
+        if !rec.partial && self.open[i].is_none() && self.pending[i].is_none() {
+            // A whole line in one record (nearly all of them): no joining buffer.
+            let mut bytes = rec.line;
+            bytes.push(b'\n');
+            return self.line(Line {
+                time: rec.time,
+                stream: rec.stream,
+                bytes,
+                complete: true,
+            });
+        }
         if let Some(shown) = self.open[i] {
             if shown {
                 let w = self.writer(rec.stream);

@@ -266,7 +266,7 @@ impl<'a> Monitor<'a> {
             std::env::remove_var(v);
         }
         let lock = store.lock(id)?;
-        let c = store.load(id)?;
+        let mut c = store.load(id)?;
         if store.monitor_alive(id) {
             bail!(
                 "container {} is already running",
@@ -279,8 +279,8 @@ impl<'a> Monitor<'a> {
         ) {
             // A dead monitor's leftovers: finalize before starting again.
             store.reconcile(&c, &lock)?;
+            c = store.load(id)?;
         }
-        let c = store.load(id)?;
         let _ = nix::sys::prctl::set_child_subreaper(true);
         // Blocked before the clone so that no SIGCHLD (or stop request) is lost.
         let mask = handled_signals();
@@ -353,6 +353,9 @@ impl<'a> Monitor<'a> {
         // The image's content is visible now: a fresh volume is filled from it.
         crate::front::volumes::setup::prepare(store, &c.rec).map_err(fail)?;
         notify.prepare(&run_dir).map_err(fail)?;
+        // Parsing and the spec are done: what they mapped of the binary goes before the
+        // runtime's part (see sys::residency).
+        crate::sys::residency::drop_executable_pages();
         let (created, io, mut warnings, net) =
             create_container(store, &c, &notify).map_err(fail)?;
         let health = health::Checker::new(&c.rec);
@@ -463,6 +466,8 @@ impl<'a> Monitor<'a> {
     }
 
     fn run(mut self) -> Result<i32> {
+        // From here on the monitor mostly waits: it keeps mapped only what it touches.
+        crate::sys::residency::drop_executable_pages();
         let status = loop {
             let pid = self.created.pid;
             let status = loop {
@@ -996,8 +1001,7 @@ impl<'a> Monitor<'a> {
             let lock = self.store.lock(&id);
             let mut st: State = self
                 .store
-                .load(&id)
-                .map(|c| c.state)
+                .load_state(&id)
                 .unwrap_or_else(|_| self.c.state.clone());
             st.status = Status::Exited;
             st.pid = 0;

@@ -87,7 +87,8 @@ pub(crate) fn mount(store: &Store, rec: &Record) -> Result<Option<Mounted>> {
         )
         .map_err(|e| anyhow!("make / a slave mount: {}", e.desc()))?;
     }
-    match overlay::mount_rootfs(&images, &image, &o.upper, &o.work, &o.merged)? {
+    let volatile = rec.host_config.auto_remove;
+    match overlay::mount_rootfs_with(&images, &image, &o.upper, &o.work, &o.merged, volatile)? {
         RootfsKind::Overlay => Ok(Some(Mounted {
             target: Some(o.merged),
         })),
