@@ -242,6 +242,13 @@ pub(crate) fn state(g: &Globals, id: &str) -> Result<ContainerState> {
     ))
 }
 
+/// The derived status alone (no owner lookup): what the people face asks most often.
+pub(crate) fn status(g: &Globals, id: &str) -> Result<Status> {
+    let dir = ContainerDir::new(&g.root, id)?;
+    let rec = dir.load()?;
+    Ok(dir.status(&rec))
+}
+
 /// runc's `owner`: the user owning the container's state directory.
 fn with_owner(mut st: ContainerState, dir: &ContainerDir) -> ContainerState {
     use std::os::unix::fs::MetadataExt;
@@ -410,6 +417,18 @@ pub(crate) fn pids(g: &Globals, id: &str) -> Result<Vec<i32>> {
     let mut p = manager::pids(&rec.cgroup);
     p.sort_unstable();
     Ok(p)
+}
+
+/// The container's status, its init's pid and one stats record, from one load of its
+/// state (what `stats` reads of every container at each sample).
+pub(crate) fn usage(g: &Globals, id: &str) -> Result<(Status, i32, serde_json::Value)> {
+    let dir = ContainerDir::new(&g.root, id)?;
+    let rec = dir.load()?;
+    let status = dir.status(&rec);
+    if status == Status::Stopped {
+        return Err(Error::NotRunning);
+    }
+    Ok((status, rec.pid, crate::cgroups::stats::stats(&rec.cgroup)))
 }
 
 /// `events`: one stats record with `--stats`, else a stream of stats every `interval` and

@@ -117,9 +117,14 @@ pub(crate) fn same_process_running(pid: i32, start_time: u64) -> bool {
 }
 
 pub(crate) fn boot_id() -> String {
-    fs::read_to_string("/proc/sys/kernel/random/boot_id")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
+    // Read once a process: it changes only with a reboot, and listings ask per container.
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default()
+    })
+    .clone()
 }
 
 /// What is kept in state.json: the OCI state fields plus what delete needs to clean up.

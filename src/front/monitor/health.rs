@@ -15,7 +15,7 @@ use std::io::Read;
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use nix::sys::wait::WaitStatus;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -187,17 +187,13 @@ pub(crate) struct Probe {
 }
 
 impl Probe {
-    fn start(store: &Store, rec: &Record, args: &[String]) -> Result<Probe> {
+    fn start(rec: &Record, prep: &rt::PreparedProbe, null: &std::fs::File) -> Result<Probe> {
         let h = rec.config.healthcheck.clone().unwrap_or_default();
         let timeout = nanos(h.timeout, DEFAULT_TIMEOUT);
         let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
             .map_err(|e| anyhow!("pipe: {}", e.desc()))?;
         let start = SystemTime::now();
-        // Per process: `healthcheck run` may probe while the monitor does.
-        let pid_file = store
-            .run_dir(&rec.id)
-            .join(format!("health.{}.pid", std::process::id()));
-        let pid = rt::exec_probe(&store.rt, &rec.id, args, w.as_fd(), &pid_file)?;
+        let pid = rt::start_probe(prep, null.as_fd(), w.as_fd())?;
         drop(w);
         let _ = nix::fcntl::fcntl(
             &r,
@@ -226,8 +222,8 @@ impl Probe {
     }
 
     /// The probe's leftovers (its session in the container), then the probe.
-    fn kill(&self, store: &Store, id: &str) {
-        kill_session(store, id, self.pid);
+    fn kill(&self, prep: &rt::PreparedProbe) {
+        kill_session(prep, self.pid);
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(self.pid),
             nix::sys::signal::Signal::SIGKILL,
@@ -254,8 +250,8 @@ impl Probe {
 }
 
 /// Kills what runs in the container in the session `sid` (a probe's), besides `sid`.
-fn kill_session(store: &Store, id: &str, sid: i32) {
-    for p in rt::pids(&store.rt, id) {
+fn kill_session(prep: &rt::PreparedProbe, sid: i32) {
+    for p in prep.pids() {
         if p == sid {
             continue;
         }
@@ -334,6 +330,10 @@ pub(crate) struct Checker {
     next: Instant,
     started: Instant,
     probe: Option<Probe>,
+    /// The probe's exec, made ready for the current init (a restart makes another).
+    prep: Option<rt::PreparedProbe>,
+    /// The probes' stdin.
+    null: Option<std::fs::File>,
 }
 
 impl Checker {
@@ -344,9 +344,27 @@ impl Checker {
             next: Instant::now(),
             started: Instant::now(),
             probe: None,
+            prep: None,
+            null: None,
         };
         c.next = Instant::now() + c.interval(rec, STARTING);
         Some(c)
+    }
+
+    /// Starts a probe in the init `init` of container `id`, the exec made ready first
+    /// when this init has none yet.
+    fn start(&mut self, store: &Store, rec: &Record, init: i32) -> Result<Probe> {
+        if self.prep.as_ref().is_none_or(|p| p.init_pid() != init) {
+            self.prep = None;
+            self.prep = Some(rt::prepare_probe(&store.rt, &rec.id, &self.args)?);
+        }
+        if self.null.is_none() {
+            self.null = Some(std::fs::File::open("/dev/null").context("open /dev/null")?);
+        }
+        let (Some(prep), Some(null)) = (&self.prep, &self.null) else {
+            unreachable!("both made above");
+        };
+        Probe::start(rec, prep, null)
     }
 
     /// Docker's getInterval: the start interval while starting within the start period.
@@ -388,7 +406,9 @@ impl Monitor<'_> {
                 return;
             }
             let p = h.probe.take().expect("a probe");
-            p.kill(self.store, &self.c.rec.id);
+            if let Some(prep) = &h.prep {
+                p.kill(prep);
+            }
             // Reaped with the next SIGCHLD (no longer ours to match).
             let e = p.entry(-1, true);
             self.health_done(e);
@@ -402,8 +422,7 @@ impl Monitor<'_> {
             h.next = now + h.interval(&self.c.rec, "");
             return;
         }
-        let args = h.args.clone();
-        match Probe::start(self.store, &self.c.rec, &args) {
+        match h.start(self.store, &self.c.rec, self.created.pid) {
             Ok(p) => h.probe = Some(p),
             Err(e) => {
                 let t = rt::rfc3339(SystemTime::now());
@@ -427,7 +446,9 @@ impl Monitor<'_> {
             return;
         }
         let p = h.probe.take().expect("a probe");
-        kill_session(self.store, &self.c.rec.id, p.pid);
+        if let Some(prep) = &h.prep {
+            kill_session(prep, p.pid);
+        }
         let e = p.entry(exit_code(st), false);
         self.health_done(e);
     }
@@ -449,20 +470,22 @@ pub(crate) fn run_once(store: &Store, c: &Container) -> Result<String> {
     if store.derive(c) != Live::Running {
         bail!("container {} is not running", c.rec.name);
     }
-    let mut p = Probe::start(store, &c.rec, &args)?;
+    let prep = rt::prepare_probe(&store.rt, &c.rec.id, &args)?;
+    let null = std::fs::File::open("/dev/null").context("open /dev/null")?;
+    let mut p = Probe::start(&c.rec, &prep, &null)?;
     let pid = nix::unistd::Pid::from_raw(p.pid);
     let e = loop {
         p.read_output();
         match nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::StillAlive) => {}
             Ok(st) => {
-                kill_session(store, &c.rec.id, p.pid);
+                kill_session(&prep, p.pid);
                 break p.entry(exit_code(st), false);
             }
             Err(e) => bail!("waiting for the healthcheck: {}", e.desc()),
         }
         if Instant::now() >= p.deadline {
-            p.kill(store, &c.rec.id);
+            p.kill(&prep);
             let _ = nix::sys::wait::waitpid(pid, None);
             break p.entry(-1, true);
         }
