@@ -260,6 +260,11 @@ impl Prepared {
         Ok(clone_child(&ctx)?.serve(&self.t)?.pid)
     }
 
+    /// Whether the container is paused (its cgroup frozen).
+    pub(crate) fn paused(&self) -> bool {
+        crate::cgroups::manager::is_frozen(&self.t.rec.cgroup)
+    }
+
     /// Host pids of every process in the container's cgroup.
     pub(crate) fn pids(&self) -> Vec<i32> {
         crate::cgroups::manager::pids(&self.t.rec.cgroup)

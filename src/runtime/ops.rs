@@ -419,8 +419,8 @@ pub(crate) fn pids(g: &Globals, id: &str) -> Result<Vec<i32>> {
     Ok(p)
 }
 
-/// The container's status, its init's pid and one stats record, from one load of its
-/// state (what `stats` reads of every container at each sample).
+/// The container's status, its init's pid and the figures `stats` shows (runc's stats
+/// record, in brief), from one load of its state.
 pub(crate) fn usage(g: &Globals, id: &str) -> Result<(Status, i32, serde_json::Value)> {
     let dir = ContainerDir::new(&g.root, id)?;
     let rec = dir.load()?;
@@ -428,7 +428,7 @@ pub(crate) fn usage(g: &Globals, id: &str) -> Result<(Status, i32, serde_json::V
     if status == Status::Stopped {
         return Err(Error::NotRunning);
     }
-    Ok((status, rec.pid, crate::cgroups::stats::stats(&rec.cgroup)))
+    Ok((status, rec.pid, crate::cgroups::stats::brief(&rec.cgroup)))
 }
 
 /// `events`: one stats record with `--stats`, else a stream of stats every `interval` and

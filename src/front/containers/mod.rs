@@ -260,6 +260,10 @@ pub(crate) struct ExitRecord {
 
 /// Temp file, fsync, rename: a crash leaves the old or the new file, never half of one.
 pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    write_atomic_with(path, data, true)
+}
+
+fn write_atomic_with(path: &Path, data: &[u8], sync: bool) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
@@ -274,7 +278,9 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
             .mode(0o600)
             .open(&tmp)?;
         f.write_all(data)?;
-        f.sync_all()?;
+        if sync {
+            f.sync_all()?;
+        }
         fs::rename(&tmp, path)
     })();
     if let Err(e) = r {
@@ -546,6 +552,15 @@ impl Store {
         write_json(&self.dir(id).join("state.json"), st)
     }
 
+    /// [`Store::save_state`] without the fsync, still whole or not at all to readers: for
+    /// what is written every second and costs nothing lost in a crash of the host (the
+    /// healthcheck's latest probes).
+    pub(crate) fn save_state_unsynced(&self, id: &str, st: &State) -> Result<()> {
+        let mut data = serde_json::to_vec_pretty(st).context("encoding a record")?;
+        data.push(b'\n');
+        write_atomic_with(&self.dir(id).join("state.json"), &data, false)
+    }
+
     pub(crate) fn save_record(&self, rec: &Record) -> Result<()> {
         write_record(&self.dir(&rec.id), rec)
     }
@@ -729,13 +744,13 @@ impl Store {
                 }
             }
             Status::Restarting => {
-                if c.state.boot_id != runtime::boot_id() || !self.monitor_alive(id) {
+                if self.monitor_gone(c) {
                     return Live::Exited;
                 }
                 Live::Restarting
             }
             Status::Running => {
-                if c.state.boot_id != runtime::boot_id() || !self.monitor_alive(id) {
+                if self.monitor_gone(c) {
                     return Live::Exited;
                 }
                 if runtime::status(&self.rt, id).as_deref() == Some("paused") {
@@ -747,12 +762,18 @@ impl Store {
         }
     }
 
+    /// A running (or restarting) container's monitor is gone, or was of another boot.
+    fn monitor_gone(&self, c: &Container) -> bool {
+        c.state.boot_id != runtime::boot_id() || !self.monitor_alive(&c.rec.id)
+    }
+
     /// Whether the record disagrees with what runs (a dead monitor, a reboot, leftovers of
     /// a start that died): then the container is finalized under its lock.
     fn needs_reconcile(&self, c: &Container) -> bool {
         let id = &c.rec.id;
         match c.state.status {
-            Status::Running | Status::Restarting => self.derive(c) == Live::Exited,
+            // What derive calls Exited, without its look at the runtime for Paused.
+            Status::Running | Status::Restarting => self.monitor_gone(c),
             Status::Created | Status::Exited => {
                 self.run_dir(id).join("monitor.json").exists() && !self.monitor_alive(id)
             }

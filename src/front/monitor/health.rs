@@ -315,7 +315,13 @@ pub(crate) fn record(store: &Store, rec: &Record, e: LogEntry) -> Result<String>
             health.log.drain(..n);
         }
         let after = health.status.clone();
-        store.save_state(&rec.id, &st)?;
+        // A change of status is kept as every transition is; another probe's log only
+        // matters while the host runs.
+        if before == after {
+            store.save_state_unsynced(&rec.id, &st)?;
+        } else {
+            store.save_state(&rec.id, &st)?;
+        }
         (before, after)
     };
     if before != after {
@@ -417,12 +423,16 @@ impl Monitor<'_> {
         if now < h.next || stopping {
             return;
         }
-        let id = self.c.rec.id.clone();
-        if rt::status(&self.store.rt, &id).as_deref() == Some("paused") {
+        let init = self.created.pid;
+        let paused = match h.prep.as_ref().filter(|p| p.init_pid() == init) {
+            Some(p) => p.paused(),
+            None => rt::status(&self.store.rt, &self.c.rec.id).as_deref() == Some("paused"),
+        };
+        if paused {
             h.next = now + h.interval(&self.c.rec, "");
             return;
         }
-        match h.start(self.store, &self.c.rec, self.created.pid) {
+        match h.start(self.store, &self.c.rec, init) {
             Ok(p) => h.probe = Some(p),
             Err(e) => {
                 let t = rt::rfc3339(SystemTime::now());
