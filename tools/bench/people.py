@@ -370,15 +370,20 @@ Reading these figures (what the table cannot say):
   its output is buffered since 2026-12-06 (it made one write syscall per line: 125 ms of
   CPU to /dev/null then, more to a pipe or a terminal). Its wall time swings with the
   machine's load from run to run (100-400 ms here today).
-- berth's `stats --no-stream` reads every container's cgroups twice, one second apart, to
-  give CPU % over that second as Docker does (Docker's CLI also waits for a second
-  sample); podman 4.3 prints, from one read, the CPU % averaged since the container
-  started. The wall-time row therefore holds a 1 s sleep for berth; the CPU row is the
-  work each does.
+- `stats --no-stream` answers from one reading in both (Docker's CLI waits a second for a
+  second sample): podman 4.3 prints the CPU % averaged since the container started; berth
+  the CPU % since the last `stats` sampled the container (a small record it keeps in the
+  runroot) when that is 0.1-60 s old, otherwise the same lifetime average. Streaming
+  `stats` keeps Docker's two samples a second apart.
+- `system df` reads each image's layer sizes from the records written at unpack, and
+  lists the containers once without their OCI specs; the containers' sizes are their
+  upper directories, walked at each call as Docker does.
 - podman's healthcheck probes run from systemd timers (`podman healthcheck run`), so
   without systemd as PID 1, as here, they never run: conmon's row is an idle conmon. berth's
   monitor runs the probes itself, each an `exec` into the container (its children's CPU
-  is the second healthcheck row).
+  is the second healthcheck row), prepared once per container start (config, process,
+  seccomp filter, namespaces and cgroups) so that a probe costs the monitor a clone, the
+  handshake with the child and one state write.
 - The monitor is a re-exec of the static berth binary; its resident size is mostly the
   binary's own pages it touched, against conmon's small C binary.
 """
