@@ -247,6 +247,15 @@ pub(crate) struct MonitorRecord {
     pub(crate) boot_id: String,
 }
 
+const LIVE_HEALTH: &str = "health.json";
+
+/// `RUNROOT/containers/<id>/health.json`: see [`Store::live_health`].
+#[derive(Serialize, Deserialize)]
+struct LiveHealth {
+    pid: i32,
+    health: crate::front::monitor::health::Health,
+}
+
 /// `RUNROOT/containers/<id>/exit.json`: written by the monitor the moment the init is
 /// reaped, before anything else, so that a monitor dying later still leaves the truth.
 #[derive(Serialize, Deserialize, Debug, Clone, Default)]
@@ -539,8 +548,41 @@ impl Store {
     pub(crate) fn load_brief(&self, id: &str) -> Result<Container> {
         let d = self.dir(id);
         let rec: Record = read_json(&d.join("config.json"))?.ok_or_else(|| no_such(id))?;
-        let state: State = read_json(&d.join("state.json"))?.unwrap_or_default();
+        let mut state: State = read_json(&d.join("state.json"))?.unwrap_or_default();
+        if rec.config.healthcheck.is_some() {
+            if let Some(h) = self.live_health(id, state.pid) {
+                state.health = Some(h);
+            }
+        }
         Ok(Container { rec, state })
+    }
+
+    /// The healthcheck's state at its latest probe of the init `pid`, kept in the runroot
+    /// (state.json has it as of its last change of status): a probe a second costs a
+    /// write to memory, not a new file and its writeback on the disk.
+    pub(crate) fn live_health(
+        &self,
+        id: &str,
+        pid: i32,
+    ) -> Option<crate::front::monitor::health::Health> {
+        let l: LiveHealth = read_json(&self.run_dir(id).join(LIVE_HEALTH))
+            .ok()
+            .flatten()?;
+        (pid > 0 && l.pid == pid).then_some(l.health)
+    }
+
+    pub(crate) fn save_live_health(
+        &self,
+        id: &str,
+        pid: i32,
+        health: &crate::front::monitor::health::Health,
+    ) -> Result<()> {
+        let data = serde_json::to_vec(&LiveHealth {
+            pid,
+            health: health.clone(),
+        })
+        .context("encoding a record")?;
+        write_atomic_with(&self.run_dir(id).join(LIVE_HEALTH), &data, false)
     }
 
     /// The state alone (without parsing the record and its spec): for frequent writers.
@@ -550,15 +592,6 @@ impl Store {
 
     pub(crate) fn save_state(&self, id: &str, st: &State) -> Result<()> {
         write_json(&self.dir(id).join("state.json"), st)
-    }
-
-    /// [`Store::save_state`] without the fsync, still whole or not at all to readers: for
-    /// what is written every second and costs nothing lost in a crash of the host (the
-    /// healthcheck's latest probes).
-    pub(crate) fn save_state_unsynced(&self, id: &str, st: &State) -> Result<()> {
-        let mut data = serde_json::to_vec_pretty(st).context("encoding a record")?;
-        data.push(b'\n');
-        write_atomic_with(&self.dir(id).join("state.json"), &data, false)
     }
 
     pub(crate) fn save_record(&self, rec: &Record) -> Result<()> {

@@ -290,6 +290,9 @@ pub(crate) fn record(store: &Store, rec: &Record, e: LogEntry) -> Result<String>
     let (before, after) = {
         let _lock = store.lock(&rec.id)?;
         let mut st = store.load_state(&rec.id)?;
+        if let Some(h) = store.live_health(&rec.id, st.pid) {
+            st.health = Some(h);
+        }
         let started = units::parse_rfc3339(&st.started_at).unwrap_or(SystemTime::UNIX_EPOCH);
         let in_start_period = SystemTime::now()
             .duration_since(started)
@@ -315,11 +318,9 @@ pub(crate) fn record(store: &Store, rec: &Record, e: LogEntry) -> Result<String>
             health.log.drain(..n);
         }
         let after = health.status.clone();
-        // A change of status is kept as every transition is; another probe's log only
-        // matters while the host runs.
-        if before == after {
-            store.save_state_unsynced(&rec.id, &st)?;
-        } else {
+        store.save_live_health(&rec.id, st.pid, health)?;
+        // A change of status is kept in state.json too, as every transition is.
+        if before != after {
             store.save_state(&rec.id, &st)?;
         }
         (before, after)
