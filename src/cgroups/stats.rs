@@ -2,7 +2,6 @@
 //! `events --stats` data, for v1 and v2.
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
@@ -10,7 +9,7 @@ use serde_json::{json, Value};
 use super::CgroupRecord;
 
 fn read(p: &Path) -> Option<String> {
-    fs::read_to_string(p).ok().map(|s| s.trim().to_string())
+    crate::sys::read_small(p).ok().map(|s| s.trim().to_string())
 }
 
 fn num(p: &Path) -> u64 {
@@ -242,6 +241,7 @@ pub(crate) fn oom_kills(rec: &CgroupRecord) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn v2_stats_from_a_fake_tree() {

@@ -142,7 +142,7 @@ pub(crate) struct Host {
 
 impl Host {
     pub(crate) fn now() -> Host {
-        let (cpu, cpus) = host_cpu(&std::fs::read_to_string("/proc/stat").unwrap_or_default());
+        let (cpu, cpus) = host_cpu(&rt::read_small("/proc/stat").unwrap_or_default());
         Host {
             mem: host_memory(),
             cpu,
@@ -169,7 +169,7 @@ pub(crate) fn sample(store: &Store, c: &Container, host: &Host) -> Option<Sample
     // shows no network I/O for it.
     let own_net = std::fs::read_link(format!("/proc/{pid}/ns/net")).ok();
     if own_net.is_some() && own_net != host.own_net {
-        if let Ok(t) = std::fs::read_to_string(format!("/proc/{pid}/net/dev")) {
+        if let Ok(t) = rt::read_small(format!("/proc/{pid}/net/dev")) {
             (s.net_rx, s.net_tx) = net_dev(&t);
         }
     }
@@ -219,7 +219,7 @@ fn last_path(store: &Store, id: &str) -> PathBuf {
 
 /// The last sample `stats` kept of the container, if any.
 pub(crate) fn load_last(store: &Store, id: &str) -> Option<Sample> {
-    parse_last(&std::fs::read_to_string(last_path(store, id)).ok()?)
+    parse_last(&rt::read_small(last_path(store, id)).ok()?)
 }
 
 /// Keeps `s` for the next `stats --no-stream`: temp file and rename, so that concurrent

@@ -78,6 +78,16 @@ pub(crate) fn clone3(flags: u64, cgroup_fd: Option<RawFd>) -> nix::Result<Forked
     }
 }
 
+/// A small file the kernel generates (/proc, cgroupfs), whole. Such files say they are
+/// empty, so `fs::read_to_string` first probes them with reads of 32 bytes and up; with room
+/// for them up front one read fills the buffer and a second sees the end.
+pub(crate) fn read_small(path: impl AsRef<std::path::Path>) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut s = String::with_capacity(4096);
+    std::fs::File::open(path)?.read_to_string(&mut s)?;
+    Ok(s)
+}
+
 pub(crate) const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 pub(crate) const CLONE_NEWTIME: u64 = 0x80;
 

@@ -229,6 +229,11 @@ pub(crate) fn exec(g: &Globals, e: &Exec) -> Result<i32> {
     with_stdio([null.as_fd(), out.as_fd(), err.as_fd()], run)
 }
 
+/// A small file of /proc or of the runtime's, whole, in fewer reads than `fs::read_to_string`.
+pub(crate) fn read_small(path: impl AsRef<Path>) -> std::io::Result<String> {
+    crate::sys::read_small(path)
+}
+
 /// A healthcheck probe made ready once per init (see [`prepare_probe`]).
 pub(crate) use crate::runtime::exec::Prepared as PreparedProbe;
 
@@ -326,7 +331,7 @@ pub(crate) fn bundle_dir(run_dir: &Path) -> PathBuf {
 /// One sample of the container's cgroup usage, in the shape of runc's `events --stats`
 /// data, with its init's host pid; None once it is not running (or never ran).
 pub(crate) fn stats(g: &Globals, id: &str) -> Option<(i32, serde_json::Value)> {
-    let (_, pid, data) = crate::runtime::ops::usage(g, id).ok()?;
+    let (pid, data) = crate::runtime::ops::usage(g, id).ok()?;
     (pid > 0).then_some((pid, data))
 }
 

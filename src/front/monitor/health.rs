@@ -252,10 +252,11 @@ impl Probe {
 /// Kills what runs in the container in the session `sid` (a probe's), besides `sid`.
 fn kill_session(prep: &rt::PreparedProbe, sid: i32) {
     for p in prep.pids() {
-        if p == sid {
+        // The init is in a session of its own.
+        if p == sid || p == prep.init_pid() {
             continue;
         }
-        let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+        let stat = rt::read_small(format!("/proc/{p}/stat")).unwrap_or_default();
         // Fields after the command (which may hold spaces): state ppid pgrp session.
         let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
         let session = after
