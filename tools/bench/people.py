@@ -383,7 +383,8 @@ Reading these figures (what the table cannot say):
   monitor runs the probes itself, each an `exec` into the container (its children's CPU
   is the second healthcheck row), prepared once per container start (config, process,
   seccomp filter, namespaces and cgroups) so that a probe costs the monitor a clone, the
-  handshake with the child and one state write.
+  handshake with the child and one small write to the runroot (state.json on the disk
+  only when the status changes).
 - The monitor is a re-exec of the static berth binary; its resident size is mostly the
   binary's own pages it touched, against conmon's small C binary.
 """
