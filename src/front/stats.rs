@@ -2,6 +2,14 @@
 //! pids and block I/O come from its cgroups (v1, v2 or hybrid, read by the runtime),
 //! network I/O from its network namespace (`/proc/PID/net/dev`), CPU % from two samples
 //! against the host's own CPU time (`/proc/stat`), as Docker's daemon and client do.
+//!
+//! `--no-stream` answers from one reading, as podman does, instead of Docker's second
+//! sample a second later: CPU % is measured against the last sample a `stats` took of the
+//! container (kept in `RUNROOT/containers/<id>/stats.last`) when that one is recent,
+//! otherwise averaged over the container's life since it started.
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Value};
 
@@ -24,6 +32,9 @@ pub(crate) struct Sample {
     pub(crate) blk_read: u64,
     pub(crate) blk_write: u64,
     pub(crate) pids: u64,
+    /// The init's host pid, and when the sample was taken (ns since the epoch).
+    pub(crate) pid: i32,
+    pub(crate) at: u64,
 }
 
 /// `/proc/stat`'s first line as nanoseconds, and how many CPUs it lists (Docker's
@@ -121,19 +132,44 @@ pub(crate) fn from_cgroup(data: &Value, host_mem: u64) -> Sample {
     }
 }
 
+/// What every sample of one round shares: the host's figures, read once.
+pub(crate) struct Host {
+    mem: u64,
+    cpu: u64,
+    cpus: u32,
+    own_net: Option<PathBuf>,
+}
+
+impl Host {
+    pub(crate) fn now() -> Host {
+        let (cpu, cpus) = host_cpu(&rt::read_small("/proc/stat").unwrap_or_default());
+        Host {
+            mem: host_memory(),
+            cpu,
+            cpus,
+            own_net: std::fs::read_link("/proc/self/ns/net").ok(),
+        }
+    }
+}
+
+fn epoch_ns(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
 /// Reads a running container now; None when it is not running (or stops meanwhile).
-pub(crate) fn sample(store: &Store, c: &Container, host_mem: u64) -> Option<Sample> {
+pub(crate) fn sample(store: &Store, c: &Container, host: &Host) -> Option<Sample> {
     let (pid, data) = rt::stats(&store.rt, &c.rec.id)?;
-    let mut s = from_cgroup(&data, host_mem);
-    let (system, cpus) = host_cpu(&std::fs::read_to_string("/proc/stat").ok()?);
-    s.system = system;
-    s.online_cpus = cpus;
+    let mut s = from_cgroup(&data, host.mem);
+    s.system = host.cpu;
+    s.online_cpus = host.cpus;
+    s.pid = pid;
+    s.at = epoch_ns(SystemTime::now());
     // A container in the host's network namespace has no interfaces of its own: Docker
     // shows no network I/O for it.
-    let ns = |p: &str| std::fs::read_link(p).ok();
-    let own_net = ns(&format!("/proc/{pid}/ns/net"));
-    if own_net.is_some() && own_net != ns("/proc/self/ns/net") {
-        if let Ok(t) = std::fs::read_to_string(format!("/proc/{pid}/net/dev")) {
+    let own_net = std::fs::read_link(format!("/proc/{pid}/ns/net")).ok();
+    if own_net.is_some() && own_net != host.own_net {
+        if let Ok(t) = rt::read_small(format!("/proc/{pid}/net/dev")) {
             (s.net_rx, s.net_tx) = net_dev(&t);
         }
     }
@@ -152,21 +188,88 @@ pub(crate) fn cpu_percent(prev: &Sample, cur: &Sample) -> f64 {
     }
 }
 
+/// A sample kept for the next `--no-stream` is used at this age at the earliest (a shorter
+/// window is mostly the host's 10 ms tick) and at the latest (an older one says little of
+/// now; the lifetime average says as much).
+const LAST_MIN_AGE: Duration = Duration::from_millis(100);
+const LAST_MAX_AGE: Duration = Duration::from_secs(60);
+const LAST_FILE: &str = "stats.last";
+
+/// What `stats` keeps of its last sample of a container: `pid cpu system at`.
+fn last_text(s: &Sample) -> String {
+    format!("{} {} {} {}\n", s.pid, s.cpu, s.system, s.at)
+}
+
+fn parse_last(text: &str) -> Option<Sample> {
+    let mut it = text.split_whitespace();
+    let mut n = || it.next()?.parse::<u64>().ok();
+    let pid = i32::try_from(n()?).ok()?;
+    Some(Sample {
+        pid,
+        cpu: n()?,
+        system: n()?,
+        at: n()?,
+        ..Default::default()
+    })
+}
+
+fn last_path(store: &Store, id: &str) -> PathBuf {
+    store.run_dir(id).join(LAST_FILE)
+}
+
+/// The last sample `stats` kept of the container, if any.
+pub(crate) fn load_last(store: &Store, id: &str) -> Option<Sample> {
+    parse_last(&rt::read_small(last_path(store, id)).ok()?)
+}
+
+/// Keeps `s` for the next `stats --no-stream`: temp file and rename, so that concurrent
+/// `stats` never read half of one; a failure only costs the next one its delta. A kept
+/// sample younger than [`LAST_MIN_AGE`] stays, so that calls in quick succession still
+/// measure over a useful window.
+pub(crate) fn save_last(store: &Store, id: &str, s: &Sample, kept: Option<&Sample>) {
+    if kept.is_some_and(|k| {
+        k.pid == s.pid && s.at.saturating_sub(k.at) < LAST_MIN_AGE.as_nanos() as u64
+    }) {
+        return;
+    }
+    let path = last_path(store, id);
+    let tmp = path.with_file_name(format!(".{LAST_FILE}.{}", std::process::id()));
+    if std::fs::write(&tmp, last_text(s)).is_err() || std::fs::rename(&tmp, &path).is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+}
+
+/// CPU % from one reading: over the window since `last` when it is of the same init and
+/// its age is between [`LAST_MIN_AGE`] and [`LAST_MAX_AGE`], otherwise the container's
+/// CPU time over its life since `started` (what podman's first sample shows).
+pub(crate) fn cpu_once(cur: &Sample, last: Option<&Sample>, started: Option<SystemTime>) -> f64 {
+    let age = |at: u64| Duration::from_nanos(cur.at.saturating_sub(at));
+    if let Some(l) = last.filter(|l| {
+        l.pid == cur.pid
+            && l.at < cur.at
+            && (LAST_MIN_AGE..=LAST_MAX_AGE).contains(&age(l.at))
+            && l.cpu <= cur.cpu
+            && l.system < cur.system
+    }) {
+        return cpu_percent(l, cur);
+    }
+    let Some(life) = started.map(|t| age(epoch_ns(t))).filter(|d| !d.is_zero()) else {
+        return 0.0;
+    };
+    cur.cpu as f64 / life.as_nanos() as f64 * 100.0
+}
+
 /// One row of the table (the fields `--format` templates use, as Docker names them).
 /// `cur` None: the container is not running (zeros, as Docker shows it).
 pub(crate) fn row(
     c: &Container,
     as_typed: &str,
-    prev: Option<&Sample>,
+    cpu: f64,
     cur: Option<&Sample>,
     trunc: bool,
 ) -> Value {
     let zero = Sample::default();
     let s = cur.unwrap_or(&zero);
-    let cpu = match (prev, cur) {
-        (Some(p), Some(c)) => cpu_percent(p, c),
-        _ => 0.0,
-    };
     let mem_perc = if s.mem_limit > 0 {
         s.mem as f64 / s.mem_limit as f64 * 100.0
     } else {
@@ -201,12 +304,6 @@ pub(crate) fn headers() -> Value {
 }
 
 pub(crate) const DEFAULT_TABLE: &str = "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}";
-
-/// A reading of every container in `list`, one after the other.
-pub(crate) fn sample_all(store: &Store, list: &[Container]) -> Vec<Option<Sample>> {
-    let mem = host_memory();
-    list.iter().map(|c| sample(store, c, mem)).collect()
-}
 
 #[cfg(test)]
 mod tests {
@@ -253,7 +350,7 @@ mod tests {
             },
             state: Default::default(),
         };
-        let r = row(&c, "web", Some(&prev), Some(&cur), true);
+        let r = row(&c, "web", cpu_percent(&prev, &cur), Some(&cur), true);
         assert_eq!(r["ID"], "aaaaaaaaaaaa");
         assert_eq!(r["CPUPerc"], "100.00%");
         assert_eq!(r["MemUsage"], "8MiB / 64MiB");
@@ -266,13 +363,63 @@ mod tests {
             "raw": {"inactive_file": 1u64 << 29}}});
         let s = from_cgroup(&v2, 2 << 30);
         assert_eq!(s.mem_limit, 2 << 30);
-        let r = row(&c, "web", None, Some(&s), false);
+        let r = row(&c, "web", 0.0, Some(&s), false);
         assert_eq!(r["MemUsage"], "1GiB / 2GiB");
         assert_eq!(r["ID"], "a".repeat(64));
-        let stopped = row(&c, "web", None, None, true);
+        let stopped = row(&c, "web", 0.0, None, true);
         assert_eq!(stopped["PIDs"], "0");
         assert_eq!(stopped["MemUsage"], "0B / 0B");
         assert_eq!(stopped["CPUPerc"], "0.00%");
+    }
+
+    #[test]
+    fn one_reading_against_the_kept_sample_or_the_lifetime() {
+        let sec = 1_000_000_000u64;
+        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
+        let cur = Sample {
+            pid: 7,
+            cpu: 4 * sec,
+            system: 100 * sec,
+            online_cpus: 2,
+            at: 1010 * sec,
+            ..Default::default()
+        };
+        // No kept sample: 4 s of CPU over 10 s of life.
+        assert_eq!(cpu_once(&cur, None, Some(start)), 40.0);
+        assert_eq!(cpu_once(&cur, None, None), 0.0);
+        // A kept one 2 s old: 1 s of CPU over the host's 4 s (2 CPUs): 50%.
+        let last = Sample {
+            pid: 7,
+            cpu: 3 * sec,
+            system: 96 * sec,
+            at: 1008 * sec,
+            ..Default::default()
+        };
+        assert_eq!(cpu_once(&cur, Some(&last), Some(start)), 50.0);
+        // Another init (a restart), too old, too young, or counters gone back: the lifetime.
+        for l in [
+            Sample {
+                pid: 8,
+                ..last.clone()
+            },
+            Sample {
+                at: 900 * sec,
+                ..last.clone()
+            },
+            Sample {
+                at: 1010 * sec - 1000,
+                ..last.clone()
+            },
+            Sample {
+                cpu: 5 * sec,
+                ..last.clone()
+            },
+        ] {
+            assert_eq!(cpu_once(&cur, Some(&l), Some(start)), 40.0, "{l:?}");
+        }
+        assert_eq!(parse_last(&last_text(&last)), Some(last));
+        assert_eq!(parse_last("7 1 2"), None);
+        assert_eq!(parse_last("-1 1 2 3"), None);
     }
 
     #[test]
@@ -308,7 +455,7 @@ mod tests {
             },
             state: Default::default(),
         };
-        let r = row(&c, "v2", None, Some(&s), true);
+        let r = row(&c, "v2", 0.0, Some(&s), true);
         assert_eq!(r["MemUsage"], "50MiB / 1.5GiB");
         assert_eq!(r["MemPerc"], "3.26%");
         assert_eq!(r["BlockIO"], "1.23MB / 5MB");

@@ -108,15 +108,7 @@ pub(crate) fn exec(t: &Target, process: &Process, o: &ExecOpts) -> Result<i32> {
     let init_pidfd = rec
         .init_process()
         .ok_or_else(|| anyhow!("cannot exec in a stopped container"))?;
-    let mut ns = CloneFlags::empty();
-    for n in spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().clone())
-        .unwrap_or_default()
-    {
-        ns |= crate::namespaces::flag(n.typ());
-    }
+    let ns = namespaces(spec);
     let (console, console_peer) = if !terminal {
         (None, None)
     } else if let Some(path) = &o.console_socket {
@@ -155,19 +147,10 @@ pub(crate) fn exec(t: &Target, process: &Process, o: &ExecOpts) -> Result<i32> {
     } else {
         Some(super::run::block_forwarded()?)
     };
-    let (parent_chan, child_chan) = Channel::pair().context("sync socketpair")?;
-    let forked = cgroup.clone(0);
-    let (pid, pidfd) =
-        match forked.map_err(|e| anyhow!("clone: {}", crate::error::errno_desc(e)))? {
-            sys::Forked::Child => {
-                drop(parent_chan);
-                child::run_exec(&ctx, &child_chan)
-            }
-            sys::Forked::Parent { pid, pidfd } => (pid, pidfd),
-        };
-    drop(child_chan);
+    let child = clone_child(&ctx)?;
+    // Ours closed: the child holds the console socket now.
     drop(console);
-    let Ready { pid, pidfd } = Parent::new(&parent_chan, ExecSteps { t }, pid, pidfd).serve()?;
+    let Ready { pid, pidfd } = child.serve(t)?;
     crate::logging::debug(&format!("exec {}: process {pid} ready", rec.id));
     if let Some(p) = &o.pid_file {
         let p = super::create::absolute(p)?;
@@ -183,6 +166,122 @@ pub(crate) fn exec(t: &Target, process: &Process, o: &ExecOpts) -> Result<i32> {
     let io = super::run::Stdio::new(stdin.as_fd(), stdout.as_fd());
     let _raw = io.attach(master.as_ref());
     super::run::supervise(pid, &pidfd, master.as_ref(), &sfd, io)
+}
+
+/// The exec child, cloned: the parent's end of its channel.
+struct Child {
+    chan: Channel,
+    pid: i32,
+    pidfd: OwnedFd,
+}
+
+fn clone_child(ctx: &ExecCtx) -> Result<Child> {
+    let (parent_chan, child_chan) = Channel::pair().context("sync socketpair")?;
+    let forked = ctx.cgroup.clone(0);
+    match forked.map_err(|e| anyhow!("clone: {}", crate::error::errno_desc(e)))? {
+        sys::Forked::Child => {
+            drop(parent_chan);
+            child::run_exec(ctx, &child_chan)
+        }
+        sys::Forked::Parent { pid, pidfd } => Ok(Child {
+            chan: parent_chan,
+            pid,
+            pidfd,
+        }),
+    }
+}
+
+impl Child {
+    /// Follows the child until its process runs (or fails).
+    fn serve(self, t: &Target) -> Result<Ready> {
+        Parent::new(&self.chan, ExecSteps { t }, self.pid, self.pidfd).serve()
+    }
+}
+
+/// A process made ready once and started again and again in a running container, detached,
+/// without a terminal (the monitor's healthcheck probes): the config read, the process
+/// planned, the seccomp filter compiled, the init's pidfd and the cgroups opened once; each
+/// start is the clone and the child's own steps.
+pub(crate) struct Prepared {
+    t: Target,
+    process: crate::spec::plan::ProcessPlan,
+    seccomp: Option<crate::seccomp::Filter>,
+    ns: CloneFlags,
+    init_pidfd: OwnedFd,
+    cgroup: crate::cgroups::Membership,
+}
+
+impl Prepared {
+    /// `args` in the container's process (its env, user, cwd, capabilities, limits).
+    pub(crate) fn new(g: &Globals, id: &str, args: &[String]) -> Result<Prepared> {
+        let t = Target::open(g, id, false)?;
+        let mut p = t.process();
+        p.set_args(Some(args.to_vec()));
+        p.set_terminal(Some(false));
+        p.set_console_size(None);
+        if args.is_empty() {
+            bail!("process.args must not be empty");
+        }
+        let process = crate::spec::plan::process(&p)?;
+        let init_pidfd = t
+            .rec
+            .init_process()
+            .ok_or_else(|| anyhow!("cannot exec in a stopped container"))?;
+        let cgroup = crate::cgroups::Membership::for_exec_in(&t.rec.cgroup, &[])?;
+        let seccomp = super::create::compile_seccomp(&t.spec)?;
+        let ns = namespaces(&t.spec);
+        Ok(Prepared {
+            t,
+            process,
+            seccomp,
+            ns,
+            init_pidfd,
+            cgroup,
+        })
+    }
+
+    /// The host pid of the init this was prepared for.
+    pub(crate) fn init_pid(&self) -> i32 {
+        self.t.rec.pid
+    }
+
+    /// Starts the process with this process's fds 0-2 as its own: its host pid once it runs
+    /// (our child: we are a subreaper, or the child of the exec's own fork).
+    pub(crate) fn start(&self) -> Result<i32> {
+        let ctx = ExecCtx {
+            seccomp: self.seccomp.as_ref(),
+            process: &self.process,
+            init_pidfd: &self.init_pidfd,
+            ns: self.ns,
+            cgroup: &self.cgroup,
+            console: None,
+            last_kept_fd: 2,
+        };
+        Ok(clone_child(&ctx)?.serve(&self.t)?.pid)
+    }
+
+    /// Whether the container is paused (its cgroup frozen).
+    pub(crate) fn paused(&self) -> bool {
+        crate::cgroups::manager::is_frozen(&self.t.rec.cgroup)
+    }
+
+    /// Host pids of every process in the container's cgroup.
+    pub(crate) fn pids(&self) -> Vec<i32> {
+        crate::cgroups::manager::pids(&self.t.rec.cgroup)
+    }
+}
+
+fn namespaces(spec: &Spec) -> CloneFlags {
+    let mut ns = CloneFlags::empty();
+    for n in spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default()
+    {
+        ns |= crate::namespaces::flag(n.typ());
+    }
+    ns
 }
 
 /// What only exec answers: its seccomp listener goes out with the running container's state.

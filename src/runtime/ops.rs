@@ -427,6 +427,21 @@ pub(crate) fn pids(g: &Globals, id: &str) -> Result<Vec<i32>> {
     Ok(p)
 }
 
+/// The container's init's pid and the figures `stats` shows (runc's stats record, in
+/// brief), from one load of its state; NotRunning once its init is gone (a paused or
+/// created container still reads).
+pub(crate) fn usage(g: &Globals, id: &str) -> Result<(i32, serde_json::Value)> {
+    let dir = ContainerDir::new(&g.root, id)?;
+    let rec = dir.load()?;
+    let alive = rec
+        .init_process()
+        .is_some_and(|fd| !crate::state::has_exited(&fd, Duration::ZERO));
+    if !alive {
+        return Err(Error::NotRunning);
+    }
+    Ok((rec.pid, crate::cgroups::stats::brief(&rec.cgroup)))
+}
+
 /// `events`: one stats record with `--stats`, else a stream of stats every `interval` and
 /// an "oom" record whenever the kernel OOM-kills in the container, until it stops.
 pub(crate) fn events(

@@ -73,7 +73,7 @@ pub(crate) fn in_user_namespace() -> bool {
 
 /// The identity of a process that survives pid reuse: start time in clock ticks since boot.
 pub(crate) fn process_start_time(pid: i32) -> Option<u64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let stat = crate::sys::read_small(format!("/proc/{pid}/stat")).ok()?;
     // comm may contain spaces and parentheses: fields start after the last ')'.
     let rest = &stat[stat.rfind(')')? + 2..];
     rest.split(' ').nth(19)?.parse().ok()

@@ -79,6 +79,26 @@ pub(crate) fn clone3(flags: u64, cgroup_fd: Option<RawFd>) -> nix::Result<Forked
     }
 }
 
+/// A small file the kernel generates (/proc, cgroupfs), whole. Such files say they are
+/// empty, so `fs::read_to_string` stats them and then probes them with reads of 32 bytes
+/// and up; read through a buffer on the stack, one read takes it and a second sees the end,
+/// and the text is allocated once at its size.
+pub(crate) fn read_small(path: impl AsRef<std::path::Path>) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut buf = [0u8; 4096];
+    let mut out = Vec::new();
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    String::from_utf8(out).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
 pub(crate) const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 pub(crate) const CLONE_NEWTIME: u64 = 0x80;
 

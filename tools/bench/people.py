@@ -359,25 +359,30 @@ class People:
 READING = """
 Reading these figures (what the table cannot say):
 
-- `ps -a` costs berth about 0.3 ms of CPU per container: each container's `config.json`
-  (about 20 KB, most of it the generated OCI spec) is parsed whole to list it. Keeping
-  the spec in a file of its own, read only by the commands that need it, is the change
-  that would make the listing flat; it is not made yet.
+- `ps -a` costs berth about 0.1 ms of CPU per container: its `config.json` (the OCI spec
+  is in a `spec.json` of its own, read only by the commands that need it), its monitor's
+  record and a look at /proc.
 - berth's `run --rm` takes about 16 ms of CPU for all its processes; its wall time is
   several times that here mostly by waiting for a CPU on this shared machine (an strace
   of one run shows no wait longer than 4 ms in its path).
 - `logs` decodes berth's (and Docker's) own json-file layout directly, without serde, and
   parses the times only for `--since`/`--until`/`-t`: about 25 ms of CPU for the 100k
   lines (110 ms before 2026-12-06); its wall time swings with the machine's load.
-- berth's `stats --no-stream` reads every container's cgroups twice, one second apart, to
-  give CPU % over that second as Docker does (Docker's CLI also waits for a second
-  sample); podman 4.3 prints, from one read, the CPU % averaged since the container
-  started. The wall-time row therefore holds a 1 s sleep for berth; the CPU row is the
-  work each does.
+- `stats --no-stream` answers from one reading in both (Docker's CLI waits a second for a
+  second sample): podman 4.3 prints the CPU % averaged since the container started; berth
+  the CPU % since the last `stats` sampled the container (a small record it keeps in the
+  runroot) when that is 0.1-60 s old, otherwise the same lifetime average. Streaming
+  `stats` keeps Docker's two samples a second apart.
+- `system df` reads each image's layer sizes from the records written at unpack, and
+  lists the containers once without their OCI specs; the containers' sizes are their
+  upper directories, walked at each call as Docker does.
 - podman's healthcheck probes run from systemd timers (`podman healthcheck run`), so
   without systemd as PID 1, as here, they never run: conmon's row is an idle conmon. berth's
   monitor runs the probes itself, each an `exec` into the container (its children's CPU
-  is the second healthcheck row).
+  is the second healthcheck row), prepared once per container start (config, process,
+  seccomp filter, namespaces and cgroups) so that a probe costs the monitor a clone, the
+  handshake with the child and one small write to the runroot (state.json on the disk
+  only when the status changes).
 - The monitor is a re-exec of the static berth binary. Every page fault on the binary
   maps the 16 pages around it (the kernel's fault-around), so a process that ran parsing,
   the spec and the runtime has most of the 6 MB text resident; the monitor unmaps the

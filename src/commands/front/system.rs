@@ -132,7 +132,8 @@ const DF_TABLE: &str = "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}
 pub(crate) fn df(g: &Globals, a: &SystemDfArgs) -> Result<i32> {
     let store = Store::new(g);
     let images = super::image_store(g)?;
-    let containers = store.list();
+    // The records without their specs (nothing here reads them), listed once.
+    let containers = store.list_brief();
     let uses = |id: &Digest| {
         let want = id.to_string();
         containers.iter().filter(|c| c.rec.image_id == want).count()
@@ -157,9 +158,9 @@ pub(crate) fn df(g: &Globals, a: &SystemDfArgs) -> Result<i32> {
         if a.format.is_some() {
             bail!("--format: not supported together with --verbose");
         }
-        return df_verbose(&store, &images, &du, &c_rows, &volume_rows(g, &store));
+        return df_verbose(&store, &images, &du, &c_rows, &volume_rows(g, &containers));
     }
-    let vols = volume_rows(g, &store);
+    let vols = volume_rows(g, &containers);
     let v_total: u64 = vols.iter().map(|v| v.2).sum();
     let v_active = vols.iter().filter(|v| v.1 > 0).count();
     let v_reclaim: u64 = vols.iter().filter(|v| v.1 == 0).map(|v| v.2).sum();
@@ -183,9 +184,11 @@ pub(crate) fn df(g: &Globals, a: &SystemDfArgs) -> Result<i32> {
 }
 
 /// Every volume: its name, how many containers mount it, its size.
-fn volume_rows(g: &Globals, store: &Store) -> Vec<(String, usize, u64)> {
+fn volume_rows(
+    g: &Globals,
+    containers: &[crate::front::containers::Container],
+) -> Vec<(String, usize, u64)> {
     let vols = crate::front::volumes::Store::new(&g.root);
-    let containers = store.list();
     vols.list()
         .into_iter()
         .map(|v| {

@@ -36,6 +36,13 @@ fn entries(store: &Store) -> Vec<(String, PathBuf)> {
 
 pub(crate) fn usage(store: &Store) -> Result<Usage> {
     let list = entries(store);
+    if list.is_empty() {
+        // Nothing to count: spare reading every image record.
+        return Ok(Usage {
+            entries: 0,
+            size: 0,
+        });
+    }
     let mut used = BTreeSet::new();
     for r in store.images()? {
         used.extend(r.layers.into_iter().map(|l| l.diff_id));

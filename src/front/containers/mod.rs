@@ -250,6 +250,15 @@ pub(crate) struct MonitorRecord {
     pub(crate) boot_id: String,
 }
 
+const LIVE_HEALTH: &str = "health.json";
+
+/// `RUNROOT/containers/<id>/health.json`: see [`Store::live_health`].
+#[derive(Serialize, Deserialize)]
+struct LiveHealth {
+    pid: i32,
+    health: crate::front::monitor::health::Health,
+}
+
 /// `RUNROOT/containers/<id>/exit.json`: written by the monitor the moment the init is
 /// reaped, before anything else, so that a monitor dying later still leaves the truth.
 #[derive(Serialize, Deserialize, Debug, Clone, Default)]
@@ -563,8 +572,41 @@ impl Store {
     pub(crate) fn load_brief(&self, id: &str) -> Result<Container> {
         let d = self.dir(id);
         let rec: Record = read_json(&d.join("config.json"))?.ok_or_else(|| no_such(id))?;
-        let state: State = read_state(&d.join("state.json"))?.unwrap_or_default();
+        let mut state: State = read_state(&d.join("state.json"))?.unwrap_or_default();
+        if rec.config.healthcheck.is_some() {
+            if let Some(h) = self.live_health(id, state.pid) {
+                state.health = Some(h);
+            }
+        }
         Ok(Container { rec, state })
+    }
+
+    /// The healthcheck's state at its latest probe of the init `pid`, kept in the runroot
+    /// (state.json has it as of its last change of status): a probe a second costs a
+    /// write to memory, not a new file and its writeback on the disk.
+    pub(crate) fn live_health(
+        &self,
+        id: &str,
+        pid: i32,
+    ) -> Option<crate::front::monitor::health::Health> {
+        let l: LiveHealth = read_json(&self.run_dir(id).join(LIVE_HEALTH))
+            .ok()
+            .flatten()?;
+        (pid > 0 && l.pid == pid).then_some(l.health)
+    }
+
+    pub(crate) fn save_live_health(
+        &self,
+        id: &str,
+        pid: i32,
+        health: &crate::front::monitor::health::Health,
+    ) -> Result<()> {
+        let data = serde_json::to_vec(&LiveHealth {
+            pid,
+            health: health.clone(),
+        })
+        .context("encoding a record")?;
+        replace_file(&self.run_dir(id).join(LIVE_HEALTH), &data, false)
     }
 
     /// The state alone (without parsing the record and its spec): for frequent writers.
@@ -762,13 +804,13 @@ impl Store {
                 }
             }
             Status::Restarting => {
-                if c.state.boot_id != runtime::boot_id() || !self.monitor_alive(id) {
+                if self.monitor_gone(c) {
                     return Live::Exited;
                 }
                 Live::Restarting
             }
             Status::Running => {
-                if c.state.boot_id != runtime::boot_id() || !self.monitor_alive(id) {
+                if self.monitor_gone(c) {
                     return Live::Exited;
                 }
                 // The monitor runs, so does the container: frozen is paused.
@@ -781,16 +823,18 @@ impl Store {
         }
     }
 
+    /// A running (or restarting) container's monitor is gone, or was of another boot.
+    fn monitor_gone(&self, c: &Container) -> bool {
+        c.state.boot_id != runtime::boot_id() || !self.monitor_alive(&c.rec.id)
+    }
+
     /// Whether the record disagrees with what runs (a dead monitor, a reboot, leftovers of
     /// a start that died): then the container is finalized under its lock.
     fn needs_reconcile(&self, c: &Container) -> bool {
         let id = &c.rec.id;
         match c.state.status {
-            // What makes `derive` say Exited, without its look at the runtime (paused or
-            // not: a state.json and the cgroup read per container in every listing).
-            Status::Running | Status::Restarting => {
-                c.state.boot_id != runtime::boot_id() || !self.monitor_alive(id)
-            }
+            // What derive calls Exited, without its look at the runtime for Paused.
+            Status::Running | Status::Restarting => self.monitor_gone(c),
             Status::Created | Status::Exited => {
                 self.run_dir(id).join("monitor.json").exists() && !self.monitor_alive(id)
             }

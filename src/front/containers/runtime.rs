@@ -248,37 +248,26 @@ pub(crate) fn exec(g: &Globals, e: &Exec) -> Result<i32> {
     with_stdio([null.as_fd(), out.as_fd(), err.as_fd()], run)
 }
 
+/// A small file of /proc or of the runtime's, whole, in fewer reads than `fs::read_to_string`.
+pub(crate) fn read_small(path: impl AsRef<Path>) -> std::io::Result<String> {
+    crate::sys::read_small(path)
+}
+
+/// A healthcheck probe made ready once per init (see [`prepare_probe`]).
+pub(crate) use crate::runtime::exec::Prepared as PreparedProbe;
+
 /// A healthcheck probe: `args` in the running container `id` as its own process runs
-/// (user, env, cwd), detached, stdin /dev/null, stdout and stderr to `out`. Returns its host
+/// (user, env, cwd), detached, without a terminal; made ready once, started by
+/// [`start_probe`] at every probe.
+pub(crate) fn prepare_probe(g: &Globals, id: &str, args: &[String]) -> Result<PreparedProbe> {
+    crate::runtime::exec::Prepared::new(g, id, args)
+}
+
+/// Starts a prepared probe, stdin /dev/null, stdout and stderr to `out`. Returns its host
 /// pid: the caller's child (exec forks into the container's pid namespace as a sibling of
 /// its helper), so the caller reaps it and may kill it.
-pub(crate) fn exec_probe(
-    g: &Globals,
-    id: &str,
-    args: &[String],
-    out: BorrowedFd,
-    pid_file: &Path,
-) -> Result<i32> {
-    let target = crate::runtime::exec::Target::open(g, id, false)?;
-    let mut p = target.process();
-    p.set_args(Some(args.to_vec()));
-    p.set_terminal(Some(false));
-    p.set_console_size(None);
-    let opts = crate::runtime::exec::ExecOpts {
-        detach: true,
-        pid_file: Some(pid_file.to_path_buf()),
-        ..Default::default()
-    };
-    let null = std::fs::File::open("/dev/null").context("open /dev/null")?;
-    let _ = std::fs::remove_file(pid_file);
-    with_stdio([null.as_fd(), out, out], || {
-        crate::runtime::exec::exec(&target, &p, &opts)
-    })?;
-    let text = std::fs::read_to_string(pid_file).context("the probe's pid file")?;
-    let _ = std::fs::remove_file(pid_file);
-    text.trim()
-        .parse()
-        .map_err(|_| anyhow!("the probe's pid file: {text:?}"))
+pub(crate) fn start_probe(p: &PreparedProbe, null: BorrowedFd, out: BorrowedFd) -> Result<i32> {
+    with_stdio([null, out, out], || p.start())
 }
 
 /// The container's own process with Docker's exec settings: a new command, variables added
@@ -367,17 +356,8 @@ pub(crate) fn bundle_dir(run_dir: &Path) -> PathBuf {
 /// One sample of the container's cgroup usage, in the shape of runc's `events --stats`
 /// data, with its init's host pid; None once it is not running (or never ran).
 pub(crate) fn stats(g: &Globals, id: &str) -> Option<(i32, serde_json::Value)> {
-    let st = crate::runtime::ops::state(g, id).ok()?;
-    if st.pid <= 0 {
-        return None;
-    }
-    let mut data = None;
-    crate::runtime::ops::events(g, id, true, std::time::Duration::ZERO, &mut |v| {
-        data = Some(v["data"].clone());
-        Ok(())
-    })
-    .ok()?;
-    Some((st.pid, data?))
+    let (pid, data) = crate::runtime::ops::usage(g, id).ok()?;
+    (pid > 0).then_some((pid, data))
 }
 
 /// Applies new resource limits to a created, running or paused container (what the runc

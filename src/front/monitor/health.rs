@@ -15,7 +15,7 @@ use std::io::Read;
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use nix::sys::wait::WaitStatus;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -196,17 +196,13 @@ pub(crate) struct Probe {
 }
 
 impl Probe {
-    fn start(store: &Store, rec: &Record, args: &[String]) -> Result<Probe> {
+    fn start(rec: &Record, prep: &rt::PreparedProbe, null: &std::fs::File) -> Result<Probe> {
         let h = rec.config.healthcheck.clone().unwrap_or_default();
         let timeout = nanos(h.timeout, DEFAULT_TIMEOUT);
         let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
             .map_err(|e| anyhow!("pipe: {}", e.desc()))?;
         let start = SystemTime::now();
-        // Per process: `healthcheck run` may probe while the monitor does.
-        let pid_file = store
-            .run_dir(&rec.id)
-            .join(format!("health.{}.pid", std::process::id()));
-        let pid = rt::exec_probe(&store.rt, &rec.id, args, w.as_fd(), &pid_file)?;
+        let pid = rt::start_probe(prep, null.as_fd(), w.as_fd())?;
         drop(w);
         let _ = nix::fcntl::fcntl(
             &r,
@@ -235,8 +231,8 @@ impl Probe {
     }
 
     /// The probe's leftovers (its session in the container), then the probe.
-    fn kill(&self, store: &Store, id: &str) {
-        kill_session(store, id, self.pid);
+    fn kill(&self, prep: &rt::PreparedProbe) {
+        kill_session(prep, self.pid);
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(self.pid),
             nix::sys::signal::Signal::SIGKILL,
@@ -263,12 +259,13 @@ impl Probe {
 }
 
 /// Kills what runs in the container in the session `sid` (a probe's), besides `sid`.
-fn kill_session(store: &Store, id: &str, sid: i32) {
-    for p in rt::pids(&store.rt, id) {
-        if p == sid {
+fn kill_session(prep: &rt::PreparedProbe, sid: i32) {
+    for p in prep.pids() {
+        // The init is in a session of its own.
+        if p == sid || p == prep.init_pid() {
             continue;
         }
-        let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+        let stat = rt::read_small(format!("/proc/{p}/stat")).unwrap_or_default();
         // Fields after the command (which may hold spaces): state ppid pgrp session.
         let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
         let session = after
@@ -303,6 +300,9 @@ pub(crate) fn record(store: &Store, rec: &Record, e: LogEntry) -> Result<String>
     let (before, after) = {
         let _lock = store.lock(&rec.id)?;
         let mut st = store.load_state(&rec.id)?;
+        if let Some(h) = store.live_health(&rec.id, st.pid) {
+            st.health = Some(h);
+        }
         let started = units::parse_rfc3339(&st.started_at).unwrap_or(SystemTime::UNIX_EPOCH);
         let in_start_period = SystemTime::now()
             .duration_since(started)
@@ -328,7 +328,11 @@ pub(crate) fn record(store: &Store, rec: &Record, e: LogEntry) -> Result<String>
             health.log.drain(..n);
         }
         let after = health.status.clone();
-        store.save_state(&rec.id, &st)?;
+        store.save_live_health(&rec.id, st.pid, health)?;
+        // A change of status is kept in state.json too, as every transition is.
+        if before != after {
+            store.save_state(&rec.id, &st)?;
+        }
         (before, after)
     };
     if before != after {
@@ -343,6 +347,10 @@ pub(crate) struct Checker {
     next: Instant,
     started: Instant,
     probe: Option<Probe>,
+    /// The probe's exec, made ready for the current init (a restart makes another).
+    prep: Option<rt::PreparedProbe>,
+    /// The probes' stdin.
+    null: Option<std::fs::File>,
 }
 
 impl Checker {
@@ -353,9 +361,27 @@ impl Checker {
             next: Instant::now(),
             started: Instant::now(),
             probe: None,
+            prep: None,
+            null: None,
         };
         c.next = Instant::now() + c.interval(rec, STARTING);
         Some(c)
+    }
+
+    /// Starts a probe in the init `init` of container `id`, the exec made ready first
+    /// when this init has none yet.
+    fn start(&mut self, store: &Store, rec: &Record, init: i32) -> Result<Probe> {
+        if self.prep.as_ref().is_none_or(|p| p.init_pid() != init) {
+            self.prep = None;
+            self.prep = Some(rt::prepare_probe(&store.rt, &rec.id, &self.args)?);
+        }
+        if self.null.is_none() {
+            self.null = Some(std::fs::File::open("/dev/null").context("open /dev/null")?);
+        }
+        let (Some(prep), Some(null)) = (&self.prep, &self.null) else {
+            unreachable!("both made above");
+        };
+        Probe::start(rec, prep, null)
     }
 
     /// Docker's getInterval: the start interval while starting within the start period.
@@ -397,7 +423,9 @@ impl Monitor<'_> {
                 return;
             }
             let p = h.probe.take().expect("a probe");
-            p.kill(self.store, &self.c.rec.id);
+            if let Some(prep) = &h.prep {
+                p.kill(prep);
+            }
             // Reaped with the next SIGCHLD (no longer ours to match).
             let e = p.entry(-1, true);
             self.health_done(e);
@@ -406,13 +434,16 @@ impl Monitor<'_> {
         if now < h.next || stopping {
             return;
         }
-        let id = self.c.rec.id.clone();
-        if rt::status(&self.store.rt, &id).as_deref() == Some("paused") {
+        let init = self.created.pid;
+        let paused = match h.prep.as_ref().filter(|p| p.init_pid() == init) {
+            Some(p) => p.paused(),
+            None => rt::status(&self.store.rt, &self.c.rec.id).as_deref() == Some("paused"),
+        };
+        if paused {
             h.next = now + h.interval(&self.c.rec, "");
             return;
         }
-        let args = h.args.clone();
-        match Probe::start(self.store, &self.c.rec, &args) {
+        match h.start(self.store, &self.c.rec, init) {
             Ok(p) => h.probe = Some(p),
             Err(e) => {
                 let t = rt::rfc3339(SystemTime::now());
@@ -436,7 +467,9 @@ impl Monitor<'_> {
             return;
         }
         let p = h.probe.take().expect("a probe");
-        kill_session(self.store, &self.c.rec.id, p.pid);
+        if let Some(prep) = &h.prep {
+            kill_session(prep, p.pid);
+        }
         let e = p.entry(exit_code(st), false);
         self.health_done(e);
     }
@@ -459,20 +492,22 @@ pub(crate) fn run_once(store: &Store, c: &Container) -> Result<String> {
     if store.derive(c) != Live::Running {
         bail!("container {} is not running", c.rec.name);
     }
-    let mut p = Probe::start(store, &c.rec, &args)?;
+    let prep = rt::prepare_probe(&store.rt, &c.rec.id, &args)?;
+    let null = std::fs::File::open("/dev/null").context("open /dev/null")?;
+    let mut p = Probe::start(&c.rec, &prep, &null)?;
     let pid = nix::unistd::Pid::from_raw(p.pid);
     let e = loop {
         p.read_output();
         match nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::StillAlive) => {}
             Ok(st) => {
-                kill_session(store, &c.rec.id, p.pid);
+                kill_session(&prep, p.pid);
                 break p.entry(exit_code(st), false);
             }
             Err(e) => bail!("waiting for the healthcheck: {}", e.desc()),
         }
         if Instant::now() >= p.deadline {
-            p.kill(store, &c.rec.id);
+            p.kill(&prep);
             let _ = nix::sys::wait::waitpid(pid, None);
             break p.entry(-1, true);
         }

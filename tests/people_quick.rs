@@ -1,0 +1,339 @@
+//! What the fast paths of `stats --no-stream`, the monitor's healthcheck probes and
+//! `system df` must still get right, driven through the built binary: CPU % from one
+//! reading (the kept sample or the container's lifetime), probes that follow a container
+//! restarted in place, and sizes of what containers wrote. Each test has its own
+//! `--root`/`--runroot` and ends with a leak audit.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{run_with_timeout, Out, APPLETS};
+use serde_json::Value;
+
+static N: AtomicUsize = AtomicUsize::new(0);
+
+struct World {
+    dir: PathBuf,
+    root: PathBuf,
+    runroot: PathBuf,
+    rootfs: PathBuf,
+}
+
+impl World {
+    fn new(name: &str) -> World {
+        let n = N.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("berth-pq-{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let rootfs = dir.join("rootfs");
+        for d in ["bin", "etc", "tmp", "proc", "dev", "sys"] {
+            std::fs::create_dir_all(rootfs.join(d)).unwrap();
+        }
+        std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("/bin/busybox");
+        for a in APPLETS {
+            let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a));
+        }
+        std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+        World {
+            root: dir.join("root"),
+            runroot: dir.join("run"),
+            rootfs,
+            dir,
+        }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
+        c.arg("--root")
+            .arg(&self.root)
+            .arg("--runroot")
+            .arg(&self.runroot)
+            .args(args);
+        c
+    }
+
+    fn b(&self, args: &[&str]) -> Out {
+        run_with_timeout(&mut self.cmd(args), Duration::from_secs(120))
+    }
+
+    /// The busybox tree imported as image `tag`.
+    fn image(&self, tag: &str) {
+        let tar = self.dir.join("image.tar");
+        let st = Command::new("tar")
+            .arg("-C")
+            .arg(&self.rootfs)
+            .arg("-cf")
+            .arg(&tar)
+            .arg(".")
+            .status()
+            .unwrap();
+        assert!(st.success());
+        self.b(&["import", tar.to_str().unwrap(), tag]).ok();
+    }
+
+    fn run_d(&self, flags: &[&str], cmd: &[&str]) -> String {
+        let mut a = vec!["run", "-d"];
+        a.extend_from_slice(flags);
+        a.extend_from_slice(cmd);
+        let out = self.b(&a);
+        out.ok();
+        let id = out.stdout.trim().to_string();
+        assert_eq!(id.len(), 64, "run -d prints the full id: {id:?}");
+        id
+    }
+
+    fn inspect(&self, q: &str) -> Value {
+        let out = self.b(&["inspect", q]);
+        out.ok();
+        out.json()[0].clone()
+    }
+
+    /// Waits (bounded, generously) until `f` holds.
+    fn until(&self, what: &str, mut f: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while !f() {
+            assert!(Instant::now() < deadline, "never: {what}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `stats --no-stream` CPU % of one container.
+    fn cpu(&self, name: &str) -> f64 {
+        let out = self.b(&["stats", "--no-stream", "--format", "{{.CPUPerc}}", name]);
+        out.ok();
+        out.stdout
+            .trim()
+            .trim_end_matches('%')
+            .parse()
+            .unwrap_or_else(|_| panic!("CPU %: {:?}", out.stdout))
+    }
+
+    fn finish(self) {
+        let out = self.b(&["ps", "-a", "-q", "--no-trunc"]);
+        out.ok();
+        let ids: Vec<String> = out.stdout.lines().map(String::from).collect();
+        if !ids.is_empty() {
+            let mut a = vec!["rm", "-f"];
+            a.extend(ids.iter().map(String::as_str));
+            self.b(&a).ok();
+        }
+        for d in [
+            self.root.join("containers"),
+            self.runroot.join("containers"),
+            self.runroot.join("runtime"),
+        ] {
+            let left: Vec<String> = std::fs::read_dir(&d)
+                .map(|r| {
+                    r.filter_map(|e| e.ok())
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            assert!(left.is_empty(), "left behind in {}: {left:?}", d.display());
+        }
+        for ctrl in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+            for id in &ids {
+                let d = ctrl.path().join("berth").join(id);
+                assert!(!d.exists(), "cgroup left behind: {}", d.display());
+            }
+        }
+        let dir = self.dir.to_string_lossy().into_owned();
+        for e in std::fs::read_dir("/proc").unwrap().flatten() {
+            let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline);
+            assert!(
+                !(cmdline.contains("monitor") && cmdline.contains(&dir)),
+                "monitor left behind: {cmdline}"
+            );
+        }
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(!mounts.contains(&dir), "mounts left behind under {dir}");
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn stats_no_stream_answers_from_one_reading() {
+    let w = World::new("stats");
+    let rootfs = w.rootfs.to_str().unwrap().to_string();
+    let busy = w.run_d(
+        &["--name", "busy", "--rootfs", &rootfs],
+        &["sh", "-c", "while :; do :; done"],
+    );
+    let idle = w.run_d(&["--name", "idle", "--rootfs", &rootfs], &["sleep", "1000"]);
+    std::thread::sleep(Duration::from_millis(300));
+    // The first reading of a container: its CPU time over its life so far.
+    let first = w.cpu("busy");
+    assert!(first > 1.0, "a busy loop, averaged over its life: {first}%");
+    // What the next one measures against, kept in the runroot beside the monitor's files.
+    let kept = |id: &str| {
+        std::fs::read_to_string(w.runroot.join("containers").join(id).join("stats.last"))
+            .unwrap_or_default()
+    };
+    let fields: Vec<u64> = kept(&busy)
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect();
+    assert_eq!(fields.len(), 4, "pid cpu system at: {:?}", kept(&busy));
+    // Both listed at once (one reading each), the idle one kept too.
+    let out = w.b(&["stats", "--no-stream", "--format", "{{.Name}} {{.CPUPerc}}"]);
+    out.ok();
+    assert_eq!(out.stdout.lines().count(), 2, "{}", out.stdout);
+    assert!(!kept(&idle).is_empty());
+    // Later readings measure since the kept sample: a sleeping process has used nothing
+    // since (its start-up would show in a lifetime average), the loop still burns.
+    std::thread::sleep(Duration::from_millis(400));
+    let out = w.b(&["stats", "--no-stream", "--format", "{{.Name}} {{.CPUPerc}}"]);
+    out.ok();
+    assert!(
+        out.stdout.lines().any(|l| l == "idle 0.00%"),
+        "{}",
+        out.stdout
+    );
+    std::thread::sleep(Duration::from_millis(400));
+    let again = w.cpu("busy");
+    assert!(again > 1.0, "the loop since the last reading: {again}%");
+    // A kept sample that is not one (damaged, or another process's) is not used: the
+    // lifetime average, and a good one written in its place.
+    std::fs::write(
+        w.runroot.join("containers").join(&busy).join("stats.last"),
+        "garbage\n",
+    )
+    .unwrap();
+    assert!(w.cpu("busy") > 1.0);
+    assert_eq!(kept(&busy).split_whitespace().count(), 4);
+    // Stopped: zeros, and nothing kept once it is removed (the audit checks the runroot).
+    w.b(&["stop", "-t", "0", "idle"]).ok();
+    let out = w.b(&[
+        "stats",
+        "--no-stream",
+        "-a",
+        "--format",
+        "{{.Name}} {{.CPUPerc}} {{.PIDs}}",
+    ]);
+    out.ok();
+    assert!(
+        out.stdout.lines().any(|l| l == "idle 0.00% 0"),
+        "{}",
+        out.stdout
+    );
+    w.finish();
+}
+
+#[test]
+fn probes_follow_a_container_restarted_in_place() {
+    let w = World::new("probe");
+    let rootfs = w.rootfs.to_str().unwrap().to_string();
+    // Each init writes its own marker; the probe passes only where it finds one, so a
+    // probe sent into the first (dead) init's namespaces would fail.
+    w.run_d(
+        &[
+            "--name",
+            "again",
+            "--restart",
+            "always",
+            "--health-cmd",
+            "test -e /tmp/up && echo up",
+            "--health-interval",
+            "300ms",
+            "--rootfs",
+            &rootfs,
+        ],
+        &["sh", "-c", "touch /tmp/up; sleep 2; rm /tmp/up; exit 3"],
+    );
+    w.until("healthy", || {
+        w.inspect("again")["State"]["Health"]["Status"] == "healthy"
+    });
+    w.until("restarted", || {
+        w.inspect("again")["RestartCount"].as_i64() >= Some(1)
+    });
+    let started = |j: &Value| j["State"]["StartedAt"].as_str().unwrap_or("").to_string();
+    let since = started(&w.inspect("again"));
+    // A probe that started after this init did, and passed.
+    w.until("a passing probe of the new init", || {
+        let j = w.inspect("again");
+        j["State"]["Health"]["Log"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| {
+                e["Start"].as_str().unwrap_or("") > since.as_str()
+                    && e["ExitCode"] == 0
+                    && e["Output"] == "up\n"
+                    && started(&j) == since
+            })
+    });
+    w.finish();
+}
+
+#[test]
+fn system_df_counts_what_containers_wrote() {
+    let w = World::new("df");
+    w.image("localhost/pq:1");
+    let id = w.run_d(
+        &["--name", "writer", "localhost/pq:1"],
+        &[
+            "sh",
+            "-c",
+            "head -c 300000 /dev/zero > /tmp/blob; sleep 1000",
+        ],
+    );
+    w.b(&["create", "--name", "made", "localhost/pq:1", "true"])
+        .ok();
+    let upper = |n: &str| -> u64 {
+        let out = w.b(&["system", "df", "-v"]);
+        out.ok();
+        let line = out
+            .stdout
+            .lines()
+            .find(|l| l.trim_end().ends_with(n))
+            .unwrap_or_else(|| panic!("{n} in {}", out.stdout))
+            .to_string();
+        // SIZE is the column before CREATED ("N units ago").
+        let cols: Vec<&str> = line
+            .split("   ")
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .collect();
+        let size = cols[cols.len() - 4];
+        let (num, unit) = size.split_at(size.find(|c: char| c.is_ascii_alphabetic()).unwrap());
+        let mult = match unit {
+            "B" => 1.0,
+            "kB" => 1e3,
+            "MB" => 1e6,
+            u => panic!("unit {u} in {line}"),
+        };
+        (num.parse::<f64>().unwrap() * mult) as u64
+    };
+    w.until("the blob written", || upper("writer") >= 300_000);
+    assert_eq!(upper("made"), 0);
+    let out = w.b(&[
+        "system",
+        "df",
+        "--format",
+        "{{.Type}} {{.TotalCount}} {{.Active}} {{.Size}}",
+    ]);
+    out.ok();
+    let containers = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("Containers "))
+        .unwrap()
+        .to_string();
+    assert!(containers.starts_with("Containers 2 1 "), "{containers}");
+    assert!(
+        containers.ends_with("kB") || containers.ends_with("MB"),
+        "{containers}"
+    );
+    let images = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("Images "))
+        .unwrap();
+    assert!(images.starts_with("Images 1 1 "), "{images}");
+    let _ = id;
+    w.finish();
+}
