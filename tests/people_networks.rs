@@ -1053,47 +1053,19 @@ fn connect_and_disconnect() {
 fn rootless_asks_are_refused_cleanly() {
     in_netns("rootless_asks_are_refused_cleanly", || {
         let w = World::new("rootless");
-        let name = format!("berthpn{}", std::process::id());
-        let out = Command::new("useradd")
-            .args(["-M", "-s", "/bin/false", &name])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "useradd: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let u = nix::unistd::User::from_name(&name).unwrap().unwrap();
+        // Removed when dropped, even when an assertion below fails.
+        let u = common::people::TestUser::create("berthpn");
         let berth = w.dir.join("berth");
         std::fs::copy(env!("CARGO_BIN_EXE_berth"), &berth).unwrap();
         std::fs::create_dir_all(w.dir.join("xdg")).unwrap();
-        sh(&format!(
-            "chown -R {}:{} {}",
-            u.uid,
-            u.gid.as_raw(),
-            w.dir.display()
-        ))
-        .ok();
+        u.own(&w.dir);
         let as_user = |args: &[&str]| -> Out {
-            let mut c = Command::new("setpriv");
-            c.args([
-                "--reuid",
-                &u.uid.to_string(),
-                "--regid",
-                &u.gid.as_raw().to_string(),
-                "--init-groups",
-            ])
-            .arg(&berth)
-            .arg("--root")
-            .arg(&w.root)
-            .arg("--runroot")
-            .arg(&w.runroot)
-            .args(args)
-            .env_clear()
-            .env("PATH", "/usr/bin:/bin")
-            .env("HOME", &w.dir)
-            .env("XDG_RUNTIME_DIR", w.dir.join("xdg"));
-            run_with_timeout(&mut c, Duration::from_secs(60))
+            u.berth(
+                &berth,
+                (&w.root, &w.runroot, &w.dir),
+                args,
+                Duration::from_secs(60),
+            )
         };
         let rootfs = w.rootfs.to_str().unwrap().to_string();
         // Rootless -p and --network bridge are pasta's (tests/people_rootless_net.rs);
@@ -1113,7 +1085,6 @@ fn rootless_asks_are_refused_cleanly() {
         }
         // Its own network namespace with lo still works.
         as_user(&["run", "--rm", "--rootfs", &rootfs, "true"]).ok();
-        let _ = Command::new("userdel").arg(&name).status();
         w.finish(&[]);
     });
 }
