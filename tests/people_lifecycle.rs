@@ -7,168 +7,38 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{run_with_timeout, Out, APPLETS};
+use common::people::World;
+use common::Out;
 use serde_json::Value;
 
-static N: AtomicUsize = AtomicUsize::new(0);
-
-struct World {
-    dir: PathBuf,
-    root: PathBuf,
-    runroot: PathBuf,
-    rootfs: PathBuf,
+/// A world whose waits allow for Docker's restart backoff on a loaded machine.
+fn world(name: &str) -> World {
+    World::new(name).patience(Duration::from_secs(60), Duration::from_millis(50))
 }
 
-impl World {
-    fn new(name: &str) -> World {
-        let n = N.fetch_add(1, Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!("berth-pl-{name}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let rootfs = dir.join("rootfs");
-        for d in ["bin", "etc", "tmp", "proc", "dev", "sys"] {
-            std::fs::create_dir_all(rootfs.join(d)).unwrap();
-        }
-        std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("/bin/busybox");
-        for a in APPLETS {
-            let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a));
-        }
-        std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
-        std::fs::write(rootfs.join("etc/group"), "root:x:0:\n").unwrap();
-        World {
-            root: dir.join("root"),
-            runroot: dir.join("run"),
-            rootfs,
-            dir,
-        }
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
-        c.arg("--root")
-            .arg(&self.root)
-            .arg("--runroot")
-            .arg(&self.runroot)
-            .args(args);
-        c
-    }
-
-    fn b(&self, args: &[&str]) -> Out {
-        run_with_timeout(&mut self.cmd(args), Duration::from_secs(60))
-    }
-
-    /// `run -d [flags] --rootfs ROOTFS cmd...`: the full id.
-    fn run_d(&self, flags: &[&str], cmd: &[&str]) -> String {
-        let mut a = vec!["run", "-d"];
-        a.extend_from_slice(flags);
-        a.extend_from_slice(&["--rootfs", self.rootfs.to_str().unwrap()]);
-        a.extend_from_slice(cmd);
-        let out = self.b(&a);
-        out.ok();
-        let id = out.stdout.trim().to_string();
-        assert_eq!(id.len(), 64, "run -d prints the full id: {id:?}");
-        id
-    }
-
-    fn inspect(&self, q: &str) -> Value {
-        let out = self.b(&["inspect", q]);
-        out.ok();
-        out.json()[0].clone()
-    }
-
-    /// Waits (bounded, generously) until `f` holds.
-    fn until(&self, what: &str, mut f: impl FnMut() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !f() {
-            assert!(Instant::now() < deadline, "never: {what}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// The journal's events of one container, in order (`events --since 0 --until now`).
-    fn events_of(&self, name: &str) -> Vec<Value> {
-        let until = soon();
-        let out = self.b(&[
-            "events",
-            "--since",
-            "0",
-            "--until",
-            &until,
-            "--filter",
-            &format!("container={name}"),
-            "--format",
-            "{{json .}}",
-        ]);
-        out.ok();
-        out.stdout
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
-            .collect()
-    }
-
-    fn finish(self) {
-        let out = self.b(&["ps", "-a", "-q", "--no-trunc"]);
-        out.ok();
-        let ids: Vec<String> = out.stdout.lines().map(String::from).collect();
-        if !ids.is_empty() {
-            let mut a = vec!["rm", "-f"];
-            a.extend(ids.iter().map(String::as_str));
-            self.b(&a).ok();
-        }
-        self.audit(&ids);
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-
-    fn audit(&self, ids: &[String]) {
-        for d in [
-            self.root.join("containers"),
-            self.root.join("names"),
-            self.runroot.join("containers"),
-            self.runroot.join("runtime"),
-        ] {
-            let left: Vec<String> = std::fs::read_dir(&d)
-                .map(|r| {
-                    r.filter_map(|e| e.ok())
-                        .map(|e| e.file_name().to_string_lossy().into_owned())
-                        .collect()
-                })
-                .unwrap_or_default();
-            assert!(left.is_empty(), "left behind in {}: {left:?}", d.display());
-        }
-        for ctrl in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
-            for id in ids {
-                let d = ctrl.path().join("berth").join(id);
-                assert!(!d.exists(), "cgroup left behind: {}", d.display());
-            }
-        }
-        let dir = self.dir.to_string_lossy().into_owned();
-        for e in std::fs::read_dir("/proc").unwrap().flatten() {
-            if e.file_name().to_string_lossy().parse::<i32>().is_err() {
-                continue;
-            }
-            for link in ["root", "cwd"] {
-                if let Ok(t) = std::fs::read_link(e.path().join(link)) {
-                    assert!(
-                        !t.starts_with(&dir),
-                        "process {} left behind",
-                        e.file_name().to_string_lossy()
-                    );
-                }
-            }
-            let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-            let cmdline = String::from_utf8_lossy(&cmdline);
-            assert!(
-                !(cmdline.contains("monitor") && cmdline.contains(&dir)),
-                "monitor left behind: {cmdline}"
-            );
-        }
-        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-        assert!(!mounts.contains(&dir), "mounts left behind under {dir}");
-    }
+/// The journal's events of one container, in order (`events --since 0 --until now`).
+fn events_of(w: &World, name: &str) -> Vec<Value> {
+    let until = soon();
+    let out = w.b(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &until,
+        "--filter",
+        &format!("container={name}"),
+        "--format",
+        "{{json .}}",
+    ]);
+    out.ok();
+    out.stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect()
 }
 
 /// A second from now, in Unix seconds (an `--until` that has passed once all is written).
@@ -217,7 +87,7 @@ fn processes_with(word: &str) -> Vec<i32> {
 
 #[test]
 fn on_failure_3_restarts_exactly_three_times_with_dockers_backoff() {
-    let w = World::new("onfail");
+    let w = world("onfail");
     w.run_d(
         &["--name", "of3", "--restart", "on-failure:3"],
         &["sh", "-c", "echo ran; exit 7"],
@@ -236,7 +106,7 @@ fn on_failure_3_restarts_exactly_three_times_with_dockers_backoff() {
     assert_eq!(j["HostConfig"]["RestartPolicy"]["MaximumRetryCount"], 3);
     let logs = w.b(&["logs", "of3"]);
     assert_eq!(logs.stdout.matches("ran").count(), 4, "{}", logs.stdout);
-    let ev = w.events_of("of3");
+    let ev = events_of(&w, "of3");
     let acts = actions(&ev);
     assert_eq!(
         acts,
@@ -271,7 +141,7 @@ fn on_failure_3_restarts_exactly_three_times_with_dockers_backoff() {
 
 #[test]
 fn always_comes_back_after_a_crash_and_not_after_stop_or_kill() {
-    let w = World::new("always");
+    let w = world("always");
     let id = w.run_d(&["--name", "al", "--restart", "always"], &["sleep", "1000"]);
     let pid = w.inspect("al")["State"]["Pid"].as_i64().unwrap() as i32;
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL).unwrap();
@@ -318,7 +188,7 @@ fn always_comes_back_after_a_crash_and_not_after_stop_or_kill() {
 
 #[test]
 fn rm_f_of_a_container_restarting_in_a_loop_leaves_nothing() {
-    let w = World::new("loop");
+    let w = world("loop");
     let id = w.run_d(
         &["--name", "lp", "--restart", "always"],
         &["sh", "-c", "exit 3"],
@@ -339,14 +209,14 @@ fn rm_f_of_a_container_restarting_in_a_loop_leaves_nothing() {
     w.b(&["rm", "-f", "lp"]).ok();
     let gone = w.b(&["inspect", "lp"]);
     assert_eq!(gone.code, 1);
-    let ev = w.events_of(&id);
+    let ev = events_of(&w, &id);
     assert_eq!(actions(&ev).last().map(String::as_str), Some("destroy"));
     w.finish();
 }
 
 #[test]
 fn a_monitor_killed_in_a_restart_loop_is_reconciled() {
-    let w = World::new("mondie");
+    let w = world("mondie");
     let id = w.run_d(
         &["--name", "md", "--restart", "always"],
         &["sh", "-c", "sleep 0.3; exit 6"],
@@ -382,7 +252,7 @@ fn a_monitor_killed_in_a_restart_loop_is_reconciled() {
 
 #[test]
 fn healthchecks_without_systemd() {
-    let w = World::new("health");
+    let w = world("health");
     // Passing.
     w.run_d(
         &[
@@ -464,7 +334,7 @@ fn healthchecks_without_systemd() {
     assert_eq!(ps.stdout.trim(), "bad");
     let run = w.b(&["healthcheck", "run", "bad"]);
     assert_eq!((run.code, run.stdout.trim()), (1, "unhealthy"));
-    let ev = w.events_of("bad");
+    let ev = events_of(&w, "bad");
     assert!(
         actions(&ev).contains(&"health_status: unhealthy".to_string()),
         "{ev:?}"
@@ -606,7 +476,7 @@ fn load_image_with_healthcheck(w: &World) {
 
 #[test]
 fn the_images_healthcheck_with_flags_over_it() {
-    let w = World::new("imghc");
+    let w = world("imghc");
     load_image_with_healthcheck(&w);
     w.b(&["run", "-d", "--name", "img", "localhost/hc:1"]).ok();
     w.until("img healthy", || {
@@ -688,7 +558,7 @@ fn the_images_healthcheck_with_flags_over_it() {
 
 #[test]
 fn events_sees_a_lifecycle_driven_by_another_process() {
-    let w = World::new("events");
+    let w = world("events");
     let mut follower = w
         .cmd(&[
             "events",
@@ -786,7 +656,7 @@ fn events_sees_a_lifecycle_driven_by_another_process() {
 
 #[test]
 fn bad_inputs_one_line_right_code_nothing_left() {
-    let w = World::new("bad");
+    let w = world("bad");
     let rootfs = w.rootfs.to_str().unwrap().to_string();
     for (flags, phrase) in [
         (vec!["--restart", "sometimes"], "--restart sometimes"),

@@ -18,6 +18,10 @@ pub struct World {
     pub root: PathBuf,
     pub runroot: PathBuf,
     pub rootfs: PathBuf,
+    /// How long one berth command may take (`b`).
+    deadline: Duration,
+    /// How long `until` waits, and how often it looks.
+    patience: (Duration, Duration),
 }
 
 impl World {
@@ -48,7 +52,23 @@ impl World {
             runroot: dir.join("run"),
             rootfs,
             dir,
+            deadline: Duration::from_secs(60),
+            patience: (Duration::from_secs(20), Duration::from_millis(20)),
         }
+    }
+
+    /// A longer deadline for each berth command, for tests whose commands pull, build or
+    /// copy much on a loaded machine.
+    pub fn deadline(mut self, d: Duration) -> World {
+        self.deadline = d;
+        self
+    }
+
+    /// How long `until` waits (`limit`) and how often it looks (`every`): a slower poll
+    /// for conditions that are themselves a berth command (which loads the machine).
+    pub fn patience(mut self, limit: Duration, every: Duration) -> World {
+        self.patience = (limit, every);
+        self
     }
 
     pub fn cmd(&self, args: &[&str]) -> Command {
@@ -62,7 +82,7 @@ impl World {
     }
 
     pub fn b(&self, args: &[&str]) -> Out {
-        run_with_timeout(&mut self.cmd(args), Duration::from_secs(60))
+        run_with_timeout(&mut self.cmd(args), self.deadline)
     }
 
     pub fn rootfs(&self) -> &str {
@@ -78,11 +98,19 @@ impl World {
         self.b(&a)
     }
 
-    /// `run -d ...`: the full id.
+    /// `run -d [flags] --rootfs ROOTFS cmd...`: the full id.
     pub fn run_d(&self, flags: &[&str], cmd: &[&str]) -> String {
-        let mut f = vec!["-d"];
-        f.extend_from_slice(flags);
-        let out = self.run(&f, cmd);
+        let mut a = flags.to_vec();
+        a.extend_from_slice(&["--rootfs", self.rootfs()]);
+        a.extend_from_slice(cmd);
+        self.detach(&a)
+    }
+
+    /// `run -d ARGS...` (an image, or `--rootfs`, among them): the full id.
+    pub fn detach(&self, args: &[&str]) -> String {
+        let mut a = vec!["run", "-d"];
+        a.extend_from_slice(args);
+        let out = self.b(&a);
         out.ok();
         let id = out.stdout.trim().to_string();
         assert_eq!(id.len(), 64, "run -d prints the full id: {id:?}");
@@ -119,10 +147,11 @@ impl World {
 
     /// Waits (bounded) until `f` holds.
     pub fn until(&self, what: &str, mut f: impl FnMut() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let (limit, every) = self.patience;
+        let deadline = Instant::now() + limit;
         while !f() {
             assert!(Instant::now() < deadline, "never: {what}");
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(every);
         }
     }
 
