@@ -6,167 +6,38 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{run_with_timeout, Out, APPLETS};
+use common::people::World;
 use serde_json::Value;
 
-static N: AtomicUsize = AtomicUsize::new(0);
-
-struct World {
-    dir: PathBuf,
-    root: PathBuf,
-    runroot: PathBuf,
-    rootfs: PathBuf,
+/// A world with room for a loaded machine: each command may take two minutes, and `until`
+/// looks every 100 ms (its conditions are berth commands) for up to 90 s.
+fn world(name: &str) -> World {
+    World::new(name)
+        .deadline(Duration::from_secs(120))
+        .patience(Duration::from_secs(90), Duration::from_millis(100))
 }
 
-impl World {
-    fn new(name: &str) -> World {
-        let n = N.fetch_add(1, Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!("berth-pq-{name}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let rootfs = dir.join("rootfs");
-        for d in ["bin", "etc", "tmp", "proc", "dev", "sys"] {
-            std::fs::create_dir_all(rootfs.join(d)).unwrap();
-        }
-        std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("/bin/busybox");
-        for a in APPLETS {
-            let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a));
-        }
-        std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
-        World {
-            root: dir.join("root"),
-            runroot: dir.join("run"),
-            rootfs,
-            dir,
-        }
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
-        c.arg("--root")
-            .arg(&self.root)
-            .arg("--runroot")
-            .arg(&self.runroot)
-            .args(args);
-        c
-    }
-
-    fn b(&self, args: &[&str]) -> Out {
-        run_with_timeout(&mut self.cmd(args), Duration::from_secs(120))
-    }
-
-    /// The busybox tree imported as image `tag`.
-    fn image(&self, tag: &str) {
-        let tar = self.dir.join("image.tar");
-        let st = Command::new("tar")
-            .arg("-C")
-            .arg(&self.rootfs)
-            .arg("-cf")
-            .arg(&tar)
-            .arg(".")
-            .status()
-            .unwrap();
-        assert!(st.success());
-        self.b(&["import", tar.to_str().unwrap(), tag]).ok();
-    }
-
-    fn run_d(&self, flags: &[&str], cmd: &[&str]) -> String {
-        let mut a = vec!["run", "-d"];
-        a.extend_from_slice(flags);
-        a.extend_from_slice(cmd);
-        let out = self.b(&a);
-        out.ok();
-        let id = out.stdout.trim().to_string();
-        assert_eq!(id.len(), 64, "run -d prints the full id: {id:?}");
-        id
-    }
-
-    fn inspect(&self, q: &str) -> Value {
-        let out = self.b(&["inspect", q]);
-        out.ok();
-        out.json()[0].clone()
-    }
-
-    /// Waits (bounded, generously) until `f` holds.
-    fn until(&self, what: &str, mut f: impl FnMut() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(90);
-        while !f() {
-            assert!(Instant::now() < deadline, "never: {what}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// `stats --no-stream` CPU % of one container.
-    fn cpu(&self, name: &str) -> f64 {
-        let out = self.b(&["stats", "--no-stream", "--format", "{{.CPUPerc}}", name]);
-        out.ok();
-        out.stdout
-            .trim()
-            .trim_end_matches('%')
-            .parse()
-            .unwrap_or_else(|_| panic!("CPU %: {:?}", out.stdout))
-    }
-
-    fn finish(self) {
-        let out = self.b(&["ps", "-a", "-q", "--no-trunc"]);
-        out.ok();
-        let ids: Vec<String> = out.stdout.lines().map(String::from).collect();
-        if !ids.is_empty() {
-            let mut a = vec!["rm", "-f"];
-            a.extend(ids.iter().map(String::as_str));
-            self.b(&a).ok();
-        }
-        for d in [
-            self.root.join("containers"),
-            self.runroot.join("containers"),
-            self.runroot.join("runtime"),
-        ] {
-            let left: Vec<String> = std::fs::read_dir(&d)
-                .map(|r| {
-                    r.filter_map(|e| e.ok())
-                        .map(|e| e.file_name().to_string_lossy().into_owned())
-                        .collect()
-                })
-                .unwrap_or_default();
-            assert!(left.is_empty(), "left behind in {}: {left:?}", d.display());
-        }
-        for ctrl in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
-            for id in &ids {
-                let d = ctrl.path().join("berth").join(id);
-                assert!(!d.exists(), "cgroup left behind: {}", d.display());
-            }
-        }
-        let dir = self.dir.to_string_lossy().into_owned();
-        for e in std::fs::read_dir("/proc").unwrap().flatten() {
-            let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-            let cmdline = String::from_utf8_lossy(&cmdline);
-            assert!(
-                !(cmdline.contains("monitor") && cmdline.contains(&dir)),
-                "monitor left behind: {cmdline}"
-            );
-        }
-        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-        assert!(!mounts.contains(&dir), "mounts left behind under {dir}");
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+/// `stats --no-stream` CPU % of one container.
+fn cpu(w: &World, name: &str) -> f64 {
+    let out = w.b(&["stats", "--no-stream", "--format", "{{.CPUPerc}}", name]);
+    out.ok();
+    out.stdout
+        .trim()
+        .trim_end_matches('%')
+        .parse()
+        .unwrap_or_else(|_| panic!("CPU %: {:?}", out.stdout))
 }
 
 #[test]
 fn stats_no_stream_answers_from_one_reading() {
-    let w = World::new("stats");
-    let rootfs = w.rootfs.to_str().unwrap().to_string();
-    let busy = w.run_d(
-        &["--name", "busy", "--rootfs", &rootfs],
-        &["sh", "-c", "while :; do :; done"],
-    );
-    let idle = w.run_d(&["--name", "idle", "--rootfs", &rootfs], &["sleep", "1000"]);
+    let w = world("stats");
+    let busy = w.run_d(&["--name", "busy"], &["sh", "-c", "while :; do :; done"]);
+    let idle = w.run_d(&["--name", "idle"], &["sleep", "1000"]);
     std::thread::sleep(Duration::from_millis(300));
     // The first reading of a container: its CPU time over its life so far.
-    let first = w.cpu("busy");
+    let first = cpu(&w, "busy");
     assert!(first > 1.0, "a busy loop, averaged over its life: {first}%");
     // What the next one measures against, kept in the runroot beside the monitor's files.
     let kept = |id: &str| {
@@ -194,7 +65,7 @@ fn stats_no_stream_answers_from_one_reading() {
         out.stdout
     );
     std::thread::sleep(Duration::from_millis(400));
-    let again = w.cpu("busy");
+    let again = cpu(&w, "busy");
     assert!(again > 1.0, "the loop since the last reading: {again}%");
     // A kept sample that is not one (damaged, or another process's) is not used: the
     // lifetime average, and a good one written in its place.
@@ -203,7 +74,7 @@ fn stats_no_stream_answers_from_one_reading() {
         "garbage\n",
     )
     .unwrap();
-    assert!(w.cpu("busy") > 1.0);
+    assert!(cpu(&w, "busy") > 1.0);
     assert_eq!(kept(&busy).split_whitespace().count(), 4);
     // Stopped: zeros, and nothing kept once it is removed (the audit checks the runroot).
     w.b(&["stop", "-t", "0", "idle"]).ok();
@@ -225,8 +96,7 @@ fn stats_no_stream_answers_from_one_reading() {
 
 #[test]
 fn probes_follow_a_container_restarted_in_place() {
-    let w = World::new("probe");
-    let rootfs = w.rootfs.to_str().unwrap().to_string();
+    let w = world("probe");
     // Each init writes its own marker; the probe passes only where it finds one, so a
     // probe sent into the first (dead) init's namespaces would fail.
     w.run_d(
@@ -239,8 +109,6 @@ fn probes_follow_a_container_restarted_in_place() {
             "test -e /tmp/up && echo up",
             "--health-interval",
             "300ms",
-            "--rootfs",
-            &rootfs,
         ],
         &["sh", "-c", "touch /tmp/up; sleep 2; rm /tmp/up; exit 3"],
     );
@@ -271,16 +139,16 @@ fn probes_follow_a_container_restarted_in_place() {
 
 #[test]
 fn system_df_counts_what_containers_wrote() {
-    let w = World::new("df");
-    w.image("localhost/pq:1");
-    let id = w.run_d(
-        &["--name", "writer", "localhost/pq:1"],
-        &[
-            "sh",
-            "-c",
-            "head -c 300000 /dev/zero > /tmp/blob; sleep 1000",
-        ],
-    );
+    let w = world("df");
+    w.busybox_image("localhost/pq:1");
+    let id = w.detach(&[
+        "--name",
+        "writer",
+        "localhost/pq:1",
+        "sh",
+        "-c",
+        "head -c 300000 /dev/zero > /tmp/blob; sleep 1000",
+    ]);
     w.b(&["create", "--name", "made", "localhost/pq:1", "true"])
         .ok();
     let upper = |n: &str| -> u64 {
