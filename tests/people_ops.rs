@@ -6,182 +6,36 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::people::TestUser;
-use common::{run_with_timeout, Out, APPLETS};
+use common::people::{code_msg, TestUser, World};
+use common::{run_with_timeout, Out};
 
-static N: AtomicUsize = AtomicUsize::new(0);
-
-struct World {
-    dir: PathBuf,
-    root: PathBuf,
-    runroot: PathBuf,
-    rootfs: PathBuf,
+/// A world whose commands may take two minutes (copies and exports on a loaded machine),
+/// with a file in /etc and a /data directory for `cp`, `diff` and `export` to find.
+fn world(name: &str) -> World {
+    let w = World::new(name).deadline(Duration::from_secs(120));
+    std::fs::create_dir_all(w.rootfs.join("data")).unwrap();
+    std::fs::write(w.rootfs.join("etc/motd"), "from the image\n").unwrap();
+    std::fs::write(w.rootfs.join("data/keep"), "keep\n").unwrap();
+    w
 }
 
-impl World {
-    fn new(name: &str) -> World {
-        let n = N.fetch_add(1, Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!("berth-po-{name}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let rootfs = dir.join("rootfs");
-        for d in ["bin", "etc", "tmp", "proc", "dev", "sys", "data"] {
-            std::fs::create_dir_all(rootfs.join(d)).unwrap();
-        }
-        std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("/bin/busybox");
-        for a in APPLETS {
-            let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a));
-        }
-        std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
-        std::fs::write(rootfs.join("etc/group"), "root:x:0:\n").unwrap();
-        std::fs::write(rootfs.join("etc/motd"), "from the image\n").unwrap();
-        std::fs::write(rootfs.join("data/keep"), "keep\n").unwrap();
-        World {
-            root: dir.join("root"),
-            runroot: dir.join("run"),
-            rootfs,
-            dir,
-        }
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
-        c.arg("--root")
-            .arg(&self.root)
-            .arg("--runroot")
-            .arg(&self.runroot)
-            .args(args);
-        c
-    }
-
-    fn b(&self, args: &[&str]) -> Out {
-        run_with_timeout(&mut self.cmd(args), Duration::from_secs(120))
-    }
-
-    /// The command with `stdin` as its standard input; raw stdout bytes.
-    fn b_raw(&self, args: &[&str], stdin: Option<&Path>) -> (i32, Vec<u8>, String) {
-        let mut c = self.cmd(args);
-        c.stdin(match stdin {
-            Some(p) => Stdio::from(std::fs::File::open(p).unwrap()),
-            None => Stdio::null(),
-        });
-        let out = c.output().unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            out.stdout,
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
-    fn rootfs(&self) -> &str {
-        self.rootfs.to_str().unwrap()
-    }
-
-    /// The busybox tree imported as image `tag` (a tar of it through `berth import`).
-    fn image(&self, tag: &str) {
-        let tar = self
-            .dir
-            .join(format!("{}.tar", tag.replace([':', '/'], "_")));
-        let st = Command::new("tar")
-            .arg("-C")
-            .arg(&self.rootfs)
-            .arg("-cf")
-            .arg(&tar)
-            .arg(".")
-            .status()
-            .unwrap();
-        assert!(st.success());
-        self.b(&["import", tar.to_str().unwrap(), tag]).ok();
-    }
-
-    /// `run -d [flags] IMAGE-or---rootfs cmd...`: the full id.
-    fn run_d(&self, flags: &[&str], cmd: &[&str]) -> String {
-        let mut a = vec!["run", "-d"];
-        a.extend_from_slice(flags);
-        a.extend_from_slice(cmd);
-        let out = self.b(&a);
-        out.ok();
-        let id = out.stdout.trim().to_string();
-        assert_eq!(id.len(), 64, "run -d prints the full id: {id:?}");
-        id
-    }
-
-    fn finish(self) {
-        let out = self.b(&["ps", "-a", "-q", "--no-trunc"]);
-        out.ok();
-        let ids: Vec<String> = out.stdout.lines().map(String::from).collect();
-        if !ids.is_empty() {
-            let mut a = vec!["rm", "-f"];
-            a.extend(ids.iter().map(String::as_str));
-            self.b(&a).ok();
-        }
-        self.audit(&ids);
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-
-    fn audit(&self, ids: &[String]) {
-        for d in [
-            self.root.join("containers"),
-            self.root.join("names"),
-            self.runroot.join("containers"),
-        ] {
-            let left: Vec<String> = std::fs::read_dir(&d)
-                .map(|d| {
-                    d.filter_map(|e| e.ok())
-                        .map(|e| e.file_name().to_string_lossy().into_owned())
-                        .collect()
-                })
-                .unwrap_or_default();
-            assert!(left.is_empty(), "left behind in {}: {left:?}", d.display());
-        }
-        for ctrl in std::fs::read_dir("/sys/fs/cgroup")
-            .unwrap()
-            .filter_map(|e| e.ok())
-        {
-            for id in ids {
-                let d = ctrl.path().join("berth").join(id);
-                assert!(!d.exists(), "cgroup left behind: {}", d.display());
-            }
-        }
-        let dir = self.dir.to_string_lossy().into_owned();
-        for e in std::fs::read_dir("/proc").unwrap().filter_map(|e| e.ok()) {
-            if e.file_name().to_string_lossy().parse::<i32>().is_err() {
-                continue;
-            }
-            let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-            let cmdline = String::from_utf8_lossy(&cmdline);
-            assert!(
-                !(cmdline.contains("monitor") && cmdline.contains(&dir)),
-                "monitor left behind: {cmdline}"
-            );
-        }
-        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-        assert!(!mounts.contains(&dir), "mounts left behind under {dir}");
-    }
-}
-
-/// One error line naming `phrase`, exit `code`.
-fn code_msg(out: &Out, code: i32, phrase: &str) {
-    assert_eq!(
-        out.code, code,
-        "expected exit {code}; stdout: {} stderr: {}",
-        out.stdout, out.stderr
-    );
-    assert!(
-        out.stderr.contains(phrase),
-        "expected {phrase:?} in stderr: {}",
-        out.stderr
-    );
-    assert_eq!(
-        out.stderr.trim().lines().count(),
-        1,
-        "one error line: {}",
-        out.stderr
-    );
+/// The command with `stdin` as its standard input; raw stdout bytes.
+fn b_raw(w: &World, args: &[&str], stdin: Option<&Path>) -> (i32, Vec<u8>, String) {
+    let mut c = w.cmd(args);
+    c.stdin(match stdin {
+        Some(p) => Stdio::from(std::fs::File::open(p).unwrap()),
+        None => Stdio::null(),
+    });
+    let out = c.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        out.stdout,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// Bytes of `64MiB`-style sizes (go-units BytesSize).
@@ -201,21 +55,21 @@ fn bytes_of(s: &str) -> f64 {
 
 #[test]
 fn stats_shows_the_limit_and_real_usage() {
-    let w = World::new("stats");
+    let w = world("stats");
     // 8 MB held in a shell variable is memory of its own (page cache may be inactive and
     // is not counted, as Docker's client subtracts it); the busy loop burns CPU.
-    let id = w.run_d(
-        &["--name", "busy", "-m", "64m", "--rootfs", w.rootfs()],
-        &[
-            "sh",
-            "-c",
-            "dd if=/dev/zero of=/tmp/fill bs=1M count=16 2>/dev/null; x=$(head -c 8000000 /dev/zero | tr '\\000' a); while :; do :; done",
-        ],
-    );
-    w.run_d(
-        &["--name", "idle", "--rootfs", w.rootfs()],
-        &["sleep", "1000"],
-    );
+    let id = w.detach(&[
+        "--name",
+        "busy",
+        "-m",
+        "64m",
+        "--rootfs",
+        w.rootfs(),
+        "sh",
+        "-c",
+        "dd if=/dev/zero of=/tmp/fill bs=1M count=16 2>/dev/null; x=$(head -c 8000000 /dev/zero | tr '\\000' a); while :; do :; done",
+    ]);
+    w.detach(&["--name", "idle", "--rootfs", w.rootfs(), "sleep", "1000"]);
     w.b(&["create", "--name", "made", "--rootfs", w.rootfs(), "true"])
         .ok();
     std::thread::sleep(Duration::from_millis(500));
@@ -280,10 +134,7 @@ fn stats_shows_the_limit_and_real_usage() {
     assert_eq!(v["Name"], "busy");
     assert!(v["BlockIO"].as_str().unwrap().contains(" / "));
     // A container that exits while being sampled: a row, no error.
-    w.run_d(
-        &["--name", "brief", "--rootfs", w.rootfs()],
-        &["sleep", "0.5"],
-    );
+    w.detach(&["--name", "brief", "--rootfs", w.rootfs(), "sleep", "0.5"]);
     let out = w.b(&["stats", "--no-stream", "brief"]);
     out.ok();
     assert!(out.stdout.contains("brief"), "{}", out.stdout);
@@ -310,8 +161,8 @@ fn stats_shows_the_limit_and_real_usage() {
 
 #[test]
 fn top_lists_the_containers_processes() {
-    let w = World::new("top");
-    w.run_d(&["--name", "t", "--rootfs", w.rootfs()], &["sleep", "4242"]);
+    let w = world("top");
+    w.detach(&["--name", "t", "--rootfs", w.rootfs(), "sleep", "4242"]);
     let out = w.b(&["top", "t"]);
     out.ok();
     let lines: Vec<&str> = out.stdout.lines().collect();
@@ -342,8 +193,8 @@ fn top_lists_the_containers_processes() {
 
 #[test]
 fn cp_in_and_out_running_and_stopped_and_never_outside() {
-    let w = World::new("cp");
-    w.image("bb:1");
+    let w = world("cp");
+    w.busybox_image("bb:1");
     let host = w.dir.join("host");
     std::fs::create_dir_all(host.join("tree/sub")).unwrap();
     std::fs::write(host.join("file"), "from the host\n").unwrap();
@@ -356,7 +207,7 @@ fn cp_in_and_out_running_and_stopped_and_never_outside() {
     let script = format!(
         "ln -s {t} /abs; ln -s ../../../../../../../../..{t} /rel; ln -s {t}/secret /filelink; echo made > /tmp/made; sleep 1000"
     );
-    w.run_d(&["--name", "c"], &["bb:1", "sh", "-c", &script]);
+    w.detach(&["--name", "c", "bb:1", "sh", "-c", &script]);
     let exec_cat = |p: &str| {
         let out = w.b(&["exec", "c", "cat", p]);
         out.ok();
@@ -415,7 +266,7 @@ fn cp_in_and_out_running_and_stopped_and_never_outside() {
         "deep\n"
     );
     // Streams: `-` out is a tar of the path, `-` in extracts one into a directory.
-    let (code, tar, err) = w.b_raw(&["cp", "c:/etc/motd", "-"], None);
+    let (code, tar, err) = b_raw(&w, &["cp", "c:/etc/motd", "-"], None);
     assert_eq!(code, 0, "{err}");
     let tarfile = w.dir.join("motd.tar");
     std::fs::write(&tarfile, &tar).unwrap();
@@ -435,7 +286,7 @@ fn cp_in_and_out_running_and_stopped_and_never_outside() {
         .status()
         .unwrap()
         .success());
-    let (code, _, err) = w.b_raw(&["cp", "-", "c:/data"], Some(&intar));
+    let (code, _, err) = b_raw(&w, &["cp", "-", "c:/data"], Some(&intar));
     assert_eq!(code, 0, "{err}");
     assert_eq!(exec_cat("/data/tree/sub/deep"), "deep\n");
 
@@ -491,7 +342,7 @@ fn cp_in_and_out_running_and_stopped_and_never_outside() {
     // A never-started container too, and a --rootfs container's directory.
     w.b(&["create", "--name", "fresh", "bb:1", "true"]).ok();
     w.b(&["cp", f.to_str().unwrap(), "fresh:/fresh-file"]).ok();
-    let (code, tar, _) = w.b_raw(&["export", "fresh"], None);
+    let (code, tar, _) = b_raw(&w, &["export", "fresh"], None);
     assert_eq!(code, 0);
     std::fs::write(&tarfile, &tar).unwrap();
     let listed = Command::new("tar")
@@ -558,12 +409,16 @@ fn cp_in_and_out_running_and_stopped_and_never_outside() {
 
 #[test]
 fn export_and_diff_against_the_image() {
-    let w = World::new("diff");
-    w.image("bb:1");
-    w.run_d(
-        &["--name", "d"],
-        &["bb:1", "sh", "-c", "echo new > /tmp/added; rm /etc/motd; echo more >> /etc/passwd; touch /tmp/done; sleep 1000"],
-    );
+    let w = world("diff");
+    w.busybox_image("bb:1");
+    w.detach(&[
+        "--name",
+        "d",
+        "bb:1",
+        "sh",
+        "-c",
+        "echo new > /tmp/added; rm /etc/motd; echo more >> /etc/passwd; touch /tmp/done; sleep 1000",
+    ]);
     for _ in 0..100 {
         if w.b(&["exec", "d", "test", "-e", "/tmp/done"]).code == 0 {
             break;
@@ -625,7 +480,7 @@ fn export_and_diff_against_the_image() {
             .unwrap();
         assert!(String::from_utf8_lossy(&added.stdout).ends_with("more\n"));
     }
-    let (code, tar, _) = w.b_raw(&["container", "export", "d"], None);
+    let (code, tar, _) = b_raw(&w, &["container", "export", "d"], None);
     assert_eq!(code, 0);
     assert!(tar.len() > 1024 * 1024, "busybox is in it");
     code_msg(&w.b(&["export", "nosuch"]), 1, "No such container: nosuch");
@@ -644,13 +499,13 @@ fn export_and_diff_against_the_image() {
 
 #[test]
 fn prunes_remove_exactly_what_docker_would() {
-    let w = World::new("prune");
-    w.image("bb:1");
+    let w = world("prune");
+    w.busybox_image("bb:1");
     // A second import under the same tag leaves the first image dangling.
     std::fs::write(w.rootfs.join("etc/motd"), "second\n").unwrap();
-    w.image("bb:1");
+    w.busybox_image("bb:1");
     std::fs::write(w.rootfs.join("etc/motd"), "third\n").unwrap();
-    w.image("other:1");
+    w.busybox_image("other:1");
     let images = |w: &World| {
         let out = w.b(&["images", "-a", "--format", "{{.Repository}}:{{.Tag}}"]);
         out.ok();
@@ -659,16 +514,19 @@ fn prunes_remove_exactly_what_docker_would() {
         v
     };
     assert_eq!(images(&w), ["<none>:<none>", "bb:1", "other:1"]);
-    let running = w.run_d(&["--name", "up"], &["bb:1", "sleep", "1000"]);
-    let exited = w.run_d(
-        &["--name", "done", "--label", "tier=web", "-v", "/data"],
-        &[
-            "bb:1",
-            "sh",
-            "-c",
-            "head -c 3000 /dev/zero > /tmp/blob; echo kept > /data/x",
-        ],
-    );
+    let running = w.detach(&["--name", "up", "bb:1", "sleep", "1000"]);
+    let exited = w.detach(&[
+        "--name",
+        "done",
+        "--label",
+        "tier=web",
+        "-v",
+        "/data",
+        "bb:1",
+        "sh",
+        "-c",
+        "head -c 3000 /dev/zero > /tmp/blob; echo kept > /data/x",
+    ]);
     w.b(&["wait", "done"]).ok();
     w.b(&["volume", "create", "keep"]).ok();
     w.b(&["create", "--name", "made", "--rootfs", w.rootfs(), "true"])
@@ -775,11 +633,17 @@ fn prunes_remove_exactly_what_docker_would() {
 
 #[test]
 fn info_version_and_update() {
-    let w = World::new("info");
-    let id = w.run_d(
-        &["--name", "u", "-m", "64m", "--rootfs", w.rootfs()],
-        &["sleep", "1000"],
-    );
+    let w = world("info");
+    let id = w.detach(&[
+        "--name",
+        "u",
+        "-m",
+        "64m",
+        "--rootfs",
+        w.rootfs(),
+        "sleep",
+        "1000",
+    ]);
     w.b(&["create", "--name", "c", "--rootfs", w.rootfs(), "true"])
         .ok();
     let out = w.b(&[
@@ -913,11 +777,8 @@ fn info_version_and_update() {
 
 #[test]
 fn stats_redraws_in_place_on_a_terminal() {
-    let w = World::new("tty");
-    w.run_d(
-        &["--name", "idle", "--rootfs", w.rootfs()],
-        &["sleep", "1000"],
-    );
+    let w = world("tty");
+    w.detach(&["--name", "idle", "--rootfs", w.rootfs(), "sleep", "1000"]);
     let line = format!(
         "{} --root {} --runroot {} stats idle",
         env!("CARGO_BIN_EXE_berth"),
@@ -944,7 +805,7 @@ fn stats_redraws_in_place_on_a_terminal() {
 
 #[test]
 fn rootless_cp_stats_and_top() {
-    let w = World::new("rootless");
+    let w = world("rootless");
     let u = TestUser::create("berthpo");
     let berth = w.dir.join("berth");
     std::fs::copy(env!("CARGO_BIN_EXE_berth"), &berth).unwrap();
@@ -1012,16 +873,24 @@ fn rootless_cp_stats_and_top() {
 #[test]
 fn cp_sees_the_containers_mounts_and_brings_out_no_devices() {
     use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-    let w = World::new("cpmounts");
-    w.image("bb:1");
+    let w = world("cpmounts");
+    w.busybox_image("bb:1");
     let script = "mkdir /tmp/d; mknod /tmp/d/null c 1 3; chmod 666 /tmp/d/null; \
                   ln /tmp/d/null /tmp/d/null2; \
                   echo x > /tmp/d/suid; chmod 4755 /tmp/d/suid; echo in-vol > /vol/inside; \
                   touch /tmp/made; sleep 1000";
-    w.run_d(
-        &["--name", "c", "-v", "vol:/vol", "-v", "rovol:/ro:ro"],
-        &["bb:1", "sh", "-c", script],
-    );
+    w.detach(&[
+        "--name",
+        "c",
+        "-v",
+        "vol:/vol",
+        "-v",
+        "rovol:/ro:ro",
+        "bb:1",
+        "sh",
+        "-c",
+        script,
+    ]);
     for _ in 0..100 {
         if w.b(&["exec", "c", "test", "-e", "/tmp/made"]).code == 0 {
             break;
@@ -1091,8 +960,8 @@ fn cp_sees_the_containers_mounts_and_brings_out_no_devices() {
 /// buried under the mount in the container's own layer; a read-only one refuses.
 #[test]
 fn cp_reaches_a_stopped_containers_volumes() {
-    let w = World::new("cpstopped");
-    w.image("bb:1");
+    let w = world("cpstopped");
+    w.busybox_image("bb:1");
     w.b(&[
         "create",
         "--name",
@@ -1137,8 +1006,8 @@ fn cp_reaches_a_stopped_containers_volumes() {
 /// changing nothing.
 #[test]
 fn cp_stream_makes_the_parents_it_does_not_list() {
-    let w = World::new("cpparents");
-    w.image("bb:1");
+    let w = world("cpparents");
+    w.busybox_image("bb:1");
     w.b(&["create", "--name", "p", "bb:1", "cat", "/tmp/a/b/f"])
         .ok();
     let src = w.dir.join("src");
@@ -1154,7 +1023,7 @@ fn cp_stream_makes_the_parents_it_does_not_list() {
         .status()
         .unwrap()
         .success());
-    let (code, _, err) = w.b_raw(&["cp", "-", "p:/tmp"], Some(&tar));
+    let (code, _, err) = b_raw(&w, &["cp", "-", "p:/tmp"], Some(&tar));
     assert_eq!(code, 0, "{err}");
     let out = w.b(&["start", "-a", "p"]);
     out.ok();
@@ -1167,11 +1036,11 @@ fn cp_stream_makes_the_parents_it_does_not_list() {
 /// fails with one line and exit 1.
 #[test]
 fn a_deep_tree_crashes_nothing() {
-    let w = World::new("deep");
-    w.image("bb:1");
+    let w = world("deep");
+    w.busybox_image("bb:1");
     let deep = "d/".repeat(2000);
     let script = format!("mkdir -p /tmp/{deep} && touch /tmp/made && sleep 1000");
-    w.run_d(&["--name", "c"], &["bb:1", "sh", "-c", &script]);
+    w.detach(&["--name", "c", "bb:1", "sh", "-c", &script]);
     for _ in 0..200 {
         if w.b(&["exec", "c", "test", "-e", "/tmp/made"]).code == 0 {
             break;
@@ -1189,7 +1058,7 @@ fn a_deep_tree_crashes_nothing() {
         );
     };
     clean(&w.b(&["cp", "c:/tmp", out_dir.to_str().unwrap()]), "cp");
-    let (code, _, err) = w.b_raw(&["export", "c"], None);
+    let (code, _, err) = b_raw(&w, &["export", "c"], None);
     assert!(code == 0 || code == 1, "export: exit {code}: {err}");
     clean(&w.b(&["diff", "c"]), "diff");
     clean(&w.b(&["ps", "-a", "-s"]), "ps -s");
@@ -1208,8 +1077,8 @@ fn decimal_bytes(s: &str) -> f64 {
 
 #[test]
 fn system_df_counts_the_build_cache_and_prune_all_clears_it() {
-    let w = World::new("buildcache");
-    w.image("base:1");
+    let w = world("buildcache");
+    w.busybox_image("base:1");
     let ctx = w.dir.join("ctx");
     std::fs::create_dir_all(&ctx).unwrap();
     // The builder stage's layer (300 kB) is held by the cache only: the final image
@@ -1282,7 +1151,7 @@ fn system_df_counts_the_build_cache_and_prune_all_clears_it() {
         .unwrap_or(0);
     assert_eq!(layers, 0, "layers left after prune -a");
     // Nothing is reused any more.
-    w.image("base:1");
+    w.busybox_image("base:1");
     let out = build();
     assert!(!out.ok().stdout.contains("Using cache"), "{}", out.stdout);
     w.finish();
