@@ -9,140 +9,31 @@ mod common;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::people::TestUser;
-use common::{run_with_timeout, Out, APPLETS};
+use common::people::{entries, TestUser, World};
+use common::Out;
 
-static N: AtomicUsize = AtomicUsize::new(0);
-
-struct World {
-    dir: PathBuf,
-    root: PathBuf,
-    runroot: PathBuf,
-    rootfs: PathBuf,
+/// A world whose commands may take two minutes (volume copies on a loaded machine).
+fn world(name: &str) -> World {
+    World::new(name).deadline(Duration::from_secs(120))
 }
 
-impl World {
-    fn new(name: &str) -> World {
-        let n = N.fetch_add(1, Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!("berth-pv-{name}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let rootfs = dir.join("rootfs");
-        for d in ["bin", "etc", "tmp", "proc", "dev", "sys"] {
-            std::fs::create_dir_all(rootfs.join(d)).unwrap();
-        }
-        std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("/bin/busybox");
-        for a in APPLETS {
-            let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a));
-        }
-        std::fs::write(
-            rootfs.join("etc/passwd"),
-            "root:x:0:0:root:/root:/bin/sh\nweb:x:33:34:web:/var/www:/bin/sh\n",
-        )
-        .unwrap();
-        std::fs::write(rootfs.join("etc/group"), "root:x:0:\nwww:x:34:\n").unwrap();
-        World {
-            root: dir.join("root"),
-            runroot: dir.join("run"),
-            rootfs,
-            dir,
-        }
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
-        c.arg("--root")
-            .arg(&self.root)
-            .arg("--runroot")
-            .arg(&self.runroot)
-            .args(args);
-        c
-    }
-
-    fn b(&self, args: &[&str]) -> Out {
-        run_with_timeout(&mut self.cmd(args), Duration::from_secs(120))
-    }
-
-    fn rootfs(&self) -> &str {
-        self.rootfs.to_str().unwrap()
-    }
-
-    /// `run --rm [flags] --rootfs ROOTFS sh -c SCRIPT`.
-    fn sh(&self, flags: &[&str], script: &str) -> Out {
-        let mut a = vec!["run", "--rm"];
-        a.extend_from_slice(flags);
-        a.extend_from_slice(&["--rootfs", self.rootfs(), "sh", "-c", script]);
-        self.b(&a)
-    }
-
-    /// `run [flags] --rootfs ROOTFS sh -c SCRIPT` (the container stays).
-    fn keep(&self, flags: &[&str], script: &str) -> Out {
-        let mut a = vec!["run"];
-        a.extend_from_slice(flags);
-        a.extend_from_slice(&["--rootfs", self.rootfs(), "sh", "-c", script]);
-        self.b(&a)
-    }
-
-    fn volumes(&self) -> Vec<String> {
-        let out = self.b(&["volume", "ls", "-q"]);
-        out.ok();
-        out.stdout.lines().map(String::from).collect()
-    }
-
-    fn data(&self, name: &str) -> PathBuf {
-        self.root.join("volumes").join(name).join("_data")
-    }
-
-    fn host(&self, rel: &str) -> PathBuf {
-        self.dir.join(rel)
-    }
-
-    /// Removes every container and volume, then checks nothing of them is left.
-    fn finish(self) {
-        let out = self.b(&["ps", "-a", "-q", "--no-trunc"]);
-        out.ok();
-        let ids: Vec<&str> = out.stdout.lines().collect();
-        if !ids.is_empty() {
-            let mut a = vec!["rm", "-f", "-v"];
-            a.extend(ids.iter());
-            self.b(&a).ok();
-        }
-        let vols = self.volumes();
-        if !vols.is_empty() {
-            let mut a = vec!["volume", "rm"];
-            a.extend(vols.iter().map(String::as_str));
-            self.b(&a).ok();
-        }
-        for d in [
-            self.root.join("containers"),
-            self.root.join("names"),
-            self.runroot.join("containers"),
-        ] {
-            let left = entries(&d);
-            assert!(left.is_empty(), "left behind in {}: {left:?}", d.display());
-        }
-        let left: Vec<String> = entries(&self.root.join("volumes"))
-            .into_iter()
-            .filter(|n| n != ".lock")
-            .collect();
-        assert!(left.is_empty(), "volumes left behind: {left:?}");
-        let dir = self.dir.to_string_lossy().into_owned();
-        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-        assert!(!mounts.contains(&dir), "mounts left behind under {dir}");
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+/// `run --rm [flags] --rootfs ROOTFS sh -c SCRIPT`.
+fn sh(w: &World, flags: &[&str], script: &str) -> Out {
+    let mut f = vec!["--rm"];
+    f.extend_from_slice(flags);
+    w.run(&f, &["sh", "-c", script])
 }
 
-fn entries(p: &Path) -> Vec<String> {
-    std::fs::read_dir(p)
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
+/// `run [flags] --rootfs ROOTFS sh -c SCRIPT` (the container stays).
+fn keep(w: &World, flags: &[&str], script: &str) -> Out {
+    w.run(flags, &["sh", "-c", script])
+}
+
+/// Where volume `name` keeps its files.
+fn data(w: &World, name: &str) -> PathBuf {
+    w.root.join("volumes").join(name).join("_data")
 }
 
 /// Failed with `code`, one line on stderr naming `phrase`.
@@ -167,13 +58,14 @@ fn one_line(out: &Out, code: i32, phrase: &str) {
 
 #[test]
 fn host_directories_both_ways_and_read_only() {
-    let w = World::new("bind");
-    let db = w.host("wordpress_db");
+    let w = world("bind");
+    let db = w.dir.join("wordpress_db");
     std::fs::create_dir_all(&db).unwrap();
     std::fs::write(db.join("from-host"), "host data\n").unwrap();
-    let logs = w.host("not/yet/there");
+    let logs = w.dir.join("not/yet/there");
     // Several -v at once, the second's host directory made as Docker does.
-    let out = w.sh(
+    let out = sh(
+        &w,
         &[
             "-v",
             &format!("{}:/var/lib/mysql", db.display()),
@@ -205,7 +97,8 @@ fn host_directories_both_ways_and_read_only() {
         .status()
         .unwrap();
     assert!(st.success());
-    let out = w.sh(
+    let out = sh(
+        &w,
         &["-v", &format!("{}:/db:ro", db.display())],
         "cat /db/from-host; touch /db/x 2>&1; touch /db/sub/y 2>&1; echo end",
     );
@@ -219,7 +112,8 @@ fn host_directories_both_ways_and_read_only() {
     );
     assert!(!db.join("x").exists());
     // --mount type=bind with readonly, the same.
-    let out = w.sh(
+    let out = sh(
+        &w,
         &[
             "--mount",
             &format!("type=bind,source={},target=/db,readonly", db.display()),
@@ -235,14 +129,15 @@ fn host_directories_both_ways_and_read_only() {
     assert!(out.stdout.contains("written"));
     // Propagation: rprivate by default, rshared when asked.
     let info = "grep ' /db ' /proc/self/mountinfo";
-    let out = w.sh(&["-v", &format!("{}:/db", db.display())], info);
+    let out = sh(&w, &["-v", &format!("{}:/db", db.display())], info);
     out.ok();
     assert!(!out.stdout.contains("shared:"), "{}", out.stdout);
-    let out = w.sh(&["-v", &format!("{}:/db:rshared", db.display())], info);
+    let out = sh(&w, &["-v", &format!("{}:/db:rshared", db.display())], info);
     out.ok();
     assert!(out.stdout.contains("shared:"), "{}", out.stdout);
     // inspect shows the binds as Docker does.
-    w.keep(
+    keep(
+        &w,
         &["--name", "b1", "-v", &format!("{}:/db:ro", db.display())],
         "true",
     )
@@ -260,14 +155,15 @@ fn host_directories_both_ways_and_read_only() {
         out.json()[0]["HostConfig"]["Binds"],
         serde_json::json!([format!("{}:/db:ro", db.display())])
     );
-    w.finish();
+    w.finish_with_volumes();
 }
 
 #[test]
 fn named_volume_outlives_its_container() {
-    let w = World::new("named");
+    let w = world("named");
     // The tutorial's database: write, remove the container, run again, read.
-    w.keep(
+    keep(
+        &w,
         &["--name", "db1", "-v", "dbdata:/var/lib/mysql"],
         "echo 'CREATE TABLE t' > /var/lib/mysql/ibdata",
     )
@@ -308,14 +204,15 @@ fn named_volume_outlives_its_container() {
         ["dbdata"],
         "rm -v never removes a named volume"
     );
-    let out = w.sh(
+    let out = sh(
+        &w,
         &["-v", "dbdata:/var/lib/mysql"],
         "cat /var/lib/mysql/ibdata",
     );
     out.ok();
     assert_eq!(out.stdout, "CREATE TABLE t\n");
     assert_eq!(
-        std::fs::read_to_string(w.data("dbdata").join("ibdata")).unwrap(),
+        std::fs::read_to_string(data(&w, "dbdata").join("ibdata")).unwrap(),
         "CREATE TABLE t\n"
     );
 
@@ -365,10 +262,10 @@ fn named_volume_outlives_its_container() {
     assert_eq!(v["Driver"], "local");
     assert_eq!(v["Scope"], "local");
     assert_eq!(v["Labels"]["tier"], "db");
-    assert_eq!(v["Mountpoint"], w.data("myvolume").to_str().unwrap());
+    assert_eq!(v["Mountpoint"], data(&w, "myvolume").to_str().unwrap());
     assert!(v["CreatedAt"].as_str().unwrap().ends_with('Z'));
     let out = w.b(&["volume", "inspect", "--format", "{{.Mountpoint}}", "dbdata"]);
-    assert_eq!(out.stdout.trim(), w.data("dbdata").to_str().unwrap());
+    assert_eq!(out.stdout.trim(), data(&w, "dbdata").to_str().unwrap());
     assert_eq!(w.b(&["volume", "exists", "myvolume"]).code, 0);
     assert_eq!(w.b(&["volume", "exists", "nope"]).code, 1);
     one_line(
@@ -382,14 +279,13 @@ fn named_volume_outlives_its_container() {
     out.ok();
     assert_eq!(out.stdout, "myvolume\n");
     assert!(!w.root.join("volumes/myvolume").exists());
-    w.finish();
+    w.finish_with_volumes();
 }
 
 #[test]
 fn anonymous_volumes_go_with_rm_v_and_run_rm() {
-    let w = World::new("anon");
-    w.keep(&["--name", "a1", "-v", "/data"], "echo x > /data/f")
-        .ok();
+    let w = world("anon");
+    keep(&w, &["--name", "a1", "-v", "/data"], "echo x > /data/f").ok();
     let anon = w.volumes();
     assert_eq!(anon.len(), 1);
     assert_eq!(
@@ -400,11 +296,11 @@ fn anonymous_volumes_go_with_rm_v_and_run_rm() {
     let out = w.b(&["volume", "inspect", &anon[0]]);
     assert_eq!(out.json()[0]["Labels"]["com.docker.volume.anonymous"], "");
     assert_eq!(
-        std::fs::read_to_string(w.data(&anon[0]).join("f")).unwrap(),
+        std::fs::read_to_string(data(&w, &anon[0]).join("f")).unwrap(),
         "x\n"
     );
     // rm without -v keeps it (Docker), rm -v removes it.
-    w.keep(&["--name", "a2", "-v", "/data"], "true").ok();
+    keep(&w, &["--name", "a2", "-v", "/data"], "true").ok();
     let out = w.b(&["inspect", "a2", "--format", "{{(index .Mounts 0).Name}}"]);
     let a2vol = out.stdout.trim().to_string();
     w.b(&["rm", "a2"]).ok();
@@ -412,7 +308,8 @@ fn anonymous_volumes_go_with_rm_v_and_run_rm() {
     w.b(&["rm", "-v", "a1"]).ok();
     assert!(!w.volumes().contains(&anon[0]));
     // run --rm: the anonymous volume goes, the named one stays.
-    w.sh(
+    sh(
+        &w,
         &["-v", "/scratch", "-v", "kept:/kept"],
         "echo k > /kept/k; echo s > /scratch/s",
     )
@@ -431,20 +328,20 @@ fn anonymous_volumes_go_with_rm_v_and_run_rm() {
     assert!(out.stdout.contains(&a2vol));
     assert!(out.stdout.contains("Total reclaimed space:"));
     assert_eq!(w.volumes(), ["kept"]);
-    w.keep(&["--name", "user", "-v", "kept:/kept"], "true").ok();
+    keep(&w, &["--name", "user", "-v", "kept:/kept"], "true").ok();
     let out = w.b(&["volume", "prune", "-f", "-a"]);
     out.ok();
     assert_eq!(w.volumes(), ["kept"], "in use: not pruned");
     w.b(&["rm", "user"]).ok();
     w.b(&["volume", "prune", "-f", "-a"]).ok();
     assert!(w.volumes().is_empty());
-    w.finish();
+    w.finish_with_volumes();
 }
 
 #[test]
 fn volumes_from_another_container() {
-    let w = World::new("from");
-    let shared = w.host("shared");
+    let w = world("from");
+    let shared = w.dir.join("shared");
     std::fs::create_dir_all(&shared).unwrap();
     // The tutorial's "volume_overide": a container that only holds volumes, never run.
     let out = w.b(&[
@@ -462,14 +359,15 @@ fn volumes_from_another_container() {
         "true",
     ]);
     out.ok();
-    let out = w.sh(
+    let out = sh(
+        &w,
         &["--volumes-from", "volume_overide"],
         "echo a > /app/a; echo s > /shared/s; echo n > /anon/n; ls /app /shared /anon",
     );
     out.ok();
     assert_eq!(std::fs::read_to_string(shared.join("s")).unwrap(), "s\n");
     assert_eq!(
-        std::fs::read_to_string(w.data("appdata").join("a")).unwrap(),
+        std::fs::read_to_string(data(&w, "appdata").join("a")).unwrap(),
         "a\n"
     );
     // The anonymous volume is the holder's: --rm of the borrower left it.
@@ -481,11 +379,12 @@ fn volumes_from_another_container() {
     ]);
     let anon = out.stdout.trim().to_string();
     assert_eq!(
-        std::fs::read_to_string(w.data(&anon).join("n")).unwrap(),
+        std::fs::read_to_string(data(&w, &anon).join("n")).unwrap(),
         "n\n"
     );
     // :ro makes every borrowed mount read-only.
-    let out = w.sh(
+    let out = sh(
+        &w,
         &["--volumes-from", "volume_overide:ro"],
         "cat /app/a; touch /app/b 2>&1; touch /shared/t 2>&1; true",
     );
@@ -497,7 +396,8 @@ fn volumes_from_another_container() {
         "{}",
         out.stdout
     );
-    w.keep(
+    keep(
+        &w,
         &["--name", "borrower", "--volumes-from", "volume_overide:ro"],
         "true",
     )
@@ -512,10 +412,10 @@ fn volumes_from_another_container() {
     w.b(&["rm", "borrower"]).ok();
     // A missing container: 125, nothing made.
     let before = w.volumes();
-    let out = w.sh(&["--volumes-from", "nosuch", "-v", "new1:/n"], "true");
+    let out = sh(&w, &["--volumes-from", "nosuch", "-v", "new1:/n"], "true");
     one_line(&out, 125, "No such container: nosuch");
     assert_eq!(w.volumes(), before);
-    w.finish();
+    w.finish_with_volumes();
 }
 
 /// An image made from the test's root filesystem with `VOLUME /data`, whose /data holds
@@ -549,7 +449,7 @@ fn image_with_volume(w: &World) -> &'static str {
 
 #[test]
 fn image_content_fills_a_fresh_volume_once() {
-    let w = World::new("copyup");
+    let w = world("copyup");
     let img = image_with_volume(&w);
     // The image's VOLUME: an anonymous volume, filled from the image.
     let out = w.b(&[
@@ -571,7 +471,7 @@ fn image_content_fills_a_fresh_volume_once() {
     ]);
     let (anon, dst) = out.stdout.trim().split_once(' ').unwrap();
     assert_eq!(dst, "/data");
-    let d = w.data(anon);
+    let d = data(&w, anon);
     let m = std::fs::metadata(d.join("seed")).unwrap();
     assert_eq!(
         (m.uid(), m.gid(), m.mode() & 0o7777),
@@ -621,7 +521,7 @@ fn image_content_fills_a_fresh_volume_once() {
     out.ok();
     assert_eq!(out.stdout, "");
     // A host directory is never filled (Docker's rule for binds).
-    let h = w.host("bindhere");
+    let h = w.dir.join("bindhere");
     std::fs::create_dir_all(&h).unwrap();
     w.b(&[
         "run",
@@ -639,12 +539,12 @@ fn image_content_fills_a_fresh_volume_once() {
     assert_eq!(w.volumes().len(), before);
     w.b(&["rm", "-v", "c1"]).ok();
     w.b(&["rmi", img]).ok();
-    w.finish();
+    w.finish_with_volumes();
 }
 
 #[test]
 fn tmpfs_size_limit_is_enforced() {
-    let w = World::new("tmpfs");
+    let w = world("tmpfs");
     for flags in [
         vec!["--tmpfs", "/t:size=1m,mode=1770"],
         vec![
@@ -652,7 +552,8 @@ fn tmpfs_size_limit_is_enforced() {
             "type=tmpfs,destination=/t,tmpfs-size=1m,tmpfs-mode=1770",
         ],
     ] {
-        let out = w.sh(
+        let out = sh(
+            &w,
             &flags,
             "stat -c %a /t; dd if=/dev/zero of=/t/big bs=1024 count=2048 2>&1; ls -l /t/big",
         );
@@ -670,14 +571,14 @@ fn tmpfs_size_limit_is_enforced() {
         );
     }
     // Docker's defaults: noexec, nosuid, nodev (exec when asked).
-    let out = w.sh(&["--tmpfs", "/t"], "grep ' /t ' /proc/self/mounts");
+    let out = sh(&w, &["--tmpfs", "/t"], "grep ' /t ' /proc/self/mounts");
     out.ok();
     assert!(
         out.stdout.contains("noexec") && out.stdout.contains("nosuid"),
         "{}",
         out.stdout
     );
-    let out = w.sh(&["--tmpfs", "/t:exec"], "grep ' /t ' /proc/self/mounts");
+    let out = sh(&w, &["--tmpfs", "/t:exec"], "grep ' /t ' /proc/self/mounts");
     assert!(!out.stdout.contains("noexec"), "{}", out.stdout);
     w.b(&[
         "create",
@@ -707,12 +608,12 @@ fn tmpfs_size_limit_is_enforced() {
     );
     assert_eq!(c["Mounts"][0]["Type"], "tmpfs");
     assert_eq!(c["Mounts"][0]["Destination"], "/u");
-    w.finish();
+    w.finish_with_volumes();
 }
 
 #[test]
 fn two_creators_of_one_volume_get_one() {
-    let w = World::new("race");
+    let w = world("race");
     // Two containers naming the same new volume, started at once.
     let mut kids: Vec<std::process::Child> = (0..2)
         .map(|i| {
@@ -752,7 +653,7 @@ fn two_creators_of_one_volume_get_one() {
         );
     }
     assert_eq!(w.volumes(), ["solo", "together"]);
-    let mut files = entries(&w.data("together"));
+    let mut files = entries(&data(&w, "together"));
     files.sort();
     assert_eq!(files, ["w0", "w1"], "both wrote into the one volume");
     let left: Vec<String> = entries(&w.root.join("volumes"))
@@ -760,13 +661,13 @@ fn two_creators_of_one_volume_get_one() {
         .filter(|n| n.starts_with('.') && n != ".lock")
         .collect();
     assert!(left.is_empty(), "no staging left: {left:?}");
-    w.finish();
+    w.finish_with_volumes();
 }
 
 #[test]
 fn bad_input_is_one_line_and_leaves_nothing() {
-    let w = World::new("bad");
-    let made = w.host("must-not-exist");
+    let w = world("bad");
+    let made = w.dir.join("must-not-exist");
     let good = format!("{}:/ok", made.display());
     for (bad, phrase) in [
         ("relative/path:/x", "includes invalid characters"),
@@ -780,7 +681,7 @@ fn bad_input_is_one_line_and_leaves_nothing() {
         ("/:/host", "read-write bind of the host's /"),
     ] {
         // A good -v first: its host directory must not be made either.
-        let out = w.sh(&["-v", &good, "-v", "named1:/n", "-v", bad], "true");
+        let out = sh(&w, &["-v", &good, "-v", "named1:/n", "-v", bad], "true");
         one_line(&out, 125, bad);
         assert!(out.stderr.contains(phrase), "{bad}: {}", out.stderr);
     }
@@ -797,21 +698,21 @@ fn bad_input_is_one_line_and_leaves_nothing() {
         ("type=volume,source=v", "target is required"),
         ("type=nfs,target=/x", "invalid type"),
     ] {
-        let out = w.sh(&["-v", &good, "--mount", bad], "true");
+        let out = sh(&w, &["-v", &good, "--mount", bad], "true");
         one_line(&out, 125, phrase);
     }
     one_line(
-        &w.sh(&["--tmpfs", "/t:size=lots"], "true"),
+        &sh(&w, &["--tmpfs", "/t:size=lots"], "true"),
         125,
         "--tmpfs /t:size=lots",
     );
     one_line(
-        &w.sh(&["-v", "/a:/x", "--tmpfs", "/x"], "true"),
+        &sh(&w, &["-v", "/a:/x", "--tmpfs", "/x"], "true"),
         125,
         "Duplicate mount point: /x",
     );
     // berth's own state cannot be bound in.
-    let out = w.sh(&["-v", &format!("{}:/state", w.root.display())], "true");
+    let out = sh(&w, &["-v", &format!("{}:/state", w.root.display())], "true");
     one_line(&out, 125, "berth's own state");
     // create exits 125 as run does.
     let out = w.b(&["create", "-v", "a/b:/x", "--rootfs", w.rootfs(), "true"]);
@@ -850,20 +751,20 @@ fn bad_input_is_one_line_and_leaves_nothing() {
         one_line(&out, 1, "berth's own state");
     }
     assert!(w.volumes().is_empty());
-    w.finish();
+    w.finish_with_volumes();
 }
 
 #[test]
 fn symlinks_never_send_a_mount_or_a_removal_to_the_host() {
-    let w = World::new("symlink");
-    let target = w.host("host-target");
+    let w = world("symlink");
+    let target = w.dir.join("host-target");
     std::fs::create_dir_all(&target).unwrap();
     std::fs::write(target.join("precious"), "keep me\n").unwrap();
     // (1) The image plants /evil -> the host directory: the destination resolves inside
     // the container's own tree (where the same path is made), never on the host.
     std::os::unix::fs::symlink(&target, w.rootfs.join("evil")).unwrap();
     let inside = w.rootfs.join(target.strip_prefix("/").unwrap());
-    let out = w.sh(&["-v", "v1:/evil"], "echo in > /evil/written");
+    let out = sh(&w, &["-v", "v1:/evil"], "echo in > /evil/written");
     // Where the path does not exist in the container the runtime refuses (125).
     assert_eq!(out.code, 125, "{}", out.stderr);
     assert!(
@@ -871,28 +772,30 @@ fn symlinks_never_send_a_mount_or_a_removal_to_the_host() {
         "the bind followed the image's symlink to the host"
     );
     std::fs::create_dir_all(&inside).unwrap();
-    w.sh(&["-v", "v1:/evil"], "echo in > /evil/written").ok();
+    sh(&w, &["-v", "v1:/evil"], "echo in > /evil/written").ok();
     assert!(
         !target.join("written").exists(),
         "the bind followed the image's symlink to the host"
     );
     assert_eq!(
-        std::fs::read_to_string(w.data("v1").join("written")).unwrap(),
+        std::fs::read_to_string(data(&w, "v1").join("written")).unwrap(),
         "in\n"
     );
     std::fs::remove_file(w.rootfs.join("evil")).unwrap();
     // (2) A container plants symlinks in its volume (absolute, and relative climbing out);
     // the next container's bind below them stays inside that container.
     let t = target.to_str().unwrap();
-    w.sh(
+    sh(
+        &w,
         &["-v", "v2:/d"],
         &format!("ln -s {t} /d/link; ln -s ../../../../../../../{t} /d/rel"),
     )
     .ok();
-    let src = w.host("bind-src");
+    let src = w.dir.join("bind-src");
     std::fs::create_dir_all(&src).unwrap();
     for dst in ["/d/link", "/d/rel"] {
-        w.sh(
+        sh(
+            &w,
             &["-v", "v2:/d", "-v", &format!("{}:{dst}", src.display())],
             &format!("echo through > {dst}/x; cat {t}/x"),
         )
@@ -912,17 +815,17 @@ fn symlinks_never_send_a_mount_or_a_removal_to_the_host() {
         "keep me\n"
     );
     assert!(!w.root.join("volumes/v2").exists());
-    w.finish();
+    w.finish_with_volumes();
 }
 
 #[test]
 fn rootless_volumes_belong_to_the_user() {
-    let w = World::new("rootless");
+    let w = world("rootless");
     let u = TestUser::create("berthpv");
     let berth = w.dir.join("berth");
     std::fs::copy(env!("CARGO_BIN_EXE_berth"), &berth).unwrap();
     std::fs::create_dir_all(w.dir.join("xdg")).unwrap();
-    let hostdir = w.host("mine");
+    let hostdir = w.dir.join("mine");
     std::fs::create_dir_all(&hostdir).unwrap();
     u.own(&w.dir);
     let as_user = |args: &[&str]| -> Out {
@@ -945,9 +848,9 @@ fn rootless_volumes_belong_to_the_user() {
     out.ok();
     assert_eq!(out.stdout, "0\n");
     for f in [
-        w.data("userdata").join("f"),
+        data(&w, "userdata").join("f"),
         hostdir.join("f"),
-        w.data("userdata"),
+        data(&w, "userdata"),
     ] {
         let m = std::fs::metadata(&f).unwrap();
         assert_eq!(
@@ -990,12 +893,12 @@ fn rootless_volumes_belong_to_the_user() {
     assert_eq!(out.stdout, "userdata\n", "--rm took the anonymous volume");
     as_user(&["volume", "rm", "userdata"]).ok();
     assert!(!w.root.join("volumes/userdata").exists());
-    w.finish();
+    w.finish_with_volumes();
 }
 
 #[test]
 fn volume_rm_racing_run_never_leaves_a_half_volume() {
-    let w = World::new("rmrace");
+    let w = world("rmrace");
     for round in 0..4 {
         let run = w
             .cmd(&[
@@ -1030,16 +933,16 @@ fn volume_rm_racing_run_never_leaves_a_half_volume() {
                 rm.stderr
             );
         }
-        assert!(w.data("contested").join("f").exists());
+        assert!(data(&w, "contested").join("f").exists());
         w.b(&["rm", &format!("r{round}")]).ok();
         w.b(&["volume", "rm", "contested"]).ok();
     }
-    w.finish();
+    w.finish_with_volumes();
 }
 
 #[test]
 fn volume_options_chown_and_inspect_fallback() {
-    let w = World::new("opts");
+    let w = world("opts");
     // -o type=tmpfs: the volume mounts as a tmpfs of that size.
     w.b(&[
         "volume",
@@ -1053,7 +956,7 @@ fn volume_options_chown_and_inspect_fallback() {
         "ram",
     ])
     .ok();
-    let out = w.sh(&["-v", "ram:/t"], "grep ' /t ' /proc/self/mounts");
+    let out = sh(&w, &["-v", "ram:/t"], "grep ' /t ' /proc/self/mounts");
     out.ok();
     assert!(
         out.stdout.starts_with("tmpfs /t tmpfs ") && out.stdout.contains("size=1024k"),
@@ -1061,7 +964,7 @@ fn volume_options_chown_and_inspect_fallback() {
         out.stdout
     );
     // -o type=none,o=bind,device=DIR: the directory.
-    let dev = w.host("device");
+    let dev = w.dir.join("device");
     std::fs::create_dir_all(&dev).unwrap();
     w.b(&[
         "volume",
@@ -1075,10 +978,11 @@ fn volume_options_chown_and_inspect_fallback() {
         "bound",
     ])
     .ok();
-    w.sh(&["-v", "bound:/b"], "echo b > /b/x").ok();
+    sh(&w, &["-v", "bound:/b"], "echo b > /b/x").ok();
     assert_eq!(std::fs::read_to_string(dev.join("x")).unwrap(), "b\n");
     // --mount volume-opt/volume-label: what a volume made by the mount gets.
-    let out = w.sh(
+    let out = sh(
+        &w,
         &["--mount", "src=ram2,dst=/t,volume-opt=type=tmpfs,volume-opt=device=tmpfs,volume-opt=o=size=2m,volume-label=made=bymount"],
         "grep ' /t ' /proc/self/mounts",
     );
@@ -1092,7 +996,8 @@ fn volume_options_chown_and_inspect_fallback() {
         "ram2",
     ]);
     assert_eq!(out.stdout, "bymount tmpfs\n");
-    let out = w.sh(
+    let out = sh(
+        &w,
         &[
             "--mount",
             "src=bad,dst=/t,volume-opt=type=none,volume-opt=device=/,volume-opt=o=bind",
@@ -1102,12 +1007,12 @@ fn volume_options_chown_and_inspect_fallback() {
     one_line(&out, 125, "berth's own state");
     // O: the container writes into an overlay of the directory; the host's copy never
     // changes and each start sees it afresh.
-    let lower = w.host("lower");
+    let lower = w.dir.join("lower");
     std::fs::create_dir_all(&lower).unwrap();
     std::fs::write(lower.join("base"), "base\n").unwrap();
     let o = format!("{}:/o:O", lower.display());
     let script = "cat /o/base; echo changed > /o/base; echo new > /o/new; cat /o/base";
-    let out = w.keep(&["--name", "ov", "-v", &o], script);
+    let out = keep(&w, &["--name", "ov", "-v", &o], script);
     out.ok();
     assert_eq!(out.stdout, "base\nchanged\n");
     assert_eq!(entries(&lower), ["base"]);
@@ -1123,23 +1028,25 @@ fn volume_options_chown_and_inspect_fallback() {
     );
     w.b(&["rm", "ov"]).ok();
     // U: the source is chowned to the container's user, never what a link in it names.
-    let hostfile = w.host("hostfile");
+    let hostfile = w.dir.join("hostfile");
     std::fs::write(&hostfile, "x").unwrap();
-    w.sh(
+    sh(
+        &w,
         &["-v", "owned:/o"],
         &format!("mkdir /o/sub; ln -s {} /o/sub/link", hostfile.display()),
     )
     .ok();
-    let out = w.sh(
+    let out = sh(
+        &w,
         &["-v", "owned:/o:U", "--user", "33:34"],
         "touch /o/f && id -u",
     );
     out.ok();
-    for p in [w.data("owned"), w.data("owned").join("sub")] {
+    for p in [data(&w, "owned"), data(&w, "owned").join("sub")] {
         let m = std::fs::metadata(p).unwrap();
         assert_eq!((m.uid(), m.gid()), (33, 34));
     }
-    let m = std::fs::symlink_metadata(w.data("owned").join("sub/link")).unwrap();
+    let m = std::fs::symlink_metadata(data(&w, "owned").join("sub/link")).unwrap();
     assert_eq!(m.uid(), 33, "the link itself");
     assert_eq!(
         std::fs::metadata(&hostfile).unwrap().uid(),
@@ -1155,7 +1062,7 @@ fn volume_options_chown_and_inspect_fallback() {
         1,
         "No such volume: nope",
     );
-    w.finish();
+    w.finish_with_volumes();
 }
 
 /// `U` chowns what the volume holds, never what a container's link in it names: a link
@@ -1163,56 +1070,58 @@ fn volume_options_chown_and_inspect_fallback() {
 #[test]
 fn chown_never_follows_a_containers_link_out_of_the_volume() {
     use std::os::unix::fs::MetadataExt;
-    let w = World::new("chownlink");
-    let target = w.host("host-target");
+    let w = world("chownlink");
+    let target = w.dir.join("host-target");
     std::fs::create_dir_all(target.join("sub")).unwrap();
     std::fs::write(target.join("file"), "host\n").unwrap();
     let t = target.to_str().unwrap();
-    w.sh(
+    sh(
+        &w,
         &["-v", "cv:/d"],
         &format!("ln -s {t}/file /d/flink; ln -s {t} /d/dlink; mkdir /d/own; echo x > /d/own/f"),
     )
     .ok();
-    w.sh(&["-v", "cv:/d:U", "--user", "33:34"], "true").ok();
+    sh(&w, &["-v", "cv:/d:U", "--user", "33:34"], "true").ok();
     for p in [target.clone(), target.join("file"), target.join("sub")] {
         let m = std::fs::metadata(&p).unwrap();
         assert_eq!((m.uid(), m.gid()), (0, 0), "{} chowned", p.display());
     }
-    let m = std::fs::metadata(w.data("cv").join("own/f")).unwrap();
+    let m = std::fs::metadata(data(&w, "cv").join("own/f")).unwrap();
     assert_eq!((m.uid(), m.gid()), (33, 34));
-    let m = std::fs::symlink_metadata(w.data("cv").join("flink")).unwrap();
+    let m = std::fs::symlink_metadata(data(&w, "cv").join("flink")).unwrap();
     assert_eq!((m.uid(), m.gid()), (33, 34));
-    w.finish();
+    w.finish_with_volumes();
 }
 
 /// Docker's longest volume name (255 characters) makes a volume and removes it, leaving
 /// nothing behind.
 #[test]
 fn the_longest_volume_name_works() {
-    let w = World::new("longname");
+    let w = world("longname");
     let name = format!("v{}", "x".repeat(254));
     let out = w.b(&["volume", "create", &name]);
     out.ok();
     assert_eq!(out.stdout.trim(), name);
-    w.sh(&["-v", &format!("{name}:/d")], "echo in > /d/f").ok();
+    sh(&w, &["-v", &format!("{name}:/d")], "echo in > /d/f").ok();
     assert_eq!(
-        std::fs::read_to_string(w.data(&name).join("f")).unwrap(),
+        std::fs::read_to_string(data(&w, &name).join("f")).unwrap(),
         "in\n"
     );
     w.b(&["volume", "rm", &name]).ok();
     assert!(w.volumes().is_empty());
-    w.finish();
+    w.finish_with_volumes();
 }
 
 /// Two `O` mounts each get their own upper layer, whatever their destinations look like
 /// (`/a_` and `/a/5f` once shared one).
 #[test]
 fn overlay_mounts_never_share_an_upper_layer() {
-    let w = World::new("ovnames");
-    let (l1, l2) = (w.host("l1"), w.host("l2"));
+    let w = world("ovnames");
+    let (l1, l2) = (w.dir.join("l1"), w.dir.join("l2"));
     std::fs::create_dir_all(&l1).unwrap();
     std::fs::create_dir_all(&l2).unwrap();
-    let out = w.sh(
+    let out = sh(
+        &w,
         &[
             "-v",
             &format!("{}:/a_:O", l1.display()),
@@ -1224,17 +1133,17 @@ fn overlay_mounts_never_share_an_upper_layer() {
     out.ok();
     assert_eq!(out.stdout, "");
     assert!(entries(&l1).is_empty() && entries(&l2).is_empty());
-    w.finish();
+    w.finish_with_volumes();
 }
 
 /// A volume whose removal fails (an immutable file in it) says so in one line and never
 /// stands in the way of removing the next one.
 #[test]
 fn a_failed_removal_never_blocks_the_next() {
-    let w = World::new("stuckrm");
+    let w = world("stuckrm");
     w.b(&["volume", "create", "stuck"]).ok();
     w.b(&["volume", "create", "other"]).ok();
-    let f = w.data("stuck").join("f");
+    let f = data(&w, "stuck").join("f");
     std::fs::write(&f, "x").unwrap();
     let chattr = |flag: &str, p: &Path| {
         let st = Command::new("chattr").arg(flag).arg(p).status().unwrap();
@@ -1253,48 +1162,49 @@ fn a_failed_removal_never_blocks_the_next() {
             std::fs::remove_dir_all(e.path()).unwrap();
         }
     }
-    w.finish();
+    w.finish_with_volumes();
 }
 
 /// Docker's local driver wants names of two characters at least: `a` is refused by
 /// `volume create` (1) and `run -v` (125), in one line, leaving nothing.
 #[test]
 fn one_character_volume_names_are_refused() {
-    let w = World::new("shortname");
+    let w = world("shortname");
     one_line(
         &w.b(&["volume", "create", "a"]),
         1,
         "volume name is too short",
     );
     one_line(
-        &w.sh(&["-v", "a:/d"], "true"),
+        &sh(&w, &["-v", "a:/d"], "true"),
         125,
         "volume name is too short",
     );
     assert!(w.volumes().is_empty());
     w.b(&["volume", "create", "ab"]).ok();
     assert_eq!(w.volumes(), ["ab"]);
-    w.finish();
+    w.finish_with_volumes();
 }
 
 /// berth's own state cannot be bound in through a symlink to it either (with `U` that
 /// handed the whole store to the container's user), nor the host's `/` read-write.
 #[test]
 fn a_symlink_never_binds_berths_state_in() {
-    let w = World::new("statelink");
+    let w = world("statelink");
     std::fs::create_dir_all(&w.root).unwrap();
-    let link = w.host("to-state");
+    let link = w.dir.join("to-state");
     std::os::unix::fs::symlink(&w.root, &link).unwrap();
-    let out = w.sh(
+    let out = sh(
+        &w,
         &["-v", &format!("{}:/s:U", link.display()), "--user", "33:34"],
         "true",
     );
     one_line(&out, 125, "berth's own state");
-    let rootlink = w.host("to-root");
+    let rootlink = w.dir.join("to-root");
     std::os::unix::fs::symlink("/", &rootlink).unwrap();
-    let out = w.sh(&["-v", &format!("{}:/h", rootlink.display())], "true");
+    let out = sh(&w, &["-v", &format!("{}:/h", rootlink.display())], "true");
     one_line(&out, 125, "add :ro");
     use std::os::unix::fs::MetadataExt;
     assert_eq!(std::fs::metadata(&w.root).unwrap().uid(), 0);
-    w.finish();
+    w.finish_with_volumes();
 }

@@ -157,14 +157,46 @@ impl World {
 
     /// Removes every container, then checks nothing of them is left anywhere.
     pub fn finish(self) {
+        let ids = self.remove_containers(&["rm", "-f"]);
+        self.audit(&ids);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+
+    /// `finish` for tests that make volumes: the containers go with their anonymous
+    /// volumes (`rm -f -v`), then every volume, and no volume may be left in the store.
+    pub fn finish_with_volumes(self) {
+        let ids = self.remove_containers(&["rm", "-f", "-v"]);
+        let vols = self.volumes();
+        if !vols.is_empty() {
+            let mut a = vec!["volume", "rm"];
+            a.extend(vols.iter().map(String::as_str));
+            self.b(&a).ok();
+        }
+        let left: Vec<String> = entries(&self.root.join("volumes"))
+            .into_iter()
+            .filter(|n| n != ".lock")
+            .collect();
+        assert!(left.is_empty(), "volumes left behind: {left:?}");
+        self.audit(&ids);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+
+    /// Every container removed with `rm` (`-f`, maybe `-v`); their full ids.
+    fn remove_containers(&self, rm: &[&str]) -> Vec<String> {
         let ids = self.all_ids();
         if !ids.is_empty() {
-            let mut a = vec!["rm", "-f"];
+            let mut a = rm.to_vec();
             a.extend(ids.iter().map(String::as_str));
             self.b(&a).ok();
         }
-        self.audit(&ids);
-        let _ = std::fs::remove_dir_all(&self.dir);
+        ids
+    }
+
+    /// The names `volume ls -q` lists.
+    pub fn volumes(&self) -> Vec<String> {
+        let out = self.b(&["volume", "ls", "-q"]);
+        out.ok();
+        out.stdout.lines().map(String::from).collect()
     }
 
     pub fn all_ids(&self) -> Vec<String> {
