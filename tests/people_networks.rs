@@ -6,14 +6,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{run_with_timeout, Out, APPLETS};
+use common::people::World;
+use common::{run_with_timeout, Out};
 
-static N: AtomicUsize = AtomicUsize::new(0);
 const INNER: &str = "BERTH_NET_TEST_INNER";
 
 /// Runs the test `name` again inside a new network namespace (with `lo` up), where `f`
@@ -49,31 +48,30 @@ fn sh(script: &str) -> Out {
     )
 }
 
-struct World {
-    dir: PathBuf,
-    root: PathBuf,
-    runroot: PathBuf,
-    rootfs: PathBuf,
+/// The common world with what these tests serve (httpd's /www, two CGI scripts, the
+/// network applets) and the peers (other hosts' namespaces) a test made, which go with it.
+struct Net {
+    w: World,
     peers: Vec<std::process::Child>,
 }
 
-impl World {
-    fn new(name: &str) -> World {
-        let n = N.fetch_add(1, Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!("berth-pn-{name}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let rootfs = dir.join("rootfs");
-        for d in ["bin", "etc", "tmp", "proc", "dev", "sys", "www/cgi-bin"] {
-            std::fs::create_dir_all(rootfs.join(d)).unwrap();
-        }
-        std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("/bin/busybox");
-        for a in APPLETS
-            .iter()
-            .chain(["httpd", "wget", "ping", "nslookup", "timeout", "env"].iter())
-        {
+impl std::ops::Deref for Net {
+    type Target = World;
+    fn deref(&self) -> &World {
+        &self.w
+    }
+}
+
+impl Net {
+    fn new(name: &str) -> Net {
+        let w = World::new(name)
+            .deadline(Duration::from_secs(120))
+            .patience(Duration::from_secs(30), Duration::from_millis(50));
+        let rootfs = &w.rootfs;
+        std::fs::create_dir_all(rootfs.join("www/cgi-bin")).unwrap();
+        for a in ["httpd", "wget", "ping", "nslookup", "timeout", "env"] {
             let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a));
         }
-        std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
         std::fs::write(rootfs.join("www/index.html"), "hello from berth\n").unwrap();
         // The tutorials' application: answers with what it fetched from its database.
         let app = rootfs.join("www/cgi-bin/app");
@@ -92,56 +90,14 @@ impl World {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
-        World {
-            root: dir.join("root"),
-            runroot: dir.join("run"),
-            rootfs,
-            dir,
+        Net {
+            w,
             peers: Vec::new(),
         }
     }
 
-    fn b(&self, args: &[&str]) -> Out {
-        self.b_root(&self.root, &self.runroot, args)
-    }
-
-    fn b_root(&self, root: &Path, runroot: &Path, args: &[&str]) -> Out {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
-        c.arg("--root")
-            .arg(root)
-            .arg("--runroot")
-            .arg(runroot)
-            .args(args);
-        run_with_timeout(&mut c, Duration::from_secs(120))
-    }
-
-    /// `run -d [flags] --rootfs ROOTFS cmd...`: the full id.
-    fn run_d(&self, flags: &[&str], cmd: &[&str]) -> String {
-        let mut a = vec!["run", "-d"];
-        a.extend_from_slice(flags);
-        a.extend_from_slice(&["--rootfs", self.rootfs.to_str().unwrap()]);
-        a.extend_from_slice(cmd);
-        let out = self.b(&a);
-        out.ok();
-        out.stdout.trim().to_string()
-    }
-
-    fn run(&self, flags: &[&str], cmd: &[&str]) -> Out {
-        let mut a = vec!["run"];
-        a.extend_from_slice(flags);
-        a.extend_from_slice(&["--rootfs", self.rootfs.to_str().unwrap()]);
-        a.extend_from_slice(cmd);
-        self.b(&a)
-    }
-
     fn httpd(&self, flags: &[&str]) -> String {
         self.run_d(flags, &["httpd", "-f", "-p", "80", "-h", "/www"])
-    }
-
-    fn inspect(&self, q: &str) -> serde_json::Value {
-        let out = self.b(&["inspect", q]);
-        out.ok();
-        out.json()[0].clone()
     }
 
     /// Another host: a network namespace (a sleeping process's) joined to ours by a veth
@@ -175,22 +131,9 @@ impl World {
         ))
     }
 
-    fn until(&self, what: &str, mut f: impl FnMut() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !f() {
-            assert!(Instant::now() < deadline, "never: {what}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
     /// Removes every container (and the networks given), then checks nothing is left.
     fn finish(mut self, networks: &[&str]) {
-        let ids: Vec<String> = self
-            .b(&["ps", "-a", "-q", "--no-trunc"])
-            .stdout
-            .lines()
-            .map(String::from)
-            .collect();
+        let ids = self.all_ids();
         if !ids.is_empty() {
             let mut a = vec!["rm", "-f"];
             a.extend(ids.iter().map(String::as_str));
@@ -204,21 +147,12 @@ impl World {
             let _ = p.wait();
         }
         no_network_leftovers(&self.root);
-        let left: Vec<String> = std::fs::read_dir(self.root.join("containers"))
-            .map(|d| {
-                d.flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        assert!(left.is_empty(), "containers left: {left:?}");
-        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-        assert!(!mounts.contains(self.dir.to_str().unwrap()), "mounts left");
+        self.audit(&ids);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
-impl Drop for World {
+impl Drop for Net {
     /// A failed test still ends what it started: its containers (whose monitors would
     /// outlive the namespace's first process) and its peer.
     fn drop(&mut self) {
@@ -236,6 +170,17 @@ impl Drop for World {
             let _ = p.wait();
         }
     }
+}
+
+/// berth with a `--root`/`--runroot` pair other than the world's.
+fn b_root(root: &Path, runroot: &Path, args: &[&str]) -> Out {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
+    c.arg("--root")
+        .arg(root)
+        .arg("--runroot")
+        .arg(runroot)
+        .args(args);
+    run_with_timeout(&mut c, Duration::from_secs(120))
 }
 
 /// The namespace is as it was: only `lo` (and a peer's veth), no nftables table, no IPAM
@@ -264,7 +209,7 @@ fn wget(url: &str) -> Out {
 #[test]
 fn published_ports_in_every_form() {
     in_netns("published_ports_in_every_form", || {
-        let mut w = World::new("publish");
+        let mut w = Net::new("publish");
         let peer = w.peer();
         let id = w.run_d(
             &[
@@ -410,7 +355,7 @@ fn published_ports_in_every_form() {
 #[test]
 fn udp_and_outbound_traffic() {
     in_netns("udp_and_outbound_traffic", || {
-        let mut w = World::new("udp");
+        let mut w = Net::new("udp");
         let peer = w.peer();
         // UDP through a published port, both ways (an echo server in the container).
         std::fs::copy(common::testinit(), w.rootfs.join("bin/testinit")).unwrap();
@@ -461,7 +406,7 @@ fn udp_and_outbound_traffic() {
 #[test]
 fn names_on_a_user_network_and_link_aliases() {
     in_netns("names_on_a_user_network_and_link_aliases", || {
-        let w = World::new("names");
+        let w = Net::new("names");
         w.b(&["network", "create", "appnet"]).ok();
         let db = w.httpd(&[
             "--name",
@@ -570,7 +515,7 @@ fn names_on_a_user_network_and_link_aliases() {
 #[test]
 fn a_killed_monitor_is_reconciled() {
     in_netns("a_killed_monitor_is_reconciled", || {
-        let w = World::new("kill9");
+        let w = Net::new("kill9");
         let id = w.httpd(&["-p", "8080:80"]);
         w.until("httpd answers", || wget("http://127.0.0.1:8080/").code == 0);
         let m: serde_json::Value = serde_json::from_slice(
@@ -629,7 +574,7 @@ fn a_killed_monitor_is_reconciled() {
 #[test]
 fn twenty_containers_at_once_on_one_network() {
     in_netns("twenty_containers_at_once_on_one_network", || {
-        let w = World::new("twenty");
+        let w = Net::new("twenty");
         w.b(&["network", "create", "--subnet", "10.77.0.0/24", "crowd"])
             .ok();
         let ids: Vec<String> = std::thread::scope(|s| {
@@ -669,10 +614,10 @@ fn twenty_containers_at_once_on_one_network() {
 #[test]
 fn two_roots_keep_to_their_own() {
     in_netns("two_roots_keep_to_their_own", || {
-        let w = World::new("roots");
+        let w = Net::new("roots");
         let (root2, run2) = (w.dir.join("root2"), w.dir.join("run2"));
         let a = w.httpd(&["-p", "8080:80"]);
-        let out = w.b_root(
+        let out = b_root(
             &root2,
             &run2,
             &[
@@ -696,7 +641,7 @@ fn two_roots_keep_to_their_own() {
             .as_str()
             .unwrap()
             .to_string();
-        let vb = w.b_root(&root2, &run2, &["inspect", &b]).json()[0].clone();
+        let vb = b_root(&root2, &run2, &["inspect", &b]).json()[0].clone();
         let ip_b = vb["NetworkSettings"]["IPAddress"]
             .as_str()
             .unwrap()
@@ -712,7 +657,7 @@ fn two_roots_keep_to_their_own() {
         w.b(&["rm", "-f", &a]).ok();
         assert_eq!(sh("nft list tables").stdout.lines().count(), 1);
         assert_eq!(wget("http://127.0.0.1:8081/").stdout, "hello from berth\n");
-        w.b_root(&root2, &run2, &["rm", "-f", &b]).ok();
+        b_root(&root2, &run2, &["rm", "-f", &b]).ok();
         no_network_leftovers(&root2);
         w.finish(&[]);
     });
@@ -734,7 +679,7 @@ fn refused(w: &World, out: &Out, code: i32, phrase: &str) {
 #[test]
 fn ip_range_hands_out_only_its_addresses() {
     in_netns("ip_range_hands_out_only_its_addresses", || {
-        let w = World::new("iprange");
+        let w = Net::new("iprange");
         for (args, phrase) in [
             (
                 vec!["--subnet", "10.77.0.0/24", "--ip-range", "10.78.0.0/28"],
@@ -804,7 +749,7 @@ fn ip_range_hands_out_only_its_addresses() {
 #[test]
 fn sctp_ports_are_dnated() {
     in_netns("sctp_ports_are_dnated", || {
-        let w = World::new("sctp");
+        let w = Net::new("sctp");
         // This kernel may have no SCTP sockets to send with: the rule is what is checked.
         let id = w.run_d(
             &["--name", "sc", "-p", "5000:5000/sctp", "-p", "5001/sctp"],
@@ -848,7 +793,7 @@ fn sctp_ports_are_dnated() {
 #[test]
 fn bad_network_input() {
     in_netns("bad_network_input", || {
-        let w = World::new("bad");
+        let w = Net::new("bad");
         w.b(&["network", "create", "--subnet", "10.5.0.0/24", "five"])
             .ok();
         for (flags, phrase) in [
@@ -902,7 +847,7 @@ fn bad_network_input() {
 #[test]
 fn network_commands() {
     in_netns("network_commands", || {
-        let w = World::new("cmds");
+        let w = Net::new("cmds");
         let id = w.b(&[
             "network",
             "create",
@@ -973,7 +918,7 @@ fn network_commands() {
 #[test]
 fn publish_all_and_a_shared_namespace() {
     in_netns("publish_all_and_a_shared_namespace", || {
-        let w = World::new("pall");
+        let w = Net::new("pall");
         w.httpd(&[
             "--name", "web", "-P", "--expose", "80", "--expose", "81/udp",
         ]);
@@ -1007,7 +952,7 @@ fn publish_all_and_a_shared_namespace() {
 #[test]
 fn connect_and_disconnect() {
     in_netns("connect_and_disconnect", || {
-        let w = World::new("connect");
+        let w = Net::new("connect");
         w.b(&["network", "create", "front"]).ok();
         w.b(&["network", "create", "back"]).ok();
         w.httpd(&["--name", "db", "--network", "back"]);
@@ -1052,7 +997,7 @@ fn connect_and_disconnect() {
 #[test]
 fn rootless_asks_are_refused_cleanly() {
     in_netns("rootless_asks_are_refused_cleanly", || {
-        let w = World::new("rootless");
+        let w = Net::new("rootless");
         // Removed when dropped, even when an assertion below fails.
         let u = common::people::TestUser::create("berthpn");
         let berth = w.dir.join("berth");
