@@ -58,18 +58,15 @@ fn stats_shows_the_limit_and_real_usage() {
     let w = world("stats");
     // 8 MB held in a shell variable is memory of its own (page cache may be inactive and
     // is not counted, as Docker's client subtracts it); the busy loop burns CPU.
-    let id = w.detach(&[
-        "--name",
-        "busy",
-        "-m",
-        "64m",
-        "--rootfs",
-        w.rootfs(),
-        "sh",
-        "-c",
-        "dd if=/dev/zero of=/tmp/fill bs=1M count=16 2>/dev/null; x=$(head -c 8000000 /dev/zero | tr '\\000' a); while :; do :; done",
-    ]);
-    w.detach(&["--name", "idle", "--rootfs", w.rootfs(), "sleep", "1000"]);
+    let id = w.run_d(
+        &["--name", "busy", "-m", "64m"],
+        &[
+            "sh",
+            "-c",
+            "dd if=/dev/zero of=/tmp/fill bs=1M count=16 2>/dev/null; x=$(head -c 8000000 /dev/zero | tr '\\000' a); while :; do :; done",
+        ],
+    );
+    w.run_d(&["--name", "idle"], &["sleep", "1000"]);
     w.b(&["create", "--name", "made", "--rootfs", w.rootfs(), "true"])
         .ok();
     std::thread::sleep(Duration::from_millis(500));
@@ -134,7 +131,7 @@ fn stats_shows_the_limit_and_real_usage() {
     assert_eq!(v["Name"], "busy");
     assert!(v["BlockIO"].as_str().unwrap().contains(" / "));
     // A container that exits while being sampled: a row, no error.
-    w.detach(&["--name", "brief", "--rootfs", w.rootfs(), "sleep", "0.5"]);
+    w.run_d(&["--name", "brief"], &["sleep", "0.5"]);
     let out = w.b(&["stats", "--no-stream", "brief"]);
     out.ok();
     assert!(out.stdout.contains("brief"), "{}", out.stdout);
@@ -162,7 +159,7 @@ fn stats_shows_the_limit_and_real_usage() {
 #[test]
 fn top_lists_the_containers_processes() {
     let w = world("top");
-    w.detach(&["--name", "t", "--rootfs", w.rootfs(), "sleep", "4242"]);
+    w.run_d(&["--name", "t"], &["sleep", "4242"]);
     let out = w.b(&["top", "t"]);
     out.ok();
     let lines: Vec<&str> = out.stdout.lines().collect();
@@ -634,16 +631,7 @@ fn prunes_remove_exactly_what_docker_would() {
 #[test]
 fn info_version_and_update() {
     let w = world("info");
-    let id = w.detach(&[
-        "--name",
-        "u",
-        "-m",
-        "64m",
-        "--rootfs",
-        w.rootfs(),
-        "sleep",
-        "1000",
-    ]);
+    let id = w.run_d(&["--name", "u", "-m", "64m"], &["sleep", "1000"]);
     w.b(&["create", "--name", "c", "--rootfs", w.rootfs(), "true"])
         .ok();
     let out = w.b(&[
@@ -778,7 +766,7 @@ fn info_version_and_update() {
 #[test]
 fn stats_redraws_in_place_on_a_terminal() {
     let w = world("tty");
-    w.detach(&["--name", "idle", "--rootfs", w.rootfs(), "sleep", "1000"]);
+    w.run_d(&["--name", "idle"], &["sleep", "1000"]);
     let line = format!(
         "{} --root {} --runroot {} stats idle",
         env!("CARGO_BIN_EXE_berth"),
