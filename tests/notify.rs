@@ -184,6 +184,9 @@ fn kill_and_delete_go_through_while_start_waits() {
         let stderr = std::fs::read_to_string(&err).unwrap();
         assert!(!status.success(), "start succeeded: {stderr}");
         assert!(stderr.contains("container does not exist"), "{stderr}");
+        // The killed init is our zombie (we subreap) until we reap it; nothing above
+        // reaped it once it exited, so reap before auditing.
+        c.reap_tracked();
         c.audit();
     }
     sock.set_nonblocking(true).unwrap();
