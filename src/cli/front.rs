@@ -470,6 +470,9 @@ pub(crate) struct RunArgs {
     /// IPv4 address (e.g., 172.30.100.104)
     #[arg(long, value_name = "string")]
     pub(crate) ip: Option<String>,
+    /// IPv6 address (e.g., 2001:db8::33)
+    #[arg(long, value_name = "string")]
+    pub(crate) ip6: Option<String>,
     /// Container MAC address (e.g., 92:d0:c6:0a:29:33)
     #[arg(long = "mac-address", value_name = "string")]
     pub(crate) mac_address: Option<String>,
@@ -1275,6 +1278,9 @@ pub(crate) struct NetworkConnectArgs {
     /// IPv4 address (e.g., "172.30.100.104")
     #[arg(long, value_name = "string")]
     pub(crate) ip: Option<String>,
+    /// IPv6 address (e.g., "2001:db8::33")
+    #[arg(long, value_name = "string")]
+    pub(crate) ip6: Option<String>,
     #[arg(value_name = "NETWORK")]
     pub(crate) network: String,
     #[arg(value_name = "CONTAINER")]
@@ -1306,6 +1312,9 @@ pub(crate) struct NetworkCreateArgs {
     /// Allocate container ip from a sub-range
     #[arg(long = "ip-range", value_name = "strings")]
     pub(crate) ip_range: Vec<String>,
+    /// Enable or disable IPv6 networking
+    #[arg(long)]
+    pub(crate) ipv6: bool,
     /// Restrict external access to the network
     #[arg(long)]
     pub(crate) internal: bool,

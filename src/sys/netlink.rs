@@ -5,7 +5,7 @@
 //! crates bring ~10k lines of message types (and their share of the binary) for them.
 //! No `unsafe`: messages are built and parsed as bytes.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
@@ -50,6 +50,9 @@ const RTA_GATEWAY: u16 = 5;
 const RTA_OIF: u16 = 4;
 
 const AF_INET: u8 = 2;
+const AF_INET6: u8 = 10;
+/// No duplicate address detection: the address is usable at once (Docker's too).
+const IFA_F_NODAD: u8 = 0x02;
 const IFF_UP: u32 = 1;
 
 /// An rtnetlink socket bound to the network namespace it was opened in.
@@ -310,6 +313,31 @@ impl Netlink {
         let mut m = Msg::new(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL);
         // family, dst_len, src_len, tos, table main, protocol boot, scope universe, unicast
         m.buf.extend_from_slice(&[AF_INET, 0, 0, 0, 254, 3, 0, 1]);
+        m.buf.extend_from_slice(&0u32.to_ne_bytes());
+        m.attr(RTA_GATEWAY, &gateway.octets())
+            .attr_u32(RTA_OIF, index);
+        self.call(m, false).map(drop)
+    }
+
+    /// Adds the IPv6 `addr/prefix` to the link, usable at once (EEXIST when it has it).
+    pub(crate) fn add_address6(
+        &mut self,
+        index: u32,
+        addr: Ipv6Addr,
+        prefix: u8,
+    ) -> nix::Result<()> {
+        let mut m = Msg::new(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL);
+        m.buf.extend_from_slice(&[AF_INET6, prefix, IFA_F_NODAD, 0]);
+        m.buf.extend_from_slice(&index.to_ne_bytes());
+        m.attr(IFA_LOCAL, &addr.octets())
+            .attr(IFA_ADDRESS, &addr.octets());
+        self.call(m, false).map(drop)
+    }
+
+    /// Adds the IPv6 default route through `gateway` on the link.
+    pub(crate) fn add_default_route6(&mut self, index: u32, gateway: Ipv6Addr) -> nix::Result<()> {
+        let mut m = Msg::new(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL);
+        m.buf.extend_from_slice(&[AF_INET6, 0, 0, 0, 254, 3, 0, 1]);
         m.buf.extend_from_slice(&0u32.to_ne_bytes());
         m.attr(RTA_GATEWAY, &gateway.octets())
             .attr_u32(RTA_OIF, index);

@@ -30,17 +30,16 @@ pub(crate) fn create(g: &Globals, a: &NetworkCreateArgs) -> Result<i32> {
     if g.rootless {
         bail!("network create: user-defined networks need root (a rootless container gets pasta's network with --network bridge or -p)");
     }
-    if a.subnet.len() > 1 || a.gateway.len() > 1 {
-        bail!("--subnet/--gateway: one IPv4 subnet per network");
-    }
+    let (ipv6, [subnet, subnet6], [gateway, gateway6]) =
+        crate::front::network::v6::split_flags(a.ipv6, &a.subnet, &a.gateway)?;
     if a.ip_range.len() > 1 {
         bail!("--ip-range: one range per network");
     }
-    if !a.ip_range.is_empty() && a.subnet.is_empty() {
-        bail!("--ip-range: needs --subnet");
+    if a.ip_range.iter().any(|r| r.contains(':')) {
+        bail!("--ip-range: IPv4 ranges only");
     }
-    if !a.gateway.is_empty() && a.subnet.is_empty() {
-        bail!("--gateway: needs --subnet");
+    if !a.ip_range.is_empty() && subnet.is_empty() {
+        bail!("--ip-range: needs --subnet");
     }
     let options = pairs(&a.opt, "-o/--opt")?;
     let mut mtu = 0;
@@ -60,8 +59,11 @@ pub(crate) fn create(g: &Globals, a: &NetworkCreateArgs) -> Result<i32> {
     let n = nets.create(Network {
         name: a.name.clone(),
         driver: a.driver.clone(),
-        subnet: a.subnet.first().cloned().unwrap_or_default(),
-        gateway: a.gateway.first().cloned().unwrap_or_default(),
+        subnet,
+        gateway,
+        enable_ipv6: ipv6,
+        subnet6,
+        gateway6,
         ip_range: a.ip_range.first().cloned().unwrap_or_default(),
         internal: a.internal,
         labels: pairs(&a.label, "--label")?,
@@ -94,7 +96,7 @@ fn to_json(nets: &Networks, store: &Store, n: &Network) -> Value {
                 "MacAddress": e.mac,
                 // Rootless (pasta): the container has the host's address, not one of ours.
                 "IPv4Address": if e.ip.is_unspecified() { String::new() } else { format!("{}/{}", e.ip, e.prefix) },
-                "IPv6Address": "",
+                "IPv6Address": e.ip6.map(|(a, n, _)| format!("{a}/{n}")).unwrap_or_default(),
             }),
         );
     }
@@ -114,6 +116,13 @@ fn to_json(nets: &Networks, store: &Store, n: &Network) -> Value {
             json!([{"Subnet": subnet, "IPRange": n.ip_range, "Gateway": gw}])
         }
     };
+    let mut config = config;
+    if let (Some(c), Some((s6, gw6))) = (
+        config.as_array_mut(),
+        crate::front::network::v6::addressing6(n),
+    ) {
+        c.push(json!({"Subnet": format!("{}/{}", s6.0, s6.1), "Gateway": gw6.to_string()}));
+    }
     let mut options = n.options.clone();
     options.insert("com.docker.network.bridge.name".into(), nets.bridge_name(n));
     json!({
@@ -122,7 +131,7 @@ fn to_json(nets: &Networks, store: &Store, n: &Network) -> Value {
         "Created": if n.created.is_empty() { crate::front::containers::ZERO_TIME.to_string() } else { n.created.clone() },
         "Scope": "local",
         "Driver": n.driver,
-        "EnableIPv6": false,
+        "EnableIPv6": n.enable_ipv6,
         "IPAM": {"Driver": "default", "Options": {}, "Config": config},
         "Internal": n.internal,
         "Attachable": false,
@@ -359,11 +368,15 @@ pub(crate) fn connect(g: &Globals, a: &NetworkConnectArgs) -> Result<i32> {
             );
         }
     }
+    if let Some(ip6) = &a.ip6 {
+        crate::front::network::v6::check_ip6(&n, ip6)?;
+    }
     let mut rec = c.rec.clone();
     rec.net_request.connected.push(Connected {
         network: n.name.clone(),
         aliases: a.alias.clone(),
         ipv4_address: a.ip.clone().unwrap_or_default(),
+        ipv6_address: a.ip6.clone().unwrap_or_default(),
     });
     let k = rec.net_request.connected.len();
     if store.derive(&c).is_active() && c.state.pid > 0 {
@@ -373,7 +386,10 @@ pub(crate) fn connect(g: &Globals, a: &NetworkConnectArgs) -> Result<i32> {
             c.state.pid,
             &n,
             k,
-            a.ip.as_deref().unwrap_or(""),
+            (
+                a.ip.as_deref().unwrap_or(""),
+                a.ip6.as_deref().unwrap_or(""),
+            ),
             &a.alias,
         )?;
     }

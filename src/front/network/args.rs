@@ -96,6 +96,8 @@ pub(crate) fn parse(a: &RunArgs) -> Result<Parsed> {
             Some("--link")
         } else if a.ip.is_some() {
             Some("--ip")
+        } else if a.ip6.is_some() {
+            Some("--ip6")
         } else if !a.network_alias.is_empty() {
             Some("--network-alias")
         } else if a.mac_address.is_some() {
@@ -124,6 +126,12 @@ pub(crate) fn parse(a: &RunArgs) -> Result<Parsed> {
             bail!("--ip {ip}: not an IPv4 address");
         }
         p.request.ipv4_address = ip.clone();
+    }
+    if let Some(ip) = &a.ip6 {
+        if ip.parse::<std::net::Ipv6Addr>().is_err() {
+            bail!("--ip6 {ip}: not an IPv6 address");
+        }
+        p.request.ipv6_address = ip.clone();
     }
     if let Some(m) = &a.mac_address {
         p.request.mac_address = m.clone();

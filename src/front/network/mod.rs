@@ -17,15 +17,18 @@
 //!   own resolvers read the file on every lookup.
 
 pub(crate) mod args;
+mod bind;
 pub(crate) mod nft;
+mod nft6;
 pub(crate) mod ports;
 mod rootless;
 mod setup;
 pub(crate) mod show;
+pub(crate) mod v6;
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Result};
@@ -60,6 +63,11 @@ pub(crate) struct Network {
     pub(crate) mtu: u32,
     /// Numbers the bridge: `bth<tag>-<index>`.
     pub(crate) index: u32,
+    /// `--ipv6`: dual-stack, with `subnet6` (given or a ULA /64) and `gateway6`.
+    #[serde(rename = "EnableIPv6")]
+    pub(crate) enable_ipv6: bool,
+    pub(crate) subnet6: String,
+    pub(crate) gateway6: String,
 }
 
 /// What `run`/`create` asked of the container's network, beyond its HostConfig.
@@ -69,6 +77,8 @@ pub(crate) struct NetRequest {
     pub(crate) aliases: Vec<String>,
     #[serde(rename = "IPv4Address")]
     pub(crate) ipv4_address: String,
+    #[serde(rename = "IPv6Address")]
+    pub(crate) ipv6_address: String,
     pub(crate) mac_address: String,
     /// `network connect`: more networks, each another interface (eth1, eth2, ...).
     pub(crate) connected: Vec<Connected>,
@@ -81,6 +91,8 @@ pub(crate) struct Connected {
     pub(crate) aliases: Vec<String>,
     #[serde(rename = "IPv4Address")]
     pub(crate) ipv4_address: String,
+    #[serde(rename = "IPv6Address")]
+    pub(crate) ipv6_address: String,
 }
 
 /// Whether the container uses network `name` (its main one or a connected one).
@@ -100,6 +112,9 @@ pub(crate) struct Endpoint {
     pub(crate) prefix: u8,
     pub(crate) gateway: Ipv4Addr,
     pub(crate) mac: String,
+    /// On a network with IPv6: the container's IPv6 address, prefix and gateway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) ip6: Option<(Ipv6Addr, u8, Ipv6Addr)>,
     pub(crate) veth: String,
     pub(crate) ports: Vec<Binding>,
     pub(crate) aliases: Vec<String>,
@@ -432,6 +447,7 @@ impl Networks {
         n.index = (1..)
             .find(|i| !all.iter().any(|x| x.index == *i))
             .unwrap_or(1);
+        v6::settle(&mut n, &all, &self.tag)?;
         n.id = crate::front::containers::new_id();
         n.created = crate::front::containers::now();
         crate::front::containers::write_atomic(
@@ -537,6 +553,7 @@ pub(crate) fn check(store: &Store, rec: &Record) -> Result<()> {
             bail!("--ip {ip}: not in network {}'s subnet {}", n.name, n.subnet);
         }
     }
+    v6::check_ip6(&n, &rec.net_request.ipv6_address)?;
     for l in &rec.host_config.links {
         let target = l.split(':').next().unwrap_or("");
         store

@@ -47,7 +47,8 @@ pub(crate) fn ruleset(table: &str, bridges: &[BridgeRules]) -> String {
                 }
             }
             for (ip, binds) in &b.endpoints {
-                for x in binds.iter() {
+                // IPv6 bindings are the ip6 table's (nft6.rs).
+                for x in binds.iter().filter(|x| x.host_ip.is_ipv4()) {
                     let dst = if x.host_ip.is_unspecified() {
                         String::new()
                     } else {
@@ -88,6 +89,9 @@ fn nft_binary() -> Result<String> {
 pub(crate) fn apply(table: &str, text: Option<&str>) -> Result<()> {
     // `table` first so that the delete never fails on a missing table.
     let mut script = format!("table ip {table}\ndelete table ip {table}\n");
+    if super::v6::kernel_has_ipv6() {
+        script.push_str(&format!("table ip6 {table}\ndelete table ip6 {table}\n"));
+    }
     if let Some(t) = text {
         script.push_str(t);
     }
@@ -121,7 +125,7 @@ mod tests {
         let b = [Binding {
             proto: "tcp".into(),
             container_port: 80,
-            host_ip: Ipv4Addr::new(127, 0, 0, 1),
+            host_ip: Ipv4Addr::new(127, 0, 0, 1).into(),
             host_port: 8080,
         }];
         let t = ruleset(

@@ -1,7 +1,7 @@
 //! `-p/--publish`, `--expose` and the way Docker prints bindings.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use anyhow::{anyhow, bail, Result};
 use serde::{Deserialize, Serialize};
@@ -20,14 +20,22 @@ pub(crate) struct HostPort {
 pub(crate) struct Binding {
     pub(crate) proto: String,
     pub(crate) container_port: u16,
-    /// 0.0.0.0 for every address of the host.
-    pub(crate) host_ip: Ipv4Addr,
+    /// 0.0.0.0 (or `::`) for every address of the host (of that family).
+    pub(crate) host_ip: IpAddr,
     pub(crate) host_port: u16,
 }
 
 impl Binding {
     pub(crate) fn port_text(&self) -> String {
         self.host_port.to_string()
+    }
+
+    /// The host address as Docker prints it beside a port (`[::]` for IPv6).
+    pub(crate) fn host_text(&self) -> String {
+        match self.host_ip {
+            IpAddr::V6(a) => format!("[{a}]"),
+            IpAddr::V4(a) => a.to_string(),
+        }
     }
 }
 
@@ -71,15 +79,31 @@ fn publish(spec: &str, out: &mut BTreeMap<String, Vec<HostPort>>) -> Result<()> 
         Some((a, p)) => (a, proto(p, spec)?),
         None => (spec, "tcp".to_string()),
     };
-    let parts: Vec<&str> = addr.split(':').collect();
+    // `[v6]:HOST:CTR` (Docker's form for IPv6), or an address with colons of its own.
+    let (ip, rest) = match addr.strip_prefix('[') {
+        Some(r) => match r.split_once("]:") {
+            Some((i, rest)) => (i, rest),
+            None => bail!("{spec}: expected [IPV6]:[HOSTPORT:]CONTAINERPORT"),
+        },
+        None => ("", addr),
+    };
+    let parts: Vec<&str> = if ip.is_empty() {
+        let mut v: Vec<&str> = rest.rsplitn(3, ':').collect();
+        v.reverse();
+        v
+    } else {
+        let mut v = vec![ip];
+        v.extend(rest.split(':'));
+        v
+    };
     let (ip, host, ctr) = match parts.as_slice() {
         [c] => ("", "", *c),
         [h, c] => ("", *h, *c),
         [i, h, c] => (*i, *h, *c),
         _ => bail!("{spec}: expected [IP:][HOSTPORT:]CONTAINERPORT[/PROTO]"),
     };
-    if !ip.is_empty() && ip.parse::<Ipv4Addr>().is_err() {
-        bail!("{spec}: invalid IPv4 address {ip:?}");
+    if !ip.is_empty() && ip.parse::<IpAddr>().is_err() {
+        bail!("{spec}: invalid IP address {ip:?}");
     }
     if ctr.is_empty() {
         bail!("{spec}: no container port");
@@ -146,12 +170,20 @@ pub(crate) fn ps_text(bindings: &[Binding], exposed: &[String]) -> String {
         if i == j {
             out.push(format!(
                 "{}:{}->{}/{}",
-                s.host_ip, s.host_port, s.container_port, s.proto
+                s.host_text(),
+                s.host_port,
+                s.container_port,
+                s.proto
             ));
         } else {
             out.push(format!(
                 "{}:{}-{}->{}-{}/{}",
-                s.host_ip, s.host_port, e.host_port, s.container_port, e.container_port, s.proto
+                s.host_text(),
+                s.host_port,
+                e.host_port,
+                s.container_port,
+                e.container_port,
+                s.proto
             ));
         }
         i = j + 1;
@@ -194,6 +226,16 @@ mod tests {
         assert_eq!(m["82/tcp"][0].host_port, "8002");
         let m = p("5000:5000/SCTP").unwrap();
         assert_eq!(m["5000/sctp"][0].host_port, "5000");
+        let m = p("[::1]:8080:80").unwrap();
+        assert_eq!(m["80/tcp"][0].host_ip, "::1");
+        assert_eq!(m["80/tcp"][0].host_port, "8080");
+        let m = p("[::]::80/udp").unwrap();
+        assert_eq!(m["80/udp"][0].host_ip, "::");
+        assert_eq!(m["80/udp"][0].host_port, "");
+        let m = p("fd00::5:8080:80").unwrap();
+        assert_eq!(m["80/tcp"][0].host_ip, "fd00::5");
+        assert!(p("[::1:8080:80").is_err());
+        assert!(p("[nope]:8080:80").is_err());
         let m = p("8000-8010:80").unwrap();
         assert_eq!(m["80/tcp"][0].host_port, "8000-8010");
         for bad in [
@@ -225,7 +267,7 @@ mod tests {
         let b = |c, h| Binding {
             proto: "tcp".into(),
             container_port: c,
-            host_ip: Ipv4Addr::UNSPECIFIED,
+            host_ip: std::net::Ipv4Addr::UNSPECIFIED.into(),
             host_port: h,
         };
         assert_eq!(

@@ -169,7 +169,7 @@ fn choose_ports(wanted: &[(String, HostPort)]) -> Result<Vec<Binding>> {
         out.push(Binding {
             proto,
             container_port: cport,
-            host_ip: hip,
+            host_ip: hip.into(),
             host_port: port,
         });
     }
@@ -322,6 +322,7 @@ pub(crate) fn attach(
         prefix: 0,
         gateway: Ipv4Addr::UNSPECIFIED,
         mac: String::new(),
+        ip6: None,
         veth: String::new(),
         ports: bindings,
         aliases: Vec::new(),
@@ -389,7 +390,7 @@ mod tests {
         Binding {
             proto: proto.into(),
             container_port: c,
-            host_ip: ip,
+            host_ip: ip.into(),
             host_port: h,
         }
     }

@@ -9,7 +9,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use anyhow::{anyhow, bail, Result};
 
 use super::nft::{self, BridgeRules};
-use super::ports::{split_key, Binding};
+use super::ports::split_key;
 use super::{mac_of, mac_text, parse_cidr, Endpoint, Ipam, Network, Networks, DEFAULT};
 use crate::front::containers::{short, Record, Store};
 use crate::sys::netlink::{Netlink, Peer};
@@ -18,7 +18,7 @@ use crate::sys::netlink::{Netlink, Peer};
 /// (TCP ones listening: DNAT sends their traffic on before it could reach them) so that no
 /// other process, nor another container, takes them.
 pub(crate) struct Attached {
-    _reserved: Vec<Reserved>,
+    _reserved: Vec<super::bind::Held>,
     /// Rootless: pasta, killed when this goes.
     _pasta: Option<super::rootless::Pasta>,
     /// What the user should hear (said by whoever started the container).
@@ -166,11 +166,15 @@ pub(crate) fn attach(store: &Store, rec: &Record, pid: i32) -> Result<Option<Att
             .any(|c| nets.get(&c.network).is_ok_and(|n| !n.internal));
     if routed {
         warnings.extend(enable_forwarding()?);
+        if net.enable_ipv6 {
+            warnings.extend(super::v6::enable_forwarding6()?);
+        }
     }
     let primary = EpReq {
         pid,
         k: 0,
         ip: rec.net_request.ipv4_address.clone(),
+        ip6: rec.net_request.ipv6_address.clone(),
         mac: rec.net_request.mac_address.clone(),
         aliases: rec.net_request.aliases.clone(),
     };
@@ -184,6 +188,7 @@ pub(crate) fn attach(store: &Store, rec: &Record, pid: i32) -> Result<Option<Att
             pid,
             k: i + 1,
             ip: c.ipv4_address.clone(),
+            ip6: c.ipv6_address.clone(),
             mac: String::new(),
             aliases: c.aliases.clone(),
         };
@@ -242,6 +247,7 @@ pub(crate) struct EpReq {
     pid: i32,
     k: usize,
     ip: String,
+    ip6: String,
     mac: String,
     aliases: Vec<String>,
 }
@@ -282,7 +288,7 @@ fn connect(
     ipam: &mut Ipam,
     nl: &mut Netlink,
     req: &EpReq,
-) -> Result<Vec<Reserved>> {
+) -> Result<Vec<super::bind::Held>> {
     let pid = req.pid;
     if ipam
         .endpoints
@@ -339,6 +345,12 @@ fn connect(
                 Err(e) => {
                     let _ = nl.delete(i);
                     bail!("bridge {br}: address {gw}: {}", e.desc());
+                }
+            }
+            if let Some((s6, gw6)) = super::v6::addressing6(net) {
+                if let Err(e) = nl.add_address6(i, gw6, s6.1) {
+                    let _ = nl.delete(i);
+                    bail!("bridge {br}: address {gw6}: {}", e.desc());
                 }
             }
             if let Err(e) = nl.set_up(i, None) {
@@ -403,65 +415,15 @@ fn connect(
     if !wanted.is_empty() && net.internal {
         bail!("--publish: network {} is internal", net.name);
     }
-    let mut reserved = Vec::new();
-    let mut bindings = Vec::new();
-    for (k, h) in wanted {
-        let (cport, proto) = split_key(&k).ok_or_else(|| anyhow!("port {k}: invalid"))?;
-        let hip: Ipv4Addr = if h.host_ip.is_empty() {
-            Ipv4Addr::UNSPECIFIED
-        } else {
-            h.host_ip
-                .parse()
-                .map_err(|_| anyhow!("--publish: invalid host address {}", h.host_ip))?
-        };
-        let candidates: Vec<u16> = match h.host_port.split_once('-') {
-            Some((a, b)) => {
-                let (a, b): (u16, u16) = (a.parse()?, b.parse()?);
-                (a..=b).collect()
-            }
-            None if h.host_port.is_empty() => vec![0],
-            None => vec![h.host_port.parse()?],
-        };
-        let mut last_err = None;
-        let mut got = None;
-        for p in candidates {
-            // What no socket tells for sctp: another container of this root holds it.
-            let held = ipam.endpoints.iter().flat_map(|e| &e.ports).any(|b| {
-                p != 0
-                    && b.proto == proto
-                    && b.host_port == p
-                    && (b.host_ip == hip || b.host_ip.is_unspecified() || hip.is_unspecified())
-            });
-            if held {
-                last_err = Some((p, std::io::ErrorKind::AddrInUse.into()));
-                continue;
-            }
-            match reserve(&proto, hip, p) {
-                Ok(x) => {
-                    got = Some(x);
-                    break;
-                }
-                Err(e) => last_err = Some((p, e)),
-            }
-        }
-        let Some((r, port)) = got else {
-            let (p, e) = last_err.unwrap_or((0, std::io::Error::other("no port")));
-            if e.kind() == std::io::ErrorKind::AddrInUse {
-                bail!("--publish: bind for {hip}:{p}/{proto} failed: port is already allocated");
-            }
-            bail!(
-                "--publish: bind for {hip}:{p}/{proto} failed: {}",
-                crate::error::errno_text(&e)
-            );
-        };
-        reserved.extend(r);
-        bindings.push(Binding {
-            proto,
-            container_port: cport,
-            host_ip: hip,
-            host_port: port,
-        });
-    }
+    let used6: Vec<std::net::Ipv6Addr> = ipam
+        .endpoints
+        .iter()
+        .filter(|e| e.network == net.name)
+        .filter_map(|e| e.ip6.map(|a| a.0))
+        .collect();
+    let ip6 = super::v6::pick(net, &req.ip6, &used6)?;
+    let (reserved, bindings) =
+        super::bind::publish(ipam, wanted, net.enable_ipv6, (ip, ip6.map(|a| a.0)))?;
 
     // The veth pair: our end on the bridge, the container's made in its namespace.
     let veth = veth_name(nets, &rec.id, req.k);
@@ -499,6 +461,11 @@ fn connect(
     inner
         .add_address(eth, ip, subnet.1, bcast)
         .map_err(|e| anyhow!("{iface}: address {ip}: {}", e.desc()))?;
+    if let Some((a, n, _)) = ip6 {
+        inner
+            .add_address6(eth, a, n)
+            .map_err(|e| anyhow!("{iface}: address {a}: {}", e.desc()))?;
+    }
     inner
         .set_up(eth, None)
         .map_err(|e| anyhow!("{iface}: {}", e.desc()))?;
@@ -509,6 +476,11 @@ fn connect(
         inner
             .add_default_route(eth, gw)
             .map_err(|e| anyhow!("{iface}: default route: {}", e.desc()))?;
+        if let Some((_, _, gw6)) = ip6 {
+            inner
+                .add_default_route6(eth, gw6)
+                .map_err(|e| anyhow!("{iface}: IPv6 default route: {}", e.desc()))?;
+        }
     }
     let mut links = Vec::new();
     for l in rec.host_config.links.iter().filter(|_| primary) {
@@ -526,6 +498,7 @@ fn connect(
         prefix: subnet.1,
         gateway: gw,
         mac: mac_text(&mac),
+        ip6,
         veth,
         ports: bindings,
         aliases: req.aliases.clone(),
@@ -641,15 +614,45 @@ fn refresh(nets: &Networks, ipam: &Ipam, nl: &mut Netlink, touched: &[String]) -
         });
     }
     let table = nets.table();
+    let bridges6 = bridges6(ipam, &all, &names);
     if bridges.is_empty() {
         nft::apply(&table, None)?;
     } else {
-        nft::apply(&table, Some(&nft::ruleset(&table, &bridges)))?;
+        let all_br: Vec<&str> = bridges.iter().map(|b| b.bridge).collect();
+        let text =
+            nft::ruleset(&table, &bridges) + &super::nft6::ruleset6(&table, &bridges6, &all_br);
+        nft::apply(&table, Some(&text))?;
     }
     for name in touched {
         write_hosts(ipam, name);
     }
     Ok(())
+}
+
+/// The bridges with IPv6 and their running endpoints, for the ip6 table.
+fn bridges6<'a>(
+    ipam: &'a Ipam,
+    all: &'a [Network],
+    names: &'a [String],
+) -> Vec<super::nft6::Bridge6<'a>> {
+    all.iter()
+        .zip(names)
+        .filter_map(|(n, br)| {
+            let (subnet, _) = super::v6::addressing6(n)?;
+            let endpoints: Vec<_> = ipam
+                .endpoints
+                .iter()
+                .filter(|e| e.network == n.name)
+                .filter_map(|e| e.ip6.map(|a| (a.0, e.ports.as_slice())))
+                .collect();
+            (!endpoints.is_empty()).then_some(super::nft6::Bridge6 {
+                bridge: br,
+                subnet,
+                internal: n.internal,
+                endpoints,
+            })
+        })
+        .collect()
 }
 
 /// Rewrites, in place (the file is bind-mounted: its inode must stay), the hosts file of
@@ -672,6 +675,9 @@ fn write_hosts(ipam: &Ipam, network: &str) {
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n{}\t{}\n",
             main.ip, main.hostname
         );
+        if let Some((a, _, _)) = main.ip6 {
+            t.push_str(&format!("{a}\t{}\n", main.hostname));
+        }
         t.push_str(&super::extra_host_lines(&main.extra_hosts));
         for (id, alias) in &main.links {
             if let Some(o) = ipam.endpoints.iter().find(|o| &o.container == id) {
@@ -692,6 +698,9 @@ fn write_hosts(ipam: &Ipam, network: &str) {
                 let mut names = vec![o.name.clone(), short(&o.container).to_string()];
                 names.extend(o.aliases.iter().cloned());
                 t.push_str(&format!("{}\t{}\n", o.ip, names.join(" ")));
+                if let Some((a, _, _)) = o.ip6 {
+                    t.push_str(&format!("{a}\t{}\n", names.join(" ")));
+                }
             }
         }
         if let Ok(mut f) = std::fs::OpenOptions::new()
@@ -713,7 +722,7 @@ pub(crate) fn connect_running(
     pid: i32,
     net: &Network,
     k: usize,
-    ip: &str,
+    (ip, ip6): (&str, &str),
     aliases: &[String],
 ) -> Result<()> {
     let nets = Networks::new(&store.root);
@@ -726,6 +735,7 @@ pub(crate) fn connect_running(
         pid,
         k,
         ip: ip.to_string(),
+        ip6: ip6.to_string(),
         mac: String::new(),
         aliases: aliases.to_vec(),
     };
@@ -733,6 +743,11 @@ pub(crate) fn connect_running(
     if !net.internal {
         if let Some(w) = enable_forwarding()? {
             crate::logging::warn(&w);
+        }
+        if net.enable_ipv6 {
+            if let Some(w) = super::v6::enable_forwarding6()? {
+                crate::logging::warn(&w);
+            }
         }
     }
     let r = connect(store, &nets, net, rec, &mut ipam, &mut nl, &req)

@@ -38,12 +38,18 @@ pub(crate) fn settings(store: &Store, rec: &Record, running: bool) -> Value {
             Vec::new()
         };
         let r = &rec.net_request;
-        let names = std::iter::once((mode.clone(), r.aliases.clone(), r.ipv4_address.clone()))
-            .chain(
-                r.connected
-                    .iter()
-                    .map(|c| (c.network.clone(), c.aliases.clone(), c.ipv4_address.clone())),
-            );
+        let names = std::iter::once((
+            mode.clone(),
+            r.aliases.clone(),
+            (r.ipv4_address.clone(), r.ipv6_address.clone()),
+        ))
+        .chain(r.connected.iter().map(|c| {
+            (
+                c.network.clone(),
+                c.aliases.clone(),
+                (c.ipv4_address.clone(), c.ipv6_address.clone()),
+            )
+        }));
         for (name, aliases, ip) in names {
             let n = nets.get(&name).ok();
             let e = all.iter().find(|e| e.network == name);
@@ -52,12 +58,10 @@ pub(crate) fn settings(store: &Store, rec: &Record, running: bool) -> Value {
             } else {
                 &[]
             };
-            networks.insert(
-                name,
-                endpoint_json(e, n.map(|n| n.id), &aliases, &ip, links),
-            );
+            networks.insert(name, endpoint_json(e, n.map(|n| n.id), &aliases, ip, links));
         }
     }
+    let (ip6, prefix6, gw6) = v6_texts(ep.as_ref());
     let (ip, gw, mac, prefix) = match &ep {
         Some(e) => (
             addr_text(e.ip),
@@ -78,6 +82,9 @@ pub(crate) fn settings(store: &Store, rec: &Record, running: bool) -> Value {
         "IPAddress": ip,
         "IPPrefixLen": prefix,
         "MacAddress": mac,
+        "GlobalIPv6Address": ip6,
+        "GlobalIPv6PrefixLen": prefix6,
+        "IPv6Gateway": gw6,
         "Networks": networks,
     })
 }
@@ -91,6 +98,14 @@ fn addr_text(a: std::net::Ipv4Addr) -> String {
     }
 }
 
+/// An endpoint's IPv6 address, prefix length and gateway (empty without IPv6).
+fn v6_texts(ep: Option<&Endpoint>) -> (String, u8, String) {
+    match ep.and_then(|e| e.ip6) {
+        Some((a, n, g)) => (a.to_string(), n, g.to_string()),
+        None => (String::new(), 0, String::new()),
+    }
+}
+
 fn rec_pid(store: &Store, rec: &Record) -> i32 {
     store.load(&rec.id).map(|c| c.state.pid).unwrap_or(0)
 }
@@ -99,11 +114,19 @@ fn endpoint_json(
     ep: Option<&Endpoint>,
     net_id: Option<String>,
     aliases: &[String],
-    ip: &str,
+    (ip, ip6): (String, String),
     links: &[String],
 ) -> Value {
+    let (g6, p6, gw6) = v6_texts(ep);
+    let mut ipam = serde_json::Map::new();
+    if !ip.is_empty() {
+        ipam.insert("IPv4Address".into(), json!(ip));
+    }
+    if !ip6.is_empty() {
+        ipam.insert("IPv6Address".into(), json!(ip6));
+    }
     json!({
-        "IPAMConfig": if ip.is_empty() { Value::Null } else { json!({"IPv4Address": ip}) },
+        "IPAMConfig": if ipam.is_empty() { Value::Null } else { Value::Object(ipam) },
         "Links": if links.is_empty() { Value::Null } else { json!(links) },
         "Aliases": if aliases.is_empty() { Value::Null } else { json!(aliases) },
         "NetworkID": net_id.unwrap_or_default(),
@@ -112,6 +135,9 @@ fn endpoint_json(
         "IPAddress": ep.map(|e| addr_text(e.ip)).unwrap_or_default(),
         "IPPrefixLen": ep.map(|e| e.prefix).unwrap_or(0),
         "MacAddress": ep.map(|e| e.mac.clone()).unwrap_or_default(),
+        "GlobalIPv6Address": g6,
+        "GlobalIPv6PrefixLen": p6,
+        "IPv6Gateway": gw6,
         "DNSNames": ep.map(|e| {
             let mut v = vec![e.name.clone(), crate::front::containers::short(&e.container).to_string()];
             v.extend(e.aliases.iter().cloned());
@@ -172,7 +198,10 @@ pub(crate) fn port_lines(
             for x in &b {
                 out.push(format!(
                     "{}/{} -> {}:{}",
-                    x.container_port, x.proto, x.host_ip, x.host_port
+                    x.container_port,
+                    x.proto,
+                    x.host_text(),
+                    x.host_port
                 ));
             }
         }
@@ -182,7 +211,7 @@ pub(crate) fn port_lines(
                 .iter()
                 .filter(|x| format!("{}/{}", x.container_port, x.proto) == want)
             {
-                out.push(format!("{}:{}", x.host_ip, x.host_port));
+                out.push(format!("{}:{}", x.host_text(), x.host_port));
             }
             if out.is_empty() {
                 anyhow::bail!("no public port '{want}' published for {}", rec.name);

@@ -1,0 +1,215 @@
+//! Publishing a container's ports on the host: each port held by a bound socket while the
+//! container runs (traffic itself is DNATed by berth's nftables tables). On a network with
+//! IPv6, a port published without an address is bound on `0.0.0.0` and `[::]`, one port
+//! for both, as Docker's. IPv6 listeners also relay what DNAT cannot take (Docker's
+//! userland proxy): the kernel never routes `::1` off the loopback device, so
+//! `[::1]:PORT` reaches the container through this relay in the monitor.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Result};
+use nix::sys::socket::{self, sockopt, AddressFamily, SockFlag, SockType, SockaddrIn6};
+
+use super::ports::{split_key, Binding};
+use super::{HostPort, Ipam};
+
+/// What holds a published port while the container runs.
+pub(crate) enum Held {
+    Fd { _fd: OwnedFd },
+    Relay(Relay),
+}
+
+/// An IPv6 listener relaying its connections to the container.
+pub(crate) struct Relay {
+    listener: Arc<TcpListener>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        // Wakes the accept (EINVAL) so the thread ends and the port is free when we return.
+        let _ = socket::shutdown(self.listener.as_raw_fd(), socket::Shutdown::Both);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn relay(listener: TcpListener, target: SocketAddr) -> Relay {
+    let listener = Arc::new(listener);
+    let l = listener.clone();
+    let thread = std::thread::spawn(move || {
+        while let Ok((down, _)) = l.accept() {
+            std::thread::spawn(move || {
+                if let Ok(up) = TcpStream::connect_timeout(&target, Duration::from_secs(10)) {
+                    pipe(down, up);
+                }
+            });
+        }
+    });
+    Relay {
+        listener,
+        thread: Some(thread),
+    }
+}
+
+/// Copies both ways until each side has said all it had.
+fn pipe(a: TcpStream, b: TcpStream) {
+    let (Ok(mut a2), Ok(mut b2)) = (a.try_clone(), b.try_clone()) else {
+        return;
+    };
+    let t = std::thread::spawn(move || {
+        let (mut a, mut b) = (a, b);
+        let _ = std::io::copy(&mut a, &mut b);
+        let _ = b.shutdown(std::net::Shutdown::Write);
+    });
+    let _ = std::io::copy(&mut b2, &mut a2);
+    let _ = a2.shutdown(std::net::Shutdown::Write);
+    let _ = t.join();
+}
+
+/// Binds `ip:port` of `proto` (port 0: one the kernel picks); IPv6 sockets are IPv6-only
+/// (`[::]` and `0.0.0.0` are two bindings, as Docker's). None for sctp.
+fn reserve(proto: &str, ip: IpAddr, port: u16) -> std::io::Result<(Option<OwnedFd>, u16)> {
+    match ip {
+        IpAddr::V4(a) => super::setup::reserve(proto, a, port),
+        IpAddr::V6(a) => reserve6(proto, a, port),
+    }
+}
+
+fn reserve6(proto: &str, ip: Ipv6Addr, port: u16) -> std::io::Result<(Option<OwnedFd>, u16)> {
+    let ty = match proto {
+        "udp" => SockType::Datagram,
+        _ => SockType::Stream,
+    };
+    let fd = socket::socket(AddressFamily::Inet6, ty, SockFlag::SOCK_CLOEXEC, None)?;
+    socket::setsockopt(&fd, sockopt::Ipv6V6Only, &true)?;
+    if ty == SockType::Stream {
+        socket::setsockopt(&fd, sockopt::ReuseAddr, &true)?;
+    }
+    let a = SockaddrIn6::from(std::net::SocketAddrV6::new(ip, port, 0, 0));
+    socket::bind(fd.as_raw_fd(), &a)?;
+    let got: SockaddrIn6 = socket::getsockname(fd.as_raw_fd())?;
+    if proto == "sctp" {
+        // As for IPv4: no socket holds an sctp port; this one only picked it.
+        return Ok((None, got.port()));
+    }
+    if ty == SockType::Stream {
+        socket::listen(
+            &fd,
+            socket::Backlog::new(128).unwrap_or(socket::Backlog::MAXCONN),
+        )?;
+    }
+    Ok((Some(fd), got.port()))
+}
+
+fn text(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V6(a) => format!("[{a}]"),
+        IpAddr::V4(a) => a.to_string(),
+    }
+}
+
+/// Binds every port the container publishes (`dual`: its network has IPv6). `target`:
+/// the container's addresses, where IPv6 listeners relay to (its IPv6 one if it has one).
+pub(crate) fn publish(
+    ipam: &Ipam,
+    wanted: Vec<(String, HostPort)>,
+    dual: bool,
+    target: (Ipv4Addr, Option<Ipv6Addr>),
+) -> Result<(Vec<Held>, Vec<Binding>)> {
+    let mut held = Vec::new();
+    let mut bindings = Vec::new();
+    for (k, h) in wanted {
+        let (cport, proto) = split_key(&k).ok_or_else(|| anyhow!("port {k}: invalid"))?;
+        let hips: Vec<IpAddr> = if h.host_ip.is_empty() {
+            let mut v = vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED)];
+            if dual {
+                v.push(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
+            }
+            v
+        } else {
+            vec![h
+                .host_ip
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse()
+                .map_err(|_| anyhow!("--publish: invalid host address {}", h.host_ip))?]
+        };
+        let candidates: Vec<u16> = match h.host_port.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (u16, u16) = (a.parse()?, b.parse()?);
+                (a..=b).collect()
+            }
+            // A kernel-picked port may be taken in the other family: a few tries.
+            None if h.host_port.is_empty() => vec![0; if hips.len() > 1 { 8 } else { 1 }],
+            None => vec![h.host_port.parse()?],
+        };
+        let mut last_err = None;
+        let mut got = None;
+        'ports: for p in candidates {
+            let mut fds = Vec::new();
+            let mut port = p;
+            for hip in &hips {
+                // What no socket tells for sctp: another container of this root holds it.
+                let held_here = ipam.endpoints.iter().flat_map(|e| &e.ports).any(|b| {
+                    port != 0
+                        && b.proto == proto
+                        && b.host_port == port
+                        && b.host_ip.is_ipv6() == hip.is_ipv6()
+                        && (b.host_ip == *hip || b.host_ip.is_unspecified() || hip.is_unspecified())
+                });
+                if held_here {
+                    last_err = Some((*hip, port, std::io::ErrorKind::AddrInUse.into()));
+                    continue 'ports;
+                }
+                match reserve(&proto, *hip, port) {
+                    Ok((fd, q)) => {
+                        port = q;
+                        fds.push((*hip, fd));
+                    }
+                    Err(e) => {
+                        last_err = Some((*hip, port, e));
+                        continue 'ports;
+                    }
+                }
+            }
+            got = Some((fds, port));
+            break;
+        }
+        let Some((fds, port)) = got else {
+            let (ip, p, e) = last_err.unwrap_or((hips[0], 0, std::io::Error::other("no port")));
+            let ip = text(ip);
+            if e.kind() == std::io::ErrorKind::AddrInUse {
+                bail!("--publish: bind for {ip}:{p}/{proto} failed: port is already allocated");
+            }
+            bail!(
+                "--publish: bind for {ip}:{p}/{proto} failed: {}",
+                crate::error::errno_text(&e)
+            );
+        };
+        for (hip, fd) in fds {
+            bindings.push(Binding {
+                proto: proto.clone(),
+                container_port: cport,
+                host_ip: hip,
+                host_port: port,
+            });
+            let Some(fd) = fd else { continue };
+            if hip.is_ipv6() && proto == "tcp" {
+                let to = match target.1 {
+                    Some(a) => SocketAddr::new(IpAddr::V6(a), cport),
+                    None => SocketAddr::new(IpAddr::V4(target.0), cport),
+                };
+                held.push(Held::Relay(relay(TcpListener::from(fd), to)));
+            } else {
+                held.push(Held::Fd { _fd: fd });
+            }
+        }
+    }
+    Ok((held, bindings))
+}

@@ -1,0 +1,558 @@
+//! IPv6 on bridge networks (`network create --ipv6`), driven through the built binary with
+//! real traffic inside a private network namespace standing for the host (the test re-execs
+//! itself under `unshare --net`); a second namespace joined by a veth pair stands for
+//! another host. After each test: no container, no berth link or address, no nftables
+//! table, no IPAM entry.
+
+mod common;
+
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use common::people::World;
+use common::{run_with_timeout, Out};
+
+const INNER: &str = "BERTH_IPV6_TEST_INNER";
+
+/// Runs the test `name` again inside a new network namespace (with `lo` up); IPv6 is
+/// expected of this kernel: its absence fails the test, saying why.
+fn in_netns(name: &str, f: impl FnOnce()) {
+    assert!(
+        std::path::Path::new("/proc/sys/net/ipv6").exists(),
+        "this kernel has no IPv6 (/proc/sys/net/ipv6 is missing): these tests need it"
+    );
+    if std::env::var_os(INNER).is_some() {
+        sh("ip link set lo up").ok();
+        f();
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let out = run_with_timeout(
+        Command::new("unshare")
+            .arg("--net")
+            .arg("--")
+            .arg(exe)
+            .args([name, "--exact", "--test-threads=1", "--nocapture"])
+            .env(INNER, "1"),
+        Duration::from_secs(600),
+    );
+    assert!(
+        out.code == 0 && out.stdout.contains("1 passed"),
+        "{name} in its network namespace failed:\n{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+}
+
+fn sh(script: &str) -> Out {
+    run_with_timeout(
+        Command::new("sh").arg("-c").arg(script),
+        Duration::from_secs(60),
+    )
+}
+
+fn wget(url: &str) -> Out {
+    sh(&format!("timeout 10 busybox wget -qO- '{url}'"))
+}
+
+/// A test's world, its served files, and the other host's processes.
+struct Net {
+    w: World,
+    peers: Vec<Child>,
+}
+
+impl std::ops::Deref for Net {
+    type Target = World;
+    fn deref(&self) -> &World {
+        &self.w
+    }
+}
+
+impl Net {
+    fn new(name: &str) -> Net {
+        let w = World::new(name)
+            .deadline(Duration::from_secs(120))
+            .patience(Duration::from_secs(30), Duration::from_millis(50));
+        let rootfs = &w.rootfs;
+        std::fs::create_dir_all(rootfs.join("www/cgi-bin")).unwrap();
+        for a in ["httpd", "wget", "ping", "timeout"] {
+            let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a));
+        }
+        std::fs::write(rootfs.join("www/index.html"), "hello over v6\n").unwrap();
+        let ip = rootfs.join("www/cgi-bin/ip");
+        std::fs::write(
+            &ip,
+            "#!/bin/sh\necho 'Content-Type: text/plain'\necho\necho \"$REMOTE_ADDR\"\n",
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&ip, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Net {
+            w,
+            peers: Vec::new(),
+        }
+    }
+
+    fn httpd(&self, flags: &[&str]) -> String {
+        self.run_d(flags, &["httpd", "-f", "-p", "80", "-h", "/www"])
+    }
+
+    /// Another host joined by a veth pair: ours fd99::1/64, its fd99::2/64; it serves the
+    /// world's /www (the `ip` CGI says who asked) on [::]:8080.
+    fn peer(&mut self) -> i32 {
+        let child = Command::new("unshare")
+            .args(["--net", "--", "sleep", "600"])
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        self.peers.push(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::fs::read_link(format!("/proc/{pid}/ns/net")).ok()
+            == std::fs::read_link("/proc/self/ns/net").ok()
+        {
+            assert!(Instant::now() < deadline, "peer namespace never came");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        sh(&format!(
+            "ip link add pn0 type veth peer name pn1 netns {pid} && ip addr add fd99::1/64 dev pn0 nodad && ip link set pn0 up && nsenter --net=/proc/{pid}/ns/net sh -c 'ip link set lo up; ip addr add fd99::2/64 dev pn1 nodad; ip link set pn1 up'"
+        ))
+        .ok();
+        let www = self.rootfs.join("www");
+        let httpd = Command::new("nsenter")
+            .arg(format!("--net=/proc/{pid}/ns/net"))
+            .args(["busybox", "httpd", "-f", "-p", "[::]:8080", "-h"])
+            .arg(&www)
+            .spawn()
+            .unwrap();
+        self.peers.push(httpd);
+        pid
+    }
+
+    fn on_peer(&self, pid: i32, script: &str) -> Out {
+        sh(&format!(
+            "nsenter --net=/proc/{pid}/ns/net sh -c '{script}'"
+        ))
+    }
+
+    /// The network's IPv6 subnet and gateway, as `network inspect` gives them.
+    fn subnet6(&self, net: &str) -> (String, String) {
+        let out = self.b(&["network", "inspect", net]);
+        out.ok();
+        let v = out.json()[0].clone();
+        assert_eq!(v["EnableIPv6"], true, "{v}");
+        let cfg = v["IPAM"]["Config"].as_array().unwrap().clone();
+        assert_eq!(cfg.len(), 2, "an IPv4 and an IPv6 subnet: {cfg:?}");
+        let c6 = cfg
+            .iter()
+            .find(|c| c["Subnet"].as_str().unwrap().contains(':'))
+            .unwrap();
+        (
+            c6["Subnet"].as_str().unwrap().to_string(),
+            c6["Gateway"].as_str().unwrap().to_string(),
+        )
+    }
+
+    fn finish(mut self, networks: &[&str]) {
+        let ids = self.all_ids();
+        if !ids.is_empty() {
+            let mut a = vec!["rm", "-f"];
+            a.extend(ids.iter().map(String::as_str));
+            self.b(&a).ok();
+        }
+        for n in networks {
+            self.b(&["network", "rm", n]).ok();
+        }
+        for mut p in std::mem::take(&mut self.peers).into_iter().rev() {
+            let _ = p.kill();
+            let _ = p.wait();
+        }
+        no_network_leftovers(&self.root);
+        self.audit(&ids);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let ids = self.b(&["ps", "-a", "-q", "--no-trunc"]).stdout;
+        let mut a = vec!["rm", "-f"];
+        a.extend(ids.lines());
+        if a.len() > 2 {
+            let _ = self.b(&a);
+        }
+        for p in &mut self.peers {
+            let _ = p.kill();
+            let _ = p.wait();
+        }
+    }
+}
+
+/// The namespace is as it was: only `lo` (and a peer's veth) with only their own
+/// addresses, no nftables table, no IPAM endpoint.
+fn no_network_leftovers(root: &std::path::Path) {
+    let links = sh("ip -o link show").stdout;
+    for l in links.lines() {
+        let name = l.split(':').nth(1).unwrap_or("").trim();
+        assert!(
+            name == "lo" || name.starts_with("pn0"),
+            "link left behind: {l}"
+        );
+    }
+    let addrs = sh("ip -o addr show").stdout;
+    for l in addrs.lines() {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let ok = match f[1] {
+            "lo" => f[3] == "127.0.0.1/8" || f[3] == "::1/128",
+            _ => f[3] == "fd99::1/64" || f[3].starts_with("fe80::"),
+        };
+        assert!(ok, "address left behind: {l}");
+    }
+    let tables = sh("nft list tables").stdout;
+    assert!(tables.trim().is_empty(), "nftables left behind: {tables}");
+    if let Ok(b) = std::fs::read(root.join("networks/ipam.json")) {
+        let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+        assert_eq!(v["endpoints"], serde_json::json!([]), "IPAM entries left");
+    }
+}
+
+/// One line on stderr, the exit code, and nothing made.
+fn refused(w: &World, out: &Out, code: i32, phrase: &str) {
+    assert_eq!(out.code, code, "{phrase}: {}", out.stderr);
+    assert!(
+        out.stderr.contains(phrase),
+        "expected {phrase:?}: {}",
+        out.stderr
+    );
+    assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+    assert_eq!(w.b(&["ps", "-a", "-q"]).stdout, "", "a container was left");
+    no_network_leftovers(&w.root);
+}
+
+/// `fdXX:...::/64` with `::N` put in the host part.
+fn host_in(subnet: &str, n: u32) -> String {
+    let base: std::net::Ipv6Addr = subnet.split('/').next().unwrap().parse().unwrap();
+    std::net::Ipv6Addr::from(u128::from(base) + n as u128).to_string()
+}
+
+#[test]
+fn containers_talk_over_ipv6_by_address_and_name() {
+    in_netns("containers_talk_over_ipv6_by_address_and_name", || {
+        let mut w = Net::new("v6names");
+        let peer = w.peer();
+        w.b(&["network", "create", "--ipv6", "v6net"]).ok();
+        let (subnet, gw) = w.subnet6("v6net");
+        assert!(
+            subnet.starts_with("fd") && subnet.ends_with("/64"),
+            "a ULA /64: {subnet}"
+        );
+        assert_eq!(gw, host_in(&subnet, 1));
+        let want = host_in(&subnet, 0x10);
+        let srv = w.httpd(&["--name", "srv", "--network", "v6net", "--ip6", &want]);
+        w.httpd(&["--name", "cli", "--network", "v6net"]);
+
+        // inspect: both families.
+        let v = w.inspect(&srv);
+        let n = &v["NetworkSettings"]["Networks"]["v6net"];
+        assert_eq!(n["GlobalIPv6Address"], want.as_str(), "{n}");
+        assert_eq!(n["GlobalIPv6PrefixLen"], 64);
+        assert_eq!(n["IPv6Gateway"], gw.as_str());
+        assert_eq!(n["IPAMConfig"]["IPv6Address"], want.as_str());
+        let ip4 = n["IPAddress"].as_str().unwrap().to_string();
+        assert!(!ip4.is_empty(), "dual-stack: {n}");
+        let cli6 = w.inspect("cli")["NetworkSettings"]["Networks"]["v6net"]["GlobalIPv6Address"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(cli6, host_in(&subnet, 2), "the lowest free address");
+        let net = w.b(&["network", "inspect", "v6net"]).json()[0].clone();
+        let c = &net["Containers"][&srv];
+        assert_eq!(c["IPv6Address"], format!("{want}/64"));
+
+        // By address: the server sees the client's own IPv6 address (no NAT inside).
+        let exec = |args: &[&str]| {
+            let mut a = vec!["exec", "cli", "timeout", "10"];
+            a.extend_from_slice(args);
+            w.b(&a)
+        };
+        let out = exec(&["wget", "-qO-", &format!("http://[{want}]/")]);
+        assert_eq!(out.stdout, "hello over v6\n", "{}", out.stderr);
+        let out = exec(&["wget", "-qO-", &format!("http://[{want}]/cgi-bin/ip")]);
+        assert_eq!(out.stdout.trim(), cli6, "{}", out.stderr);
+        // By name: the hosts file has both addresses; IPv6 by name works.
+        let hosts = w.b(&["exec", "cli", "cat", "/etc/hosts"]).stdout;
+        assert!(
+            hosts
+                .lines()
+                .any(|l| l.starts_with(&format!("{want}\tsrv "))),
+            "{hosts}"
+        );
+        assert!(
+            hosts
+                .lines()
+                .any(|l| l.starts_with(&format!("{ip4}\tsrv "))),
+            "{hosts}"
+        );
+        let out = exec(&["ping", "-6", "-c", "1", "-W", "5", "srv"]);
+        assert_eq!(out.code, 0, "{} {}", out.stdout, out.stderr);
+        assert!(
+            out.stdout.contains(&want),
+            "srv resolves to {want}: {}",
+            out.stdout
+        );
+        let out = exec(&["wget", "-qO-", "http://srv/"]);
+        assert_eq!(out.stdout, "hello over v6\n", "{}", out.stderr);
+
+        // Outbound over IPv6: masqueraded behind the host's address, as Docker's.
+        let out = exec(&["wget", "-qO-", "http://[fd99::2]:8080/cgi-bin/ip"]);
+        assert_eq!(out.stdout.trim(), "fd99::1", "{}", out.stderr);
+        let far = w.on_peer(
+            peer,
+            &format!("timeout 3 busybox wget -qO- http://[{want}]/"),
+        );
+        assert_ne!(
+            far.code, 0,
+            "another host reached a container's address directly"
+        );
+
+        // The default bridge stays IPv4-only (Docker's default).
+        let b = w.b(&["network", "inspect", "bridge"]).json()[0].clone();
+        assert_eq!(b["EnableIPv6"], false);
+        w.b(&["rm", "-f", "srv", "cli"]).ok();
+        no_network_leftovers(&w.root);
+        w.finish(&["v6net"]);
+    });
+}
+
+#[test]
+fn ports_published_over_ipv6() {
+    in_netns("ports_published_over_ipv6", || {
+        let mut w = Net::new("v6ports");
+        let peer = w.peer();
+        w.b(&[
+            "network",
+            "create",
+            "--subnet",
+            "10.66.0.0/24",
+            "--ipv6",
+            "--subnet",
+            "fd66::/64",
+            "dual",
+        ])
+        .ok();
+        let (subnet, _) = w.subnet6("dual");
+        assert_eq!(subnet, "fd66::/64");
+        let (p1, p2) = (free_port6(), free_port6());
+        let id = w.httpd(&[
+            "--name",
+            "web",
+            "--network",
+            "dual",
+            "-p",
+            &format!("[::1]:{p1}:80"),
+            "-p",
+            &format!("{p2}:80"),
+        ]);
+        w.until("httpd answers on [::1]", || {
+            wget(&format!("http://[::1]:{p1}/")).code == 0
+        });
+        for url in [
+            format!("http://[::1]:{p1}/"),
+            format!("http://[::1]:{p2}/"),
+            format!("http://127.0.0.1:{p2}/"),
+            format!("http://[fd99::1]:{p2}/"),
+        ] {
+            let out = wget(&url);
+            assert_eq!(out.stdout, "hello over v6\n", "{url}: {}", out.stderr);
+        }
+        // From another host, through the host's IPv6 address (DNAT); the [::1] binding
+        // is the host's own.
+        let far = w.on_peer(
+            peer,
+            &format!("timeout 10 busybox wget -qO- http://[fd99::1]:{p2}/"),
+        );
+        assert_eq!(far.stdout, "hello over v6\n", "{}", far.stderr);
+        let far = w.on_peer(
+            peer,
+            &format!("timeout 3 busybox wget -qO- http://[fd99::1]:{p1}/"),
+        );
+        assert_ne!(far.code, 0, "a [::1] binding answered another host");
+        // Hairpin over IPv6.
+        let hair = w.b(&[
+            "exec",
+            "web",
+            "timeout",
+            "10",
+            "wget",
+            "-qO-",
+            &format!("http://[fd99::1]:{p2}/"),
+        ]);
+        assert_eq!(hair.stdout, "hello over v6\n", "{}", hair.stderr);
+
+        // port and inspect, as Docker prints them.
+        let port = w.b(&["port", "web"]);
+        port.ok();
+        let lines: Vec<&str> = port.stdout.lines().collect();
+        for l in [
+            format!("80/tcp -> [::1]:{p1}"),
+            format!("80/tcp -> 0.0.0.0:{p2}"),
+            format!("80/tcp -> [::]:{p2}"),
+        ] {
+            assert!(lines.contains(&l.as_str()), "{l}: {lines:?}");
+        }
+        let ps = w.b(&["ps", "--format", "{{.Ports}}"]).stdout;
+        assert!(ps.contains(&format!("[::]:{p2}->80/tcp")), "{ps}");
+        let v = w.inspect(&id);
+        let ports = v["NetworkSettings"]["Ports"]["80/tcp"]
+            .as_array()
+            .unwrap()
+            .clone();
+        assert!(ports
+            .iter()
+            .any(|p| p["HostIp"] == "::" && p["HostPort"] == p2.to_string()));
+        assert!(ports
+            .iter()
+            .any(|p| p["HostIp"] == "::1" && p["HostPort"] == p1.to_string()));
+
+        // A taken IPv6 port fails the start, naming it; nothing is left of that attempt.
+        let clash = w.run(
+            &["--rm", "--network", "dual", "-p", &format!("[::1]:{p1}:80")],
+            &["sleep", "1"],
+        );
+        assert_eq!(clash.code, 125, "{}", clash.stderr);
+        assert!(
+            clash
+                .stderr
+                .contains(&format!("[::1]:{p1}/tcp failed: port is already allocated")),
+            "{}",
+            clash.stderr
+        );
+
+        // A published port on an IPv4-only network is IPv4 only (our default bridge).
+        w.b(&["stop", "-t", "1", "web"]).ok();
+        no_network_leftovers(&w.root);
+        std::net::TcpListener::bind(format!("[::1]:{p1}")).expect("[::1] port released");
+        std::net::TcpListener::bind(format!("[::]:{p2}")).expect("[::] port released");
+        w.finish(&["dual"]);
+    });
+}
+
+/// A port free on both families' loopback and wildcard addresses.
+fn free_port6() -> u16 {
+    loop {
+        let l = std::net::TcpListener::bind("[::]:0").unwrap();
+        let p = l.local_addr().unwrap().port();
+        drop(l);
+        if std::net::TcpListener::bind(("0.0.0.0", p)).is_ok() {
+            return p;
+        }
+    }
+}
+
+#[test]
+fn bad_ipv6_input() {
+    in_netns("bad_ipv6_input", || {
+        let w = Net::new("v6bad");
+        w.b(&[
+            "network",
+            "create",
+            "--ipv6",
+            "--subnet",
+            "fd77::/64",
+            "six",
+        ])
+        .ok();
+        w.b(&["network", "create", "four"]).ok();
+        for (flags, phrase) in [
+            (
+                vec!["--network", "six", "--ip6", "fd78::5"],
+                "--ip6 fd78::5: not a usable address of network six",
+            ),
+            (
+                vec!["--network", "six", "--ip6", "fd77::1"],
+                "--ip6 fd77::1: not a usable address",
+            ),
+            (
+                vec!["--network", "four", "--ip6", "fd77::5"],
+                "network four has no IPv6",
+            ),
+            (
+                vec!["--ip6", "fd77::5", "-p", "80"],
+                "network bridge has no IPv6",
+            ),
+            (
+                vec!["--network", "six", "--ip6", "10.0.0.1"],
+                "--ip6 10.0.0.1: not an IPv6 address",
+            ),
+            (
+                vec!["--network", "none", "--ip6", "fd77::5"],
+                "conflicting options",
+            ),
+            (vec!["-p", "[::1:8080:80"], "--publish [::1:8080:80"),
+            (vec!["-p", "[nope]:8080:80"], "invalid IP address"),
+        ] {
+            let out = w.run(&flags, &["true"]);
+            refused(&w, &out, 125, phrase);
+        }
+        let out = w.b(&[
+            "network",
+            "create",
+            "--ipv6",
+            "--subnet",
+            "fd77:0:0:0:8000::/65",
+            "seven",
+        ]);
+        refused(&w, &out, 1, "overlaps with network six");
+        let out = w.b(&[
+            "network",
+            "create",
+            "--subnet",
+            "fd00::/64",
+            "--subnet",
+            "fd01::/64",
+            "two",
+        ]);
+        refused(&w, &out, 1, "one IPv4 and one IPv6 subnet");
+        let out = w.b(&[
+            "network",
+            "create",
+            "--ipv6",
+            "--subnet",
+            "fd88::/64",
+            "--gateway",
+            "fd89::1",
+            "gw",
+        ]);
+        refused(&w, &out, 1, "--gateway fd89::1: not in subnet fd88::/64");
+        let out = w.b(&["network", "create", "--ipv6", "--subnet", "nope::/x", "bad"]);
+        refused(&w, &out, 1, "not an IPv6 CIDR");
+        for n in ["seven", "two", "gw", "bad"] {
+            assert_eq!(w.b(&["network", "exists", n]).code, 1, "{n} was made");
+        }
+        // An IPv6 --subnet alone enables IPv6 (Docker's since 25.0).
+        w.b(&["network", "create", "--subnet", "fd55::/64", "implied"])
+            .ok();
+        let (s, gw) = w.subnet6("implied");
+        assert_eq!((s.as_str(), gw.as_str()), ("fd55::/64", "fd55::1"));
+        // network connect --ip6 outside the subnet.
+        w.run_d(&["--name", "c", "--network", "four"], &["sleep", "600"]);
+        let out = w.b(&["network", "connect", "--ip6", "fd78::5", "six", "c"]);
+        assert_eq!(out.code, 1, "{}", out.stderr);
+        assert!(
+            out.stderr.contains("--ip6 fd78::5: not a usable address"),
+            "{}",
+            out.stderr
+        );
+        w.b(&["network", "connect", "--ip6", "fd77::9", "six", "c"])
+            .ok();
+        let n = w.inspect("c")["NetworkSettings"]["Networks"]["six"].clone();
+        assert_eq!(n["GlobalIPv6Address"], "fd77::9", "{n}");
+        let a = w
+            .b(&["exec", "c", "ip", "-6", "addr", "show", "eth1"])
+            .stdout;
+        assert!(a.contains("fd77::9/64"), "{a}");
+        w.finish(&["six", "four", "implied"]);
+    });
+}
