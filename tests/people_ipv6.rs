@@ -277,8 +277,9 @@ fn containers_talk_over_ipv6_by_address_and_name() {
             a.extend_from_slice(args);
             w.b(&a)
         };
-        let out = exec(&["wget", "-qO-", &format!("http://[{want}]/")]);
-        assert_eq!(out.stdout, "hello over v6\n", "{}", out.stderr);
+        w.until("srv answers over IPv6", || {
+            exec(&["wget", "-qO-", &format!("http://[{want}]/")]).stdout == "hello over v6\n"
+        });
         let out = exec(&["wget", "-qO-", &format!("http://[{want}]/cgi-bin/ip")]);
         // busybox httpd gives an IPv6 peer in brackets.
         assert_eq!(out.stdout.trim(), format!("[{cli6}]"), "{}", out.stderr);
@@ -307,6 +308,9 @@ fn containers_talk_over_ipv6_by_address_and_name() {
         assert_eq!(out.stdout, "hello over v6\n", "{}", out.stderr);
 
         // Outbound over IPv6: masqueraded behind the host's address, as Docker's.
+        w.until("the other host's httpd answers", || {
+            wget("http://[fd99::2]:8080/").code == 0
+        });
         let out = exec(&["wget", "-qO-", "http://[fd99::2]:8080/cgi-bin/ip"]);
         assert_eq!(out.stdout.trim(), "[fd99::1]", "{}", out.stderr);
         let far = w.on_peer(
@@ -358,6 +362,11 @@ fn ports_published_over_ipv6() {
         ]);
         w.until("httpd answers on [::1]", || {
             wget(&format!("http://[::1]:{p1}/")).code == 0
+        });
+        w.until("the other host's httpd answers", || {
+            w.on_peer(peer, "busybox wget -qO- http://[fd99::2]:8080/")
+                .code
+                == 0
         });
         for url in [
             format!("http://[::1]:{p1}/"),
