@@ -441,7 +441,27 @@ fn ports_published_over_ipv6() {
             clash.stderr
         );
 
-        // A published port on an IPv4-only network is IPv4 only (our default bridge).
+        // On an IPv4-only network (the default bridge), an IPv6 binding is relayed to the
+        // container's IPv4 address, as Docker's userland proxy does; `-p PORT:80` there
+        // stays IPv4.
+        let p3 = free_port6();
+        w.httpd(&[
+            "--name",
+            "v4only",
+            "-p",
+            &format!("[::1]:{p3}:80"),
+            "-p",
+            "80",
+        ]);
+        w.until("the IPv4-only container answers on [::1]", || {
+            wget(&format!("http://[::1]:{p3}/")).stdout == "hello over v6\n"
+        });
+        let port = w.b(&["port", "v4only", "80"]).stdout;
+        assert!(port.lines().any(|l| l == format!("[::1]:{p3}")), "{port}");
+        assert!(!port.contains("[::]"), "{port}");
+        assert!(port.lines().any(|l| l.starts_with("0.0.0.0:")), "{port}");
+        w.b(&["rm", "-f", "v4only"]).ok();
+
         w.b(&["stop", "-t", "1", "web"]).ok();
         no_network_leftovers(&w.root);
         std::net::TcpListener::bind(format!("[::1]:{p1}")).expect("[::1] port released");
@@ -565,5 +585,42 @@ fn bad_ipv6_input() {
             .stdout;
         assert!(a.contains("fd77::9/64"), "{a}");
         w.finish(&["six", "four", "implied"]);
+    });
+}
+
+#[test]
+fn a_killed_monitor_releases_its_ipv6() {
+    in_netns("a_killed_monitor_releases_its_ipv6", || {
+        let w = Net::new("v6kill9");
+        w.b(&["network", "create", "--ipv6", "--subnet", "fd44::/64", "k"])
+            .ok();
+        let p = free_port6();
+        let id = w.httpd(&["--network", "k", "-p", &format!("{p}:80")]);
+        w.until("httpd answers on [::1]", || {
+            wget(&format!("http://[::1]:{p}/")).code == 0
+        });
+        let m: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(w.runroot.join("containers").join(&id).join("monitor.json")).unwrap(),
+        )
+        .unwrap();
+        let pid = m["pid"].as_i64().unwrap() as i32;
+        sh(&format!("kill -9 {pid}")).ok();
+        w.until("the monitor is gone", || {
+            !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        });
+        // The next command releases its addresses, veth, bridge and both tables.
+        w.b(&["ps", "-a"]).ok();
+        no_network_leftovers(&w.root);
+        std::net::TcpListener::bind(format!("[::]:{p}")).expect("[::] port released");
+        // And the same IPv6 address can be had again.
+        let id2 = w.httpd(&["--network", "k", "-p", &format!("{p}:80")]);
+        assert_eq!(
+            w.inspect(&id2)["NetworkSettings"]["Networks"]["k"]["GlobalIPv6Address"],
+            "fd44::2"
+        );
+        w.until("the new one answers on [::1]", || {
+            wget(&format!("http://[::1]:{p}/")).code == 0
+        });
+        w.finish(&["k"]);
     });
 }
