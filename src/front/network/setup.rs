@@ -166,7 +166,13 @@ pub(crate) fn attach(store: &Store, rec: &Record, pid: i32) -> Result<Option<Att
             .any(|c| nets.get(&c.network).is_ok_and(|n| !n.internal));
     if routed {
         warnings.extend(enable_forwarding()?);
-        if net.enable_ipv6 {
+        let any6 = net.enable_ipv6
+            || rec
+                .net_request
+                .connected
+                .iter()
+                .any(|c| nets.get(&c.network).is_ok_and(|n| n.enable_ipv6));
+        if any6 {
             warnings.extend(super::v6::enable_forwarding6()?);
         }
     }
