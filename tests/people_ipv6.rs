@@ -322,12 +322,31 @@ fn containers_talk_over_ipv6_by_address_and_name() {
             "another host reached a container's address directly"
         );
 
+        // Networks do not reach each other over IPv6 either; two ULA /64s of one root.
+        w.b(&["network", "create", "--ipv6", "other"]).ok();
+        let (other, _) = w.subnet6("other");
+        assert_ne!(other, subnet);
+        assert_eq!(
+            other[..14],
+            subnet[..14],
+            "one /48 per root: {other} {subnet}"
+        );
+        let out = w.run(
+            &["--rm", "--network", "other"],
+            &[
+                "sh",
+                "-c",
+                &format!("timeout 3 wget -qO- http://[{want}]/ || exit 1"),
+            ],
+        );
+        assert_ne!(out.code, 0, "another network reached srv over IPv6");
+
         // The default bridge stays IPv4-only (Docker's default).
         let b = w.b(&["network", "inspect", "bridge"]).json()[0].clone();
         assert_eq!(b["EnableIPv6"], false);
         w.b(&["rm", "-f", "srv", "cli"]).ok();
         no_network_leftovers(&w.root);
-        w.finish(&["v6net"]);
+        w.finish(&["v6net", "other"]);
     });
 }
 
