@@ -418,11 +418,16 @@ Reading these figures (what the table cannot say):
   upper directories, walked at each call as Docker does.
 - podman's healthcheck probes run from systemd timers (`podman healthcheck run`), so
   without systemd as PID 1, as here, they never run: conmon's row is an idle conmon. berth's
-  monitor runs the probes itself, each an `exec` into the container (its children's CPU
-  is the second healthcheck row), prepared once per container start (config, process,
-  seccomp filter, namespaces and cgroups) so that a probe costs the monitor a clone, the
-  handshake with the child and one small write to the runroot (state.json on the disk
-  only when the status changes).
+  monitor runs the probes itself, each an `exec` into the container, its own process (the
+  monitor's child: the second and third healthcheck rows), prepared once per container
+  start (config, process, seccomp filter, the init's pidfd, the v1 `tasks` files and the
+  freezer's state kept open) so that a probe costs the monitor one clone, straight into
+  the container's cgroup2 directory and pid namespace (the monitor enters the latter for
+  that clone and comes back), the handshake with the child, a look at what the probe
+  left running, and one small write to the runroot (state.json on the disk only when the
+  status changes). Of the rest, in the child, the most is the kernel's: copying and
+  tearing down the monitor's address space around the exec, faulting in the code the
+  child runs, and compiling the container's seccomp filter.
 - The monitor is a re-exec of the static berth binary. Every page fault on the binary
   maps the 16 pages around it (the kernel's fault-around), so a process that ran parsing,
   the spec and the runtime has most of the 6 MB text resident; the monitor unmaps the
