@@ -501,6 +501,70 @@ pub(crate) fn is_frozen(rec: &CgroupRecord) -> bool {
     false
 }
 
+/// The files [`pids`] (cgroup2's) and [`is_frozen`] read, opened once for a caller that
+/// asks again and again (the monitor, at each healthcheck probe): each answer is then a
+/// read from offset 0, which makes the kernel write the file anew, without a path lookup.
+pub(crate) struct Watch {
+    rec: CgroupRecord,
+    procs: Option<fs::File>,
+    frozen: Option<fs::File>,
+}
+
+impl Watch {
+    pub(crate) fn new(rec: &CgroupRecord) -> Watch {
+        // Only cgroup2's: a v1 `cgroup.procs` read again through the same open file may
+        // answer from the pid list made for the previous read (kept about a second).
+        let procs = rec
+            .unified
+            .as_ref()
+            .filter(|_| rec.freezer.is_none())
+            .and_then(|d| fs::File::open(d.join("cgroup.procs")).ok());
+        let frozen = match (&rec.freezer, &rec.unified) {
+            (Some(f), _) => fs::File::open(f.join("freezer.state")).ok(),
+            (None, Some(u)) => fs::File::open(u.join("cgroup.freeze")).ok(),
+            (None, None) => None,
+        };
+        Watch {
+            rec: rec.clone(),
+            procs,
+            frozen,
+        }
+    }
+
+    /// As [`pids`].
+    pub(crate) fn pids(&self) -> Vec<i32> {
+        match self.procs.as_ref().and_then(read_whole) {
+            Some(s) => s.lines().filter_map(|l| l.trim().parse().ok()).collect(),
+            None => pids(&self.rec),
+        }
+    }
+
+    /// As [`is_frozen`].
+    pub(crate) fn is_frozen(&self) -> bool {
+        match self.frozen.as_ref().and_then(read_whole) {
+            Some(s) => matches!(s.trim(), "FROZEN" | "1"),
+            None => is_frozen(&self.rec),
+        }
+    }
+}
+
+/// A kernel-made file read whole from offset 0 (the kernel generates it anew for a read
+/// at 0), whatever the file's offset.
+fn read_whole(f: &fs::File) -> Option<String> {
+    use std::os::unix::fs::FileExt;
+    let mut out = Vec::with_capacity(64);
+    let mut buf = [0u8; 4096];
+    loop {
+        match f.read_at(&mut buf, out.len() as u64) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// The sub-cgroup `exec` makes when the container's cgroup refuses new members (a v2
 /// cgroup with controllers enabled in its `cgroup.subtree_control`).
 pub(crate) const EXEC_LEAF: &str = "berth-exec";

@@ -64,7 +64,8 @@ pub(crate) struct Membership {
     unified_fd: Option<OwnedFd>,
     /// Whether the clone put the child in the cgroup2 directory.
     cloned_in: Cell<bool>,
-    /// Init: the v1 `tasks` files the child writes "0" to as its first act.
+    /// Init and repeated execs: the v1 `tasks` files the child writes "0" to as its first
+    /// act.
     tasks: Vec<(PathBuf, OwnedFd)>,
 }
 
@@ -101,6 +102,25 @@ impl Membership {
             cloned_in: Cell::new(false),
             tasks,
         })
+    }
+
+    /// For a process started again and again in the container (the monitor's healthcheck
+    /// probes): as [`Membership::for_exec`], with the v1 `tasks` files opened once here, so
+    /// that each child joins by writing to them rather than by looking up every path.
+    pub(crate) fn for_repeated_exec(rec: &CgroupRecord) -> Membership {
+        let mut m = Self::for_exec(rec);
+        for dir in rec
+            .paths
+            .iter()
+            .filter(|d| rec.unified.as_ref() != Some(*d))
+        {
+            // A hierarchy without `tasks` (or one that cannot be opened now) is joined by
+            // path in the child, as for any exec.
+            if let Ok(fd) = fs::OpenOptions::new().write(true).open(dir.join("tasks")) {
+                m.tasks.push((dir.clone(), OwnedFd::from(fd)));
+            }
+        }
+        m
     }
 
     /// For a process `exec` runs in the container.

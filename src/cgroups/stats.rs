@@ -192,7 +192,7 @@ pub(crate) fn brief(rec: &CgroupRecord) -> Value {
             "cpu": {"usage": {"total": cpu}},
             "memory": {
                 "usage": {"limit": m("memory.limit_in_bytes"), "usage": m("memory.usage_in_bytes")},
-                "raw": mem.as_ref().map(|d| flat_keyed(&d.join("memory.stat"))).unwrap_or_default(),
+                "raw": mem.as_ref().map(|d| inactive_file(&d.join("memory.stat"))).unwrap_or_default(),
             },
             "pids": {"current": v1_dir(rec, "pids").map_or(0, |d| num(&d.join("pids.current")))},
             "blkio": {"ioServiceBytesRecursive": blkio_v1_of(rec)},
@@ -206,12 +206,29 @@ pub(crate) fn brief(rec: &CgroupRecord) -> Value {
             "cpu": {"usage": {"total": cpu.get("usage_usec").copied().unwrap_or(0) * 1000}},
             "memory": {
                 "usage": {"limit": num(&d.join("memory.max")), "usage": num(&d.join("memory.current"))},
-                "raw": flat_keyed(&d.join("memory.stat")),
+                "raw": inactive_file(&d.join("memory.stat")),
             },
             "pids": {"current": num(&d.join("pids.current"))},
             "blkio": {"ioServiceBytesRecursive": blkio_v2(&read(&d.join("io.stat")).unwrap_or_default())},
         })
     }
+}
+
+/// Of memory.stat, what `stats` subtracts from the usage (v1 `total_inactive_file`, v2
+/// `inactive_file`): not a map of its forty-odd keys for every container.
+fn inactive_file(p: &Path) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for l in read(p).unwrap_or_default().lines() {
+        let mut it = l.split_whitespace();
+        if let (Some(k @ ("total_inactive_file" | "inactive_file")), Some(v)) =
+            (it.next(), it.next())
+        {
+            if let Ok(v) = v.parse() {
+                out.insert(k.to_string(), v);
+            }
+        }
+    }
+    out
 }
 
 /// The OOM-kill counter (v1 memory.oom_control "oom_kill", v2 memory.events "oom_kill").
@@ -250,7 +267,11 @@ mod tests {
         fs::write(d.join("cpu.stat"), "usage_usec 1500\nuser_usec 1000\nsystem_usec 500\nnr_periods 0\nnr_throttled 0\nthrottled_usec 0\n").unwrap();
         fs::write(d.join("memory.current"), "4096\n").unwrap();
         fs::write(d.join("memory.max"), "max\n").unwrap();
-        fs::write(d.join("memory.stat"), "anon 100\nfile 200\n").unwrap();
+        fs::write(
+            d.join("memory.stat"),
+            "anon 100\nfile 200\ninactive_file 50\n",
+        )
+        .unwrap();
         fs::write(
             d.join("memory.events"),
             "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n",
@@ -293,13 +314,22 @@ mod tests {
             "/cpu/usage/total",
             "/memory/usage/usage",
             "/memory/usage/limit",
-            "/memory/raw",
+            "/memory/raw/total_inactive_file",
+            "/memory/raw/inactive_file",
             "/pids/current",
             "/blkio/ioServiceBytesRecursive",
         ] {
             assert_eq!(full.pointer(p), b.pointer(p), "{p}");
+        }
+        for p in ["/cpu/usage/total", "/memory/usage/usage", "/pids/current"] {
             assert!(b.pointer(p).is_some(), "{p}");
         }
+        let inactive = |v: &Value| {
+            v.pointer("/memory/raw/total_inactive_file")
+                .or_else(|| v.pointer("/memory/raw/inactive_file"))
+                .cloned()
+        };
+        assert!(inactive(&b).is_some());
     }
 
     #[test]

@@ -7,8 +7,8 @@ use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context, Result};
-use nix::sched::CloneFlags;
-use oci_spec::runtime::{Process, Spec};
+use nix::sched::{setns, CloneFlags};
+use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 
 use super::Globals;
 use crate::process::channel::Channel;
@@ -209,6 +209,12 @@ pub(crate) struct Prepared {
     ns: CloneFlags,
     init_pidfd: OwnedFd,
     cgroup: crate::cgroups::Membership,
+    /// Our own pid namespace, when we may enter the container's for our next child and
+    /// come back (checked once here): each start is then one clone, straight into the
+    /// container's pid namespace, instead of a clone that clones again and exits.
+    own_pidns: Option<OwnedFd>,
+    /// The cgroup files asked at every probe (paused? what is left of the last probe?).
+    watch: crate::cgroups::manager::Watch,
 }
 
 impl Prepared {
@@ -227,16 +233,25 @@ impl Prepared {
             .rec
             .init_process()
             .ok_or_else(|| anyhow!("cannot exec in a stopped container"))?;
-        let cgroup = crate::cgroups::Membership::for_exec_in(&t.rec.cgroup, &[])?;
+        let cgroup = crate::cgroups::Membership::for_repeated_exec(&t.rec.cgroup);
         let seccomp = super::create::compile_seccomp(&t.spec)?;
         let ns = namespaces(&t.spec);
+        let own_pidns = if ns.contains(CloneFlags::CLONE_NEWPID)
+            && !ns.contains(crate::namespaces::flag(LinuxNamespaceType::Time))
+        {
+            own_pidns_if_returnable(&init_pidfd)
+        } else {
+            None
+        };
         Ok(Prepared {
+            watch: crate::cgroups::manager::Watch::new(&t.rec.cgroup),
             t,
             process,
             seccomp,
             ns,
             init_pidfd,
             cgroup,
+            own_pidns,
         })
     }
 
@@ -248,7 +263,7 @@ impl Prepared {
     /// Starts the process with this process's fds 0-2 as its own: its host pid once it runs
     /// (our child: we are a subreaper, or the child of the exec's own fork).
     pub(crate) fn start(&self) -> Result<i32> {
-        let ctx = ExecCtx {
+        let mut ctx = ExecCtx {
             seccomp: self.seccomp.as_ref(),
             process: &self.process,
             init_pidfd: &self.init_pidfd,
@@ -257,17 +272,46 @@ impl Prepared {
             console: None,
             last_kept_fd: 2,
         };
-        Ok(clone_child(&ctx)?.serve(&self.t)?.pid)
+        let child = match &self.own_pidns {
+            Some(own) => {
+                setns(self.init_pidfd.as_fd(), CloneFlags::CLONE_NEWPID)
+                    .map_err(|e| anyhow!("entering the container's pid namespace: {}", e.desc()))?;
+                ctx.ns.remove(CloneFlags::CLONE_NEWPID);
+                let child = clone_child(&ctx);
+                // Every later child of ours (a restart's runtime, the next probe's) must be
+                // born in our own pid namespace again; that this works was checked at new().
+                setns(own.as_fd(), CloneFlags::CLONE_NEWPID)
+                    .map_err(|e| anyhow!("returning to our own pid namespace: {}", e.desc()))?;
+                child?
+            }
+            None => clone_child(&ctx)?,
+        };
+        Ok(child.serve(&self.t)?.pid)
     }
 
     /// Whether the container is paused (its cgroup frozen).
     pub(crate) fn paused(&self) -> bool {
-        crate::cgroups::manager::is_frozen(&self.t.rec.cgroup)
+        self.watch.is_frozen()
     }
 
     /// Host pids of every process in the container's cgroup.
     pub(crate) fn pids(&self) -> Vec<i32> {
-        crate::cgroups::manager::pids(&self.t.rec.cgroup)
+        self.watch.pids()
+    }
+}
+
+/// Our own pid namespace, if we can make the init's our children's and then ours again:
+/// tried once each way here (both need CAP_SYS_ADMIN over the namespace, which a rootless
+/// caller may lack for its own).
+fn own_pidns_if_returnable(init_pidfd: &OwnedFd) -> Option<OwnedFd> {
+    let own: OwnedFd = std::fs::File::open("/proc/self/ns/pid").ok()?.into();
+    setns(own.as_fd(), CloneFlags::CLONE_NEWPID).ok()?;
+    if setns(init_pidfd.as_fd(), CloneFlags::CLONE_NEWPID).is_err() {
+        return None;
+    }
+    match setns(own.as_fd(), CloneFlags::CLONE_NEWPID) {
+        Ok(()) => Some(own),
+        Err(_) => None,
     }
 }
 

@@ -137,7 +137,9 @@ pub(crate) fn single_threaded_running(pid: i32, start_time: u64) -> bool {
     if pid <= 0 {
         return false;
     }
-    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+    // One read: the file has no size to go by, so read_to_string's growing reads would
+    // ask the kernel several times for a few bytes.
+    let Ok(stat) = crate::sys::read_small(format!("/proc/{pid}/stat")) else {
         return false;
     };
     let Some(rest) = stat.rfind(')').and_then(|i| stat.get(i + 2..)) else {

@@ -85,7 +85,16 @@ pub(crate) fn clone3(flags: u64, cgroup_fd: Option<RawFd>) -> nix::Result<Forked
 /// and the text is allocated once at its size.
 pub(crate) fn read_small(path: impl AsRef<std::path::Path>) -> std::io::Result<String> {
     use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
+    // openat rather than File::open: musl's open() follows every O_CLOEXEC open with an
+    // fcntl(F_SETFD) (for kernels older than 2.6.23), a syscall per file read here.
+    let fd = nix::fcntl::openat(
+        nix::fcntl::AT_FDCWD,
+        path.as_ref(),
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(std::io::Error::from)?;
+    let mut f = std::fs::File::from(fd);
     let mut buf = [0u8; 4096];
     let mut out = Vec::new();
     loop {

@@ -12,6 +12,7 @@ from the podman CLI; they are reaped here, so their CPU time counts in the per-r
 figure, as berth's monitor's does.
 """
 import argparse
+import calendar
 import ctypes
 import json
 import os
@@ -276,9 +277,16 @@ class People:
                     print(f"people bench: system df cleanup: {e}", file=sys.stderr)
             shutil.rmtree(d, ignore_errors=True)
 
-    def health(self, seconds=60):
-        """CPU of the monitor (and of conmon) over SECONDS while a 1 s healthcheck runs:
-        utime+stime of the process itself, and with the children it reaped (the probes)."""
+    def health(self, seconds=180):
+        """CPU of the monitor (and of conmon) over SECONDS while a 1 s healthcheck runs.
+
+        "own": the process's own CPU time in nanoseconds (/proc/PID/task/*/schedstat, every
+        thread), not the 10 ms ticks of utime+stime. "all": that plus the CPU of the children
+        it reaped (cutime+cstime: ticks, but cumulative, so the window's figure is off by one
+        tick at most): each probe process whole, the work of starting it (clone, namespaces,
+        cgroups, seccomp, capabilities, exec) and the probe's command itself. "setup": "all"
+        less the command's own CPU, measured alone on the host (the same busybox `sh -c
+        true`, exec included, times the probes run in the window)."""
         opts = ["--health-cmd", "true", "--health-interval", "1s", "--health-timeout", "5s"]
         ids = {rt: self.ok(rt, "run", "-d", "--network", "none", *self.run_opts[rt], *opts,
                            self.image, "sleep", "100000", stdout=subprocess.PIPE).strip()
@@ -286,19 +294,26 @@ class People:
         try:
             pids = {rt: self.monitor_pid(rt, cid) for rt, cid in ids.items()}
             time.sleep(3)  # past the first probe and the start-up
+            n0 = {rt: self.health_probes_started(rt, ids[rt]) for rt in self.base}
             c0 = {rt: proc_cpu(pid) for rt, pid in pids.items()}
             t0 = time.monotonic()
             time.sleep(seconds)
             c1 = {rt: proc_cpu(pid) for rt, pid in pids.items()}
             dt = time.monotonic() - t0
+            n1 = {rt: self.health_probes_started(rt, ids[rt]) for rt in self.base}
+            cmd = self.probe_command_cpu()
             res = {}
             for rt in self.base:
                 own = c1[rt][0] - c0[rt][0]
                 withkids = c1[rt][1] - c0[rt][1]
-                probes = self.health_log_count(rt, ids[rt])
+                # The last probe's start time moved by the window, one probe a second.
+                probes = round(n1[rt] - n0[rt]) if n1[rt] and n0[rt] else 0
+                setup = max(0.0, withkids - probes * cmd)
                 # % of one core, the same whether over the window or extrapolated to an hour.
                 res[rt] = {"own": own / dt * 100, "all": withkids / dt * 100,
-                           "own_hour": own / dt * 3600, "probes": probes, "window": dt}
+                           "setup": setup / dt * 100, "cmd_ms": cmd * 1000,
+                           "own_hour": own / dt * 3600, "probes": self.health_log_count(rt, ids[rt]),
+                           "probes_in_window": probes, "window": dt}
             return res
         finally:
             for rt in self.base:
@@ -310,6 +325,31 @@ class People:
                 return json.load(f)["pid"]
         return int(self.ok(rt, "inspect", "--format", "{{.State.ConmonPid}}", cid,
                            stdout=subprocess.PIPE).strip())
+
+    def health_probes_started(self, rt, cid):
+        """Seconds since the epoch of the last logged probe's start (0 when none)."""
+        out = self.ok(rt, "inspect", cid, stdout=subprocess.PIPE)
+        st = json.loads(out)[0].get("State", {})
+        log = (st.get("Health") or st.get("Healthcheck") or {}).get("Log") or []
+        if not log:
+            return 0
+        t = log[-1].get("Start", "")
+        try:
+            day, frac = t.rstrip("Z").split(".") if "." in t else (t.rstrip("Z"), "0")
+            base = calendar.timegm(time.strptime(day[:19], "%Y-%m-%dT%H:%M:%S"))
+            return base + float("0." + "".join(c for c in frac if c.isdigit()))
+        except ValueError:
+            return 0
+
+    def probe_command_cpu(self, n=200):
+        """CPU seconds of the probe's command alone (busybox `sh -c true`, its exec
+        included), spawned from here N times without a fork of this process."""
+        sh = os.path.join(self.work, "rootfs", "bin", "busybox")
+        c0 = children_cpu()
+        for _ in range(n):
+            pid = os.posix_spawn(sh, [sh, "sh", "-c", "true"], {})
+            os.waitpid(pid, 0)
+        return (children_cpu() - c0) / n
 
     def health_log_count(self, rt, cid):
         """Whether the probes ran at all: the status and the number of logged probes."""
@@ -378,11 +418,16 @@ Reading these figures (what the table cannot say):
   upper directories, walked at each call as Docker does.
 - podman's healthcheck probes run from systemd timers (`podman healthcheck run`), so
   without systemd as PID 1, as here, they never run: conmon's row is an idle conmon. berth's
-  monitor runs the probes itself, each an `exec` into the container (its children's CPU
-  is the second healthcheck row), prepared once per container start (config, process,
-  seccomp filter, namespaces and cgroups) so that a probe costs the monitor a clone, the
-  handshake with the child and one small write to the runroot (state.json on the disk
-  only when the status changes).
+  monitor runs the probes itself, each an `exec` into the container, its own process (the
+  monitor's child: the second and third healthcheck rows), prepared once per container
+  start (config, process, seccomp filter, the init's pidfd, the v1 `tasks` files and the
+  freezer's state kept open) so that a probe costs the monitor one clone, straight into
+  the container's cgroup2 directory and pid namespace (the monitor enters the latter for
+  that clone and comes back), the handshake with the child, a look at what the probe
+  left running, and one small write to the runroot (state.json on the disk only when the
+  status changes). Of the rest, in the child, the most is the kernel's: copying and
+  tearing down the monitor's address space around the exec, faulting in the code the
+  child runs, and compiling the container's seccomp filter.
 - The monitor is a re-exec of the static berth binary. Every page fault on the binary
   maps the 16 pages around it (the kernel's fault-around), so a process that ran parsing,
   the spec and the runtime has most of the 6 MB text resident; the monitor unmaps the
@@ -392,12 +437,20 @@ Reading these figures (what the table cannot say):
 
 
 def proc_cpu(pid):
-    """(utime+stime, utime+stime+cutime+cstime) of a process in seconds."""
+    """(own, own + reaped children) CPU seconds of a process: its own from schedstat (ns,
+    every thread), its children's from cutime+cstime (clock ticks)."""
+    own = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                own += int(f.read().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            pass  # a thread that ended meanwhile
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     tick = os.sysconf("SC_CLK_TCK")
-    ut, st, cut, cst = (int(x) for x in fields[11:15])
-    return (ut + st) / tick, (ut + st + cut + cst) / tick
+    cut, cst = (int(x) for x in fields[13:15])
+    return own / 1e9, own / 1e9 + (cut + cst) / tick
 
 
 def vm_rss_kib(pid):
@@ -424,7 +477,7 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--skip", default="", help=f"comma-separated sections to skip: {','.join(SECTIONS)}")
     ap.add_argument("--only", default="", help="comma-separated sections to run (default: all)")
-    ap.add_argument("--health-seconds", type=int, default=60)
+    ap.add_argument("--health-seconds", type=int, default=180)
     a = ap.parse_args()
     if a.quick:
         a.runs = 6
@@ -513,8 +566,11 @@ def main():
     if "health" in got:
         h = got["health"]
         pct = lambda x: f"{x:.3f}% of a core"  # noqa: E731
-        for key, what, target in (("own", "its own utime+stime", 0.1),
-                                  ("all", "with the probes it reaped", None)):
+        for key, what, target in (
+                ("own", "its own CPU, schedstat", 0.1),
+                ("setup", "with the probes' setup: clone, setns, cgroups, exec; "
+                          "the probe command's own CPU taken out", None),
+                ("all", "with the probes it reaped whole, their command included", None)):
             x = {rt: h[rt][key] for rt in h}
             # An idle conmon can read 0 ticks over the window: no ratio then.
             ratio = f"{x['berth'] / x['podman']:.2f}×" if x["podman"] else "–"
@@ -536,9 +592,12 @@ def main():
     health_note = ""
     if "health" in got:
         h = got["health"]
-        health_note = (f"Probe state at the end of the window: berth {h['berth']['probes']}; "
+        health_note = (f"Probe state at the end of the window: berth {h['berth']['probes']} "
+                       f"({h['berth']['probes_in_window']} probes in the window); "
                        f"podman {h['podman']['probes']} (podman 4.3 runs its probes from systemd "
-                       "timers, so without systemd as PID 1 they may not run at all).")
+                       "timers, so without systemd as PID 1 they may not run at all). The probe "
+                       f"command alone (busybox `sh -c true`, exec included) costs "
+                       f"{h['berth']['cmd_ms']:.2f} ms of CPU here.")
     ver = subprocess.run([shutil.which("podman"), "--version"], stdout=subprocess.PIPE).stdout.decode().strip()
     bver = subprocess.run([a.berth, "--version"], stdout=subprocess.PIPE).stdout.decode().strip()
     text = f"""{PEOPLE_MARK}
@@ -558,9 +617,13 @@ conmon and its `podman container cleanup` included (the bench is their subreaper
 `stats --no-stream` lists 20 running `sleep` containers; `system df` counts 100 images (each
 a distinct one-file layer, `import`ed) and 100 created containers (medians of
 {max(5, a.runs // 2)}). The healthcheck rows run one container each with `--health-cmd true
---health-interval 1s` and read the monitor's (conmon's) utime+stime from /proc over
-{a.health_seconds} s, as % of one core (the same figure per hour: 0.1% is 3.6 s of CPU an
-hour); "with the probes" adds the CPU of the children it reaped (cutime+cstime). {health_note}
+--health-interval 1s` and read the monitor's (conmon's) own CPU time in nanoseconds
+(/proc/PID/task/*/schedstat) over {a.health_seconds} s, as % of one core (the same figure
+per hour: 0.1% is 3.6 s of CPU an hour). The probes are processes of their own (the
+monitor's children), not in that figure: "with the probes" adds the CPU of the children it
+reaped (cutime+cstime), each probe whole; "with the probes' setup" takes out of that the
+probe command's own CPU (measured alone, exec included, times the probes in the window),
+leaving what starting each probe costs. {health_note}
 The last rows run inside a private network namespace (`unshare(CLONE_NEWNET)`, loopback
 up, as tools/bench/network.sh): `run --rm IMG true` on berth's default bridge, with
 `--network none`, and podman's on its default network (netavark, iptables), interleaved,

@@ -189,6 +189,9 @@ fn nanos(v: i64, default: Duration) -> Duration {
 pub(crate) struct Probe {
     pid: i32,
     out: std::fs::File,
+    /// The pipe's write ends are all closed (the probe and whatever it left are done
+    /// with it): nothing more to wait for on it.
+    eof: bool,
     output: Vec<u8>,
     start: SystemTime,
     deadline: Instant,
@@ -211,6 +214,7 @@ impl Probe {
         Ok(Probe {
             pid,
             out: std::fs::File::from(r),
+            eof: false,
             output: Vec::new(),
             start,
             deadline: Instant::now() + timeout,
@@ -222,6 +226,7 @@ impl Probe {
         let mut buf = [0u8; 4096];
         while let Ok(n) = self.out.read(&mut buf) {
             if n == 0 {
+                self.eof = true;
                 break;
             }
             // Kept whole up to Docker's limit; the rest is read and dropped.
@@ -289,8 +294,21 @@ fn exit_code(st: WaitStatus) -> i32 {
     }
 }
 
+/// What the monitor knows of the running init without reading state.json: its host pid
+/// and whether it is still within the healthcheck's start period.
+pub(crate) struct Known {
+    pid: i32,
+    in_start_period: bool,
+}
+
 /// Applies a probe's result to `State.Health` under the container's lock; the status after.
-pub(crate) fn record(store: &Store, rec: &Record, e: LogEntry) -> Result<String> {
+/// With `known` (the monitor's probes), state.json is read only when the status changes.
+pub(crate) fn record(
+    store: &Store,
+    rec: &Record,
+    e: LogEntry,
+    known: Option<Known>,
+) -> Result<String> {
     let h = rec.config.healthcheck.clone().unwrap_or_default();
     let retries = if h.retries > 0 {
         h.retries
@@ -299,16 +317,31 @@ pub(crate) fn record(store: &Store, rec: &Record, e: LogEntry) -> Result<String>
     };
     let (before, after) = {
         let _lock = store.lock(&rec.id)?;
-        let mut st = store.load_state(&rec.id)?;
-        if let Some(h) = store.live_health(&rec.id, st.pid) {
-            st.health = Some(h);
-        }
-        let started = units::parse_rfc3339(&st.started_at).unwrap_or(SystemTime::UNIX_EPOCH);
-        let in_start_period = SystemTime::now()
-            .duration_since(started)
-            .unwrap_or_default()
-            < Duration::from_nanos(h.start_period.max(0) as u64);
-        let health = st.health.get_or_insert_with(|| Health {
+        let (mut st, pid, in_start_period) = match known {
+            Some(k) => (None, k.pid, k.in_start_period),
+            None => {
+                let st = store.load_state(&rec.id)?;
+                let started =
+                    units::parse_rfc3339(&st.started_at).unwrap_or(SystemTime::UNIX_EPOCH);
+                let in_start_period = SystemTime::now()
+                    .duration_since(started)
+                    .unwrap_or_default()
+                    < Duration::from_nanos(h.start_period.max(0) as u64);
+                let pid = st.pid;
+                (Some(st), pid, in_start_period)
+            }
+        };
+        let mut live = match store.live_health(&rec.id, pid) {
+            Some(h) => Some(h),
+            None => {
+                // No probe of this init recorded yet: state.json's is the one to go on.
+                if st.is_none() {
+                    st = Some(store.load_state(&rec.id)?);
+                }
+                st.as_ref().and_then(|s| s.health.clone())
+            }
+        };
+        let health = live.get_or_insert_with(|| Health {
             status: STARTING.into(),
             ..Default::default()
         });
@@ -328,9 +361,14 @@ pub(crate) fn record(store: &Store, rec: &Record, e: LogEntry) -> Result<String>
             health.log.drain(..n);
         }
         let after = health.status.clone();
-        store.save_live_health(&rec.id, st.pid, health)?;
+        store.save_live_health(&rec.id, pid, health)?;
         // A change of status is kept in state.json too, as every transition is.
         if before != after {
+            let mut st = match st {
+                Some(st) => st,
+                None => store.load_state(&rec.id)?,
+            };
+            st.health = live;
             store.save_state(&rec.id, &st)?;
         }
         (before, after)
@@ -384,11 +422,19 @@ impl Checker {
         Probe::start(rec, prep, null)
     }
 
+    fn in_start_period(&self, rec: &Record) -> bool {
+        let period = rec
+            .config
+            .healthcheck
+            .as_ref()
+            .map_or(0, |h| h.start_period);
+        self.started.elapsed() < nanos(period, Duration::ZERO)
+    }
+
     /// Docker's getInterval: the start interval while starting within the start period.
     fn interval(&self, rec: &Record, status: &str) -> Duration {
         let h = rec.config.healthcheck.clone().unwrap_or_default();
-        let period = nanos(h.start_period, Duration::ZERO);
-        if self.started.elapsed() < period && status == STARTING {
+        if self.in_start_period(rec) && status == STARTING {
             nanos(h.start_interval, DEFAULT_START_INTERVAL)
         } else {
             nanos(h.interval, DEFAULT_INTERVAL)
@@ -396,17 +442,29 @@ impl Checker {
     }
 }
 
-/// How often a running probe's output pipe is emptied.
-const DRAIN_EVERY: Duration = Duration::from_millis(100);
-
 impl Monitor<'_> {
-    /// When the health timer wants the loop to wake.
+    /// When the health timer wants the loop to wake: the running probe's output comes
+    /// through the poll set ([`Monitor::health_output`]), its end with SIGCHLD.
     pub(super) fn health_wake(&self) -> Option<Instant> {
         let h = self.health.as_ref()?;
         Some(match &h.probe {
-            Some(p) => p.deadline.min(Instant::now() + DRAIN_EVERY),
+            Some(p) => p.deadline,
             None => h.next,
         })
+    }
+
+    /// The running probe's output pipe, while it may still bring something.
+    pub(super) fn health_output(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        let p = self.health.as_ref()?.probe.as_ref()?;
+        (!p.eof).then(|| p.out.as_fd())
+    }
+
+    /// The running probe's output is readable (or closed): kept up to Docker's limit, so
+    /// that a probe writing more than a pipe holds is not blocked.
+    pub(super) fn health_drain(&mut self) {
+        if let Some(p) = self.health.as_mut().and_then(|h| h.probe.as_mut()) {
+            p.read_output();
+        }
     }
 
     /// Due work: a probe past its timeout killed, or the next probe started.
@@ -418,7 +476,6 @@ impl Monitor<'_> {
             return;
         };
         if let Some(p) = h.probe.as_mut() {
-            p.read_output();
             if now < p.deadline {
                 return;
             }
@@ -475,7 +532,11 @@ impl Monitor<'_> {
     }
 
     fn health_done(&mut self, e: LogEntry) {
-        let status = record(self.store, &self.c.rec, e).unwrap_or_else(|_| STARTING.into());
+        let known = self.health.as_ref().map(|h| Known {
+            pid: self.created.pid,
+            in_start_period: h.in_start_period(&self.c.rec),
+        });
+        let status = record(self.store, &self.c.rec, e, known).unwrap_or_else(|_| STARTING.into());
         self.notify.health(&status);
         if let Some(h) = self.health.as_mut() {
             h.next = Instant::now() + h.interval(&self.c.rec, &status);
@@ -513,7 +574,7 @@ pub(crate) fn run_once(store: &Store, c: &Container) -> Result<String> {
         }
         std::thread::sleep(Duration::from_millis(10));
     };
-    record(store, &c.rec, e)
+    record(store, &c.rec, e, None)
 }
 
 #[cfg(test)]

@@ -494,7 +494,8 @@ impl<'a> Monitor<'a> {
             }
             _ => PollTimeout::NONE,
         };
-        // Poll set: 0 signals, 1 listener, then outputs, own stdin, container stdin, clients.
+        // Poll set: 0 signals, 1 listener, then outputs, own stdin, container stdin, the
+        // notify socket, the running probe's output, clients.
         let mut fds = vec![
             PollFd::new(self.sfd.as_fd(), PollFlags::POLLIN),
             PollFd::new(self.listener.as_fd(), PollFlags::POLLIN),
@@ -536,6 +537,10 @@ impl<'a> Monitor<'a> {
         if let Some(s) = self.notify.socket() {
             fds.push(PollFd::new(s.as_fd(), PollFlags::POLLIN));
             kinds.push(6);
+        }
+        if let Some(p) = self.health_output() {
+            fds.push(PollFd::new(p, PollFlags::POLLIN));
+            kinds.push(7);
         }
         let first_client = fds.len();
         for c in &self.clients {
@@ -591,6 +596,7 @@ impl<'a> Monitor<'a> {
                 4 => self.feed_stdin(),
                 5 => self.read_own_stdin(),
                 6 => self.notify.relay(),
+                7 => self.health_drain(),
                 _ => {}
             }
         }
