@@ -27,8 +27,10 @@ pub(crate) fn run(g: &Globals, a: &RunArgs) -> Result<i32> {
     }
     // Building the whole command line's definition touched much of the binary; none of
     // it runs again in this process, which lives as long as its container when it runs
-    // in the foreground (see sys::residency).
-    crate::sys::residency::drop_executable_pages();
+    // in the foreground (see sys::residency). A detached run's ends in a moment.
+    if !a.detach {
+        crate::sys::residency::drop_executable_pages();
+    }
     let store = Store::new(g);
     let stdin_tty = nix::unistd::isatty(std::io::stdin().as_fd()).unwrap_or(false);
     if a.tty && a.interactive && !a.detach && !stdin_tty {
