@@ -150,9 +150,14 @@ pub(crate) fn wants_early_seal(args: &[std::ffi::OsString]) -> bool {
     while let Some(a) = it.next() {
         let Some(a) = a else { return false };
         match a {
+            // A detached `run` only starts a monitor, from a sealed copy (`sealed_exe`).
+            "run" if !runc => return !detaches(it),
             _ if enters.contains(&a) => return true,
             "container" if !runc => {
-                return matches!(it.next(), Some(Some("run" | "exec")));
+                return match it.next() {
+                    Some(Some("run")) => !detaches(it),
+                    next => matches!(next, Some(Some("exec"))),
+                };
             }
             _ if valued.contains(&a) => {
                 it.next();
@@ -163,6 +168,29 @@ pub(crate) fn wants_early_seal(args: &[std::ffi::OsString]) -> bool {
         }
     }
     false
+}
+
+/// Whether the rest of a people `run` command line looks detached (`-d`, `--detach`, `-dit`
+/// ...). A guess, before the parse: `run` seals itself after parsing when it is not.
+fn detaches<'a>(rest: impl Iterator<Item = Option<&'a str>>) -> bool {
+    rest.map_while(|a| a.filter(|a| *a != "--")).any(|a| {
+        matches!(a, "--detach" | "--detach=true")
+            || (a.len() > 1
+                && a.starts_with('-')
+                && a[1..].contains('d')
+                && a[1..].bytes().all(|b| matches!(b, b'd' | b'i' | b't')))
+    })
+}
+
+/// A copy of berth to execute that cannot be written, for a process started to enter a
+/// container (a monitor) by one that need not have been sealed itself: None when this
+/// process already runs from one (then /proc/self/exe is it) or when no read-only clone
+/// can be made here (rootless: the new process then seals itself).
+pub(crate) fn sealed_exe() -> Option<OwnedFd> {
+    if is_sealed() {
+        return None;
+    }
+    readonly_clone().ok()
 }
 
 #[cfg(test)]
@@ -193,7 +221,14 @@ mod tests {
         assert!(!w("berth-runc -x run"));
         assert!(!w("berth-runc"));
         // The people face: its own globals, and `create` makes no process.
-        assert!(w("berth --root /r --runroot /rr run -d img"));
+        assert!(w("berth --root /r --runroot /rr run img"));
+        assert!(w("berth run -it img sh"));
+        assert!(w("berth container run img"));
+        // A detached run seals after parsing if it was not detached after all.
+        assert!(!w("berth --root /r --runroot /rr run -d img"));
+        assert!(!w("berth run --rm -dit img sh"));
+        assert!(!w("berth container run --detach img"));
+        assert!(w("berth run img -- -d"));
         assert!(w("berth container exec c1 true"));
         assert!(w("berth monitor abc"));
         assert!(!w("berth create img"));

@@ -93,6 +93,7 @@ pub fn main() {
         Face::People(args) => people_main(args),
         Face::Generator(args) => commands::front::generate::generator(&args),
     };
+    timeline::mark("exit");
     std::process::exit(code);
 }
 
@@ -186,15 +187,40 @@ fn oci_main(args: Vec<OsString>) -> i32 {
     }
 }
 
-fn people_main(args: Vec<OsString>) -> i32 {
+/// The whole tree's parse: its errors and help are what the user sees.
+fn people_parse(args: Vec<OsString>) -> Result<(clap::ArgMatches, cli::front::FrontCli), i32> {
     let matches = match cli::front::FrontCli::command().try_get_matches_from(args) {
         Ok(m) => m,
         // Docker exits 125 on a usage error of run/create/exec, and Podman on every one.
         Err(e) => {
             let code = if e.use_stderr() { 125 } else { 0 };
             let _ = e.print();
-            return code;
+            return Err(code);
         }
+    };
+    match cli::front::FrontCli::from_arg_matches(&matches) {
+        Ok(c) => Ok((matches, c)),
+        Err(e) => {
+            let _ = e.print();
+            Err(125)
+        }
+    }
+}
+
+fn people_main(args: Vec<OsString>) -> i32 {
+    // The hot commands' short tree first; anything it refuses, the whole tree says.
+    let hot = cli::front::hot_command(&args)
+        .and_then(|c| c.try_get_matches_from(args.iter().cloned()).ok())
+        .and_then(|m| {
+            let cli = cli::front::FrontCli::from_arg_matches(&m).ok()?;
+            Some((m, cli))
+        });
+    let (matches, cli) = match hot {
+        Some(p) => p,
+        None => match people_parse(args) {
+            Ok(p) => p,
+            Err(code) => return code,
+        },
     };
     let mut name = Vec::new();
     let mut m = &matches;
@@ -203,17 +229,10 @@ fn people_main(args: Vec<OsString>) -> i32 {
         m = next;
     }
     let name = name.join(" ");
-    let cli = match cli::front::FrontCli::from_arg_matches(&matches) {
-        Ok(c) => c,
-        Err(e) => {
-            let _ = e.print();
-            return 125;
-        }
-    };
     timeline::mark("parse-args");
-    let debug = matches!(cli.log_level.as_str(), "debug" | "trace");
+    let debug = matches!(cli.top.log_level.as_str(), "debug" | "trace");
     logging::init(None, logging::Format::People, debug);
-    if cli.version {
+    if cli.top.version {
         println!("berth version {}", env!("CARGO_PKG_VERSION"));
         return 0;
     }
@@ -221,14 +240,14 @@ fn people_main(args: Vec<OsString>) -> i32 {
         let _ = cli::front::FrontCli::command().print_help();
         return 0;
     };
-    let manager = match cli.cgroup_manager.as_deref() {
+    let manager = match cli.top.cgroup_manager.as_deref() {
         Some("systemd") => Some(front::CgroupManager::Systemd),
         Some(_) => Some(front::CgroupManager::Cgroupfs),
         None => None,
     };
     let globals = front::Globals::new(
-        cli.root.map(PathBuf::from),
-        cli.runroot.map(PathBuf::from),
+        cli.top.root.map(PathBuf::from),
+        cli.top.runroot.map(PathBuf::from),
         manager,
     );
     let class = if commands::front::fails_with_125(&command) {

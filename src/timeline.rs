@@ -1,5 +1,6 @@
 //! A development aid for `make bench`: with BERTH_TIMELINE=1 in the environment, every
-//! phase of create/start/run/delete prints one line to stderr when it ends:
+//! phase of create/start/run/delete prints one line to stderr (BERTH_TIMELINE=/FILE:
+//! appends to FILE) when it ends:
 //! `berth-timeline PID SECONDS.MICROS PHASE` (CLOCK_MONOTONIC, so the lines of the parent
 //! and of the container's init sort into one timeline). tools/bench/bench.py turns them into
 //! the breakdown in BENCHMARKS.md. Off, a mark costs one relaxed atomic load.
@@ -18,7 +19,8 @@ fn enabled() -> bool {
         ON => true,
         OFF => false,
         _ => {
-            let on = std::env::var_os("BERTH_TIMELINE").is_some_and(|v| v == "1");
+            let on = std::env::var_os("BERTH_TIMELINE")
+                .is_some_and(|v| v == "1" || v.as_encoded_bytes().starts_with(b"/"));
             STATE.store(if on { ON } else { OFF }, Ordering::Relaxed);
             on
         }
@@ -40,5 +42,18 @@ pub(crate) fn mark(phase: &str) {
         t.tv_sec(),
         t.tv_nsec() / 1000
     );
-    let _ = std::io::stderr().write_all(line.as_bytes());
+    // BERTH_TIMELINE=/path appends there instead: the people face's monitor hands its
+    // stderr to the container while the runtime creates it.
+    match std::env::var_os("BERTH_TIMELINE").filter(|v| v != "1") {
+        Some(path) => {
+            let _ = std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(path)
+                .and_then(|mut f| f.write_all(line.as_bytes()));
+        }
+        None => {
+            let _ = std::io::stderr().write_all(line.as_bytes());
+        }
+    }
 }

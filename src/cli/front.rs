@@ -13,6 +13,17 @@ use clap::{Args, Parser, Subcommand};
                   berth) and as `berth oci COMMAND`; see `berth oci --help`."
 )]
 pub(crate) struct FrontCli {
+    #[command(flatten)]
+    pub(crate) top: FrontTop,
+    #[command(subcommand)]
+    pub(crate) command: Option<Command>,
+}
+
+// The top level's own flags (global ones included), apart so that a command line can be
+// parsed against them and the one subcommand it names (see `hot_command`). A plain
+// comment: a doc comment here would become the top level's about text.
+#[derive(Args, Debug)]
+pub(crate) struct FrontTop {
     /// Storage root directory (images, containers, volumes)
     #[arg(long, value_name = "DIR", global = true)]
     pub(crate) root: Option<String>,
@@ -30,8 +41,53 @@ pub(crate) struct FrontCli {
     /// Print version information and quit
     #[arg(short = 'v', long = "version")]
     pub(crate) version: bool,
-    #[command(subcommand)]
-    pub(crate) command: Option<Command>,
+}
+
+/// The definition of the top level with only the subcommand `args` names, for the
+/// commands run most often (a container's start pays for every parse: the CLI's, the
+/// monitor's): the whole tree of every command and flag costs more to build than the
+/// parse itself. None when the command line names another command or anything the
+/// pre-scan does not know. Matches from it give the same `FrontCli` as the whole tree's;
+/// an error (or --help) from it is not for the user: the caller parses again with the
+/// whole tree, whose words, usage lines and help are the ones users see.
+pub(crate) fn hot_command(args: &[std::ffi::OsString]) -> Option<clap::Command> {
+    use clap::Command as C;
+    let mut it = args.iter().skip(1);
+    let name = loop {
+        let a = it.next()?.to_str()?;
+        match a {
+            "--root" | "--runroot" | "--log-level" | "--cgroup-manager" => {
+                it.next()?;
+            }
+            _ if a.starts_with("--") && a.contains('=') => {}
+            _ => break a,
+        }
+    };
+    let sub = match name {
+        // As the variants' attributes say (those that change parsing; help and usage
+        // come from the whole tree).
+        "run" => RunArgs::augment_args(C::new("run").disable_help_flag(true)),
+        "create" => RunArgs::augment_args(C::new("create").disable_help_flag(true)),
+        "exec" => ExecArgs::augment_args(C::new("exec")),
+        "monitor" => MonitorArgs::augment_args(C::new("monitor")),
+        "start" => StartArgs::augment_args(C::new("start")),
+        "ps" => PsArgs::augment_args(C::new("ps")),
+        "rm" => RmArgs::augment_args(C::new("rm")),
+        "stop" => StopArgs::augment_args(C::new("stop")),
+        "kill" => KillArgs::augment_args(C::new("kill")),
+        "logs" => LogsArgs::augment_args(C::new("logs")),
+        "inspect" => InspectArgs::augment_args(C::new("inspect")),
+        "wait" => ContainersArgs::augment_args(C::new("wait")),
+        _ => return None,
+    };
+    Some(
+        FrontTop::augment_args(
+            C::new("berth")
+                .disable_version_flag(true)
+                .disable_help_subcommand(true),
+        )
+        .subcommand(sub),
+    )
 }
 
 #[derive(Subcommand, Debug)]
@@ -1409,6 +1465,55 @@ mod tests {
     }
 
     #[test]
+    fn the_hot_commands_parse_as_the_whole_tree_does() {
+        use clap::FromArgMatches;
+        let hot = |s: &str| -> Option<String> {
+            let args: Vec<std::ffi::OsString> = s.split(' ').map(Into::into).collect();
+            let m = hot_command(&args)?.try_get_matches_from(args).ok()?;
+            Some(format!("{:?}", FrontCli::from_arg_matches(&m).ok()?))
+        };
+        for s in [
+            "berth run --rm --network none img true",
+            "berth --root /r --runroot /rr run -d -e A=1 --name x img sleep 1000",
+            "berth run --root /r img",
+            "berth --log-level=debug run -it --rm -m 64m img sh -c true",
+            "berth create --cgroup-manager systemd img",
+            "berth exec -it c1 sh -c true",
+            "berth --root /r monitor abc",
+            "berth start -a c1",
+            "berth ps -a -q --no-trunc --filter name=x",
+            "berth rm -f -v c1 c2",
+            "berth stop -t 3 c1",
+            "berth kill -s HUP c1",
+            "berth logs -f --tail 5 c1",
+            "berth inspect --format {{.Id}} c1",
+            "berth wait c1 c2",
+        ] {
+            let whole = format!("{:?}", parse(s));
+            assert_eq!(hot(s).as_deref(), Some(whole.as_str()), "{s}");
+        }
+        // Not a hot command, or a shape the pre-scan does not know: the whole tree.
+        for s in [
+            "berth images",
+            "berth container run img",
+            "berth -v run img",
+            "berth",
+        ] {
+            let args: Vec<std::ffi::OsString> = s.split(' ').map(Into::into).collect();
+            assert!(hot_command(&args).is_none(), "{s}");
+        }
+        // What the short tree refuses (help, bad flags) is parsed again by the whole tree.
+        for s in [
+            "berth run --help",
+            "berth run",
+            "berth ps --bogus",
+            "berth exec",
+        ] {
+            assert!(hot(s).is_none(), "{s}");
+        }
+    }
+
+    #[test]
     fn everything_after_the_image_is_the_command() {
         let Some(Command::Run(r)) = parse("berth run -it --rm busybox ls -la --color").command
         else {
@@ -1439,6 +1544,6 @@ mod tests {
             parse("berth --root /x image ls").command,
             Some(Command::Image(ImageCommand::Ls(_)))
         ));
-        assert_eq!(parse("berth ps --root /x").root.as_deref(), Some("/x"));
+        assert_eq!(parse("berth ps --root /x").top.root.as_deref(), Some("/x"));
     }
 }

@@ -104,9 +104,14 @@ pub(crate) fn container(store: &Store, rec: &Record, action: &str, extra: &[(&st
     let mut attrs: BTreeMap<String, String> = rec.config.labels.clone();
     attrs.insert("image".into(), rec.image.clone());
     // The name as it is now: a monitor's record is as old as its start (rename since).
-    let name = store
-        .load_brief(&rec.id)
-        .map_or(rec.name.clone(), |c| c.rec.name);
+    // Not looked up once removed (`destroy`): the error would cost a backtrace.
+    let name = if store.dir(&rec.id).exists() {
+        store
+            .load_brief(&rec.id)
+            .map_or(rec.name.clone(), |c| c.rec.name)
+    } else {
+        rec.name.clone()
+    };
     attrs.insert("name".into(), name);
     for (k, v) in extra {
         attrs.insert((*k).to_string(), v.clone());

@@ -14,6 +14,12 @@ use crate::front::systemd::notify::Mode;
 use crate::front::Globals;
 
 pub(crate) fn run(g: &Globals, a: &RunArgs) -> Result<i32> {
+    if !a.detach {
+        // This process may become the container's parent (see exeseal): the early seal
+        // left it to the parse when the command line looked detached. As the early seal
+        // (lib.rs), best effort.
+        let _ = crate::exeseal::ensure_sealed();
+    }
     if g.rootless && (!a.rootfs || crate::front::network::args::asks_network(a)) {
         // The container may be created by this very process (foreground): it must have
         // been executed in berth's user namespace.
@@ -21,8 +27,10 @@ pub(crate) fn run(g: &Globals, a: &RunArgs) -> Result<i32> {
     }
     // Building the whole command line's definition touched much of the binary; none of
     // it runs again in this process, which lives as long as its container when it runs
-    // in the foreground (see sys::residency).
-    crate::sys::residency::drop_executable_pages();
+    // in the foreground (see sys::residency). A detached run's ends in a moment.
+    if !a.detach {
+        crate::sys::residency::drop_executable_pages();
+    }
     let store = Store::new(g);
     let stdin_tty = nix::unistd::isatty(std::io::stdin().as_fd()).unwrap_or(false);
     if a.tty && a.interactive && !a.detach && !stdin_tty {
@@ -35,6 +43,7 @@ pub(crate) fn run(g: &Globals, a: &RunArgs) -> Result<i32> {
     let detach_keys = client::parse_detach_keys(a.detach_keys.as_deref())?;
     let streams = super::attach_streams(&a.attach, a.interactive)?;
     let src = source(g, a)?;
+    crate::timeline::mark("people:image");
     let hc = crate::front::monitor::health::from_flags(a, src.config.healthcheck.as_ref())?;
     crate::front::systemd::notify::check_healthy(
         sdnotify,
@@ -42,6 +51,7 @@ pub(crate) fn run(g: &Globals, a: &RunArgs) -> Result<i32> {
     )?;
     let rec = create::create(&store, a, g.rootless, src)?;
     let id = rec.id.clone();
+    crate::timeline::mark("people:create");
     crate::testpoint::hit("people:created");
     let cleanup_on_error = |e: anyhow::Error| -> anyhow::Error {
         if a.rm {

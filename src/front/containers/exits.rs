@@ -12,6 +12,8 @@ use super::{Status, Store};
 
 /// How long a removed container's code is kept (Podman's figure).
 const KEEP: Duration = Duration::from_secs(5 * 60);
+/// How often the kept codes are looked through for old ones.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 impl Store {
     fn exits_dir(&self) -> PathBuf {
@@ -21,8 +23,10 @@ impl Store {
     /// Records the exit code of a container about to be removed, if it ran; prunes the
     /// codes older than [`KEEP`]. Best effort: a failure only loses the late answer.
     pub(crate) fn keep_exit_code(&self, id: &str) {
-        let Ok(c) = self.load(id) else { return };
-        if c.state.status != Status::Exited {
+        let Ok(state) = self.load_state(id) else {
+            return;
+        };
+        if state.status != Status::Exited {
             return;
         }
         let d = self.exits_dir();
@@ -33,7 +37,7 @@ impl Store {
         // runtime state, forgotten at reboot anyway, and an rm of many containers would
         // pay an fsync each.
         let tmp = d.join(format!(".{id}.tmp"));
-        if fs::write(&tmp, format!("{}\n", c.state.exit_code)).is_err()
+        if fs::write(&tmp, format!("{}\n", state.exit_code)).is_err()
             || fs::rename(&tmp, d.join(id)).is_err()
         {
             let _ = fs::remove_file(&tmp);
@@ -46,6 +50,14 @@ impl Store {
     fn prune_exit_codes(&self) {
         let d = self.exits_dir();
         let now = SystemTime::now();
+        // At most once a minute: each `run --rm` would otherwise stat every code kept.
+        let stamp = d.join(".pruned");
+        let recent = fs::metadata(&stamp)
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| now.duration_since(t).is_ok_and(|age| age < PRUNE_EVERY));
+        if recent || fs::write(&stamp, b"").is_err() {
+            return;
+        }
         for e in fs::read_dir(&d).into_iter().flatten().flatten() {
             let old = e
                 .metadata()

@@ -317,10 +317,73 @@ fn write_json<T: Serialize>(path: &Path, v: &T, durable: bool) -> Result<()> {
 /// unless the container is removed at its end: a crash loses nothing of it worth keeping.
 fn write_record(dir: &Path, rec: &Record) -> Result<()> {
     let durable = !rec.host_config.auto_remove;
+    if durable && !rec.spec.is_null() {
+        return write_synced_pair(dir, rec);
+    }
     if !rec.spec.is_null() {
         write_json(&dir.join("spec.json"), &rec.spec, durable)?;
     }
     write_json(&dir.join("config.json"), rec, durable)
+}
+
+/// A durable record's two files: both written, both synced at once (concurrent fsyncs
+/// share the filesystem's journal commits, where one after the other each waits for its
+/// own), then renamed into place, the spec first, as `write_record` orders them.
+fn write_synced_pair(dir: &Path, rec: &Record) -> Result<()> {
+    fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>> {
+        let mut d = serde_json::to_vec_pretty(v).context("encoding a record")?;
+        d.push(b'\n');
+        Ok(d)
+    }
+    let files = [
+        (dir.join("spec.json"), encode(&rec.spec)?),
+        (dir.join("config.json"), encode(rec)?),
+    ];
+    let tmps: Vec<PathBuf> = files
+        .iter()
+        .map(|(p, _)| {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default();
+            dir.join(format!(".{name}.{}.tmp", std::process::id()))
+        })
+        .collect();
+    let write = |tmp: &Path, data: &[u8]| -> io::Result<File> {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(tmp)?;
+        f.write_all(data)?;
+        Ok(f)
+    };
+    // Both written before either is synced: the second's creation does not wait behind
+    // the first's commit.
+    let r = write(&tmps[0], &files[0].1)
+        .map_err(|e| (0, e))
+        .and_then(|a| Ok((a, write(&tmps[1], &files[1].1).map_err(|e| (1, e))?)))
+        .and_then(|(a, b)| {
+            let (ra, rb) = std::thread::scope(|sc| {
+                let t = sc.spawn(|| b.sync_all());
+                let ra = a.sync_all();
+                (
+                    ra,
+                    t.join().unwrap_or_else(|_| Err(io::Error::other("fsync"))),
+                )
+            });
+            ra.map_err(|e| (0, e)).and(rb.map_err(|e| (1, e)))
+        })
+        .and_then(|()| fs::rename(&tmps[0], &files[0].0).map_err(|e| (0, e)))
+        .and_then(|()| fs::rename(&tmps[1], &files[1].0).map_err(|e| (1, e)));
+    if let Err((i, e)) = r {
+        for t in &tmps {
+            let _ = fs::remove_file(t);
+        }
+        bail!("{}: {}", files[i].0.display(), crate::error::errno_text(&e));
+    }
+    Ok(())
 }
 
 /// `state.json`, which is replaced without an fsync: one that a crash of the machine left

@@ -123,7 +123,14 @@ pub(crate) fn spawn(
         &w,
         nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
     )?;
-    let mut cmd = std::process::Command::new("/proc/self/exe");
+    // From a copy that cannot be written (the monitor creates the container), made here
+    // when this command did not run from one: the monitor then need not re-execute.
+    let sealed = crate::exeseal::sealed_exe();
+    let exe = match &sealed {
+        Some(fd) => format!("/proc/self/fd/{}", fd.as_raw_fd()),
+        None => "/proc/self/exe".to_string(),
+    };
+    let mut cmd = std::process::Command::new(exe);
     std::os::unix::process::CommandExt::arg0(&mut cmd, "berth");
     cmd.arg("--root")
         .arg(&store.root)
@@ -141,6 +148,7 @@ pub(crate) fn spawn(
         cmd.env(WAIT_ATTACH_ENV, "1");
     }
     let spawned = cmd.spawn();
+    drop(sealed);
     drop(w);
     let mut child = spawned.context("starting the container's monitor")?;
     let _ = child.wait();
@@ -349,7 +357,9 @@ impl<'a> Monitor<'a> {
             })?;
         }
         let log = open_log(&c.rec).map_err(fail)?;
+        crate::timeline::mark("monitor:files");
         let rootfs = rootfs::mount(store, &c.rec).map_err(fail)?;
+        crate::timeline::mark("monitor:rootfs");
         // The image's content is visible now: a fresh volume is filled from it.
         crate::front::volumes::setup::prepare(store, &c.rec).map_err(fail)?;
         notify.prepare(&run_dir).map_err(fail)?;
@@ -358,6 +368,7 @@ impl<'a> Monitor<'a> {
         crate::sys::residency::drop_executable_pages();
         let (created, io, mut warnings, net) =
             create_container(store, &c, &notify).map_err(fail)?;
+        crate::timeline::mark("monitor:create");
         let health = health::Checker::new(&c.rec);
         if !asks_for_limits(&c.rec) {
             // Rootless without cgroups is only worth a word when limits were asked for.
@@ -425,6 +436,7 @@ impl<'a> Monitor<'a> {
         st.manually_stopped = false;
         st.health = health::initial(&m.c.rec);
         store.save_state(id, &st)?;
+        crate::timeline::mark("monitor:started");
         m.c.state = st;
         drop(lock);
         crate::front::events::container(store, &m.c.rec, "start", &[]);
@@ -979,6 +991,7 @@ impl<'a> Monitor<'a> {
             WaitStatus::Signaled(_, s, _) => (128 + s as i32, Some(s as i32)),
             _ => (255, None),
         };
+        crate::timeline::mark("monitor:exited");
         let oom = rt::oom_kills(&self.created) > 0;
         let id = self.c.rec.id.clone();
         let exit = ExitRecord {
@@ -988,6 +1001,7 @@ impl<'a> Monitor<'a> {
             finished_at: now(),
         };
         let _ = self.store.write_exit(&id, &exit);
+        crate::timeline::mark("monitor:exit-record");
         if !self.restarts.torn_down {
             restart::report_end(self.store, &self.c.rec, &exit);
         }
@@ -1000,7 +1014,9 @@ impl<'a> Monitor<'a> {
         } else {
             rt::destroy(&self.created)
         };
+        crate::timeline::mark("monitor:destroy");
         drop(self.rootfs.take());
+        crate::timeline::mark("monitor:umount");
         let released = crate::front::network::detach(self.store, &id);
         drop(self.net.take());
         let lock = {
@@ -1022,6 +1038,7 @@ impl<'a> Monitor<'a> {
                 st.error = format!("releasing the network: {e:#}");
             }
             let _ = self.store.save_state(&id, &st);
+            crate::timeline::mark("monitor:save-state");
             if self.c.rec.host_config.auto_remove {
                 let _ = self.store.remove_files(&self.c.rec);
                 crate::front::volumes::setup::remove_anonymous(self.store, &self.c.rec);
@@ -1055,6 +1072,7 @@ impl<'a> Monitor<'a> {
         } else {
             drop(lock);
         }
+        crate::timeline::mark("monitor:removed");
         destroyed?;
         Ok(code)
     }
