@@ -135,9 +135,15 @@ fn exit_codes_of_rm_containers_survive_their_removal() {
     }
     // `rm -f` of a running container racing its waiter: the waiter gets 137.
     let id = w.run_d(&[], &["sleep", "1000"]);
+    let mon = w.monitor_pid(&id);
+    let before = common::people::sockets(mon);
     let code = std::thread::scope(|s| {
         let h = s.spawn(|| w.b(&["wait", &id]));
-        std::thread::sleep(Duration::from_millis(500));
+        // Racing is the point, but a waiter that has not found the container yet when it
+        // is removed rightly answers "No such container": remove once it is connected.
+        w.until("the waiter connected", || {
+            common::people::sockets(mon) > before
+        });
         w.b(&["rm", "-f", &id]).ok();
         h.join().unwrap()
     });
