@@ -562,6 +562,10 @@ fn events_sees_a_lifecycle_driven_by_another_process() {
     let mut follower = w
         .cmd(&[
             "events",
+            // From the journal's start, then following: the same lines however late the
+            // follower opens the journal on a loaded machine (this world's are all ours).
+            "--since",
+            "0",
             "--filter",
             "container=ev1",
             "--filter",
@@ -573,8 +577,6 @@ fn events_sees_a_lifecycle_driven_by_another_process() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Let it open the journal first (it shows only what comes after).
-    std::thread::sleep(Duration::from_millis(500));
     let id = w.run_d(
         &["--name", "ev1"],
         &[
