@@ -325,10 +325,21 @@ pub fn one_error_line(out: &Out, code: i32, phrase: &str) {
     );
 }
 
-/// A free loopback port (nothing listens there once the listener is dropped).
+/// A free loopback port (nothing listens there once the listener is dropped), never one
+/// handed out before in this process: the kernel may give a port it just freed to the next
+/// bind, so two calls (one test's pair of ports, or two tests running in parallel) could
+/// otherwise get the same port before anyone binds it for good.
 pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// Names left in a directory (none when it does not exist).
