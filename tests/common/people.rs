@@ -425,15 +425,24 @@ pub struct TestUser {
 impl TestUser {
     pub fn create(prefix: &str) -> TestUser {
         let name = format!("{prefix}{}", std::process::id());
-        let out = Command::new("useradd")
-            .args(["-M", "-s", "/bin/false", &name])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "useradd: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        // Parallel tests (and other test binaries) add users at the same time: useradd
+        // refuses while another holds /etc/passwd's lock, so that is retried.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let out = Command::new("useradd")
+                .args(["-M", "-s", "/bin/false", &name])
+                .output()
+                .unwrap();
+            if out.status.success() {
+                break;
+            }
+            let err = String::from_utf8_lossy(&out.stderr).into_owned();
+            assert!(
+                err.contains("lock") && Instant::now() < deadline,
+                "useradd: {err}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
         let u = nix::unistd::User::from_name(&name).unwrap().unwrap();
         TestUser {
             name,
@@ -490,6 +499,14 @@ impl TestUser {
 
 impl Drop for TestUser {
     fn drop(&mut self) {
-        let _ = Command::new("userdel").arg(&self.name).status();
+        // As useradd, userdel fails while another holds the lock (bounded retry).
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while let Ok(out) = Command::new("userdel").arg(&self.name).output() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            if out.status.success() || !err.contains("lock") || Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 }
