@@ -375,30 +375,48 @@ pub fn audit(dir: &Path, root: &Path, runroot: &Path, ids: &[String]) {
             assert!(!d.exists(), "cgroup left behind: {}", d.display());
         }
     }
+    // A process killed just before (a test's SIGKILL, a stop's) finishes exiting
+    // asynchronously: wait for it to go, bounded; a leak stays.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = left_processes(dir);
+        if left.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", left.join("; "));
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let dir_s = dir.to_string_lossy().into_owned();
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(&dir_s), "mounts left behind under {dir_s}");
+}
+
+/// Processes rooted or working under `dir`, and monitors of its roots.
+fn left_processes(dir: &Path) -> Vec<String> {
+    let dir_s = dir.to_string_lossy().into_owned();
+    let mut left = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().filter_map(|e| e.ok()) {
         if e.file_name().to_string_lossy().parse::<i32>().is_err() {
             continue;
         }
         for link in ["root", "cwd"] {
             if let Ok(t) = std::fs::read_link(e.path().join(link)) {
-                assert!(
-                    !t.starts_with(dir),
-                    "process {} left behind ({link} {})",
-                    e.file_name().to_string_lossy(),
-                    t.display()
-                );
+                if t.starts_with(dir) {
+                    left.push(format!(
+                        "process {} left behind ({link} {})",
+                        e.file_name().to_string_lossy(),
+                        t.display()
+                    ));
+                }
             }
         }
         let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
         let cmdline = String::from_utf8_lossy(&cmdline);
-        assert!(
-            !(cmdline.contains("monitor") && cmdline.contains(&dir_s)),
-            "monitor left behind: {cmdline}"
-        );
+        if cmdline.contains("monitor") && cmdline.contains(&dir_s) {
+            left.push(format!("monitor left behind: {cmdline}"));
+        }
     }
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(!mounts.contains(&dir_s), "mounts left behind under {dir_s}");
+    left
 }
 
 /// Every container of a `--root`/`--runroot` pair removed with `rm -f`; their full ids.
