@@ -301,7 +301,7 @@ fn pure_v2_view() {
     } else {
         rt(&["kill", &id, "KILL"]).ok();
     }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         let st: serde_json::Value = serde_json::from_str(&rt(&["state", &id]).stdout).unwrap();
         if st["status"] == "stopped" {
@@ -353,7 +353,7 @@ fn delete_removes_the_exec_leaf_below_a_subtree_control_cgroup() {
         assert!(out.stdout.contains("/berth-exec"), "{}", out.stdout);
     }
     rt(&["kill", &id, "KILL"]).ok();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
         !s.rsplit(')')
             .next()

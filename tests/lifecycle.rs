@@ -314,7 +314,7 @@ fn run_exits_128_plus_signal() {
         let mut child = cmd.spawn().unwrap();
         c.wait_status(&id, "running");
         c.rt(&["kill", &id, sig]).ok();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         let status = loop {
             if let Some(s) = child.try_wait().unwrap() {
                 break s;
@@ -364,7 +364,7 @@ fn run_forwards_signals() {
         nix::sys::signal::Signal::SIGUSR1,
     )
     .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
             break s;

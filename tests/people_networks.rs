@@ -109,7 +109,7 @@ impl Net {
             .unwrap();
         let pid = child.id() as i32;
         self.peers.push(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(30);
         // Until it has its own namespace.
         while std::fs::read_link(format!("/proc/{pid}/ns/net")).ok()
             == std::fs::read_link("/proc/self/ns/net").ok()
