@@ -320,7 +320,7 @@ fn runtime_binary_cannot_be_overwritten_through_proc_exe() {
     // (runc's too): until then the binary is still mapped and a write open says ETXTBSY
     // whatever the defence.
     let comm = format!("/proc/{pid}/comm");
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while std::fs::read_to_string(&comm).unwrap_or_default().trim() != "sleep" {
         assert!(
             std::time::Instant::now() < deadline,
@@ -341,7 +341,7 @@ fn runtime_binary_cannot_be_overwritten_through_proc_exe() {
             .spawn()
             .unwrap();
         let procs = format!("/sys/fs/cgroup/pids{}/cgroup.procs", c.cgroup_path(&id));
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
         while std::fs::read_to_string(&procs)
             .unwrap_or_default()
             .lines()

@@ -113,7 +113,7 @@ impl Holder {
             "uts"
         };
         let ours = std::fs::read_link(format!("/proc/self/ns/{ns}")).unwrap();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         while std::fs::read_link(h.ns(ns)).ok().as_ref() == Some(&ours) {
             assert!(
                 std::time::Instant::now() < deadline,
@@ -514,7 +514,7 @@ fn kill_all_of_a_stopped_container_reaches_what_it_left() {
     c.rt(&["kill", &id, "KILL"])
         .fails_with("container not running");
     c.rt(&["kill", "-a", &id, "KILL"]).ok();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while Path::new(&format!("/proc/{left}")).exists() {
         reap(left);
         assert!(

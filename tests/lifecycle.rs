@@ -156,9 +156,16 @@ fn kill_by_name_number_and_all() {
     let b = c.bundle_for(&id, &["sh", "-c", "sleep 30 & sleep 30 & wait"]);
     c.create(&b, &id);
     c.rt(&["start", &id]).ok();
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    let pids = c.rt(&["ps", "--format", "json", &id]).ok().json();
-    assert_eq!(pids.as_array().unwrap().len(), 3, "{pids}");
+    // The shell forks its two sleeps after start returns: wait for them (bounded).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let pids = c.rt(&["ps", "--format", "json", &id]).ok().json();
+        if pids.as_array().unwrap().len() == 3 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{pids}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     c.rt(&["kill", "--all", &id, "KILL"]).ok();
     c.wait_status(&id, "stopped");
     c.rt(&["kill", &id, "NOTASIGNAL"]).fails_with("");
@@ -307,7 +314,7 @@ fn run_exits_128_plus_signal() {
         let mut child = cmd.spawn().unwrap();
         c.wait_status(&id, "running");
         c.rt(&["kill", &id, sig]).ok();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         let status = loop {
             if let Some(s) = child.try_wait().unwrap() {
                 break s;
@@ -357,7 +364,7 @@ fn run_forwards_signals() {
         nix::sys::signal::Signal::SIGUSR1,
     )
     .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
             break s;

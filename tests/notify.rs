@@ -33,9 +33,9 @@ fn start_waits_for_ready_and_forwards_ready_and_mainpid() {
     b.config["root"]["readonly"] = serde_json::json!(false);
     b.write();
     let env = [("NOTIFY_SOCKET", path.as_str())];
-    let t = Instant::now();
+    // A create that waited for READY=1 would hang (the process runs only at start): the
+    // harness's deadline catches that, with no timing assertion on a loaded machine.
     c.rt_env(&["create", "--bundle", b.path(), &id], &env).ok();
-    assert!(t.elapsed() < Duration::from_secs(2), "create blocked");
     let pid = c.state(&id)["pid"].as_i64().unwrap();
     c.track_pid(pid as i32);
     // Nothing is forwarded before the container says so.

@@ -1356,7 +1356,7 @@ fn run_steps_reach_out_through_the_default_bridge_and_none_sees_only_lo() {
                     .unwrap(),
             );
             let pid = peer.0.id();
-            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
             while std::fs::read_link(format!("/proc/{pid}/ns/net")).ok()
                 == std::fs::read_link("/proc/self/ns/net").ok()
             {

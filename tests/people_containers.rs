@@ -605,9 +605,14 @@ fn attach_start_a_and_pause() {
         &[
             "sh",
             "-c",
-            "trap 'echo usr1; exit 3' USR1; while true; do sleep 0.05; done",
+            "trap 'echo usr1; exit 3' USR1; echo ready; while true; do sleep 0.05; done",
         ],
     );
+    // USR1 before the trap is in place would kill the shell (a loaded machine can be that
+    // slow); "ready" comes before the attach, so its output is still only what follows.
+    w.until("sigs ready", || {
+        w.b(&["logs", "sigs"]).stdout.contains("ready")
+    });
     let mut att = w.cmd(&["attach", "sigs"]);
     att.stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
@@ -870,7 +875,11 @@ fn init_is_pid_1_forwards_signals_and_reaps() {
         &[
             "sh",
             "-c",
-            "cat /proc/1/comm; sh -c 'sleep 0.2 & exit 0'; sleep 1; ps -o stat | grep -c Z; exit 4",
+            // The orphan is waited for until it is gone from /proc (reaped), bounded: a
+            // fixed sleep could look while it is a zombie not reaped yet on a loaded machine.
+            "cat /proc/1/comm; o=$(sh -c 'sleep 0.2 >/dev/null & echo $!'); n=0; \
+             while [ -e /proc/$o ] && [ $n -lt 300 ]; do sleep 0.1; n=$((n+1)); done; \
+             ps -o stat | grep -c Z; exit 4",
         ],
     );
     assert_eq!(out.code, 4, "{}", out.stderr);

@@ -115,9 +115,24 @@ fn exit_codes_of_rm_containers_survive_their_removal() {
     // The foreground run --rm: the code is the command's.
     assert_eq!(w.run(&["--rm"], &["sh", "-c", "exit 5"]).code, 5);
     // Waiters of a detached --rm container all get its code, not "No such container".
-    let id = w.run_d(&["--rm"], &["sh", "-c", "sleep 2; exit 3"]);
+    // It ends once the four waiters are connected (a waiter starting after the removal
+    // rightly finds no container: 2 s of sleep was a guess at how long they take).
+    let id = w.run_d(
+        &["--rm"],
+        &[
+            "sh",
+            "-c",
+            "while [ ! -e /tmp/rmcode-go ]; do sleep 0.05; done; exit 3",
+        ],
+    );
+    let mon = w.monitor_pid(&id);
+    let before = common::people::sockets(mon);
     let outs: Vec<Out> = std::thread::scope(|s| {
         let hs: Vec<_> = (0..4).map(|_| s.spawn(|| w.b(&["wait", &id]))).collect();
+        w.until("the four waiters connected", || {
+            common::people::sockets(mon) >= before + 4
+        });
+        std::fs::write(w.rootfs.join("tmp/rmcode-go"), "").unwrap();
         hs.into_iter().map(|h| h.join().unwrap()).collect()
     });
     for o in &outs {
@@ -135,9 +150,15 @@ fn exit_codes_of_rm_containers_survive_their_removal() {
     }
     // `rm -f` of a running container racing its waiter: the waiter gets 137.
     let id = w.run_d(&[], &["sleep", "1000"]);
+    let mon = w.monitor_pid(&id);
+    let before = common::people::sockets(mon);
     let code = std::thread::scope(|s| {
         let h = s.spawn(|| w.b(&["wait", &id]));
-        std::thread::sleep(Duration::from_millis(500));
+        // Racing is the point, but a waiter that has not found the container yet when it
+        // is removed rightly answers "No such container": remove once it is connected.
+        w.until("the waiter connected", || {
+            common::people::sockets(mon) > before
+        });
         w.b(&["rm", "-f", &id]).ok();
         h.join().unwrap()
     });
@@ -484,9 +505,20 @@ fn logs_keep_the_order_of_stdout_and_stderr_on_one_file() {
         &[
             "sh",
             "-c",
-            "echo out-1; sleep 0.3; echo err-2 >&2; sleep 0.3; echo out-3; sleep 0.3; echo err-4 >&2",
+            // Each line waits until the log has the one before: 0.3 s apart was a guess
+            // that a loaded machine's monitor reads each pipe in between.
+            "echo out-1; while [ ! -e /tmp/order-1 ]; do sleep 0.05; done; \
+             echo err-2 >&2; while [ ! -e /tmp/order-2 ]; do sleep 0.05; done; \
+             echo out-3; while [ ! -e /tmp/order-3 ]; do sleep 0.05; done; echo err-4 >&2",
         ],
     );
+    for (i, line) in ["out-1", "err-2", "out-3"].iter().enumerate() {
+        w.until(line, || {
+            let l = w.b(&["logs", &id]);
+            l.stdout.contains(line) || l.stderr.contains(line)
+        });
+        std::fs::write(w.rootfs.join(format!("tmp/order-{}", i + 1)), "").unwrap();
+    }
     assert_eq!(w.b(&["wait", &id]).stdout, "0\n");
     let both = w.dir.join("both.txt");
     let f = std::fs::File::create(&both).unwrap();

@@ -109,7 +109,7 @@ impl Net {
             .unwrap();
         let pid = child.id() as i32;
         self.peers.push(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(30);
         // Until it has its own namespace.
         while std::fs::read_link(format!("/proc/{pid}/ns/net")).ok()
             == std::fs::read_link("/proc/self/ns/net").ok()
@@ -524,8 +524,11 @@ fn a_killed_monitor_is_reconciled() {
         .unwrap();
         let pid = m["pid"].as_i64().unwrap() as i32;
         sh(&format!("kill -9 {pid}")).ok();
+        // Gone, or a zombie its reaper (the machine's pid 1) has not got to yet.
         w.until("the monitor is gone", || {
-            !Path::new(&format!("/proc/{pid}")).exists()
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|s| s.contains(") Z"))
+                .unwrap_or(true)
         });
         // The next command releases its address, veth, bridge and rules.
         let ps = w.b(&["ps", "-a"]);
@@ -547,8 +550,11 @@ fn a_killed_monitor_is_reconciled() {
         .unwrap();
         let pid = m["pid"].as_i64().unwrap() as i32;
         sh(&format!("kill -9 {pid}")).ok();
+        // Gone, or a zombie its reaper (the machine's pid 1) has not got to yet.
         w.until("the monitor is gone", || {
-            !Path::new(&format!("/proc/{pid}")).exists()
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|s| s.contains(") Z"))
+                .unwrap_or(true)
         });
         let other = sh(&format!(
             "unshare --net -- sh -c '{} --root {} --runroot {} ps -a >/dev/null; nft list tables; ip -o link | grep -v lo:'",

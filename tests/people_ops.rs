@@ -63,13 +63,17 @@ fn stats_shows_the_limit_and_real_usage() {
         &[
             "sh",
             "-c",
-            "dd if=/dev/zero of=/tmp/fill bs=1M count=16 2>/dev/null; x=$(head -c 8000000 /dev/zero | tr '\\000' a); while :; do :; done",
+            "dd if=/dev/zero of=/tmp/fill bs=1M count=16 2>/dev/null; x=$(head -c 8000000 /dev/zero | tr '\\000' a); touch /tmp/filled; while :; do :; done",
         ],
     );
     w.run_d(&["--name", "idle"], &["sleep", "1000"]);
     w.b(&["create", "--name", "made", "--rootfs", w.rootfs(), "true"])
         .ok();
-    std::thread::sleep(Duration::from_millis(500));
+    // The usage asserted below is there once the shell holds its 8 MB, however long a
+    // loaded machine takes to get there.
+    w.until("the busy container filled its memory", || {
+        w.rootfs.join("tmp/filled").exists()
+    });
     let out = w.b(&["stats", "--no-stream"]);
     out.ok();
     let lines: Vec<&str> = out.stdout.lines().collect();

@@ -174,7 +174,15 @@ impl TestUser {
 
 impl Drop for TestUser {
     fn drop(&mut self) {
-        let _ = Command::new("userdel").arg(&self.name).status();
+        // As useradd, userdel fails while another holds the lock (bounded retry).
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while let Ok(out) = Command::new("userdel").arg(&self.name).output() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            if out.status.success() || !err.contains("lock") || Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 }
 

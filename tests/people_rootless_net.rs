@@ -72,7 +72,7 @@ impl Host {
             .spawn()
             .unwrap();
         let pid = peer.id();
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(30);
         while std::fs::read_link(format!("/proc/{pid}/ns/net")).ok()
             == std::fs::read_link("/proc/self/ns/net").ok()
         {

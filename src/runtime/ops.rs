@@ -351,12 +351,11 @@ pub(crate) fn destroy(dir: &ContainerDir, rec: &Record, status: Status) -> Resul
             .into());
         }
     }
-    // Without a pid namespace, processes can outlive the init.
-    for _ in 0..3 {
-        let left = manager::pids(&rec.cgroup);
-        if left.is_empty() {
-            break;
-        }
+    // Without a pid namespace, processes can outlive the init. Killed, they still take a
+    // while to leave the cgroup (one in uninterruptible I/O on a loaded machine, longer
+    // than the 30 ms this once allowed), and removing it fails until they have: bounded.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !manager::pids(&rec.cgroup).is_empty() && Instant::now() < deadline {
         signal_all(rec, libc::SIGKILL);
         std::thread::sleep(Duration::from_millis(10));
     }

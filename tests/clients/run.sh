@@ -38,7 +38,7 @@ install_deps() {
   [ -z "$missing" ] && return 0
   if [ -n "${NO_INSTALL:-}" ]; then say "missing packages:$missing (NO_INSTALL set)"; return 1; fi
   say "installing:$missing"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+  apt-get -o Acquire::Retries=5 update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o Acquire::Retries=5 -o DPkg::Lock::Timeout=120 install -y -qq $missing >/dev/null
 }
 install_deps || { echo "run.sh: could not install the client packages" >&2; exit 2; }
 

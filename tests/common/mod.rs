@@ -71,6 +71,48 @@ pub fn reap(pid: i32) {
     }
 }
 
+/// When `pid` started (clock ticks after boot, /proc/PID/stat's 22nd field); None once no
+/// process has that pid (reaped). A zombie keeps its start time until it is reaped.
+pub fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 2..]
+        .split(' ')
+        .nth(19)?
+        .parse()
+        .ok()
+}
+
+/// A process a test owns: its pid and when it started. pid_max is 32768 on small
+/// machines and a test suite forks a lot: once reaped, the pid may name another test's
+/// process (a container init, or a berth command it waits for with `Child::try_wait`),
+/// which must be neither reaped nor counted as a leak of ours.
+#[derive(Clone, Copy, Debug)]
+pub struct Tracked {
+    pub pid: i32,
+    start: Option<u64>,
+}
+
+impl Tracked {
+    pub fn new(pid: i32) -> Tracked {
+        Tracked {
+            pid,
+            start: start_time(pid),
+        }
+    }
+
+    /// Whether this process (not another with its pid) still exists, maybe as a zombie.
+    pub fn exists(&self) -> bool {
+        self.start.is_some() && start_time(self.pid) == self.start
+    }
+
+    /// Reaps it if it is our child and has exited; never waits on a reused pid.
+    pub fn reap(&self) {
+        if self.exists() {
+            reap(self.pid);
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Out {
     pub code: i32,
@@ -116,7 +158,7 @@ pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> Out {
 /// namespace's init cannot finish exiting while a process of its namespace that is our
 /// child is an unreaped zombie, so a runtime waiting for it would wait for us (conmon and
 /// containerd's shim reap the same way).
-pub fn run_reaping(cmd: &mut Command, timeout: Duration, pids: &[i32]) -> Out {
+pub fn run_reaping(cmd: &mut Command, timeout: Duration, pids: &[Tracked]) -> Out {
     static N: AtomicUsize = AtomicUsize::new(0);
     let n = N.fetch_add(1, Ordering::SeqCst);
     let base = std::env::temp_dir().join(format!("berth-it-out-{}-{n}", std::process::id()));
@@ -131,7 +173,7 @@ pub fn run_reaping(cmd: &mut Command, timeout: Duration, pids: &[i32]) -> Out {
             break st;
         }
         for p in pids {
-            reap(*p);
+            p.reap();
         }
         if Instant::now() > deadline {
             let _ = child.kill();
@@ -163,7 +205,7 @@ pub struct Ctx {
     pub root: PathBuf,
     pub name: String,
     ids: std::cell::RefCell<Vec<String>>,
-    pids: std::cell::RefCell<Vec<i32>>,
+    pids: std::cell::RefCell<Vec<Tracked>>,
     mounts_before: usize,
 }
 
@@ -281,7 +323,7 @@ impl Ctx {
         self.rt(&["create", "--bundle", b.dir.to_str().unwrap(), id])
             .ok();
         let pid = self.state(id)["pid"].as_i64().unwrap() as i32;
-        self.pids.borrow_mut().push(pid);
+        self.track_pid(pid);
         pid
     }
 
@@ -293,19 +335,19 @@ impl Ctx {
     pub fn track_pid(&self, pid: i32) {
         // A pid of 0 would make the cleanup's `kill -9` signal our own process group.
         assert!(pid > 0, "tracking pid {pid}");
-        self.pids.borrow_mut().push(pid);
+        self.pids.borrow_mut().push(Tracked::new(pid));
     }
 
     /// Waits until the container's status is `want` (bounded).
     pub fn wait_status(&self, id: &str, want: &str) {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let out = self.rt(&["state", id]);
             if out.code == 0 && out.json()["status"] == want {
                 return;
             }
             for p in self.pids.borrow().iter() {
-                reap(*p);
+                p.reap();
             }
             assert!(
                 Instant::now() < deadline,
@@ -319,7 +361,7 @@ impl Ctx {
     /// Waits (bounded) until `path` exists: how a container says it got
     /// somewhere, e.g. that a signal trap is in place.
     pub fn wait_file(&self, path: &Path) {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(30);
         while !path.exists() {
             assert!(
                 Instant::now() < deadline,
@@ -333,7 +375,7 @@ impl Ctx {
     /// Waits until a container wrote a whole line to `path` and returns it trimmed: a shell's
     /// `echo x >file` creates the file before it writes, so existence alone is a race.
     pub fn wait_line(&self, path: &Path) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let text = std::fs::read_to_string(path).unwrap_or_default();
             if text.ends_with('\n') {
@@ -348,13 +390,14 @@ impl Ctx {
         }
     }
 
-    /// Reaps every tracked init that has exited or is exiting (bounded wait each).
+    /// Reaps every tracked init that has exited or is exiting (bounded: 30 s in all, as
+    /// a SIGKILLed process on a loaded machine can take a while to finish exiting).
     pub fn reap_tracked(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
         for p in self.pids.borrow().iter() {
-            let deadline = Instant::now() + Duration::from_secs(5);
             loop {
-                reap(*p);
-                if !Path::new(&format!("/proc/{p}")).exists() || Instant::now() > deadline {
+                p.reap();
+                if !p.exists() || Instant::now() > deadline {
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(5));
@@ -372,6 +415,53 @@ impl Ctx {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 
+    /// What is left of this test's processes (maybe zombies), reaping those that are our
+    /// exited children: its tracked pids, and processes we never learnt the pid of (a
+    /// failed create): anything in this test's cgroups, or rooted or working under its dir.
+    fn left_processes(&self) -> Vec<String> {
+        let mut left = Vec::new();
+        for p in self.pids.borrow().iter() {
+            p.reap();
+            if p.exists() {
+                left.push(format!("process {} left behind", p.pid));
+            }
+        }
+        let me = std::process::id().to_string();
+        let dir = self.dir.to_string_lossy().into_owned();
+        for e in std::fs::read_dir("/proc").unwrap().filter_map(|e| e.ok()) {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let cg = std::fs::read_to_string(e.path().join("cgroup")).unwrap_or_default();
+            if cg.contains(&format!("/berth-it-{}/", self.name)) {
+                // A zombie keeps its cgroup: in this test's, and ours to reap, it is this
+                // test's (never another's, whose cgroups are named after them).
+                let status = std::fs::read_to_string(e.path().join("status")).unwrap_or_default();
+                let ppid = status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("PPid:"))
+                    .map(str::trim);
+                if ppid == Some(me.as_str()) && status.contains("State:\tZ") {
+                    reap(pid);
+                    continue;
+                }
+                left.push(format!("process {pid} left behind in the test's cgroup"));
+            }
+            // Before pivot_root, a process's root still names the bundle.
+            for link in ["root", "cwd"] {
+                if let Ok(t) = std::fs::read_link(e.path().join(link)) {
+                    if t.starts_with(&dir) {
+                        left.push(format!(
+                            "process {pid} left behind ({link} {})",
+                            t.display()
+                        ));
+                    }
+                }
+            }
+        }
+        left
+    }
+
     /// No state dir, no process, no cgroup dir, no new mount.
     pub fn audit(&self) {
         let left: Vec<_> = std::fs::read_dir(&self.root)
@@ -382,34 +472,16 @@ impl Ctx {
             "state left behind in {}: {left:?}",
             self.root.display()
         );
-        for p in self.pids.borrow().iter() {
-            assert!(
-                !Path::new(&format!("/proc/{p}")).exists(),
-                "process {p} left behind"
-            );
-        }
-        // Processes we never learnt the pid of (a failed create): anything in this test's
-        // cgroups, or rooted or working under its dir, is ours.
-        let dir = self.dir.to_string_lossy().into_owned();
-        for e in std::fs::read_dir("/proc").unwrap().filter_map(|e| e.ok()) {
-            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-                continue;
-            };
-            let cg = std::fs::read_to_string(e.path().join("cgroup")).unwrap_or_default();
-            assert!(
-                !cg.contains(&format!("/berth-it-{}/", self.name)),
-                "process {pid} left behind in the test's cgroup"
-            );
-            // Before pivot_root, a process's root still names the bundle.
-            for link in ["root", "cwd"] {
-                if let Ok(t) = std::fs::read_link(e.path().join(link)) {
-                    assert!(
-                        !t.starts_with(&dir),
-                        "process {pid} left behind ({link} {})",
-                        t.display()
-                    );
-                }
+        // A killed process finishes exiting asynchronously (and, as our child, stays a
+        // zombie until reaped): wait for what is ours to go, bounded; a leak stays.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = self.left_processes();
+            if left.is_empty() {
+                break;
             }
+            assert!(Instant::now() < deadline, "{}", left.join("; "));
+            std::thread::sleep(Duration::from_millis(50));
         }
         for ctrl in std::fs::read_dir("/sys/fs/cgroup")
             .unwrap()
@@ -455,9 +527,11 @@ impl Drop for Ctx {
         for id in self.ids.borrow().iter() {
             let _ = self.rt(&["delete", "--force", id]);
         }
-        for p in self.pids.borrow().iter().filter(|p| **p > 0) {
-            let _ = Command::new("kill").args(["-9", &p.to_string()]).status();
-            reap(*p);
+        for p in self.pids.borrow().iter().filter(|p| p.exists()) {
+            let _ = Command::new("kill")
+                .args(["-9", &p.pid.to_string()])
+                .status();
+            p.reap();
         }
         for ctrl in std::fs::read_dir("/sys/fs/cgroup")
             .into_iter()

@@ -325,10 +325,21 @@ pub fn one_error_line(out: &Out, code: i32, phrase: &str) {
     );
 }
 
-/// A free loopback port (nothing listens there once the listener is dropped).
+/// A free loopback port (nothing listens there once the listener is dropped), never one
+/// handed out before in this process: the kernel may give a port it just freed to the next
+/// bind, so two calls (one test's pair of ports, or two tests running in parallel) could
+/// otherwise get the same port before anyone binds it for good.
 pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// Names left in a directory (none when it does not exist).
@@ -364,30 +375,48 @@ pub fn audit(dir: &Path, root: &Path, runroot: &Path, ids: &[String]) {
             assert!(!d.exists(), "cgroup left behind: {}", d.display());
         }
     }
+    // A process killed just before (a test's SIGKILL, a stop's) finishes exiting
+    // asynchronously: wait for it to go, bounded; a leak stays.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = left_processes(dir);
+        if left.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", left.join("; "));
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let dir_s = dir.to_string_lossy().into_owned();
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(&dir_s), "mounts left behind under {dir_s}");
+}
+
+/// Processes rooted or working under `dir`, and monitors of its roots.
+fn left_processes(dir: &Path) -> Vec<String> {
+    let dir_s = dir.to_string_lossy().into_owned();
+    let mut left = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().filter_map(|e| e.ok()) {
         if e.file_name().to_string_lossy().parse::<i32>().is_err() {
             continue;
         }
         for link in ["root", "cwd"] {
             if let Ok(t) = std::fs::read_link(e.path().join(link)) {
-                assert!(
-                    !t.starts_with(dir),
-                    "process {} left behind ({link} {})",
-                    e.file_name().to_string_lossy(),
-                    t.display()
-                );
+                if t.starts_with(dir) {
+                    left.push(format!(
+                        "process {} left behind ({link} {})",
+                        e.file_name().to_string_lossy(),
+                        t.display()
+                    ));
+                }
             }
         }
         let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
         let cmdline = String::from_utf8_lossy(&cmdline);
-        assert!(
-            !(cmdline.contains("monitor") && cmdline.contains(&dir_s)),
-            "monitor left behind: {cmdline}"
-        );
+        if cmdline.contains("monitor") && cmdline.contains(&dir_s) {
+            left.push(format!("monitor left behind: {cmdline}"));
+        }
     }
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(!mounts.contains(&dir_s), "mounts left behind under {dir_s}");
+    left
 }
 
 /// Every container of a `--root`/`--runroot` pair removed with `rm -f`; their full ids.
@@ -414,15 +443,24 @@ pub struct TestUser {
 impl TestUser {
     pub fn create(prefix: &str) -> TestUser {
         let name = format!("{prefix}{}", std::process::id());
-        let out = Command::new("useradd")
-            .args(["-M", "-s", "/bin/false", &name])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "useradd: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        // Parallel tests (and other test binaries) add users at the same time: useradd
+        // refuses while another holds /etc/passwd's lock, so that is retried.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let out = Command::new("useradd")
+                .args(["-M", "-s", "/bin/false", &name])
+                .output()
+                .unwrap();
+            if out.status.success() {
+                break;
+            }
+            let err = String::from_utf8_lossy(&out.stderr).into_owned();
+            assert!(
+                err.contains("lock") && Instant::now() < deadline,
+                "useradd: {err}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
         let u = nix::unistd::User::from_name(&name).unwrap().unwrap();
         TestUser {
             name,
@@ -479,6 +517,14 @@ impl TestUser {
 
 impl Drop for TestUser {
     fn drop(&mut self) {
-        let _ = Command::new("userdel").arg(&self.name).status();
+        // As useradd, userdel fails while another holds the lock (bounded retry).
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while let Ok(out) = Command::new("userdel").arg(&self.name).output() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            if out.status.success() || !err.contains("lock") || Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 }

@@ -293,17 +293,9 @@ pub(crate) fn read_logs(
         limit: opts.tail.unwrap_or(0),
         last: None,
     };
-    // The live file first: if it is rotated while the others are listed, it shows up
-    // among them under the same inode and is read once.
-    let mut live = open_source(path)?;
     let mut seen: HashSet<Id> = HashSet::new();
-    if !catch_up(
-        driver,
-        path,
-        live.as_ref().map(|l| l.id),
-        &mut seen,
-        &mut out,
-    )? {
+    let (more, mut live) = open_and_catch_up(driver, path, &mut seen, &mut out)?;
+    if !more {
         return finish(&mut out, false);
     }
     if let Some(l) = live.as_mut() {
@@ -335,14 +327,8 @@ pub(crate) fn read_logs(
                     return out.flush();
                 }
             }
-            let next = open_source(path)?;
-            if !catch_up(
-                driver,
-                path,
-                next.as_ref().map(|l| l.id),
-                &mut seen,
-                &mut out,
-            )? {
+            let (more, next) = open_and_catch_up(driver, path, &mut seen, &mut out)?;
+            if !more {
                 return out.flush();
             }
             live = next;
@@ -375,31 +361,49 @@ pub(crate) fn read_logs(
     finish(&mut out, true)
 }
 
-/// Reads the rotated files (`path.N` ... `path.1`, oldest first) not read yet, except the
-/// live one. False once the reader wants no more.
-fn catch_up(
+/// Opens the live file and reads the rotated files (`path.N` ... `path.1`, oldest first)
+/// not read yet; false once the reader wants no more. The listing must be of the files
+/// older than the live one opened: files rotated after it was opened are newer, and a
+/// rotation while the names are listed shifts them, so either way lines came out of order
+/// (a slow `logs -f` of a flooding container on a loaded machine went back thousands of
+/// lines). A rotation renames the live file last and then makes a new one, so when the
+/// live name still has the inode opened after the listing, no rotation overlapped it:
+/// otherwise it is made again (bounded).
+fn open_and_catch_up(
     driver: Driver,
     path: &Path,
-    live: Option<Id>,
     seen: &mut HashSet<Id>,
     out: &mut Out,
-) -> Result<bool> {
-    let mut older = Vec::new();
-    for n in 1..10_000 {
-        match open_source(&numbered(path, n))? {
-            Some(s) => older.push(s),
-            None => break,
+) -> Result<(bool, Option<Source>)> {
+    let mut attempt = 0;
+    let (live, older) = loop {
+        let live = open_source(path)?;
+        let mut older = Vec::new();
+        for n in 1..10_000 {
+            match open_source(&numbered(path, n))? {
+                Some(s) => older.push(s),
+                None => break,
+            }
         }
-    }
+        let now = std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()));
+        attempt += 1;
+        if now == live.as_ref().map(|l| l.id) || attempt >= 100 {
+            break (live, older);
+        }
+    };
+    let live_id = live.as_ref().map(|l| l.id);
+    // A file rotated away is deleted and its inode number may come back as a new file's:
+    // only the files there now count as read.
+    seen.retain(|id| Some(*id) == live_id || older.iter().any(|s| s.id == *id));
     for mut s in older.into_iter().rev() {
-        if Some(s.id) == live || !seen.insert(s.id) {
+        if Some(s.id) == live_id || !seen.insert(s.id) {
             continue;
         }
         if s.pump(driver, out)?.is_none() {
-            return Ok(false);
+            return Ok((false, live));
         }
     }
-    Ok(true)
+    Ok((true, live))
 }
 
 /// The end: lines without their end shown as they are (unless `until` stopped us), the
