@@ -212,38 +212,6 @@ pub(crate) fn spawn_in_userns(
     Ok(child)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn xattr_roundtrip_on_a_file() {
-        let d = std::env::temp_dir().join(format!("berth-xattr-{}", std::process::id()));
-        std::fs::write(&d, b"").unwrap();
-        let p = CString::new(d.to_str().unwrap()).unwrap();
-        match lsetxattr(&p, c"user.berth.test", b"v") {
-            Ok(()) => {
-                assert_eq!(lgetxattr(&p, c"user.berth.test").unwrap(), b"v");
-                assert!(llistxattr(&p)
-                    .unwrap()
-                    .iter()
-                    .any(|n| n.as_c_str() == c"user.berth.test"));
-            }
-            // tmpfs before 6.6 has no user xattrs.
-            Err(e) => assert_eq!(e, Errno::EOPNOTSUPP),
-        }
-        assert_eq!(lgetxattr(&p, c"user.absent").unwrap_err(), Errno::ENODATA);
-        std::fs::remove_file(&d).unwrap();
-    }
-
-    #[test]
-    fn fs_mount_reports_the_filesystem_message() {
-        // A context for a filesystem type that does not exist fails at fsopen.
-        let e = fs_mount(c"berth-no-such-fs", &[], 0).unwrap_err();
-        assert_eq!(e.0, Errno::ENODEV);
-    }
-}
-
 /// ext4's "top of directory hierarchies" flag (`chattr +T`, FS_TOPDIR_FL).
 const FS_TOPDIR_FL: libc::c_int = 0x0002_0000;
 
@@ -304,5 +272,37 @@ pub(crate) fn spawn_syncer(dir: &OwnedFd, names: &[CString]) -> nix::Result<()> 
             libc::fsync(keep);
         }
         libc::_exit(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xattr_roundtrip_on_a_file() {
+        let d = std::env::temp_dir().join(format!("berth-xattr-{}", std::process::id()));
+        std::fs::write(&d, b"").unwrap();
+        let p = CString::new(d.to_str().unwrap()).unwrap();
+        match lsetxattr(&p, c"user.berth.test", b"v") {
+            Ok(()) => {
+                assert_eq!(lgetxattr(&p, c"user.berth.test").unwrap(), b"v");
+                assert!(llistxattr(&p)
+                    .unwrap()
+                    .iter()
+                    .any(|n| n.as_c_str() == c"user.berth.test"));
+            }
+            // tmpfs before 6.6 has no user xattrs.
+            Err(e) => assert_eq!(e, Errno::EOPNOTSUPP),
+        }
+        assert_eq!(lgetxattr(&p, c"user.absent").unwrap_err(), Errno::ENODATA);
+        std::fs::remove_file(&d).unwrap();
+    }
+
+    #[test]
+    fn fs_mount_reports_the_filesystem_message() {
+        // A context for a filesystem type that does not exist fails at fsopen.
+        let e = fs_mount(c"berth-no-such-fs", &[], 0).unwrap_err();
+        assert_eq!(e.0, Errno::ENODEV);
     }
 }

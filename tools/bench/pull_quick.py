@@ -15,6 +15,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import resource
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -87,7 +88,11 @@ def main():
     b = Kept(os.path.abspath(a.berth), a.work, a.runs)
     try:
         for name in (["multi", "big"] if a.image == "both" else [a.image]):
+            for rt in b.base:
+                if rt == "berth" or a.podman:
+                    b.remove(rt, "big")
             out = {"berth": [], "floor": []}
+            cpu = {}
             if a.podman:
                 out["podman"] = []
             if a.no_floor:
@@ -99,13 +104,19 @@ def main():
                     if rt == "floor":
                         shutil.rmtree(dest, ignore_errors=True)
                         os.makedirs(dest)
+                        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
                         t0 = time.perf_counter()
                         b.floor(name, dest)
                         out[rt].append(time.perf_counter() - t0)
+                        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+                        cpu.setdefault(rt, []).append(r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime)
                         shutil.rmtree(dest)
                     else:
                         b.remove(rt, name)
+                        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
                         out[rt].append(b.timed(rt, "pull", b.ref[name]))
+                        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+                        cpu.setdefault(rt, []).append(r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime)
             med = {k: statistics.median(v) for k, v in out.items()}
             line = f"{name}: " + "  ".join(f"{k} {v * 1000:.0f} ms" for k, v in med.items())
             if "floor" in med:
@@ -115,6 +126,8 @@ def main():
             print(line)
             for k, v in out.items():
                 print(f"  {k}: " + " ".join(f"{x * 1000:.0f}" for x in v))
+            print("  cpu (user+sys, median ms): " + "  ".join(
+                f"{k} {statistics.median(v) * 1000:.0f}" for k, v in cpu.items()))
     finally:
         b.close()
 
