@@ -212,6 +212,69 @@ pub(crate) fn spawn_in_userns(
     Ok(child)
 }
 
+/// ext4's "top of directory hierarchies" flag (`chattr +T`, FS_TOPDIR_FL).
+const FS_TOPDIR_FL: libc::c_int = 0x0002_0000;
+
+/// Marks the directory `dir` as a top of directory hierarchies for the Orlov allocator
+/// (`chattr +T`): directories made in it are spread over the filesystem's block groups
+/// rather than packed beside it. Filesystems without the flag refuse it (ENOTTY,
+/// EOPNOTSUPP); callers take that as a no.
+pub(crate) fn set_topdir(dir: &OwnedFd) -> nix::Result<()> {
+    // The kernel reads and writes an int whatever the ioctl's declared type.
+    let mut flags: libc::c_int = 0;
+    // SAFETY: dir is an open fd; flags is a writable int for FS_IOC_GETFLAGS.
+    Errno::result(unsafe { libc::ioctl(dir.as_raw_fd(), libc::FS_IOC_GETFLAGS, &mut flags) })?;
+    if flags & FS_TOPDIR_FL != 0 {
+        return Ok(());
+    }
+    flags |= FS_TOPDIR_FL;
+    // SAFETY: as above; FS_IOC_SETFLAGS reads the int.
+    Errno::result(unsafe { libc::ioctl(dir.as_raw_fd(), libc::FS_IOC_SETFLAGS, &flags) }).map(drop)
+}
+
+/// Forks a detached process that flushes the filesystem of `dir` (syncfs) and then
+/// removes the files `names` of `dir` and syncs `dir`: what the image store uses to clear
+/// its "committed, not yet on disk" markers without making the command wait for the
+/// disk. The child has no terminal and no stdio (a pipe reading our output ends when we
+/// do), holds only `dir`, and runs in `/`. It is our child until we exit (we never wait
+/// for it) and then init's, or the nearest subreaper's.
+pub(crate) fn spawn_syncer(dir: &OwnedFd, names: &[CString]) -> nix::Result<()> {
+    let ptrs: Vec<*const libc::c_char> = names.iter().map(|n| n.as_ptr()).collect();
+    let dirfd = dir.as_raw_fd();
+    // SAFETY: fork in a possibly multi-threaded process: the child only makes raw
+    // syscalls on integers and on C strings allocated before the fork (no allocation,
+    // no locks, no Rust I/O), and leaves with _exit.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(Errno::last());
+    }
+    if pid > 0 {
+        return Ok(());
+    }
+    // SAFETY: the child, as above: raw syscalls only.
+    unsafe {
+        libc::setsid();
+        libc::chdir(c"/".as_ptr());
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
+        if null >= 0 {
+            for fd in 0..3 {
+                libc::dup2(null, fd);
+            }
+        }
+        let keep = if libc::dup2(dirfd, 3) == 3 { 3 } else { dirfd };
+        if keep == 3 {
+            libc::syscall(libc::SYS_close_range, 4u32, u32::MAX, 0u32);
+        }
+        if libc::syncfs(keep) == 0 {
+            for p in &ptrs {
+                libc::unlinkat(keep, *p, 0);
+            }
+            libc::fsync(keep);
+        }
+        libc::_exit(0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

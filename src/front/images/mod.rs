@@ -6,6 +6,7 @@
 
 pub(crate) mod archive;
 pub(crate) mod compress;
+pub(crate) mod durable;
 pub(crate) mod manifest;
 pub(crate) mod names;
 pub(crate) mod ops;
