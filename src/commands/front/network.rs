@@ -27,9 +27,6 @@ fn pairs(list: &[String], flag: &str) -> Result<BTreeMap<String, String>> {
 }
 
 pub(crate) fn create(g: &Globals, a: &NetworkCreateArgs) -> Result<i32> {
-    if g.rootless {
-        bail!("network create: user-defined networks need root (a rootless container gets pasta's network with --network bridge or -p)");
-    }
     if a.subnet.len() > 1 || a.gateway.len() > 1 {
         bail!("--subnet/--gateway: one IPv4 subnet per network");
     }
@@ -321,7 +318,7 @@ pub(crate) fn exists(g: &Globals, a: &NameArg) -> Result<i32> {
 /// starts connect it too) and, while it runs, connected now.
 pub(crate) fn connect(g: &Globals, a: &NetworkConnectArgs) -> Result<i32> {
     if g.rootless {
-        bail!("network connect: user-defined networks need root");
+        bail!("network connect: rootless, a container is on the network it was created with (--network NAME)");
     }
     let store = Store::new(g);
     let nets = Networks::new(&g.root);

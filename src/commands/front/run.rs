@@ -16,7 +16,12 @@ use crate::front::Globals;
 pub(crate) fn run(g: &Globals, a: &RunArgs) -> Result<i32> {
     if g.rootless && (!a.rootfs || crate::front::network::args::asks_network(a)) {
         // The container may be created by this very process (foreground): it must have
-        // been executed in berth's user namespace.
+        // been executed in berth's user namespace (on a user network: the one that owns
+        // the network namespace its containers share).
+        if crate::front::network::args::on_user_network(a) && !nix::unistd::geteuid().is_root() {
+            crate::front::network::enter_shared_netns(&Store::new(g))?;
+            crate::front::userns::reexec()?;
+        }
         crate::front::userns::enter_and_reexec()?;
     }
     // Building the whole command line's definition touched much of the binary; none of

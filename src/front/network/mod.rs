@@ -20,6 +20,8 @@ pub(crate) mod args;
 pub(crate) mod nft;
 pub(crate) mod ports;
 mod rootless;
+mod rootless_netns;
+mod rootless_ports;
 mod setup;
 pub(crate) mod show;
 
@@ -32,6 +34,7 @@ use anyhow::{anyhow, bail, Result};
 use serde::{Deserialize, Serialize};
 
 pub(crate) use ports::{Binding, HostPort};
+pub(crate) use rootless_netns::{enter as enter_shared_netns, on_shared_netns};
 pub(crate) use setup::{
     attach, connect_running, detach, disconnect_running, prepare_spec, release, Attached,
 };
@@ -512,7 +515,10 @@ pub(crate) fn check(store: &Store, rec: &Record) -> Result<()> {
         return Ok(());
     }
     if crate::front::userns::rootless() {
-        return rootless::check(rec);
+        if !rootless_netns::is_user_network(mode) {
+            return rootless::check(rec);
+        }
+        rootless_netns::check(rec)?;
     }
     if mode == rootless::PASTA {
         bail!("--network pasta: for rootless containers (root's get bridge networks)");

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Result};
 use serde::{Deserialize, Serialize};
 
-use super::ports::{split_key, Binding, HostPort};
+use super::ports::{Binding, HostPort};
 use super::{Endpoint, Ipam, Networks, DEFAULT};
 use crate::front::containers::{Record, Store};
 
@@ -85,7 +85,7 @@ pub(crate) fn check(rec: &Record) -> Result<()> {
 }
 
 /// The pasta binary: PATH, then where distributions put it.
-fn pasta_path() -> Result<PathBuf> {
+pub(super) fn pasta_path() -> Result<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(["/usr/bin".into(), "/usr/sbin".into(), "/bin".into()])
@@ -98,7 +98,7 @@ fn pasta_path() -> Result<PathBuf> {
 
 /// pasta opens /dev/net/tun as the user (root of the container's namespace is the user):
 /// said in one line rather than pasta's.
-fn check_tun() -> Result<()> {
+pub(super) fn check_tun() -> Result<()> {
     match fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -115,63 +115,14 @@ fn check_tun() -> Result<()> {
 /// Picks the host port of each published port (a free one of a range, the kernel's
 /// choice when none is given) and checks it can be bound, so that a port in use fails the
 /// start naming it; pasta binds them itself just after.
-fn choose_ports(wanted: &[(String, HostPort)]) -> Result<Vec<Binding>> {
+pub(super) fn choose_ports(wanted: &[(String, HostPort)]) -> Result<Vec<Binding>> {
+    // Held until all are chosen: two random ports never come out the same.
     let mut held = Vec::new();
     let mut out = Vec::new();
     for (k, h) in wanted {
-        let (cport, proto) = split_key(k).ok_or_else(|| anyhow!("port {k}: invalid"))?;
-        let hip: Ipv4Addr = if h.host_ip.is_empty() {
-            Ipv4Addr::UNSPECIFIED
-        } else {
-            h.host_ip
-                .parse()
-                .map_err(|_| anyhow!("--publish: invalid host address {}", h.host_ip))?
-        };
-        let candidates: Vec<u16> = match h.host_port.split_once('-') {
-            Some((a, b)) => {
-                let (a, b): (u16, u16) = (a.parse()?, b.parse()?);
-                (a..=b).collect()
-            }
-            None if h.host_port.is_empty() => vec![0],
-            None => vec![h.host_port.parse()?],
-        };
-        let mut last_err = None;
-        let mut got = None;
-        for p in candidates {
-            match super::setup::reserve(&proto, hip, p) {
-                Ok(x) => {
-                    got = Some(x);
-                    break;
-                }
-                Err(e) => last_err = Some((p, e)),
-            }
-        }
-        let Some((fd, port)) = got else {
-            let (p, e) = last_err.unwrap_or((0, std::io::Error::other("no port")));
-            match e.kind() {
-                std::io::ErrorKind::AddrInUse => bail!(
-                    "--publish: bind for {hip}:{p}/{proto} failed: port is already allocated"
-                ),
-                std::io::ErrorKind::PermissionDenied => bail!(
-                    "--publish: bind for {hip}:{p}/{proto} failed: permission denied (rootless: host ports below {} need root)",
-                    fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
-                        .unwrap_or_default()
-                        .trim()
-                ),
-                _ => bail!(
-                    "--publish: bind for {hip}:{p}/{proto} failed: {}",
-                    crate::error::errno_text(&e)
-                ),
-            }
-        };
-        // Held until all are chosen: two random ports never come out the same.
+        let (fd, b) = super::setup::bind_published(k, h, |_, _, _| false)?;
         held.extend(fd);
-        out.push(Binding {
-            proto,
-            container_port: cport,
-            host_ip: hip,
-            host_port: port,
-        });
+        out.push(b);
     }
     Ok(out)
 }
@@ -231,7 +182,7 @@ fn pasta_args(rec: &Record, bindings: &[Binding], pidfile: &Path, pid: i32) -> V
 }
 
 /// What pasta said before it failed: its last line that is not noise.
-fn pasta_error(err_path: &Path) -> String {
+pub(super) fn pasta_error(err_path: &Path) -> String {
     let mut s = String::new();
     let _ = fs::File::open(err_path).and_then(|mut f| f.read_to_string(&mut s));
     s.lines()
@@ -338,7 +289,7 @@ pub(crate) fn attach(
 }
 
 /// Kills a recorded pasta if it is still the process recorded.
-fn kill_helper(h: &Helper) {
+pub(super) fn kill_helper(h: &Helper) {
     if h.pid > 0 && crate::state::process_start_time(h.pid) == Some(h.start_time) {
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(h.pid),
@@ -347,10 +298,11 @@ fn kill_helper(h: &Helper) {
     }
 }
 
-/// Drops the endpoints of containers whose monitor is gone, killing their pasta.
+/// Drops the endpoints of containers whose monitor is gone, killing their pasta (those
+/// in the shared network namespace, without a pasta of their own, are its module's).
 fn sweep(store: &Store, ipam: &mut Ipam) {
     ipam.endpoints.retain(|e| {
-        if store.monitor_alive(&e.container) {
+        if e.helper.is_none() || store.monitor_alive(&e.container) {
             return true;
         }
         if let Some(h) = &e.helper {
@@ -365,11 +317,12 @@ fn sweep(store: &Store, ipam: &mut Ipam) {
 pub(crate) fn detach(nets: &Networks, store: &Store, id: &str) -> Result<()> {
     let _lock = nets.lock()?;
     let mut ipam = nets.ipam();
-    if !ipam.endpoints.iter().any(|e| e.container == id) {
+    let own = |e: &Endpoint| e.container == id && e.helper.is_some();
+    if !ipam.endpoints.iter().any(own) {
         return Ok(());
     }
     ipam.endpoints.retain(|e| {
-        if e.container != id {
+        if !own(e) {
             return true;
         }
         if let Some(h) = &e.helper {
