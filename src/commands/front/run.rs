@@ -29,6 +29,10 @@ pub(crate) fn run(g: &Globals, a: &RunArgs) -> Result<i32> {
     // in the foreground (see sys::residency).
     crate::sys::residency::drop_executable_pages();
     let store = Store::new(g);
+    let _settle = crate::front::network::settle_on_drop(
+        &store,
+        g.rootless && crate::front::network::args::on_user_network(a),
+    );
     let stdin_tty = nix::unistd::isatty(std::io::stdin().as_fd()).unwrap_or(false);
     if a.tty && a.interactive && !a.detach && !stdin_tty {
         bail!("cannot attach stdin to a TTY-enabled container because stdin is not a terminal");

@@ -34,7 +34,7 @@ use anyhow::{anyhow, bail, Result};
 use serde::{Deserialize, Serialize};
 
 pub(crate) use ports::{Binding, HostPort};
-pub(crate) use rootless_netns::{enter as enter_shared_netns, on_shared_netns};
+pub(crate) use rootless_netns::{enter as enter_shared_netns, on_shared_netns, settle_on_drop};
 pub(crate) use setup::{
     attach, connect_running, detach, disconnect_running, prepare_spec, release, Attached,
 };

@@ -43,7 +43,8 @@ const WITHIN: Duration = Duration::from_secs(30);
 struct Stack {
     holder: Option<Helper>,
     pasta: Option<Helper>,
-    /// Monitors between their claim and their endpoint's record: not torn down under them.
+    /// Commands and monitors between their claim and their endpoint's record (or their
+    /// end): not torn down under them.
     #[serde(default)]
     pending: Vec<Helper>,
 }
@@ -136,11 +137,58 @@ pub(crate) fn enter(store: &Store) -> Result<()> {
                 crate::error::errno_text(&e)
             )
         })?;
-        return crate::sys::userns::join_user_and_unshare_mount(ns.as_fd())
-            .map_err(|e| anyhow!("joining the rootless network namespace: {e}"));
+        crate::sys::userns::join_user_and_unshare_mount(ns.as_fd())
+            .map_err(|e| anyhow!("joining the rootless network namespace: {e}"))?;
+        return claim(store, st);
     }
     crate::front::userns::enter()?;
-    make(store).map(drop)
+    let st = make(store)?;
+    claim(store, st)
+}
+
+/// This process uses the namespace until [`settle`] (or its end): recorded.
+fn claim(store: &Store, mut st: Stack) -> Result<()> {
+    st.pending.retain(alive);
+    st.pending.push(helper(std::process::id() as i32));
+    save(store, &st)
+}
+
+/// Calls [`settle`] when dropped, if `on`: held by the commands that may [`enter`].
+pub(crate) struct SettleOnDrop<'a> {
+    store: &'a Store,
+    on: bool,
+}
+
+pub(crate) fn settle_on_drop(store: &Store, on: bool) -> SettleOnDrop<'_> {
+    SettleOnDrop { store, on }
+}
+
+impl Drop for SettleOnDrop<'_> {
+    fn drop(&mut self) {
+        if self.on {
+            settle(self.store);
+        }
+    }
+}
+
+/// The command that [`enter`]ed is done with the namespace (its container's monitor has
+/// its own claim, or the command failed): its claim dropped, the namespace ended if no
+/// one uses it.
+fn settle(store: &Store) {
+    let nets = Networks::new(&store.root);
+    {
+        let Ok(_lock) = nets.lock() else {
+            return;
+        };
+        let mut st = load(store);
+        if st.holder.is_none() {
+            return;
+        }
+        let me = helper(std::process::id() as i32);
+        st.pending.retain(|p| *p != me && alive(p));
+        let _ = save(store, &st);
+    }
+    let _ = teardown_if_unused(&nets, store);
 }
 
 /// Makes the shared namespace and its pasta (the lock held, root of a user namespace).
