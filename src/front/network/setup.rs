@@ -851,7 +851,7 @@ pub(super) fn detach_bridge(nets: &Networks, store: &Store, id: &str) -> Result<
     if !ipam.endpoints.iter().any(|e| e.network == DEFAULT) {
         ipam.default_subnet.clear();
     }
-    let r = refresh(&nets, &ipam, &mut nl, &touched);
+    let r = refresh(nets, &ipam, &mut nl, &touched);
     nets.save_ipam(&ipam)?;
     r
 }
