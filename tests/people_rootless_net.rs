@@ -790,11 +790,21 @@ fn rootless_user_network_monitor_killed_is_reconciled() {
             u.b(&["network", "create", "killnet"]).ok();
             let id = u.run_d(&["--name", "lone", "--network", "killnet"], &httpd_cmd());
             assert_eq!(stack(&u).len(), 2, "{:?}", stack(&u));
+            let monitor = u.w.monitor_pid(&id);
             nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(u.w.monitor_pid(&id)),
+                nix::unistd::Pid::from_raw(monitor),
                 nix::sys::signal::Signal::SIGKILL,
             )
             .unwrap();
+            // Dead (a zombie at most) before the next command looks.
+            until("the monitor dead", || {
+                std::fs::read_to_string(format!("/proc/{monitor}/stat"))
+                    .map(|s| {
+                        let state = s.rsplit(')').next().unwrap_or("").trim_start();
+                        state.starts_with('Z') || state.starts_with('X')
+                    })
+                    .unwrap_or(true)
+            });
             // The next command releases the endpoint and ends the namespace.
             let out = u.b(&["ps", "-a", "--format", "{{.Status}}"]);
             out.ok();
