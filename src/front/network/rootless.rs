@@ -23,7 +23,7 @@ use anyhow::{anyhow, bail, Result};
 use serde::{Deserialize, Serialize};
 
 use super::ports::{Binding, HostPort};
-use super::{Endpoint, Ipam, Networks, DEFAULT};
+use super::{Endpoint, Ipam, Networks};
 use crate::front::containers::{Record, Store};
 
 /// `--network pasta`, Podman's name for what rootless `bridge` is here.
@@ -57,12 +57,10 @@ impl Drop for Pasta {
 
 /// `run`/`create` of a rootless container: what pasta can give.
 pub(crate) fn check(rec: &Record) -> Result<()> {
-    let mode = &rec.host_config.network_mode;
-    if mode != DEFAULT && mode != PASTA {
-        bail!("--network {mode}: user-defined networks need root (a rootless container gets pasta's network with --network bridge or -p)");
-    }
     if !rec.host_config.links.is_empty() {
-        bail!("--link: needs root (rootless containers reach each other through published ports)");
+        bail!(
+            "--link: needs root (rootless containers reach each other by name on a user network)"
+        );
     }
     if let Some(k) = rec
         .host_config
