@@ -231,7 +231,7 @@ pub(crate) fn enter_for_container(store: &crate::front::containers::Store, id: &
         // executes: only root of the namespace the runtime runs in may.
         // On a user network: the namespace that owns the network namespace they share.
         Ok(c) if crate::front::network::on_shared_netns(&c.rec) => {
-            crate::front::network::enter_shared_netns(store)
+            crate::front::network::enter_shared_netns(store, &c.rec.host_config.network_mode)
         }
         Ok(c) if !c.rec.image_id.is_empty() || crate::front::network::uses_pasta(&c.rec) => enter(),
         _ => Ok(()),

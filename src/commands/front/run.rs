@@ -18,9 +18,11 @@ pub(crate) fn run(g: &Globals, a: &RunArgs) -> Result<i32> {
         // The container may be created by this very process (foreground): it must have
         // been executed in berth's user namespace (on a user network: the one that owns
         // the network namespace its containers share).
-        if crate::front::network::args::on_user_network(a) && !nix::unistd::geteuid().is_root() {
-            crate::front::network::enter_shared_netns(&Store::new(g))?;
-            crate::front::userns::reexec()?;
+        if let Some(n) = crate::front::network::args::user_network(a) {
+            if !nix::unistd::geteuid().is_root() {
+                crate::front::network::enter_shared_netns(&Store::new(g), &n)?;
+                crate::front::userns::reexec()?;
+            }
         }
         crate::front::userns::enter_and_reexec()?;
     }
@@ -31,7 +33,7 @@ pub(crate) fn run(g: &Globals, a: &RunArgs) -> Result<i32> {
     let store = Store::new(g);
     let _settle = crate::front::network::settle_on_drop(
         &store,
-        g.rootless && crate::front::network::args::on_user_network(a),
+        g.rootless && crate::front::network::args::user_network(a).is_some(),
     );
     let stdin_tty = nix::unistd::isatty(std::io::stdin().as_fd()).unwrap_or(false);
     if a.tty && a.interactive && !a.detach && !stdin_tty {

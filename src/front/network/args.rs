@@ -35,9 +35,11 @@ pub(crate) fn asks_network(a: &RunArgs) -> bool {
     mode(a, wants_bridge).is_ok_and(|m| super::is_bridge_mode(&m))
 }
 
-/// Whether the flags put the container on a user-defined network. Says nothing.
-pub(crate) fn on_user_network(a: &RunArgs) -> bool {
-    mode(a, false).is_ok_and(|m| super::rootless_netns::is_user_network(&m))
+/// The user-defined network the flags put the container on. Says nothing.
+pub(crate) fn user_network(a: &RunArgs) -> Option<String> {
+    mode(a, false)
+        .ok()
+        .filter(|m| super::rootless_netns::is_user_network(m))
 }
 
 /// The network mode the flags give.

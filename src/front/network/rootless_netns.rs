@@ -123,11 +123,15 @@ fn same_userns(h: &Helper) -> bool {
 
 /// The command of a container on a user network, rootless and single-threaded: moves
 /// into the user namespace of the shared network namespace, making both if none runs.
-pub(crate) fn enter(store: &Store) -> Result<()> {
+pub(crate) fn enter(store: &Store, network: &str) -> Result<()> {
     if nix::unistd::geteuid().is_root() {
         return Ok(());
     }
     let nets = Networks::new(&store.root);
+    if nets.get(network).is_err() {
+        // Nothing to share: `run`/`start` says the network is missing.
+        return crate::front::userns::enter();
+    }
     let _lock = nets.lock()?;
     let st = load(store);
     if let Some(h) = running(&st) {
