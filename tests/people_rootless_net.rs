@@ -597,6 +597,25 @@ fn rootless_refusals_leave_nothing() {
             1,
             "rootless",
         );
+        // A port in use on a user network: said, and the shared namespace made for the
+        // start is gone with it.
+        let busy = TcpListener::bind("0.0.0.0:0").unwrap();
+        let bp = busy.local_addr().unwrap().port();
+        let out = u.run(
+            &["--rm", "--network", "appnet", "-p", &format!("{bp}:80")],
+            &["true"],
+        );
+        assert_eq!(out.code, 125, "{}", out.stderr);
+        assert!(
+            out.stderr.contains(&format!(
+                "bind for 0.0.0.0:{bp}/tcp failed: port is already allocated"
+            )),
+            "{}",
+            out.stderr
+        );
+        drop(busy);
+        until("no shared namespace left", || stack(&u).is_empty());
+        assert!(!u.w.runroot.join("rootless-netns").exists());
         u.b(&["network", "rm", "appnet"]).ok();
         code_msg(
             &u.run(&["--link", "other:db", "-p", "8080:80"], &["true"]),
