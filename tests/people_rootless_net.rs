@@ -763,11 +763,15 @@ fn rootless_user_network_names_aliases_and_ports() {
                     "--network-alias",
                     "mysql",
                 ],
-                &["sh", "-c", "echo db-says-hi | nc -l -p 3306"],
+                &[
+                    "sh",
+                    "-c",
+                    "while true; do echo db-says-hi | nc -l -p 3306; done",
+                ],
             );
             let mut said = String::new();
             until("web reaches db by its alias", || {
-                let o = u.b(&["exec", "web", "sh", "-c", "nc mysql 3306 </dev/null"]);
+                let o = u.b(&["exec", "web", "sh", "-c", "sleep 5 | nc mysql 3306"]);
                 said = o.stdout.clone();
                 said.contains("db-says-hi")
             });
