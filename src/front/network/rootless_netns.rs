@@ -473,3 +473,26 @@ fn teardown_if_unused(nets: &Networks, store: &Store) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_named_networks_are_shared() {
+        for m in ["appnet", "a1b2c3"] {
+            assert!(is_user_network(m), "{m}");
+        }
+        for m in [
+            "bridge",
+            "pasta",
+            "none",
+            "host",
+            "default",
+            "container:x",
+            "",
+        ] {
+            assert!(!is_user_network(m), "{m}");
+        }
+    }
+}

@@ -105,12 +105,14 @@ fn pump(from: &TcpStream, to: &TcpStream) {
         let _ = nix::fcntl::fcntl(&w, nix::fcntl::FcntlArg::F_SETPIPE_SZ(CHUNK as i32));
         'outer: loop {
             let n = match crate::sys::splice(from.as_fd(), w.as_fd(), CHUNK) {
+                Err(nix::errno::Errno::EINTR) => continue,
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
             let mut left = n;
             while left > 0 {
                 match crate::sys::splice(r.as_fd(), to.as_fd(), left) {
+                    Err(nix::errno::Errno::EINTR) => {}
                     Ok(0) | Err(_) => break 'outer,
                     Ok(m) => left -= m,
                 }
