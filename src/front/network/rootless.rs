@@ -110,19 +110,27 @@ pub(super) fn check_tun() -> Result<()> {
     }
 }
 
-/// Picks the host port of each published port (a free one of a range, the kernel's
-/// choice when none is given) and checks it can be bound, so that a port in use fails the
-/// start naming it; pasta binds them itself just after.
-pub(super) fn choose_ports(wanted: &[(String, HostPort)]) -> Result<Vec<Binding>> {
+/// Binds the host port of each published port (a free one of a range, the kernel's
+/// choice when none is given), so that a port in use fails the start naming it. The TCP
+/// ones stay bound: the monitor forwards them (see rootless_ports: blocking splice with a
+/// large pipe, measurably faster than pasta's own splice loop); the UDP ones are released
+/// for pasta to bind just after.
+fn choose_ports(
+    wanted: &[(String, HostPort)],
+) -> Result<(Vec<super::rootless_ports::Listener>, Vec<Binding>)> {
     // Held until all are chosen: two random ports never come out the same.
     let mut held = Vec::new();
+    let mut tcp = Vec::new();
     let mut out = Vec::new();
     for (k, h) in wanted {
         let (fd, b) = super::setup::bind_published(k, h, |_, _, _| false)?;
-        held.extend(fd);
+        match fd {
+            Some(fd) if b.proto == "tcp" => tcp.push((fd, b.container_port)),
+            fd => held.extend(fd),
+        }
         out.push(b);
     }
-    Ok(out)
+    Ok((tcp, out))
 }
 
 /// pasta's `-t`/`-u` specs for the bindings of `proto` (`none`: nothing forwarded, not
@@ -197,7 +205,7 @@ pub(crate) fn attach(
     rec: &Record,
     pid: i32,
     wanted: &[(String, HostPort)],
-) -> Result<Pasta> {
+) -> Result<(Pasta, super::rootless_ports::Forwarder)> {
     check(rec)?;
     let nets = Networks::new(&store.root);
     let _lock = nets.lock()?;
@@ -206,7 +214,12 @@ pub(crate) fn attach(
     ipam.endpoints.retain(|e| e.container != rec.id);
     let pasta = pasta_path()?;
     check_tun()?;
-    let bindings = choose_ports(wanted)?;
+    let (tcp, bindings) = choose_ports(wanted)?;
+    let udp: Vec<Binding> = bindings
+        .iter()
+        .filter(|b| b.proto == "udp")
+        .cloned()
+        .collect();
     let run_dir = store.run_dir(&rec.id);
     let pidfile = run_dir.join("pasta.pid");
     let err_path = run_dir.join("pasta.err");
@@ -225,7 +238,7 @@ pub(crate) fn attach(
     };
     let (userns, netns) = (ns("user")?, ns("net")?);
     let mut cmd = Command::new(&pasta);
-    cmd.args(pasta_args(rec, &bindings, &pidfile, pid))
+    cmd.args(pasta_args(rec, &udp, &pidfile, pid))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(err)
@@ -282,8 +295,10 @@ pub(crate) fn attach(
             start_time: crate::state::process_start_time(hpid).unwrap_or(0),
         }),
     });
+    // From the host's sockets to the container's loopback, as pasta's splice goes.
+    let fwd = super::rootless_ports::start(&netns, Ipv4Addr::LOCALHOST, tcp)?;
     nets.save_ipam(&ipam)?;
-    Ok(helper)
+    Ok((helper, fwd))
 }
 
 /// Kills a recorded pasta if it is still the process recorded.

@@ -146,11 +146,11 @@ pub(crate) fn attach(store: &Store, rec: &Record, pid: i32) -> Result<Option<Att
         return super::rootless_netns::attach(store, rec, pid).map(Some);
     }
     if crate::front::userns::rootless() {
-        let pasta = super::rootless::attach(store, rec, pid, &wanted_ports(rec))?;
+        let (pasta, fwd) = super::rootless::attach(store, rec, pid, &wanted_ports(rec))?;
         return Ok(Some(Attached {
             _reserved: Vec::new(),
             _pasta: Some(pasta),
-            _forward: None,
+            _forward: Some(fwd),
             warnings: Vec::new(),
         }));
     }
