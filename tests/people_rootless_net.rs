@@ -243,6 +243,10 @@ impl U {
             serde_json::json!([]),
             "IPAM entries left"
         );
+        assert!(
+            !self.w.runroot.join("rootless-netns").exists(),
+            "the rootless network namespace's state left"
+        );
         common::people::audit(&self.w.dir, &self.w.root, &self.w.runroot, &ids);
         let _ = std::fs::remove_dir_all(&self.w.dir);
     }
@@ -554,7 +558,10 @@ fn rootless_monitor_killed_leaves_no_pasta() {
         out.ok();
         assert!(out.stdout.starts_with("Exited"), "{}", out.stdout);
         assert_eq!(u.ipam()["endpoints"], serde_json::json!([]));
-        TcpListener::bind(&a).expect("the published port is free again");
+        // A dying process has lost its command line before it closes its fds.
+        until("the published port is free again", || {
+            TcpListener::bind(&a).is_ok()
+        });
         u.finish();
     });
 }
@@ -563,9 +570,53 @@ fn rootless_monitor_killed_leaves_no_pasta() {
 fn rootless_refusals_leave_nothing() {
     in_netns("rootless_refusals_leave_nothing", 0o666, |_host| {
         let u = U::new("rlbad");
-        let root_line = "user-defined networks need root";
-        code_msg(&u.run(&["--network", "appnet"], &["true"]), 125, root_line);
-        code_msg(&u.b(&["network", "create", "appnet"]), 1, root_line);
+        code_msg(
+            &u.run(&["--network", "appnet"], &["true"]),
+            125,
+            "network appnet not found",
+        );
+        // On a user network: no link, no udp port, no connect of a running container.
+        u.b(&["network", "create", "appnet"]).ok();
+        code_msg(
+            &u.run(&["--network", "appnet", "--link", "x:y"], &["true"]),
+            125,
+            "--link",
+        );
+        code_msg(
+            &u.run(&["--network", "appnet", "-p", "5353:53/udp"], &["true"]),
+            125,
+            "tcp ports only",
+        );
+        code_msg(
+            &u.run(&["--network", "appnet", "--ip", "10.0.0.1"], &["true"]),
+            125,
+            "--ip 10.0.0.1",
+        );
+        code_msg(
+            &u.b(&["network", "connect", "appnet", "nosuch"]),
+            1,
+            "rootless",
+        );
+        // A port in use on a user network: said, and the shared namespace made for the
+        // start is gone with it.
+        let busy = TcpListener::bind("0.0.0.0:0").unwrap();
+        let bp = busy.local_addr().unwrap().port();
+        let out = u.run(
+            &["--rm", "--network", "appnet", "-p", &format!("{bp}:80")],
+            &["true"],
+        );
+        assert_eq!(out.code, 125, "{}", out.stderr);
+        assert!(
+            out.stderr.contains(&format!(
+                "bind for 0.0.0.0:{bp}/tcp failed: port is already allocated"
+            )),
+            "{}",
+            out.stderr
+        );
+        drop(busy);
+        until("no shared namespace left", || stack(&u).is_empty());
+        assert!(!u.w.runroot.join("rootless-netns").exists());
+        u.b(&["network", "rm", "appnet"]).ok();
         code_msg(
             &u.run(&["--link", "other:db", "-p", "8080:80"], &["true"]),
             125,
@@ -635,4 +686,165 @@ fn rootless_without_tun_says_so() {
         assert!(u.pastas().is_empty());
         u.finish();
     });
+}
+
+/// The user's processes that hold or connect the shared network namespace.
+fn stack(u: &U) -> Vec<(i32, String)> {
+    u.processes()
+        .into_iter()
+        .filter(|(pid, c)| {
+            c.contains("pasta")
+                || std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                    .is_ok_and(|n| n.trim() == "berth-netns")
+        })
+        .collect()
+}
+
+#[test]
+fn rootless_user_network_names_aliases_and_ports() {
+    in_netns(
+        "rootless_user_network_names_aliases_and_ports",
+        0o666,
+        |host| {
+            let u = U::new("rlusernet");
+            u.b(&["network", "create", "appnet"]).ok();
+            let port = free_port();
+            let web = u.run_d(
+                &[
+                    "--name",
+                    "web",
+                    "--network",
+                    "appnet",
+                    "--network-alias",
+                    "www",
+                    "-p",
+                    &format!("{port}:80"),
+                ],
+                &httpd_cmd(),
+            );
+            // One holder and one pasta for the namespace.
+            assert_eq!(stack(&u).len(), 2, "{:?}", stack(&u));
+            // The published port, from the host's loopback, its address and another host.
+            let a = format!("127.0.0.1:{port}");
+            until("httpd answers through the shared namespace", || {
+                http_get(&a).is_some()
+            });
+            assert_eq!(http_get(&a).unwrap(), "hello from rootless\n");
+            assert_eq!(
+                http_get(&format!("10.99.0.1:{port}")).unwrap(),
+                "hello from rootless\n"
+            );
+            let far = host.on_peer(&format!(
+                "timeout 10 busybox wget -qO- http://10.99.0.1:{port}/"
+            ));
+            assert_eq!(far.stdout, "hello from rootless\n", "{}", far.stderr);
+            // A container started later reaches it by name, alias and short id.
+            let short = &web[..12];
+            let out = u.run(
+                &["--rm", "--network", "appnet"],
+                &[
+                    "sh",
+                    "-c",
+                    &format!(
+                    "wget -qO- http://web/ && wget -qO- http://www/ && wget -qO- http://{short}/"
+                ),
+                ],
+            );
+            out.ok();
+            assert_eq!(out.stdout, "hello from rootless\n".repeat(3));
+            // A container started after it is resolved from it (its hosts file kept current);
+            // raw TCP with nc, by the newcomer's alias.
+            u.run_d(
+                &[
+                    "--name",
+                    "db",
+                    "--network",
+                    "appnet",
+                    "--network-alias",
+                    "mysql",
+                ],
+                &[
+                    "sh",
+                    "-c",
+                    "while true; do echo db-says-hi | nc -l -p 3306; done",
+                ],
+            );
+            let mut said = String::new();
+            until("web reaches db by its alias", || {
+                let o = u.b(&["exec", "web", "sh", "-c", "sleep 5 | nc mysql 3306"]);
+                said = o.stdout.clone();
+                said.contains("db-says-hi")
+            });
+            let ps = u.b(&["ps", "--format", "{{.Names}} {{.Ports}}"]);
+            ps.ok();
+            assert!(
+                ps.stdout.contains(&format!("web 0.0.0.0:{port}->80/tcp")),
+                "{}",
+                ps.stdout
+            );
+            let inspect = u.b(&["inspect", "web"]);
+            inspect.ok();
+            let ip = inspect.json()[0]["NetworkSettings"]["Networks"]["appnet"]["IPAddress"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            assert!(!ip.is_empty(), "{}", inspect.stdout);
+            // Still one stack; everything gone with the last container.
+            assert_eq!(stack(&u).len(), 2, "{:?}", stack(&u));
+            u.b(&["rm", "-f", "web", "db"]).ok();
+            until("the shared namespace torn down", || stack(&u).is_empty());
+            // The monitor closes its listener as it ends.
+            until("the published port is free again", || {
+                TcpListener::bind(&a).is_ok()
+            });
+            u.b(&["network", "rm", "appnet"]).ok();
+            u.finish();
+        },
+    );
+}
+
+#[test]
+fn rootless_user_network_monitor_killed_is_reconciled() {
+    in_netns(
+        "rootless_user_network_monitor_killed_is_reconciled",
+        0o666,
+        |_host| {
+            let u = U::new("rlunkill");
+            u.b(&["network", "create", "killnet"]).ok();
+            let id = u.run_d(&["--name", "lone", "--network", "killnet"], &httpd_cmd());
+            assert_eq!(stack(&u).len(), 2, "{:?}", stack(&u));
+            let monitor = u.w.monitor_pid(&id);
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(monitor),
+                nix::sys::signal::Signal::SIGKILL,
+            )
+            .unwrap();
+            // Dead (a zombie at most) before the next command looks.
+            until("the monitor dead", || {
+                std::fs::read_to_string(format!("/proc/{monitor}/stat"))
+                    .map(|s| {
+                        let state = s.rsplit(')').next().unwrap_or("").trim_start();
+                        state.starts_with('Z') || state.starts_with('X')
+                    })
+                    .unwrap_or(true)
+            });
+            // The next command releases the endpoint and ends the namespace.
+            let out = u.b(&["ps", "-a", "--format", "{{.Status}}"]);
+            out.ok();
+            assert!(out.stdout.starts_with("Exited"), "{}", out.stdout);
+            until("the shared namespace torn down", || stack(&u).is_empty());
+            assert_eq!(u.ipam()["endpoints"], serde_json::json!([]));
+            assert!(!u.w.runroot.join("rootless-netns").exists());
+            // And a new one is made by the next container.
+            let out = u.run(
+                &["--rm", "--network", "killnet", "--name", "again"],
+                &["ip", "-o", "-4", "addr", "show", "eth0"],
+            );
+            out.ok();
+            assert!(out.stdout.contains("inet "), "{}", out.stdout);
+            u.b(&["rm", "lone"]).ok();
+            u.b(&["network", "rm", "killnet"]).ok();
+            u.finish();
+        },
+    );
 }

@@ -203,6 +203,12 @@ pub(crate) fn enter_and_reexec() -> Result<()> {
         return Ok(());
     }
     enter()?;
+    reexec()
+}
+
+/// Executes berth again with the same arguments and environment (in the user namespace
+/// this process has just entered). Returns only on failure.
+pub(crate) fn reexec() -> Result<()> {
     let mut args = std::env::args_os();
     let arg0 = args.next().unwrap_or_else(|| "berth".into());
     let mut cmd = std::process::Command::new("/proc/self/exe");
@@ -223,6 +229,10 @@ pub(crate) fn enter_for_container(store: &crate::front::containers::Store, id: &
     match store.load(id) {
         // pasta must open the container's namespaces, whose init is not dumpable until it
         // executes: only root of the namespace the runtime runs in may.
+        // On a user network: the namespace that owns the network namespace they share.
+        Ok(c) if crate::front::network::on_shared_netns(&c.rec) => {
+            crate::front::network::enter_shared_netns(store, &c.rec.host_config.network_mode)
+        }
         Ok(c) if !c.rec.image_id.is_empty() || crate::front::network::uses_pasta(&c.rec) => enter(),
         _ => Ok(()),
     }

@@ -653,6 +653,73 @@ pub(crate) fn spawn_tied(
     Ok((child, pidfd))
 }
 
+/// splice(2) between two fds (one a pipe), moving pages rather than copying them:
+/// `SPLICE_F_MOVE | SPLICE_F_MORE`. Returns the bytes moved (0: end of input).
+pub(crate) fn splice(from: BorrowedFd, to: BorrowedFd, len: usize) -> nix::Result<usize> {
+    // SAFETY: plain syscall on two borrowed fds, no offsets (null pointers), no memory.
+    let r = unsafe {
+        libc::splice(
+            from.as_raw_fd(),
+            std::ptr::null_mut(),
+            to.as_raw_fd(),
+            std::ptr::null_mut(),
+            len,
+            libc::SPLICE_F_MOVE | libc::SPLICE_F_MORE,
+        )
+    };
+    Errno::result(r).map(|n| n as usize)
+}
+
+/// A process holding a network namespace of its own (made by it, so owned by our user
+/// namespace) until it is killed: not our child (forked twice, it is reaped by whoever
+/// reaps orphans), in a session of its own, keeping none of our fds. The forked sides
+/// make only syscalls, so a threaded caller is fine. Returns its pid once the namespace
+/// exists.
+pub(crate) fn spawn_netns_holder() -> nix::Result<i32> {
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    match clone3(0, None)? {
+        Forked::Child => {
+            drop(r);
+            let _ = nix::unistd::setsid();
+            match clone3(0, None) {
+                Ok(Forked::Child) => {
+                    if nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).is_err() {
+                        exit_now(1);
+                    }
+                    let _ = nix::sys::prctl::set_name(c"berth-netns");
+                    let me = nix::unistd::getpid().as_raw();
+                    let _ = nix::unistd::write(&w, &me.to_ne_bytes());
+                    let _ = close_range(0, u32::MAX, 0);
+                    reset_signals();
+                    loop {
+                        // SAFETY: pause(2) has no arguments and touches no memory.
+                        unsafe {
+                            libc::pause();
+                        }
+                    }
+                }
+                Ok(Forked::Parent { .. }) => exit_now(0),
+                Err(_) => exit_now(1),
+            }
+        }
+        Forked::Parent { pid, .. } => {
+            drop(w);
+            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+            let mut b = [0u8; 4];
+            let mut got = 0;
+            while got < 4 {
+                match nix::unistd::read(&r, &mut b[got..]) {
+                    Ok(0) => return Err(Errno::ECHILD),
+                    Ok(n) => got += n,
+                    Err(Errno::EINTR) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(i32::from_ne_bytes(b))
+        }
+    }
+}
+
 /// A child that only waits to be killed (SIGKILL, or its parent's death): a pid to hand to
 /// systemd, which wants one to make a scope, before the container's init exists. It keeps
 /// none of our fds. The caller must be single-threaded, as for [`clone3`].

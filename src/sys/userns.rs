@@ -78,6 +78,18 @@ pub(crate) fn unshare_user_and_mount(
     }
 }
 
+/// Joins the user namespace `ns` (one the user owns: the caller gets every capability in
+/// it) and unshares a mount namespace owned by it, as [`unshare_user_and_mount`] leaves a
+/// process.
+pub(crate) fn join_user_and_unshare_mount(ns: std::os::fd::BorrowedFd) -> Result<(), UsernsError> {
+    let n = threads();
+    if n > 1 {
+        return Err(UsernsError::Threaded(n));
+    }
+    nix::sched::setns(ns, CloneFlags::CLONE_NEWUSER).map_err(sys("join the user namespace"))?;
+    nix::sched::unshare(CloneFlags::CLONE_NEWNS).map_err(sys("unshare a mount namespace"))
+}
+
 /// The forked helper: waits for its parent to be in the new namespace, writes its maps,
 /// reports, and ends without running anything of the parent's (no destructors, no
 /// buffered output flushed twice).

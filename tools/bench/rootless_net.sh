@@ -85,6 +85,14 @@ sleep 0.5
 pub=$(through 9001)
 b rm -f sink >/dev/null
 echo "rootless throughput of ${mb} MB: loopback ${lo} MB/s, berth (pasta) published port ${pub} MB/s ($((pub * 100 / lo))%)"
+# A user network: the shared rootless network namespace, the port forwarded by the monitor.
+b network create benchnet >/dev/null
+b run -d --name sink --network benchnet -p 9003:9000 --rootfs "$rootfs" sh -c 'nc -l -p 9000 >/dev/null' >/dev/null
+sleep 0.5
+unet=$(through 9003)
+b rm -f sink >/dev/null
+b network rm benchnet >/dev/null
+echo "berth user network (shared namespace, monitor's splice forwarder) published port ${unet} MB/s ($((unet * 100 / lo))%)"
 
 if command -v podman >/dev/null; then
 	pm() { as_user podman --root "$work/pm-root" --runroot "$work/pm-run" --tmpdir "$work/pm-tmp" "$@"; }

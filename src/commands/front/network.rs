@@ -27,8 +27,8 @@ fn pairs(list: &[String], flag: &str) -> Result<BTreeMap<String, String>> {
 }
 
 pub(crate) fn create(g: &Globals, a: &NetworkCreateArgs) -> Result<i32> {
-    if g.rootless {
-        bail!("network create: user-defined networks need root (a rootless container gets pasta's network with --network bridge or -p)");
+    if g.rootless && (a.ipv6 || a.subnet.iter().chain(&a.gateway).any(|s| s.contains(':'))) {
+        bail!("--ipv6: rootless networks are IPv4 only for now");
     }
     let (ipv6, [subnet, subnet6], [gateway, gateway6]) =
         crate::front::network::v6::split_flags(a.ipv6, &a.subnet, &a.gateway)?;
@@ -330,7 +330,7 @@ pub(crate) fn exists(g: &Globals, a: &NameArg) -> Result<i32> {
 /// starts connect it too) and, while it runs, connected now.
 pub(crate) fn connect(g: &Globals, a: &NetworkConnectArgs) -> Result<i32> {
     if g.rootless {
-        bail!("network connect: user-defined networks need root");
+        bail!("network connect: rootless, a container is on the network it was created with (--network NAME)");
     }
     let store = Store::new(g);
     let nets = Networks::new(&g.root);

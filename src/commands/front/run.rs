@@ -22,7 +22,14 @@ pub(crate) fn run(g: &Globals, a: &RunArgs) -> Result<i32> {
     }
     if g.rootless && (!a.rootfs || crate::front::network::args::asks_network(a)) {
         // The container may be created by this very process (foreground): it must have
-        // been executed in berth's user namespace.
+        // been executed in berth's user namespace (on a user network: the one that owns
+        // the network namespace its containers share).
+        if let Some(n) = crate::front::network::args::user_network(a) {
+            if !nix::unistd::geteuid().is_root() {
+                crate::front::network::enter_shared_netns(&Store::new(g), &n)?;
+                crate::front::userns::reexec()?;
+            }
+        }
         crate::front::userns::enter_and_reexec()?;
     }
     // Building the whole command line's definition touched much of the binary; none of
@@ -32,6 +39,10 @@ pub(crate) fn run(g: &Globals, a: &RunArgs) -> Result<i32> {
         crate::sys::residency::drop_executable_pages();
     }
     let store = Store::new(g);
+    let _settle = crate::front::network::settle_on_drop(
+        &store,
+        g.rootless && crate::front::network::args::user_network(a).is_some(),
+    );
     let stdin_tty = nix::unistd::isatty(std::io::stdin().as_fd()).unwrap_or(false);
     if a.tty && a.interactive && !a.detach && !stdin_tty {
         bail!("cannot attach stdin to a TTY-enabled container because stdin is not a terminal");

@@ -116,6 +116,10 @@ pub(crate) fn spawn(
     // Rootless, an image container's monitor mounts layers owned through berth's user
     // namespace: it is executed in it.
     crate::front::userns::enter_for_container(store, id)?;
+    let on_shared = store
+        .load(id)
+        .is_ok_and(|c| crate::front::network::on_shared_netns(&c.rec));
+    let _settle = crate::front::network::settle_on_drop(store, on_shared);
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     // The write end goes to the monitor by number: not close-on-exec, for this one spawn
     // (the command is single-threaded, so no other exec can inherit it).

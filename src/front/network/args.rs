@@ -35,6 +35,13 @@ pub(crate) fn asks_network(a: &RunArgs) -> bool {
     mode(a, wants_bridge).is_ok_and(|m| super::is_bridge_mode(&m))
 }
 
+/// The user-defined network the flags put the container on. Says nothing.
+pub(crate) fn user_network(a: &RunArgs) -> Option<String> {
+    mode(a, false)
+        .ok()
+        .filter(|m| super::rootless_netns::is_user_network(m))
+}
+
 /// The network mode the flags give.
 fn mode(a: &RunArgs, wants_bridge: bool) -> Result<String> {
     Ok(match a.network.as_slice() {

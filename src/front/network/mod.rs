@@ -22,6 +22,8 @@ pub(crate) mod nft;
 mod nft6;
 pub(crate) mod ports;
 mod rootless;
+mod rootless_netns;
+mod rootless_ports;
 mod setup;
 pub(crate) mod show;
 pub(crate) mod v6;
@@ -35,6 +37,7 @@ use anyhow::{anyhow, bail, Result};
 use serde::{Deserialize, Serialize};
 
 pub(crate) use ports::{Binding, HostPort};
+pub(crate) use rootless_netns::{enter as enter_shared_netns, on_shared_netns, settle_on_drop};
 pub(crate) use setup::{
     attach, connect_running, detach, disconnect_running, prepare_spec, release, Attached,
 };
@@ -528,7 +531,10 @@ pub(crate) fn check(store: &Store, rec: &Record) -> Result<()> {
         return Ok(());
     }
     if crate::front::userns::rootless() {
-        return rootless::check(rec);
+        if !rootless_netns::is_user_network(mode) {
+            return rootless::check(rec);
+        }
+        rootless_netns::check(rec)?;
     }
     if mode == rootless::PASTA {
         bail!("--network pasta: for rootless containers (root's get bridge networks)");

@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Result};
 use serde::{Deserialize, Serialize};
 
-use super::ports::{split_key, Binding, HostPort};
-use super::{Endpoint, Ipam, Networks, DEFAULT};
+use super::ports::{Binding, HostPort};
+use super::{Endpoint, Ipam, Networks};
 use crate::front::containers::{Record, Store};
 
 /// `--network pasta`, Podman's name for what rootless `bridge` is here.
@@ -57,12 +57,10 @@ impl Drop for Pasta {
 
 /// `run`/`create` of a rootless container: what pasta can give.
 pub(crate) fn check(rec: &Record) -> Result<()> {
-    let mode = &rec.host_config.network_mode;
-    if mode != DEFAULT && mode != PASTA {
-        bail!("--network {mode}: user-defined networks need root (a rootless container gets pasta's network with --network bridge or -p)");
-    }
     if !rec.host_config.links.is_empty() {
-        bail!("--link: needs root (rootless containers reach each other through published ports)");
+        bail!(
+            "--link: needs root (rootless containers reach each other by name on a user network)"
+        );
     }
     if let Some(k) = rec
         .host_config
@@ -85,7 +83,7 @@ pub(crate) fn check(rec: &Record) -> Result<()> {
 }
 
 /// The pasta binary: PATH, then where distributions put it.
-fn pasta_path() -> Result<PathBuf> {
+pub(super) fn pasta_path() -> Result<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(["/usr/bin".into(), "/usr/sbin".into(), "/bin".into()])
@@ -98,7 +96,7 @@ fn pasta_path() -> Result<PathBuf> {
 
 /// pasta opens /dev/net/tun as the user (root of the container's namespace is the user):
 /// said in one line rather than pasta's.
-fn check_tun() -> Result<()> {
+pub(super) fn check_tun() -> Result<()> {
     match fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -112,68 +110,27 @@ fn check_tun() -> Result<()> {
     }
 }
 
-/// Picks the host port of each published port (a free one of a range, the kernel's
-/// choice when none is given) and checks it can be bound, so that a port in use fails the
-/// start naming it; pasta binds them itself just after.
-fn choose_ports(wanted: &[(String, HostPort)]) -> Result<Vec<Binding>> {
+/// Binds the host port of each published port (a free one of a range, the kernel's
+/// choice when none is given), so that a port in use fails the start naming it. The TCP
+/// ones stay bound: the monitor forwards them (see rootless_ports: blocking splice with a
+/// large pipe, measurably faster than pasta's own splice loop); the UDP ones are released
+/// for pasta to bind just after.
+fn choose_ports(
+    wanted: &[(String, HostPort)],
+) -> Result<(Vec<super::rootless_ports::Listener>, Vec<Binding>)> {
+    // Held until all are chosen: two random ports never come out the same.
     let mut held = Vec::new();
+    let mut tcp = Vec::new();
     let mut out = Vec::new();
     for (k, h) in wanted {
-        let (cport, proto) = split_key(k).ok_or_else(|| anyhow!("port {k}: invalid"))?;
-        let hip: Ipv4Addr = if h.host_ip.is_empty() {
-            Ipv4Addr::UNSPECIFIED
-        } else {
-            h.host_ip
-                .parse()
-                .map_err(|_| anyhow!("--publish: invalid host address {}", h.host_ip))?
-        };
-        let candidates: Vec<u16> = match h.host_port.split_once('-') {
-            Some((a, b)) => {
-                let (a, b): (u16, u16) = (a.parse()?, b.parse()?);
-                (a..=b).collect()
-            }
-            None if h.host_port.is_empty() => vec![0],
-            None => vec![h.host_port.parse()?],
-        };
-        let mut last_err = None;
-        let mut got = None;
-        for p in candidates {
-            match super::setup::reserve(&proto, hip, p) {
-                Ok(x) => {
-                    got = Some(x);
-                    break;
-                }
-                Err(e) => last_err = Some((p, e)),
-            }
+        let (fd, b) = super::setup::bind_published(k, h, |_, _, _| false)?;
+        match fd {
+            Some(fd) if b.proto == "tcp" => tcp.push((fd, b.container_port)),
+            fd => held.extend(fd),
         }
-        let Some((fd, port)) = got else {
-            let (p, e) = last_err.unwrap_or((0, std::io::Error::other("no port")));
-            match e.kind() {
-                std::io::ErrorKind::AddrInUse => bail!(
-                    "--publish: bind for {hip}:{p}/{proto} failed: port is already allocated"
-                ),
-                std::io::ErrorKind::PermissionDenied => bail!(
-                    "--publish: bind for {hip}:{p}/{proto} failed: permission denied (rootless: host ports below {} need root)",
-                    fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
-                        .unwrap_or_default()
-                        .trim()
-                ),
-                _ => bail!(
-                    "--publish: bind for {hip}:{p}/{proto} failed: {}",
-                    crate::error::errno_text(&e)
-                ),
-            }
-        };
-        // Held until all are chosen: two random ports never come out the same.
-        held.extend(fd);
-        out.push(Binding {
-            proto,
-            container_port: cport,
-            host_ip: hip.into(),
-            host_port: port,
-        });
+        out.push(b);
     }
-    Ok(out)
+    Ok((tcp, out))
 }
 
 /// pasta's `-t`/`-u` specs for the bindings of `proto` (`none`: nothing forwarded, not
@@ -231,7 +188,7 @@ fn pasta_args(rec: &Record, bindings: &[Binding], pidfile: &Path, pid: i32) -> V
 }
 
 /// What pasta said before it failed: its last line that is not noise.
-fn pasta_error(err_path: &Path) -> String {
+pub(super) fn pasta_error(err_path: &Path) -> String {
     let mut s = String::new();
     let _ = fs::File::open(err_path).and_then(|mut f| f.read_to_string(&mut s));
     s.lines()
@@ -248,7 +205,7 @@ pub(crate) fn attach(
     rec: &Record,
     pid: i32,
     wanted: &[(String, HostPort)],
-) -> Result<Pasta> {
+) -> Result<(Pasta, super::rootless_ports::Forwarder)> {
     check(rec)?;
     let nets = Networks::new(&store.root);
     let _lock = nets.lock()?;
@@ -257,7 +214,12 @@ pub(crate) fn attach(
     ipam.endpoints.retain(|e| e.container != rec.id);
     let pasta = pasta_path()?;
     check_tun()?;
-    let bindings = choose_ports(wanted)?;
+    let (tcp, bindings) = choose_ports(wanted)?;
+    let udp: Vec<Binding> = bindings
+        .iter()
+        .filter(|b| b.proto == "udp")
+        .cloned()
+        .collect();
     let run_dir = store.run_dir(&rec.id);
     let pidfile = run_dir.join("pasta.pid");
     let err_path = run_dir.join("pasta.err");
@@ -276,7 +238,7 @@ pub(crate) fn attach(
     };
     let (userns, netns) = (ns("user")?, ns("net")?);
     let mut cmd = Command::new(&pasta);
-    cmd.args(pasta_args(rec, &bindings, &pidfile, pid))
+    cmd.args(pasta_args(rec, &udp, &pidfile, pid))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(err)
@@ -334,12 +296,14 @@ pub(crate) fn attach(
             start_time: crate::state::process_start_time(hpid).unwrap_or(0),
         }),
     });
+    // From the host's sockets to the container's loopback, as pasta's splice goes.
+    let fwd = super::rootless_ports::start(&netns, Ipv4Addr::LOCALHOST, tcp)?;
     nets.save_ipam(&ipam)?;
-    Ok(helper)
+    Ok((helper, fwd))
 }
 
 /// Kills a recorded pasta if it is still the process recorded.
-fn kill_helper(h: &Helper) {
+pub(super) fn kill_helper(h: &Helper) {
     if h.pid > 0 && crate::state::process_start_time(h.pid) == Some(h.start_time) {
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(h.pid),
@@ -348,10 +312,11 @@ fn kill_helper(h: &Helper) {
     }
 }
 
-/// Drops the endpoints of containers whose monitor is gone, killing their pasta.
+/// Drops the endpoints of containers whose monitor is gone, killing their pasta (those
+/// in the shared network namespace, without a pasta of their own, are its module's).
 fn sweep(store: &Store, ipam: &mut Ipam) {
     ipam.endpoints.retain(|e| {
-        if store.monitor_alive(&e.container) {
+        if e.helper.is_none() || store.monitor_alive(&e.container) {
             return true;
         }
         if let Some(h) = &e.helper {
@@ -366,11 +331,12 @@ fn sweep(store: &Store, ipam: &mut Ipam) {
 pub(crate) fn detach(nets: &Networks, store: &Store, id: &str) -> Result<()> {
     let _lock = nets.lock()?;
     let mut ipam = nets.ipam();
-    if !ipam.endpoints.iter().any(|e| e.container == id) {
+    let own = |e: &Endpoint| e.container == id && e.helper.is_some();
+    if !ipam.endpoints.iter().any(own) {
         return Ok(());
     }
     ipam.endpoints.retain(|e| {
-        if e.container != id {
+        if !own(e) {
             return true;
         }
         if let Some(h) = &e.helper {

@@ -9,7 +9,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use anyhow::{anyhow, bail, Result};
 
 use super::nft::{self, BridgeRules};
-use super::ports::split_key;
+use super::ports::{split_key, Binding};
 use super::{mac_of, mac_text, parse_cidr, Endpoint, Ipam, Network, Networks, DEFAULT};
 use crate::front::containers::{short, Record, Store};
 use crate::sys::netlink::{Netlink, Peer};
@@ -21,6 +21,8 @@ pub(crate) struct Attached {
     _reserved: Vec<super::bind::Held>,
     /// Rootless: pasta, killed when this goes.
     _pasta: Option<super::rootless::Pasta>,
+    /// Rootless on a user network: the published ports' forwarder.
+    pub(super) _forward: Option<super::rootless_ports::Forwarder>,
     /// What the user should hear (said by whoever started the container).
     pub(crate) warnings: Vec<String>,
 }
@@ -140,14 +142,29 @@ pub(crate) fn attach(store: &Store, rec: &Record, pid: i32) -> Result<Option<Att
     if !super::is_bridge_mode(mode) {
         return Ok(None);
     }
+    if super::rootless_netns::on_shared_netns(rec) {
+        return super::rootless_netns::attach(store, rec, pid).map(Some);
+    }
     if crate::front::userns::rootless() {
-        let pasta = super::rootless::attach(store, rec, pid, &wanted_ports(rec))?;
+        let (pasta, fwd) = super::rootless::attach(store, rec, pid, &wanted_ports(rec))?;
         return Ok(Some(Attached {
             _reserved: Vec::new(),
             _pasta: Some(pasta),
+            _forward: Some(fwd),
             warnings: Vec::new(),
         }));
     }
+    attach_bridge(store, rec, pid, wanted_ports(rec)).map(Some)
+}
+
+/// [`attach`] to a bridge network of this network namespace, publishing `wanted`.
+pub(super) fn attach_bridge(
+    store: &Store,
+    rec: &Record,
+    pid: i32,
+    wanted: Vec<(String, super::HostPort)>,
+) -> Result<Attached> {
+    let mode = rec.host_config.network_mode.as_str();
     let nets = Networks::new(&store.root);
     let lock = nets.lock()?;
     let net = nets.get(mode).map_err(|e| anyhow!("--network: {e:#}"))?;
@@ -183,6 +200,7 @@ pub(crate) fn attach(store: &Store, rec: &Record, pid: i32) -> Result<Option<Att
         ip6: rec.net_request.ipv6_address.clone(),
         mac: rec.net_request.mac_address.clone(),
         aliases: rec.net_request.aliases.clone(),
+        ports: wanted,
     };
     let mut made = connect(store, &nets, &net, rec, &mut ipam, &mut nl, &primary);
     touched.push(net.name.clone());
@@ -197,6 +215,7 @@ pub(crate) fn attach(store: &Store, rec: &Record, pid: i32) -> Result<Option<Att
             ip6: c.ipv6_address.clone(),
             mac: String::new(),
             aliases: c.aliases.clone(),
+            ports: Vec::new(),
         };
         touched.push(c.network.clone());
         if let Err(e) = nets
@@ -216,11 +235,12 @@ pub(crate) fn attach(store: &Store, rec: &Record, pid: i32) -> Result<Option<Att
     match r {
         Ok(reserved) => {
             drop(lock);
-            Ok(Some(Attached {
+            Ok(Attached {
                 _reserved: reserved,
                 _pasta: None,
+                _forward: None,
                 warnings,
-            }))
+            })
         }
         Err(e) => {
             // Undo: the endpoint out, the kernel brought back to the record.
@@ -256,6 +276,8 @@ pub(crate) struct EpReq {
     ip6: String,
     mac: String,
     aliases: Vec<String>,
+    /// The ports it publishes (its main interface only).
+    ports: Vec<(String, super::HostPort)>,
 }
 
 /// Bridges and rules are made and removed only in the network namespace they are in.
@@ -413,11 +435,7 @@ fn connect(
         parse_mac(&req.mac)?
     };
     // Ports: bound here first, so that a port in use fails before anything else is made.
-    let wanted = if primary {
-        wanted_ports(rec)
-    } else {
-        Vec::new()
-    };
+    let wanted = &req.ports;
     if !wanted.is_empty() && net.internal {
         bail!("--publish: network {} is internal", net.name);
     }
@@ -428,8 +446,12 @@ fn connect(
         .filter_map(|e| e.ip6.map(|a| a.0))
         .collect();
     let ip6 = super::v6::pick(net, &req.ip6, &used6)?;
-    let (reserved, bindings) =
-        super::bind::publish(ipam, wanted, net.enable_ipv6, (ip, ip6.map(|a| a.0)))?;
+    let (reserved, bindings) = super::bind::publish(
+        ipam,
+        wanted.clone(),
+        net.enable_ipv6,
+        (ip, ip6.map(|a| a.0)),
+    )?;
 
     // The veth pair: our end on the bridge, the container's made in its namespace.
     let veth = veth_name(nets, &rec.id, req.k);
@@ -517,7 +539,7 @@ fn connect(
 }
 
 /// The ports the container publishes: `-p`, and with `-P` every exposed one not given.
-fn wanted_ports(rec: &Record) -> Vec<(String, super::HostPort)> {
+pub(super) fn wanted_ports(rec: &Record) -> Vec<(String, super::HostPort)> {
     let mut wanted = Vec::new();
     for (k, v) in &rec.host_config.port_bindings {
         for h in v {
@@ -532,6 +554,68 @@ fn wanted_ports(rec: &Record) -> Vec<(String, super::HostPort)> {
         }
     }
     wanted
+}
+
+/// Binds the host port of the published port `k` (`80/tcp`) asked as `h`: the given one,
+/// the first free one of a range, or one the kernel picks; `held(proto, ip, port)` says a
+/// port is taken without a socket telling. The socket holds it (None for sctp), so that a
+/// port in use fails the start naming it.
+pub(super) fn bind_published(
+    k: &str,
+    h: &super::HostPort,
+    held: impl Fn(&str, Ipv4Addr, u16) -> bool,
+) -> Result<(Option<Reserved>, Binding)> {
+    let (cport, proto) = split_key(k).ok_or_else(|| anyhow!("port {k}: invalid"))?;
+    let hip: Ipv4Addr = if h.host_ip.is_empty() {
+        Ipv4Addr::UNSPECIFIED
+    } else {
+        h.host_ip
+            .parse()
+            .map_err(|_| anyhow!("--publish: invalid host address {}", h.host_ip))?
+    };
+    let candidates: Vec<u16> = match h.host_port.split_once('-') {
+        Some((a, b)) => {
+            let (a, b): (u16, u16) = (a.parse()?, b.parse()?);
+            (a..=b).collect()
+        }
+        None if h.host_port.is_empty() => vec![0],
+        None => vec![h.host_port.parse()?],
+    };
+    let mut last_err = None;
+    for p in candidates {
+        if held(&proto, hip, p) {
+            last_err = Some((p, std::io::ErrorKind::AddrInUse.into()));
+            continue;
+        }
+        match reserve(&proto, hip, p) {
+            Ok((r, port)) => {
+                let b = Binding {
+                    proto,
+                    container_port: cport,
+                    host_ip: hip.into(),
+                    host_port: port,
+                };
+                return Ok((r, b));
+            }
+            Err(e) => last_err = Some((p, e)),
+        }
+    }
+    let (p, e) = last_err.unwrap_or((0, std::io::Error::other("no port")));
+    match e.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            bail!("--publish: bind for {hip}:{p}/{proto} failed: port is already allocated")
+        }
+        std::io::ErrorKind::PermissionDenied => bail!(
+            "--publish: bind for {hip}:{p}/{proto} failed: permission denied (rootless: host ports below {} need root)",
+            std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+                .unwrap_or_default()
+                .trim()
+        ),
+        _ => bail!(
+            "--publish: bind for {hip}:{p}/{proto} failed: {}",
+            crate::error::errno_text(&e)
+        ),
+    }
 }
 
 fn parse_mac(s: &str) -> Result<[u8; 6]> {
@@ -744,6 +828,7 @@ pub(crate) fn connect_running(
         ip6: ip6.to_string(),
         mac: String::new(),
         aliases: aliases.to_vec(),
+        ports: Vec::new(),
     };
     touched.push(net.name.clone());
     if !net.internal {
@@ -804,27 +889,20 @@ pub(crate) fn detach(store: &Store, id: &str) -> Result<()> {
         return Ok(());
     }
     if crate::front::userns::rootless() {
-        return super::rootless::detach(&nets, store, id);
+        return super::rootless_netns::detach(&nets, store, id);
     }
+    detach_bridge(&nets, store, id)
+}
+
+/// [`detach`] from the bridge networks of this network namespace.
+pub(super) fn detach_bridge(nets: &Networks, store: &Store, id: &str) -> Result<()> {
     let _lock = nets.lock()?;
     let mut ipam = nets.ipam();
     if !ipam.endpoints.iter().any(|e| e.container == id) {
         return Ok(());
     }
     if ipam.foreign() {
-        // Reconciled from another network namespace: the record is all we can put right
-        // here (the container's veth went with its namespace).
-        let gone: Vec<String> = ipam
-            .endpoints
-            .iter()
-            .filter(|e| e.container == id)
-            .map(|e| e.network.clone())
-            .collect();
-        ipam.endpoints.retain(|e| e.container != id);
-        for n in &gone {
-            write_hosts(&ipam, n);
-        }
-        return nets.save_ipam(&ipam);
+        return forget(nets, ipam, |e| e.container == id);
     }
     let mut nl = Netlink::open().map_err(ne("netlink"))?;
     let mut touched = sweep(store, &mut ipam, &mut nl);
@@ -841,9 +919,30 @@ pub(crate) fn detach(store: &Store, id: &str) -> Result<()> {
     if !ipam.endpoints.iter().any(|e| e.network == DEFAULT) {
         ipam.default_subnet.clear();
     }
-    let r = refresh(&nets, &ipam, &mut nl, &touched);
+    let r = refresh(nets, &ipam, &mut nl, &touched);
     nets.save_ipam(&ipam)?;
     r
+}
+
+/// Reconciled from where its network namespace cannot be reached: the record (and the
+/// others' hosts files) is all that can be put right (the container's veth went with its
+/// namespace). The caller holds the lock.
+pub(super) fn forget(
+    nets: &Networks,
+    mut ipam: Ipam,
+    gone: impl Fn(&Endpoint) -> bool,
+) -> Result<()> {
+    let nets_gone: Vec<String> = ipam
+        .endpoints
+        .iter()
+        .filter(|e| gone(e))
+        .map(|e| e.network.clone())
+        .collect();
+    ipam.endpoints.retain(|e| !gone(e));
+    for n in &nets_gone {
+        write_hosts(&ipam, n);
+    }
+    nets.save_ipam(&ipam)
 }
 
 /// Reconciling a container whose monitor died: the same release.
