@@ -20,6 +20,7 @@
 pub(crate) mod create;
 mod exits;
 pub(crate) mod lifecycle;
+pub(crate) mod live;
 pub(crate) mod names;
 pub(crate) mod runtime;
 
@@ -680,6 +681,27 @@ impl Store {
         self.list_with(Store::load_brief)
     }
 
+    /// [`Store::list_brief`] with each container's status, from the same look at its
+    /// monitor that decides whether it needs reconciling.
+    pub(crate) fn list_brief_live(&self) -> Vec<(Container, Live)> {
+        let mut out = Vec::new();
+        for id in self.ids() {
+            let Ok(c) = self.load_brief(&id) else {
+                continue;
+            };
+            match self.assess(&c) {
+                (false, live) => out.push((c, live)),
+                _ => {
+                    if let Some(c) = self.reconcile_if_needed(c) {
+                        let live = self.derive(&c);
+                        out.push((c, live));
+                    }
+                }
+            }
+        }
+        out
+    }
+
     fn list_with(&self, load: fn(&Store, &str) -> Result<Container>) -> Vec<Container> {
         let mut out = Vec::new();
         for id in self.ids() {
@@ -785,41 +807,44 @@ impl Store {
         write_json(&self.run_dir(id).join("exit.json"), x, false)
     }
 
-    /// Whether the container's monitor is alive (pid, start time and boot all match).
+    /// Whether the container's monitor is alive (its lock held; for a monitor of an older
+    /// berth: pid, start time and boot all match).
     pub(crate) fn monitor_alive(&self, id: &str) -> bool {
-        self.monitor(id).is_some_and(|m| alive(&m))
+        self.monitor_probe(id) == Some(true)
+    }
+
+    /// Some(alive) when the container has a monitor record, None when it has none.
+    fn monitor_probe(&self, id: &str) -> Option<bool> {
+        let dir = self.run_dir(id);
+        live::probe(&dir).or_else(|| {
+            dir.join("monitor.json")
+                .exists()
+                .then(|| self.monitor(id).is_some_and(|m| alive(&m)))
+        })
     }
 
     /// The status as of now, without writing anything.
     pub(crate) fn derive(&self, c: &Container) -> Live {
+        self.assess(c).1
+    }
+
+    /// Whether the record disagrees with what runs (a dead monitor, a reboot, leftovers of
+    /// a start that died), and the status as of now, from one look at the monitor: then
+    /// the container is finalized under its lock.
+    fn assess(&self, c: &Container) -> (bool, Live) {
         let id = &c.rec.id;
         match c.state.status {
-            Status::Exited => Live::Exited,
-            Status::Removing => Live::Removing,
-            Status::Created => {
-                if self.monitor_alive(id) {
-                    Live::Starting
-                } else {
-                    Live::Created
-                }
-            }
-            Status::Restarting => {
-                if self.monitor_gone(c) {
-                    return Live::Exited;
-                }
-                Live::Restarting
-            }
-            Status::Running => {
-                if self.monitor_gone(c) {
-                    return Live::Exited;
-                }
-                // The monitor runs, so does the container: frozen is paused.
-                if runtime::is_frozen(&self.rt, id) {
-                    Live::Paused
-                } else {
-                    Live::Running
-                }
-            }
+            Status::Exited => (self.monitor_probe(id) == Some(false), Live::Exited),
+            Status::Removing => (false, Live::Removing),
+            Status::Created => match self.monitor_probe(id) {
+                Some(true) => (false, Live::Starting),
+                left => (left.is_some(), Live::Created),
+            },
+            Status::Restarting | Status::Running if self.monitor_gone(c) => (true, Live::Exited),
+            Status::Restarting => (false, Live::Restarting),
+            // The monitor runs, so does the container: frozen is paused.
+            Status::Running if runtime::is_frozen(&self.rt, id) => (false, Live::Paused),
+            Status::Running => (false, Live::Running),
         }
     }
 
@@ -828,18 +853,8 @@ impl Store {
         c.state.boot_id != runtime::boot_id() || !self.monitor_alive(&c.rec.id)
     }
 
-    /// Whether the record disagrees with what runs (a dead monitor, a reboot, leftovers of
-    /// a start that died): then the container is finalized under its lock.
     fn needs_reconcile(&self, c: &Container) -> bool {
-        let id = &c.rec.id;
-        match c.state.status {
-            // What derive calls Exited, without its look at the runtime for Paused.
-            Status::Running | Status::Restarting => self.monitor_gone(c),
-            Status::Created | Status::Exited => {
-                self.run_dir(id).join("monitor.json").exists() && !self.monitor_alive(id)
-            }
-            Status::Removing => false,
-        }
+        self.assess(c).0
     }
 
     /// Reconciles if needed; None when the container is gone (removed meanwhile, or

@@ -295,6 +295,7 @@ impl<'a> Monitor<'a> {
             .create(&run_dir)
             .map_err(|e| anyhow!("{}: {}", run_dir.display(), crate::error::errno_text(&e)))?;
         let _ = std::fs::remove_file(run_dir.join("exit.json"));
+        crate::front::containers::live::hold(&run_dir)?;
         let me = std::process::id() as i32;
         store.write_monitor(
             id,
