@@ -106,3 +106,45 @@ fn the_pause_mark_follows_pause_and_unpause_and_a_stray_one_is_not_believed() {
     assert!(!mark.exists());
     w.finish();
 }
+
+/// v1 cpuset: the parent the runtime fills itself gets `cgroup.clone_children`, so its
+/// next children are filled by the kernel at mkdir (no write checked against every
+/// sibling), with the same values as before.
+#[test]
+fn a_cpuset_parent_filled_by_the_runtime_fills_its_next_children() {
+    let cpuset = Path::new("/sys/fs/cgroup/cpuset");
+    if !cpuset.join("cpuset.cpus").exists() {
+        eprintln!("no v1 cpuset hierarchy here: nothing to check");
+        return;
+    }
+    let c = common::Ctx::new("cpuset");
+    let parent = cpuset.join(format!("berth-it-{}", c.name));
+    assert!(!parent.exists());
+    let want_cpus = std::fs::read_to_string(cpuset.join("cpuset.cpus")).unwrap();
+    let want_mems = std::fs::read_to_string(cpuset.join("cpuset.mems")).unwrap();
+    let mut pids = Vec::new();
+    for n in ["a", "b"] {
+        let id = c.id(n);
+        let b = c.bundle_for(&id, &["sleep", "1000"]);
+        pids.push(c.create(&b, &id));
+        let leaf = parent.join(&id);
+        assert_eq!(
+            std::fs::read_to_string(leaf.join("cpuset.cpus")).unwrap(),
+            want_cpus
+        );
+        assert_eq!(
+            std::fs::read_to_string(leaf.join("cpuset.mems")).unwrap(),
+            want_mems
+        );
+        assert_eq!(
+            std::fs::read_to_string(parent.join("cgroup.clone_children"))
+                .unwrap()
+                .trim(),
+            "1"
+        );
+        // The init is in it.
+        let procs = std::fs::read_to_string(leaf.join("cgroup.procs")).unwrap();
+        assert!(procs.lines().any(|l| l == pids.last().unwrap().to_string()));
+    }
+    c.finish();
+}

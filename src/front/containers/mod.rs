@@ -329,21 +329,47 @@ fn write_record(dir: &Path, rec: &Record) -> Result<()> {
 /// treat as any container whose monitor is gone. A record that cannot be read at all
 /// would hide the container from every command instead.
 fn read_state(path: &Path) -> Result<Option<State>> {
-    match fs::read(path) {
-        Ok(d) => Ok(Some(serde_json::from_slice(&d).unwrap_or_default())),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => bail!("{}: {}", path.display(), crate::error::errno_text(&e)),
-    }
+    with_file(path, |d| Ok(serde_json::from_slice(d).unwrap_or_default()))
 }
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>> {
-    match fs::read(path) {
-        Ok(d) => serde_json::from_slice(&d)
-            .map(Some)
-            .map_err(|e| anyhow!("{}: corrupt record: {e}", path.display())),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => bail!("{}: {}", path.display(), crate::error::errno_text(&e)),
-    }
+    with_file(path, |d| {
+        serde_json::from_slice(d).map_err(|e| anyhow!("{}: corrupt record: {e}", path.display()))
+    })
+}
+
+thread_local! {
+    /// One buffer for every record read: listings read two or three small files per
+    /// container, and a fresh buffer each time costs musl's allocator an mmap and a
+    /// munmap.
+    static READ_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `f` of the file's bytes; None when there is no such file.
+fn with_file<T>(path: &Path, f: impl FnOnce(&[u8]) -> Result<T>) -> Result<Option<T>> {
+    use std::io::Read;
+    let read = |buf: &mut Vec<u8>| -> io::Result<()> {
+        buf.clear();
+        File::open(path)?.read_to_end(buf)?;
+        Ok(())
+    };
+    READ_BUF.with(|b| {
+        // Taken out for the call: a record read from within `f` gets a buffer of its own.
+        let mut buf = b.take();
+        let r = match read(&mut buf) {
+            Ok(()) => f(&buf).map(Some),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(anyhow!(
+                "{}: {}",
+                path.display(),
+                crate::error::errno_text(&e)
+            )),
+        };
+        if buf.capacity() <= 1 << 20 {
+            b.replace(buf);
+        }
+        r
+    })
 }
 
 fn mkdir_p(p: &Path, mode: u32) -> Result<()> {
