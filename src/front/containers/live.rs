@@ -17,6 +17,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
+use std::os::fd::BorrowedFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -68,9 +69,10 @@ pub(crate) fn hold(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// What the lock file says of the monitor of run directory `dir`: Some(alive), or None
-/// when there is no lock file (no monitor, or one of an older berth).
-pub(crate) fn probe(dir: &Path) -> Option<bool> {
+/// What the lock file says of the monitor of run directory `dir` (`name` under `parent`
+/// when the caller has that directory open): Some(alive), or None when there is no lock
+/// file (no monitor, or one of an older berth).
+pub(crate) fn probe(parent: Option<BorrowedFd>, name: &str, dir: &Path) -> Option<bool> {
     let path = dir.join(LOCK_FILE);
     {
         let held = HELD.lock().unwrap_or_else(|e| e.into_inner());
@@ -79,12 +81,19 @@ pub(crate) fn probe(dir: &Path) -> Option<bool> {
             return path.exists().then_some(true);
         }
     }
-    let f = match File::open(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
-        // Unreadable: let monitor.json decide.
-        Err(_) => return None,
+    let f = match parent {
+        Some(fd) => nix::fcntl::openat(
+            fd,
+            &Path::new(name).join(LOCK_FILE),
+            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map(File::from)
+        .map_err(io::Error::from),
+        None => File::open(&path),
     };
+    // Missing or unreadable: monitor.json decides.
+    let Ok(f) = f else { return None };
     let mut l = whole_file(libc::F_WRLCK);
     match nix::fcntl::fcntl(&f, nix::fcntl::FcntlArg::F_GETLK(&mut l)) {
         Ok(_) => Some(l.l_type != libc::F_UNLCK as libc::c_short),
@@ -100,23 +109,28 @@ mod tests {
     fn a_held_lock_reads_alive_and_a_dead_holders_reads_gone() {
         let d = std::env::temp_dir().join(format!("berth-live-{}", std::process::id()));
         fs::create_dir_all(&d).unwrap();
-        assert_eq!(probe(&d), None);
+        assert_eq!(probe(None, "", &d), None);
         // A child process takes the lock and is killed: the file stays, the lock goes.
         let child = d.join("child");
         fs::create_dir(&child).unwrap();
         let mut c = hold_in_python(&child);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while probe(&child) != Some(true) && std::time::Instant::now() < deadline {
+        while probe(None, "", &child) != Some(true) && std::time::Instant::now() < deadline {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        assert_eq!(probe(&child), Some(true));
+        assert_eq!(probe(None, "", &child), Some(true));
         c.kill().unwrap();
         c.wait().unwrap();
-        assert_eq!(probe(&child), Some(false));
+        assert_eq!(probe(None, "", &child), Some(false));
+        // The same, relative to an open parent directory (as listings look).
+        let parent = File::open(&d).unwrap();
+        use std::os::fd::AsFd;
+        assert_eq!(probe(Some(parent.as_fd()), "child", &child), Some(false));
+        assert_eq!(probe(Some(parent.as_fd()), "none", &d.join("none")), None);
         // Our own lock reads alive, and probing it does not drop it.
         hold(&d).unwrap();
-        assert_eq!(probe(&d), Some(true));
-        assert_eq!(probe(&d), Some(true));
+        assert_eq!(probe(None, "", &d), Some(true));
+        assert_eq!(probe(None, "", &d), Some(true));
         HELD.lock().unwrap().clear();
         fs::remove_dir_all(&d).unwrap();
     }

@@ -347,29 +347,75 @@ thread_local! {
 
 /// `f` of the file's bytes; None when there is no such file.
 fn with_file<T>(path: &Path, f: impl FnOnce(&[u8]) -> Result<T>) -> Result<Option<T>> {
-    use std::io::Read;
-    let read = |buf: &mut Vec<u8>| -> io::Result<()> {
-        buf.clear();
-        File::open(path)?.read_to_end(buf)?;
-        Ok(())
-    };
+    with_file_at(None, path, path, f)
+}
+
+/// [`with_file`] of `rel` under the directory `dir` (`full` names the file in errors):
+/// listings open each container's records relative to the containers directory, a
+/// shorter walk of the path, and in three system calls (openat, read, close).
+fn with_file_at<T>(
+    dir: Option<std::os::fd::BorrowedFd>,
+    rel: &Path,
+    full: &Path,
+    f: impl FnOnce(&[u8]) -> Result<T>,
+) -> Result<Option<T>> {
     READ_BUF.with(|b| {
         // Taken out for the call: a record read from within `f` gets a buffer of its own.
         let mut buf = b.take();
-        let r = match read(&mut buf) {
-            Ok(()) => f(&buf).map(Some),
+        let r = match read_all(dir, rel, &mut buf) {
+            Ok(n) => f(&buf[..n]).map(Some),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(anyhow!(
                 "{}: {}",
-                path.display(),
+                full.display(),
                 crate::error::errno_text(&e)
             )),
         };
-        if buf.capacity() <= 1 << 20 {
+        if buf.len() <= 1 << 20 {
             b.replace(buf);
         }
         r
     })
+}
+
+/// Reads the whole file into `buf` (kept at its full length, grown as needed); returns
+/// how many bytes it has. A read that does not fill the room left is taken as the end:
+/// records are replaced by rename, never written in place, so none is read half-written.
+fn read_all(
+    dir: Option<std::os::fd::BorrowedFd>,
+    rel: &Path,
+    buf: &mut Vec<u8>,
+) -> io::Result<usize> {
+    use nix::fcntl::OFlag;
+    use std::io::Read;
+    let fd = nix::fcntl::openat(
+        dir.unwrap_or(nix::fcntl::AT_FDCWD),
+        rel,
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    let mut file = File::from(fd);
+    if buf.len() < 16 << 10 {
+        buf.resize(16 << 10, 0);
+    }
+    let mut n = 0;
+    loop {
+        if n == buf.len() {
+            buf.resize(buf.len() * 2, 0);
+        }
+        let room = buf.len() - n;
+        match file.read(&mut buf[n..]) {
+            Ok(0) => return Ok(n),
+            Ok(k) => {
+                n += k;
+                if k < room {
+                    return Ok(n);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 fn mkdir_p(p: &Path, mode: u32) -> Result<()> {
@@ -431,6 +477,25 @@ pub(crate) struct Store {
     pub(crate) root: PathBuf,
     pub(crate) runroot: PathBuf,
     pub(crate) rt: crate::runtime::Globals,
+    dirs: DirFds,
+}
+
+/// The containers' directories, opened at their first use by this command: listings read
+/// each container's files relative to them.
+#[derive(Default)]
+struct DirFds {
+    containers: std::sync::OnceLock<Option<std::os::fd::OwnedFd>>,
+    run: std::sync::OnceLock<Option<std::os::fd::OwnedFd>>,
+}
+
+fn open_dir(p: &Path) -> Option<std::os::fd::OwnedFd> {
+    use nix::fcntl::OFlag;
+    nix::fcntl::open(
+        p,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ok()
 }
 
 /// One container as read from disk.
@@ -446,6 +511,38 @@ impl Store {
             root: g.root.clone(),
             runroot: g.runroot.clone(),
             rt: g.runtime(),
+            dirs: DirFds::default(),
+        }
+    }
+
+    fn containers_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        let d = &self.dirs.containers;
+        d.get_or_init(|| open_dir(&self.containers_dir()))
+            .as_ref()
+            .map(|f| f.as_fd())
+    }
+
+    fn run_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        let d = &self.dirs.run;
+        d.get_or_init(|| open_dir(&self.runroot.join("containers")))
+            .as_ref()
+            .map(|f| f.as_fd())
+    }
+
+    /// `f` of the bytes of the container's file `name`; None when there is none.
+    fn read_in<T>(
+        &self,
+        id: &str,
+        name: &str,
+        f: impl FnOnce(&Path, &[u8]) -> Result<T>,
+    ) -> Result<Option<T>> {
+        let full = self.dir(id).join(name);
+        let g = |d: &[u8]| f(&full, d);
+        match self.containers_fd() {
+            Some(fd) => with_file_at(Some(fd), &Path::new(id).join(name), &full, g),
+            None => with_file(&full, g),
         }
     }
 
@@ -597,9 +694,18 @@ impl Store {
     /// The record without its spec (unless an old record holds it inside): what listings
     /// show, at a fraction of the parsing.
     pub(crate) fn load_brief(&self, id: &str) -> Result<Container> {
-        let d = self.dir(id);
-        let rec: Record = read_json(&d.join("config.json"))?.ok_or_else(|| no_such(id))?;
-        let mut state: State = read_state(&d.join("state.json"))?.unwrap_or_default();
+        let rec: Record = self
+            .read_in(id, "config.json", |p, d| {
+                serde_json::from_slice(d)
+                    .map_err(|e| anyhow!("{}: corrupt record: {e}", p.display()))
+            })?
+            .ok_or_else(|| no_such(id))?;
+        // Torn by a crash: a fresh state, as read_state says.
+        let mut state: State = self
+            .read_in(id, "state.json", |_, d| {
+                Ok(serde_json::from_slice(d).unwrap_or_default())
+            })?
+            .unwrap_or_default();
         if rec.config.healthcheck.is_some() {
             if let Some(h) = self.live_health(id, state.pid) {
                 state.health = Some(h);
@@ -842,7 +948,7 @@ impl Store {
     /// Some(alive) when the container has a monitor record, None when it has none.
     fn monitor_probe(&self, id: &str) -> Option<bool> {
         let dir = self.run_dir(id);
-        live::probe(&dir).or_else(|| {
+        live::probe(self.run_fd(), id, &dir).or_else(|| {
             dir.join("monitor.json")
                 .exists()
                 .then(|| self.monitor(id).is_some_and(|m| alive(&m)))
