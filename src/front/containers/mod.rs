@@ -486,6 +486,7 @@ pub(crate) struct Store {
 struct DirFds {
     containers: std::sync::OnceLock<Option<std::os::fd::OwnedFd>>,
     run: std::sync::OnceLock<Option<std::os::fd::OwnedFd>>,
+    runtime: std::sync::OnceLock<Option<std::os::fd::OwnedFd>>,
 }
 
 fn open_dir(p: &Path) -> Option<std::os::fd::OwnedFd> {
@@ -529,6 +530,21 @@ impl Store {
         d.get_or_init(|| open_dir(&self.runroot.join("containers")))
             .as_ref()
             .map(|f| f.as_fd())
+    }
+
+    /// Whether `pause` marked the container (see [`runtime::is_frozen`], which the mark
+    /// only lets through): one stat relative to the runtime's directory.
+    fn pause_marked(&self, id: &str) -> bool {
+        use std::os::fd::AsFd;
+        let d = &self.dirs.runtime;
+        let rel = Path::new(id).join(runtime::PAUSE_MARK);
+        match d.get_or_init(|| open_dir(&self.rt.root)) {
+            Some(fd) => {
+                nix::sys::stat::fstatat(fd.as_fd(), &rel, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+                    .is_ok()
+            }
+            None => self.rt.root.join(rel).exists(),
+        }
     }
 
     /// `f` of the bytes of the container's file `name`; None when there is none.
@@ -975,7 +991,9 @@ impl Store {
             Status::Restarting | Status::Running if self.monitor_gone(c) => (true, Live::Exited),
             Status::Restarting => (false, Live::Restarting),
             // The monitor runs, so does the container: frozen is paused.
-            Status::Running if runtime::is_frozen(&self.rt, id) => (false, Live::Paused),
+            Status::Running if self.pause_marked(id) && runtime::is_frozen(&self.rt, id) => {
+                (false, Live::Paused)
+            }
             Status::Running => (false, Live::Running),
         }
     }

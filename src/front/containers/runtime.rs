@@ -178,7 +178,7 @@ pub(crate) fn is_frozen(g: &Globals, id: &str) -> bool {
         && crate::runtime::ops::is_frozen(g, id).unwrap_or(false)
 }
 
-const PAUSE_MARK: &str = "people-paused";
+pub(crate) const PAUSE_MARK: &str = "people-paused";
 
 /// Whether the runtime knows `id` and its init is alive.
 pub(crate) fn status(g: &Globals, id: &str) -> Option<String> {
