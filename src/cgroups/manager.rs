@@ -270,19 +270,29 @@ pub(crate) fn create(rec: &CgroupRecord) -> Result<(), CgroupError> {
 /// v1 cpuset: a directory with empty `cpuset.cpus` or `cpuset.mems` takes no task. Fills
 /// them in `leaf` and every ancestor below the hierarchy's root, top down, from the parent,
 /// as runc does: a parent made by someone else (mkdir alone) is filled too.
+///
+/// An ancestor filled here also gets `cgroup.clone_children`, so that the kernel fills
+/// its next children at their mkdir, with the same values: each write of `cpuset.cpus`
+/// checks every sibling (the kernel's validate_change), which made each new container
+/// of a parent holding a thousand cost more than the one before.
 fn fill_cpuset(leaf: &Path) -> Result<(), CgroupError> {
     let chain: Vec<&Path> = leaf
         .ancestors()
         .take_while(|d| d.parent().is_some_and(|p| p.join("cpuset.cpus").exists()))
         .collect();
     for dir in chain.into_iter().rev() {
+        let mut filled = false;
         for f in ["cpuset.cpus", "cpuset.mems"] {
             let cur = fs::read_to_string(dir.join(f)).unwrap_or_default();
             if cur.trim().is_empty() {
                 let parent = dir.parent().map(|p| p.join(f)).unwrap_or_default();
                 let v = fs::read_to_string(&parent).map_err(|e| io_err(&parent, e))?;
                 fs::write(dir.join(f), v.trim()).map_err(|e| io_err(&dir.join(f), e))?;
+                filled = true;
             }
+        }
+        if filled && dir != leaf {
+            let _ = fs::write(dir.join("cgroup.clone_children"), "1");
         }
     }
     Ok(())

@@ -24,9 +24,10 @@ pub(crate) fn ps(g: &Globals, a: &PsArgs) -> Result<i32> {
     } else {
         Some(Formatter::new(a.format.as_deref(), DEFAULT_TABLE)?)
     };
-    let mut list = store.list_brief();
+    let mut list = store.list_brief_live();
     // Newest first, as Docker lists them.
-    list.sort_by(|x, y| y.rec.created.cmp(&x.rec.created));
+    list.sort_by(|(x, _), (y, _)| y.rec.created.cmp(&x.rec.created));
+    let mut ports = crate::front::network::show::PsPorts::new(&store);
     let all = a.all || a.latest || a.last > 0 || filters.implies_all();
     let mut rows = Vec::new();
     let mut ids = Vec::new();
@@ -37,11 +38,11 @@ pub(crate) fn ps(g: &Globals, a: &PsArgs) -> Result<i32> {
     } else {
         usize::MAX
     };
-    for c in list.iter() {
+    for (c, live) in list.iter() {
+        let (c, live) = (c, *live);
         if rows.len() >= limit {
             break;
         }
-        let live = store.derive(c);
         if !all && !live.is_active() {
             continue;
         }
@@ -54,11 +55,7 @@ pub(crate) fn ps(g: &Globals, a: &PsArgs) -> Result<i32> {
             short(&c.rec.id).to_string()
         });
         let mut r = row(c, live, !a.no_trunc);
-        r["Ports"] = json!(crate::front::network::show::ps_ports(
-            &store,
-            &c.rec,
-            live.is_active()
-        ));
+        r["Ports"] = json!(ports.text(&c.rec, live.is_active()));
         rows.push(r);
     }
     let Some(fmt) = fmt else {
@@ -259,7 +256,13 @@ impl Filters {
         !self.exited.is_empty() || self.status.iter().any(|s| s != "running" && s != "paused")
     }
 
-    fn matches(&self, store: &Store, c: &Container, live: Live, all: &[Container]) -> Result<bool> {
+    fn matches(
+        &self,
+        store: &Store,
+        c: &Container,
+        live: Live,
+        all: &[(Container, Live)],
+    ) -> Result<bool> {
         let r = &c.rec;
         if !self.id.is_empty() && !self.id.iter().any(|p| r.id.starts_with(p.as_str())) {
             return Ok(false);
@@ -315,7 +318,7 @@ impl Filters {
         }
         for b in &self.before {
             let id = store.resolve(b)?;
-            let Some(other) = all.iter().find(|x| x.rec.id == id) else {
+            let Some((other, _)) = all.iter().find(|(x, _)| x.rec.id == id) else {
                 continue;
             };
             if r.created >= other.rec.created {
@@ -324,7 +327,7 @@ impl Filters {
         }
         for s in &self.since {
             let id = store.resolve(s)?;
-            let Some(other) = all.iter().find(|x| x.rec.id == id) else {
+            let Some((other, _)) = all.iter().find(|(x, _)| x.rec.id == id) else {
                 continue;
             };
             if r.created <= other.rec.created {

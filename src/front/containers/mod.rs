@@ -20,6 +20,7 @@
 pub(crate) mod create;
 mod exits;
 pub(crate) mod lifecycle;
+pub(crate) mod live;
 pub(crate) mod names;
 pub(crate) mod runtime;
 
@@ -391,20 +392,92 @@ fn write_synced_pair(dir: &Path, rec: &Record) -> Result<()> {
 /// treat as any container whose monitor is gone. A record that cannot be read at all
 /// would hide the container from every command instead.
 fn read_state(path: &Path) -> Result<Option<State>> {
-    match fs::read(path) {
-        Ok(d) => Ok(Some(serde_json::from_slice(&d).unwrap_or_default())),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => bail!("{}: {}", path.display(), crate::error::errno_text(&e)),
-    }
+    with_file(path, |d| Ok(serde_json::from_slice(d).unwrap_or_default()))
 }
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>> {
-    match fs::read(path) {
-        Ok(d) => serde_json::from_slice(&d)
-            .map(Some)
-            .map_err(|e| anyhow!("{}: corrupt record: {e}", path.display())),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => bail!("{}: {}", path.display(), crate::error::errno_text(&e)),
+    with_file(path, |d| {
+        serde_json::from_slice(d).map_err(|e| anyhow!("{}: corrupt record: {e}", path.display()))
+    })
+}
+
+thread_local! {
+    /// One buffer for every record read: listings read two or three small files per
+    /// container, and a fresh buffer each time costs musl's allocator an mmap and a
+    /// munmap.
+    static READ_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `f` of the file's bytes; None when there is no such file.
+fn with_file<T>(path: &Path, f: impl FnOnce(&[u8]) -> Result<T>) -> Result<Option<T>> {
+    with_file_at(None, path, path, f)
+}
+
+/// [`with_file`] of `rel` under the directory `dir` (`full` names the file in errors):
+/// listings open each container's records relative to the containers directory, a
+/// shorter walk of the path, and in three system calls (openat, read, close).
+fn with_file_at<T>(
+    dir: Option<std::os::fd::BorrowedFd>,
+    rel: &Path,
+    full: &Path,
+    f: impl FnOnce(&[u8]) -> Result<T>,
+) -> Result<Option<T>> {
+    READ_BUF.with(|b| {
+        // Taken out for the call: a record read from within `f` gets a buffer of its own.
+        let mut buf = b.take();
+        let r = match read_all(dir, rel, &mut buf) {
+            Ok(n) => f(&buf[..n]).map(Some),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(anyhow!(
+                "{}: {}",
+                full.display(),
+                crate::error::errno_text(&e)
+            )),
+        };
+        if buf.len() <= 1 << 20 {
+            b.replace(buf);
+        }
+        r
+    })
+}
+
+/// Reads the whole file into `buf` (kept at its full length, grown as needed); returns
+/// how many bytes it has. A read that does not fill the room left is taken as the end:
+/// records are replaced by rename, never written in place, so none is read half-written.
+fn read_all(
+    dir: Option<std::os::fd::BorrowedFd>,
+    rel: &Path,
+    buf: &mut Vec<u8>,
+) -> io::Result<usize> {
+    use nix::fcntl::OFlag;
+    use std::io::Read;
+    let fd = nix::fcntl::openat(
+        dir.unwrap_or(nix::fcntl::AT_FDCWD),
+        rel,
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    let mut file = File::from(fd);
+    if buf.len() < 16 << 10 {
+        buf.resize(16 << 10, 0);
+    }
+    let mut n = 0;
+    loop {
+        if n == buf.len() {
+            buf.resize(buf.len() * 2, 0);
+        }
+        let room = buf.len() - n;
+        match file.read(&mut buf[n..]) {
+            Ok(0) => return Ok(n),
+            Ok(k) => {
+                n += k;
+                if k < room {
+                    return Ok(n);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
 }
 
@@ -467,6 +540,26 @@ pub(crate) struct Store {
     pub(crate) root: PathBuf,
     pub(crate) runroot: PathBuf,
     pub(crate) rt: crate::runtime::Globals,
+    dirs: DirFds,
+}
+
+/// The containers' directories, opened at their first use by this command: listings read
+/// each container's files relative to them.
+#[derive(Default)]
+struct DirFds {
+    containers: std::sync::OnceLock<Option<std::os::fd::OwnedFd>>,
+    run: std::sync::OnceLock<Option<std::os::fd::OwnedFd>>,
+    runtime: std::sync::OnceLock<Option<std::os::fd::OwnedFd>>,
+}
+
+fn open_dir(p: &Path) -> Option<std::os::fd::OwnedFd> {
+    use nix::fcntl::OFlag;
+    nix::fcntl::open(
+        p,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ok()
 }
 
 /// One container as read from disk.
@@ -482,6 +575,53 @@ impl Store {
             root: g.root.clone(),
             runroot: g.runroot.clone(),
             rt: g.runtime(),
+            dirs: DirFds::default(),
+        }
+    }
+
+    fn containers_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        let d = &self.dirs.containers;
+        d.get_or_init(|| open_dir(&self.containers_dir()))
+            .as_ref()
+            .map(|f| f.as_fd())
+    }
+
+    fn run_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        let d = &self.dirs.run;
+        d.get_or_init(|| open_dir(&self.runroot.join("containers")))
+            .as_ref()
+            .map(|f| f.as_fd())
+    }
+
+    /// Whether `pause` marked the container (see [`runtime::is_frozen`], which the mark
+    /// only lets through): one stat relative to the runtime's directory.
+    fn pause_marked(&self, id: &str) -> bool {
+        use std::os::fd::AsFd;
+        let d = &self.dirs.runtime;
+        let rel = Path::new(id).join(runtime::PAUSE_MARK);
+        match d.get_or_init(|| open_dir(&self.rt.root)) {
+            Some(fd) => {
+                nix::sys::stat::fstatat(fd.as_fd(), &rel, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+                    .is_ok()
+            }
+            None => self.rt.root.join(rel).exists(),
+        }
+    }
+
+    /// `f` of the bytes of the container's file `name`; None when there is none.
+    fn read_in<T>(
+        &self,
+        id: &str,
+        name: &str,
+        f: impl FnOnce(&Path, &[u8]) -> Result<T>,
+    ) -> Result<Option<T>> {
+        let full = self.dir(id).join(name);
+        let g = |d: &[u8]| f(&full, d);
+        match self.containers_fd() {
+            Some(fd) => with_file_at(Some(fd), &Path::new(id).join(name), &full, g),
+            None => with_file(&full, g),
         }
     }
 
@@ -633,9 +773,18 @@ impl Store {
     /// The record without its spec (unless an old record holds it inside): what listings
     /// show, at a fraction of the parsing.
     pub(crate) fn load_brief(&self, id: &str) -> Result<Container> {
-        let d = self.dir(id);
-        let rec: Record = read_json(&d.join("config.json"))?.ok_or_else(|| no_such(id))?;
-        let mut state: State = read_state(&d.join("state.json"))?.unwrap_or_default();
+        let rec: Record = self
+            .read_in(id, "config.json", |p, d| {
+                serde_json::from_slice(d)
+                    .map_err(|e| anyhow!("{}: corrupt record: {e}", p.display()))
+            })?
+            .ok_or_else(|| no_such(id))?;
+        // Torn by a crash: a fresh state, as read_state says.
+        let mut state: State = self
+            .read_in(id, "state.json", |_, d| {
+                Ok(serde_json::from_slice(d).unwrap_or_default())
+            })?
+            .unwrap_or_default();
         if rec.config.healthcheck.is_some() {
             if let Some(h) = self.live_health(id, state.pid) {
                 state.health = Some(h);
@@ -743,6 +892,27 @@ impl Store {
         self.list_with(Store::load_brief)
     }
 
+    /// [`Store::list_brief`] with each container's status, from the same look at its
+    /// monitor that decides whether it needs reconciling.
+    pub(crate) fn list_brief_live(&self) -> Vec<(Container, Live)> {
+        let mut out = Vec::new();
+        for id in self.ids() {
+            let Ok(c) = self.load_brief(&id) else {
+                continue;
+            };
+            match self.assess(&c) {
+                (false, live) => out.push((c, live)),
+                _ => {
+                    if let Some(c) = self.reconcile_if_needed(c) {
+                        let live = self.derive(&c);
+                        out.push((c, live));
+                    }
+                }
+            }
+        }
+        out
+    }
+
     fn list_with(&self, load: fn(&Store, &str) -> Result<Container>) -> Vec<Container> {
         let mut out = Vec::new();
         for id in self.ids() {
@@ -848,41 +1018,46 @@ impl Store {
         write_json(&self.run_dir(id).join("exit.json"), x, false)
     }
 
-    /// Whether the container's monitor is alive (pid, start time and boot all match).
+    /// Whether the container's monitor is alive (its lock held; for a monitor of an older
+    /// berth: pid, start time and boot all match).
     pub(crate) fn monitor_alive(&self, id: &str) -> bool {
-        self.monitor(id).is_some_and(|m| alive(&m))
+        self.monitor_probe(id) == Some(true)
+    }
+
+    /// Some(alive) when the container has a monitor record, None when it has none.
+    fn monitor_probe(&self, id: &str) -> Option<bool> {
+        let dir = self.run_dir(id);
+        live::probe(self.run_fd(), id, &dir).or_else(|| {
+            dir.join("monitor.json")
+                .exists()
+                .then(|| self.monitor(id).is_some_and(|m| alive(&m)))
+        })
     }
 
     /// The status as of now, without writing anything.
     pub(crate) fn derive(&self, c: &Container) -> Live {
+        self.assess(c).1
+    }
+
+    /// Whether the record disagrees with what runs (a dead monitor, a reboot, leftovers of
+    /// a start that died), and the status as of now, from one look at the monitor: then
+    /// the container is finalized under its lock.
+    fn assess(&self, c: &Container) -> (bool, Live) {
         let id = &c.rec.id;
         match c.state.status {
-            Status::Exited => Live::Exited,
-            Status::Removing => Live::Removing,
-            Status::Created => {
-                if self.monitor_alive(id) {
-                    Live::Starting
-                } else {
-                    Live::Created
-                }
+            Status::Exited => (self.monitor_probe(id) == Some(false), Live::Exited),
+            Status::Removing => (false, Live::Removing),
+            Status::Created => match self.monitor_probe(id) {
+                Some(true) => (false, Live::Starting),
+                left => (left.is_some(), Live::Created),
+            },
+            Status::Restarting | Status::Running if self.monitor_gone(c) => (true, Live::Exited),
+            Status::Restarting => (false, Live::Restarting),
+            // The monitor runs, so does the container: frozen is paused.
+            Status::Running if self.pause_marked(id) && runtime::is_frozen(&self.rt, id) => {
+                (false, Live::Paused)
             }
-            Status::Restarting => {
-                if self.monitor_gone(c) {
-                    return Live::Exited;
-                }
-                Live::Restarting
-            }
-            Status::Running => {
-                if self.monitor_gone(c) {
-                    return Live::Exited;
-                }
-                // The monitor runs, so does the container: frozen is paused.
-                if runtime::is_frozen(&self.rt, id) {
-                    Live::Paused
-                } else {
-                    Live::Running
-                }
-            }
+            Status::Running => (false, Live::Running),
         }
     }
 
@@ -891,18 +1066,8 @@ impl Store {
         c.state.boot_id != runtime::boot_id() || !self.monitor_alive(&c.rec.id)
     }
 
-    /// Whether the record disagrees with what runs (a dead monitor, a reboot, leftovers of
-    /// a start that died): then the container is finalized under its lock.
     fn needs_reconcile(&self, c: &Container) -> bool {
-        let id = &c.rec.id;
-        match c.state.status {
-            // What derive calls Exited, without its look at the runtime for Paused.
-            Status::Running | Status::Restarting => self.monitor_gone(c),
-            Status::Created | Status::Exited => {
-                self.run_dir(id).join("monitor.json").exists() && !self.monitor_alive(id)
-            }
-            Status::Removing => false,
-        }
+        self.assess(c).0
     }
 
     /// Reconciles if needed; None when the container is gone (removed meanwhile, or

@@ -170,9 +170,15 @@ pub(crate) fn delete(g: &Globals, id: &str) -> Result<Vec<String>> {
 }
 
 /// Whether the container's cgroup is frozen (paused), for a container known to run.
+/// Only a container paused through here can be frozen: the mark [`pause`] leaves in the
+/// runtime's directory of the container (removed with it) spares every running container
+/// of a listing the read of its runtime state and cgroup, for one failed stat.
 pub(crate) fn is_frozen(g: &Globals, id: &str) -> bool {
-    crate::runtime::ops::is_frozen(g, id).unwrap_or(false)
+    g.root.join(id).join(PAUSE_MARK).exists()
+        && crate::runtime::ops::is_frozen(g, id).unwrap_or(false)
 }
+
+pub(crate) const PAUSE_MARK: &str = "people-paused";
 
 /// Whether the runtime knows `id` and its init is alive.
 pub(crate) fn status(g: &Globals, id: &str) -> Option<String> {
@@ -185,12 +191,26 @@ pub(crate) fn kill(g: &Globals, id: &str, sig: i32, all: bool) -> Result<()> {
     Ok(crate::runtime::ops::kill(g, id, sig, all)?)
 }
 
+/// The mark first: a crash between the two leaves a mark on a thawed container, which
+/// [`is_frozen`] checks against the cgroup; never a frozen container without its mark.
 pub(crate) fn pause(g: &Globals, id: &str) -> Result<()> {
-    Ok(crate::runtime::ops::pause(g, id)?)
+    let mark = g.root.join(id).join(PAUSE_MARK);
+    if g.root.join(id).is_dir() {
+        std::fs::write(&mark, b"")
+            .map_err(|e| anyhow!("{}: {}", mark.display(), crate::error::errno_text(&e)))?;
+    }
+    crate::runtime::ops::pause(g, id).inspect_err(|_| {
+        if !crate::runtime::ops::is_frozen(g, id).unwrap_or(false) {
+            let _ = std::fs::remove_file(&mark);
+        }
+    })?;
+    Ok(())
 }
 
 pub(crate) fn resume(g: &Globals, id: &str) -> Result<()> {
-    Ok(crate::runtime::ops::resume(g, id)?)
+    crate::runtime::ops::resume(g, id)?;
+    let _ = std::fs::remove_file(g.root.join(id).join(PAUSE_MARK));
+    Ok(())
 }
 
 /// Host pids of every process in the container.

@@ -307,6 +307,9 @@ impl<'a> Monitor<'a> {
             .create(&run_dir)
             .map_err(|e| anyhow!("{}: {}", run_dir.display(), crate::error::errno_text(&e)))?;
         let _ = std::fs::remove_file(run_dir.join("exit.json"));
+        // Without the lock (a runroot whose filesystem has no POSIX locks) monitor.json
+        // alone tells whether this monitor lives, as it did before the lock.
+        let _ = crate::front::containers::live::hold(&run_dir);
         let me = std::process::id() as i32;
         store.write_monitor(
             id,

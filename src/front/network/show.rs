@@ -161,17 +161,37 @@ pub(crate) fn host_config(rec: &Record) -> Value {
 }
 
 /// `ps`'s PORTS column.
-pub(crate) fn ps_ports(store: &Store, rec: &Record, running: bool) -> String {
-    let exposed: Vec<String> = rec.config.exposed_ports.keys().cloned().collect();
-    let bindings = running
-        .then(|| endpoint_of(store, &rec.id))
-        .flatten()
-        .map(|e| e.ports)
-        .unwrap_or_default();
-    if !running {
-        return String::new();
+/// `ps`'s PORTS column for every container of one listing, from one read of the
+/// endpoints (made at the first running container).
+pub(crate) struct PsPorts<'a> {
+    store: &'a Store,
+    endpoints: Option<Vec<Endpoint>>,
+}
+
+impl<'a> PsPorts<'a> {
+    pub(crate) fn new(store: &'a Store) -> PsPorts<'a> {
+        PsPorts {
+            store,
+            endpoints: None,
+        }
     }
-    super::ports::ps_text(&bindings, &exposed)
+
+    pub(crate) fn text(&mut self, rec: &Record, running: bool) -> String {
+        if !running {
+            return String::new();
+        }
+        let store = self.store;
+        let eps = self
+            .endpoints
+            .get_or_insert_with(|| Networks::new(&store.root).ipam().endpoints);
+        let bindings = eps
+            .iter()
+            .find(|e| e.container == rec.id)
+            .map(|e| e.ports.clone())
+            .unwrap_or_default();
+        let exposed: Vec<String> = rec.config.exposed_ports.keys().cloned().collect();
+        super::ports::ps_text(&bindings, &exposed)
+    }
 }
 
 /// `port CTR [PORT[/PROTO]]`: Docker's lines.

@@ -1,0 +1,151 @@
+//! Whether a container's monitor is alive, in one look that listings can afford for every
+//! container: `RUNROOT/containers/<id>/monitor.lock`, on which the monitor holds a POSIX
+//! write lock (`fcntl(F_SETLK)`) for its whole life. The kernel drops the lock the moment
+//! the process ends, however it ends (`kill -9` included), and a reboot leaves nobody
+//! holding it, so a lock found free means the monitor is gone; unlike pid + start time it
+//! needs no read of /proc and no parsing.
+//!
+//! POSIX record locks, not flock: they belong to the process, so a child the monitor
+//! forks (the container's init before its exec, a probe) never keeps one alive after the
+//! monitor died. Their one pitfall, that closing any descriptor of the file drops the
+//! process's lock, is kept away by [`probe`] never opening the file of a lock this
+//! process holds.
+//!
+//! The file appears already locked (made under a temporary name, locked, renamed into
+//! place): a reader never finds it free while its monitor lives. Monitors of an older
+//! berth have no such file: `monitor.json` (pid, start time, boot id) still decides then.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::fd::BorrowedFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use anyhow::{anyhow, Result};
+
+pub(crate) const LOCK_FILE: &str = "monitor.lock";
+
+/// The lock files this process holds, kept open for as long as it lives.
+static HELD: Mutex<Vec<(PathBuf, File)>> = Mutex::new(Vec::new());
+
+fn whole_file(kind: libc::c_int) -> libc::flock {
+    libc::flock {
+        l_type: kind as libc::c_short,
+        l_whence: libc::SEEK_SET as libc::c_short,
+        l_start: 0,
+        l_len: 0,
+        l_pid: 0,
+    }
+}
+
+/// Takes (or takes anew, for a new start of the same container) the monitor lock of the
+/// run directory `dir` for this process.
+pub(crate) fn hold(dir: &Path) -> Result<()> {
+    let path = dir.join(LOCK_FILE);
+    let tmp = dir.join(format!(".{LOCK_FILE}.{}.tmp", std::process::id()));
+    let r = (|| -> io::Result<File> {
+        let f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        nix::fcntl::fcntl(
+            &f,
+            nix::fcntl::FcntlArg::F_SETLK(&whole_file(libc::F_WRLCK)),
+        )?;
+        fs::rename(&tmp, &path)?;
+        Ok(f)
+    })();
+    let f = r.map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        anyhow!("{}: {}", path.display(), crate::error::errno_text(&e))
+    })?;
+    let mut held = HELD.lock().unwrap_or_else(|e| e.into_inner());
+    // The file it replaced is another inode: closing it drops nothing of the new lock.
+    held.retain(|(p, _)| p != &path);
+    held.push((path, f));
+    Ok(())
+}
+
+/// What the lock file says of the monitor of run directory `dir` (`name` under `parent`
+/// when the caller has that directory open): Some(alive), or None when there is no lock
+/// file (no monitor, or one of an older berth).
+pub(crate) fn probe(parent: Option<BorrowedFd>, name: &str, dir: &Path) -> Option<bool> {
+    let path = dir.join(LOCK_FILE);
+    {
+        let held = HELD.lock().unwrap_or_else(|e| e.into_inner());
+        if held.iter().any(|(p, _)| p == &path) {
+            // Ours: never open it (closing would drop our own lock).
+            return path.exists().then_some(true);
+        }
+    }
+    let f = match parent {
+        Some(fd) => nix::fcntl::openat(
+            fd,
+            &Path::new(name).join(LOCK_FILE),
+            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map(File::from)
+        .map_err(io::Error::from),
+        None => File::open(&path),
+    };
+    // Missing or unreadable: monitor.json decides.
+    let Ok(f) = f else { return None };
+    let mut l = whole_file(libc::F_WRLCK);
+    match nix::fcntl::fcntl(&f, nix::fcntl::FcntlArg::F_GETLK(&mut l)) {
+        Ok(_) => Some(l.l_type != libc::F_UNLCK as libc::c_short),
+        Err(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_held_lock_reads_alive_and_a_dead_holders_reads_gone() {
+        let d = std::env::temp_dir().join(format!("berth-live-{}", std::process::id()));
+        fs::create_dir_all(&d).unwrap();
+        assert_eq!(probe(None, "", &d), None);
+        // A child process takes the lock and is killed: the file stays, the lock goes.
+        let child = d.join("child");
+        fs::create_dir(&child).unwrap();
+        let mut c = hold_in_python(&child);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while probe(None, "", &child) != Some(true) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(probe(None, "", &child), Some(true));
+        c.kill().unwrap();
+        c.wait().unwrap();
+        assert_eq!(probe(None, "", &child), Some(false));
+        // The same, relative to an open parent directory (as listings look).
+        let parent = File::open(&d).unwrap();
+        use std::os::fd::AsFd;
+        assert_eq!(probe(Some(parent.as_fd()), "child", &child), Some(false));
+        assert_eq!(probe(Some(parent.as_fd()), "none", &d.join("none")), None);
+        // Our own lock reads alive, and probing it does not drop it.
+        hold(&d).unwrap();
+        assert_eq!(probe(None, "", &d), Some(true));
+        assert_eq!(probe(None, "", &d), Some(true));
+        HELD.lock().unwrap().clear();
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// A process of its own holding the lock (python's fcntl.lockf is F_SETLK): the
+    /// lock must be seen from another process, as commands see a monitor's.
+    fn hold_in_python(dir: &Path) -> std::process::Child {
+        let script = format!(
+            "import fcntl,os,time\nt='{d}/.x'\nf=open(t,'w')\nfcntl.lockf(f,fcntl.LOCK_EX)\nos.rename(t,'{d}/{LOCK_FILE}')\ntime.sleep(600)\n",
+            d = dir.display()
+        );
+        std::process::Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .spawn()
+            .expect("python3")
+    }
+}
