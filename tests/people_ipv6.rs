@@ -6,113 +6,35 @@
 
 mod common;
 
-use std::process::{Child, Command};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
+use common::netns::{no_links_tables_or_endpoints, sh, wget, NetWorld as Net};
 use common::people::World;
-use common::{run_with_timeout, Out};
+use common::Out;
 
-const INNER: &str = "BERTH_IPV6_TEST_INNER";
-
-/// Runs the test `name` again inside a new network namespace (with `lo` up); IPv6 is
-/// expected of this kernel: its absence fails the test, saying why.
+/// Runs the test `name` again inside a new network namespace; IPv6 is expected of this
+/// kernel: its absence fails the test, saying why.
 fn in_netns(name: &str, f: impl FnOnce()) {
     assert!(
         std::path::Path::new("/proc/sys/net/ipv6").exists(),
         "this kernel has no IPv6 (/proc/sys/net/ipv6 is missing): these tests need it"
     );
-    if std::env::var_os(INNER).is_some() {
-        sh("ip link set lo up").ok();
-        f();
-        return;
-    }
-    let exe = std::env::current_exe().unwrap();
-    let out = run_with_timeout(
-        Command::new("unshare")
-            .arg("--net")
-            .arg("--")
-            .arg(exe)
-            .args([name, "--exact", "--test-threads=1", "--nocapture"])
-            .env(INNER, "1"),
-        Duration::from_secs(600),
-    );
-    assert!(
-        out.code == 0 && out.stdout.contains("1 passed"),
-        "{name} in its network namespace failed:\n{}\n{}",
-        out.stdout,
-        out.stderr
-    );
-}
-
-fn sh(script: &str) -> Out {
-    run_with_timeout(
-        Command::new("sh").arg("-c").arg(script),
-        Duration::from_secs(60),
-    )
-}
-
-fn wget(url: &str) -> Out {
-    sh(&format!("timeout 10 busybox wget -qO- '{url}'"))
-}
-
-/// A test's world, its served files, and the other host's processes.
-struct Net {
-    w: World,
-    peers: Vec<Child>,
-}
-
-impl std::ops::Deref for Net {
-    type Target = World;
-    fn deref(&self) -> &World {
-        &self.w
-    }
+    common::netns::in_netns(name, f)
 }
 
 impl Net {
     fn new(name: &str) -> Net {
-        let w = World::new(name)
-            .deadline(Duration::from_secs(120))
-            .patience(Duration::from_secs(30), Duration::from_millis(50));
-        let rootfs = &w.rootfs;
-        std::fs::create_dir_all(rootfs.join("www/cgi-bin")).unwrap();
-        for a in ["httpd", "wget", "ping", "timeout"] {
-            let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a));
-        }
-        std::fs::write(rootfs.join("www/index.html"), "hello over v6\n").unwrap();
-        let ip = rootfs.join("www/cgi-bin/ip");
-        std::fs::write(
-            &ip,
-            "#!/bin/sh\necho 'Content-Type: text/plain'\necho\necho \"$REMOTE_ADDR\"\n",
+        Net::with(
+            name,
+            &["httpd", "wget", "ping", "timeout"],
+            "hello over v6\n",
         )
-        .unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&ip, std::fs::Permissions::from_mode(0o755)).unwrap();
-        Net {
-            w,
-            peers: Vec::new(),
-        }
-    }
-
-    fn httpd(&self, flags: &[&str]) -> String {
-        self.run_d(flags, &["httpd", "-f", "-p", "80", "-h", "/www"])
     }
 
     /// Another host joined by a veth pair: ours fd99::1/64, its fd99::2/64; it serves the
     /// world's /www (the `ip` CGI says who asked) on [::]:8080.
     fn peer(&mut self) -> i32 {
-        let child = Command::new("unshare")
-            .args(["--net", "--", "sleep", "600"])
-            .spawn()
-            .unwrap();
-        let pid = child.id() as i32;
-        self.peers.push(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::fs::read_link(format!("/proc/{pid}/ns/net")).ok()
-            == std::fs::read_link("/proc/self/ns/net").ok()
-        {
-            assert!(Instant::now() < deadline, "peer namespace never came");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let pid = self.spawn_peer();
         sh(&format!(
             "ip link add pn0 type veth peer name pn1 netns {pid} && ip addr add fd99::1/64 dev pn0 nodad && ip link set pn0 up && nsenter --net=/proc/{pid}/ns/net sh -c 'ip link set lo up; ip addr add fd99::2/64 dev pn1 nodad; ip link set pn1 up'"
         ))
@@ -126,12 +48,6 @@ impl Net {
             .unwrap();
         self.peers.push(httpd);
         pid
-    }
-
-    fn on_peer(&self, pid: i32, script: &str) -> Out {
-        sh(&format!(
-            "nsenter --net=/proc/{pid}/ns/net sh -c '{script}'"
-        ))
     }
 
     /// The network's IPv6 subnet and gateway, as `network inspect` gives them.
@@ -152,55 +68,15 @@ impl Net {
         )
     }
 
-    fn finish(mut self, networks: &[&str]) {
-        let ids = self.all_ids();
-        if !ids.is_empty() {
-            let mut a = vec!["rm", "-f"];
-            a.extend(ids.iter().map(String::as_str));
-            self.b(&a).ok();
-        }
-        for n in networks {
-            self.b(&["network", "rm", n]).ok();
-        }
-        for mut p in std::mem::take(&mut self.peers).into_iter().rev() {
-            let _ = p.kill();
-            let _ = p.wait();
-        }
-        no_network_leftovers(&self.root);
-        self.audit(&ids);
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-impl Drop for Net {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            return;
-        }
-        let ids = self.b(&["ps", "-a", "-q", "--no-trunc"]).stdout;
-        let mut a = vec!["rm", "-f"];
-        a.extend(ids.lines());
-        if a.len() > 2 {
-            let _ = self.b(&a);
-        }
-        for p in &mut self.peers {
-            let _ = p.kill();
-            let _ = p.wait();
-        }
+    fn finish(self, networks: &[&str]) {
+        self.finish_with(networks, no_network_leftovers)
     }
 }
 
 /// The namespace is as it was: only `lo` (and a peer's veth) with only their own
 /// addresses, no nftables table, no IPAM endpoint.
 fn no_network_leftovers(root: &std::path::Path) {
-    let links = sh("ip -o link show").stdout;
-    for l in links.lines() {
-        let name = l.split(':').nth(1).unwrap_or("").trim();
-        assert!(
-            name == "lo" || name.starts_with("pn0"),
-            "link left behind: {l}"
-        );
-    }
+    no_links_tables_or_endpoints(root);
     let addrs = sh("ip -o addr show").stdout;
     for l in addrs.lines() {
         let f: Vec<&str> = l.split_whitespace().collect();
@@ -209,12 +85,6 @@ fn no_network_leftovers(root: &std::path::Path) {
             _ => f[3] == "fd99::1/64" || f[3].starts_with("fe80::"),
         };
         assert!(ok, "address left behind: {l}");
-    }
-    let tables = sh("nft list tables").stdout;
-    assert!(tables.trim().is_empty(), "nftables left behind: {tables}");
-    if let Ok(b) = std::fs::read(root.join("networks/ipam.json")) {
-        let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
-        assert_eq!(v["endpoints"], serde_json::json!([]), "IPAM entries left");
     }
 }
 

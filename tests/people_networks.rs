@@ -8,115 +8,35 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::people::World;
 use common::{run_with_timeout, Out};
 
-const INNER: &str = "BERTH_NET_TEST_INNER";
-
-/// Runs the test `name` again inside a new network namespace (with `lo` up), where `f`
-/// runs; outside, checks that it ran there and passed.
-fn in_netns(name: &str, f: impl FnOnce()) {
-    if std::env::var_os(INNER).is_some() {
-        sh("ip link set lo up").ok();
-        f();
-        return;
-    }
-    let exe = std::env::current_exe().unwrap();
-    let out = run_with_timeout(
-        Command::new("unshare")
-            .arg("--net")
-            .arg("--")
-            .arg(exe)
-            .args([name, "--exact", "--test-threads=1", "--nocapture"])
-            .env(INNER, "1"),
-        Duration::from_secs(600),
-    );
-    assert!(
-        out.code == 0 && out.stdout.contains("1 passed"),
-        "{name} in its network namespace failed:\n{}\n{}",
-        out.stdout,
-        out.stderr
-    );
-}
-
-fn sh(script: &str) -> Out {
-    run_with_timeout(
-        Command::new("sh").arg("-c").arg(script),
-        Duration::from_secs(60),
-    )
-}
-
-/// The common world with what these tests serve (httpd's /www, two CGI scripts, the
-/// network applets) and the peers (other hosts' namespaces) a test made, which go with it.
-struct Net {
-    w: World,
-    peers: Vec<std::process::Child>,
-}
-
-impl std::ops::Deref for Net {
-    type Target = World;
-    fn deref(&self) -> &World {
-        &self.w
-    }
-}
+use common::netns::{in_netns, no_links_tables_or_endpoints, sh, wget, NetWorld as Net};
 
 impl Net {
+    /// The world with what these tests serve: httpd's /www, the `app` CGI script (the
+    /// tutorials' application) besides `ip`, and the network applets.
     fn new(name: &str) -> Net {
-        let w = World::new(name)
-            .deadline(Duration::from_secs(120))
-            .patience(Duration::from_secs(30), Duration::from_millis(50));
-        let rootfs = &w.rootfs;
-        std::fs::create_dir_all(rootfs.join("www/cgi-bin")).unwrap();
-        for a in ["httpd", "wget", "ping", "nslookup", "timeout", "env"] {
-            let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a));
-        }
-        std::fs::write(rootfs.join("www/index.html"), "hello from berth\n").unwrap();
+        let applets = ["httpd", "wget", "ping", "nslookup", "timeout", "env"];
+        let n = Net::with(name, &applets, "hello from berth\n");
         // The tutorials' application: answers with what it fetched from its database.
-        let app = rootfs.join("www/cgi-bin/app");
+        let app = n.rootfs.join("www/cgi-bin/app");
         std::fs::write(
             &app,
             "#!/bin/sh\necho 'Content-Type: text/plain'\necho\necho \"app sees: $(wget -qO- http://mysql/)\"\n",
         )
         .unwrap();
-        let ip = rootfs.join("www/cgi-bin/ip");
-        std::fs::write(
-            &ip,
-            "#!/bin/sh\necho 'Content-Type: text/plain'\necho\necho \"$REMOTE_ADDR\"\n",
-        )
-        .unwrap();
-        for p in [&app, &ip] {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
-        }
-        Net {
-            w,
-            peers: Vec::new(),
-        }
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&app, std::fs::Permissions::from_mode(0o755)).unwrap();
+        n
     }
 
-    fn httpd(&self, flags: &[&str]) -> String {
-        self.run_d(flags, &["httpd", "-f", "-p", "80", "-h", "/www"])
-    }
-
-    /// Another host: a network namespace (a sleeping process's) joined to ours by a veth
-    /// pair, ours 10.99.0.1/24, its 10.99.0.2/24.
+    /// Another host: a network namespace joined to ours by a veth pair, ours
+    /// 10.99.0.1/24, its 10.99.0.2/24.
     fn peer(&mut self) -> i32 {
-        let child = Command::new("unshare")
-            .args(["--net", "--", "sleep", "600"])
-            .spawn()
-            .unwrap();
-        let pid = child.id() as i32;
-        self.peers.push(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        // Until it has its own namespace.
-        while std::fs::read_link(format!("/proc/{pid}/ns/net")).ok()
-            == std::fs::read_link("/proc/self/ns/net").ok()
-        {
-            assert!(Instant::now() < deadline, "peer namespace never came");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let pid = self.spawn_peer();
         sh(&format!(
             "ip link add pn0 type veth peer name pn1 netns {pid} && ip addr add 10.99.0.1/24 dev pn0 && ip link set pn0 up && nsenter --net=/proc/{pid}/ns/net sh -c 'ip link set lo up; ip addr add 10.99.0.2/24 dev pn1; ip link set pn1 up; ip route add default via 10.99.0.1'"
         ))
@@ -124,51 +44,9 @@ impl Net {
         pid
     }
 
-    /// Runs `script` in the peer's namespace.
-    fn on_peer(&self, pid: i32, script: &str) -> Out {
-        sh(&format!(
-            "nsenter --net=/proc/{pid}/ns/net sh -c '{script}'"
-        ))
-    }
-
     /// Removes every container (and the networks given), then checks nothing is left.
-    fn finish(mut self, networks: &[&str]) {
-        let ids = self.all_ids();
-        if !ids.is_empty() {
-            let mut a = vec!["rm", "-f"];
-            a.extend(ids.iter().map(String::as_str));
-            self.b(&a).ok();
-        }
-        for n in networks {
-            self.b(&["network", "rm", n]).ok();
-        }
-        for mut p in std::mem::take(&mut self.peers) {
-            let _ = p.kill();
-            let _ = p.wait();
-        }
-        no_network_leftovers(&self.root);
-        self.audit(&ids);
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-impl Drop for Net {
-    /// A failed test still ends what it started: its containers (whose monitors would
-    /// outlive the namespace's first process) and its peer.
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            return;
-        }
-        let ids = self.b(&["ps", "-a", "-q", "--no-trunc"]).stdout;
-        let mut a = vec!["rm", "-f"];
-        a.extend(ids.lines());
-        if a.len() > 2 {
-            let _ = self.b(&a);
-        }
-        for p in &mut self.peers {
-            let _ = p.kill();
-            let _ = p.wait();
-        }
+    fn finish(self, networks: &[&str]) {
+        self.finish_with(networks, no_network_leftovers)
     }
 }
 
@@ -186,24 +64,7 @@ fn b_root(root: &Path, runroot: &Path, args: &[&str]) -> Out {
 /// The namespace is as it was: only `lo` (and a peer's veth), no nftables table, no IPAM
 /// endpoint.
 fn no_network_leftovers(root: &Path) {
-    let links = sh("ip -o link show").stdout;
-    for l in links.lines() {
-        let name = l.split(':').nth(1).unwrap_or("").trim();
-        assert!(
-            name == "lo" || name.starts_with("pn0"),
-            "link left behind: {l}"
-        );
-    }
-    let tables = sh("nft list tables").stdout;
-    assert!(tables.trim().is_empty(), "nftables left behind: {tables}");
-    if let Ok(b) = std::fs::read(root.join("networks/ipam.json")) {
-        let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
-        assert_eq!(v["endpoints"], serde_json::json!([]), "IPAM entries left");
-    }
-}
-
-fn wget(url: &str) -> Out {
-    sh(&format!("timeout 10 busybox wget -qO- {url}"))
+    no_links_tables_or_endpoints(root)
 }
 
 #[test]

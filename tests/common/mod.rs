@@ -742,4 +742,5 @@ pub fn console_socket(
         out
     })
 }
+pub mod netns;
 pub mod people;

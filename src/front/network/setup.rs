@@ -263,7 +263,11 @@ fn veth_name(nets: &Networks, id: &str, k: usize) -> String {
     if k == 0 {
         format!("vb{}{}", &nets.tag[..4], &id[..8.min(id.len())])
     } else {
-        format!("vb{}{}{k}", &nets.tag[..4], &id[..7.min(id.len())])
+        // `x` is no hex digit: an id whose 8th digit is k's never makes eth0's name again,
+        // and the name keeps within IFNAMSIZ (15) for any k.
+        let k = k.to_string();
+        let n = 15usize.saturating_sub(7 + k.len()).min(id.len());
+        format!("vb{}{}x{k}", &nets.tag[..4], &id[..n])
     }
 }
 
@@ -948,4 +952,21 @@ pub(super) fn forget(
 /// Reconciling a container whose monitor died: the same release.
 pub(crate) fn release(store: &Store, id: &str) -> Result<()> {
     detach(store, id)
+}
+
+#[cfg(test)]
+mod veth_tests {
+    #[test]
+    fn veth_names_never_collide_and_fit_ifnamsiz() {
+        let nets = super::Networks::new(std::path::Path::new("/nonexistent-berth-root"));
+        // The 8th hex digit of the id equal to k: the names used to be the same.
+        let id = "a98cb3c1ffffffff";
+        let names: Vec<String> = (0..120).map(|k| super::veth_name(&nets, id, k)).collect();
+        for (i, a) in names.iter().enumerate() {
+            assert!(a.len() <= 15, "{a}");
+            for b in &names[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+    }
 }
