@@ -51,9 +51,7 @@ fn relay(listeners: Vec<(OwnedFd, SocketAddr)>) -> Result<Relay> {
             .zip(targets)
             .filter_map(|(fd, to)| {
                 let l = TcpListener::from(fd);
-                std::thread::Builder::new()
-                    .spawn(move || serve(l, to))
-                    .ok()
+                std::thread::Builder::new().spawn(move || serve(l, to)).ok()
             })
             .collect();
         for t in threads {
