@@ -283,6 +283,21 @@ fn ports_published_over_ipv6() {
         );
         assert_ne!(far.code, 0, "a [::1] binding answered another host");
         // Hairpin over IPv6.
+        // The relay is the monitor's child: no thread of the monitor's, no fd of the
+        // container's (its stdio is /dev/null, beyond it only the two listeners).
+        let relay = relay_of(monitor_pid(&w, &id));
+        let fds: Vec<String> = std::fs::read_dir(format!("/proc/{relay}/fd"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter_map(|e| std::fs::read_link(e.path()).ok())
+            .map(|t| t.to_string_lossy().into_owned())
+            .collect();
+        let null = fds.iter().filter(|t| *t == "/dev/null").count();
+        let sockets = fds.iter().filter(|t| t.starts_with("socket:")).count();
+        assert!(
+            null == 3 && sockets == fds.len() - 3,
+            "relay {relay}'s fds: {fds:?}"
+        );
         let hair = w.b(&[
             "exec",
             "web",
@@ -361,6 +376,35 @@ fn ports_published_over_ipv6() {
         std::net::TcpListener::bind(format!("[::]:{p2}")).expect("[::] port released");
         w.finish(&["dual"]);
     });
+}
+
+/// The pid of container `id`'s monitor.
+fn monitor_pid(w: &World, id: &str) -> i32 {
+    let m: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(w.runroot.join("containers").join(id).join("monitor.json")).unwrap(),
+    )
+    .unwrap();
+    m["pid"].as_i64().unwrap() as i32
+}
+
+/// The monitor `pid` runs single-threaded (it clones: a thread holding musl's malloc
+/// lock would deadlock its children) and relays IPv6 in a child of its own: returns it.
+fn relay_of(pid: i32) -> i32 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert!(
+        status.contains("\nThreads:\t1\n"),
+        "monitor {pid}: {status}"
+    );
+    let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
+    let relays: Vec<i32> = children
+        .split_whitespace()
+        .filter_map(|c| c.parse().ok())
+        .filter(|c| {
+            std::fs::read_to_string(format!("/proc/{c}/comm")).is_ok_and(|n| n == "berth-relay\n")
+        })
+        .collect();
+    assert_eq!(relays.len(), 1, "monitor {pid}'s relays: {children}");
+    relays[0]
 }
 
 /// A port free on both families' loopback and wildcard addresses.
@@ -492,14 +536,16 @@ fn a_killed_monitor_releases_its_ipv6() {
         w.until("httpd answers on [::1]", || {
             wget(&format!("http://[::1]:{p}/")).code == 0
         });
-        let m: serde_json::Value = serde_json::from_slice(
-            &std::fs::read(w.runroot.join("containers").join(&id).join("monitor.json")).unwrap(),
-        )
-        .unwrap();
-        let pid = m["pid"].as_i64().unwrap() as i32;
+        let pid = monitor_pid(&w, &id);
+        let relay = common::Tracked::new(relay_of(pid));
         sh(&format!("kill -9 {pid}")).ok();
         w.until("the monitor is gone", || {
             !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        });
+        // Its relay dies with it (reparented to us, the subreaper, and reaped here).
+        w.until("the relay is gone", || {
+            relay.reap();
+            !relay.exists()
         });
         // The next command releases its addresses, veth, bridge and both tables.
         w.b(&["ps", "-a"]).ok();

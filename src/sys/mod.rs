@@ -653,6 +653,69 @@ pub(crate) fn spawn_tied(
     Ok((child, pidfd))
 }
 
+/// Forks a helper that dies with the calling thread (PR_SET_PDEATHSIG SIGKILL, as
+/// `spawn_tied`) and runs `child` in it with copies of `keep` as its only fds beyond
+/// /dev/null as stdio, then exits (a panic too: it never returns into the caller's code).
+/// The caller must be single-threaded, as for `clone3` (a fork of a threaded process may
+/// inherit a malloc lock held by another thread); the child may start threads. Returns
+/// the child's pid and a pidfd for it.
+pub(crate) fn fork_tied(
+    keep: &[BorrowedFd],
+    child: impl FnOnce(Vec<OwnedFd>) -> i32,
+) -> nix::Result<(i32, OwnedFd)> {
+    let parent = nix::unistd::getpid();
+    match clone3(0, None)? {
+        Forked::Parent { pid, pidfd } => Ok((pid, pidfd)),
+        Forked::Child => {
+            let run = || match tied_child(parent, keep) {
+                Ok(fds) => child(fds),
+                Err(_) => 1,
+            };
+            exit_now(std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or(101))
+        }
+    }
+}
+
+/// In `fork_tied`'s child: the death signal, and every fd closed but stdio and `keep`.
+fn tied_child(parent: nix::unistd::Pid, keep: &[BorrowedFd]) -> nix::Result<Vec<OwnedFd>> {
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)?;
+    // The parent died before the prctl: no signal would ever come.
+    if nix::unistd::getppid() != parent {
+        return Err(Errno::ESRCH);
+    }
+    let mut fds = Vec::new();
+    for fd in keep {
+        let d = nix::fcntl::fcntl(*fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3))?;
+        fds.push(adopt_fd(d));
+    }
+    // Stdio on /dev/null: whatever would be written there (a panic's message) reaches no
+    // one's terminal, log or socket.
+    // Raw: closed below with the rest, unless it is one of 0-2 already.
+    let null = std::os::fd::IntoRawFd::into_raw_fd(nix::fcntl::open(
+        "/dev/null",
+        nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?);
+    for n in 0..3 {
+        if null != n {
+            // SAFETY: dup2 on integers; fds 0-2 are owned by no Rust object in this child.
+            Errno::result(unsafe { libc::dup2(null, n) })?;
+        }
+    }
+    let mut open: Vec<u32> = vec![0, 1, 2];
+    open.extend(fds.iter().map(|f| f.as_raw_fd() as u32));
+    open.sort_unstable();
+    let mut from = 0u32;
+    for k in open {
+        if k > from {
+            close_range(from, k - 1, 0)?;
+        }
+        from = k + 1;
+    }
+    close_range(from, u32::MAX, 0)?;
+    Ok(fds)
+}
+
 /// splice(2) between two fds (one a pipe), moving pages rather than copying them:
 /// `SPLICE_F_MOVE | SPLICE_F_MORE`. Returns the bytes moved (0: end of input).
 pub(crate) fn splice(from: BorrowedFd, to: BorrowedFd, len: usize) -> nix::Result<usize> {

@@ -3,16 +3,16 @@
 //! IPv6, a port published without an address is bound on `0.0.0.0` and `[::]`, one port
 //! for both, as Docker's. IPv6 listeners also relay what DNAT cannot take (Docker's
 //! userland proxy): the kernel never routes `::1` off the loopback device, so
-//! `[::1]:PORT` reaches the container through this relay in the monitor.
+//! `[::1]:PORT` reaches the container through this relay, a child of the monitor.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::Arc;
-use std::thread::JoinHandle;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
+use nix::sys::signal::Signal;
 use nix::sys::socket::{self, sockopt, AddressFamily, SockFlag, SockType, SockaddrIn6};
+use nix::sys::wait::{waitid, Id, WaitPidFlag};
 
 use super::ports::{split_key, Binding};
 use super::{HostPort, Ipam};
@@ -23,37 +23,60 @@ pub(crate) enum Held {
     Relay(Relay),
 }
 
-/// An IPv6 listener relaying its connections to the container.
+/// The process relaying the IPv6 listeners' connections to the container: a child of
+/// the monitor, which must stay single-threaded (it clones for health probes and
+/// restarts, and a clone taken while one of its threads held musl's malloc lock would
+/// leave the child deadlocked). It owns the listening sockets and dies with the monitor.
 pub(crate) struct Relay {
-    listener: Arc<TcpListener>,
-    thread: Option<JoinHandle<()>>,
+    pidfd: OwnedFd,
 }
 
 impl Drop for Relay {
     fn drop(&mut self) {
-        // Wakes the accept (EINVAL) so the thread ends and the port is free when we return.
-        let _ = socket::shutdown(self.listener.as_raw_fd(), socket::Shutdown::Both);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        // Waited for: its sockets are closed, so the ports are free, when we return.
+        let _ = crate::sys::pidfd_send_signal(self.pidfd.as_fd(), Signal::SIGKILL as i32);
+        let _ = waitid(Id::PIDFd(self.pidfd.as_fd()), WaitPidFlag::WEXITED);
     }
 }
 
-fn relay(listener: TcpListener, target: SocketAddr) -> Relay {
-    let listener = Arc::new(listener);
-    let l = listener.clone();
-    let thread = std::thread::spawn(move || {
-        while let Ok((down, _)) = l.accept() {
-            std::thread::spawn(move || {
-                if let Ok(up) = TcpStream::connect_timeout(&target, Duration::from_secs(10)) {
-                    pipe(down, up);
-                }
-            });
+/// Starts the relay of `listeners` (each with where its connections go).
+fn relay(listeners: Vec<(OwnedFd, SocketAddr)>) -> Result<Relay> {
+    let fds: Vec<_> = listeners.iter().map(|(fd, _)| fd.as_fd()).collect();
+    let targets: Vec<SocketAddr> = listeners.iter().map(|(_, t)| *t).collect();
+    let (_, pidfd) = crate::sys::fork_tied(&fds, move |fds| {
+        let _ = nix::sys::prctl::set_name(c"berth-relay");
+        let _ = std::env::set_current_dir("/");
+        let threads: Vec<_> = fds
+            .into_iter()
+            .zip(targets)
+            .filter_map(|(fd, to)| {
+                let l = TcpListener::from(fd);
+                std::thread::Builder::new().spawn(move || serve(l, to)).ok()
+            })
+            .collect();
+        for t in threads {
+            let _ = t.join();
         }
-    });
-    Relay {
-        listener,
-        thread: Some(thread),
+        0
+    })
+    .map_err(|e| anyhow!("--publish: the IPv6 relay: {}", e.desc()))?;
+    Ok(Relay { pidfd })
+}
+
+/// Relays each connection `l` accepts to `target`, for as long as the process lives.
+fn serve(l: TcpListener, target: SocketAddr) {
+    loop {
+        match l.accept() {
+            Ok((down, _)) => {
+                let _ = std::thread::Builder::new().spawn(move || {
+                    if let Ok(up) = TcpStream::connect_timeout(&target, Duration::from_secs(10)) {
+                        pipe(down, up);
+                    }
+                });
+            }
+            // Out of fds or memory for a while: the port stays held, later ones may pass.
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
     }
 }
 
@@ -124,6 +147,7 @@ pub(crate) fn publish(
 ) -> Result<(Vec<Held>, Vec<Binding>)> {
     let mut held = Vec::new();
     let mut bindings = Vec::new();
+    let mut relayed = Vec::new();
     for (k, h) in wanted {
         let (cport, proto) = split_key(&k).ok_or_else(|| anyhow!("port {k}: invalid"))?;
         let hips: Vec<IpAddr> = if h.host_ip.is_empty() {
@@ -205,11 +229,15 @@ pub(crate) fn publish(
                     Some(a) => SocketAddr::new(IpAddr::V6(a), cport),
                     None => SocketAddr::new(IpAddr::V4(target.0), cport),
                 };
-                held.push(Held::Relay(relay(TcpListener::from(fd), to)));
+                relayed.push((fd, to));
             } else {
                 held.push(Held::Fd { _fd: fd });
             }
         }
+    }
+    if !relayed.is_empty() {
+        // One process for all: started once every port is bound, it holds no other fd.
+        held.push(Held::Relay(relay(relayed)?));
     }
     Ok((held, bindings))
 }
