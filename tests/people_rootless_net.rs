@@ -208,6 +208,51 @@ impl U {
             .collect()
     }
 
+    /// The user's port forwarders (children of monitors, named berth-ports).
+    fn forwarders(&self) -> Vec<i32> {
+        self.processes()
+            .into_iter()
+            .map(|(pid, _)| pid)
+            .filter(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                    .is_ok_and(|n| n.trim() == "berth-ports")
+            })
+            .collect()
+    }
+
+    /// The monitor of `id` serves its published ports through exactly one forwarder child
+    /// and stays single-threaded itself (it clones for probes and restarts). Returns the
+    /// forwarder's pid.
+    fn check_forwarder(&self, id: &str) -> i32 {
+        let monitor = self.w.monitor_pid(id);
+        let status = std::fs::read_to_string(format!("/proc/{monitor}/status")).unwrap();
+        assert!(
+            status.lines().any(|l| l == "Threads:\t1"),
+            "the monitor is threaded: {status}"
+        );
+        let mine: Vec<i32> = self
+            .forwarders()
+            .into_iter()
+            .filter(|pid| ppid(*pid) == Some(monitor))
+            .collect();
+        assert_eq!(
+            mine.len(),
+            1,
+            "forwarders of {monitor}: {:?}",
+            self.forwarders()
+        );
+        mine[0]
+    }
+
+    /// Waits (bounded) until process `pid` is gone, reaping it if it is ours (a monitor
+    /// killed with -9 leaves its forwarder to the nearest subreaper).
+    fn until_gone(&self, what: &str, pid: i32) {
+        until(what, || {
+            common::reap(pid);
+            std::fs::metadata(format!("/proc/{pid}")).is_err()
+        });
+    }
+
     fn ipam(&self) -> serde_json::Value {
         std::fs::read(self.w.root.join("networks/ipam.json"))
             .ok()
@@ -264,6 +309,11 @@ impl Drop for U {
             }
         }
     }
+}
+
+fn ppid(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 2..].split(' ').nth(1)?.parse().ok()
 }
 
 fn until(what: &str, mut f: impl FnMut() -> bool) {
@@ -373,8 +423,12 @@ fn rootless_http_through_published_ports() {
         );
         // One pasta, the user's, for the container; gone with it, and its ports free.
         assert_eq!(u.pastas().len(), 1, "{:?}", u.pastas());
+        let fwd = u.check_forwarder(&id);
         u.b(&["rm", "-f", &id]).ok();
         until("pasta gone", || u.pastas().is_empty());
+        // Killed and waited for by its monitor before rm returned.
+        assert!(u.forwarders().is_empty(), "{:?}", u.forwarders());
+        u.until_gone("the forwarder gone", fwd);
         TcpListener::bind(&a1).expect("the published port is free again");
         u.finish();
     });
@@ -544,11 +598,14 @@ fn rootless_monitor_killed_leaves_no_pasta() {
         until("httpd answers", || http_get(&a).is_some());
         let helper = u.ipam()["endpoints"][0]["helper"]["pid"].as_i64().unwrap() as i32;
         assert!(u.pastas().iter().any(|(p, _)| *p == helper));
+        let fwd = u.check_forwarder(&id);
         nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(u.w.monitor_pid(&id)),
             nix::sys::signal::Signal::SIGKILL,
         )
         .unwrap();
+        // The forwarder dies with its monitor too, before any berth command.
+        u.until_gone("the forwarder gone with its monitor", fwd);
         // pasta dies with its monitor, before any berth command.
         until("pasta gone with its monitor", || {
             !u.pastas().iter().any(|(p, _)| *p == helper)
@@ -791,7 +848,10 @@ fn rootless_user_network_names_aliases_and_ports() {
             assert!(!ip.is_empty(), "{}", inspect.stdout);
             // Still one stack; everything gone with the last container.
             assert_eq!(stack(&u).len(), 2, "{:?}", stack(&u));
+            let fwd = u.check_forwarder(&web);
             u.b(&["rm", "-f", "web", "db"]).ok();
+            assert!(u.forwarders().is_empty(), "{:?}", u.forwarders());
+            u.until_gone("the forwarder gone", fwd);
             until("the shared namespace torn down", || stack(&u).is_empty());
             // The monitor closes its listener as it ends.
             until("the published port is free again", || {

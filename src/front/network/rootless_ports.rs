@@ -1,7 +1,7 @@
-//! Published TCP ports of rootless containers, forwarded by their monitor
-//! (what Podman's rootlessport does): the monitor holds the listening socket on the host
-//! (bound when the container starts, so a port in use fails the start naming it, and
-//! exactly on the address asked), and each connection it accepts is joined to one it
+//! Published TCP ports of rootless containers, forwarded by a child of their monitor
+//! (what Podman's rootlessport does): the monitor binds the listening socket on the host
+//! (when the container starts, so a port in use fails the start naming it, and exactly
+//! on the address asked), and each connection its forwarder child accepts is joined to one it
 //! opens from inside a network namespace (the shared one of user networks, to the
 //! container's address; the container's own with pasta, to its loopback, as pasta's
 //! splice does), the bytes moved by splice(2) without a copy through user memory, with
@@ -19,26 +19,25 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::time::Duration;
 
 use anyhow::{anyhow, Result};
+use nix::sys::signal::Signal;
+use nix::sys::wait::{waitid, Id, WaitPidFlag};
 
-/// The listening sockets of one container, served by threads of the monitor; dropping it
-/// shuts them down (connections in progress run to their end).
+/// The process serving one container's listening sockets: a child of the monitor, which
+/// must stay single-threaded (it clones for health probes and restarts, and a clone taken
+/// while one of its threads held musl's malloc lock would leave the child deadlocked). It
+/// alone holds the sockets, and dies with the monitor; dropping this kills it (connections
+/// in progress end with it, as they would when the container stops).
+/// None: no TCP port to serve, no process.
 pub(crate) struct Forwarder {
-    listeners: Vec<OwnedFd>,
-    threads: Vec<std::thread::JoinHandle<()>>,
+    pidfd: Option<OwnedFd>,
 }
 
 impl Drop for Forwarder {
     fn drop(&mut self) {
-        for l in &self.listeners {
-            // Wakes the thread blocked in accept (EINVAL), which then closes its socket.
-            let _ = nix::sys::socket::shutdown(
-                std::os::fd::AsRawFd::as_raw_fd(l),
-                nix::sys::socket::Shutdown::Both,
-            );
-        }
-        // Their sockets closed before this returns: a restart binds the ports again.
-        for t in self.threads.drain(..) {
-            let _ = t.join();
+        if let Some(pidfd) = &self.pidfd {
+            // Waited for: its sockets are closed, so a restart binds the ports again.
+            let _ = crate::sys::pidfd_send_signal(pidfd.as_fd(), Signal::SIGKILL as i32);
+            let _ = waitid(Id::PIDFd(pidfd.as_fd()), WaitPidFlag::WEXITED);
         }
     }
 }
@@ -47,26 +46,43 @@ impl Drop for Forwarder {
 pub(crate) type Listener = (OwnedFd, u16);
 
 /// Serves `ports` (a listening TCP socket on the host, the container's port) into the
-/// network namespace `netns`, where the container has address `ip`.
+/// network namespace `netns`, where the container has address `ip`. The caller's copies
+/// of the sockets are closed on return: the forwarder holds the ports.
 pub(crate) fn start(netns: &File, ip: Ipv4Addr, ports: Vec<Listener>) -> Result<Forwarder> {
-    let mut listeners = Vec::new();
-    let mut threads = Vec::new();
-    for (fd, cport) in ports {
-        let keep = fd
-            .try_clone()
-            .map_err(|e| anyhow!("--publish: {}", crate::error::errno_text(&e)))?;
-        let ns = netns
-            .try_clone()
-            .map_err(|e| anyhow!("--publish: {}", crate::error::errno_text(&e)))?;
-        let dst = SocketAddrV4::new(ip, cport);
-        let t = std::thread::Builder::new()
-            .name("berth-ports".into())
-            .spawn(move || serve(ns, TcpListener::from(fd), dst))
-            .map_err(|e| anyhow!("--publish: {}", crate::error::errno_text(&e)))?;
-        listeners.push(keep);
-        threads.push(t);
+    if ports.is_empty() {
+        return Ok(Forwarder { pidfd: None });
     }
-    Ok(Forwarder { listeners, threads })
+    let mut keep = vec![netns.as_fd()];
+    keep.extend(ports.iter().map(|(fd, _)| fd.as_fd()));
+    let dsts: Vec<SocketAddrV4> = ports
+        .iter()
+        .map(|(_, cport)| SocketAddrV4::new(ip, *cport))
+        .collect();
+    let (_, pidfd) = crate::sys::fork_tied(&keep, move |fds| {
+        let _ = nix::sys::prctl::set_name(c"berth-ports");
+        let _ = std::env::set_current_dir("/");
+        let mut fds = fds.into_iter();
+        let Some(ns) = fds.next() else {
+            return 1;
+        };
+        let threads: Vec<_> = fds
+            .zip(dsts)
+            .filter_map(|(fd, dst)| {
+                let ns = ns.try_clone().ok()?;
+                std::thread::Builder::new()
+                    .name("berth-ports".into())
+                    .spawn(move || serve(File::from(ns), TcpListener::from(fd), dst))
+                    .ok()
+            })
+            .collect();
+        drop(ns);
+        for t in threads {
+            let _ = t.join();
+        }
+        0
+    })
+    .map_err(|e| anyhow!("--publish: the port forwarder: {}", e.desc()))?;
+    Ok(Forwarder { pidfd: Some(pidfd) })
 }
 
 /// Accepts on the host's socket; connects, from the namespace, to `dst`.
@@ -84,7 +100,6 @@ fn serve(ns: File, l: TcpListener, dst: SocketAddrV4) {
                     .name("berth-relay".into())
                     .spawn(move || relay(c, dst));
             }
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => return,
             Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
             // Out of fds or memory for a moment: the connection waits in the backlog.
             Err(_) => std::thread::sleep(Duration::from_millis(20)),
