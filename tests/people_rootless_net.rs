@@ -457,11 +457,14 @@ fn rootless_image_container_restarts_with_its_ports() {
             let p = format!("{port}:80");
             a.extend(["-p", &p, "rlimg"]);
             a.extend(httpd_cmd());
-            u.b(&a).ok();
+            let out = u.b(&a);
+            out.ok();
+            let id = out.stdout.trim().to_string();
             let addr = format!("127.0.0.1:{port}");
             until("httpd answers", || http_get(&addr).is_some());
             let first = u.pastas();
             assert_eq!(first.len(), 1, "{first:?}");
+            let fwd1 = u.check_forwarder(&id);
             // A restart gets a new namespace and a new pasta; the old one is gone.
             u.b(&["restart", "-t", "1", "web"]).ok();
             until("httpd answers after the restart", || {
@@ -470,9 +473,14 @@ fn rootless_image_container_restarts_with_its_ports() {
             let second = u.pastas();
             assert_eq!(second.len(), 1, "{second:?}");
             assert_ne!(first[0].0, second[0].0);
+            // And a new forwarder, the old one killed and waited for.
+            let fwd2 = u.check_forwarder(&id);
+            assert_ne!(fwd1, fwd2);
+            u.until_gone("the first forwarder gone", fwd1);
             // Stopped: no pasta, the port is free; started again: served again.
             u.b(&["stop", "-t", "1", "web"]).ok();
             until("pasta gone", || u.pastas().is_empty());
+            u.until_gone("the forwarder gone with the stop", fwd2);
             TcpListener::bind(&addr).expect("the published port is free while stopped");
             let port_out = u.b(&["port", "web"]);
             assert_eq!(port_out.stdout, "", "a stopped container publishes nothing");
