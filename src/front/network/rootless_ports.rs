@@ -27,8 +27,8 @@ use nix::sys::wait::{waitid, Id, WaitPidFlag};
 /// while one of its threads held musl's malloc lock would leave the child deadlocked). It
 /// alone holds the sockets, and dies with the monitor; dropping this kills it (connections
 /// in progress end with it, as they would when the container stops).
-/// None: no TCP port to serve, no process.
 pub(crate) struct Forwarder {
+    /// None: no TCP port to serve, so no process (a build's RUN step publishes none).
     pidfd: Option<OwnedFd>,
 }
 
