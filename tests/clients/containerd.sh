@@ -148,14 +148,14 @@ d_detach_exec() {
   run_out c tasks exec --detach --exec-id e5 d-svc sleep 1000
   local execpid=""
   wait_for 10 sh -c "nsenter -t $CD_HOLDER -m ctr --address $CD/containerd.sock tasks ps d-svc | awk 'NR > 1 && \$1 != $init' | grep -q ."
-  execpid=$(c tasks ps d-svc | awk -v i="$init" 'NR > 1 && $1 != i {print $1}' | head -n 1)
+  execpid=$(c tasks ps d-svc | awk -v i="$init" 'NR > 1 && $1 != i {print $1; exit}')
   say "init $init, exec'd sleep $execpid"
   run_out c tasks kill -a -s TERM d-svc
   wait_for 10 pid_gone "$execpid"
   expect_eq "status after kill -a TERM (the init ignores it)" "$(task_status d-svc)" RUNNING
   run_out c tasks exec --detach --exec-id e6 d-svc sleep 1000
   wait_for 10 sh -c "nsenter -t $CD_HOLDER -m ctr --address $CD/containerd.sock tasks ps d-svc | awk 'NR > 1 && \$1 != $init' | grep -q ."
-  execpid=$(c tasks ps d-svc | awk -v i="$init" 'NR > 1 && $1 != i {print $1}' | head -n 1)
+  execpid=$(c tasks ps d-svc | awk -v i="$init" 'NR > 1 && $1 != i {print $1; exit}')
   run_out c tasks kill -a -s KILL d-svc
   wait_for 10 sh -c "nsenter -t $CD_HOLDER -m ctr --address $CD/containerd.sock tasks ls | grep -q 'd-svc.*STOPPED'"
   wait_for 10 pid_gone "$init"

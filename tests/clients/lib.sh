@@ -78,7 +78,8 @@ tm() { t tmux -S "$T/tmux.sock" "$@"; }
 # pane_wait SESSION TEXT SECS — waits until the pane shows TEXT
 pane_wait() {
   local i=0
-  while ! tm capture-pane -p -t "$1" | grep -qF -- "$2"; do
+  # The pane read whole first: under pipefail, grep -q leaving early fails the writer.
+  while ! grep -qF -- "$2" <<<"$(tm capture-pane -p -t "$1")"; do
     i=$((i + 1))
     if [ "$i" -ge $(($3 * 5)) ]; then
       say "pane $1:"; tm capture-pane -p -t "$1" | sed '/^$/d; s/^/  | /' >&2

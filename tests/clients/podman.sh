@@ -55,7 +55,7 @@ pm() { t "$PM" "$@"; }
 # expect_no_container NAME — `podman ps -a` does not list NAME (removed, e.g. by run --rm).
 expect_no_container() {
   run_out pm ps -a --format '{{.Names}}'
-  ! printf '%s\n' "$OUT" | grep -qx -- "$1" || fail "container $1 still listed by ps -a"
+  ! grep -qx -- "$1" <<<"$OUT" || fail "container $1 still listed by ps -a"
 }
 
 # --- run --rm ------------------------------------------------------------------------------------
@@ -210,7 +210,7 @@ p_init() {
 }
 p_uidmap() {
   run_out pm run --rm --network none --uidmap 0:100000:65536 --gidmap 0:100000:65536 bb sh -c 'cat /proc/self/uid_map; id -u'
-  expect_eq "uid map" "$(printf '%s\n' "$OUT" | head -n 1 | awk '{print $1, $2, $3}')" "0 100000 65536"
+  expect_eq "uid map" "$(awk 'NR == 1 {print $1, $2, $3}' <<<"$OUT")" "0 100000 65536"
   expect_eq "uid inside" "$(printf '%s\n' "$OUT" | tail -n 1)" 0
 }
 p_ulimit() {

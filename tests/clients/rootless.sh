@@ -80,7 +80,7 @@ hello"
 r_uidmap() {
   run_out rp run --rm --network none bb cat /proc/self/uid_map
   local first
-  first=$(printf '%s\n' "$OUT" | head -n 1 | awk '{print $1, $2, $3}')
+  first=$(awk 'NR == 1 {print $1, $2, $3}' <<<"$OUT")
   expect_eq "uid 0 is the user" "$first" "0 $RL_UID 1"
   [ "$(printf '%s\n' "$OUT" | wc -l)" -ge 2 ] || fail "no subuid range mapped: $OUT"
 }
@@ -96,7 +96,7 @@ r_detach_exec_logs_kill_rm() {
   wait_for 10 sh -c "$T/bin/rp ps -a --format '{{.Names}} {{.Status}}' | grep -q 'rsvc Exited (3)'"
   run_out rp rm rsvc
   run_out rp ps -a --format '{{.Names}}'
-  ! printf '%s\n' "$OUT" | grep -qx rsvc || fail "rsvc still listed by ps -a after rm"
+  ! grep -qx rsvc <<<"$OUT" || fail "rsvc still listed by ps -a after rm"
 }
 r_volume_ownership() {
   run_out rp run --rm --network none -v "$T/rlhome/vol:/vol" bb sh -c 'touch /vol/f && stat -c %u /vol/f'
