@@ -106,12 +106,35 @@ fn blkio_v2(text: &str) -> Vec<Value> {
 
 /// The throttle file counts every device even without CFQ/BFQ (what Docker reads first);
 /// the scheduler's file where the throttle one is missing.
+///
+/// A controller's files are the same in every cgroup of its hierarchy, and kernels since
+/// 5.0 (no CFQ) have no scheduler file: once missing, not looked for again by this process
+/// (`stats` reads every container's, at every sample).
 fn blkio_v1_of(rec: &CgroupRecord) -> Vec<Value> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static NO_SCHED_FILE: AtomicBool = AtomicBool::new(false);
     v1_dir(rec, "blkio")
         .and_then(|d| {
             read(&d.join("blkio.throttle.io_service_bytes_recursive"))
                 .filter(|t| t.lines().count() > 1)
-                .or_else(|| read(&d.join("blkio.io_service_bytes_recursive")))
+                .or_else(|| {
+                    if NO_SCHED_FILE.load(Ordering::Relaxed) {
+                        return None;
+                    }
+                    let p = d.join("blkio.io_service_bytes_recursive");
+                    match crate::sys::read_small(&p) {
+                        Ok(t) => Some(t.trim().to_string()),
+                        Err(e) => {
+                            // (The host's hierarchies only: not a tree a test made.)
+                            if e.kind() == std::io::ErrorKind::NotFound
+                                && d.starts_with("/sys/fs/cgroup")
+                            {
+                                NO_SCHED_FILE.store(true, Ordering::Relaxed);
+                            }
+                            None
+                        }
+                    }
+                })
         })
         .map(|t| blkio_v1(&t))
         .unwrap_or_default()

@@ -78,6 +78,7 @@ pub(crate) fn hot_command(args: &[std::ffi::OsString]) -> Option<clap::Command> 
         "logs" => LogsArgs::augment_args(C::new("logs")),
         "inspect" => InspectArgs::augment_args(C::new("inspect")),
         "wait" => ContainersArgs::augment_args(C::new("wait")),
+        "stats" => StatsArgs::augment_args(C::new("stats")),
         _ => return None,
     };
     Some(
@@ -1488,6 +1489,8 @@ mod tests {
             "berth logs -f --tail 5 c1",
             "berth inspect --format {{.Id}} c1",
             "berth wait c1 c2",
+            "berth stats --no-stream",
+            "berth --root /r stats -a --no-trunc --format {{.Name}} c1 c2",
         ] {
             let whole = format!("{:?}", parse(s));
             assert_eq!(hot(s).as_deref(), Some(whole.as_str()), "{s}");
@@ -1508,6 +1511,8 @@ mod tests {
             "berth run",
             "berth ps --bogus",
             "berth exec",
+            "berth stats --help",
+            "berth stats --bogus",
         ] {
             assert!(hot(s).is_none(), "{s}");
         }

@@ -431,14 +431,15 @@ pub(crate) fn pids(g: &Globals, id: &str) -> Result<Vec<i32>> {
 /// created container still reads).
 pub(crate) fn usage(g: &Globals, id: &str) -> Result<(i32, serde_json::Value)> {
     let dir = ContainerDir::new(&g.root, id)?;
-    let rec = dir.load()?;
+    let rec = dir.load_brief()?;
     let alive = rec
         .init_process()
         .is_some_and(|fd| !crate::state::has_exited(&fd, Duration::ZERO));
     if !alive {
         return Err(Error::NotRunning);
     }
-    Ok((rec.pid, crate::cgroups::stats::brief(&rec.cgroup)))
+    let pid = rec.pid;
+    Ok((pid, crate::cgroups::stats::brief(&rec.cgroup())))
 }
 
 /// `events`: one stats record with `--stats`, else a stream of stats every `interval` and

@@ -179,6 +179,52 @@ pub(crate) struct Record {
     pub(crate) notify_socket: Option<String>,
 }
 
+/// Of state.json, what reading a running container's usage needs: its init and the
+/// cgroup directories it is read from. The rest (bundle, annotations, hooks, the list of
+/// created directories) is skipped unparsed: `stats` reads this for every container at
+/// every sample.
+#[derive(Deserialize, Debug, Default)]
+pub(crate) struct Brief {
+    pub(crate) pid: i32,
+    start_time: u64,
+    boot_id: String,
+    #[serde(default)]
+    cgroup: BriefCgroup,
+}
+
+#[derive(Deserialize, Debug, Default)]
+struct BriefCgroup {
+    #[serde(default)]
+    paths: Vec<PathBuf>,
+    #[serde(default)]
+    freezer: Option<PathBuf>,
+    #[serde(default)]
+    unified: Option<PathBuf>,
+    #[serde(default)]
+    v1: std::collections::BTreeMap<String, PathBuf>,
+}
+
+impl Brief {
+    /// See [`Record::init_process`].
+    pub(crate) fn init_process(&self) -> Option<OwnedFd> {
+        if self.boot_id != boot_id() {
+            return None;
+        }
+        open_same_process(self.pid, self.start_time)
+    }
+
+    /// The cgroup record as far as reading usage goes (no `created`, no systemd scope).
+    pub(crate) fn cgroup(self) -> crate::cgroups::CgroupRecord {
+        crate::cgroups::CgroupRecord {
+            paths: self.cgroup.paths,
+            freezer: self.cgroup.freezer,
+            unified: self.cgroup.unified,
+            v1: self.cgroup.v1,
+            ..Default::default()
+        }
+    }
+}
+
 impl Record {
     /// A pidfd for the container's init, if the record's process (pid and start time, this
     /// boot) still exists; it may have exited.
@@ -315,6 +361,17 @@ impl ContainerDir {
     }
 
     pub(crate) fn load(&self) -> Result<Record, StateError> {
+        let p = self.path.join("state.json");
+        let data = match fs::read(&p) {
+            Ok(d) => d,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(StateError::NotExist),
+            Err(e) => return Err(io_err(&p)(e)),
+        };
+        serde_json::from_slice(&data).map_err(|err| StateError::Corrupt { path: p, err })
+    }
+
+    /// [`ContainerDir::load`] of only what [`Brief`] keeps.
+    pub(crate) fn load_brief(&self) -> Result<Brief, StateError> {
         let p = self.path.join("state.json");
         let data = match fs::read(&p) {
             Ok(d) => d,
