@@ -33,8 +33,15 @@ pub fn runtime() -> PathBuf {
     let berth = Path::new(env!("CARGO_BIN_EXE_berth"));
     let link = berth.with_file_name("berth-runc");
     if std::fs::read_link(&link).is_err() {
-        // Several test binaries may race here: whoever loses finds the link made.
-        let tmp = berth.with_file_name(format!("berth-runc.{}", std::process::id()));
+        // Several test binaries, and several threads of one, may race here: each makes its
+        // own temporary name (pid and thread alone are not unique: a thread could remove
+        // another's), and rename(2) over the link is atomic, so every racer ends with it.
+        static LINKS: AtomicUsize = AtomicUsize::new(0);
+        let tmp = berth.with_file_name(format!(
+            "berth-runc.{}.{}",
+            std::process::id(),
+            LINKS.fetch_add(1, Ordering::Relaxed)
+        ));
         let _ = std::fs::remove_file(&tmp);
         symlink("berth", &tmp).expect("symlink berth-runc");
         std::fs::rename(&tmp, &link).expect("rename berth-runc link");
