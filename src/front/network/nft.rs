@@ -141,4 +141,135 @@ mod tests {
         assert!(t.contains("ip daddr 127.0.0.1 tcp dport 8080 dnat to 172.17.0.2:80"));
         assert!(t.contains("ip saddr 172.17.0.0/16 oifname != \"bth1-0\" masquerade"));
     }
+    fn bind(proto: &str, host_ip: &str, host_port: u16, container_port: u16) -> Binding {
+        Binding {
+            proto: proto.into(),
+            container_port,
+            host_ip: host_ip.parse().unwrap(),
+            host_port,
+        }
+    }
+
+    /// The whole text `refresh` in setup.rs hands to nft, for two published networks (one
+    /// with IPv6) and an internal one: pinned so that the writer's shape cannot drift.
+    #[test]
+    fn ruleset_text_is_pinned_for_v4_and_v6() {
+        let web = [
+            bind("tcp", "0.0.0.0", 8080, 80),
+            bind("tcp", "::", 8080, 80),
+            bind("udp", "127.0.0.1", 5353, 53),
+            bind("tcp", "fd00:9::1", 8443, 443),
+        ];
+        let db = [bind("tcp", "10.0.0.1", 5432, 5432)];
+        let hidden = [
+            bind("tcp", "0.0.0.0", 9000, 9000),
+            bind("tcp", "::", 9000, 9000),
+        ];
+        let v4 = [
+            BridgeRules {
+                bridge: "bth1-0",
+                subnet: (Ipv4Addr::new(172, 17, 0, 0), 16),
+                internal: false,
+                endpoints: vec![
+                    (Ipv4Addr::new(172, 17, 0, 2), &web),
+                    (Ipv4Addr::new(172, 17, 0, 3), &db),
+                ],
+            },
+            BridgeRules {
+                bridge: "bth1-1",
+                subnet: (Ipv4Addr::new(10, 89, 0, 0), 24),
+                internal: false,
+                endpoints: vec![(Ipv4Addr::new(10, 89, 0, 2), &web)],
+            },
+            BridgeRules {
+                bridge: "bth1-2",
+                subnet: (Ipv4Addr::new(10, 90, 0, 0), 24),
+                internal: true,
+                endpoints: vec![(Ipv4Addr::new(10, 90, 0, 2), &hidden)],
+            },
+        ];
+        let v6 = [
+            super::super::nft6::Bridge6 {
+                bridge: "bth1-1",
+                subnet: ("fd00:89::".parse().unwrap(), 64),
+                internal: false,
+                endpoints: vec![("fd00:89::2".parse().unwrap(), &web)],
+            },
+            super::super::nft6::Bridge6 {
+                bridge: "bth1-2",
+                subnet: ("fd00:90::".parse().unwrap(), 64),
+                internal: true,
+                endpoints: vec![("fd00:90::2".parse().unwrap(), &hidden)],
+            },
+        ];
+        let all = ["bth1-0", "bth1-1", "bth1-2"];
+        let text =
+            ruleset("berth-abc", &v4) + &super::super::nft6::ruleset6("berth-abc", &v6, &all);
+        assert_eq!(text, PINNED, "{text}");
+    }
+
+    const PINNED: &str = r#"table ip berth-abc {
+  chain ports {
+    tcp dport 8080 dnat to 172.17.0.2:80
+    ip daddr 127.0.0.1 udp dport 5353 dnat to 172.17.0.2:53
+    ip daddr 10.0.0.1 tcp dport 5432 dnat to 172.17.0.3:5432
+    tcp dport 8080 dnat to 10.89.0.2:80
+    ip daddr 127.0.0.1 udp dport 5353 dnat to 10.89.0.2:53
+  }
+  chain prerouting {
+    type nat hook prerouting priority dstnat; policy accept;
+    fib daddr type local jump ports
+  }
+  chain output {
+    type nat hook output priority -100; policy accept;
+    fib daddr type local jump ports
+  }
+  chain postrouting {
+    type nat hook postrouting priority srcnat; policy accept;
+    ip saddr 172.17.0.0/16 oifname != "bth1-0" masquerade
+    ct status dnat ip saddr 172.17.0.0/16 oifname "bth1-0" masquerade
+    ct status dnat ip saddr 127.0.0.0/8 oifname "bth1-0" masquerade
+    ip saddr 10.89.0.0/24 oifname != "bth1-1" masquerade
+    ct status dnat ip saddr 10.89.0.0/24 oifname "bth1-1" masquerade
+    ct status dnat ip saddr 127.0.0.0/8 oifname "bth1-1" masquerade
+    ct status dnat ip saddr 10.90.0.0/24 oifname "bth1-2" masquerade
+    ct status dnat ip saddr 127.0.0.0/8 oifname "bth1-2" masquerade
+  }
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    iifname "bth1-0" oifname "bth1-1" drop
+    iifname "bth1-0" oifname "bth1-2" drop
+    iifname "bth1-1" oifname "bth1-0" drop
+    iifname "bth1-1" oifname "bth1-2" drop
+    iifname "bth1-2" oifname != "bth1-2" drop
+    oifname "bth1-2" iifname != "bth1-2" drop
+  }
+}
+table ip6 berth-abc {
+  chain ports {
+    tcp dport 8080 dnat to [fd00:89::2]:80
+    ip6 daddr fd00:9::1 tcp dport 8443 dnat to [fd00:89::2]:443
+  }
+  chain prerouting {
+    type nat hook prerouting priority dstnat; policy accept;
+    fib daddr type local jump ports
+  }
+  chain output {
+    type nat hook output priority -100; policy accept;
+    ip6 daddr != ::1 fib daddr type local jump ports
+  }
+  chain postrouting {
+    type nat hook postrouting priority srcnat; policy accept;
+    ip6 saddr fd00:89::/64 oifname != "bth1-1" masquerade
+    ct status dnat ip6 saddr fd00:89::/64 oifname "bth1-1" masquerade
+  }
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    iifname "bth1-1" oifname "bth1-0" drop
+    iifname "bth1-1" oifname "bth1-2" drop
+    iifname "bth1-2" oifname != "bth1-2" drop
+    oifname "bth1-2" iifname != "bth1-2" drop
+  }
+}
+"#;
 }
