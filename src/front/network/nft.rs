@@ -3,31 +3,62 @@
 //! tables are never read, flushed or edited.
 
 use std::io::Write;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::{Command, Stdio};
 
 use anyhow::{anyhow, bail, Result};
 
 use super::ports::Binding;
 
-/// One bridge with its running endpoints, as the rules need it.
-pub(crate) struct BridgeRules<'a> {
+/// One bridge with its running endpoints, as the rules of one address family need it.
+pub(crate) struct Bridge<'a, A> {
     pub(crate) bridge: &'a str,
-    pub(crate) subnet: (Ipv4Addr, u8),
+    pub(crate) subnet: (A, u8),
     pub(crate) internal: bool,
     /// (container address, its published ports)
-    pub(crate) endpoints: Vec<(Ipv4Addr, &'a [Binding])>,
+    pub(crate) endpoints: Vec<(A, &'a [Binding])>,
 }
 
-/// The table's text (without the delete that precedes it).
+pub(crate) type BridgeRules<'a> = Bridge<'a, Ipv4Addr>;
+
+/// What the ip and ip6 tables do not share: the rules are otherwise the same.
+pub(crate) trait Family: Copy + std::fmt::Display + Into<IpAddr> {
+    /// nft's name of the family, also its address match (`ip saddr`, `ip6 saddr`).
+    const NAME: &'static str;
+    /// Where the host's loopback addresses may be DNATed to a container, whose replies
+    /// must then come back through the host.
+    const LOOPBACK: Option<&'static str>;
+    /// The output chain's match before the jump to the published ports.
+    const OUTPUT: &'static str;
+    fn owns(a: &IpAddr) -> bool;
+}
+
+impl Family for Ipv4Addr {
+    const NAME: &'static str = "ip";
+    const LOOPBACK: Option<&'static str> = Some("127.0.0.0/8");
+    const OUTPUT: &'static str = "";
+    fn owns(a: &IpAddr) -> bool {
+        a.is_ipv4()
+    }
+}
+
+/// The ip table's text (without the delete that precedes it).
 pub(crate) fn ruleset(table: &str, bridges: &[BridgeRules]) -> String {
+    let all: Vec<&str> = bridges.iter().map(|b| b.bridge).collect();
+    family_ruleset(table, bridges, &all)
+}
+
+/// One family's table: DNAT of the published ports of that family, masquerade of the
+/// containers' outbound traffic, hairpin, and isolation from the networks in `all`.
+pub(crate) fn family_ruleset<A: Family>(
+    table: &str,
+    bridges: &[Bridge<A>],
+    all: &[&str],
+) -> String {
+    let fam = A::NAME;
     let mut ports = String::new();
     let mut post = String::new();
     let mut fwd = String::new();
-    let all: Vec<String> = bridges
-        .iter()
-        .map(|b| format!("\"{}\"", b.bridge))
-        .collect();
     for b in bridges {
         let net = format!("{}/{}", b.subnet.0, b.subnet.1);
         let br = b.bridge;
@@ -35,42 +66,44 @@ pub(crate) fn ruleset(table: &str, bridges: &[BridgeRules]) -> String {
             fwd.push_str(&format!(
                 "    iifname \"{br}\" oifname != \"{br}\" drop\n    oifname \"{br}\" iifname != \"{br}\" drop\n"
             ));
-        } else {
-            // Outbound: the container's address hidden behind the host's.
+            // Nothing is published on it, so no DNATed traffic needs the hairpin.
+            continue;
+        }
+        // Outbound: the container's address hidden behind the host's.
+        post.push_str(&format!(
+            "    {fam} saddr {net} oifname != \"{br}\" masquerade\n"
+        ));
+        // Hairpin (a container reaching a published port of its own network) and the
+        // host's own loopback: replies must come back through the host.
+        for src in std::iter::once(net.as_str()).chain(A::LOOPBACK) {
             post.push_str(&format!(
-                "    ip saddr {net} oifname != \"{br}\" masquerade\n"
+                "    ct status dnat {fam} saddr {src} oifname \"{br}\" masquerade\n"
             ));
-            // Networks do not reach each other (Docker's isolation).
-            for other in &all {
-                if *other != format!("\"{br}\"") {
-                    fwd.push_str(&format!("    iifname \"{br}\" oifname {other} drop\n"));
-                }
-            }
-            for (ip, binds) in &b.endpoints {
-                // IPv6 bindings are the ip6 table's (nft6.rs).
-                for x in binds.iter().filter(|x| x.host_ip.is_ipv4()) {
-                    let dst = if x.host_ip.is_unspecified() {
-                        String::new()
-                    } else {
-                        format!("ip daddr {} ", x.host_ip)
-                    };
-                    ports.push_str(&format!(
-                        "    {dst}{p} dport {hp} dnat to {ip}:{cp}\n",
-                        p = x.proto,
-                        hp = x.host_port,
-                        cp = x.container_port
-                    ));
-                }
+        }
+        // Networks do not reach each other (Docker's isolation).
+        for other in all.iter().filter(|o| **o != br) {
+            fwd.push_str(&format!("    iifname \"{br}\" oifname \"{other}\" drop\n"));
+        }
+        for (ip, binds) in &b.endpoints {
+            // The other family's bindings are the other table's.
+            for x in binds.iter().filter(|x| A::owns(&x.host_ip)) {
+                let dst = if x.host_ip.is_unspecified() {
+                    String::new()
+                } else {
+                    format!("{fam} daddr {} ", x.host_ip)
+                };
+                ports.push_str(&format!(
+                    "    {dst}{p} dport {hp} dnat to {to}\n",
+                    p = x.proto,
+                    hp = x.host_port,
+                    to = SocketAddr::new((*ip).into(), x.container_port)
+                ));
             }
         }
-        // Hairpin (a container reaching a published port of its own network) and the
-        // host's own 127.0.0.1: replies must come back through the host.
-        post.push_str(&format!(
-            "    ct status dnat ip saddr {net} oifname \"{br}\" masquerade\n    ct status dnat ip saddr 127.0.0.0/8 oifname \"{br}\" masquerade\n"
-        ));
     }
+    let out = A::OUTPUT;
     format!(
-        "table ip {table} {{\n  chain ports {{\n{ports}  }}\n  chain prerouting {{\n    type nat hook prerouting priority dstnat; policy accept;\n    fib daddr type local jump ports\n  }}\n  chain output {{\n    type nat hook output priority -100; policy accept;\n    fib daddr type local jump ports\n  }}\n  chain postrouting {{\n    type nat hook postrouting priority srcnat; policy accept;\n{post}  }}\n  chain forward {{\n    type filter hook forward priority filter; policy accept;\n{fwd}  }}\n}}\n"
+        "table {fam} {table} {{\n  chain ports {{\n{ports}  }}\n  chain prerouting {{\n    type nat hook prerouting priority dstnat; policy accept;\n    fib daddr type local jump ports\n  }}\n  chain output {{\n    type nat hook output priority -100; policy accept;\n    {out}fib daddr type local jump ports\n  }}\n  chain postrouting {{\n    type nat hook postrouting priority srcnat; policy accept;\n{post}  }}\n  chain forward {{\n    type filter hook forward priority filter; policy accept;\n{fwd}  }}\n}}\n"
     )
 }
 
@@ -232,8 +265,6 @@ mod tests {
     ip saddr 10.89.0.0/24 oifname != "bth1-1" masquerade
     ct status dnat ip saddr 10.89.0.0/24 oifname "bth1-1" masquerade
     ct status dnat ip saddr 127.0.0.0/8 oifname "bth1-1" masquerade
-    ct status dnat ip saddr 10.90.0.0/24 oifname "bth1-2" masquerade
-    ct status dnat ip saddr 127.0.0.0/8 oifname "bth1-2" masquerade
   }
   chain forward {
     type filter hook forward priority filter; policy accept;

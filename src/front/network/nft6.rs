@@ -1,19 +1,24 @@
 //! The ip6 half of berth's nftables rules (same table name, family ip6), for networks with
 //! IPv6: DNAT of IPv6 published ports, masquerade of the containers' outbound IPv6 (Docker
 //! does the same with ip6tables on, its default since 27.0), hairpin, isolation between
-//! networks. Replaced in the same `nft -f` transaction as the ip table.
+//! networks. Replaced in the same `nft -f` transaction as the ip table; the rules are
+//! written by nft.rs's writer, this file says what differs for IPv6.
 
-use std::net::Ipv6Addr;
+use std::net::{IpAddr, Ipv6Addr};
 
-use super::ports::Binding;
+use super::nft::{family_ruleset, Bridge, Family};
 
 /// One bridge with IPv6 and its running endpoints.
-pub(crate) struct Bridge6<'a> {
-    pub(crate) bridge: &'a str,
-    pub(crate) subnet: (Ipv6Addr, u8),
-    pub(crate) internal: bool,
-    /// (container IPv6 address, its published ports)
-    pub(crate) endpoints: Vec<(Ipv6Addr, &'a [Binding])>,
+pub(crate) type Bridge6<'a> = Bridge<'a, Ipv6Addr>;
+
+impl Family for Ipv6Addr {
+    const NAME: &'static str = "ip6";
+    // ::1 is never routed off the loopback device: the monitor's relay takes it instead.
+    const LOOPBACK: Option<&'static str> = None;
+    const OUTPUT: &'static str = "ip6 daddr != ::1 ";
+    fn owns(a: &IpAddr) -> bool {
+        a.is_ipv6()
+    }
 }
 
 /// The ip6 table's text; empty when no bridge has IPv6.
@@ -21,49 +26,13 @@ pub(crate) fn ruleset6(table: &str, bridges: &[Bridge6], all: &[&str]) -> String
     if bridges.is_empty() {
         return String::new();
     }
-    let mut ports = String::new();
-    let mut post = String::new();
-    let mut fwd = String::new();
-    for b in bridges {
-        let net = format!("{}/{}", b.subnet.0, b.subnet.1);
-        let br = b.bridge;
-        if b.internal {
-            fwd.push_str(&format!(
-                "    iifname \"{br}\" oifname != \"{br}\" drop\n    oifname \"{br}\" iifname != \"{br}\" drop\n"
-            ));
-            continue;
-        }
-        post.push_str(&format!(
-            "    ip6 saddr {net} oifname != \"{br}\" masquerade\n    ct status dnat ip6 saddr {net} oifname \"{br}\" masquerade\n"
-        ));
-        for other in all.iter().filter(|o| **o != br) {
-            fwd.push_str(&format!("    iifname \"{br}\" oifname \"{other}\" drop\n"));
-        }
-        for (ip, binds) in &b.endpoints {
-            for x in binds.iter().filter(|x| x.host_ip.is_ipv6()) {
-                let dst = if x.host_ip.is_unspecified() {
-                    String::new()
-                } else {
-                    format!("ip6 daddr {} ", x.host_ip)
-                };
-                ports.push_str(&format!(
-                    "    {dst}{p} dport {hp} dnat to [{ip}]:{cp}\n",
-                    p = x.proto,
-                    hp = x.host_port,
-                    cp = x.container_port
-                ));
-            }
-        }
-    }
-    // ::1 is never routed off the loopback device: the monitor's relay takes it instead.
-    format!(
-        "table ip6 {table} {{\n  chain ports {{\n{ports}  }}\n  chain prerouting {{\n    type nat hook prerouting priority dstnat; policy accept;\n    fib daddr type local jump ports\n  }}\n  chain output {{\n    type nat hook output priority -100; policy accept;\n    ip6 daddr != ::1 fib daddr type local jump ports\n  }}\n  chain postrouting {{\n    type nat hook postrouting priority srcnat; policy accept;\n{post}  }}\n  chain forward {{\n    type filter hook forward priority filter; policy accept;\n{fwd}  }}\n}}\n"
-    )
+    family_ruleset(table, bridges, all)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::front::network::ports::Binding;
 
     #[test]
     fn only_ipv6_bindings_and_our_bridges() {
