@@ -15,11 +15,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use common::netns::{self, in_netns, sh};
 use common::Out;
 
 static N: AtomicUsize = AtomicUsize::new(0);
-/// Set in a test re-executed inside a network namespace of its own (`in_netns`).
-const INNER: &str = "BERTH_BUILD_NET_TEST_INNER";
 
 fn fixture_scripts() -> PathBuf {
     [
@@ -102,7 +101,7 @@ impl W {
         // A build's RUN steps are on the default bridge (Docker's default): never made in
         // the machine's own network namespace. Each build gets a namespace of its own,
         // gone with it, unless the test runs in a private one already (`in_netns`).
-        let mut c = if args.first() == Some(&"build") && std::env::var_os(INNER).is_none() {
+        let mut c = if args.first() == Some(&"build") && !netns::inside() {
             let mut c = Command::new("unshare");
             c.args(["--net", "--"]).arg(env!("CARGO_BIN_EXE_berth"));
             c
@@ -1297,40 +1296,6 @@ fn squash_merges_the_built_layers_over_the_base() {
     w.finish();
 }
 
-/// Runs the test `name` again inside a new network namespace standing for the host (`lo`
-/// up), where `f` runs; outside, checks that it ran there and passed. Builds there are
-/// not given namespaces of their own (see `W::cmd`).
-fn in_netns(name: &str, f: impl FnOnce()) {
-    if std::env::var_os(INNER).is_some() {
-        sh("ip link set lo up").ok();
-        f();
-        return;
-    }
-    let exe = std::env::current_exe().unwrap();
-    let out = common::run_with_timeout(
-        Command::new("unshare")
-            .arg("--net")
-            .arg("--")
-            .arg(exe)
-            .args([name, "--exact", "--test-threads=1", "--nocapture"])
-            .env(INNER, "1"),
-        Duration::from_secs(600),
-    );
-    assert!(
-        out.code == 0 && out.stdout.contains("1 passed"),
-        "{name} in its network namespace failed:\n{}\n{}",
-        out.stdout,
-        out.stderr
-    );
-}
-
-fn sh(script: &str) -> Out {
-    common::run_with_timeout(
-        Command::new("sh").arg("-c").arg(script),
-        Duration::from_secs(60),
-    )
-}
-
 /// Ends a child the test started (by pid).
 struct Reaped(std::process::Child);
 
@@ -1349,20 +1314,8 @@ fn run_steps_reach_out_through_the_default_bridge_and_none_sees_only_lo() {
             let w = W::new("bridge");
             // Another host (the internet): a namespace joined by a veth pair, ours
             // 10.98.0.1, its 10.98.0.2, serving a page.
-            let peer = Reaped(
-                Command::new("unshare")
-                    .args(["--net", "--", "sleep", "600"])
-                    .spawn()
-                    .unwrap(),
-            );
+            let peer = Reaped(netns::peer());
             let pid = peer.0.id();
-            let deadline = std::time::Instant::now() + Duration::from_secs(30);
-            while std::fs::read_link(format!("/proc/{pid}/ns/net")).ok()
-                == std::fs::read_link("/proc/self/ns/net").ok()
-            {
-                assert!(std::time::Instant::now() < deadline, "no peer namespace");
-                std::thread::sleep(Duration::from_millis(10));
-            }
             sh(&format!(
                 "ip link add pb0 type veth peer name pb1 netns {pid} && ip addr add 10.98.0.1/24 dev pb0 && ip link set pb0 up && nsenter --net=/proc/{pid}/ns/net sh -c 'ip link set lo up; ip addr add 10.98.0.2/24 dev pb1; ip link set pb1 up; ip route add default via 10.98.0.1'"
             ))
@@ -1503,16 +1456,7 @@ fn run_steps_reach_out_through_the_default_bridge_and_none_sees_only_lo() {
             w.b(&["network", "rm", "buildnet"]).ok();
             drop(peer);
             // Nothing of the steps' endpoints is left: links, nftables, the record.
-            let links = sh("ip -o link show").stdout;
-            for l in links.lines() {
-                let name = l.split(':').nth(1).unwrap_or("").trim();
-                assert!(
-                    name == "lo" || name.starts_with("pb0"),
-                    "link left behind: {l}"
-                );
-            }
-            let tables = sh("nft list tables").stdout;
-            assert!(tables.trim().is_empty(), "nftables left behind: {tables}");
+            netns::no_links_tables_or_endpoints_but(&w.root, "pb0");
             w.finish();
         },
     );

@@ -12,10 +12,15 @@ use super::{run_with_timeout, Out};
 
 const INNER: &str = "BERTH_NETNS_TEST_INNER";
 
+/// Whether this is a test re-executed by [`in_netns`] in a network namespace of its own.
+pub fn inside() -> bool {
+    std::env::var_os(INNER).is_some()
+}
+
 /// Runs the test `name` again inside a new network namespace (with `lo` up), where `f`
 /// runs; outside, checks that it ran there and passed.
 pub fn in_netns(name: &str, f: impl FnOnce()) {
-    if std::env::var_os(INNER).is_some() {
+    if inside() {
         sh("ip link set lo up").ok();
         f();
         return;
@@ -48,6 +53,24 @@ pub fn sh(script: &str) -> Out {
 /// The host's busybox wget (URLs quoted: IPv6 ones have brackets).
 pub fn wget(url: &str) -> Out {
     sh(&format!("timeout 10 busybox wget -qO- '{url}'"))
+}
+
+/// Another host's network namespace: a sleeping process's (the caller ends and reaps
+/// it), returned once the namespace is its own.
+pub fn peer() -> Child {
+    let child = Command::new("unshare")
+        .args(["--net", "--", "sleep", "600"])
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::read_link(format!("/proc/{pid}/ns/net")).ok()
+        == std::fs::read_link("/proc/self/ns/net").ok()
+    {
+        assert!(Instant::now() < deadline, "peer namespace never came");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child
 }
 
 /// A test's world, what it serves, and the other hosts' processes.
@@ -94,22 +117,12 @@ impl NetWorld {
         self.run_d(flags, &["httpd", "-f", "-p", "80", "-h", "/www"])
     }
 
-    /// Another host's network namespace (a sleeping process's, ended with the world): its
-    /// pid, once the namespace is its own. The caller joins it with a veth pair.
+    /// Another host's network namespace (a [`peer`], ended with the world): its pid. The
+    /// caller joins it with a veth pair.
     pub fn spawn_peer(&mut self) -> i32 {
-        let child = Command::new("unshare")
-            .args(["--net", "--", "sleep", "600"])
-            .spawn()
-            .unwrap();
+        let child = peer();
         let pid = child.id() as i32;
         self.peers.push(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::fs::read_link(format!("/proc/{pid}/ns/net")).ok()
-            == std::fs::read_link("/proc/self/ns/net").ok()
-        {
-            assert!(Instant::now() < deadline, "peer namespace never came");
-            std::thread::sleep(Duration::from_millis(10));
-        }
         pid
     }
 
@@ -163,14 +176,19 @@ impl Drop for NetWorld {
     }
 }
 
-/// The namespace has only `lo` and a peer's veth, no nftables table, and `root`'s IPAM
-/// record no endpoint.
+/// The namespace has only `lo` and a peer's veth (named `pn0`), no nftables table, and
+/// `root`'s IPAM record no endpoint.
 pub fn no_links_tables_or_endpoints(root: &Path) {
+    no_links_tables_or_endpoints_but(root, "pn0");
+}
+
+/// [`no_links_tables_or_endpoints`] where the peer's veth is named `veth*`.
+pub fn no_links_tables_or_endpoints_but(root: &Path, veth: &str) {
     let links = sh("ip -o link show").stdout;
     for l in links.lines() {
         let name = l.split(':').nth(1).unwrap_or("").trim();
         assert!(
-            name == "lo" || name.starts_with("pn0"),
+            name == "lo" || name.starts_with(veth),
             "link left behind: {l}"
         );
     }
