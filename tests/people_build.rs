@@ -149,6 +149,23 @@ impl W {
         out.stdout
     }
 
+    /// The output of `run --rm IMAGE` (its default command), which must succeed.
+    fn run(&self, image: &str) -> String {
+        let out = self.b(&["run", "--rm", image]);
+        out.ok();
+        out.stdout
+    }
+
+    /// The image's layers (their diff ids), as `inspect` says.
+    fn layers(&self, image: &str) -> Vec<String> {
+        self.inspect(image)["RootFS"]["Layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect()
+    }
+
     fn inspect(&self, image: &str) -> serde_json::Value {
         let out = self.b(&["image", "inspect", image]);
         out.ok();
@@ -315,9 +332,7 @@ fn tutorial_shape_built_then_run_by_id_and_by_tag() {
     );
     // Run by id (full and short) and by tag.
     for r in [id.as_str(), &short(&id), "hello-img"] {
-        let o = w.b(&["run", "--rm", r]);
-        o.ok();
-        assert_eq!(o.stdout, "hello from a build\n");
+        assert_eq!(w.run(r), "hello from a build\n");
     }
     assert_eq!(w.sh("hello-img", "cat /srv/f"), "data\n");
     // The step's command is what history shows.
@@ -449,9 +464,7 @@ CMD ["echo $GREETING"]
     assert_eq!(c["Healthcheck"]["Retries"], 2);
     assert_eq!(c["OnBuild"], serde_json::json!(["RUN echo child"]));
     // The image's default process.
-    let r = w.b(&["run", "--rm", "instr"]);
-    r.ok();
-    assert_eq!(r.stdout, "hello world\n");
+    assert_eq!(w.run("instr"), "hello world\n");
     // The filesystem.
     let fs = w.sh(
         "instr",
@@ -491,9 +504,7 @@ fn multi_stage_copy_from_a_builder_and_target() {
         "{}",
         out.stdout
     );
-    let r = w.b(&["run", "--rm", "final"]);
-    r.ok();
-    assert_eq!(r.stdout, "built tool\n");
+    assert_eq!(w.run("final"), "built tool\n");
     assert_eq!(
         w.sh(
             "final",
@@ -517,9 +528,8 @@ fn multi_stage_copy_from_a_builder_and_target() {
     // A --from naming a later stage: circular.
     // --from of an image of the store, reading one directory of it.
     w.build("FROM scratch\nCOPY --from=busybox /bin/busybox /bin/\nCOPY --from=busybox /etc/pass* /etc/\nCMD [\"/bin/busybox\", \"cat\", \"/etc/passwd\"]\n", &["-t", "fromimg"]).ok();
-    let r = w.b(&["run", "--rm", "fromimg"]);
-    r.ok();
-    assert!(r.stdout.starts_with("root:"), "{}", r.stdout);
+    let r = w.run("fromimg");
+    assert!(r.starts_with("root:"), "{r}");
     let circ = w.build(
         "FROM busybox AS a\nCOPY --from=b /x /x\nFROM busybox AS b\nFROM a\n",
         &["-t", "circ"],
@@ -792,9 +802,7 @@ fn commit_a_container_with_changes() {
     out.ok();
     let id = out.stdout.trim().to_string();
     assert!(id.starts_with("sha256:"), "{id}");
-    let r = w.b(&["run", "--rm", "committed:1"]);
-    r.ok();
-    assert_eq!(r.stdout, "committed\n");
+    assert_eq!(w.run("committed:1"), "committed\n");
     assert_eq!(
         w.sh(
             "committed:1",
@@ -871,6 +879,33 @@ fn build_output_is_streamed_through_unread_stdin() {
     w.finish();
 }
 
+/// A build of the context's Dockerfile (as `never`), once it has printed the line
+/// `wanted`; its output in `out` and `err`.
+fn build_until(w: &W, wanted: &str) -> std::process::Child {
+    let out_path = w.dir.join("out");
+    let mut child = w
+        .cmd(&["build", "-t", "never", w.ctx.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(w.dir.join("err")).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while !std::fs::read_to_string(&out_path)
+        .unwrap()
+        .lines()
+        .any(|l| l == wanted)
+    {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the build never printed {wanted:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
 #[test]
 fn an_interrupted_build_kills_and_removes_its_step_container() {
     let w = W::new("interrupt");
@@ -878,31 +913,13 @@ fn an_interrupted_build_kills_and_removes_its_step_container() {
     // The signal lands while the step's container runs (its own output line), then as
     // soon as the step is announced (while its container is being made).
     for wanted in ["started", "Step 2/2 : RUN echo started; sleep 600"] {
-        let out_path = w.dir.join("out");
-        let mut child = w
-            .cmd(&["build", "-t", "never", w.ctx.to_str().unwrap()])
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&out_path).unwrap())
-            .stderr(std::fs::File::create(w.dir.join("err")).unwrap())
-            .spawn()
-            .unwrap();
-        let deadline = std::time::Instant::now() + Duration::from_secs(120);
-        while !std::fs::read_to_string(&out_path)
-            .unwrap()
-            .lines()
-            .any(|l| l == wanted)
-        {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the step never started"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let mut child = build_until(&w, wanted);
         nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(child.id() as i32),
             nix::sys::signal::SIGINT,
         )
         .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
         let st = loop {
             if let Some(st) = child.try_wait().unwrap() {
                 break st;
@@ -1208,25 +1225,13 @@ fn squash_merges_the_built_layers_over_the_base() {
               CMD [\"cat\", \"/one\"]\n";
     let out = w.build(df, &["-t", "sq", "--squash"]);
     out.ok();
-    let base: Vec<String> = w.inspect("busybox")["RootFS"]["Layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().to_string())
-        .collect();
-    let layers: Vec<String> = w.inspect("sq")["RootFS"]["Layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().to_string())
-        .collect();
+    let base = w.layers("busybox");
+    let layers = w.layers("sq");
     // The base's layers, then one.
     assert_eq!(layers.len(), base.len() + 1, "{layers:?}");
     assert_eq!(layers[..base.len()], base[..]);
     // Run as built: files of every step, the deletions done, the config kept.
-    let o = w.b(&["run", "--rm", "sq"]);
-    o.ok();
-    assert_eq!(o.stdout, "one\n");
+    assert_eq!(w.run("sq"), "one\n");
     assert_eq!(
         w.sh(
             "sq",
@@ -1272,26 +1277,22 @@ fn squash_merges_the_built_layers_over_the_base() {
     let plain = w.build(df, &["-t", "unsquashed"]);
     plain.ok();
     assert_eq!(cached_steps(&plain), vec![2, 3, 4, 5, 6, 7]);
-    let n = w.inspect("unsquashed")["RootFS"]["Layers"]
-        .as_array()
-        .unwrap()
-        .len();
-    assert_eq!(n, base.len() + 4);
+    assert_eq!(w.layers("unsquashed").len(), base.len() + 4);
     // On scratch: one layer in all; a stage's built layers are that stage's base.
     w.build(
         "FROM scratch\nCOPY f /f\nCOPY f /g\n",
         &["-t", "sq-scratch", "--squash"],
     )
     .ok();
-    let l = &w.inspect("sq-scratch")["RootFS"]["Layers"];
-    assert_eq!(l.as_array().unwrap().len(), 1, "{l}");
+    let l = w.layers("sq-scratch");
+    assert_eq!(l.len(), 1, "{l:?}");
     w.build(
         "FROM busybox AS one\nRUN echo 1 > /1\nFROM one\nRUN echo 2 > /2\nRUN echo 3 > /3\n",
         &["-t", "sq-stage", "--squash"],
     )
     .ok();
-    let l = &w.inspect("sq-stage")["RootFS"]["Layers"];
-    assert_eq!(l.as_array().unwrap().len(), base.len() + 2, "{l}");
+    let l = w.layers("sq-stage");
+    assert_eq!(l.len(), base.len() + 2, "{l:?}");
     assert_eq!(w.sh("sq-stage", "cat /1 /2 /3"), "1\n2\n3\n");
     w.finish();
 }
@@ -1386,26 +1387,7 @@ fn run_steps_reach_out_through_the_default_bridge_and_none_sees_only_lo() {
             assert_eq!(out.code, 1, "{}", out.stderr);
             // Interrupted while its step runs on the bridge: released all the same.
             w.file("Dockerfile", "FROM busybox\nRUN echo started; sleep 600\n");
-            let out_path = w.dir.join("out");
-            let mut child = w
-                .cmd(&["build", "-t", "never", w.ctx.to_str().unwrap()])
-                .stdin(Stdio::null())
-                .stdout(std::fs::File::create(&out_path).unwrap())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
-            let deadline = std::time::Instant::now() + Duration::from_secs(120);
-            while !std::fs::read_to_string(&out_path)
-                .unwrap()
-                .lines()
-                .any(|l| l == "started")
-            {
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "the step never started"
-                );
-                std::thread::sleep(Duration::from_millis(20));
-            }
+            let mut child = build_until(&w, "started");
             assert!(
                 sh("nft list tables").stdout.contains("berth-"),
                 "no table while the step runs"
@@ -1418,26 +1400,7 @@ fn run_steps_reach_out_through_the_default_bridge_and_none_sees_only_lo() {
             assert_eq!(child.wait().unwrap().code(), Some(1));
             // Killed outright: the next build finishes what it left (its step's
             // container and endpoint).
-            let _ = std::fs::remove_file(&out_path);
-            let mut child = w
-                .cmd(&["build", "-t", "never", w.ctx.to_str().unwrap()])
-                .stdin(Stdio::null())
-                .stdout(std::fs::File::create(&out_path).unwrap())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
-            let deadline = std::time::Instant::now() + Duration::from_secs(120);
-            while !std::fs::read_to_string(&out_path)
-                .unwrap()
-                .lines()
-                .any(|l| l == "started")
-            {
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "the step never started"
-                );
-                std::thread::sleep(Duration::from_millis(20));
-            }
+            let mut child = build_until(&w, "started");
             child.kill().unwrap();
             child.wait().unwrap();
             assert!(sh("nft list tables").stdout.contains("berth-"));
