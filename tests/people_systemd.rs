@@ -113,17 +113,33 @@ impl World {
         o.stdout.lines().map(String::from).collect()
     }
 
-    /// A service running `run ARGS` in the foreground, its output in `NAME.log`.
-    fn unit(&self, name: &str, run_args: &str, service: &str) -> String {
+    /// A `Type=notify` service running `run ARGS` in the foreground, with the `[Service]`
+    /// lines `service`.
+    fn notify_unit(&self, run_args: &str, service: &str) -> String {
         format!(
             "[Unit]\nDefaultDependencies=no\n\n[Service]\nType=notify\nNotifyAccess=main\n\
-             ExecStart={p} run {run_args}\n\
-             ExecStopPost=-{p} rm -f --ignore {name}\n\
-             ExecStopPost=/bin/sh -c 'echo $SERVICE_RESULT $EXIT_CODE $EXIT_STATUS > {d}/{name}.exit'\n\
-             SuccessExitStatus=143\nTimeoutStartSec=90\nTimeoutStopSec=90\n\
-             StandardOutput=append:{d}/{name}.log\nStandardError=append:{d}/{name}.log\n{service}",
+             ExecStart={p} run {run_args}\nTimeoutStartSec=90\n{service}",
             p = self.prefix(),
-            d = self.dir.display(),
+        )
+    }
+
+    /// The `[Service]` line that removes the container `name` once the unit has stopped.
+    fn rm_after(&self, name: &str) -> String {
+        format!("ExecStopPost=-{} rm -f --ignore {name}\n", self.prefix())
+    }
+
+    /// A [`World::notify_unit`] that removes its container once stopped, its output in
+    /// `NAME.log` and how its main process ended in `NAME.exit`.
+    fn unit(&self, name: &str, run_args: &str, service: &str) -> String {
+        self.notify_unit(
+            run_args,
+            &format!(
+                "{rm}ExecStopPost=/bin/sh -c 'echo $SERVICE_RESULT $EXIT_CODE $EXIT_STATUS > {d}/{name}.exit'\n\
+                 SuccessExitStatus=143\nTimeoutStopSec=90\n\
+                 StandardOutput=append:{d}/{name}.log\nStandardError=append:{d}/{name}.log\n{service}",
+                rm = self.rm_after(name),
+                d = self.dir.display(),
+            ),
         )
     }
 
@@ -153,6 +169,19 @@ impl World {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
+
+    /// Until the unit has ended, failed or not.
+    fn until_ended(&self, sd: &Systemd, unit: &str) {
+        self.until("the unit to end", || {
+            matches!(sd.prop(unit, "ActiveState").as_str(), "failed" | "inactive")
+        });
+    }
+
+    /// `systemctl stop`, then until berth knows no container (the unit's is gone).
+    fn stop_until_removed(&self, sd: &Systemd, unit: &str) {
+        sd.ctl(&["stop", unit]).ok();
+        self.until("the container removed", || self.names().is_empty());
+    }
 }
 
 impl Drop for World {
@@ -171,16 +200,42 @@ fn name(tag: &str) -> String {
     format!("sd-{tag}-{}", std::process::id())
 }
 
+/// A test's world under its own systemd, with the name of its container and of the
+/// unit that runs it (systemd, declared after the world, is dropped first).
+fn unit_world(tag: &str) -> (World, Systemd, String, String) {
+    let w = World::new(tag);
+    let sd = w.systemd(tag);
+    let n = name(tag);
+    let unit = format!("{n}.service");
+    (w, sd, n, unit)
+}
+
+/// The unit's main process, as systemd says.
+fn main_pid(sd: &Systemd, unit: &str) -> i32 {
+    let main: i32 = sd.prop(unit, "MainPID").parse().unwrap();
+    assert!(main > 0, "{unit} has no main process");
+    main
+}
+
+/// The command line's first word of a process inside the harness.
+fn argv0(sd: &Systemd, pid: i32) -> String {
+    let cmdline = sd.exec(&["cat", &format!("/proc/{pid}/cmdline")]).stdout;
+    cmdline.split('\0').next().unwrap_or("").to_string()
+}
+
+/// The journal's lines of `unit`.
+fn journal(sd: &Systemd, unit: &str) -> String {
+    sd.exec(&["journalctl", "-u", unit, "-o", "cat", "--no-pager"])
+        .stdout
+}
+
 /// A long-running container that exits 143 on SIGTERM, as a well-behaved service does.
 const SERVICE: &str = "'echo out-line; echo err-line >&2; trap \"exit 143\" TERM; \
                        while :; do sleep 0.2; done'";
 
 #[test]
 fn a_notify_unit_is_active_on_ready_with_berth_as_main_pid_and_stops_gracefully() {
-    let w = World::new("ready");
-    let sd = w.systemd("ready");
-    let n = name("ready");
-    let unit = format!("{n}.service");
+    let (w, sd, n, unit) = unit_world("ready");
     // No SuccessExitStatus=143: berth dies of the SIGTERM its container died of, which
     // systemd counts as clean.
     sd.write_unit(
@@ -198,12 +253,9 @@ fn a_notify_unit_is_active_on_ready_with_berth_as_main_pid_and_stops_gracefully(
     // start returns once systemd has READY=1 (Type=notify).
     w.start(&sd, &unit, &n);
     assert_eq!(sd.prop(&unit, "ActiveState"), "active");
-    let main: i32 = sd.prop(&unit, "MainPID").parse().unwrap();
-    assert!(main > 0);
-    let cmdline = sd.exec(&["cat", &format!("/proc/{main}/cmdline")]).stdout;
     assert_eq!(
-        cmdline.split('\0').next(),
-        Some(w.berth().as_str()),
+        argv0(&sd, main_pid(&sd, &unit)),
+        w.berth(),
         "MainPID is not berth"
     );
     assert_eq!(w.names(), vec![n.clone()]);
@@ -226,10 +278,7 @@ fn a_notify_unit_is_active_on_ready_with_berth_as_main_pid_and_stops_gracefully(
 
 #[test]
 fn kill_9_of_berth_leaves_nothing_after_exec_stop_post() {
-    let w = World::new("kill9");
-    let sd = w.systemd("kill9");
-    let n = name("kill9");
-    let unit = format!("{n}.service");
+    let (w, sd, n, unit) = unit_world("kill9");
     sd.write_unit(
         &unit,
         &w.unit(
@@ -239,20 +288,10 @@ fn kill_9_of_berth_leaves_nothing_after_exec_stop_post() {
         ),
     );
     w.start(&sd, &unit, &n);
-    let pid: i32 = w
-        .b(&["inspect", "-f", "{{.State.Pid}}", &n])
-        .stdout
-        .trim()
-        .parse()
-        .unwrap();
-    let main: i32 = sd.prop(&unit, "MainPID").parse().unwrap();
+    let pid = w.pid(&n);
+    let main = main_pid(&sd, &unit);
     sd.exec(&["kill", "-9", &main.to_string()]).ok();
-    w.until("the unit to end", || {
-        matches!(
-            sd.prop(&unit, "ActiveState").as_str(),
-            "failed" | "inactive"
-        )
-    });
+    w.until_ended(&sd, &unit);
     // ExecStopPost ran (berth's rm -f, then the test's record of the end) before the unit
     // left deactivating; nothing of berth has run since to clean up for it.
     assert_eq!(w.exit(&n), "signal killed KILL");
@@ -263,10 +302,7 @@ fn kill_9_of_berth_leaves_nothing_after_exec_stop_post() {
 
 #[test]
 fn restart_on_failure_brings_a_crashing_container_back() {
-    let w = World::new("restart");
-    let sd = w.systemd("restart");
-    let n = name("restart");
-    let unit = format!("{n}.service");
+    let (w, sd, n, unit) = unit_world("restart");
     let shared = w.shared();
     sd.write_unit(
         &unit,
@@ -295,10 +331,7 @@ fn restart_on_failure_brings_a_crashing_container_back() {
 
 #[test]
 fn sdnotify_ignore_sends_nothing_so_a_notify_unit_never_gets_ready() {
-    let w = World::new("ignore");
-    let sd = w.systemd("ignore");
-    let n = name("ignore");
-    let unit = format!("{n}.service");
+    let (w, sd, n, unit) = unit_world("ignore");
     let text = w
         .unit(
             &n,
@@ -318,10 +351,7 @@ fn sdnotify_ignore_sends_nothing_so_a_notify_unit_never_gets_ready() {
 
 #[test]
 fn sdnotify_container_relays_the_containers_ready() {
-    let w = World::new("relay");
-    let sd = w.systemd("relay");
-    let n = name("relay");
-    let unit = format!("{n}.service");
+    let (w, sd, n, unit) = unit_world("relay");
     let shared = w.shared();
     sd.write_unit(
         &unit,
@@ -342,16 +372,12 @@ fn sdnotify_container_relays_the_containers_ready() {
     std::fs::write(shared.join("go"), "").unwrap();
     sd.wait_prop(&unit, "ActiveState", "active");
     assert_eq!(sd.prop(&unit, "StatusText"), "serving");
-    sd.ctl(&["stop", &unit]).ok();
-    w.until("the container removed", || w.names().is_empty());
+    w.stop_until_removed(&sd, &unit);
 }
 
 #[test]
 fn sdnotify_healthy_is_ready_only_once_the_healthcheck_passes() {
-    let w = World::new("healthy");
-    let sd = w.systemd("healthy");
-    let n = name("healthy");
-    let unit = format!("{n}.service");
+    let (w, sd, n, unit) = unit_world("healthy");
     let shared = w.shared();
     // The probe passes once the container has made /tmp/ready, which it does when the
     // test says so.
@@ -382,11 +408,8 @@ fn sdnotify_healthy_is_ready_only_once_the_healthcheck_passes() {
     assert_eq!(sd.prop(&unit, "StatusText"), "health: healthy");
     let o = w.b(&["inspect", "-f", "{{.State.Health.Status}}", &n]);
     assert_eq!(o.stdout.trim(), "healthy", "{o:?}");
-    let main: i32 = sd.prop(&unit, "MainPID").parse().unwrap();
-    let cmdline = sd.exec(&["cat", &format!("/proc/{main}/cmdline")]).stdout;
-    assert_eq!(cmdline.split('\0').next(), Some(w.berth().as_str()));
-    sd.ctl(&["stop", &unit]).ok();
-    w.until("the container removed", || w.names().is_empty());
+    assert_eq!(argv0(&sd, main_pid(&sd, &unit)), w.berth());
+    w.stop_until_removed(&sd, &unit);
 }
 
 /// A fake systemd: the messages NOTIFY_SOCKET receives during `run`.
@@ -565,20 +588,25 @@ fn a_generated_unit_runs_the_container_as_created() {
             ),
         ),
     );
-    w.start(&sd, &unit, &n);
-    assert_eq!(sd.prop(&unit, "ActiveState"), "active");
     // --replace: the unit's container took the name of the created one.
-    assert_eq!(w.names(), vec![n.clone()]);
-    // The unit has Delegate=yes: the container lives in its cgroup.
+    runs_marked_in_its_cgroup(&w, &sd, &unit, &n, "gen 1");
+}
+
+/// `unit`, whose container `n` runs [`MARKED`] with `MARK` set to `mark`: ready once
+/// started, the only container, in the unit's cgroup (the unit has Delegate=yes), its
+/// output in `n.log`, and removed once the unit is stopped.
+fn runs_marked_in_its_cgroup(w: &World, sd: &Systemd, unit: &str, n: &str, mark: &str) {
+    w.start(sd, unit, n);
+    assert_eq!(sd.prop(unit, "ActiveState"), "active");
+    assert_eq!(w.names(), vec![n.to_string()]);
     assert_eq!(
-        cgroup_of(&sd, w.pid(&n)),
-        format!("{}/container", sd.prop(&unit, "ControlGroup"))
+        cgroup_of(sd, w.pid(n)),
+        format!("{}/container", sd.prop(unit, "ControlGroup"))
     );
     w.until("the container's output", || {
-        w.log(&n).contains("started-gen 1")
+        w.log(n).contains(&format!("started-{mark}"))
     });
-    sd.ctl(&["stop", &unit]).ok();
-    w.until("the container removed", || w.names().is_empty());
+    w.stop_until_removed(sd, unit);
 }
 
 #[test]
@@ -634,18 +662,7 @@ fn a_quadlet_file_becomes_a_unit_that_runs_the_container() {
     );
     let text = std::fs::read_to_string(out.join(&unit)).unwrap();
     sd.write_unit(&unit, &text);
-    w.start(&sd, &unit, &n);
-    assert_eq!(sd.prop(&unit, "ActiveState"), "active");
-    assert_eq!(w.names(), vec![n.clone()]);
-    assert_eq!(
-        cgroup_of(&sd, w.pid(&n)),
-        format!("{}/container", sd.prop(&unit, "ControlGroup"))
-    );
-    w.until("the container's output", || {
-        w.log(&n).contains("started-quad let")
-    });
-    sd.ctl(&["stop", &unit]).ok();
-    w.until("the container removed", || w.names().is_empty());
+    runs_marked_in_its_cgroup(&w, &sd, &unit, &n, "quad let");
 }
 
 #[test]
@@ -693,30 +710,23 @@ fn generate_systemd_bad_input() {
 
 #[test]
 fn the_journal_holds_the_containers_output() {
-    let w = World::new("journal");
-    let sd = w.systemd("journal");
+    let (w, sd, n, unit) = unit_world("journal");
     sd.journal();
-    let n = name("journal");
-    let unit = format!("{n}.service");
-    let text = format!(
-        "[Unit]\nDefaultDependencies=no\n\n[Service]\nType=notify\nNotifyAccess=main\n\
-         ExecStart={p} run --rm --name {n} --rootfs {r} sh -c 'echo to-journal-out; \
-         echo to-journal-err >&2; exec sleep 1000'\n\
-         ExecStopPost=-{p} rm -f --ignore {n}\nTimeoutStartSec=90\n",
-        p = w.prefix(),
-        r = w.rootfs(),
+    let text = w.notify_unit(
+        &format!(
+            "--rm --name {n} --rootfs {r} sh -c 'echo to-journal-out; \
+             echo to-journal-err >&2; exec sleep 1000'",
+            r = w.rootfs()
+        ),
+        &w.rm_after(&n),
     );
     sd.write_unit(&unit, &text);
-    let o = sd.ctl(&["start", &unit]);
-    assert_eq!(o.code, 0, "{o:?}");
+    w.start(&sd, &unit, &n);
     w.until("the output in the journal", || {
-        let j = sd
-            .exec(&["journalctl", "-u", &unit, "-o", "cat", "--no-pager"])
-            .stdout;
+        let j = journal(&sd, &unit);
         j.contains("to-journal-out") && j.contains("to-journal-err")
     });
-    sd.ctl(&["stop", &unit]).ok();
-    w.until("the container removed", || w.names().is_empty());
+    w.stop_until_removed(&sd, &unit);
 }
 
 /// A container that ends at SIGTERM as a well-behaved service does.
@@ -778,6 +788,15 @@ impl World {
         m["pid"].as_i64().unwrap() as i32
     }
 
+    /// `VERB... --name n --restart policy` of a [`TRAPPING`] container, which must succeed.
+    fn trapping(&self, verb: &[&str], n: &str, policy: &str) {
+        let r = self.rootfs();
+        let mut a = verb.to_vec();
+        a.extend_from_slice(&["--name", n, "--restart", policy, "--rootfs", &r]);
+        a.extend_from_slice(&["sh", "-c", TRAPPING]);
+        self.b(&a).ok();
+    }
+
     /// The names of the running containers, sorted.
     fn running(&self) -> Vec<String> {
         let o = self.b(&["ps", "--format", "{{.Names}}"]);
@@ -791,23 +810,6 @@ impl World {
 #[test]
 fn after_a_reboot_the_restart_service_starts_always_and_unless_stopped_containers() {
     let w = World::new("reboot");
-    let r = w.rootfs();
-    let run = |n: &str, policy: &str| {
-        w.b(&[
-            "run",
-            "-d",
-            "--name",
-            n,
-            "--restart",
-            policy,
-            "--rootfs",
-            &r,
-            "sh",
-            "-c",
-            TRAPPING,
-        ])
-        .ok();
-    };
     for (n, p) in [
         ("always", "always"),
         ("always-stopped", "always"),
@@ -817,7 +819,7 @@ fn after_a_reboot_the_restart_service_starts_always_and_unless_stopped_container
         ("no", "no"),
         ("on-failure", "on-failure"),
     ] {
-        run(n, p);
+        w.trapping(&["run", "-d"], n, p);
     }
     // The user stops two of them; a shutdown's SIGTERM reaches the monitor of another.
     w.b(&["stop", "always-stopped", "unless-stopped"]).ok();
@@ -842,12 +844,7 @@ fn after_a_reboot_the_restart_service_starts_always_and_unless_stopped_container
     let up = w.running();
     assert_eq!(up, ["always", "no", "on-failure", "unless"]);
     for n in &up {
-        let pid: i32 = w
-            .b(&["inspect", "-f", "{{.State.Pid}}", n])
-            .stdout
-            .trim()
-            .parse()
-            .unwrap();
+        let pid = w.pid(n);
         let mon = w.monitor_pid(n);
         let id = w.id(n);
         for p in [mon, pid] {
@@ -951,19 +948,7 @@ fn berth_restart_service_starts_and_stops_the_containers_with_a_policy() {
     let sd = w.systemd("restartsvc");
     let r = w.rootfs();
     for (n, p) in [("a", "always"), ("u", "unless-stopped"), ("n", "no")] {
-        w.b(&[
-            "create",
-            "--name",
-            n,
-            "--restart",
-            p,
-            "--rootfs",
-            &r,
-            "sh",
-            "-c",
-            TRAPPING,
-        ])
-        .ok();
+        w.trapping(&["create"], n, p);
     }
     // One that cannot start must not take the others down with the unit.
     w.b(&[
@@ -1021,10 +1006,7 @@ fn cgroup_of(sd: &Systemd, pid: i32) -> String {
 
 #[test]
 fn under_delegate_yes_the_container_lives_in_the_units_cgroup() {
-    let w = World::new("delegate");
-    let sd = w.systemd("delegate");
-    let n = name("delegate");
-    let unit = format!("{n}.service");
+    let (w, sd, n, unit) = unit_world("delegate");
     sd.write_unit(
         &unit,
         &w.unit(
@@ -1039,14 +1021,9 @@ fn under_delegate_yes_the_container_lives_in_the_units_cgroup() {
     w.start(&sd, &unit, &n);
     let cg = sd.prop(&unit, "ControlGroup");
     assert!(cg.ends_with(&unit), "{cg}");
-    let pid: i32 = w
-        .b(&["inspect", "-f", "{{.State.Pid}}", &n])
-        .stdout
-        .trim()
-        .parse()
-        .unwrap();
+    let pid = w.pid(&n);
     assert_eq!(cgroup_of(&sd, pid), format!("{cg}/container"));
-    let main: i32 = sd.prop(&unit, "MainPID").parse().unwrap();
+    let main = main_pid(&sd, &unit);
     assert_eq!(cgroup_of(&sd, main), format!("{cg}/supervisor"));
     // The container's processes are in the unit's subtree (systemd kills them with it).
     let procs = sd
@@ -1065,23 +1042,19 @@ fn under_delegate_yes_the_container_lives_in_the_units_cgroup() {
 
 #[test]
 fn without_delegate_the_container_runs_and_the_journal_says_why_once() {
-    let w = World::new("nodelegate");
-    let sd = w.systemd("nodelegate");
+    let (w, sd, n, unit) = unit_world("nodelegate");
     sd.journal();
-    let n = name("nodelegate");
-    let unit = format!("{n}.service");
     // A restart in place creates the container again: still one warning.
-    let text = format!(
-        "[Unit]\nDefaultDependencies=no\n\n[Service]\nType=notify\nNotifyAccess=main\n\
-         ExecStart={p} run --restart on-failure:1 --name {n} --rootfs {r} sh -c \
-         'echo ran >> /shared/runs; [ $(wc -l < /shared/runs) -ge 2 ] || exit 3; exec sleep 1000'\n\
-         ExecStopPost=-{p} rm -f --ignore {n}\nTimeoutStartSec=90\n",
-        p = w.prefix(),
-        r = w.rootfs(),
+    let text = w.notify_unit(
+        &format!(
+            "--restart on-failure:1 --name {n} --rootfs {r} sh -c \
+             'echo ran >> /shared/runs; [ $(wc -l < /shared/runs) -ge 2 ] || exit 3; exec sleep 1000'",
+            r = w.rootfs()
+        ),
+        &w.rm_after(&n),
     );
     sd.write_unit(&unit, &text);
-    let o = sd.ctl(&["start", &unit]);
-    assert_eq!(o.code, 0, "{o:?}");
+    w.start(&sd, &unit, &n);
     assert_eq!(sd.prop(&unit, "ActiveState"), "active");
     w.until("the restart in place", || {
         std::fs::read_to_string(w.shared().join("runs"))
@@ -1091,27 +1064,17 @@ fn without_delegate_the_container_runs_and_the_journal_says_why_once() {
             >= 2
             && w.status(&n) == "running"
     });
-    let pid: i32 = w
-        .b(&["inspect", "-f", "{{.State.Pid}}", &n])
-        .stdout
-        .trim()
-        .parse()
-        .unwrap();
+    let pid = w.pid(&n);
     let id = w.id(&n);
     assert_eq!(cgroup_of(&sd, pid), format!("/berth/{id}"));
-    let journal = || {
-        sd.exec(&["journalctl", "-u", &unit, "-o", "cat", "--no-pager"])
-            .stdout
-    };
     w.until("the warning in the journal", || {
-        journal().contains("not delegated")
+        journal(&sd, &unit).contains("not delegated")
     });
-    let j = journal();
+    let j = journal(&sd, &unit);
     let lines: Vec<&str> = j.lines().filter(|l| l.contains("not delegated")).collect();
     assert_eq!(lines.len(), 1, "{j}");
     assert!(lines[0].contains("Delegate=yes"), "{j}");
-    sd.ctl(&["stop", &unit]).ok();
-    w.until("the container removed", || w.names().is_empty());
+    w.stop_until_removed(&sd, &unit);
 }
 
 /// `systemctl --user ARGS` as `u`, inside the harness, for the user manager whose
@@ -1264,39 +1227,22 @@ fn rootless_under_a_user_manager() {
 
 #[test]
 fn under_delegate_yes_kill_9_of_berth_takes_the_container_with_the_unit() {
-    let w = World::new("delegate9");
-    let sd = w.systemd("delegate9");
-    let n = name("delegate9");
-    let unit = format!("{n}.service");
+    let (w, sd, n, unit) = unit_world("delegate9");
     // No ExecStopPost: systemd alone ends what is left in the unit's cgroup.
     sd.write_unit(
         &unit,
-        &format!(
-            "[Unit]\nDefaultDependencies=no\n\n[Service]\nType=notify\nNotifyAccess=main\n\
-             Delegate=yes\nKillMode=mixed\nExecStart={p} run --name {n} --rootfs {r} sleep 1000\n\
-             TimeoutStartSec=90\n",
-            p = w.prefix(),
-            r = w.rootfs(),
+        &w.notify_unit(
+            &format!("--name {n} --rootfs {} sleep 1000", w.rootfs()),
+            "Delegate=yes\nKillMode=mixed\n",
         ),
     );
-    let o = sd.ctl(&["start", &unit]);
-    assert_eq!(o.code, 0, "{o:?}");
-    let pid: i32 = w
-        .b(&["inspect", "-f", "{{.State.Pid}}", &n])
-        .stdout
-        .trim()
-        .parse()
-        .unwrap();
+    w.start(&sd, &unit, &n);
+    let pid = w.pid(&n);
     let cg = sd.prop(&unit, "ControlGroup");
     assert_eq!(cgroup_of(&sd, pid), format!("{cg}/container"));
-    let main: i32 = sd.prop(&unit, "MainPID").parse().unwrap();
+    let main = main_pid(&sd, &unit);
     sd.exec(&["kill", "-9", &main.to_string()]).ok();
-    w.until("the unit to end", || {
-        matches!(
-            sd.prop(&unit, "ActiveState").as_str(),
-            "failed" | "inactive"
-        )
-    });
+    w.until_ended(&sd, &unit);
     w.until("the container's process gone", || {
         let comm = sd.exec(&["cat", &format!("/proc/{pid}/comm")]).stdout;
         comm.trim() != "sleep"
