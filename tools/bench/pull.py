@@ -16,6 +16,7 @@ import argparse
 import hashlib
 import json
 import os
+import resource
 import shutil
 import socket
 import statistics
@@ -132,18 +133,20 @@ class Layout:
 
 
 class Registry:
-    """Debian's docker-registry on a free loopback port, plain HTTP, storage in WORK."""
+    """Debian's docker-registry on a free loopback port, plain HTTP, storage in WORK; with
+    PORT, the one WORK already has (its config and blobs kept) served again on its port."""
 
-    def __init__(self, work):
-        self.port = free_port()
+    def __init__(self, work, port=None):
+        self.port = port or free_port()
         self.host = f"127.0.0.1:{self.port}"
         d = f"{work}/registry"
-        os.makedirs(f"{d}/data")
-        with open(f"{d}/config.yml", "w") as f:
-            f.write(f"version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n"
-                    f"storage:\n  filesystem:\n    rootdirectory: {d}/data\n"
-                    f"  delete:\n    enabled: true\nhttp:\n  addr: {self.host}\n")
-        self.log = open(f"{d}/registry.log", "wb")
+        if port is None:
+            os.makedirs(f"{d}/data")
+            with open(f"{d}/config.yml", "w") as f:
+                f.write(f"version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n"
+                        f"storage:\n  filesystem:\n    rootdirectory: {d}/data\n"
+                        f"  delete:\n    enabled: true\nhttp:\n  addr: {self.host}\n")
+        self.log = open(f"{d}/registry.log", "ab" if port else "wb")
         self.proc = subprocess.Popen(["docker-registry", "serve", f"{d}/config.yml"],
                                      stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
         end = time.monotonic() + 30
@@ -173,18 +176,7 @@ class Registry:
 
 class Pulls:
     def __init__(self, berth, work, runs):
-        self.work, self.runs = work, runs
-        self.podman = shutil.which("podman")
-        self.run_tmp = os.path.join(work, "run")
-        os.makedirs(self.run_tmp)
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0700", "tmpfs", self.run_tmp], check=True)
-        self.base = {
-            "berth": [berth, "--root", f"{work}/berth-root", "--runroot", f"{self.run_tmp}/berth"],
-            "podman": [self.podman, "--root", f"{work}/podman-root", "--runroot",
-                       f"{self.run_tmp}/podman", "--tmpdir", f"{self.run_tmp}/libpod",
-                       "--cgroup-manager", "cgroupfs",
-                       "--events-backend", "file", "--storage-driver", "overlay"],
-        }
+        self.stores(berth, work, runs)
         self.reg = None
         self.sizes = {}
         try:
@@ -192,6 +184,29 @@ class Pulls:
         except BaseException:
             self.close()
             raise
+
+    def stores(self, berth, work, runs):
+        """The runtimes' stores in WORK (their run dirs on a tmpfs, mounted unless it is)
+        and the registries.conf they read."""
+        self.work, self.runs = work, runs
+        self.podman = shutil.which("podman")
+        self.run_tmp = os.path.join(work, "run")
+        os.makedirs(self.run_tmp, exist_ok=True)
+        if subprocess.run(["mountpoint", "-q", self.run_tmp]).returncode != 0:
+            subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0700", "tmpfs", self.run_tmp], check=True)
+        self.base = {
+            "berth": [berth, "--root", f"{work}/berth-root", "--runroot", f"{self.run_tmp}/berth"],
+            "podman": [self.podman, "--root", f"{work}/podman-root", "--runroot",
+                       f"{self.run_tmp}/podman", "--tmpdir", f"{self.run_tmp}/libpod",
+                       "--cgroup-manager", "cgroupfs",
+                       "--events-backend", "file", "--storage-driver", "overlay"],
+        }
+        self.env = dict(os.environ, CONTAINERS_REGISTRIES_CONF=f"{work}/registries.conf")
+
+    def serve(self, reg):
+        """Pulls from REG, which has the bench images."""
+        self.reg = reg
+        self.ref = {"multi": f"{reg.host}/bench/multi:1", "big": f"{reg.host}/bench/big:1"}
 
     def build_images(self):
         t0 = time.monotonic()
@@ -219,16 +234,13 @@ class Pulls:
         shutil.rmtree(rnd)
         for name, man in (("multi", self.man_multi), ("big", self.man_big)):
             self.sizes[name] = [l["size"] for l in man["layers"]]
-        self.reg = Registry(self.work)
-        self.ref = {"multi": f"{self.reg.host}/bench/multi:1", "big": f"{self.reg.host}/bench/big:1"}
+        self.serve(Registry(self.work))
         for name in ("multi", "big"):
             self.reg.push(lay.path, name, f"bench/{name}:1")
         shutil.rmtree(lay.path)
-        conf = f"{self.work}/registries.conf"
-        with open(conf, "w") as f:
+        with open(self.env["CONTAINERS_REGISTRIES_CONF"], "w") as f:
             f.write(f'unqualified-search-registries = []\n\n[[registry]]\n'
                     f'location = "{self.reg.host}"\ninsecure = true\n')
-        self.env = dict(os.environ, CONTAINERS_REGISTRIES_CONF=conf)
         print(f"pull bench: images built and pushed in {time.monotonic() - t0:.0f} s", file=sys.stderr)
 
     def cmd(self, rt, *args):
@@ -273,24 +285,31 @@ class Pulls:
         if any(bad):
             raise SystemExit(f"floor: a pipe failed: {bad}")
 
-    def cold(self, name="multi", n=None):
-        """{berth, podman, floor: [seconds]}: a pull into an empty store, interleaved."""
-        out = {"berth": [], "podman": [], "floor": []}
+    def cold(self, name="multi", n=None, rts=("berth", "podman", "floor"), cpu=None):
+        """{rt: [seconds]} for each of RTS: a pull into an empty store, interleaved (the
+        order turns by one each run). With CPU, a dict: {rt: [user+sys seconds]} too."""
+        out = {rt: [] for rt in rts}
         dest = f"{self.work}/floor"
-        orders = [["berth", "podman", "floor"], ["podman", "floor", "berth"],
-                  ["floor", "berth", "podman"]]
         for i in range(n or self.runs):
-            for rt in orders[i % 3]:
+            k = i % len(rts)
+            for rt in rts[k:] + rts[:k]:
                 if rt == "floor":
                     shutil.rmtree(dest, ignore_errors=True)
                     os.makedirs(dest)
-                    t0 = time.perf_counter()
-                    self.floor(name, dest)
-                    out["floor"].append(time.perf_counter() - t0)
-                    shutil.rmtree(dest)
                 else:
                     self.remove(rt, name)
+                r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+                if rt == "floor":
+                    t0 = time.perf_counter()
+                    self.floor(name, dest)
+                    out[rt].append(time.perf_counter() - t0)
+                    shutil.rmtree(dest)
+                else:
                     out[rt].append(self.timed(rt, "pull", self.ref[name]))
+                r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+                if cpu is not None:
+                    cpu.setdefault(rt, []).append(
+                        r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime)
         return out
 
     def peak_rss(self, name, n=3):
