@@ -59,7 +59,11 @@ pub(crate) fn prepare_spec(
         }
     }
     let mut env = Vec::new();
-    for l in &rec.host_config.links {
+    // Legacy links (the default bridge) only: on a user network a link is a name in the
+    // hosts file, kept current, without Docker's environment (which a later start of
+    // the target could not update either).
+    let legacy = !super::rootless_netns::is_user_network(mode);
+    for l in rec.host_config.links.iter().filter(|_| legacy) {
         let (target, alias) = link_parts(l);
         let o = store
             .get(target)
@@ -517,7 +521,10 @@ fn connect(
     let mut links = Vec::new();
     for l in rec.host_config.links.iter().filter(|_| primary) {
         let (t, a) = link_parts(l);
-        if let Ok(id) = store.resolve(t) {
+        if net.name != DEFAULT {
+            // By name: whichever container has it when the hosts file is written.
+            links.push((t.to_string(), a.to_string()));
+        } else if let Ok(id) = store.resolve(t) {
             links.push((id, a.to_string()));
         }
     }
@@ -773,8 +780,14 @@ fn write_hosts(ipam: &Ipam, network: &str) {
             t.push_str(&format!("{a}\t{}\n", main.hostname));
         }
         t.push_str(&super::extra_host_lines(&main.extra_hosts));
-        for (id, alias) in &main.links {
-            if let Some(o) = ipam.endpoints.iter().find(|o| &o.container == id) {
+        // A link names its target on the linking container's network (by id on the
+        // default bridge, by name or id on a user network).
+        for (to, alias) in &main.links {
+            if let Some(o) = ipam.endpoints.iter().find(|o| {
+                o.network == main.network
+                    && o.container != main.container
+                    && (o.name == *to || o.container.starts_with(to.as_str()))
+            }) {
                 t.push_str(&format!(
                     "{}\t{alias} {} {}\n",
                     o.ip,
@@ -811,6 +824,24 @@ fn write_hosts(ipam: &Ipam, network: &str) {
 
 /// `network connect` of a running container (init `pid`): one more interface.
 pub(crate) fn connect_running(
+    store: &Store,
+    rec: &Record,
+    pid: i32,
+    net: &Network,
+    k: usize,
+    (ip, ip6): (&str, &str),
+    aliases: &[String],
+) -> Result<()> {
+    if crate::front::userns::rootless() {
+        return super::rootless_netns::in_shared(store, || {
+            connect_here(store, rec, pid, net, k, (ip, ip6), aliases)
+        });
+    }
+    connect_here(store, rec, pid, net, k, (ip, ip6), aliases)
+}
+
+/// [`connect_running`] in this network namespace.
+fn connect_here(
     store: &Store,
     rec: &Record,
     pid: i32,
@@ -860,6 +891,14 @@ pub(crate) fn connect_running(
 
 /// `network disconnect` of a running container: that interface and its address go.
 pub(crate) fn disconnect_running(store: &Store, id: &str, network: &str) -> Result<()> {
+    if crate::front::userns::rootless() {
+        return super::rootless_netns::in_shared(store, || disconnect_here(store, id, network));
+    }
+    disconnect_here(store, id, network)
+}
+
+/// [`disconnect_running`] in this network namespace.
+fn disconnect_here(store: &Store, id: &str, network: &str) -> Result<()> {
     let nets = Networks::new(&store.root);
     let _lock = nets.lock()?;
     let mut ipam = nets.ipam();
