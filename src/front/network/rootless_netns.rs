@@ -401,7 +401,7 @@ fn attach_in(store: &Store, rec: &Record, pid: i32, h: &Helper) -> Result<Attach
     let mut listeners = Vec::new();
     let mut bindings = Vec::new();
     for (k, hp) in super::setup::wanted_ports(rec) {
-        let (fd, b) = super::setup::bind_published(&k, &hp, |_, _, _| false)?;
+        let (fd, b) = super::bind::publish_one(&k, &hp)?;
         listeners.extend(fd.map(|fd| (fd, b.container_port)));
         bindings.push(b);
     }

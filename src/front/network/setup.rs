@@ -9,7 +9,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use anyhow::{anyhow, bail, Result};
 
 use super::nft::{self, BridgeRules};
-use super::ports::{split_key, Binding};
+use super::ports::split_key;
 use super::{mac_of, mac_text, parse_cidr, Endpoint, Ipam, Network, Networks, DEFAULT};
 use crate::front::containers::{short, Record, Store};
 use crate::sys::netlink::{Netlink, Peer};
@@ -565,68 +565,6 @@ pub(super) fn wanted_ports(rec: &Record) -> Vec<(String, super::HostPort)> {
         }
     }
     wanted
-}
-
-/// Binds the host port of the published port `k` (`80/tcp`) asked as `h`: the given one,
-/// the first free one of a range, or one the kernel picks; `held(proto, ip, port)` says a
-/// port is taken without a socket telling. The socket holds it (None for sctp), so that a
-/// port in use fails the start naming it.
-pub(super) fn bind_published(
-    k: &str,
-    h: &super::HostPort,
-    held: impl Fn(&str, Ipv4Addr, u16) -> bool,
-) -> Result<(Option<Reserved>, Binding)> {
-    let (cport, proto) = split_key(k).ok_or_else(|| anyhow!("port {k}: invalid"))?;
-    let hip: Ipv4Addr = if h.host_ip.is_empty() {
-        Ipv4Addr::UNSPECIFIED
-    } else {
-        h.host_ip
-            .parse()
-            .map_err(|_| anyhow!("--publish: invalid host address {}", h.host_ip))?
-    };
-    let candidates: Vec<u16> = match h.host_port.split_once('-') {
-        Some((a, b)) => {
-            let (a, b): (u16, u16) = (a.parse()?, b.parse()?);
-            (a..=b).collect()
-        }
-        None if h.host_port.is_empty() => vec![0],
-        None => vec![h.host_port.parse()?],
-    };
-    let mut last_err = None;
-    for p in candidates {
-        if held(&proto, hip, p) {
-            last_err = Some((p, std::io::ErrorKind::AddrInUse.into()));
-            continue;
-        }
-        match reserve(&proto, hip, p) {
-            Ok((r, port)) => {
-                let b = Binding {
-                    proto,
-                    container_port: cport,
-                    host_ip: hip.into(),
-                    host_port: port,
-                };
-                return Ok((r, b));
-            }
-            Err(e) => last_err = Some((p, e)),
-        }
-    }
-    let (p, e) = last_err.unwrap_or((0, std::io::Error::other("no port")));
-    match e.kind() {
-        std::io::ErrorKind::AddrInUse => {
-            bail!("--publish: bind for {hip}:{p}/{proto} failed: port is already allocated")
-        }
-        std::io::ErrorKind::PermissionDenied => bail!(
-            "--publish: bind for {hip}:{p}/{proto} failed: permission denied (rootless: host ports below {} need root)",
-            std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
-                .unwrap_or_default()
-                .trim()
-        ),
-        _ => bail!(
-            "--publish: bind for {hip}:{p}/{proto} failed: {}",
-            crate::error::errno_text(&e)
-        ),
-    }
 }
 
 fn parse_mac(s: &str) -> Result<[u8; 6]> {
