@@ -1003,6 +1003,10 @@ fn rootless_user_network_connect_disconnect_and_links() {
             // alias given to connect.
             u.b(&["network", "connect", "--alias", "www2", "back", "web"])
                 .ok();
+            // (httpd may still be starting on this busy machine)
+            until("cli reaches web on back", || {
+                exec_sh(&u, "cli", "wget -T 5 -qO- http://web/").code == 0
+            });
             let got = exec_sh(
                 &u,
                 "cli",
@@ -1048,6 +1052,9 @@ fn rootless_user_network_connect_disconnect_and_links() {
             .ok();
             u.b(&["network", "connect", "back", "late"]).ok();
             u.b(&["start", "late"]).ok();
+            until("cli reaches late on back", || {
+                exec_sh(&u, "cli", "wget -T 5 -qO- http://late/").code == 0
+            });
             let got = exec_sh(&u, "cli", "wget -qO- http://late/");
             got.ok();
             assert_eq!(got.stdout, "hello from rootless\n");
@@ -1072,6 +1079,9 @@ fn rootless_user_network_connect_disconnect_and_links() {
             u.b(&["network", "connect", "back", "web"]).ok();
             u.b(&["stop", "-t", "1", "web"]).ok();
             u.b(&["start", "web"]).ok();
+            until("cli reaches web again by its link alias", || {
+                exec_sh(&u, "cli", "wget -T 5 -qO- http://weblink/").code == 0
+            });
             let got = exec_sh(&u, "cli", "wget -qO- http://weblink/");
             got.ok();
             assert_eq!(got.stdout, "hello from rootless\n");
