@@ -1005,7 +1005,7 @@ fn rootless_user_network_connect_disconnect_and_links() {
                 .ok();
             // (httpd may still be starting on this busy machine)
             until("cli reaches web on back", || {
-                exec_sh(&u, "cli", "wget -T 5 -qO- http://web/").code == 0
+                exec_sh(&u, "cli", "timeout 10 wget -qO- http://web/").code == 0
             });
             let got = exec_sh(
                 &u,
@@ -1053,7 +1053,7 @@ fn rootless_user_network_connect_disconnect_and_links() {
             u.b(&["network", "connect", "back", "late"]).ok();
             u.b(&["start", "late"]).ok();
             until("cli reaches late on back", || {
-                exec_sh(&u, "cli", "wget -T 5 -qO- http://late/").code == 0
+                exec_sh(&u, "cli", "timeout 10 wget -qO- http://late/").code == 0
             });
             let got = exec_sh(&u, "cli", "wget -qO- http://late/");
             got.ok();
@@ -1063,8 +1063,9 @@ fn rootless_user_network_connect_disconnect_and_links() {
             let hosts = exec_sh(&u, "cli", "cat /etc/hosts");
             hosts.ok();
             assert!(!hosts.stdout.contains("web"), "{}", hosts.stdout);
-            let gone = exec_sh(&u, "cli", "wget -T 5 -qO- http://weblink/");
+            let gone = exec_sh(&u, "cli", "timeout 10 wget -qO- http://weblink/");
             assert_ne!(gone.code, 0, "{}", gone.stdout);
+            assert!(gone.stderr.contains("bad address"), "{}", gone.stderr);
             let inspect = u.b(&["inspect", "web"]);
             inspect.ok();
             assert!(
@@ -1080,7 +1081,7 @@ fn rootless_user_network_connect_disconnect_and_links() {
             u.b(&["stop", "-t", "1", "web"]).ok();
             u.b(&["start", "web"]).ok();
             until("cli reaches web again by its link alias", || {
-                exec_sh(&u, "cli", "wget -T 5 -qO- http://weblink/").code == 0
+                exec_sh(&u, "cli", "timeout 10 wget -qO- http://weblink/").code == 0
             });
             let got = exec_sh(&u, "cli", "wget -qO- http://weblink/");
             got.ok();
