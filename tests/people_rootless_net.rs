@@ -298,7 +298,8 @@ impl U {
 }
 
 impl Drop for U {
-    /// A failed test still ends the user's processes (by pid: they are this test's).
+    /// A failed test still ends the user's processes (by pid: they are this test's), and
+    /// waits (bounded) for them to be gone, so that the user can be deleted after.
     fn drop(&mut self) {
         if std::thread::panicking() {
             for (pid, _) in self.processes() {
@@ -306,6 +307,17 @@ impl Drop for U {
                     nix::unistd::Pid::from_raw(pid),
                     nix::sys::signal::Signal::SIGKILL,
                 );
+            }
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                let left = self.processes();
+                if left.is_empty() {
+                    break;
+                }
+                for (pid, _) in left {
+                    common::reap(pid);
+                }
+                std::thread::sleep(Duration::from_millis(50));
             }
         }
     }
@@ -1063,9 +1075,10 @@ fn rootless_user_network_connect_disconnect_and_links() {
             let hosts = exec_sh(&u, "cli", "cat /etc/hosts");
             hosts.ok();
             assert!(!hosts.stdout.contains("web"), "{}", hosts.stdout);
+            // (the name then goes to the resolvers, unreachable here: a failure or timeout)
             let gone = exec_sh(&u, "cli", "timeout 10 wget -qO- http://weblink/");
             assert_ne!(gone.code, 0, "{}", gone.stdout);
-            assert!(gone.stderr.contains("bad address"), "{}", gone.stderr);
+            assert!(!gone.stdout.contains("hello"), "{}", gone.stdout);
             let inspect = u.b(&["inspect", "web"]);
             inspect.ok();
             assert!(
