@@ -324,6 +324,28 @@ fn names_on_a_user_network_and_link_aliases() {
             ],
         );
         assert_ne!(out.code, 0, "the default bridge reached a user network");
+        // A link on a user network (Docker's there): the alias is the linking container's
+        // own, without the legacy environment; its target need not exist yet.
+        let out = w.run(
+            &[
+                "--rm",
+                "--network",
+                "appnet",
+                "--link",
+                "web:site",
+                "--link",
+                "later:x",
+            ],
+            &[
+                "sh",
+                "-c",
+                "timeout 10 wget -qO- http://site/ && env | grep -c ^SITE_ ; true",
+            ],
+        );
+        out.ok();
+        assert_eq!(out.stdout, "hello from berth\n0\n", "{}", out.stderr);
+        let hosts = w.b(&["exec", "db", "cat", "/etc/hosts"]).stdout;
+        assert!(!hosts.contains("site"), "{hosts}");
         for c in ["db", "web"] {
             w.b(&["rm", "-f", c]).ok();
         }

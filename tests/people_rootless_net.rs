@@ -298,7 +298,8 @@ impl U {
 }
 
 impl Drop for U {
-    /// A failed test still ends the user's processes (by pid: they are this test's).
+    /// A failed test still ends the user's processes (by pid: they are this test's), and
+    /// waits (bounded) for them to be gone, so that the user can be deleted after.
     fn drop(&mut self) {
         if std::thread::panicking() {
             for (pid, _) in self.processes() {
@@ -306,6 +307,17 @@ impl Drop for U {
                     nix::unistd::Pid::from_raw(pid),
                     nix::sys::signal::Signal::SIGKILL,
                 );
+            }
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                let left = self.processes();
+                if left.is_empty() {
+                    break;
+                }
+                for (pid, _) in left {
+                    common::reap(pid);
+                }
+                std::thread::sleep(Duration::from_millis(50));
             }
         }
     }
@@ -640,17 +652,13 @@ fn rootless_refusals_leave_nothing() {
             125,
             "network appnet not found",
         );
-        // On a user network: no link, no udp port, no connect of a running container.
+        // On a user network: no sctp port, no address outside the subnet, no connect of
+        // a missing container or to a missing network.
         u.b(&["network", "create", "appnet"]).ok();
         code_msg(
-            &u.run(&["--network", "appnet", "--link", "x:y"], &["true"]),
+            &u.run(&["--network", "appnet", "-p", "5353:53/sctp"], &["true"]),
             125,
-            "--link",
-        );
-        code_msg(
-            &u.run(&["--network", "appnet", "-p", "5353:53/udp"], &["true"]),
-            125,
-            "tcp ports only",
+            "--publish 53/sctp: rootless containers on user networks publish tcp and udp ports only",
         );
         code_msg(
             &u.run(&["--network", "appnet", "--ip", "10.0.0.1"], &["true"]),
@@ -660,8 +668,32 @@ fn rootless_refusals_leave_nothing() {
         code_msg(
             &u.b(&["network", "connect", "appnet", "nosuch"]),
             1,
-            "rootless",
+            "No such container: nosuch",
         );
+        // A container of the default network (pasta's) joins no user network.
+        let p = format!("{}:80", free_port());
+        let out = u.b(&[
+            "create",
+            "--name",
+            "onpasta",
+            "-p",
+            &p,
+            "--rootfs",
+            u.w.rootfs(),
+            "true",
+        ]);
+        out.ok();
+        code_msg(
+            &u.b(&["network", "connect", "appnet", "onpasta"]),
+            1,
+            "network connect: rootless, container onpasta is on the default network (pasta)",
+        );
+        code_msg(
+            &u.b(&["network", "connect", "nonet", "onpasta"]),
+            1,
+            "nonet",
+        );
+        u.b(&["rm", "onpasta"]).ok();
         // A port in use on a user network: said, and the shared namespace made for the
         // start is gone with it.
         let busy = TcpListener::bind("0.0.0.0:0").unwrap();
@@ -912,6 +944,230 @@ fn rootless_user_network_monitor_killed_is_reconciled() {
             assert!(out.stdout.contains("inet "), "{}", out.stdout);
             u.b(&["rm", "lone"]).ok();
             u.b(&["network", "rm", "killnet"]).ok();
+            u.finish();
+        },
+    );
+}
+
+/// `exec CTR sh -c SCRIPT` as the user: its output.
+fn exec_sh(u: &U, ctr: &str, script: &str) -> Out {
+    u.b(&["exec", ctr, "sh", "-c", script])
+}
+
+#[test]
+fn rootless_user_network_connect_disconnect_and_links() {
+    in_netns(
+        "rootless_user_network_connect_disconnect_and_links",
+        0o666,
+        |_host| {
+            let u = U::new("rlconnect");
+            u.b(&["network", "create", "front"]).ok();
+            u.b(&["network", "create", "back"]).ok();
+            u.run_d(&["--name", "web", "--network", "front"], &httpd_cmd());
+            // A link on a user network to a container not on it yet (Docker's: the alias
+            // is the linking container's own, resolved when the target is there).
+            u.run_d(
+                &[
+                    "--name",
+                    "cli",
+                    "--network",
+                    "back",
+                    "--link",
+                    "web:weblink",
+                ],
+                &["sleep", "600"],
+            );
+            assert_eq!(stack(&u).len(), 2, "{:?}", stack(&u));
+            let hosts = exec_sh(&u, "cli", "cat /etc/hosts");
+            hosts.ok();
+            assert!(
+                !hosts.stdout.contains("web"),
+                "web not on back yet: {}",
+                hosts.stdout
+            );
+            // Bad input first: nothing changes.
+            code_msg(
+                &u.b(&["network", "connect", "front", "web"]),
+                1,
+                "container web is already connected to network front",
+            );
+            code_msg(
+                &u.b(&["network", "connect", "nowhere", "web"]),
+                1,
+                "nowhere",
+            );
+            code_msg(
+                &u.b(&["network", "connect", "--ip", "10.1.2.3", "back", "web"]),
+                1,
+                "--ip 10.1.2.3",
+            );
+            code_msg(
+                &u.b(&["network", "disconnect", "front", "web"]),
+                1,
+                "is its main network",
+            );
+            code_msg(
+                &u.b(&["network", "disconnect", "back", "web"]),
+                1,
+                "container web is not connected to network back",
+            );
+            // Connected while it runs: reachable from back by name, link alias and the
+            // alias given to connect.
+            u.b(&["network", "connect", "--alias", "www2", "back", "web"])
+                .ok();
+            // (httpd may still be starting on this busy machine)
+            until("cli reaches web on back", || {
+                exec_sh(&u, "cli", "timeout 10 wget -qO- http://web/").code == 0
+            });
+            let got = exec_sh(
+                &u,
+                "cli",
+                "wget -qO- http://web/ && wget -qO- http://weblink/ && wget -qO- http://www2/",
+            );
+            got.ok();
+            assert_eq!(got.stdout, "hello from rootless\n".repeat(3));
+            let inspect = u.b(&["inspect", "web"]);
+            inspect.ok();
+            let nets = &inspect.json()[0]["NetworkSettings"]["Networks"];
+            assert!(
+                nets["back"]["IPAddress"]
+                    .as_str()
+                    .is_some_and(|s| !s.is_empty()),
+                "{}",
+                inspect.stdout
+            );
+            // The link alias is cli's own: another container of back has the name only.
+            let other = u.run(&["--rm", "--network", "back"], &["cat", "/etc/hosts"]);
+            other.ok();
+            assert!(
+                other.stdout.contains(" web") || other.stdout.contains("\tweb"),
+                "{}",
+                other.stdout
+            );
+            assert!(!other.stdout.contains("weblink"), "{}", other.stdout);
+            // A stopped container connected, then started: on both networks.
+            u.b(&[
+                "create",
+                "--name",
+                "late",
+                "--network",
+                "front",
+                "--rootfs",
+                u.w.rootfs(),
+                "httpd",
+                "-f",
+                "-p",
+                "80",
+                "-h",
+                "/www",
+            ])
+            .ok();
+            u.b(&["network", "connect", "back", "late"]).ok();
+            u.b(&["start", "late"]).ok();
+            until("cli reaches late on back", || {
+                exec_sh(&u, "cli", "timeout 10 wget -qO- http://late/").code == 0
+            });
+            let got = exec_sh(&u, "cli", "wget -qO- http://late/");
+            got.ok();
+            assert_eq!(got.stdout, "hello from rootless\n");
+            // Disconnected: cli no longer resolves web by any name; web still serves front.
+            u.b(&["network", "disconnect", "back", "web"]).ok();
+            let hosts = exec_sh(&u, "cli", "cat /etc/hosts");
+            hosts.ok();
+            assert!(!hosts.stdout.contains("web"), "{}", hosts.stdout);
+            // (the name then goes to the resolvers, unreachable here: a failure or timeout)
+            let gone = exec_sh(&u, "cli", "timeout 10 wget -qO- http://weblink/");
+            assert_ne!(gone.code, 0, "{}", gone.stdout);
+            assert!(!gone.stdout.contains("hello"), "{}", gone.stdout);
+            let inspect = u.b(&["inspect", "web"]);
+            inspect.ok();
+            assert!(
+                inspect.json()[0]["NetworkSettings"]["Networks"]["back"].is_null(),
+                "{}",
+                inspect.stdout
+            );
+            let got = exec_sh(&u, "late", "wget -qO- http://web/");
+            got.ok();
+            assert_eq!(got.stdout, "hello from rootless\n");
+            // Reconnected after a stop of web: its record keeps back, its start joins it.
+            u.b(&["network", "connect", "back", "web"]).ok();
+            u.b(&["stop", "-t", "1", "web"]).ok();
+            u.b(&["start", "web"]).ok();
+            until("cli reaches web again by its link alias", || {
+                exec_sh(&u, "cli", "timeout 10 wget -qO- http://weblink/").code == 0
+            });
+            let got = exec_sh(&u, "cli", "wget -qO- http://weblink/");
+            got.ok();
+            assert_eq!(got.stdout, "hello from rootless\n");
+            assert_eq!(stack(&u).len(), 2, "{:?}", stack(&u));
+            u.b(&["rm", "-f", "web", "cli", "late"]).ok();
+            until("the shared namespace torn down", || stack(&u).is_empty());
+            u.b(&["network", "rm", "front", "back"]).ok();
+            u.finish();
+        },
+    );
+}
+
+/// Sends `msg` from `s` to `to` until an answer comes (bounded): the answer.
+fn udp_ask(s: &UdpSocket, to: &str, msg: &str) -> String {
+    s.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let _ = s.send_to(msg.as_bytes(), to);
+        let mut buf = [0u8; 256];
+        if let Ok(n) = s.recv(&mut buf) {
+            return String::from_utf8_lossy(&buf[..n]).into_owned();
+        }
+        assert!(Instant::now() < deadline, "no UDP answer from {to}");
+    }
+}
+
+#[test]
+fn rootless_user_network_udp_through_a_published_port() {
+    in_netns(
+        "rootless_user_network_udp_through_a_published_port",
+        0o666,
+        |host| {
+            let u = U::new("rlunudp");
+            u.b(&["network", "create", "udpnet"]).ok();
+            let port = free_port();
+            // A UDP echo server (the host's perl, its /usr mounted in) that names the
+            // peer it saw: each client must get its own flow.
+            let id = u.run_d(
+                &[
+                    "--network", "udpnet", "-v", "/usr:/usr:ro", "-p",
+                    &format!("{port}:53/udp"),
+                ],
+                &[
+                    "perl",
+                    "-MIO::Socket::INET",
+                    "-e",
+                    "$s=IO::Socket::INET->new(LocalPort=>53,Proto=>'udp') or die $!; while($s->recv($m,1500)){ $s->send(\"pong:$m\") }",
+                ],
+            );
+            let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let b = UdpSocket::bind("10.99.0.1:0").unwrap();
+            assert_eq!(udp_ask(&a, &format!("127.0.0.1:{port}"), "a1"), "pong:a1");
+            assert_eq!(udp_ask(&b, &format!("10.99.0.1:{port}"), "b1"), "pong:b1");
+            // Interleaved: answers go back to the client that asked.
+            assert_eq!(udp_ask(&a, &format!("127.0.0.1:{port}"), "a2"), "pong:a2");
+            assert_eq!(udp_ask(&b, &format!("10.99.0.1:{port}"), "b2"), "pong:b2");
+            // From another host.
+            let far = host.on_peer(&format!(
+                "perl -MIO::Socket::INET -e \"\\$s=IO::Socket::INET->new(PeerAddr=>q(10.99.0.1:{port}),Proto=>q(udp)) or die; for(1..60){{ \\$s->send(q(far)); \\$r=q(); eval {{ local \\$SIG{{ALRM}}=sub{{die}}; alarm 1; \\$s->recv(\\$r,100); alarm 0 }}; if(\\$r){{ print \\$r; exit 0 }} }} exit 1\""
+            ));
+            assert_eq!(far.stdout, "pong:far", "{}", far.stderr);
+            let port_out = u.b(&["port", &id]);
+            assert_eq!(port_out.stdout, format!("53/udp -> 0.0.0.0:{port}\n"));
+            let fwd = u.check_forwarder(&id);
+            u.b(&["rm", "-f", &id]).ok();
+            u.until_gone("the forwarder gone", fwd);
+            until("the shared namespace torn down", || stack(&u).is_empty());
+            until("the published UDP port is free again", || {
+                UdpSocket::bind(format!("0.0.0.0:{port}")).is_ok()
+            });
+            u.b(&["network", "rm", "udpnet"]).ok();
             u.finish();
         },
     );

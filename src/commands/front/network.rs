@@ -329,9 +329,6 @@ pub(crate) fn exists(g: &Globals, a: &NameArg) -> Result<i32> {
 /// `network connect [--alias A] [--ip IP] NET CTR`: recorded in the container (its next
 /// starts connect it too) and, while it runs, connected now.
 pub(crate) fn connect(g: &Globals, a: &NetworkConnectArgs) -> Result<i32> {
-    if g.rootless {
-        bail!("network connect: rootless, a container is on the network it was created with (--network NAME)");
-    }
     let store = Store::new(g);
     let nets = Networks::new(&g.root);
     let id = store.get(&a.container)?.rec.id;
@@ -344,6 +341,17 @@ pub(crate) fn connect(g: &Globals, a: &NetworkConnectArgs) -> Result<i32> {
             "container {} cannot be connected to a network: its network mode is {mode}",
             c.rec.name
         );
+    }
+    // Rootless, the user networks share one network namespace; the default network is
+    // pasta's, one namespace per container: the two do not mix.
+    if g.rootless && !crate::front::network::on_shared_netns(&c.rec) {
+        bail!(
+            "network connect: rootless, container {} is on the default network (pasta): only a container on a user network (--network NAME) can be connected to another",
+            c.rec.name
+        );
+    }
+    if g.rootless && n.name == crate::front::network::DEFAULT {
+        bail!("network connect: rootless, the default network is pasta's, one per container: connect to a user network");
     }
     if crate::front::network::uses(&c.rec, &n.name) {
         bail!(
@@ -379,7 +387,15 @@ pub(crate) fn connect(g: &Globals, a: &NetworkConnectArgs) -> Result<i32> {
         ipv6_address: a.ip6.clone().unwrap_or_default(),
     });
     let k = rec.net_request.connected.len();
-    if store.derive(&c).is_active() && c.state.pid > 0 {
+    let running = store.derive(&c).is_active() && c.state.pid > 0;
+    let _settle = crate::front::network::settle_on_drop(&store, g.rootless && running);
+    if running && g.rootless && !crate::front::network::join_shared_netns(&store)? {
+        bail!(
+            "network connect: the rootless network namespace of running container {} is gone",
+            c.rec.name
+        );
+    }
+    if running {
         crate::front::network::connect_running(
             &store,
             &rec,
@@ -425,7 +441,10 @@ pub(crate) fn disconnect(g: &Globals, a: &NetworkDisconnectArgs) -> Result<i32> 
             n.name
         );
     }
-    if store.derive(&c).is_active() {
+    let running = store.derive(&c).is_active();
+    let _settle = crate::front::network::settle_on_drop(&store, g.rootless && running);
+    // Rootless, the namespace may be gone with the container (nothing left to undo).
+    if running && (!g.rootless || crate::front::network::join_shared_netns(&store)?) {
         crate::front::network::disconnect_running(&store, &id, &n.name)?;
     }
     let mut rec = c.rec.clone();

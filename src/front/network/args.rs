@@ -119,9 +119,6 @@ pub(crate) fn parse(a: &RunArgs) -> Result<Parsed> {
             );
         }
     }
-    if !p.links.is_empty() && p.mode != super::DEFAULT {
-        bail!("--link: only on the default bridge network (containers of a user network find each other by name)");
-    }
     if p.mode.starts_with("container:") && (!a.dns.is_empty() || !a.add_host.is_empty()) {
         bail!(
             "--dns/--add-host: conflicting options: they and the {} network mode",

@@ -137,6 +137,106 @@ fn text(ip: IpAddr) -> String {
     }
 }
 
+/// One published port bound: the container's port and protocol, the host port, and each
+/// host address it is bound on with the socket holding it (None for sctp).
+pub(super) struct Bound {
+    pub(super) container_port: u16,
+    pub(super) proto: String,
+    pub(super) host_port: u16,
+    pub(super) fds: Vec<(IpAddr, Option<OwnedFd>)>,
+}
+
+impl Bound {
+    pub(super) fn binding(&self, host_ip: IpAddr) -> Binding {
+        Binding {
+            proto: self.proto.clone(),
+            container_port: self.container_port,
+            host_ip,
+            host_port: self.host_port,
+        }
+    }
+}
+
+/// Binds the host port of the published port `k` (`80/tcp`) asked as `h`: the given one,
+/// the first free one of a range, or one the kernel picks; on every address asked, one
+/// port for all (no address: `0.0.0.0`, and `[::]` too when `dual`). `taken(proto, ip,
+/// port)` says a port is held where no socket tells (sctp). A port in use fails naming it.
+pub(super) fn bind_port(
+    k: &str,
+    h: &HostPort,
+    dual: bool,
+    taken: impl Fn(&str, IpAddr, u16) -> bool,
+) -> Result<Bound> {
+    let (cport, proto) = split_key(k).ok_or_else(|| anyhow!("port {k}: invalid"))?;
+    let hips: Vec<IpAddr> = if h.host_ip.is_empty() {
+        let mut v = vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED)];
+        if dual {
+            v.push(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
+        }
+        v
+    } else {
+        vec![h
+            .host_ip
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse()
+            .map_err(|_| anyhow!("--publish: invalid host address {}", h.host_ip))?]
+    };
+    let candidates: Vec<u16> = match h.host_port.split_once('-') {
+        Some((a, b)) => {
+            let (a, b): (u16, u16) = (a.parse()?, b.parse()?);
+            (a..=b).collect()
+        }
+        // A kernel-picked port may be taken in the other family: a few tries.
+        None if h.host_port.is_empty() => vec![0; if hips.len() > 1 { 8 } else { 1 }],
+        None => vec![h.host_port.parse()?],
+    };
+    let mut last_err = None;
+    'ports: for p in candidates {
+        let mut fds = Vec::new();
+        let mut port = p;
+        for hip in &hips {
+            if port != 0 && taken(&proto, *hip, port) {
+                last_err = Some((*hip, port, std::io::ErrorKind::AddrInUse.into()));
+                continue 'ports;
+            }
+            match reserve(&proto, *hip, port) {
+                Ok((fd, q)) => {
+                    port = q;
+                    fds.push((*hip, fd));
+                }
+                Err(e) => {
+                    last_err = Some((*hip, port, e));
+                    continue 'ports;
+                }
+            }
+        }
+        return Ok(Bound {
+            container_port: cport,
+            proto,
+            host_port: port,
+            fds,
+        });
+    }
+    let (ip, p, e) = last_err.unwrap_or((hips[0], 0, std::io::Error::other("no port")));
+    let ip = text(ip);
+    match e.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            bail!("--publish: bind for {ip}:{p}/{proto} failed: port is already allocated")
+        }
+        std::io::ErrorKind::PermissionDenied => bail!(
+            "--publish: bind for {ip}:{p}/{proto} failed: permission denied (rootless: host ports below {} need root)",
+            std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+                .unwrap_or_default()
+                .trim()
+        ),
+        _ => bail!(
+            "--publish: bind for {ip}:{p}/{proto} failed: {}",
+            crate::error::errno_text(&e)
+        ),
+    }
+}
+
 /// Binds every port the container publishes (`dual`: its network has IPv6). `target`:
 /// the container's addresses, where IPv6 listeners relay to (its IPv6 one if it has one).
 pub(crate) fn publish(
@@ -148,86 +248,24 @@ pub(crate) fn publish(
     let mut held = Vec::new();
     let mut bindings = Vec::new();
     let mut relayed = Vec::new();
+    // What no socket tells for sctp: another container of this root holds it.
+    let taken = |proto: &str, hip: IpAddr, port: u16| {
+        ipam.endpoints.iter().flat_map(|e| &e.ports).any(|b| {
+            b.proto == proto
+                && b.host_port == port
+                && b.host_ip.is_ipv6() == hip.is_ipv6()
+                && (b.host_ip == hip || b.host_ip.is_unspecified() || hip.is_unspecified())
+        })
+    };
     for (k, h) in wanted {
-        let (cport, proto) = split_key(&k).ok_or_else(|| anyhow!("port {k}: invalid"))?;
-        let hips: Vec<IpAddr> = if h.host_ip.is_empty() {
-            let mut v = vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED)];
-            if dual {
-                v.push(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
-            }
-            v
-        } else {
-            vec![h
-                .host_ip
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse()
-                .map_err(|_| anyhow!("--publish: invalid host address {}", h.host_ip))?]
-        };
-        let candidates: Vec<u16> = match h.host_port.split_once('-') {
-            Some((a, b)) => {
-                let (a, b): (u16, u16) = (a.parse()?, b.parse()?);
-                (a..=b).collect()
-            }
-            // A kernel-picked port may be taken in the other family: a few tries.
-            None if h.host_port.is_empty() => vec![0; if hips.len() > 1 { 8 } else { 1 }],
-            None => vec![h.host_port.parse()?],
-        };
-        let mut last_err = None;
-        let mut got = None;
-        'ports: for p in candidates {
-            let mut fds = Vec::new();
-            let mut port = p;
-            for hip in &hips {
-                // What no socket tells for sctp: another container of this root holds it.
-                let held_here = ipam.endpoints.iter().flat_map(|e| &e.ports).any(|b| {
-                    port != 0
-                        && b.proto == proto
-                        && b.host_port == port
-                        && b.host_ip.is_ipv6() == hip.is_ipv6()
-                        && (b.host_ip == *hip || b.host_ip.is_unspecified() || hip.is_unspecified())
-                });
-                if held_here {
-                    last_err = Some((*hip, port, std::io::ErrorKind::AddrInUse.into()));
-                    continue 'ports;
-                }
-                match reserve(&proto, *hip, port) {
-                    Ok((fd, q)) => {
-                        port = q;
-                        fds.push((*hip, fd));
-                    }
-                    Err(e) => {
-                        last_err = Some((*hip, port, e));
-                        continue 'ports;
-                    }
-                }
-            }
-            got = Some((fds, port));
-            break;
-        }
-        let Some((fds, port)) = got else {
-            let (ip, p, e) = last_err.unwrap_or((hips[0], 0, std::io::Error::other("no port")));
-            let ip = text(ip);
-            if e.kind() == std::io::ErrorKind::AddrInUse {
-                bail!("--publish: bind for {ip}:{p}/{proto} failed: port is already allocated");
-            }
-            bail!(
-                "--publish: bind for {ip}:{p}/{proto} failed: {}",
-                crate::error::errno_text(&e)
-            );
-        };
-        for (hip, fd) in fds {
-            bindings.push(Binding {
-                proto: proto.clone(),
-                container_port: cport,
-                host_ip: hip,
-                host_port: port,
-            });
+        let mut b = bind_port(&k, &h, dual, taken)?;
+        for (hip, fd) in std::mem::take(&mut b.fds) {
+            bindings.push(b.binding(hip));
             let Some(fd) = fd else { continue };
-            if hip.is_ipv6() && proto == "tcp" {
+            if hip.is_ipv6() && b.proto == "tcp" {
                 let to = match target.1 {
-                    Some(a) => SocketAddr::new(IpAddr::V6(a), cport),
-                    None => SocketAddr::new(IpAddr::V4(target.0), cport),
+                    Some(a) => SocketAddr::new(IpAddr::V6(a), b.container_port),
+                    None => SocketAddr::new(IpAddr::V4(target.0), b.container_port),
                 };
                 relayed.push((fd, to));
             } else {
@@ -240,4 +278,21 @@ pub(crate) fn publish(
         held.push(Held::Relay(relay(relayed)?));
     }
     Ok((held, bindings))
+}
+
+/// Rootless (IPv4 only): binds the one host address of the published port `k` asked as
+/// `h`; the socket that holds it (None for sctp) and its binding.
+pub(super) fn publish_one(k: &str, h: &HostPort) -> Result<(Option<OwnedFd>, Binding)> {
+    if !h.host_ip.is_empty() && h.host_ip.parse::<Ipv4Addr>().is_err() {
+        bail!(
+            "--publish: invalid host address {} (rootless networks are IPv4 only)",
+            h.host_ip
+        );
+    }
+    let mut b = bind_port(k, h, false, |_, _, _| false)?;
+    let (hip, fd) = b
+        .fds
+        .pop()
+        .ok_or_else(|| anyhow!("--publish {k}: no address bound"))?;
+    Ok((fd, b.binding(hip)))
 }

@@ -37,7 +37,9 @@ use anyhow::{anyhow, bail, Result};
 use serde::{Deserialize, Serialize};
 
 pub(crate) use ports::{Binding, HostPort};
-pub(crate) use rootless_netns::{enter as enter_shared_netns, on_shared_netns, settle_on_drop};
+pub(crate) use rootless_netns::{
+    enter as enter_shared_netns, join as join_shared_netns, on_shared_netns, settle_on_drop,
+};
 pub(crate) use setup::{
     attach, connect_running, detach, disconnect_running, prepare_spec, release, Attached,
 };
@@ -121,7 +123,8 @@ pub(crate) struct Endpoint {
     pub(crate) veth: String,
     pub(crate) ports: Vec<Binding>,
     pub(crate) aliases: Vec<String>,
-    /// `--link`: (the linked container's id, alias)
+    /// `--link`: (the linked container's id on the default bridge, its name or id as given
+    /// on a user network; the alias)
     #[serde(default)]
     pub(crate) links: Vec<(String, String)>,
     #[serde(default)]
@@ -560,7 +563,10 @@ pub(crate) fn check(store: &Store, rec: &Record) -> Result<()> {
         }
     }
     v6::check_ip6(&n, &rec.net_request.ipv6_address)?;
-    for l in &rec.host_config.links {
+    // On a user network a link is a name only the linking container resolves, to
+    // whichever container has that name on the network at the time (Docker's: it need
+    // not exist yet); on the default bridge, a legacy link to a container that exists.
+    for l in rec.host_config.links.iter().filter(|_| n.name == DEFAULT) {
         let target = l.split(':').next().unwrap_or("");
         store
             .resolve(target)

@@ -123,7 +123,7 @@ fn choose_ports(
     let mut tcp = Vec::new();
     let mut out = Vec::new();
     for (k, h) in wanted {
-        let (fd, b) = super::setup::bind_published(k, h, |_, _, _| false)?;
+        let (fd, b) = super::bind::publish_one(k, h)?;
         match fd {
             Some(fd) if b.proto == "tcp" => tcp.push((fd, b.container_port)),
             fd => held.extend(fd),

@@ -62,9 +62,6 @@ pub(crate) fn on_shared_netns(rec: &Record) -> bool {
 /// `run`/`create` of a rootless container on a user network: what it cannot have (the
 /// rest is checked as rootful).
 pub(super) fn check(rec: &Record) -> Result<()> {
-    if !rec.host_config.links.is_empty() {
-        bail!("--link: for the default network (containers of a user network reach each other by name)");
-    }
     let published = rec.host_config.port_bindings.keys().chain(
         rec.config
             .exposed_ports
@@ -72,8 +69,8 @@ pub(super) fn check(rec: &Record) -> Result<()> {
             .filter(|_| rec.host_config.publish_all_ports),
     );
     for k in published {
-        if !k.ends_with("/tcp") {
-            bail!("--publish {k}: rootless containers on user networks publish tcp ports only");
+        if k.ends_with("/sctp") {
+            bail!("--publish {k}: rootless containers on user networks publish tcp and udp ports only (sctp needs root)");
         }
     }
     Ok(())
@@ -148,6 +145,40 @@ pub(crate) fn enter(store: &Store, network: &str) -> Result<()> {
     crate::front::userns::enter()?;
     let st = make(store)?;
     claim(store, st)
+}
+
+/// `network connect`/`disconnect` of a running rootless container: this command, still
+/// single-threaded, moves into the user namespace that owns the shared network namespace
+/// (and claims it until [`settle`], so that it is not torn down under the change).
+/// False when the namespace does not run (no container of a user network runs).
+pub(crate) fn join(store: &Store) -> Result<bool> {
+    if nix::unistd::geteuid().is_root() {
+        return Ok(true);
+    }
+    let nets = Networks::new(&store.root);
+    let _lock = nets.lock()?;
+    let st = load(store);
+    let Some(h) = running(&st) else {
+        return Ok(false);
+    };
+    let ns = File::open(format!("/proc/{}/ns/user", h.pid)).map_err(|e| {
+        anyhow!(
+            "the rootless network namespace's user namespace: {}",
+            crate::error::errno_text(&e)
+        )
+    })?;
+    crate::sys::userns::join_user_and_unshare_mount(ns.as_fd())
+        .map_err(|e| anyhow!("joining the rootless network namespace: {e}"))?;
+    claim(store, st)?;
+    Ok(true)
+}
+
+/// Runs `f` in the shared network namespace (this process in its owner, see [`join`]).
+pub(super) fn in_shared<T: Send>(store: &Store, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+    let h = running(&load(store))
+        .filter(same_userns)
+        .ok_or_else(|| anyhow!("the rootless network namespace is not running"))?;
+    in_netns(&h, f)
 }
 
 /// This process uses the namespace until [`settle`] (or its end): recorded.
@@ -370,7 +401,7 @@ fn attach_in(store: &Store, rec: &Record, pid: i32, h: &Helper) -> Result<Attach
     let mut listeners = Vec::new();
     let mut bindings = Vec::new();
     for (k, hp) in super::setup::wanted_ports(rec) {
-        let (fd, b) = super::setup::bind_published(&k, &hp, |_, _, _| false)?;
+        let (fd, b) = super::bind::publish_one(&k, &hp)?;
         listeners.extend(fd.map(|fd| (fd, b.container_port)));
         bindings.push(b);
     }

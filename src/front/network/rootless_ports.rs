@@ -1,4 +1,4 @@
-//! Published TCP ports of rootless containers, forwarded by a child of their monitor
+//! Published ports of rootless containers, forwarded by a child of their monitor
 //! (what Podman's rootlessport does): the monitor binds the listening socket on the host
 //! (when the container starts, so a port in use fails the start naming it, and exactly
 //! on the address asked), and each connection its forwarder child accepts is joined to one it
@@ -7,15 +7,19 @@
 //! splice does), the bytes moved by splice(2) without a copy through user memory, with
 //! blocking calls on a 1 MiB pipe (pasta's loop, non-blocking on smaller pipes, moved
 //! 230 MB/s where this moves 346 MB/s and Podman's rootlessport 357 MB/s, measured by
-//! tools/bench/rootless_net.sh).
+//! tools/bench/rootless_net.sh). UDP ports (user networks; with pasta, pasta's own) are
+//! relayed per client as docker-proxy does: one socket to the container per client
+//! address, forgotten after 90 s without an answer.
 //!
 //! Why not pasta's own forwarding: the namespace's pasta is shared and cannot be told a
 //! new port once started (its `-t auto` scan did not pick up ports bound later with the
 //! pasta shipped here), and restarting it would cut every container's connections.
 
+use std::collections::HashMap;
 use std::fs::File;
-use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsFd, OwnedFd};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{anyhow, Result};
@@ -42,10 +46,11 @@ impl Drop for Forwarder {
     }
 }
 
-/// A listening TCP socket on the host, and the container's port it is published to.
+/// A listening TCP (or bound UDP) socket on the host, and the container's port it is
+/// published to.
 pub(crate) type Listener = (OwnedFd, u16);
 
-/// Serves `ports` (a listening TCP socket on the host, the container's port) into the
+/// Serves `ports` (a socket on the host, the container's port) into the
 /// network namespace `netns`, where the container has address `ip`. The caller's copies
 /// of the sockets are closed on return: the forwarder holds the ports.
 pub(crate) fn start(netns: &File, ip: Ipv4Addr, ports: Vec<Listener>) -> Result<Forwarder> {
@@ -69,9 +74,17 @@ pub(crate) fn start(netns: &File, ip: Ipv4Addr, ports: Vec<Listener>) -> Result<
             .zip(dsts)
             .filter_map(|(fd, dst)| {
                 let ns = ns.try_clone().ok()?;
+                let udp = nix::sys::socket::getsockopt(&fd, nix::sys::socket::sockopt::SockType)
+                    .is_ok_and(|t| t == nix::sys::socket::SockType::Datagram);
                 std::thread::Builder::new()
                     .name("berth-ports".into())
-                    .spawn(move || serve(File::from(ns), TcpListener::from(fd), dst))
+                    .spawn(move || {
+                        if udp {
+                            serve_udp(File::from(ns), UdpSocket::from(fd), dst)
+                        } else {
+                            serve(File::from(ns), TcpListener::from(fd), dst)
+                        }
+                    })
                     .ok()
             })
             .collect();
@@ -103,6 +116,99 @@ fn serve(ns: File, l: TcpListener, dst: SocketAddrV4) {
             Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
             // Out of fds or memory for a moment: the connection waits in the backlog.
             Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+/// How long a UDP client's flow lives without an answer from the container (what
+/// docker-proxy waits, its UDPConnTrackTimeout); the next datagram starts a new one.
+const UDP_IDLE: Duration = Duration::from_secs(90);
+
+/// At most this many UDP clients at once per port: datagrams of more are dropped, as a
+/// full conntrack table would.
+const UDP_FLOWS: usize = 1024;
+
+type Flows = Arc<Mutex<HashMap<SocketAddr, Arc<UdpSocket>>>>;
+
+/// Receives datagrams on the host's socket; each client (address and port) gets a socket
+/// of its own in the namespace, connected to `dst`, whose answers go back to that client
+/// from the published port (docker-proxy's UDP proxy: the container sees one peer per
+/// client, and replies reach the right one).
+fn serve_udp(ns: File, l: UdpSocket, dst: SocketAddrV4) {
+    // The sockets to the container are made by this thread, in the namespace.
+    if nix::sched::setns(ns.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).is_err() {
+        return;
+    }
+    drop(ns);
+    let l = Arc::new(l);
+    let flows: Flows = Arc::default();
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let (n, from) = match l.recv_from(&mut buf) {
+            Ok(x) => x,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+        };
+        let known = flows.lock().ok().and_then(|f| f.get(&from).cloned());
+        let up = match known {
+            Some(up) => up,
+            None => match open_flow(&l, &flows, from, dst) {
+                Some(up) => up,
+                None => continue,
+            },
+        };
+        let _ = up.send(&buf[..n]);
+    }
+}
+
+/// A new client's socket to the container, and the thread that sends its answers back.
+fn open_flow(
+    l: &Arc<UdpSocket>,
+    flows: &Flows,
+    client: SocketAddr,
+    dst: SocketAddrV4,
+) -> Option<Arc<UdpSocket>> {
+    if flows.lock().ok()?.len() >= UDP_FLOWS {
+        return None;
+    }
+    let up = UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)).ok()?;
+    up.connect(dst).ok()?;
+    up.set_read_timeout(Some(UDP_IDLE)).ok()?;
+    let up = Arc::new(up);
+    let (l2, up2, flows2) = (Arc::clone(l), Arc::clone(&up), Arc::clone(flows));
+    std::thread::Builder::new()
+        .name("berth-udp".into())
+        .spawn(move || answer(&l2, up2, client, &flows2))
+        .ok()?;
+    flows.lock().ok()?.insert(client, Arc::clone(&up));
+    Some(up)
+}
+
+/// Sends what the container answers on `up` to `client`, until the flow is idle.
+fn answer(l: &UdpSocket, up: Arc<UdpSocket>, client: SocketAddr, flows: &Flows) {
+    let mut buf = vec![0u8; 65536];
+    loop {
+        match up.recv(&mut buf) {
+            Ok(n) => {
+                let _ = l.send_to(&buf[..n], client);
+            }
+            // Nothing listened when a datagram came (the ICMP error is reported here):
+            // the client may try again.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::Interrupted
+                ) => {}
+            // Idle for UDP_IDLE (or the socket failed): the flow ends.
+            Err(_) => break,
+        }
+    }
+    if let Ok(mut f) = flows.lock() {
+        if f.get(&client).is_some_and(|x| Arc::ptr_eq(x, &up)) {
+            f.remove(&client);
         }
     }
 }

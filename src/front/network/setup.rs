@@ -9,7 +9,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use anyhow::{anyhow, bail, Result};
 
 use super::nft::{self, BridgeRules};
-use super::ports::{split_key, Binding};
+use super::ports::split_key;
 use super::{mac_of, mac_text, parse_cidr, Endpoint, Ipam, Network, Networks, DEFAULT};
 use crate::front::containers::{short, Record, Store};
 use crate::sys::netlink::{Netlink, Peer};
@@ -59,7 +59,11 @@ pub(crate) fn prepare_spec(
         }
     }
     let mut env = Vec::new();
-    for l in &rec.host_config.links {
+    // Legacy links (the default bridge) only: on a user network a link is a name in the
+    // hosts file, kept current, without Docker's environment (which a later start of
+    // the target could not update either).
+    let legacy = !super::rootless_netns::is_user_network(mode);
+    for l in rec.host_config.links.iter().filter(|_| legacy) {
         let (target, alias) = link_parts(l);
         let o = store
             .get(target)
@@ -517,7 +521,10 @@ fn connect(
     let mut links = Vec::new();
     for l in rec.host_config.links.iter().filter(|_| primary) {
         let (t, a) = link_parts(l);
-        if let Ok(id) = store.resolve(t) {
+        if net.name != DEFAULT {
+            // By name: whichever container has it when the hosts file is written.
+            links.push((t.to_string(), a.to_string()));
+        } else if let Ok(id) = store.resolve(t) {
             links.push((id, a.to_string()));
         }
     }
@@ -558,68 +565,6 @@ pub(super) fn wanted_ports(rec: &Record) -> Vec<(String, super::HostPort)> {
         }
     }
     wanted
-}
-
-/// Binds the host port of the published port `k` (`80/tcp`) asked as `h`: the given one,
-/// the first free one of a range, or one the kernel picks; `held(proto, ip, port)` says a
-/// port is taken without a socket telling. The socket holds it (None for sctp), so that a
-/// port in use fails the start naming it.
-pub(super) fn bind_published(
-    k: &str,
-    h: &super::HostPort,
-    held: impl Fn(&str, Ipv4Addr, u16) -> bool,
-) -> Result<(Option<Reserved>, Binding)> {
-    let (cport, proto) = split_key(k).ok_or_else(|| anyhow!("port {k}: invalid"))?;
-    let hip: Ipv4Addr = if h.host_ip.is_empty() {
-        Ipv4Addr::UNSPECIFIED
-    } else {
-        h.host_ip
-            .parse()
-            .map_err(|_| anyhow!("--publish: invalid host address {}", h.host_ip))?
-    };
-    let candidates: Vec<u16> = match h.host_port.split_once('-') {
-        Some((a, b)) => {
-            let (a, b): (u16, u16) = (a.parse()?, b.parse()?);
-            (a..=b).collect()
-        }
-        None if h.host_port.is_empty() => vec![0],
-        None => vec![h.host_port.parse()?],
-    };
-    let mut last_err = None;
-    for p in candidates {
-        if held(&proto, hip, p) {
-            last_err = Some((p, std::io::ErrorKind::AddrInUse.into()));
-            continue;
-        }
-        match reserve(&proto, hip, p) {
-            Ok((r, port)) => {
-                let b = Binding {
-                    proto,
-                    container_port: cport,
-                    host_ip: hip.into(),
-                    host_port: port,
-                };
-                return Ok((r, b));
-            }
-            Err(e) => last_err = Some((p, e)),
-        }
-    }
-    let (p, e) = last_err.unwrap_or((0, std::io::Error::other("no port")));
-    match e.kind() {
-        std::io::ErrorKind::AddrInUse => {
-            bail!("--publish: bind for {hip}:{p}/{proto} failed: port is already allocated")
-        }
-        std::io::ErrorKind::PermissionDenied => bail!(
-            "--publish: bind for {hip}:{p}/{proto} failed: permission denied (rootless: host ports below {} need root)",
-            std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
-                .unwrap_or_default()
-                .trim()
-        ),
-        _ => bail!(
-            "--publish: bind for {hip}:{p}/{proto} failed: {}",
-            crate::error::errno_text(&e)
-        ),
-    }
 }
 
 fn parse_mac(s: &str) -> Result<[u8; 6]> {
@@ -773,8 +718,14 @@ fn write_hosts(ipam: &Ipam, network: &str) {
             t.push_str(&format!("{a}\t{}\n", main.hostname));
         }
         t.push_str(&super::extra_host_lines(&main.extra_hosts));
-        for (id, alias) in &main.links {
-            if let Some(o) = ipam.endpoints.iter().find(|o| &o.container == id) {
+        // A link names its target on the linking container's network (by id on the
+        // default bridge, by name or id on a user network).
+        for (to, alias) in &main.links {
+            if let Some(o) = ipam.endpoints.iter().find(|o| {
+                o.network == main.network
+                    && o.container != main.container
+                    && (o.name == *to || o.container.starts_with(to.as_str()))
+            }) {
                 t.push_str(&format!(
                     "{}\t{alias} {} {}\n",
                     o.ip,
@@ -811,6 +762,24 @@ fn write_hosts(ipam: &Ipam, network: &str) {
 
 /// `network connect` of a running container (init `pid`): one more interface.
 pub(crate) fn connect_running(
+    store: &Store,
+    rec: &Record,
+    pid: i32,
+    net: &Network,
+    k: usize,
+    (ip, ip6): (&str, &str),
+    aliases: &[String],
+) -> Result<()> {
+    if crate::front::userns::rootless() {
+        return super::rootless_netns::in_shared(store, || {
+            connect_here(store, rec, pid, net, k, (ip, ip6), aliases)
+        });
+    }
+    connect_here(store, rec, pid, net, k, (ip, ip6), aliases)
+}
+
+/// [`connect_running`] in this network namespace.
+fn connect_here(
     store: &Store,
     rec: &Record,
     pid: i32,
@@ -860,6 +829,14 @@ pub(crate) fn connect_running(
 
 /// `network disconnect` of a running container: that interface and its address go.
 pub(crate) fn disconnect_running(store: &Store, id: &str, network: &str) -> Result<()> {
+    if crate::front::userns::rootless() {
+        return super::rootless_netns::in_shared(store, || disconnect_here(store, id, network));
+    }
+    disconnect_here(store, id, network)
+}
+
+/// [`disconnect_running`] in this network namespace.
+fn disconnect_here(store: &Store, id: &str, network: &str) -> Result<()> {
     let nets = Networks::new(&store.root);
     let _lock = nets.lock()?;
     let mut ipam = nets.ipam();
