@@ -67,18 +67,8 @@ struct Host {
 impl Host {
     fn new(tun_mode: u32, route: bool) -> Host {
         sh("ip link set lo up").ok();
-        let peer = Command::new("unshare")
-            .args(["--net", "--", "sleep", "600"])
-            .spawn()
-            .unwrap();
+        let peer = common::netns::peer();
         let pid = peer.id();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::fs::read_link(format!("/proc/{pid}/ns/net")).ok()
-            == std::fs::read_link("/proc/self/ns/net").ok()
-        {
-            assert!(Instant::now() < deadline, "peer namespace never came");
-            std::thread::sleep(Duration::from_millis(10));
-        }
         sh(&format!(
             "ip link add pn0 type veth peer name pn1 netns {pid} && ip addr add 10.99.0.1/24 dev pn0 && ip link set pn0 up && {route} nsenter --net=/proc/{pid}/ns/net sh -c 'ip link set lo up; ip addr add 10.99.0.2/24 dev pn1; ip addr add 10.98.0.1/32 dev lo; ip link set pn1 up; ip route add default via 10.99.0.1'",
             route = if route {
