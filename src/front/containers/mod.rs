@@ -297,14 +297,31 @@ fn replace_file(path: &Path, data: &[u8], durable: bool) -> Result<()> {
         f.write_all(data)?;
         if durable {
             f.sync_all()?;
+            return fs::rename(&tmp, path);
         }
-        fs::rename(&tmp, path)
+        swap_into_place(&tmp, path)
     })();
     if let Err(e) = r {
         let _ = fs::remove_file(&tmp);
         bail!("{}: {}", path.display(), crate::error::errno_text(&e));
     }
     Ok(())
+}
+
+/// Puts `tmp` in `path`'s place, as atomically for readers as a rename. A file renamed
+/// over another on ext4 is written out at once (auto_da_alloc: the data of the new file
+/// allocated and submitted, and the replaced file's blocks freed, each free a discard
+/// where the filesystem is mounted with `discard`). Exchanging the two and unlinking the
+/// old one skips that: a container that lives a moment never writes its state.json to
+/// the disk. Where there is nothing to replace (or no exchange), a plain rename.
+fn swap_into_place(tmp: &Path, path: &Path) -> io::Result<()> {
+    match crate::sys::exchange(tmp, path) {
+        Ok(()) => {
+            let _ = fs::remove_file(tmp);
+            Ok(())
+        }
+        Err(_) => fs::rename(tmp, path),
+    }
 }
 
 fn write_json<T: Serialize>(path: &Path, v: &T, durable: bool) -> Result<()> {
