@@ -43,9 +43,8 @@ impl SpecSource {
             }
             SpecSource::Spec { spec, bundle } => {
                 let bundle = absolute(bundle)?;
-                let data = serde_json::to_vec(spec).context("encode config")?;
-                let spec = crate::spec::parse(&data, &bundle.join("config.json"))?;
-                Ok((spec, bundle))
+                crate::spec::check(spec)?;
+                Ok(((**spec).clone(), bundle))
             }
         }
     }
