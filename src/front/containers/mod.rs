@@ -588,6 +588,7 @@ pub(crate) struct Container {
 
 impl Store {
     pub(crate) fn new(g: &Globals) -> Store {
+        runtime::keep_compiled_filters(&g.runroot);
         Store {
             root: g.root.clone(),
             runroot: g.runroot.clone(),
