@@ -566,13 +566,13 @@ impl Steps for InitSteps<'_> {
     }
 }
 
-/// Compiled in the parent, before any process exists, so profile errors come first.
 /// Compiled seccomp filters are kept in `dir` from now on in this process (see
 /// seccomp::cache): the people face's runroot.
 pub(crate) fn keep_compiled_filters(dir: PathBuf) {
     crate::seccomp::cache::set_dir(dir);
 }
 
+/// Compiled in the parent, before any process exists, so profile errors come first.
 pub(crate) fn compile_seccomp(spec: &Spec) -> Result<Option<crate::seccomp::Filter>> {
     let Some(sc) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
         return Ok(None);
