@@ -1178,6 +1178,7 @@ impl Store {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             Err(e) => bail!("{}: {}", d.display(), crate::error::errno_text(&e)),
         }
+        remove_overlay_branches(&gone.join("overlay"));
         // Rootless, an image container's upper directory holds files of subordinate ids.
         match crate::front::userns::remove_dir_all(&gone) {
             // A listing finishing the same removal got there first.
@@ -1206,6 +1207,26 @@ impl Store {
         let _ = fs::remove_file(self.names_dir().join(old));
         Ok(())
     }
+}
+
+/// Removes the branches of a removed container's overlay directory side by side, best
+/// effort (what is left goes with the rest, errors reported there). Each directory freed
+/// on a disk mounted with `discard` waits for the device (several ms on a busy one): the
+/// kernel's work/work/incompat/volatile chain is the deepest branch, removed on a thread
+/// of its own while this one removes the upper and merged directories.
+/// Root only (berth's user namespace included): an unprivileged caller's removal may
+/// fork into that namespace, which wants this process single-threaded.
+fn remove_overlay_branches(overlay: &Path) {
+    let work = overlay.join("work");
+    if !nix::unistd::geteuid().is_root() || !work.is_dir() {
+        return;
+    }
+    std::thread::scope(|s| {
+        s.spawn(|| fs::remove_dir_all(&work));
+        for d in ["diff", "merged"] {
+            let _ = fs::remove_dir_all(overlay.join(d));
+        }
+    });
 }
 
 /// An image container's own overlay directories, under its record's directory (removed
