@@ -92,3 +92,137 @@ fn foreground_runs_are_sealed_even_when_they_look_detached() {
     foreground_is_sealed(&w, "rf-looks", &["sh", "-c", "sleep 1000", "-d"]);
     w.finish();
 }
+
+/// The files berth bind-mounts in /etc (hostname, hosts, resolv.conf) find their mount
+/// points in a layer of the container's own, not in its upper directory: /etc is not
+/// copied up for them (the container's changes stay its own), it keeps the image's mode
+/// and owner, and the files still read as the container's.
+#[test]
+fn etc_mount_points_leave_the_upper_directory_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::new("rfetc");
+    let etc = std::path::Path::new(w.rootfs()).join("etc");
+    std::fs::set_permissions(&etc, std::fs::Permissions::from_mode(0o751)).unwrap();
+    std::os::unix::fs::chown(&etc, Some(0), Some(50)).unwrap();
+    w.busybox_image("rfetc:1");
+
+    let out = w.b(&[
+        "run",
+        "--rm",
+        "--hostname",
+        "h-rm",
+        "rfetc:1",
+        "sh",
+        "-c",
+        "cat /etc/hostname; stat -c '%a %u %g' /etc; grep -c localhost /etc/hosts; grep -c nameserver /etc/resolv.conf",
+    ]);
+    out.ok();
+    assert_eq!(
+        out.stdout.lines().collect::<Vec<_>>(),
+        ["h-rm", "751 0 50", "2", "1"],
+        "{}",
+        out.stdout
+    );
+
+    let id = w.detach(&[
+        "--name",
+        "rf-kept",
+        "--hostname",
+        "h-kept",
+        "rfetc:1",
+        "sh",
+        "-c",
+        "cat /etc/hostname > /tmp/seen",
+    ]);
+    w.until("rf-kept exits", || w.status(&id) == "exited");
+    let upper = w.root.join("containers").join(&id).join("overlay/diff");
+    let top: Vec<String> = common::people::entries(&upper);
+    assert_eq!(
+        top,
+        ["tmp"],
+        "only the container's own change in {}",
+        upper.display()
+    );
+    assert_eq!(
+        std::fs::read_to_string(upper.join("tmp/seen")).unwrap(),
+        "h-kept\n"
+    );
+    let diff = w.b(&["diff", "rf-kept"]);
+    diff.ok();
+    assert!(
+        !diff.stdout.lines().any(|l| l.ends_with(" /etc")),
+        "{}",
+        diff.stdout
+    );
+    // Started again, the layer is made anew and the container still reads its files.
+    let out = w.b(&["start", "-a", "rf-kept"]);
+    out.ok();
+    assert_eq!(
+        std::fs::read_to_string(upper.join("tmp/seen")).unwrap(),
+        "h-kept\n"
+    );
+    w.finish();
+}
+
+/// Compiled seccomp filters are kept (RUNROOT/seccomp), yet a profile changed between two
+/// runs is what the second container gets, and a kept file that was tampered with or
+/// broken is not what a container gets either.
+#[test]
+fn a_changed_seccomp_profile_is_never_served_from_the_cache() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::new("rfsc");
+    let profile = w.dir.join("profile.json");
+    let deny = |name: &str| {
+        std::fs::write(
+            &profile,
+            format!(
+                r#"{{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{{"names":["{name}"],"action":"SCMP_ACT_ERRNO"}}]}}"#
+            ),
+        )
+        .unwrap();
+    };
+    let opt = format!("seccomp={}", profile.display());
+    let probe = |w: &World| {
+        // An image: each --rm container starts from the same /tmp.
+        let out = w.b(&[
+            "run",
+            "--rm",
+            "--security-opt",
+            &opt,
+            "rfsc:1",
+            "sh",
+            "-c",
+            "mkdir /tmp/d && echo made; rmdir /tmp/d && echo removed; true",
+        ]);
+        out.ok();
+        out.stdout
+    };
+    w.busybox_image("rfsc:1");
+    deny("mkdir");
+    assert_eq!(probe(&w), "");
+    let cache = w.runroot.join("seccomp");
+    let kept = common::people::entries(&cache);
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(probe(&w), "", "the kept program, still denying mkdir");
+    deny("rmdir");
+    assert_eq!(probe(&w), "made\n");
+    let a = cache.join(&kept[0]);
+    let b = common::people::entries(&cache)
+        .into_iter()
+        .find(|n| n != &kept[0])
+        .map(|n| cache.join(n))
+        .unwrap();
+    // The "deny mkdir" file now holds the whole, valid "deny rmdir" program: the file is
+    // not the profile's (its key says so) and is never loaded.
+    let b_bytes = std::fs::read(&b).unwrap();
+    std::fs::write(&a, &b_bytes).unwrap();
+    std::fs::set_permissions(&a, std::fs::Permissions::from_mode(0o600)).unwrap();
+    deny("mkdir");
+    assert_eq!(probe(&w), "");
+    assert_ne!(
+        std::fs::read(&a).unwrap(),
+        b_bytes,
+        "replaced by the right program"
+    );
+    w.finish();
+}

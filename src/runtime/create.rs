@@ -43,9 +43,8 @@ impl SpecSource {
             }
             SpecSource::Spec { spec, bundle } => {
                 let bundle = absolute(bundle)?;
-                let data = serde_json::to_vec(spec).context("encode config")?;
-                let spec = crate::spec::parse(&data, &bundle.join("config.json"))?;
-                Ok((spec, bundle))
+                crate::spec::check(spec)?;
+                Ok(((**spec).clone(), bundle))
             }
         }
     }
@@ -567,12 +566,18 @@ impl Steps for InitSteps<'_> {
     }
 }
 
+/// Compiled seccomp filters are kept in `dir` from now on in this process (see
+/// seccomp::cache): the people face's runroot.
+pub(crate) fn keep_compiled_filters(dir: PathBuf) {
+    crate::seccomp::cache::set_dir(dir);
+}
+
 /// Compiled in the parent, before any process exists, so profile errors come first.
 pub(crate) fn compile_seccomp(spec: &Spec) -> Result<Option<crate::seccomp::Filter>> {
     let Some(sc) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
         return Ok(None);
     };
-    let filter = crate::seccomp::compile(sc)?;
+    let filter = crate::seccomp::cache::compile(sc)?;
     if !filter.skipped.is_empty() {
         crate::logging::debug(&format!(
             "linux.seccomp: skipping unknown syscalls {}",

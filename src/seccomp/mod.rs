@@ -4,6 +4,7 @@
 //! exists); `load` runs in the container init.
 #![allow(dead_code)]
 
+pub(crate) mod cache;
 mod compile;
 mod load;
 mod profile;

@@ -53,6 +53,21 @@ pub(crate) fn parse(data: &[u8], path: &Path) -> Result<Spec, SpecError> {
     Ok(spec)
 }
 
+/// A spec made in memory (the people face's) -> the checks `parse` makes of a config.json,
+/// without encoding it and parsing it back: what the prepass looks at that a typed spec
+/// can still get wrong (the version, root.path), then `validate`.
+pub(crate) fn check(spec: &Spec) -> Result<(), SpecError> {
+    check_oci_version(spec.version())?;
+    match spec.root() {
+        None => return Err(field("root.path", "missing")),
+        Some(r) if r.path().as_os_str().is_empty() => {
+            return Err(field("root.path", "missing or empty"))
+        }
+        Some(_) => {}
+    }
+    validate(spec)
+}
+
 /// config.json is read whole and copied into the state; past this it is refused rather
 /// than slowly parsed (Kubernetes caps all of a pod's annotations at 256 KiB).
 const MAX_CONFIG: u64 = 32 << 20;

@@ -158,6 +158,29 @@ pub(crate) fn openat2(
     }
 }
 
+/// renameat2(2) with RENAME_EXCHANGE: `a` and `b` trade places atomically (both must
+/// exist). ENOENT when `b` does not; EINVAL where the filesystem cannot exchange.
+pub(crate) fn exchange(a: &std::path::Path, b: &std::path::Path) -> nix::Result<()> {
+    use nix::NixPath;
+    a.with_nix_path(|a| {
+        b.with_nix_path(|b| {
+            // SAFETY: both paths are NUL-terminated C strings valid for the call; the
+            // syscall reads them and touches no memory of ours otherwise.
+            let ret = unsafe {
+                libc::syscall(
+                    libc::SYS_renameat2,
+                    libc::AT_FDCWD,
+                    a.as_ptr(),
+                    libc::AT_FDCWD,
+                    b.as_ptr(),
+                    libc::RENAME_EXCHANGE,
+                )
+            };
+            Errno::result(ret).map(drop)
+        })
+    })??
+}
+
 pub(crate) const CLOSE_RANGE_CLOEXEC: u32 = 1 << 2;
 
 /// close_range(2), used with CLOSE_RANGE_CLOEXEC so fds vanish at execve.

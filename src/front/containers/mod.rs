@@ -297,14 +297,31 @@ fn replace_file(path: &Path, data: &[u8], durable: bool) -> Result<()> {
         f.write_all(data)?;
         if durable {
             f.sync_all()?;
+            return fs::rename(&tmp, path);
         }
-        fs::rename(&tmp, path)
+        swap_into_place(&tmp, path)
     })();
     if let Err(e) = r {
         let _ = fs::remove_file(&tmp);
         bail!("{}: {}", path.display(), crate::error::errno_text(&e));
     }
     Ok(())
+}
+
+/// Puts `tmp` in `path`'s place, as atomically for readers as a rename. A file renamed
+/// over another on ext4 is written out at once (auto_da_alloc: the data of the new file
+/// allocated and submitted, and the replaced file's blocks freed, each free a discard
+/// where the filesystem is mounted with `discard`). Exchanging the two and unlinking the
+/// old one skips that: a container that lives a moment never writes its state.json to
+/// the disk. Where there is nothing to replace (or no exchange), a plain rename.
+fn swap_into_place(tmp: &Path, path: &Path) -> io::Result<()> {
+    match crate::sys::exchange(tmp, path) {
+        Ok(()) => {
+            let _ = fs::remove_file(tmp);
+            Ok(())
+        }
+        Err(_) => fs::rename(tmp, path),
+    }
 }
 
 fn write_json<T: Serialize>(path: &Path, v: &T, durable: bool) -> Result<()> {
@@ -571,6 +588,7 @@ pub(crate) struct Container {
 
 impl Store {
     pub(crate) fn new(g: &Globals) -> Store {
+        runtime::keep_compiled_filters(&g.runroot);
         Store {
             root: g.root.clone(),
             runroot: g.runroot.clone(),
@@ -1160,6 +1178,7 @@ impl Store {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             Err(e) => bail!("{}: {}", d.display(), crate::error::errno_text(&e)),
         }
+        remove_overlay_branches(&gone.join("overlay"));
         // Rootless, an image container's upper directory holds files of subordinate ids.
         match crate::front::userns::remove_dir_all(&gone) {
             // A listing finishing the same removal got there first.
@@ -1188,6 +1207,26 @@ impl Store {
         let _ = fs::remove_file(self.names_dir().join(old));
         Ok(())
     }
+}
+
+/// Removes the branches of a removed container's overlay directory side by side, best
+/// effort (what is left goes with the rest, errors reported there). Each directory freed
+/// on a disk mounted with `discard` waits for the device (several ms on a busy one): the
+/// kernel's work/work/incompat/volatile chain is the deepest branch, removed on a thread
+/// of its own while this one removes the upper and merged directories.
+/// Root only (berth's user namespace included): an unprivileged caller's removal may
+/// fork into that namespace, which wants this process single-threaded.
+fn remove_overlay_branches(overlay: &Path) {
+    let work = overlay.join("work");
+    if !nix::unistd::geteuid().is_root() || !work.is_dir() {
+        return;
+    }
+    std::thread::scope(|s| {
+        s.spawn(|| fs::remove_dir_all(&work));
+        for d in ["diff", "merged"] {
+            let _ = fs::remove_dir_all(overlay.join(d));
+        }
+    });
 }
 
 /// An image container's own overlay directories, under its record's directory (removed

@@ -35,6 +35,11 @@ pub(crate) struct Created {
 
 /// Creates the container `id` from `spec` (anchored at `bundle`, made if missing): its
 /// init is our child, blocked before exec until [`start`].
+/// Seccomp filters compiled for this store's containers are kept under its runroot.
+pub(crate) fn keep_compiled_filters(runroot: &Path) {
+    crate::runtime::create::keep_compiled_filters(runroot.join("seccomp"));
+}
+
 pub(crate) fn create(
     g: &Globals,
     id: &str,

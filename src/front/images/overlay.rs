@@ -232,7 +232,7 @@ pub(crate) fn mount_rootfs(
     work: &Path,
     target: &Path,
 ) -> Result<RootfsKind> {
-    mount_rootfs_with(store, image, upper, work, target, false)
+    mount_rootfs_with(store, image, None, upper, work, target, false)
 }
 
 /// [`mount_rootfs`], `volatile` for a root filesystem thrown away with its container
@@ -241,16 +241,23 @@ pub(crate) fn mount_rootfs(
 /// the last mount of it goes. A volatile mount leaves `work/incompat/volatile` behind,
 /// which makes any later mount of the same directories fail; such a container's content
 /// does not outlive a crash anyway, so the marker of an earlier mount is removed first.
-/// Kernels without the option (before 5.10) mount as before.
+/// Kernels without the option (before 5.10) mount as before. `top`: a layer of the
+/// container's own above the image's (overlay only: a copy leaves it out).
 pub(crate) fn mount_rootfs_with(
     store: &Store,
     image: &ImageRecord,
+    top: Option<&Path>,
     upper: &Path,
     work: &Path,
     target: &Path,
     volatile: bool,
 ) -> Result<RootfsKind> {
-    let lowers = lowers(store, image)?;
+    let image_lowers = lowers(store, image)?;
+    let lowers: Vec<PathBuf> = top
+        .map(Path::to_path_buf)
+        .into_iter()
+        .chain(image_lowers.iter().cloned())
+        .collect();
     // No error made up front: with RUST_BACKTRACE set, each anyhow error made costs a
     // backtrace (about a millisecond here) even when it is thrown away.
     let volatile_mounted = volatile && {
@@ -269,7 +276,7 @@ pub(crate) fn mount_rootfs_with(
                 "{e:#}: copying the image's layers into {} instead",
                 target.display()
             ));
-            copy_layers(&lowers, target)?;
+            copy_layers(&image_lowers, target)?;
             Ok(RootfsKind::Copy)
         }
     }

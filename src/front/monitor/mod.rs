@@ -237,7 +237,15 @@ struct Monitor<'a> {
     /// The container's network endpoint (published ports held).
     net: Option<crate::front::network::Attached>,
     notify: crate::front::systemd::notify::Notifier,
+    /// When the monitor gives back the binary's pages it no longer touches (see
+    /// sys::residency): once the container has run a moment, not at its start.
+    drop_pages_at: Option<Instant>,
 }
+
+/// How long a container runs before its monitor, settled into waiting, gives back the
+/// binary's pages: one that ends sooner (`run --rm IMG true`) goes straight on to its
+/// cleanup, which would fault most of them back in.
+const SETTLE: Duration = Duration::from_millis(100);
 
 /// Signals the monitor takes through its signalfd: all but the synchronous ones.
 fn handled_signals() -> SigSet {
@@ -409,6 +417,7 @@ impl<'a> Monitor<'a> {
             health,
             net,
             notify,
+            drop_pages_at: None,
         };
         if wait_attach {
             if let Some(s) = sync {
@@ -486,7 +495,7 @@ impl<'a> Monitor<'a> {
 
     fn run(mut self) -> Result<i32> {
         // From here on the monitor mostly waits: it keeps mapped only what it touches.
-        crate::sys::residency::drop_executable_pages();
+        self.drop_pages_at = Some(Instant::now() + SETTLE);
         let status = loop {
             let pid = self.created.pid;
             let status = loop {
@@ -504,7 +513,12 @@ impl<'a> Monitor<'a> {
     /// One round of the loop; Some(status) once the init is gone.
     fn step(&mut self, pid: i32) -> Result<Option<WaitStatus>> {
         let stop = self.stop_deadline.filter(|_| !self.killed);
-        let wake = [stop, self.restarts.at, self.health_wake()];
+        let wake = [
+            stop,
+            self.restarts.at,
+            self.health_wake(),
+            self.drop_pages_at,
+        ];
         let timeout = match wake.into_iter().flatten().min() {
             Some(d) => {
                 let left = d.saturating_duration_since(Instant::now());
@@ -627,6 +641,10 @@ impl<'a> Monitor<'a> {
         }
         if exited.is_none() {
             self.health_tick();
+            if self.drop_pages_at.is_some_and(|t| Instant::now() >= t) {
+                self.drop_pages_at = None;
+                crate::sys::residency::drop_executable_pages();
+            }
         }
         Ok(exited)
     }

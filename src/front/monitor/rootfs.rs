@@ -88,13 +88,95 @@ pub(crate) fn mount(store: &Store, rec: &Record) -> Result<Option<Mounted>> {
         .map_err(|e| anyhow!("make / a slave mount: {}", e.desc()))?;
     }
     let volatile = rec.host_config.auto_remove;
-    match overlay::mount_rootfs_with(&images, &image, &o.upper, &o.work, &o.merged, volatile)? {
+    let own_layer = etc_layer(store, rec, &images, &image);
+    match overlay::mount_rootfs_with(
+        &images,
+        &image,
+        own_layer.as_deref(),
+        &o.upper,
+        &o.work,
+        &o.merged,
+        volatile,
+    )? {
         RootfsKind::Overlay => Ok(Some(Mounted {
             target: Some(o.merged),
         })),
         RootfsKind::Copy => {
             std::fs::write(top.join(COPIED), b"")?;
             Ok(Some(Mounted { target: None }))
+        }
+    }
+}
+
+/// The /etc files the container gets bind-mounted (hostname, hosts, resolv.conf) as
+/// empty files in a layer of the container's own above the image's, under the runroot
+/// (Docker's init layer): the runtime finds its mount points there instead of making
+/// them in the container's upper directory, which copies /etc up into it, a directory
+/// made on the disk and removed with the container (a synchronous discard where the
+/// disk is mounted with `discard`). Only where the image's /etc is a directory, and only
+/// for files the image has as regular files or not at all (a symlink there keeps the
+/// runtime's handling). None: no such layer, the runtime makes its mount points.
+fn etc_layer(
+    store: &Store,
+    rec: &Record,
+    images: &ImageStore,
+    image: &crate::front::images::store::ImageRecord,
+) -> Option<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    const FILES: [&str; 3] = ["hostname", "hosts", "resolv.conf"];
+    let mounted: Vec<&str> = rec.spec["mounts"]
+        .as_array()?
+        .iter()
+        .filter(|m| m["type"].as_str() == Some("bind"))
+        .filter_map(|m| m["destination"].as_str()?.strip_prefix("/etc/"))
+        .filter(|f| FILES.contains(f))
+        .collect();
+    if mounted.is_empty() {
+        return None;
+    }
+    let layers: Vec<PathBuf> = image
+        .layers
+        .iter()
+        .rev()
+        .map(|l| images.layer_dir(&l.diff_id))
+        .collect();
+    // The topmost layer's entry decides what the overlay shows.
+    let top_entry = |rel: &str| {
+        layers
+            .iter()
+            .find_map(|l| std::fs::symlink_metadata(l.join(rel)).ok())
+    };
+    let etc = top_entry("etc")?;
+    if !etc.is_dir() {
+        return None;
+    }
+    let files: Vec<&str> = mounted
+        .into_iter()
+        .filter(|f| top_entry(&format!("etc/{f}")).is_none_or(|m| m.is_file()))
+        .collect();
+    if files.is_empty() {
+        return None;
+    }
+    let layer = store.run_dir(&rec.id).join("etc-layer");
+    let dir = layer.join("etc");
+    let _ = std::fs::remove_dir_all(&layer);
+    let made = (|| -> std::io::Result<()> {
+        std::fs::DirBuilder::new().mode(0o755).create(&layer)?;
+        std::fs::DirBuilder::new().create(&dir)?;
+        // The merged /etc shows this layer's attributes: the image's (owner first: a
+        // chown clears the set-id bits).
+        std::os::unix::fs::chown(&dir, Some(etc.uid()), Some(etc.gid()))?;
+        std::fs::set_permissions(&dir, PermissionsExt::from_mode(etc.mode() & 0o7777))?;
+        for f in files {
+            std::fs::File::create(dir.join(f))?;
+        }
+        Ok(())
+    })();
+    match made {
+        Ok(()) => Some(layer),
+        Err(_) => {
+            let _ = std::fs::remove_dir_all(&layer);
+            None
         }
     }
 }
