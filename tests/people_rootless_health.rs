@@ -48,13 +48,36 @@ impl Rootless {
 
     /// `run -d [flags] --rootfs ROOTFS cmd...`
     fn run_d(&self, flags: &[&str], cmd: &[&str]) {
-        let mut a = vec!["run", "-d"];
-        a.extend_from_slice(flags);
+        let mut a = flags.to_vec();
         a.extend_from_slice(&["--rootfs", self.w.rootfs()]);
         a.extend_from_slice(cmd);
+        self.detach(&a);
+    }
+
+    /// `run -d ARGS...` (an image among them).
+    fn detach(&self, args: &[&str]) {
+        let mut a = vec!["run", "-d"];
+        a.extend_from_slice(args);
         let out = self.b(&a);
         out.ok();
         assert_eq!(out.stdout.trim().len(), 64, "run -d prints the id: {out:?}");
+    }
+
+    /// The busybox root filesystem imported by the user as image `name`: a container of
+    /// an image has its monitor run in the user's namespace (the layers are owned through
+    /// it), one of `--rootfs --network none` outside it; both must restart and probe.
+    fn import_busybox(&self, name: &str) {
+        let tar = self.w.dir.join("bb.tar");
+        let st = std::process::Command::new("tar")
+            .arg("-C")
+            .arg(&self.w.rootfs)
+            .args(["-cf", tar.to_str().unwrap(), "."])
+            .status()
+            .unwrap();
+        assert!(st.success(), "tar of the busybox rootfs");
+        self.u.own(&tar);
+        self.b(&["import", tar.to_str().unwrap(), name]).ok();
+        std::fs::remove_file(&tar).unwrap();
     }
 
     fn inspect(&self, q: &str) -> Value {
@@ -111,7 +134,7 @@ impl Rootless {
 
     /// Every container removed with `rm -f`; then nothing of them anywhere (records,
     /// runtime state, cgroups, mounts, monitors) and no process of the user left.
-    fn finish(self) {
+    fn finish(&self) {
         let ids = remove_all(|a| self.b(a));
         audit(&self.w.dir, &self.w.root, &self.w.runroot, &ids);
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -123,9 +146,24 @@ impl Rootless {
             assert!(Instant::now() < deadline, "left behind: {left:?}");
             std::thread::sleep(Duration::from_millis(50));
         }
-        let dir = self.w.dir.clone();
-        drop(self.u);
-        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+impl Drop for Rootless {
+    /// A test that failed half-way still removes its containers (best effort), or they
+    /// would run on and keep its user from being deleted; its directory stays to be looked
+    /// at. The user goes after this.
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.w.dir);
+            return;
+        }
+        let out = self.b(&["ps", "-a", "-q", "--no-trunc"]);
+        let mut rm = vec!["rm", "-f"];
+        rm.extend(out.stdout.lines());
+        if rm.len() > 2 {
+            let _ = self.b(&rm);
+        }
     }
 }
 
@@ -143,8 +181,16 @@ fn rootless_restart_policies_restart_in_place_and_stop_for_good() {
     let r = Rootless::new("rlrestart", "berthrr");
 
     // on-failure:2: two restarts by the monitor, then it stays down with the last code.
+    // Without a network (no pasta), the monitor runs as the plain user.
     r.run_d(
-        &["--name", "of2", "--restart", "on-failure:2"],
+        &[
+            "--name",
+            "of2",
+            "--network",
+            "none",
+            "--restart",
+            "on-failure:2",
+        ],
         &["sh", "-c", "echo ran; exit 7"],
     );
     r.until("of2 restarted twice and stayed exited", || {
@@ -179,8 +225,18 @@ fn rootless_restart_policies_restart_in_place_and_stop_for_good() {
         r.inspect("loop")["RestartCount"].as_i64().unwrap() > before
     });
 
-    // always: back after a crash with a new process, in place; not after `stop`.
-    r.run_d(&["--name", "al", "--restart", "always"], &["sleep", "4343"]);
+    // always: back after a crash with a new process, in place; not after `stop`. Of an
+    // image, so that its monitor works in the user's namespace.
+    r.import_busybox("bb:1");
+    r.detach(&[
+        "--name",
+        "al",
+        "--restart",
+        "always",
+        "bb:1",
+        "sleep",
+        "4343",
+    ]);
     let j = r.inspect("al");
     let (id, pid) = (j["Id"].clone(), j["State"]["Pid"].as_i64().unwrap());
     assert!(pid > 0, "{j}");
@@ -296,6 +352,60 @@ fn rootless_healthchecks_run_in_the_container() {
     let run = r.b(&["healthcheck", "run", "hc"]);
     assert_eq!((run.code, run.stdout.trim()), (1, "unhealthy"), "{run:?}");
 
+    // The same probe of an image's container (its monitor in the user's namespace) and
+    // of one without a network (its monitor the plain user).
+    r.import_busybox("bb:1");
+    // Each probe leaves a process behind, which goes with it.
+    let probe = "sleep 9763 & read s </proc/self/stat && cat /etc/passwd >/dev/null && id -u";
+    r.detach(&[
+        "--name",
+        "img",
+        "--health-cmd",
+        probe,
+        "--health-interval",
+        "1s",
+        "bb:1",
+        "sleep",
+        "4343",
+    ]);
+    r.run_d(
+        &[
+            "--name",
+            "nonet",
+            "--network",
+            "none",
+            "--health-cmd",
+            probe,
+            "--health-interval",
+            "1s",
+        ],
+        &["sleep", "4343"],
+    );
+    for name in ["img", "nonet"] {
+        r.until(&format!("{name} healthy"), || {
+            r.inspect(name)["State"]["Health"]["Status"] == "healthy"
+        });
+        let h = r.inspect(name)["State"]["Health"].clone();
+        assert_eq!(h["Log"][0]["ExitCode"], 0, "{name}: {h}");
+        assert_eq!(h["Log"][0]["Output"], "0\n", "{name}: {h}");
+        let run = r.b(&["healthcheck", "run", name]);
+        assert_eq!(run.code, 0, "{name}: {run:?}");
+        r.until(&format!("{name}: three probes logged"), || {
+            r.inspect(name)["State"]["Health"]["Log"]
+                .as_array()
+                .is_some_and(|l| l.len() >= 3)
+        });
+    }
+    // At most the probes under way right now have theirs (a probe's are killed when it is
+    // reaped, before the next starts); the 6 and more made so far are not all there.
+    r.until("the probes' leftovers killed", || {
+        r.users_processes()
+            .iter()
+            .filter(|p| p.contains("sleep 9763"))
+            .count()
+            <= 2
+    });
+
     // A probe that hangs, leaving a process behind, is killed at its timeout with what it
     // left.
     r.run_d(
@@ -322,5 +432,21 @@ fn rootless_healthchecks_run_in_the_container() {
         h["Log"][0]["Output"], "Health check exceeded timeout (500ms)",
         "{h}"
     );
+    // Container root is the user: what the probe left runs as the user until killed.
+    let leftovers = || -> Vec<String> {
+        r.users_processes()
+            .into_iter()
+            .filter(|p| p.contains("sleep 976"))
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !leftovers().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "probe leftovers: {:?}",
+            leftovers()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     r.finish();
 }
