@@ -375,3 +375,17 @@ impl Steps for ExecSteps<'_> {
         super::create::hand_listener(spec, pidfd, fd, &st)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pid_namespace_lists_ourselves_and_not_what_is_outside_it() {
+        let me = std::process::id() as i32;
+        let ours = pid_ns_of(me).unwrap();
+        assert!(pids_in_pid_ns(ours).contains(&me));
+        // A namespace no process is in lists nothing.
+        assert!(pids_in_pid_ns((ours.0, u64::MAX)).is_empty());
+    }
+}
