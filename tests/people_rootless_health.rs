@@ -42,8 +42,19 @@ impl Rootless {
             self.w.runroot.as_path(),
             self.w.dir.as_path(),
         );
-        self.u
-            .berth(&self.berth, dirs, args, Duration::from_secs(120))
+        // A child the other test's thread forked while we copied our berth holds the copy
+        // open for writing until it executes, and executing the copy meanwhile fails with
+        // ETXTBSY: that lasts only as long as such a fork, so a few tries get past it.
+        for _ in 0..100 {
+            let out = self
+                .u
+                .berth(&self.berth, dirs, args, Duration::from_secs(120));
+            if !(out.code == 126 && out.stderr.contains("Text file busy")) {
+                return out;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("{} stays busy", self.berth.display());
     }
 
     /// `run -d [flags] --rootfs ROOTFS cmd...`
