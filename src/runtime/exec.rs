@@ -215,6 +215,9 @@ pub(crate) struct Prepared {
     own_pidns: Option<OwnedFd>,
     /// The cgroup files asked at every probe (paused? what is left of the last probe?).
     watch: crate::cgroups::manager::Watch,
+    /// The init's pid namespace, when the container has no cgroups of its own (rootless,
+    /// where none could be made) to list its processes.
+    pid_ns: Option<(u64, u64)>,
 }
 
 impl Prepared {
@@ -243,8 +246,15 @@ impl Prepared {
         } else {
             None
         };
+        // An init we may not inspect lists nothing: its probes' leftovers end with it.
+        let pid_ns = if t.rec.cgroup.is_empty() {
+            pid_ns_of(t.rec.pid).ok()
+        } else {
+            None
+        };
         Ok(Prepared {
             watch: crate::cgroups::manager::Watch::new(&t.rec.cgroup),
+            pid_ns,
             t,
             process,
             seccomp,
@@ -294,10 +304,32 @@ impl Prepared {
         self.watch.is_frozen()
     }
 
-    /// Host pids of every process in the container's cgroup.
+    /// Host pids of every process in the container's cgroup or, without one, in its pid
+    /// namespace.
     pub(crate) fn pids(&self) -> Vec<i32> {
-        self.watch.pids()
+        match self.pid_ns {
+            None => self.watch.pids(),
+            Some(ns) => pids_in_pid_ns(ns),
+        }
     }
+}
+
+/// Which pid namespace `pid` is in (its nsfs device and inode).
+fn pid_ns_of(pid: i32) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(format!("/proc/{pid}/ns/pid"))?;
+    Ok((m.dev(), m.ino()))
+}
+
+/// Host pids of the processes in the pid namespace `ns`: every process is looked at (those
+/// we may not inspect are not ours to count).
+fn pids_in_pid_ns(ns: (u64, u64)) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&p| pid_ns_of(p).is_ok_and(|n| n == ns))
+        .collect()
 }
 
 /// Our own pid namespace, if we can make the init's our children's and then ours again:
@@ -341,5 +373,19 @@ impl Steps for ExecSteps<'_> {
         let (spec, rec) = (&self.t.spec, &self.t.rec);
         let st = serde_json::json!({"ociVersion": spec.version(), "id": rec.id, "status": "running", "pid": pid, "bundle": rec.bundle});
         super::create::hand_listener(spec, pidfd, fd, &st)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pid_namespace_lists_ourselves_and_not_what_is_outside_it() {
+        let me = std::process::id() as i32;
+        let ours = pid_ns_of(me).unwrap();
+        assert!(pids_in_pid_ns(ours).contains(&me));
+        // A namespace no process is in lists nothing.
+        assert!(pids_in_pid_ns((ours.0, u64::MAX)).is_empty());
     }
 }
