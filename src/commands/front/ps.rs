@@ -24,9 +24,10 @@ pub(crate) fn ps(g: &Globals, a: &PsArgs) -> Result<i32> {
     } else {
         Some(Formatter::new(a.format.as_deref(), DEFAULT_TABLE)?)
     };
-    let mut list = store.list_brief_live();
-    // Newest first, as Docker lists them.
-    list.sort_by(|(x, _), (y, _)| y.rec.created.cmp(&x.rec.created));
+    let list = store.list_brief_live();
+    // Newest first, as Docker lists them; sorted by reference (a Container is large).
+    let mut order: Vec<&(Container, Live)> = list.iter().collect();
+    order.sort_by(|(x, _), (y, _)| y.rec.created.cmp(&x.rec.created));
     let mut ports = crate::front::network::show::PsPorts::new(&store);
     let all = a.all || a.latest || a.last > 0 || filters.implies_all();
     let mut rows = Vec::new();
@@ -38,7 +39,7 @@ pub(crate) fn ps(g: &Globals, a: &PsArgs) -> Result<i32> {
     } else {
         usize::MAX
     };
-    for (c, live) in list.iter() {
+    for (c, live) in order {
         let (c, live) = (c, *live);
         if rows.len() >= limit {
             break;
