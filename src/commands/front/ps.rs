@@ -50,13 +50,18 @@ pub(crate) fn ps(g: &Globals, a: &PsArgs) -> Result<i32> {
         if !filters.matches(&store, c, live, &list)? {
             continue;
         }
-        ids.push(if a.no_trunc {
-            c.rec.id.clone()
-        } else {
-            short(&c.rec.id).to_string()
-        });
-        let mut r = row(c, live, !a.no_trunc);
-        r["Ports"] = json!(ports.text(&c.rec, live.is_active()));
+        let Some(fmt) = &fmt else {
+            ids.push(if a.no_trunc {
+                c.rec.id.clone()
+            } else {
+                short(&c.rec.id).to_string()
+            });
+            continue;
+        };
+        let mut r = row(c, live, !a.no_trunc, &|f| fmt.may_read(f));
+        if fmt.may_read("Ports") {
+            r["Ports"] = json!(ports.text(&c.rec, live.is_active()));
+        }
         rows.push(r);
     }
     let Some(fmt) = fmt else {
@@ -141,38 +146,77 @@ fn ellipsis(s: &str, n: usize) -> String {
     out
 }
 
-fn row(c: &Container, live: Live, trunc: bool) -> Value {
-    let mut command = c.rec.path.clone();
-    for a in &c.rec.args {
-        command.push(' ');
-        command.push_str(a);
-    }
-    if trunc {
-        command = ellipsis(&command, 20);
-    }
-    let labels: Vec<String> = c
-        .rec
-        .config
-        .labels
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    json!({
-        "Command": crate::front::format::go_quote(&command),
-        "CreatedAt": created_at(&c.rec.created),
-        "ID": if trunc { short(&c.rec.id).to_string() } else { c.rec.id.clone() },
-        "Image": c.rec.image,
-        "Labels": labels.join(","),
-        "LocalVolumes": c.rec.mounts.iter().filter(|m| m.kind == "volume").count().to_string(),
-        "Mounts": c.rec.mounts.iter().map(|m| if m.kind == "volume" { m.name.clone() } else { m.source.clone() }).collect::<Vec<_>>().join(","),
-        "Names": c.rec.name,
-        "Networks": c.rec.host_config.network_mode,
-        "Ports": "",
-        "RunningFor": format!("{} ago", since(&c.rec.created)),
-        "Size": "0B",
-        "State": live.word(),
-        "Status": status_text(c, live),
-    })
+/// One row, with the columns the template may read (`shown`): a long listing's time goes
+/// into the columns, and the default table shows half of them.
+fn row(c: &Container, live: Live, trunc: bool, shown: &dyn Fn(&str) -> bool) -> Value {
+    let mut r = serde_json::Map::new();
+    let mut put = |k: &str, v: &dyn Fn() -> Value| {
+        if shown(k) {
+            r.insert(k.to_string(), v());
+        }
+    };
+    put("Command", &|| {
+        let mut command = c.rec.path.clone();
+        for a in &c.rec.args {
+            command.push(' ');
+            command.push_str(a);
+        }
+        if trunc {
+            command = ellipsis(&command, 20);
+        }
+        json!(crate::front::format::go_quote(&command))
+    });
+    put("CreatedAt", &|| json!(created_at(&c.rec.created)));
+    put("ID", &|| {
+        json!(if trunc {
+            short(&c.rec.id).to_string()
+        } else {
+            c.rec.id.clone()
+        })
+    });
+    put("Image", &|| json!(c.rec.image));
+    put("Labels", &|| {
+        let labels: Vec<String> = c
+            .rec
+            .config
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        json!(labels.join(","))
+    });
+    put("LocalVolumes", &|| {
+        json!(c
+            .rec
+            .mounts
+            .iter()
+            .filter(|m| m.kind == "volume")
+            .count()
+            .to_string())
+    });
+    put("Mounts", &|| {
+        json!(c
+            .rec
+            .mounts
+            .iter()
+            .map(|m| if m.kind == "volume" {
+                m.name.clone()
+            } else {
+                m.source.clone()
+            })
+            .collect::<Vec<_>>()
+            .join(","))
+    });
+    put("Names", &|| json!(c.rec.name));
+    put("Networks", &|| json!(c.rec.host_config.network_mode));
+    put("Ports", &|| json!(""));
+    put("RunningFor", &|| {
+        json!(format!("{} ago", since(&c.rec.created)))
+    });
+    put("Size", &|| json!("0B"));
+    put("State", &|| json!(live.word()));
+    put("Status", &|| json!(status_text(c, live)));
+    Value::Object(r)
 }
 
 #[derive(Default)]

@@ -435,7 +435,7 @@ thread_local! {
 
 /// `f` of the file's bytes; None when there is no such file.
 fn with_file<T>(path: &Path, f: impl FnOnce(&[u8]) -> Result<T>) -> Result<Option<T>> {
-    with_file_at(None, path, path, f)
+    with_file_at(None, path, &|| path.to_path_buf(), f)
 }
 
 /// [`with_file`] of `rel` under the directory `dir` (`full` names the file in errors):
@@ -444,7 +444,7 @@ fn with_file<T>(path: &Path, f: impl FnOnce(&[u8]) -> Result<T>) -> Result<Optio
 fn with_file_at<T>(
     dir: Option<std::os::fd::BorrowedFd>,
     rel: &Path,
-    full: &Path,
+    full: &dyn Fn() -> PathBuf,
     f: impl FnOnce(&[u8]) -> Result<T>,
 ) -> Result<Option<T>> {
     READ_BUF.with(|b| {
@@ -455,7 +455,7 @@ fn with_file_at<T>(
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(anyhow!(
                 "{}: {}",
-                full.display(),
+                full().display(),
                 crate::error::errno_text(&e)
             )),
         };
@@ -504,6 +504,18 @@ fn read_all(
             Err(e) => return Err(e),
         }
     }
+}
+
+/// `dir/name` written into `buf` (None when it does not fit): a path for one call,
+/// without an allocation.
+fn rel_path<'a>(buf: &'a mut [u8], dir: &str, name: &str) -> Option<&'a Path> {
+    use std::os::unix::ffi::OsStrExt;
+    let n = dir.len() + 1 + name.len();
+    let out = buf.get_mut(..n)?;
+    out[..dir.len()].copy_from_slice(dir.as_bytes());
+    out[dir.len()] = b'/';
+    out[dir.len() + 1..].copy_from_slice(name.as_bytes());
+    Some(Path::new(std::ffi::OsStr::from_bytes(out)))
 }
 
 fn mkdir_p(p: &Path, mode: u32) -> Result<()> {
@@ -640,13 +652,20 @@ impl Store {
         &self,
         id: &str,
         name: &str,
-        f: impl FnOnce(&Path, &[u8]) -> Result<T>,
+        f: impl FnOnce(&dyn Fn() -> PathBuf, &[u8]) -> Result<T>,
     ) -> Result<Option<T>> {
-        let full = self.dir(id).join(name);
+        // The full path only for messages: a listing reads thousands of files.
+        let full = || self.dir(id).join(name);
         let g = |d: &[u8]| f(&full, d);
         match self.containers_fd() {
-            Some(fd) => with_file_at(Some(fd), &Path::new(id).join(name), &full, g),
-            None => with_file(&full, g),
+            Some(fd) => {
+                let mut buf = [0u8; 256];
+                match rel_path(&mut buf, id, name) {
+                    Some(rel) => with_file_at(Some(fd), rel, &full, g),
+                    None => with_file_at(Some(fd), &Path::new(id).join(name), &full, g),
+                }
+            }
+            None => with_file(&full(), g),
         }
     }
 
@@ -804,7 +823,7 @@ impl Store {
 
     fn read_record(&self, id: &str) -> Result<Record> {
         self.read_in(id, "config.json", |p, d| {
-            serde_json::from_slice(d).map_err(|e| anyhow!("{}: corrupt record: {e}", p.display()))
+            serde_json::from_slice(d).map_err(|e| anyhow!("{}: corrupt record: {e}", p().display()))
         })?
         .ok_or_else(|| no_such(id))
     }
@@ -822,8 +841,9 @@ impl Store {
 
     fn listed_record(&self, id: &str) -> Option<Record> {
         let fd = self.containers_fd()?;
-        let config = Path::new(id).join("config.json");
-        let st = nix::sys::stat::fstatat(fd, &config, nix::fcntl::AtFlags::empty()).ok()?;
+        let mut buf = [0u8; 256];
+        let config = rel_path(&mut buf, id, "config.json")?;
+        let st = nix::sys::stat::fstatat(fd, config, nix::fcntl::AtFlags::empty()).ok()?;
         let source = listing::Source::of_stat(&st);
         let rec = self
             .read_in(id, listing::FILE, |_, d| Ok(listing::decode(d, source)))
