@@ -201,14 +201,26 @@ impl Formatter {
             body.push_str(&s);
             body.push('\n');
         }
+        Ok(self.render_body(body, headers))
+    }
+
+    /// Whether the template is `body` (a `table` one when `table`), as a command's own
+    /// default: the command may then render its rows itself ([`Formatter::render_body`]).
+    pub(crate) fn is(&self, table: bool, body: &str) -> bool {
+        self.table == table && self.tmpl.src == body
+    }
+
+    /// [`Formatter::render`] of rows the command rendered itself, `body`: each row's
+    /// template output followed by a newline.
+    pub(crate) fn render_body(&self, body: String, headers: &Value) -> String {
         if !self.table {
-            return Ok(body);
+            return body;
         }
         let mut tw = TabWriter::docker();
         tw.write(&self.tmpl.execute_header(headers));
         tw.write("\n");
         tw.write(&body);
-        Ok(tw.flush())
+        tw.flush()
     }
 }
 
