@@ -203,6 +203,8 @@ fn the_listing_follows_every_change_of_the_record() {
     out.ok();
     let id = out.stdout.trim().to_string();
     let other = w.run_d(&["--name", "lst-b"], &["sh", "-c", "exit 3"]);
+    // Settled before any comparison: its state would change between the two looks.
+    w.until("lst-b exited", || w.status(&other) == "exited");
     let ps = same_as_full_records(&w);
     let r = row(&ps, &id);
     assert_eq!(r[3], "lst-a", "{ps}");
@@ -224,7 +226,6 @@ fn the_listing_follows_every_change_of_the_record() {
     assert_eq!(w.inspect(&id)["HostConfig"]["CpuShares"], 512);
     let ps = same_as_full_records(&w);
     assert_eq!(row(&ps, &id)[3], "lst-renamed", "{ps}");
-    w.until("lst-b exited", || w.status(&other) == "exited");
     w.b(&["stop", "-t", "0", "lst-renamed"]).ok();
     let ps = same_as_full_records(&w);
     assert_eq!(row(&ps, &id)[5], "exited", "{ps}");
