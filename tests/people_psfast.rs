@@ -148,3 +148,137 @@ fn a_cpuset_parent_filled_by_the_runtime_fills_its_next_children() {
     }
     c.finish();
 }
+
+/// Everything `ps` shows of the records, without the times (which move between two runs).
+const ALL: &str = "{{.ID}}|{{.Image}}|{{.Command}}|{{.Names}}|{{.Labels}}|{{.State}}|{{.Mounts}}|{{.Networks}}|{{.Ports}}|{{.LocalVolumes}}|{{.CreatedAt}}";
+
+fn ps_all(w: &World) -> String {
+    let out = w.b(&["ps", "-a", "--no-trunc", "--format", ALL]);
+    out.ok();
+    out.stdout.clone()
+}
+
+fn listings(w: &World) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(w.root.join("containers"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().len() == 64)
+        .map(|e| e.path().join("listing.json"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// What `ps` prints from the listings equals what it prints from the full records (the
+/// listings moved away for one run, then put back), and every container has one.
+fn same_as_full_records(w: &World) -> String {
+    let fast = ps_all(w);
+    let files = listings(w);
+    for f in &files {
+        assert!(f.exists(), "no listing: {}", f.display());
+        std::fs::rename(f, f.with_extension("aside")).unwrap();
+    }
+    let full = ps_all(w);
+    for f in &files {
+        std::fs::rename(f.with_extension("aside"), f).unwrap();
+    }
+    assert_eq!(fast, full, "listings and records disagree");
+    fast
+}
+
+fn row<'a>(ps: &'a str, id: &str) -> Vec<&'a str> {
+    ps.lines()
+        .find(|l| l.starts_with(id))
+        .unwrap_or_else(|| panic!("{id} not listed: {ps}"))
+        .split('|')
+        .collect()
+}
+
+#[test]
+fn the_listing_follows_every_change_of_the_record() {
+    let w = World::new("lst");
+    let mut a = vec!["create", "--name", "lst-a", "-l", "tier=web", "-l", "x=1=2"];
+    a.extend_from_slice(&["--expose", "8080", "--rootfs", w.rootfs(), "sleep", "1000"]);
+    let out = w.b(&a);
+    out.ok();
+    let id = out.stdout.trim().to_string();
+    let other = w.run_d(&["--name", "lst-b"], &["sh", "-c", "exit 3"]);
+    // Settled before any comparison: its state would change between the two looks.
+    w.until("lst-b exited", || w.status(&other) == "exited");
+    let ps = same_as_full_records(&w);
+    let r = row(&ps, &id);
+    assert_eq!(r[3], "lst-a", "{ps}");
+    assert_eq!(r[4], "tier=web,x=1=2", "{ps}");
+    assert_eq!(r[5], "created", "{ps}");
+    // rename: the new name at once, in both.
+    w.b(&["rename", "lst-a", "lst-renamed"]).ok();
+    let ps = same_as_full_records(&w);
+    assert_eq!(row(&ps, &id)[3], "lst-renamed", "{ps}");
+    // start, pause, unpause, restart, update, stop: the state and the record as they go.
+    w.b(&["start", "lst-renamed"]).ok();
+    assert_eq!(row(&same_as_full_records(&w), &id)[5], "running");
+    w.b(&["pause", "lst-renamed"]).ok();
+    assert_eq!(row(&same_as_full_records(&w), &id)[5], "paused");
+    w.b(&["unpause", "lst-renamed"]).ok();
+    w.b(&["restart", "-t", "0", "lst-renamed"]).ok();
+    assert_eq!(row(&same_as_full_records(&w), &id)[5], "running");
+    w.b(&["update", "--cpu-shares", "512", "lst-renamed"]).ok();
+    assert_eq!(w.inspect(&id)["HostConfig"]["CpuShares"], 512);
+    let ps = same_as_full_records(&w);
+    assert_eq!(row(&ps, &id)[3], "lst-renamed", "{ps}");
+    w.b(&["stop", "-t", "0", "lst-renamed"]).ok();
+    let ps = same_as_full_records(&w);
+    assert_eq!(row(&ps, &id)[5], "exited", "{ps}");
+    assert_eq!(row(&ps, &other)[5], "exited", "{ps}");
+    // Filters on what the listing holds.
+    let f = w.b(&["ps", "-a", "-q", "--no-trunc", "--filter", "label=tier=web"]);
+    assert_eq!(f.ok().stdout.trim(), id);
+    let f = w.b(&["ps", "-a", "-q", "--no-trunc", "--filter", "expose=8080"]);
+    assert_eq!(f.ok().stdout.trim(), id);
+    let f = w.b(&["ps", "-a", "-q", "--no-trunc", "--filter", "name=renamed"]);
+    assert_eq!(f.ok().stdout.trim(), id);
+    w.finish();
+}
+
+#[test]
+fn a_listing_is_used_only_for_the_record_it_was_made_from() {
+    let w = World::new("lsf");
+    let out = w.b(&["create", "--name", "lsf", "--rootfs", w.rootfs(), "true"]);
+    out.ok();
+    let id = out.stdout.trim().to_string();
+    let dir = w.root.join("containers").join(&id);
+    let listing = dir.join("listing.json");
+    let config = dir.join("config.json");
+    let name = |w: &World| row(&ps_all(w), &id)[3].to_string();
+    assert_eq!(name(&w), "lsf");
+    // ps reads the listing: a name changed in it (nothing else) shows.
+    let good = std::fs::read_to_string(&listing).unwrap();
+    assert!(good.contains("\"Name\":\"lsf\""), "{good}");
+    std::fs::write(
+        &listing,
+        good.replace("\"Name\":\"lsf\"", "\"Name\":\"elsewhere\""),
+    )
+    .unwrap();
+    assert_eq!(name(&w), "elsewhere");
+    // config.json replaced by another berth (same bytes, a new file): the listing no
+    // longer names it, the record is read.
+    let bytes = std::fs::read(&config).unwrap();
+    let tmp = dir.join("config.json.new");
+    std::fs::write(&tmp, &bytes).unwrap();
+    std::fs::rename(&tmp, &config).unwrap();
+    assert_eq!(name(&w), "lsf");
+    // Gone (a record of an older berth), torn, or of another container: the record.
+    std::fs::remove_file(&listing).unwrap();
+    assert_eq!(name(&w), "lsf");
+    std::fs::write(&listing, &good.as_bytes()[..good.len() / 2]).unwrap();
+    assert_eq!(name(&w), "lsf");
+    std::fs::write(&listing, b"").unwrap();
+    assert_eq!(name(&w), "lsf");
+    // The next write of the record makes a good one again.
+    w.b(&["rename", "lsf", "lsf2"]).ok();
+    let now = std::fs::read_to_string(&listing).unwrap();
+    assert!(now.contains("\"Name\":\"lsf2\""), "{now}");
+    assert_eq!(name(&w), "lsf2");
+    same_as_full_records(&w);
+    w.finish();
+}

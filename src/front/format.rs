@@ -174,6 +174,21 @@ impl Formatter {
         self.table
     }
 
+    /// Whether the template may read the field `name` of a row: false only when its text
+    /// never names it and never reads a row whole (a `.` not followed by a field name, as
+    /// in `{{json .}}`, `{{range .}}` or `{{index . "X"}}`). Lets a listing skip the
+    /// columns a template never shows.
+    pub(crate) fn may_read(&self, name: &str) -> bool {
+        let src = self.tmpl.src.as_bytes();
+        self.tmpl.src.contains(name)
+            || src.iter().enumerate().any(|(i, &c)| {
+                c == b'.'
+                    && !src
+                        .get(i + 1)
+                        .is_some_and(|n| n.is_ascii_alphabetic() || *n == b'_')
+            })
+    }
+
     /// Renders every row; a table gets its header (from `headers`, an object mapping field
     /// names to titles, e.g. `{"ID": "CONTAINER ID"}`) even with no rows, as Docker prints.
     pub(crate) fn render(&self, rows: &[Value], headers: &Value) -> anyhow::Result<String> {
@@ -186,14 +201,26 @@ impl Formatter {
             body.push_str(&s);
             body.push('\n');
         }
+        Ok(self.render_body(body, headers))
+    }
+
+    /// Whether the template is `body` (a `table` one when `table`), as a command's own
+    /// default: the command may then render its rows itself ([`Formatter::render_body`]).
+    pub(crate) fn is(&self, table: bool, body: &str) -> bool {
+        self.table == table && self.tmpl.src == body
+    }
+
+    /// [`Formatter::render`] of rows the command rendered itself, `body`: each row's
+    /// template output followed by a newline.
+    pub(crate) fn render_body(&self, body: String, headers: &Value) -> String {
         if !self.table {
-            return Ok(body);
+            return body;
         }
         let mut tw = TabWriter::docker();
         tw.write(&self.tmpl.execute_header(headers));
         tw.write("\n");
         tw.write(&body);
-        Ok(tw.flush())
+        tw.flush()
     }
 }
 
@@ -3259,6 +3286,25 @@ pub(crate) fn display_width(s: &str) -> usize {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn may_read_names_the_fields_a_template_can_reach() {
+        let f = Formatter::new(None, "table {{.ID}}\t{{.Names}}").unwrap();
+        assert!(f.may_read("ID") && f.may_read("Names"));
+        assert!(!f.may_read("Labels") && !f.may_read("CreatedAt"));
+        for whole in [
+            "json",
+            "{{json .}}",
+            "{{index . \"Labels\"}}",
+            "{{range $k, $v := .}}{{$k}}{{end}}",
+            "{{with .}}{{.ID}}{{end}}",
+        ] {
+            let f = Formatter::new(Some(whole), "table {{.ID}}").unwrap();
+            assert!(f.may_read("Labels"), "{whole}");
+        }
+        let f = Formatter::new(Some("{{$.Labels}} {{.Status | printf \"%s\"}}"), "").unwrap();
+        assert!(f.may_read("Labels") && f.may_read("Status") && !f.may_read("Mounts"));
+    }
 
     fn run(t: &str, data: &Value) -> String {
         Template::parse(t)

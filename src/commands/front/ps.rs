@@ -15,6 +15,10 @@ use crate::front::Globals;
 
 const DEFAULT_TABLE: &str =
     "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
+/// The default table's row template: rendered without the template engine
+/// ([`default_line`]), what a long listing spends most of its time in otherwise.
+const DEFAULT_ROW: &str =
+    "{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
 
 pub(crate) fn ps(g: &Globals, a: &PsArgs) -> Result<i32> {
     let store = Store::new(g);
@@ -24,13 +28,16 @@ pub(crate) fn ps(g: &Globals, a: &PsArgs) -> Result<i32> {
     } else {
         Some(Formatter::new(a.format.as_deref(), DEFAULT_TABLE)?)
     };
-    let mut list = store.list_brief_live();
-    // Newest first, as Docker lists them.
-    list.sort_by(|(x, _), (y, _)| y.rec.created.cmp(&x.rec.created));
+    let list = store.list_brief_live();
+    // Newest first, as Docker lists them; sorted by reference (a Container is large).
+    let mut order: Vec<&(Container, Live)> = list.iter().collect();
+    order.sort_by(|(x, _), (y, _)| y.rec.created.cmp(&x.rec.created));
     let mut ports = crate::front::network::show::PsPorts::new(&store);
     let all = a.all || a.latest || a.last > 0 || filters.implies_all();
     let mut rows = Vec::new();
     let mut ids = Vec::new();
+    let plain = fmt.as_ref().is_some_and(|f| f.is(true, DEFAULT_ROW));
+    let mut lines = String::new();
     let limit = if a.latest {
         1
     } else if a.last > 0 {
@@ -38,7 +45,7 @@ pub(crate) fn ps(g: &Globals, a: &PsArgs) -> Result<i32> {
     } else {
         usize::MAX
     };
-    for (c, live) in list.iter() {
+    for (c, live) in order {
         let (c, live) = (c, *live);
         if rows.len() >= limit {
             break;
@@ -49,13 +56,23 @@ pub(crate) fn ps(g: &Globals, a: &PsArgs) -> Result<i32> {
         if !filters.matches(&store, c, live, &list)? {
             continue;
         }
-        ids.push(if a.no_trunc {
-            c.rec.id.clone()
-        } else {
-            short(&c.rec.id).to_string()
-        });
-        let mut r = row(c, live, !a.no_trunc);
-        r["Ports"] = json!(ports.text(&c.rec, live.is_active()));
+        let Some(fmt) = &fmt else {
+            ids.push(if a.no_trunc {
+                c.rec.id.clone()
+            } else {
+                short(&c.rec.id).to_string()
+            });
+            continue;
+        };
+        if plain {
+            let ports = ports.text(&c.rec, live.is_active());
+            default_line(c, live, !a.no_trunc, &ports, &mut lines);
+            continue;
+        }
+        let mut r = row(c, live, !a.no_trunc, &|f| fmt.may_read(f));
+        if fmt.may_read("Ports") {
+            r["Ports"] = json!(ports.text(&c.rec, live.is_active()));
+        }
         rows.push(r);
     }
     let Some(fmt) = fmt else {
@@ -70,8 +87,40 @@ pub(crate) fn ps(g: &Globals, a: &PsArgs) -> Result<i32> {
         "Names": "NAMES", "Labels": "LABELS", "Mounts": "MOUNTS", "Networks": "NETWORKS",
         "Size": "SIZE", "LocalVolumes": "LOCAL VOLUMES",
     });
-    print!("{}", fmt.render(&rows, &headers)?);
+    if plain {
+        print!("{}", fmt.render_body(lines, &headers));
+    } else {
+        print!("{}", fmt.render(&rows, &headers)?);
+    }
     Ok(0)
+}
+
+/// The default table's row of `c`, as the template renders it, added to `out`.
+fn default_line(c: &Container, live: Live, trunc: bool, ports: &str, out: &mut String) {
+    use std::fmt::Write;
+    let id = if trunc { short(&c.rec.id) } else { &c.rec.id };
+    let _ = writeln!(
+        out,
+        "{id}\t{}\t{}\t{} ago\t{}\t{ports}\t{}",
+        c.rec.image,
+        command_text(c, trunc),
+        since(&c.rec.created),
+        status_text(c, live),
+        c.rec.name
+    );
+}
+
+/// The COMMAND column: Go-quoted, cut to 20 characters unless `--no-trunc`.
+fn command_text(c: &Container, trunc: bool) -> String {
+    let mut command = c.rec.path.clone();
+    for a in &c.rec.args {
+        command.push(' ');
+        command.push_str(a);
+    }
+    if trunc {
+        command = ellipsis(&command, 20);
+    }
+    crate::front::format::go_quote(&command)
 }
 
 fn parse_time(s: &str) -> SystemTime {
@@ -140,38 +189,67 @@ fn ellipsis(s: &str, n: usize) -> String {
     out
 }
 
-fn row(c: &Container, live: Live, trunc: bool) -> Value {
-    let mut command = c.rec.path.clone();
-    for a in &c.rec.args {
-        command.push(' ');
-        command.push_str(a);
-    }
-    if trunc {
-        command = ellipsis(&command, 20);
-    }
-    let labels: Vec<String> = c
-        .rec
-        .config
-        .labels
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    json!({
-        "Command": crate::front::format::go_quote(&command),
-        "CreatedAt": created_at(&c.rec.created),
-        "ID": if trunc { short(&c.rec.id).to_string() } else { c.rec.id.clone() },
-        "Image": c.rec.image,
-        "Labels": labels.join(","),
-        "LocalVolumes": c.rec.mounts.iter().filter(|m| m.kind == "volume").count().to_string(),
-        "Mounts": c.rec.mounts.iter().map(|m| if m.kind == "volume" { m.name.clone() } else { m.source.clone() }).collect::<Vec<_>>().join(","),
-        "Names": c.rec.name,
-        "Networks": c.rec.host_config.network_mode,
-        "Ports": "",
-        "RunningFor": format!("{} ago", since(&c.rec.created)),
-        "Size": "0B",
-        "State": live.word(),
-        "Status": status_text(c, live),
-    })
+/// One row, with the columns the template may read (`shown`): a long listing's time goes
+/// into the columns, and the default table shows half of them.
+fn row(c: &Container, live: Live, trunc: bool, shown: &dyn Fn(&str) -> bool) -> Value {
+    let mut r = serde_json::Map::new();
+    let mut put = |k: &str, v: &dyn Fn() -> Value| {
+        if shown(k) {
+            r.insert(k.to_string(), v());
+        }
+    };
+    put("Command", &|| json!(command_text(c, trunc)));
+    put("CreatedAt", &|| json!(created_at(&c.rec.created)));
+    put("ID", &|| {
+        json!(if trunc {
+            short(&c.rec.id).to_string()
+        } else {
+            c.rec.id.clone()
+        })
+    });
+    put("Image", &|| json!(c.rec.image));
+    put("Labels", &|| {
+        let labels: Vec<String> = c
+            .rec
+            .config
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        json!(labels.join(","))
+    });
+    put("LocalVolumes", &|| {
+        json!(c
+            .rec
+            .mounts
+            .iter()
+            .filter(|m| m.kind == "volume")
+            .count()
+            .to_string())
+    });
+    put("Mounts", &|| {
+        json!(c
+            .rec
+            .mounts
+            .iter()
+            .map(|m| if m.kind == "volume" {
+                m.name.clone()
+            } else {
+                m.source.clone()
+            })
+            .collect::<Vec<_>>()
+            .join(","))
+    });
+    put("Names", &|| json!(c.rec.name));
+    put("Networks", &|| json!(c.rec.host_config.network_mode));
+    put("Ports", &|| json!(""));
+    put("RunningFor", &|| {
+        json!(format!("{} ago", since(&c.rec.created)))
+    });
+    put("Size", &|| json!("0B"));
+    put("State", &|| json!(live.word()));
+    put("Status", &|| json!(status_text(c, live)));
+    Value::Object(r)
 }
 
 #[derive(Default)]
@@ -335,5 +413,82 @@ impl Filters {
             }
         }
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::front::containers::{Record, State, Status};
+
+    fn container(name: &str, status: Status, args: &[&str]) -> Container {
+        Container {
+            rec: Record {
+                id: format!("{:0>64}", format!("abc{name}")),
+                name: name.into(),
+                created: "2020-01-02T03:04:05.123456789Z".into(),
+                image: "localhost/busybox:1".into(),
+                path: "sh".into(),
+                args: args.iter().map(|a| a.to_string()).collect(),
+                ..Record::default()
+            },
+            state: State {
+                status,
+                exit_code: 3,
+                started_at: "2021-01-02T03:04:05Z".into(),
+                finished_at: "2022-01-02T03:04:05Z".into(),
+                ..State::default()
+            },
+        }
+    }
+
+    #[test]
+    fn the_default_table_reads_as_its_template_renders_it() {
+        let cs = [
+            (
+                container("a", Status::Created, &["-c", "true"]),
+                Live::Created,
+            ),
+            (
+                container(
+                    "b",
+                    Status::Exited,
+                    &["-c", "echo \"a very long\tcommand\""],
+                ),
+                Live::Exited,
+            ),
+            (container("c", Status::Running, &[]), Live::Running),
+            (container("d", Status::Running, &["ünïcode…"]), Live::Paused),
+        ];
+        let headers = json!({"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND",
+            "RunningFor": "CREATED", "Status": "STATUS", "Ports": "PORTS", "Names": "NAMES"});
+        for format in [None, Some("table"), Some(DEFAULT_TABLE)] {
+            let fmt = Formatter::new(format, DEFAULT_TABLE).unwrap();
+            assert!(fmt.is(true, DEFAULT_ROW), "{format:?}");
+            for trunc in [true, false] {
+                let ports = "0.0.0.0:8080->80/tcp";
+                let rows: Vec<Value> = cs
+                    .iter()
+                    .map(|(c, l)| {
+                        let mut r = row(c, *l, trunc, &|f| fmt.may_read(f));
+                        r["Ports"] = json!(ports);
+                        r
+                    })
+                    .collect();
+                let mut lines = String::new();
+                for (c, l) in &cs {
+                    default_line(c, *l, trunc, ports, &mut lines);
+                }
+                assert_eq!(
+                    fmt.render_body(lines, &headers),
+                    fmt.render(&rows, &headers).unwrap()
+                );
+            }
+        }
+        // Any other template goes through the engine.
+        for other in ["table {{.ID}}", "{{.ID}}\t{{.Image}}", "json"] {
+            let fmt = Formatter::new(Some(other), DEFAULT_TABLE).unwrap();
+            assert!(!fmt.is(true, DEFAULT_ROW), "{other}");
+        }
     }
 }

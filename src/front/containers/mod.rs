@@ -20,6 +20,7 @@
 pub(crate) mod create;
 mod exits;
 pub(crate) mod lifecycle;
+mod listing;
 pub(crate) mod live;
 pub(crate) mod names;
 pub(crate) mod runtime;
@@ -281,13 +282,19 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
 /// journal commit of the whole filesystem (0.2 ms idle, several ms on a busy disk), paid
 /// only where a crash must not lose the content.
 fn replace_file(path: &Path, data: &[u8], durable: bool) -> Result<()> {
+    replace_file_meta(path, data, durable).map(drop)
+}
+
+/// [`replace_file`], returning the new file's metadata (as `fstat` saw it before the
+/// rename, so of this very file whoever replaces it next).
+fn replace_file_meta(path: &Path, data: &[u8], durable: bool) -> Result<fs::Metadata> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let r = (|| -> io::Result<()> {
+    let r = (|| -> io::Result<fs::Metadata> {
         let mut f = fs::OpenOptions::new()
             .write(true)
             .create(true)
@@ -295,17 +302,19 @@ fn replace_file(path: &Path, data: &[u8], durable: bool) -> Result<()> {
             .mode(0o600)
             .open(&tmp)?;
         f.write_all(data)?;
+        let m = f.metadata()?;
         if durable {
             f.sync_all()?;
-            return fs::rename(&tmp, path);
+            fs::rename(&tmp, path)?;
+        } else {
+            swap_into_place(&tmp, path)?;
         }
-        swap_into_place(&tmp, path)
+        Ok(m)
     })();
-    if let Err(e) = r {
+    r.map_err(|e| {
         let _ = fs::remove_file(&tmp);
-        bail!("{}: {}", path.display(), crate::error::errno_text(&e));
-    }
-    Ok(())
+        anyhow!("{}: {}", path.display(), crate::error::errno_text(&e))
+    })
 }
 
 /// Puts `tmp` in `path`'s place, as atomically for readers as a rename. A file renamed
@@ -325,29 +334,43 @@ fn swap_into_place(tmp: &Path, path: &Path) -> io::Result<()> {
 }
 
 fn write_json<T: Serialize>(path: &Path, v: &T, durable: bool) -> Result<()> {
+    write_json_meta(path, v, durable).map(drop)
+}
+
+fn write_json_meta<T: Serialize>(path: &Path, v: &T, durable: bool) -> Result<fs::Metadata> {
     let mut data = serde_json::to_vec_pretty(v).context("encoding a record")?;
     data.push(b'\n');
-    replace_file(path, &data, durable)
+    replace_file_meta(path, &data, durable)
 }
 
 /// The spec first: a crash between the two leaves the old record with a spec at least
 /// as new, and config.json (whose presence makes the container exist) last. Durable
 /// unless the container is removed at its end: a crash loses nothing of it worth keeping.
+/// Then the listing made from this config.json (see [`listing`]).
 fn write_record(dir: &Path, rec: &Record) -> Result<()> {
     let durable = !rec.host_config.auto_remove;
-    if durable && !rec.spec.is_null() {
-        return write_synced_pair(dir, rec);
+    let meta = if durable && !rec.spec.is_null() {
+        write_synced_pair(dir, rec)?
+    } else {
+        if !rec.spec.is_null() {
+            write_json(&dir.join("spec.json"), &rec.spec, durable)?;
+        }
+        write_json_meta(&dir.join("config.json"), rec, durable)?
+    };
+    let data = listing::encode(rec, listing::Source::of_meta(&meta));
+    if replace_file(&dir.join(listing::FILE), &data, false).is_err() {
+        // One left from an earlier record names another config.json: ignored by readers.
+        // Removed all the same, as nothing should be left that cannot be used.
+        let _ = fs::remove_file(dir.join(listing::FILE));
     }
-    if !rec.spec.is_null() {
-        write_json(&dir.join("spec.json"), &rec.spec, durable)?;
-    }
-    write_json(&dir.join("config.json"), rec, durable)
+    Ok(())
 }
 
 /// A durable record's two files: both written, both synced at once (concurrent fsyncs
 /// share the filesystem's journal commits, where one after the other each waits for its
-/// own), then renamed into place, the spec first, as `write_record` orders them.
-fn write_synced_pair(dir: &Path, rec: &Record) -> Result<()> {
+/// own), then renamed into place, the spec first, as `write_record` orders them. Returns
+/// config.json's metadata.
+fn write_synced_pair(dir: &Path, rec: &Record) -> Result<fs::Metadata> {
     fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>> {
         let mut d = serde_json::to_vec_pretty(v).context("encoding a record")?;
         d.push(b'\n');
@@ -391,17 +414,20 @@ fn write_synced_pair(dir: &Path, rec: &Record) -> Result<()> {
                     t.join().unwrap_or_else(|_| Err(io::Error::other("fsync"))),
                 )
             });
-            ra.map_err(|e| (0, e)).and(rb.map_err(|e| (1, e)))
+            ra.map_err(|e| (0, e)).and(rb.map_err(|e| (1, e)))?;
+            b.metadata().map_err(|e| (1, e))
         })
-        .and_then(|()| fs::rename(&tmps[0], &files[0].0).map_err(|e| (0, e)))
-        .and_then(|()| fs::rename(&tmps[1], &files[1].0).map_err(|e| (1, e)));
-    if let Err((i, e)) = r {
+        .and_then(|m| {
+            fs::rename(&tmps[0], &files[0].0).map_err(|e| (0, e))?;
+            fs::rename(&tmps[1], &files[1].0).map_err(|e| (1, e))?;
+            Ok(m)
+        });
+    r.map_err(|(i, e)| {
         for t in &tmps {
             let _ = fs::remove_file(t);
         }
-        bail!("{}: {}", files[i].0.display(), crate::error::errno_text(&e));
-    }
-    Ok(())
+        anyhow!("{}: {}", files[i].0.display(), crate::error::errno_text(&e))
+    })
 }
 
 /// `state.json`, which is replaced without an fsync: one that a crash of the machine left
@@ -427,7 +453,7 @@ thread_local! {
 
 /// `f` of the file's bytes; None when there is no such file.
 fn with_file<T>(path: &Path, f: impl FnOnce(&[u8]) -> Result<T>) -> Result<Option<T>> {
-    with_file_at(None, path, path, f)
+    with_file_at(None, path, &|| path.to_path_buf(), f)
 }
 
 /// [`with_file`] of `rel` under the directory `dir` (`full` names the file in errors):
@@ -436,7 +462,7 @@ fn with_file<T>(path: &Path, f: impl FnOnce(&[u8]) -> Result<T>) -> Result<Optio
 fn with_file_at<T>(
     dir: Option<std::os::fd::BorrowedFd>,
     rel: &Path,
-    full: &Path,
+    full: &dyn Fn() -> PathBuf,
     f: impl FnOnce(&[u8]) -> Result<T>,
 ) -> Result<Option<T>> {
     READ_BUF.with(|b| {
@@ -447,7 +473,7 @@ fn with_file_at<T>(
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(anyhow!(
                 "{}: {}",
-                full.display(),
+                full().display(),
                 crate::error::errno_text(&e)
             )),
         };
@@ -496,6 +522,18 @@ fn read_all(
             Err(e) => return Err(e),
         }
     }
+}
+
+/// `dir/name` written into `buf` (None when it does not fit): a path for one call,
+/// without an allocation.
+fn rel_path<'a>(buf: &'a mut [u8], dir: &str, name: &str) -> Option<&'a Path> {
+    use std::os::unix::ffi::OsStrExt;
+    let n = dir.len() + 1 + name.len();
+    let out = buf.get_mut(..n)?;
+    out[..dir.len()].copy_from_slice(dir.as_bytes());
+    out[dir.len()] = b'/';
+    out[dir.len() + 1..].copy_from_slice(name.as_bytes());
+    Some(Path::new(std::ffi::OsStr::from_bytes(out)))
 }
 
 fn mkdir_p(p: &Path, mode: u32) -> Result<()> {
@@ -633,13 +671,20 @@ impl Store {
         &self,
         id: &str,
         name: &str,
-        f: impl FnOnce(&Path, &[u8]) -> Result<T>,
+        f: impl FnOnce(&dyn Fn() -> PathBuf, &[u8]) -> Result<T>,
     ) -> Result<Option<T>> {
-        let full = self.dir(id).join(name);
+        // The full path only for messages: a listing reads thousands of files.
+        let full = || self.dir(id).join(name);
         let g = |d: &[u8]| f(&full, d);
         match self.containers_fd() {
-            Some(fd) => with_file_at(Some(fd), &Path::new(id).join(name), &full, g),
-            None => with_file(&full, g),
+            Some(fd) => {
+                let mut buf = [0u8; 256];
+                match rel_path(&mut buf, id, name) {
+                    Some(rel) => with_file_at(Some(fd), rel, &full, g),
+                    None => with_file_at(Some(fd), &Path::new(id).join(name), &full, g),
+                }
+            }
+            None => with_file(&full(), g),
         }
     }
 
@@ -791,12 +836,43 @@ impl Store {
     /// The record without its spec (unless an old record holds it inside): what listings
     /// show, at a fraction of the parsing.
     pub(crate) fn load_brief(&self, id: &str) -> Result<Container> {
-        let rec: Record = self
-            .read_in(id, "config.json", |p, d| {
-                serde_json::from_slice(d)
-                    .map_err(|e| anyhow!("{}: corrupt record: {e}", p.display()))
-            })?
-            .ok_or_else(|| no_such(id))?;
+        let rec = self.read_record(id)?;
+        self.with_state(id, rec)
+    }
+
+    fn read_record(&self, id: &str) -> Result<Record> {
+        self.read_in(id, "config.json", |p, d| {
+            serde_json::from_slice(d).map_err(|e| anyhow!("{}: corrupt record: {e}", p().display()))
+        })?
+        .ok_or_else(|| no_such(id))
+    }
+
+    /// [`Store::load_brief`] for listings: of the record only what `ps` shows, from its
+    /// listing while that was made from the current config.json (see [`listing`]), else
+    /// from config.json itself.
+    fn load_listed(&self, id: &str) -> Result<Container> {
+        let rec = match self.listed_record(id) {
+            Some(r) => r,
+            None => self.read_record(id)?,
+        };
+        self.with_state(id, rec)
+    }
+
+    fn listed_record(&self, id: &str) -> Option<Record> {
+        let fd = self.containers_fd()?;
+        let mut buf = [0u8; 256];
+        let config = rel_path(&mut buf, id, "config.json")?;
+        let st = nix::sys::stat::fstatat(fd, config, nix::fcntl::AtFlags::empty()).ok()?;
+        let source = listing::Source::of_stat(&st);
+        let rec = self
+            .read_in(id, listing::FILE, |_, d| Ok(listing::decode(d, source)))
+            .ok()???;
+        // Made for this container's directory (not one copied from another's).
+        (rec.id == id).then_some(rec)
+    }
+
+    /// The container with its state (and live health) added to its record.
+    fn with_state(&self, id: &str, rec: Record) -> Result<Container> {
         // Torn by a crash: a fresh state, as read_state says.
         let mut state: State = self
             .read_in(id, "state.json", |_, d| {
@@ -913,12 +989,33 @@ impl Store {
     /// [`Store::list_brief`] with each container's status, from the same look at its
     /// monitor that decides whether it needs reconciling.
     pub(crate) fn list_brief_live(&self) -> Vec<(Container, Live)> {
-        let mut out = Vec::new();
-        for id in self.ids() {
-            let Ok(c) = self.load_brief(&id) else {
+        // Which containers have a run directory, in one look: one without it has no
+        // monitor to probe (a created or exited container: most of a long list).
+        let run_dirs: Option<std::collections::HashSet<String>> =
+            match fs::read_dir(self.runroot.join("containers")) {
+                Ok(rd) => Some(
+                    rd.filter_map(|e| e.ok())
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .collect(),
+                ),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Some(Default::default()),
+                Err(_) => None,
+            };
+        let ids = self.ids();
+        // Room for all at once: a Container is large, and a growing Vec copies them all.
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let Ok(c) = self.load_listed(&id) else {
                 continue;
             };
-            match self.assess(&c) {
+            // Missing from the look taken before its state was read: its monitor, if one
+            // came since, started after that state was written, which then still stands.
+            // Only a claim of running is checked against the monitor itself (assess).
+            let probe = || match &run_dirs {
+                Some(d) if !d.contains(&id) => None,
+                _ => self.monitor_probe(&id),
+            };
+            match self.assess_with(&c, probe) {
                 (false, live) => out.push((c, live)),
                 _ => {
                     if let Some(c) = self.reconcile_if_needed(c) {
@@ -1061,11 +1158,17 @@ impl Store {
     /// a start that died), and the status as of now, from one look at the monitor: then
     /// the container is finalized under its lock.
     fn assess(&self, c: &Container) -> (bool, Live) {
+        self.assess_with(c, || self.monitor_probe(&c.rec.id))
+    }
+
+    /// [`Store::assess`] with `probe` saying what the monitor lock of a created or exited
+    /// container says.
+    fn assess_with(&self, c: &Container, probe: impl Fn() -> Option<bool>) -> (bool, Live) {
         let id = &c.rec.id;
         match c.state.status {
-            Status::Exited => (self.monitor_probe(id) == Some(false), Live::Exited),
+            Status::Exited => (probe() == Some(false), Live::Exited),
             Status::Removing => (false, Live::Removing),
-            Status::Created => match self.monitor_probe(id) {
+            Status::Created => match probe() {
                 Some(true) => (false, Live::Starting),
                 left => (left.is_some(), Live::Created),
             },
