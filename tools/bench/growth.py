@@ -22,22 +22,14 @@ import sys
 import tempfile
 import time
 
+from rootfs import busybox_tar
+
 MARK = "## How cost grows: idle containers in a row"
 APPLETS = ["sh", "true", "sleep"]
 
 
 def rootfs_tar(work):
-    root = os.path.join(work, "rootfs")
-    for d in ["bin", "etc", "tmp", "proc", "dev", "sys"]:
-        os.makedirs(os.path.join(root, d))
-    shutil.copy("/bin/busybox", os.path.join(root, "bin/busybox"))
-    for a in APPLETS:
-        os.symlink("busybox", os.path.join(root, "bin", a))
-    with open(os.path.join(root, "etc/passwd"), "w") as f:
-        f.write("root:x:0:0:root:/root:/bin/sh\n")
-    tar = os.path.join(work, "rootfs.tar")
-    subprocess.run(["tar", "-C", root, "-cf", tar, "."], check=True)
-    return tar
+    return busybox_tar(work, APPLETS)
 
 
 def proc_kib(pid, path, key):

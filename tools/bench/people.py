@@ -24,6 +24,8 @@ import sys
 import tempfile
 import time
 
+from rootfs import busybox_tar
+
 PR_SET_CHILD_SUBREAPER = 36
 CLONE_NEWNET = 0x40000000
 PEOPLE_MARK = "## The people face: berth and podman"
@@ -82,17 +84,7 @@ class People:
             self.ok(rt, "import", tar, self.image)
 
     def make_rootfs_tar(self):
-        root = os.path.join(self.work, "rootfs")
-        for d in ["bin", "etc", "tmp", "proc", "dev", "sys"]:
-            os.makedirs(os.path.join(root, d))
-        shutil.copy("/bin/busybox", os.path.join(root, "bin/busybox"))
-        for a in APPLETS:
-            os.symlink("busybox", os.path.join(root, "bin", a))
-        with open(os.path.join(root, "etc/passwd"), "w") as f:
-            f.write("root:x:0:0:root:/root:/bin/sh\n")
-        tar = os.path.join(self.work, "rootfs.tar")
-        subprocess.run(["tar", "-C", root, "-cf", tar, "."], check=True)
-        return tar
+        return busybox_tar(self.work, APPLETS)
 
     def cmd(self, rt, *args):
         return self.base[rt] + list(args)

@@ -132,19 +132,25 @@ pub(crate) fn enter(store: &Store, network: &str) -> Result<()> {
     let _lock = nets.lock()?;
     let st = load(store);
     if let Some(h) = running(&st) {
-        let ns = File::open(format!("/proc/{}/ns/user", h.pid)).map_err(|e| {
-            anyhow!(
-                "the rootless network namespace's user namespace: {}",
-                crate::error::errno_text(&e)
-            )
-        })?;
-        crate::sys::userns::join_user_and_unshare_mount(ns.as_fd())
-            .map_err(|e| anyhow!("joining the rootless network namespace: {e}"))?;
+        join_user_ns_of(h.pid)?;
         return claim(store, st);
     }
     crate::front::userns::enter()?;
     let st = make(store)?;
     claim(store, st)
+}
+
+/// Moves this (single-threaded) process into the user namespace of the holder `pid`,
+/// with a mount namespace of its own there.
+fn join_user_ns_of(pid: i32) -> Result<()> {
+    let ns = File::open(format!("/proc/{pid}/ns/user")).map_err(|e| {
+        anyhow!(
+            "the rootless network namespace's user namespace: {}",
+            crate::error::errno_text(&e)
+        )
+    })?;
+    crate::sys::userns::join_user_and_unshare_mount(ns.as_fd())
+        .map_err(|e| anyhow!("joining the rootless network namespace: {e}"))
 }
 
 /// `network connect`/`disconnect` of a running rootless container: this command, still
@@ -161,14 +167,7 @@ pub(crate) fn join(store: &Store) -> Result<bool> {
     let Some(h) = running(&st) else {
         return Ok(false);
     };
-    let ns = File::open(format!("/proc/{}/ns/user", h.pid)).map_err(|e| {
-        anyhow!(
-            "the rootless network namespace's user namespace: {}",
-            crate::error::errno_text(&e)
-        )
-    })?;
-    crate::sys::userns::join_user_and_unshare_mount(ns.as_fd())
-        .map_err(|e| anyhow!("joining the rootless network namespace: {e}"))?;
+    join_user_ns_of(h.pid)?;
     claim(store, st)?;
     Ok(true)
 }
