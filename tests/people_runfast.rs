@@ -226,3 +226,24 @@ fn a_changed_seccomp_profile_is_never_served_from_the_cache() {
     );
     w.finish();
 }
+
+/// A created `--rm` container's root is mounted volatile by a `cp` into it; the kernel's
+/// marker of that mount (with a `dirty` file in it) must not make the start's mount fail:
+/// the container runs on its image with the copied file, then is gone.
+#[test]
+fn cp_into_a_created_rm_container_then_start() {
+    let w = World::new("rfcprm");
+    let img = "test/rfcprm";
+    w.busybox_image(img);
+    w.b(&["create", "--rm", "--name", "c1", img, "cat", "/given"])
+        .ok();
+    let src = w.dir.join("given");
+    std::fs::write(&src, "given\n").unwrap();
+    w.b(&["cp", src.to_str().unwrap(), "c1:/given"]).ok();
+    let out = w.b(&["start", "-a", "c1"]);
+    out.ok();
+    assert_eq!(out.stdout, "given\n");
+    assert!(!out.stderr.contains("copying"), "{}", out.stderr);
+    assert_eq!(w.b(&["ps", "-a", "-q"]).ok().stdout, "");
+    w.finish();
+}

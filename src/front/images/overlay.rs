@@ -261,7 +261,11 @@ pub(crate) fn mount_rootfs_with(
     // No error made up front: with RUST_BACKTRACE set, each anyhow error made costs a
     // backtrace (about a millisecond here) even when it is thrown away.
     let volatile_mounted = volatile && {
-        let _ = std::fs::remove_dir(work.join("work/incompat/volatile"));
+        // The marker holds a `dirty` file: an earlier volatile mount (a `cp` into a
+        // created container) would otherwise make every later mount fail.
+        let marker = work.join("work/incompat/volatile");
+        let _ = std::fs::remove_file(marker.join("dirty"));
+        let _ = std::fs::remove_dir(&marker);
         mount_overlay(store, &lowers, Some((upper, work)), target, false, true).is_ok()
     };
     let r = if volatile_mounted {
