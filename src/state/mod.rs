@@ -119,13 +119,17 @@ pub(crate) fn same_process_running(pid: i32, start_time: u64) -> bool {
 /// The kernel's boot id, read once per process (a process does not outlive a boot):
 /// listings compare it for every container.
 pub(crate) fn boot_id() -> String {
+    boot_id_ref().to_string()
+}
+
+/// [`boot_id`], read once per process.
+pub(crate) fn boot_id_ref() -> &'static str {
     static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     ID.get_or_init(|| {
         fs::read_to_string("/proc/sys/kernel/random/boot_id")
             .map(|s| s.trim().to_string())
             .unwrap_or_default()
     })
-    .clone()
 }
 
 /// Whether `pid` is the process that started at `start_time` and has not exited, from

@@ -71,26 +71,34 @@ pub(crate) fn hold(dir: &Path) -> Result<()> {
 
 /// What the lock file says of the monitor of run directory `dir` (`name` under `parent`
 /// when the caller has that directory open): Some(alive), or None when there is no lock
-/// file (no monitor, or one of an older berth).
-pub(crate) fn probe(parent: Option<BorrowedFd>, name: &str, dir: &Path) -> Option<bool> {
-    let path = dir.join(LOCK_FILE);
+/// file (no monitor, or one of an older berth). `dir` is only called when a path is
+/// needed: a listing probes every running container, relative to `parent`.
+pub(crate) fn probe(
+    parent: Option<BorrowedFd>,
+    name: &str,
+    dir: &dyn Fn() -> PathBuf,
+) -> Option<bool> {
     {
         let held = HELD.lock().unwrap_or_else(|e| e.into_inner());
-        if held.iter().any(|(p, _)| p == &path) {
-            // Ours: never open it (closing would drop our own lock).
-            return path.exists().then_some(true);
+        if !held.is_empty() {
+            let path = dir().join(LOCK_FILE);
+            if held.iter().any(|(p, _)| p == &path) {
+                // Ours: never open it (closing would drop our own lock).
+                return path.exists().then_some(true);
+            }
         }
     }
-    let f = match parent {
-        Some(fd) => nix::fcntl::openat(
+    let mut buf = [0u8; 256];
+    let f = match parent.zip(super::rel_path(&mut buf, name, LOCK_FILE)) {
+        Some((fd, rel)) => nix::fcntl::openat(
             fd,
-            &Path::new(name).join(LOCK_FILE),
+            rel,
             nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
             nix::sys::stat::Mode::empty(),
         )
         .map(File::from)
         .map_err(io::Error::from),
-        None => File::open(&path),
+        None => File::open(dir().join(LOCK_FILE)),
     };
     // Missing or unreadable: monitor.json decides.
     let Ok(f) = f else { return None };
@@ -109,28 +117,36 @@ mod tests {
     fn a_held_lock_reads_alive_and_a_dead_holders_reads_gone() {
         let d = std::env::temp_dir().join(format!("berth-live-{}", std::process::id()));
         fs::create_dir_all(&d).unwrap();
-        assert_eq!(probe(None, "", &d), None);
+        assert_eq!(probe(None, "", &|| d.clone()), None);
         // A child process takes the lock and is killed: the file stays, the lock goes.
         let child = d.join("child");
         fs::create_dir(&child).unwrap();
         let mut c = hold_in_python(&child);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while probe(None, "", &child) != Some(true) && std::time::Instant::now() < deadline {
+        while probe(None, "", &|| child.clone()) != Some(true)
+            && std::time::Instant::now() < deadline
+        {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        assert_eq!(probe(None, "", &child), Some(true));
+        assert_eq!(probe(None, "", &|| child.clone()), Some(true));
         c.kill().unwrap();
         c.wait().unwrap();
-        assert_eq!(probe(None, "", &child), Some(false));
+        assert_eq!(probe(None, "", &|| child.clone()), Some(false));
         // The same, relative to an open parent directory (as listings look).
         let parent = File::open(&d).unwrap();
         use std::os::fd::AsFd;
-        assert_eq!(probe(Some(parent.as_fd()), "child", &child), Some(false));
-        assert_eq!(probe(Some(parent.as_fd()), "none", &d.join("none")), None);
+        assert_eq!(
+            probe(Some(parent.as_fd()), "child", &|| child.clone()),
+            Some(false)
+        );
+        assert_eq!(
+            probe(Some(parent.as_fd()), "none", &|| d.join("none")),
+            None
+        );
         // Our own lock reads alive, and probing it does not drop it.
         hold(&d).unwrap();
-        assert_eq!(probe(None, "", &d), Some(true));
-        assert_eq!(probe(None, "", &d), Some(true));
+        assert_eq!(probe(None, "", &|| d.clone()), Some(true));
+        assert_eq!(probe(None, "", &|| d.clone()), Some(true));
         HELD.lock().unwrap().clear();
         fs::remove_dir_all(&d).unwrap();
     }

@@ -656,13 +656,14 @@ impl Store {
     fn pause_marked(&self, id: &str) -> bool {
         use std::os::fd::AsFd;
         let d = &self.dirs.runtime;
-        let rel = Path::new(id).join(runtime::PAUSE_MARK);
-        match d.get_or_init(|| open_dir(&self.rt.root)) {
-            Some(fd) => {
-                nix::sys::stat::fstatat(fd.as_fd(), &rel, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+        let mut buf = [0u8; 256];
+        let rel = rel_path(&mut buf, id, runtime::PAUSE_MARK);
+        match (d.get_or_init(|| open_dir(&self.rt.root)), rel) {
+            (Some(fd), Some(rel)) => {
+                nix::sys::stat::fstatat(fd.as_fd(), rel, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
                     .is_ok()
             }
-            None => self.rt.root.join(rel).exists(),
+            _ => self.rt.root.join(id).join(runtime::PAUSE_MARK).exists(),
         }
     }
 
@@ -1141,9 +1142,10 @@ impl Store {
 
     /// Some(alive) when the container has a monitor record, None when it has none.
     fn monitor_probe(&self, id: &str) -> Option<bool> {
-        let dir = self.run_dir(id);
+        let dir = || self.run_dir(id);
         live::probe(self.run_fd(), id, &dir).or_else(|| {
-            dir.join("monitor.json")
+            dir()
+                .join("monitor.json")
                 .exists()
                 .then(|| self.monitor(id).is_some_and(|m| alive(&m)))
         })
@@ -1184,7 +1186,7 @@ impl Store {
 
     /// A running (or restarting) container's monitor is gone, or was of another boot.
     fn monitor_gone(&self, c: &Container) -> bool {
-        c.state.boot_id != runtime::boot_id() || !self.monitor_alive(&c.rec.id)
+        !runtime::is_this_boot(&c.state.boot_id) || !self.monitor_alive(&c.rec.id)
     }
 
     fn needs_reconcile(&self, c: &Container) -> bool {

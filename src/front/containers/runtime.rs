@@ -362,6 +362,11 @@ pub(crate) fn boot_id() -> String {
     crate::state::boot_id()
 }
 
+/// Whether `id` is this boot's id (without a copy of it: listings ask for every container).
+pub(crate) fn is_this_boot(id: &str) -> bool {
+    crate::state::boot_id_ref() == id
+}
+
 /// Whether a berth monitor (single-threaded to its end) started at `start_time` still runs:
 /// one read of /proc, for listings that check every container.
 pub(crate) fn monitor_running(pid: i32, start_time: u64) -> bool {
