@@ -2,6 +2,10 @@
 # The monitor's own CPU (its threads' schedstat, ns) while a 1 s healthcheck runs, over
 # SECONDS, for one berth binary: tools/bench/monitor_health_cpu.sh BERTH [SECONDS] [strace|perf]
 # Runs as root; everything under a temporary directory, removed at the end.
+# 2026-12-06, two binaries side by side over 90 s (load 2.4-2.7, 2 CPUs): before the
+# probe changes 0.0752% of a core (0.75 ms per probe), after 0.0731%; syscalls of the
+# monitor per probe (strace -c) 60.5 -> 43.5. The rest is mostly clone3 (copying the
+# monitor's mm) and the write faults after it.
 set -eu
 BERTH=$(readlink -f "$1"); SECS=${2:-60}; MODE=${3:-}
 W=$(mktemp -d /tmp/mhc.XXXXXX)
