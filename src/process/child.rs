@@ -3,7 +3,7 @@
 //! exits.
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -341,6 +341,9 @@ pub(crate) struct ExecCtx<'a> {
     pub(crate) console: Option<&'a OwnedFd>,
     pub(crate) last_kept_fd: u32,
     pub(crate) seccomp: Option<&'a crate::seccomp::Filter>,
+    /// The process's stdin, stdout and stderr, put in place by the child (none: the
+    /// parent's own fds 0-2). Each above 2: the parent's stdio stays as it is.
+    pub(crate) stdio: Option<[BorrowedFd<'a>; 3]>,
 }
 
 /// Entry point of the `exec` child. Never returns.
@@ -371,6 +374,12 @@ fn exec_steps(ctx: &ExecCtx, chan: &Channel) -> Result<Never, StepError> {
         "child process in init(): joining the container's cgroups",
     );
     step("cgroup", ctx.cgroup.join_self())?;
+    if let Some(fds) = ctx.stdio {
+        // dup2 leaves the copies without close-on-exec, as stdio must be.
+        sys_step("stdio", "dup2", nix::unistd::dup2_stdin(fds[0]))?;
+        sys_step("stdio", "dup2", nix::unistd::dup2_stdout(fds[1]))?;
+        sys_step("stdio", "dup2", nix::unistd::dup2_stderr(fds[2]))?;
+    }
     trace(
         chan,
         "=> nsexec container setup: entering the container's namespaces",

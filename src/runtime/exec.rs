@@ -2,7 +2,7 @@
 //! cgroup, enters all its namespaces through the init's pidfd, and goes through the same
 //! final steps as the init (rlimits, fds, capabilities, user, cwd, no_new_privs, exec).
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 
@@ -138,6 +138,7 @@ pub(crate) fn exec(t: &Target, process: &Process, o: &ExecOpts) -> Result<i32> {
         cgroup: &cgroup,
         console: console.as_ref(),
         last_kept_fd: 2 + o.preserve_fds + lfds,
+        stdio: None,
     };
     if !o.detach {
         let _ = nix::sys::prctl::set_child_subreaper(true);
@@ -270,10 +271,12 @@ impl Prepared {
         self.t.rec.pid
     }
 
-    /// Starts the process with this process's fds 0-2 as its own: its host pid once it runs
-    /// (our child: we are a subreaper, or the child of the exec's own fork).
-    pub(crate) fn start(&self) -> Result<i32> {
+    /// Starts the process with `stdio` (each fd above 2; put in place by the child, so
+    /// ours stay as they are) or else our own fds 0-2 as its fds 0-2: its host pid once it
+    /// runs (our child: we are a subreaper, or the child of the exec's own fork).
+    pub(crate) fn start(&self, stdio: Option<[BorrowedFd<'_>; 3]>) -> Result<i32> {
         let mut ctx = ExecCtx {
+            stdio,
             seccomp: self.seccomp.as_ref(),
             process: &self.process,
             init_pidfd: &self.init_pidfd,

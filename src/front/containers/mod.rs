@@ -317,6 +317,15 @@ fn replace_file_meta(path: &Path, data: &[u8], durable: bool) -> Result<fs::Meta
     })
 }
 
+/// A file written once and never changed in place (each write a new file put in place):
+/// its device and inode, and its mtime, as an inode number may be reused once freed.
+pub(crate) type FileIdent = (u64, u64, i64, i64);
+
+fn file_ident(m: &fs::Metadata) -> FileIdent {
+    use std::os::unix::fs::MetadataExt;
+    (m.dev(), m.ino(), m.mtime(), m.mtime_nsec())
+}
+
 /// Puts `tmp` in `path`'s place, as atomically for readers as a rename. A file renamed
 /// over another on ext4 is written out at once (auto_da_alloc: the data of the new file
 /// allocated and submitted, and the replaced file's blocks freed, each free a discard
@@ -902,18 +911,29 @@ impl Store {
         (pid > 0 && l.pid == pid).then_some(l.health)
     }
 
+    /// Writes the healthcheck's latest state; the identity of the file written (see
+    /// [`Store::live_health_ident`]).
     pub(crate) fn save_live_health(
         &self,
         id: &str,
         pid: i32,
         health: &crate::front::monitor::health::Health,
-    ) -> Result<()> {
+    ) -> Result<FileIdent> {
         let data = serde_json::to_vec(&LiveHealth {
             pid,
             health: health.clone(),
         })
         .context("encoding a record")?;
-        replace_file(&self.run_dir(id).join(LIVE_HEALTH), &data, false)
+        let m = replace_file_meta(&self.run_dir(id).join(LIVE_HEALTH), &data, false)?;
+        Ok(file_ident(&m))
+    }
+
+    /// The identity of the healthcheck's live record: each write is a new file, so a writer
+    /// that finds the one it wrote knows its own copy is still the latest.
+    pub(crate) fn live_health_ident(&self, id: &str) -> Option<FileIdent> {
+        fs::metadata(self.run_dir(id).join(LIVE_HEALTH))
+            .ok()
+            .map(|m| file_ident(&m))
     }
 
     /// The state alone (without parsing the record and its spec): for frequent writers.

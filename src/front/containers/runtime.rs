@@ -292,7 +292,12 @@ pub(crate) fn prepare_probe(g: &Globals, id: &str, args: &[String]) -> Result<Pr
 /// pid: the caller's child (exec forks into the container's pid namespace as a sibling of
 /// its helper), so the caller reaps it and may kill it.
 pub(crate) fn start_probe(p: &PreparedProbe, null: BorrowedFd, out: BorrowedFd) -> Result<i32> {
-    with_stdio([null, out, out], || p.start())
+    // The child puts them in place; dup2 over one of ours would need ours saved first.
+    if null.as_raw_fd() > 2 && out.as_raw_fd() > 2 {
+        p.start(Some([null, out, out]))
+    } else {
+        with_stdio([null, out, out], || p.start(None))
+    }
 }
 
 /// The container's own process with Docker's exec settings: a new command, variables added

@@ -296,9 +296,19 @@ fn exit_code(st: WaitStatus) -> i32 {
 
 /// What the monitor knows of the running init without reading state.json: its host pid
 /// and whether it is still within the healthcheck's start period.
-pub(crate) struct Known {
+pub(crate) struct Known<'a> {
     pid: i32,
     in_start_period: bool,
+    /// The monitor's copy of the live record as it last wrote it: used instead of reading
+    /// the file back while the file is still that one (no `healthcheck run` wrote since).
+    copy: &'a mut Option<LiveCopy>,
+}
+
+/// What the monitor last wrote to the live record, and which file that made.
+pub(crate) struct LiveCopy {
+    pid: i32,
+    health: Health,
+    file: crate::front::containers::FileIdent,
 }
 
 /// Applies a probe's result to `State.Health` under the container's lock; the status after.
@@ -307,7 +317,7 @@ pub(crate) fn record(
     store: &Store,
     rec: &Record,
     e: LogEntry,
-    known: Option<Known>,
+    mut known: Option<Known>,
 ) -> Result<String> {
     let h = rec.config.healthcheck.clone().unwrap_or_default();
     let retries = if h.retries > 0 {
@@ -317,7 +327,7 @@ pub(crate) fn record(
     };
     let (before, after) = {
         let _lock = store.lock(&rec.id)?;
-        let (mut st, pid, in_start_period) = match known {
+        let (mut st, pid, in_start_period) = match &known {
             Some(k) => (None, k.pid, k.in_start_period),
             None => {
                 let st = store.load_state(&rec.id)?;
@@ -331,7 +341,11 @@ pub(crate) fn record(
                 (Some(st), pid, in_start_period)
             }
         };
-        let mut live = match store.live_health(&rec.id, pid) {
+        let mine = known.as_mut().and_then(|k| {
+            let c = k.copy.take()?;
+            (c.pid == pid && store.live_health_ident(&rec.id) == Some(c.file)).then_some(c.health)
+        });
+        let mut live = match mine.or_else(|| store.live_health(&rec.id, pid)) {
             Some(h) => Some(h),
             None => {
                 // No probe of this init recorded yet: state.json's is the one to go on.
@@ -361,7 +375,14 @@ pub(crate) fn record(
             health.log.drain(..n);
         }
         let after = health.status.clone();
-        store.save_live_health(&rec.id, pid, health)?;
+        let file = store.save_live_health(&rec.id, pid, health)?;
+        if let Some(k) = known.as_mut() {
+            *k.copy = Some(LiveCopy {
+                pid,
+                health: health.clone(),
+                file,
+            });
+        }
         // A change of status is kept in state.json too, as every transition is.
         if before != after {
             let mut st = match st {
@@ -389,6 +410,8 @@ pub(crate) struct Checker {
     prep: Option<rt::PreparedProbe>,
     /// The probes' stdin.
     null: Option<std::fs::File>,
+    /// The live record as the last probe left it (see [`Known`]).
+    live: Option<LiveCopy>,
 }
 
 impl Checker {
@@ -401,6 +424,7 @@ impl Checker {
             probe: None,
             prep: None,
             null: None,
+            live: None,
         };
         c.next = Instant::now() + c.interval(rec, STARTING);
         Some(c)
@@ -532,9 +556,11 @@ impl Monitor<'_> {
     }
 
     fn health_done(&mut self, e: LogEntry) {
-        let known = self.health.as_ref().map(|h| Known {
-            pid: self.created.pid,
+        let pid = self.created.pid;
+        let known = self.health.as_mut().map(|h| Known {
+            pid,
             in_start_period: h.in_start_period(&self.c.rec),
+            copy: &mut h.live,
         });
         let status = record(self.store, &self.c.rec, e, known).unwrap_or_else(|_| STARTING.into());
         self.notify.health(&status);
