@@ -26,19 +26,9 @@ fn proc_state(pid: u32) -> Option<char> {
 
 /// Reaps every zombie that is our child (the killed runtime's orphans come to us).
 fn reap_our_zombies() {
-    // Our own pid as seen in /proc (we are in the host pid namespace).
-    let me = std::process::id().to_string();
     for e in std::fs::read_dir("/proc").unwrap().filter_map(|e| e.ok()) {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let status = std::fs::read_to_string(e.path().join("status")).unwrap_or_default();
-        let ppid = status
-            .lines()
-            .find_map(|l| l.strip_prefix("PPid:"))
-            .map(str::trim);
-        if ppid == Some(me.as_str()) && status.contains("State:\tZ") {
-            reap(pid);
+        if let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() {
+            reap_if_our_zombie(pid);
         }
     }
 }

@@ -365,17 +365,15 @@ impl ContainerDir {
     }
 
     pub(crate) fn load(&self) -> Result<Record, StateError> {
-        let p = self.path.join("state.json");
-        let data = match fs::read(&p) {
-            Ok(d) => d,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(StateError::NotExist),
-            Err(e) => return Err(io_err(&p)(e)),
-        };
-        serde_json::from_slice(&data).map_err(|err| StateError::Corrupt { path: p, err })
+        self.read_state()
     }
 
     /// [`ContainerDir::load`] of only what [`Brief`] keeps.
     pub(crate) fn load_brief(&self) -> Result<Brief, StateError> {
+        self.read_state()
+    }
+
+    fn read_state<T: serde::de::DeserializeOwned>(&self) -> Result<T, StateError> {
         let p = self.path.join("state.json");
         let data = match fs::read(&p) {
             Ok(d) => d,

@@ -69,6 +69,21 @@ pub fn subreaper() {
     });
 }
 
+/// Reaps `pid` when it is a zombie child of this process; whether it did.
+pub fn reap_if_our_zombie(pid: i32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let ppid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("PPid:"))
+        .map(str::trim);
+    let ours =
+        ppid == Some(std::process::id().to_string().as_str()) && status.contains("State:\tZ");
+    if ours {
+        reap(pid);
+    }
+    ours
+}
+
 pub fn reap(pid: i32) {
     if pid > 0 {
         let _ = nix::sys::wait::waitpid(
@@ -433,7 +448,6 @@ impl Ctx {
                 left.push(format!("process {} left behind", p.pid));
             }
         }
-        let me = std::process::id().to_string();
         let dir = self.dir.to_string_lossy().into_owned();
         for e in std::fs::read_dir("/proc").unwrap().filter_map(|e| e.ok()) {
             let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
@@ -443,13 +457,7 @@ impl Ctx {
             if cg.contains(&format!("/berth-it-{}/", self.name)) {
                 // A zombie keeps its cgroup: in this test's, and ours to reap, it is this
                 // test's (never another's, whose cgroups are named after them).
-                let status = std::fs::read_to_string(e.path().join("status")).unwrap_or_default();
-                let ppid = status
-                    .lines()
-                    .find_map(|l| l.strip_prefix("PPid:"))
-                    .map(str::trim);
-                if ppid == Some(me.as_str()) && status.contains("State:\tZ") {
-                    reap(pid);
+                if reap_if_our_zombie(pid) {
                     continue;
                 }
                 left.push(format!("process {pid} left behind in the test's cgroup"));
