@@ -247,3 +247,27 @@ fn cp_into_a_created_rm_container_then_start() {
     assert_eq!(w.b(&["ps", "-a", "-q"]).ok().stdout, "");
     w.finish();
 }
+
+/// `--root run/x --runroot r` from a shell's directory: the monitor and the runtime work
+/// elsewhere, so the store's paths must not be read relative to them.
+#[test]
+fn relative_root_and_runroot_are_taken_from_the_callers_directory() {
+    let w = World::new("rfrel");
+    w.busybox_image("rfrel:1");
+    let rel = |args: &[&str]| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_berth"));
+        c.current_dir(&w.dir)
+            .args(["--root", "root", "--runroot", "run"])
+            .args(args);
+        common::people::run(&mut c, None)
+    };
+    let out = rel(&["run", "--rm", "--network", "none", "rfrel:1", "echo", "hi"]);
+    out.ok();
+    assert_eq!(out.stdout, "hi\n");
+    let id = rel(&["run", "-d", "--name", "rf-rel", "rfrel:1", "sleep", "100"]);
+    id.ok();
+    let ps = rel(&["ps", "--format", "{{.Names}} {{.Status}}"]);
+    assert!(ps.stdout.starts_with("rf-rel Up"), "{}", ps.stdout);
+    rel(&["rm", "-f", "rf-rel"]).ok();
+    w.finish();
+}

@@ -64,9 +64,12 @@ impl Globals {
         cgroup_manager: Option<CgroupManager>,
     ) -> Globals {
         let rootless = !nix::unistd::geteuid().is_root() || crate::state::in_user_namespace();
+        // Relative paths are taken from the directory the command ran in: the monitor, the
+        // runtime and a unit's ExecStart all run elsewhere (a bundle, /).
+        let abs = |p: PathBuf| std::path::absolute(&p).unwrap_or(p);
         Globals {
-            root: root.unwrap_or_else(|| default_root(rootless)),
-            runroot: runroot.unwrap_or_else(|| default_runroot(rootless)),
+            root: abs(root.unwrap_or_else(|| default_root(rootless))),
+            runroot: abs(runroot.unwrap_or_else(|| default_runroot(rootless))),
             cgroup_manager: cgroup_manager.unwrap_or_else(|| CgroupManager::default_for(rootless)),
             rootless,
         }

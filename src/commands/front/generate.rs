@@ -35,14 +35,11 @@ pub(crate) fn systemd(g: &Globals, a: &GenerateSystemdArgs) -> Result<i32> {
     };
     let exe = std::fs::read_link("/proc/self/exe")
         .map_err(|e| anyhow!("/proc/self/exe: {}", crate::error::errno_text(&e)))?;
-    // The unit runs from /: the store's dirs as absolute paths.
-    let abs = |p: &std::path::Path| {
-        std::path::absolute(p)
-            .unwrap_or_else(|_| p.to_path_buf())
-            .display()
-            .to_string()
-    };
-    let (root, runroot) = (abs(&g.root), abs(&g.runroot));
+    // Globals made both absolute: the unit runs from /.
+    let (root, runroot) = (
+        g.root.display().to_string(),
+        g.runroot.display().to_string(),
+    );
     let u = Unit {
         name: c.rec.name.clone(),
         berth: vec![
