@@ -149,6 +149,50 @@ fn a_cpuset_parent_filled_by_the_runtime_fills_its_next_children() {
     c.finish();
 }
 
+/// A cpuset parent someone else made and filled, without `cgroup.clone_children`: its
+/// first child is filled by the runtime and the parent gets the flag, so the next ones
+/// come filled from the kernel (each write of `cpuset.cpus` checks every sibling).
+#[test]
+fn a_cpuset_parent_filled_by_someone_else_gets_clone_children() {
+    let cpuset = Path::new("/sys/fs/cgroup/cpuset");
+    if !cpuset.join("cpuset.cpus").exists() {
+        eprintln!("no v1 cpuset hierarchy here: nothing to check");
+        return;
+    }
+    let c = common::Ctx::new("cpuset2");
+    let parent = cpuset.join(format!("berth-it-{}", c.name));
+    std::fs::create_dir(&parent).unwrap();
+    let want_cpus = std::fs::read_to_string(cpuset.join("cpuset.cpus")).unwrap();
+    let want_mems = std::fs::read_to_string(cpuset.join("cpuset.mems")).unwrap();
+    std::fs::write(parent.join("cpuset.cpus"), want_cpus.trim()).unwrap();
+    std::fs::write(parent.join("cpuset.mems"), want_mems.trim()).unwrap();
+    let flag = || {
+        std::fs::read_to_string(parent.join("cgroup.clone_children"))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(flag(), "0");
+    for n in ["a", "b"] {
+        let id = c.id(n);
+        let b = c.bundle_for(&id, &["sleep", "1000"]);
+        let pid = c.create(&b, &id);
+        let leaf = parent.join(&id);
+        assert_eq!(
+            std::fs::read_to_string(leaf.join("cpuset.cpus")).unwrap(),
+            want_cpus
+        );
+        assert_eq!(
+            std::fs::read_to_string(leaf.join("cpuset.mems")).unwrap(),
+            want_mems
+        );
+        assert_eq!(flag(), "1");
+        let procs = std::fs::read_to_string(leaf.join("cgroup.procs")).unwrap();
+        assert!(procs.lines().any(|l| l == pid.to_string()));
+    }
+    c.finish();
+}
+
 /// Everything `ps` shows of the records, without the times (which move between two runs).
 const ALL: &str = "{{.ID}}|{{.Image}}|{{.Command}}|{{.Names}}|{{.Labels}}|{{.State}}|{{.Mounts}}|{{.Networks}}|{{.Ports}}|{{.LocalVolumes}}|{{.CreatedAt}}";
 

@@ -271,16 +271,19 @@ pub(crate) fn create(rec: &CgroupRecord) -> Result<(), CgroupError> {
 /// them in `leaf` and every ancestor below the hierarchy's root, top down, from the parent,
 /// as runc does: a parent made by someone else (mkdir alone) is filled too.
 ///
-/// An ancestor filled here also gets `cgroup.clone_children`, so that the kernel fills
-/// its next children at their mkdir, with the same values: each write of `cpuset.cpus`
-/// checks every sibling (the kernel's validate_change), which made each new container
-/// of a parent holding a thousand cost more than the one before.
+/// A parent whose new child came empty (an ancestor filled here, or one filled by
+/// someone else without it) gets `cgroup.clone_children`, so that the kernel fills its
+/// next children at their mkdir, with the same values: each write of `cpuset.cpus`
+/// checks every sibling (the kernel's validate_change) and rebuilds the scheduler's
+/// domains, which made each new container of a parent holding a thousand cost more than
+/// the one before. The hierarchy's root is never changed.
 fn fill_cpuset(leaf: &Path) -> Result<(), CgroupError> {
     let chain: Vec<&Path> = leaf
         .ancestors()
         .take_while(|d| d.parent().is_some_and(|p| p.join("cpuset.cpus").exists()))
         .collect();
-    for dir in chain.into_iter().rev() {
+    let below_root = |d: &Path| chain.iter().skip(1).any(|a| *a == d);
+    for dir in chain.iter().copied().rev() {
         let mut filled = false;
         for f in ["cpuset.cpus", "cpuset.mems"] {
             let cur = fs::read_to_string(dir.join(f)).unwrap_or_default();
@@ -293,6 +296,10 @@ fn fill_cpuset(leaf: &Path) -> Result<(), CgroupError> {
         }
         if filled && dir != leaf {
             let _ = fs::write(dir.join("cgroup.clone_children"), "1");
+        } else if filled {
+            if let Some(parent) = dir.parent().filter(|p| below_root(p)) {
+                let _ = fs::write(parent.join("cgroup.clone_children"), "1");
+            }
         }
     }
     Ok(())
