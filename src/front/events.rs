@@ -94,7 +94,7 @@ fn append(runroot: &Path, ev: &Value) -> std::io::Result<()> {
         .mode(0o600)
         .custom_flags(libc::O_CLOEXEC)
         .open(&path)?;
-    let mut line = serde_json::to_vec(ev)?;
+    let mut line = crate::sys::json::to_vec(ev)?;
     line.push(b'\n');
     f.write_all(&line)
 }

@@ -97,7 +97,7 @@ impl Channel {
     /// socket buffer, and an error message (a path, a hook's output) can be larger. Each packet
     /// starts with a byte saying whether more follow.
     pub(crate) fn send(&self, m: &Msg) -> Result<(), ChannelError> {
-        let data = serde_json::to_vec(m).expect("message serializes");
+        let data = crate::sys::json::to_vec(m).expect("message serializes");
         let mut chunks = data.chunks(CHUNK).peekable();
         let mut packet = Vec::with_capacity(CHUNK + 1);
         loop {

@@ -1,6 +1,7 @@
 //! `create` (and the first half of `run`): validate, claim the id, write state, make the
 //! cgroup, clone the init into its namespaces and serve its requests until it is ready.
 
+use std::borrow::Cow;
 use std::fs;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
@@ -35,16 +36,18 @@ pub(crate) enum SpecSource {
 impl SpecSource {
     /// The validated spec and the bundle as an absolute path. A caller's spec goes
     /// through the same checks as a config.json.
-    fn load(&self) -> Result<(Spec, PathBuf)> {
+    /// A caller's spec is borrowed: it holds the whole seccomp profile, and copying it
+    /// cost a `run` more than checking it.
+    fn load(&self) -> Result<(Cow<'_, Spec>, PathBuf)> {
         match self {
             SpecSource::Bundle(b) => {
                 let bundle = absolute(b)?;
-                Ok((crate::spec::load(&bundle)?, bundle))
+                Ok((Cow::Owned(crate::spec::load(&bundle)?), bundle))
             }
             SpecSource::Spec { spec, bundle } => {
                 let bundle = absolute(bundle)?;
                 crate::spec::check(spec)?;
-                Ok(((**spec).clone(), bundle))
+                Ok((Cow::Borrowed(&**spec), bundle))
             }
         }
     }
@@ -299,7 +302,7 @@ fn create_container(g: &Globals, o: &CreateOpts) -> Result<Created> {
         let m = super::notify::mount(&dir.path)?;
         plan.add_mount(&m, &bundle)?;
         mounts.push(m);
-        spec.set_mounts(Some(mounts));
+        spec.to_mut().set_mounts(Some(mounts));
         extra_env.push(format!("NOTIFY_SOCKET={}", super::notify::CONTAINER_SOCKET));
     }
     let me = std::process::id() as i32;
@@ -482,7 +485,7 @@ fn create_container(g: &Globals, o: &CreateOpts) -> Result<Created> {
     // create, not as it is now.
     state::write_atomic(
         &dir.path.join("config.json"),
-        &serde_json::to_vec(&spec).context("encode config")?,
+        &crate::sys::json::to_vec(&spec).context("encode config")?,
         0o600,
     )?;
     crate::timeline::mark("copy-config");
@@ -624,7 +627,7 @@ pub(crate) fn hand_listener(
             crate::error::errno_text(&e)
         )
     })?;
-    let data = serde_json::to_vec(&msg)?;
+    let data = crate::sys::json::to_vec(&msg)?;
     let iov = [std::io::IoSlice::new(&data)];
     let fds = [std::os::fd::AsRawFd::as_raw_fd(&fd)];
     let cmsg = [nix::sys::socket::ControlMessage::ScmRights(&fds)];
@@ -676,7 +679,11 @@ mod tests {
         let mut p = spec.process().clone().unwrap();
         p.set_args(Some(vec![]));
         spec.set_process(Some(p));
-        std::fs::write(dir.join("config.json"), serde_json::to_vec(&spec).unwrap()).unwrap();
+        std::fs::write(
+            dir.join("config.json"),
+            crate::sys::json::to_vec(&spec).unwrap(),
+        )
+        .unwrap();
         let from_file = SpecSource::Bundle(dir.clone()).load().err().unwrap();
         let in_memory = SpecSource::Spec {
             spec: Box::new(spec),

@@ -86,7 +86,7 @@ pub(crate) fn update(g: &Globals, id: &str, patch: &LinuxResources) -> Result<()
     }
     // Validates that the result is still a Spec before it replaces the copy.
     let _: Spec = serde_json::from_value(spec.clone()).context("updated config")?;
-    state::write_atomic(&config_path, &serde_json::to_vec(&spec)?, 0o600)?;
+    state::write_atomic(&config_path, &crate::sys::json::to_vec(&spec)?, 0o600)?;
     Ok(())
 }
 

@@ -63,7 +63,7 @@ fn hex(b: &[u8]) -> String {
 /// The profile and the binary that compiles it; None when either cannot be named.
 fn key(s: &LinuxSeccomp) -> Option<[u8; 32]> {
     let exe = std::fs::metadata("/proc/self/exe").ok()?;
-    let profile = serde_json::to_vec(s).ok()?;
+    let profile = crate::sys::json::to_vec(s).ok()?;
     let mut h = Sha256::new();
     h.update(MAGIC);
     for n in [

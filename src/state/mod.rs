@@ -384,7 +384,7 @@ impl ContainerDir {
     }
 
     pub(crate) fn save(&self, rec: &Record) -> Result<(), StateError> {
-        let data = serde_json::to_vec(rec).expect("state serializes");
+        let data = crate::sys::json::to_vec(rec).expect("state serializes");
         write_atomic(&self.path.join("state.json"), &data, 0o600)
     }
 

@@ -10,6 +10,7 @@ use nix::errno::Errno;
 
 pub(crate) mod arena;
 pub(crate) mod files;
+pub(crate) mod json;
 pub(crate) mod localtime;
 pub(crate) mod netlink;
 pub(crate) mod residency;

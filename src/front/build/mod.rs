@@ -80,7 +80,7 @@ pub(crate) struct Image {
 
 impl Image {
     pub(crate) fn new(config: Value, layers: Vec<LayerRef>) -> Result<Image> {
-        let bytes = serde_json::to_vec(&config)?;
+        let bytes = crate::sys::json::to_vec(&config)?;
         Ok(Image {
             config,
             bytes,
@@ -223,7 +223,7 @@ impl Cache {
         };
         crate::front::images::store::write_atomic(
             &self.dir.join(key.hex()),
-            &serde_json::to_vec(&e)?,
+            &crate::sys::json::to_vec(&e)?,
         )
     }
 }

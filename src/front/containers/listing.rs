@@ -123,7 +123,7 @@ pub(super) fn encode(rec: &Record, source: Source) -> Vec<u8> {
             mounts: &rec.mounts,
         },
     };
-    let mut v = serde_json::to_vec(&out).unwrap_or_default();
+    let mut v = crate::sys::json::to_vec(&out).unwrap_or_default();
     v.push(b'\n');
     v
 }

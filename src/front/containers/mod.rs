@@ -347,7 +347,7 @@ fn write_json<T: Serialize>(path: &Path, v: &T, durable: bool) -> Result<()> {
 }
 
 fn write_json_meta<T: Serialize>(path: &Path, v: &T, durable: bool) -> Result<fs::Metadata> {
-    let mut data = serde_json::to_vec_pretty(v).context("encoding a record")?;
+    let mut data = crate::sys::json::to_vec_pretty(v).context("encoding a record")?;
     data.push(b'\n');
     replace_file_meta(path, &data, durable)
 }
@@ -381,7 +381,7 @@ fn write_record(dir: &Path, rec: &Record) -> Result<()> {
 /// config.json's metadata.
 fn write_synced_pair(dir: &Path, rec: &Record) -> Result<fs::Metadata> {
     fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>> {
-        let mut d = serde_json::to_vec_pretty(v).context("encoding a record")?;
+        let mut d = crate::sys::json::to_vec_pretty(v).context("encoding a record")?;
         d.push(b'\n');
         Ok(d)
     }
@@ -919,7 +919,7 @@ impl Store {
         pid: i32,
         health: &crate::front::monitor::health::Health,
     ) -> Result<FileIdent> {
-        let data = serde_json::to_vec(&LiveHealth {
+        let data = crate::sys::json::to_vec(&LiveHealth {
             pid,
             health: health.clone(),
         })

@@ -71,7 +71,7 @@ pub(crate) fn mark(
         blobs: blobs.iter().map(|d| d.hex().to_string()).collect(),
     };
     let dir = store_dir.join(DIR);
-    write_atomic(&dir.join(&file), &serde_json::to_vec(&m)?)?;
+    write_atomic(&dir.join(&file), &crate::sys::json::to_vec(&m)?)?;
     fs::File::open(&dir)
         .and_then(|d| d.sync_all())
         .with_context(|| format!("sync {}", dir.display()))?;
@@ -286,7 +286,7 @@ mod tests {
         };
         fs::write(
             s.dir().join(DIR).join(format!("{name}.json")),
-            serde_json::to_vec(&m).unwrap(),
+            crate::sys::json::to_vec(&m).unwrap(),
         )
         .unwrap();
     }

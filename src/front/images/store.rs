@@ -389,13 +389,16 @@ impl Store {
     pub(crate) fn write_names(&self, names: &BTreeMap<String, NameEntry>) -> Result<()> {
         write_atomic(
             &self.dir.join("names.json"),
-            &serde_json::to_vec_pretty(names)?,
+            &crate::sys::json::to_vec_pretty(names)?,
         )
     }
 
     /// Writes a record; the caller holds the store lock.
     pub(crate) fn write_record(&self, r: &ImageRecord) -> Result<()> {
-        write_atomic(&self.record_path(&r.id), &serde_json::to_vec_pretty(r)?)
+        write_atomic(
+            &self.record_path(&r.id),
+            &crate::sys::json::to_vec_pretty(r)?,
+        )
     }
 
     pub(crate) fn remove_record(&self, id: &Digest) -> Result<()> {
@@ -639,7 +642,7 @@ impl<'s> Staged<'s> {
     /// Takes a layer unpacked (and verified against its diff id) while it downloaded.
     pub(crate) fn adopt_streamed(&mut self, t: &StreamTarget, meta: LayerMeta) -> Result<()> {
         self.streaming.remove(&t.diff_id);
-        write_atomic(&t.top.join("meta.json"), &serde_json::to_vec(&meta)?)?;
+        write_atomic(&t.top.join("meta.json"), &crate::sys::json::to_vec(&meta)?)?;
         fs::rename(&t.top, self.layer_staging(&t.diff_id))
             .with_context(|| format!("stage layer {}", t.diff_id))?;
         self.layers.insert(t.diff_id.clone(), meta);
@@ -691,7 +694,7 @@ impl<'s> Staged<'s> {
             tar_size: u.tar_size,
             size: u.size,
         };
-        write_atomic(&top.join("meta.json"), &serde_json::to_vec(&meta)?)?;
+        write_atomic(&top.join("meta.json"), &crate::sys::json::to_vec(&meta)?)?;
         self.layers.insert(diff_id.clone(), meta.clone());
         Ok(meta)
     }

@@ -98,7 +98,7 @@ pub(crate) fn connect(path: &Path) -> io::Result<UnixStream> {
 /// Connects and sends `req`; None when no monitor listens (it is gone).
 pub(crate) fn request(path: &Path, req: &Request) -> Option<UnixStream> {
     let mut s = connect(path).ok()?;
-    let mut line = serde_json::to_vec(req).ok()?;
+    let mut line = crate::sys::json::to_vec(req).ok()?;
     line.push(b'\n');
     s.write_all(&line).ok()?;
     Some(s)
@@ -132,7 +132,7 @@ pub(crate) struct Handshake {
 }
 
 pub(crate) fn send_handshake(fd: &OwnedFd, h: &Handshake) {
-    let mut line = serde_json::to_vec(h).unwrap_or_default();
+    let mut line = crate::sys::json::to_vec(h).unwrap_or_default();
     line.push(b'\n');
     let _ = nix::unistd::write(fd, &line);
 }

@@ -312,7 +312,7 @@ impl Networks {
         }
         crate::front::containers::write_atomic(
             &self.dir.join("ipam.json"),
-            &serde_json::to_vec_pretty(&i)?,
+            &crate::sys::json::to_vec_pretty(&i)?,
         )
     }
 
@@ -458,7 +458,7 @@ impl Networks {
         n.created = crate::front::containers::now();
         crate::front::containers::write_atomic(
             &self.dir.join(format!("{}.json", n.name)),
-            &serde_json::to_vec_pretty(&n)?,
+            &crate::sys::json::to_vec_pretty(&n)?,
         )?;
         Ok(n)
     }

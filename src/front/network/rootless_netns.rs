@@ -91,7 +91,7 @@ fn save(store: &Store, st: &Stack) -> Result<()> {
     let d = dir(store);
     fs::create_dir_all(&d)
         .map_err(|e| anyhow!("{}: {}", d.display(), crate::error::errno_text(&e)))?;
-    crate::front::containers::write_atomic(&d.join("state.json"), &serde_json::to_vec(st)?)
+    crate::front::containers::write_atomic(&d.join("state.json"), &crate::sys::json::to_vec(st)?)
 }
 
 fn alive(h: &Helper) -> bool {

@@ -259,7 +259,7 @@ fn write_private(path: &Path, doc: &serde_json::Value) -> anyhow::Result<()> {
         .map(|n| n.to_string_lossy())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let mut data = serde_json::to_vec_pretty(doc)?;
+    let mut data = crate::sys::json::to_vec_pretty(doc)?;
     data.push(b'\n');
     let result = (|| {
         let _ = fs::remove_file(&tmp);

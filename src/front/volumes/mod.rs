@@ -204,7 +204,7 @@ impl Store {
     }
 
     pub(crate) fn save(&self, v: &Volume) -> Result<()> {
-        let mut d = serde_json::to_vec_pretty(v)?;
+        let mut d = crate::sys::json::to_vec_pretty(v)?;
         d.push(b'\n');
         write_atomic(&self.path(&v.name).join("volume.json"), &d)
     }
@@ -269,7 +269,7 @@ impl Store {
                 tmp.join("_data"),
                 std::os::unix::fs::PermissionsExt::from_mode(0o755),
             )?;
-            let mut d = serde_json::to_vec_pretty(&v)?;
+            let mut d = crate::sys::json::to_vec_pretty(&v)?;
             d.push(b'\n');
             write_atomic(&tmp.join("volume.json"), &d)?;
             fs::rename(&tmp, &dst)?;
