@@ -1,0 +1,141 @@
+//! `network connect --link CTR[:ALIAS] NET CTR` (Docker's link on a user network: an
+//! alias only the connected container resolves, followed by name across restarts) and
+//! IPv6 on rootless networks, driven through the built binary with real traffic. The
+//! rootful tests run in a private network namespace standing for the host
+//! (tests/common/netns.rs), the rootless ones as an ordinary user in private network and
+//! mount namespaces (tests/common/rootless.rs).
+
+mod common;
+
+use common::netns::{in_netns, no_links_tables_or_endpoints, NetWorld};
+use common::people::code_msg;
+use common::Out;
+
+fn net(name: &str) -> NetWorld {
+    NetWorld::with(
+        name,
+        &["httpd", "wget", "ping", "timeout"],
+        "hello from berth\n",
+    )
+}
+
+/// `exec CTR sh -c SCRIPT`.
+fn exec_sh(w: &NetWorld, ctr: &str, script: &str) -> Out {
+    w.b(&["exec", ctr, "sh", "-c", script])
+}
+
+/// The container's networks as `inspect` shows them.
+fn networks(w: &NetWorld, ctr: &str) -> serde_json::Value {
+    w.inspect(ctr)["NetworkSettings"]["Networks"].clone()
+}
+
+#[test]
+fn connect_with_a_link_on_a_user_network() {
+    in_netns("connect_with_a_link_on_a_user_network", || {
+        let w = net("netlink");
+        w.b(&["network", "create", "front"]).ok();
+        w.b(&["network", "create", "back"]).ok();
+        w.httpd(&["--name", "web", "--network", "back"]);
+        w.run_d(&["--name", "cli", "--network", "front"], &["sleep", "600"]);
+        w.run_d(&["--name", "other", "--network", "back"], &["sleep", "600"]);
+        w.b(&["network", "connect", "--link", "web:weblink", "back", "cli"])
+            .ok();
+        // cli resolves the alias (and the name) on back; ping proves the address answers.
+        let hosts = exec_sh(&w, "cli", "cat /etc/hosts").stdout;
+        assert!(hosts.contains("\tweblink web "), "{hosts}");
+        exec_sh(&w, "cli", "ping -c1 -W5 weblink").ok();
+        w.until("cli reaches web by its link alias", || {
+            exec_sh(&w, "cli", "timeout 10 wget -qO- http://weblink/").stdout
+                == "hello from berth\n"
+        });
+        // The alias is cli's own: another container of back has the name only.
+        let theirs = exec_sh(&w, "other", "cat /etc/hosts").stdout;
+        assert!(
+            theirs.contains(" web") || theirs.contains("\tweb"),
+            "{theirs}"
+        );
+        assert!(!theirs.contains("weblink"), "{theirs}");
+        let nets = networks(&w, "cli");
+        assert_eq!(nets["back"]["Links"], serde_json::json!(["web:weblink"]));
+        assert!(nets["front"]["Links"].is_null(), "{nets}");
+
+        // Followed across restarts: the target's (new address or not, by name) and cli's.
+        w.b(&["restart", "-t", "1", "web"]).ok();
+        w.until("weblink after web's restart", || {
+            exec_sh(&w, "cli", "timeout 10 wget -qO- http://weblink/").stdout
+                == "hello from berth\n"
+        });
+        w.b(&["restart", "-t", "1", "cli"]).ok();
+        w.until("weblink after cli's restart", || {
+            exec_sh(&w, "cli", "timeout 10 wget -qO- http://weblink/").stdout
+                == "hello from berth\n"
+        });
+        // No legacy environment on a user network.
+        let env = exec_sh(&w, "cli", "env").stdout;
+        assert!(!env.contains("WEBLINK_"), "{env}");
+        // Gone when cli leaves back.
+        w.b(&["network", "disconnect", "back", "cli"]).ok();
+        let hosts = exec_sh(&w, "cli", "cat /etc/hosts").stdout;
+        assert!(!hosts.contains("weblink"), "{hosts}");
+        w.finish_with(&["front", "back"], no_links_tables_or_endpoints);
+    });
+}
+
+#[test]
+fn connect_link_refusals_leave_nothing() {
+    in_netns("connect_link_refusals_leave_nothing", || {
+        let w = net("netlinkbad");
+        w.b(&["network", "create", "back"]).ok();
+        w.httpd(&["--name", "web", "--network", "back"]);
+        w.b(&[
+            "create",
+            "--name",
+            "idle",
+            "--network",
+            "back",
+            "--rootfs",
+            w.rootfs(),
+            "true",
+        ])
+        .ok();
+        w.run_d(&["--name", "cli", "--network", "bridge"], &["sleep", "600"]);
+        let before = w.inspect("cli");
+        for (args, phrase) in [
+            (
+                &["network", "connect", "--link", "web:x", "bridge", "idle"][..],
+                "--link: links are only supported for user-defined networks",
+            ),
+            (
+                &["network", "connect", "--link", "nothere:x", "back", "cli"][..],
+                "--link nothere:x: no such container: nothere",
+            ),
+            (
+                &["network", "connect", "--link", "idle:x", "back", "cli"][..],
+                "--link idle:x: cannot link to a non running container: idle",
+            ),
+            (
+                &["network", "connect", "--link", ":x", "back", "cli"][..],
+                "--link :x: expected CONTAINER[:ALIAS]",
+            ),
+        ] {
+            code_msg(&w.b(args), 1, phrase);
+        }
+        // Nothing changed: cli is still on bridge only, without an eth1.
+        let after = w.inspect("cli");
+        assert_eq!(
+            before["NetworkSettings"]["Networks"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .collect::<Vec<_>>(),
+            after["NetworkSettings"]["Networks"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .collect::<Vec<_>>()
+        );
+        let ifaces = w.b(&["exec", "cli", "ip", "-o", "link"]).stdout;
+        assert!(!ifaces.contains("eth1"), "{ifaces}");
+        w.finish_with(&["back"], no_links_tables_or_endpoints);
+    });
+}
