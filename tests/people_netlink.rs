@@ -9,6 +9,7 @@ mod common;
 
 use common::netns::{in_netns, no_links_tables_or_endpoints, NetWorld};
 use common::people::code_msg;
+use common::rootless;
 use common::Out;
 
 fn net(name: &str) -> NetWorld {
@@ -137,5 +138,50 @@ fn connect_link_refusals_leave_nothing() {
         let ifaces = w.b(&["exec", "cli", "ip", "-o", "link"]).stdout;
         assert!(!ifaces.contains("eth1"), "{ifaces}");
         w.finish_with(&["back"], no_links_tables_or_endpoints);
+    });
+}
+
+#[test]
+fn rootless_connect_with_a_link() {
+    rootless::in_netns("rootless_connect_with_a_link", 0o666, |_host| {
+        let u = rootless::U::new("rlnetlink");
+        u.b(&["network", "create", "front"]).ok();
+        u.b(&["network", "create", "back"]).ok();
+        u.run_d(
+            &["--name", "web", "--network", "back"],
+            &rootless::httpd_cmd(),
+        );
+        u.run_d(&["--name", "cli", "--network", "front"], &["sleep", "600"]);
+        // Refused on the default network, and to a missing target: nothing changes.
+        code_msg(
+            &u.b(&["network", "connect", "--link", "web:x", "bridge", "cli"]),
+            1,
+            "--link: links are only supported for user-defined networks",
+        );
+        code_msg(
+            &u.b(&["network", "connect", "--link", "gone:x", "back", "cli"]),
+            1,
+            "--link gone:x: no such container: gone",
+        );
+        let sh = |ctr: &str, script: &str| u.b(&["exec", ctr, "sh", "-c", script]);
+        assert!(!sh("cli", "cat /etc/hosts").stdout.contains("web"));
+        u.b(&["network", "connect", "--link", "web:weblink", "back", "cli"])
+            .ok();
+        rootless::until("cli reaches web by its link alias", || {
+            sh("cli", "timeout 10 wget -qO- http://weblink/").stdout == "hello from rootless\n"
+        });
+        // Another container of back has the name only.
+        let other = u.run(&["--rm", "--network", "back"], &["cat", "/etc/hosts"]);
+        other.ok();
+        assert!(!other.stdout.contains("weblink"), "{}", other.stdout);
+        // Followed across a restart of each.
+        u.b(&["restart", "-t", "1", "web"]).ok();
+        u.b(&["restart", "-t", "1", "cli"]).ok();
+        rootless::until("weblink after the restarts", || {
+            sh("cli", "timeout 10 wget -qO- http://weblink/").stdout == "hello from rootless\n"
+        });
+        u.b(&["rm", "-f", "web", "cli"]).ok();
+        u.b(&["network", "rm", "front", "back"]).ok();
+        u.finish();
     });
 }
