@@ -8,7 +8,7 @@
 mod common;
 
 use common::netns::{in_netns, no_links_tables_or_endpoints, NetWorld};
-use common::people::code_msg;
+use common::people::{code_msg, free_port};
 use common::rootless;
 use common::Out;
 
@@ -182,6 +182,113 @@ fn rootless_connect_with_a_link() {
         });
         u.b(&["rm", "-f", "web", "cli"]).ok();
         u.b(&["network", "rm", "front", "back"]).ok();
+        u.finish();
+    });
+}
+
+/// Gives the host's stand-in IPv6: fd99::1/64 towards the peer (fd99::2), its default
+/// route through it, and the internet's address fd98::1 on the peer.
+fn host_ipv6(host: &rootless::Host) {
+    rootless::sh("ip -6 addr add fd99::1/64 dev pn0 nodad && ip -6 route add default via fd99::2")
+        .ok();
+    host.on_peer(
+        "ip -6 addr add fd99::2/64 dev pn1 nodad && ip -6 addr add fd98::1/128 dev lo && ip -6 route add default via fd99::1",
+    )
+    .ok();
+}
+
+#[test]
+fn rootless_dual_stack_user_network() {
+    rootless::in_netns("rootless_dual_stack_user_network", 0o666, |host| {
+        host_ipv6(host);
+        let u = rootless::U::new("rlv6");
+        // The internet, on IPv6 only.
+        let www = u.w.dir.join("internet");
+        std::fs::create_dir_all(&www).unwrap();
+        std::fs::write(www.join("index.html"), "from the v6 internet\n").unwrap();
+        let mut server = std::process::Command::new("nsenter")
+            .arg(format!("--net=/proc/{}/ns/net", host.peer_pid()))
+            .args(["busybox", "httpd", "-f", "-p", "[fd98::1]:8088", "-h"])
+            .arg(&www)
+            .spawn()
+            .unwrap();
+        u.b(&["network", "create", "--ipv6", "v6net"]).ok();
+        let inspect = u.b(&["network", "inspect", "v6net"]);
+        inspect.ok();
+        assert_eq!(inspect.json()[0]["EnableIPv6"], true, "{}", inspect.stdout);
+        let (p1, p2) = (free_port(), free_port());
+        let web = u.run_d(
+            &[
+                "--name",
+                "web",
+                "--network",
+                "v6net",
+                "-p",
+                &format!("{p1}:80"),
+                "-p",
+                &format!("[::1]:{p2}:80"),
+            ],
+            &rootless::httpd_cmd(),
+        );
+        // Published on 0.0.0.0 and [::] (one port), and on [::1] alone.
+        for a in [
+            format!("127.0.0.1:{p1}"),
+            format!("[::1]:{p1}"),
+            format!("[fd99::1]:{p1}"),
+            format!("[::1]:{p2}"),
+        ] {
+            rootless::until(&format!("httpd answers at {a}"), || {
+                rootless::http_get(&a).is_some()
+            });
+            assert_eq!(
+                rootless::http_get(&a).unwrap(),
+                "hello from rootless\n",
+                "{a}"
+            );
+        }
+        assert!(rootless::http_get(&format!("127.0.0.1:{p2}")).is_none());
+        let port = u.b(&["port", "web"]);
+        port.ok();
+        for l in [
+            format!("80/tcp -> 0.0.0.0:{p1}"),
+            format!("80/tcp -> [::]:{p1}"),
+            format!("80/tcp -> [::1]:{p2}"),
+        ] {
+            assert!(port.stdout.lines().any(|x| x == l), "{l}: {}", port.stdout);
+        }
+        // Both addresses, and the name resolving to both in another container.
+        let v = u.b(&["inspect", "web"]);
+        v.ok();
+        let n = &v.json()[0]["NetworkSettings"]["Networks"]["v6net"];
+        let ip6 = n["GlobalIPv6Address"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(ip6.starts_with("fd"), "{n}");
+        assert!(
+            !n["IPAddress"].as_str().unwrap_or_default().is_empty(),
+            "{n}"
+        );
+        let out = u.run(
+            &["--rm", "--network", "v6net"],
+            &[
+                "sh",
+                "-c",
+                &format!(
+                    "grep -c \"web\" /etc/hosts; grep -q \"^{ip6}\\s.*web\" /etc/hosts && wget -qO- 'http://[{ip6}]/' && wget -qO- http://[fd98::1]:8088/"
+                ),
+            ],
+        );
+        let _ = server.kill();
+        let _ = server.wait();
+        out.ok();
+        assert_eq!(
+            out.stdout, "2\nhello from rootless\nfrom the v6 internet\n",
+            "{}",
+            out.stderr
+        );
+        u.b(&["rm", "-f", &web]).ok();
+        u.b(&["network", "rm", "v6net"]).ok();
         u.finish();
     });
 }

@@ -27,9 +27,6 @@ fn pairs(list: &[String], flag: &str) -> Result<BTreeMap<String, String>> {
 }
 
 pub(crate) fn create(g: &Globals, a: &NetworkCreateArgs) -> Result<i32> {
-    if g.rootless && (a.ipv6 || a.subnet.iter().chain(&a.gateway).any(|s| s.contains(':'))) {
-        bail!("--ipv6: rootless networks are IPv4 only for now");
-    }
     let (ipv6, [subnet, subnet6], [gateway, gateway6]) =
         crate::front::network::v6::split_flags(a.ipv6, &a.subnet, &a.gateway)?;
     if a.ip_range.len() > 1 {

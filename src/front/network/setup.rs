@@ -784,6 +784,7 @@ pub(crate) fn connect_running(
 ) -> Result<()> {
     if crate::front::userns::rootless() {
         return super::rootless_netns::in_shared(store, || {
+            super::rootless_netns::forwarding(net.enable_ipv6)?;
             connect_here(store, rec, pid, net, k, (ip, ip6), (aliases, links))
         });
     }
