@@ -11,6 +11,7 @@ use common::netns::{in_netns, no_links_tables_or_endpoints, NetWorld};
 use common::people::{code_msg, free_port};
 use common::rootless;
 use common::Out;
+use std::time::{Duration, Instant};
 
 fn net(name: &str) -> NetWorld {
     NetWorld::with(
@@ -291,4 +292,103 @@ fn rootless_dual_stack_user_network() {
         u.b(&["network", "rm", "v6net"]).ok();
         u.finish();
     });
+}
+
+/// A UDP question to `to` until answered (bounded): the answer.
+fn udp_ask(s: &std::net::UdpSocket, to: &str, msg: &str) -> String {
+    s.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let _ = s.send_to(msg.as_bytes(), to);
+        let mut buf = [0u8; 256];
+        if let Ok(n) = s.recv(&mut buf) {
+            return String::from_utf8_lossy(&buf[..n]).into_owned();
+        }
+        assert!(Instant::now() < deadline, "no UDP answer from {to}");
+    }
+}
+
+#[test]
+fn rootless_ipv6_ports_on_the_default_and_an_ipv4_network() {
+    rootless::in_netns(
+        "rootless_ipv6_ports_on_the_default_and_an_ipv4_network",
+        0o666,
+        |host| {
+            host_ipv6(host);
+            let u = rootless::U::new("rlv6p");
+            let (p1, p2, p3, p4) = (free_port(), free_port(), free_port(), free_port());
+            // The default network (pasta): TCP and UDP on IPv6 host addresses, served by
+            // the monitor into the container's loopback. UDP: an echo server (the host's
+            // perl, its /usr mounted in).
+            u.run_d(
+                &[
+                    "--name",
+                    "web",
+                    "-v",
+                    "/usr:/usr:ro",
+                    "-p",
+                    &format!("[::1]:{p1}:80"),
+                    "-p",
+                    &format!("[::]:{p2}:80"),
+                    "-p",
+                    &format!("[::1]:{p3}:53/udp"),
+                ],
+                &[
+                    "sh",
+                    "-c",
+                    "httpd -p 80 -h /www; exec perl -MIO::Socket::INET -e '$s=IO::Socket::INET->new(LocalPort=>53,Proto=>q(udp)) or die $!; while($s->recv($m,1500)){ $s->send(qq(pong:$m)) }'",
+                ],
+            );
+            for a in [
+                format!("[::1]:{p1}"),
+                format!("[::1]:{p2}"),
+                format!("[fd99::1]:{p2}"),
+            ] {
+                rootless::until(&format!("httpd answers at {a}"), || {
+                    rootless::http_get(&a).is_some()
+                });
+                assert_eq!(
+                    rootless::http_get(&a).unwrap(),
+                    "hello from rootless\n",
+                    "{a}"
+                );
+            }
+            // Only where asked: not on IPv4, nor p1 beyond [::1].
+            assert!(rootless::http_get(&format!("127.0.0.1:{p2}")).is_none());
+            assert!(rootless::http_get(&format!("[fd99::1]:{p1}")).is_none());
+            let s = std::net::UdpSocket::bind("[::1]:0").unwrap();
+            assert_eq!(udp_ask(&s, &format!("[::1]:{p3}"), "ping"), "pong:ping");
+            let port = u.b(&["port", "web"]);
+            port.ok();
+            for l in [
+                format!("80/tcp -> [::1]:{p1}"),
+                format!("80/tcp -> [::]:{p2}"),
+                format!("53/udp -> [::1]:{p3}"),
+            ] {
+                assert!(port.stdout.lines().any(|x| x == l), "{l}: {}", port.stdout);
+            }
+            // An IPv4-only user network: [::1] relayed to the container's IPv4 address.
+            u.b(&["network", "create", "v4net"]).ok();
+            u.run_d(
+                &[
+                    "--name",
+                    "web4",
+                    "--network",
+                    "v4net",
+                    "-p",
+                    &format!("[::1]:{p4}:80"),
+                ],
+                &rootless::httpd_cmd(),
+            );
+            let a = format!("[::1]:{p4}");
+            rootless::until("httpd answers on [::1] from an IPv4 network", || {
+                rootless::http_get(&a).is_some()
+            });
+            assert_eq!(rootless::http_get(&a).unwrap(), "hello from rootless\n");
+            u.b(&["rm", "-f", "web", "web4"]).ok();
+            u.b(&["network", "rm", "v4net"]).ok();
+            u.finish();
+        },
+    );
 }
