@@ -368,6 +368,17 @@ fn rootless_ipv6_ports_on_the_default_and_an_ipv4_network() {
             ] {
                 assert!(port.stdout.lines().any(|x| x == l), "{l}: {}", port.stdout);
             }
+            // An address of the container's own needs a user network: one line, nothing made.
+            let bad = u.run(
+                &["--rm", "--network", "bridge", "--ip6", "fd00::5"],
+                &["true"],
+            );
+            code_msg(
+                &bad,
+                125,
+                "--ip6: user specified IP address is supported on user defined networks only",
+            );
+            assert_eq!(u.b(&["ps", "-aq"]).stdout.lines().count(), 1);
             // An IPv4-only user network: [::1] relayed to the container's IPv4 address.
             u.b(&["network", "create", "v4net"]).ok();
             u.run_d(
