@@ -72,6 +72,25 @@ fn connect_with_a_link_on_a_user_network() {
             exec_sh(&w, "cli", "timeout 10 wget -qO- http://weblink/").stdout
                 == "hello from berth\n"
         });
+        // A stopped container connected with a link: its start resolves it.
+        w.b(&[
+            "create",
+            "--name",
+            "late",
+            "--network",
+            "front",
+            "--rootfs",
+            w.rootfs(),
+            "sleep",
+            "600",
+        ])
+        .ok();
+        w.b(&["network", "connect", "--link", "web:w2", "back", "late"])
+            .ok();
+        w.b(&["start", "late"]).ok();
+        w.until("late reaches web by its link alias", || {
+            exec_sh(&w, "late", "timeout 10 wget -qO- http://w2/").stdout == "hello from berth\n"
+        });
         // No legacy environment on a user network.
         let env = exec_sh(&w, "cli", "env").stdout;
         assert!(!env.contains("WEBLINK_"), "{env}");
@@ -213,6 +232,10 @@ fn rootless_dual_stack_user_network() {
             .arg(&www)
             .spawn()
             .unwrap();
+        rootless::until("the v6 internet answers the host", || {
+            rootless::sh("timeout 5 busybox wget -qO- 'http://[fd98::1]:8088/'").stdout
+                == "from the v6 internet\n"
+        });
         u.b(&["network", "create", "--ipv6", "v6net"]).ok();
         let inspect = u.b(&["network", "inspect", "v6net"]);
         inspect.ok();
@@ -288,8 +311,28 @@ fn rootless_dual_stack_user_network() {
             "{}",
             out.stderr
         );
+        // Connected while it runs to a second dual-stack network: reached there over IPv6.
+        u.b(&["network", "create", "--ipv6", "v6b"]).ok();
+        u.b(&["network", "connect", "v6b", "web"]).ok();
+        let v = u.b(&["inspect", "web"]);
+        v.ok();
+        let ip6b = v.json()[0]["NetworkSettings"]["Networks"]["v6b"]["GlobalIPv6Address"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(ip6b.starts_with("fd") && ip6b != ip6, "{ip6b} {ip6}");
+        let out = u.run(
+            &["--rm", "--network", "v6b"],
+            &[
+                "sh",
+                "-c",
+                &format!("grep -q \"^{ip6b}\\s.*web\" /etc/hosts && wget -qO- 'http://[{ip6b}]/'"),
+            ],
+        );
+        out.ok();
+        assert_eq!(out.stdout, "hello from rootless\n", "{}", out.stderr);
         u.b(&["rm", "-f", &web]).ok();
-        u.b(&["network", "rm", "v6net"]).ok();
+        u.b(&["network", "rm", "v6net", "v6b"]).ok();
         u.finish();
     });
 }
