@@ -1338,6 +1338,9 @@ pub(crate) struct NetworkConnectArgs {
     /// IPv6 address (e.g., "2001:db8::33")
     #[arg(long, value_name = "string")]
     pub(crate) ip6: Option<String>,
+    /// Add link to another container
+    #[arg(long, value_name = "list")]
+    pub(crate) link: Vec<String>,
     #[arg(value_name = "NETWORK")]
     pub(crate) network: String,
     #[arg(value_name = "CONTAINER")]

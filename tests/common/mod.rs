@@ -759,3 +759,4 @@ pub fn console_socket(
 }
 pub mod netns;
 pub mod people;
+pub mod rootless;

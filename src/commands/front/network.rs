@@ -27,9 +27,6 @@ fn pairs(list: &[String], flag: &str) -> Result<BTreeMap<String, String>> {
 }
 
 pub(crate) fn create(g: &Globals, a: &NetworkCreateArgs) -> Result<i32> {
-    if g.rootless && (a.ipv6 || a.subnet.iter().chain(&a.gateway).any(|s| s.contains(':'))) {
-        bail!("--ipv6: rootless networks are IPv4 only for now");
-    }
     let (ipv6, [subnet, subnet6], [gateway, gateway6]) =
         crate::front::network::v6::split_flags(a.ipv6, &a.subnet, &a.gateway)?;
     if a.ip_range.len() > 1 {
@@ -342,6 +339,21 @@ pub(crate) fn connect(g: &Globals, a: &NetworkConnectArgs) -> Result<i32> {
             c.rec.name
         );
     }
+    // Docker's: legacy links are made by `run` only; on a user network a link is an alias
+    // the container alone resolves, followed by name (as `run --network NET --link`).
+    if !a.link.is_empty() && n.name == crate::front::network::DEFAULT {
+        bail!("--link: links are only supported for user-defined networks");
+    }
+    for l in &a.link {
+        crate::front::network::check_link(l)?;
+        let target = l.split_once(':').map_or(l.as_str(), |(t, _)| t);
+        let t = store
+            .get(target)
+            .map_err(|_| anyhow!("--link {l}: no such container: {target}"))?;
+        if !store.derive(&t).is_active() {
+            bail!("--link {l}: cannot link to a non running container: {target}");
+        }
+    }
     // Rootless, the user networks share one network namespace; the default network is
     // pasta's, one namespace per container: the two do not mix.
     if g.rootless && !crate::front::network::on_shared_netns(&c.rec) {
@@ -383,6 +395,7 @@ pub(crate) fn connect(g: &Globals, a: &NetworkConnectArgs) -> Result<i32> {
     rec.net_request.connected.push(Connected {
         network: n.name.clone(),
         aliases: a.alias.clone(),
+        links: a.link.clone(),
         ipv4_address: a.ip.clone().unwrap_or_default(),
         ipv6_address: a.ip6.clone().unwrap_or_default(),
     });
@@ -406,7 +419,7 @@ pub(crate) fn connect(g: &Globals, a: &NetworkConnectArgs) -> Result<i32> {
                 a.ip.as_deref().unwrap_or(""),
                 a.ip6.as_deref().unwrap_or(""),
             ),
-            &a.alias,
+            (&a.alias, &a.link),
         )?;
     }
     store.save_record(&rec)?;

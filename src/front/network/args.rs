@@ -80,10 +80,7 @@ pub(crate) fn parse(a: &RunArgs) -> Result<Parsed> {
         p.extra_hosts.push(h.clone());
     }
     for l in &a.link {
-        let (t, al) = l.split_once(':').unwrap_or((l, l));
-        if t.is_empty() || al.is_empty() {
-            bail!("--link {l}: expected CONTAINER[:ALIAS]");
-        }
+        super::setup::check_link(l)?;
         p.links.push(l.clone());
     }
     let wants_bridge =

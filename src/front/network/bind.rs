@@ -280,19 +280,17 @@ pub(crate) fn publish(
     Ok((held, bindings))
 }
 
-/// Rootless (IPv4 only): binds the one host address of the published port `k` asked as
-/// `h`; the socket that holds it (None for sctp) and its binding.
-pub(super) fn publish_one(k: &str, h: &HostPort) -> Result<(Option<OwnedFd>, Binding)> {
-    if !h.host_ip.is_empty() && h.host_ip.parse::<Ipv4Addr>().is_err() {
-        bail!(
-            "--publish: invalid host address {} (rootless networks are IPv4 only)",
-            h.host_ip
-        );
-    }
-    let mut b = bind_port(k, h, false, |_, _, _| false)?;
-    let (hip, fd) = b
-        .fds
-        .pop()
-        .ok_or_else(|| anyhow!("--publish {k}: no address bound"))?;
-    Ok((fd, b.binding(hip)))
+/// Rootless: binds the host addresses of the published port `k` asked as `h` (no
+/// address: `0.0.0.0`, and `[::]` too when `dual`); each socket that holds one (None for
+/// sctp) with its binding. The monitor's forwarder serves them (rootless_ports).
+pub(super) fn publish_rootless(
+    k: &str,
+    h: &HostPort,
+    dual: bool,
+) -> Result<Vec<(Option<OwnedFd>, Binding)>> {
+    let mut b = bind_port(k, h, dual, |_, _, _| false)?;
+    Ok(std::mem::take(&mut b.fds)
+        .into_iter()
+        .map(|(hip, fd)| (fd, b.binding(hip)))
+        .collect())
 }

@@ -41,7 +41,8 @@ pub(crate) use rootless_netns::{
     enter as enter_shared_netns, join as join_shared_netns, on_shared_netns, settle_on_drop,
 };
 pub(crate) use setup::{
-    attach, connect_running, detach, disconnect_running, prepare_spec, release, Attached,
+    attach, check_link, connect_running, detach, disconnect_running, prepare_spec, release,
+    Attached,
 };
 
 use crate::front::containers::{Record, Store};
@@ -94,6 +95,8 @@ pub(crate) struct NetRequest {
 pub(crate) struct Connected {
     pub(crate) network: String,
     pub(crate) aliases: Vec<String>,
+    /// `network connect --link CTR[:ALIAS]`: as `run --link` on a user network.
+    pub(crate) links: Vec<String>,
     #[serde(rename = "IPv4Address")]
     pub(crate) ipv4_address: String,
     #[serde(rename = "IPv6Address")]

@@ -13,7 +13,7 @@
 
 use std::fs;
 use std::io::Read;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -79,6 +79,9 @@ pub(crate) fn check(rec: &Record) -> Result<()> {
     if !rec.net_request.ipv4_address.is_empty() {
         bail!("--ip: user specified IP address is supported on user defined networks only");
     }
+    if !rec.net_request.ipv6_address.is_empty() {
+        bail!("--ip6: user specified IP address is supported on user defined networks only");
+    }
     Ok(())
 }
 
@@ -112,25 +115,35 @@ pub(super) fn check_tun() -> Result<()> {
 
 /// Binds the host port of each published port (a free one of a range, the kernel's
 /// choice when none is given), so that a port in use fails the start naming it. The TCP
-/// ones stay bound: the monitor forwards them (see rootless_ports: blocking splice with a
-/// large pipe, measurably faster than pasta's own splice loop); the UDP ones are released
-/// for pasta to bind just after.
+/// ones stay bound: the monitor forwards them to the container's loopback (see
+/// rootless_ports: blocking splice with a large pipe, measurably faster than pasta's own
+/// splice loop); so do UDP ones on an IPv6 address (pasta's `-u` takes IPv4 addresses
+/// here); the other UDP ones are released for pasta to bind just after.
 fn choose_ports(
     wanted: &[(String, HostPort)],
 ) -> Result<(Vec<super::rootless_ports::Listener>, Vec<Binding>)> {
     // Held until all are chosen: two random ports never come out the same.
     let mut held = Vec::new();
-    let mut tcp = Vec::new();
+    let mut forwarded = Vec::new();
     let mut out = Vec::new();
     for (k, h) in wanted {
-        let (fd, b) = super::bind::publish_one(k, h)?;
-        match fd {
-            Some(fd) if b.proto == "tcp" => tcp.push((fd, b.container_port)),
-            fd => held.extend(fd),
+        for (fd, b) in super::bind::publish_rootless(k, h, false)? {
+            match fd {
+                Some(fd) if by_monitor(&b) => {
+                    let dst = SocketAddr::new(Ipv4Addr::LOCALHOST.into(), b.container_port);
+                    forwarded.push((fd, dst))
+                }
+                fd => held.extend(fd),
+            }
+            out.push(b);
         }
-        out.push(b);
     }
-    Ok((tcp, out))
+    Ok((forwarded, out))
+}
+
+/// Whether the monitor's forwarder serves the published port (else pasta does).
+fn by_monitor(b: &Binding) -> bool {
+    b.proto == "tcp" || b.host_ip.is_ipv6()
 }
 
 /// pasta's `-t`/`-u` specs for the bindings of `proto` (`none`: nothing forwarded, not
@@ -217,7 +230,7 @@ pub(crate) fn attach(
     let (tcp, bindings) = choose_ports(wanted)?;
     let udp: Vec<Binding> = bindings
         .iter()
-        .filter(|b| b.proto == "udp")
+        .filter(|b| b.proto == "udp" && !by_monitor(b))
         .cloned()
         .collect();
     let run_dir = store.run_dir(&rec.id);
@@ -297,7 +310,7 @@ pub(crate) fn attach(
         }),
     });
     // From the host's sockets to the container's loopback, as pasta's splice goes.
-    let fwd = super::rootless_ports::start(&netns, Ipv4Addr::LOCALHOST, tcp)?;
+    let fwd = super::rootless_ports::start(&netns, tcp)?;
     nets.save_ipam(&ipam)?;
     Ok((helper, fwd))
 }

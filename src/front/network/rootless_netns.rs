@@ -358,6 +358,24 @@ fn in_netns<T: Send>(h: &Helper, f: impl FnOnce() -> Result<T> + Send) -> Result
     })
 }
 
+/// Turns on IPv4 forwarding (and IPv6's, `v6`) in the shared namespace, whose thread
+/// this is.
+pub(super) fn forwarding(v6: bool) -> Result<()> {
+    let mut paths = vec!["/proc/sys/net/ipv4/ip_forward"];
+    if v6 {
+        paths.push("/proc/sys/net/ipv6/conf/all/forwarding");
+    }
+    for p in paths {
+        fs::write(p, "1").map_err(|e| {
+            anyhow!(
+                "the rootless network namespace: {p}: {}",
+                crate::error::errno_text(&e)
+            )
+        })?;
+    }
+    Ok(())
+}
+
 /// The monitor of a rootless container on a user network (in the namespace's owner):
 /// connects it (init `pid`) and publishes its ports.
 pub(super) fn attach(store: &Store, rec: &Record, pid: i32) -> Result<Attached> {
@@ -396,27 +414,34 @@ pub(super) fn attach(store: &Store, rec: &Record, pid: i32) -> Result<Attached> 
 }
 
 fn attach_in(store: &Store, rec: &Record, pid: i32, h: &Helper) -> Result<Attached> {
-    // The host ports first: bound and held (a port in use fails before anything is made).
+    let nets = Networks::new(&store.root);
+    let main = nets
+        .get(&rec.host_config.network_mode)
+        .map_err(|e| anyhow!("--network: {e:#}"))?;
+    // The host ports first: bound and held (a port in use fails before anything is made);
+    // on a dual-stack network, `-p PORT` binds `[::]` too, as rootful.
     let mut listeners = Vec::new();
     let mut bindings = Vec::new();
     for (k, hp) in super::setup::wanted_ports(rec) {
-        let (fd, b) = super::bind::publish_one(&k, &hp)?;
-        listeners.extend(fd.map(|fd| (fd, b.container_port)));
-        bindings.push(b);
+        for (fd, b) in super::bind::publish_rootless(&k, &hp, main.enable_ipv6)? {
+            listeners.extend(fd.map(|fd| (fd, b.clone())));
+            bindings.push(b);
+        }
     }
+    let v6 = main.enable_ipv6
+        || rec
+            .net_request
+            .connected
+            .iter()
+            .any(|c| nets.get(&c.network).is_ok_and(|n| n.enable_ipv6));
     let mut attached = in_netns(h, || {
-        // Routing between the bridges and pasta's tap.
-        fs::write("/proc/sys/net/ipv4/ip_forward", "1").map_err(|e| {
-            anyhow!(
-                "the rootless network namespace: ip_forward: {}",
-                crate::error::errno_text(&e)
-            )
-        })?;
+        // Routing between the bridges and pasta's tap (the namespace is the user's: said
+        // by no warning).
+        forwarding(v6)?;
         super::setup::attach_bridge(store, rec, pid, Vec::new())
     })?;
-    let nets = Networks::new(&store.root);
     let forwarded = (|| {
-        let ip = {
+        let (ip, ip6) = {
             let _lock = nets.lock()?;
             let mut ipam = nets.ipam();
             let e = ipam
@@ -425,17 +450,29 @@ fn attach_in(store: &Store, rec: &Record, pid: i32, h: &Helper) -> Result<Attach
                 .find(|e| e.container == rec.id && e.helper.is_none())
                 .ok_or_else(|| anyhow!("the container's endpoint is not recorded"))?;
             e.ports = bindings;
-            let ip = e.ip;
+            let ip = (e.ip, e.ip6.map(|(a, _, _)| a));
             nets.save_ipam(&ipam)?;
             ip
         };
+        // IPv6 host sockets to the container's IPv6 address when it has one, else (and
+        // IPv4 ones) to its IPv4 address: rootful's relay and DNAT.
+        let listeners = listeners
+            .into_iter()
+            .map(|(fd, b)| {
+                let to: std::net::IpAddr = match ip6 {
+                    Some(a) if b.host_ip.is_ipv6() => a.into(),
+                    _ => ip.into(),
+                };
+                (fd, std::net::SocketAddr::new(to, b.container_port))
+            })
+            .collect();
         let ns = File::open(format!("/proc/{}/ns/net", h.pid)).map_err(|e| {
             anyhow!(
                 "the rootless network namespace: {}",
                 crate::error::errno_text(&e)
             )
         })?;
-        super::rootless_ports::start(&ns, ip, listeners)
+        super::rootless_ports::start(&ns, listeners)
     })();
     match forwarded {
         Ok(f) => {

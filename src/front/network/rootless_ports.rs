@@ -17,7 +17,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -46,23 +46,21 @@ impl Drop for Forwarder {
     }
 }
 
-/// A listening TCP (or bound UDP) socket on the host, and the container's port it is
-/// published to.
-pub(crate) type Listener = (OwnedFd, u16);
+/// A listening TCP (or bound UDP) socket on the host, and where in the namespace its
+/// connections (datagrams) go: the container's address (IPv6 or IPv4, whichever the host
+/// side is, as rootful's relay) and port.
+pub(crate) type Listener = (OwnedFd, SocketAddr);
 
-/// Serves `ports` (a socket on the host, the container's port) into the
-/// network namespace `netns`, where the container has address `ip`. The caller's copies
-/// of the sockets are closed on return: the forwarder holds the ports.
-pub(crate) fn start(netns: &File, ip: Ipv4Addr, ports: Vec<Listener>) -> Result<Forwarder> {
+/// Serves `ports` (a socket on the host, its destination) into the network namespace
+/// `netns`. The caller's copies of the sockets are closed on return: the forwarder holds
+/// the ports.
+pub(crate) fn start(netns: &File, ports: Vec<Listener>) -> Result<Forwarder> {
     if ports.is_empty() {
         return Ok(Forwarder { pidfd: None });
     }
     let mut keep = vec![netns.as_fd()];
     keep.extend(ports.iter().map(|(fd, _)| fd.as_fd()));
-    let dsts: Vec<SocketAddrV4> = ports
-        .iter()
-        .map(|(_, cport)| SocketAddrV4::new(ip, *cport))
-        .collect();
+    let dsts: Vec<SocketAddr> = ports.iter().map(|(_, dst)| *dst).collect();
     let (_, pidfd) = crate::sys::fork_tied(&keep, move |fds| {
         let _ = nix::sys::prctl::set_name(c"berth-ports");
         let _ = std::env::set_current_dir("/");
@@ -99,7 +97,7 @@ pub(crate) fn start(netns: &File, ip: Ipv4Addr, ports: Vec<Listener>) -> Result<
 }
 
 /// Accepts on the host's socket; connects, from the namespace, to `dst`.
-fn serve(ns: File, l: TcpListener, dst: SocketAddrV4) {
+fn serve(ns: File, l: TcpListener, dst: SocketAddr) {
     // This thread, and the ones it starts, open their sockets in the namespace; the
     // listening socket stays in the host's, where it was made.
     if nix::sched::setns(ns.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).is_err() {
@@ -134,7 +132,7 @@ type Flows = Arc<Mutex<HashMap<SocketAddr, Arc<UdpSocket>>>>;
 /// of its own in the namespace, connected to `dst`, whose answers go back to that client
 /// from the published port (docker-proxy's UDP proxy: the container sees one peer per
 /// client, and replies reach the right one).
-fn serve_udp(ns: File, l: UdpSocket, dst: SocketAddrV4) {
+fn serve_udp(ns: File, l: UdpSocket, dst: SocketAddr) {
     // The sockets to the container are made by this thread, in the namespace.
     if nix::sched::setns(ns.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).is_err() {
         return;
@@ -169,12 +167,17 @@ fn open_flow(
     l: &Arc<UdpSocket>,
     flows: &Flows,
     client: SocketAddr,
-    dst: SocketAddrV4,
+    dst: SocketAddr,
 ) -> Option<Arc<UdpSocket>> {
     if flows.lock().ok()?.len() >= UDP_FLOWS {
         return None;
     }
-    let up = UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)).ok()?;
+    let any: SocketAddr = if dst.is_ipv6() {
+        (Ipv6Addr::UNSPECIFIED, 0).into()
+    } else {
+        (Ipv4Addr::UNSPECIFIED, 0).into()
+    };
+    let up = UdpSocket::bind(any).ok()?;
     up.connect(dst).ok()?;
     up.set_read_timeout(Some(UDP_IDLE)).ok()?;
     let up = Arc::new(up);
@@ -213,8 +216,8 @@ fn answer(l: &UdpSocket, up: Arc<UdpSocket>, client: SocketAddr, flows: &Flows) 
     }
 }
 
-fn relay(client: TcpStream, dst: SocketAddrV4) {
-    let Ok(server) = TcpStream::connect_timeout(&dst.into(), Duration::from_secs(30)) else {
+fn relay(client: TcpStream, dst: SocketAddr) {
+    let Ok(server) = TcpStream::connect_timeout(&dst, Duration::from_secs(30)) else {
         return;
     };
     let _ = client.set_nodelay(true);

@@ -115,6 +115,15 @@ pub(crate) fn prepare_spec(
     Ok(())
 }
 
+/// `--link CTR[:ALIAS]` (`run`/`create` and `network connect`): well formed.
+pub(crate) fn check_link(l: &str) -> Result<()> {
+    let (t, a) = link_parts(l);
+    if t.is_empty() || a.is_empty() {
+        bail!("--link {l}: expected CONTAINER[:ALIAS]");
+    }
+    Ok(())
+}
+
 fn link_parts(l: &str) -> (&str, &str) {
     match l.split_once(':') {
         Some((t, a)) => (t, a),
@@ -204,6 +213,7 @@ pub(super) fn attach_bridge(
         ip6: rec.net_request.ipv6_address.clone(),
         mac: rec.net_request.mac_address.clone(),
         aliases: rec.net_request.aliases.clone(),
+        links: rec.host_config.links.clone(),
         ports: wanted,
     };
     let mut made = connect(store, &nets, &net, rec, &mut ipam, &mut nl, &primary);
@@ -219,6 +229,7 @@ pub(super) fn attach_bridge(
             ip6: c.ipv6_address.clone(),
             mac: String::new(),
             aliases: c.aliases.clone(),
+            links: c.links.clone(),
             ports: Vec::new(),
         };
         touched.push(c.network.clone());
@@ -284,6 +295,8 @@ pub(crate) struct EpReq {
     ip6: String,
     mac: String,
     aliases: Vec<String>,
+    /// `--link CTR[:ALIAS]` on this network (`run`'s on the main one, `network connect`'s).
+    links: Vec<String>,
     /// The ports it publishes (its main interface only).
     ports: Vec<(String, super::HostPort)>,
 }
@@ -519,7 +532,7 @@ fn connect(
         }
     }
     let mut links = Vec::new();
-    for l in rec.host_config.links.iter().filter(|_| primary) {
+    for l in &req.links {
         let (t, a) = link_parts(l);
         if net.name != DEFAULT {
             // By name: whichever container has it when the hosts file is written.
@@ -718,20 +731,19 @@ fn write_hosts(ipam: &Ipam, network: &str) {
             t.push_str(&format!("{a}\t{}\n", main.hostname));
         }
         t.push_str(&super::extra_host_lines(&main.extra_hosts));
-        // A link names its target on the linking container's network (by id on the
-        // default bridge, by name or id on a user network).
-        for (to, alias) in &main.links {
+        // A link names its target on the network it was made on (by id on the default
+        // bridge, by name or id on a user network).
+        for (mine, (to, alias)) in own.iter().flat_map(|m| m.links.iter().map(move |l| (m, l))) {
             if let Some(o) = ipam.endpoints.iter().find(|o| {
-                o.network == main.network
-                    && o.container != main.container
+                o.network == mine.network
+                    && o.container != mine.container
                     && (o.name == *to || o.container.starts_with(to.as_str()))
             }) {
-                t.push_str(&format!(
-                    "{}\t{alias} {} {}\n",
-                    o.ip,
-                    o.name,
-                    short(&o.container)
-                ));
+                let names = format!("{alias} {} {}", o.name, short(&o.container));
+                t.push_str(&format!("{}\t{names}\n", o.ip));
+                if let Some((a, _, _)) = o.ip6 {
+                    t.push_str(&format!("{a}\t{names}\n"));
+                }
             }
         }
         for mine in own.iter().filter(|m| m.network != DEFAULT) {
@@ -768,14 +780,15 @@ pub(crate) fn connect_running(
     net: &Network,
     k: usize,
     (ip, ip6): (&str, &str),
-    aliases: &[String],
+    (aliases, links): (&[String], &[String]),
 ) -> Result<()> {
     if crate::front::userns::rootless() {
         return super::rootless_netns::in_shared(store, || {
-            connect_here(store, rec, pid, net, k, (ip, ip6), aliases)
+            super::rootless_netns::forwarding(net.enable_ipv6)?;
+            connect_here(store, rec, pid, net, k, (ip, ip6), (aliases, links))
         });
     }
-    connect_here(store, rec, pid, net, k, (ip, ip6), aliases)
+    connect_here(store, rec, pid, net, k, (ip, ip6), (aliases, links))
 }
 
 /// [`connect_running`] in this network namespace.
@@ -786,7 +799,7 @@ fn connect_here(
     net: &Network,
     k: usize,
     (ip, ip6): (&str, &str),
-    aliases: &[String],
+    (aliases, links): (&[String], &[String]),
 ) -> Result<()> {
     let nets = Networks::new(&store.root);
     let _lock = nets.lock()?;
@@ -801,6 +814,7 @@ fn connect_here(
         ip6: ip6.to_string(),
         mac: String::new(),
         aliases: aliases.to_vec(),
+        links: links.to_vec(),
         ports: Vec::new(),
     };
     touched.push(net.name.clone());

@@ -56,7 +56,10 @@ pub(crate) fn settings(store: &Store, rec: &Record, running: bool) -> Value {
             let links = if name == *mode {
                 rec.host_config.links.as_slice()
             } else {
-                &[]
+                r.connected
+                    .iter()
+                    .find(|c| c.network == name)
+                    .map_or(&[][..], |c| c.links.as_slice())
             };
             networks.insert(name, endpoint_json(e, n.map(|n| n.id), &aliases, ip, links));
         }
