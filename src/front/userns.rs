@@ -313,10 +313,11 @@ fn translate(map: &[Range], ns: &[Range]) -> std::result::Result<Vec<Range>, u32
 /// The spec as the runtime must see it from here: inside a user namespace, the
 /// container's maps (recorded in host ids) become ids of this namespace, so the
 /// container's namespace nests in ours with the same host ids.
-pub(crate) fn to_this_namespace(spec: &oci_spec::runtime::Spec) -> Result<oci_spec::runtime::Spec> {
+pub(crate) fn to_this_namespace(
+    mut spec: oci_spec::runtime::Spec,
+) -> Result<oci_spec::runtime::Spec> {
     use oci_spec::runtime::{LinuxIdMapping, LinuxIdMappingBuilder};
-    let mut spec = spec.clone();
-    let Some(mut linux) = spec.linux().clone() else {
+    let Some(linux) = spec.linux() else {
         return Ok(spec);
     };
     if !crate::state::in_user_namespace()
@@ -324,6 +325,7 @@ pub(crate) fn to_this_namespace(spec: &oci_spec::runtime::Spec) -> Result<oci_sp
     {
         return Ok(spec);
     }
+    let mut linux = linux.clone();
     let conv = |m: &Option<Vec<LinuxIdMapping>>,
                 file: &str,
                 field: &str|

@@ -318,7 +318,7 @@ pub(crate) fn run(
     let created = rt::create(
         &g,
         &id,
-        &spec,
+        spec,
         &bundle,
         rt::Stdio::Fds([null.as_fd(), out.as_fd(), err.as_fd()]),
     );

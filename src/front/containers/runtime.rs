@@ -43,13 +43,20 @@ pub(crate) fn keep_compiled_filters(runroot: &Path) {
 pub(crate) fn create(
     g: &Globals,
     id: &str,
-    spec: &Spec,
+    spec: Spec,
     bundle: &Path,
     stdio: Stdio,
 ) -> Result<Created> {
     std::fs::create_dir_all(bundle)
         .map_err(|e| anyhow!("{}: {}", bundle.display(), crate::error::errno_text(&e)))?;
     let terminal = matches!(stdio, Stdio::Pty);
+    // The driver is the container's, chosen when it was made (`--cgroup-manager`): its
+    // cgroupsPath says which (the monitor that creates it runs without the flag).
+    let systemd = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().as_ref())
+        .is_some_and(|p| crate::runtime::is_systemd_cgroups_path(p));
     let opts = crate::runtime::create::CreateOpts {
         id: id.to_string(),
         source: crate::runtime::create::SpecSource::Spec {
@@ -65,13 +72,6 @@ pub(crate) fn create(
         listen_fds: 0,
         notify_socket: None,
     };
-    // The driver is the container's, chosen when it was made (`--cgroup-manager`): its
-    // cgroupsPath says which (the monitor that creates it runs without the flag).
-    let systemd = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.cgroups_path().as_ref())
-        .is_some_and(|p| crate::runtime::is_systemd_cgroups_path(p));
     let g = &crate::runtime::Globals {
         systemd_cgroup: systemd,
         ..g.clone()

@@ -1116,10 +1116,16 @@ fn create_container(
     Option<crate::front::network::Attached>,
 )> {
     let id = &c.rec.id;
-    let mut spec = c.rec.spec.clone();
-    crate::front::network::prepare_spec(store, &c.rec, &mut spec)?;
-    let mut spec: oci_spec::runtime::Spec =
-        serde_json::from_value(spec).map_err(|e| anyhow!("the container's spec: {e}"))?;
+    // Read from the record in place unless the network changes it: the spec holds the
+    // whole seccomp profile, and copying it was a good part of a `run`'s own work.
+    let spec = if crate::front::network::spec_changes(&c.rec) {
+        let mut spec = c.rec.spec.clone();
+        crate::front::network::prepare_spec(store, &c.rec, &mut spec)?;
+        <oci_spec::runtime::Spec as serde::Deserialize>::deserialize(&spec)
+    } else {
+        <oci_spec::runtime::Spec as serde::Deserialize>::deserialize(&c.rec.spec)
+    };
+    let mut spec = spec.map_err(|e| anyhow!("the container's spec: {e}"))?;
     notify.apply(&mut spec)?;
     let under_unit = crate::front::systemd::notify::under_unit();
     if let Some(w) = crate::front::systemd::delegate::apply(&mut spec, under_unit)? {
@@ -1129,7 +1135,7 @@ fn create_container(
 
     let mut warnings = Vec::new();
     let (created, io) = if c.rec.config.tty {
-        let created = rt::create(&store.rt, id, &spec, &bundle, Stdio::Pty)?;
+        let created = rt::create(&store.rt, id, spec, &bundle, Stdio::Pty)?;
         let master = created
             .pty_master
             .as_ref()
@@ -1150,7 +1156,7 @@ fn create_container(
         let created = rt::create(
             &store.rt,
             id,
-            &spec,
+            spec,
             &bundle,
             Stdio::Fds([in_r.as_fd(), out_w.as_fd(), err_w.as_fd()]),
         )?;

@@ -42,7 +42,7 @@ pub(crate) use rootless_netns::{
 };
 pub(crate) use setup::{
     attach, check_link, connect_running, detach, disconnect_running, prepare_spec, release,
-    Attached,
+    spec_changes, Attached,
 };
 
 use crate::front::containers::{Record, Store};

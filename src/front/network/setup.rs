@@ -34,6 +34,13 @@ fn ne(what: &str) -> impl FnOnce(nix::errno::Errno) -> anyhow::Error + '_ {
     move |e| anyhow!("{what}: {}", e.desc())
 }
 
+/// Whether [`prepare_spec`] has anything to change in this container's spec.
+pub(crate) fn spec_changes(rec: &Record) -> bool {
+    let mode = &rec.host_config.network_mode;
+    mode.starts_with("container:")
+        || (!rec.host_config.links.is_empty() && !super::rootless_netns::is_user_network(mode))
+}
+
 /// Before the runtime's create: `container:CTR` joins that container's namespace; links
 /// add Docker's legacy environment.
 pub(crate) fn prepare_spec(
