@@ -687,11 +687,11 @@ fn seccomp(opt: Option<&str>, caps: &[String], privileged: bool) -> Result<Optio
     }
     let arch = "amd64";
     let mut rules: Vec<Value> = Vec::new();
-    for r in obj
-        .remove("syscalls")
-        .and_then(|v| v.as_array().cloned())
-        .unwrap_or_default()
-    {
+    let syscalls = match obj.remove("syscalls") {
+        Some(Value::Array(l)) => l,
+        _ => Vec::new(),
+    };
+    for mut r in syscalls {
         let has = |set: &Value, key: &str, want: &dyn Fn(&str) -> bool| -> bool {
             set.get(key)
                 .and_then(|v| v.as_array())
@@ -717,7 +717,6 @@ fn seccomp(opt: Option<&str>, caps: &[String], privileged: bool) -> Result<Optio
         {
             continue;
         }
-        let mut r = r.clone();
         if let Some(o) = r.as_object_mut() {
             for k in ["includes", "excludes", "comment"] {
                 o.remove(k);

@@ -32,12 +32,8 @@ pub(crate) fn run(g: &Globals, a: &RunArgs) -> Result<i32> {
         }
         crate::front::userns::enter_and_reexec()?;
     }
-    // Building the whole command line's definition touched much of the binary; none of
-    // it runs again in this process, which lives as long as its container when it runs
-    // in the foreground (see sys::residency). A detached run's ends in a moment.
-    if !a.detach {
-        crate::sys::residency::drop_executable_pages();
-    }
+    // What parsing touched of the binary is given back by the monitor, before the
+    // runtime's part (see sys::residency): once for the two.
     let store = Store::new(g);
     let _settle = crate::front::network::settle_on_drop(
         &store,
