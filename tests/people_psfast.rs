@@ -112,67 +112,40 @@ fn the_pause_mark_follows_pause_and_unpause_and_a_stray_one_is_not_believed() {
 /// sibling), with the same values as before.
 #[test]
 fn a_cpuset_parent_filled_by_the_runtime_fills_its_next_children() {
-    let cpuset = Path::new("/sys/fs/cgroup/cpuset");
-    if !cpuset.join("cpuset.cpus").exists() {
-        eprintln!("no v1 cpuset hierarchy here: nothing to check");
-        return;
-    }
-    let c = common::Ctx::new("cpuset");
-    let parent = cpuset.join(format!("berth-it-{}", c.name));
-    assert!(!parent.exists());
-    let want_cpus = std::fs::read_to_string(cpuset.join("cpuset.cpus")).unwrap();
-    let want_mems = std::fs::read_to_string(cpuset.join("cpuset.mems")).unwrap();
-    let mut pids = Vec::new();
-    for n in ["a", "b"] {
-        let id = c.id(n);
-        let b = c.bundle_for(&id, &["sleep", "1000"]);
-        pids.push(c.create(&b, &id));
-        let leaf = parent.join(&id);
-        assert_eq!(
-            std::fs::read_to_string(leaf.join("cpuset.cpus")).unwrap(),
-            want_cpus
-        );
-        assert_eq!(
-            std::fs::read_to_string(leaf.join("cpuset.mems")).unwrap(),
-            want_mems
-        );
-        assert_eq!(
-            std::fs::read_to_string(parent.join("cgroup.clone_children"))
-                .unwrap()
-                .trim(),
-            "1"
-        );
-        // The init is in it.
-        let procs = std::fs::read_to_string(leaf.join("cgroup.procs")).unwrap();
-        assert!(procs.lines().any(|l| l == pids.last().unwrap().to_string()));
-    }
-    c.finish();
+    cpuset_children_come_filled("cpuset", false);
 }
 
 /// A cpuset parent someone else made and filled, without `cgroup.clone_children`: its
 /// first child is filled by the runtime and the parent gets the flag, so the next ones
-/// come filled from the kernel (each write of `cpuset.cpus` checks every sibling).
+/// come filled from the kernel too.
 #[test]
 fn a_cpuset_parent_filled_by_someone_else_gets_clone_children() {
+    cpuset_children_come_filled("cpuset2", true);
+}
+
+fn cpuset_children_come_filled(name: &str, made_by_someone_else: bool) {
     let cpuset = Path::new("/sys/fs/cgroup/cpuset");
     if !cpuset.join("cpuset.cpus").exists() {
         eprintln!("no v1 cpuset hierarchy here: nothing to check");
         return;
     }
-    let c = common::Ctx::new("cpuset2");
+    let c = common::Ctx::new(name);
     let parent = cpuset.join(format!("berth-it-{}", c.name));
-    std::fs::create_dir(&parent).unwrap();
+    assert!(!parent.exists());
     let want_cpus = std::fs::read_to_string(cpuset.join("cpuset.cpus")).unwrap();
     let want_mems = std::fs::read_to_string(cpuset.join("cpuset.mems")).unwrap();
-    std::fs::write(parent.join("cpuset.cpus"), want_cpus.trim()).unwrap();
-    std::fs::write(parent.join("cpuset.mems"), want_mems.trim()).unwrap();
     let flag = || {
         std::fs::read_to_string(parent.join("cgroup.clone_children"))
             .unwrap()
             .trim()
             .to_string()
     };
-    assert_eq!(flag(), "0");
+    if made_by_someone_else {
+        std::fs::create_dir(&parent).unwrap();
+        std::fs::write(parent.join("cpuset.cpus"), want_cpus.trim()).unwrap();
+        std::fs::write(parent.join("cpuset.mems"), want_mems.trim()).unwrap();
+        assert_eq!(flag(), "0");
+    }
     for n in ["a", "b"] {
         let id = c.id(n);
         let b = c.bundle_for(&id, &["sleep", "1000"]);
@@ -187,6 +160,7 @@ fn a_cpuset_parent_filled_by_someone_else_gets_clone_children() {
             want_mems
         );
         assert_eq!(flag(), "1");
+        // The init is in it.
         let procs = std::fs::read_to_string(leaf.join("cgroup.procs")).unwrap();
         assert!(procs.lines().any(|l| l == pid.to_string()));
     }
