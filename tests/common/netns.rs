@@ -25,19 +25,25 @@ pub fn in_netns(name: &str, f: impl FnOnce()) {
         f();
         return;
     }
+    rerun_in(name, &["--net"], INNER);
+}
+
+/// Runs the test `name` of this binary again under `unshare UNSHARE...`, with `inner`
+/// set in its environment (so that it knows it is the inner run), and checks it passed.
+pub fn rerun_in(name: &str, unshare: &[&str], inner: &str) {
     let exe = std::env::current_exe().unwrap();
     let out = run_with_timeout(
         Command::new("unshare")
-            .arg("--net")
+            .args(unshare)
             .arg("--")
             .arg(exe)
             .args([name, "--exact", "--test-threads=1", "--nocapture"])
-            .env(INNER, "1"),
+            .env(inner, "1"),
         Duration::from_secs(600),
     );
     assert!(
         out.code == 0 && out.stdout.contains("1 passed"),
-        "{name} in its network namespace failed:\n{}\n{}",
+        "{name} in its namespaces failed:\n{}\n{}",
         out.stdout,
         out.stderr
     );

@@ -9,20 +9,15 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::Command;
+
 use std::time::{Duration, Instant};
 
 use super::people::{TestUser, World};
-use super::{run_with_timeout, Out};
+use super::Out;
 
 pub const INNER: &str = "BERTH_RLNET_TEST_INNER";
 
-pub fn sh(script: &str) -> Out {
-    run_with_timeout(
-        Command::new("sh").arg("-c").arg(script),
-        Duration::from_secs(60),
-    )
-}
+pub use super::netns::sh;
 
 /// Runs the test `name` again inside new network and mount namespaces, where `f` runs
 /// with the host's stand-in set up (see the module's note).
@@ -37,20 +32,10 @@ pub fn in_netns_routed(name: &str, tun_mode: u32, route: bool, f: impl FnOnce(&H
         f(&host);
         return;
     }
-    let exe = std::env::current_exe().unwrap();
-    let out = run_with_timeout(
-        Command::new("unshare")
-            .args(["--net", "--mount", "--propagation", "private", "--"])
-            .arg(exe)
-            .args([name, "--exact", "--test-threads=1", "--nocapture"])
-            .env(INNER, "1"),
-        Duration::from_secs(600),
-    );
-    assert!(
-        out.code == 0 && out.stdout.contains("1 passed"),
-        "{name} in its namespaces failed:\n{}\n{}",
-        out.stdout,
-        out.stderr
+    super::netns::rerun_in(
+        name,
+        &["--net", "--mount", "--propagation", "private"],
+        INNER,
     );
 }
 
