@@ -398,7 +398,7 @@ Reading these figures (what the table cannot say):
   machine's root filesystem is ext4 without a journal, mounted with `discard`, so every
   directory removed waits for a discard of its block by the disk. A container frees
   eight: its record's, `overlay/`, `diff`, `merged`, `work` and the three the kernel
-  makes in a volatile overlay's work directory (`work/work`, `work/incompat/volatile`).
+  makes in a volatile overlay's work directory (`work`, `incompat`, `incompat/volatile`).
   The umount of the overlay and the end of the container's mount namespace each wait
   for an expedited RCU grace period. Regular files written and removed within a `run`
   never get blocks (delayed allocation), so they free none. berth's own CPU in a run is
