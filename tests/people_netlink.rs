@@ -11,7 +11,6 @@ use common::netns::{in_netns, no_links_tables_or_endpoints, NetWorld};
 use common::people::{code_msg, free_port};
 use common::rootless;
 use common::Out;
-use std::time::{Duration, Instant};
 
 fn net(name: &str) -> NetWorld {
     NetWorld::with(
@@ -337,21 +336,6 @@ fn rootless_dual_stack_user_network() {
     });
 }
 
-/// A UDP question to `to` until answered (bounded): the answer.
-fn udp_ask(s: &std::net::UdpSocket, to: &str, msg: &str) -> String {
-    s.set_read_timeout(Some(Duration::from_millis(500)))
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let _ = s.send_to(msg.as_bytes(), to);
-        let mut buf = [0u8; 256];
-        if let Ok(n) = s.recv(&mut buf) {
-            return String::from_utf8_lossy(&buf[..n]).into_owned();
-        }
-        assert!(Instant::now() < deadline, "no UDP answer from {to}");
-    }
-}
-
 #[test]
 fn rootless_ipv6_ports_on_the_default_and_an_ipv4_network() {
     rootless::in_netns(
@@ -401,7 +385,10 @@ fn rootless_ipv6_ports_on_the_default_and_an_ipv4_network() {
             assert!(rootless::http_get(&format!("127.0.0.1:{p2}")).is_none());
             assert!(rootless::http_get(&format!("[fd99::1]:{p1}")).is_none());
             let s = std::net::UdpSocket::bind("[::1]:0").unwrap();
-            assert_eq!(udp_ask(&s, &format!("[::1]:{p3}"), "ping"), "pong:ping");
+            assert_eq!(
+                rootless::udp_ask(&s, &format!("[::1]:{p3}"), "ping"),
+                "pong:ping"
+            );
             let port = u.b(&["port", "web"]);
             port.ok();
             for l in [

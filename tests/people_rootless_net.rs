@@ -16,7 +16,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::people::{code_msg, free_port};
-use common::rootless::{http_get, httpd_cmd, in_netns, in_netns_routed, until, U};
+use common::rootless::{http_get, httpd_cmd, in_netns, in_netns_routed, udp_ask, until, U};
 use common::Out;
 
 #[test]
@@ -774,21 +774,6 @@ fn rootless_user_network_connect_disconnect_and_links() {
             u.finish();
         },
     );
-}
-
-/// Sends `msg` from `s` to `to` until an answer comes (bounded): the answer.
-fn udp_ask(s: &UdpSocket, to: &str, msg: &str) -> String {
-    s.set_read_timeout(Some(Duration::from_millis(500)))
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let _ = s.send_to(msg.as_bytes(), to);
-        let mut buf = [0u8; 256];
-        if let Ok(n) = s.recv(&mut buf) {
-            return String::from_utf8_lossy(&buf[..n]).into_owned();
-        }
-        assert!(Instant::now() < deadline, "no UDP answer from {to}");
-    }
 }
 
 #[test]

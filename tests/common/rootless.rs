@@ -321,3 +321,18 @@ pub fn http_get(addr: &str) -> Option<String> {
 pub fn httpd_cmd() -> Vec<&'static str> {
     vec!["httpd", "-f", "-p", "80", "-h", "/www"]
 }
+
+/// Sends `msg` from `s` to `to` until an answer comes (bounded): the answer.
+pub fn udp_ask(s: &std::net::UdpSocket, to: &str, msg: &str) -> String {
+    s.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let _ = s.send_to(msg.as_bytes(), to);
+        let mut buf = [0u8; 256];
+        if let Ok(n) = s.recv(&mut buf) {
+            return String::from_utf8_lossy(&buf[..n]).into_owned();
+        }
+        assert!(Instant::now() < deadline, "no UDP answer from {to}");
+    }
+}
