@@ -37,7 +37,8 @@ pub(crate) fn ps(g: &Globals, a: &PsArgs) -> Result<i32> {
     let mut rows = Vec::new();
     let mut ids = Vec::new();
     let plain = fmt.as_ref().is_some_and(|f| f.is(true, DEFAULT_ROW));
-    let mut lines = String::new();
+    // A default row is about a hundred bytes: a long listing grows this once, if at all.
+    let mut lines = String::with_capacity(if plain { list.len() * 128 } else { 0 });
     let limit = if a.latest {
         1
     } else if a.last > 0 {

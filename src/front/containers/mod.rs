@@ -660,6 +660,23 @@ impl Store {
             .map(|f| f.as_fd())
     }
 
+    /// Freezes the container, its pause marks set first: the runtime's and the one of its
+    /// monitor's lock file that listings read (see [`live::mark_paused`]).
+    pub(crate) fn pause(&self, id: &str) -> Result<()> {
+        live::mark_paused(&self.run_dir(id), true)?;
+        runtime::pause(&self.rt, id).inspect_err(|_| {
+            if !runtime::is_frozen(&self.rt, id) {
+                let _ = live::mark_paused(&self.run_dir(id), false);
+            }
+        })
+    }
+
+    /// Thaws the container, then clears its pause marks.
+    pub(crate) fn resume(&self, id: &str) -> Result<()> {
+        runtime::resume(&self.rt, id)?;
+        live::mark_paused(&self.run_dir(id), false)
+    }
+
     /// Whether `pause` marked the container (see [`runtime::is_frozen`], which the mark
     /// only lets through): one stat relative to the runtime's directory.
     fn pause_marked(&self, id: &str) -> bool {
@@ -1029,14 +1046,19 @@ impl Store {
             let Ok(c) = self.load_listed(&id) else {
                 continue;
             };
+            // One look at the lock file, for both questions asked of it.
+            let seen = std::cell::OnceCell::new();
+            let look = || *seen.get_or_init(|| self.monitor_probe_listed(&id));
             // Missing from the look taken before its state was read: its monitor, if one
             // came since, started after that state was written, which then still stands.
             // Only a claim of running is checked against the monitor itself (assess).
             let probe = || match &run_dirs {
                 Some(d) if !d.contains(&id) => None,
-                _ => self.monitor_probe(&id),
+                _ => look().alive,
             };
-            match self.assess_with(&c, probe) {
+            let alive = || look().alive == Some(true);
+            let paused = || look().paused.unwrap_or_else(|| self.pause_marked(&id));
+            match self.assess_with(&c, probe, alive, paused) {
                 (false, live) => out.push((c, live)),
                 _ => {
                     if let Some(c) = self.reconcile_if_needed(c) {
@@ -1171,6 +1193,19 @@ impl Store {
         })
     }
 
+    /// [`Store::monitor_probe`], and the pause mark when the lock file tells it.
+    fn monitor_probe_listed(&self, id: &str) -> live::Listed {
+        let dir = || self.run_dir(id);
+        let mut l = live::probe_listed(self.run_fd(), id, &dir);
+        if l.alive.is_none() {
+            l.alive = dir()
+                .join("monitor.json")
+                .exists()
+                .then(|| self.monitor(id).is_some_and(|m| alive(&m)));
+        }
+        l
+    }
+
     /// The status as of now, without writing anything.
     pub(crate) fn derive(&self, c: &Container) -> Live {
         self.assess(c).1
@@ -1180,12 +1215,21 @@ impl Store {
     /// a start that died), and the status as of now, from one look at the monitor: then
     /// the container is finalized under its lock.
     fn assess(&self, c: &Container) -> (bool, Live) {
-        self.assess_with(c, || self.monitor_probe(&c.rec.id))
+        let probe = || self.monitor_probe(&c.rec.id);
+        let paused = || self.pause_marked(&c.rec.id);
+        self.assess_with(c, probe, || probe() == Some(true), paused)
     }
 
     /// [`Store::assess`] with `probe` saying what the monitor lock of a created or exited
-    /// container says.
-    fn assess_with(&self, c: &Container, probe: impl Fn() -> Option<bool>) -> (bool, Live) {
+    /// container says, `alive` whether the monitor of a running one lives, and `paused`
+    /// whether `pause` marked it (which only the cgroup confirms).
+    fn assess_with(
+        &self,
+        c: &Container,
+        probe: impl Fn() -> Option<bool>,
+        alive: impl Fn() -> bool,
+        paused: impl Fn() -> bool,
+    ) -> (bool, Live) {
         let id = &c.rec.id;
         match c.state.status {
             Status::Exited => (probe() == Some(false), Live::Exited),
@@ -1194,19 +1238,19 @@ impl Store {
                 Some(true) => (false, Live::Starting),
                 left => (left.is_some(), Live::Created),
             },
-            Status::Restarting | Status::Running if self.monitor_gone(c) => (true, Live::Exited),
+            // The monitor is gone, or was of another boot.
+            Status::Restarting | Status::Running
+                if !runtime::is_this_boot(&c.state.boot_id) || !alive() =>
+            {
+                (true, Live::Exited)
+            }
             Status::Restarting => (false, Live::Restarting),
             // The monitor runs, so does the container: frozen is paused.
-            Status::Running if self.pause_marked(id) && runtime::is_frozen(&self.rt, id) => {
+            Status::Running if paused() && runtime::is_frozen(&self.rt, id) => {
                 (false, Live::Paused)
             }
             Status::Running => (false, Live::Running),
         }
-    }
-
-    /// A running (or restarting) container's monitor is gone, or was of another boot.
-    fn monitor_gone(&self, c: &Container) -> bool {
-        !runtime::is_this_boot(&c.state.boot_id) || !self.monitor_alive(&c.rec.id)
     }
 
     fn needs_reconcile(&self, c: &Container) -> bool {
