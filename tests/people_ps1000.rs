@@ -1,0 +1,177 @@
+//! What a listing of many running containers reads of each, kept cheap without losing the
+//! truth: the pause mark of a running container is the mode of its monitor's lock file
+//! (`RUNROOT/containers/<id>/monitor.lock`: 0640, 0440 while marked), read from the file
+//! the liveness probe has open; a lock file of an older berth (another mode) leaves the
+//! runtime's mark to decide. Each test checks the cheap look against what runs.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use common::people::World;
+
+fn ps(w: &World) -> String {
+    w.b(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"])
+        .ok()
+        .stdout
+        .clone()
+}
+
+fn line_of<'a>(ps: &'a str, name: &str) -> &'a str {
+    ps.lines()
+        .find(|l| l.split(' ').next() == Some(name))
+        .unwrap_or_else(|| panic!("{name} not listed: {ps}"))
+}
+
+fn lock(w: &World, id: &str) -> PathBuf {
+    w.runroot.join("containers").join(id).join("monitor.lock")
+}
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+fn chmod(p: &Path, m: u32) {
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+}
+
+fn gone(pid: i32) -> bool {
+    !Path::new(&format!("/proc/{pid}")).exists()
+        || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap_or_default()
+            .contains(") Z")
+}
+
+#[test]
+fn pause_and_unpause_mark_the_lock_file_and_ps_reads_it() {
+    let w = World::new("pz");
+    let a = w.run_d(&["--name", "pz-a"], &["sleep", "1000"]);
+    let b = w.run_d(&["--name", "pz-b"], &["sleep", "1000"]);
+    // A monitor's lock file says "not paused" from the start.
+    assert_eq!(mode(&lock(&w, &a)), 0o640);
+    w.b(&["pause", "pz-a"]).ok();
+    assert_eq!(mode(&lock(&w, &a)), 0o440);
+    assert_eq!(mode(&lock(&w, &b)), 0o640);
+    let out = ps(&w);
+    assert!(line_of(&out, "pz-a").starts_with("pz-a Up "), "{out}");
+    assert!(line_of(&out, "pz-a").ends_with(" (Paused)"), "{out}");
+    assert!(!line_of(&out, "pz-b").contains("Paused"), "{out}");
+    let paused = w.b(&["ps", "-q", "--no-trunc", "--filter", "status=paused"]);
+    assert_eq!(paused.ok().stdout.trim(), a);
+    // ps and inspect agree (inspect reads the runtime's mark, ps the lock file's).
+    assert_eq!(w.status("pz-a"), "paused");
+    w.b(&["unpause", "pz-a"]).ok();
+    assert_eq!(mode(&lock(&w, &a)), 0o640);
+    let out = ps(&w);
+    assert!(!out.contains("Paused"), "{out}");
+    assert_eq!(w.status("pz-a"), "running");
+    // A mark left on a thawed container (a `pause` killed before its freeze): the cgroup
+    // decides, and pause and unpause work over it.
+    chmod(&lock(&w, &b), 0o440);
+    let out = ps(&w);
+    assert!(!out.contains("Paused"), "{out}");
+    assert_eq!(w.status("pz-b"), "running");
+    w.b(&["pause", "pz-b"]).ok();
+    assert!(line_of(&ps(&w), "pz-b").ends_with(" (Paused)"));
+    w.b(&["unpause", "pz-b"]).ok();
+    assert_eq!(mode(&lock(&w, &b)), 0o640);
+    assert!(!ps(&w).contains("Paused"));
+    w.finish();
+}
+
+#[test]
+fn a_lock_file_of_an_older_berth_leaves_the_runtimes_mark_to_decide() {
+    let w = World::new("pzold");
+    let id = w.run_d(&["--name", "pzold"], &["sleep", "1000"]);
+    let l = lock(&w, &id);
+    // An older berth's monitor made its lock file 0600 and paused by the runtime's mark
+    // alone: the container still lists as paused, and unpauses.
+    chmod(&l, 0o600);
+    w.b(&["pause", "pzold"]).ok();
+    chmod(&l, 0o600);
+    let out = ps(&w);
+    assert!(line_of(&out, "pzold").ends_with(" (Paused)"), "{out}");
+    w.b(&["unpause", "pzold"]).ok();
+    let out = ps(&w);
+    assert!(!out.contains("Paused"), "{out}");
+    assert_eq!(w.status("pzold"), "running");
+    w.finish();
+}
+
+/// Enough containers for a listing's long path, most of them running, a few created and
+/// exited, two of them with a monitor killed: every status reads as the full records say,
+/// the dead monitors' containers are reconciled once, and the rest is untouched.
+#[test]
+fn a_long_listing_tells_every_status_and_reconciles_dead_monitors() {
+    let w = World::new("many");
+    let mut running = Vec::new();
+    for i in 0..24 {
+        running.push(w.run_d(&["--name", &format!("many-r{i}")], &["sleep", "1000"]));
+    }
+    for i in 0..8 {
+        w.b(&[
+            "create",
+            "--name",
+            &format!("many-c{i}"),
+            "--rootfs",
+            w.rootfs(),
+            "true",
+        ])
+        .ok();
+    }
+    let ex = w.run_d(&["--name", "many-x"], &["sh", "-c", "exit 7"]);
+    w.until("many-x exited", || w.status(&ex) == "exited");
+    w.b(&["pause", "many-r5"]).ok();
+    let mut killed = Vec::new();
+    for i in [3usize, 17] {
+        let mon = w.monitor_pid(&running[i]);
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(mon), nix::sys::signal::SIGKILL).unwrap();
+        killed.push(mon);
+    }
+    for m in &killed {
+        w.until("monitor gone", || gone(*m));
+    }
+    let out = ps(&w);
+    assert_eq!(out.lines().count(), 24 + 8 + 1, "{out}");
+    for i in 0..24 {
+        let name = format!("many-r{i}");
+        let l = line_of(&out, &name);
+        match i {
+            3 | 17 => assert!(l.starts_with(&format!("{name} Exited (255)")), "{out}"),
+            5 => assert!(l.ends_with(" (Paused)"), "{out}"),
+            _ => assert!(l.starts_with(&format!("{name} Up ")) && !l.contains("Paused")),
+        }
+    }
+    for i in 0..8 {
+        assert_eq!(
+            line_of(&out, &format!("many-c{i}")),
+            format!("many-c{i} Created")
+        );
+    }
+    assert!(
+        line_of(&out, "many-x").starts_with("many-x Exited (7)"),
+        "{out}"
+    );
+    for i in [3usize, 17] {
+        let c = w.inspect(&running[i]);
+        assert_eq!(c["State"]["Error"], "monitor died", "{c}");
+        assert!(!w.runroot.join("containers").join(&running[i]).exists());
+    }
+    // The same listing again: nothing more to reconcile, the same statuses.
+    let again = ps(&w);
+    let words = |s: &str| -> Vec<String> {
+        let mut v: Vec<String> = s
+            .lines()
+            .map(|l| {
+                let mut p = l.split(' ');
+                format!("{} {}", p.next().unwrap(), p.next().unwrap_or(""))
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(words(&out), words(&again));
+    w.b(&["unpause", "many-r5"]).ok();
+    w.finish();
+}
