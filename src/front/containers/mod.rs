@@ -627,7 +627,7 @@ fn open_dir(p: &Path) -> Option<std::os::fd::OwnedFd> {
 }
 
 /// One container as read from disk.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub(crate) struct Container {
     pub(crate) rec: Record,
     pub(crate) state: State,
@@ -874,44 +874,58 @@ impl Store {
         .ok_or_else(|| no_such(id))
     }
 
-    /// [`Store::load_brief`] for listings: of the record only what `ps` shows, from its
-    /// listing while that was made from the current config.json (see [`listing`]), else
-    /// from config.json itself.
-    fn load_listed(&self, id: &str) -> Result<Container> {
-        let rec = match self.listed_record(id) {
-            Some(r) => r,
-            None => self.read_record(id)?,
-        };
-        self.with_state(id, rec)
+    /// [`Store::load_brief`] for listings, into `c` (a default container): of the record
+    /// only what `ps` shows, from its listing while that was made from the current
+    /// config.json (see [`listing`]), else from config.json itself. Filled where it lies:
+    /// a Container is large, and one returned would be copied at each step on its way.
+    fn load_listed_into(&self, id: &str, c: &mut Container) -> Result<()> {
+        if !self.listed_record_into(id, &mut c.rec) {
+            c.rec = self.read_record(id)?;
+        }
+        c.state = self.state_of(id, c.rec.config.healthcheck.is_some())?;
+        Ok(())
     }
 
-    fn listed_record(&self, id: &str) -> Option<Record> {
-        let fd = self.containers_fd()?;
+    /// Whether the listing was read into `rec`.
+    fn listed_record_into(&self, id: &str, rec: &mut Record) -> bool {
+        let Some(fd) = self.containers_fd() else {
+            return false;
+        };
         let mut buf = [0u8; 256];
-        let config = rel_path(&mut buf, id, "config.json")?;
-        let st = nix::sys::stat::fstatat(fd, config, nix::fcntl::AtFlags::empty()).ok()?;
+        let Some(config) = rel_path(&mut buf, id, "config.json") else {
+            return false;
+        };
+        let Ok(st) = nix::sys::stat::fstatat(fd, config, nix::fcntl::AtFlags::empty()) else {
+            return false;
+        };
         let source = listing::Source::of_stat(&st);
-        let rec = self
-            .read_in(id, listing::FILE, |_, d| Ok(listing::decode(d, source)))
-            .ok()???;
+        let read = self.read_in(id, listing::FILE, |_, d| {
+            Ok(listing::decode_into(d, source, rec))
+        });
         // Made for this container's directory (not one copied from another's).
-        (rec.id == id).then_some(rec)
+        matches!(read, Ok(Some(true))) && rec.id == id
     }
 
     /// The container with its state (and live health) added to its record.
     fn with_state(&self, id: &str, rec: Record) -> Result<Container> {
+        let state = self.state_of(id, rec.config.healthcheck.is_some())?;
+        Ok(Container { rec, state })
+    }
+
+    /// The container's state, with the live health when it has a healthcheck.
+    fn state_of(&self, id: &str, healthcheck: bool) -> Result<State> {
         // Torn by a crash: a fresh state, as read_state says.
         let mut state: State = self
             .read_in(id, "state.json", |_, d| {
                 Ok(serde_json::from_slice(d).unwrap_or_default())
             })?
             .unwrap_or_default();
-        if rec.config.healthcheck.is_some() {
+        if healthcheck {
             if let Some(h) = self.live_health(id, state.pid) {
                 state.health = Some(h);
             }
         }
-        Ok(Container { rec, state })
+        Ok(state)
     }
 
     /// The healthcheck's state at its latest probe of the init `pid`, kept in the runroot
@@ -1043,9 +1057,14 @@ impl Store {
         // Room for all at once: a Container is large, and a growing Vec copies them all.
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
-            let Ok(c) = self.load_listed(&id) else {
+            // Read where it will stay (see load_listed_into).
+            out.push((Container::default(), Live::Created));
+            let slot = out.len() - 1;
+            if self.load_listed_into(&id, &mut out[slot].0).is_err() {
+                out.pop();
                 continue;
-            };
+            }
+            let c = &out[slot].0;
             // One look at the lock file, for both questions asked of it.
             let seen = std::cell::OnceCell::new();
             let look = || *seen.get_or_init(|| self.monitor_probe_listed(&id));
@@ -1058,9 +1077,10 @@ impl Store {
             };
             let alive = || look().alive == Some(true);
             let paused = || look().paused.unwrap_or_else(|| self.pause_marked(&id));
-            match self.assess_with(&c, probe, alive, paused) {
-                (false, live) => out.push((c, live)),
+            match self.assess_with(c, probe, alive, paused) {
+                (false, live) => out[slot].1 = live,
                 _ => {
+                    let Some((c, _)) = out.pop() else { continue };
                     if let Some(c) = self.reconcile_if_needed(c) {
                         let live = self.derive(&c);
                         out.push((c, live));
