@@ -99,9 +99,10 @@ fn a_lock_file_of_an_older_berth_leaves_the_runtimes_mark_to_decide() {
     w.finish();
 }
 
-/// Enough containers for a listing's long path, most of them running, a few created and
-/// exited, two of them with a monitor killed: every status reads as the full records say,
-/// the dead monitors' containers are reconciled once, and the rest is untouched.
+/// Many containers, most of them running (each monitor probed), a few created and exited,
+/// two with a monitor killed, then most of them created (the run directories read first):
+/// every status reads as it is, the dead monitors' containers are reconciled once, and the
+/// rest is untouched.
 #[test]
 fn a_long_listing_tells_every_status_and_reconciles_dead_monitors() {
     let w = World::new("many");
@@ -172,6 +173,25 @@ fn a_long_listing_tells_every_status_and_reconciles_dead_monitors() {
         v
     };
     assert_eq!(words(&out), words(&again));
+    // Most of them created now: the listing reads the run directories first, with the
+    // same statuses for the same containers.
+    for i in 8..40 {
+        w.b(&[
+            "create",
+            "--name",
+            &format!("many-c{i}"),
+            "--rootfs",
+            w.rootfs(),
+            "true",
+        ])
+        .ok();
+    }
+    let most = ps(&w);
+    assert_eq!(most.lines().count(), 24 + 40 + 1, "{most}");
+    let mut created: Vec<String> = (8..40).map(|i| format!("many-c{i} Created")).collect();
+    created.extend(words(&out));
+    created.sort();
+    assert_eq!(words(&most), created);
     w.b(&["unpause", "many-r5"]).ok();
     w.finish();
 }

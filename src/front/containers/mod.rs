@@ -1042,8 +1042,11 @@ impl Store {
     /// monitor that decides whether it needs reconciling.
     pub(crate) fn list_brief_live(&self) -> Vec<(Container, Live)> {
         // Which containers have a run directory, in one look: one without it has no
-        // monitor to probe (a created or exited container: most of a long list).
-        let run_dirs: Option<std::collections::HashSet<String>> =
+        // monitor to probe (a created or exited container: most of a long list). When
+        // most have one, the look costs more than it spares: each is probed.
+        let run_dirs: Option<std::collections::HashSet<String>> = if self.mostly_running() {
+            None
+        } else {
             match fs::read_dir(self.runroot.join("containers")) {
                 Ok(rd) => Some(
                     rd.filter_map(|e| e.ok())
@@ -1052,7 +1055,8 @@ impl Store {
                 ),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => Some(Default::default()),
                 Err(_) => None,
-            };
+            }
+        };
         let ids = self.ids();
         // Room for all at once: a Container is large, and a growing Vec copies them all.
         let mut out = Vec::with_capacity(ids.len());
@@ -1211,6 +1215,21 @@ impl Store {
                 .exists()
                 .then(|| self.monitor(id).is_some_and(|m| alive(&m)))
         })
+    }
+
+    /// Whether at least half the containers have a run directory, as the two directories'
+    /// link counts tell (2 + subdirectories, where the file system counts them; false
+    /// where it does not): one stat each.
+    fn mostly_running(&self) -> bool {
+        let subdirs = |fd: Option<std::os::fd::BorrowedFd>| {
+            let st = nix::sys::stat::fstat(fd?).ok()?;
+            #[allow(clippy::unnecessary_cast)]
+            (st.st_nlink as u64).checked_sub(2)
+        };
+        match (subdirs(self.run_fd()), subdirs(self.containers_fd())) {
+            (Some(run), Some(all)) => run > 0 && run * 2 >= all,
+            _ => false,
+        }
     }
 
     /// [`Store::monitor_probe`], and the pause mark when the lock file tells it.
