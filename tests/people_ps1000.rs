@@ -195,3 +195,83 @@ fn a_long_listing_tells_every_status_and_reconciles_dead_monitors() {
     w.b(&["unpause", "many-r5"]).ok();
     w.finish();
 }
+
+/// The first column of each line of a table (the header's aside).
+fn ids_of(table: &str) -> Vec<String> {
+    table
+        .lines()
+        .skip(1)
+        .map(|l| l.split(' ').next().unwrap().to_string())
+        .collect()
+}
+
+/// The default table, made line by line as containers are read, lists what the same
+/// template through the template engine lists (a copy of it that differs only in its
+/// spacing inside the braces), in the same order, with every option that picks lines:
+/// -a or not, -n, -l, --filter; -q and -n as well.
+#[test]
+fn the_default_table_lists_what_its_template_lists_with_every_option() {
+    let w = World::new("dt");
+    let same = "table {{ .ID }}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
+    let mut made = Vec::new();
+    for i in 0..4 {
+        made.push(w.run_d(
+            &["--name", &format!("dt-r{i}"), "-l", "k=r"],
+            &["sleep", "1000"],
+        ));
+        let out = w.b(&[
+            "create",
+            "--name",
+            &format!("dt-c{i}"),
+            "--rootfs",
+            w.rootfs(),
+            "true",
+        ]);
+        made.push(out.ok().stdout.trim().to_string());
+    }
+    let x = w.run_d(&["--name", "dt-x"], &["sh", "-c", "exit 2"]);
+    w.until("dt-x exited", || w.status(&x) == "exited");
+    made.push(x);
+    // Newest first: the reverse of the order they were made in.
+    let short: Vec<String> = made.iter().rev().map(|id| id[..12].to_string()).collect();
+    let table = w.b(&["ps", "-a"]).ok().stdout.clone();
+    assert_eq!(ids_of(&table), short, "{table}");
+    assert!(table.starts_with("CONTAINER ID   IMAGE"), "{table}");
+    for opts in [
+        &[][..],
+        &["-a"][..],
+        &["-a", "-n", "3"][..],
+        &["-n", "2"][..],
+        &["-l"][..],
+        &["-a", "--filter", "status=created"][..],
+        &["--filter", "label=k=r", "-n", "3"][..],
+        &["-a", "--filter", "exited=2"][..],
+        &["-a", "--no-trunc"][..],
+    ] {
+        let mut fast = vec!["ps"];
+        fast.extend_from_slice(opts);
+        let mut engine = fast.clone();
+        engine.extend_from_slice(&["--format", same]);
+        let (fast, engine) = (
+            w.b(&fast).ok().stdout.clone(),
+            w.b(&engine).ok().stdout.clone(),
+        );
+        assert_eq!(ids_of(&fast), ids_of(&engine), "{opts:?}\n{fast}\n{engine}");
+        assert_eq!(fast.lines().next(), engine.lines().next(), "{opts:?}");
+    }
+    // The limits: -n N lines, -l one, whatever the format.
+    let n = |args: &[&str]| {
+        let mut a = vec!["ps"];
+        a.extend_from_slice(args);
+        w.b(&a).ok().stdout.lines().count()
+    };
+    assert_eq!(n(&["-n", "3"]), 4);
+    assert_eq!(n(&["-l"]), 2);
+    assert_eq!(n(&["-n", "3", "-q"]), 3);
+    assert_eq!(n(&["-l", "-q"]), 1);
+    assert_eq!(n(&["-a", "-q"]), 9);
+    assert_eq!(n(&["-q"]), 4);
+    let latest = w.b(&["ps", "-l", "-q", "--no-trunc"]).ok().stdout.clone();
+    assert_eq!(latest.trim(), made.last().unwrap());
+    w.finish();
+}

@@ -1041,22 +1041,7 @@ impl Store {
     /// [`Store::list_brief`] with each container's status, from the same look at its
     /// monitor that decides whether it needs reconciling.
     pub(crate) fn list_brief_live(&self) -> Vec<(Container, Live)> {
-        // Which containers have a run directory, in one look: one without it has no
-        // monitor to probe (a created or exited container: most of a long list). When
-        // most have one, the look costs more than it spares: each is probed.
-        let run_dirs: Option<std::collections::HashSet<String>> = if self.mostly_running() {
-            None
-        } else {
-            match fs::read_dir(self.runroot.join("containers")) {
-                Ok(rd) => Some(
-                    rd.filter_map(|e| e.ok())
-                        .map(|e| e.file_name().to_string_lossy().into_owned())
-                        .collect(),
-                ),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Some(Default::default()),
-                Err(_) => None,
-            }
-        };
+        let run_dirs = self.listing_run_dirs();
         let ids = self.ids();
         // Room for all at once: a Container is large, and a growing Vec copies them all.
         let mut out = Vec::with_capacity(ids.len());
@@ -1064,35 +1049,79 @@ impl Store {
             // Read where it will stay (see load_listed_into).
             out.push((Container::default(), Live::Created));
             let slot = out.len() - 1;
-            if self.load_listed_into(&id, &mut out[slot].0).is_err() {
-                out.pop();
-                continue;
-            }
-            let c = &out[slot].0;
-            // One look at the lock file, for both questions asked of it.
-            let seen = std::cell::OnceCell::new();
-            let look = || *seen.get_or_init(|| self.monitor_probe_listed(&id));
-            // Missing from the look taken before its state was read: its monitor, if one
-            // came since, started after that state was written, which then still stands.
-            // Only a claim of running is checked against the monitor itself (assess).
-            let probe = || match &run_dirs {
-                Some(d) if !d.contains(&id) => None,
-                _ => look().alive,
-            };
-            let alive = || look().alive == Some(true);
-            let paused = || look().paused.unwrap_or_else(|| self.pause_marked(&id));
-            match self.assess_with(c, probe, alive, paused) {
-                (false, live) => out[slot].1 = live,
-                _ => {
-                    let Some((c, _)) = out.pop() else { continue };
-                    if let Some(c) = self.reconcile_if_needed(c) {
-                        let live = self.derive(&c);
-                        out.push((c, live));
-                    }
+            match self.look_listed(&id, &run_dirs, &mut out[slot].0) {
+                Some(live) => out[slot].1 = live,
+                None => {
+                    out.pop();
                 }
             }
         }
         out
+    }
+
+    /// [`Store::list_brief_live`] one container at a time, each read into the same place:
+    /// for a listing that keeps a line of each, not the containers (megabytes of them in
+    /// a long list, each page of which is a fault to take).
+    pub(crate) fn each_brief_live(&self, mut f: impl FnMut(&Container, Live)) {
+        let run_dirs = self.listing_run_dirs();
+        for id in self.ids() {
+            let mut c = Container::default();
+            if let Some(live) = self.look_listed(&id, &run_dirs, &mut c) {
+                f(&c, live);
+            }
+        }
+    }
+
+    /// Which containers have a run directory, in one look: one without it has no monitor
+    /// to probe (a created or exited container: most of a long list). None when most have
+    /// one (the look costs more than it spares: each is probed), or it cannot be read.
+    fn listing_run_dirs(&self) -> Option<std::collections::HashSet<String>> {
+        if self.mostly_running() {
+            return None;
+        }
+        match fs::read_dir(self.runroot.join("containers")) {
+            Ok(rd) => Some(
+                rd.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect(),
+            ),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Some(Default::default()),
+            Err(_) => None,
+        }
+    }
+
+    /// Reads container `id` into `c` (a default container) and says its status, after
+    /// reconciling it if its monitor is gone; None when it is gone (removed meanwhile, or
+    /// by its own `--rm` now). `run_dirs` was read before any state (see
+    /// [`Store::listing_run_dirs`]).
+    fn look_listed(
+        &self,
+        id: &str,
+        run_dirs: &Option<std::collections::HashSet<String>>,
+        c: &mut Container,
+    ) -> Option<Live> {
+        self.load_listed_into(id, c).ok()?;
+        // One look at the lock file, for both questions asked of it.
+        let seen = std::cell::OnceCell::new();
+        let look = || *seen.get_or_init(|| self.monitor_probe_listed(id));
+        // Missing from the look taken before its state was read: its monitor, if one came
+        // since, started after that state was written, which then still stands. Only a
+        // claim of running is checked against the monitor itself (assess).
+        let probe = || match run_dirs {
+            Some(d) if !d.contains(id) => None,
+            _ => look().alive,
+        };
+        let alive = || look().alive == Some(true);
+        let paused = || look().paused.unwrap_or_else(|| self.pause_marked(id));
+        match self.assess_with(c, probe, alive, paused) {
+            (false, live) => Some(live),
+            _ => {
+                let now = self.reconcile_if_needed(std::mem::take(c))?;
+                let live = self.derive(&now);
+                *c = now;
+                Some(live)
+            }
+        }
     }
 
     fn list_with(&self, load: fn(&Store, &str) -> Result<Container>) -> Vec<Container> {
