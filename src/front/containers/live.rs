@@ -40,9 +40,10 @@ fn whole_file(kind: libc::c_int) -> libc::flock {
 }
 
 /// The lock file's mode while `pause` has not marked the container, and while it has
-/// ([`mark_paused`]): a listing that stats the file for its inode learns at once whether
-/// the container may be paused, without the stat of the runtime's pause mark. A lock file
-/// of another mode (made by an older berth) says nothing of it.
+/// ([`mark_paused`]): a listing, which has the file open to probe the lock, learns from
+/// one fstat whether the container may be paused, without a walk of the path of the
+/// runtime's pause mark. A lock file of another mode (made by an older berth, 0600) says
+/// nothing of it.
 const UNPAUSED: u32 = 0o640;
 const PAUSED: u32 = 0o440;
 
@@ -236,7 +237,9 @@ mod tests {
             assert!(std::time::Instant::now() < deadline, "python never locked");
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        // A mode of no meaning (python's, as an older berth's) tells nothing.
+        // A mode of no meaning (an older berth's) tells nothing.
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(child.join(LOCK_FILE), fs::Permissions::from_mode(0o600)).unwrap();
         assert_eq!(listed().paused, None);
         mark_paused(&child, true).unwrap();
         let on = Listed {
