@@ -3128,7 +3128,13 @@ impl TabWriter {
     }
 
     fn update_width(&mut self) {
-        self.cell.width += display_width(&String::from_utf8_lossy(&self.buf[self.pos..]));
+        let cell = &self.buf[self.pos..];
+        // ASCII (most cells of most tables): one column a byte, none for control bytes.
+        self.cell.width += if cell.is_ascii() {
+            cell.iter().filter(|&&b| b >= 0x20 && b != 0x7f).count()
+        } else {
+            display_width(&String::from_utf8_lossy(cell))
+        };
         self.pos = self.buf.len();
     }
 
@@ -3292,6 +3298,18 @@ pub(crate) fn display_width(s: &str) -> usize {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_ascii_cell_is_as_wide_as_display_width_says() {
+        // The tabwriter's ASCII shortcut counts what display_width counts.
+        for b in 0u8..128 {
+            let want = usize::from(b >= 0x20 && b != 0x7f);
+            assert_eq!(display_width(&char::from(b).to_string()), want, "{b:#x}");
+        }
+        let mut tw = TabWriter::docker();
+        tw.write("a\x01b\tc\nnamé\td\n");
+        assert_eq!(tw.flush(), "a\x01b        c\nnamé      d\n");
+    }
 
     #[test]
     fn may_read_names_the_fields_a_template_can_reach() {
