@@ -3128,7 +3128,13 @@ impl TabWriter {
     }
 
     fn update_width(&mut self) {
-        self.cell.width += display_width(&String::from_utf8_lossy(&self.buf[self.pos..]));
+        let cell = &self.buf[self.pos..];
+        // ASCII (most cells of most tables): one column a byte, none for control bytes.
+        self.cell.width += if cell.is_ascii() {
+            cell.iter().filter(|&&b| b >= 0x20 && b != 0x7f).count()
+        } else {
+            display_width(&String::from_utf8_lossy(cell))
+        };
         self.pos = self.buf.len();
     }
 
@@ -3159,7 +3165,8 @@ impl TabWriter {
 
     fn write_lines(&mut self, mut pos: usize, line0: usize, line1: usize) -> usize {
         for i in line0..line1 {
-            let line = self.lines[i].clone();
+            // Taken out for the while (not copied: a long table is a copy per line).
+            let line = std::mem::take(&mut self.lines[i]);
             for (j, c) in line.iter().enumerate() {
                 if c.size > 0 {
                     self.out.extend_from_slice(&self.buf[pos..pos + c.size]);
@@ -3170,6 +3177,7 @@ impl TabWriter {
                     self.write_padding(c.width, w);
                 }
             }
+            self.lines[i] = line;
             if i + 1 == self.lines.len() {
                 let n = self.cell.size;
                 self.out.extend_from_slice(&self.buf[pos..pos + n]);
@@ -3215,6 +3223,8 @@ impl TabWriter {
         if self.cell.size > 0 {
             self.terminate_cell(false);
         }
+        // The text and some padding: a long table grows the output once, if at all.
+        self.out.reserve(self.buf.len() + self.buf.len() / 2);
         let n = self.lines.len();
         self.format(0, 0, n);
         self.reset();
@@ -3222,6 +3232,7 @@ impl TabWriter {
 
     pub(crate) fn write(&mut self, text: &str) {
         let bytes = text.as_bytes();
+        self.buf.reserve(bytes.len());
         let mut n = 0;
         for (i, &ch) in bytes.iter().enumerate() {
             if matches!(ch, b'\t' | b'\x0b' | b'\n' | b'\x0c') {
@@ -3244,7 +3255,8 @@ impl TabWriter {
     pub(crate) fn flush(&mut self) -> String {
         self.flush_internal();
         let out = std::mem::take(&mut self.out);
-        String::from_utf8_lossy(&out).into_owned()
+        String::from_utf8(out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
     }
 }
 
@@ -3286,6 +3298,18 @@ pub(crate) fn display_width(s: &str) -> usize {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_ascii_cell_is_as_wide_as_display_width_says() {
+        // The tabwriter's ASCII shortcut counts what display_width counts.
+        for b in 0u8..128 {
+            let want = usize::from(b >= 0x20 && b != 0x7f);
+            assert_eq!(display_width(&char::from(b).to_string()), want, "{b:#x}");
+        }
+        let mut tw = TabWriter::docker();
+        tw.write("a\x01b\tc\nnamé\td\n");
+        assert_eq!(tw.flush(), "a\x01b        c\nnamé      d\n");
+    }
 
     #[test]
     fn may_read_names_the_fields_a_template_can_reach() {

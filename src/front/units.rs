@@ -460,8 +460,51 @@ pub(crate) fn k8s_timestamp(t: SystemTime) -> String {
 /// Reads an RFC 3339 timestamp with any fraction and a `Z` or `±HH:MM` zone (json-file and
 /// k8s-file records, inspect times).
 pub(crate) fn parse_rfc3339(s: &str) -> Option<SystemTime> {
+    if let Some(t) = parse_utc(s) {
+        return Some(t);
+    }
     let p = go_parse(RFC3339_NANO, s, None).ok()?;
     Some(p)
+}
+
+/// The form berth writes its own times in (`2006-01-02T15:04:05.999999999Z`: UTC, up to
+/// nine fraction digits) without the walk of a layout: a listing reads two per container.
+/// None for anything else, which [`go_parse`] then reads (to the same time).
+fn parse_utc(s: &str) -> Option<SystemTime> {
+    let b = s.as_bytes();
+    let (&b'Z', b) = b.split_last()? else {
+        return None;
+    };
+    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' {
+        return None;
+    }
+    if b[16] != b':' {
+        return None;
+    }
+    let num = |d: &[u8]| {
+        d.iter().try_fold(0i64, |n, c| {
+            c.is_ascii_digit().then(|| n * 10 + i64::from(c - b'0'))
+        })
+    };
+    let year = num(&b[0..4])?;
+    let (month, day) = (num(&b[5..7])?, num(&b[8..10])?);
+    let (hour, min, sec) = (num(&b[11..13])?, num(&b[14..16])?, num(&b[17..19])?);
+    let nsec = match &b[19..] {
+        [] => 0,
+        [b'.', d @ ..] if (1..=9).contains(&d.len()) => {
+            num(d)? as u32 * 10u32.pow(9 - d.len() as u32)
+        }
+        _ => return None,
+    };
+    if !(1..=12).contains(&month) || hour >= 24 || min >= 60 || sec >= 60 {
+        return None;
+    }
+    let (month, day) = (month as u32, day as u32);
+    if day < 1 || day > days_in(month, year) {
+        return None;
+    }
+    let secs = days_from_civil(year, month, day) * 86_400 + hour * 3600 + min * 60 + sec;
+    Some(from_unix(secs, nsec))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1067,6 +1110,44 @@ mod tests {
             let (y, m, d) = civil_from_days(days);
             assert_eq!(days_from_civil(y, m, d), days);
             assert!(d >= 1 && d <= days_in(m, y));
+        }
+    }
+
+    #[test]
+    fn berths_own_times_read_as_the_general_parse_reads_them() {
+        for t in [
+            "2026-12-06T17:22:31.542086654Z",
+            "2026-12-06T17:22:31.5Z",
+            "2026-12-06T17:22:31Z",
+            "0001-01-01T00:00:00Z",
+            "1969-12-31T23:59:59.999999999Z",
+            "2024-02-29T00:00:00.000000001Z",
+            "2000-01-01T00:00:00.120Z",
+        ] {
+            let fast = parse_utc(t).unwrap_or_else(|| panic!("{t}"));
+            assert_eq!(Some(fast), go_parse(RFC3339_NANO, t, None).ok(), "{t}");
+            assert_eq!(parse_rfc3339(t), Some(fast));
+        }
+        // Anything else is left to the general parse, which says what it says.
+        for t in [
+            "2026-12-06T17:22:31.5+01:00",
+            "2026-12-06T7:22:31Z",
+            "2026-12-06T17:22:31,5Z",
+            "2026-12-06T17:22:31.1234567891Z",
+            "2023-02-29T00:00:00Z",
+            "2026-13-06T17:22:31Z",
+            "2026-12-06T24:22:31Z",
+            "2026-12-06T17:22:31.Z",
+            "2026-12-06 17:22:31Z",
+            "",
+            "Z",
+        ] {
+            assert_eq!(parse_utc(t), None, "{t}");
+            assert_eq!(
+                parse_rfc3339(t),
+                go_parse(RFC3339_NANO, t, None).ok(),
+                "{t}"
+            );
         }
     }
 }

@@ -3,7 +3,7 @@
 use anyhow::{bail, Result};
 
 use crate::cli::front::ContainersArgs;
-use crate::front::containers::{runtime, Live, Store};
+use crate::front::containers::{Live, Store};
 use crate::front::Globals;
 
 pub(crate) fn pause(g: &Globals, a: &ContainersArgs, freeze: bool) -> Result<i32> {
@@ -18,8 +18,8 @@ pub(crate) fn pause(g: &Globals, a: &ContainersArgs, freeze: bool) -> Result<i32
             Ok(())
         };
         match (store.derive(&c), freeze) {
-            (Live::Running, true) => event(runtime::pause(&store.rt, &c.rec.id)),
-            (Live::Paused, false) => event(runtime::resume(&store.rt, &c.rec.id)),
+            (Live::Running, true) => event(store.pause(&c.rec.id)),
+            (Live::Paused, false) => event(store.resume(&c.rec.id)),
             (Live::Paused, true) => bail!("container {q} is already paused"),
             (Live::Running | Live::Starting, false) => bail!("container {q} is not paused"),
             _ => bail!("container {q} is not running"),

@@ -28,16 +28,7 @@ pub(crate) fn ps(g: &Globals, a: &PsArgs) -> Result<i32> {
     } else {
         Some(Formatter::new(a.format.as_deref(), DEFAULT_TABLE)?)
     };
-    let list = store.list_brief_live();
-    // Newest first, as Docker lists them; sorted by reference (a Container is large).
-    let mut order: Vec<&(Container, Live)> = list.iter().collect();
-    order.sort_by(|(x, _), (y, _)| y.rec.created.cmp(&x.rec.created));
-    let mut ports = crate::front::network::show::PsPorts::new(&store);
     let all = a.all || a.latest || a.last > 0 || filters.implies_all();
-    let mut rows = Vec::new();
-    let mut ids = Vec::new();
-    let plain = fmt.as_ref().is_some_and(|f| f.is(true, DEFAULT_ROW));
-    let mut lines = String::new();
     let limit = if a.latest {
         1
     } else if a.last > 0 {
@@ -45,9 +36,25 @@ pub(crate) fn ps(g: &Globals, a: &PsArgs) -> Result<i32> {
     } else {
         usize::MAX
     };
+    if let Some(fmt) = fmt.as_ref().filter(|f| f.is(true, DEFAULT_ROW)) {
+        if filters.before.is_empty() && filters.since.is_empty() {
+            return default_table(&store, fmt, &filters, all, limit, !a.no_trunc);
+        }
+    }
+    let list = store.list_brief_live();
+    // Newest first, as Docker lists them; sorted by reference (a Container is large).
+    let mut order: Vec<&(Container, Live)> = list.iter().collect();
+    order.sort_by(|(x, _), (y, _)| y.rec.created.cmp(&x.rec.created));
+    let mut ports = crate::front::network::show::PsPorts::new(&store);
+    let mut rows = Vec::new();
+    let mut ids = Vec::new();
+    let plain = fmt.as_ref().is_some_and(|f| f.is(true, DEFAULT_ROW));
+    // A default row is about a hundred bytes: a long listing grows this once, if at all.
+    let mut lines = String::with_capacity(if plain { list.len() * 128 } else { 0 });
+    let mut shown = 0;
     for (c, live) in order {
         let (c, live) = (c, *live);
-        if rows.len() >= limit {
+        if shown >= limit {
             break;
         }
         if !all && !live.is_active() {
@@ -56,6 +63,7 @@ pub(crate) fn ps(g: &Globals, a: &PsArgs) -> Result<i32> {
         if !filters.matches(&store, c, live, &list)? {
             continue;
         }
+        shown += 1;
         let Some(fmt) = &fmt else {
             ids.push(if a.no_trunc {
                 c.rec.id.clone()
@@ -81,17 +89,65 @@ pub(crate) fn ps(g: &Globals, a: &PsArgs) -> Result<i32> {
         }
         return Ok(0);
     };
-    let headers = json!({
+    if plain {
+        print!("{}", fmt.render_body(lines, &headers()));
+    } else {
+        print!("{}", fmt.render(&rows, &headers())?);
+    }
+    Ok(0)
+}
+
+fn headers() -> Value {
+    json!({
         "ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "RunningFor": "CREATED",
         "CreatedAt": "CREATED AT", "Status": "STATUS", "State": "STATE", "Ports": "PORTS",
         "Names": "NAMES", "Labels": "LABELS", "Mounts": "MOUNTS", "Networks": "NETWORKS",
         "Size": "SIZE", "LocalVolumes": "LOCAL VOLUMES",
+    })
+}
+
+/// The default table (no filter that compares containers with each other): each
+/// container's line made as it is read, the lines then put in order (newest first, as
+/// the list is sorted otherwise, ties in the order read), without keeping the containers.
+fn default_table(
+    store: &Store,
+    fmt: &Formatter,
+    filters: &Filters,
+    all: bool,
+    limit: usize,
+    trunc: bool,
+) -> Result<i32> {
+    let mut ports = crate::front::network::show::PsPorts::new(store);
+    // One text for all the lines, each known by (created, start, end) in it.
+    let mut text = String::new();
+    let mut at: Vec<(String, usize, usize)> = Vec::new();
+    let mut failed = None;
+    store.each_brief_live(|c, live| {
+        if failed.is_some() || (!all && !live.is_active()) {
+            return;
+        }
+        match filters.matches(store, c, live, &[]) {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                failed = Some(e);
+                return;
+            }
+        }
+        let ports = ports.text(&c.rec, live.is_active());
+        let start = text.len();
+        default_line(c, live, trunc, &ports, &mut text);
+        at.push((c.rec.created.clone(), start, text.len()));
     });
-    if plain {
-        print!("{}", fmt.render_body(lines, &headers));
-    } else {
-        print!("{}", fmt.render(&rows, &headers)?);
+    if let Some(e) = failed {
+        return Err(e);
     }
+    at.sort_by(|x, y| y.0.cmp(&x.0));
+    let mut lines = String::with_capacity(text.len());
+    for (_, start, end) in at.iter().take(limit) {
+        lines.push_str(&text[*start..*end]);
+    }
+    print!("{}", fmt.render_body(lines, &headers()));
     Ok(0)
 }
 

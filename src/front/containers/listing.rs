@@ -92,12 +92,44 @@ struct OutHostConfig<'a> {
     port_bindings: &'a BTreeMap<String, Vec<crate::front::network::HostPort>>,
 }
 
+/// What a listing holds, as read back: only these fields, which are then moved into a
+/// [`Record`] (a large struct: parsing into it directly costs a copy of all of it at each
+/// step of the way out of the parser).
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct In {
     version: u32,
     source: Source,
-    record: Record,
+    record: InRecord,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct InRecord {
+    id: String,
+    name: String,
+    created: String,
+    image: String,
+    path: String,
+    args: Vec<String>,
+    config: InConfig,
+    host_config: InHostConfig,
+    mounts: Vec<crate::front::volumes::MountPoint>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct InConfig {
+    labels: BTreeMap<String, String>,
+    exposed_ports: BTreeMap<String, serde_json::Value>,
+    healthcheck: Option<crate::front::monitor::health::HealthConfig>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct InHostConfig {
+    network_mode: String,
+    port_bindings: BTreeMap<String, Vec<crate::front::network::HostPort>>,
 }
 
 pub(super) fn encode(rec: &Record, source: Source) -> Vec<u8> {
@@ -129,9 +161,35 @@ pub(super) fn encode(rec: &Record, source: Source) -> Vec<u8> {
 }
 
 /// The record a listing holds, if it is of this version and made from `source`.
-pub(super) fn decode(data: &[u8], source: Source) -> Option<Record> {
-    let l: In = serde_json::from_slice(data).ok()?;
-    (l.version == VERSION && l.source == source).then_some(l.record)
+#[cfg(test)]
+fn decode(data: &[u8], source: Source) -> Option<Record> {
+    let mut rec = Record::default();
+    decode_into(data, source, &mut rec).then_some(rec)
+}
+
+/// [`decode`] into `rec` (a default record); whether the listing was of this version and
+/// made from `source` (`rec` is left as it was otherwise).
+pub(super) fn decode_into(data: &[u8], source: Source, rec: &mut Record) -> bool {
+    let Ok(l) = serde_json::from_slice::<In>(data) else {
+        return false;
+    };
+    if l.version != VERSION || l.source != source {
+        return false;
+    }
+    let r = l.record;
+    rec.id = r.id;
+    rec.name = r.name;
+    rec.created = r.created;
+    rec.image = r.image;
+    rec.path = r.path;
+    rec.args = r.args;
+    rec.config.labels = r.config.labels;
+    rec.config.exposed_ports = r.config.exposed_ports;
+    rec.config.healthcheck = r.config.healthcheck;
+    rec.host_config.network_mode = r.host_config.network_mode;
+    rec.host_config.port_bindings = r.host_config.port_bindings;
+    rec.mounts = r.mounts;
+    true
 }
 
 #[cfg(test)]

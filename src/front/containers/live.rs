@@ -39,6 +39,31 @@ fn whole_file(kind: libc::c_int) -> libc::flock {
     }
 }
 
+/// The lock file's mode while `pause` has not marked the container, and while it has
+/// ([`mark_paused`]): a listing, which has the file open to probe the lock, learns from
+/// one fstat whether the container may be paused, without a walk of the path of the
+/// runtime's pause mark. A lock file of another mode (made by an older berth, 0600) says
+/// nothing of it.
+const UNPAUSED: u32 = 0o640;
+const PAUSED: u32 = 0o440;
+
+/// Sets the pause mark of the lock file in run directory `dir`: before the container is
+/// frozen, and cleared only once it is thawed (never a frozen container whose lock file
+/// says unpaused; a mark left on a thawed one is checked against the cgroup). No lock
+/// file (a monitor of an older berth) is no error.
+pub(crate) fn mark_paused(dir: &Path, paused: bool) -> Result<()> {
+    let path = dir.join(LOCK_FILE);
+    let mode = if paused { PAUSED } else { UNPAUSED };
+    match fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(mode)) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(anyhow!(
+            "{}: {}",
+            path.display(),
+            crate::error::errno_text(&e)
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Takes (or takes anew, for a new start of the same container) the monitor lock of the
 /// run directory `dir` for this process.
 pub(crate) fn hold(dir: &Path) -> Result<()> {
@@ -49,8 +74,10 @@ pub(crate) fn hold(dir: &Path) -> Result<()> {
             .write(true)
             .create(true)
             .truncate(true)
-            .mode(0o600)
+            .mode(UNPAUSED)
             .open(&tmp)?;
+        // Exactly this mode, whatever the umask: listings read it (see [`UNPAUSED`]).
+        nix::sys::stat::fchmod(&f, nix::sys::stat::Mode::from_bits_truncate(UNPAUSED))?;
         nix::fcntl::fcntl(
             &f,
             nix::fcntl::FcntlArg::F_SETLK(&whole_file(libc::F_WRLCK)),
@@ -78,13 +105,25 @@ pub(crate) fn probe(
     name: &str,
     dir: &dyn Fn() -> PathBuf,
 ) -> Option<bool> {
+    probe_with(parent, name, dir, false).alive
+}
+
+fn probe_with(
+    parent: Option<BorrowedFd>,
+    name: &str,
+    dir: &dyn Fn() -> PathBuf,
+    mark: bool,
+) -> Listed {
     {
         let held = HELD.lock().unwrap_or_else(|e| e.into_inner());
         if !held.is_empty() {
             let path = dir().join(LOCK_FILE);
             if held.iter().any(|(p, _)| p == &path) {
                 // Ours: never open it (closing would drop our own lock).
-                return path.exists().then_some(true);
+                return Listed {
+                    alive: path.exists().then_some(true),
+                    paused: None,
+                };
             }
         }
     }
@@ -101,12 +140,44 @@ pub(crate) fn probe(
         None => File::open(dir().join(LOCK_FILE)),
     };
     // Missing or unreadable: monitor.json decides.
-    let Ok(f) = f else { return None };
+    let Ok(f) = f else {
+        return Listed::default();
+    };
     let mut l = whole_file(libc::F_WRLCK);
-    match nix::fcntl::fcntl(&f, nix::fcntl::FcntlArg::F_GETLK(&mut l)) {
+    let alive = match nix::fcntl::fcntl(&f, nix::fcntl::FcntlArg::F_GETLK(&mut l)) {
         Ok(_) => Some(l.l_type != libc::F_UNLCK as libc::c_short),
         Err(_) => None,
-    }
+    };
+    let paused = match alive {
+        Some(true) if mark => nix::sys::stat::fstat(&f).ok().and_then(|st| {
+            #[allow(clippy::unnecessary_cast)]
+            match st.st_mode as u32 & 0o7777 {
+                UNPAUSED => Some(false),
+                PAUSED => Some(true),
+                _ => None,
+            }
+        }),
+        _ => None,
+    };
+    Listed { alive, paused }
+}
+
+/// What a listing learns of a monitor from its lock file: whether it is alive (as
+/// [`probe`] says), and, when the file's mode tells, whether `pause` marked it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) struct Listed {
+    pub(crate) alive: Option<bool>,
+    pub(crate) paused: Option<bool>,
+}
+
+/// [`probe`] for a listing: the pause mark too, from the lock file's mode (a stat of the
+/// file already open, where the runtime's mark costs a walk of its path).
+pub(crate) fn probe_listed(
+    parent: Option<BorrowedFd>,
+    name: &str,
+    dir: &dyn Fn() -> PathBuf,
+) -> Listed {
+    probe_with(parent, name, dir, true)
 }
 
 #[cfg(test)]
@@ -148,6 +219,49 @@ mod tests {
         assert_eq!(probe(None, "", &|| d.clone()), Some(true));
         assert_eq!(probe(None, "", &|| d.clone()), Some(true));
         HELD.lock().unwrap().clear();
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_listing_reads_the_pause_mark_from_the_live_lock_files_mode() {
+        let d = std::env::temp_dir().join(format!("berth-live-mark-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        let child = d.join("c");
+        fs::create_dir_all(&child).unwrap();
+        let parent = File::open(&d).unwrap();
+        use std::os::fd::AsFd;
+        let listed = || probe_listed(Some(parent.as_fd()), "c", &|| child.clone());
+        let mut c = hold_in_python(&child);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while listed().alive != Some(true) {
+            assert!(std::time::Instant::now() < deadline, "python never locked");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        // A mode of no meaning (an older berth's) tells nothing.
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(child.join(LOCK_FILE), fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(listed().paused, None);
+        mark_paused(&child, true).unwrap();
+        let on = Listed {
+            alive: Some(true),
+            paused: Some(true),
+        };
+        assert_eq!(listed(), on);
+        mark_paused(&child, false).unwrap();
+        assert_eq!(listed().paused, Some(false));
+        // A dead holder's mark is not read (the container is not running).
+        mark_paused(&child, true).unwrap();
+        c.kill().unwrap();
+        c.wait().unwrap();
+        let gone = Listed {
+            alive: Some(false),
+            paused: None,
+        };
+        assert_eq!(listed(), gone);
+        // No lock file: nothing known, and marking it is no error.
+        let none = probe_listed(Some(parent.as_fd()), "none", &|| d.join("none"));
+        assert_eq!(none, Listed::default());
+        mark_paused(&d.join("none"), true).unwrap();
         fs::remove_dir_all(&d).unwrap();
     }
 

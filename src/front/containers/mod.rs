@@ -627,7 +627,7 @@ fn open_dir(p: &Path) -> Option<std::os::fd::OwnedFd> {
 }
 
 /// One container as read from disk.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub(crate) struct Container {
     pub(crate) rec: Record,
     pub(crate) state: State,
@@ -658,6 +658,23 @@ impl Store {
         d.get_or_init(|| open_dir(&self.runroot.join("containers")))
             .as_ref()
             .map(|f| f.as_fd())
+    }
+
+    /// Freezes the container, its pause marks set first: the runtime's and the one of its
+    /// monitor's lock file that listings read (see [`live::mark_paused`]).
+    pub(crate) fn pause(&self, id: &str) -> Result<()> {
+        live::mark_paused(&self.run_dir(id), true)?;
+        runtime::pause(&self.rt, id).inspect_err(|_| {
+            if !runtime::is_frozen(&self.rt, id) {
+                let _ = live::mark_paused(&self.run_dir(id), false);
+            }
+        })
+    }
+
+    /// Thaws the container, then clears its pause marks.
+    pub(crate) fn resume(&self, id: &str) -> Result<()> {
+        runtime::resume(&self.rt, id)?;
+        live::mark_paused(&self.run_dir(id), false)
     }
 
     /// Whether `pause` marked the container (see [`runtime::is_frozen`], which the mark
@@ -857,44 +874,58 @@ impl Store {
         .ok_or_else(|| no_such(id))
     }
 
-    /// [`Store::load_brief`] for listings: of the record only what `ps` shows, from its
-    /// listing while that was made from the current config.json (see [`listing`]), else
-    /// from config.json itself.
-    fn load_listed(&self, id: &str) -> Result<Container> {
-        let rec = match self.listed_record(id) {
-            Some(r) => r,
-            None => self.read_record(id)?,
-        };
-        self.with_state(id, rec)
+    /// [`Store::load_brief`] for listings, into `c` (a default container): of the record
+    /// only what `ps` shows, from its listing while that was made from the current
+    /// config.json (see [`listing`]), else from config.json itself. Filled where it lies:
+    /// a Container is large, and one returned would be copied at each step on its way.
+    fn load_listed_into(&self, id: &str, c: &mut Container) -> Result<()> {
+        if !self.listed_record_into(id, &mut c.rec) {
+            c.rec = self.read_record(id)?;
+        }
+        c.state = self.state_of(id, c.rec.config.healthcheck.is_some())?;
+        Ok(())
     }
 
-    fn listed_record(&self, id: &str) -> Option<Record> {
-        let fd = self.containers_fd()?;
+    /// Whether the listing was read into `rec`.
+    fn listed_record_into(&self, id: &str, rec: &mut Record) -> bool {
+        let Some(fd) = self.containers_fd() else {
+            return false;
+        };
         let mut buf = [0u8; 256];
-        let config = rel_path(&mut buf, id, "config.json")?;
-        let st = nix::sys::stat::fstatat(fd, config, nix::fcntl::AtFlags::empty()).ok()?;
+        let Some(config) = rel_path(&mut buf, id, "config.json") else {
+            return false;
+        };
+        let Ok(st) = nix::sys::stat::fstatat(fd, config, nix::fcntl::AtFlags::empty()) else {
+            return false;
+        };
         let source = listing::Source::of_stat(&st);
-        let rec = self
-            .read_in(id, listing::FILE, |_, d| Ok(listing::decode(d, source)))
-            .ok()???;
+        let read = self.read_in(id, listing::FILE, |_, d| {
+            Ok(listing::decode_into(d, source, rec))
+        });
         // Made for this container's directory (not one copied from another's).
-        (rec.id == id).then_some(rec)
+        matches!(read, Ok(Some(true))) && rec.id == id
     }
 
     /// The container with its state (and live health) added to its record.
     fn with_state(&self, id: &str, rec: Record) -> Result<Container> {
+        let state = self.state_of(id, rec.config.healthcheck.is_some())?;
+        Ok(Container { rec, state })
+    }
+
+    /// The container's state, with the live health when it has a healthcheck.
+    fn state_of(&self, id: &str, healthcheck: bool) -> Result<State> {
         // Torn by a crash: a fresh state, as read_state says.
         let mut state: State = self
             .read_in(id, "state.json", |_, d| {
                 Ok(serde_json::from_slice(d).unwrap_or_default())
             })?
             .unwrap_or_default();
-        if rec.config.healthcheck.is_some() {
+        if healthcheck {
             if let Some(h) = self.live_health(id, state.pid) {
                 state.health = Some(h);
             }
         }
-        Ok(Container { rec, state })
+        Ok(state)
     }
 
     /// The healthcheck's state at its latest probe of the init `pid`, kept in the runroot
@@ -1010,43 +1041,87 @@ impl Store {
     /// [`Store::list_brief`] with each container's status, from the same look at its
     /// monitor that decides whether it needs reconciling.
     pub(crate) fn list_brief_live(&self) -> Vec<(Container, Live)> {
-        // Which containers have a run directory, in one look: one without it has no
-        // monitor to probe (a created or exited container: most of a long list).
-        let run_dirs: Option<std::collections::HashSet<String>> =
-            match fs::read_dir(self.runroot.join("containers")) {
-                Ok(rd) => Some(
-                    rd.filter_map(|e| e.ok())
-                        .map(|e| e.file_name().to_string_lossy().into_owned())
-                        .collect(),
-                ),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Some(Default::default()),
-                Err(_) => None,
-            };
+        let run_dirs = self.listing_run_dirs();
         let ids = self.ids();
         // Room for all at once: a Container is large, and a growing Vec copies them all.
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
-            let Ok(c) = self.load_listed(&id) else {
-                continue;
-            };
-            // Missing from the look taken before its state was read: its monitor, if one
-            // came since, started after that state was written, which then still stands.
-            // Only a claim of running is checked against the monitor itself (assess).
-            let probe = || match &run_dirs {
-                Some(d) if !d.contains(&id) => None,
-                _ => self.monitor_probe(&id),
-            };
-            match self.assess_with(&c, probe) {
-                (false, live) => out.push((c, live)),
-                _ => {
-                    if let Some(c) = self.reconcile_if_needed(c) {
-                        let live = self.derive(&c);
-                        out.push((c, live));
-                    }
+            // Read where it will stay (see load_listed_into).
+            out.push((Container::default(), Live::Created));
+            let slot = out.len() - 1;
+            match self.look_listed(&id, &run_dirs, &mut out[slot].0) {
+                Some(live) => out[slot].1 = live,
+                None => {
+                    out.pop();
                 }
             }
         }
         out
+    }
+
+    /// [`Store::list_brief_live`] one container at a time, each read into the same place:
+    /// for a listing that keeps a line of each, not the containers (megabytes of them in
+    /// a long list, each page of which is a fault to take).
+    pub(crate) fn each_brief_live(&self, mut f: impl FnMut(&Container, Live)) {
+        let run_dirs = self.listing_run_dirs();
+        for id in self.ids() {
+            let mut c = Container::default();
+            if let Some(live) = self.look_listed(&id, &run_dirs, &mut c) {
+                f(&c, live);
+            }
+        }
+    }
+
+    /// Which containers have a run directory, in one look: one without it has no monitor
+    /// to probe (a created or exited container: most of a long list). None when most have
+    /// one (the look costs more than it spares: each is probed), or it cannot be read.
+    fn listing_run_dirs(&self) -> Option<std::collections::HashSet<String>> {
+        if self.mostly_running() {
+            return None;
+        }
+        match fs::read_dir(self.runroot.join("containers")) {
+            Ok(rd) => Some(
+                rd.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect(),
+            ),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Some(Default::default()),
+            Err(_) => None,
+        }
+    }
+
+    /// Reads container `id` into `c` (a default container) and says its status, after
+    /// reconciling it if its monitor is gone; None when it is gone (removed meanwhile, or
+    /// by its own `--rm` now). `run_dirs` was read before any state (see
+    /// [`Store::listing_run_dirs`]).
+    fn look_listed(
+        &self,
+        id: &str,
+        run_dirs: &Option<std::collections::HashSet<String>>,
+        c: &mut Container,
+    ) -> Option<Live> {
+        self.load_listed_into(id, c).ok()?;
+        // One look at the lock file, for both questions asked of it.
+        let seen = std::cell::OnceCell::new();
+        let look = || *seen.get_or_init(|| self.monitor_probe_listed(id));
+        // Missing from the look taken before its state was read: its monitor, if one came
+        // since, started after that state was written, which then still stands. Only a
+        // claim of running is checked against the monitor itself (assess).
+        let probe = || match run_dirs {
+            Some(d) if !d.contains(id) => None,
+            _ => look().alive,
+        };
+        let alive = || look().alive == Some(true);
+        let paused = || look().paused.unwrap_or_else(|| self.pause_marked(id));
+        match self.assess_with(c, probe, alive, paused) {
+            (false, live) => Some(live),
+            _ => {
+                let now = self.reconcile_if_needed(std::mem::take(c))?;
+                let live = self.derive(&now);
+                *c = now;
+                Some(live)
+            }
+        }
     }
 
     fn list_with(&self, load: fn(&Store, &str) -> Result<Container>) -> Vec<Container> {
@@ -1171,6 +1246,34 @@ impl Store {
         })
     }
 
+    /// Whether at least half the containers have a run directory, as the two directories'
+    /// link counts tell (2 + subdirectories, where the file system counts them; false
+    /// where it does not): one stat each.
+    fn mostly_running(&self) -> bool {
+        let subdirs = |fd: Option<std::os::fd::BorrowedFd>| {
+            let st = nix::sys::stat::fstat(fd?).ok()?;
+            #[allow(clippy::unnecessary_cast)]
+            (st.st_nlink as u64).checked_sub(2)
+        };
+        match (subdirs(self.run_fd()), subdirs(self.containers_fd())) {
+            (Some(run), Some(all)) => run > 0 && run * 2 >= all,
+            _ => false,
+        }
+    }
+
+    /// [`Store::monitor_probe`], and the pause mark when the lock file tells it.
+    fn monitor_probe_listed(&self, id: &str) -> live::Listed {
+        let dir = || self.run_dir(id);
+        let mut l = live::probe_listed(self.run_fd(), id, &dir);
+        if l.alive.is_none() {
+            l.alive = dir()
+                .join("monitor.json")
+                .exists()
+                .then(|| self.monitor(id).is_some_and(|m| alive(&m)));
+        }
+        l
+    }
+
     /// The status as of now, without writing anything.
     pub(crate) fn derive(&self, c: &Container) -> Live {
         self.assess(c).1
@@ -1180,12 +1283,21 @@ impl Store {
     /// a start that died), and the status as of now, from one look at the monitor: then
     /// the container is finalized under its lock.
     fn assess(&self, c: &Container) -> (bool, Live) {
-        self.assess_with(c, || self.monitor_probe(&c.rec.id))
+        let probe = || self.monitor_probe(&c.rec.id);
+        let paused = || self.pause_marked(&c.rec.id);
+        self.assess_with(c, probe, || probe() == Some(true), paused)
     }
 
     /// [`Store::assess`] with `probe` saying what the monitor lock of a created or exited
-    /// container says.
-    fn assess_with(&self, c: &Container, probe: impl Fn() -> Option<bool>) -> (bool, Live) {
+    /// container says, `alive` whether the monitor of a running one lives, and `paused`
+    /// whether `pause` marked it (which only the cgroup confirms).
+    fn assess_with(
+        &self,
+        c: &Container,
+        probe: impl Fn() -> Option<bool>,
+        alive: impl Fn() -> bool,
+        paused: impl Fn() -> bool,
+    ) -> (bool, Live) {
         let id = &c.rec.id;
         match c.state.status {
             Status::Exited => (probe() == Some(false), Live::Exited),
@@ -1194,19 +1306,19 @@ impl Store {
                 Some(true) => (false, Live::Starting),
                 left => (left.is_some(), Live::Created),
             },
-            Status::Restarting | Status::Running if self.monitor_gone(c) => (true, Live::Exited),
+            // The monitor is gone, or was of another boot.
+            Status::Restarting | Status::Running
+                if !runtime::is_this_boot(&c.state.boot_id) || !alive() =>
+            {
+                (true, Live::Exited)
+            }
             Status::Restarting => (false, Live::Restarting),
             // The monitor runs, so does the container: frozen is paused.
-            Status::Running if self.pause_marked(id) && runtime::is_frozen(&self.rt, id) => {
+            Status::Running if paused() && runtime::is_frozen(&self.rt, id) => {
                 (false, Live::Paused)
             }
             Status::Running => (false, Live::Running),
         }
-    }
-
-    /// A running (or restarting) container's monitor is gone, or was of another boot.
-    fn monitor_gone(&self, c: &Container) -> bool {
-        !runtime::is_this_boot(&c.state.boot_id) || !self.monitor_alive(&c.rec.id)
     }
 
     fn needs_reconcile(&self, c: &Container) -> bool {
