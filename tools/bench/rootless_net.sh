@@ -56,7 +56,7 @@ mount --bind "$work/tun" /dev/net/tun
 rootfs=$work/rootfs
 mkdir -p "$rootfs"/{bin,proc,dev,sys,etc,tmp} "$work/xdg"
 cp /bin/busybox "$rootfs/bin/"
-for a in sh true nc cat; do ln -s busybox "$rootfs/bin/$a"; done
+for a in sh true nc cat dd; do ln -s busybox "$rootfs/bin/$a"; done
 cp "$berth_src" "$work/berth"
 [ -z "$base_src" ] || cp "$base_src" "$work/berth-base"
 chown -R "$user:" "$work"
@@ -94,8 +94,17 @@ else:
     print(0)
 PY
 }
-# Each sink accepts one connection at a time, forever (nc exits at the sender's end).
-sink='while :; do nc -l -p 9000 >/dev/null; done'
+# Each sink accepts one connection at a time, forever (nc exits at the sender's end). The
+# sink reads with dd's 1 MiB reads from the socket itself (nc -e), not through busybox nc's
+# 1 KiB read-poll-write loop, which alone held every path, the loopback too, near 450 MB/s
+# on this machine and hid the forwarders' own costs; SINK=nc measures with that loop.
+if [ "${SINK:-dd}" = nc ]; then
+	sink='while :; do nc -l -p 9000 >/dev/null; done'
+	lo_sink() { busybox nc -l -p 9000 >/dev/null; }
+else
+	sink='while :; do nc -l -p 9000 -e dd of=/dev/null bs=1M 2>/dev/null; done'
+	lo_sink() { busybox nc -l -p 9000 -e busybox dd of=/dev/null bs=1M 2>/dev/null; }
+fi
 b run -d --name sink -p 9001:9000 --rootfs "$rootfs" sh -c "$sink" >/dev/null
 # A user network: the shared rootless network namespace, the port forwarded by the monitor.
 b network create benchnet >/dev/null
@@ -126,7 +135,7 @@ for r in $(seq 1 "$runs"); do
 	order=("${@:$(((r - 1) % n + 1))}" "${@:1:$(((r - 1) % n))}")
 	for p in "${order[@]}"; do
 		if [ "$p" = lo ]; then
-			busybox nc -l -p 9000 >/dev/null &
+			lo_sink &
 			v=$(through 9000)
 			wait $!
 		else
@@ -147,7 +156,7 @@ declare -A label=(
 	[podman]="podman $(podman --version 2>/dev/null | awk '{print $3}') rootless (slirp4netns + rootlessport)"
 )
 lo=$(median "${all[lo]}")
-echo "rootless throughput of ${mb} MB, medians of ${runs} interleaved runs (MB/s):"
+echo "rootless throughput of ${mb} MB into a ${SINK:-dd} sink, medians of ${runs} interleaved runs (MB/s):"
 for p in $paths; do
 	m=$(median "${all[$p]}")
 	echo "  ${label[$p]}: $m ($((m * 100 / (lo > 0 ? lo : 1)))% of loopback;$(echo ${all[$p]} | sed 's/^/ runs /'))"
