@@ -234,28 +234,165 @@ fn relay(client: TcpStream, dst: SocketAddr) {
     }
 }
 
-/// Moves bytes from `from` to `to` through a pipe until the end of `from`, then ends `to`'s
-/// writing side (half-close, as the peer did).
+/// Moves bytes from `from` to `to` until the end of `from`, then ends `to`'s writing side
+/// (half-close, as the peer did).
 fn pump(from: &TcpStream, to: &TcpStream) {
+    match big_pipe() {
+        Some((r, w)) => splice_through(from, to, &r, &w),
+        None => copy_through(from, to),
+    }
+    let _ = to.shutdown(std::net::Shutdown::Write);
+}
+
+/// The pipe sizes worth splicing through, largest first: a splice moves at most a pipe's
+/// worth, one page a slot, so a default pipe (16 slots, 64 KiB) would need two calls and an
+/// ACK every 64 KiB, more than copying through a large buffer costs.
+const PIPE_SIZES: [usize; 3] = [1 << 20, 512 << 10, 256 << 10];
+
+/// A pipe of one of PIPE_SIZES, or None when the user's pipe budget
+/// (`fs.pipe-user-pages-soft`, 64 MiB, shared by all of the user's processes) has no room:
+/// every pasta takes a pool of 1 MiB pipes from it, so a user with a few containers on the
+/// default network has none left, and new pipes get 2 slots.
+fn big_pipe() -> Option<(OwnedFd, OwnedFd)> {
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ok()?;
+    PIPE_SIZES
+        .iter()
+        .any(|&size| nix::fcntl::fcntl(&w, nix::fcntl::FcntlArg::F_SETPIPE_SZ(size as i32)).is_ok())
+        .then_some((r, w))
+}
+
+/// splice(2) from `from` into the pipe and from the pipe to `to`, blocking calls: the bytes
+/// never pass through user memory.
+fn splice_through(from: &TcpStream, to: &TcpStream, r: &OwnedFd, w: &OwnedFd) {
     const CHUNK: usize = 1 << 20;
-    if let Ok((r, w)) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
-        // A larger pipe moves more per call (the default is 64 KiB).
-        let _ = nix::fcntl::fcntl(&w, nix::fcntl::FcntlArg::F_SETPIPE_SZ(CHUNK as i32));
-        'outer: loop {
-            let n = match crate::sys::splice(from.as_fd(), w.as_fd(), CHUNK) {
-                Err(nix::errno::Errno::EINTR) => continue,
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
-            };
-            let mut left = n;
-            while left > 0 {
-                match crate::sys::splice(r.as_fd(), to.as_fd(), left) {
-                    Err(nix::errno::Errno::EINTR) => {}
-                    Ok(0) | Err(_) => break 'outer,
-                    Ok(m) => left -= m,
-                }
+    loop {
+        let n = match crate::sys::splice(from.as_fd(), w.as_fd(), CHUNK) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let mut left = n;
+        while left > 0 {
+            match crate::sys::splice(r.as_fd(), to.as_fd(), left) {
+                Err(nix::errno::Errno::EINTR) => {}
+                Ok(0) | Err(_) => return,
+                Ok(m) => left -= m,
             }
         }
     }
-    let _ = to.shutdown(std::net::Shutdown::Write);
+}
+
+/// How much one read takes at most when copying: what a socket holds queued is taken in one
+/// call (and one ACK), within a buffer touched only as far as reads fill it.
+const COPY_BUF: usize = 256 << 10;
+
+/// read(2) and write(2) through a buffer, when no large pipe can be had.
+fn copy_through(mut from: &TcpStream, mut to: &TcpStream) {
+    use std::io::{Read, Write};
+    let mut buf = vec![0u8; COPY_BUF];
+    loop {
+        let n = match from.read(&mut buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if to.write_all(&buf[..n]).is_err() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::Shutdown;
+
+    /// Both ends of one loopback TCP connection.
+    fn conn() -> (TcpStream, TcpStream) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let a = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (b, _) = l.accept().unwrap();
+        (a, b)
+    }
+
+    fn pattern(len: usize, seed: u8) -> Vec<u8> {
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+            .collect()
+    }
+
+    /// A client and a server joined by two pumps moving bytes with `way`, as relay() does:
+    /// every byte arrives in order, each side's half-close reaches the other while the
+    /// other direction still flows, and the pumps end when both directions have.
+    fn through(way: fn(&TcpStream, &TcpStream)) {
+        let (client, front) = conn();
+        let (back, server) = conn();
+        let (front2, back2) = (front.try_clone().unwrap(), back.try_clone().unwrap());
+        let up = std::thread::spawn(move || {
+            way(&front, &back);
+            let _ = back.shutdown(Shutdown::Write);
+        });
+        let down = std::thread::spawn(move || {
+            way(&back2, &front2);
+            let _ = front2.shutdown(Shutdown::Write);
+        });
+        let sent = pattern(6 << 20, 7);
+        let answer = pattern(3 << 20, 11);
+        let srv = {
+            let answer = answer.clone();
+            std::thread::spawn(move || {
+                let mut server = server;
+                let mut got = Vec::new();
+                // Ends only at the client's half-close, forwarded.
+                server.read_to_end(&mut got).unwrap();
+                server.write_all(&answer).unwrap();
+                server.shutdown(Shutdown::Write).unwrap();
+                got
+            })
+        };
+        let mut client = client;
+        client.write_all(&sent).unwrap();
+        client.shutdown(Shutdown::Write).unwrap();
+        let mut back_got = Vec::new();
+        client.read_to_end(&mut back_got).unwrap();
+        assert!(
+            srv.join().unwrap() == sent,
+            "the bytes sent arrived in order"
+        );
+        assert!(
+            back_got == answer,
+            "the answer, sent after the half-close, arrived"
+        );
+        up.join().unwrap();
+        down.join().unwrap();
+    }
+
+    fn spliced(from: &TcpStream, to: &TcpStream) {
+        let (r, w) = big_pipe().expect("a large pipe for the test");
+        splice_through(from, to, &r, &w);
+    }
+
+    #[test]
+    fn splice_moves_every_byte_and_forwards_half_close() {
+        through(spliced);
+    }
+
+    #[test]
+    fn copy_moves_every_byte_and_forwards_half_close() {
+        through(copy_through);
+    }
+
+    #[test]
+    fn pump_ends_at_a_reset_peer() {
+        let (client, front) = conn();
+        let (back, server) = conn();
+        // The server goes away with unread data: its end is reset, the pump stops.
+        drop(server);
+        let p = std::thread::spawn(move || pump(&front, &back));
+        let mut client = client;
+        let _ = client.write_all(&pattern(4 << 20, 1));
+        let _ = client.shutdown(Shutdown::Write);
+        p.join().unwrap();
+    }
 }
