@@ -237,11 +237,30 @@ fn relay(client: TcpStream, dst: SocketAddr) {
 /// Moves bytes from `from` to `to` until the end of `from`, then ends `to`'s writing side
 /// (half-close, as the peer did).
 fn pump(from: &TcpStream, to: &TcpStream) {
+    // A direction that never carries a byte (most answers' way back, a sink's) takes no
+    // pipe from the user's budget, and leaves it to the one that does.
+    if !readable(from) {
+        let _ = to.shutdown(std::net::Shutdown::Write);
+        return;
+    }
     match big_pipe() {
         Some((r, w)) => splice_through(from, to, &r, &w),
         None => copy_through(from, to),
     }
     let _ = to.shutdown(std::net::Shutdown::Write);
+}
+
+/// Waits until `from` has bytes, its end or an error to read; false only if polling failed.
+fn readable(from: &TcpStream) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    loop {
+        let mut fds = [PollFd::new(from.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(nix::errno::Errno::EINTR) => {}
+            Ok(_) => return true,
+            Err(_) => return false,
+        }
+    }
 }
 
 /// The pipe sizes worth splicing through, largest first: a splice moves at most a pipe's
