@@ -4,10 +4,8 @@
 //! on the address asked), and each connection its forwarder child accepts is joined to one it
 //! opens from inside a network namespace (the shared one of user networks, to the
 //! container's address; the container's own with pasta, to its loopback, as pasta's
-//! splice does), the bytes moved by splice(2) without a copy through user memory, with
-//! blocking calls on a 1 MiB pipe (pasta's loop, non-blocking on smaller pipes, moved
-//! 230 MB/s where this moves 346 MB/s and Podman's rootlessport 357 MB/s, measured by
-//! tools/bench/rootless_net.sh). UDP ports (user networks; with pasta, pasta's own) are
+//! splice does), the bytes moved by a thread per direction through a 1 MiB buffer (see
+//! copy_through for why not splice(2)). UDP ports (user networks; with pasta, pasta's own) are
 //! relayed per client as docker-proxy does: one socket to the container per client
 //! address, forgotten after 90 s without an answer.
 //!
@@ -237,15 +235,10 @@ fn relay(client: TcpStream, dst: SocketAddr) {
 /// Moves bytes from `from` to `to` until the end of `from`, then ends `to`'s writing side
 /// (half-close, as the peer did).
 fn pump(from: &TcpStream, to: &TcpStream) {
-    // A direction that never carries a byte (most answers' way back, a sink's) takes no
-    // pipe from the user's budget, and leaves it to the one that does.
-    if !readable(from) {
-        let _ = to.shutdown(std::net::Shutdown::Write);
-        return;
-    }
-    match big_pipe() {
-        Some((r, w)) => splice_through(from, to, &r, &w),
-        None => copy_through(from, to),
+    // A direction that never carries a byte (most answers' way back, a sink's) never
+    // touches its buffer.
+    if readable(from) {
+        copy_through(from, to);
     }
     let _ = to.shutdown(std::net::Shutdown::Write);
 }
@@ -263,49 +256,19 @@ fn readable(from: &TcpStream) -> bool {
     }
 }
 
-/// The pipe sizes worth splicing through, largest first: a splice moves at most a pipe's
-/// worth, one page a slot, so a default pipe (16 slots, 64 KiB) would need two calls and an
-/// ACK every 64 KiB, more than copying through a large buffer costs.
-const PIPE_SIZES: [usize; 3] = [1 << 20, 512 << 10, 256 << 10];
+/// How much one read takes at most: all a busy socket holds queued is taken in one call
+/// (one ACK, one wakeup of the sender), and written as one, whose segments are built from
+/// the kernel's large page fragments. The buffer's pages are touched only as far as reads
+/// fill them: a connection of small messages costs a few pages.
+const COPY_BUF: usize = 1 << 20;
 
-/// A pipe of one of PIPE_SIZES, or None when the user's pipe budget
-/// (`fs.pipe-user-pages-soft`, 64 MiB, shared by all of the user's processes) has no room:
-/// every pasta takes a pool of 1 MiB pipes from it, so a user with a few containers on the
-/// default network has none left, and new pipes get 2 slots.
-fn big_pipe() -> Option<(OwnedFd, OwnedFd)> {
-    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ok()?;
-    PIPE_SIZES
-        .iter()
-        .any(|&size| nix::fcntl::fcntl(&w, nix::fcntl::FcntlArg::F_SETPIPE_SZ(size as i32)).is_ok())
-        .then_some((r, w))
-}
-
-/// splice(2) from `from` into the pipe and from the pipe to `to`, blocking calls: the bytes
-/// never pass through user memory.
-fn splice_through(from: &TcpStream, to: &TcpStream, r: &OwnedFd, w: &OwnedFd) {
-    const CHUNK: usize = 1 << 20;
-    loop {
-        let n = match crate::sys::splice(from.as_fd(), w.as_fd(), CHUNK) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        let mut left = n;
-        while left > 0 {
-            match crate::sys::splice(r.as_fd(), to.as_fd(), left) {
-                Err(nix::errno::Errno::EINTR) => {}
-                Ok(0) | Err(_) => return,
-                Ok(m) => left -= m,
-            }
-        }
-    }
-}
-
-/// How much one read takes at most when copying: what a socket holds queued is taken in one
-/// call (and one ACK), within a buffer touched only as far as reads fill it.
-const COPY_BUF: usize = 256 << 10;
-
-/// read(2) and write(2) through a buffer, when no large pipe can be had.
+/// read(2) and write(2) through a buffer. Not splice(2): it moves a pipe's worth a call,
+/// one 4 KiB page a slot, and each pipe above the default 16 slots is taken from the user's
+/// pipe budget (`fs.pipe-user-pages-soft`, 64 MiB for all of the user's processes), which
+/// every pasta fills with its own pool of 1 MiB pipes: with two pastas a forwarder's pipe
+/// stayed at 64 KiB, with three it got 8 KiB, and splicing through 8 KiB moved 364 MB/s
+/// where this moves over 1000 (tools/bench/rootless_net.sh). Through a 1 MiB pipe it was
+/// still slower than this copy, which takes everything queued in one call.
 fn copy_through(mut from: &TcpStream, mut to: &TcpStream) {
     use std::io::{Read, Write};
     let mut buf = vec![0u8; COPY_BUF];
@@ -350,11 +313,9 @@ mod tests {
         let (front2, back2) = (front.try_clone().unwrap(), back.try_clone().unwrap());
         let up = std::thread::spawn(move || {
             way(&front, &back);
-            let _ = back.shutdown(Shutdown::Write);
         });
         let down = std::thread::spawn(move || {
             way(&back2, &front2);
-            let _ = front2.shutdown(Shutdown::Write);
         });
         let sent = pattern(6 << 20, 7);
         let answer = pattern(3 << 20, 11);
@@ -387,19 +348,9 @@ mod tests {
         down.join().unwrap();
     }
 
-    fn spliced(from: &TcpStream, to: &TcpStream) {
-        let (r, w) = big_pipe().expect("a large pipe for the test");
-        splice_through(from, to, &r, &w);
-    }
-
     #[test]
-    fn splice_moves_every_byte_and_forwards_half_close() {
-        through(spliced);
-    }
-
-    #[test]
-    fn copy_moves_every_byte_and_forwards_half_close() {
-        through(copy_through);
+    fn pump_moves_every_byte_and_forwards_half_close() {
+        through(pump);
     }
 
     #[test]
