@@ -107,12 +107,15 @@ else
 fi
 b run -d --name sink -p 9001:9000 --rootfs "$rootfs" sh -c "$sink" >/dev/null
 # A user network: the shared rootless network namespace, the port forwarded by the monitor.
-b network create benchnet >/dev/null
+# NET_OPTS: more flags of network create (e.g. "-o mtu=65520"), split on spaces.
+# shellcheck disable=SC2086
+b network create ${NET_OPTS:-} benchnet >/dev/null
 b run -d --name usink --network benchnet -p 9003:9000 --rootfs "$rootfs" sh -c "$sink" >/dev/null
 paths="lo def user"
 if [ -n "$base_src" ]; then
 	bb run -d --name sink -p 9004:9000 --rootfs "$rootfs" sh -c "$sink" >/dev/null
-	bb network create benchnet >/dev/null
+	# shellcheck disable=SC2086
+	bb network create ${NET_OPTS:-} benchnet >/dev/null
 	bb run -d --name usink --network benchnet -p 9005:9000 --rootfs "$rootfs" sh -c "$sink" >/dev/null
 	paths="$paths bdef buser"
 fi
