@@ -4,7 +4,7 @@
 //! on the address asked), and each connection its forwarder child accepts is joined to one it
 //! opens from inside a network namespace (the shared one of user networks, to the
 //! container's address; the container's own with pasta, to its loopback, as pasta's
-//! splice does), the bytes moved by a thread per direction through a 1 MiB buffer (see
+//! splice does), the bytes moved by a thread per direction through a buffer of up to 1 MiB (see
 //! copy_through for why not splice(2)). UDP ports (user networks; with pasta, pasta's own) are
 //! relayed per client as docker-proxy does: one socket to the container per client
 //! address, forgotten after 90 s without an answer.
@@ -258,9 +258,13 @@ fn readable(from: &TcpStream) -> bool {
 
 /// How much one read takes at most: all a busy socket holds queued is taken in one call
 /// (one ACK, one wakeup of the sender), and written as one, whose segments are built from
-/// the kernel's large page fragments. The buffer's pages are touched only as far as reads
-/// fill them: a connection of small messages costs a few pages.
+/// the kernel's large page fragments.
 const COPY_BUF: usize = 1 << 20;
+
+/// The buffer a direction starts with, grown fourfold (up to COPY_BUF) each time a read
+/// fills it: a connection of small messages keeps a few pages per direction, where a zeroed
+/// 1 MiB buffer would be resident from the first byte.
+const FIRST_BUF: usize = 16 << 10;
 
 /// read(2) and write(2) through a buffer. Not splice(2): it moves a pipe's worth a call,
 /// one 4 KiB page a slot, and each pipe above the default 16 slots is taken from the user's
@@ -271,7 +275,7 @@ const COPY_BUF: usize = 1 << 20;
 /// still slower than this copy, which takes everything queued in one call.
 fn copy_through(mut from: &TcpStream, mut to: &TcpStream) {
     use std::io::{Read, Write};
-    let mut buf = vec![0u8; COPY_BUF];
+    let mut buf = vec![0u8; FIRST_BUF];
     loop {
         let n = match from.read(&mut buf) {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -280,6 +284,9 @@ fn copy_through(mut from: &TcpStream, mut to: &TcpStream) {
         };
         if to.write_all(&buf[..n]).is_err() {
             return;
+        }
+        if n == buf.len() && n < COPY_BUF {
+            buf.resize((n * 4).min(COPY_BUF), 0);
         }
     }
 }
