@@ -740,23 +740,6 @@ fn tied_child(parent: nix::unistd::Pid, keep: &[BorrowedFd]) -> nix::Result<Vec<
     Ok(fds)
 }
 
-/// splice(2) between two fds (one a pipe), moving pages rather than copying them:
-/// `SPLICE_F_MOVE | SPLICE_F_MORE`. Returns the bytes moved (0: end of input).
-pub(crate) fn splice(from: BorrowedFd, to: BorrowedFd, len: usize) -> nix::Result<usize> {
-    // SAFETY: plain syscall on two borrowed fds, no offsets (null pointers), no memory.
-    let r = unsafe {
-        libc::splice(
-            from.as_raw_fd(),
-            std::ptr::null_mut(),
-            to.as_raw_fd(),
-            std::ptr::null_mut(),
-            len,
-            libc::SPLICE_F_MOVE | libc::SPLICE_F_MORE,
-        )
-    };
-    Errno::result(r).map(|n| n as usize)
-}
-
 /// A process holding a network namespace of its own (made by it, so owned by our user
 /// namespace) until it is killed: not our child (forked twice, it is reaped by whoever
 /// reaps orphans), in a session of its own, keeping none of our fds. The forked sides

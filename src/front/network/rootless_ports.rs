@@ -4,10 +4,8 @@
 //! on the address asked), and each connection its forwarder child accepts is joined to one it
 //! opens from inside a network namespace (the shared one of user networks, to the
 //! container's address; the container's own with pasta, to its loopback, as pasta's
-//! splice does), the bytes moved by splice(2) without a copy through user memory, with
-//! blocking calls on a 1 MiB pipe (pasta's loop, non-blocking on smaller pipes, moved
-//! 230 MB/s where this moves 346 MB/s and Podman's rootlessport 357 MB/s, measured by
-//! tools/bench/rootless_net.sh). UDP ports (user networks; with pasta, pasta's own) are
+//! splice does), the bytes moved by a thread per direction through a buffer of up to 1 MiB (see
+//! copy_through for why not splice(2)). UDP ports (user networks; with pasta, pasta's own) are
 //! relayed per client as docker-proxy does: one socket to the container per client
 //! address, forgotten after 90 s without an answer.
 //!
@@ -234,28 +232,144 @@ fn relay(client: TcpStream, dst: SocketAddr) {
     }
 }
 
-/// Moves bytes from `from` to `to` through a pipe until the end of `from`, then ends `to`'s
-/// writing side (half-close, as the peer did).
+/// Moves bytes from `from` to `to` until the end of `from`, then ends `to`'s writing side
+/// (half-close, as the peer did).
 fn pump(from: &TcpStream, to: &TcpStream) {
-    const CHUNK: usize = 1 << 20;
-    if let Ok((r, w)) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
-        // A larger pipe moves more per call (the default is 64 KiB).
-        let _ = nix::fcntl::fcntl(&w, nix::fcntl::FcntlArg::F_SETPIPE_SZ(CHUNK as i32));
-        'outer: loop {
-            let n = match crate::sys::splice(from.as_fd(), w.as_fd(), CHUNK) {
-                Err(nix::errno::Errno::EINTR) => continue,
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
-            };
-            let mut left = n;
-            while left > 0 {
-                match crate::sys::splice(r.as_fd(), to.as_fd(), left) {
-                    Err(nix::errno::Errno::EINTR) => {}
-                    Ok(0) | Err(_) => break 'outer,
-                    Ok(m) => left -= m,
-                }
-            }
-        }
+    // A direction that never carries a byte (most answers' way back, a sink's) never
+    // touches its buffer.
+    if readable(from) {
+        copy_through(from, to);
     }
     let _ = to.shutdown(std::net::Shutdown::Write);
+}
+
+/// Waits until `from` has bytes, its end or an error to read; false only if polling failed.
+fn readable(from: &TcpStream) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    loop {
+        let mut fds = [PollFd::new(from.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(nix::errno::Errno::EINTR) => {}
+            Ok(_) => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// How much one read takes at most: all a busy socket holds queued is taken in one call
+/// (one ACK, one wakeup of the sender), and written as one, whose segments are built from
+/// the kernel's large page fragments.
+const COPY_BUF: usize = 1 << 20;
+
+/// The buffer a direction starts with, grown fourfold (up to COPY_BUF) each time a read
+/// fills it: a connection of small messages keeps a few pages per direction, where a zeroed
+/// 1 MiB buffer would be resident from the first byte.
+const FIRST_BUF: usize = 16 << 10;
+
+/// read(2) and write(2) through a buffer. Not splice(2): it moves a pipe's worth a call,
+/// one 4 KiB page a slot, and each pipe above the default 16 slots is taken from the user's
+/// pipe budget (`fs.pipe-user-pages-soft`, 64 MiB for all of the user's processes), which
+/// every pasta fills with its own pool of 1 MiB pipes: with two pastas a forwarder's pipe
+/// stayed at 64 KiB, with three it got 8 KiB, and splicing through 8 KiB moved 364 MB/s
+/// where this moves over 1000 (tools/bench/rootless_net.sh). Through a 1 MiB pipe it was
+/// still slower than this copy, which takes everything queued in one call.
+fn copy_through(mut from: &TcpStream, mut to: &TcpStream) {
+    use std::io::{Read, Write};
+    let mut buf = vec![0u8; FIRST_BUF];
+    loop {
+        let n = match from.read(&mut buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if to.write_all(&buf[..n]).is_err() {
+            return;
+        }
+        if n == buf.len() && n < COPY_BUF {
+            buf.resize((n * 4).min(COPY_BUF), 0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::Shutdown;
+
+    /// Both ends of one loopback TCP connection.
+    fn conn() -> (TcpStream, TcpStream) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let a = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (b, _) = l.accept().unwrap();
+        (a, b)
+    }
+
+    fn pattern(len: usize, seed: u8) -> Vec<u8> {
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+            .collect()
+    }
+
+    /// A client and a server joined by two pumps moving bytes with `way`, as relay() does:
+    /// every byte arrives in order, each side's half-close reaches the other while the
+    /// other direction still flows, and the pumps end when both directions have.
+    fn through(way: fn(&TcpStream, &TcpStream)) {
+        let (client, front) = conn();
+        let (back, server) = conn();
+        let (front2, back2) = (front.try_clone().unwrap(), back.try_clone().unwrap());
+        let up = std::thread::spawn(move || {
+            way(&front, &back);
+        });
+        let down = std::thread::spawn(move || {
+            way(&back2, &front2);
+        });
+        let sent = pattern(6 << 20, 7);
+        let answer = pattern(3 << 20, 11);
+        let srv = {
+            let answer = answer.clone();
+            std::thread::spawn(move || {
+                let mut server = server;
+                let mut got = Vec::new();
+                // Ends only at the client's half-close, forwarded.
+                server.read_to_end(&mut got).unwrap();
+                server.write_all(&answer).unwrap();
+                server.shutdown(Shutdown::Write).unwrap();
+                got
+            })
+        };
+        let mut client = client;
+        client.write_all(&sent).unwrap();
+        client.shutdown(Shutdown::Write).unwrap();
+        let mut back_got = Vec::new();
+        client.read_to_end(&mut back_got).unwrap();
+        assert!(
+            srv.join().unwrap() == sent,
+            "the bytes sent arrived in order"
+        );
+        assert!(
+            back_got == answer,
+            "the answer, sent after the half-close, arrived"
+        );
+        up.join().unwrap();
+        down.join().unwrap();
+    }
+
+    #[test]
+    fn pump_moves_every_byte_and_forwards_half_close() {
+        through(pump);
+    }
+
+    #[test]
+    fn pump_ends_at_a_reset_peer() {
+        let (client, front) = conn();
+        let (back, server) = conn();
+        // The server goes away with unread data: its end is reset, the pump stops.
+        drop(server);
+        let p = std::thread::spawn(move || pump(&front, &back));
+        let mut client = client;
+        let _ = client.write_all(&pattern(4 << 20, 1));
+        let _ = client.shutdown(Shutdown::Write);
+        p.join().unwrap();
+    }
 }
