@@ -927,3 +927,40 @@ fn rootless_asks_are_refused_cleanly() {
         w.finish(&[]);
     });
 }
+
+#[test]
+fn a_last_containers_bridge_is_retired_at_once_and_deleted_after() {
+    in_netns(
+        "a_last_containers_bridge_is_retired_at_once_and_deleted_after",
+        || {
+            let w = Net::new("retire");
+            let v = w.b(&["network", "inspect", "bridge"]).json();
+            let br = v[0]["Options"]["com.docker.network.bridge.name"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            let tag = br.trim_start_matches("bth").split('-').next().unwrap();
+            let retired = format!("bx{tag}-0");
+            for _ in 0..3 {
+                let out = w.run(
+                    &["--rm", "--network", "bridge"],
+                    &["sh", "-c", "ip -o -4 addr show eth0"],
+                );
+                out.ok();
+                // The same first address each time: the bridge on its way out holds no
+                // route that would make its subnet look taken.
+                assert!(out.stdout.contains("172.17.0.2/16"), "{}", out.stdout);
+                // Its name is free the moment the run returns.
+                assert_ne!(sh(&format!("ip link show {br}")).code, 0);
+            }
+            // A retired bridge whose deleter was killed is deleted by the next first
+            // container of its network.
+            sh(&format!("ip link add {retired} type bridge")).ok();
+            w.run(&["--rm", "--network", "bridge"], &["true"]).ok();
+            w.until("the leftover is deleted", || {
+                sh(&format!("ip link show {retired}")).code != 0
+            });
+            w.finish(&[]);
+        },
+    );
+}

@@ -790,6 +790,41 @@ pub(crate) fn spawn_netns_holder() -> nix::Result<i32> {
     }
 }
 
+/// Forks a detached process that writes `msg` to `sock` once and exits: a request the
+/// kernel carries out inside the write (a netlink one) whose cost the caller must not wait
+/// for. The child keeps only `sock` (stdio on /dev/null), leaves our session, and is our
+/// child until we exit (we never wait for it), then the nearest subreaper's.
+pub(crate) fn spawn_sender(sock: BorrowedFd, msg: &[u8]) -> nix::Result<()> {
+    let fd = sock.as_raw_fd();
+    // SAFETY: fork in a possibly multi-threaded process: the child only makes raw
+    // syscalls on integers and on `msg`, allocated before the fork (no allocation, no
+    // locks, no Rust I/O), and leaves with _exit.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(Errno::last());
+    }
+    if pid > 0 {
+        return Ok(());
+    }
+    // SAFETY: the child, as above: raw syscalls only.
+    unsafe {
+        libc::setsid();
+        libc::chdir(c"/".as_ptr());
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
+        if null >= 0 {
+            for n in 0..3 {
+                libc::dup2(null, n);
+            }
+        }
+        let keep = if libc::dup2(fd, 3) == 3 { 3 } else { fd };
+        if keep == 3 {
+            libc::syscall(libc::SYS_close_range, 4u32, u32::MAX, 0u32);
+        }
+        libc::send(keep, msg.as_ptr().cast(), msg.len(), 0);
+        libc::_exit(0);
+    }
+}
+
 /// A child that only waits to be killed (SIGKILL, or its parent's death): a pid to hand to
 /// systemd, which wants one to make a scope, before the container's init exists. It keeps
 /// none of our fds. The caller must be single-threaded, as for [`clone3`].

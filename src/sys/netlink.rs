@@ -291,6 +291,36 @@ impl Netlink {
         self.call(m, false).map(drop)
     }
 
+    /// Takes the link down and renames it, so that its name is free at once (a link can
+    /// be renamed only while down).
+    pub(crate) fn retire(&mut self, index: u32, name: &str) -> nix::Result<()> {
+        let m = Msg::new(RTM_NEWLINK, 0).ifinfo(index, 0, IFF_UP);
+        self.call(m, false)?;
+        let mut m = Msg::new(RTM_NEWLINK, 0).ifinfo(index, 0, 0);
+        m.attr_str(IFLA_IFNAME, name);
+        self.call(m, false).map(drop)
+    }
+
+    /// Removes the links `indexes` from a detached process: the kernel makes whoever
+    /// deletes a network device wait for an RCU grace period (~20-50 ms per request),
+    /// which no command needs to wait for once the links are down, renamed or unreachable.
+    pub(crate) fn delete_in_background(indexes: &[u32]) -> nix::Result<()> {
+        if indexes.is_empty() {
+            return Ok(());
+        }
+        // One write: the requests are made by one process, one after the other.
+        let sock = Netlink::open()?;
+        let mut buf = Vec::new();
+        for (k, i) in indexes.iter().enumerate() {
+            let mut m = Msg::new(RTM_DELLINK, 0).ifinfo(*i, 0, 0);
+            let len = m.buf.len() as u32;
+            m.buf[0..4].copy_from_slice(&len.to_ne_bytes());
+            m.buf[8..12].copy_from_slice(&(k as u32 + 1).to_ne_bytes());
+            buf.extend_from_slice(&m.buf);
+        }
+        crate::sys::spawn_sender(sock.fd.as_fd(), &buf)
+    }
+
     /// Adds `addr/prefix` to the link (EEXIST when it has it).
     pub(crate) fn add_address(
         &mut self,

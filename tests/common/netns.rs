@@ -189,14 +189,24 @@ pub fn no_links_tables_or_endpoints(root: &Path) {
 }
 
 /// [`no_links_tables_or_endpoints`] where the peer's veth is named `veth*`.
+/// Links are deleted in the background once out of service (the kernel makes a deleter
+/// wait ~20-50 ms for each): they must be gone within a bounded time.
 pub fn no_links_tables_or_endpoints_but(root: &Path, veth: &str) {
-    let links = sh("ip -o link show").stdout;
-    for l in links.lines() {
-        let name = l.split(':').nth(1).unwrap_or("").trim();
-        assert!(
-            name == "lo" || name.starts_with(veth),
-            "link left behind: {l}"
-        );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let links = sh("ip -o link show").stdout;
+        let left: Vec<&str> = links
+            .lines()
+            .filter(|l| {
+                let name = l.split(':').nth(1).unwrap_or("").trim();
+                name != "lo" && !name.starts_with(veth)
+            })
+            .collect();
+        if left.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "links left behind: {left:?}");
+        std::thread::sleep(Duration::from_millis(20));
     }
     let tables = sh("nft list tables").stdout;
     assert!(tables.trim().is_empty(), "nftables left behind: {tables}");

@@ -284,6 +284,12 @@ impl Networks {
         format!("bth{}-{}", self.tag, n.index)
     }
 
+    /// The name a bridge of `n` takes when it is retired (down, renamed, deleted in the
+    /// background), so that the network's own name is free for a new bridge at once.
+    pub(crate) fn retired_name(&self, n: &Network) -> String {
+        format!("bx{}-{}", self.tag, n.index)
+    }
+
     pub(crate) fn lock(&self) -> Result<nix::fcntl::Flock<File>> {
         fs::create_dir_all(&self.dir)
             .map_err(|e| anyhow!("{}: {}", self.dir.display(), crate::error::errno_text(&e)))?;

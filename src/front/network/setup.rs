@@ -147,12 +147,30 @@ fn sweep(store: &Store, ipam: &mut Ipam, nl: &mut Netlink) -> Vec<String> {
             return true;
         }
         if let Ok(Some(i)) = nl.index(&e.veth) {
-            let _ = nl.delete(i);
+            let _ = Netlink::delete_in_background(&[i]);
         }
         touched.push(e.network.clone());
         false
     });
     touched
+}
+
+/// Takes network `n`'s bridge (index `i`) out of service at once, its name free for a
+/// new bridge, and deletes it in the background (see [`Netlink::delete_in_background`]).
+fn retire_bridge(nets: &Networks, n: &Network, nl: &mut Netlink, i: u32) {
+    let name = nets.retired_name(n);
+    let mut r = nl.retire(i, &name);
+    if r == Err(nix::errno::Errno::EEXIST) {
+        // An older one is still there (its deleter not through yet, or killed): it goes
+        // first, here.
+        if let Ok(Some(old)) = nl.index(&name) {
+            let _ = nl.delete(old);
+        }
+        r = nl.retire(i, &name);
+    }
+    if r.is_err() || Netlink::delete_in_background(&[i]).is_err() {
+        let _ = nl.delete(i);
+    }
 }
 
 /// After the runtime's create: connects the container (init `pid`) to its network.
@@ -361,9 +379,12 @@ fn connect(
     let on_net = ipam.endpoints.iter().any(|e| e.network == net.name);
     if !on_net {
         // A bridge of ours with no container in the record is a leftover (a release made
-        // from another namespace, a crash): made again from scratch.
+        // from another namespace, a crash): made again from scratch. A retired one still
+        // there had its deleter killed.
         if let Ok(Some(i)) = nl.index(&nets.bridge_name(net)) {
-            let _ = nl.delete(i);
+            retire_bridge(nets, net, nl, i);
+        } else if let Ok(Some(i)) = nl.index(&nets.retired_name(net)) {
+            let _ = Netlink::delete_in_background(&[i]);
         }
     }
     if net.name == DEFAULT && !on_net {
@@ -647,7 +668,7 @@ fn refresh(nets: &Networks, ipam: &Ipam, nl: &mut Netlink, touched: &[String]) -
         }
         if let Some(n) = all.iter().find(|n| &n.name == name) {
             if let Ok(Some(i)) = nl.index(&nets.bridge_name(n)) {
-                let _ = nl.delete(i);
+                retire_bridge(nets, n, nl, i);
             }
         }
     }
@@ -912,8 +933,9 @@ pub(super) fn detach_bridge(nets: &Networks, store: &Store, id: &str) -> Result<
         if e.container != id {
             return true;
         }
+        // Usually gone with the container's network namespace already.
         if let Ok(Some(i)) = nl.index(&e.veth) {
-            let _ = nl.delete(i);
+            let _ = Netlink::delete_in_background(&[i]);
         }
         touched.push(e.network.clone());
         false
