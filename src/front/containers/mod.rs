@@ -277,6 +277,12 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     replace_file(path, data, true)
 }
 
+/// Temp file and rename, no fsync: for records that describe only what runs, which a
+/// crash of the machine ends anyway (an empty or older file after one is harmless).
+pub(crate) fn write_volatile(path: &Path, data: &[u8]) -> Result<()> {
+    replace_file(path, data, false)
+}
+
 /// Temp file, rename, and an fsync first when `durable`: without it readers never see
 /// half a file, but a crash of the machine may leave an empty one. Each fsync is a
 /// journal commit of the whole filesystem (0.2 ms idle, several ms on a busy disk), paid

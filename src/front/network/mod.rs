@@ -319,7 +319,9 @@ impl Networks {
         } else if i.netns.is_empty() {
             i.netns = current_netns();
         }
-        crate::front::containers::write_atomic(
+        // The record holds only running containers' endpoints: no fsync (a journal commit,
+        // several ms on a busy disk, on every start and stop).
+        crate::front::containers::write_volatile(
             &self.dir.join("ipam.json"),
             &crate::sys::json::to_vec_pretty(&i)?,
         )
