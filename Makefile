@@ -61,19 +61,25 @@ install: release
 	  sed 's|@BERTH@|$(PREFIX)/bin/berth|g' contrib/systemd/berth-restart.service > $(DESTDIR)$(SYSTEMD_GENERATORS)/$$d/berth-restart.service && \
 	  chmod 0644 $(DESTDIR)$(SYSTEMD_GENERATORS)/$$d/berth-restart.service || exit 1; done
 
-# The integration tests against the release binary (what users run). The crash test needs
-# the checkpoints only debug builds have.
+# The integration tests against the release binary (what users run), in a network
+# namespace of their own as `test`'s. The crash test needs the checkpoints only debug
+# builds have.
 test-release: deps release
-	BERTH_TEST_RUNTIME=$(BERTH_RUNC_RELEASE) $(CARGO) test --workspace --tests -- --test-threads=4 \
-	  --skip kill_9_at_every_stage_of_create
+	BERTH_TEST_RUNTIME=$(BERTH_RUNC_RELEASE) $(CARGO) test --workspace --tests --no-run
+	BERTH_TEST_RUNTIME=$(BERTH_RUNC_RELEASE) ./tools/in-netns.sh $(CARGO) test --offline \
+	  --workspace --tests -- --test-threads=4 --skip kill_9_at_every_stage_of_create
 
 # Builds berth and runs a container with it, offline.
 demo: deps release
 	BERTH=$(BERTH_RELEASE) ./tools/demo.sh
 
-# Every test: unit tests, then the integration tests against the built binary.
+# Every test: unit tests, then the integration tests against the built binary. They run
+# in a network namespace of their own (tools/in-netns.sh): a rootful container without
+# --network is on the default bridge, whose bridge, nftables table and ip_forward stay
+# there. Built first, outside: cargo needs no network inside.
 test: deps
-	$(CARGO) test --workspace -- --test-threads=4
+	$(CARGO) test --workspace --no-run
+	./tools/in-netns.sh $(CARGO) test --offline --workspace -- --test-threads=4
 
 # podman (with conmon) and containerd (ctr + shim) driving berth; installs them from Debian.
 # CLIENT_RUNTIME=/usr/sbin/runc runs the same scenarios against runc as a control.

@@ -72,6 +72,7 @@ struct W {
 
 impl W {
     fn new(name: &str) -> W {
+        common::private_netns();
         let fx = fixtures().clone();
         let n = N.fetch_add(1, Ordering::SeqCst);
         let dir = std::env::temp_dir().join(format!("berth-pb-{name}-{}-{n}", std::process::id()));

@@ -72,7 +72,22 @@ fn docker_defaults_inside_the_container() {
         "seccomp filter: {}",
         lines[5]
     );
-    assert_eq!(lines[6], "1", "only lo in the default network namespace");
+    assert_eq!(
+        lines[6], "2",
+        "lo and eth0: on the default bridge, as Docker's"
+    );
+    assert_eq!(w.inspect("d1")["HostConfig"]["NetworkMode"], "bridge");
+    // --network none: a namespace of its own with only lo.
+    let none = w.run(
+        &["--rm", "--network", "none"],
+        &[
+            "sh",
+            "-c",
+            "cat /proc/net/dev | grep -c :; ip -o link | cut -d: -f2",
+        ],
+    );
+    none.ok();
+    assert_eq!(none.stdout, "1\n lo\n", "{}", none.stdout);
     assert_eq!(lines[7], "0");
     assert_eq!(lines[8], "/");
     assert_eq!(

@@ -149,6 +149,7 @@ struct W {
 
 impl W {
     fn new(name: &str) -> W {
+        common::private_netns();
         let fixtures = setup().clone();
         let n = N.fetch_add(1, Ordering::SeqCst);
         let dir = std::env::temp_dir().join(format!("berth-pi-{name}-{}-{n}", std::process::id()));

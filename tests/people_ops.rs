@@ -57,9 +57,11 @@ fn bytes_of(s: &str) -> f64 {
 fn stats_shows_the_limit_and_real_usage() {
     let w = world("stats");
     // 8 MB held in a shell variable is memory of its own (page cache may be inactive and
-    // is not counted, as Docker's client subtracts it); the busy loop burns CPU.
+    // is not counted, as Docker's client subtracts it); the busy loop burns CPU. Only `lo`
+    // (--network none): its network I/O is exactly nothing, where on the default bridge
+    // the kernel's own packets on eth0 (neighbour and router discovery) may count.
     let id = w.run_d(
-        &["--name", "busy", "-m", "64m"],
+        &["--name", "busy", "-m", "64m", "--network", "none"],
         &[
             "sh",
             "-c",

@@ -825,3 +825,30 @@ fn rootless_user_network_udp_through_a_published_port() {
         },
     );
 }
+
+/// Rootless, a container without `--network`, `-p`, `-P` or `--link` gets a namespace with
+/// only `lo` and no pasta, even where pasta could run (a usable /dev/net/tun, a default
+/// route): the README's difference from Docker, whose rootless default is the network.
+/// `--network bridge` asks for pasta's `eth0`.
+#[test]
+fn rootless_default_is_lo_alone_and_the_bridge_is_asked_for() {
+    in_netns(
+        "rootless_default_is_lo_alone_and_the_bridge_is_asked_for",
+        0o666,
+        |_host| {
+            let u = U::new("rldef");
+            let links = "ip -o link | cut -d: -f2 | tr -d ' '";
+            let out = u.run(&["--rm"], &["sh", "-c", links]);
+            out.ok();
+            assert_eq!(out.stdout, "lo\n", "{}", out.stderr);
+            let out = u.run(&["--rm", "--network", "bridge"], &["sh", "-c", links]);
+            out.ok();
+            let mut got: Vec<&str> = out.stdout.lines().collect();
+            got.sort();
+            assert_eq!(got, ["eth0", "lo"], "{}", out.stderr);
+            assert!(u.pastas().is_empty(), "{:?}", u.pastas());
+            assert_eq!(u.ipam()["endpoints"], serde_json::json!([]));
+            u.finish();
+        },
+    );
+}

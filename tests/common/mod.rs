@@ -757,6 +757,26 @@ pub fn console_socket(
         out
     })
 }
+/// Panics, saying how to run the tests, when this process is in the machine's own network
+/// namespace: berth puts a rootful container without `--network` on the default bridge,
+/// which would make bridges, nftables tables and turn on ip_forward there. The machine's
+/// namespace is the one `tools/in-netns.sh` (what `make test` runs the suite under) was
+/// started in, or PID 1's where that is readable; unknown (no wrapper, PID 1's namespace
+/// hidden) counts as the machine's.
+pub fn private_netns() {
+    let own = std::fs::read_link("/proc/self/ns/net").expect("/proc/self/ns/net");
+    let private = match std::env::var_os("BERTH_HOST_NETNS") {
+        Some(host) => own.as_os_str() != host,
+        None => std::fs::read_link("/proc/1/ns/net").is_ok_and(|init| init != own),
+    };
+    assert!(
+        private,
+        "these tests run containers on berth's default bridge, which must not touch this \
+         machine's network: run them in a private network namespace, as `make test` does \
+         (tools/in-netns.sh cargo test --test NAME)"
+    );
+}
+
 pub mod netns;
 pub mod people;
 pub mod rootless;

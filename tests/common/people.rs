@@ -26,6 +26,7 @@ pub struct World {
 
 impl World {
     pub fn new(name: &str) -> World {
+        super::private_netns();
         let n = N.fetch_add(1, Ordering::SeqCst);
         let dir = std::env::temp_dir().join(format!("berth-pc-{name}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);

@@ -7,6 +7,8 @@ WORK holds the durable root (on the disk, as the people bench); the runroot is a
 mounted under it. The same containers serve every binary (created with the first), so
 records made by it are what the others read. `--running N` starts N of them (`sleep`)
 for the monitor-liveness path. Medians of --runs, binaries alternating run by run.
+Every container is `--network none`: the default network (rootful) is the bridge, which
+takes at most 1024 ports (BR_MAX_PORTS), and a listing's cost is not the network's.
 """
 
 import argparse

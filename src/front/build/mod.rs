@@ -63,7 +63,7 @@ pub(crate) struct Options {
     pub(crate) no_cache: bool,
     pub(crate) quiet: bool,
     pub(crate) labels: Vec<(String, String)>,
-    /// `--network` for RUN, as `run` takes it (empty: `run`'s default, only `lo`).
+    /// `--network` for RUN, as `run` takes it (empty: `run`'s rootless default, only `lo`).
     pub(crate) network: Vec<String>,
     /// `--squash`: the layers built on the target stage's base merged into one.
     pub(crate) squash: bool,
