@@ -298,6 +298,11 @@ fn detached_lifecycle() {
     assert_eq!(w.status("web"), "running");
     w.b(&["restart", "-t", "1", "web"]).ok();
     assert_eq!(w.status("web"), "running");
+    // The shell is PID 1: a TERM before its trap is set would be ignored (as Docker's),
+    // so the signal waits for the third start's line (run, start, restart).
+    w.until("the restarted shell set its trap", || {
+        w.b(&["logs", "web"]).stdout.matches("started").count() >= 3
+    });
     let out = w.b(&["kill", "-s", "TERM", "web"]);
     out.ok();
     assert_eq!(w.b(&["wait", "web"]).stdout, "7\n");
