@@ -29,12 +29,6 @@ pub(crate) struct Batch {
     count: u32,
 }
 
-impl Default for Batch {
-    fn default() -> Batch {
-        Batch::new()
-    }
-}
-
 impl Batch {
     pub(crate) fn new() -> Batch {
         let mut b = Batch {

@@ -10,7 +10,7 @@ use nix::errno::Errno;
 
 use super::nftnl::{Chain, Hook, Match, Rule, Table, Verdict};
 use super::ports::Binding;
-use crate::sys::nfnetlink::{self, Batch};
+use crate::sys::nfnetlink::{self, Batch, BatchError};
 
 /// One bridge with its running endpoints, as the rules of one address family need it.
 pub(crate) struct Bridge<'a, A> {
@@ -160,23 +160,26 @@ pub(crate) fn apply(table: &str, tables: Option<&[Table]>) -> Result<()> {
     }
     let mut b = Batch::new();
     let what = super::nftnl::encode(&mut b, table, &families, tables.unwrap_or_default());
-    nfnetlink::send(b).map_err(|e| {
-        let text = crate::error::errno_desc(e.errno);
-        let absent = matches!(
-            e.errno,
-            Errno::EPROTONOSUPPORT | Errno::EAFNOSUPPORT | Errno::EOPNOTSUPP
-        ) || (e.errno == Errno::ENOENT && e.msg.is_none_or(|i| i == 0));
-        match e.msg.and_then(|i| what.get(i)) {
-            _ if absent => anyhow!(
-                "nftables: {text}: bridge networks need the kernel's nf_tables (modprobe nf_tables)"
-            ),
-            Some(w) if e.errno == Errno::ENOENT && w.starts_with("adding") => anyhow!(
-                "nftables: {text} {w}: the kernel lacks one of its expressions (nft_nat, nft_masq, nft_fib, nft_ct modules)"
-            ),
-            Some(w) => anyhow!("nftables: {text} {w}"),
-            None => anyhow!("nftables: {text}"),
-        }
-    })
+    nfnetlink::send(b).map_err(|e| anyhow!(describe(&e, &what)))
+}
+
+/// One line for a refused transaction: what the kernel said, and of which message.
+fn describe(e: &BatchError, what: &[String]) -> String {
+    let text = crate::error::errno_desc(e.errno);
+    let absent = matches!(
+        e.errno,
+        Errno::EPROTONOSUPPORT | Errno::EAFNOSUPPORT | Errno::EOPNOTSUPP
+    ) || (e.errno == Errno::ENOENT && e.msg.is_none_or(|i| i == 0));
+    match e.msg.and_then(|i| what.get(i)) {
+        _ if absent => format!(
+            "nftables: {text}: bridge networks need the kernel's nf_tables (modprobe nf_tables)"
+        ),
+        Some(w) if e.errno == Errno::ENOENT && w.starts_with("adding") => format!(
+            "nftables: {text} {w}: the kernel lacks one of its expressions (nft_nat, nft_masq, nft_fib, nft_ct modules)"
+        ),
+        Some(w) => format!("nftables: {text} {w}"),
+        None => format!("nftables: {text}"),
+    }
 }
 
 #[cfg(test)]
@@ -272,6 +275,44 @@ mod tests {
                 .unwrap()
                 .to_string();
         assert_eq!(text, PINNED, "{text}");
+    }
+
+    #[test]
+    fn refusals_say_what_failed_in_one_line() {
+        let what = vec![
+            "the transaction".to_string(),
+            "deleting table ip6 berth-abc".to_string(),
+            "adding `masquerade` to chain postrouting of table ip".to_string(),
+        ];
+        let e = |errno, msg| describe(&BatchError { errno, msg }, &what);
+        assert_eq!(
+            e(Errno::EPERM, Some(1)),
+            "nftables: operation not permitted deleting table ip6 berth-abc"
+        );
+        for (errno, msg) in [
+            (Errno::EPROTONOSUPPORT, None),
+            (Errno::EOPNOTSUPP, Some(0)),
+            (Errno::ENOENT, Some(0)),
+        ] {
+            let m = e(errno, msg);
+            assert!(
+                m.contains("bridge networks need the kernel's nf_tables"),
+                "{m}"
+            );
+        }
+        let m = e(Errno::ENOENT, Some(2));
+        assert!(
+            m.contains("chain postrouting") && m.contains("nft_masq"),
+            "{m}"
+        );
+        assert_eq!(
+            e(Errno::ENOBUFS, None),
+            "nftables: no buffer space available"
+        );
+        assert!(what
+            .iter()
+            .chain([&e(Errno::EINVAL, Some(9))])
+            .all(|l| !l.contains('\n')));
     }
 
     const PINNED: &str = r#"table ip berth-abc {
