@@ -339,8 +339,9 @@ fn a_failed_transaction_leaves_the_previous_table() {
         let err = out.stderr.trim();
         assert_eq!(err.lines().count(), 1, "{err}");
         assert!(
-            err.contains("nftables: operation not permitted")
-                && err.contains(&format!("table ip6 {name}")),
+            err.contains(&format!(
+                "nftables: making table ip6 {name}: operation not permitted"
+            )),
             "{err}"
         );
         // The ip table is as it was, and a still answers through it.

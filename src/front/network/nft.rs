@@ -175,9 +175,9 @@ fn describe(e: &BatchError, what: &[String]) -> String {
             "nftables: {text}: bridge networks need the kernel's nf_tables (modprobe nf_tables)"
         ),
         Some(w) if e.errno == Errno::ENOENT && w.starts_with("adding") => format!(
-            "nftables: {text} {w}: the kernel lacks one of its expressions (nft_nat, nft_masq, nft_fib, nft_ct modules)"
+            "nftables: {w}: {text}: the kernel lacks one of its expressions (nft_nat, nft_masq, nft_fib, nft_ct modules)"
         ),
-        Some(w) => format!("nftables: {text} {w}"),
+        Some(w) => format!("nftables: {w}: {text}"),
         None => format!("nftables: {text}"),
     }
 }
@@ -280,14 +280,14 @@ mod tests {
     #[test]
     fn refusals_say_what_failed_in_one_line() {
         let what = vec![
-            "the transaction".to_string(),
+            "committing the transaction".to_string(),
             "deleting table ip6 berth-abc".to_string(),
             "adding `masquerade` to chain postrouting of table ip".to_string(),
         ];
         let e = |errno, msg| describe(&BatchError { errno, msg }, &what);
         assert_eq!(
             e(Errno::EPERM, Some(1)),
-            "nftables: operation not permitted deleting table ip6 berth-abc"
+            "nftables: deleting table ip6 berth-abc: operation not permitted"
         );
         for (errno, msg) in [
             (Errno::EPROTONOSUPPORT, None),

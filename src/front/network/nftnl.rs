@@ -197,7 +197,7 @@ pub(crate) fn encode(
     families: &[bool],
     tables: &[Table],
 ) -> Vec<String> {
-    let mut what = vec!["the transaction".to_string()];
+    let mut what = vec!["committing the transaction".to_string()];
     let mut note = |i: usize, s: String| {
         debug_assert_eq!(i, what.len());
         what.push(s);
