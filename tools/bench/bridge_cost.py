@@ -2,7 +2,8 @@
 """What the default bridge adds to `run --rm IMG true`: N runs on `--network bridge` against
 N on `--network none` (interleaved, so that the machine's noise falls on both alike), and the
 monitor's network phases from BERTH_TIMELINE (monitor:create, from monitor:rootfs, holds the
-bridge's setup; monitor:save-state, from monitor:umount, its release). Runs itself again
+bridge's setup; monitor:save-state, from monitor:umount, its release; network:nftables is
+one replacement of berth's tables, two a run). Runs itself again
 inside a private network namespace (`unshare -n`, lo up): the host's network is never touched.
 
     tools/bench/bridge_cost.py BERTH [N]
@@ -28,8 +29,11 @@ def phases(path):
     for _, pid, t, phase in lines:
         by_pid.setdefault(pid, []).append((float(t), phase))
     for marks in by_pid.values():
-        prev = None
+        prev = last = None
         for t, phase in marks:
+            if phase == "network:nftables" and last is not None:
+                out.setdefault(phase, []).append(t - last)
+            last = t
             if not phase.startswith("monitor:"):
                 continue
             if prev is not None:
@@ -66,8 +70,8 @@ def inner(berth, n):
             print(f"run --rm --network {net:6} IMG true ({n} runs): {ms(times[net])}")
         d = [a - b for a, b in zip(sorted(times["bridge"]), sorted(times["none"]))]
         print(f"bridge - none: {1000 * statistics.median(d):.1f} ms (median of sorted pairs)")
-        for p in ["monitor:create", "monitor:save-state"]:
-            print(f"{p} on the bridge ({len(ph.get(p, []))} runs): {ms(ph.get(p, [0]))}")
+        for p in ["monitor:create", "monitor:save-state", "network:nftables"]:
+            print(f"{p} on the bridge ({len(ph.get(p, []))} samples): {ms(ph.get(p, [0]))}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -158,9 +158,12 @@ pub(crate) fn apply(table: &str, tables: Option<&[Table]>) -> Result<()> {
     if super::v6::kernel_has_ipv6() {
         families.push(true);
     }
+    crate::timeline::mark("network:before-nftables");
     let mut b = Batch::new();
     let what = super::nftnl::encode(&mut b, table, &families, tables.unwrap_or_default());
-    nfnetlink::send(b).map_err(|e| anyhow!(describe(&e, &what)))
+    let sent = nfnetlink::send(b).map_err(|e| anyhow!(describe(&e, &what)));
+    crate::timeline::mark("network:nftables");
+    sent
 }
 
 /// One line for a refused transaction: what the kernel said, and of which message.
