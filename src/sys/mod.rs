@@ -13,6 +13,7 @@ pub(crate) mod files;
 pub(crate) mod json;
 pub(crate) mod localtime;
 pub(crate) mod netlink;
+pub(crate) mod nfnetlink;
 pub(crate) mod residency;
 pub(crate) mod seccomp;
 pub(crate) mod userns;

@@ -20,6 +20,7 @@ pub(crate) mod args;
 mod bind;
 pub(crate) mod nft;
 mod nft6;
+mod nftnl;
 pub(crate) mod ports;
 mod rootless;
 mod rootless_netns;

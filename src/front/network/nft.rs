@@ -1,14 +1,16 @@
 //! berth's own nftables table, generated whole from the IPAM record and replaced in one
-//! transaction by `nft -f -` (so a failed update leaves the previous table): rules of other
-//! tables are never read, flushed or edited.
+//! nf_tables transaction over netlink (so a failed update leaves the previous table): rules
+//! of other tables are never read, flushed or edited. The rules are data (nftnl.rs), sent
+//! by berth itself: no `nft` process per container start and stop.
 
-use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::process::{Command, Stdio};
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, Result};
+use nix::errno::Errno;
 
+use super::nftnl::{Chain, Hook, Match, Rule, Table, Verdict};
 use super::ports::Binding;
+use crate::sys::nfnetlink::{self, Batch, BatchError};
 
 /// One bridge with its running endpoints, as the rules of one address family need it.
 pub(crate) struct Bridge<'a, A> {
@@ -23,130 +25,164 @@ pub(crate) type BridgeRules<'a> = Bridge<'a, Ipv4Addr>;
 
 /// What the ip and ip6 tables do not share: the rules are otherwise the same.
 pub(crate) trait Family: Copy + std::fmt::Display + Into<IpAddr> {
-    /// nft's name of the family, also its address match (`ip saddr`, `ip6 saddr`).
-    const NAME: &'static str;
+    const V6: bool;
     /// Where the host's loopback addresses may be DNATed to a container, whose replies
     /// must then come back through the host.
-    const LOOPBACK: Option<&'static str>;
-    /// The output chain's match before the jump to the published ports.
-    const OUTPUT: &'static str;
+    fn loopback() -> Option<(IpAddr, u8)>;
+    /// The output chain's matches before the jump to the published ports.
+    fn output() -> Vec<Match>;
     fn owns(a: &IpAddr) -> bool;
 }
 
 impl Family for Ipv4Addr {
-    const NAME: &'static str = "ip";
-    const LOOPBACK: Option<&'static str> = Some("127.0.0.0/8");
-    const OUTPUT: &'static str = "";
+    const V6: bool = false;
+    fn loopback() -> Option<(IpAddr, u8)> {
+        Some((Ipv4Addr::new(127, 0, 0, 0).into(), 8))
+    }
+    fn output() -> Vec<Match> {
+        Vec::new()
+    }
     fn owns(a: &IpAddr) -> bool {
         a.is_ipv4()
     }
 }
 
-/// The ip table's text (without the delete that precedes it).
-pub(crate) fn ruleset(table: &str, bridges: &[BridgeRules]) -> String {
+/// The ip table.
+pub(crate) fn ruleset(table: &str, bridges: &[BridgeRules]) -> Table {
     let all: Vec<&str> = bridges.iter().map(|b| b.bridge).collect();
     family_ruleset(table, bridges, &all)
 }
 
+fn rule(matches: Vec<Match>, verdict: Verdict) -> Rule {
+    Rule { matches, verdict }
+}
+
 /// One family's table: DNAT of the published ports of that family, masquerade of the
 /// containers' outbound traffic, hairpin, and isolation from the networks in `all`.
-pub(crate) fn family_ruleset<A: Family>(
-    table: &str,
-    bridges: &[Bridge<A>],
-    all: &[&str],
-) -> String {
-    let fam = A::NAME;
-    let mut ports = String::new();
-    let mut post = String::new();
-    let mut fwd = String::new();
+pub(crate) fn family_ruleset<A: Family>(table: &str, bridges: &[Bridge<A>], all: &[&str]) -> Table {
+    use Match::{CtDnat, Daddr, Dport, FibLocal, Iif, Oif, Saddr};
+    let mut ports = Vec::new();
+    let mut post = Vec::new();
+    let mut fwd = Vec::new();
     for b in bridges {
-        let net = format!("{}/{}", b.subnet.0, b.subnet.1);
-        let br = b.bridge;
+        let net = Saddr(b.subnet.0.into(), b.subnet.1);
+        let br = || b.bridge.to_string();
         if b.internal {
-            fwd.push_str(&format!(
-                "    iifname \"{br}\" oifname != \"{br}\" drop\n    oifname \"{br}\" iifname != \"{br}\" drop\n"
-            ));
+            fwd.push(rule(vec![Iif(br(), true), Oif(br(), false)], Verdict::Drop));
+            fwd.push(rule(vec![Oif(br(), true), Iif(br(), false)], Verdict::Drop));
             // Nothing is published on it, so no DNATed traffic needs the hairpin.
             continue;
         }
         // Outbound: the container's address hidden behind the host's.
-        post.push_str(&format!(
-            "    {fam} saddr {net} oifname != \"{br}\" masquerade\n"
+        post.push(rule(
+            vec![net.clone(), Oif(br(), false)],
+            Verdict::Masquerade,
         ));
         // Hairpin (a container reaching a published port of its own network) and the
         // host's own loopback: replies must come back through the host.
-        for src in std::iter::once(net.as_str()).chain(A::LOOPBACK) {
-            post.push_str(&format!(
-                "    ct status dnat {fam} saddr {src} oifname \"{br}\" masquerade\n"
+        let lo = A::loopback().map(|(a, l)| Saddr(a, l));
+        for src in std::iter::once(net).chain(lo) {
+            post.push(rule(
+                vec![CtDnat, src, Oif(br(), true)],
+                Verdict::Masquerade,
             ));
         }
         // Networks do not reach each other (Docker's isolation).
-        for other in all.iter().filter(|o| **o != br) {
-            fwd.push_str(&format!("    iifname \"{br}\" oifname \"{other}\" drop\n"));
+        for other in all.iter().filter(|o| **o != b.bridge) {
+            fwd.push(rule(
+                vec![Iif(br(), true), Oif(other.to_string(), true)],
+                Verdict::Drop,
+            ));
         }
         for (ip, binds) in &b.endpoints {
             // The other family's bindings are the other table's.
             for x in binds.iter().filter(|x| A::owns(&x.host_ip)) {
-                let dst = if x.host_ip.is_unspecified() {
-                    String::new()
-                } else {
-                    format!("{fam} daddr {} ", x.host_ip)
-                };
-                ports.push_str(&format!(
-                    "    {dst}{p} dport {hp} dnat to {to}\n",
-                    p = x.proto,
-                    hp = x.host_port,
-                    to = SocketAddr::new((*ip).into(), x.container_port)
-                ));
+                let mut m = Vec::new();
+                if !x.host_ip.is_unspecified() {
+                    m.push(Daddr(x.host_ip, true));
+                }
+                m.push(Dport(x.proto.clone(), x.host_port));
+                let to = SocketAddr::new((*ip).into(), x.container_port);
+                ports.push(rule(m, Verdict::Dnat(to)));
             }
         }
     }
-    let out = A::OUTPUT;
-    format!(
-        "table {fam} {table} {{\n  chain ports {{\n{ports}  }}\n  chain prerouting {{\n    type nat hook prerouting priority dstnat; policy accept;\n    fib daddr type local jump ports\n  }}\n  chain output {{\n    type nat hook output priority -100; policy accept;\n    {out}fib daddr type local jump ports\n  }}\n  chain postrouting {{\n    type nat hook postrouting priority srcnat; policy accept;\n{post}  }}\n  chain forward {{\n    type filter hook forward priority filter; policy accept;\n{fwd}  }}\n}}\n"
-    )
-}
-
-fn nft_binary() -> Result<String> {
-    let path = std::env::var("PATH").unwrap_or_default();
-    for d in path.split(':').chain(["/usr/sbin", "/sbin"]) {
-        let p = std::path::Path::new(d).join("nft");
-        if p.is_file() {
-            return Ok(p.to_string_lossy().into_owned());
-        }
+    let jump = |mut m: Vec<Match>| {
+        m.push(FibLocal);
+        vec![rule(m, Verdict::Jump("ports"))]
+    };
+    let hook = |kind, hooknum, priority| {
+        Some(Hook {
+            kind,
+            hooknum,
+            priority,
+        })
+    };
+    let chains = vec![
+        Chain {
+            name: "ports",
+            hook: None,
+            rules: ports,
+        },
+        Chain {
+            name: "prerouting",
+            hook: hook("nat", 0, -100),
+            rules: jump(Vec::new()),
+        },
+        Chain {
+            name: "output",
+            hook: hook("nat", 3, -100),
+            rules: jump(A::output()),
+        },
+        Chain {
+            name: "postrouting",
+            hook: hook("nat", 4, 100),
+            rules: post,
+        },
+        Chain {
+            name: "forward",
+            hook: hook("filter", 2, 0),
+            rules: fwd,
+        },
+    ];
+    Table {
+        v6: A::V6,
+        name: table.to_string(),
+        chains,
     }
-    bail!("nft not found: bridge networks need nftables (apt-get install nftables)")
 }
 
-/// Replaces berth's table with `text` (None: removes it).
-pub(crate) fn apply(table: &str, text: Option<&str>) -> Result<()> {
-    // `table` first so that the delete never fails on a missing table.
-    let mut script = format!("table ip {table}\ndelete table ip {table}\n");
+/// Replaces berth's table `table` by `tables` (None: removes it), in one transaction.
+pub(crate) fn apply(table: &str, tables: Option<&[Table]>) -> Result<()> {
+    let mut families = vec![false];
     if super::v6::kernel_has_ipv6() {
-        script.push_str(&format!("table ip6 {table}\ndelete table ip6 {table}\n"));
+        families.push(true);
     }
-    if let Some(t) = text {
-        script.push_str(t);
+    crate::timeline::mark("network:before-nftables");
+    let mut b = Batch::new();
+    let what = super::nftnl::encode(&mut b, table, &families, tables.unwrap_or_default());
+    let sent = nfnetlink::send(b).map_err(|e| anyhow!(describe(&e, &what)));
+    crate::timeline::mark("network:nftables");
+    sent
+}
+
+/// One line for a refused transaction: what the kernel said, and of which message.
+fn describe(e: &BatchError, what: &[String]) -> String {
+    let text = crate::error::errno_desc(e.errno);
+    let absent = matches!(
+        e.errno,
+        Errno::EPROTONOSUPPORT | Errno::EAFNOSUPPORT | Errno::EOPNOTSUPP
+    ) || (e.errno == Errno::ENOENT && e.msg.is_none_or(|i| i == 0));
+    match e.msg.and_then(|i| what.get(i)) {
+        _ if absent => format!(
+            "nftables: {text}: bridge networks need the kernel's nf_tables (modprobe nf_tables)"
+        ),
+        Some(w) if e.errno == Errno::ENOENT && w.starts_with("adding") => format!(
+            "nftables: {w}: {text}: the kernel lacks one of its expressions (nft_nat, nft_masq, nft_fib, nft_ct modules)"
+        ),
+        Some(w) => format!("nftables: {w}: {text}"),
+        None => format!("nftables: {text}"),
     }
-    let mut child = Command::new(nft_binary()?)
-        .args(["-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| anyhow!("nft: {}", crate::error::errno_text(&e)))?;
-    if let Some(mut i) = child.stdin.take() {
-        let _ = i.write_all(script.as_bytes());
-    }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| anyhow!("nft: {}", crate::error::errno_text(&e)))?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let first = err.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-        bail!("nft: {}", first.trim_start_matches("Error: "));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -169,7 +205,8 @@ mod tests {
                 internal: false,
                 endpoints: vec![(Ipv4Addr::new(172, 17, 0, 2), &b)],
             }],
-        );
+        )
+        .to_string();
         assert!(t.starts_with("table ip berth-abc {"));
         assert!(t.contains("ip daddr 127.0.0.1 tcp dport 8080 dnat to 172.17.0.2:80"));
         assert!(t.contains("ip saddr 172.17.0.0/16 oifname != \"bth1-0\" masquerade"));
@@ -236,9 +273,49 @@ mod tests {
             },
         ];
         let all = ["bth1-0", "bth1-1", "bth1-2"];
-        let text =
-            ruleset("berth-abc", &v4) + &super::super::nft6::ruleset6("berth-abc", &v6, &all);
+        let text = ruleset("berth-abc", &v4).to_string()
+            + &super::super::nft6::ruleset6("berth-abc", &v6, &all)
+                .unwrap()
+                .to_string();
         assert_eq!(text, PINNED, "{text}");
+    }
+
+    #[test]
+    fn refusals_say_what_failed_in_one_line() {
+        let what = vec![
+            "committing the transaction".to_string(),
+            "deleting table ip6 berth-abc".to_string(),
+            "adding `masquerade` to chain postrouting of table ip".to_string(),
+        ];
+        let e = |errno, msg| describe(&BatchError { errno, msg }, &what);
+        assert_eq!(
+            e(Errno::EPERM, Some(1)),
+            "nftables: deleting table ip6 berth-abc: operation not permitted"
+        );
+        for (errno, msg) in [
+            (Errno::EPROTONOSUPPORT, None),
+            (Errno::EOPNOTSUPP, Some(0)),
+            (Errno::ENOENT, Some(0)),
+        ] {
+            let m = e(errno, msg);
+            assert!(
+                m.contains("bridge networks need the kernel's nf_tables"),
+                "{m}"
+            );
+        }
+        let m = e(Errno::ENOENT, Some(2));
+        assert!(
+            m.contains("chain postrouting") && m.contains("nft_masq"),
+            "{m}"
+        );
+        assert_eq!(
+            e(Errno::ENOBUFS, None),
+            "nftables: no buffer space available"
+        );
+        assert!(what
+            .iter()
+            .chain([&e(Errno::EINVAL, Some(9))])
+            .all(|l| !l.contains('\n')));
     }
 
     const PINNED: &str = r#"table ip berth-abc {

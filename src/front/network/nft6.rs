@@ -1,32 +1,34 @@
 //! The ip6 half of berth's nftables rules (same table name, family ip6), for networks with
 //! IPv6: DNAT of IPv6 published ports, masquerade of the containers' outbound IPv6 (Docker
 //! does the same with ip6tables on, its default since 27.0), hairpin, isolation between
-//! networks. Replaced in the same `nft -f` transaction as the ip table; the rules are
+//! networks. Replaced in the same nf_tables transaction as the ip table; the rules are
 //! written by nft.rs's writer, this file says what differs for IPv6.
 
 use std::net::{IpAddr, Ipv6Addr};
 
 use super::nft::{family_ruleset, Bridge, Family};
+use super::nftnl::{Match, Table};
 
 /// One bridge with IPv6 and its running endpoints.
 pub(crate) type Bridge6<'a> = Bridge<'a, Ipv6Addr>;
 
 impl Family for Ipv6Addr {
-    const NAME: &'static str = "ip6";
+    const V6: bool = true;
     // ::1 is never routed off the loopback device: the monitor's relay takes it instead.
-    const LOOPBACK: Option<&'static str> = None;
-    const OUTPUT: &'static str = "ip6 daddr != ::1 ";
+    fn loopback() -> Option<(IpAddr, u8)> {
+        None
+    }
+    fn output() -> Vec<Match> {
+        vec![Match::Daddr(Ipv6Addr::LOCALHOST.into(), false)]
+    }
     fn owns(a: &IpAddr) -> bool {
         a.is_ipv6()
     }
 }
 
-/// The ip6 table's text; empty when no bridge has IPv6.
-pub(crate) fn ruleset6(table: &str, bridges: &[Bridge6], all: &[&str]) -> String {
-    if bridges.is_empty() {
-        return String::new();
-    }
-    family_ruleset(table, bridges, all)
+/// The ip6 table; none when no bridge has IPv6.
+pub(crate) fn ruleset6(table: &str, bridges: &[Bridge6], all: &[&str]) -> Option<Table> {
+    (!bridges.is_empty()).then(|| family_ruleset(table, bridges, all))
 }
 
 #[cfg(test)]
@@ -59,11 +61,13 @@ mod tests {
                 endpoints: vec![("fd00:1::2".parse().unwrap(), &b)],
             }],
             &["bth1-1"],
-        );
+        )
+        .unwrap()
+        .to_string();
         assert!(t.starts_with("table ip6 berth-abc {"));
         assert_eq!(t.matches("dnat to").count(), 1, "{t}");
         assert!(t.contains("tcp dport 8080 dnat to [fd00:1::2]:80"), "{t}");
         assert!(t.contains("ip6 saddr fd00:1::/64 oifname != \"bth1-1\" masquerade"));
-        assert!(ruleset6("t", &[], &[]).is_empty());
+        assert!(ruleset6("t", &[], &[]).is_none());
     }
 }

@@ -339,7 +339,7 @@ fn stop(store: &Store, st: &Stack) {
 
 /// Runs `f` on a thread of its own that has joined the holder's network namespace: the
 /// rootful code then makes its links, sysctls, rules and sockets there (a thread's
-/// network namespace is its own; its children, such as nft, inherit it).
+/// network namespace is its own, and so are the netlink sockets it opens).
 fn in_netns<T: Send>(h: &Helper, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
     let ns = File::open(format!("/proc/{}/ns/net", h.pid)).map_err(|e| {
         anyhow!(

@@ -699,9 +699,10 @@ fn refresh(nets: &Networks, ipam: &Ipam, nl: &mut Netlink, touched: &[String]) -
         nft::apply(&table, None)?;
     } else {
         let all_br: Vec<&str> = bridges.iter().map(|b| b.bridge).collect();
-        let text =
-            nft::ruleset(&table, &bridges) + &super::nft6::ruleset6(&table, &bridges6, &all_br);
-        nft::apply(&table, Some(&text))?;
+        let rules: Vec<_> = std::iter::once(nft::ruleset(&table, &bridges))
+            .chain(super::nft6::ruleset6(&table, &bridges6, &all_br))
+            .collect();
+        nft::apply(&table, Some(&rules))?;
     }
     for name in touched {
         write_hosts(ipam, name);
