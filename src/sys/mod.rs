@@ -4,7 +4,7 @@
 //! Every wrapper returns `nix::Result` so callers keep errno for their messages.
 
 use std::ffi::CStr;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 
@@ -796,7 +796,26 @@ pub(crate) fn spawn_netns_holder() -> nix::Result<i32> {
 /// for. The child keeps only `sock` (stdio on /dev/null), leaves our session, and is our
 /// child until we exit (we never wait for it), then the nearest subreaper's.
 pub(crate) fn spawn_sender(sock: BorrowedFd, msg: &[u8]) -> nix::Result<()> {
+    spawn_holder(sock, Some(msg), None)
+}
+
+/// Hands the last reference to `sock` to a detached process that exits once ours is
+/// closed, so that what the kernel does when the socket is released (an nfnetlink
+/// socket's waits for an RCU grace period) is that process's wait, not ours.
+pub(crate) fn close_in_background(sock: OwnedFd) -> nix::Result<()> {
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    spawn_holder(sock.as_fd(), None, Some(r.as_fd()))?;
+    drop(sock);
+    // The child's read ends here: ours is closed by now.
+    drop(w);
+    Ok(())
+}
+
+/// The child of [`spawn_sender`] and [`close_in_background`]: sends `msg` on `sock` if
+/// given, waits for `gate` to reach end of file if given, and exits.
+fn spawn_holder(sock: BorrowedFd, msg: Option<&[u8]>, gate: Option<BorrowedFd>) -> nix::Result<()> {
     let fd = sock.as_raw_fd();
+    let gate = gate.map_or(-1, |g| g.as_raw_fd());
     // SAFETY: fork in a possibly multi-threaded process: the child only makes raw
     // syscalls on integers and on `msg`, allocated before the fork (no allocation, no
     // locks, no Rust I/O), and leaves with _exit.
@@ -817,11 +836,27 @@ pub(crate) fn spawn_sender(sock: BorrowedFd, msg: &[u8]) -> nix::Result<()> {
                 libc::dup2(null, n);
             }
         }
-        let keep = if libc::dup2(fd, 3) == 3 { 3 } else { fd };
-        if keep == 3 {
-            libc::syscall(libc::SYS_close_range, 4u32, u32::MAX, 0u32);
+        // Out of the way of 3 and 4 first: either may be the other's number now.
+        let s = libc::fcntl(fd, libc::F_DUPFD, 10);
+        let g = if gate >= 0 {
+            libc::fcntl(gate, libc::F_DUPFD, 10)
+        } else {
+            -1
+        };
+        if s < 0 || libc::dup2(s, 3) != 3 || (gate >= 0 && (g < 0 || libc::dup2(g, 4) != 4)) {
+            libc::_exit(1);
         }
-        libc::send(keep, msg.as_ptr().cast(), msg.len(), 0);
+        let first: u32 = if gate >= 0 { 5 } else { 4 };
+        libc::syscall(libc::SYS_close_range, first, u32::MAX, 0u32);
+        if let Some(m) = msg {
+            libc::send(3, m.as_ptr().cast(), m.len(), 0);
+        }
+        if gate >= 0 {
+            let mut b = 0u8;
+            while libc::read(4, (&mut b as *mut u8).cast(), 1) < 0
+                && *libc::__errno_location() == libc::EINTR
+            {}
+        }
         libc::_exit(0);
     }
 }

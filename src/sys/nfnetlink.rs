@@ -3,8 +3,7 @@
 //! or not at all. Byte-level like netlink.rs (no `unsafe`): what the messages say is the
 //! caller's business; this file frames them, sends them and reads the errors back.
 
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::Mutex;
+use std::os::fd::AsRawFd;
 
 use nix::errno::Errno;
 use nix::sys::socket::{
@@ -129,20 +128,11 @@ fn sock_err(errno: Errno) -> BatchError {
     BatchError { errno, msg: None }
 }
 
-/// The socket of the last batch, closed when the next one is sent or when the process
-/// exits. The last close of an nfnetlink socket waits for the kernel to free what the
-/// transactions before it replaced, which it does after an RCU grace period (nf_tables
-/// flushes its destroy work on NETLINK_URELEASE): 8-16 ms here, that a container's start
-/// and stop would otherwise wait for; by the next batch the grace period is long over.
-static PARKED: Mutex<Option<OwnedFd>> = Mutex::new(None);
-
 /// Sends the batch in the calling thread's network namespace and returns its first error.
 /// The kernel processes a datagram sent to it before `sendto` returns (that is how `nft`
 /// reads its errors too), so everything it has to say is queued by then: no message acks
 /// are asked for, and an empty queue means the transaction is committed.
 pub(crate) fn send(batch: Batch) -> Result<(), BatchError> {
-    let parked = PARKED.lock().unwrap_or_else(|e| e.into_inner()).take();
-    drop(parked);
     let fd = socket(
         AddressFamily::Netlink,
         SockType::Raw,
@@ -189,7 +179,12 @@ pub(crate) fn send(batch: Batch) -> Result<(), BatchError> {
             }
         }
     }
-    *PARKED.lock().unwrap_or_else(|e| e.into_inner()) = Some(fd);
+    // The last close of an nfnetlink socket waits for the kernel to free what the
+    // transactions before it replaced, after an RCU grace period (nf_tables flushes its
+    // destroy work on NETLINK_URELEASE): 8-16 ms here, that a container's start and stop
+    // need not wait for. A process of its own closes it (if it cannot be made, the
+    // socket is closed here, waiting).
+    let _ = crate::sys::close_in_background(fd);
     first.map_or(Ok(()), Err)
 }
 
