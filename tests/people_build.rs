@@ -216,10 +216,11 @@ impl W {
             assert!(left.is_empty(), "left behind in {}: {left:?}", d.display());
         }
         // No step's endpoint is left in the network record.
-        if let Ok(b) = std::fs::read(self.root.join("networks/ipam.json")) {
-            let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
-            assert_eq!(v["endpoints"], serde_json::json!([]), "IPAM entries left");
-        }
+        let eps = common::ipam_endpoints(&self.root);
+        assert!(
+            eps.is_null() || eps == serde_json::json!([]),
+            "IPAM entries left: {eps}"
+        );
         let dir = self.dir.to_string_lossy().into_owned();
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
         assert!(!mounts.contains(&dir), "mounts left behind under {dir}");

@@ -941,18 +941,30 @@ fn a_last_containers_bridge_is_retired_at_once_and_deleted_after() {
                 .to_string();
             let tag = br.trim_start_matches("bth").split('-').next().unwrap();
             let retired = format!("bx{tag}-0");
-            for _ in 0..3 {
-                let out = w.run(
-                    &["--rm", "--network", "bridge"],
-                    &["sh", "-c", "ip -o -4 addr show eth0"],
-                );
+            for rm in [false, true, false, true] {
+                let out = if rm {
+                    w.run(
+                        &["--rm", "--network", "bridge"],
+                        &["sh", "-c", "ip -o -4 addr show eth0"],
+                    )
+                } else {
+                    let id = w.run_d(&["--network", "bridge"], &["sleep", "100"]);
+                    let out = w.b(&["exec", &id, "ip", "-o", "-4", "addr", "show", "eth0"]);
+                    w.b(&["rm", "-f", &id]).ok();
+                    // A stop that is waited for: its name is free the moment rm returns.
+                    assert_ne!(sh(&format!("ip link show {br}")).code, 0);
+                    out
+                };
                 out.ok();
-                // The same first address each time: the bridge on its way out holds no
-                // route that would make its subnet look taken.
+                // The same first address each time, right after a --rm run too (whose
+                // release finishes in the background; the next start waits for it): the
+                // bridge on its way out holds no route that would make its subnet look
+                // taken.
                 assert!(out.stdout.contains("172.17.0.2/16"), "{}", out.stdout);
-                // Its name is free the moment the run returns.
-                assert_ne!(sh(&format!("ip link show {br}")).code, 0);
             }
+            w.until("the --rm run's bridge is gone", || {
+                sh(&format!("ip link show {br}")).code != 0
+            });
             // A retired bridge whose deleter was killed is deleted by the next first
             // container of its network.
             sh(&format!("ip link add {retired} type bridge")).ok();

@@ -799,12 +799,14 @@ pub(crate) fn spawn_sender(sock: BorrowedFd, msg: &[u8]) -> nix::Result<()> {
     spawn_holder(sock, Some(msg), None)
 }
 
-/// Hands the last reference to `sock` to a detached process that exits once ours is
-/// closed, so that what the kernel does when the socket is released (an nfnetlink
-/// socket's waits for an RCU grace period) is that process's wait, not ours.
-pub(crate) fn close_in_background(sock: OwnedFd) -> nix::Result<()> {
+/// Hands the last reference to `sock` to a detached process that holds it `linger` after
+/// ours is closed, then exits: what the kernel does when the socket is released is that
+/// process's business, and after a while it may have nothing left to do (an nfnetlink
+/// socket's release waits for the grace period after the last transaction, holding the
+/// lock every transaction takes, unless that period is over).
+pub(crate) fn close_in_background(sock: OwnedFd, linger: std::time::Duration) -> nix::Result<()> {
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-    spawn_holder(sock.as_fd(), None, Some(r.as_fd()))?;
+    spawn_holder(sock.as_fd(), None, Some((r.as_fd(), linger)))?;
     drop(sock);
     // The child's read ends here: ours is closed by now.
     drop(w);
@@ -812,10 +814,19 @@ pub(crate) fn close_in_background(sock: OwnedFd) -> nix::Result<()> {
 }
 
 /// The child of [`spawn_sender`] and [`close_in_background`]: sends `msg` on `sock` if
-/// given, waits for `gate` to reach end of file if given, and exits.
-fn spawn_holder(sock: BorrowedFd, msg: Option<&[u8]>, gate: Option<BorrowedFd>) -> nix::Result<()> {
+/// given; if given a gate, waits for it to reach end of file and then for the linger
+/// time; exits.
+fn spawn_holder(
+    sock: BorrowedFd,
+    msg: Option<&[u8]>,
+    gate: Option<(BorrowedFd, std::time::Duration)>,
+) -> nix::Result<()> {
     let fd = sock.as_raw_fd();
-    let gate = gate.map_or(-1, |g| g.as_raw_fd());
+    let linger = libc::timespec {
+        tv_sec: gate.map_or(0, |g| g.1.as_secs() as libc::time_t),
+        tv_nsec: gate.map_or(0, |g| g.1.subsec_nanos() as libc::c_long),
+    };
+    let gate = gate.map_or(-1, |g| g.0.as_raw_fd());
     // SAFETY: fork in a possibly multi-threaded process: the child only makes raw
     // syscalls on integers and on `msg`, allocated before the fork (no allocation, no
     // locks, no Rust I/O), and leaves with _exit.
@@ -856,8 +867,58 @@ fn spawn_holder(sock: BorrowedFd, msg: Option<&[u8]>, gate: Option<BorrowedFd>) 
             while libc::read(4, (&mut b as *mut u8).cast(), 1) < 0
                 && *libc::__errno_location() == libc::EINTR
             {}
+            libc::nanosleep(&linger, std::ptr::null_mut());
         }
         libc::_exit(0);
+    }
+}
+
+/// Forks a detached copy of this process to finish work no one waits for: in its own
+/// session, stdio on /dev/null, no fd of ours but `keep` (same numbers). Ok(true) in the
+/// child, which must leave by [`exit_now`]; Ok(false) in the parent, which never waits
+/// for it. ENOTSUP when this process has other threads (one may hold a lock the child
+/// would need, as for [`clone3`]): the caller does the work itself.
+pub(crate) fn fork_detached(keep: &[BorrowedFd]) -> nix::Result<bool> {
+    let threads = std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count());
+    if threads != 1 {
+        return Err(Errno::ENOTSUP);
+    }
+    match clone3(0, None)? {
+        Forked::Parent { .. } => Ok(false),
+        Forked::Child => {
+            let _ = nix::unistd::setsid();
+            if let Ok(null) = nix::fcntl::open(
+                "/dev/null",
+                nix::fcntl::OFlag::O_RDWR,
+                nix::sys::stat::Mode::empty(),
+            ) {
+                let null = std::os::fd::IntoRawFd::into_raw_fd(null);
+                for n in 0..3 {
+                    if null != n {
+                        // SAFETY: dup2 on integers; 0-2 are owned by no Rust object here.
+                        unsafe {
+                            libc::dup2(null, n);
+                        }
+                    }
+                }
+                if null > 2 {
+                    let _ = nix::unistd::close(null);
+                }
+            }
+            let mut open: Vec<u32> = vec![0, 1, 2];
+            open.extend(keep.iter().map(|f| f.as_raw_fd() as u32));
+            open.sort_unstable();
+            open.dedup();
+            let mut from = 0u32;
+            for k in open {
+                if k > from {
+                    let _ = close_range(from, k - 1, 0);
+                }
+                from = k + 1;
+            }
+            let _ = close_range(from, u32::MAX, 0);
+            Ok(true)
+        }
     }
 }
 

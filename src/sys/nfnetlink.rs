@@ -181,10 +181,11 @@ pub(crate) fn send(batch: Batch) -> Result<(), BatchError> {
     }
     // The last close of an nfnetlink socket waits for the kernel to free what the
     // transactions before it replaced, after an RCU grace period (nf_tables flushes its
-    // destroy work on NETLINK_URELEASE): 8-16 ms here, that a container's start and stop
-    // need not wait for. A process of its own closes it (if it cannot be made, the
-    // socket is closed here, waiting).
-    let _ = crate::sys::close_in_background(fd);
+    // destroy work on NETLINK_URELEASE, holding the mutex every transaction takes):
+    // 8-16 ms here, that neither this container's start or stop nor the next one's
+    // transaction need wait for. A process of its own closes it once the kernel has
+    // freed them by itself (if it cannot be made, the socket is closed here, waiting).
+    let _ = crate::sys::close_in_background(fd, std::time::Duration::from_millis(250));
     first.map_or(Ok(()), Err)
 }
 

@@ -777,6 +777,22 @@ pub fn private_netns() {
     );
 }
 
+/// The endpoints of `root`'s IPAM record as berth's commands see it: read under the
+/// networks lock, which a `--rm` container's release (finished by a copy of its monitor
+/// after the run returns) holds until it is done. Null without a record.
+pub fn ipam_endpoints(root: &Path) -> Value {
+    let lock = root.join("networks/lock");
+    let Ok(f) = std::fs::File::open(&lock) else {
+        return Value::Null;
+    };
+    let _held = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockShared)
+        .unwrap_or_else(|(_, e)| panic!("{}: {e}", lock.display()));
+    match std::fs::read(root.join("networks/ipam.json")) {
+        Ok(b) => serde_json::from_slice::<Value>(&b).unwrap()["endpoints"].clone(),
+        Err(_) => Value::Null,
+    }
+}
+
 pub mod netns;
 pub mod people;
 pub mod rootless;

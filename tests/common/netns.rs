@@ -189,29 +189,32 @@ pub fn no_links_tables_or_endpoints(root: &Path) {
 }
 
 /// [`no_links_tables_or_endpoints`] where the peer's veth is named `veth*`.
-/// Links are deleted in the background once out of service (the kernel makes a deleter
-/// wait ~20-50 ms for each): they must be gone within a bounded time.
+/// A `--rm` container's release and a bridge's deletion finish in the background (the
+/// kernel makes a link's deleter wait ~20-50 ms): all must be gone within a bounded time.
 pub fn no_links_tables_or_endpoints_but(root: &Path, veth: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let links = sh("ip -o link show").stdout;
-        let left: Vec<&str> = links
+        let mut left: Vec<String> = links
             .lines()
             .filter(|l| {
                 let name = l.split(':').nth(1).unwrap_or("").trim();
                 name != "lo" && !name.starts_with(veth)
             })
+            .map(|l| format!("link {l}"))
             .collect();
-        if left.is_empty() {
-            break;
+        let tables = sh("nft list tables").stdout;
+        if !tables.trim().is_empty() {
+            left.push(format!("nftables {tables}"));
         }
-        assert!(Instant::now() < deadline, "links left behind: {left:?}");
+        let eps = super::ipam_endpoints(root);
+        if !eps.is_null() && eps != serde_json::json!([]) {
+            left.push(format!("IPAM entries {eps}"));
+        }
+        if left.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "left behind: {left:?}");
         std::thread::sleep(Duration::from_millis(20));
-    }
-    let tables = sh("nft list tables").stdout;
-    assert!(tables.trim().is_empty(), "nftables left behind: {tables}");
-    if let Ok(b) = std::fs::read(root.join("networks/ipam.json")) {
-        let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
-        assert_eq!(v["endpoints"], serde_json::json!([]), "IPAM entries left");
     }
 }

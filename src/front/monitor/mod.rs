@@ -1042,7 +1042,13 @@ impl<'a> Monitor<'a> {
         crate::timeline::mark("monitor:destroy");
         drop(self.rootfs.take());
         crate::timeline::mark("monitor:umount");
-        let released = crate::front::network::detach(self.store, &id);
+        // With --rm nothing keeps an error of the release (the record goes): it finishes
+        // on its own while the container is removed.
+        let released = if self.c.rec.host_config.auto_remove {
+            crate::front::network::detach_in_background(self.store, &id)
+        } else {
+            crate::front::network::detach(self.store, &id)
+        };
         drop(self.net.take());
         let lock = {
             let lock = self.store.lock(&id);

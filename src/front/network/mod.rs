@@ -42,8 +42,8 @@ pub(crate) use rootless_netns::{
     enter as enter_shared_netns, join as join_shared_netns, on_shared_netns, settle_on_drop,
 };
 pub(crate) use setup::{
-    attach, check_link, connect_running, detach, disconnect_running, prepare_spec, release,
-    spec_changes, Attached,
+    attach, check_link, connect_running, detach, detach_in_background, disconnect_running,
+    prepare_spec, release, spec_changes, Attached,
 };
 
 use crate::front::containers::{Record, Store};

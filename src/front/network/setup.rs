@@ -918,9 +918,43 @@ pub(crate) fn detach(store: &Store, id: &str) -> Result<()> {
     detach_bridge(&nets, store, id)
 }
 
+/// [`detach`] of a container's last teardown, rootful, finished by a detached copy of this
+/// process where it can be made: no one needs to wait for the rules, the record and the
+/// bridge going (the kernel's part, ~5 ms even with the bridge's deletion in the
+/// background). The networks lock is taken here and handed down, so the next berth
+/// command that touches a network waits for the copy to be done.
+pub(crate) fn detach_in_background(store: &Store, id: &str) -> Result<()> {
+    let nets = Networks::new(&store.root);
+    if !nets.dir.join("ipam.json").exists() || crate::front::userns::rootless() {
+        return detach(store, id);
+    }
+    let lock = nets.lock()?;
+    if !nets.ipam().endpoints.iter().any(|e| e.container == id) {
+        return Ok(());
+    }
+    match crate::sys::fork_detached(&[lock.as_fd()]) {
+        Ok(false) => {
+            // An unlock here would be the copy's too (a flock belongs to the open file,
+            // which both share): ours closes when this process ends, right after.
+            std::mem::forget(lock);
+            Ok(())
+        }
+        Ok(true) => {
+            let code = i32::from(detach_locked(&nets, store, id).is_err());
+            crate::sys::exit_now(code)
+        }
+        Err(_) => detach_locked(&nets, store, id),
+    }
+}
+
 /// [`detach`] from the bridge networks of this network namespace.
 pub(super) fn detach_bridge(nets: &Networks, store: &Store, id: &str) -> Result<()> {
     let _lock = nets.lock()?;
+    detach_locked(nets, store, id)
+}
+
+/// [`detach_bridge`] with the networks lock held.
+fn detach_locked(nets: &Networks, store: &Store, id: &str) -> Result<()> {
     let mut ipam = nets.ipam();
     if !ipam.endpoints.iter().any(|e| e.container == id) {
         return Ok(());
