@@ -240,36 +240,17 @@ pub(crate) fn set_topdir(dir: &OwnedFd) -> nix::Result<()> {
 /// for it) and then init's, or the nearest subreaper's.
 pub(crate) fn spawn_syncer(dir: &OwnedFd, names: &[CString]) -> nix::Result<()> {
     let ptrs: Vec<*const libc::c_char> = names.iter().map(|n| n.as_ptr()).collect();
-    let dirfd = dir.as_raw_fd();
-    // SAFETY: fork in a possibly multi-threaded process: the child only makes raw
-    // syscalls on integers and on C strings allocated before the fork (no allocation,
-    // no locks, no Rust I/O), and leaves with _exit.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(Errno::last());
-    }
-    if pid > 0 {
+    if !super::fork_raw_detached(&[dir.as_raw_fd()])? {
         return Ok(());
     }
-    // SAFETY: the child, as above: raw syscalls only.
+    // SAFETY: the child of a fork of a possibly multi-threaded process: raw syscalls on
+    // fd 3 (`dir`) and on C strings allocated before the fork, then _exit.
     unsafe {
-        libc::setsid();
-        libc::chdir(c"/".as_ptr());
-        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
-        if null >= 0 {
-            for fd in 0..3 {
-                libc::dup2(null, fd);
-            }
-        }
-        let keep = if libc::dup2(dirfd, 3) == 3 { 3 } else { dirfd };
-        if keep == 3 {
-            libc::syscall(libc::SYS_close_range, 4u32, u32::MAX, 0u32);
-        }
-        if libc::syncfs(keep) == 0 {
+        if libc::syncfs(3) == 0 {
             for p in &ptrs {
-                libc::unlinkat(keep, *p, 0);
+                libc::unlinkat(3, *p, 0);
             }
-            libc::fsync(keep);
+            libc::fsync(3);
         }
         libc::_exit(0);
     }

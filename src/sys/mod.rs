@@ -821,23 +821,48 @@ fn spawn_holder(
     msg: Option<&[u8]>,
     gate: Option<(BorrowedFd, std::time::Duration)>,
 ) -> nix::Result<()> {
-    let fd = sock.as_raw_fd();
     let linger = libc::timespec {
         tv_sec: gate.map_or(0, |g| g.1.as_secs() as libc::time_t),
         tv_nsec: gate.map_or(0, |g| g.1.subsec_nanos() as libc::c_long),
     };
-    let gate = gate.map_or(-1, |g| g.0.as_raw_fd());
-    // SAFETY: fork in a possibly multi-threaded process: the child only makes raw
-    // syscalls on integers and on `msg`, allocated before the fork (no allocation, no
-    // locks, no Rust I/O), and leaves with _exit.
+    let fds = [sock.as_raw_fd(), gate.map_or(-1, |g| g.0.as_raw_fd())];
+    let keep = if gate.is_some() { &fds[..] } else { &fds[..1] };
+    if !fork_raw_detached(keep)? {
+        return Ok(());
+    }
+    // SAFETY: the child of a fork of a possibly multi-threaded process: raw syscalls on
+    // integers and on `msg`, allocated before the fork, then _exit.
+    unsafe {
+        if let Some(m) = msg {
+            libc::send(3, m.as_ptr().cast(), m.len(), 0);
+        }
+        if gate.is_some() {
+            let mut b = 0u8;
+            while libc::read(4, (&mut b as *mut u8).cast(), 1) < 0
+                && *libc::__errno_location() == libc::EINTR
+            {}
+            libc::nanosleep(&linger, std::ptr::null_mut());
+        }
+        libc::_exit(0);
+    }
+}
+
+/// Forks a detached child for work made of raw syscalls alone (the caller may be
+/// multi-threaded: the child must not allocate, lock or do Rust I/O, and must leave by
+/// _exit). The child is in a session of its own, in `/`, stdio on /dev/null, with `keep`
+/// as fds 3, 4, ... in order and nothing else. Ok(true) in the child, Ok(false) in the
+/// parent, which never waits for it (it is our child until we exit, then the nearest
+/// subreaper's).
+pub(crate) fn fork_raw_detached(keep: &[RawFd]) -> nix::Result<bool> {
+    // SAFETY: fork; the child below makes raw syscalls only (the slice was made before).
     let pid = unsafe { libc::fork() };
     if pid < 0 {
         return Err(Errno::last());
     }
     if pid > 0 {
-        return Ok(());
+        return Ok(false);
     }
-    // SAFETY: the child, as above: raw syscalls only.
+    // SAFETY: the child, as above: raw syscalls only, on integers and C literals.
     unsafe {
         libc::setsid();
         libc::chdir(c"/".as_ptr());
@@ -847,30 +872,27 @@ fn spawn_holder(
                 libc::dup2(null, n);
             }
         }
-        // Out of the way of 3 and 4 first: either may be the other's number now.
-        let s = libc::fcntl(fd, libc::F_DUPFD, 10);
-        let g = if gate >= 0 {
-            libc::fcntl(gate, libc::F_DUPFD, 10)
-        } else {
-            -1
-        };
-        if s < 0 || libc::dup2(s, 3) != 3 || (gate >= 0 && (g < 0 || libc::dup2(g, 4) != 4)) {
-            libc::_exit(1);
+        // Out of the way of 3, 4, ... first: any may be another's number now.
+        let mut high = [-1; 8];
+        for (i, fd) in keep.iter().take(8).enumerate() {
+            high[i] = libc::fcntl(*fd, libc::F_DUPFD, 16);
+            if high[i] < 0 {
+                libc::_exit(1);
+            }
         }
-        let first: u32 = if gate >= 0 { 5 } else { 4 };
-        libc::syscall(libc::SYS_close_range, first, u32::MAX, 0u32);
-        if let Some(m) = msg {
-            libc::send(3, m.as_ptr().cast(), m.len(), 0);
+        for (i, fd) in high.iter().take(keep.len().min(8)).enumerate() {
+            if libc::dup2(*fd, 3 + i as i32) != 3 + i as i32 {
+                libc::_exit(1);
+            }
         }
-        if gate >= 0 {
-            let mut b = 0u8;
-            while libc::read(4, (&mut b as *mut u8).cast(), 1) < 0
-                && *libc::__errno_location() == libc::EINTR
-            {}
-            libc::nanosleep(&linger, std::ptr::null_mut());
-        }
-        libc::_exit(0);
+        libc::syscall(
+            libc::SYS_close_range,
+            3 + keep.len().min(8) as u32,
+            u32::MAX,
+            0u32,
+        );
     }
+    Ok(true)
 }
 
 /// Forks a detached copy of this process to finish work no one waits for: in its own
