@@ -254,21 +254,15 @@ fn rootless_dual_stack_user_network() {
             &rootless::httpd_cmd(),
         );
         // Published on 0.0.0.0 and [::] (one port), and on [::1] alone.
-        for a in [
-            format!("127.0.0.1:{p1}"),
-            format!("[::1]:{p1}"),
-            format!("[fd99::1]:{p1}"),
-            format!("[::1]:{p2}"),
-        ] {
-            rootless::until(&format!("httpd answers at {a}"), || {
-                rootless::http_get(&a).is_some()
-            });
-            assert_eq!(
-                rootless::http_get(&a).unwrap(),
-                "hello from rootless\n",
-                "{a}"
-            );
-        }
+        rootless::serves(
+            &[
+                format!("127.0.0.1:{p1}"),
+                format!("[::1]:{p1}"),
+                format!("[fd99::1]:{p1}"),
+                format!("[::1]:{p2}"),
+            ],
+            "hello from rootless\n",
+        );
         assert!(rootless::http_get(&format!("127.0.0.1:{p2}")).is_none());
         let port = u.b(&["port", "web"]);
         port.ok();
@@ -367,20 +361,14 @@ fn rootless_ipv6_ports_on_the_default_and_an_ipv4_network() {
                     "httpd -p 80 -h /www; exec perl -MIO::Socket::INET -e '$s=IO::Socket::INET->new(LocalPort=>53,Proto=>q(udp)) or die $!; while($s->recv($m,1500)){ $s->send(qq(pong:$m)) }'",
                 ],
             );
-            for a in [
-                format!("[::1]:{p1}"),
-                format!("[::1]:{p2}"),
-                format!("[fd99::1]:{p2}"),
-            ] {
-                rootless::until(&format!("httpd answers at {a}"), || {
-                    rootless::http_get(&a).is_some()
-                });
-                assert_eq!(
-                    rootless::http_get(&a).unwrap(),
-                    "hello from rootless\n",
-                    "{a}"
-                );
-            }
+            rootless::serves(
+                &[
+                    format!("[::1]:{p1}"),
+                    format!("[::1]:{p2}"),
+                    format!("[fd99::1]:{p2}"),
+                ],
+                "hello from rootless\n",
+            );
             // Only where asked: not on IPv4, nor p1 beyond [::1].
             assert!(rootless::http_get(&format!("127.0.0.1:{p2}")).is_none());
             assert!(rootless::http_get(&format!("[fd99::1]:{p1}")).is_none());

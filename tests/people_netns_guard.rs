@@ -28,16 +28,20 @@ fn people_tests_refuse_the_machines_network_namespace() {
     // This very test runs where the suite does: a private namespace.
     common::private_netns();
     let here = std::fs::read_link("/proc/self/ns/net").unwrap();
+    // The probe test of this binary, alone, told it is the probe.
+    let probe = || {
+        let mut c = Command::new(std::env::current_exe().unwrap());
+        c.args([
+            "probe_a_world_in_the_machines_network_namespace",
+            "--exact",
+            "--test-threads=1",
+            "--nocapture",
+        ])
+        .env(PROBE, "1");
+        c
+    };
     let out = run_with_timeout(
-        Command::new(std::env::current_exe().unwrap())
-            .args([
-                "probe_a_world_in_the_machines_network_namespace",
-                "--exact",
-                "--test-threads=1",
-                "--nocapture",
-            ])
-            .env(PROBE, "1")
-            .env("BERTH_HOST_NETNS", &here),
+        probe().env("BERTH_HOST_NETNS", &here),
         Duration::from_secs(120),
     );
     assert_ne!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
@@ -50,17 +54,7 @@ fn people_tests_refuse_the_machines_network_namespace() {
     );
     assert!(!out.stdout.contains("world made at"), "{}", out.stdout);
     // Inside the wrapper's namespace (or a deeper one) the same world is allowed.
-    let out = run_with_timeout(
-        Command::new(std::env::current_exe().unwrap())
-            .args([
-                "probe_a_world_in_the_machines_network_namespace",
-                "--exact",
-                "--test-threads=1",
-                "--nocapture",
-            ])
-            .env(PROBE, "1"),
-        Duration::from_secs(120),
-    );
+    let out = run_with_timeout(&mut probe(), Duration::from_secs(120));
     assert!(
         out.code == 0 && out.stdout.contains("world made at"),
         "{}\n{}",

@@ -307,6 +307,14 @@ pub fn until(what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// Waits until each of `addrs` answers HTTP, then checks each answers `body`.
+pub fn serves(addrs: &[String], body: &str) {
+    for a in addrs {
+        until(&format!("httpd answers at {a}"), || http_get(a).is_some());
+        assert_eq!(http_get(a).unwrap(), body, "{a}");
+    }
+}
+
 /// `GET /` over TCP from this namespace; the body (None when it does not answer).
 pub fn http_get(addr: &str) -> Option<String> {
     let mut s = TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(5)).ok()?;
