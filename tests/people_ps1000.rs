@@ -173,9 +173,11 @@ fn a_long_listing_tells_every_status_and_reconciles_dead_monitors() {
         v
     };
     assert_eq!(words(&out), words(&again));
-    // Most of them created now: the listing reads the run directories first, with the
-    // same statuses for the same containers.
-    for i in 8..40 {
+    // Most of them created now, enough for the listing to be read by several threads
+    // (one per CPU, at least 64 containers each): the run directories are read first,
+    // the statuses are the same for the same containers, and a monitor killed now is
+    // reconciled once, after the threads' reads.
+    for i in 8..140 {
         w.b(&[
             "create",
             "--name",
@@ -186,12 +188,34 @@ fn a_long_listing_tells_every_status_and_reconciles_dead_monitors() {
         ])
         .ok();
     }
+    let mon = w.monitor_pid(&running[9]);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(mon), nix::sys::signal::SIGKILL).unwrap();
+    w.until("monitor gone", || gone(mon));
     let most = ps(&w);
-    assert_eq!(most.lines().count(), 24 + 40 + 1, "{most}");
-    let mut created: Vec<String> = (8..40).map(|i| format!("many-c{i} Created")).collect();
-    created.extend(words(&out));
+    assert_eq!(most.lines().count(), 24 + 140 + 1, "{most}");
+    assert!(
+        line_of(&most, "many-r9").starts_with("many-r9 Exited (255)"),
+        "{most}"
+    );
+    let c = w.inspect(&running[9]);
+    assert_eq!(c["State"]["Error"], "monitor died", "{c}");
+    assert!(!w.runroot.join("containers").join(&running[9]).exists());
+    let mut created: Vec<String> = (8..140).map(|i| format!("many-c{i} Created")).collect();
+    created.extend(
+        words(&out)
+            .into_iter()
+            .filter(|l| !l.starts_with("many-r9 ")),
+    );
+    created.push("many-r9 Exited".to_string());
     created.sort();
     assert_eq!(words(&most), created);
+    // Newest first, across the threads' parts.
+    let table = w.b(&["ps", "-a", "--no-trunc"]).ok().stdout.clone();
+    let created_at = |id: &str| w.inspect(id)["Created"].as_str().unwrap().to_string();
+    let times: Vec<String> = ids_of(&table).iter().map(|id| created_at(id)).collect();
+    let mut sorted = times.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(times, sorted, "{table}");
     w.b(&["unpause", "many-r5"]).ok();
     w.finish();
 }

@@ -45,7 +45,7 @@ pub(crate) fn ps(g: &Globals, a: &PsArgs) -> Result<i32> {
     // Newest first, as Docker lists them; sorted by reference (a Container is large).
     let mut order: Vec<&(Container, Live)> = list.iter().collect();
     order.sort_by(|(x, _), (y, _)| y.rec.created.cmp(&x.rec.created));
-    let mut ports = crate::front::network::show::PsPorts::new(&store);
+    let ports = crate::front::network::show::PsPorts::new(&store);
     let mut rows = Vec::new();
     let mut ids = Vec::new();
     let plain = fmt.as_ref().is_some_and(|f| f.is(true, DEFAULT_ROW));
@@ -107,8 +107,9 @@ fn headers() -> Value {
 }
 
 /// The default table (no filter that compares containers with each other): each
-/// container's line made as it is read, the lines then put in order (newest first, as
-/// the list is sorted otherwise, ties in the order read), without keeping the containers.
+/// container's line made as it is read (by several threads in a long list), the lines
+/// then put in order (newest first, as the list is sorted otherwise, ties in the order
+/// read), without keeping the containers.
 fn default_table(
     store: &Store,
     fmt: &Formatter,
@@ -117,35 +118,25 @@ fn default_table(
     limit: usize,
     trunc: bool,
 ) -> Result<i32> {
-    let mut ports = crate::front::network::show::PsPorts::new(store);
-    // One text for all the lines, each known by (created, start, end) in it.
-    let mut text = String::new();
-    let mut at: Vec<(String, usize, usize)> = Vec::new();
-    let mut failed = None;
-    store.each_brief_live(|c, live| {
-        if failed.is_some() || (!all && !live.is_active()) {
-            return;
-        }
-        match filters.matches(store, c, live, &[]) {
-            Ok(true) => {}
-            Ok(false) => return,
-            Err(e) => {
-                failed = Some(e);
-                return;
-            }
+    let ports = crate::front::network::show::PsPorts::new(store);
+    // Each line made as its container is read, known by the container's creation time.
+    let rows = store.map_brief_live(|c, live| -> Result<Option<(String, String)>> {
+        if (!all && !live.is_active()) || !filters.matches(store, &c, live, &[])? {
+            return Ok(None);
         }
         let ports = ports.text(&c.rec, live.is_active());
-        let start = text.len();
-        default_line(c, live, trunc, &ports, &mut text);
-        at.push((c.rec.created.clone(), start, text.len()));
+        let mut line = String::with_capacity(128);
+        default_line(&c, live, trunc, &ports, &mut line);
+        Ok(Some((c.rec.created, line)))
     });
-    if let Some(e) = failed {
-        return Err(e);
+    let mut at = Vec::with_capacity(rows.len());
+    for r in rows {
+        at.extend(r?);
     }
     at.sort_by(|x, y| y.0.cmp(&x.0));
-    let mut lines = String::with_capacity(text.len());
-    for (_, start, end) in at.iter().take(limit) {
-        lines.push_str(&text[*start..*end]);
+    let mut lines = String::with_capacity(at.iter().map(|(_, l)| l.len()).sum());
+    for (_, line) in at.iter().take(limit) {
+        lines.push_str(line);
     }
     print!("{}", fmt.render_body(lines, &headers()));
     Ok(0)

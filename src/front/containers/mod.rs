@@ -1047,35 +1047,62 @@ impl Store {
     /// [`Store::list_brief`] with each container's status, from the same look at its
     /// monitor that decides whether it needs reconciling.
     pub(crate) fn list_brief_live(&self) -> Vec<(Container, Live)> {
+        self.map_brief_live(|c, live| (c, live))
+    }
+
+    /// Each container with its status (as [`Store::list_brief_live`]) mapped by `f`, for
+    /// a listing that keeps a line of each rather than the containers (megabytes of them
+    /// in a long list, each page of which is a fault to take). No order is promised.
+    ///
+    /// A long list is read by as many threads as this process may run on: a listing's
+    /// time is a path walk and a few small reads per container, which wait on memory, not
+    /// on each other. The threads only read; a container whose monitor is gone is
+    /// reconciled afterwards, on this thread (that writes, signals and may fork).
+    pub(crate) fn map_brief_live<T: Send>(
+        &self,
+        f: impl Fn(Container, Live) -> T + Sync,
+    ) -> Vec<T> {
         let run_dirs = self.listing_run_dirs();
         let ids = self.ids();
-        // Room for all at once: a Container is large, and a growing Vec copies them all.
+        let part = ids.len().div_ceil(listing_threads(ids.len())).max(1);
         let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            // Read where it will stay (see load_listed_into).
-            out.push((Container::default(), Live::Created));
-            let slot = out.len() - 1;
-            match self.look_listed(&id, &run_dirs, &mut out[slot].0) {
-                Some(live) => out[slot].1 = live,
-                None => {
-                    out.pop();
+        let mut later = Vec::new();
+        let read = |ids: &[String]| {
+            let mut rows = Vec::with_capacity(ids.len());
+            let mut later = Vec::new();
+            for id in ids {
+                let mut c = Container::default();
+                match self.look_listed_read(id, &run_dirs, &mut c) {
+                    Looked::Live(live) => rows.push(f(c, live)),
+                    Looked::Gone => {}
+                    Looked::Reconcile => later.push(id.clone()),
                 }
+            }
+            (rows, later)
+        };
+        std::thread::scope(|s| {
+            let mut parts = ids.chunks(part);
+            let first = parts.next().unwrap_or_default();
+            let others: Vec<_> = parts.map(|p| s.spawn(|| read(p))).collect();
+            let mut take = |(rows, l): (Vec<T>, Vec<String>)| {
+                out.extend(rows);
+                later.extend(l);
+            };
+            take(read(first));
+            for h in others {
+                // A thread that panicked has aborted the process (panic = "abort").
+                if let Ok(r) = h.join() {
+                    take(r);
+                }
+            }
+        });
+        for id in later {
+            let mut c = Container::default();
+            if let Some(live) = self.look_listed(&id, &run_dirs, &mut c) {
+                out.push(f(c, live));
             }
         }
         out
-    }
-
-    /// [`Store::list_brief_live`] one container at a time, each read into the same place:
-    /// for a listing that keeps a line of each, not the containers (megabytes of them in
-    /// a long list, each page of which is a fault to take).
-    pub(crate) fn each_brief_live(&self, mut f: impl FnMut(&Container, Live)) {
-        let run_dirs = self.listing_run_dirs();
-        for id in self.ids() {
-            let mut c = Container::default();
-            if let Some(live) = self.look_listed(&id, &run_dirs, &mut c) {
-                f(&c, live);
-            }
-        }
     }
 
     /// Which containers have a run directory, in one look: one without it has no monitor
@@ -1106,7 +1133,28 @@ impl Store {
         run_dirs: &Option<std::collections::HashSet<String>>,
         c: &mut Container,
     ) -> Option<Live> {
-        self.load_listed_into(id, c).ok()?;
+        match self.look_listed_read(id, run_dirs, c) {
+            Looked::Live(live) => Some(live),
+            Looked::Gone => None,
+            Looked::Reconcile => {
+                let now = self.reconcile_if_needed(std::mem::take(c))?;
+                let live = self.derive(&now);
+                *c = now;
+                Some(live)
+            }
+        }
+    }
+
+    /// [`Store::look_listed`] without the reconciling: reads only.
+    fn look_listed_read(
+        &self,
+        id: &str,
+        run_dirs: &Option<std::collections::HashSet<String>>,
+        c: &mut Container,
+    ) -> Looked {
+        if self.load_listed_into(id, c).is_err() {
+            return Looked::Gone;
+        }
         // One look at the lock file, for both questions asked of it.
         let seen = std::cell::OnceCell::new();
         let look = || *seen.get_or_init(|| self.monitor_probe_listed(id));
@@ -1120,13 +1168,8 @@ impl Store {
         let alive = || look().alive == Some(true);
         let paused = || look().paused.unwrap_or_else(|| self.pause_marked(id));
         match self.assess_with(c, probe, alive, paused) {
-            (false, live) => Some(live),
-            _ => {
-                let now = self.reconcile_if_needed(std::mem::take(c))?;
-                let live = self.derive(&now);
-                *c = now;
-                Some(live)
-            }
+            (false, live) => Looked::Live(live),
+            _ => Looked::Reconcile,
         }
     }
 
@@ -1505,3 +1548,32 @@ pub(crate) fn exit_error(code: i32, msg: impl Into<String>) -> anyhow::Error {
     }
     .into()
 }
+
+/// What a listing's read of one container found (see [`Store::look_listed_read`]).
+enum Looked {
+    Live(Live),
+    /// Removed meanwhile, or unreadable.
+    Gone,
+    /// Its monitor is gone: to be reconciled, on the listing's own thread.
+    Reconcile,
+}
+
+/// How many threads read a listing of `n` containers: one per CPU this process may run
+/// on, each with at least [`LISTING_PART`] containers (a thread costs about what a few
+/// dozen containers' reads do).
+fn listing_threads(n: usize) -> usize {
+    const MAX: usize = 8;
+    if n < 2 * LISTING_PART {
+        return 1;
+    }
+    let cpus = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0))
+        .map(|set| {
+            (0..nix::sched::CpuSet::count())
+                .filter(|&i| set.is_set(i).unwrap_or(false))
+                .count()
+        })
+        .unwrap_or(1);
+    cpus.clamp(1, MAX).min(n / LISTING_PART)
+}
+
+const LISTING_PART: usize = 64;

@@ -168,25 +168,26 @@ pub(crate) fn host_config(rec: &Record) -> Value {
 /// endpoints (made at the first running container).
 pub(crate) struct PsPorts<'a> {
     store: &'a Store,
-    endpoints: Option<Vec<Endpoint>>,
+    /// Read at the first running container: a listing's threads share it.
+    endpoints: std::sync::OnceLock<Vec<Endpoint>>,
 }
 
 impl<'a> PsPorts<'a> {
     pub(crate) fn new(store: &'a Store) -> PsPorts<'a> {
         PsPorts {
             store,
-            endpoints: None,
+            endpoints: std::sync::OnceLock::new(),
         }
     }
 
-    pub(crate) fn text(&mut self, rec: &Record, running: bool) -> String {
+    pub(crate) fn text(&self, rec: &Record, running: bool) -> String {
         if !running {
             return String::new();
         }
         let store = self.store;
         let eps = self
             .endpoints
-            .get_or_insert_with(|| Networks::new(&store.root).ipam().endpoints);
+            .get_or_init(|| Networks::new(&store.root).ipam().endpoints);
         let bindings = eps
             .iter()
             .find(|e| e.container == rec.id)
