@@ -366,23 +366,13 @@ fn a_killed_monitor_is_reconciled_by_the_next_command() {
     let pid = w.inspect("k9")["State"]["Pid"].as_i64().unwrap() as i32;
     let mon = w.monitor_pid(&id);
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(mon), nix::sys::signal::SIGKILL).unwrap();
-    w.until("monitor gone", || {
-        !Path::new(&format!("/proc/{mon}/stat")).exists()
-            || std::fs::read_to_string(format!("/proc/{mon}/stat"))
-                .unwrap_or_default()
-                .contains(") Z")
-    });
+    w.until("monitor gone", || common::gone(mon));
     let ps = w.b(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]);
     assert!(ps.stdout.starts_with("k9 Exited (255)"), "{}", ps.stdout);
     let j = w.inspect("k9");
     assert_eq!(j["State"]["Error"], "monitor died");
     // The container's processes went with the reconcile, and its runtime state.
-    w.until("init gone", || {
-        !Path::new(&format!("/proc/{pid}")).exists()
-            || std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .unwrap_or_default()
-                .contains(") Z")
-    });
+    w.until("init gone", || common::gone(pid));
     for ctrl in ["memory", "pids"] {
         assert!(!Path::new(&format!("/sys/fs/cgroup/{ctrl}/berth/{id}")).exists());
     }

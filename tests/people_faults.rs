@@ -458,10 +458,7 @@ fn a_simulated_reboot_of_every_state() {
                     .ok()
                     .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
                     .and_then(|m| m["pid"].as_i64());
-            mon.is_none_or(|p| {
-                std::fs::read_to_string(format!("/proc/{p}/stat"))
-                    .map_or(true, |s| s.contains(") Z"))
-            })
+            mon.is_none_or(|p| common::gone(p as i32))
         })
     });
     let ps = w.b(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]);

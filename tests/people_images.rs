@@ -991,7 +991,7 @@ fn run_rm_pulls_then_runs_with_the_image_config() {
     )
     .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z")) {
+    while !common::gone(pid) {
         assert!(Instant::now() < deadline, "the monitor never died");
         std::thread::sleep(Duration::from_millis(20));
     }

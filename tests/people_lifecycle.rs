@@ -230,11 +230,7 @@ fn a_monitor_killed_in_a_restart_loop_is_reconciled() {
     .unwrap();
     let mon = m["pid"].as_i64().unwrap() as i32;
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(mon), nix::sys::signal::SIGKILL).unwrap();
-    w.until("monitor gone", || {
-        std::fs::read_to_string(format!("/proc/{mon}/stat"))
-            .map(|s| s.contains(") Z"))
-            .unwrap_or(true)
-    });
+    w.until("monitor gone", || common::gone(mon));
     // Nothing brings it back without its monitor; the next command finalizes it.
     let j = w.inspect("md");
     assert_eq!(j["State"]["Status"], "exited", "{j}");

@@ -408,11 +408,7 @@ fn a_killed_monitor_is_reconciled() {
         let pid = m["pid"].as_i64().unwrap() as i32;
         sh(&format!("kill -9 {pid}")).ok();
         // Gone, or a zombie its reaper (the machine's pid 1) has not got to yet.
-        w.until("the monitor is gone", || {
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .map(|s| s.contains(") Z"))
-                .unwrap_or(true)
-        });
+        w.until("the monitor is gone", || common::gone(pid));
         // The next command releases its address, veth, bridge and rules.
         let ps = w.b(&["ps", "-a"]);
         ps.ok();
@@ -434,11 +430,7 @@ fn a_killed_monitor_is_reconciled() {
         let pid = m["pid"].as_i64().unwrap() as i32;
         sh(&format!("kill -9 {pid}")).ok();
         // Gone, or a zombie its reaper (the machine's pid 1) has not got to yet.
-        w.until("the monitor is gone", || {
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .map(|s| s.contains(") Z"))
-                .unwrap_or(true)
-        });
+        w.until("the monitor is gone", || common::gone(pid));
         let other = sh(&format!(
             "unshare --net -- sh -c '{} --root {} --runroot {} ps -a >/dev/null; nft list tables; ip -o link | grep -v lo:'",
             env!("CARGO_BIN_EXE_berth"),

@@ -9,20 +9,8 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use common::people::World;
-
-fn ps(w: &World) -> String {
-    w.b(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"])
-        .ok()
-        .stdout
-        .clone()
-}
-
-fn line_of<'a>(ps: &'a str, name: &str) -> &'a str {
-    ps.lines()
-        .find(|l| l.split(' ').next() == Some(name))
-        .unwrap_or_else(|| panic!("{name} not listed: {ps}"))
-}
+use common::gone;
+use common::people::{line_of, World};
 
 fn lock(w: &World, id: &str) -> PathBuf {
     w.runroot.join("containers").join(id).join("monitor.lock")
@@ -36,13 +24,6 @@ fn chmod(p: &Path, m: u32) {
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
 }
 
-fn gone(pid: i32) -> bool {
-    !Path::new(&format!("/proc/{pid}")).exists()
-        || std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .unwrap_or_default()
-            .contains(") Z")
-}
-
 #[test]
 fn pause_and_unpause_mark_the_lock_file_and_ps_reads_it() {
     let w = World::new("pz");
@@ -53,7 +34,7 @@ fn pause_and_unpause_mark_the_lock_file_and_ps_reads_it() {
     w.b(&["pause", "pz-a"]).ok();
     assert_eq!(mode(&lock(&w, &a)), 0o440);
     assert_eq!(mode(&lock(&w, &b)), 0o640);
-    let out = ps(&w);
+    let out = w.names_and_statuses();
     assert!(line_of(&out, "pz-a").starts_with("pz-a Up "), "{out}");
     assert!(line_of(&out, "pz-a").ends_with(" (Paused)"), "{out}");
     assert!(!line_of(&out, "pz-b").contains("Paused"), "{out}");
@@ -63,20 +44,20 @@ fn pause_and_unpause_mark_the_lock_file_and_ps_reads_it() {
     assert_eq!(w.status("pz-a"), "paused");
     w.b(&["unpause", "pz-a"]).ok();
     assert_eq!(mode(&lock(&w, &a)), 0o640);
-    let out = ps(&w);
+    let out = w.names_and_statuses();
     assert!(!out.contains("Paused"), "{out}");
     assert_eq!(w.status("pz-a"), "running");
     // A mark left on a thawed container (a `pause` killed before its freeze): the cgroup
     // decides, and pause and unpause work over it.
     chmod(&lock(&w, &b), 0o440);
-    let out = ps(&w);
+    let out = w.names_and_statuses();
     assert!(!out.contains("Paused"), "{out}");
     assert_eq!(w.status("pz-b"), "running");
     w.b(&["pause", "pz-b"]).ok();
-    assert!(line_of(&ps(&w), "pz-b").ends_with(" (Paused)"));
+    assert!(line_of(&w.names_and_statuses(), "pz-b").ends_with(" (Paused)"));
     w.b(&["unpause", "pz-b"]).ok();
     assert_eq!(mode(&lock(&w, &b)), 0o640);
-    assert!(!ps(&w).contains("Paused"));
+    assert!(!w.names_and_statuses().contains("Paused"));
     w.finish();
 }
 
@@ -90,10 +71,10 @@ fn a_lock_file_of_an_older_berth_leaves_the_runtimes_mark_to_decide() {
     chmod(&l, 0o600);
     w.b(&["pause", "pzold"]).ok();
     chmod(&l, 0o600);
-    let out = ps(&w);
+    let out = w.names_and_statuses();
     assert!(line_of(&out, "pzold").ends_with(" (Paused)"), "{out}");
     w.b(&["unpause", "pzold"]).ok();
-    let out = ps(&w);
+    let out = w.names_and_statuses();
     assert!(!out.contains("Paused"), "{out}");
     assert_eq!(w.status("pzold"), "running");
     w.finish();
@@ -133,7 +114,7 @@ fn a_long_listing_tells_every_status_and_reconciles_dead_monitors() {
     for m in &killed {
         w.until("monitor gone", || gone(*m));
     }
-    let out = ps(&w);
+    let out = w.names_and_statuses();
     assert_eq!(out.lines().count(), 24 + 8 + 1, "{out}");
     for i in 0..24 {
         let name = format!("many-r{i}");
@@ -160,7 +141,7 @@ fn a_long_listing_tells_every_status_and_reconciles_dead_monitors() {
         assert!(!w.runroot.join("containers").join(&running[i]).exists());
     }
     // The same listing again: nothing more to reconcile, the same statuses.
-    let again = ps(&w);
+    let again = w.names_and_statuses();
     let words = |s: &str| -> Vec<String> {
         let mut v: Vec<String> = s
             .lines()
@@ -191,7 +172,7 @@ fn a_long_listing_tells_every_status_and_reconciles_dead_monitors() {
     let mon = w.monitor_pid(&running[9]);
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(mon), nix::sys::signal::SIGKILL).unwrap();
     w.until("monitor gone", || gone(mon));
-    let most = ps(&w);
+    let most = w.names_and_statuses();
     assert_eq!(most.lines().count(), 24 + 140 + 1, "{most}");
     assert!(
         line_of(&most, "many-r9").starts_with("many-r9 Exited (255)"),

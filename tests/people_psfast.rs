@@ -7,27 +7,8 @@ mod common;
 
 use std::path::Path;
 
-use common::people::World;
-
-fn gone(pid: i32) -> bool {
-    !Path::new(&format!("/proc/{pid}")).exists()
-        || std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .unwrap_or_default()
-            .contains(") Z")
-}
-
-fn ps(w: &World) -> String {
-    w.b(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"])
-        .ok()
-        .stdout
-        .clone()
-}
-
-fn line_of<'a>(ps: &'a str, name: &str) -> &'a str {
-    ps.lines()
-        .find(|l| l.split(' ').next() == Some(name))
-        .unwrap_or_else(|| panic!("{name} not listed: {ps}"))
-}
+use common::gone;
+use common::people::{line_of, World};
 
 #[test]
 fn a_monitor_holds_its_lock_and_a_killed_one_is_seen_by_ps() {
@@ -36,7 +17,7 @@ fn a_monitor_holds_its_lock_and_a_killed_one_is_seen_by_ps() {
     let b = w.run_d(&["--name", "lk-b"], &["sleep", "1000"]);
     let lock = w.runroot.join("containers").join(&a).join("monitor.lock");
     assert!(lock.exists(), "{}", lock.display());
-    let out = ps(&w);
+    let out = w.names_and_statuses();
     assert!(line_of(&out, "lk-a").starts_with("lk-a Up "), "{out}");
     assert!(line_of(&out, "lk-b").starts_with("lk-b Up "), "{out}");
     // kill -9 of one monitor: ps says so at once, the other is untouched.
@@ -44,7 +25,7 @@ fn a_monitor_holds_its_lock_and_a_killed_one_is_seen_by_ps() {
     let init = w.inspect("lk-a")["State"]["Pid"].as_i64().unwrap() as i32;
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(mon), nix::sys::signal::SIGKILL).unwrap();
     w.until("monitor gone", || gone(mon));
-    let out = ps(&w);
+    let out = w.names_and_statuses();
     assert!(
         line_of(&out, "lk-a").starts_with("lk-a Exited (255)"),
         "{out}"
@@ -68,11 +49,11 @@ fn a_monitor_of_an_older_berth_without_a_lock_is_judged_by_its_record() {
     // As a monitor of a berth without locks leaves it: only monitor.json.
     let lock = w.runroot.join("containers").join(&id).join("monitor.lock");
     std::fs::remove_file(&lock).unwrap();
-    assert!(line_of(&ps(&w), "lkold").starts_with("lkold Up "));
+    assert!(line_of(&w.names_and_statuses(), "lkold").starts_with("lkold Up "));
     let mon = w.monitor_pid(&id);
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(mon), nix::sys::signal::SIGKILL).unwrap();
     w.until("monitor gone", || gone(mon));
-    let out = ps(&w);
+    let out = w.names_and_statuses();
     assert!(
         line_of(&out, "lkold").starts_with("lkold Exited (255)"),
         "{out}"
@@ -87,14 +68,14 @@ fn the_pause_mark_follows_pause_and_unpause_and_a_stray_one_is_not_believed() {
     let mark = w.runroot.join("runtime").join(&id).join("people-paused");
     w.b(&["pause", "pm"]).ok();
     assert!(mark.exists());
-    assert!(line_of(&ps(&w), "pm").ends_with("(Paused)"));
+    assert!(line_of(&w.names_and_statuses(), "pm").ends_with("(Paused)"));
     assert_eq!(w.status("pm"), "paused");
     w.b(&["unpause", "pm"]).ok();
     assert!(!mark.exists());
     assert_eq!(w.status("pm"), "running");
     // A `pause` killed between its mark and the freeze: the cgroup decides.
     std::fs::write(&mark, b"").unwrap();
-    let out = ps(&w);
+    let out = w.names_and_statuses();
     assert!(line_of(&out, "pm").starts_with("pm Up "), "{out}");
     assert!(!out.contains("Paused"), "{out}");
     assert_eq!(w.status("pm"), "running");

@@ -853,9 +853,7 @@ fn after_a_reboot_the_restart_service_starts_always_and_unless_stopped_container
                 nix::sys::signal::Signal::SIGKILL,
             );
         }
-        w.until("the monitor gone", || {
-            std::fs::read_to_string(format!("/proc/{mon}/stat")).map_or(true, |s| s.contains(") Z"))
-        });
+        w.until("the monitor gone", || common::gone(mon));
         for f in [
             w.root.join("containers").join(&id).join("state.json"),
             w.runroot.join("containers").join(&id).join("monitor.json"),

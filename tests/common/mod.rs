@@ -84,6 +84,18 @@ pub fn reap_if_our_zombie(pid: i32) -> bool {
     ours
 }
 
+/// Whether process `pid` has ended: gone, or a zombie its reaper has not got to yet (a
+/// monitor killed here is reaped by the machine's pid 1 or a subreaper, in its own time).
+pub fn gone(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the last ')': a command name may hold ") Z" itself.
+        Ok(stat) => stat
+            .rfind(')')
+            .is_some_and(|i| stat[i + 1..].trim_start().starts_with('Z')),
+        Err(_) => true,
+    }
+}
+
 pub fn reap(pid: i32) {
     if pid > 0 {
         let _ = nix::sys::wait::waitpid(

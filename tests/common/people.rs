@@ -132,6 +132,14 @@ impl World {
             .to_string()
     }
 
+    /// `ps -a` as `NAME STATUS` lines, for [`line_of`].
+    pub fn names_and_statuses(&self) -> String {
+        self.b(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"])
+            .ok()
+            .stdout
+            .clone()
+    }
+
     pub fn monitor_pid(&self, id: &str) -> i32 {
         let m: serde_json::Value = serde_json::from_slice(
             &std::fs::read(
@@ -528,4 +536,11 @@ impl Drop for TestUser {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
+}
+
+/// The line of container `name` in a `NAME ...` listing ([`World::names_and_statuses`]).
+pub fn line_of<'a>(list: &'a str, name: &str) -> &'a str {
+    list.lines()
+        .find(|l| l.split(' ').next() == Some(name))
+        .unwrap_or_else(|| panic!("{name} not listed: {list}"))
 }
