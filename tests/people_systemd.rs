@@ -729,6 +729,80 @@ fn the_journal_holds_the_containers_output() {
     w.stop_until_removed(&sd, &unit);
 }
 
+/// `--log-driver journald`: without a journal the run is refused before anything is made
+/// (one line naming the flag, 125, no container); with one, each line reaches it as
+/// conmon sends it (`CONTAINER_NAME`, `CONTAINER_ID_FULL`, stdout at priority 6, stderr at
+/// 3), and `logs` says the driver cannot be read, as Docker does.
+#[test]
+fn the_journald_log_driver_sends_each_line_to_the_journal() {
+    let (w, sd, n, _) = unit_world("jd");
+    let run = |cmd: &str| {
+        w.b(&[
+            "run",
+            "-d",
+            "--log-driver",
+            "journald",
+            "--name",
+            &n,
+            "--rootfs",
+            &w.rootfs(),
+            "sh",
+            "-c",
+            cmd,
+        ])
+    };
+    let o = run("true");
+    assert_eq!(o.code, 125, "{}", o.stderr);
+    assert_eq!(o.stderr.trim().lines().count(), 1, "{}", o.stderr);
+    assert!(o.stderr.contains("--log-driver journald"), "{}", o.stderr);
+    assert!(w.names().is_empty(), "{:?}", w.names());
+    sd.journal();
+    w.until("the journal's socket", || {
+        sd.exec(&["test", "-S", "/run/systemd/journal/socket"]).code == 0
+    });
+    let o = run("echo jd-out; echo jd-err >&2");
+    o.ok();
+    let id = o.stdout.trim().to_string();
+    w.until("the container to exit", || {
+        w.b(&["inspect", "--format", "{{.State.Status}}", &n])
+            .stdout
+            .trim()
+            == "exited"
+    });
+    let entries = || -> Vec<serde_json::Value> {
+        sd.exec(&[
+            "journalctl",
+            &format!("CONTAINER_NAME={n}"),
+            "-o",
+            "json",
+            "--no-pager",
+        ])
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+    };
+    w.until("both lines in the journal", || entries().len() >= 2);
+    let got = entries();
+    let find = |msg: &str| {
+        got.iter()
+            .find(|e| e["MESSAGE"] == msg)
+            .unwrap_or_else(|| panic!("{msg} not in the journal: {got:?}"))
+            .clone()
+    };
+    let (out, err) = (find("jd-out"), find("jd-err"));
+    assert_eq!(out["PRIORITY"], "6", "{out}");
+    assert_eq!(err["PRIORITY"], "3", "{err}");
+    for e in [&out, &err] {
+        assert_eq!(e["CONTAINER_ID_FULL"], id.as_str(), "{e}");
+        assert_eq!(e["CONTAINER_ID"], &id[..12], "{e}");
+    }
+    let logs = w.b(&["logs", &n]);
+    assert_eq!(logs.code, 1, "{}", logs.stderr);
+    logs.fails_with("configured logging driver does not support reading");
+    w.b(&["rm", &n]).ok();
+}
+
 /// A container that ends at SIGTERM as a well-behaved service does.
 const TRAPPING: &str = "trap 'exit 143' TERM; while :; do sleep 0.2; done";
 
