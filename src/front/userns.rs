@@ -395,6 +395,18 @@ fn single_threaded() -> bool {
     fs::read_dir("/proc/self/task").is_ok_and(|d| d.count() == 1)
 }
 
+/// Waits, briefly, until this process's joined threads have left the kernel's thread
+/// group; whether it is single-threaded.
+pub(crate) fn until_single_threaded() -> bool {
+    for _ in 0..200 {
+        if single_threaded() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_micros(100));
+    }
+    single_threaded()
+}
+
 fn remove_in_userns(p: &Path) -> io::Result<()> {
     use nix::sys::wait::WaitStatus;
     // Forking is safe: this process is single-threaded (checked by the caller).

@@ -32,6 +32,7 @@ pub(crate) fn logs(g: &Globals, a: &LogsArgs) -> Result<i32> {
         tail: parse_tail(&a.tail),
         timestamps: a.timestamps,
         follow: a.follow,
+        details: a.details,
         ..Default::default()
     };
     let id = c.rec.id.clone();

@@ -15,6 +15,8 @@ use crate::front::Globals;
 
 const DEFAULT_TABLE: &str =
     "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
+/// `ps -s`: Docker's table with the SIZE column last.
+const SIZE_TABLE: &str = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}\t{{.Size}}";
 /// The default table's row template: rendered without the template engine
 /// ([`default_line`]), what a long listing spends most of its time in otherwise.
 const DEFAULT_ROW: &str =
@@ -22,12 +24,15 @@ const DEFAULT_ROW: &str =
 
 pub(crate) fn ps(g: &Globals, a: &PsArgs) -> Result<i32> {
     let store = Store::new(g);
-    let filters = Filters::parse(&a.filter)?;
+    let mut filters = Filters::parse(&a.filter)?;
+    filters.resolve_ancestors(g);
+    let table = if a.size { SIZE_TABLE } else { DEFAULT_TABLE };
     let fmt = if a.quiet && a.format.is_none() {
         None
     } else {
-        Some(Formatter::new(a.format.as_deref(), DEFAULT_TABLE)?)
+        Some(Formatter::new(a.format.as_deref(), table)?)
     };
+    let sizes = Sizes::new(g, &store);
     let all = a.all || a.latest || a.last > 0 || filters.implies_all();
     let limit = if a.latest {
         1
@@ -80,6 +85,9 @@ pub(crate) fn ps(g: &Globals, a: &PsArgs) -> Result<i32> {
         let mut r = row(c, live, !a.no_trunc, &|f| fmt.may_read(f));
         if fmt.may_read("Ports") {
             r["Ports"] = json!(ports.text(&c.rec, live.is_active()));
+        }
+        if fmt.may_read("Size") {
+            r["Size"] = json!(sizes.text(c));
         }
         rows.push(r);
     }
@@ -293,7 +301,6 @@ fn row(c: &Container, live: Live, trunc: bool, shown: &dyn Fn(&str) -> bool) -> 
     put("RunningFor", &|| {
         json!(format!("{} ago", since(&c.rec.created)))
     });
-    put("Size", &|| json!("0B"));
     put("State", &|| json!(live.word()));
     put("Status", &|| json!(status_text(c, live)));
     Value::Object(r)
@@ -307,6 +314,9 @@ struct Filters {
     status: Vec<String>,
     exited: Vec<i32>,
     ancestor: Vec<String>,
+    /// The image ids the `ancestor` values name in the image store (a name, a tag, an id
+    /// or a unique id prefix).
+    ancestor_ids: Vec<String>,
     before: Vec<String>,
     since: Vec<String>,
     volume: Vec<String>,
@@ -376,6 +386,40 @@ impl Filters {
         Ok(f)
     }
 
+    fn resolve_ancestors(&mut self, g: &Globals) {
+        if self.ancestor.is_empty() {
+            return;
+        }
+        let Ok(images) = super::image_store(g) else {
+            return;
+        };
+        for a in &self.ancestor {
+            if let Ok(Some((r, _))) = crate::front::images::ops::find(&images, a) {
+                self.ancestor_ids.push(r.id.to_string());
+            }
+        }
+    }
+
+    /// Whether `c` was created from an image `ancestor` names: by the name it was given,
+    /// or by the image's id (a listing's record leaves the id out: the whole record has it).
+    fn ancestor_matches(&self, store: &Store, c: &Container) -> bool {
+        if self.ancestor.contains(&c.rec.image) {
+            return true;
+        }
+        if self.ancestor_ids.is_empty() {
+            return false;
+        }
+        let id = if c.rec.image_id.is_empty() {
+            match store.load_brief(&c.rec.id) {
+                Ok(full) => full.rec.image_id,
+                Err(_) => return false,
+            }
+        } else {
+            c.rec.image_id.clone()
+        };
+        self.ancestor_ids.contains(&id)
+    }
+
     /// Filters on stopped states look at every container, as Docker's do.
     fn implies_all(&self) -> bool {
         !self.exited.is_empty() || self.status.iter().any(|s| s != "running" && s != "paused")
@@ -433,7 +477,7 @@ impl Filters {
         if !self.health.is_empty() && !self.health.iter().any(|h| h == health_status(c, live)) {
             return Ok(false);
         }
-        if !self.ancestor.is_empty() && !self.ancestor.contains(&r.image) {
+        if !self.ancestor.is_empty() && !self.ancestor_matches(store, c) {
             return Ok(false);
         }
         for (k, v) in &self.net {
@@ -460,6 +504,69 @@ impl Filters {
             }
         }
         Ok(true)
+    }
+}
+
+/// The SIZE column (`ps -s`, or a template that reads `.Size`), as Docker prints it: the
+/// bytes the container wrote (its writable layer) and, in parentheses, those plus its
+/// image's (`2B (virtual 4.26MB)`). A container run from a `--rootfs` directory writes
+/// into that directory, which is not berth's to count: `0B (virtual 0B)`.
+struct Sizes<'a> {
+    g: &'a Globals,
+    store: &'a Store,
+    /// Each image's unpacked size, by id, read at the first container of it.
+    images: std::cell::RefCell<std::collections::HashMap<String, u64>>,
+}
+
+impl<'a> Sizes<'a> {
+    fn new(g: &'a Globals, store: &'a Store) -> Sizes<'a> {
+        Sizes {
+            g,
+            store,
+            images: Default::default(),
+        }
+    }
+
+    fn text(&self, c: &Container) -> String {
+        // A listing's record leaves the image id out: the whole record has it.
+        let full;
+        let c = if c.rec.image_id.is_empty() {
+            match self.store.load_brief(&c.rec.id) {
+                Ok(f) => {
+                    full = f;
+                    &full
+                }
+                Err(_) => c,
+            }
+        } else {
+            c
+        };
+        let rw = super::container_prune::size_rw(self.store, c);
+        let image = self.image_size(&c.rec.image_id);
+        format!(
+            "{} (virtual {})",
+            units::human_size_with_precision(rw as f64, 3),
+            units::human_size_with_precision((rw + image) as f64, 3)
+        )
+    }
+
+    fn image_size(&self, id: &str) -> u64 {
+        if id.is_empty() {
+            return 0;
+        }
+        if let Some(n) = self.images.borrow().get(id) {
+            return *n;
+        }
+        // An image removed since (`rmi -f`) counts as nothing, as Docker's.
+        let n = crate::front::digest::Digest::parse(id)
+            .ok()
+            .and_then(|d| {
+                let images = super::image_store(self.g).ok()?;
+                images.image(&d).ok().flatten()
+            })
+            .map_or(0, |r| r.size);
+        self.images.borrow_mut().insert(id.to_string(), n);
+        n
     }
 }
 

@@ -1080,22 +1080,37 @@ impl Store {
             }
             (rows, later)
         };
+        let mut threads = 0;
         std::thread::scope(|s| {
             let mut parts = ids.chunks(part);
             let first = parts.next().unwrap_or_default();
-            let others: Vec<_> = parts.map(|p| s.spawn(|| read(p))).collect();
             let mut take = |(rows, l): (Vec<T>, Vec<String>)| {
                 out.extend(rows);
                 later.extend(l);
             };
-            take(read(first));
-            for h in others {
-                // A thread that panicked has aborted the process (panic = "abort").
-                if let Ok(r) = h.join() {
-                    take(r);
+            // A thread refused (a pids limit, RLIMIT_NPROC) leaves its part to this one.
+            let mut here = vec![first];
+            let mut others = Vec::new();
+            for p in parts {
+                match std::thread::Builder::new().spawn_scoped(s, || read(p)) {
+                    Ok(h) => others.push(h),
+                    Err(_) => here.push(p),
                 }
             }
+            threads = others.len();
+            for p in here {
+                take(read(p));
+            }
+            for h in others {
+                take(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+            }
         });
+        if threads > 0 && !later.is_empty() {
+            // Reconciling may fork, which some of its steps allow only in a single-threaded
+            // process; a joined thread is still counted by the kernel for a moment (its id
+            // is cleared before it leaves the thread group).
+            crate::front::userns::until_single_threaded();
+        }
         for id in later {
             let mut c = Container::default();
             if let Some(live) = self.look_listed(&id, &run_dirs, &mut c) {

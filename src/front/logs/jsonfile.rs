@@ -117,6 +117,32 @@ struct Raw {
     #[serde(default)]
     stream: String,
     time: String,
+    #[serde(default)]
+    attrs: std::collections::BTreeMap<String, String>,
+}
+
+/// `key=value,...` of `attrs` as Docker's `logs --details` shows them (Go's
+/// url.QueryEscape of each key and value).
+fn details_of(attrs: &std::collections::BTreeMap<String, String>) -> Vec<u8> {
+    fn escape(out: &mut Vec<u8>, s: &str) {
+        for &b in s.as_bytes() {
+            match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b),
+                b' ' => out.push(b'+'),
+                _ => out.extend_from_slice(format!("%{b:02X}").as_bytes()),
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (i, (k, v)) in attrs.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        escape(&mut out, k);
+        out.push(b'=');
+        escape(&mut out, v);
+    }
+    out
 }
 
 /// Reads one line of a json-file log (without its newline).
@@ -145,6 +171,7 @@ pub(super) fn decode_with(line: &[u8], need_time: bool) -> Option<Record> {
         stream,
         line: bytes,
         partial,
+        details: details_of(&raw.attrs),
     })
 }
 
@@ -178,6 +205,7 @@ fn decode_plain(line: &[u8], need_time: bool) -> Option<Record> {
         stream,
         line: bytes,
         partial,
+        details: Vec::new(),
     })
 }
 
@@ -258,7 +286,23 @@ mod tests {
             stream: Stream::Stdout,
             line: line.to_vec(),
             partial,
+            details: Vec::new(),
         }
+    }
+
+    #[test]
+    fn details_are_query_escaped_pairs_by_key() {
+        let attrs = BTreeMap::from([
+            ("team".to_string(), "core".to_string()),
+            ("STAGE".to_string(), "a b/\u{e7}=,".to_string()),
+        ]);
+        assert_eq!(
+            String::from_utf8(details_of(&attrs)).unwrap(),
+            "STAGE=a+b%2F%C3%A7%3D%2C,team=core"
+        );
+        assert!(details_of(&BTreeMap::new()).is_empty());
+        let line = br#"{"log":"x\n","stream":"stdout","attrs":{"k":"v 1"},"time":"2024-01-02T03:04:05.000000006Z"}"#;
+        assert_eq!(decode(line).unwrap().details, b"k=v+1");
     }
 
     #[test]

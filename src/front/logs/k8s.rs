@@ -62,6 +62,7 @@ pub(super) fn decode(line: &[u8]) -> Option<Record> {
         stream,
         line: parts.next().unwrap_or_default().to_vec(),
         partial,
+        details: Vec::new(),
     })
 }
 

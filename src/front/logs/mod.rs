@@ -207,6 +207,9 @@ pub(crate) struct Record {
     pub(crate) line: Vec<u8>,
     /// More of this line follows in later records (no newline yet).
     pub(crate) partial: bool,
+    /// The record's attributes (`--log-opt labels=,env=,tag`) as `logs --details` shows
+    /// them: `key=value` pairs, URL-query-escaped, by key, joined by commas.
+    pub(crate) details: Vec<u8>,
 }
 
 /// A directory removed when dropped, for the tests of this module.

@@ -27,6 +27,8 @@ pub(crate) struct ReadOptions {
     /// Prefix lines with Docker's RFC3339NanoFixed time and a space.
     pub(crate) timestamps: bool,
     pub(crate) follow: bool,
+    /// Prefix lines with their attributes and a space (`--details`), after the time.
+    pub(crate) details: bool,
     /// How long `follow` sleeps when it has caught up.
     pub(crate) poll: Duration,
 }
@@ -39,6 +41,7 @@ impl Default for ReadOptions {
             tail: None,
             timestamps: false,
             follow: false,
+            details: false,
             poll: Duration::from_millis(100),
         }
     }
@@ -163,7 +166,14 @@ impl Out<'_> {
         let i = rec.stream.idx();
         if !rec.partial && self.open[i].is_none() && self.pending[i].is_none() {
             // A whole line in one record (nearly all of them): no joining buffer.
-            let mut bytes = rec.line;
+            let mut bytes = if self.opts.details {
+                let mut b = rec.details;
+                b.push(b' ');
+                b.extend_from_slice(&rec.line);
+                b
+            } else {
+                rec.line
+            };
             bytes.push(b'\n');
             return self.line(Line {
                 time: rec.time,
@@ -185,7 +195,16 @@ impl Out<'_> {
             }
             return Ok(true);
         }
-        let entry = self.pending[i].get_or_insert_with(|| (rec.time, Vec::new()));
+        let details = self.opts.details;
+        let entry = self.pending[i].get_or_insert_with(|| {
+            // A line's attributes are those of its first piece.
+            let mut start = Vec::new();
+            if details {
+                start.extend_from_slice(&rec.details);
+                start.push(b' ');
+            }
+            (rec.time, start)
+        });
         entry.1.extend_from_slice(&rec.line);
         if rec.partial {
             return Ok(true);

@@ -227,6 +227,7 @@ impl LogWriter {
             stream,
             line,
             partial,
+            details: Vec::new(),
         };
         let bytes = jsonfile::encode(&rec, &self.attrs);
         self.file
