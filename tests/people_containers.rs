@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::people::{code_msg, sockets, TestUser, World};
+use common::people::{code_msg, TestUser, World};
 use common::Out;
 
 #[test]
@@ -725,10 +725,10 @@ fn logs_rotation_k8s_file_and_filters() {
 
 #[test]
 fn run_it_at_a_terminal_and_detach_keys() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("tmux missing: skipped");
-        return;
-    }
+    assert!(
+        Command::new("tmux").arg("-V").output().is_ok(),
+        "these terminal tests need tmux (.ci/run installs it)"
+    );
     let w = World::new("tty");
     let sock = w.dir.join("tmux.sock");
     let tmux = |args: &[&str]| {
@@ -761,16 +761,29 @@ fn run_it_at_a_terminal_and_detach_keys() {
     tmux(&["send-keys", "C-p", "C-q"]);
     w.until("detached", || screen().contains("rc=0"));
     assert_eq!(w.status("t1"), "running");
+    // attach again with keys of its own: they detach, Ctrl-P Ctrl-Q no longer does.
+    tmux(&[
+        "send-keys",
+        &format!("clear; {berth} attach --detach-keys ctrl-x,x t1; echo rc=$?"),
+        "Enter",
+    ]);
+    let id = w.inspect("t1")["Id"].as_str().unwrap().to_string();
+    w.until("the attach connected", || w.clients(&id) == 1);
+    tmux(&["send-keys", "echo back-$((40+2))", "Enter"]);
+    w.until("attached", || screen().contains("back-42"));
+    tmux(&["send-keys", "C-x", "x"]);
+    w.until("detached by its own keys", || screen().contains("rc=0"));
+    assert_eq!(w.status("t1"), "running");
+    w.until("the attach gone", || w.clients(&id) == 0);
     // attach again, and exit the shell with a status.
     tmux(&[
         "send-keys",
         &format!("clear; {berth} attach t1; echo rc=$?"),
         "Enter",
     ]);
-    let mon = w.monitor_pid(w.inspect("t1")["Id"].as_str().unwrap());
-    w.until("the attach connected", || sockets(mon) >= 2);
-    tmux(&["send-keys", "echo back-$((40+2))", "Enter"]);
-    w.until("attached", || screen().contains("back-42"));
+    w.until("the attach connected", || w.clients(&id) == 1);
+    tmux(&["send-keys", "echo again-$((40+3))", "Enter"]);
+    w.until("attached", || screen().contains("again-43"));
     tmux(&["send-keys", "exit 3", "Enter"]);
     w.until("the status", || screen().contains("rc=3"));
     assert_eq!(w.status("t1"), "exited");
@@ -1014,10 +1027,10 @@ fn foreground_run_is_the_monitor() {
 
 #[test]
 fn exec_it_at_a_terminal() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("tmux missing: skipped");
-        return;
-    }
+    assert!(
+        Command::new("tmux").arg("-V").output().is_ok(),
+        "these terminal tests need tmux (.ci/run installs it)"
+    );
     let w = World::new("execit");
     let id = w.run_d(&["--name", "e1"], &["sleep", "1000"]);
     let sock = w.dir.join("tmux.sock");

@@ -140,6 +140,42 @@ impl World {
             .clone()
     }
 
+    /// How many clients (attach, logs -f, wait...) are connected to container `id`'s
+    /// monitor: its sockets that /proc/net/unix lists as connected (state 03) under the
+    /// name of its listening socket (accepted ends carry the listener's name; the
+    /// monitor's other sockets are unnamed).
+    pub fn clients(&self, id: &str) -> usize {
+        let mon = self.monitor_pid(id);
+        let mine: Vec<String> = std::fs::read_dir(format!("/proc/{mon}/fd"))
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter_map(|e| std::fs::read_link(e.path()).ok())
+                    .filter_map(|t| {
+                        let t = t.to_string_lossy().into_owned();
+                        Some(t.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let table = std::fs::read_to_string("/proc/net/unix").unwrap();
+        // (state, name) of each of the monitor's named sockets.
+        let named: Vec<(String, String)> = table
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f.len() == 8 && mine.iter().any(|i| i == f[6]))
+                    .then(|| (f[5].to_string(), f[7].to_string()))
+            })
+            .collect();
+        let Some((_, listener)) = named.iter().find(|(st, _)| st == "01") else {
+            return 0;
+        };
+        named
+            .iter()
+            .filter(|(st, name)| st == "03" && name == listener)
+            .count()
+    }
+
     pub fn monitor_pid(&self, id: &str) -> i32 {
         let m: serde_json::Value = serde_json::from_slice(
             &std::fs::read(
