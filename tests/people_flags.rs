@@ -579,3 +579,92 @@ fn templates_use_every_function_on_real_records() {
     assert_eq!(o.stdout, "NAMES     LABELS\ntmpl      \"a=1,b=2\"\n");
     w.finish();
 }
+
+/// `--sig-proxy` (the default): a signal to a foreground `run` reaches the container; with
+/// `--sig-proxy=false` it does not, and the container runs on.
+#[test]
+fn sig_proxy_forwards_signals_of_a_foreground_run() {
+    let w = World::new("fl-sig");
+    let tmp = w.rootfs.join("tmp");
+    let start = |name: &str, proxy: &str| {
+        let mut c = w.cmd(&[
+            "run",
+            "--name",
+            name,
+            &format!("--sig-proxy={proxy}"),
+            "--rootfs",
+            w.rootfs(),
+            "sh",
+            "-c",
+            &format!(
+                "trap 'echo usr1 > /tmp/{name}.sig; exit 0' USR1; touch /tmp/{name}.ready; while :; do sleep 0.1; done"
+            ),
+        ]);
+        c.stdout(Stdio::null()).stderr(Stdio::null());
+        let child = c.spawn().unwrap();
+        w.until("the trap is set", || {
+            tmp.join(format!("{name}.ready")).exists()
+        });
+        child
+    };
+    let usr1 = |child: &std::process::Child| {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::SIGUSR1,
+        )
+        .unwrap();
+    };
+    let mut proxied = start("proxied", "true");
+    usr1(&proxied);
+    assert_eq!(proxied.wait().unwrap().code(), Some(0));
+    assert_eq!(
+        std::fs::read_to_string(tmp.join("proxied.sig")).unwrap(),
+        "usr1\n"
+    );
+    let mut kept = start("kept", "false");
+    usr1(&kept);
+    // The monitor got it and kept it: give a forwarded signal time to land, then look.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!tmp.join("kept.sig").exists());
+    assert_eq!(w.status("kept"), "running");
+    assert!(kept.try_wait().unwrap().is_none(), "the run ended");
+    w.b(&["kill", "kept"]).ok();
+    assert_eq!(kept.wait().unwrap().code(), Some(137));
+    w.finish();
+}
+
+/// `attach --no-stdin`: the container's input is not the attaching terminal's; without
+/// it, it is.
+#[test]
+fn attach_with_and_without_stdin() {
+    let w = World::new("fl-att");
+    let reader = |name: &str| {
+        w.run_d(
+            &["-i", "--name", name],
+            &["sh", "-c", "read l; echo got $l"],
+        )
+    };
+    let id = reader("with");
+    let o = with_stdin(w.cmd(&["attach", "with"]), "a line\n");
+    assert_eq!(o.stdout, "got a line\n", "{}", o.stderr);
+    assert_eq!(w.status(&id), "exited");
+    let id = reader("without");
+    let mut c = w.cmd(&["attach", "--no-stdin", "without"]);
+    c.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(b"a line\n").unwrap();
+    w.until("the attach connected", || w.clients(&id) == 1);
+    // Given time, a line sent on would have been read and answered.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(w.status(&id), "running");
+    w.b(&["kill", "without"]).ok();
+    let o = child.wait_with_output().unwrap();
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).contains("got"),
+        "{:?}",
+        o
+    );
+    w.finish();
+}

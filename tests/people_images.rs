@@ -874,6 +874,49 @@ fn push_to_a_registry_and_pull_back() {
     w.finish();
 }
 
+/// `run`/`create --pull`: `missing` (the default) and `never` take the local image of the
+/// name, `always` the registry's, which then is the local one of that name too.
+#[test]
+fn pull_policies_of_create_and_run() {
+    let w = W::new("pullpol");
+    w.pull("test/busybox");
+    w.pull("test/layers");
+    let (busybox, layers) = (w.id_of("test/busybox"), w.id_of("test/layers"));
+    assert_ne!(busybox, layers);
+    // The registry has busybox under the name; the store has layers under it.
+    let target = format!("{NOAUTH}/test/pullpol-{}:v1", std::process::id());
+    w.b(&["tag", "test/busybox", &target]).ok();
+    w.b(&["push", &target]).ok();
+    w.b(&["tag", "test/layers", &target]).ok();
+    let image_of = |policy: &[&str]| -> String {
+        let mut a = vec!["create"];
+        a.extend_from_slice(policy);
+        a.push(&target);
+        let out = w.b(&a);
+        out.ok();
+        let id = out.stdout.trim().to_string();
+        let o = w.b(&["inspect", "--format", "{{.Image}}", &id]);
+        o.ok();
+        o.stdout.trim().to_string()
+    };
+    assert_eq!(image_of(&[]), layers, "missing, the default");
+    assert_eq!(image_of(&["--pull", "missing"]), layers);
+    assert_eq!(image_of(&["--pull", "never"]), layers);
+    assert_eq!(image_of(&["--pull", "always"]), busybox);
+    assert_eq!(
+        w.id_of(&target),
+        busybox,
+        "the name now is the registry's image"
+    );
+    // And run: the pulled image's own command runs.
+    let out = w.b(&[
+        "run", "--rm", "--pull", "always", &target, "sh", "-c", "echo ran",
+    ]);
+    out.ok();
+    assert!(out.stdout.ends_with("ran\n"), "{}", out.stdout);
+    w.finish();
+}
+
 #[test]
 fn two_concurrent_pulls_of_one_image() {
     let w = W::new("concurrent");
