@@ -180,12 +180,7 @@ fn memory_limit_is_the_cgroups() {
         ],
         &["sleep", "1000"],
     );
-    let cg = |ctrl: &str, file: &str| {
-        std::fs::read_to_string(format!("/sys/fs/cgroup/{ctrl}/berth/{id}/{file}"))
-            .unwrap_or_else(|e| panic!("{ctrl}/{file}: {e}"))
-            .trim()
-            .to_string()
-    };
+    let cg = |ctrl: &str, file: &str| common::people::cgroup_v1(&id, ctrl, file);
     assert_eq!(
         cg("memory", "memory.limit_in_bytes"),
         (64u64 << 20).to_string()

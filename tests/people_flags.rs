@@ -58,12 +58,7 @@ fn memory_and_cpuset_flags_reach_the_cgroup_and_update_changes_them() {
         ],
         &["sleep", "1000"],
     );
-    let cg = |ctrl: &str, file: &str| {
-        std::fs::read_to_string(format!("/sys/fs/cgroup/{ctrl}/berth/{id}/{file}"))
-            .unwrap_or_else(|e| panic!("{ctrl}/{file}: {e}"))
-            .trim()
-            .to_string()
-    };
+    let cg = |ctrl: &str, file: &str| common::people::cgroup_v1(&id, ctrl, file);
     assert_eq!(
         cg("memory", "memory.memsw.limit_in_bytes"),
         (128u64 << 20).to_string()

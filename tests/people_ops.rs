@@ -683,12 +683,7 @@ fn info_version_and_update() {
     code_msg(&w.b(&["version", "--format", "{{.Nope"]), 1, "template");
 
     // update: the cgroup's limits change, HostConfig records them.
-    let cg = |ctrl: &str, file: &str| {
-        std::fs::read_to_string(format!("/sys/fs/cgroup/{ctrl}/berth/{id}/{file}"))
-            .unwrap()
-            .trim()
-            .to_string()
-    };
+    let cg = |ctrl: &str, file: &str| common::people::cgroup_v1(&id, ctrl, file);
     assert_eq!(
         cg("memory", "memory.limit_in_bytes"),
         (64u64 << 20).to_string()

@@ -274,6 +274,14 @@ impl World {
     }
 }
 
+/// A file of container `id`'s cgroup in v1 hierarchy `ctrl` (berth's `berth/ID`), trimmed.
+pub fn cgroup_v1(id: &str, ctrl: &str, file: &str) -> String {
+    std::fs::read_to_string(format!("/sys/fs/cgroup/{ctrl}/berth/{id}/{file}"))
+        .unwrap_or_else(|e| panic!("{ctrl}/{file} of {id}: {e}"))
+        .trim()
+        .to_string()
+}
+
 /// How many sockets a process holds (the monitor: its listener plus one per client).
 pub fn sockets(pid: i32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
