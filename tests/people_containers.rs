@@ -782,6 +782,19 @@ fn run_it_at_a_terminal_and_detach_keys() {
     tmux(&["send-keys", "exit 3", "Enter"]);
     w.until("the status", || screen().contains("rc=3"));
     assert_eq!(w.status("t1"), "exited");
+    // run -it with keys of its own.
+    tmux(&[
+        "send-keys",
+        &format!(
+            "clear; {berth} run -it --detach-keys ctrl-x,x --name t2 --rootfs {} sh; echo rc=$?",
+            w.rootfs()
+        ),
+        "Enter",
+    ]);
+    w.until("a shell prompt", || screen().contains("/ #"));
+    tmux(&["send-keys", "C-x", "x"]);
+    w.until("detached by its own keys", || screen().contains("rc=0"));
+    assert_eq!(w.status("t2"), "running");
     tmux(&["kill-server"]);
     w.finish();
 }

@@ -663,3 +663,63 @@ fn attach_with_and_without_stdin() {
     );
     w.finish();
 }
+
+/// `attach --sig-proxy` (the default): a signal to the attached client reaches the
+/// container; with `--sig-proxy=false` the client dies of it, as Docker's, and the
+/// container runs on.
+#[test]
+fn attach_passes_signals_on_unless_told_not_to() {
+    let w = World::new("fl-asig");
+    let tmp = w.rootfs.join("tmp");
+    let trapping = |name: &str| {
+        let id = w.run_d(
+            &["--name", name],
+            &[
+                "sh",
+                "-c",
+                &format!(
+                    "trap 'echo usr1 > /tmp/{name}.sig; exit 0' USR1; touch /tmp/{name}.ready; while :; do sleep 0.1; done"
+                ),
+            ],
+        );
+        w.until("the trap is set", || {
+            tmp.join(format!("{name}.ready")).exists()
+        });
+        id
+    };
+    let attach = |id: &str, flags: &[&str]| {
+        let mut a = vec!["attach"];
+        a.extend_from_slice(flags);
+        a.push(id);
+        let mut c = w.cmd(&a);
+        c.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = c.spawn().unwrap();
+        w.until("the attach connected", || w.clients(id) == 1);
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::SIGUSR1,
+        )
+        .unwrap();
+        child
+    };
+    let id = trapping("passed");
+    let mut child = attach(&id, &[]);
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(
+        std::fs::read_to_string(tmp.join("passed.sig")).unwrap(),
+        "usr1\n"
+    );
+    let id = trapping("kept");
+    let mut child = attach(&id, &["--sig-proxy=false"]);
+    let st = child.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&st),
+        Some(libc::SIGUSR1),
+        "{st:?}"
+    );
+    assert!(!tmp.join("kept.sig").exists());
+    assert_eq!(w.status(&id), "running");
+    w.finish();
+}
