@@ -252,6 +252,7 @@ fn cidfile_holds_the_id_and_refuses_to_be_reused() {
     let f = cidfile.to_str().unwrap();
     let id = w.run_d(&["--cidfile", f], &["sleep", "1000"]);
     assert_eq!(std::fs::read_to_string(&cidfile).unwrap(), id);
+    assert_eq!(w.inspect(&id)["HostConfig"]["ContainerIDFile"], f);
     let o = w.run(&["--cidfile", f], &["true"]);
     code_msg(&o, 125, "container ID file found");
     assert_eq!(w.all_ids(), vec![id], "a refused run made nothing");
@@ -416,6 +417,19 @@ fn ps_size_and_the_filters_that_compare_containers() {
         sizes.lines().any(|l| l == "ps-3 0B (virtual 0B)"),
         "{sizes}"
     );
+    // inspect -s: the same sizes in bytes; without -s, none.
+    let c = &w.b(&["inspect", "-s", "ps-2"]).json()[0];
+    let (rw, root) = (
+        c["SizeRw"].as_u64().unwrap(),
+        c["SizeRootFs"].as_u64().unwrap(),
+    );
+    assert!((1_500_000..1_600_000).contains(&rw), "{rw}");
+    let c1 = &w.b(&["inspect", "-s", "ps-1"]).json()[0];
+    assert_eq!(c1["SizeRw"], 0, "{c1}");
+    let image_bytes = c1["SizeRootFs"].as_u64().unwrap();
+    assert!(image_bytes > 0);
+    assert_eq!(root, rw + image_bytes);
+    assert!(w.inspect("ps-2").get("SizeRw").is_none());
     let names = |filter: &str| -> String {
         let o = w.b(&["ps", "-a", "--filter", filter, "--format", "{{.Names}}"]);
         o.ok();
@@ -722,4 +736,41 @@ fn attach_passes_signals_on_unless_told_not_to() {
     assert!(!tmp.join("kept.sig").exists());
     assert_eq!(w.status(&id), "running");
     w.finish();
+}
+
+/// `system df -v`: each container's LOCAL VOLUMES is how many volumes it mounts.
+#[test]
+fn system_df_verbose_counts_each_containers_volumes() {
+    let w = World::new("fl-df");
+    let image = "localhost/fl-df:1";
+    w.busybox_image(image);
+    w.detach(&[
+        "--name",
+        "df-vols",
+        "-v",
+        "fl-df-named:/named",
+        "-v",
+        "/anonymous",
+        image,
+        "sleep",
+        "1000",
+    ]);
+    w.detach(&["--name", "df-none", image, "sleep", "1000"]);
+    let out = w.b(&["system", "df", "-v"]);
+    out.ok();
+    let columns = |name: &str| -> Vec<String> {
+        let line = out
+            .stdout
+            .lines()
+            .find(|l| l.trim_end().ends_with(name))
+            .unwrap_or_else(|| panic!("{name} not in {}", out.stdout));
+        line.split("   ")
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(columns("df-vols")[3], "2", "{}", out.stdout);
+    assert_eq!(columns("df-none")[3], "0", "{}", out.stdout);
+    w.finish_with_volumes();
 }

@@ -1308,6 +1308,7 @@ pub(crate) fn generate(i: &Input) -> Result<Record> {
             dns: a.dns.clone(),
             dns_search: a.dns_search.clone(),
             dns_options: a.dns_option.clone(),
+            container_id_file: a.cidfile.clone().unwrap_or_default(),
         },
         spec,
         log_path: i.log_path.clone(),

@@ -49,6 +49,7 @@ pub(crate) fn inspect_kind(g: &Globals, a: &InspectArgs, kind: Kind) -> Result<i
     };
     let mut objs = Vec::new();
     let mut failed = false;
+    let sizes = super::ps::Sizes::new(g, &store);
     for q in &a.names {
         let container = if kind == Kind::Image {
             Err(crate::front::containers::no_such(q))
@@ -56,7 +57,16 @@ pub(crate) fn inspect_kind(g: &Globals, a: &InspectArgs, kind: Kind) -> Result<i
             store.get_brief(q)
         };
         match container {
-            Ok(c) => objs.push(to_json(&store, &c)),
+            Ok(c) => {
+                let mut v = to_json(&store, &c);
+                if a.size {
+                    // `-s`: the sizes Docker adds, in bytes.
+                    let (rw, root) = sizes.bytes(&c);
+                    v["SizeRw"] = json!(rw);
+                    v["SizeRootFs"] = json!(root);
+                }
+                objs.push(v);
+            }
             Err(e) if is_no_such(&e) => {
                 let image = match &images {
                     Some(s) => super::find_image(s, q).and_then(|f| match f {
@@ -186,7 +196,7 @@ pub(crate) fn to_json(store: &Store, c: &Container) -> Value {
             "Binds": binds,
             "Tmpfs": tmpfs,
             "VolumesFrom": from,
-            "ContainerIDFile": "",
+            "ContainerIDFile": h.container_id_file,
             "LogConfig": {"Type": h.log_config.kind, "Config": h.log_config.config},
             "NetworkMode": h.network_mode,
             "RestartPolicy": {"Name": h.restart_policy.name, "MaximumRetryCount": h.restart_policy.maximum_retry_count},

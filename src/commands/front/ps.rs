@@ -511,7 +511,7 @@ impl Filters {
 /// bytes the container wrote (its writable layer) and, in parentheses, those plus its
 /// image's (`2B (virtual 4.26MB)`). A container run from a `--rootfs` directory writes
 /// into that directory, which is not berth's to count: `0B (virtual 0B)`.
-struct Sizes<'a> {
+pub(super) struct Sizes<'a> {
     g: &'a Globals,
     store: &'a Store,
     /// Each image's unpacked size, by id, read at the first container of it.
@@ -519,7 +519,7 @@ struct Sizes<'a> {
 }
 
 impl<'a> Sizes<'a> {
-    fn new(g: &'a Globals, store: &'a Store) -> Sizes<'a> {
+    pub(super) fn new(g: &'a Globals, store: &'a Store) -> Sizes<'a> {
         Sizes {
             g,
             store,
@@ -528,6 +528,17 @@ impl<'a> Sizes<'a> {
     }
 
     fn text(&self, c: &Container) -> String {
+        let (rw, root) = self.bytes(c);
+        format!(
+            "{} (virtual {})",
+            units::human_size_with_precision(rw as f64, 3),
+            units::human_size_with_precision(root as f64, 3)
+        )
+    }
+
+    /// Docker's SizeRw and SizeRootFs: the writable layer's bytes, and those plus the
+    /// image's.
+    pub(super) fn bytes(&self, c: &Container) -> (u64, u64) {
         // A listing's record leaves the image id out: the whole record has it.
         let full;
         let c = if c.rec.image_id.is_empty() {
@@ -542,12 +553,7 @@ impl<'a> Sizes<'a> {
             c
         };
         let rw = super::container_prune::size_rw(self.store, c);
-        let image = self.image_size(&c.rec.image_id);
-        format!(
-            "{} (virtual {})",
-            units::human_size_with_precision(rw as f64, 3),
-            units::human_size_with_precision((rw + image) as f64, 3)
-        )
+        (rw, rw + self.image_size(&c.rec.image_id))
     }
 
     fn image_size(&self, id: &str) -> u64 {

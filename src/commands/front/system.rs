@@ -263,8 +263,9 @@ fn df_verbose(
             t.duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() as i64)
         });
+        let local_volumes = c.rec.mounts.iter().filter(|m| m.kind == "volume").count();
         tw.write(&format!(
-            "{}\t{}\t{}\t0\t{}\t{}\t{}\t{}\n",
+            "{}\t{}\t{}\t{local_volumes}\t{}\t{}\t{}\t{}\n",
             crate::front::containers::short(&c.rec.id),
             c.rec.image,
             crate::front::format::go_quote(&cmd),

@@ -190,6 +190,9 @@ pub(crate) struct HostConfig {
     pub(crate) dns: Vec<String>,
     pub(crate) dns_search: Vec<String>,
     pub(crate) dns_options: Vec<String>,
+    /// `--cidfile`, as given.
+    #[serde(rename = "ContainerIDFile", skip_serializing_if = "String::is_empty")]
+    pub(crate) container_id_file: String,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, Default)]
